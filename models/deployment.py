@@ -1,0 +1,257 @@
+"""The detector as a Ray Serve deployment, batching frames from every caller together.
+
+Callers (camera actors, the HTTP endpoint, benchmarks) send one :class:`DetectRequest` per
+frame through a DeploymentHandle::
+
+    result = await handle.detect.remote(DetectRequest(frame, meta))
+
+``@serve.batch`` groups requests from all callers into one ONNX Runtime call. Each item is
+checked on its own: a malformed frame fails only its own request, with an
+:class:`~pipeline.errors.InputError`, never the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter as CounterDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ray import serve
+from ray.util import metrics
+
+from models.detector import OnnxDetector
+from pipeline.config import ModelConfig, ServingConfig
+from pipeline.errors import InputError, PanorayError
+from pipeline.types import Detections, FrameMeta
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DetectRequest:
+    """One frame to detect on.
+
+    Attributes:
+        frame: (input.height, input.width, 3) uint8 RGB, already resized with
+            :func:`models.preprocess.prepare_frame` to the model's declared input.
+        meta: where the frame came from; ``width`` and ``height`` are the original size
+            that boxes are mapped back to.
+        threshold: per-request score threshold override (0..1), or None.
+        classes: per-request class-label filter override, or None.
+    """
+
+    frame: np.ndarray
+    meta: FrameMeta
+    threshold: float | None = None
+    classes: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class DetectResult:
+    """Detections for one frame.
+
+    Attributes:
+        meta: the request's FrameMeta, unchanged.
+        detections: boxes in original-frame pixels.
+        inference_ms: wall time of the batched model run that included this frame (ms).
+        queue_ms: time from the request's arrival at the replica to its batch starting (ms).
+        batch_size: frames in that batch.
+    """
+
+    meta: FrameMeta
+    detections: Detections
+    inference_ms: float
+    queue_ms: float
+    batch_size: int
+
+
+@dataclass
+class DetectorStats:
+    """Counters a detector replica keeps about itself (bounded: one entry per batch size)."""
+
+    requests: int = 0
+    errors: int = 0
+    batches: int = 0
+    items: int = 0
+    queue_s: float = 0.0
+    inference_s: float = 0.0
+    batch_sizes: CounterDict[int] = field(default_factory=CounterDict)
+
+    def record_batch(self, size: int, ok: int, queue_s: float, inference_s: float) -> None:
+        """Adds one batch of ``size`` requests, ``ok`` of which ran, to the counters."""
+        self.requests += size
+        self.errors += size - ok
+        if ok:
+            self.batches += 1
+            self.items += ok
+            self.batch_sizes[ok] += 1
+            self.inference_s += inference_s
+        self.queue_s += queue_s
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-ready view: totals, means in ms, and the batch-size histogram."""
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "batches": self.batches,
+            "mean_batch_size": self.items / self.batches if self.batches else 0.0,
+            "mean_queue_ms": 1000 * self.queue_s / self.requests if self.requests else 0.0,
+            "mean_inference_ms": 1000 * self.inference_s / self.batches if self.batches else 0.0,
+            "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
+        }
+
+
+_BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128]
+_MS_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
+
+
+@serve.deployment(name="Detector")
+class Detector:
+    """Serve deployment wrapping :class:`OnnxDetector` with cross-caller batching.
+
+    Args:
+        model: ModelConfig as a dict (so the deployment can be built from YAML).
+        serving: ServingConfig as a dict; its batch settings apply to this replica.
+    """
+
+    def __init__(self, model: dict[str, Any], serving: dict[str, Any]) -> None:
+        logging.basicConfig(level=logging.INFO)
+        self._serving = ServingConfig(**serving)
+        self._core = OnnxDetector(ModelConfig(**model))  # warms up before serving
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
+        self._stats = DetectorStats()
+        self._run_batch.set_max_batch_size(self._serving.max_batch_size)
+        self._run_batch.set_batch_wait_timeout_s(self._serving.batch_wait_timeout_s)
+        tags = {"model": self._core.source.name, "provider": self._core.provider}
+        self._m_batch = metrics.Histogram(
+            "panoray_detector_batch_size", "Frames per model run.", _BATCH_BUCKETS,
+            tag_keys=("model", "provider"),
+        )
+        self._m_infer = metrics.Histogram(
+            "panoray_detector_inference_ms", "Model run time per batch (ms).", _MS_BUCKETS,
+            tag_keys=("model", "provider"),
+        )
+        self._m_queue = metrics.Histogram(
+            "panoray_detector_queue_ms", "Wait before a frame's batch runs (ms).", _MS_BUCKETS,
+            tag_keys=("model", "provider"),
+        )
+        self._m_errors = metrics.Counter(
+            "panoray_detector_rejected_total", "Requests rejected as malformed.",
+            tag_keys=("model", "provider"),
+        )
+        for m in (self._m_batch, self._m_infer, self._m_queue, self._m_errors):
+            m.set_default_tags(tags)
+
+    async def detect(self, request: DetectRequest) -> DetectResult:
+        """Detects objects in one preprocessed frame, batched with other callers' frames.
+
+        Raises:
+            InputError: this request's frame, threshold or classes are malformed.
+        """
+        result = await self._run_batch((request, time.perf_counter()))
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    async def _run_batch(
+        self, items: list[tuple[DetectRequest, float]]
+    ) -> list[DetectResult | Exception]:
+        started = time.perf_counter()
+        results: list[DetectResult | Exception | None] = [None] * len(items)
+        good: list[int] = []
+        params = []
+        for i, (req, _) in enumerate(items):
+            try:
+                if not isinstance(req, DetectRequest):
+                    raise InputError(
+                        f"expected a DetectRequest, got {type(req).__name__}", "request"
+                    )
+                self._core.check_frame(req.frame)
+                params.append(self._core.params(req.threshold, req.classes))
+                good.append(i)
+            except PanorayError as exc:
+                results[i] = exc
+        inference_s = 0.0
+        if good:
+            frames = [items[i][0].frame for i in good]
+            sizes = [(items[i][0].meta.width, items[i][0].meta.height) for i in good]
+            loop = asyncio.get_running_loop()
+            t0 = time.perf_counter()
+            try:
+                dets = await loop.run_in_executor(
+                    self._pool, self._core.detect, frames, sizes, params
+                )
+            except PanorayError as exc:
+                dets = [exc] * len(good)
+            inference_s = time.perf_counter() - t0
+            for i, d in zip(good, dets):
+                req, arrived = items[i]
+                results[i] = d if isinstance(d, Exception) else DetectResult(
+                    req.meta, d, 1000 * inference_s, 1000 * (started - arrived), len(good)
+                )
+        queue_s = sum(started - arrived for _, arrived in items)
+        self._stats.record_batch(len(items), len(good), queue_s, inference_s)
+        self._record_metrics(len(items), len(good), items, started, inference_s)
+        return results  # type: ignore[return-value]
+
+    def _record_metrics(
+        self, n: int, ok: int, items: list[tuple[Any, float]], started: float, inference_s: float
+    ) -> None:
+        if ok:
+            self._m_batch.observe(ok)
+            self._m_infer.observe(1000 * inference_s)
+        for _, arrived in items:
+            self._m_queue.observe(1000 * (started - arrived))
+        if n - ok:
+            self._m_errors.inc(n - ok)
+
+    def info(self) -> dict[str, Any]:
+        """Model, family, provider and input spec of this replica."""
+        return self._core.info()
+
+    def labels(self) -> dict[int, str]:
+        """Class id to label of the loaded model."""
+        return dict(self._core.labels)
+
+    def stats(self) -> dict[str, Any]:
+        """This replica's counters plus what runs (see :class:`DetectorStats`)."""
+        return {**self._stats.snapshot(), "provider": self._core.provider,
+                "model": self._core.source.name,
+                "max_batch_size": self._serving.max_batch_size,
+                "batch_wait_timeout_s": self._serving.batch_wait_timeout_s}
+
+    def check_health(self) -> None:
+        """Serve's health probe: fails if the inference thread pool has shut down."""
+        if self._pool._shutdown:  # noqa: SLF001 - no public accessor
+            raise RuntimeError("inference pool is shut down")
+
+
+def detector_options(serving: ServingConfig, gpus_in_cluster: float = 0.0) -> dict[str, Any]:
+    """Ray Serve deployment options for the detector from a ServingConfig.
+
+    Args:
+        serving: the serving section of the config.
+        gpus_in_cluster: GPUs the cluster reports; used when ``serving.num_gpus`` is None.
+    """
+    num_gpus = serving.num_gpus
+    if num_gpus is None:
+        num_gpus = 0.5 if gpus_in_cluster > 0 else 0.0
+    options: dict[str, Any] = {
+        "max_ongoing_requests": serving.max_ongoing_requests,
+        "ray_actor_options": {"num_cpus": serving.num_cpus, "num_gpus": num_gpus},
+    }
+    if serving.autoscaling:
+        options["autoscaling_config"] = {
+            "min_replicas": serving.min_replicas,
+            "max_replicas": serving.max_replicas,
+            "target_ongoing_requests": serving.target_ongoing_requests,
+        }
+    else:
+        options["num_replicas"] = serving.replicas
+    return options

@@ -1,0 +1,56 @@
+"""Builds and starts the Serve application: the Detector deployment behind the HTTP API."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from models.deployment import Detector, detector_options
+from pipeline.config import HttpConfig, ModelConfig, ServingConfig
+from pipeline.http_api import HttpApi
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "panoray"
+DETECTOR_DEPLOYMENT = "Detector"
+
+
+def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: object) -> None:
+    """Starts a local Ray instance, or joins the cluster at ``address``.
+
+    ``RAY_USAGE_STATS_ENABLED`` defaults to 0; ``RAY_AUTH_MODE`` is left as the caller set it
+    (Ray 2.60 clusters started with ``ray start`` use token auth).
+    """
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if ray.is_initialized():
+        return
+    ray.init(address=address, namespace=namespace, logging_level=logging.WARNING, **kwargs)
+
+
+def start_serving(
+    model: ModelConfig,
+    serving: ServingConfig,
+    http: HttpConfig,
+    access_logs: bool = True,
+) -> DeploymentHandle:
+    """Deploys the detector and HTTP API on the connected Ray cluster.
+
+    Returns:
+        A handle to the Detector deployment (``handle.detect.remote(DetectRequest)``).
+    """
+    serve.start(
+        http_options={"host": http.host, "port": http.port},
+        logging_config={"enable_access_log": access_logs},
+    )
+    gpus = ray.cluster_resources().get("GPU", 0.0)
+    detector = Detector.options(**detector_options(serving, gpus)).bind(
+        model.model_dump(), serving.model_dump()
+    )
+    app = HttpApi.bind(detector, http.model_dump())
+    serve.run(app, name=APP_NAME, route_prefix="/", logging_config={"enable_access_log": access_logs})
+    log.info("serving on http://%s:%d", http.host, http.port)
+    return serve.get_deployment_handle(DETECTOR_DEPLOYMENT, app_name=APP_NAME)

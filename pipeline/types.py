@@ -1,0 +1,195 @@
+"""The data contracts that cross every stage boundary.
+
+One columnar currency: :class:`Detections` and :class:`Tracks` are frozen dataclasses of
+parallel numpy arrays, validated once on construction. Arrays are stored as read-only
+views, so a stage can never mutate another stage's data; derive new values instead
+(:meth:`Detections.filter`, :meth:`Detections.with_track_ids`).
+
+Example:
+    >>> import numpy as np
+    >>> d = Detections(np.array([[0, 0, 10, 20]], np.float32), np.array([0.9], np.float32),
+    ...                np.array([0], np.int16))
+    >>> len(d), d.anchors().tolist()
+    (1, [[5.0, 20.0]])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from pipeline.errors import InputError
+
+
+def _frozen(array: Any, dtype: type, name: str, shape_tail: tuple[int, ...]) -> np.ndarray:
+    """Returns ``array`` as a read-only ndarray of ``dtype``, checking its trailing shape."""
+    out = np.asarray(array, dtype=dtype)
+    if out.ndim != 1 + len(shape_tail) or out.shape[1:] != shape_tail:
+        expected = "(_, " + ", ".join(map(str, shape_tail)) + ")" if shape_tail else "(_,)"
+        raise InputError(f"{name} must have shape {expected}, but got shape {out.shape}", name)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
+
+
+@dataclass(frozen=True)
+class FrameMeta:
+    """Where a frame came from and when.
+
+    Attributes:
+        camera_id: the camera's configured id.
+        frame_index: 0-based index of the frame in its source (before any subsampling).
+        pts_s: media time in seconds (presentation timestamp, or capture time for live).
+        captured_at: wall-clock time the frame was decoded, seconds since the epoch.
+        width: original frame width in pixels.
+        height: original frame height in pixels.
+    """
+
+    camera_id: str
+    frame_index: int
+    pts_s: float
+    captured_at: float
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Objects found in one frame.
+
+    Attributes:
+        boxes: (n, 4) float32, xyxy in original-frame pixels.
+        scores: (n,) float32 confidences in [0, 1].
+        class_ids: (n,) int16 class indices of the model's label set.
+    """
+
+    boxes: npt.NDArray[np.float32]
+    scores: npt.NDArray[np.float32]
+    class_ids: npt.NDArray[np.int16]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "boxes", _frozen(self.boxes, np.float32, "boxes", (4,)))
+        object.__setattr__(self, "scores", _frozen(self.scores, np.float32, "scores", ()))
+        object.__setattr__(
+            self, "class_ids", _frozen(self.class_ids, np.int16, "class_ids", ())
+        )
+        n = len(self.boxes)
+        for name in ("scores", "class_ids"):
+            if len(getattr(self, name)) != n:
+                raise InputError(
+                    f"{name} must have {n} entries to match boxes, but got "
+                    f"{len(getattr(self, name))}",
+                    name,
+                )
+
+    @classmethod
+    def empty(cls) -> Detections:
+        """Returns a Detections with no rows."""
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int16))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def _column_args(self, keep: npt.NDArray[Any]) -> dict[str, np.ndarray]:
+        return {
+            "boxes": self.boxes[keep],
+            "scores": self.scores[keep],
+            "class_ids": self.class_ids[keep],
+        }
+
+    def filter(self, keep: npt.NDArray[Any]) -> Detections:
+        """Returns the rows selected by a boolean mask or index array."""
+        return type(self)(**self._column_args(keep))
+
+    def anchors(self) -> npt.NDArray[np.float32]:
+        """Returns (n, 2) float32 bottom-centre points (x, y) in pixels."""
+        b = self.boxes
+        return np.stack([(b[:, 0] + b[:, 2]) * 0.5, b[:, 3]], axis=1).astype(np.float32)
+
+    def valid_mask(self) -> npt.NDArray[np.bool_]:
+        """Returns (n,) bool: True where a box is finite with positive width and height."""
+        b = self.boxes
+        finite = np.isfinite(b).all(axis=1) & np.isfinite(self.scores)
+        with np.errstate(invalid="ignore"):
+            return finite & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+
+    def with_track_ids(self, track_ids: npt.ArrayLike) -> Tracks:
+        """Returns Tracks made of these rows and the given (n,) int64 track ids."""
+        return Tracks(self.boxes, self.scores, self.class_ids, np.asarray(track_ids, np.int64))
+
+    @staticmethod
+    def merge(items: list[Detections]) -> Detections:
+        """Concatenates several Detections (for example from tiles) into one."""
+        if not items:
+            return Detections.empty()
+        return Detections(
+            np.concatenate([d.boxes for d in items]),
+            np.concatenate([d.scores for d in items]),
+            np.concatenate([d.class_ids for d in items]),
+        )
+
+
+@dataclass(frozen=True)
+class Tracks(Detections):
+    """Detections with anonymous, run-scoped track ids.
+
+    Attributes:
+        track_ids: (n,) int64; never reused within a run of one camera.
+    """
+
+    track_ids: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "track_ids", _frozen(self.track_ids, np.int64, "track_ids", ()))
+        if len(self.track_ids) != len(self.boxes):
+            raise InputError(
+                f"track_ids must have {len(self.boxes)} entries to match boxes, but got "
+                f"{len(self.track_ids)}",
+                "track_ids",
+            )
+
+    @classmethod
+    def empty(cls) -> Tracks:
+        """Returns a Tracks with no rows."""
+        return cls(
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int16),
+            np.zeros(0, np.int64),
+        )
+
+    def _column_args(self, keep: npt.NDArray[Any]) -> dict[str, np.ndarray]:
+        return {**super()._column_args(keep), "track_ids": self.track_ids[keep]}
+
+
+FRAME_META_SCHEMA = pa.schema(
+    [
+        pa.field("camera_id", pa.string(), nullable=False),
+        pa.field("frame_index", pa.int64(), nullable=False),
+        pa.field("pts_s", pa.float64(), nullable=False),
+        pa.field("captured_at", pa.float64(), nullable=False),
+        pa.field("width", pa.int32(), nullable=False),
+        pa.field("height", pa.int32(), nullable=False),
+    ]
+)
+"""Arrow schema of :class:`FrameMeta` rows."""
+
+DETECTIONS_SCHEMA = pa.schema(
+    [
+        pa.field("box", pa.list_(pa.float32(), 4), nullable=False),
+        pa.field("score", pa.float32(), nullable=False),
+        pa.field("class_id", pa.int16(), nullable=False),
+    ]
+)
+"""Arrow schema of one :class:`Detections` row (boxes xyxy, original-frame pixels)."""
+
+TRACKS_SCHEMA = pa.schema(
+    list(FRAME_META_SCHEMA) + list(DETECTIONS_SCHEMA) + [pa.field("track_id", pa.int64(), False)]
+)
+"""Arrow schema of a flattened track row: frame metadata plus one tracked box."""

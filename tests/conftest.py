@@ -1,0 +1,85 @@
+"""Shared fixtures: one real local Ray cluster and one real Serve instance per test session.
+
+Unit tests (tests/unit) never touch these; cluster tests (tests/cluster) share them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+REQUIRE_SYSTEM_DEPS = os.environ.get("PANORAY_REQUIRE_SYSTEM_DEPS") == "1"
+RAY_CPUS = 4  # logical CPUs; actors take fractions, so more logical than physical is fine
+OBJECT_STORE_BYTES = 400 * 1024 * 1024
+
+
+def free_port() -> int:
+    """Returns a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def require_system(tool: str, why: str) -> None:
+    """Skips the test when ``tool`` is not on PATH; fails instead in CI."""
+    if shutil.which(tool) or os.path.exists(tool):
+        return
+    message = f"{tool} is not installed ({why}); .ci/run installs it"
+    if REQUIRE_SYSTEM_DEPS:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """A real local Ray cluster shared by every cluster test."""
+    import ray
+
+    ray.init(
+        num_cpus=RAY_CPUS,
+        object_store_memory=OBJECT_STORE_BYTES,
+        include_dashboard=False,
+        namespace="panoray-tests",
+        logging_level="WARNING",
+    )
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def serve_app(ray_session: None) -> Iterator[dict]:
+    """The real panoray Serve app (Detector + HTTP API) on a free loopback port.
+
+    Yields:
+        {"handle": DeploymentHandle to the Detector, "url": "http://127.0.0.1:PORT"}
+    """
+    import requests
+    from ray import serve
+
+    from pipeline.config import HttpConfig, ModelConfig, ServingConfig
+    from pipeline.serving import start_serving
+
+    port = free_port()
+    serving = ServingConfig(max_batch_size=8, batch_wait_timeout_s=0.05, num_cpus=0.5)
+    handle = start_serving(
+        ModelConfig(), serving, HttpConfig(port=port), access_logs=False
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    yield {"handle": handle, "url": url}
+    serve.shutdown()
