@@ -20,7 +20,8 @@ DETECTOR_DEPLOYMENT = "Detector"
 
 
 def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: object) -> None:
-    """Starts a local Ray instance, or joins the cluster at ``address``.
+    """Joins the cluster at ``address`` (or ``$RAY_ADDRESS``, as set for Ray jobs), else
+    starts a new local Ray instance.
 
     ``RAY_USAGE_STATS_ENABLED`` defaults to 0; ``RAY_AUTH_MODE`` is left as the caller set it
     (Ray 2.60 clusters started with ``ray start`` use token auth).
@@ -28,6 +29,7 @@ def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: o
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
         return
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     ray.init(address=address, namespace=namespace, logging_level=logging.WARNING, **kwargs)
 
 

@@ -1,0 +1,48 @@
+"""Helpers shared by the benchmark scripts: timing loops, percentiles, the JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def goal(value: float, target: float, higher_is_better: bool = True) -> dict[str, Any]:
+    """One entry of a report's ``goals`` map."""
+    met = value >= target if higher_is_better else value <= target
+    return {"value": round(float(value), 4), "target": target, "met": bool(met)}
+
+
+def percentiles_ms(samples_s: list[float]) -> dict[str, float]:
+    """p50 and p95 of latencies given in seconds, in milliseconds."""
+    if not samples_s:
+        return {"p50_ms": float("nan"), "p95_ms": float("nan")}
+    arr = np.asarray(samples_s) * 1000
+    return {"p50_ms": round(float(np.percentile(arr, 50)), 2),
+            "p95_ms": round(float(np.percentile(arr, 95)), 2)}
+
+
+def rate(fn: Callable[[], int], seconds: float, warmup: int = 2) -> float:
+    """Calls ``fn`` (which returns items done) repeatedly for ``seconds``; items per second."""
+    for _ in range(warmup):
+        fn()
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        done += fn()
+    return done / (time.perf_counter() - start)
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    return {"cpus": os.cpu_count(), "machine": platform.machine(),
+            "python": platform.python_version()}
+
+
+def emit(report: dict[str, Any]) -> None:
+    """Prints the report as the last line of stdout (the harness contract)."""
+    print(json.dumps(report, default=float), flush=True)
