@@ -1,0 +1,135 @@
+"""Loads a YAML config into a pydantic model, reporting errors by key path and line.
+
+A pydantic error location such as ``("cameras", 2, "zones", "entrance", "points")`` is
+mapped back to the YAML node it came from, so the message reads
+``cameras[2].zones.entrance.points (line 14): a polygon needs at least 3 points``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from pipeline.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a config file.
+
+    Attributes:
+        path: key path such as ``cameras[2].zones.entrance.points``.
+        line: 1-based line in the file, or None when the key is absent from it.
+        message: what is wrong.
+    """
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path} (line {self.line})" if self.line else self.path or "(top level)"
+        return f"{where}: {self.message}"
+
+
+class ConfigFileError(ConfigError):
+    """A config file failed to parse or validate.
+
+    Attributes:
+        issues: every problem found, each with its key path and line.
+    """
+
+    def __init__(self, source: str, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        lines = "\n".join(f"  {issue}" for issue in issues)
+        super().__init__(f"{source}: {len(issues)} problem(s)\n{lines}")
+
+
+def format_path(loc: tuple[Any, ...]) -> str:
+    """``("cameras", 2, "zones")`` -> ``cameras[2].zones``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Line of the deepest YAML node along ``loc`` (1-based)."""
+    best = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                key = next((k for k, _ in node.value if k.value == str(part)), None)
+                return key.start_mark.line + 1 if key is not None else best
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return best
+            node = node.value[part]
+        else:
+            return best
+        best = node.start_mark.line + 1
+    return best
+
+
+def _clean_message(err: dict[str, Any]) -> str:
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (not part of the schema; check its spelling)"
+    return msg
+
+
+def _pydantic_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drops discriminator tags pydantic puts into locations of tagged unions."""
+    return tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+
+
+def load_config(text: str, model: type[M], source: str = "<config>") -> M:
+    """Parses YAML ``text`` and validates it as ``model``.
+
+    Raises:
+        ConfigFileError: with one ConfigIssue per problem (YAML syntax or schema).
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigFileError(source, [ConfigIssue("", line, f"invalid YAML: {exc}")]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigFileError(
+            source, [ConfigIssue("", 1, f"expected a mapping at the top, got {type(data).__name__}")]
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        issues = []
+        for err in exc.errors():
+            loc = _pydantic_loc(tuple(err["loc"]))
+            issues.append(ConfigIssue(format_path(loc), _line_of(node, loc), _clean_message(err)))
+        raise ConfigFileError(source, issues) from None
+
+
+def load_config_file(path: str | pathlib.Path, model: type[M]) -> M:
+    """Reads and validates the YAML file at ``path`` (see :func:`load_config`)."""
+    p = pathlib.Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigFileError(str(p), [ConfigIssue("", None, f"cannot read: {exc.strerror}")]) from None
+    return load_config(text, model, str(p))
