@@ -78,7 +78,7 @@ def serve_app(ray_session: None) -> Iterator[dict]:
         try:
             if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:
             pass
         time.sleep(0.5)
     yield {"handle": handle, "url": url}

@@ -28,7 +28,7 @@ def test_panoray_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path):
             try:
                 if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             time.sleep(1)
         r = requests.post(f"{url}/v1/detect", data=encode(astronaut_rgb()),
