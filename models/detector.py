@@ -38,7 +38,7 @@ class OnnxDetector:
         self.config = config
         self.source = resolve_model(config.name, config.family)
         self.session, self.provider = create_session(
-            self.source.path, config.provider, config.intra_op_threads
+            self.source.path, config.provider, config.intra_op_threads, config.allow_spinning
         )
         self.family = family_for(self.session, self.source.family, self.source.name)
         self.input_spec: InputSpec = self.family.input_spec(self.session)

@@ -41,7 +41,8 @@ def _tensorrt_libraries_present() -> bool:
 
 
 def create_session(
-    path: pathlib.Path, provider: str = "auto", intra_op_threads: int = 0
+    path: pathlib.Path, provider: str = "auto", intra_op_threads: int = 0,
+    allow_spinning: bool = False,
 ) -> tuple[ort.InferenceSession, str]:
     """Creates a session on the best (``auto``) or the named execution provider.
 
@@ -49,6 +50,7 @@ def create_session(
         path: the .onnx file.
         provider: ``auto``, ``tensorrt``, ``cuda`` or ``cpu``.
         intra_op_threads: ONNX Runtime intra-op thread count; 0 lets it choose.
+        allow_spinning: let idle intra-op threads spin (busy-wait) between runs.
 
     Returns:
         (session, short name of the provider that actually runs the graph).
@@ -73,6 +75,7 @@ def create_session(
         raise ModelError(f"unknown provider {provider!r}; expected auto, {', '.join(PROVIDER_NAMES)}")
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
     if provider == "auto":
         # Absent GPU libraries are expected in auto mode; we log the outcome ourselves.
         options.log_severity_level = _ORT_LOG_FATAL_ONLY

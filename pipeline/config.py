@@ -51,6 +51,12 @@ class ModelConfig(StrictModel):
     intra_op_threads: int = Field(
         0, ge=0, le=256, description="ONNX Runtime intra-op threads; 0 lets it choose."
     )
+    allow_spinning: bool = Field(
+        False,
+        description="Let ONNX Runtime's idle threads spin instead of sleeping: a little "
+        "lower latency when the detector has the CPUs to itself, wasted cores when it shares "
+        "them with decoders and Ray.",
+    )
     warmup_runs: int = Field(
         2, ge=0, le=100, description="Inference runs on a blank frame when a session starts."
     )
