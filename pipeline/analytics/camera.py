@@ -1,0 +1,485 @@
+"""All analytics of one camera: zones, lines, queues, heatmaps and windows.
+
+:class:`CameraAnalytics` is the plain core an aggregator actor hosts one of per camera.
+It is driven by the tracker's output, one frame at a time, and by media time only:
+
+    events = cam.update(tracks, pts_s, removed_ids, captured_at=meta.captured_at)
+    windows = cam.pop_closed_windows()
+
+Per-track state lives in numpy arrays indexed by a *slot*; a track gets a slot on its
+first frame and gives it back when the tracker removes it or, as a safety net, after
+``track_idle_timeout_s`` of media time unseen. Everything per frame is vectorised over the
+frame's tracks and the camera's zones and lines.
+
+Example:
+    >>> import numpy as np
+    >>> from pipeline.types import Tracks
+    >>> cfg = AnalyticsConfig(lines=[{"id": "door", "start": [0.5, 0], "end": [0.5, 1]}],
+    ...                       min_distinct_tracks=1)
+    >>> cam = CameraAnalytics("cam1", cfg, width=100, height=100)
+    >>> def frame(x):
+    ...     return Tracks(np.array([[x - 5, 40, x + 5, 60]], np.float32), np.ones(1, np.float32),
+    ...                   np.zeros(1, np.int16), np.array([7]))
+    >>> [e.direction for t, x in enumerate([20, 40, 60, 80]) for e in cam.update(frame(x), t / 25)]
+    ['out']
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.analytics.config import AnalyticsConfig
+from pipeline.analytics.events import (
+    CameraSnapshot,
+    ClosedWindow,
+    Event,
+    LineSnapshot,
+    ZoneSnapshot,
+)
+from pipeline.analytics.geometry import resolve_camera_geometry
+from pipeline.analytics.heatmap import grid_rows
+from pipeline.analytics.lines import Crossings, LineCrossings
+from pipeline.analytics.queues import QueueRates
+from pipeline.analytics.windows import HeatmapShape, LineInfo, WindowSet, ZoneInfo
+from pipeline.analytics.zones import ZoneChanges, ZoneVisits
+from pipeline.errors import InputError
+from pipeline.types import Tracks
+
+logger = logging.getLogger(__name__)
+
+INITIAL_SLOTS = 64
+"""Track slots allocated up front; the arrays double when more tracks are active."""
+
+TrackIds = Sequence[int] | npt.NDArray[np.int64]
+"""Track ids as a sequence or an (n,) int64 array (the tracker's ``removed_ids``)."""
+
+_KIND_RANK = {"zone_enter": 0, "zone_exit": 1, "line_cross": 2}
+
+
+class TrackSlots:
+    """Maps active track ids to dense array rows ("slots").
+
+    Attributes:
+        track_id: (capacity,) int64 track id per slot, -1 where free.
+        last_seen: (capacity,) float64 media time a slot's track was last seen, NaN if free.
+    """
+
+    def __init__(self, capacity: int = INITIAL_SLOTS) -> None:
+        self._slot_of: dict[int, int] = {}
+        self._free: list[int] = list(range(capacity - 1, -1, -1))
+        self.track_id = np.full(capacity, -1, np.int64)
+        self.last_seen = np.full(capacity, np.nan)
+
+    @property
+    def capacity(self) -> int:
+        return len(self.track_id)
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def lookup(self, ids: list[int]) -> npt.NDArray[np.int64]:
+        """Returns the (n,) slots of ``ids``, giving new ids a free slot (growing if needed)."""
+        get = self._slot_of.get
+        slots = [get(t, -1) for t in ids]
+        if -1 in slots:
+            for i, t in enumerate(ids):
+                if slots[i] == -1:
+                    if not self._free:
+                        self._grow()
+                    s = self._free.pop()
+                    self._slot_of[t] = s
+                    self.track_id[s] = t
+                    slots[i] = s
+        return np.array(slots, np.int64)
+
+    def find(self, ids: TrackIds) -> npt.NDArray[np.int64]:
+        """Returns the slots of those ``ids`` that hold state (unknown ids are skipped)."""
+        get = self._slot_of.get
+        found = [s for s in (get(int(t)) for t in ids) if s is not None]
+        return np.array(sorted(found), np.int64)
+
+    def release(self, slots: npt.NDArray[np.int64]) -> None:
+        """Frees ``slots``."""
+        for s in slots.tolist():
+            del self._slot_of[int(self.track_id[s])]
+            self.track_id[s] = -1
+            self.last_seen[s] = np.nan
+            self._free.append(s)
+
+    def _grow(self) -> None:
+        old = self.capacity
+        self.track_id = np.concatenate([self.track_id, np.full(old, -1, np.int64)])
+        self.last_seen = np.concatenate([self.last_seen, np.full(old, np.nan)])
+        self._free.extend(range(2 * old - 1, old - 1, -1))
+
+
+@dataclass(frozen=True)
+class FrameUpdate:
+    """One frame's input to :meth:`CameraAnalytics.update_batch`.
+
+    Attributes:
+        tracks: the tracker's output for the frame.
+        pts_s: the frame's media time, seconds.
+        removed_ids: track ids the tracker removed in this update.
+        captured_at: the frame's wall time (s since the epoch), or None.
+    """
+
+    tracks: Tracks
+    pts_s: float
+    removed_ids: TrackIds = ()
+    captured_at: float | None = None
+
+
+class CameraAnalytics:
+    """Zones, lines, queues, heatmaps and windows of one camera.
+
+    Args:
+        camera_id: the camera's id (stamped on every output).
+        config: the camera's analytics config.
+        width, height: frame size in pixels; normalised geometry is resolved against it.
+
+    Raises:
+        ConfigError: a pixel coordinate lies outside the frame.
+    """
+
+    def __init__(self, camera_id: str, config: AnalyticsConfig, width: int, height: int) -> None:
+        self.camera_id = camera_id
+        self.config = config
+        self.width, self.height = int(width), int(height)
+        self.geometry = resolve_camera_geometry(config, self.width, self.height, camera_id)
+        self.reset()
+
+    def reset(self) -> None:
+        """Drops all state (tracks, visits, open windows, totals) without output."""
+        cfg = self.config
+        self._slots = TrackSlots(INITIAL_SLOTS)
+        self._zones = ZoneVisits(
+            np.array([z.min_visit_s for z in cfg.zones], np.float64),
+            np.array([z.exit_grace_s for z in cfg.zones], np.float64),
+            INITIAL_SLOTS,
+        )
+        self._lines = LineCrossings(
+            self.geometry.segments,
+            np.array([ln.hysteresis_px for ln in cfg.lines], np.float64),
+            np.array([ln.hysteresis_box_fraction for ln in cfg.lines], np.float64),
+            INITIAL_SLOTS,
+        )
+        self._queues: dict[int, QueueRates] = {
+            i: QueueRates(z.queue_lookback_s) for i, z in enumerate(cfg.zones) if z.queue
+        }
+        heat = None
+        if cfg.heatmap.enabled:
+            cols = cfg.heatmap.columns
+            heat = HeatmapShape(
+                grid_rows(cols, self.width, self.height), cols, self.width, self.height
+            )
+        self._windows = WindowSet(
+            self.camera_id,
+            cfg.window_s,
+            cfg.window_grace_s,
+            tuple(ZoneInfo(z.id, z.queue) for z in cfg.zones),
+            tuple(LineInfo(ln.id, ln.left_to_right, ln.right_to_left) for ln in cfg.lines),
+            cfg.min_distinct_tracks,
+            heat,
+        )
+        self._dir_names = [(ln.left_to_right, ln.right_to_left) for ln in cfg.lines]
+        self._zone_ids = self.geometry.zone_ids
+        self._line_ids = self.geometry.line_ids
+        self._visits_total = np.zeros(len(cfg.zones), np.int64)
+        self._exits_total = np.zeros(len(cfg.zones), np.int64)
+        self._line_totals = np.zeros((len(cfg.lines), 2), np.int64)
+        self._pending: list[ClosedWindow] = []
+        self._last_pts = -math.inf
+        self._offset: float | None = None
+        self._closed = False
+        self.invalid_boxes_total = 0
+
+    # ------------------------------------------------------------------ updates
+
+    def update(
+        self,
+        tracks: Tracks,
+        pts_s: float,
+        removed_ids: TrackIds = (),
+        captured_at: float | None = None,
+    ) -> list[Event]:
+        """Processes one frame's tracks and returns the events it completed.
+
+        Args:
+            tracks: the tracker's output for the frame; boxes (n, 4) float32 xyxy pixels of
+                a ``width`` x ``height`` frame, track ids unique within the frame.
+            pts_s: the frame's media time in seconds; must not decrease between calls.
+            removed_ids: ids the tracker removed in this update: their state is dropped and
+                their open visits end (stamped with their last frame inside).
+            captured_at: the frame's wall time (s since the epoch), used only to stamp
+                outputs with ``captured_at``; never read from a clock here.
+
+        Returns:
+            Events ordered by (pts_s, zone/line order, kind, track_id). Windows closed by
+            this frame are collected for :meth:`pop_closed_windows`.
+
+        Raises:
+            InputError: media time went backwards or is not finite, track ids repeat within
+                the frame, or the analytics were closed.
+        """
+        if self._closed:
+            raise InputError(f"camera {self.camera_id!r}: analytics are closed", "camera_id")
+        pts = float(pts_s)
+        if not math.isfinite(pts):
+            raise InputError(
+                f"camera {self.camera_id!r}: pts_s must be finite, got {pts_s}", "pts_s"
+            )
+        if pts < self._last_pts:
+            raise InputError(
+                f"camera {self.camera_id!r}: pts_s went backwards from {self._last_pts} to {pts}; "
+                "media time must not decrease (reset() or re-add the camera after a restart)",
+                "pts_s",
+            )
+        self._last_pts = pts
+        if captured_at is not None:
+            self._offset = float(captured_at) - pts
+
+        boxes = tracks.boxes
+        ids = tracks.track_ids
+        if len(boxes) and not np.isfinite(boxes).all():
+            keep = np.isfinite(boxes).all(axis=1)
+            self.invalid_boxes_total += int((~keep).sum())
+            logger.warning(
+                "camera %r: dropped %d track(s) with non-finite boxes at pts %.3f",
+                self.camera_id,
+                int((~keep).sum()),
+                pts,
+            )
+            boxes, ids = boxes[keep], ids[keep]
+        id_list = ids.tolist()
+        if len(set(id_list)) != len(id_list):
+            dup = next(t for t in id_list if id_list.count(t) > 1)
+            raise InputError(
+                f"camera {self.camera_id!r}: track ids must be unique within a frame, but "
+                f"{dup} appears more than once at pts {pts}",
+                "track_ids",
+            )
+        slots = self._slots.lookup(id_list)
+        if self._slots.capacity > self._zones.start.shape[0]:
+            self._zones.grow(self._slots.capacity)
+            self._lines.grow(self._slots.capacity)
+        b = boxes.astype(np.float64)
+        x = (b[:, 0] + b[:, 2]) * 0.5
+        y = b[:, 3]
+
+        crossings = self._lines.update(slots, x, y, b[:, 3] - b[:, 1])
+        if self._zones.num_zones:
+            inside = self.geometry.polygons.contains(x, y)
+            changes = self._zones.update(slots, inside, pts)
+        else:
+            changes = None
+        self._slots.last_seen[slots] = pts
+
+        ended: list[tuple[ZoneChanges, npt.NDArray[np.int64]]] = []
+        if len(removed_ids):
+            gone = self._slots.find(removed_ids)
+            if len(gone):
+                ended.append(self._drop(gone))
+        idle = self._slots.last_seen < pts - self.config.track_idle_timeout_s
+        if idle.any():
+            gone = np.flatnonzero(idle)
+            logger.debug("camera %r: evicting %d idle track(s)", self.camera_id, len(gone))
+            ended.append(self._drop(gone))
+
+        acc, opened = self._windows.current(pts)
+        if opened:
+            for z in range(self._zones.num_zones):
+                acc.zone_tracks[z].update(
+                    self._slots.track_id[self._zones.counted_slots(z)].tolist()
+                )
+        acc.observe_frame(pts, self._zones.occupancy(), x, y, ids)
+        for q in self._queues.values():
+            q.observe(pts)
+
+        # Slots dropped above are already freed: name this frame's events from the id table
+        # as it was before the first drop.
+        slot_ids = ended[0][1] if ended else self._slots.track_id
+        events: list[Event] = []
+        if len(crossings):
+            self._route_crossings(crossings, slot_ids, pts, events)
+        if changes:
+            self._route_zone_changes(changes, slot_ids, events)
+        for ch, ids_before in ended:
+            self._route_zone_changes(ch, ids_before, events)
+        if len(events) > 1:
+            order = {zid: i for i, zid in enumerate(self._zone_ids + self._line_ids)}
+            events.sort(
+                key=lambda e: (e.pts_s, order[e.element_id], _KIND_RANK[e.kind], e.track_id)
+            )
+
+        for done in self._windows.pop_due(pts):
+            self._pending.append(self._windows.finish(done, self._wall(done.start_s), True))
+        return events
+
+    def update_batch(self, frames: Sequence[FrameUpdate]) -> list[Event]:
+        """Processes several frames in order; the same as calling :meth:`update` on each."""
+        out: list[Event] = []
+        for f in frames:
+            out.extend(self.update(f.tracks, f.pts_s, f.removed_ids, f.captured_at))
+        return out
+
+    def _drop(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:
+        """Ends the visits of ``slots`` and frees them.
+
+        Returns:
+            The ended visits, and a copy of the slot-to-track-id table taken before the
+            slots were freed (to stamp the exits).
+        """
+        changes = self._zones.end_slots(slots)
+        slot_ids = self._slots.track_id.copy()
+        self._lines.reset_slots(slots)
+        self._slots.release(slots)
+        return changes, slot_ids
+
+    # ------------------------------------------------------------------ routing
+
+    def _wall(self, pts_s: float) -> float | None:
+        return None if self._offset is None else pts_s + self._offset
+
+    def _route_crossings(
+        self, c: Crossings, slot_ids: npt.NDArray[np.int64], pts: float, events: list[Event]
+    ) -> None:
+        tids = slot_ids[c.slot].tolist()
+        for tid, line, to_right in zip(tids, c.line.tolist(), c.to_right.tolist(), strict=True):
+            col = 0 if to_right else 1
+            self._line_totals[line, col] += 1
+            acc, late = self._windows.for_event(pts)
+            acc.line_counts[line, col] += 1
+            acc.line_tracks[line].add(tid)
+            if late:
+                acc.line_late[line] += 1
+            events.append(
+                Event(
+                    self.camera_id,
+                    "line_cross",
+                    self._line_ids[line],
+                    self._dir_names[line][col],
+                    tid,
+                    pts,
+                    self._wall(pts),
+                    None,
+                )
+            )
+
+    def _route_zone_changes(
+        self, ch: ZoneChanges, slot_ids: npt.NDArray[np.int64], events: list[Event]
+    ) -> None:
+        windows = self._windows
+        for slot, z, t in zip(
+            ch.enter_slot.tolist(), ch.enter_zone.tolist(), ch.enter_pts.tolist(), strict=True
+        ):
+            tid = int(slot_ids[slot])
+            self._visits_total[z] += 1
+            acc, late = windows.for_event(t)
+            acc.visits[z] += 1
+            if late:
+                acc.zone_late[z] += 1
+            for open_acc in windows:  # the visit now counts in occupancy of these windows
+                if open_acc.end_s > t:
+                    open_acc.zone_tracks[z].add(tid)
+            acc.zone_tracks[z].add(tid)
+            if z in self._queues:
+                self._queues[z].arrival(t)
+            events.append(
+                Event(
+                    self.camera_id,
+                    "zone_enter",
+                    self._zone_ids[z],
+                    None,
+                    tid,
+                    t,
+                    self._wall(t),
+                    None,
+                )
+            )
+        for slot, z, t, dwell in zip(
+            ch.exit_slot.tolist(),
+            ch.exit_zone.tolist(),
+            ch.exit_pts.tolist(),
+            ch.exit_dwell.tolist(),
+            strict=True,
+        ):
+            tid = int(slot_ids[slot])
+            self._exits_total[z] += 1
+            acc, late = windows.for_event(t)
+            acc.exits[z] += 1
+            acc.dwells[z].append(dwell)
+            acc.zone_tracks[z].add(tid)
+            if late:
+                acc.zone_late[z] += 1
+            if z in self._queues:
+                self._queues[z].departure(t)
+            events.append(
+                Event(
+                    self.camera_id,
+                    "zone_exit",
+                    self._zone_ids[z],
+                    None,
+                    tid,
+                    t,
+                    self._wall(t),
+                    dwell,
+                )
+            )
+
+    # ------------------------------------------------------------------ outputs
+
+    def pop_closed_windows(self) -> list[ClosedWindow]:
+        """Returns and forgets the windows closed since the last call, oldest first."""
+        out, self._pending = self._pending, []
+        return out
+
+    def close(self) -> list[ClosedWindow]:
+        """Closes every open window early (``complete=False``) and returns all pending windows.
+
+        Open visits are not ended: their exit is unknown. Further updates raise.
+        """
+        if not self._closed:
+            for acc in self._windows.pop_all():
+                self._pending.append(self._windows.finish(acc, self._wall(acc.start_s), False))
+            self._closed = True
+        return self.pop_closed_windows()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def snapshot(self) -> CameraSnapshot:
+        """Returns the live state: occupancy now, totals so far, queue waits, open windows."""
+        occ = self._zones.occupancy()
+        now = self._last_pts if math.isfinite(self._last_pts) else math.nan
+        zones = []
+        for z, zid in enumerate(self._zone_ids):
+            q = self._queues.get(z)
+            status = None
+            if q is not None and math.isfinite(now):
+                status = q.status(now, int(occ[z]), self._zones.oldest_counted_start(z))
+            zones.append(
+                ZoneSnapshot(
+                    zid, int(occ[z]), int(self._visits_total[z]), int(self._exits_total[z]), status
+                )
+            )
+        lines = tuple(
+            LineSnapshot(lid, lr, int(self._line_totals[i, 0]), rl, int(self._line_totals[i, 1]))
+            for i, (lid, (lr, rl)) in enumerate(zip(self._line_ids, self._dir_names, strict=True))
+        )
+        return CameraSnapshot(
+            camera_id=self.camera_id,
+            pts_s=now,
+            active_tracks=len(self._slots),
+            zones=tuple(zones),
+            lines=lines,
+            open_windows=self._windows.spans(),
+            late_events_total=self._windows.late_events_total,
+        )

@@ -1,0 +1,275 @@
+"""Configuration of the analytics of one camera: zones, lines, windows, privacy.
+
+Every threshold is a named, bounded, documented field. Geometry is given per camera in
+``pixel`` or ``normalized`` (0..1 of the frame width and height) coordinates; normalised
+coordinates are resolved against the frame size when the camera is added
+(:func:`pipeline.analytics.geometry.resolve_camera_geometry`).
+
+Example:
+    >>> cfg = AnalyticsConfig(
+    ...     zones=[{"id": "till", "points": [[0.1, 0.5], [0.4, 0.5], [0.4, 0.9], [0.1, 0.9]],
+    ...             "queue": True}],
+    ...     lines=[{"id": "door", "start": [0.5, 0.0], "end": [0.5, 1.0]}],
+    ... )
+    >>> cfg.zones[0].min_visit_s, cfg.lines[0].left_to_right, cfg.min_distinct_tracks
+    (1.0, 'in', 5)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from pipeline.config import StrictModel
+
+Units = Literal["pixel", "normalized"]
+"""How zone and line coordinates are given: pixels, or fractions (0..1) of width/height."""
+
+Point = tuple[float, float]
+
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+def _cross(o: Point, a: Point, b: Point) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def _segments_intersect(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
+    """True when the closed segments p1p2 and q1q2 share a point (exact arithmetic on floats)."""
+    d1, d2 = _cross(q1, q2, p1), _cross(q1, q2, p2)
+    d3, d4 = _cross(p1, p2, q1), _cross(p1, p2, q2)
+    if d1 * d2 < 0 and d3 * d4 < 0:
+        return True
+
+    def on_seg(a: Point, b: Point, c: Point) -> bool:
+        return min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(
+            a[1], b[1]
+        )
+
+    return (
+        (d1 == 0 and on_seg(q1, q2, p1))
+        or (d2 == 0 and on_seg(q1, q2, p2))
+        or (d3 == 0 and on_seg(p1, p2, q1))
+        or (d4 == 0 and on_seg(p1, p2, q2))
+    )
+
+
+def _check_units(points: tuple[Point, ...], units: Units, what: str) -> None:
+    for x, y in points:
+        if units == "normalized" and not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(
+                f"{what}: normalized coordinates must lie in [0, 1], but got ({x}, {y}); "
+                "set units: pixel for pixel coordinates"
+            )
+        if units == "pixel" and (x < 0 or y < 0):
+            raise ValueError(f"{what}: pixel coordinates must be >= 0, but got ({x}, {y})")
+
+
+class ZoneConfig(StrictModel):
+    """A polygonal zone: occupancy, visits with enter/exit events, dwell; optionally a queue.
+
+    A track is inside when its anchor (box bottom centre) is inside the polygon. A visit
+    starts on the first frame inside; it counts (a ``zone_enter`` event, stamped with that
+    first frame's time) once the track has been inside for ``min_visit_s``; it ends (a
+    ``zone_exit`` event, stamped with the last frame seen inside) once the track has not
+    been seen inside for more than ``exit_grace_s``.
+    """
+
+    id: str = Field(pattern=_ID_PATTERN, description="Zone id, unique per camera.")
+    points: tuple[Point, ...] = Field(
+        min_length=3,
+        max_length=64,
+        description="Polygon vertices (x, y) in order; not self-intersecting.",
+    )
+    units: Units = Field("normalized", description="Units of `points`.")
+    queue: bool = Field(
+        False,
+        description="Treat the zone as a queue: report queue length, measured waits and an "
+        "estimated current wait.",
+    )
+    min_visit_s: float = Field(
+        1.0,
+        ge=0.0,
+        le=3600.0,
+        description="Shortest visit that counts (media seconds inside, first to last frame). "
+        "Shorter visits (people clipping a corner, short-lived spurious tracks, ID flicker "
+        "fragments) produce no events.",
+    )
+    exit_grace_s: float = Field(
+        2.0,
+        ge=0.0,
+        le=600.0,
+        description="A visit ends only after the track has not been seen inside for longer "
+        "than this (media seconds), so brief occlusions and anchor jitter across the border "
+        "do not split a visit.",
+    )
+    queue_lookback_s: float = Field(
+        300.0,
+        gt=0.0,
+        le=86400.0,
+        description="Queues only: departures within this many media seconds give the service "
+        "rate of the live wait estimate (Little's law).",
+    )
+
+    @field_validator("points")
+    @classmethod
+    def _polygon(cls, points: tuple[Point, ...]) -> tuple[Point, ...]:
+        n = len(points)
+        for i in range(n):
+            for j in range(i + 1, n):
+                if j == i + 1 or (i == 0 and j == n - 1):
+                    continue  # adjacent edges share a vertex
+                a, b = points[i], points[(i + 1) % n]
+                c, d = points[j], points[(j + 1) % n]
+                if _segments_intersect(a, b, c, d):
+                    raise ValueError(f"polygon is self-intersecting: edge {i} crosses edge {j}")
+        area2 = sum(
+            points[i][0] * points[(i + 1) % n][1] - points[(i + 1) % n][0] * points[i][1]
+            for i in range(n)
+        )
+        if abs(area2) <= 1e-12:
+            raise ValueError("polygon has zero area (are its points on one line?)")
+        return points
+
+    @model_validator(mode="after")
+    def _units(self) -> ZoneConfig:
+        _check_units(self.points, self.units, f"zone {self.id!r}")
+        return self
+
+
+class LineConfig(StrictModel):
+    """A directed counting segment from ``start`` to ``end``.
+
+    Sides are named as seen in the image, standing on ``start`` and looking towards ``end``
+    (image y grows downwards):
+
+    - a line drawn from left to right: its right-hand side is below it, so walking *down*
+      the image across it is ``left_to_right``;
+    - a line drawn from top to bottom: its right-hand side is the image's left, so walking
+      *leftwards* across it is ``left_to_right``.
+
+    Reversing ``start`` and ``end`` swaps the two directions.
+
+    A crossing counts once the anchor is at least the hysteresis distance past the line
+    on the other side, and only if the anchor's path crossed the finite segment (not its
+    extension beside an end).
+    """
+
+    id: str = Field(pattern=_ID_PATTERN, description="Line id, unique per camera.")
+    start: Point = Field(description="First end point (x, y).")
+    end: Point = Field(description="Second end point (x, y).")
+    units: Units = Field("normalized", description="Units of `start` and `end`.")
+    left_to_right: str = Field(
+        "in",
+        min_length=1,
+        max_length=32,
+        description="Direction name of a crossing from the left to the right side.",
+    )
+    right_to_left: str = Field(
+        "out",
+        min_length=1,
+        max_length=32,
+        description="Direction name of a crossing from the right to the left side.",
+    )
+    hysteresis_px: float = Field(
+        2.0,
+        ge=0.0,
+        le=10000.0,
+        description="Minimum distance (pixels) past the line before a side counts; the "
+        "larger of this and `hysteresis_box_fraction` x box height applies.",
+    )
+    hysteresis_box_fraction: float = Field(
+        0.1,
+        ge=0.0,
+        le=10.0,
+        description="Minimum distance past the line as a fraction of the box height, so the "
+        "margin scales with how big (near) the person is and so with the anchor's jitter.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> LineConfig:
+        _check_units((self.start, self.end), self.units, f"line {self.id!r}")
+        if self.start == self.end:
+            raise ValueError(f"line {self.id!r}: start and end are the same point {self.start}")
+        if self.left_to_right == self.right_to_left:
+            raise ValueError(
+                f"line {self.id!r}: left_to_right and right_to_left must differ, both are "
+                f"{self.left_to_right!r}"
+            )
+        return self
+
+
+class HeatmapConfig(StrictModel):
+    """Where anchors were, on a coarse grid per camera and window."""
+
+    enabled: bool = Field(True, description="Accumulate a heatmap per window.")
+    columns: int = Field(
+        64,
+        ge=1,
+        le=1024,
+        description="Grid columns; rows follow from the frame's aspect ratio (square cells).",
+    )
+
+
+class AnalyticsConfig(StrictModel):
+    """Analytics of one camera: zones, lines, windows, privacy and state bounds."""
+
+    zones: tuple[ZoneConfig, ...] = Field((), max_length=256, description="Zones and queues.")
+    lines: tuple[LineConfig, ...] = Field((), max_length=256, description="Counting lines.")
+    window_s: float = Field(
+        60.0, gt=0.0, le=86400.0, description="Length of the tumbling metric windows (media s)."
+    )
+    window_grace_s: float = Field(
+        10.0,
+        ge=0.0,
+        le=3600.0,
+        description="A window closes once media time passes its end by this much, so that "
+        "events stamped inside it but known later (zone enters after min_visit_s, exits after "
+        "exit_grace_s) still land in it. Must be at least every zone's min_visit_s and "
+        "exit_grace_s.",
+    )
+    min_distinct_tracks: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="k of the minimum-count rule: a window's aggregate of a zone, line or "
+        "heatmap cell covering between 1 and k-1 distinct tracks is suppressed (nulled); "
+        "zero is published. 1 turns suppression off. The default 5 is the usual small-cell "
+        "threshold of statistical disclosure control: below it a row's dwell percentiles "
+        "are single people's times and someone who was there can work out the others'.",
+    )
+    track_idle_timeout_s: float = Field(
+        30.0,
+        gt=0.0,
+        le=86400.0,
+        description="Per-track state is dropped when the tracker removes the track, or, as a "
+        "safety net, after the track has not been seen for this long (media s).",
+    )
+    heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig, description="Heatmap grid.")
+
+    @model_validator(mode="after")
+    def _check(self) -> AnalyticsConfig:
+        seen: dict[str, str] = {}
+        for kind, items in (("zone", self.zones), ("line", self.lines)):
+            for item in items:
+                if item.id in seen:
+                    raise ValueError(
+                        f"{kind} id {item.id!r} is already used by a {seen[item.id]}; zone and "
+                        "line ids must be unique per camera"
+                    )
+                seen[item.id] = kind
+        for zone in self.zones:
+            needed = max(zone.min_visit_s, zone.exit_grace_s)
+            if self.window_grace_s < needed:
+                raise ValueError(
+                    f"window_grace_s ({self.window_grace_s}) must be at least zone "
+                    f"{zone.id!r}'s max(min_visit_s, exit_grace_s) ({needed}), or its events "
+                    "would arrive after their window closed"
+                )
+            if self.track_idle_timeout_s <= zone.exit_grace_s:
+                raise ValueError(
+                    f"track_idle_timeout_s ({self.track_idle_timeout_s}) must exceed zone "
+                    f"{zone.id!r}'s exit_grace_s ({zone.exit_grace_s})"
+                )
+        return self

@@ -1,0 +1,161 @@
+"""Line crossings with hysteresis and a finite-segment test, vectorised over tracks and lines.
+
+Per (track slot, line) the state is:
+
+- ``ref_d``, ``ref_t``: signed distance and along-segment position of the last anchor
+  that was strictly off the line (``ref_d == 0``: none yet);
+- ``seg_ok``: whether the anchor's most recent change of side crossed the line within
+  the finite segment (the crossing point, interpolated on the path between the last
+  off-line anchor and the new one, has ``0 <= t <= 1``);
+- ``side``: the last *confirmed* side, -1 (left), +1 (right) or 0 (none yet): a side is
+  confirmed when the anchor is at least the hysteresis distance from the line.
+
+A crossing is counted when a track is confirmed on the side opposite its previous
+confirmed side and its latest change of side went through the segment. So jitter on the
+line counts nothing, each real crossing counts once however many frames it takes (or
+none: a jump over the line between two frames counts, as the path is interpolated), and a
+path that passes beside an end of the segment changes the confirmed side without
+counting.
+
+Example:
+    >>> import numpy as np
+    >>> from pipeline.analytics.geometry import SegmentSet
+    >>> lc = LineCrossings(SegmentSet.from_segments([[0, 10, 100, 10]]),
+    ...                    hysteresis_px=np.array([2.0]), hysteresis_box_fraction=np.array([0.0]))
+    >>> h = np.array([50.0])
+    >>> [lc.update(np.array([0]), np.array([50.0]), np.array([y]), h).line.tolist()
+    ...  for y in (0.0, 9.0, 11.0, 9.5, 20.0)]
+    [[], [], [], [], [0]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.analytics.geometry import SegmentSet
+
+SEGMENT_T_TOLERANCE = 1e-9
+"""Slack on the segment's ends, in units of its length, against rounding of t."""
+
+
+@dataclass(frozen=True)
+class Crossings:
+    """Crossings counted in one update.
+
+    Attributes:
+        slot: (c,) int64 slots that crossed.
+        line: (c,) int64 line indices.
+        to_right: (c,) bool, True for left-to-right crossings.
+    """
+
+    slot: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    line: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    to_right: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
+
+    def __len__(self) -> int:
+        return len(self.slot)
+
+
+NO_CROSSINGS = Crossings()
+
+
+class LineCrossings:
+    """Crossing state of every (track slot, line) pair.
+
+    Args:
+        segments: the camera's lines in pixels.
+        hysteresis_px: (L,) float64 minimum distance past each line, pixels.
+        hysteresis_box_fraction: (L,) float64 minimum distance past each line as a
+            fraction of the box height; the larger of the two applies per track.
+        capacity: initial number of track slots.
+    """
+
+    def __init__(
+        self,
+        segments: SegmentSet,
+        hysteresis_px: npt.NDArray[np.float64],
+        hysteresis_box_fraction: npt.NDArray[np.float64],
+        capacity: int = 64,
+    ) -> None:
+        self.segments = segments
+        self.h_px = np.asarray(hysteresis_px, np.float64)
+        self.h_frac = np.asarray(hysteresis_box_fraction, np.float64)
+        self._uses_frac = bool((self.h_frac > 0).any())
+        n = len(segments)
+        self.ref_d = np.zeros((capacity, n))
+        self.ref_t = np.zeros((capacity, n))
+        self.seg_ok = np.zeros((capacity, n), np.bool_)
+        self.side = np.zeros((capacity, n), np.int8)
+
+    @property
+    def num_lines(self) -> int:
+        return len(self.segments)
+
+    def grow(self, capacity: int) -> None:
+        """Extends the slot arrays to ``capacity`` rows (new rows hold no state)."""
+        extra = capacity - self.ref_d.shape[0]
+        if extra <= 0:
+            return
+        n = self.num_lines
+        self.ref_d = np.concatenate([self.ref_d, np.zeros((extra, n))])
+        self.ref_t = np.concatenate([self.ref_t, np.zeros((extra, n))])
+        self.seg_ok = np.concatenate([self.seg_ok, np.zeros((extra, n), np.bool_)])
+        self.side = np.concatenate([self.side, np.zeros((extra, n), np.int8)])
+
+    def reset_slots(self, slots: npt.NDArray[np.int64]) -> None:
+        """Forgets the state of ``slots`` (their tracks were dropped)."""
+        self.ref_d[slots] = 0.0
+        self.ref_t[slots] = 0.0
+        self.seg_ok[slots] = False
+        self.side[slots] = 0
+
+    def update(
+        self,
+        slots: npt.NDArray[np.int64],
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.float64],
+        box_h: npt.NDArray[np.float64],
+    ) -> Crossings:
+        """Advances the tracks seen in a frame and returns the crossings they completed.
+
+        Args:
+            slots: (n,) int64 distinct slots of the tracks seen in this frame.
+            x: (n,) float64 anchor x, pixels.
+            y: (n,) float64 anchor y, pixels.
+            box_h: (n,) float64 box heights, pixels (for the relative hysteresis).
+        """
+        if self.num_lines == 0 or not len(slots):
+            return NO_CROSSINGS
+        d, t = self.segments.measure(x, y)
+        rd = self.ref_d[slots]
+        rt = self.ref_t[slots]
+        ok = self.seg_ok[slots]
+        flipped = (d * rd) < 0
+        if flipped.any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tc = rt + (t - rt) * (rd / (rd - d))
+            within = (tc >= -SEGMENT_T_TOLERANCE) & (tc <= 1.0 + SEGMENT_T_TOLERANCE)
+            ok = np.where(flipped, within, ok)
+            self.seg_ok[slots] = ok
+        off = d != 0.0
+        self.ref_d[slots] = np.where(off, d, rd)
+        self.ref_t[slots] = np.where(off, t, rt)
+        h = np.maximum(self.h_px, box_h[:, None] * self.h_frac) if self._uses_frac else self.h_px
+        sign = np.sign(d).astype(np.int8)
+        confirmed = off & (np.abs(d) >= h)
+        side = self.side[slots]
+        counted = confirmed & (side != 0) & (sign != side) & ok
+        self.side[slots] = np.where(confirmed, sign, side)
+        if not counted.any():
+            return NO_CROSSINGS
+        r, c = np.nonzero(counted)
+        return Crossings(
+            slot=slots[r].astype(np.int64), line=c.astype(np.int64), to_right=sign[r, c] > 0
+        )
+
+    def pending_sides(self) -> npt.NDArray[np.int8]:
+        """Returns the (slots, L) int8 confirmed sides (for inspection and tests)."""
+        return self.side.copy()

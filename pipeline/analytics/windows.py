@@ -1,0 +1,347 @@
+"""Tumbling windows in media time and their metrics.
+
+Window ``i`` covers media time ``[i * window_s, (i + 1) * window_s)``. A window opens with
+the first frame inside it and closes once a frame's media time reaches its end plus the
+grace period, so events stamped inside it but known only later (a zone enter is known
+``min_visit_s`` after its first frame, an exit ``exit_grace_s`` after its last) still land
+in it. An event stamped in a window that has already closed is counted in the oldest open
+window and tallied in that window's ``late_events``.
+
+What lands where:
+
+- a line crossing, in the window of the frame that confirmed it;
+- a visit (``visits``), in the window of its first frame inside; its exit and dwell
+  (``exits``, dwell percentiles), in the window of its last frame inside;
+- occupancy and heatmap samples, in the window of their frame (occupancy statistics
+  are over the window's frames).
+
+A window that saw no frame (a stalled camera) produces no rows. For the minimum-count
+rule, a zone row covers the tracks counted in the zone at any frame of the window or
+whose visit started or ended in it; a line row, the tracks that crossed it.
+
+Example:
+    >>> ws = WindowSet("cam1", window_s=10.0, grace_s=2.0, zones=(), lines=(), k=1)
+    >>> acc, created = ws.current(3.0)
+    >>> created, acc.start_s, acc.end_s, [w.start_s for w in ws.pop_due(11.9)]
+    (True, 0.0, 10.0, [])
+    >>> [w.start_s for w in ws.pop_due(12.0)]
+    [0.0]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.analytics.events import ClosedWindow, HeatmapGrid, WindowMetrics
+from pipeline.analytics.heatmap import HeatmapAccumulator
+from pipeline.analytics.queues import littles_law_wait
+
+
+@dataclass(frozen=True)
+class ZoneInfo:
+    """What a window needs to know about a zone."""
+
+    zone_id: str
+    is_queue: bool
+
+
+@dataclass(frozen=True)
+class LineInfo:
+    """What a window needs to know about a line."""
+
+    line_id: str
+    lr_direction: str
+    rl_direction: str
+
+
+@dataclass(frozen=True)
+class HeatmapShape:
+    """Grid and frame size of a camera's heatmaps."""
+
+    rows: int
+    columns: int
+    width: int
+    height: int
+
+
+class WindowAccumulator:
+    """Running aggregates of one camera over one window.
+
+    Args:
+        index: the window's index (its start is ``index * window_s``).
+        window_s: window length, media seconds.
+        num_zones, num_lines: the camera's element counts.
+        heatmap: grid shape, or None for no heatmap.
+    """
+
+    def __init__(
+        self,
+        index: int,
+        window_s: float,
+        num_zones: int,
+        num_lines: int,
+        heatmap: HeatmapShape | None,
+    ) -> None:
+        self.index = index
+        self.start_s = index * window_s
+        self.end_s = (index + 1) * window_s
+        self.frames = 0
+        self.first_pts = math.nan
+        self.last_pts = math.nan
+        self.occ_sum = np.zeros(num_zones, np.float64)
+        self.occ_max = np.zeros(num_zones, np.int64)
+        self.visits = np.zeros(num_zones, np.int64)
+        self.exits = np.zeros(num_zones, np.int64)
+        self.dwells: list[list[float]] = [[] for _ in range(num_zones)]
+        self.zone_tracks: list[set[int]] = [set() for _ in range(num_zones)]
+        self.zone_late = np.zeros(num_zones, np.int64)
+        self.line_counts = np.zeros((num_lines, 2), np.int64)  # [:, 0] left-to-right
+        self.line_tracks: list[set[int]] = [set() for _ in range(num_lines)]
+        self.line_late = np.zeros(num_lines, np.int64)
+        self.heatmap = (
+            HeatmapAccumulator(heatmap.rows, heatmap.columns, heatmap.width, heatmap.height)
+            if heatmap is not None
+            else None
+        )
+
+    def observe_frame(
+        self,
+        pts_s: float,
+        occupancy: npt.NDArray[np.int64],
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.float64],
+        track_ids: npt.NDArray[np.int64],
+    ) -> None:
+        """Adds one frame: (Z,) occupancy and (n,) anchors of its tracks (pixels)."""
+        if self.frames == 0:
+            self.first_pts = pts_s
+        self.frames += 1
+        self.last_pts = pts_s
+        if len(occupancy):
+            self.occ_sum += occupancy
+            np.maximum(self.occ_max, occupancy, out=self.occ_max)
+        if self.heatmap is not None:
+            self.heatmap.add(x, y, track_ids)
+
+
+def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    p50, p90 = np.percentile(np.asarray(values, np.float64), [50.0, 90.0])
+    return float(p50), float(p90)
+
+
+class WindowSet:
+    """The open windows of one camera, routing samples and events to them.
+
+    At most ``ceil(grace_s / window_s) + 1`` windows are open at once.
+
+    Args:
+        camera_id: the camera's id.
+        window_s: window length, media seconds.
+        grace_s: how long past its end a window stays open, media seconds.
+        zones, lines: the camera's elements in config order.
+        k: minimum distinct tracks for an aggregate to be published.
+        heatmap: grid shape, or None for no heatmaps.
+    """
+
+    def __init__(
+        self,
+        camera_id: str,
+        window_s: float,
+        grace_s: float,
+        zones: tuple[ZoneInfo, ...],
+        lines: tuple[LineInfo, ...],
+        k: int,
+        heatmap: HeatmapShape | None = None,
+    ) -> None:
+        self.camera_id = camera_id
+        self.window_s = float(window_s)
+        self.grace_s = float(grace_s)
+        self.zones = zones
+        self.lines = lines
+        self.k = int(k)
+        self.heatmap = heatmap
+        self._open: dict[int, WindowAccumulator] = {}
+        self._closed_below = -(2**62)  # windows with a smaller index have closed
+        self._current: WindowAccumulator | None = None
+        self.late_events_total = 0
+
+    def index_of(self, pts_s: float) -> int:
+        """Returns the index of the window holding media time ``pts_s``."""
+        return math.floor(pts_s / self.window_s)
+
+    def __iter__(self) -> Iterator[WindowAccumulator]:
+        return iter(self._open.values())
+
+    def current(self, pts_s: float) -> tuple[WindowAccumulator, bool]:
+        """Returns the window of a frame at ``pts_s`` and whether it was just opened."""
+        idx = math.floor(pts_s / self.window_s)
+        cur = self._current
+        if cur is not None and cur.index == idx:
+            return cur, False
+        acc = self._open.get(idx)
+        created = False
+        if acc is None:
+            acc = WindowAccumulator(
+                idx, self.window_s, len(self.zones), len(self.lines), self.heatmap
+            )
+            self._open[idx] = acc
+            self._open = dict(sorted(self._open.items()))
+            created = True
+        self._current = acc
+        return acc, created
+
+    def for_event(self, pts_s: float) -> tuple[WindowAccumulator, bool]:
+        """Returns the window an event stamped ``pts_s`` is counted in, and whether it is late.
+
+        Raises:
+            LookupError: no window is open (no frame has been seen).
+        """
+        idx = self.index_of(pts_s)
+        acc = self._open.get(idx)
+        if acc is not None:
+            return acc, False
+        if not self._open:
+            raise LookupError("no open window; observe a frame first")
+        if idx >= self._closed_below:
+            # Stamped in a window that saw no frame: open it so the event is not lost.
+            acc = WindowAccumulator(
+                idx, self.window_s, len(self.zones), len(self.lines), self.heatmap
+            )
+            self._open[idx] = acc
+            self._open = dict(sorted(self._open.items()))
+            return acc, False
+        self.late_events_total += 1
+        return next(iter(self._open.values())), True
+
+    def pop_due(self, pts_s: float) -> list[WindowAccumulator]:
+        """Removes and returns the windows whose end plus grace is at or before ``pts_s``."""
+        due = [a for a in self._open.values() if a.end_s + self.grace_s <= pts_s]
+        for a in due:
+            del self._open[a.index]
+            self._closed_below = max(self._closed_below, a.index + 1)
+            if a is self._current:
+                self._current = None
+        return due
+
+    def pop_all(self) -> list[WindowAccumulator]:
+        """Removes and returns every open window, oldest first."""
+        out = list(self._open.values())
+        if out:
+            self._closed_below = max(self._closed_below, out[-1].index + 1)
+        self._open.clear()
+        self._current = None
+        return out
+
+    def spans(self) -> tuple[tuple[float, float], ...]:
+        """Returns (start_s, end_s) of the open windows, oldest first."""
+        return tuple((a.start_s, a.end_s) for a in self._open.values())
+
+    def finish(
+        self, acc: WindowAccumulator, start_at: float | None, complete: bool
+    ) -> ClosedWindow:
+        """Turns a closed window's aggregates into rows, applying the minimum-count rule."""
+        base = dict(
+            camera_id=self.camera_id,
+            window_start_s=acc.start_s,
+            window_end_s=acc.end_s,
+            window_start_at=start_at,
+            complete=complete,
+            frames=acc.frames,
+        )
+        span = acc.last_pts - acc.first_pts if acc.frames else 0.0
+        rows: list[WindowMetrics] = []
+        for z, info in enumerate(self.zones):
+            n = len(acc.zone_tracks[z])
+            hidden = 0 < n < self.k
+            common = dict(
+                base,
+                element_kind="zone",
+                element_id=info.zone_id,
+                is_queue=info.is_queue,
+                late_events=int(acc.zone_late[z]),
+                suppressed=hidden,
+            )
+            if hidden:
+                rows.append(WindowMetrics(**common))
+                continue
+            occ_mean = float(acc.occ_sum[z] / acc.frames) if acc.frames else 0.0
+            occ_max = int(acc.occ_max[z])
+            p50, p90 = _percentiles(acc.dwells[z])
+            extra: dict[str, object] = {}
+            if info.is_queue:
+                wait = littles_law_wait(occ_mean, int(acc.exits[z]), span)
+                extra = dict(
+                    queue_length_mean=occ_mean,
+                    queue_length_max=occ_max,
+                    wait_count=int(acc.exits[z]),
+                    wait_p50_s=p50,
+                    wait_p90_s=p90,
+                    est_wait_s=wait,
+                    est_wait_method="littles_law" if wait is not None else "none",
+                )
+            rows.append(
+                WindowMetrics(
+                    **common,
+                    distinct_tracks=n,
+                    occupancy_mean=occ_mean,
+                    occupancy_max=occ_max,
+                    visits=int(acc.visits[z]),
+                    exits=int(acc.exits[z]),
+                    dwell_p50_s=p50,
+                    dwell_p90_s=p90,
+                    **extra,
+                )
+            )
+        for i, info in enumerate(self.lines):
+            n = len(acc.line_tracks[i])
+            hidden = 0 < n < self.k
+            common = dict(
+                base,
+                element_kind="line",
+                element_id=info.line_id,
+                is_queue=False,
+                late_events=int(acc.line_late[i]),
+                suppressed=hidden,
+            )
+            if hidden:
+                rows.append(WindowMetrics(**common))
+                continue
+            rows.append(
+                WindowMetrics(
+                    **common,
+                    distinct_tracks=n,
+                    lr_direction=info.lr_direction,
+                    lr_count=int(acc.line_counts[i, 0]),
+                    rl_direction=info.rl_direction,
+                    rl_count=int(acc.line_counts[i, 1]),
+                )
+            )
+        heat = None
+        if acc.heatmap is not None:
+            counts, hidden_cells = acc.heatmap.result(self.k)
+            heat = HeatmapGrid(
+                camera_id=self.camera_id,
+                window_start_s=acc.start_s,
+                window_end_s=acc.end_s,
+                window_start_at=start_at,
+                counts=counts,
+                suppressed_cells=hidden_cells,
+                width=acc.heatmap.width,
+                height=acc.heatmap.height,
+            )
+        return ClosedWindow(
+            camera_id=self.camera_id,
+            start_s=acc.start_s,
+            end_s=acc.end_s,
+            start_at=start_at,
+            complete=complete,
+            metrics=tuple(rows),
+            heatmap=heat,
+        )

@@ -1,0 +1,192 @@
+"""Zone visits: occupancy, enter and exit with dwell, vectorised over tracks and zones.
+
+State is one row per track *slot* (see :class:`pipeline.analytics.camera.TrackSlots`) and
+one column per zone, in flat numpy arrays. A visit of a slot in a zone:
+
+- starts on the first frame the anchor is inside (``start``);
+- counts once ``last inside - start >= min_visit_s`` (a ``zone_enter`` stamped ``start``);
+- ends once the anchor has not been inside for more than ``exit_grace_s`` (a
+  ``zone_exit`` stamped with the last frame inside, dwell ``last inside - start``), or
+  when the track's state is dropped. A visit that never counted ends silently.
+
+Example:
+    >>> import numpy as np
+    >>> zv = ZoneVisits(min_visit_s=np.array([0.0]), exit_grace_s=np.array([1.0]))
+    >>> ch = zv.update(np.array([0]), np.array([[True]]), pts_s=0.0)
+    >>> ch.enter_pts.tolist(), zv.occupancy().tolist()
+    ([0.0], [1])
+    >>> ch = zv.update(np.array([0]), np.array([[False]]), pts_s=2.0)
+    >>> ch.exit_pts.tolist(), ch.exit_dwell.tolist()
+    ([0.0], [0.0])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+TIME_EPSILON_S = 1e-6
+"""Slack in comparisons of media-time differences with min_visit_s and exit_grace_s, so
+that a visit of exactly the minimum counts despite rounding (0.24 - 0.04 < 0.2 in floats)."""
+
+
+def _empty_i() -> npt.NDArray[np.int64]:
+    return np.zeros(0, np.int64)
+
+
+def _empty_f() -> npt.NDArray[np.float64]:
+    return np.zeros(0, np.float64)
+
+
+@dataclass(frozen=True)
+class ZoneChanges:
+    """Visits that counted or ended in one update.
+
+    Attributes:
+        enter_slot, enter_zone: (e,) int64 slot and zone index of visits that started counting.
+        enter_pts: (e,) float64 media time of each visit's first frame inside.
+        exit_slot, exit_zone: (x,) int64 slot and zone index of counted visits that ended.
+        exit_pts: (x,) float64 media time of the last frame inside.
+        exit_dwell: (x,) float64 seconds from the first to the last frame inside.
+        exit_start: (x,) float64 media time of the ended visits' first frame inside.
+    """
+
+    enter_slot: npt.NDArray[np.int64] = field(default_factory=_empty_i)
+    enter_zone: npt.NDArray[np.int64] = field(default_factory=_empty_i)
+    enter_pts: npt.NDArray[np.float64] = field(default_factory=_empty_f)
+    exit_slot: npt.NDArray[np.int64] = field(default_factory=_empty_i)
+    exit_zone: npt.NDArray[np.int64] = field(default_factory=_empty_i)
+    exit_pts: npt.NDArray[np.float64] = field(default_factory=_empty_f)
+    exit_dwell: npt.NDArray[np.float64] = field(default_factory=_empty_f)
+    exit_start: npt.NDArray[np.float64] = field(default_factory=_empty_f)
+
+    def __bool__(self) -> bool:
+        return bool(len(self.enter_slot) or len(self.exit_slot))
+
+
+NO_CHANGES = ZoneChanges()
+
+
+class ZoneVisits:
+    """Visit state of every (track slot, zone) pair.
+
+    Args:
+        min_visit_s: (Z,) float64 shortest visit that counts per zone, media seconds.
+        exit_grace_s: (Z,) float64 time outside after which a visit ends per zone, seconds.
+        capacity: initial number of track slots (grows with :meth:`grow`).
+    """
+
+    def __init__(
+        self,
+        min_visit_s: npt.NDArray[np.float64],
+        exit_grace_s: npt.NDArray[np.float64],
+        capacity: int = 64,
+    ) -> None:
+        self.min_visit = np.asarray(min_visit_s, np.float64)
+        self.grace = np.asarray(exit_grace_s, np.float64)
+        self._min_visit_cmp = self.min_visit - TIME_EPSILON_S
+        self._grace_cmp = self.grace + TIME_EPSILON_S
+        z = len(self.min_visit)
+        self.start = np.full((capacity, z), np.nan)
+        self.last_in = np.full((capacity, z), np.nan)
+        self.confirmed = np.zeros((capacity, z), np.bool_)
+
+    @property
+    def num_zones(self) -> int:
+        return len(self.min_visit)
+
+    def grow(self, capacity: int) -> None:
+        """Extends the slot arrays to ``capacity`` rows (new rows hold no visit)."""
+        extra = capacity - self.start.shape[0]
+        if extra <= 0:
+            return
+        z = self.num_zones
+        self.start = np.concatenate([self.start, np.full((extra, z), np.nan)])
+        self.last_in = np.concatenate([self.last_in, np.full((extra, z), np.nan)])
+        self.confirmed = np.concatenate([self.confirmed, np.zeros((extra, z), np.bool_)])
+
+    def update(
+        self, slots: npt.NDArray[np.int64], inside: npt.NDArray[np.bool_], pts_s: float
+    ) -> ZoneChanges:
+        """Advances every visit to media time ``pts_s``.
+
+        Args:
+            slots: (n,) int64 distinct slots of the tracks seen in this frame.
+            inside: (n, Z) bool, whether each seen track's anchor is inside each zone.
+            pts_s: the frame's media time in seconds (non-decreasing across calls).
+
+        Returns:
+            The visits that started counting or ended. Slots not seen in this frame are
+            treated as not inside (their visits end once the grace period has passed).
+        """
+        if self.num_zones == 0:
+            return NO_CHANGES
+        ended = NO_CHANGES
+        expired = (pts_s - self.last_in) > self._grace_cmp
+        if expired.any():
+            if len(slots):
+                expired[slots] &= ~inside
+            if expired.any():
+                ended = self._end(expired)
+        if not len(slots):
+            return ended
+        st = self.start[slots]
+        st = np.where(inside & np.isnan(st), pts_s, st)
+        self.start[slots] = st
+        last = np.where(inside, pts_s, self.last_in[slots])
+        self.last_in[slots] = last
+        conf = self.confirmed[slots]
+        counts_now = inside & ~conf & ((last - st) >= self._min_visit_cmp)
+        if not counts_now.any():
+            return ended
+        self.confirmed[slots] = conf | counts_now
+        r, z = np.nonzero(counts_now)
+        return ZoneChanges(
+            enter_slot=slots[r].astype(np.int64),
+            enter_zone=z.astype(np.int64),
+            enter_pts=st[r, z],
+            exit_slot=ended.exit_slot,
+            exit_zone=ended.exit_zone,
+            exit_pts=ended.exit_pts,
+            exit_dwell=ended.exit_dwell,
+            exit_start=ended.exit_start,
+        )
+
+    def end_slots(self, slots: npt.NDArray[np.int64]) -> ZoneChanges:
+        """Ends every visit of ``slots`` now (their tracks' state is being dropped)."""
+        if self.num_zones == 0 or not len(slots):
+            return NO_CHANGES
+        mask = np.zeros(self.start.shape, np.bool_)
+        mask[slots] = ~np.isnan(self.start[slots])
+        return self._end(mask) if mask.any() else NO_CHANGES
+
+    def _end(self, mask: npt.NDArray[np.bool_]) -> ZoneChanges:
+        counted = mask & self.confirmed
+        s, z = np.nonzero(counted)
+        start = self.start[s, z]
+        last = self.last_in[s, z]
+        self.start[mask] = np.nan
+        self.last_in[mask] = np.nan
+        self.confirmed[mask] = False
+        return ZoneChanges(
+            exit_slot=s.astype(np.int64),
+            exit_zone=z.astype(np.int64),
+            exit_pts=last,
+            exit_dwell=last - start,
+            exit_start=start,
+        )
+
+    def occupancy(self) -> npt.NDArray[np.int64]:
+        """Returns (Z,) int64: tracks in a counted, not yet ended visit, per zone."""
+        return self.confirmed.sum(axis=0, dtype=np.int64)
+
+    def counted_slots(self, zone: int) -> npt.NDArray[np.int64]:
+        """Returns the slots with a counted, open visit in zone index ``zone``."""
+        return np.flatnonzero(self.confirmed[:, zone])
+
+    def oldest_counted_start(self, zone: int) -> float | None:
+        """Returns the earliest start (media s) of a counted open visit in ``zone``, or None."""
+        col = self.confirmed[:, zone]
+        return float(self.start[col, zone].min()) if col.any() else None

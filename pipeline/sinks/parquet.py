@@ -1,0 +1,453 @@
+"""Parquet sink: events, window metrics and heatmaps, partitioned by date and camera.
+
+Layout under ``root`` (hive style, readable as one dataset by pandas, DuckDB, polars)::
+
+    events/date=2026-11-26/camera_id=cam1/part-<...>.parquet     (EVENTS_SCHEMA)
+    metrics/date=2026-11-26/camera_id=cam1/part-<...>.parquet    (METRICS_SCHEMA)
+    heatmaps/date=2026-11-26/camera_id=cam1/window-<start_s>.png  (+ .npy counts)
+
+The partition columns ``date`` and ``camera_id`` live in the directory names only; a
+row's date is the UTC date of its ``captured_at`` (events) or ``window_start_at``
+(metrics). Rows are buffered in memory as Arrow tables and written when windows close,
+when a buffer reaches ``max_buffer_rows``, on :meth:`ParquetSink.flush` and on
+:meth:`ParquetSink.close`. Every file is written to a dot-named temporary file in its
+partition directory, synced and renamed into place with ``os.replace``, so readers never
+see a partial file.
+
+Example:
+    >>> import tempfile
+    >>> from pipeline.analytics.events import Event
+    >>> root = tempfile.mkdtemp()
+    >>> sink = ParquetSink(ParquetSinkConfig(root=root))
+    >>> sink.write_events([Event("cam1", "line_cross", "door", "in", 1, 3.0, 1.8e9, None)])
+    >>> sink.close().events_rows
+    1
+    >>> import pandas as pd
+    >>> pd.read_parquet(f"{root}/events")[["camera_id", "date", "kind"]].values.tolist()
+    [['cam1', '2027-01-15', 'line_cross']]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from pipeline.analytics.events import (
+    EVENTS_SCHEMA,
+    METRICS_SCHEMA,
+    ClosedWindow,
+    Event,
+    HeatmapGrid,
+    events_to_table,
+    metrics_to_table,
+)
+from pipeline.analytics.heatmap import render_heatmap
+from pipeline.config import StrictModel
+from pipeline.errors import InputError, PanorayError
+
+logger = logging.getLogger(__name__)
+
+SECONDS_PER_DAY = 86400.0
+PARTITION_COLUMNS = ("date", "camera_id")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+NEUTRAL_GREY = 96
+"""Grey level of the heatmap background when a camera has no still."""
+MAX_BACKGROUND_SIDE = 1280
+"""Longest side (pixels) of that grey background."""
+
+
+class SinkError(PanorayError):
+    """A sink could not write its output.
+
+    Attributes:
+        path: the file or directory concerned.
+    """
+
+    def __init__(self, message: str, path: str) -> None:
+        self.path = path
+        super().__init__(f"{message}: {path}")
+
+
+class ParquetSinkConfig(StrictModel):
+    """Where and how the Parquet sink writes."""
+
+    type: Literal["parquet"] = Field("parquet", description="Sink type.")
+    root: Path = Field(description="Output directory; events/, metrics/, heatmaps/ go below.")
+    max_buffer_rows: int = Field(
+        50_000,
+        ge=1,
+        le=10_000_000,
+        description="Rows of one table buffered in memory before they are written without "
+        "waiting for a window to close.",
+    )
+    row_group_rows: int = Field(
+        65_536, ge=1, le=10_000_000, description="Most rows per Parquet row group."
+    )
+    compression: Literal["zstd", "snappy", "gzip", "none"] = Field(
+        "zstd", description="Parquet compression codec."
+    )
+    events_retention_days: float | None = Field(
+        30.0,
+        gt=0,
+        description="Raw event partitions whose whole day is older than this are deleted; "
+        "unset keeps them forever.",
+    )
+    aggregates_retention_days: float | None = Field(
+        None,
+        gt=0,
+        description="The same for metrics and heatmaps; unset keeps them forever.",
+    )
+    heatmap_png: bool = Field(True, description="Write each window's heatmap as a PNG.")
+    heatmap_npy: bool = Field(True, description="Write each window's heatmap counts as .npy.")
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    """What one flush wrote.
+
+    Attributes:
+        files: paths written, in order.
+        events_rows: event rows written.
+        metrics_rows: metric rows written.
+        heatmaps: heatmap windows written.
+    """
+
+    files: tuple[Path, ...] = ()
+    events_rows: int = 0
+    metrics_rows: int = 0
+    heatmaps: int = 0
+
+
+def utc_dates(epoch_s: npt.ArrayLike) -> npt.NDArray[np.str_]:
+    """Returns the UTC dates (``YYYY-MM-DD``) of (n,) seconds since the epoch."""
+    days = np.floor(np.asarray(epoch_s, np.float64) / SECONDS_PER_DAY).astype("int64")
+    return days.astype("datetime64[D]").astype(str)
+
+
+def check_table(table: pa.Table, schema: pa.Schema, name: str) -> None:
+    """Raises InputError unless ``table`` has exactly ``schema`` (names, types, nullability)."""
+    if table.schema.remove_metadata().equals(schema):
+        return
+    got = {f.name: f for f in table.schema}
+    problems = []
+    for f in schema:
+        g = got.pop(f.name, None)
+        if g is None:
+            problems.append(f"missing {f.name} ({f.type})")
+        elif g.type != f.type or g.nullable != f.nullable:
+            problems.append(
+                f"{f.name}: expected {f.type}{'' if f.nullable else ' not null'}, got "
+                f"{g.type}{'' if g.nullable else ' not null'}"
+            )
+    problems += [f"unexpected column {n}" for n in got]
+    if not problems:
+        problems.append("columns are in a different order")
+    raise InputError(f"{name} table does not match its schema: " + "; ".join(problems), name)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ParquetSink:
+    """Buffers analytics output and writes it as partitioned Parquet, PNG and .npy files.
+
+    Args:
+        config: where and how to write.
+
+    Example: see the module docstring.
+    """
+
+    def __init__(self, config: ParquetSinkConfig) -> None:
+        self.config = config
+        self.root = Path(config.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._events: list[pa.Table] = []
+        self._events_rows = 0
+        self._metrics: list[pa.Table] = []
+        self._metrics_rows = 0
+        self._heatmaps: list[tuple[HeatmapGrid, np.ndarray | None]] = []
+        self._seq = 0
+        self._token = uuid.uuid4().hex[:12]
+        self._closed = False
+        self.rows_written = {"events": 0, "metrics": 0}
+        self.files_written = 0
+
+    # ------------------------------------------------------------------ input
+
+    def write_events(self, events: Sequence[Event] | pa.Table) -> None:
+        """Buffers events (objects, or a table of exactly :data:`EVENTS_SCHEMA`).
+
+        Raises:
+            InputError: the table's schema differs, an event lacks captured_at, or a camera
+                id is not safe as a directory name.
+        """
+        self._check_open()
+        table = events if isinstance(events, pa.Table) else events_to_table(events)
+        check_table(table, EVENTS_SCHEMA, "events")
+        self._check_camera_ids(table)
+        if not table.num_rows:
+            return
+        self._events.append(table)
+        self._events_rows += table.num_rows
+        if self._events_rows >= self.config.max_buffer_rows:
+            self._flush_events()
+
+    def write_metrics(self, rows: pa.Table) -> None:
+        """Buffers a table of exactly :data:`METRICS_SCHEMA` (windows are written by
+        :meth:`write_windows`; this is for reprocessing tools).
+
+        Raises:
+            InputError: the schema differs.
+        """
+        self._check_open()
+        check_table(rows, METRICS_SCHEMA, "metrics")
+        self._check_camera_ids(rows)
+        if rows.num_rows:
+            self._metrics.append(rows)
+            self._metrics_rows += rows.num_rows
+            if self._metrics_rows >= self.config.max_buffer_rows:
+                self._flush_metrics()
+
+    def write_windows(
+        self,
+        windows: Sequence[ClosedWindow],
+        stills: Mapping[str, npt.NDArray[np.uint8]] | None = None,
+    ) -> FlushResult:
+        """Buffers closed windows (metrics rows and heatmaps) and flushes everything.
+
+        Args:
+            windows: closed windows from :meth:`CameraAnalytics.pop_closed_windows`.
+            stills: per camera id, an already people-blurred BGR still to draw heatmaps
+                over; cameras without one get a neutral grey background.
+        """
+        self._check_open()
+        rows = [m for w in windows for m in w.metrics]
+        for w in windows:
+            self._partition_dir("heatmaps", "x", w.camera_id)  # validates the camera id
+        if rows:
+            table = metrics_to_table(rows)
+            self._metrics.append(table)
+            self._metrics_rows += table.num_rows
+        for w in windows:
+            if w.heatmap is not None and (self.config.heatmap_png or self.config.heatmap_npy):
+                if w.heatmap.window_start_at is None:
+                    raise InputError(
+                        f"heatmap of camera {w.camera_id!r} has no window_start_at; pass "
+                        "captured_at to CameraAnalytics.update",
+                        "window_start_at",
+                    )
+                still = (stills or {}).get(w.camera_id)
+                self._heatmaps.append((w.heatmap, still))
+        return self.flush()
+
+    # ------------------------------------------------------------------ output
+
+    def flush(self) -> FlushResult:
+        """Writes everything buffered. Nothing buffered is lost if this returns."""
+        events_rows, metrics_rows, heatmaps = (
+            self._events_rows,
+            self._metrics_rows,
+            len(self._heatmaps),
+        )
+        files: list[Path] = []
+        files += self._flush_events()
+        files += self._flush_metrics()
+        files += self._flush_heatmaps()
+        return FlushResult(tuple(files), events_rows, metrics_rows, heatmaps)
+
+    def close(self) -> FlushResult:
+        """Flushes and refuses further input. Safe to call twice."""
+        if self._closed:
+            return FlushResult()
+        result = self.flush()
+        self._closed = True
+        return result
+
+    def _check_camera_ids(self, table: pa.Table) -> None:
+        for cam in pc.unique(table.column("camera_id")).to_pylist():
+            self._partition_dir("events", "x", cam)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SinkError("sink is closed", str(self.root))
+
+    def _flush_events(self) -> list[Path]:
+        if not self._events:
+            return []
+        table = pa.concat_tables(self._events)
+        self._events, self._events_rows = [table], table.num_rows
+        files = self._write_partitioned("events", table, "captured_at", self._events)
+        self._events, self._events_rows = [], 0
+        self.rows_written["events"] += table.num_rows
+        return files
+
+    def _flush_metrics(self) -> list[Path]:
+        if not self._metrics:
+            return []
+        table = pa.concat_tables(self._metrics)
+        self._metrics, self._metrics_rows = [table], table.num_rows
+        files = self._write_partitioned("metrics", table, "window_start_at", self._metrics)
+        self._metrics, self._metrics_rows = [], 0
+        self.rows_written["metrics"] += table.num_rows
+        return files
+
+    def _partition_dir(self, name: str, date: str, camera_id: str) -> Path:
+        if not _SAFE_ID.match(camera_id):
+            raise InputError(
+                f"camera_id {camera_id!r} cannot name a partition directory (letters, digits, "
+                "'_', '.', '-' only, starting with a letter or digit)",
+                "camera_id",
+            )
+        return self.root / name / f"date={date}" / f"camera_id={camera_id}"
+
+    def _atomic_write(self, final: Path, write) -> None:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.parent / f".{final.name}.{self._token}.tmp"
+        try:
+            write(tmp)
+            _fsync(tmp)
+            os.replace(tmp, final)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise SinkError(f"could not write ({e})", str(final)) from e
+        self.files_written += 1
+
+    def _write_partitioned(
+        self, name: str, table: pa.Table, time_column: str, buffer: list[pa.Table]
+    ) -> list[Path]:
+        """Writes one file per (date, camera) partition of ``table``.
+
+        If a write fails, ``buffer`` is left holding only the rows not yet written, so a
+        later flush neither loses nor duplicates rows.
+        """
+        dates = utc_dates(table.column(time_column).to_numpy())
+        cams = table.column("camera_id").to_pylist()
+        keys = np.array([f"{d}/{c}" for d, c in zip(dates.tolist(), cams, strict=True)])
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        for cam in {k.split("/", 1)[1] for k in uniq.tolist()}:
+            self._partition_dir(name, "x", cam)  # validates every camera id before writing
+        body = table.drop_columns(["camera_id"])
+        files = []
+        compression = None if self.config.compression == "none" else self.config.compression
+        for k, key in enumerate(uniq.tolist()):
+            date, cam = key.split("/", 1)
+            part = body.take(pa.array(np.flatnonzero(inverse == k)))
+            self._seq += 1
+            path = (
+                self._partition_dir(name, date, cam) / f"part-{self._token}-{self._seq:08d}.parquet"
+            )
+            try:
+                self._atomic_write(
+                    path,
+                    lambda tmp, part=part: pq.write_table(
+                        part,
+                        tmp,
+                        row_group_size=self.config.row_group_rows,
+                        compression=compression,
+                    ),
+                )
+            except Exception:
+                rest = table.filter(pa.array(inverse >= k))
+                buffer[:] = [rest]
+                raise
+            files.append(path)
+        logger.debug("wrote %d %s rows to %d file(s)", table.num_rows, name, len(files))
+        return files
+
+    def _flush_heatmaps(self) -> list[Path]:
+        files = []
+        pending, self._heatmaps = self._heatmaps, []
+        for i, (grid, still) in enumerate(pending):
+            try:
+                files += self._write_heatmap(grid, still)
+            except Exception:
+                self._heatmaps = pending[i:] + self._heatmaps  # keep the rest for a retry
+                raise
+        return files
+
+    def _write_heatmap(self, grid: HeatmapGrid, still: np.ndarray | None) -> list[Path]:
+        assert grid.window_start_at is not None
+        date = str(utc_dates([grid.window_start_at])[0])
+        folder = self._partition_dir("heatmaps", date, grid.camera_id)
+        stem = f"window-{grid.window_start_s:.3f}"
+        files = []
+        if self.config.heatmap_npy:
+            path = folder / f"{stem}.npy"
+            self._atomic_write(path, lambda tmp: _save_npy(tmp, np.asarray(grid.counts)))
+            files.append(path)
+        if self.config.heatmap_png:
+            if still is None:
+                scale = min(1.0, MAX_BACKGROUND_SIDE / max(grid.width, grid.height))
+                h, w = max(1, round(grid.height * scale)), max(1, round(grid.width * scale))
+                still = np.full((h, w, 3), NEUTRAL_GREY, np.uint8)
+            png = render_heatmap(grid.counts, still)
+            path = folder / f"{stem}.png"
+            self._atomic_write(path, lambda tmp: tmp.write_bytes(png))
+            files.append(path)
+        return files
+
+    # ------------------------------------------------------------------ retention
+
+    def apply_retention(self, now_s: float) -> list[Path]:
+        """Deletes date partitions whose whole day is older than the retention periods.
+
+        Args:
+            now_s: the present, seconds since the epoch (for example the newest
+                ``captured_at`` seen; the sink reads no clock).
+
+        Returns:
+            The partition directories deleted.
+        """
+        removed: list[Path] = []
+        plans = (
+            (("events",), self.config.events_retention_days),
+            (("metrics", "heatmaps"), self.config.aggregates_retention_days),
+        )
+        for names, days in plans:
+            if days is None:
+                continue
+            cutoff = now_s - days * SECONDS_PER_DAY
+            for name in names:
+                base = self.root / name
+                if not base.is_dir():
+                    continue
+                for d in sorted(base.iterdir()):
+                    m = _DATE_DIR.match(d.name)
+                    if not m or not d.is_dir():
+                        continue
+                    day_end = (
+                        (np.datetime64(m.group(1), "D") + 1)
+                        .astype("datetime64[s]")
+                        .astype(np.int64)
+                    )
+                    if float(day_end) <= cutoff:
+                        shutil.rmtree(d)
+                        removed.append(d)
+        if removed:
+            logger.info("retention removed %d partition(s)", len(removed))
+        return removed
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.save(f, array)

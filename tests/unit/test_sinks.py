@@ -1,0 +1,258 @@
+"""The Parquet sink: layout, schemas, atomic writes, buffering, retention, readability."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.analytics.camera import CameraAnalytics
+from pipeline.analytics.config import AnalyticsConfig
+from pipeline.analytics.events import EVENTS_SCHEMA, METRICS_SCHEMA, Event, events_to_table
+from pipeline.errors import InputError
+from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig, SinkError, utc_dates
+from tests.unit.analytics_helpers import tracks_at
+
+DAY = 86400.0
+T0 = 1_795_651_200.0  # 2026-11-26T00:00:00Z
+
+
+def event(
+    camera: str = "cam1", at: float = T0 + 3600, track: int = 1, kind: str = "line_cross"
+) -> Event:
+    return Event(
+        camera,
+        kind,
+        "door",
+        "in" if kind == "line_cross" else None,
+        track,
+        at - T0,
+        at,
+        2.5 if kind == "zone_exit" else None,
+    )
+
+
+def files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_utc_dates_come_from_captured_at() -> None:
+    assert utc_dates([T0 - 1, T0, T0 + DAY - 0.001]).tolist() == [
+        "2026-11-25",
+        "2026-11-26",
+        "2026-11-26",
+    ]
+
+
+def test_events_are_partitioned_by_date_and_camera_and_read_back(tmp_path: Path) -> None:
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path))
+    sink.write_events(
+        [
+            event("cam1", T0 - 10, 1),
+            event("cam1", T0 + 10, 2),
+            event("cam2", T0 + 20, 3, "zone_exit"),
+        ]
+    )
+    assert files(tmp_path) == []  # buffered until a flush
+    result = sink.close()
+    assert result.events_rows == 3 and len(result.files) == 3
+    layout = [f.rsplit("/", 1)[0] for f in files(tmp_path)]
+    assert layout == [
+        "events/date=2026-11-25/camera_id=cam1",
+        "events/date=2026-11-26/camera_id=cam1",
+        "events/date=2026-11-26/camera_id=cam2",
+    ]
+    df = pd.read_parquet(tmp_path / "events").sort_values("track_id")
+    assert df["camera_id"].astype(str).tolist() == ["cam1", "cam1", "cam2"]
+    assert df["date"].astype(str).tolist() == ["2026-11-25", "2026-11-26", "2026-11-26"]
+    assert df["kind"].tolist() == ["line_cross", "line_cross", "zone_exit"]
+    assert df["direction"].tolist()[:2] == ["in", "in"] and df["direction"].isna().tolist()[2]
+    assert df["dwell_s"].tolist()[2] == 2.5 and math.isnan(df["dwell_s"].tolist()[0])
+    # Inside a file, the columns are the schema without the partition column.
+    one = pq.read_schema(next((tmp_path / "events").rglob("*.parquet")))
+    assert one.names == [n for n in EVENTS_SCHEMA.names if n != "camera_id"]
+
+
+def test_buffer_is_written_when_it_reaches_max_rows_in_row_groups(tmp_path: Path) -> None:
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path, max_buffer_rows=10, row_group_rows=4))
+    sink.write_events([event(track=i) for i in range(6)])
+    assert files(tmp_path) == []
+    sink.write_events([event(track=i) for i in range(6, 10)])
+    written = list((tmp_path / "events").rglob("*.parquet"))
+    assert len(written) == 1
+    meta = pq.ParquetFile(written[0]).metadata
+    assert (meta.num_rows, meta.num_row_groups) == (10, 3)
+
+
+def test_writes_are_atomic_and_leave_no_temporary_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path))
+    sink.write_events([event("cam1", T0), event("cam2", T0)])
+    real = pq.write_table
+    calls = []
+
+    def failing_second(table: pa.Table, where: object, **kw: object) -> None:
+        calls.append(where)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real(table, where, **kw)
+
+    monkeypatch.setattr(pq, "write_table", failing_second)
+    with pytest.raises(SinkError, match=r"could not write \(disk full\)"):
+        sink.flush()
+    assert [f for f in files(tmp_path) if "tmp" in f] == []
+    assert len(files(tmp_path)) == 1  # cam1's partition made it
+    monkeypatch.setattr(pq, "write_table", real)
+    sink.close()  # the retry writes only what was not written: nothing lost, nothing twice
+    df = pd.read_parquet(tmp_path / "events")
+    assert sorted(df["camera_id"].astype(str)) == ["cam1", "cam2"]
+    assert all(Path(c).name.startswith(".") for c in calls)  # temp files are hidden from readers
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (events_to_table([event()]).drop_columns(["dwell_s"]), "missing dwell_s (double)"),
+        (
+            events_to_table([event()]).cast(
+                EVENTS_SCHEMA.set(4, pa.field("track_id", pa.int32(), False))
+            ),
+            "track_id: expected int64 not null, got int32 not null",
+        ),
+        (
+            events_to_table([event()]).append_column("face", pa.array(["x"])),
+            "unexpected column face",
+        ),
+    ],
+)
+def test_schema_mismatch_raises(tmp_path: Path, table: pa.Table, message: str) -> None:
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path))
+    with pytest.raises(InputError) as err:
+        sink.write_events(table)
+    assert "events table does not match its schema" in str(err.value) and message in str(err.value)
+
+
+def test_events_without_capture_time_or_with_unsafe_camera_id_are_rejected(tmp_path: Path) -> None:
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path))
+    with pytest.raises(InputError, match="has no captured_at; pass captured_at"):
+        sink.write_events([Event("cam1", "zone_enter", "z", None, 1, 0.0, None, None)])
+    with pytest.raises(InputError, match=r"camera_id '\.\./etc' cannot name a partition directory"):
+        sink.write_events([event("../etc", T0)])
+    sink.write_events([event("cam1", T0)])
+    assert sink.flush().events_rows == 1  # the bad row was never buffered
+
+
+def test_closed_sink_refuses_input(tmp_path: Path) -> None:
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path))
+    sink.close()
+    sink.close()
+    with pytest.raises(SinkError, match="sink is closed"):
+        sink.write_events([event()])
+
+
+def closed_windows(camera: str = "cam1", start_at: float = T0) -> list:
+    cfg = AnalyticsConfig(
+        zones=[
+            {
+                "id": "z",
+                "points": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]],
+                "min_visit_s": 0,
+                "queue": True,
+            }
+        ],
+        lines=[{"id": "l", "start": [0.75, 0], "end": [0.75, 1]}],
+        window_s=10.0,
+        window_grace_s=2.0,
+        min_distinct_tracks=1,
+        heatmap={"columns": 8},
+    )
+    cam = CameraAnalytics(camera, cfg, 320, 240)
+    for i in range(60):
+        x = 100 + 4 * i
+        cam.update(
+            tracks_at([(1, x, 200), (2, 50, 100)]), i * 0.25, captured_at=start_at + i * 0.25
+        )
+    return cam.pop_closed_windows() + cam.close()
+
+
+def test_windows_write_metrics_and_heatmaps(tmp_path: Path) -> None:
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path))
+    windows = closed_windows()
+    still = np.full((240, 320, 3), 30, np.uint8)
+    result = sink.write_windows(windows, stills={"cam1": still})
+    assert result.metrics_rows == 4 and result.heatmaps == 2
+    df = pd.read_parquet(tmp_path / "metrics").sort_values(["window_start_s", "element_id"])
+    assert df[["element_id", "window_start_s", "complete"]].values.tolist() == [
+        ["l", 0.0, True],
+        ["z", 0.0, True],
+        ["l", 10.0, False],
+        ["z", 10.0, False],
+    ]
+    assert df["lr_count"].fillna(-1).tolist()[:1] + df["rl_count"].fillna(-1).tolist()[:1] == [
+        0.0,
+        1.0,
+    ]
+    assert set(df["date"].astype(str)) == {"2026-11-26"}
+    assert pq.read_schema(next((tmp_path / "metrics").rglob("*.parquet"))).names == [
+        n for n in METRICS_SCHEMA.names if n != "camera_id"
+    ]
+    heat_dir = tmp_path / "heatmaps" / "date=2026-11-26" / "camera_id=cam1"
+    assert sorted(p.name for p in heat_dir.iterdir()) == [
+        "window-0.000.npy",
+        "window-0.000.png",
+        "window-10.000.npy",
+        "window-10.000.png",
+    ]
+    counts = np.load(heat_dir / "window-0.000.npy")
+    assert counts.shape == (6, 8) and counts.sum() == 80  # 40 frames x 2 tracks
+    png = cv2.imread(str(heat_dir / "window-0.000.png"))
+    assert png.shape == (240, 320, 3)
+
+
+def test_heatmap_without_still_uses_grey_background(tmp_path: Path) -> None:
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path, heatmap_npy=False))
+    sink.write_windows(closed_windows())
+    pngs = sorted((tmp_path / "heatmaps").rglob("*.png"))
+    assert len(pngs) == 2 and not list((tmp_path / "heatmaps").rglob("*.npy"))
+    assert cv2.imread(str(pngs[0]))[0, 0].tolist() == [96, 96, 96]
+
+
+def test_retention_deletes_whole_days_older_than_the_setting(tmp_path: Path) -> None:
+    sink = ParquetSink(
+        ParquetSinkConfig(root=tmp_path, events_retention_days=2, aggregates_retention_days=10)
+    )
+    for day in range(5):
+        sink.write_events([event(at=T0 + day * DAY + 100)])
+    sink.write_windows(closed_windows(start_at=T0))
+    sink.flush()
+    now = T0 + 4 * DAY + 3600  # 2026-11-30 01:00
+    removed = sink.apply_retention(now)
+    # Events of 11-26 and 11-27 ended at least 2 days before now; 11-28 ended 1 day 23 h ago.
+    assert sorted(p.name for p in removed) == ["date=2026-11-26", "date=2026-11-27"]
+    assert sorted(p.name for p in (tmp_path / "events").iterdir()) == [
+        "date=2026-11-28",
+        "date=2026-11-29",
+        "date=2026-11-30",
+    ]
+    assert (tmp_path / "metrics" / "date=2026-11-26").is_dir()
+    assert len(sink.apply_retention(T0 + 11 * DAY)) == 5  # 3 event days, metrics, heatmaps
+    assert list((tmp_path / "events").iterdir()) == []
+
+
+def test_nothing_is_lost_on_clean_shutdown(tmp_path: Path) -> None:
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path, max_buffer_rows=1000))
+    sent = [event(track=i, at=T0 + i) for i in range(2500)]
+    for i in range(0, 2500, 100):
+        sink.write_events(sent[i : i + 100])
+    sink.write_windows(closed_windows())
+    sink.close()
+    df = pd.read_parquet(tmp_path / "events")
+    assert sorted(df["track_id"].tolist()) == list(range(2500))
+    assert len(pd.read_parquet(tmp_path / "metrics")) == 4
