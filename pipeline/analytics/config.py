@@ -78,7 +78,6 @@ class ZoneConfig(StrictModel):
 
     id: str = Field(pattern=_ID_PATTERN, description="Zone id, unique per camera.")
     points: tuple[Point, ...] = Field(
-        min_length=3,
         max_length=64,
         description="Polygon vertices (x, y) in order; not self-intersecting.",
     )
@@ -116,6 +115,8 @@ class ZoneConfig(StrictModel):
     @classmethod
     def _polygon(cls, points: tuple[Point, ...]) -> tuple[Point, ...]:
         n = len(points)
+        if n < 3:
+            raise ValueError(f"a polygon needs at least 3 points, got {n}")
         for i in range(n):
             for j in range(i + 1, n):
                 if j == i + 1 or (i == 0 and j == n - 1):
