@@ -5,6 +5,11 @@ its own tracker, config, clock and id counter. Frames of one camera must arrive 
 order: a ``frame_index`` not after the camera's last one raises InputError naming the
 camera. Errors reach the caller through ``ray.get`` as the original exception type.
 
+In a pipeline the actor also passes each frame's tracks on, in order, to an aggregator
+actor (``downstream``), adding a camera there with its frame size when its first frame
+arrives; at most ``max_pending`` such calls are unconfirmed at once (backpressure).
+With ``export_dir`` it writes every camera's tracks as MOTChallenge text.
+
 Example:
     >>> tracker = TrackerActor.remote()
     >>> ray.get(tracker.add_camera.remote("door", {"lost_buffer_s": 2.0}))
@@ -15,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import ray
 
+from pipeline.sinks.mot import MotTrackWriter
 from pipeline.tracking.cameras import CameraTrackers, TrackUpdate
 from pipeline.types import Detections, FrameMeta, Tracks
 
@@ -32,20 +39,50 @@ log = logging.getLogger(__name__)
 class TrackerActor:
     """Tracks the detections of many cameras; see :class:`CameraTrackers` for semantics."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, downstream: Any = None, export_dir: str | None = None, max_pending: int = 64
+    ) -> None:
         self._core = CameraTrackers()
+        self._downstream = downstream
+        self._analytics: dict[str, Any] = {}
+        self._added: set[str] = set()
+        self._analytics_errors: dict[str, str] = {}
+        self._forward_errors = 0
+        self._pending: deque[ray.ObjectRef] = deque()
+        self._max_pending = max_pending
+        self._export = MotTrackWriter(export_dir) if export_dir else None
 
-    def add_camera(self, camera_id: str, config: Mapping[str, Any] | None = None) -> None:
+    def add_camera(
+        self, camera_id: str, config: Mapping[str, Any] | None = None, analytics: Any = None
+    ) -> None:
         """Starts tracking a camera; ``config`` holds TrackerConfig fields (defaults if None).
+
+        Args:
+            camera_id: the camera.
+            config: its TrackerConfig fields, or None for defaults.
+            analytics: its AnalyticsConfig (or dict) for the downstream aggregator, or None
+                when its tracks go nowhere.
 
         Raises:
             ConfigError: the camera is already tracked here, or the config is invalid.
         """
         self._core.add_camera(camera_id, config)
+        if analytics is not None:
+            self._analytics[camera_id] = analytics
 
     def remove_camera(self, camera_id: str) -> npt.NDArray[np.int64]:
-        """Stops tracking a camera; returns the (k,) int64 ids that were still live."""
-        return self._core.remove_camera(camera_id)
+        """Stops tracking a camera (and its analytics downstream, which writes its open
+        windows); returns the (k,) int64 ids that were still live."""
+        live = self._core.remove_camera(camera_id)
+        self._settle_all()
+        if camera_id in self._added:
+            self._added.discard(camera_id)
+            ray.get(self._downstream.remove_camera.remote(camera_id))
+        self._analytics.pop(camera_id, None)
+        self._analytics_errors.pop(camera_id, None)
+        if self._export is not None:
+            self._export.flush()
+        return live
 
     def reset_camera(self, camera_id: str) -> npt.NDArray[np.int64]:
         """Drops a camera's tracks and frame order; returns the (k,) int64 ids dropped."""
@@ -62,12 +99,58 @@ class TrackerActor:
             InputError: unknown camera, out-of-order frame_index or media time; the
                 message names the camera.
         """
-        return self._core.update(camera_id, frame_meta, detections)
+        update = self._core.step(camera_id, frame_meta, detections)
+        if self._export is not None:
+            self._export.write(frame_meta, update.tracks)
+        self._forward(camera_id, frame_meta, update)
+        return update.tracks
+
+    def _forward(self, camera_id: str, meta: FrameMeta, update: TrackUpdate) -> None:
+        if self._downstream is None or camera_id not in self._analytics:
+            return
+        if camera_id in self._analytics_errors:
+            return
+        if camera_id not in self._added:
+            try:
+                ray.get(self._downstream.add_camera.remote(
+                    camera_id, self._analytics[camera_id], meta.width, meta.height
+                ))
+            except Exception as exc:  # noqa: BLE001 - reported per camera, never fatal
+                reason = getattr(exc, "cause", None) or exc
+                self._analytics_errors[camera_id] = str(reason)
+                log.error("camera %s: analytics not started: %s", camera_id, reason)
+                return
+            self._added.add(camera_id)
+        self._pending.append(self._downstream.update.remote(
+            camera_id, meta, update.tracks, update.removed_ids
+        ))
+        while len(self._pending) > self._max_pending:
+            self._settle(self._pending.popleft())
+
+    def _settle(self, ref: ray.ObjectRef) -> None:
+        try:
+            ray.get(ref)
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not stop tracking
+            self._forward_errors += 1
+            log.error("aggregator update failed: %s", exc)
+
+    def _settle_all(self) -> None:
+        while self._pending:
+            self._settle(self._pending.popleft())
+
+    def flush(self) -> dict[str, Any]:
+        """Waits until every forwarded frame is processed downstream and writes the track
+        export; returns :meth:`stats`."""
+        self._settle_all()
+        if self._export is not None:
+            self._export.flush()
+        return self.stats()
 
     def step(self, camera_id: str, frame_meta: FrameMeta, detections: Detections) -> TrackUpdate:
         """Like :meth:`update`, also returning the ids deleted in this update (for eviction)."""
         return self._core.step(camera_id, frame_meta, detections)
 
     def stats(self) -> dict[str, Any]:
-        """JSON-ready counters, per camera and in total."""
-        return self._core.stats()
+        """JSON-ready counters, per camera and in total, plus forwarding health."""
+        return {**self._core.stats(), "analytics_errors": dict(self._analytics_errors),
+                "forward_errors": self._forward_errors, "forward_pending": len(self._pending)}

@@ -17,6 +17,80 @@ log = logging.getLogger("panoray")
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
+EXIT_CAMERA_FAILED = 3  # the run completed, but at least one camera ended in `failed`
+SIGNAL_EXIT_BASE = 128  # stopped by signal N (clean shutdown): exit 128 + N
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pipeline.config_loader import ConfigFileError
+    from pipeline.site_config import load_site_config
+
+    try:
+        cfg = load_site_config(args.config)
+    except ConfigFileError as exc:
+        print(f"panoray: invalid config {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"{args.config}: ok ({len(cfg.cameras)} cameras: "
+          f"{', '.join(c.id for c in cfg.cameras)})")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    import pathlib
+
+    from ray import serve
+
+    from pipeline.config_loader import ConfigFileError
+    from pipeline.runner import PipelineRunner, RunOptions
+    from pipeline.site_config import DEMO_CONFIG, load_site_config
+    from pipeline.status import StatusDisplay
+
+    path = args.config or DEMO_CONFIG
+    try:
+        cfg = load_site_config(path)
+    except ConfigFileError as exc:
+        print(f"panoray: invalid config {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.port is not None:
+        cfg = cfg.model_copy(update={"http": cfg.http.model_copy(update={"port": args.port})})
+    options = RunOptions(
+        output_dir=pathlib.Path(args.output) if args.output else None,
+        offline=args.offline,
+        export_tracks=pathlib.Path(args.export_tracks) if args.export_tracks else None,
+        address=args.address,
+        duration_s=args.duration,
+    )
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
+    def install_handlers() -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)
+
+    install_handlers()
+    runner = PipelineRunner(cfg, options)
+    what = "demo" if args.config is None else str(path)
+    print(f"panoray: running {what}: {len(cfg.cameras)} cameras, "
+          f"{'offline' if options.offline else 'as configured'}; output in "
+          f"{runner.output_dir}", flush=True)
+    try:
+        runner.start()
+        install_handlers()  # ray.init installs its own SIGTERM handler; ours must win
+        with StatusDisplay() as display:
+            why = runner.wait(stop, display.update)
+        print(f"panoray: {why}; shutting down cleanly", flush=True)
+        summary = runner.shutdown()
+    finally:
+        serve.shutdown()
+    print(json.dumps(summary, indent=2), flush=True)
+    if received:
+        return SIGNAL_EXIT_BASE + received[0]
+    failed = [cid for cid, c in summary["cameras"].items() if c["state"] == "failed"]
+    return EXIT_CAMERA_FAILED if failed else EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -28,9 +102,9 @@ def _serve(args: argparse.Namespace) -> int:
     serving = ServingConfig(replicas=args.replicas, max_batch_size=args.max_batch_size)
     http = HttpConfig(host=args.host, port=args.port)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     init_ray(args.address)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which sets its own
+        signal.signal(sig, lambda *_: stop.set())
     try:
         start_serving(model, serving, http)
         print(f"panoray: serving {model.name} on http://{http.host}:{http.port} "
@@ -66,6 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-batch-size", type=int, default=ServingConfig().max_batch_size)
     s.add_argument("--address", default=None, help="Ray cluster address (default: local)")
     s.set_defaults(func=_serve)
+
+    r = sub.add_parser("run", help="run a deployment (no CONFIG: the embedded demo)")
+    r.add_argument("config", nargs="?", default=None, help="deployment YAML")
+    r.add_argument("--output", default=None, help="output directory (overrides sinks)")
+    r.add_argument("--offline", action="store_true",
+                   help="process files as fast as possible, dropping nothing")
+    r.add_argument("--export-tracks", default=None, metavar="DIR",
+                   help="write each camera's tracks as MOTChallenge text DIR/<camera>.txt")
+    r.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+    r.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    r.add_argument("--port", type=int, default=None, help="HTTP API port (overrides http.port)")
+    r.set_defaults(func=_run)
+
+    v = sub.add_parser("validate", help="check a deployment YAML; exit 0 or 2")
+    v.add_argument("config", help="deployment YAML")
+    v.set_defaults(func=_validate)
 
     m = sub.add_parser("models", help="list bundled models")
     m.set_defaults(func=_models)

@@ -236,9 +236,10 @@ def read_mot(path: str | Path, num_frames: int | None = None) -> MotSequence:
 
 def write_mot(seq: MotSequence, path: str | Path) -> None:
     """Writes a MOTChallenge text file (``frame,id,left,top,width,height,conf,-1,-1,-1``)."""
+    from pipeline.sinks.mot import format_mot_rows
+
     with open(path, "w", encoding="utf-8") as f:
-        for fr, tid, (x, y, w, h), conf in zip(seq.frames, seq.ids, seq.tlwh, seq.confs):
-            f.write(f"{fr},{tid},{x:.3f},{y:.3f},{w:.3f},{h:.3f},{conf:.5g},-1,-1,-1\n")
+        f.write(format_mot_rows(seq.frames, seq.ids, seq.tlwh, seq.confs))
 
 
 def trackeval_data(gt: MotSequence, pred: MotSequence) -> dict[str, Any]:

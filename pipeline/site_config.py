@@ -204,5 +204,23 @@ class SiteConfig(StrictModel):
 
 
 def load_site_config(path: str | pathlib.Path) -> SiteConfig:
-    """Reads and validates a deployment YAML file (errors carry key path and line)."""
-    return load_config_file(path, SiteConfig)
+    """Reads and validates a deployment YAML file (errors carry key path and line).
+
+    Camera URLs that are relative file paths are resolved against the file's folder, so a
+    config and its clips can move together.
+    """
+    cfg = load_config_file(path, SiteConfig)
+    base = pathlib.Path(path).resolve().parent
+    cameras = []
+    for cam in cfg.cameras:
+        url = cam.url
+        if isinstance(url, str) and "://" not in url and not pathlib.Path(url).is_absolute():
+            candidate = base / url
+            if candidate.exists():
+                cam = cam.model_copy(update={"url": str(candidate)})
+        cameras.append(cam)
+    return cfg.model_copy(update={"cameras": tuple(cameras)})
+
+
+DEMO_CONFIG = pathlib.Path(__file__).parent / "demo" / "demo.yaml"
+"""The embedded demo: a real campus clip as three live cameras with zones and lines."""

@@ -1,0 +1,83 @@
+"""The live per-camera status table of ``panoray run``.
+
+On a terminal it redraws in place (rich); otherwise (logs, CI) it prints a compact line
+per camera every ``plain_every_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from types import TracebackType
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from pipeline.runner import CameraRow
+
+
+def _counts(row: CameraRow) -> str:
+    return " ".join(
+        f"{line}:" + "/".join(f"{d}={n}" for d, n in dirs.items())
+        for line, dirs in row.counts.items()
+    )
+
+
+def _occupancy(row: CameraRow) -> str:
+    parts = []
+    for zone, n in row.occupancy.items():
+        q = row.queues.get(zone)
+        wait = ""
+        if q is not None and q["est_wait_s"] is not None:
+            wait = f" (wait~{q['est_wait_s']:.0f}s)"
+        parts.append(f"{zone}={n}{wait}")
+    return " ".join(parts)
+
+
+def render(rows: list[CameraRow]) -> Table:
+    """The status table for ``rows``."""
+    table = Table(title="panoray", expand=False)
+    for name in ("camera", "state", "fps", "frames", "drops", "occupancy", "crossings"):
+        table.add_column(name, no_wrap=name in ("camera", "state"))
+    for r in rows:
+        state = r.state if not r.reason or r.state == "streaming" else f"{r.state}: {r.reason[:40]}"
+        table.add_row(r.camera_id, state, f"{r.fps:.1f}", str(r.delivered),
+                      str(r.dropped), _occupancy(r), _counts(r))
+    return table
+
+
+class StatusDisplay:
+    """Context manager that shows status rows as they come."""
+
+    def __init__(self, plain_every_s: float = 5.0) -> None:
+        self._tty = sys.stdout.isatty()
+        self._live: Live | None = None
+        self._plain_every_s = plain_every_s
+        self._last_plain = 0.0
+
+    def __enter__(self) -> StatusDisplay:
+        if self._tty:
+            self._live = Live(render([]), console=Console(), refresh_per_second=4)
+            self._live.__enter__()
+        return self
+
+    def update(self, rows: list[CameraRow]) -> None:
+        """Shows the latest rows."""
+        if self._live is not None:
+            self._live.update(render(rows))
+            return
+        now = time.monotonic()
+        if now - self._last_plain < self._plain_every_s:
+            return
+        self._last_plain = now
+        for r in rows:
+            print(f"[{r.camera_id}] {r.state} fps={r.fps:.1f} frames={r.delivered} "
+                  f"drops={r.dropped} {_occupancy(r)} {_counts(r)}".rstrip(), flush=True)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._live is not None:
+            self._live.__exit__(exc_type, exc, tb)
