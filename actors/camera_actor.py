@@ -1,0 +1,285 @@
+"""The camera as a Ray actor: a thin shell around :class:`pipeline.ingest.runner.CameraIngest`.
+
+One ``CameraSource`` actor per camera. It is an async actor: decoding runs in its own
+thread, so ``health()``, ``stats()`` and ``poll_results()`` answer while frames flow. It
+takes a fraction of a CPU (``CameraConfig.num_cpus``) so many cameras share a machine.
+
+Results go, in frame order, to an optional downstream actor
+(``downstream.<method>.remote(camera_id, meta, detections)``, for example a tracker's
+``update``) and to a bounded buffer drained with ``poll_results()``.
+
+Example:
+    >>> cam = start_camera(CameraConfig(id="door", url="rtsp://cam/live"),
+    ...                    detector=handle, downstream=tracker)         # doctest: +SKIP
+    >>> ray.get(cam.start.remote())                                     # doctest: +SKIP
+    >>> ray.get(cam.health.remote()).state                              # doctest: +SKIP
+    'streaming'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import ray
+from ray.util import metrics
+
+from models.preprocess import InputSpec
+from pipeline.errors import PanorayError
+from pipeline.ingest.config import CameraConfig
+from pipeline.ingest.health import COUNTERS, CameraHealth, CameraState, CameraStats
+from pipeline.ingest.runner import CameraIngest, FrameResult
+from pipeline.types import FrameMeta
+
+log = logging.getLogger(__name__)
+
+# Counters exported as panoray_camera_frames_total{outcome=...}.
+FRAME_OUTCOMES = {
+    "frames_decoded": "decoded", "frames_skipped": "skipped", "frames_dropped": "dropped",
+    "frames_sent": "sent", "frames_delivered": "delivered", "frames_failed": "failed",
+    "results_evicted": "evicted",
+}
+# Concurrent actor calls: the run loop plus health/stats/poll callers.
+MAX_CONCURRENCY = 32
+DETECTOR_INFO_TIMEOUT_S = 60.0
+
+
+class CameraMetrics:
+    """The camera's counters and gauges as Ray metrics, tagged by camera id (never URL)."""
+
+    def __init__(self, camera_id: str) -> None:
+        tags = {"camera_id": camera_id}
+        self.frames = metrics.Counter(
+            "panoray_camera_frames_total",
+            "Frames per outcome: decoded, skipped (target_fps), dropped (overload), sent, "
+            "delivered, failed, evicted.", tag_keys=("camera_id", "outcome"),
+        )
+        self.reconnects = metrics.Counter(
+            "panoray_camera_reconnects_total", "Attempts to reopen a source after a fault.",
+            tag_keys=("camera_id",),
+        )
+        self.forward_errors = metrics.Counter(
+            "panoray_camera_forward_errors_total", "Failed calls to the downstream actor.",
+            tag_keys=("camera_id",),
+        )
+        self.fps = metrics.Gauge(
+            "panoray_camera_fps", "Frames decoded per second.", tag_keys=("camera_id",)
+        )
+        self.in_flight = metrics.Gauge(
+            "panoray_camera_in_flight", "Frames at the detector or being forwarded.",
+            tag_keys=("camera_id",),
+        )
+        self.pending = metrics.Gauge(
+            "panoray_camera_pending", "Decoded frames waiting for an in-flight slot.",
+            tag_keys=("camera_id",),
+        )
+        self.latency = metrics.Gauge(
+            "panoray_camera_latency_ms", "Moving average of decode-to-delivery time (ms).",
+            tag_keys=("camera_id",),
+        )
+        self.state = metrics.Gauge(
+            "panoray_camera_state", "1 for the camera's current state, 0 for the others.",
+            tag_keys=("camera_id", "state"),
+        )
+        for m in (self.frames, self.reconnects, self.forward_errors, self.fps,
+                  self.in_flight, self.pending, self.latency, self.state):
+            m.set_default_tags(tags)
+        self._last = dict.fromkeys(COUNTERS, 0)
+
+    def export(self, stats: CameraStats) -> None:
+        """Adds the counters' increase since the last export; sets the gauges."""
+        for name, outcome in FRAME_OUTCOMES.items():
+            self._inc(self.frames, stats, name, {"outcome": outcome})
+        self._inc(self.reconnects, stats, "reconnects")
+        self._inc(self.forward_errors, stats, "forward_errors")
+        self.fps.set(stats.fps)
+        self.in_flight.set(stats.in_flight)
+        self.pending.set(stats.pending)
+        self.latency.set(stats.latency_ms)
+        for state in CameraState:
+            self.state.set(1.0 if state.value == stats.state else 0.0, {"state": state.value})
+
+    def _inc(self, metric: metrics.Counter, stats: CameraStats, name: str,
+             tags: dict[str, str] | None = None) -> None:
+        value = getattr(stats, name)
+        delta = value - self._last[name]
+        if delta > 0:
+            metric.inc(delta, tags)
+        self._last[name] = value
+
+
+@ray.remote(max_concurrency=MAX_CONCURRENCY)
+class CameraSource:
+    """One camera: decode, pace, resize, infer with bounded concurrency, deliver in order.
+
+    Args:
+        config: the camera (a CameraConfig or its dict).
+        detector: a DeploymentHandle to the Detector deployment, or None to deliver
+            frame metadata only (measuring ingest alone).
+        downstream: an actor handle that receives each result, or None.
+        downstream_method: the method called as ``(camera_id, meta, detections)``.
+        input_spec: the model input to resize to when there is no detector (InputSpec or
+            its dict); None: no resizing. With a detector, its declared input is used.
+    """
+
+    def __init__(
+        self,
+        config: CameraConfig | dict[str, Any],
+        detector: Any = None,
+        downstream: Any = None,
+        downstream_method: str = "update",
+        input_spec: InputSpec | dict[str, Any] | None = None,
+    ) -> None:
+        logging.basicConfig(level=logging.INFO)
+        _quiet_opencv()
+        self._config = CameraConfig.model_validate(config)
+        self._detector = detector
+        if isinstance(input_spec, dict):
+            input_spec = InputSpec(**input_spec)
+        sink = None
+        if downstream is not None:
+            method = getattr(downstream, downstream_method)
+
+            async def sink(result: FrameResult) -> None:
+                await method.remote(result.meta.camera_id, result.meta, result.detections)
+
+        self._ingest = CameraIngest(
+            self._config, spec=input_spec, infer=self._detect if detector else None, sink=sink
+        )
+        self._metrics = CameraMetrics(self._config.id)
+        self._task: asyncio.Task[CameraStats] | None = None
+        self._exporter: asyncio.Task[None] | None = None
+
+    async def _detect(self, frame: Any, meta: FrameMeta) -> Any:
+        from models.deployment import DetectRequest
+
+        return await self._detector.detect.remote(DetectRequest(frame=frame, meta=meta))
+
+    async def start(self) -> CameraHealth:
+        """Starts the run loop in the background (no-op while running); returns health.
+
+        Raises:
+            PanorayError: the detector did not report its input spec in time.
+        """
+        if self._task is not None and not self._task.done():
+            return self._ingest.stats().health()
+        if self._detector is not None and self._ingest.spec is None:
+            try:
+                info = await asyncio.wait_for(
+                    self._detector.info.remote(), DETECTOR_INFO_TIMEOUT_S
+                )
+            except Exception as exc:  # noqa: BLE001 - reported with context
+                raise PanorayError(
+                    f"camera {self._config.id!r}: the detector did not report its input "
+                    f"spec: {type(exc).__name__}: {exc}"
+                ) from None
+            self._ingest.spec = InputSpec(**info["input"])
+        self._task = asyncio.create_task(self._run())
+        if self._exporter is None:
+            self._exporter = asyncio.create_task(self._export_loop())
+        await asyncio.sleep(0)  # let the run loop enter `connecting`
+        return self._ingest.stats().health()
+
+    async def _run(self) -> CameraStats:
+        try:
+            return await self._ingest.run()
+        except Exception:  # noqa: BLE001 - a bug in the loop must not kill the actor
+            log.exception("camera %s: run loop crashed", self._config.id)
+            return self._ingest.stats()
+        finally:
+            self._metrics.export(self._ingest.stats())
+
+    async def _export_loop(self) -> None:
+        while True:
+            try:
+                self._metrics.export(self._ingest.stats())
+            except Exception:  # noqa: BLE001 - metrics must never stop the camera
+                log.exception("camera %s: exporting metrics failed", self._config.id)
+            await asyncio.sleep(self._config.metrics_interval_s)
+
+    async def stop(self, timeout_s: float | None = None) -> CameraStats:
+        """Stops decoding, finishes the frames already decoded, and returns final stats.
+
+        Args:
+            timeout_s: longest wait for in-flight frames (default ``stop_timeout_s``);
+                after it the run loop is cancelled.
+        """
+        self._ingest.request_stop()
+        if self._task is not None and not self._task.done():
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(self._task), timeout_s or self._config.stop_timeout_s
+                )
+            except TimeoutError:
+                log.warning("camera %s: stop timed out; cancelling", self._config.id)
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+        return self._ingest.stats()
+
+    async def wait(self, timeout_s: float) -> CameraStats:
+        """Waits until the run loop ends (file ended, failed, stopped) or ``timeout_s``."""
+        if self._task is not None and not self._task.done():
+            await asyncio.wait({self._task}, timeout=timeout_s)
+        return self._ingest.stats()
+
+    async def health(self) -> CameraHealth:
+        """State, reason, last error, reconnects and fps."""
+        return self._ingest.stats().health()
+
+    async def stats(self) -> CameraStats:
+        """Health plus every counter, rate and queue depth."""
+        return self._ingest.stats()
+
+    async def poll_results(self, max_n: int = 64) -> list[FrameResult]:
+        """Removes and returns up to ``max_n`` buffered results, in frame order."""
+        return self._ingest.poll_results(max_n)
+
+    async def config(self) -> dict[str, Any]:
+        """The camera's config with its URL redacted."""
+        return self._config.public_dict()
+
+
+def start_camera(
+    config: CameraConfig | dict[str, Any],
+    detector: Any = None,
+    downstream: Any = None,
+    downstream_method: str = "update",
+    input_spec: InputSpec | dict[str, Any] | None = None,
+    name: str | None = None,
+    resources: dict[str, float] | None = None,
+) -> ray.actor.ActorHandle:
+    """Creates a CameraSource actor with the camera's resources (not started yet).
+
+    The config is validated here, in the caller, so a bad config fails at once with the
+    key path instead of inside the actor.
+
+    Args:
+        config: the camera.
+        detector: Detector DeploymentHandle, or None for metadata only.
+        downstream: actor receiving ``(camera_id, meta, detections)`` per frame, or None.
+        downstream_method: the downstream actor's method name.
+        input_spec: resize target without a detector (see :class:`CameraSource`).
+        name: optional Ray actor name (for example ``camera-<id>``).
+        resources: Ray custom resources the actor requires, to place it on a node near
+            its camera (for example ``{"site-north": 1}``); CPUs come from ``num_cpus``.
+    """
+    cfg = CameraConfig.model_validate(config)
+    options: dict[str, Any] = {"num_cpus": cfg.num_cpus, "max_concurrency": MAX_CONCURRENCY}
+    if name:
+        options["name"] = name
+    if resources:
+        options["resources"] = dict(resources)
+    return CameraSource.options(**options).remote(  # type: ignore[attr-defined]
+        cfg, detector, downstream, downstream_method, input_spec
+    )
+
+
+def _quiet_opencv() -> None:
+    """Keeps OpenCV's own warnings (noise such as backend probing) out of the actor log."""
+    import cv2
+
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # older OpenCV builds without cv2.utils.logging
+        cv2.setLogLevel(2)

@@ -1,0 +1,189 @@
+"""Camera configuration: where frames come from, how they are paced, how faults are handled.
+
+Every threshold is a named, bounded, documented field. Times are seconds. The URL may carry
+credentials: the model's repr and its validation errors never show it unredacted.
+
+Example:
+    >>> cam = CameraConfig(id="door", url="rtsp://admin:hunter2@10.0.0.5/live")
+    >>> cam.mode, cam.transport, cam.max_in_flight
+    ('live', 'tcp', 4)
+    >>> cam.redacted_url
+    'rtsp://admin:***@10.0.0.5/live'
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from pipeline.config import StrictModel
+from pipeline.ingest.redact import redact_url
+
+SourceKind = Literal["auto", "file", "rtsp", "http", "usb", "images"]
+Mode = Literal["live", "offline"]
+
+
+class CameraConfig(StrictModel):
+    """One camera: its source, pacing mode, fault handling and resource settings."""
+
+    # Validation errors would otherwise echo the input, URL and password included.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="Camera id: 1-64 letters, digits, `_`, `.` or `-`. Used as the metric "
+        "tag and actor name (the URL never is).",
+    )
+    url: str | int = Field(
+        description="Where frames come from: a video file (mp4, avi, mkv, ...), "
+        "rtsp://[user:pass@]host[:port]/path, http(s):// MJPEG, /dev/videoN or a device "
+        "index, or a directory of numbered images (MOTChallenge img1/).",
+    )
+    kind: SourceKind = Field(
+        "auto", description="Source kind; `auto` infers it from the URL."
+    )
+    mode: Mode = Field(
+        "live",
+        description="`live`: files are paced at their frame rate and under overload the "
+        "newest frame wins (older ones are dropped and counted). `offline`: nothing is "
+        "dropped; decoding waits for inference (backpressure).",
+    )
+    loop: bool = Field(
+        False, description="Files and image directories: start again at the end instead "
+        "of ending the camera."
+    )
+    fps: float | None = Field(
+        None, gt=0, le=1000,
+        description="Source frame rate (frames/s) when the source does not declare a usable "
+        "one; image directories fall back to seqinfo.ini, then to 25.",
+    )
+    target_fps: float | None = Field(
+        None, gt=0, le=1000,
+        description="Keep at most this many frames per second of media time (subsampling); "
+        "unset keeps every frame.",
+    )
+    transport: Literal["tcp", "udp"] = Field(
+        "tcp", description="RTSP transport. TCP survives lossy networks; UDP has less latency."
+    )
+    pts: Literal["auto", "stream", "wall"] = Field(
+        "auto",
+        description="Media time source. `stream`: the stream's timestamps (frame_index/fps "
+        "when unusable); `wall`: capture time since the stream started; `auto`: stream "
+        "for files and RTSP, wall for HTTP MJPEG and USB devices, and wall for any live "
+        "stream whose timestamps stop advancing.",
+    )
+    open_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Longest FFmpeg may take to open the source (s)."
+    )
+    read_timeout_s: float = Field(
+        10.0, gt=0, le=300,
+        description="A stream that sends no frame for this long is treated as dropped and "
+        "reconnected (s).",
+    )
+    backoff_initial_s: float = Field(
+        0.5, gt=0, le=600, description="Wait before the first reconnect attempt (s)."
+    )
+    backoff_max_s: float = Field(
+        30.0, gt=0, le=3600, description="Cap on the wait between reconnect attempts (s)."
+    )
+    backoff_multiplier: float = Field(
+        2.0, ge=1, le=10, description="Growth of the wait per consecutive failure."
+    )
+    backoff_jitter: float = Field(
+        0.2, ge=0, le=1,
+        description="Largest random fraction by which a wait is shortened, so cameras do "
+        "not reconnect in lockstep (0..1).",
+    )
+    max_reconnects: int | None = Field(
+        None, ge=0,
+        description="Consecutive failed reconnects after which a live source is marked "
+        "failed; unset retries forever. Files are never reconnected.",
+    )
+    max_in_flight: int = Field(
+        4, ge=1, le=256,
+        description="Frames sent to the detector (or being forwarded) at once. More hides "
+        "latency; fewer bounds memory and queueing.",
+    )
+    pending_frames: int = Field(
+        1, ge=1, le=1024,
+        description="Decoded frames waiting for an in-flight slot. Live: when full the "
+        "oldest is dropped (1: the newest frame wins). Offline: decoding waits.",
+    )
+    result_buffer: int = Field(
+        256, ge=0, le=100_000,
+        description="Recent results kept for poll_results(). Without a downstream actor "
+        "this buffer is the delivery channel: offline mode waits when it is full, live mode "
+        "evicts the oldest (counted). With a downstream it only keeps a recent window. "
+        "0 keeps none.",
+    )
+    max_lag_s: float = Field(
+        1.0, gt=0, le=3600,
+        description="Live pacing of files: when decoding falls this far behind media time, "
+        "the pacer resynchronises instead of rushing to catch up (s).",
+    )
+    infer_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="Longest one detector request may take (s)."
+    )
+    infer_retries: int = Field(
+        3, ge=0, le=100,
+        description="Offline mode: attempts to resend a frame whose request failed for a "
+        "reason other than the frame itself (detector restarting, timeout). Live mode "
+        "never retries; the frame is counted as failed.",
+    )
+    forward_timeout_s: float = Field(
+        30.0, gt=0, le=3600,
+        description="Longest a call to the downstream actor may take before the result is "
+        "counted as not forwarded (s).",
+    )
+    decode_threads: int = Field(
+        0, ge=0, le=64,
+        description="FFmpeg decoding threads per camera; 0 lets OpenCV choose.",
+    )
+    max_frames: int | None = Field(
+        None, ge=1,
+        description="End the camera after this many decoded frames (tests, benchmarks, "
+        "reprocessing a prefix); unset: no limit.",
+    )
+    fps_window_s: float = Field(
+        2.0, gt=0, le=600, description="Window over which the current fps is measured (s)."
+    )
+    stop_timeout_s: float = Field(
+        10.0, gt=0, le=600,
+        description="Longest stop() waits for in-flight frames to finish (s).",
+    )
+    metrics_interval_s: float = Field(
+        1.0, gt=0, le=600,
+        description="How often the camera actor exports its counters as Ray metrics (s).",
+    )
+    num_cpus: float = Field(
+        0.25, ge=0, le=64,
+        description="Ray logical CPUs reserved by the camera actor; fractions let many "
+        "cameras share a core.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> CameraConfig:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError(
+                f"camera {self.id}: backoff_max_s ({self.backoff_max_s}) must be at least "
+                f"backoff_initial_s ({self.backoff_initial_s})"
+            )
+        if isinstance(self.url, str) and not self.url.strip():
+            raise ValueError(f"camera {self.id}: url is empty")
+        if isinstance(self.url, int) and self.url < 0:
+            raise ValueError(f"camera {self.id}: a device index must be >= 0, got {self.url}")
+        return self
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL with its password and secret query values masked."""
+        return redact_url(self.url)
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, (self.redacted_url if name == "url" else value)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict with the URL redacted (for APIs and logs)."""
+        return {**self.model_dump(), "url": self.redacted_url}

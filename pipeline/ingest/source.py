@@ -1,0 +1,455 @@
+"""Opening and decoding camera sources, one class per kind, chosen from the URL or config.
+
+Kinds (``CameraConfig.kind``, or inferred from the URL when ``auto``):
+
+=========  ==========================================  ========================  ======
+kind       URL                                         decoder                   live
+=========  ==========================================  ========================  ======
+file       path or file:// to mp4, avi, mkv, ...       OpenCV CAP_FFMPEG         no
+images     directory of numbered images (MOT img1/)    cv2.imread                no
+rtsp       rtsp:// or rtsps:// (TCP, or UDP)           OpenCV CAP_FFMPEG         yes
+http       http:// or https:// MJPEG                   OpenCV CAP_FFMPEG         yes
+usb        /dev/videoN or a device index               OpenCV CAP_V4L2           yes
+=========  ==========================================  ========================  ======
+
+FFmpeg opens with ``CAP_PROP_OPEN_TIMEOUT_MSEC`` and ``CAP_PROP_READ_TIMEOUT_MSEC`` set, so
+an unreachable host or a stalled stream returns control instead of hanging. Every error
+is a :class:`~pipeline.ingest.errors.SourceError` with the URL redacted and a reason that
+says what to check. Decoding is blocking: call it from a thread, not an event loop.
+
+Example:
+    >>> src = open_source(CameraConfig(id="lobby", url="/data/lobby.mp4"))  # doctest: +SKIP
+    >>> while src.grab():                                                   # doctest: +SKIP
+    ...     frame = src.retrieve()       # (H, W, 3) uint8 BGR, or None if undecodable
+    ...     pos_s = src.position_s()     # stream position (s), or None
+    >>> src.close()                                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.ingest.config import CameraConfig
+from pipeline.ingest.errors import (
+    SourceCorruptError,
+    SourceNotFoundError,
+    SourceOpenError,
+    StreamError,
+    UnsupportedSourceError,
+)
+from pipeline.ingest.redact import redact_text
+
+log = logging.getLogger(__name__)
+
+LIVE_KINDS = frozenset({"rtsp", "http", "usb"})
+SCHEME_KINDS = {"rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "http", "file": "file"}
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+DEFAULT_IMAGE_FPS = 25.0
+# A file that stops before this fraction of the frame count its container declares is
+# reported as truncated rather than as having ended.
+TRUNCATION_FRACTION = 0.9
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
+_NUMBERED = re.compile(r"^(\d+)$")
+# OPENCV_FFMPEG_CAPTURE_OPTIONS is read from the process environment at open time, so
+# setting it and opening must not interleave between cameras sharing a process.
+_FFMPEG_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+_ENV_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What an open source declares.
+
+    Attributes:
+        kind: ``file``, ``images``, ``rtsp``, ``http`` or ``usb``.
+        live: True for cameras (network, USB): they are paced by the sender, reconnected
+            on faults, and never end.
+        fps: declared (or configured) frames per second; 0 when unknown.
+        width: frame width in pixels; 0 when unknown before the first frame.
+        height: frame height in pixels; 0 when unknown before the first frame.
+        frame_count: frames a file declares; 0 for live sources or when unknown.
+    """
+
+    kind: str
+    live: bool
+    fps: float
+    width: int
+    height: int
+    frame_count: int
+
+
+class FrameSource(Protocol):
+    """An open source of frames (one connection or one pass over a file)."""
+
+    info: SourceInfo
+
+    def grab(self) -> bool:
+        """Advances to the next frame; False when a file or image directory has ended.
+
+        Raises:
+            StreamError: a live stream dropped, stalled past the read timeout, or failed.
+            SourceCorruptError: a file has no decodable frames or is truncated.
+        """
+        ...
+
+    def retrieve(self) -> npt.NDArray[np.uint8] | None:
+        """The grabbed frame as (H, W, 3) uint8 BGR, or None if it could not be decoded."""
+        ...
+
+    def position_s(self) -> float | None:
+        """The grabbed frame's stream position (seconds), or None when the source has none."""
+        ...
+
+    def close(self) -> None:
+        """Releases the decoder and the connection."""
+        ...
+
+
+def resolve_kind(config: CameraConfig) -> str:
+    """The source kind for ``config``: its ``kind``, or inferred from the URL.
+
+    Raises:
+        UnsupportedSourceError: the URL has a scheme panoray cannot open, or does not fit
+            the configured kind.
+    """
+    url = config.url
+    text = str(url).strip()
+    scheme_match = _SCHEME.match(text)
+    scheme = scheme_match.group("scheme").lower() if scheme_match else ""
+    if config.kind != "auto":
+        expected = {"rtsp": ("rtsp", "rtsps"), "http": ("http", "https")}.get(config.kind)
+        if expected and scheme not in expected:
+            raise UnsupportedSourceError(
+                config.id, config.kind, config.redacted_url,
+                f"kind {config.kind} needs a URL starting with "
+                + " or ".join(f"{s}://" for s in expected),
+            )
+        return config.kind
+    if isinstance(url, int) or text.isdigit() or re.match(r"^/dev/video\d+$", text):
+        return "usb"
+    if scheme:
+        if scheme not in SCHEME_KINDS:
+            raise UnsupportedSourceError(
+                config.id, "unknown", config.redacted_url,
+                f"unsupported URL scheme {scheme!r}; expected a file path, file://, rtsp://, "
+                "rtsps://, http://, https://, /dev/videoN or a device index",
+            )
+        kind = SCHEME_KINDS[scheme]
+        if kind != "file":
+            return kind
+        text = _file_path(text)
+    return "images" if Path(text).is_dir() else "file"
+
+
+def _file_path(text: str) -> str:
+    """A filesystem path from a plain path or a file:// URL."""
+    if text.lower().startswith("file://"):
+        return unquote(urlsplit(text).path)
+    return text
+
+
+def open_source(config: CameraConfig, kind: str | None = None) -> FrameSource:
+    """Opens the camera's source (blocking, bounded by ``config.open_timeout_s``).
+
+    Args:
+        config: the camera.
+        kind: the resolved kind, if already known (see :func:`resolve_kind`).
+
+    Raises:
+        SourceError: the source cannot be opened; ``retryable`` says whether to try again.
+    """
+    kind = kind or resolve_kind(config)
+    opener = SOURCE_KINDS.get(kind)
+    if opener is None:  # CameraConfig.kind is a Literal; this guards future kinds
+        raise UnsupportedSourceError(config.id, kind, config.redacted_url, f"no opener for {kind}")
+    return opener(config)
+
+
+class CvCaptureSource:
+    """A video file, RTSP stream, HTTP MJPEG stream or USB device read with OpenCV.
+
+    Args:
+        config: the camera.
+        kind: ``file``, ``rtsp``, ``http`` or ``usb``.
+
+    Raises:
+        SourceError: see :func:`open_source`.
+    """
+
+    def __init__(self, config: CameraConfig, kind: str) -> None:
+        self.config = config
+        self.kind = kind
+        self._url = config.url
+        self._grabbed = 0
+        self._cap = self._open()
+        cap = self._cap
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        fps = fps if 0 < fps < 1000 else 0.0
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if kind == "file" else 0
+        self.info = SourceInfo(
+            kind=kind, live=kind in LIVE_KINDS, fps=config.fps or fps,
+            width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            frame_count=max(count, 0),
+        )
+
+    def _error(self, cls: type, reason: str, **kw: object) -> Exception:
+        return cls(self.config.id, self.kind, self.config.redacted_url,
+                   redact_text(reason, self._url), **kw)
+
+    def _open(self) -> cv2.VideoCapture:
+        cfg = self.config
+        if self.kind == "file":
+            self._check_file(_file_path(str(cfg.url)))
+            target: str | int = _file_path(str(cfg.url))
+        elif self.kind == "usb":
+            target = _usb_target(cfg.url)
+            if isinstance(target, str) and not os.path.exists(target):
+                raise self._error(
+                    SourceOpenError, f"device {target} does not exist (unplugged?)",
+                    retryable=True,
+                )
+        else:
+            target = str(cfg.url)
+        params: list[int] = []
+        if self.kind != "usb":  # V4L2 rejects (and then refuses to open on) FFmpeg params
+            params += [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(cfg.open_timeout_s * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(cfg.read_timeout_s * 1000),
+            ]
+            if cfg.decode_threads:
+                params += [cv2.CAP_PROP_N_THREADS, cfg.decode_threads]
+        backend = cv2.CAP_V4L2 if self.kind == "usb" else cv2.CAP_FFMPEG
+        cap = cv2.VideoCapture()
+        cap.setExceptionMode(True)
+        started = time.monotonic()
+        detail = ""
+        with _ENV_LOCK:
+            previous = os.environ.pop(_FFMPEG_ENV, None)
+            if self.kind == "rtsp":
+                os.environ[_FFMPEG_ENV] = f"rtsp_transport;{cfg.transport}"
+            try:
+                opened = cap.open(target, backend, params)
+            except cv2.error as exc:
+                opened, detail = False, str(exc).strip()
+            finally:
+                os.environ.pop(_FFMPEG_ENV, None)
+                if previous is not None:
+                    os.environ[_FFMPEG_ENV] = previous
+        cap.setExceptionMode(False)
+        if opened and cap.isOpened():
+            return cap
+        cap.release()
+        elapsed = time.monotonic() - started
+        log.debug("open failed after %.2f s: %s", elapsed, redact_text(detail, self._url))
+        raise self._open_failure(elapsed)
+
+    def _check_file(self, path: str) -> None:
+        p = Path(path)
+        if not p.exists():
+            raise self._error(SourceNotFoundError, "file does not exist")
+        if not p.is_file():
+            raise self._error(SourceNotFoundError, "not a regular file")
+        if not os.access(p, os.R_OK):
+            raise self._error(SourceNotFoundError, "file is not readable (permissions)")
+        if p.stat().st_size == 0:
+            raise self._error(SourceCorruptError, "file is empty (0 bytes)")
+
+    def _open_failure(self, elapsed: float) -> Exception:
+        cfg = self.config
+        if self.kind == "file":
+            return self._error(
+                SourceCorruptError,
+                "FFmpeg could not open the file: not a video, or truncated or corrupt",
+            )
+        if self.kind == "usb":
+            return self._error(
+                SourceOpenError, "the video device could not be opened (busy or not a camera)",
+                retryable=True,
+            )
+        reason = diagnose_network(str(cfg.url), min(cfg.open_timeout_s, 5.0))
+        if elapsed >= cfg.open_timeout_s * 0.95:
+            reason = f"no stream within the {cfg.open_timeout_s:g} s open timeout; {reason}"
+        return self._error(SourceOpenError, reason, retryable=True)
+
+    def grab(self) -> bool:
+        started = time.monotonic()
+        if self._cap.grab():
+            self._grabbed += 1
+            return True
+        elapsed = time.monotonic() - started
+        if self.kind != "file":
+            timeout = self.config.read_timeout_s
+            if elapsed >= timeout * 0.9:
+                raise self._error(StreamError, f"stream stalled: no frame for {timeout:g} s")
+            raise self._error(
+                StreamError, f"stream dropped after {self._grabbed} frames (closed or read error)"
+            )
+        declared = self.info.frame_count
+        if self._grabbed == 0:
+            raise self._error(SourceCorruptError, "file has no decodable video frames")
+        if declared and self._grabbed < declared * TRUNCATION_FRACTION - 1:
+            raise self._error(
+                SourceCorruptError,
+                f"file ended after {self._grabbed} of the {declared} frames it declares: "
+                "truncated or corrupt",
+            )
+        return False
+
+    def retrieve(self) -> npt.NDArray[np.uint8] | None:
+        ok, frame = self._cap.retrieve()
+        return frame if ok and frame is not None and frame.size else None
+
+    def position_s(self) -> float | None:
+        ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+        return ms / 1000.0 if ms >= 0 else None
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def _usb_target(url: str | int) -> str | int:
+    text = str(url).strip()
+    return int(text) if text.isdigit() else text
+
+
+class ImageSequenceSource:
+    """A directory of numbered images (``000001.jpg`` ...), the MOTChallenge ``img1/`` layout.
+
+    The URL may name the image directory or a sequence directory that holds ``img1/``.
+    Positions are ``(number - first number) / fps``, so gaps in the numbering keep their
+    time. fps: ``config.fps``, else ``frameRate`` from a ``seqinfo.ini`` in the directory or
+    beside it, else 25.
+
+    Args:
+        config: the camera.
+        kind: ``images``.
+    """
+
+    def __init__(self, config: CameraConfig, kind: str = "images") -> None:
+        self.config = config
+        self.kind = kind
+        directory = Path(_file_path(str(config.url)))
+        if not directory.is_dir():
+            raise SourceNotFoundError(
+                config.id, kind, config.redacted_url, "image directory does not exist"
+            )
+        if (directory / "img1").is_dir():
+            directory = directory / "img1"
+        self._files = numbered_images(directory)
+        if not self._files:
+            raise SourceCorruptError(
+                config.id, kind, config.redacted_url,
+                "directory holds no numbered images (000001.jpg, ...; "
+                f"extensions {', '.join(IMAGE_EXTENSIONS)})",
+            )
+        seq = read_seqinfo(directory)
+        fps = config.fps or float(seq.get("framerate", 0) or 0) or DEFAULT_IMAGE_FPS
+        self._first_number = self._files[0][0]
+        self._next = 0
+        self._current: Path | None = None
+        first = cv2.imread(str(self._files[0][1]), cv2.IMREAD_COLOR)
+        height, width = first.shape[:2] if first is not None else (0, 0)
+        self.info = SourceInfo(kind=kind, live=False, fps=fps, width=width, height=height,
+                               frame_count=len(self._files))
+        self._number = self._first_number
+
+    def grab(self) -> bool:
+        if self._next >= len(self._files):
+            return False
+        self._number, self._current = self._files[self._next]
+        self._next += 1
+        return True
+
+    def retrieve(self) -> npt.NDArray[np.uint8] | None:
+        if self._current is None:
+            return None
+        return cv2.imread(str(self._current), cv2.IMREAD_COLOR)
+
+    def position_s(self) -> float | None:
+        return (self._number - self._first_number) / self.info.fps
+
+    def close(self) -> None:
+        self._current = None
+
+
+def numbered_images(directory: Path) -> list[tuple[int, Path]]:
+    """(number, path) of the images in ``directory`` named by a number, sorted by number."""
+    out = []
+    for p in directory.iterdir():
+        m = _NUMBERED.match(p.stem)
+        if m and p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file():
+            out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
+def read_seqinfo(directory: Path) -> dict[str, str]:
+    """Keys of the ``[Sequence]`` section of a ``seqinfo.ini`` in ``directory`` or its parent.
+
+    Keys are lower-cased (``framerate``, ``seqlength``, ``imwidth``, ...); {} when absent.
+    """
+    for candidate in (directory / "seqinfo.ini", directory.parent / "seqinfo.ini"):
+        if candidate.is_file():
+            parser = configparser.ConfigParser()
+            try:
+                parser.read(candidate)
+            except configparser.Error as exc:
+                log.warning("ignoring unreadable %s: %s", candidate, exc)
+                return {}
+            return dict(parser["Sequence"]) if parser.has_section("Sequence") else {}
+    return {}
+
+
+def diagnose_network(url: str, timeout_s: float) -> str:
+    """Why a network URL may not open: DNS, refused, unreachable, or reachable.
+
+    Makes one TCP connection attempt to the URL's host and port. The text names host and
+    port, never credentials.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 0)
+    except ValueError:
+        return "the URL is malformed"
+    if not host or not port:
+        return "the URL has no host"
+    where = f"{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except socket.gaierror:
+        return f"host name {host!r} does not resolve"
+    except ConnectionRefusedError:
+        return f"connection to {where} refused (nothing listening)"
+    except TimeoutError:
+        return f"no answer from {where} within {timeout_s:g} s (host down or firewalled)"
+    except OSError as exc:
+        return f"cannot reach {where} ({exc.strerror or exc})"
+    return (f"{where} accepts connections but FFmpeg could not open the stream "
+            "(wrong path or credentials, or an unsupported codec)")
+
+
+SOURCE_KINDS: dict[str, Callable[[CameraConfig], FrameSource]] = {
+    "file": lambda c: CvCaptureSource(c, "file"),
+    "rtsp": lambda c: CvCaptureSource(c, "rtsp"),
+    "http": lambda c: CvCaptureSource(c, "http"),
+    "usb": lambda c: CvCaptureSource(c, "usb"),
+    "images": lambda c: ImageSequenceSource(c, "images"),
+}
+"""Source kind -> opener. A new kind registers here and in ``CameraConfig.kind``."""

@@ -1,0 +1,264 @@
+"""Camera actors on a real Ray cluster: a real clip through the real Serve detector, a real
+RTSP server killed and restarted mid-stream, and every bad input failing alone while a
+healthy camera keeps delivering."""
+
+from __future__ import annotations
+
+import select
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ray
+
+from actors.camera_actor import start_camera
+from pipeline.ingest.config import CameraConfig
+from tests.conftest import REQUIRE_SYSTEM_DEPS, free_port, require_system
+from tests.images import astronaut_rgb, encode
+from tests.media import write_clip
+from tests.mjpeg_server import MjpegServer
+
+RTSP_SERVER = Path(__file__).resolve().parents[1] / "rtsp_server.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+SECRET = "s3cret-Pw"
+SPEC_300 = {"width": 300, "height": 300}
+
+
+@ray.remote(num_cpus=0)
+class Collector:
+    """A stand-in for the tracker: records what the camera forwards, in arrival order."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, int, float, int]] = []
+
+    def update(self, camera_id, meta, detections) -> None:
+        self.items.append((camera_id, meta.frame_index, meta.pts_s, len(detections)))
+
+    def received(self) -> list[tuple[str, int, float, int]]:
+        return self.items
+
+
+def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
+    """Polls ``predicate`` (returning a truthy value when done) until ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def cam_config(**kw) -> CameraConfig:
+    base = dict(open_timeout_s=3, read_timeout_s=2, backoff_initial_s=0.2, backoff_max_s=1,
+                backoff_jitter=0.1, num_cpus=0.25, metrics_interval_s=0.5)
+    return CameraConfig(**{**base, **kw})
+
+
+def test_offline_clip_through_the_detector_loses_nothing_and_feeds_downstream(
+    serve_app, tmp_path
+):
+    clip = write_clip(tmp_path / "clip.mp4", n=24, fps=12)
+    collector = Collector.remote()
+    cam = start_camera(
+        cam_config(id="clip", url=str(clip), mode="offline", max_in_flight=4),
+        detector=serve_app["handle"], downstream=collector,
+    )
+    assert ray.get(cam.start.remote()).state in ("connecting", "streaming")
+    stats = ray.get(cam.wait.remote(90))
+    assert (stats.state, stats.reason) == ("ended", "end of file")
+    assert (stats.frames_decoded, stats.frames_sent, stats.frames_delivered) == (24, 24, 24)
+    assert stats.frames_dropped == stats.frames_failed == stats.forward_errors == 0
+
+    results = ray.get(cam.poll_results.remote(1000))
+    assert [r.meta.frame_index for r in results] == list(range(24))
+    np.testing.assert_allclose([r.meta.pts_s for r in results], np.arange(24) / 12, atol=1e-3)
+    assert {(r.meta.camera_id, r.meta.width, r.meta.height) for r in results} == {
+        ("clip", 480, 270)
+    }
+    # The astronaut is a real person: the detector finds her in (nearly) every frame, with
+    # boxes in original-frame pixels.
+    with_person = [r for r in results if len(r.detections)]
+    assert len(with_person) >= 20
+    assert all(r.detections.boxes[:, 2].max() <= 480 for r in with_person)
+    assert all(r.batch_size >= 1 and r.inference_ms > 0 for r in results)
+
+    received = ray.get(collector.received.remote())
+    assert [i for _, i, _, _ in received] == list(range(24))
+    assert [n for *_, n in received] == [len(r.detections) for r in results]
+    ray.kill(cam)
+
+
+def _gi_rtsp_available() -> None:
+    require_system(SYSTEM_PYTHON, "the RTSP test server runs under Debian's python3")
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
+         "from gi.repository import GstRtspServer"],
+        capture_output=True, text=True, timeout=60,
+    )
+    if probe.returncode != 0:
+        message = (
+            "GStreamer's RTSP server is not importable from /usr/bin/python3 (apt packages "
+            "python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good "
+            "gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly); .ci/run installs them: "
+            + probe.stderr.strip().splitlines()[-1]
+        )
+        if REQUIRE_SYSTEM_DEPS:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def start_rtsp_server(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [SYSTEM_PYTHON, str(RTSP_SERVER), "--port", str(port), "--fps", "15",
+         "--user", "bob", "--password", SECRET],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    ready, _, _ = select.select([proc.stdout], [], [], 30)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith("READY"):
+        proc.kill()
+        raise AssertionError(f"RTSP server did not start: {line!r}")
+    return proc
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_rtsp_camera_reconnects_after_the_server_is_killed_and_restarted(ray_session):
+    _gi_rtsp_available()
+    port = free_port()
+    url = f"rtsp://bob:{SECRET}@127.0.0.1:{port}/cam"
+    server = start_rtsp_server(port)
+    cam = start_camera(cam_config(id="gate", url=url, result_buffer=2048), input_spec=SPEC_300)
+    try:
+        ray.get(cam.start.remote())
+        before = wait_until(
+            lambda: (s := ray.get(cam.stats.remote())).state == "streaming"
+            and s.frames_delivered >= 10 and s,
+            30, "the RTSP camera to stream",
+        )
+        assert (before.kind, before.width, before.height) == ("rtsp", 320, 240)
+
+        stop_process(server)
+        outage_started = time.monotonic()
+        down = wait_until(
+            lambda: (h := ray.get(cam.health.remote())).state == "reconnecting" and h,
+            10, "the camera to notice the server is gone",
+        )
+        assert "stream" in down.reason or "refused" in down.reason
+        time.sleep(1.5)  # several attempts, all refused
+        during = ray.get(cam.health.remote())
+        assert during.state == "reconnecting"
+        assert during.reason == f"connection to 127.0.0.1:{port} refused (nothing listening)"
+
+        server = start_rtsp_server(port)
+        after = wait_until(
+            lambda: (s := ray.get(cam.stats.remote())).state == "streaming"
+            and s.frames_delivered >= before.frames_delivered + 10 and s,
+            30, "the camera to come back",
+        )
+        outage_s = time.monotonic() - outage_started
+        assert after.reconnects >= 1
+        assert "refused" in after.last_error
+        assert after.frames_decoded > before.frames_decoded
+
+        # Media time runs on across the outage: increasing, with a gap about its length.
+        results = ray.get(cam.poll_results.remote(10_000))
+        pts = np.array([r.meta.pts_s for r in results])
+        assert np.all(np.diff(pts) > 0)
+        assert 1.0 < np.diff(pts).max() < outage_s + 5
+
+        final = ray.get(cam.stop.remote())
+        assert final.state == "stopped"
+        everything = repr((before, down, during, after, final, ray.get(cam.config.remote())))
+        assert SECRET not in everything and f"bob:***@127.0.0.1:{port}" in everything
+    finally:
+        stop_process(server)
+        ray.kill(cam)
+    _assert_secret_not_in_ray_logs(SECRET)
+
+
+def _assert_secret_not_in_ray_logs(secret: str) -> None:
+    """No log file of this Ray session (actor stdout/stderr, FFmpeg output) has the secret."""
+    logs = Path(ray._private.worker._global_node.get_logs_dir_path())  # noqa: SLF001
+    leaked = [p.name for p in logs.rglob("*") if p.is_file()
+              and secret.encode() in p.read_bytes()]
+    assert not leaked, f"password found in Ray logs: {leaked}"
+
+
+def test_bad_inputs_fail_alone_while_a_healthy_camera_keeps_delivering(ray_session, tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", n=24, fps=12)
+    data = clip.read_bytes()
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    refused_port = free_port()
+    jpegs = [encode(np.roll(astronaut_rgb(), 40 * i, axis=1)) for i in range(4)]
+    stalling = MjpegServer(jpegs, fps=20, stall_after=5).start()
+
+    # id -> (url, expected state, expected reason)
+    cases = {
+        "missing": (str(tmp_path / "missing.mp4"), "failed", "file does not exist"),
+        "empty": (str(tmp_path / "empty.mp4"), "failed", "file is empty (0 bytes)"),
+        "truncated": (str(tmp_path / "cut.mp4"), "failed",
+                      "FFmpeg could not open the file: not a video, or truncated or corrupt"),
+        "scheme": (f"foo://bob:{SECRET}@host/x", "failed", "unsupported URL scheme 'foo'"),
+        "unreachable": (f"rtsp://bob:{SECRET}@127.0.0.1:{refused_port}/cam", "reconnecting",
+                        f"connection to 127.0.0.1:{refused_port} refused (nothing listening)"),
+        "stalled": (stalling.url, "reconnecting", "stream stalled: no frame for 1.5 s"),
+    }
+    healthy = start_camera(
+        cam_config(id="healthy", url=str(clip), mode="live", loop=True, target_fps=6,
+                   result_buffer=16),
+        input_spec=SPEC_300,
+    )
+    cams = {cid: start_camera(cam_config(id=cid, url=url, read_timeout_s=1.5))
+            for cid, (url, _, _) in cases.items()}
+    try:
+        ray.get([healthy.start.remote()] + [c.start.remote() for c in cams.values()])
+        first = wait_until(
+            lambda: (s := ray.get(healthy.stats.remote())).frames_delivered >= 3 and s,
+            30, "the healthy camera to deliver",
+        )
+        seen: dict[str, set[tuple[str, str]]] = {cid: set() for cid in cases}
+
+        def all_reached():
+            for cid, cam in cams.items():
+                h = ray.get(cam.health.remote())
+                seen[cid].add((h.state, h.reason))
+            return all(
+                any(state == want and reason.startswith(why) for state, reason in seen[cid])
+                for cid, (_, want, why) in cases.items()
+            )
+
+        wait_until(all_reached, 30, f"every bad camera's expected state; saw {seen}", 0.1)
+        for cid in ("missing", "empty", "truncated", "scheme"):
+            final = ray.get(cams[cid].wait.remote(5))
+            assert final.state == "failed" and cases[cid][2] in final.last_error
+        wait_until(lambda: ray.get(cams["stalled"].stats.remote()).reconnects >= 1
+                   and stalling.connections >= 2, 10, "the stalled camera to reconnect")
+
+        later = ray.get(healthy.stats.remote())
+        assert later.state == "streaming" and later.last_error == ""
+        assert later.frames_delivered > first.frames_delivered
+        assert later.frames_skipped > 0  # 12 fps clip, 6 fps target
+        results = ray.get(healthy.poll_results.remote(100))
+        steps = np.diff([r.meta.pts_s for r in results])
+        np.testing.assert_allclose(steps, 1 / 6, atol=0.01)
+
+        everything = repr([ray.get(c.stats.remote()) for c in cams.values()])
+        assert SECRET not in everything and "bob:***@" in everything
+    finally:
+        stalling.close()
+        for cam in [healthy, *cams.values()]:
+            ray.kill(cam)

@@ -1,0 +1,51 @@
+"""Camera config: bounds, cross-field checks with the camera named, and no leaked passwords."""
+
+import pytest
+from pydantic import ValidationError
+
+from pipeline.ingest.config import CameraConfig
+
+URL = "rtsp://admin:hunter2@10.0.0.5/live?token=abc"
+
+
+def test_defaults_are_a_live_tcp_camera():
+    c = CameraConfig(id="door", url=URL)
+    assert (c.mode, c.transport, c.kind, c.loop, c.num_cpus) == ("live", "tcp", "auto", False, 0.25)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"id": "has space"}, "id\n  String should match pattern"),
+        ({"id": ""}, "id\n  String should match pattern"),
+        ({"mode": "fast"}, "mode\n  Input should be 'live' or 'offline'"),
+        ({"transport": "http"}, "transport\n  Input should be 'tcp' or 'udp'"),
+        ({"kind": "ftp"},
+         "kind\n  Input should be 'auto', 'file', 'rtsp', 'http', 'usb' or 'images'"),
+        ({"target_fps": 0}, "target_fps\n  Input should be greater than 0"),
+        ({"max_in_flight": 0}, "max_in_flight\n  Input should be greater than or equal to 1"),
+        ({"read_timeout_s": -1}, "read_timeout_s\n  Input should be greater than 0"),
+        ({"backoff_jitter": 2}, "backoff_jitter\n  Input should be less than or equal to 1"),
+        ({"backoff_initial_s": 5, "backoff_max_s": 1},
+         r"camera door: backoff_max_s \(1.0\) must be at least backoff_initial_s \(5.0\)"),
+        ({"url": "  "}, "camera door: url is empty"),
+        ({"url": -1}, "camera door: a device index must be >= 0, got -1"),
+        ({"fps_typo": 3}, "fps_typo\n  Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_configs_name_the_field(override, message):
+    with pytest.raises(ValidationError, match=message) as info:
+        CameraConfig(**{"id": "door", "url": URL, **override})
+    assert "hunter2" not in str(info.value)
+
+
+def test_repr_str_and_public_dict_hide_the_password():
+    c = CameraConfig(id="door", url=URL)
+    for text in (repr(c), str(c), str(c.public_dict())):
+        assert "hunter2" not in text and "abc" not in text
+        assert "rtsp://admin:***@10.0.0.5/live?token=***" in text
+    assert c.url == URL  # the real URL is still there for opening
+
+
+def test_device_index_url():
+    assert CameraConfig(id="usb", url=0).redacted_url == "0"

@@ -1,0 +1,81 @@
+"""Credentials never appear in what a camera logs, stores or returns."""
+
+import pytest
+
+from pipeline.ingest.redact import is_secret_param, redact_text, redact_url, secrets_of
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("rtsp://admin:hunter2@10.0.0.5:554/live", "rtsp://admin:***@10.0.0.5:554/live"),
+        ("rtsps://admin:hunter2@cam.local/s1", "rtsps://admin:***@cam.local/s1"),
+        ("http://u:p@host/video.mjpg", "http://u:***@host/video.mjpg"),
+        # a password containing '@' (unencoded) is masked up to the host
+        ("rtsp://u:p@ss@host/x", "rtsp://u:***@host/x"),
+        ("rtsp://u:p%40ss@host/x", "rtsp://u:***@host/x"),
+        ("rtsp://:onlypass@host/x", "rtsp://:***@host/x"),
+        # user without password, and no credentials: unchanged
+        ("rtsp://viewer@host/x", "rtsp://viewer@host/x"),
+        ("rtsp://host:554/x", "rtsp://host:554/x"),
+        # secret query parameters, any case, other parameters kept
+        ("http://h/v?password=a&fps=5", "http://h/v?password=***&fps=5"),
+        ("http://h/v?user=bob&pass=a", "http://h/v?user=bob&pass=***"),
+        ("http://h/v?PWD=a", "http://h/v?PWD=***"),
+        ("http://h/v?token=abc&x=1", "http://h/v?token=***&x=1"),
+        ("http://h/v?key=abc", "http://h/v?key=***"),
+        ("http://h/v?auth=abc", "http://h/v?auth=***"),
+        ("http://h/v?access_token=a&apiKey=b", "http://h/v?access_token=***&apiKey=***"),
+        ("http://h/v?channel=1&subtype=0", "http://h/v?channel=1&subtype=0"),
+        ("rtsp://a:b@h/v?token=t", "rtsp://a:***@h/v?token=***"),
+        # paths, device indexes and malformed URLs: unchanged, never an exception
+        ("/data/cams/door.mp4", "/data/cams/door.mp4"),
+        ("/dev/video0", "/dev/video0"),
+        (0, "0"),
+        ("http://[::1", "http://[::1"),
+        ("", ""),
+    ],
+)
+def test_redact_url(url, expected):
+    assert redact_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "url", "expected"),
+    [
+        # OpenCV's open error echoes the URL
+        (
+            "OpenCV(5.0.0) cap.cpp:220: error: (-2:Unspecified error) could not open "
+            "'rtsp://bob:s3cret@127.0.0.1:9/live?token=abcd' in function 'open'",
+            "rtsp://bob:s3cret@127.0.0.1:9/live?token=abcd",
+            "OpenCV(5.0.0) cap.cpp:220: error: (-2:Unspecified error) could not open "
+            "'rtsp://bob:***@127.0.0.1:9/live?token=***' in function 'open'",
+        ),
+        # a literal echo of the password outside URL syntax
+        ("auth failed for password s3cret", "rtsp://bob:s3cret@h/x",
+         "auth failed for password ***"),
+        # percent-decoded echo
+        ("login p@ssw0rd rejected", "rtsp://bob:p%40ssw0rd@h/x", "login *** rejected"),
+        # short secrets are masked in URL syntax only, not everywhere
+        ("a camera at rtsp://u:a@h/x", "rtsp://u:a@h/x", "a camera at rtsp://u:***@h/x"),
+        # text with no URL given: URL syntax is still masked
+        ("see http://x:y@h/ and more", None, "see http://x:***@h/ and more"),
+        ("nothing secret here", "rtsp://h/x", "nothing secret here"),
+    ],
+)
+def test_redact_text(text, url, expected):
+    assert redact_text(text, url) == expected
+
+
+def test_secrets_of_lists_raw_and_decoded_values():
+    assert secrets_of("rtsp://u:p%40ss@h/x?token=t%2B1") == ["p%40ss", "p@ss", "t%2B1", "t+1"]
+    assert secrets_of("/plain/path.mp4") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("password", True), ("Passwd", True), ("x-amz-signature", True), ("auth_token", True),
+     ("sig", True), ("fps", False), ("channel", False), ("user", False)],
+)
+def test_is_secret_param(name, secret):
+    assert is_secret_param(name) is secret
