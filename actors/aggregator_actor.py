@@ -86,10 +86,14 @@ class AggregatorActor:
         return self._core.update_batch(camera_id, frames)
 
     def set_still(
-        self, camera_id: str, frame_bgr: npt.NDArray[np.uint8], person_boxes: npt.ArrayLike
+        self,
+        camera_id: str,
+        frame_bgr: npt.NDArray[np.uint8],
+        person_boxes: npt.ArrayLike,
+        blur: bool = True,
     ) -> None:
         """Sets a camera's heatmap background; people in it are pixelated first."""
-        self._core.set_still(camera_id, frame_bgr, person_boxes)
+        self._core.set_still(camera_id, frame_bgr, person_boxes, blur)
 
     def snapshot(self) -> AggregatorSnapshot:
         """Returns the live state: occupancy now, counts so far, queue waits, open windows."""

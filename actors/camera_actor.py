@@ -119,6 +119,8 @@ class CameraSource:
             frame metadata only (measuring ingest alone).
         downstream: an actor handle that receives each result, or None.
         downstream_method: the method called as ``(camera_id, meta, detections)``.
+        still_method: the downstream method called as ``(camera_id, still, boxes, blur)``
+            with a people-blurred still every ``still_interval_s``, or None for no stills.
         input_spec: the model input to resize to when there is no detector (InputSpec or
             its dict); None: no resizing. With a detector, its declared input is used.
     """
@@ -130,6 +132,7 @@ class CameraSource:
         downstream: Any = None,
         downstream_method: str = "update",
         input_spec: InputSpec | dict[str, Any] | None = None,
+        still_method: str | None = None,
     ) -> None:
         logging.basicConfig(level=logging.INFO)
         _quiet_opencv()
@@ -137,15 +140,22 @@ class CameraSource:
         self._detector = detector
         if isinstance(input_spec, dict):
             input_spec = InputSpec(**input_spec)
-        sink = None
+        sink = still_sink = None
         if downstream is not None:
             method = getattr(downstream, downstream_method)
 
             async def sink(result: FrameResult) -> None:
                 await method.remote(result.meta.camera_id, result.meta, result.detections)
 
+            if still_method:
+                set_still = getattr(downstream, still_method)
+
+                async def still_sink(meta: FrameMeta, still: Any, boxes: Any) -> None:
+                    await set_still.remote(meta.camera_id, still, boxes, self._config.blur_stills)
+
         self._ingest = CameraIngest(
-            self._config, spec=input_spec, infer=self._detect if detector else None, sink=sink
+            self._config, spec=input_spec, infer=self._detect if detector else None, sink=sink,
+            still_sink=still_sink,
         )
         self._metrics = CameraMetrics(self._config.id)
         self._task: asyncio.Task[CameraStats] | None = None
@@ -248,6 +258,7 @@ def start_camera(
     input_spec: InputSpec | dict[str, Any] | None = None,
     name: str | None = None,
     resources: dict[str, float] | None = None,
+    still_method: str | None = None,
 ) -> ray.actor.ActorHandle:
     """Creates a CameraSource actor with the camera's resources (not started yet).
 
@@ -263,6 +274,7 @@ def start_camera(
         name: optional Ray actor name (for example ``camera-<id>``).
         resources: Ray custom resources the actor requires, to place it on a node near
             its camera (for example ``{"site-north": 1}``); CPUs come from ``num_cpus``.
+        still_method: downstream method receiving people-blurred stills, or None.
     """
     cfg = CameraConfig.model_validate(config)
     options: dict[str, Any] = {"num_cpus": cfg.num_cpus, "max_concurrency": MAX_CONCURRENCY}
@@ -271,7 +283,7 @@ def start_camera(
     if resources:
         options["resources"] = dict(resources)
     return CameraSource.options(**options).remote(  # type: ignore[attr-defined]
-        cfg, detector, downstream, downstream_method, input_spec
+        cfg, detector, downstream, downstream_method, input_spec, still_method
     )
 
 

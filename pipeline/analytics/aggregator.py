@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 MAX_STILL_SIDE = 1280
 """Stills kept for heatmap backgrounds are downscaled to at most this many pixels a side."""
+STILL_ASPECT_TOLERANCE = 0.02
+"""A still may differ this much (relative) from the camera's aspect ratio (rounding)."""
 
 
 @dataclass(frozen=True)
@@ -158,24 +160,31 @@ class Aggregator:
         return out
 
     def set_still(
-        self, camera_id: str, frame_bgr: npt.NDArray[np.uint8], person_boxes: npt.ArrayLike
+        self,
+        camera_id: str,
+        frame_bgr: npt.NDArray[np.uint8],
+        person_boxes: npt.ArrayLike,
+        blur: bool = True,
     ) -> None:
         """Keeps a people-blurred, downscaled copy of a frame as the heatmap background.
 
         Args:
             camera_id: the camera.
-            frame_bgr: (h, w, 3) uint8 BGR frame of the camera's size.
-            person_boxes: (n, 4) xyxy pixel boxes of the people in it (all detections, not
-                only tracked ones); they are pixelated before the still is kept.
+            frame_bgr: (h, w, 3) uint8 BGR frame of the camera, full size or downscaled
+                (same aspect ratio).
+            person_boxes: (n, 4) xyxy boxes of the people in it, in ``frame_bgr``'s pixels
+                (all detections, not only tracked ones); they are pixelated first.
+            blur: False only when the operator turned blurring off.
         """
         cam = self._camera(camera_id)
-        if frame_bgr.shape[:2] != (cam.height, cam.width):
+        h, w = frame_bgr.shape[:2]
+        if h == 0 or abs(w / h - cam.width / cam.height) > STILL_ASPECT_TOLERANCE * cam.width / cam.height:
             raise InputError(
-                f"camera {camera_id!r}: still is {frame_bgr.shape[1]}x{frame_bgr.shape[0]}, "
-                f"expected {cam.width}x{cam.height}",
+                f"camera {camera_id!r}: still is {w}x{h}, not the aspect ratio of the "
+                f"camera's {cam.width}x{cam.height} frames",
                 "frame_bgr",
             )
-        still = blur_people(frame_bgr, person_boxes)
+        still = blur_people(frame_bgr, person_boxes) if blur else frame_bgr.copy()
         scale = MAX_STILL_SIDE / max(still.shape[:2])
         if scale < 1:
             still = cv2.resize(still, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

@@ -156,6 +156,20 @@ class CameraConfig(StrictModel):
         1.0, gt=0, le=600,
         description="How often the camera actor exports its counters as Ray metrics (s).",
     )
+    still_interval_s: float | None = Field(
+        30.0, gt=0, le=86400,
+        description="Every this many media seconds one frame is kept as a still (heatmap "
+        "background, dashboard), downscaled and with people blurred before it leaves the "
+        "camera actor; unset takes none.",
+    )
+    still_max_side: int = Field(
+        640, ge=32, le=4096, description="Longest side of a still, in pixels."
+    )
+    blur_stills: bool = Field(
+        True,
+        description="Blur the people in stills. Only the operator's explicit `privacy."
+        "blur_people: false` turns this off.",
+    )
     num_cpus: float = Field(
         0.25, ge=0, le=64,
         description="Ray logical CPUs reserved by the camera actor; fractions let many "

@@ -36,10 +36,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from models.preprocess import InputSpec, prepare_frame
+from pipeline.analytics.heatmap import blur_people
 from pipeline.errors import InputError
 from pipeline.ingest.backoff import Backoff
 from pipeline.ingest.config import CameraConfig
@@ -99,6 +101,19 @@ class _Frame:
     small: npt.NDArray[np.uint8] | None
     meta: FrameMeta
     decoded_at: float  # monotonic seconds
+    still: npt.NDArray[np.uint8] | None = None  # downscaled BGR copy, not yet blurred
+
+
+StillSink = Callable[[FrameMeta, npt.NDArray[np.uint8], npt.NDArray[np.float32]], Awaitable[object]]
+"""Receives (meta, people-blurred BGR still, (n, 4) person boxes in the still's pixels)."""
+
+
+def downscale(frame: npt.NDArray[np.uint8], max_side: int) -> npt.NDArray[np.uint8]:
+    """A copy of ``frame`` whose longer side is at most ``max_side`` pixels."""
+    scale = max_side / max(frame.shape[:2])
+    if scale >= 1:
+        return frame.copy()
+    return cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
 _END = object()
@@ -113,6 +128,8 @@ class CameraIngest:
             None skips resizing (only without a detector). May be set before :meth:`run`.
         infer: async detector call, or None to deliver metadata only.
         sink: async downstream call per result, awaited in frame order, or None.
+        still_sink: async call receiving a people-blurred still every
+            ``config.still_interval_s`` of media time (after that frame's result), or None.
         opener: opens a source for (config, kind); injectable for tests.
         rng: randomness for backoff jitter; injectable for repeatable tests.
     """
@@ -123,6 +140,7 @@ class CameraIngest:
         spec: InputSpec | None = None,
         infer: Infer | None = None,
         sink: Sink | None = None,
+        still_sink: StillSink | None = None,
         opener: Opener = open_source,
         rng: random.Random | None = None,
     ) -> None:
@@ -130,6 +148,8 @@ class CameraIngest:
         self.spec = spec
         self._infer = infer
         self._sink = sink
+        self._still_sink = still_sink
+        self._next_still_pts: float | None = None
         self._opener = opener
         self._rng = rng or random.Random()
         self.health = HealthTracker(config.id, config.redacted_url, config.fps_window_s)
@@ -345,15 +365,43 @@ class CameraIngest:
         height, width = frame.shape[:2]
         self.health.width, self.health.height = width, height
         small = prepare_frame(frame, self.spec)[0] if self.spec is not None else None
+        still = self._take_still(frame, pts)
         del frame  # the full-resolution frame goes no further
         meta = FrameMeta(cfg.id, index, pts, wall, width, height)
-        item = _Frame(small, meta, mono)
+        item = _Frame(small, meta, mono, still)
         if cfg.mode == "offline":
             while not self._space.acquire(timeout=_STOP_POLL_S):
                 if self._stop.is_set():
                     return True
         self._post(item)
         return done
+
+    def _take_still(self, frame: npt.NDArray[np.uint8], pts: float) -> npt.NDArray[np.uint8] | None:
+        """A downscaled copy of ``frame`` when a still is due at media time ``pts``."""
+        interval = self.config.still_interval_s
+        if self._still_sink is None or self._infer is None or interval is None:
+            return None
+        if self._next_still_pts is not None and pts < self._next_still_pts:
+            return None
+        self._next_still_pts = pts + interval
+        return downscale(frame, self.config.still_max_side)
+
+    async def _send_still(self, item: _Frame, detections: Detections) -> None:
+        """Blurs the people in the frame's still and hands it to the still sink."""
+        assert item.still is not None and self._still_sink is not None
+        scale = item.still.shape[1] / item.meta.width
+        boxes = (detections.boxes * scale).astype(np.float32)
+        still = blur_people(item.still, boxes) if self.config.blur_stills else item.still
+        item.still = None
+        try:
+            await asyncio.wait_for(self._still_sink(item.meta, still, boxes),
+                                   self.config.forward_timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a lost still never stops the camera
+            self.health.add("forward_errors")
+            log.warning("camera %s: sending a still failed: %s", self.config.id,
+                        redact_text(f"{type(exc).__name__}: {exc}", self.config.url))
 
     def _retry(self, exc: SourceError, live_source: bool, failures: int, backoff: Backoff) -> bool:
         """Records a source fault; waits out the backoff and returns True to try again."""
@@ -495,6 +543,8 @@ class CameraIngest:
                 )
                 self.health.record_error(message)
                 log.warning("camera %s: %s", cfg.id, message)
+        if item.still is not None and result.detections is not None:
+            await self._send_still(item, result.detections)
         buffer = self._results
         if buffer is not None:
             if self._sink is None and cfg.mode == "offline":

@@ -54,6 +54,7 @@ def test_two_cameras_with_a_sink(tmp_path: Path) -> None:
     assert cam1.open_windows == ((5.0, 10.0),)
     assert snap.events_total == 3 and snap.windows_total == 2  # window [0, 5) of both cameras
     agg.set_still("cam1", np.zeros((300, 400, 3), np.uint8), [[10, 10, 50, 100]])
+    agg.set_still("cam1", np.zeros((150, 200, 3), np.uint8), [[5, 5, 25, 50]])  # downscaled
     agg.remove_camera("cam1")
     assert agg.camera_ids == ("cam2",)
     agg.close()
@@ -119,7 +120,7 @@ def test_without_a_sink_closed_windows_are_kept_for_the_caller() -> None:
         (
             lambda a: a.set_still("cam1", np.zeros((10, 10, 3), np.uint8), []),
             InputError,
-            "camera 'cam1': still is 10x10, expected 400x300",
+            "camera 'cam1': still is 10x10, not the aspect ratio of the camera's 400x300 frames",
         ),
         (lambda a: a.remove_camera("cam9"), InputError, "camera 'cam9' is not added here"),
     ],

@@ -379,3 +379,40 @@ def test_detector_without_input_spec_is_refused():
     with pytest.raises(InputError, match="a detector needs the model's input spec"):
         run(ingest)
     assert ingest.stats().state == CameraState.IDLE.value
+
+
+# ----------------------------------------------------------------------- stills
+
+
+def _stills(clip, blur):
+    got = []
+
+    async def infer(frame, meta):
+        box = np.array([[0, 0, meta.width / 2, meta.height]], np.float32)  # left half: a person
+
+        class Out:
+            detections = Detections(box, np.array([0.9], np.float32), np.zeros(1, np.int16))
+            inference_ms, queue_ms, batch_size = 1.0, 0.5, 1
+
+        return Out()
+
+    async def still_sink(meta, still, boxes):
+        got.append((meta, still, boxes))
+
+    config = CameraConfig(id="cam", url=str(clip), mode="offline", still_interval_s=1.0,
+                          still_max_side=96, blur_stills=blur)
+    run(CameraIngest(config, SPEC, infer=infer, still_sink=still_sink))
+    return got
+
+
+def test_stills_come_by_media_time_downscaled_with_people_blurred(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", n=30, fps=10)  # 3 s of media
+    blurred, plain = _stills(clip, True), _stills(clip, False)
+    assert [m.pts_s for m, _, _ in blurred] == pytest.approx([0.0, 1.0, 2.0])
+    for (meta, b, boxes), (_, p, _) in zip(blurred, plain):
+        assert max(b.shape[:2]) == 96 and b.shape == p.shape
+        half = b.shape[1] // 2
+        np.testing.assert_allclose(boxes[0], [0, 0, half, b.shape[0]], atol=1)
+        assert np.array_equal(b[:, half + 10 :], p[:, half + 10 :])  # background untouched
+        detail = lambda img: float(np.abs(np.diff(img.astype(int), axis=1)).mean())  # noqa: E731
+        assert detail(b[:, : half - 10]) < 0.5 * detail(p[:, : half - 10])  # person pixelated
