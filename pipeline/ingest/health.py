@@ -85,6 +85,18 @@ COUNTERS = (
 )
 
 
+LATENCY_SAMPLES = 2048
+"""Recent decode-to-delivery latencies kept per camera for percentiles (bounded)."""
+
+
+def _percentile(samples: deque[float], q: float) -> float:
+    """The ``q``-th percentile of ``samples`` (ms, 3 decimals), 0 when there are none."""
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    return round(ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))], 3)
+
+
 class RateMeter:
     """Events per second over a sliding window of wall time, in bounded memory.
 
@@ -160,6 +172,9 @@ class CameraStats(CameraHealth):
         pending: decoded frames waiting for an in-flight slot now.
         buffered: results waiting in the poll buffer now.
         latency_ms: moving average of decode-to-delivery time (ms).
+        latency_p50_ms: median decode-to-delivery time of the last ``LATENCY_SAMPLES``
+            results (ms).
+        latency_p95_ms: their 95th percentile (ms).
         source_fps: the source's declared or configured frame rate (0 if unknown).
         width: frame width of the open source in pixels (0 before the first frame).
         height: frame height of the open source in pixels (0 before the first frame).
@@ -180,6 +195,8 @@ class CameraStats(CameraHealth):
     pending: int = 0
     buffered: int = 0
     latency_ms: float = 0.0
+    latency_p50_ms: float = 0.0
+    latency_p95_ms: float = 0.0
     source_fps: float = 0.0
     width: int = 0
     height: int = 0
@@ -223,6 +240,7 @@ class HealthTracker:
         self._delivered = RateMeter(fps_window_s)
         self._latency_ms = 0.0
         self._latency_alpha = latency_alpha
+        self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self.source_fps = 0.0
         self.width = 0
         self.height = 0
@@ -273,6 +291,7 @@ class HealthTracker:
         with self._lock:
             self._counters["frames_delivered"] += 1
             self._delivered.record(self._clock() if now is None else now)
+            self._latencies.append(latency_ms)
             a = self._latency_alpha
             self._latency_ms = latency_ms if self._latency_ms == 0 else (
                 a * latency_ms + (1 - a) * self._latency_ms
@@ -296,6 +315,8 @@ class HealthTracker:
                 fps=round(self._decoded.rate(now), 3),
                 delivered_fps=round(self._delivered.rate(now), 3),
                 latency_ms=round(self._latency_ms, 3),
+                latency_p50_ms=_percentile(self._latencies, 50),
+                latency_p95_ms=_percentile(self._latencies, 95),
                 source_fps=self.source_fps, width=self.width, height=self.height,
                 **self._counters, **gauges,
             )

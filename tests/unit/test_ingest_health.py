@@ -131,3 +131,17 @@ def test_rate_meter_memory_is_bounded():
         meter.record(i * 0.001)
     assert len(meter._times) == 16
     assert meter.rate(10.0) == pytest.approx(1000.0)
+
+
+def test_latency_percentiles_cover_a_bounded_recent_window():
+    from pipeline.ingest.health import LATENCY_SAMPLES
+
+    h = HealthTracker("cam")
+    for ms in range(1, 101):  # 1..100 ms
+        h.delivered(latency_ms=float(ms))
+    s = h.snapshot()
+    assert (s.latency_p50_ms, s.latency_p95_ms) == (50.0, 95.0)
+    for _ in range(LATENCY_SAMPLES):  # old samples age out
+        h.delivered(latency_ms=7.0)
+    s = h.snapshot()
+    assert (s.latency_p50_ms, s.latency_p95_ms) == (7.0, 7.0)
