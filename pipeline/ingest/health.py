@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
+
 from pipeline.ingest.errors import StateTransitionError
 
 
@@ -93,8 +95,7 @@ def _percentile(samples: deque[float], q: float) -> float:
     """The ``q``-th percentile of ``samples`` (ms, 3 decimals), 0 when there are none."""
     if not samples:
         return 0.0
-    ordered = sorted(samples)
-    return round(ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))], 3)
+    return round(float(np.percentile(np.fromiter(samples, float, len(samples)), q)), 3)
 
 
 class RateMeter:
