@@ -169,6 +169,7 @@ class CameraAnalytics:
             np.array([ln.hysteresis_px for ln in cfg.lines], np.float64),
             np.array([ln.hysteresis_box_fraction for ln in cfg.lines], np.float64),
             INITIAL_SLOTS,
+            np.array([ln.min_side_s for ln in cfg.lines], np.float64),
         )
         self._queues: dict[int, QueueRates] = {
             i: QueueRates(z.queue_lookback_s) for i, z in enumerate(cfg.zones) if z.queue
@@ -273,7 +274,7 @@ class CameraAnalytics:
         x = (b[:, 0] + b[:, 2]) * 0.5
         y = b[:, 3]
 
-        crossings = self._lines.update(slots, x, y, b[:, 3] - b[:, 1])
+        crossings = self._lines.update(slots, x, y, b[:, 3] - b[:, 1], pts)
         if self._zones.num_zones:
             inside = self.geometry.polygons.contains(x, y)
             changes = self._zones.update(slots, inside, pts)

@@ -110,8 +110,9 @@ class WindowMetrics:
         distinct_tracks: distinct tracks the row covers.
         lr_direction, lr_count: name and count of left-to-right crossings (lines).
         rl_direction, rl_count: name and count of right-to-left crossings (lines).
-        occupancy_mean: mean over the window's frames of tracks in a counted visit (zones).
-        occupancy_max: the most tracks in a counted visit in one frame (zones).
+        occupancy_mean: mean over the window's frames of tracks in a counted visit that
+            were inside when last seen (zones).
+        occupancy_max: the most such tracks in one frame (zones).
         visits: visits that started in the window (zones).
         exits: visits that ended in the window (zones).
         dwell_p50_s, dwell_p90_s: percentiles of the dwell of visits that ended (zones).

@@ -8,14 +8,18 @@ Per (track slot, line) the state is:
   the finite segment (the crossing point, interpolated on the path between the last
   off-line anchor and the new one, has ``0 <= t <= 1``);
 - ``side``: the last *confirmed* side, -1 (left), +1 (right) or 0 (none yet): a side is
-  confirmed when the anchor is at least the hysteresis distance from the line.
+  confirmed when the anchor is at least the hysteresis distance from the line, on every
+  update for at least ``min_side_s`` of media time;
+- ``cand``, ``cand_since``: the side the anchor has been beyond the hysteresis distance on
+  in every update since media time ``cand_since`` (0: in the band around the line).
 
 A crossing is counted when a track is confirmed on the side opposite its previous
 confirmed side and its latest change of side went through the segment. So jitter on the
 line counts nothing, each real crossing counts once however many frames it takes (or
-none: a jump over the line between two frames counts, as the path is interpolated), and a
+none: a jump over the line between two frames counts, as the path is interpolated), a
 path that passes beside an end of the segment changes the confirmed side without
-counting.
+counting, and with ``min_side_s`` a box that jumps across the line for a frame or two (a
+detection that merged two people, a wrong association) counts nothing.
 
 Example:
     >>> import numpy as np
@@ -39,6 +43,9 @@ from pipeline.analytics.geometry import SegmentSet
 
 SEGMENT_T_TOLERANCE = 1e-9
 """Slack on the segment's ends, in units of its length, against rounding of t."""
+
+SIDE_TIME_TOLERANCE_S = 1e-6
+"""Slack on ``min_side_s`` (seconds), so that exactly the minimum counts despite rounding."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,8 @@ class LineCrossings:
         hysteresis_box_fraction: (L,) float64 minimum distance past each line as a
             fraction of the box height; the larger of the two applies per track.
         capacity: initial number of track slots.
+        min_side_s: (L,) float64 media seconds the anchor must stay past each line's
+            hysteresis distance before that side is confirmed; None: 0 (at once).
     """
 
     def __init__(
@@ -79,16 +88,22 @@ class LineCrossings:
         hysteresis_px: npt.NDArray[np.float64],
         hysteresis_box_fraction: npt.NDArray[np.float64],
         capacity: int = 64,
+        min_side_s: npt.NDArray[np.float64] | None = None,
     ) -> None:
         self.segments = segments
         self.h_px = np.asarray(hysteresis_px, np.float64)
         self.h_frac = np.asarray(hysteresis_box_fraction, np.float64)
         self._uses_frac = bool((self.h_frac > 0).any())
         n = len(segments)
+        self.min_side = (np.zeros(n) if min_side_s is None
+                         else np.asarray(min_side_s, np.float64)) - SIDE_TIME_TOLERANCE_S
+        self._uses_time = bool((self.min_side > 0).any())
         self.ref_d = np.zeros((capacity, n))
         self.ref_t = np.zeros((capacity, n))
         self.seg_ok = np.zeros((capacity, n), np.bool_)
         self.side = np.zeros((capacity, n), np.int8)
+        self.cand = np.zeros((capacity, n), np.int8)
+        self.cand_since = np.zeros((capacity, n))
 
     @property
     def num_lines(self) -> int:
@@ -104,6 +119,8 @@ class LineCrossings:
         self.ref_t = np.concatenate([self.ref_t, np.zeros((extra, n))])
         self.seg_ok = np.concatenate([self.seg_ok, np.zeros((extra, n), np.bool_)])
         self.side = np.concatenate([self.side, np.zeros((extra, n), np.int8)])
+        self.cand = np.concatenate([self.cand, np.zeros((extra, n), np.int8)])
+        self.cand_since = np.concatenate([self.cand_since, np.zeros((extra, n))])
 
     def reset_slots(self, slots: npt.NDArray[np.int64]) -> None:
         """Forgets the state of ``slots`` (their tracks were dropped)."""
@@ -111,6 +128,8 @@ class LineCrossings:
         self.ref_t[slots] = 0.0
         self.seg_ok[slots] = False
         self.side[slots] = 0
+        self.cand[slots] = 0
+        self.cand_since[slots] = 0.0
 
     def update(
         self,
@@ -118,6 +137,7 @@ class LineCrossings:
         x: npt.NDArray[np.float64],
         y: npt.NDArray[np.float64],
         box_h: npt.NDArray[np.float64],
+        pts_s: float = 0.0,
     ) -> Crossings:
         """Advances the tracks seen in a frame and returns the crossings they completed.
 
@@ -126,6 +146,7 @@ class LineCrossings:
             x: (n,) float64 anchor x, pixels.
             y: (n,) float64 anchor y, pixels.
             box_h: (n,) float64 box heights, pixels (for the relative hysteresis).
+            pts_s: the frame's media time, seconds (for ``min_side_s``).
         """
         if self.num_lines == 0 or not len(slots):
             return NO_CROSSINGS
@@ -146,6 +167,12 @@ class LineCrossings:
         h = np.maximum(self.h_px, box_h[:, None] * self.h_frac) if self._uses_frac else self.h_px
         sign = np.sign(d).astype(np.int8)
         confirmed = off & (np.abs(d) >= h)
+        if self._uses_time:
+            cand = self.cand[slots]
+            since = np.where(confirmed & (sign != cand), pts_s, self.cand_since[slots])
+            self.cand[slots] = np.where(confirmed, sign, 0)
+            self.cand_since[slots] = since
+            confirmed &= (pts_s - since) >= self.min_side
         side = self.side[slots]
         counted = confirmed & (side != 0) & (sign != side) & ok
         self.side[slots] = np.where(confirmed, sign, side)

@@ -9,6 +9,10 @@ one column per zone, in flat numpy arrays. A visit of a slot in a zone:
   ``zone_exit`` stamped with the last frame inside, dwell ``last inside - start``), or
   when the track's state is dropped. A visit that never counted ends silently.
 
+Occupancy counts the counted, open visits whose track was inside the zone when last seen:
+a person hidden inside still counts until the grace period ends, a person seen outside
+does not count during it (so the grace period never inflates occupancy).
+
 Example:
     >>> import numpy as np
     >>> zv = ZoneVisits(min_visit_s=np.array([0.0]), exit_grace_s=np.array([1.0]))
@@ -92,6 +96,7 @@ class ZoneVisits:
         self.start = np.full((capacity, z), np.nan)
         self.last_in = np.full((capacity, z), np.nan)
         self.confirmed = np.zeros((capacity, z), np.bool_)
+        self.seen_out = np.zeros((capacity, z), np.bool_)
 
     @property
     def num_zones(self) -> int:
@@ -106,6 +111,7 @@ class ZoneVisits:
         self.start = np.concatenate([self.start, np.full((extra, z), np.nan)])
         self.last_in = np.concatenate([self.last_in, np.full((extra, z), np.nan)])
         self.confirmed = np.concatenate([self.confirmed, np.zeros((extra, z), np.bool_)])
+        self.seen_out = np.concatenate([self.seen_out, np.zeros((extra, z), np.bool_)])
 
     def update(
         self, slots: npt.NDArray[np.int64], inside: npt.NDArray[np.bool_], pts_s: float
@@ -132,6 +138,7 @@ class ZoneVisits:
                 ended = self._end(expired)
         if not len(slots):
             return ended
+        self.seen_out[slots] = ~inside
         st = self.start[slots]
         st = np.where(inside & np.isnan(st), pts_s, st)
         self.start[slots] = st
@@ -170,6 +177,7 @@ class ZoneVisits:
         self.start[mask] = np.nan
         self.last_in[mask] = np.nan
         self.confirmed[mask] = False
+        self.seen_out[mask] = False
         return ZoneChanges(
             exit_slot=s.astype(np.int64),
             exit_zone=z.astype(np.int64),
@@ -179,8 +187,9 @@ class ZoneVisits:
         )
 
     def occupancy(self) -> npt.NDArray[np.int64]:
-        """Returns (Z,) int64: tracks in a counted, not yet ended visit, per zone."""
-        return self.confirmed.sum(axis=0, dtype=np.int64)
+        """Returns (Z,) int64: tracks in a counted, not yet ended visit that were inside
+        when last seen, per zone."""
+        return (self.confirmed & ~self.seen_out).sum(axis=0, dtype=np.int64)
 
     def counted_slots(self, zone: int) -> npt.NDArray[np.int64]:
         """Returns the slots with a counted, open visit in zone index ``zone``."""

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from models.tiling import TilingConfig
 from pipeline.config import StrictModel
 from pipeline.ingest.redact import redact_url
 
@@ -169,6 +170,14 @@ class CameraConfig(StrictModel):
         True,
         description="Blur the people in stills. Only the operator's explicit `privacy."
         "blur_people: false` turns this off.",
+    )
+    tiling: TilingConfig | None = Field(
+        None,
+        description="Detect on overlapping tiles of each frame (and optionally the whole "
+        "frame), sent to the detector together and merged, so that small or distant people "
+        "get more of the model's input pixels; each frame then costs one model run per "
+        "tile. Unset: the whole frame, one run. See docs/accuracy.md for measured recall "
+        "and cost.",
     )
     num_cpus: float = Field(
         0.25, ge=0, le=64,

@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import threading
@@ -41,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.preprocess import InputSpec, prepare_frame
+from models.tiling import TileRect, merge, plan_tiles, prepare_tiles
 from pipeline.analytics.heatmap import blur_people
 from pipeline.errors import InputError
 from pipeline.ingest.backoff import Backoff
@@ -102,6 +104,19 @@ class _Frame:
     meta: FrameMeta
     decoded_at: float  # monotonic seconds
     still: npt.NDArray[np.uint8] | None = None  # downscaled BGR copy, not yet blurred
+    tiles: list[npt.NDArray[np.uint8]] | None = None  # model-sized tiles (tiling on)
+    rects: list[TileRect] | None = None  # where each tile lies in the frame
+
+
+@dataclass(frozen=True)
+class _TiledOutcome:
+    """A frame's merged tile detections; times and batch size are the largest of its
+    tiles' (they are sent at once and usually share a batch)."""
+
+    detections: Detections
+    inference_ms: float
+    queue_ms: float
+    batch_size: int
 
 
 StillSink = Callable[[FrameMeta, npt.NDArray[np.uint8], npt.NDArray[np.float32]], Awaitable[object]]
@@ -364,11 +379,17 @@ class CameraIngest:
             return done
         height, width = frame.shape[:2]
         self.health.width, self.health.height = width, height
-        small = prepare_frame(frame, self.spec)[0] if self.spec is not None else None
+        tiles = rects = None
+        small = None
+        if self.spec is not None and cfg.tiling is not None and self._infer is not None:
+            rects = plan_tiles(width, height, cfg.tiling)
+            tiles = prepare_tiles(frame, self.spec, rects)
+        elif self.spec is not None:
+            small = prepare_frame(frame, self.spec)[0]
         still = self._take_still(frame, pts)
         del frame  # the full-resolution frame goes no further
         meta = FrameMeta(cfg.id, index, pts, wall, width, height)
-        item = _Frame(small, meta, mono, still)
+        item = _Frame(small, meta, mono, still, tiles, rects)
         if cfg.mode == "offline":
             while not self._space.acquire(timeout=_STOP_POLL_S):
                 if self._stop.is_set():
@@ -501,9 +522,7 @@ class CameraIngest:
         attempts = 0
         while True:
             try:
-                out = await asyncio.wait_for(
-                    self._infer(item.small, item.meta), cfg.infer_timeout_s  # type: ignore[arg-type]
-                )
+                out = await asyncio.wait_for(self._infer_frame(item), cfg.infer_timeout_s)
                 return item, FrameResult(item.meta, out.detections, out.inference_ms,
                                          out.queue_ms, out.batch_size, 0.0)
             except asyncio.CancelledError:
@@ -524,6 +543,25 @@ class CameraIngest:
                 self.health.record_error(message)
                 log.warning("camera %s: %s", cfg.id, message)
                 return None
+
+    async def _infer_frame(self, item: _Frame) -> DetectOutcome:
+        """One frame through the detector: the frame, or all its tiles at once, merged.
+
+        Each tile's request carries the tile's own width and height in its FrameMeta, so
+        the detector maps boxes to tile pixels; :func:`models.tiling.merge` offsets them
+        into the frame and fuses the duplicates.
+        """
+        assert self._infer is not None
+        if item.tiles is None or item.rects is None:
+            return await self._infer(item.small, item.meta)  # type: ignore[arg-type]
+        outs = await asyncio.gather(*(
+            self._infer(tile, dataclasses.replace(item.meta, width=r.width, height=r.height))
+            for tile, r in zip(item.tiles, item.rects, strict=True)
+        ))
+        assert self.config.tiling is not None
+        merged = merge([o.detections for o in outs], item.rects, self.config.tiling)
+        return _TiledOutcome(merged, max(o.inference_ms for o in outs),
+                             max(o.queue_ms for o in outs), max(o.batch_size for o in outs))
 
     async def _deliver(self, item: _Frame, result: FrameResult) -> None:
         cfg = self.config

@@ -83,6 +83,32 @@ class TrackerConfig(StrictModel):
         description="Media seconds a confirmed track is kept, coasting on its motion model, "
         "after its last matched detection; a detection later than that starts a new id.",
     )
+    max_height_ratio: float | None = Field(
+        1.4, ge=1.0, le=100.0,
+        description="A detection whose box height differs from a track's predicted height "
+        "by more than this factor (either way) is never matched to it: such a box is "
+        "another person, or two people merged into one box. Lower rejects more wrong "
+        "matches and also more right ones where occlusion hides half a person. None: off.",
+    )
+    reupdate: bool = Field(
+        True,
+        description="OC-SORT's observation-centric re-update: a track matched again after "
+        "coasting replays its gap with virtual boxes on the line from its last observed box "
+        "to the new one, instead of one correction after a long blind prediction, so its "
+        "velocity follows the real displacement and it is not carried off by a stale one.",
+    )
+    reupdate_max_steps: int = Field(
+        250, ge=1, le=10_000,
+        description="Most virtual steps one re-update replays (one per frame interval of "
+        "the gap); bounds the work after a long gap.",
+    )
+    recovery_iou: float = Field(
+        0.3, gt=0.0, le=1.0,
+        description="OC-SORT's observation-centric recovery: after the other stages, a "
+        "high-score detection still unmatched may continue a coasting confirmed track "
+        "whose last observed box (not its prediction) it overlaps by at least this IoU. "
+        "1 turns the stage off.",
+    )
     class_aware: bool = Field(
         True, description="Match detections only to tracks of the same class id."
     )
@@ -123,5 +149,103 @@ class TrackerConfig(StrictModel):
             raise ValueError(
                 f"new_track_score ({self.new_track_score}) must be at least high_score "
                 f"({self.high_score}): only first-stage detections can start tracks"
+            )
+        return self
+
+
+class GapFillConfig(StrictModel):
+    """How the offline smoother (:class:`pipeline.tracking.smoothing.GapFiller`) joins
+    broken tracks and fills their gaps, in media seconds.
+
+    It holds each frame for ``lookahead_s`` before releasing it downstream, so it only
+    suits offline processing (or live outputs that may lag by that much). Set
+    ``lookahead_s`` to at least the tracker's ``lost_buffer_s`` plus one frame interval:
+    a track is joined to a successor only once the tracker has given it up, and that
+    must happen before the track's last frame is released.
+    """
+
+    lookahead_s: float = Field(
+        2.0, gt=0.0, le=60.0,
+        description="Media seconds a frame is held before it is released downstream. "
+        "Longer joins tracks broken by longer occlusions and delays outputs by as much.",
+    )
+    max_gap_s: float = Field(
+        1.5, ge=0.0, le=60.0,
+        description="Longest gap (media seconds from a track's last box to its successor's "
+        "first, or between two boxes of one track) that is joined and interpolated. At "
+        "most lookahead_s. Longer gaps join more occluded people and risk joining two "
+        "different people who pass the same place.",
+    )
+    max_jump: float = Field(
+        0.6, ge=0.0, le=20.0,
+        description="Greatest distance between a successor's first box centre and where "
+        "the ended track's motion puts it, in heights of the ended track's box, for a gap "
+        "of zero seconds.",
+    )
+    jump_per_s: float = Field(
+        0.6, ge=0.0, le=20.0,
+        description="Added to max_jump per second of gap (box heights per second): "
+        "people change speed and direction while hidden. A walking person covers about "
+        "0.8 of their height per second.",
+    )
+    max_size_ratio: float = Field(
+        1.5, ge=1.0, le=10.0,
+        description="A successor's box height must be within this factor of the ended "
+        "track's (people do not grow or shrink much during a short gap).",
+    )
+    edge_margin: float = Field(
+        0.02, ge=0.0, le=0.25,
+        description="A track whose last box comes within this fraction of the frame's "
+        "width (height) of its left or right (top or bottom) border has left the view and "
+        "is not joined to a later track; a track whose first box is that close to the "
+        "border has just come in and does not continue an earlier one.",
+    )
+    min_successor_s: float = Field(
+        0.2, ge=0.0, le=10.0,
+        description="A later track continues an ended one only if it lasts at least this "
+        "many media seconds (first to last box, as far as the lookahead shows): short "
+        "fragments are more often duplicates or false detections than the lost person.",
+    )
+    duplicate_iou: float = Field(
+        0.5, gt=0.0, le=1.0,
+        description="A track whose first box overlaps another track's box in the same "
+        "frame by at least this IoU is a duplicate of that track, not the return of an "
+        "ended one, and is never joined to one.",
+    )
+    velocity_window_s: float = Field(
+        0.6, gt=0.0, le=10.0,
+        description="A track's velocity, used to predict where it reappears, is its "
+        "displacement over its boxes in this last stretch of media time (seconds).",
+    )
+    interpolate: bool = Field(
+        True,
+        description="Insert linearly interpolated boxes for the frames of a bridged gap, "
+        "so zone dwell and occupancy do not drop while a person is hidden.",
+    )
+    box_smoothing_s: float = Field(
+        0.1, ge=0.0, le=10.0,
+        description="Each released box is the mean of its track's boxes within this many "
+        "media seconds either side; 0 releases boxes as detected. Averages out the "
+        "detector's frame-to-frame jitter of the box, and so of the anchor that lines and "
+        "zones use; longer windows round off sharp turns and lag at a track's ends. At "
+        "most lookahead_s.",
+    )
+    max_held_frames: int = Field(
+        4096, ge=1, le=1_000_000,
+        description="Most frames held at once; beyond it the oldest is released early "
+        "(bounds memory when the frame rate is far higher than expected).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> GapFillConfig:
+        if self.box_smoothing_s > self.lookahead_s:
+            raise ValueError(
+                f"box_smoothing_s ({self.box_smoothing_s}) must not exceed lookahead_s "
+                f"({self.lookahead_s}): later boxes are averaged in only while held"
+            )
+        if self.max_gap_s > self.lookahead_s:
+            raise ValueError(
+                f"max_gap_s ({self.max_gap_s}) must not exceed lookahead_s "
+                f"({self.lookahead_s}): a gap is bridged only while its frames are held"
             )
         return self

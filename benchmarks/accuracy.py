@@ -1,0 +1,538 @@
+"""End-to-end accuracy on real footage: tracking metrics and the analytics a site reads.
+
+For each MOTChallenge sequence with ground truth under ``--data`` (TUD-Campus and
+TUD-Stadtmitte from MOT15; a sequence whose video or ``gt/gt.txt`` is absent is skipped
+with a message), offline and in-process with the same pure cores the pipeline runs (no
+Ray):
+
+1. Detection: the bundled SSDLite person model on every frame, once on the full frame and
+   once tiled (:mod:`models.tiling`, the config below); recall and precision at IoU 0.5
+   against the ground truth, and the model runs and milliseconds per frame of each.
+2. Tracking, on the same tiled detections:
+   - ``panoray``: :class:`ByteTracker` then :class:`GapFiller` (offline smoothing);
+   - ``peer``: Roboflow's ``trackers.ByteTrackTracker`` (library defaults, the
+     sequence's frame rate, media time as timestamp);
+   - without ``--quick`` also ``panoray_online`` (:class:`ByteTracker` alone, what live
+     mode gets) and ``panoray_full_frame`` (tracker and smoother on full-frame
+     detections), to show where the gain comes from.
+   HOTA, MOTA, IDF1 (and DetA, AssA, IDSW, ids) of each, from trackeval.
+3. Analytics: the ground-truth tracks and each tracker's tracks go through the same
+   :class:`CameraAnalytics` with the same zones and lines; the peer's tracks also through
+   ``supervision.LineZone`` (bottom-centre anchor, defaults). Per line and direction the
+   crossings; per zone the visits, mean dwell (s) and mean occupancy; each with the
+   ground-truth value, ours, the peer's, and the relative errors.
+
+Scenes: per sequence one line people cross head-on (perpendicular to the main walking
+direction, through the middle of the walkway), one line they walk along (parallel to the
+walking direction, through the band where their feet are: the worst case for jitter and
+for tracks that break and restart next to it) and one zone (a rectangle in the middle of
+the walkway, which most people pass through). The same rules place them in both scenes;
+nothing else is per sequence. Ground truth is the labelled tracks through the same
+analytics with the noise guards (``min_side_s``, ``exit_grace_s``) off; what a crossing and
+a visit are (hysteresis, ``min_visit_s``) is the same for both. Visits still open when the
+sequence ends are closed at their last frame inside, for ground truth and trackers alike.
+Relative errors are ``|ours - truth| / truth``, or ``|ours|`` where the truth is 0.
+
+Prints progress to stderr, one JSON object per sequence, then (last stdout line) one JSON
+object with a ``goals`` map {name: {"value", "target", "met"}}. Nothing is cached on disk.
+
+Usage:
+    python benchmarks/accuracy.py [--quick] [--data ../shared/data/mot15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import goal, machine  # noqa: E402
+from models.tiling import TilingConfig, merge, plan_tiles, prepare_tiles  # noqa: E402
+from pipeline.analytics.camera import CameraAnalytics  # noqa: E402
+from pipeline.analytics.config import AnalyticsConfig  # noqa: E402
+from pipeline.evaluation import MotSequence, evaluate, read_mot, read_seqinfo  # noqa: E402
+from pipeline.tracking import ByteTracker, TrackerConfig  # noqa: E402
+from pipeline.tracking.association import iou_matrix  # noqa: E402
+from pipeline.tracking.config import GapFillConfig  # noqa: E402
+from pipeline.tracking.smoothing import GapFiller  # noqa: E402
+from pipeline.types import Detections, FrameMeta, Tracks  # noqa: E402
+
+log = logging.getLogger("benchmarks.accuracy")
+
+SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
+PERSON = 1  # class id of "person" in the bundled model's label map
+
+# One configuration for every sequence: what a site config would hold.
+DETECTOR_THRESHOLD = 0.4
+TILING = TilingConfig(columns=2, rows=1, overlap=0.25, include_full_frame=True)
+TRACKER = TrackerConfig()
+GAP_FILL = GapFillConfig()
+
+TARGETS = {"hota": 0.55, "line_count": 0.10, "zone_visits": 0.15, "zone_dwell": 0.15}
+
+
+@dataclass(frozen=True)
+class Scene:
+    """The counting geometry of one sequence, normalised coordinates.
+
+    Attributes:
+        head_on: (x0, y0, x1, y1) of the line people cross head-on.
+        along: (x0, y0, x1, y1) of the line people walk along.
+        zone: polygon vertices.
+    """
+
+    head_on: tuple[float, float, float, float]
+    along: tuple[float, float, float, float]
+    zone: tuple[tuple[float, float], ...]
+
+
+# Both TUD sequences: people walk left and right across a 640x480 view, feet between 0.5
+# and 1.0 of the height (Campus) or 0.48 and 0.7 (Stadtmitte, a wider, deeper street).
+SCENES = {
+    "TUD-Campus": Scene(
+        head_on=(0.5, 0.6, 0.5, 1.0),
+        along=(0.05, 0.82, 0.95, 0.82),
+        zone=((0.3, 0.65), (0.7, 0.65), (0.7, 1.0), (0.3, 1.0)),
+    ),
+    "TUD-Stadtmitte": Scene(
+        head_on=(0.5, 0.4, 0.5, 0.8),
+        along=(0.05, 0.57, 0.95, 0.57),
+        zone=((0.3, 0.45), (0.7, 0.45), (0.7, 0.75), (0.3, 0.75)),
+    ),
+}
+
+
+# Noise guards of the analytics, as a site would set them for real footage. The ground
+# truth goes through the same analytics with these turned off (TRUTH_GUARDS): labelled
+# boxes do not jitter or break, and the guards must not move the ruler. What a crossing and
+# a visit *are* (hysteresis_box_fraction, min_visit_s: library defaults) is the same for both.
+LINE_GUARDS = {"min_side_s": 0.1}
+ZONE_GUARDS = {"exit_grace_s": 2.0}
+TRUTH_LINE_GUARDS = {"min_side_s": 0.0}
+TRUTH_ZONE_GUARDS = {"exit_grace_s": 0.0}
+
+
+def analytics_config(scene: Scene, truth: bool = False) -> AnalyticsConfig:
+    """The scene as an AnalyticsConfig: library defaults plus the noise guards above."""
+    line_guards = TRUTH_LINE_GUARDS if truth else LINE_GUARDS
+    zone_guards = TRUTH_ZONE_GUARDS if truth else ZONE_GUARDS
+    return AnalyticsConfig(
+        zones=[{"id": "zone", "points": [list(p) for p in scene.zone], **zone_guards}],
+        lines=[
+            {"id": "head_on", "start": list(scene.head_on[:2]), "end": list(scene.head_on[2:]),
+             **line_guards},
+            {"id": "along", "start": list(scene.along[:2]), "end": list(scene.along[2:]),
+             **line_guards},
+        ],
+        window_s=3600.0,
+        min_distinct_tracks=1,
+    )
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def read_frames(video: Path, num_frames: int) -> list[np.ndarray]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    try:
+        while len(frames) < num_frames:
+            ok, image = cap.read()
+            if not ok:
+                break
+            frames.append(image)
+    finally:
+        cap.release()
+    if len(frames) < num_frames:
+        log.warning("%s: decoded %d of %d frames", video, len(frames), num_frames)
+    return frames
+
+
+def detect(detector: Any, images: list[np.ndarray]) -> dict[str, Any]:
+    """Full-frame and tiled detections of every frame, with their cost.
+
+    The two are timed frame by frame in turn, so that load from other processes on a
+    shared machine weighs on both alike.
+    """
+    full, tiled = [], []
+    full_s = tiled_s = 0.0
+    for image in images:
+        t0 = time.perf_counter()
+        full.append(detector.detect_image(image))
+        t1 = time.perf_counter()
+        rects = plan_tiles(image.shape[1], image.shape[0], TILING)
+        tiles = prepare_tiles(image, detector.input_spec, rects)
+        per_tile = detector.detect(tiles, [(r.width, r.height) for r in rects])
+        tiled.append(merge(per_tile, rects, TILING))
+        t2 = time.perf_counter()
+        full_s += t1 - t0
+        tiled_s += t2 - t1
+    n = max(len(images), 1)
+    return {
+        "full": full,
+        "tiled": tiled,
+        "cost": {
+            "full_frame": {"model_runs_per_frame": 1, "ms_per_frame": round(1000 * full_s / n, 1)},
+            "tiled": {"model_runs_per_frame": TILING.tiles_per_frame,
+                      "ms_per_frame": round(1000 * tiled_s / n, 1),
+                      "note": "tiles in one batched model run, preprocessing and merge included"},
+        },
+    }
+
+
+def detection_quality(gt: MotSequence, frames: list[Detections]) -> dict[str, float]:
+    """Recall and precision at IoU 0.5 (one-to-one matching per frame)."""
+    from scipy.optimize import linear_sum_assignment
+
+    boxes = gt.boxes_xyxy()
+    tp = n_pred = 0
+    small_tp = small_n = 0
+    heights = boxes[:, 3] - boxes[:, 1]
+    small_cut = float(np.percentile(heights, 25)) if len(heights) else 0.0
+    for f, d in enumerate(frames, 1):
+        rows = gt.frame_rows(f)
+        g = boxes[rows]
+        n_pred += len(d)
+        small = heights[rows] <= small_cut
+        small_n += int(small.sum())
+        if not len(g) or not len(d):
+            continue
+        iou = iou_matrix(g, d.boxes)
+        r, c = linear_sum_assignment(-iou)
+        ok = iou[r, c] >= 0.5
+        tp += int(ok.sum())
+        small_tp += int(small[r[ok]].sum())
+    return {
+        "recall": round(tp / max(len(gt), 1), 3),
+        "precision": round(tp / max(n_pred, 1), 3),
+        "recall_smallest_quarter": round(small_tp / max(small_n, 1), 3),
+        "smallest_quarter_max_height_px": round(small_cut, 1),
+    }
+
+
+# --------------------------------------------------------------------------- tracking
+
+
+@dataclass(frozen=True)
+class TrackedFrame:
+    """One frame of a tracker's output, as analytics take it."""
+
+    pts_s: float
+    tracks: Tracks
+    removed_ids: np.ndarray
+
+
+def track_panoray(seq: str, frames: list[Detections], fps: float, width: int, height: int,
+                  smooth: bool) -> list[TrackedFrame]:
+    tracker = ByteTracker(TRACKER)
+    filler = GapFiller(GAP_FILL) if smooth else None
+    out: list[TrackedFrame] = []
+    for i, dets in enumerate(frames):
+        meta = FrameMeta(seq, i, i / fps, 0.0, width, height)
+        tracks = tracker.update(dets, meta.pts_s)
+        if filler is None:
+            out.append(TrackedFrame(meta.pts_s, tracks, tracker.removed_ids))
+        else:
+            out += [TrackedFrame(f.meta.pts_s, f.tracks, f.removed_ids)
+                    for f in filler.push(meta, tracks, tracker.removed_ids)]
+    if filler is not None:
+        out += [TrackedFrame(f.meta.pts_s, f.tracks, f.removed_ids) for f in filler.flush()]
+    return out
+
+
+def _to_sv(dets: Detections) -> Any:
+    import supervision as sv
+
+    return sv.Detections(xyxy=dets.boxes.astype(np.float32),
+                         confidence=dets.scores.astype(np.float32),
+                         class_id=dets.class_ids.astype(int))
+
+
+def track_peer(frames: list[Detections], fps: float) -> tuple[list[TrackedFrame], list[Any]]:
+    """Roboflow trackers' ByteTrack on the same detections; also its raw sv output."""
+    from trackers import ByteTrackTracker
+
+    tracker = ByteTrackTracker(frame_rate=fps)
+    out, raw = [], []
+    for i, dets in enumerate(frames):
+        res = tracker.update(_to_sv(dets), timestamp=i / fps)
+        raw.append(res)
+        if len(res):
+            keep = np.asarray(res.tracker_id) >= 0
+            cls = res.class_id if res.class_id is not None else np.zeros(len(res), np.int16)
+            tracks = Tracks(res.xyxy[keep], res.confidence[keep], cls[keep],
+                            res.tracker_id[keep])
+        else:
+            tracks = Tracks.empty()
+        out.append(TrackedFrame(i / fps, tracks, np.zeros(0, np.int64)))
+    return out, raw
+
+
+def gt_frames(gt: MotSequence, fps: float) -> list[TrackedFrame]:
+    boxes = gt.boxes_xyxy().astype(np.float32)
+    out = []
+    for f in range(1, gt.num_frames + 1):
+        rows = gt.frame_rows(f)
+        n = rows.stop - rows.start
+        out.append(TrackedFrame((f - 1) / fps, Tracks(boxes[rows], np.ones(n, np.float32),
+                                                      np.full(n, PERSON, np.int16),
+                                                      gt.ids[rows]), np.zeros(0, np.int64)))
+    return out
+
+
+def to_mot(frames: list[TrackedFrame], fps: float, num_frames: int) -> MotSequence:
+    per = [Tracks.empty()] * num_frames
+    for f in frames:
+        per[int(round(f.pts_s * fps))] = f.tracks
+    return MotSequence.from_tracks(per, num_frames)
+
+
+def tracking_metrics(gt: MotSequence, pred: MotSequence) -> dict[str, Any]:
+    m = evaluate(gt, pred)
+    return {"HOTA": round(m["HOTA"], 3), "MOTA": round(m["MOTA"], 3),
+            "IDF1": round(m["IDF1"], 3), "DetA": round(m["DetA"], 3),
+            "AssA": round(m["AssA"], 3), "IDSW": m["IDSW"], "ids": m["num_pred_ids"]}
+
+
+# --------------------------------------------------------------------------- analytics
+
+
+def run_analytics(frames: list[TrackedFrame], config: AnalyticsConfig, width: int,
+                  height: int, fps: float) -> dict[str, Any]:
+    """Line counts by direction, and zone visits, mean dwell and mean occupancy."""
+    cam = CameraAnalytics("bench", config, width, height)
+    events = []
+    seen: set[int] = set()
+    last = 0.0
+    for f in frames:
+        events += cam.update(f.tracks, f.pts_s, f.removed_ids)
+        seen.update(f.tracks.track_ids.tolist())
+        last = f.pts_s
+    # The sequence ends: close every visit still open, at its last frame inside.
+    events += cam.update(Tracks.empty(), last + 1.0 / fps, np.array(sorted(seen), np.int64))
+    windows = [w for cw in cam.close() for w in cw.metrics]
+    out: dict[str, Any] = {}
+    for line in config.lines:
+        out[line.id] = {
+            d: sum(1 for e in events if e.kind == "line_cross" and e.element_id == line.id
+                   and e.direction == d)
+            for d in (line.left_to_right, line.right_to_left)
+        }
+    for zone in config.zones:
+        dwell = [e.dwell_s for e in events if e.kind == "zone_exit" and e.element_id == zone.id]
+        occ = [w.occupancy_mean for w in windows
+               if w.element_id == zone.id and w.occupancy_mean is not None]
+        out[zone.id] = {
+            "visits": sum(1 for e in events if e.kind == "zone_enter" and e.element_id == zone.id),
+            "mean_dwell_s": round(float(np.mean(dwell)), 3) if dwell else 0.0,
+            "mean_occupancy": round(float(occ[0]), 3) if occ else 0.0,
+        }
+    return out
+
+
+def sv_line_counts(raw: list[Any], config: AnalyticsConfig, width: int, height: int) -> dict:
+    """supervision.LineZone counts of the peer's tracks, mapped to our direction names."""
+    import supervision as sv
+
+    out = {}
+    for line in config.lines:
+        a = sv.Point(line.start[0] * width, line.start[1] * height)
+        b = sv.Point(line.end[0] * width, line.end[1] * height)
+        zone = sv.LineZone(start=a, end=b, triggering_anchors=(sv.Position.BOTTOM_CENTER,))
+        for res in raw:
+            if len(res):
+                zone.trigger(res)
+        in_is_left_to_right = _sv_in_means_left_to_right(line, width, height)
+        lr, rl = (zone.in_count, zone.out_count) if in_is_left_to_right else (
+            zone.out_count, zone.in_count)
+        out[line.id] = {line.left_to_right: lr, line.right_to_left: rl}
+    return out
+
+
+def _sv_in_means_left_to_right(line: Any, width: int, height: int) -> bool:
+    """Walks one synthetic person across the line's middle from our left to our right
+    side and reports whether supervision counts it as ``in``."""
+    import supervision as sv
+
+    ax, ay = line.start[0] * width, line.start[1] * height
+    bx, by = line.end[0] * width, line.end[1] * height
+    mx, my = (ax + bx) / 2, (ay + by) / 2
+    length = math.hypot(bx - ax, by - ay)
+    # Right-hand side (image coordinates, y down) of a -> b is (-ey, ex).
+    nx, ny = -(by - ay) / length, (bx - ax) / length
+    zone = sv.LineZone(start=sv.Point(ax, ay), end=sv.Point(bx, by),
+                       triggering_anchors=(sv.Position.BOTTOM_CENTER,))
+    for s in np.linspace(-20, 20, 9):
+        x, y = mx + s * nx, my + s * ny
+        zone.trigger(sv.Detections(xyxy=np.array([[x - 5, y - 20, x + 5, y]], np.float32),
+                                   tracker_id=np.array([1]), class_id=np.array([0])))
+    return zone.in_count == 1
+
+
+def rel_error(value: float, truth: float) -> float:
+    """|value - truth| / truth; when truth is 0, the absolute value (0 only if exact)."""
+    if truth == 0:
+        return float(abs(value))
+    return abs(value - truth) / abs(truth)
+
+
+def compare(truth: dict, ours: dict, peer: dict, sv_lines: dict | None) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    for element, values in truth.items():
+        rows[element] = {}
+        for key, t in values.items():
+            o, p = ours[element][key], peer[element][key]
+            row = {"truth": t, "ours": o, "peer": p, "ours_error": round(rel_error(o, t), 3),
+                   "peer_error": round(rel_error(p, t), 3)}
+            if sv_lines is not None and element in sv_lines:
+                s = sv_lines[element][key]
+                row["peer_supervision_linezone"] = s
+                row["peer_supervision_linezone_error"] = round(rel_error(s, t), 3)
+            rows[element][key] = row
+    return rows
+
+
+# --------------------------------------------------------------------------- main
+
+
+def run_sequence(detector: Any, root: Path, quick: bool) -> dict[str, Any]:
+    seq = root.name
+    info = read_seqinfo(root / "seqinfo.ini")
+    gt = read_mot(root / "gt" / "gt.txt", num_frames=info.num_frames)
+    t0 = time.perf_counter()
+    images = read_frames(root / f"{seq}.mp4", info.num_frames)
+    images += [np.zeros((info.height, info.width, 3), np.uint8)] * (info.num_frames - len(images))
+    det = detect(detector, images)
+    log.info("%s: detected %d frames in %.1f s", seq, len(images), time.perf_counter() - t0)
+    fps, w, h = info.fps, info.width, info.height
+    config = analytics_config(SCENES[seq])
+
+    ours = track_panoray(seq, det["tiled"], fps, w, h, smooth=True)
+    peer, peer_raw = track_peer(det["tiled"], fps)
+    runs = {"panoray": ours, "peer": peer}
+    if not quick:
+        runs["panoray_online"] = track_panoray(seq, det["tiled"], fps, w, h, smooth=False)
+        runs["panoray_full_frame"] = track_panoray(seq, det["full"], fps, w, h, smooth=True)
+    tracking = {name: tracking_metrics(gt, to_mot(fr, fps, info.num_frames))
+                for name, fr in runs.items()}
+
+    truth = run_analytics(gt_frames(gt, fps), analytics_config(SCENES[seq], truth=True), w, h,
+                          fps)
+    analytics = {name: run_analytics(fr, config, w, h, fps) for name, fr in runs.items()}
+    report = {
+        "sequence": seq,
+        "frames": info.num_frames,
+        "fps": fps,
+        "size": [w, h],
+        "detection": {
+            "full_frame": detection_quality(gt, [d.filter(d.scores >= DETECTOR_THRESHOLD)
+                                                 for d in det["full"]]),
+            "tiled": detection_quality(gt, det["tiled"]),
+            "cost": det["cost"],
+        },
+        "tracking": tracking,
+        "analytics": compare(truth, analytics["panoray"], analytics["peer"],
+                             sv_line_counts(peer_raw, config, w, h)),
+    }
+    for name in ("panoray_online", "panoray_full_frame"):
+        if name in analytics:
+            report[f"analytics_{name}"] = analytics[name]
+    log.info("%s: HOTA %s", seq, {k: v["HOTA"] for k, v in tracking.items()})
+    return report
+
+
+def goals(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for r in reports:
+        seq = r["sequence"]
+        hota = r["tracking"]["panoray"]["HOTA"]
+        out[f"{seq}.hota"] = goal(hota, TARGETS["hota"])
+        out[f"{seq}.hota_margin_over_peer"] = goal(hota - r["tracking"]["peer"]["HOTA"], 0.0)
+        worse = []
+        for element, rows in r["analytics"].items():
+            for key, row in rows.items():
+                if element == "zone":
+                    target = {"visits": TARGETS["zone_visits"],
+                              "mean_dwell_s": TARGETS["zone_dwell"]}.get(key)
+                else:
+                    target = TARGETS["line_count"]
+                if target is not None:  # mean occupancy: reported and compared, no target
+                    out[f"{seq}.{element}.{key}.error"] = goal(row["ours_error"], target,
+                                                               higher_is_better=False)
+                peers = [row["peer_error"]] + (
+                    [row["peer_supervision_linezone_error"]]
+                    if "peer_supervision_linezone_error" in row else [])
+                if row["ours_error"] > min(peers):
+                    worse.append(f"{element}.{key}")
+        out[f"{seq}.figures_worse_than_peer"] = goal(len(worse), 0, higher_is_better=False)
+        if worse:
+            out[f"{seq}.figures_worse_than_peer"]["which"] = worse
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="only the tiled, smoothed pipeline and the peer (< 3 min)")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mot15",
+                        help="MOT15 folder with <seq>/<seq>.mp4, gt/gt.txt, seqinfo.ini")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("models").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    t0 = time.perf_counter()
+    from models.detector import OnnxDetector
+    from pipeline.config import ModelConfig
+
+    detector = OnnxDetector(ModelConfig(threshold=DETECTOR_THRESHOLD))
+    reports, skipped = [], {}
+    for seq in SEQUENCES:
+        root = args.data / seq
+        if not ((root / f"{seq}.mp4").is_file() and (root / "gt" / "gt.txt").is_file()):
+            skipped[seq] = f"{root / (seq + '.mp4')} or its gt/gt.txt is absent"
+            log.warning("%s skipped: %s", seq, skipped[seq])
+            continue
+        report = run_sequence(detector, root, args.quick)
+        print(json.dumps(report), flush=True)
+        reports.append(report)
+    summary = {
+        "benchmark": "accuracy",
+        "quick": args.quick,
+        "machine": machine(),
+        "config": {
+            "detector_threshold": DETECTOR_THRESHOLD,
+            "tiling": TILING.model_dump(),
+            "tracker": TRACKER.model_dump(),
+            "gap_fill": GAP_FILL.model_dump(),
+            "line_guards": LINE_GUARDS,
+            "zone_guards": ZONE_GUARDS,
+            "truth_guards": {"line": TRUTH_LINE_GUARDS, "zone": TRUTH_ZONE_GUARDS},
+            "scenes": {k: {"head_on": v.head_on, "along": v.along, "zone": v.zone}
+                       for k, v in SCENES.items()},
+        },
+        "skipped": skipped,
+        "goals": goals(reports),
+        "elapsed_s": round(time.perf_counter() - t0, 1),
+    }
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,466 @@
+"""Offline track smoothing: join broken tracks and fill their gaps, before analytics. No Ray.
+
+A tracker that has to answer on every frame gives up on a person hidden for longer than
+its ``lost_buffer_s`` or whose predicted box no longer overlaps where they reappear; the
+person comes back under a new id. Counting lines then miss the crossing (the old track
+stopped before the line, the new one starts after it) and zones count two short visits
+instead of one long one. With a few seconds of lookahead, which offline processing can
+afford, :class:`GapFiller` repairs this:
+
+- **Stitching**: when a track ends (the tracker removed it) and a new track of the same
+  class starts within ``max_gap_s`` after its last box, where the ended track's motion
+  puts it and where the new track's first motion, run backwards, comes from (both within
+  ``max_jump`` + ``jump_per_s`` x gap, in box heights), with a similar box height, the
+  new track takes the old id; the closest candidate wins. Never joined: a track that
+  ended at the frame border (the person left), a new track that starts at the border
+  (someone came in), a new track whose first box duplicates another track's box, and one
+  shorter than ``min_successor_s`` (fragments are more often false than the lost person).
+- **Interpolation**: the frames of a bridged gap (between two boxes of one track, or
+  between a track and its stitched successor) get linearly interpolated boxes, so zone
+  occupancy and dwell do not drop while the person is hidden.
+- **Box smoothing**: each released box is the mean of its track's boxes within
+  ``box_smoothing_s`` either side, which takes out the detector's frame-to-frame jitter
+  (of the box, and so of the anchor point lines and zones use).
+
+Frames are held for ``lookahead_s`` of media time and released in order, each as a
+:class:`SmoothedFrame`. Ids in the output are the tracker's ids (a stitched track keeps
+the older one), so they stay unique and are never reused; ``removed_ids`` are rewritten
+accordingly (an id is reported removed only when the joined track ends).
+
+State is bounded: the held frames (at most ``lookahead_s`` of media time and
+``max_held_frames``), and per track a few boxes of its first and last
+``velocity_window_s``; a track's state is dropped once the tracker has removed it and its
+last frame is released, or (for trackers that report no removals) once it has not been
+seen for ``lookahead_s + max_gap_s``.
+
+Example:
+    >>> gf = GapFiller(GapFillConfig(lookahead_s=1.0, max_gap_s=1.0))
+    >>> box = lambda x: Tracks(np.array([[x, 0, x + 10, 30]], np.float32),
+    ...                        np.ones(1, np.float32), np.zeros(1, np.int16), np.array([1]))
+    >>> out = []
+    >>> for k, tracks in enumerate([box(0), Tracks.empty(), box(4)] + [Tracks.empty()] * 30):
+    ...     meta = FrameMeta("cam", k, k * 0.1, 0.0, 640, 480)
+    ...     out += gf.push(meta, tracks, ())
+    >>> out[1].tracks.boxes.tolist()   # frame 1 had no box: interpolated
+    [[2.0, 0.0, 12.0, 30.0]]
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.errors import InputError
+from pipeline.tracking.association import iou_matrix
+from pipeline.tracking.config import GapFillConfig
+from pipeline.types import FrameMeta, Tracks
+
+log = logging.getLogger(__name__)
+
+TIME_TOLERANCE_S = 1e-6
+"""Slack when comparing media times (seconds), against rounding of ``frame / fps``."""
+
+
+@dataclass(frozen=True)
+class SmoothedFrame:
+    """One frame released by the smoother, ready for analytics.
+
+    Attributes:
+        meta: the frame's metadata, unchanged.
+        tracks: its tracks, with stitched ids and interpolated boxes (appended after the
+            tracker's rows; their score is the lower of the two boxes they join).
+        removed_ids: (k,) int64 ids that ended in this frame (after stitching).
+    """
+
+    meta: FrameMeta
+    tracks: Tracks
+    removed_ids: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class GapFillerStats:
+    """Counters of one smoother.
+
+    Attributes:
+        frames_in: frames pushed.
+        frames_out: frames released.
+        held: frames held now.
+        stitched: tracks joined to an earlier track.
+        interpolated_boxes: boxes inserted into gaps.
+        forced_releases: frames released early because ``max_held_frames`` were held.
+        live_tracks: tracks with state held now.
+    """
+
+    frames_in: int
+    frames_out: int
+    held: int
+    stitched: int
+    interpolated_boxes: int
+    forced_releases: int
+    live_tracks: int
+
+
+@dataclass
+class _Held:
+    """A frame waiting for release; its rows may still be relabelled or added to."""
+
+    meta: FrameMeta
+    boxes: npt.NDArray[np.float32]
+    scores: npt.NDArray[np.float32]
+    classes: npt.NDArray[np.int16]
+    ids: npt.NDArray[np.int64]
+    removed: set[int]
+
+    def add_row(self, box: npt.NDArray[np.float32], score: float, cls: int, tid: int) -> None:
+        self.boxes = np.concatenate([self.boxes, box[None].astype(np.float32)])
+        self.scores = np.append(self.scores, np.float32(score))
+        self.classes = np.append(self.classes, np.int16(cls))
+        self.ids = np.append(self.ids, np.int64(tid))
+
+
+@dataclass
+class _Track:
+    """What the smoother knows about one output id."""
+
+    cls: int
+    first_pts: float
+    first_box: npt.NDArray[np.float32]
+    first_score: float
+    last_pts: float
+    last_box: npt.NDArray[np.float32]
+    last_score: float
+    recent: deque[tuple[float, float, float]] = field(default_factory=deque)  # pts, cx, cy
+    start: list[tuple[float, float, float]] = field(default_factory=list)  # first window
+    past: deque[tuple[float, npt.NDArray[np.float32]]] = field(default_factory=deque)
+    removed: bool = False
+    born_at_edge: bool = False
+    born_on_other: bool = False  # first box duplicated another track's box
+
+    def observe(self, pts: float, box: npt.NDArray[np.float32], score: float,
+                window_s: float) -> None:
+        self.last_pts, self.last_box, self.last_score = pts, box, score
+        centre = (pts, 0.5 * float(box[0] + box[2]), 0.5 * float(box[1] + box[3]))
+        self.recent.append(centre)
+        while len(self.recent) > 2 and pts - self.recent[1][0] >= window_s:
+            self.recent.popleft()
+        if pts - self.first_pts <= window_s + TIME_TOLERANCE_S:
+            self.start.append(centre)
+
+    def velocity(self) -> tuple[float, float] | None:
+        """Centre velocity (pixels per second) over the last window; None if unknown."""
+        return _velocity(self.recent)
+
+    def start_velocity(self) -> tuple[float, float] | None:
+        """Centre velocity (pixels per second) over the first window; None if unknown."""
+        return _velocity(self.start)
+
+
+def _velocity(points: Sequence[tuple[float, float, float]]) -> tuple[float, float] | None:
+    """Displacement per second between the first and last (pts, x, y) of ``points``."""
+    if len(points) < 2:
+        return None
+    t0, x0, y0 = points[0]
+    t1, x1, y1 = points[-1]
+    dt = t1 - t0
+    if dt <= TIME_TOLERANCE_S:
+        return None
+    return (x1 - x0) / dt, (y1 - y0) / dt
+
+
+def _height(box: npt.NDArray[np.float32]) -> float:
+    return max(float(box[3] - box[1]), 1.0)
+
+
+class GapFiller:
+    """Joins broken tracks and interpolates their gaps with a fixed media-time lookahead.
+
+    One instance per camera. Feed it every frame of the camera in order, right after the
+    tracker; hand what :meth:`push` returns to the analytics; call :meth:`flush` when the
+    camera's stream ends.
+
+    Args:
+        config: lookahead, gap and motion thresholds; the documented defaults if omitted.
+
+    Example:
+        >>> gf = GapFiller()
+        >>> gf.push(FrameMeta("cam", 0, 0.0, 0.0, 640, 480), Tracks.empty(), ())
+        []
+        >>> [f.meta.frame_index for f in gf.flush()]
+        [0]
+    """
+
+    def __init__(self, config: GapFillConfig | None = None) -> None:
+        self.config = config if config is not None else GapFillConfig()
+        self._held: deque[_Held] = deque()
+        self._tracks: dict[int, _Track] = {}
+        self._out_of: dict[int, int] = {}  # tracker id -> output id
+        self._released_pts = -math.inf
+        self._last_pts = -math.inf
+        self._last_index: int | None = None
+        self._frames_in = 0
+        self._frames_out = 0
+        self._stitched = 0
+        self._interpolated = 0
+        self._forced = 0
+
+    # ------------------------------------------------------------------ public API
+
+    def push(
+        self, meta: FrameMeta, tracks: Tracks, removed_ids: Iterable[int] | npt.ArrayLike
+    ) -> list[SmoothedFrame]:
+        """Takes one frame from the tracker; returns the frames now due, oldest first.
+
+        Args:
+            meta: the frame's metadata; ``meta.pts_s`` is its media time (seconds).
+            tracks: the tracker's output for the frame, boxes (n, 4) float32 xyxy pixels.
+            removed_ids: (k,) int64 ids the tracker removed in this update.
+
+        Returns:
+            The frames whose media time is at least ``lookahead_s`` before this one's
+            (or forced out by ``max_held_frames``), as SmoothedFrame, in frame order.
+
+        Raises:
+            InputError: ``tracks`` is not a Tracks, media time went backwards, or the
+                frame index did not increase.
+        """
+        if not isinstance(tracks, Tracks):
+            raise InputError(
+                f"tracks must be a pipeline.types.Tracks, got {type(tracks).__name__}", "tracks"
+            )
+        pts = float(meta.pts_s)
+        if not math.isfinite(pts) or pts < self._last_pts - TIME_TOLERANCE_S:
+            raise InputError(
+                f"camera {meta.camera_id!r}: pts_s must be finite and must not go backwards, "
+                f"got {meta.pts_s} after {self._last_pts}",
+                "pts_s",
+            )
+        if self._last_index is not None and meta.frame_index <= self._last_index:
+            raise InputError(
+                f"camera {meta.camera_id!r}: frame_index {meta.frame_index} is not after "
+                f"the previous frame {self._last_index}",
+                "frame_index",
+            )
+        self._last_pts, self._last_index = max(pts, self._last_pts), meta.frame_index
+        self._frames_in += 1
+        cfg = self.config
+
+        raw_ids = tracks.track_ids
+        ids = np.array([self._out_of.setdefault(int(t), int(t)) for t in raw_ids.tolist()],
+                       np.int64)
+        frame = _Held(meta, np.array(tracks.boxes), np.array(tracks.scores),
+                      np.array(tracks.class_ids), ids, set())
+        overlap = None
+        for row, tid in enumerate(ids.tolist()):
+            box = frame.boxes[row]
+            score = float(frame.scores[row])
+            track = self._tracks.get(tid)
+            if track is None:
+                if overlap is None:
+                    overlap = iou_matrix(frame.boxes, frame.boxes)
+                    np.fill_diagonal(overlap, 0.0)
+                self._tracks[tid] = track = _Track(int(frame.classes[row]), pts, box, score,
+                                                   pts, box, score)
+                track.born_at_edge = self._at_edge(box, meta)
+                track.born_on_other = bool(overlap[row].max(initial=0.0) >= cfg.duplicate_iou)
+            elif cfg.interpolate:
+                self._fill(tid, track, box, score, pts)
+            track.observe(pts, box, score, cfg.velocity_window_s)
+        for raw in np.asarray(list(removed_ids) if not isinstance(removed_ids, np.ndarray)
+                              else removed_ids, np.int64).tolist():
+            out = self._out_of.pop(int(raw), int(raw))
+            frame.removed.add(out)
+            track = self._tracks.get(out)
+            if track is not None:
+                track.removed = True
+                if track.last_pts <= self._released_pts + TIME_TOLERANCE_S:
+                    del self._tracks[out]  # its last frame is gone: nothing left to join
+        self._held.append(frame)
+        return self._release(pts - cfg.lookahead_s)
+
+    def flush(self) -> list[SmoothedFrame]:
+        """Releases every held frame (end of the stream); tracks are kept for later pushes."""
+        return self._release(math.inf)
+
+    def stats(self) -> GapFillerStats:
+        """A snapshot of this smoother's counters."""
+        return GapFillerStats(
+            frames_in=self._frames_in,
+            frames_out=self._frames_out,
+            held=len(self._held),
+            stitched=self._stitched,
+            interpolated_boxes=self._interpolated,
+            forced_releases=self._forced,
+            live_tracks=len(self._tracks),
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    def _fill(self, tid: int, track: _Track, box: npt.NDArray[np.float32], score: float,
+              pts: float) -> None:
+        """Interpolates ``tid`` over the held frames between its last box and ``box``."""
+        if not self._held or track.last_pts >= self._held[-1].meta.pts_s - TIME_TOLERANCE_S:
+            return  # seen in the previous frame: no gap
+        if pts - track.last_pts > self.config.max_gap_s + TIME_TOLERANCE_S:
+            return
+        if self._released_pts > track.last_pts + TIME_TOLERANCE_S:
+            return  # part of the gap is already released: leave it whole rather than half
+        self._interpolate(tid, track.cls, track.last_pts, track.last_box, pts, box,
+                          min(track.last_score, score))
+
+    def _interpolate(self, tid: int, cls: int, t0: float, box0: npt.NDArray[np.float32],
+                     t1: float, box1: npt.NDArray[np.float32], score: float) -> None:
+        span = t1 - t0
+        if span <= TIME_TOLERANCE_S:
+            return
+        for frame in self._held:
+            t = frame.meta.pts_s
+            if t0 + TIME_TOLERANCE_S < t < t1 - TIME_TOLERANCE_S and tid not in frame.ids:
+                a = (t - t0) / span
+                frame.add_row((1.0 - a) * box0 + a * box1, score, cls, tid)
+                self._interpolated += 1
+
+    def _at_edge(self, box: npt.NDArray[np.float32], meta: FrameMeta) -> bool:
+        """True when ``box`` is within edge_margin of the frame's border."""
+        mx = self.config.edge_margin * meta.width
+        my = self.config.edge_margin * meta.height
+        return bool(box[0] <= mx or box[1] <= my or box[2] >= meta.width - mx
+                    or box[3] >= meta.height - my)
+
+    def _release(self, due_pts: float) -> list[SmoothedFrame]:
+        out = []
+        while self._held and (
+            self._held[0].meta.pts_s <= due_pts + TIME_TOLERANCE_S
+            or len(self._held) > self.config.max_held_frames
+        ):
+            if self._held[0].meta.pts_s > due_pts + TIME_TOLERANCE_S:
+                self._forced += 1
+            frame = self._held.popleft()
+            self._released_pts = frame.meta.pts_s
+            ended = []
+            for tid in frame.ids.tolist():
+                track = self._tracks.get(tid)
+                if track is None or track.last_pts > frame.meta.pts_s + TIME_TOLERANCE_S:
+                    continue  # seen again later
+                if track.removed:
+                    if self._at_edge(track.last_box, frame.meta) or not self._stitch(tid, track):
+                        ended.append(tid)
+            boxes = self._smoothed(frame)
+            for tid in ended:
+                del self._tracks[tid]
+            self._forget_idle(frame.meta.pts_s)
+            out.append(SmoothedFrame(
+                frame.meta,
+                Tracks(boxes, frame.scores, frame.classes, frame.ids),
+                np.array(sorted(frame.removed), np.int64),
+            ))
+            self._frames_out += 1
+        return out
+
+    def _forget_idle(self, released_pts: float) -> None:
+        """Safety net for trackers that never report removals: forgets tracks unseen for
+        longer than lookahead_s + max_gap_s before the last released frame."""
+        horizon = released_pts - self.config.lookahead_s - self.config.max_gap_s
+        idle = [tid for tid, t in self._tracks.items() if t.last_pts < horizon]
+        if idle:
+            gone = set(idle)
+            for tid in idle:
+                del self._tracks[tid]
+            for raw in [r for r, out in self._out_of.items() if out in gone]:
+                del self._out_of[raw]
+
+    def _smoothed(self, frame: _Held) -> npt.NDArray[np.float32]:
+        """The frame's boxes, each averaged with its track's boxes within box_smoothing_s
+        either side (released ones from the track's past, later ones from held frames);
+        records the frame's own boxes in each track's past."""
+        w = self.config.box_smoothing_s
+        if not len(frame.ids):
+            return frame.boxes
+        t = frame.meta.pts_s
+        out = frame.boxes.copy() if w > 0 else frame.boxes
+        for row, tid in enumerate(frame.ids.tolist()):
+            track = self._tracks.get(tid)
+            if track is None:
+                continue
+            past = track.past
+            while past and past[0][0] < t - w - TIME_TOLERANCE_S:
+                past.popleft()
+            if w > 0:
+                boxes = [b for _, b in past]
+                boxes.append(frame.boxes[row])
+                for later in self._held:
+                    if later.meta.pts_s > t + w + TIME_TOLERANCE_S:
+                        break
+                    hit = np.flatnonzero(later.ids == tid)
+                    if len(hit):
+                        boxes.append(later.boxes[hit[0]])
+                out[row] = np.mean(boxes, axis=0)
+            past.append((t, frame.boxes[row]))
+        return out
+
+    def _stitch(self, tid: int, track: _Track) -> bool:
+        """Joins the best successor to the ended track ``tid``; True if one was found."""
+        cfg = self.config
+        vx, vy = track.velocity() or (0.0, 0.0)
+        cx = 0.5 * float(track.last_box[0] + track.last_box[2])
+        cy = 0.5 * float(track.last_box[1] + track.last_box[3])
+        h = _height(track.last_box)
+        best, best_cost = None, math.inf
+        for cand_id, cand in self._tracks.items():
+            gap = cand.first_pts - track.last_pts
+            if cand_id == tid or cand.cls != track.cls or gap <= TIME_TOLERANCE_S:
+                continue
+            if gap > cfg.max_gap_s + TIME_TOLERANCE_S:
+                continue
+            if cand.first_pts <= self._released_pts + TIME_TOLERANCE_S:
+                continue  # its first frames are gone: it cannot be relabelled whole
+            if cand.born_at_edge or cand.born_on_other:
+                continue
+            if cand.last_pts - cand.first_pts < cfg.min_successor_s - TIME_TOLERANCE_S:
+                continue
+            ratio = _height(cand.first_box) / h
+            if not 1.0 / cfg.max_size_ratio <= ratio <= cfg.max_size_ratio:
+                continue
+            # Both ways: the ended track's motion must bring it to where the later one
+            # starts, and the later one's first motion, run backwards, to where the ended
+            # one stopped (a person walking the other way fails the second test).
+            qx = 0.5 * float(cand.first_box[0] + cand.first_box[2])
+            qy = 0.5 * float(cand.first_box[1] + cand.first_box[3])
+            wx, wy = cand.start_velocity() or (vx, vy)
+            ahead = math.hypot(qx - (cx + vx * gap), qy - (cy + vy * gap))
+            back = math.hypot(cx - (qx - wx * gap), cy - (qy - wy * gap))
+            allowed = cfg.max_jump + cfg.jump_per_s * gap
+            cost = max(ahead, back) / h / max(allowed, 1e-9)
+            if cost <= 1.0 and cost < best_cost:
+                best, best_cost = cand_id, cost
+        if best is None:
+            return False
+        succ = self._tracks.pop(best)
+        if cfg.interpolate:
+            self._interpolate(tid, track.cls, track.last_pts, track.last_box, succ.first_pts,
+                              succ.first_box, min(track.last_score, succ.first_score))
+        for frame in self._held:
+            if len(frame.ids):
+                frame.ids[frame.ids == best] = tid
+            frame.removed.discard(tid)
+            if best in frame.removed:
+                frame.removed.discard(best)
+                frame.removed.add(tid)
+        for raw, out in self._out_of.items():
+            if out == best:
+                self._out_of[raw] = tid
+        gap = succ.first_pts - track.last_pts
+        track.last_pts, track.last_box, track.last_score = (
+            succ.last_pts, succ.last_box, succ.last_score)
+        track.recent = succ.recent
+        track.start = track.start or succ.start
+        track.removed = succ.removed
+        track.past.extend(succ.past)
+        self._stitched += 1
+        log.debug("stitched track %d onto %d after %.2f s", best, tid, gap)
+        return True
