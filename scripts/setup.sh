@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Creates ./.venv and installs panoray into it (editable).
-#   --test   also the test dependencies
+#   --test   also the test dependencies, and the benchmark ones (tests check the
+#            benchmarks' own logic, which uses the peer trackers)
 #   --bench  also the benchmark dependencies (peer trackers, profilers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras=""
 for arg in "$@"; do
   case "$arg" in
-    --test) extras="${extras:+$extras,}test" ;;
+    --test) extras="${extras:+$extras,}test,bench" ;;
     --bench) extras="${extras:+$extras,}bench" ;;
     *) echo "usage: scripts/setup.sh [--test] [--bench]" >&2; exit 2 ;;
   esac
