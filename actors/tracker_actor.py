@@ -30,6 +30,7 @@ import ray
 
 from pipeline.sinks.mot import MotTrackWriter
 from pipeline.tracking.cameras import CameraTrackers, TrackUpdate
+from pipeline.tracking.splice import MediaSplice
 from pipeline.types import Detections, FrameMeta, Tracks
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class TrackerActor:
         self._pending: deque[ray.ObjectRef] = deque()
         self._max_pending = max_pending
         self._export = MotTrackWriter(export_dir) if export_dir else None
+        self._splices: dict[str, MediaSplice] = {}
+        self._carry_removed: dict[str, npt.NDArray[np.int64]] = {}
 
     def add_camera(
         self, camera_id: str, config: Mapping[str, Any] | None = None, analytics: Any = None
@@ -67,6 +70,7 @@ class TrackerActor:
             ConfigError: the camera is already tracked here, or the config is invalid.
         """
         self._core.add_camera(camera_id, config)
+        self._splices[camera_id] = MediaSplice()
         if analytics is not None:
             self._analytics[camera_id] = analytics
 
@@ -74,6 +78,8 @@ class TrackerActor:
         """Stops tracking a camera (and its analytics downstream, which writes its open
         windows); returns the (k,) int64 ids that were still live."""
         live = self._core.remove_camera(camera_id)
+        self._splices.pop(camera_id, None)
+        self._carry_removed.pop(camera_id, None)
         self._settle_all()
         if camera_id in self._added:
             self._added.discard(camera_id)
@@ -88,6 +94,26 @@ class TrackerActor:
         """Drops a camera's tracks and frame order; returns the (k,) int64 ids dropped."""
         return self._core.reset_camera(camera_id)
 
+    def resume_camera(self, camera_id: str) -> npt.NDArray[np.int64]:
+        """Prepares for a camera whose source actor was re-created (see
+        :class:`MediaSplice`): its tracks are dropped (their ids are evicted downstream with
+        the next frame; ids keep counting up), and its next frames continue its frame
+        numbers and media time, so its analytics windows, heatmaps and track export go on
+        without a reset. Returns the (k,) int64 ids dropped.
+
+        Raises:
+            InputError: the camera is not tracked here.
+        """
+        dropped = self._core.reset_camera(camera_id)
+        self._splices[camera_id].splice()
+        earlier = self._carry_removed.get(camera_id)
+        if earlier is not None:
+            dropped = np.union1d(earlier, dropped).astype(np.int64)
+        self._carry_removed[camera_id] = dropped
+        log.info("camera %s resumes from a new source actor (%d tracks dropped)",
+                 camera_id, len(dropped))
+        return dropped
+
     def cameras(self) -> list[str]:
         """The ids of the cameras tracked by this actor, sorted."""
         return self._core.cameras()
@@ -99,7 +125,14 @@ class TrackerActor:
             InputError: unknown camera, out-of-order frame_index or media time; the
                 message names the camera.
         """
+        splice = self._splices.get(camera_id)
+        if splice is not None:
+            frame_meta = splice.map(frame_meta)
         update = self._core.step(camera_id, frame_meta, detections)
+        carried = self._carry_removed.pop(camera_id, None)
+        if carried is not None and len(carried):
+            update = TrackUpdate(update.tracks,
+                                 np.union1d(update.removed_ids, carried).astype(np.int64))
         if self._export is not None:
             self._export.write(frame_meta, update.tracks)
         self._forward(camera_id, frame_meta, update)
@@ -137,6 +170,13 @@ class TrackerActor:
     def _settle_all(self) -> None:
         while self._pending:
             self._settle(self._pending.popleft())
+
+    def set_still(
+        self, camera_id: str, still: npt.NDArray[np.uint8], boxes: npt.ArrayLike, blur: bool = True
+    ) -> None:
+        """Passes a camera's people-blurred still on to its aggregator (heatmap background)."""
+        if camera_id in self._added:
+            self._pending.append(self._downstream.set_still.remote(camera_id, still, boxes, blur))
 
     def flush(self) -> dict[str, Any]:
         """Waits until every forwarded frame is processed downstream and writes the track

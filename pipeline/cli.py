@@ -10,7 +10,7 @@ import sys
 import threading
 
 from pipeline.config import HttpConfig, ModelConfig, ServingConfig
-from pipeline.errors import PanorayError
+from pipeline.errors import ConfigError, PanorayError
 
 log = logging.getLogger("panoray")
 
@@ -53,6 +53,11 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if args.port is not None:
         cfg = cfg.model_copy(update={"http": cfg.http.model_copy(update={"port": args.port})})
+    try:
+        cfg.http.check_exposure()  # before anything starts
+    except ConfigError as exc:
+        print(f"panoray: invalid config {path}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     options = RunOptions(
         output_dir=pathlib.Path(args.output) if args.output else None,
         offline=args.offline,

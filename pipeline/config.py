@@ -5,9 +5,14 @@ Models forbid unknown keys so that a typo is an error, not a silently ignored se
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import pathlib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from pipeline.errors import ConfigError
 
 
 class StrictModel(BaseModel):
@@ -107,8 +112,15 @@ class ServingConfig(StrictModel):
         return self
 
 
+MIN_TOKEN_CHARS = 16
+"""Shortest accepted API token (``secrets.token_urlsafe(32)`` makes a good one)."""
+
+
 class HttpConfig(StrictModel):
-    """The HTTP endpoint."""
+    """The HTTP endpoint: inference, and under ``panoray run`` the runtime camera API."""
+
+    # Validation errors would otherwise echo the input, token included.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     host: str = Field("127.0.0.1", description="Address to bind; loopback unless told otherwise.")
     port: int = Field(8000, ge=1, le=65535, description="TCP port.")
@@ -121,3 +133,100 @@ class HttpConfig(StrictModel):
     request_timeout_s: float = Field(
         30.0, gt=0, description="Longest an inference request may wait for the detector (s)."
     )
+    token: SecretStr | None = Field(
+        None,
+        description="Bearer token that endpoints which change state (adding and removing "
+        "cameras) require. Prefer `token_env`: a token written here is a secret in a file. "
+        f"At least {MIN_TOKEN_CHARS} characters.",
+    )
+    token_env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
+        description="Name of an environment variable holding the token (for example "
+        "`PANORAY_API_TOKEN`), read where `panoray run` starts.",
+    )
+    protect_reads: bool = Field(
+        False,
+        description="Require the token for the read endpoints too (camera list, camera "
+        "health, live counts), not only for those that change state.",
+    )
+    media_roots: tuple[pathlib.Path, ...] = Field(
+        (), max_length=64,
+        description="Directories whose files cameras added through the API may read (after "
+        "resolving symlinks and `..`). Empty: API-added cameras must use network URLs "
+        "(rtsp, rtsps, http, https). Cameras in the config file are not restricted.",
+    )
+
+    @model_validator(mode="after")
+    def _check_token(self) -> HttpConfig:
+        if self.token is not None and self.token_env is not None:
+            raise ValueError("set either token or token_env, not both")
+        if self.token is not None:
+            _check_token_strength(self.token.get_secret_value(), "token")
+        return self
+
+    @property
+    def loopback(self) -> bool:
+        """True when ``host`` is a loopback address (only this machine can connect)."""
+        return is_loopback(self.host)
+
+    def resolve_token(self) -> SecretStr | None:
+        """The configured token: ``token``, or the value of the variable ``token_env``.
+
+        Raises:
+            ConfigError: ``token_env`` names a variable that is unset or empty, or whose
+                value is too short.
+        """
+        if self.token is not None:
+            return self.token
+        if self.token_env is None:
+            return None
+        value = os.environ.get(self.token_env, "").strip()
+        if not value:
+            raise ConfigError(
+                f"environment variable {self.token_env} is not set or empty; it must hold "
+                "the API token", "http.token_env",
+            )
+        _check_token_strength(value, f"the token in ${self.token_env}", "http.token_env")
+        return SecretStr(value)
+
+    def with_resolved_token(self) -> HttpConfig:
+        """A copy holding the token itself (``token_env`` read here, then cleared), for
+        processes that do not share this one's environment (the Serve replica)."""
+        return self.model_copy(update={"token": self.resolve_token(), "token_env": None})
+
+    def check_exposure(self) -> None:
+        """Refuses to expose the state-changing runtime API beyond this machine without a
+        token (called by ``panoray run`` before anything starts).
+
+        Raises:
+            ConfigError: ``host`` is not a loopback address and no token is configured,
+                or ``token_env`` cannot be read.
+        """
+        if self.resolve_token() is None and not self.loopback:
+            raise ConfigError(
+                f"the runtime API would listen on {self.host!r}, which is not a loopback "
+                "address, without a token: anyone who can reach it could add and remove "
+                "cameras. Set http.token_env (or http.token), or bind 127.0.0.1",
+                "http.host",
+            )
+
+
+def _check_token_strength(value: str, what: str, path: str = "") -> None:
+    if len(value) < MIN_TOKEN_CHARS:
+        message = (
+            f"{what} is {len(value)} characters; use at least {MIN_TOKEN_CHARS} (for example "
+            "the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+        if path:
+            raise ConfigError(message, path)
+        raise ValueError(message)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # another host name: it may resolve to anything

@@ -1,25 +1,40 @@
 """The HTTP API: a FastAPI app on the Serve ingress, in front of the Detector deployment.
 
 Routes:
-    POST /v1/detect   JPEG or PNG (raw body or multipart field ``image``) -> detections
-    GET  /healthz     ready, model, provider
-    GET  /v1/models   bundled models and the one loaded
-    GET  /docs        OpenAPI docs (FastAPI)
+    POST   /v1/detect          JPEG or PNG (raw body or multipart field ``image``) -> detections
+    GET    /healthz            ready, model, provider
+    GET    /v1/models          bundled models and the one loaded
+    GET    /docs               OpenAPI docs (FastAPI)
+
+The runtime API of a running pipeline (``panoray run``; 503 when none runs, as under
+``panoray serve``):
+    GET    /v1/cameras         every camera: health, counters, restarts, node, config
+    GET    /v1/cameras/{id}    one camera
+    POST   /v1/cameras         add a camera (JSON, the schema of the config's cameras)  [token]
+    DELETE /v1/cameras/{id}    remove a camera                                          [token]
+    GET    /v1/live            current occupancy and counts per camera, zone and line
+
+Endpoints marked [token] change state: when ``http.token`` (or ``token_env``) is set they
+need ``Authorization: Bearer <token>`` (401 otherwise), and without a token they are only
+open on a loopback address. Camera URLs are redacted in every response.
 
 Images are decoded and resized here; only the model-sized frame goes to the detector,
 where it is batched with camera frames.
 """
 
-
+# No `from __future__ import annotations` here: FastAPI on Serve must resolve annotations.
 
 import asyncio
+import hmac
+import json
 import logging
 import time
 from typing import Annotated, Any
 
+import ray
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -27,8 +42,17 @@ from models.deployment import DetectRequest, DetectResult
 from models.preprocess import InputSpec, prepare_frame
 from models.registry import BUNDLED
 from pipeline.config import HttpConfig
-from pipeline.errors import InputError, InputTooLargeError, PanorayError
+from pipeline.control import (
+    CONTROLLER_NAME,
+    CameraExistsError,
+    PipelineClosedError,
+    UnknownCameraError,
+    validation_message,
+)
+from pipeline.errors import ConfigError, InputError, InputTooLargeError, PanorayError
 from pipeline.images import decode_image
+from pipeline.ingest.redact import redact_text
+from pipeline.site_config import SiteCamera
 from pipeline.types import FrameMeta
 
 log = logging.getLogger(__name__)
@@ -60,8 +84,89 @@ class Health(BaseModel):
     provider: str
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": message})
+CAMERA_BODY_LIMIT = 256 * 1024
+"""Largest accepted camera body (bytes): a camera with hundreds of zones fits."""
+CONTROLLER_TIMEOUT_S = 300.0
+"""Longest a runtime API call waits for the controller (adding a camera waits until its
+actor is placed and started, up to ``ray.camera_start_timeout_s``)."""
+AUTH_REALM = 'Bearer realm="panoray"'
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": message}, headers=headers)
+
+
+class NoPipelineError(PanorayError):
+    """No pipeline controller runs in the API's namespace."""
+
+
+BEARER_MISSING = "this endpoint needs the API token: send 'Authorization: Bearer <token>'"
+BEARER_INVALID = "the bearer token is not valid"
+
+
+def check_bearer(header: str | None, token: bytes) -> str | None:
+    """Checks an ``Authorization`` header against the token in constant time.
+
+    Returns:
+        None when it carries the token, else :data:`BEARER_MISSING` or
+        :data:`BEARER_INVALID` (the 401 response's message).
+    """
+    scheme, _, value = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return BEARER_MISSING
+    if not hmac.compare_digest(value.strip().encode(), token):
+        return BEARER_INVALID
+    return None
+
+
+def authorize(
+    http: HttpConfig, header: str | None, changes_state: bool
+) -> tuple[int, str, dict[str, str]] | None:
+    """Whether a runtime API call may go on.
+
+    Args:
+        http: the API's config, its token resolved (``with_resolved_token``).
+        header: the request's ``Authorization`` header, if any.
+        changes_state: the endpoint adds or removes cameras.
+
+    Returns:
+        None to go on, else (status, message, headers) of the refusal: 401 with a
+        ``WWW-Authenticate: Bearer`` challenge for a missing or wrong token, 403 for a
+        state change on a non-loopback address without a configured token.
+    """
+    if not changes_state and not http.protect_reads:
+        return None
+    if http.token is None:
+        if changes_state and not http.loopback:
+            return (403, "changing the pipeline is disabled: the API listens on a non-loopback "
+                    "address and no token is configured (http.token_env)", {})
+        return None
+    why = check_bearer(header, http.token.get_secret_value().encode())
+    if why is None:
+        return None
+    challenge = AUTH_REALM if why == BEARER_MISSING else f'{AUTH_REALM}, error="invalid_token"'
+    return 401, why, {"WWW-Authenticate": challenge}
+
+
+def _controller_error(exc: BaseException) -> JSONResponse:
+    """Maps a controller error to a response (Ray wraps it; its ``cause`` is the original)."""
+    cause = getattr(exc, "cause", None) or exc
+    if isinstance(cause, UnknownCameraError):
+        return _error(404, str(cause))
+    if isinstance(cause, CameraExistsError):
+        return _error(409, str(cause))
+    if isinstance(cause, (InputError, ConfigError)):
+        return _error(400, redact_text(str(cause)))
+    if isinstance(cause, (PipelineClosedError, NoPipelineError)):
+        return _error(503, str(cause))
+    if isinstance(cause, TimeoutError):
+        return _error(504, "the pipeline controller did not answer within "
+                      f"{CONTROLLER_TIMEOUT_S:.0f} s")
+    if isinstance(cause, PanorayError):
+        log.warning("runtime API call failed: %s", redact_text(str(cause)))
+        return _error(500, redact_text(str(cause)))
+    log.error("runtime API call failed: %s", type(cause).__name__)
+    return _error(500, f"internal error: {type(cause).__name__}")
 
 
 app = FastAPI(
@@ -105,11 +210,46 @@ class HttpApi:
         http: HttpConfig as a dict (limits and timeouts).
     """
 
-    def __init__(self, detector: DeploymentHandle, http: dict[str, Any]) -> None:
+    def __init__(
+        self, detector: DeploymentHandle, http: dict[str, Any], namespace: str = "panoray"
+    ) -> None:
         self._detector = detector
         self._http = HttpConfig(**http)
         self._info: dict[str, Any] | None = None
         self._labels: dict[int, str] = {}
+        self._namespace = namespace
+        self._controller: Any = None
+        if self._http.token is None and not self._http.loopback:
+            log.warning("runtime API: adding and removing cameras is disabled: %s is not a "
+                        "loopback address and no token is configured", self._http.host)
+
+    # -- runtime API plumbing ----------------------------------------------------------
+    def _authorize(self, request: Request, changes_state: bool) -> JSONResponse | None:
+        """None when the caller may go on, else the refusal (401 or 403)."""
+        refusal = authorize(self._http, request.headers.get("authorization"), changes_state)
+        return None if refusal is None else _error(*refusal)
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        """Calls the pipeline controller (found by name, lazily; looked up again when the
+        pipeline it knew is gone)."""
+        for attempt in range(2):
+            if self._controller is None:
+                try:
+                    self._controller = await asyncio.to_thread(
+                        ray.get_actor, CONTROLLER_NAME, namespace=self._namespace)
+                except ValueError:
+                    raise NoPipelineError(
+                        f"no pipeline is running (no actor {CONTROLLER_NAME!r} in Ray namespace "
+                        f"{self._namespace!r}); the runtime API needs `panoray run`"
+                    ) from None
+            try:
+                return await asyncio.wait_for(
+                    getattr(self._controller, method).remote(*args), CONTROLLER_TIMEOUT_S)
+            except ray.exceptions.RayActorError:
+                self._controller = None  # that run ended; a new one may have started
+                if attempt:
+                    raise NoPipelineError("the pipeline stopped during the call") from None
+        raise AssertionError("unreachable")
 
     async def _model_info(self) -> dict[str, Any]:
         if self._info is None:
@@ -216,3 +356,75 @@ class HttpApi:
         """Counters of the detector replica that answers (batches, mean batch size, ...)."""
         return await self._detector.stats.remote()
 
+    # -- runtime API -------------------------------------------------------------------
+    @app.get("/v1/cameras", responses={401: {}, 503: {}},
+             summary="Every camera of the running pipeline: health, counters, restarts")
+    async def list_cameras(self, request: Request) -> Any:
+        if (refused := self._authorize(request, changes_state=False)) is not None:
+            return refused
+        try:
+            return {"cameras": await self._call("cameras")}
+        except Exception as exc:  # noqa: BLE001 - mapped to a status code
+            return _controller_error(exc)
+
+    @app.get("/v1/cameras/{camera_id}", responses={401: {}, 404: {}, 503: {}},
+             summary="One camera: state, reason, counters, restarts, node, config")
+    async def get_camera(self, camera_id: str, request: Request) -> Any:
+        if (refused := self._authorize(request, changes_state=False)) is not None:
+            return refused
+        try:
+            return await self._call("camera", camera_id)
+        except Exception as exc:  # noqa: BLE001
+            return _controller_error(exc)
+
+    @app.post("/v1/cameras", status_code=201,
+              responses={400: {}, 401: {}, 403: {}, 409: {}, 413: {}, 415: {}, 503: {}},
+              summary="Add a camera (the schema of the config's cameras); needs the token")
+    async def add_camera(self, request: Request) -> Any:
+        if (refused := self._authorize(request, changes_state=True)) is not None:
+            return refused
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            return _error(415, f"send the camera as application/json, not "
+                          f"{content_type or '(no content type)'!r}")
+        try:
+            body = await _read_body(request, CAMERA_BODY_LIMIT)
+        except InputTooLargeError as exc:
+            return _error(413, str(exc))
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            return _error(400, f"the body is not valid JSON: {exc.__class__.__name__} at "
+                          f"position {getattr(exc, 'pos', '?')}")
+        if not isinstance(data, dict):
+            return _error(400, "the body must be a JSON object: one camera as in the config's "
+                          "cameras list")
+        try:
+            camera = SiteCamera.model_validate(data)
+        except ValidationError as exc:
+            return _error(400, f"invalid camera: {validation_message(exc)}")
+        try:
+            view = await self._call("add_camera", camera)
+        except Exception as exc:  # noqa: BLE001
+            return _controller_error(exc)
+        return JSONResponse(status_code=201, content=view)
+
+    @app.delete("/v1/cameras/{camera_id}", responses={401: {}, 403: {}, 404: {}, 503: {}},
+                summary="Remove a camera (its open windows are written); needs the token")
+    async def remove_camera(self, camera_id: str, request: Request) -> Any:
+        if (refused := self._authorize(request, changes_state=True)) is not None:
+            return refused
+        try:
+            return await self._call("remove_camera", camera_id)
+        except Exception as exc:  # noqa: BLE001
+            return _controller_error(exc)
+
+    @app.get("/v1/live", responses={401: {}, 503: {}},
+             summary="Current occupancy and counts per camera, zone and line")
+    async def live(self, request: Request) -> Any:
+        if (refused := self._authorize(request, changes_state=False)) is not None:
+            return refused
+        try:
+            return await self._call("live")
+        except Exception as exc:  # noqa: BLE001
+            return _controller_error(exc)

@@ -1,7 +1,13 @@
-"""Builds and runs the actor graph of a deployment.
+"""Starts, watches and stops one deployment: the driver side of ``panoray run``.
 
     camera actors ──frames──▶ Detector (Serve, batched) ──▶ tracker actors ──▶ aggregator
     (one per camera)                                        (cameras spread)    actors ──▶ Parquet
+
+The actor graph belongs to a named controller actor (:mod:`actors.controller_actor`,
+``panoray-controller`` in the run's Ray namespace), so that the HTTP API can add and
+remove cameras while the pipeline runs and the controller can re-create cameras whose
+node was lost. This driver joins Ray, deploys the detector and HTTP API, starts the
+controller and polls it.
 
 Each camera actor awaits its tracker call before forwarding the next frame, and each
 tracker bounds its unconfirmed aggregator calls, so in offline mode backpressure reaches
@@ -16,25 +22,29 @@ import logging
 import pathlib
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from actors.aggregator_actor import AggregatorActor
-from actors.camera_actor import start_camera
-from actors.tracker_actor import TrackerActor
+from actors.controller_actor import CONTROLLER_NUM_CPUS, PipelineController
 from pipeline.analytics.aggregator import AggregatorSnapshot
-from pipeline.ingest.config import CameraConfig
+from pipeline.control import CONTROLLER_NAME, SITE_ONLY_FIELDS, CameraRow, camera_source_config
+from pipeline.errors import PanorayError
 from pipeline.ingest.health import CameraState, CameraStats
 from pipeline.serving import init_ray, start_serving
-from pipeline.site_config import SiteCamera, SiteConfig
-from pipeline.sinks.parquet import ParquetSinkConfig
+from pipeline.site_config import SiteConfig
 
 log = logging.getLogger(__name__)
 
-SITE_ONLY_FIELDS = {"zones", "lines", "tracker", "still_interval_s"}
+__all__ = ["CONTROLLER_NAME", "SITE_ONLY_FIELDS", "CameraRow", "PipelineRunner", "RunOptions",
+           "camera_source_config"]
+
 ACTOR_CALL_TIMEOUT_S = 60.0
+SHUTDOWN_TIMEOUT_S = 300.0
+"""Longest a clean shutdown may take (cameras finish in-flight frames, sinks flush)."""
+NAME_RELEASE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -56,32 +66,6 @@ class RunOptions:
     duration_s: float | None = None
 
 
-@dataclass
-class CameraRow:
-    """One camera's line of the live status table."""
-
-    camera_id: str
-    state: str
-    reason: str
-    fps: float
-    decoded: int
-    delivered: int
-    dropped: int
-    failed: int
-    reconnects: int
-    occupancy: dict[str, int] = field(default_factory=dict)
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    queues: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def camera_source_config(camera: SiteCamera, offline: bool) -> CameraConfig:
-    """The ingest part of a site camera, with the run's mode applied."""
-    data = camera.model_dump(exclude=SITE_ONLY_FIELDS)
-    if offline:
-        data["mode"] = "offline"
-    return CameraConfig.model_validate(data)
-
-
 class PipelineRunner:
     """Starts, watches and stops one deployment on Ray.
 
@@ -98,91 +82,78 @@ class PipelineRunner:
         self.config = config
         self.options = options or RunOptions()
         self.output_dir = pathlib.Path(self.options.output_dir or config.sinks.output_dir)
-        self.cameras: dict[str, Any] = {}
-        self.trackers: list[Any] = []
-        self.aggregators: list[Any] = []
-        self._camera_tracker: dict[str, Any] = {}
+        self.controller: Any = None
         self.started_at = 0.0
         self.detector: Any = detector
 
     # -- start -------------------------------------------------------------------------
     def start(self) -> None:
-        """Joins or starts Ray, deploys the detector and starts every actor."""
-        cfg = self.config
-        init_ray(self.options.address or cfg.ray.address, namespace=cfg.ray.namespace)
-        if self.detector is None:
-            self.detector = start_serving(cfg.model, cfg.serving, cfg.http, access_logs=False)
-        sink = ParquetSinkConfig(
-            root=self.output_dir.resolve(),
-            max_buffer_rows=cfg.sinks.max_buffer_rows,
-            events_retention_days=cfg.sinks.events_retention_days,
-            aggregates_retention_days=cfg.sinks.aggregates_retention_days,
-        )
-        self.aggregators = [AggregatorActor.remote(sink) for _ in range(cfg.ray.aggregator_actors)]
-        export = str(self.options.export_tracks.resolve()) if self.options.export_tracks else None
-        self.trackers = [
-            TrackerActor.remote(downstream=self.aggregators[i % len(self.aggregators)],
-                                export_dir=export)
-            for i in range(cfg.ray.tracker_actors)
-        ]
-        for i, cam in enumerate(cfg.cameras):
-            self._add(cam, self.trackers[i % len(self.trackers)])
-        self.started_at = time.monotonic()
-        log.info("pipeline started: %d cameras, output in %s", len(self.cameras), self.output_dir)
+        """Joins or starts Ray, deploys the detector and HTTP API, starts the controller
+        and through it every actor.
 
-    def _add(self, cam: SiteCamera, tracker: Any) -> None:
-        ray.get(tracker.add_camera.remote(
-            cam.id, self.config.tracker_for(cam.id).model_dump(), self.config.analytics_for(cam.id)
-        ), timeout=ACTOR_CALL_TIMEOUT_S)
-        actor = start_camera(
-            camera_source_config(cam, self.options.offline), detector=self.detector,
-            downstream=tracker, downstream_method="update",
+        Raises:
+            ConfigError: the HTTP API would be reachable from other machines without a
+                token (checked before anything starts).
+            PanorayError: another pipeline runs in this namespace, or a camera did not start.
+        """
+        cfg = self.config
+        cfg.http.check_exposure()
+        init_ray(self.options.address or cfg.ray.address, namespace=cfg.ray.namespace)
+        if _named_actor(cfg.ray.namespace) is not None:
+            raise PanorayError(
+                f"a pipeline already runs in Ray namespace {cfg.ray.namespace!r} (actor "
+                f"{CONTROLLER_NAME!r}); stop it, or set ray.namespace to run another beside it"
+            )
+        if self.detector is None:
+            self.detector = start_serving(cfg.model, cfg.serving, cfg.http, access_logs=False,
+                                          namespace=cfg.ray.namespace)
+        options: dict[str, Any] = {"name": CONTROLLER_NAME, "namespace": cfg.ray.namespace,
+                                   "num_cpus": CONTROLLER_NUM_CPUS}
+        if cfg.ray.state_on_driver_node:
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
+                ray.get_runtime_context().get_node_id(), soft=True)
+        export = self.options.export_tracks
+        self.controller = PipelineController.options(**options).remote(
+            cfg, self.detector, str(self.output_dir.resolve()), self.options.offline,
+            str(export.resolve()) if export else None,
         )
-        ray.get(actor.start.remote(), timeout=ACTOR_CALL_TIMEOUT_S)
-        self.cameras[cam.id] = actor
-        self._camera_tracker[cam.id] = tracker
+        try:
+            ray.get(self.controller.start.remote())
+        except BaseException:
+            self._kill_controller()
+            raise
+        self.started_at = time.monotonic()
+        log.info("pipeline started: %d cameras, output in %s", len(cfg.cameras), self.output_dir)
 
     # -- watch -------------------------------------------------------------------------
+    def _ask(self, method: str) -> Any:
+        try:
+            return ray.get(getattr(self.controller, method).remote(),
+                           timeout=ACTOR_CALL_TIMEOUT_S)
+        except ray.exceptions.RayActorError as exc:
+            raise PanorayError(f"the pipeline controller is gone: {type(exc).__name__}") from None
+
     def camera_stats(self) -> dict[str, CameraStats]:
-        """Every camera's counters (a camera whose actor died reports ``failed``)."""
-        refs = {cid: a.stats.remote() for cid, a in self.cameras.items()}
-        out = {}
-        for cid, ref in refs.items():
-            try:
-                out[cid] = ray.get(ref, timeout=ACTOR_CALL_TIMEOUT_S)
-            except Exception as exc:  # noqa: BLE001 - a lost actor is a state, not a crash
-                out[cid] = CameraStats(cid, "", "unknown", CameraState.FAILED.value,
-                                       f"camera actor lost: {type(exc).__name__}", time.time(),
-                                       "", 0.0, 0, 0.0)
-        return out
+        """Every camera's counters, summed over restarts of its actor (a camera whose actor
+        is gone reports its last counters)."""
+        return self._ask("camera_stats")
 
     def snapshots(self) -> list[AggregatorSnapshot]:
         """Live analytics of every aggregator."""
-        return ray.get([a.snapshot.remote() for a in self.aggregators],
-                       timeout=ACTOR_CALL_TIMEOUT_S)
+        return self._ask("snapshots")
 
     def status(self) -> list[CameraRow]:
-        """One row per camera for the live table."""
-        stats = self.camera_stats()
-        live = {c.camera_id: c for snap in self.snapshots() for c in snap.cameras}
-        rows = []
-        for cid, s in stats.items():
-            row = CameraRow(cid, s.state, s.reason or s.last_error, s.fps, s.frames_decoded,
-                            s.frames_delivered, s.frames_dropped, s.frames_failed, s.reconnects)
-            snap = live.get(cid)
-            if snap is not None:
-                row.occupancy = {z.zone_id: z.occupancy for z in snap.zones}
-                row.counts = {ln.line_id: {ln.lr_direction: ln.lr_count,
-                                           ln.rl_direction: ln.rl_count} for ln in snap.lines}
-                row.queues = {z.zone_id: {"length": z.queue.length, "est_wait_s": z.queue.est_wait_s,
-                                          "method": z.queue.method}
-                              for z in snap.zones if z.queue is not None}
-            rows.append(row)
-        return rows
+        """One row per camera for the live table (cameras added at run time included).
+
+        Raises:
+            PanorayError: the controller is gone (its node was lost).
+        """
+        return self._ask("status")
 
     def finished(self, rows: list[CameraRow]) -> bool:
-        """True when every camera is in a terminal state (files ended, sources failed)."""
-        return all(CameraState(r.state).terminal for r in rows)
+        """True when there are cameras and every one is in a terminal state (files ended,
+        sources failed). A run whose cameras were all removed through the API goes on."""
+        return bool(rows) and all(CameraState(r.state).terminal for r in rows)
 
     def wait(self, stop: threading.Event, on_status: Any = None) -> str:
         """Runs until the sources end, the duration passes or ``stop`` is set.
@@ -210,45 +181,34 @@ class PipelineRunner:
 
     # -- stop --------------------------------------------------------------------------
     def shutdown(self) -> dict[str, Any]:
-        """Stops cleanly: in-flight frames finish, every sink is flushed. Returns a summary."""
-        stop_refs = [a.stop.remote() for a in self.cameras.values()]
-        final: dict[str, CameraStats] = {}
-        for cid, ref in zip(self.cameras, stop_refs):
-            try:
-                final[cid] = ray.get(ref, timeout=ACTOR_CALL_TIMEOUT_S)
-            except Exception as exc:  # noqa: BLE001
-                log.error("camera %s did not stop cleanly: %s", cid, type(exc).__name__)
-        tracker_stats = [ray.get(t.flush.remote(), timeout=ACTOR_CALL_TIMEOUT_S)
-                         for t in self.trackers]
-        snapshots = self.snapshots()
-        ray.get([a.close.remote() for a in self.aggregators], timeout=ACTOR_CALL_TIMEOUT_S)
-        for actor in [*self.cameras.values(), *self.trackers, *self.aggregators]:
-            ray.kill(actor)
-        return self._summary(final, tracker_stats, snapshots)
+        """Stops cleanly: in-flight frames finish, every sink is flushed. Returns a summary
+        (cameras removed during the run included)."""
+        try:
+            summary = ray.get(self.controller.shutdown.remote(), timeout=SHUTDOWN_TIMEOUT_S)
+        finally:
+            self._kill_controller()
+        summary["output_dir"] = str(self.output_dir)
+        summary["wall_s"] = round(time.monotonic() - self.started_at, 2)
+        return summary
 
-    def _summary(
-        self, final: dict[str, CameraStats], trackers: list[dict[str, Any]],
-        snapshots: list[AggregatorSnapshot],
-    ) -> dict[str, Any]:
-        live = {c.camera_id: c for snap in snapshots for c in snap.cameras}
-        analytics_errors = {k: v for t in trackers for k, v in t["analytics_errors"].items()}
-        cameras = {}
-        for cid, s in final.items():
-            snap = live.get(cid)
-            cameras[cid] = {
-                "state": s.state, "reason": s.reason, "frames_decoded": s.frames_decoded,
-                "frames_delivered": s.frames_delivered, "frames_dropped": s.frames_dropped,
-                "frames_failed": s.frames_failed, "reconnects": s.reconnects,
-                "analytics_error": analytics_errors.get(cid),
-                "visits": {z.zone_id: z.visits_total for z in snap.zones} if snap else {},
-                "crossings": {ln.line_id: {ln.lr_direction: ln.lr_count,
-                                           ln.rl_direction: ln.rl_count}
-                              for ln in snap.lines} if snap else {},
-            }
-        return {
-            "cameras": cameras,
-            "events_total": sum(s.events_total for s in snapshots),
-            "windows_total": sum(s.windows_total for s in snapshots),
-            "output_dir": str(self.output_dir),
-            "wall_s": round(time.monotonic() - self.started_at, 2),
-        }
+    def _kill_controller(self) -> None:
+        """Kills the controller and waits until its name is free for the next run."""
+        if self.controller is None:
+            return
+        ray.kill(self.controller)
+        self.controller = None
+        deadline = time.monotonic() + NAME_RELEASE_TIMEOUT_S
+        while _named_actor(self.config.ray.namespace) is not None:
+            if time.monotonic() > deadline:
+                log.warning("the controller's name was not released within %.0f s",
+                            NAME_RELEASE_TIMEOUT_S)
+                return
+            time.sleep(0.1)
+
+
+def _named_actor(namespace: str) -> Any:
+    """The running controller of ``namespace``, or None."""
+    try:
+        return ray.get_actor(CONTROLLER_NAME, namespace=namespace)
+    except ValueError:
+        return None

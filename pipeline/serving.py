@@ -38,12 +38,26 @@ def start_serving(
     serving: ServingConfig,
     http: HttpConfig,
     access_logs: bool = True,
+    namespace: str = "panoray",
 ) -> DeploymentHandle:
     """Deploys the detector and HTTP API on the connected Ray cluster.
+
+    Args:
+        model: the detector.
+        serving: replicas and batching.
+        http: the HTTP endpoint; its token is read here (``token_env``) and handed to the
+            API replica, which may run where that variable is not set.
+        access_logs: log every request (``panoray serve``); off for ``panoray run``.
+        namespace: Ray namespace in which the runtime API looks for the pipeline
+            controller (``ray.namespace`` of the run).
+
+    Raises:
+        ConfigError: ``http.token_env`` names a variable that is not set.
 
     Returns:
         A handle to the Detector deployment (``handle.detect.remote(DetectRequest)``).
     """
+    api_http = http.with_resolved_token()  # fails before anything starts
     serve.start(
         http_options={"host": http.host, "port": http.port},
         logging_config={"enable_access_log": access_logs},
@@ -52,7 +66,7 @@ def start_serving(
     detector = Detector.options(**detector_options(serving, gpus)).bind(
         model.model_dump(), serving.model_dump()
     )
-    app = HttpApi.bind(detector, http.model_dump())
+    app = HttpApi.bind(detector, api_http.model_dump(), namespace)
     serve.run(app, name=APP_NAME, route_prefix="/", logging_config={"enable_access_log": access_logs})
     log.info("serving on http://%s:%d", http.host, http.port)
     return serve.get_deployment_handle(DETECTOR_DEPLOYMENT, app_name=APP_NAME)

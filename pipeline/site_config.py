@@ -19,9 +19,9 @@ Load it with :func:`load_site_config`; errors name the key path and line.
 from __future__ import annotations
 
 import pathlib
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.analytics.config import AnalyticsConfig, LineConfig, ZoneConfig
 from pipeline.config import HttpConfig, ModelConfig, ServingConfig, StrictModel
@@ -29,6 +29,8 @@ from pipeline.config_loader import load_config_file
 from pipeline.errors import ModelError
 from pipeline.ingest.config import CameraConfig
 from pipeline.tracking.config import TrackerConfig
+
+RESERVED_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
 
 
 class SiteCamera(CameraConfig):
@@ -46,6 +48,25 @@ class SiteCamera(CameraConfig):
         description="How often (media s) a people-blurred still is taken for the heatmap "
         "background and dashboard.",
     )
+    resources: dict[str, float] = Field(
+        default_factory=dict, max_length=16,
+        description="Ray custom resources the camera's actor requires, to place it on the "
+        "nodes near its camera: `{site-north: 0.01}` runs it only on nodes started with "
+        "`ray start --resources='{\"site-north\": 100}'`. CPUs are set with `num_cpus`.",
+    )
+
+    @field_validator("resources")
+    @classmethod
+    def _check_resources(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, amount in value.items():
+            if name in RESERVED_RESOURCES:
+                raise ValueError(
+                    f"resource {name!r} is managed by Ray; set num_cpus instead of CPU, and "
+                    "use custom resource names for placement"
+                )
+            if not name or not 0 < amount <= 1e6:
+                raise ValueError(f"resource {name!r}: amount must be in (0, 1e6], got {amount}")
+        return value
 
 
 class AnalyticsSettings(StrictModel):
@@ -120,6 +141,34 @@ class RaySettings(StrictModel):
     aggregator_actors: int = Field(
         1, ge=1, le=1024, description="Aggregator actors; cameras are sharded over them."
     )
+    camera_placement: Literal["spread", "default"] = Field(
+        "spread",
+        description="`spread`: camera actors are spread over the nodes that can host them "
+        "(each node decodes a share; losing one node loses few cameras). `default`: Ray "
+        "packs them on as few nodes as fit.",
+    )
+    state_on_driver_node: bool = Field(
+        True,
+        description="Place the pipeline controller, trackers and aggregators on the node "
+        "of the driver (the head node for `ray job submit`), so that losing a worker node "
+        "never loses analytics state or output files; if that node is full they go "
+        "elsewhere.",
+    )
+    camera_check_interval_s: float = Field(
+        2.0, gt=0, le=60,
+        description="How often the controller checks that every camera actor is alive "
+        "(a camera whose actor died, for example with its node, is re-created) (s).",
+    )
+    camera_start_timeout_s: float = Field(
+        120.0, gt=0, le=3600,
+        description="Longest a camera actor may take to be placed and started before the "
+        "camera is reported as not started (s). Raise it on autoscaling clusters, where a "
+        "node that can host the camera may take minutes to boot.",
+    )
+    max_camera_restarts: int | None = Field(
+        None, ge=0,
+        description="Times one camera's actor is re-created after it died; unset: always.",
+    )
 
 
 class RunSettings(StrictModel):
@@ -136,6 +185,9 @@ class RunSettings(StrictModel):
 
 class SiteConfig(StrictModel):
     """A whole deployment."""
+
+    # Validation errors would otherwise echo the input: camera passwords, the API token.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     cameras: tuple[SiteCamera, ...] = Field(description="The cameras (at least one).")
     model: ModelConfig = Field(default_factory=ModelConfig, description="The detector.")
@@ -206,8 +258,8 @@ class SiteConfig(StrictModel):
 def load_site_config(path: str | pathlib.Path) -> SiteConfig:
     """Reads and validates a deployment YAML file (errors carry key path and line).
 
-    Camera URLs that are relative file paths are resolved against the file's folder, so a
-    config and its clips can move together.
+    Camera URLs that are relative file paths, and relative ``http.media_roots``, are
+    resolved against the file's folder, so a config and its clips can move together.
     """
     cfg = load_config_file(path, SiteConfig)
     base = pathlib.Path(path).resolve().parent
@@ -219,7 +271,9 @@ def load_site_config(path: str | pathlib.Path) -> SiteConfig:
             if candidate.exists():
                 cam = cam.model_copy(update={"url": str(candidate)})
         cameras.append(cam)
-    return cfg.model_copy(update={"cameras": tuple(cameras)})
+    roots = tuple(r if r.is_absolute() else (base / r) for r in cfg.http.media_roots)
+    http = cfg.http.model_copy(update={"media_roots": roots})
+    return cfg.model_copy(update={"cameras": tuple(cameras), "http": http})
 
 
 DEMO_CONFIG = pathlib.Path(__file__).parent / "demo" / "demo.yaml"

@@ -1,0 +1,319 @@
+"""The runtime API's rules without Ray: tokens, exposure, media roots, bearer checks,
+counters across camera restarts and the timeline splice."""
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from pipeline.config import HttpConfig, is_loopback
+from pipeline.control import (
+    CameraRecord,
+    SourceNotAllowedError,
+    check_api_source,
+    json_safe,
+    lost_stats,
+    pick_tracker,
+    public_camera,
+    validation_message,
+)
+from pipeline.errors import ConfigError
+from pipeline.http_api import BEARER_INVALID, BEARER_MISSING, authorize, check_bearer
+from pipeline.ingest.health import CameraStats
+from pipeline.site_config import SiteCamera
+from pipeline.tracking.splice import MediaSplice
+from pipeline.types import FrameMeta
+
+TOKEN = "t0k3n-" + "x" * 20
+PASSWORD = "s3cr3tpass"
+
+
+# -- HttpConfig: tokens and exposure ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("fields", "env", "message"),
+    [
+        ({"host": "0.0.0.0"}, {}, "http.host: the runtime API would listen on '0.0.0.0', which "
+         "is not a loopback address, without a token"),
+        ({"host": "192.168.1.20"}, {}, "not a loopback address"),
+        ({"host": "camera-box.local"}, {}, "not a loopback address"),
+        ({"token_env": "PANORAY_TEST_TOKEN"}, {}, "http.token_env: environment variable "
+         "PANORAY_TEST_TOKEN is not set or empty"),
+        ({"token_env": "PANORAY_TEST_TOKEN"}, {"PANORAY_TEST_TOKEN": "  "}, "is not set or empty"),
+        ({"token_env": "PANORAY_TEST_TOKEN", "host": "0.0.0.0"},
+         {"PANORAY_TEST_TOKEN": "short"}, "http.token_env: the token in $PANORAY_TEST_TOKEN is "
+         "5 characters; use at least 16"),
+    ],
+)
+def test_exposure_and_token_errors_at_startup(monkeypatch, fields, env, message):
+    monkeypatch.delenv("PANORAY_TEST_TOKEN", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ConfigError) as err:
+        HttpConfig(**fields).check_exposure()
+    assert message in str(err.value)
+    assert "short" not in str(err.value)  # the token itself never appears
+
+
+@pytest.mark.parametrize(
+    ("fields", "env"),
+    [
+        ({}, {}),  # loopback without a token: open to this machine only
+        ({"host": "::1"}, {}),
+        ({"host": "localhost"}, {}),
+        ({"host": "0.0.0.0", "token": TOKEN}, {}),
+        ({"host": "0.0.0.0", "token_env": "PANORAY_TEST_TOKEN"}, {"PANORAY_TEST_TOKEN": TOKEN}),
+    ],
+)
+def test_exposure_accepted(monkeypatch, fields, env):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    HttpConfig(**fields).check_exposure()
+
+
+def test_token_from_env_is_resolved_for_the_replica(monkeypatch):
+    monkeypatch.setenv("PANORAY_TEST_TOKEN", TOKEN)
+    resolved = HttpConfig(token_env="PANORAY_TEST_TOKEN").with_resolved_token()
+    assert resolved.token.get_secret_value() == TOKEN and resolved.token_env is None
+    assert TOKEN not in repr(resolved) and TOKEN not in str(resolved.model_dump(mode="json"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"token": "short"}, "token is 5 characters; use at least 16"),
+        ({"token": TOKEN, "token_env": "X"}, "set either token or token_env, not both"),
+        ({"token_env": "1BAD"}, "String should match pattern"),
+    ],
+)
+def test_token_config_errors(fields, message):
+    with pytest.raises(ValidationError) as err:
+        HttpConfig(**fields)
+    assert message in str(err.value)
+    assert "short" not in str(err.value).replace(message, "")  # input is not echoed
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.8.0.3", True), ("::1", True), ("[::1]", True),
+     ("localhost", True), ("0.0.0.0", False), ("::", False), ("10.0.0.5", False),
+     ("example.org", False)],
+)
+def test_loopback(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+# -- bearer -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("header", "result"),
+    [
+        (f"Bearer {TOKEN}", None),
+        (f"bearer   {TOKEN}  ", None),
+        (None, BEARER_MISSING),
+        ("", BEARER_MISSING),
+        ("Bearer", BEARER_MISSING),
+        (f"Basic {TOKEN}", BEARER_MISSING),
+        ("Bearer wrong", BEARER_INVALID),
+        (f"Bearer {TOKEN}x", BEARER_INVALID),
+        (f"Bearer {TOKEN[:-1]}", BEARER_INVALID),
+    ],
+)
+def test_check_bearer(header, result):
+    assert check_bearer(header, TOKEN.encode()) == result
+
+
+CHALLENGE = 'Bearer realm="panoray"'
+
+
+@pytest.mark.parametrize(
+    ("http", "header", "changes_state", "expected"),
+    [
+        ({"token": TOKEN}, None, False, None),  # reads are open by default
+        ({"token": TOKEN}, None, True, (401, BEARER_MISSING, {"WWW-Authenticate": CHALLENGE})),
+        ({"token": TOKEN}, "Bearer nope", True,
+         (401, BEARER_INVALID, {"WWW-Authenticate": CHALLENGE + ', error="invalid_token"'})),
+        ({"token": TOKEN}, f"Bearer {TOKEN}", True, None),
+        ({"token": TOKEN, "protect_reads": True}, None, False,
+         (401, BEARER_MISSING, {"WWW-Authenticate": CHALLENGE})),
+        ({"token": TOKEN, "protect_reads": True}, f"Bearer {TOKEN}", False, None),
+        ({}, None, True, None),  # loopback without a token: this machine may change state
+        ({"host": "0.0.0.0"}, None, False, None),
+        ({"host": "0.0.0.0"}, f"Bearer {TOKEN}", True,
+         (403, "changing the pipeline is disabled: the API listens on a non-loopback address "
+          "and no token is configured (http.token_env)", {})),
+    ],
+)
+def test_authorize(http, header, changes_state, expected):
+    assert authorize(HttpConfig(**http), header, changes_state) == expected
+
+
+# -- media roots --------------------------------------------------------------------------
+@pytest.fixture
+def media(tmp_path):
+    root = tmp_path / "media"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "clip.mp4").write_bytes(b"x")
+    (root / "list.m3u8").write_text("file:///etc/passwd\n")
+    (tmp_path / "outside.mp4").write_bytes(b"x")
+    (root / "escape.mp4").symlink_to(tmp_path / "outside.mp4")
+    (root / "inner-link.mp4").symlink_to(root / "sub" / "clip.mp4")
+    return root
+
+
+def _cam(url, **kw):
+    return SiteCamera(id="api-cam", url=url, **kw)
+
+
+@pytest.mark.parametrize(
+    ("url", "kw", "message"),
+    [
+        ("{outside}", {}, "is outside the media roots; allowed: ['{root}']"),
+        ("{root}/../outside.mp4", {}, "is outside the media roots (it resolves to '{outside}')"),
+        ("{root}/escape.mp4", {}, "is outside the media roots (it resolves to '{outside}')"),
+        ("file://{outside}", {}, "is outside the media roots"),
+        ("clip.mp4", {}, "a file path must be absolute, got 'clip.mp4'"),
+        (0, {}, "local capture devices cannot be added through the API"),
+        ("/dev/video0", {"kind": "usb"}, "local capture devices cannot be added"),
+        ("ftp://host/clip.mp4", {},
+         "URL scheme 'ftp' is not allowed; use rtsp, rtsps, http, https"),
+        ("concat:{root}/sub/clip.mp4|/etc/passwd", {}, "a file path must be absolute"),
+        ("{root}/list.m3u8", {}, "is a playlist (.m3u8)"),
+        ("{root}/nope.mp4", {}, "'{root}/nope.mp4' does not exist"),
+    ],
+)
+def test_api_sources_refused(media, url, kw, message):
+    fill = {"root": media, "outside": media.parent / "outside.mp4"}
+    url = url.format(**fill) if isinstance(url, str) else url
+    with pytest.raises(SourceNotAllowedError) as err:
+        check_api_source(_cam(url, **kw), [media])
+    assert message.format(**fill) in str(err.value)
+    assert err.value.field == "url"
+
+
+def test_files_refused_without_media_roots(media):
+    with pytest.raises(SourceNotAllowedError, match="http.media_roots is empty"):
+        check_api_source(_cam(str(media / "sub" / "clip.mp4")), [])
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("{root}/sub/clip.mp4", "{root}/sub/clip.mp4"),
+        ("{root}/sub/../sub/clip.mp4", "{root}/sub/clip.mp4"),
+        ("{root}/inner-link.mp4", "{root}/sub/clip.mp4"),  # a link within the roots
+        ("file://{root}/sub/clip.mp4", "{root}/sub/clip.mp4"),
+        ("{root}/sub", "{root}/sub"),  # an image folder
+        (f"rtsp://user:{PASSWORD}@10.0.0.5/live", f"rtsp://user:{PASSWORD}@10.0.0.5/live"),
+        ("https://cams.example.org/mjpeg", "https://cams.example.org/mjpeg"),
+    ],
+)
+def test_api_sources_accepted_and_resolved(media, url, expected):
+    real = os.path.realpath(media)
+    cam = check_api_source(_cam(url.format(root=media)), [media])
+    assert cam.url == expected.format(root=real)
+
+
+def test_validation_messages_never_echo_the_password():
+    with pytest.raises(ValidationError) as err:
+        SiteCamera.model_validate({"id": "bad id", "url": f"rtsp://u:{PASSWORD}@h/x",
+                                   "fps": -1})
+    message = validation_message(err.value)
+    assert "id: String should match pattern" in message
+    assert "fps: Input should be greater than 0" in message
+    assert PASSWORD not in message and PASSWORD not in str(err.value)
+
+
+def test_public_camera_is_redacted_json():
+    cam = _cam(f"rtsp://user:{PASSWORD}@10.0.0.5/live?token=abc123",
+               zones=[{"id": "z", "points": [[0, 0], [1, 0], [1, 1]]}])
+    data = public_camera(cam)
+    assert data["url"] == "rtsp://user:***@10.0.0.5/live?token=***"
+    assert PASSWORD not in str(data) and "abc123" not in str(data)
+    assert data["zones"][0]["points"] == [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]
+
+
+# -- camera records across restarts ------------------------------------------------------
+def _stats(state="streaming", **counters):
+    return CameraStats("c", "u", "file", state, "", 0.0, "", 0.0, counters.pop("reconnects", 0),
+                       5.0, **counters)
+
+
+def test_counters_add_up_over_restarts():
+    rec = CameraRecord(_cam("rtsp://h/x"), "config", 0)
+    rec.last = rec.total(_stats(frames_decoded=100, frames_delivered=98, reconnects=2))
+    rec.carry_over()  # the actor died
+    total = rec.total(_stats(frames_decoded=10, frames_delivered=9))
+    assert (total.frames_decoded, total.frames_delivered, total.reconnects) == (110, 107, 2)
+    rec.last = total
+    rec.carry_over()  # and died again
+    again = rec.total(_stats(frames_decoded=1, frames_delivered=1))
+    assert (again.frames_decoded, again.frames_delivered) == (111, 108)
+
+
+@pytest.mark.parametrize(
+    ("last_state", "restarts", "limit", "expected"),
+    [
+        ("streaming", 0, None, True),
+        ("reconnecting", 5, None, True),
+        ("streaming", 2, 3, True),
+        ("streaming", 3, 3, False),
+        ("ended", 0, None, False),  # a finished file is not restarted
+        ("stopped", 0, None, False),
+        (None, 0, 0, False),
+    ],
+)
+def test_needs_restart(last_state, restarts, limit, expected):
+    rec = CameraRecord(_cam("rtsp://h/x"), "config", 0, restarts=restarts)
+    rec.last = _stats(last_state) if last_state else None
+    assert rec.needs_restart(limit) is expected
+
+
+def test_lost_stats_keep_the_counters_and_say_why():
+    rec = CameraRecord(_cam(f"rtsp://u:{PASSWORD}@h/x"), "api", 0)
+    s = lost_stats(rec, "camera actor died (node lost?); re-creating it")
+    assert s.state == "reconnecting" and s.url == "rtsp://u:***@h/x"
+    rec.last = _stats(frames_delivered=7)
+    s = lost_stats(rec, "gone")
+    assert (s.state, s.reason, s.frames_delivered, s.fps) == ("reconnecting", "gone", 7, 0.0)
+    rec.lost = "camera actor died after 3 restart(s); not re-created"
+    assert lost_stats(rec, rec.lost).state == "failed"
+
+
+def test_pick_tracker_balances():
+    recs = [CameraRecord(_cam("rtsp://h/x"), "config", i) for i in (0, 0, 1)]
+    assert pick_tracker(recs, 3) == 2
+    assert pick_tracker(recs[:2], 2) == 1
+    assert pick_tracker([], 2) == 0
+
+
+def test_json_safe():
+    assert json_safe({"a": math.nan, "b": (1.0, math.inf), "c": {"d": 2}}) == {
+        "a": None, "b": [1.0, None], "c": {"d": 2}}
+
+
+# -- the timeline splice -----------------------------------------------------------------
+def _meta(i, pts, wall):
+    return FrameMeta("door", i, pts, wall, 640, 480)
+
+
+def test_splice_continues_frame_numbers_and_media_time():
+    splice = MediaSplice()
+    first = [splice.map(_meta(i, i / 10, 1000 + i / 10)) for i in range(5)]
+    assert [m.frame_index for m in first] == [0, 1, 2, 3, 4]  # unchanged before a splice
+    splice.splice()
+    after = [splice.map(_meta(i, i / 10, 1010 + i / 10)) for i in range(3)]
+    assert [m.frame_index for m in after] == [5, 6, 7]
+    # the first frame comes 10 s of wall time after the last one (0.4 s)
+    np.testing.assert_allclose([m.pts_s for m in after], [10.0, 10.1, 10.2], atol=1e-9)
+    splice.splice()
+    again = splice.map(_meta(0, 0.0, 1010.2))  # wall clock barely moved: the minimum step
+    assert again.frame_index == 8 and again.pts_s == pytest.approx(10.2 + splice.min_step_s)
+
+
+def test_splice_before_any_frame_changes_nothing():
+    splice = MediaSplice()
+    splice.splice()
+    m = _meta(3, 0.3, 5.0)
+    assert splice.map(m) == m and dataclasses.is_dataclass(m)
