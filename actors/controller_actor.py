@@ -163,17 +163,21 @@ class PipelineController:
         if resume:
             await tracker.resume_camera.remote(cam.id)
         else:
+            source = camera_source_config(cam, self._offline)
+            smoothing = self._config.smoothing if source.mode == "offline" else None
             await tracker.add_camera.remote(
                 cam.id, (cam.tracker or self._config.tracker).model_dump(),
-                self._config.analytics.for_camera(cam),
+                self._config.analytics.for_camera(cam), smoothing,
             )
-        source = camera_source_config(cam, self._offline)
+        source = camera_source_config(cam, self._offline, self._config.privacy.blur_people)
         options: dict[str, Any] = {"num_cpus": source.num_cpus, "max_concurrency": MAX_CONCURRENCY}
         if cam.resources:
             options["resources"] = dict(cam.resources)
         if self._config.ray.camera_placement == "spread":
             options["scheduling_strategy"] = "SPREAD"
-        actor = CameraSource.options(**options).remote(source, self._detector, tracker, "update")
+        actor = CameraSource.options(**options).remote(
+            source, self._detector, tracker, "update", None, "set_still"
+        )
         timeout = self._config.ray.camera_start_timeout_s
         try:
             await asyncio.wait_for(_awaitable(actor.start.remote()), timeout)

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +31,8 @@ import ray
 
 from pipeline.sinks.mot import MotTrackWriter
 from pipeline.tracking.cameras import CameraTrackers, TrackUpdate
+from pipeline.tracking.config import GapFillConfig
+from pipeline.tracking.smoothing import GapFiller
 from pipeline.tracking.splice import MediaSplice
 from pipeline.types import Detections, FrameMeta, Tracks
 
@@ -53,10 +56,16 @@ class TrackerActor:
         self._max_pending = max_pending
         self._export = MotTrackWriter(export_dir) if export_dir else None
         self._splices: dict[str, MediaSplice] = {}
+        self._fillers: dict[str, GapFiller] = {}
+        self._early_stills: dict[str, tuple[Any, Any, bool]] = {}
         self._carry_removed: dict[str, npt.NDArray[np.int64]] = {}
 
     def add_camera(
-        self, camera_id: str, config: Mapping[str, Any] | None = None, analytics: Any = None
+        self,
+        camera_id: str,
+        config: Mapping[str, Any] | None = None,
+        analytics: Any = None,
+        smoothing: GapFillConfig | Mapping[str, Any] | None = None,
     ) -> None:
         """Starts tracking a camera; ``config`` holds TrackerConfig fields (defaults if None).
 
@@ -65,12 +74,16 @@ class TrackerActor:
             config: its TrackerConfig fields, or None for defaults.
             analytics: its AnalyticsConfig (or dict) for the downstream aggregator, or None
                 when its tracks go nowhere.
+            smoothing: offline cameras: GapFillConfig of the smoother that joins broken
+                tracks and fills short gaps before export and analytics; None: off.
 
         Raises:
             ConfigError: the camera is already tracked here, or the config is invalid.
         """
         self._core.add_camera(camera_id, config)
         self._splices[camera_id] = MediaSplice()
+        if smoothing is not None:
+            self._fillers[camera_id] = GapFiller(GapFillConfig.model_validate(smoothing))
         if analytics is not None:
             self._analytics[camera_id] = analytics
 
@@ -78,6 +91,9 @@ class TrackerActor:
         """Stops tracking a camera (and its analytics downstream, which writes its open
         windows); returns the (k,) int64 ids that were still live."""
         live = self._core.remove_camera(camera_id)
+        self._release(camera_id, self._flush_filler(camera_id))
+        self._fillers.pop(camera_id, None)
+        self._early_stills.pop(camera_id, None)
         self._splices.pop(camera_id, None)
         self._carry_removed.pop(camera_id, None)
         self._settle_all()
@@ -92,6 +108,9 @@ class TrackerActor:
 
     def reset_camera(self, camera_id: str) -> npt.NDArray[np.int64]:
         """Drops a camera's tracks and frame order; returns the (k,) int64 ids dropped."""
+        self._release(camera_id, self._flush_filler(camera_id))
+        if camera_id in self._fillers:
+            self._fillers[camera_id] = GapFiller(self._fillers[camera_id].config)
         return self._core.reset_camera(camera_id)
 
     def resume_camera(self, camera_id: str) -> npt.NDArray[np.int64]:
@@ -133,10 +152,28 @@ class TrackerActor:
         if carried is not None and len(carried):
             update = TrackUpdate(update.tracks,
                                  np.union1d(update.removed_ids, carried).astype(np.int64))
-        if self._export is not None:
-            self._export.write(frame_meta, update.tracks)
-        self._forward(camera_id, frame_meta, update)
+        filler = self._fillers.get(camera_id)
+        if filler is None:
+            self._release(camera_id, [(frame_meta, update)])
+        else:
+            self._release(camera_id, [
+                (f.meta, TrackUpdate(f.tracks, f.removed_ids))
+                for f in filler.push(frame_meta, update.tracks, update.removed_ids)
+            ])
         return update.tracks
+
+    def _release(self, camera_id: str, frames: list[tuple[FrameMeta, TrackUpdate]]) -> None:
+        """Exports and forwards frames that are final (after smoothing, when it is on)."""
+        for meta, update in frames:
+            if self._export is not None:
+                self._export.write(meta, update.tracks)
+            self._forward(camera_id, meta, update)
+
+    def _flush_filler(self, camera_id: str) -> list[tuple[FrameMeta, TrackUpdate]]:
+        filler = self._fillers.get(camera_id)
+        if filler is None:
+            return []
+        return [(f.meta, TrackUpdate(f.tracks, f.removed_ids)) for f in filler.flush()]
 
     def _forward(self, camera_id: str, meta: FrameMeta, update: TrackUpdate) -> None:
         if self._downstream is None or camera_id not in self._analytics:
@@ -154,6 +191,9 @@ class TrackerActor:
                 log.error("camera %s: analytics not started: %s", camera_id, reason)
                 return
             self._added.add(camera_id)
+            early = self._early_stills.pop(camera_id, None)
+            if early is not None:
+                self._pending.append(self._downstream.set_still.remote(camera_id, *early))
         self._pending.append(self._downstream.update.remote(
             camera_id, meta, update.tracks, update.removed_ids
         ))
@@ -174,13 +214,21 @@ class TrackerActor:
     def set_still(
         self, camera_id: str, still: npt.NDArray[np.uint8], boxes: npt.ArrayLike, blur: bool = True
     ) -> None:
-        """Passes a camera's people-blurred still on to its aggregator (heatmap background)."""
+        """Passes a camera's people-blurred still on to its aggregator (heatmap background);
+        one that comes before the camera's first frame reached the aggregator (smoothing
+        holds frames back) waits for it, the newest replacing older ones."""
+        if self._downstream is None or camera_id not in self._analytics:
+            return
         if camera_id in self._added:
             self._pending.append(self._downstream.set_still.remote(camera_id, still, boxes, blur))
+        else:
+            self._early_stills[camera_id] = (still, boxes, blur)
 
     def flush(self) -> dict[str, Any]:
         """Waits until every forwarded frame is processed downstream and writes the track
-        export; returns :meth:`stats`."""
+        export; frames held by smoothers are released first. Returns :meth:`stats`."""
+        for camera_id in list(self._fillers):
+            self._release(camera_id, self._flush_filler(camera_id))
         self._settle_all()
         if self._export is not None:
             self._export.flush()
@@ -193,4 +241,5 @@ class TrackerActor:
     def stats(self) -> dict[str, Any]:
         """JSON-ready counters, per camera and in total, plus forwarding health."""
         return {**self._core.stats(), "analytics_errors": dict(self._analytics_errors),
-                "forward_errors": self._forward_errors, "forward_pending": len(self._pending)}
+                "forward_errors": self._forward_errors, "forward_pending": len(self._pending),
+                "smoothing": {cid: asdict(f.stats()) for cid, f in self._fillers.items()}}

@@ -34,7 +34,7 @@ from pipeline.site_config import SiteCamera
 CONTROLLER_NAME = "panoray-controller"
 """Ray actor name of the running pipeline's controller, in the run's namespace."""
 
-SITE_ONLY_FIELDS = frozenset({"zones", "lines", "tracker", "still_interval_s", "resources"})
+SITE_ONLY_FIELDS = frozenset({"zones", "lines", "tracker", "resources"})
 """SiteCamera fields that are not part of the camera's ingest config."""
 
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
@@ -99,9 +99,18 @@ def validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def camera_source_config(camera: SiteCamera, offline: bool) -> CameraConfig:
-    """The ingest part of a site camera, with the run's mode applied."""
+def camera_source_config(
+    camera: SiteCamera, offline: bool, blur_people: bool = True
+) -> CameraConfig:
+    """The ingest part of a site camera, with the run's mode and privacy applied.
+
+    Args:
+        camera: the site camera.
+        offline: process in offline mode whatever the camera says.
+        blur_people: the site's ``privacy.blur_people``; False lets stills leave unblurred.
+    """
     data = camera.model_dump(exclude=set(SITE_ONLY_FIELDS))
+    data["blur_stills"] = camera.blur_stills and blur_people
     if offline:
         data["mode"] = "offline"
     return CameraConfig.model_validate(data)

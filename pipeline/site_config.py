@@ -28,7 +28,7 @@ from pipeline.config import HttpConfig, ModelConfig, ServingConfig, StrictModel
 from pipeline.config_loader import load_config_file
 from pipeline.errors import ModelError
 from pipeline.ingest.config import CameraConfig
-from pipeline.tracking.config import TrackerConfig
+from pipeline.tracking.config import GapFillConfig, TrackerConfig
 
 RESERVED_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
 
@@ -42,11 +42,6 @@ class SiteCamera(CameraConfig):
     lines: tuple[LineConfig, ...] = Field((), max_length=256, description="Counting lines.")
     tracker: TrackerConfig | None = Field(
         None, description="Per-camera tracker settings; unset uses the top-level `tracker`."
-    )
-    still_interval_s: float = Field(
-        30.0, gt=0, le=86400,
-        description="How often (media s) a people-blurred still is taken for the heatmap "
-        "background and dashboard.",
     )
     resources: dict[str, float] = Field(
         default_factory=dict, max_length=16,
@@ -195,6 +190,11 @@ class SiteConfig(StrictModel):
                                    description="Detector replicas and batching.")
     tracker: TrackerConfig = Field(default_factory=TrackerConfig,
                                    description="Default tracker settings.")
+    smoothing: GapFillConfig | None = Field(
+        default_factory=GapFillConfig,
+        description="Offline runs only: join broken tracks and interpolate short gaps "
+        "before analytics (frames are held for `lookahead_s`). Unset turns it off.",
+    )
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings,
                                          description="Windows, suppression, heatmaps.")
     sinks: SinkSettings = Field(default_factory=SinkSettings, description="Outputs.")

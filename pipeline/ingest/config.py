@@ -166,6 +166,12 @@ class CameraConfig(StrictModel):
     still_max_side: int = Field(
         640, ge=32, le=4096, description="Longest side of a still, in pixels."
     )
+    still_blur_sigma_px: float = Field(
+        3.0, ge=0, le=50,
+        description="Gaussian blur (sigma, pixels of the downscaled still) over the whole "
+        "still, on top of pixelating every detected person: people the detector missed "
+        "in that frame still show no recognisable detail. 0 turns it off.",
+    )
     blur_stills: bool = Field(
         True,
         description="Blur the people in stills. Only the operator's explicit `privacy."

@@ -412,7 +412,11 @@ class CameraIngest:
         assert item.still is not None and self._still_sink is not None
         scale = item.still.shape[1] / item.meta.width
         boxes = (detections.boxes * scale).astype(np.float32)
-        still = blur_people(item.still, boxes) if self.config.blur_stills else item.still
+        still = item.still
+        if self.config.blur_stills:
+            still = blur_people(still, boxes)
+            if self.config.still_blur_sigma_px > 0:
+                still = cv2.GaussianBlur(still, (0, 0), self.config.still_blur_sigma_px)
         item.still = None
         try:
             await asyncio.wait_for(self._still_sink(item.meta, still, boxes),

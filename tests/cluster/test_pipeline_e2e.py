@@ -98,10 +98,17 @@ def test_exported_tracks_load_in_the_evaluation_module(single_run):
     assert scores["HOTA"] == pytest.approx(1.0) and scores["IDF1"] == pytest.approx(1.0)
 
 
-def test_heatmaps_are_written_beside_the_tables(single_run):
+def test_heatmaps_are_drawn_over_a_still_of_the_camera(single_run):
+    import cv2
+
     tmp, _ = single_run
-    pngs = list((tmp / "out" / "heatmaps").rglob("*.png"))
+    pngs = sorted((tmp / "out" / "heatmaps").rglob("*.png"))
     assert len(pngs) >= FRAMES / FPS / 10  # one per 10 s window
+    image = cv2.imread(str(pngs[-1]))
+    assert image.shape[1] <= 640  # stills are downscaled before they leave the camera
+    # a real background (the camera's blurred still), not the flat grey used without one
+    grey = (np.abs(image.astype(int) - image[0, 0].astype(int)).sum(axis=2) < 6).mean()
+    assert grey < 0.5, f"{grey:.0%} of the heatmap is one flat colour"
 
 
 def test_offline_runs_are_deterministic_with_other_cameras_beside(serve_app, single_run, tmp_path):

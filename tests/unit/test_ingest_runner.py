@@ -400,7 +400,7 @@ def _stills(clip, blur):
         got.append((meta, still, boxes))
 
     config = CameraConfig(id="cam", url=str(clip), mode="offline", still_interval_s=1.0,
-                          still_max_side=96, blur_stills=blur)
+                          still_max_side=96, still_blur_sigma_px=1.0, blur_stills=blur)
     run(CameraIngest(config, SPEC, infer=infer, still_sink=still_sink))
     return got
 
@@ -413,6 +413,7 @@ def test_stills_come_by_media_time_downscaled_with_people_blurred(tmp_path):
         assert max(b.shape[:2]) == 96 and b.shape == p.shape
         half = b.shape[1] // 2
         np.testing.assert_allclose(boxes[0], [0, 0, half, b.shape[0]], atol=1)
-        assert np.array_equal(b[:, half + 10 :], p[:, half + 10 :])  # background untouched
         detail = lambda img: float(np.abs(np.diff(img.astype(int), axis=1)).mean())  # noqa: E731
-        assert detail(b[:, : half - 10]) < 0.5 * detail(p[:, : half - 10])  # person pixelated
+        left, right = (slice(None), slice(None, half - 10)), (slice(None), slice(half + 10, None))
+        assert detail(b[left]) < 0.5 * detail(p[left])  # the person is pixelated
+        assert np.abs(b[right].astype(int) - p[right]).mean() < 20  # the rest only softened
