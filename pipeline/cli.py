@@ -121,6 +121,23 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _bench(args: argparse.Namespace) -> int:
+    import pathlib
+    import runpy
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "pipeline.py"
+    if not script.is_file():
+        print(f"panoray: error: {script} is not here; `panoray bench` runs from a source "
+              "checkout (install with scripts/setup.sh --bench)", file=sys.stderr)
+        return EXIT_ERROR
+    sys.argv = [str(script), *args.bench_args]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return EXIT_OK
+
+
 def _models(args: argparse.Namespace) -> int:
     from models.registry import BUNDLED
 
@@ -161,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a deployment YAML; exit 0 or 2")
     v.add_argument("config", help="deployment YAML")
     v.set_defaults(func=_validate)
+
+    b = sub.add_parser("bench", help="end-to-end benchmark (benchmarks/pipeline.py)",
+                       description="Runs benchmarks/pipeline.py; arguments pass through "
+                       "(for example --quick).")
+    b.add_argument("bench_args", nargs=argparse.REMAINDER, help="--quick, --cameras 1,4,8, ...")
+    b.set_defaults(func=_bench)
 
     m = sub.add_parser("models", help="list bundled models")
     m.set_defaults(func=_models)
