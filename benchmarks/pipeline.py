@@ -1,0 +1,292 @@
+"""End-to-end benchmark: panoray against the bare model and a naive loop, in one run.
+
+Measured side by side on the same machine and inputs:
+  * bare ceiling: ONNX Runtime alone on frames already decoded and resized, best batch;
+  * naive loop: one process round-robining over the same N files with OpenCV decode,
+    resize, ONNX Runtime and the same tracker;
+  * panoray offline over the same N files (N = 1, 4, 8): frames/s and ratios to both;
+  * panoray live at 50% and 90% of its measured capacity: p50/p95 latency from frame
+    capture to tracks, and drops;
+  * memory: resident memory of the Ray processes over a soak at 50% load, and its slope.
+Inputs are real clips: the demo clip, and the MOT15 videos in ../shared when present.
+Prints one JSON object as its last line, with a ``goals`` map.
+
+    python benchmarks/pipeline.py [--quick] [--cameras 1,4,8] [--soak-s 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import pathlib
+import sys
+import threading
+import time
+from typing import Any
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.common import emit, goal, machine, rate  # noqa: E402
+from models.detector import OnnxDetector  # noqa: E402
+from models.preprocess import prepare_frame  # noqa: E402
+from pipeline.config import ModelConfig, ServingConfig  # noqa: E402
+from pipeline.tracking.tracker import ByteTracker  # noqa: E402
+from pipeline.tracking.config import TrackerConfig  # noqa: E402
+
+log = logging.getLogger("bench.pipeline")
+
+DEMO_CLIP = ROOT / "pipeline" / "demo" / "vtest.mp4"
+MOT15 = ROOT.parent / "shared" / "data" / "mot15"
+GOALS = {"offline_8_vs_naive": 1.0, "offline_8_vs_bare": 0.85, "live_50_p95_ms": 150.0,
+         "soak_rss_growth": 0.05}
+LINE = {"id": "mid", "start": [0.5, 0.1], "end": [0.5, 0.9]}
+ZONE = {"id": "left", "points": [[0.0, 0.2], [0.5, 0.2], [0.5, 0.9], [0.0, 0.9]]}
+
+
+def clips() -> list[pathlib.Path]:
+    """The demo clip plus the MOT15 videos when ../shared has them."""
+    found = [DEMO_CLIP]
+    if MOT15.is_dir():
+        found += sorted(MOT15.glob("*/*.mp4"))
+    return found
+
+
+def clip_fps(path: pathlib.Path) -> float:
+    cap = cv2.VideoCapture(str(path))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    cap.release()
+    return fps
+
+
+# -- baselines -------------------------------------------------------------------------
+def bare_ceiling(det: OnnxDetector, files: list[pathlib.Path], seconds: float) -> dict[str, Any]:
+    """ONNX Runtime alone on pre-decoded, pre-resized real frames; images/s per batch."""
+    smalls, sizes = [], []
+    for path in files:
+        cap = cv2.VideoCapture(str(path))
+        for _ in range(16):
+            ok, frame = cap.read()
+            if not ok:
+                break
+            small, tf = prepare_frame(frame, det.input_spec)
+            smalls.append(small)
+            sizes.append((tf.width, tf.height))
+        cap.release()
+    out = {}
+    for bs in (1, 4, 8):
+        batch, bsizes = smalls[:bs], sizes[:bs]
+        out[str(bs)] = round(rate(lambda: len(det.detect(batch, bsizes)), seconds), 2)
+    return {"images_per_s_by_batch": out, "best": max(out.values())}
+
+
+def naive_loop(det: OnnxDetector, files: list[pathlib.Path], frames_each: int) -> float:
+    """What a user would write: one process, round-robin decode, resize, infer, track."""
+    caps = [cv2.VideoCapture(str(f)) for f in files]
+    fps = [c.get(cv2.CAP_PROP_FPS) or 25.0 for c in caps]
+    trackers = [ByteTracker(TrackerConfig()) for _ in files]
+    done, counts = 0, [0] * len(files)
+    start = time.perf_counter()
+    while min(counts) < frames_each:
+        for i, cap in enumerate(caps):
+            if counts[i] >= frames_each:
+                continue
+            ok, frame = cap.read()
+            if not ok:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, frame = cap.read()
+            dets = det.detect_image(frame)
+            trackers[i].update(dets, counts[i] / fps[i])
+            counts[i] += 1
+            done += 1
+    elapsed = time.perf_counter() - start
+    for cap in caps:
+        cap.release()
+    return done / elapsed
+
+
+# -- panoray ---------------------------------------------------------------------------
+def _site(files: list[pathlib.Path], n: int, **camera: Any) -> Any:
+    from pipeline.site_config import SiteConfig
+
+    cams = [{"id": f"cam-{i}", "url": str(files[i % len(files)]), "zones": [ZONE],
+             "lines": [LINE], **camera} for i in range(n)]
+    return SiteConfig.model_validate({"cameras": cams,
+                                      "analytics": {"window_s": 10, "window_grace_s": 5}})
+
+
+def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int,
+                out: pathlib.Path) -> dict[str, Any]:
+    """panoray offline over ``n`` cameras; frames/s from camera start to the last frame."""
+    from pipeline.runner import PipelineRunner, RunOptions
+
+    cfg = _site(files, n, max_frames=frames_each, loop=True)
+    runner = PipelineRunner(cfg, RunOptions(output_dir=out / f"offline-{n}", offline=True),
+                            detector=handle)
+    runner.start()
+    # Cameras start one after another; frames done before the last one started are not
+    # timed, so that actor start-up does not count as throughput.
+    already = sum(st.frames_delivered for st in runner.camera_stats().values())
+    start = time.perf_counter()
+    why = runner.wait(threading.Event())
+    elapsed = time.perf_counter() - start
+    summary = runner.shutdown()
+    delivered = sum(c["frames_delivered"] for c in summary["cameras"].values())
+    dropped = sum(c["frames_dropped"] for c in summary["cameras"].values())
+    timed = delivered - already
+    return {"cameras": n, "frames": delivered, "frames_timed": timed, "dropped": dropped,
+            "ended": why, "seconds": round(elapsed, 2),
+            "frames_per_s": round(timed / elapsed, 2)}
+
+
+def run_live(handle: Any, total_fps: float, seconds: float, out: pathlib.Path, tag: str,
+             rss_every_s: float | None = None) -> dict[str, Any]:
+    """panoray live at ``total_fps`` frames/s over as few cameras as the clips allow."""
+    from pipeline.runner import PipelineRunner, RunOptions
+
+    clip = max(clips(), key=clip_fps)  # the fastest clip needs the fewest cameras
+    source_fps = clip_fps(clip)
+    n = max(1, math.ceil(total_fps / source_fps))
+    per_camera = total_fps / n
+    cfg = _site([clip], n, mode="live", loop=True, target_fps=per_camera)
+    runner = PipelineRunner(cfg, RunOptions(output_dir=out / f"live-{tag}"), detector=handle)
+    runner.start()
+    samples: list[tuple[float, float]] = []
+    start = time.perf_counter()
+    next_sample = start
+    while time.perf_counter() - start < seconds:
+        now = time.perf_counter()
+        if rss_every_s is not None and now >= next_sample:
+            samples.append((now - start, ray_rss_mb()))
+            next_sample = now + rss_every_s
+        time.sleep(0.5)
+    stats = runner.camera_stats()
+    summary = runner.shutdown()
+    delivered = sum(c["frames_delivered"] for c in summary["cameras"].values())
+    decoded = sum(c["frames_decoded"] for c in summary["cameras"].values())
+    dropped = sum(c["frames_dropped"] for c in summary["cameras"].values())
+    result = {
+        "cameras": n, "target_fps_total": round(total_fps, 2),
+        "delivered_fps": round(delivered / seconds, 2),
+        "latency_p50_ms": round(float(np.median([s.latency_p50_ms for s in stats.values()])), 1),
+        "latency_p95_ms": round(max(s.latency_p95_ms for s in stats.values()), 1),
+        "dropped": dropped, "drop_rate": round(dropped / max(1, decoded), 4),
+    }
+    if rss_every_s is not None:
+        result["rss_samples"] = samples
+    return result
+
+
+def ray_rss_mb() -> float:
+    """Resident memory (MB) of this driver and every Ray process on the machine."""
+    import psutil
+
+    total = 0
+    for proc in psutil.process_iter(["name", "cmdline", "memory_info"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+            name = proc.info["name"] or ""
+            if proc.pid == os.getpid() or "ray" in name or "ray::" in cmd or "raylet" in cmd \
+                    or "gcs_server" in cmd or "default_worker.py" in cmd:
+                total += proc.info["memory_info"].rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied, TypeError):
+            continue
+    return total / 2**20
+
+
+def soak_summary(samples: list[tuple[float, float]], warmup_fraction: float) -> dict[str, Any]:
+    """RSS after warm-up vs at the end, and the slope (MB/min) of a linear fit after it."""
+    cut = samples[0][0] + warmup_fraction * (samples[-1][0] - samples[0][0])
+    after = [(t, m) for t, m in samples if t >= cut]
+    if len(after) < 2:
+        return {"growth": float("nan"), "slope_mb_per_min": float("nan")}
+    t, m = np.array(after).T
+    slope = float(np.polyfit(t, m, 1)[0]) * 60
+    return {"start_mb": round(float(m[0]), 1), "end_mb": round(float(m[-1]), 1),
+            "growth": round(float((m[-1] - m[0]) / m[0]), 4),
+            "slope_mb_per_min": round(slope, 2), "samples": len(samples)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short run (under 3 minutes)")
+    parser.add_argument("--cameras", default="1,4,8", help="camera counts for offline runs")
+    parser.add_argument("--soak-s", type=float, default=None, help="soak length (s)")
+    parser.add_argument("--live-s", type=float, default=None, help="each live run (s)")
+    parser.add_argument("--output", default="/tmp/panoray-bench", help="scratch output dir")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    counts = [int(c) for c in args.cameras.split(",")]
+    frames_each = 150 if args.quick else 400
+    seconds = 3.0 if args.quick else 8.0
+    live_s = args.live_s or (12.0 if args.quick else 60.0)
+    soak_s = args.soak_s or (30.0 if args.quick else 600.0)
+    out = pathlib.Path(args.output)
+    files = clips()
+
+    det = OnnxDetector(ModelConfig())
+    bare = bare_ceiling(det, files, seconds)
+    naive = {str(n): round(naive_loop(det, [files[i % len(files)] for i in range(n)],
+                                      frames_each), 2)
+             for n in (counts if not args.quick else [max(counts)])}
+    del det
+
+    import ray
+    from ray import serve
+
+    from pipeline.config import HttpConfig
+    from pipeline.serving import start_serving
+
+    ray.init(num_cpus=max(4, max(counts) // 2 + 3), include_dashboard=False,
+             logging_level="ERROR")
+    handle = start_serving(ModelConfig(), ServingConfig(), HttpConfig(port=8765),
+                           access_logs=False)
+    try:
+        offline = {str(n): run_offline(handle, files, n, frames_each, out) for n in counts}
+        capacity = max(r["frames_per_s"] for r in offline.values())
+        live = {f"{int(load * 100)}%": run_live(handle, load * capacity, live_s, out, str(load))
+                for load in (0.5, 0.9)}
+        soak_run = run_live(handle, 0.5 * capacity, soak_s, out, "soak", rss_every_s=2.0)
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    soak = soak_summary(soak_run.pop("rss_samples"), warmup_fraction=0.25)
+    top = str(max(counts))
+    vs_naive = offline[top]["frames_per_s"] / naive.get(top, max(naive.values()))
+    vs_bare = offline[top]["frames_per_s"] / bare["best"]
+    emit({
+        "benchmark": "pipeline",
+        "machine": machine(),
+        "inputs": [p.name for p in files],
+        "frames_per_camera": frames_each,
+        "bare": bare,
+        "naive_frames_per_s": naive,
+        "offline": offline,
+        "ratios": {f"offline_{n}": {
+            "vs_naive": round(offline[str(n)]["frames_per_s"] / naive[str(n)], 3)
+            if str(n) in naive else None,
+            "vs_bare": round(offline[str(n)]["frames_per_s"] / bare["best"], 3)}
+            for n in counts},
+        "capacity_frames_per_s": capacity,
+        "live": live,
+        "soak": {"seconds": soak_s, **soak_run, **soak},
+        "goals": {
+            f"offline_{top}_vs_naive": goal(vs_naive, GOALS["offline_8_vs_naive"]),
+            f"offline_{top}_vs_bare": goal(vs_bare, GOALS["offline_8_vs_bare"]),
+            "live_50_p95_ms": goal(live["50%"]["latency_p95_ms"], GOALS["live_50_p95_ms"],
+                                   higher_is_better=False),
+            "soak_rss_growth": goal(soak["growth"], GOALS["soak_rss_growth"],
+                                    higher_is_better=False),
+        },
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
