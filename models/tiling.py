@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, model_validator
 
-from models.nms import iou_matrix
+from pipeline.tracking.association import iou_matrix
 from models.preprocess import InputSpec, prepare_frame
 from pipeline.config import StrictModel
 from pipeline.errors import InputError

@@ -38,6 +38,31 @@ def require_system(tool: str, why: str) -> None:
     pytest.skip(message)
 
 
+def wait_healthy(url: str, timeout_s: float = 180, proc=None, log_path=None) -> None:
+    """Polls ``url``/healthz until it answers 200; fails early if ``proc`` exits."""
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = open(log_path).read()[-3000:] if log_path else ""
+            pytest.fail(f"server exited with {proc.returncode} before it was healthy\n{tail}")
+        try:
+            if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"{url}/healthz did not answer 200 within {timeout_s:.0f} s")
+
+
+def ensure_stopped(proc) -> None:
+    """Kills ``proc`` if a failed test left it running."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
     """A real local Ray cluster shared by every cluster test."""
@@ -61,7 +86,6 @@ def serve_app(ray_session: None) -> Iterator[dict]:
     Yields:
         {"handle": DeploymentHandle to the Detector, "url": "http://127.0.0.1:PORT"}
     """
-    import requests
     from ray import serve
 
     from pipeline.config import HttpConfig, ModelConfig, ServingConfig
@@ -73,13 +97,6 @@ def serve_app(ray_session: None) -> Iterator[dict]:
         ModelConfig(), serving, HttpConfig(port=port), access_logs=False
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
+    wait_healthy(url, timeout_s=60)
     yield {"handle": handle, "url": url}
     serve.shutdown()

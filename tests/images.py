@@ -27,8 +27,6 @@ def encode(rgb: np.ndarray, ext: str = ".jpg") -> bytes:
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     """IoU of two xyxy boxes."""
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union)
+    from pipeline.tracking.association import iou_matrix
+
+    return float(iou_matrix(np.asarray([a]), np.asarray([b]))[0, 0])

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import ensure_stopped, free_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLIP = ROOT / "pipeline" / "demo" / "vtest.mp4"
@@ -92,9 +92,7 @@ def test_sigterm_mid_live_run_leaves_complete_parquet(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 128 + signal.SIGTERM
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        ensure_stopped(proc)
     text = open(tmp_path / "run.log").read()
     assert "stopped; shutting down cleanly" in text
     leftovers = [p for p in out.rglob(".*") if p.is_file()]

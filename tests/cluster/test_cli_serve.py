@@ -4,11 +4,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import requests
 
-from tests.conftest import free_port
+from tests.conftest import ensure_stopped, free_port, wait_healthy
 from tests.images import astronaut_rgb, encode
 
 
@@ -22,24 +21,14 @@ def test_panoray_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, open(tmp_path / "serve.log").read()[-3000:]
-            try:
-                if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(1)
+        wait_healthy(url, 180, proc, tmp_path / "serve.log")
         r = requests.post(f"{url}/v1/detect", data=encode(astronaut_rgb()),
                           headers={"content-type": "image/jpeg"}, timeout=60)
         assert r.status_code == 200 and len(r.json()["detections"]) == 1
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=90) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        ensure_stopped(proc)
     out = open(tmp_path / "serve.log").read()
     assert "serving ssdlite-mobilenetv2-person on http://127.0.0.1" in out
     assert "shutting down" in out
