@@ -5,7 +5,10 @@ frame through a DeploymentHandle::
 
     result = await handle.detect.remote(DetectRequest(frame, meta))
 
-``@serve.batch`` groups requests from all callers into one ONNX Runtime call. Each item is
+A :class:`~models.batcher.ContinuousBatcher` groups requests from all callers into one ONNX
+Runtime call, forming each batch when the previous one has finished (Serve's
+``@serve.batch`` forms batches while one still runs, so under load they stay at one or two
+frames; see models/batcher.py). Each item is
 checked on its own: a malformed frame fails only its own request, with an
 :class:`~pipeline.errors.InputError`, never the rest of the batch.
 """
@@ -24,6 +27,7 @@ import numpy as np
 from ray import serve
 from ray.util import metrics
 
+from models.batcher import ContinuousBatcher
 from models.detector import OnnxDetector
 from pipeline.config import ModelConfig, ServingConfig
 from pipeline.errors import InputError, PanorayError
@@ -125,8 +129,9 @@ class Detector:
         self._core = OnnxDetector(ModelConfig(**model))  # warms up before serving
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
         self._stats = DetectorStats()
-        self._run_batch.set_max_batch_size(self._serving.max_batch_size)
-        self._run_batch.set_batch_wait_timeout_s(self._serving.batch_wait_timeout_s)
+        self._batcher: ContinuousBatcher[tuple[DetectRequest, float], DetectResult] = (
+            ContinuousBatcher(self._run_batch, self._serving.max_batch_size,
+                              self._serving.batch_wait_timeout_s))
         tags = {"model": self._core.source.name, "provider": self._core.provider}
         self._m_batch = metrics.Histogram(
             "panoray_detector_batch_size", "Frames per model run.", _BATCH_BUCKETS,
@@ -153,12 +158,8 @@ class Detector:
         Raises:
             InputError: this request's frame, threshold or classes are malformed.
         """
-        result = await self._run_batch((request, time.perf_counter()))
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return await self._batcher.submit((request, time.perf_counter()))
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def _run_batch(
         self, items: list[tuple[DetectRequest, float]]
     ) -> list[DetectResult | Exception]:

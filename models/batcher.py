@@ -1,0 +1,152 @@
+"""Continuous batching: the next batch is formed when the model is free, not before.
+
+Ray Serve's ``@serve.batch`` (2.60) forms a batch, starts it as a task and immediately
+forms the next one while the first still runs; with one batch in flight at a time, the
+batches formed meanwhile hold only what arrived within ``batch_wait_timeout_s`` and queue
+behind it. Under load that gives batches of one or two frames that each wait a whole model
+run (measured on 2 cores with 8 callers: mean batch 1.24, 67 ms queued per frame).
+
+:class:`ContinuousBatcher` instead forms a batch only once the previous one has finished,
+from everything that arrived meanwhile (up to ``max_batch_size``). An item that has already
+waited ``batch_wait_timeout_s`` is never held back for more; an item arriving at an idle
+model waits at most that long for company. This is the dynamic batching of inference
+servers such as Triton.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class _Pending(Generic[T]):
+    item: T
+    arrived: float  # time.perf_counter() at submit
+    future: asyncio.Future
+
+
+class ContinuousBatcher(Generic[T, R]):
+    """Groups concurrently submitted items into calls of ``run``, one call at a time.
+
+    Args:
+        run: coroutine function taking a list of items (at most ``max_batch_size``) and
+            returning one result per item, in order. A result that is an exception
+            instance is raised to that item's caller only; an exception raised by ``run``
+            itself fails the whole batch.
+        max_batch_size: most items per call (>= 1).
+        batch_wait_timeout_s: longest the oldest waiting item is held for a batch to fill
+            when the model is idle (seconds, >= 0).
+
+    Must be used from one event loop (the Serve replica's); the worker task starts on the
+    first :meth:`submit`. Memory is bounded by the callers: Serve's
+    ``max_ongoing_requests`` caps how many items can be waiting.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]],
+        max_batch_size: int,
+        batch_wait_timeout_s: float,
+    ) -> None:
+        self._run = run
+        self._queue: collections.deque[_Pending[T]] = collections.deque()
+        self._arrival: asyncio.Event | None = None
+        self._worker: asyncio.Task | None = None
+        self.max_batch_size = max_batch_size
+        self.batch_wait_timeout_s = batch_wait_timeout_s
+
+    @property
+    def max_batch_size(self) -> int:
+        return self._max_batch_size
+
+    @max_batch_size.setter
+    def max_batch_size(self, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {value}")
+        self._max_batch_size = value
+
+    @property
+    def batch_wait_timeout_s(self) -> float:
+        return self._wait_s
+
+    @batch_wait_timeout_s.setter
+    def batch_wait_timeout_s(self, value: float) -> None:
+        if not value >= 0:
+            raise ValueError(f"batch_wait_timeout_s must be >= 0, got {value}")
+        self._wait_s = value
+
+    @property
+    def waiting(self) -> int:
+        """Items submitted and not yet in a batch."""
+        return len(self._queue)
+
+    async def submit(self, item: T) -> R:
+        """Queues ``item`` for the next batch and returns its result.
+
+        Raises:
+            Exception: the item's own error (returned by ``run`` as its result), or the
+                error ``run`` raised for the whole batch.
+        """
+        loop = asyncio.get_running_loop()
+        if self._arrival is None:
+            self._arrival = asyncio.Event()
+        if self._worker is None or self._worker.done():
+            self._worker = loop.create_task(self._work(), name="continuous-batcher")
+        pending = _Pending(item, time.perf_counter(), loop.create_future())
+        self._queue.append(pending)
+        self._arrival.set()
+        result = await pending.future
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    async def _work(self) -> None:
+        assert self._arrival is not None
+        while True:
+            while not self._queue:
+                self._arrival.clear()
+                await self._arrival.wait()
+            await self._fill()
+            batch = [self._queue.popleft()
+                     for _ in range(min(self._max_batch_size, len(self._queue)))]
+            batch = [p for p in batch if not p.future.done()]  # callers that gave up
+            if batch:
+                await self._call(batch)
+
+    async def _fill(self) -> None:
+        """Waits until the batch is full or the oldest item has waited its timeout."""
+        assert self._arrival is not None
+        deadline = self._queue[0].arrived + self._wait_s
+        while len(self._queue) < self._max_batch_size:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                return
+            self._arrival.clear()
+            try:
+                await asyncio.wait_for(self._arrival.wait(), remaining)
+            except TimeoutError:
+                return
+
+    async def _call(self, batch: list[_Pending[T]]) -> None:
+        try:
+            results = await self._run([p.item for p in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(
+                    f"batch function returned {len(results)} results for {len(batch)} items")
+        except Exception as exc:  # noqa: BLE001 - delivered to every caller of the batch
+            log.exception("batch of %d failed", len(batch))
+            results = [exc] * len(batch)
+        for p, r in zip(batch, results):
+            if not p.future.done():
+                p.future.set_result(r)
