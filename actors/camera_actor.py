@@ -25,6 +25,8 @@ from typing import Any
 import ray
 from ray.util import metrics
 
+from models.batcher import ContinuousBatcher
+from models.deployment import DetectRequest
 from models.preprocess import InputSpec
 from pipeline.errors import PanorayError
 from pipeline.ingest.config import CameraConfig
@@ -43,6 +45,8 @@ FRAME_OUTCOMES = {
 # Concurrent actor calls: the run loop plus health/stats/poll callers.
 MAX_CONCURRENCY = 32
 DETECTOR_INFO_TIMEOUT_S = 60.0
+MAX_GROUP_FRAMES = 32
+"""Most frames (or tiles) one grouped detector request carries."""
 
 
 class CameraMetrics:
@@ -158,13 +162,25 @@ class CameraSource:
             still_sink=still_sink,
         )
         self._metrics = CameraMetrics(self._config.id)
+        group = self._config.group_requests
+        if group is None:
+            group = self._config.mode == "offline"
+        # Frames waiting while a group is at the detector leave together as the next one.
+        self._grouper: ContinuousBatcher[DetectRequest, Any] | None = (
+            ContinuousBatcher(self._detect_group, max_batch_size=MAX_GROUP_FRAMES,
+                              batch_wait_timeout_s=0.0)
+            if detector is not None and group else None)
         self._task: asyncio.Task[CameraStats] | None = None
         self._exporter: asyncio.Task[None] | None = None
 
     async def _detect(self, frame: Any, meta: FrameMeta) -> Any:
-        from models.deployment import DetectRequest
+        request = DetectRequest(frame=frame, meta=meta)
+        if self._grouper is not None:
+            return await self._grouper.submit(request)
+        return await self._detector.detect.remote(request)
 
-        return await self._detector.detect.remote(DetectRequest(frame=frame, meta=meta))
+    async def _detect_group(self, requests: list[DetectRequest]) -> list[Any]:
+        return await self._detector.detect_many.remote(requests)
 
     async def start(self) -> CameraHealth:
         """Starts the run loop in the background (no-op while running); returns health.

@@ -160,6 +160,26 @@ class Detector:
         """
         return await self._batcher.submit((request, time.perf_counter()))
 
+    async def detect_many(
+        self, requests: list[DetectRequest]
+    ) -> list[DetectResult | PanorayError]:
+        """Several frames in one call (a camera's waiting frames or a frame's tiles).
+
+        One Ray call instead of one per frame; each frame joins the model batches like a
+        :meth:`detect` call. Errors come back per frame, in place of its result.
+
+        Raises:
+            InputError: ``requests`` is not a list.
+        """
+        if not isinstance(requests, list):
+            raise InputError(f"expected a list of DetectRequest, got {type(requests).__name__}",
+                             "requests")
+        now = time.perf_counter()
+        results = await asyncio.gather(
+            *(self._batcher.submit((r, now)) for r in requests), return_exceptions=True)
+        return [r if isinstance(r, (DetectResult, PanorayError)) else InputError(
+            f"{type(r).__name__}: {r}", "request") for r in results]
+
     async def _run_batch(
         self, items: list[tuple[DetectRequest, float]]
     ) -> list[DetectResult | Exception]:

@@ -5,7 +5,7 @@ credentials: the model's repr and its validation errors never show it unredacted
 
 Example:
     >>> cam = CameraConfig(id="door", url="rtsp://admin:hunter2@10.0.0.5/live")
-    >>> cam.mode, cam.transport, cam.max_in_flight
+    >>> cam.mode, cam.transport, cam.in_flight_limit
     ('live', 'tcp', 4)
     >>> cam.redacted_url
     'rtsp://admin:***@10.0.0.5/live'
@@ -20,6 +20,11 @@ from pydantic import ConfigDict, Field, model_validator
 from models.tiling import TilingConfig
 from pipeline.config import StrictModel
 from pipeline.ingest.redact import redact_url
+
+LIVE_MAX_IN_FLIGHT = 4
+"""Default frames in flight per live camera: enough to hide the detector round trip."""
+OFFLINE_MAX_IN_FLIGHT = 8
+"""Default frames in flight per offline camera: a full model batch can travel as one group."""
 
 SourceKind = Literal["auto", "file", "rtsp", "http", "usb", "images"]
 Mode = Literal["live", "offline"]
@@ -101,10 +106,18 @@ class CameraConfig(StrictModel):
         description="Consecutive failed reconnects after which a live source is marked "
         "failed; unset retries forever. Files are never reconnected.",
     )
-    max_in_flight: int = Field(
-        4, ge=1, le=256,
+    max_in_flight: int | None = Field(
+        None, ge=1, le=256,
         description="Frames sent to the detector (or being forwarded) at once. More hides "
-        "latency; fewer bounds memory and queueing.",
+        "latency; fewer bounds memory and queueing. None: 4 in live mode, 8 in offline "
+        "mode (where waiting frames travel together, see group_requests).",
+    )
+    group_requests: bool | None = Field(
+        None,
+        description="Send the frames (and tiles) waiting for the detector as one request "
+        "instead of one request each: one Ray call per group, so less overhead per frame, "
+        "but a frame may wait for the group before it to return. None: on in offline mode, "
+        "off in live mode.",
     )
     pending_frames: int = Field(
         1, ge=1, le=1024,
@@ -203,6 +216,13 @@ class CameraConfig(StrictModel):
         if isinstance(self.url, int) and self.url < 0:
             raise ValueError(f"camera {self.id}: a device index must be >= 0, got {self.url}")
         return self
+
+    @property
+    def in_flight_limit(self) -> int:
+        """``max_in_flight``, or its default for the mode."""
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        return OFFLINE_MAX_IN_FLIGHT if self.mode == "offline" else LIVE_MAX_IN_FLIGHT
 
     @property
     def redacted_url(self) -> str:

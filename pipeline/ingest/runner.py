@@ -243,7 +243,7 @@ class CameraIngest:
         self._inbox.clear()
         self._wake_scheduled = False
         self._space = threading.Semaphore(cfg.pending_frames)  # offline backpressure
-        self._slots = asyncio.Semaphore(cfg.max_in_flight)
+        self._slots = asyncio.Semaphore(cfg.in_flight_limit)
         self._ordered: asyncio.Queue[asyncio.Future[tuple[_Frame, FrameResult] | None] | None] = (
             asyncio.Queue()
         )

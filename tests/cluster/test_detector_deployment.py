@@ -68,6 +68,22 @@ def test_one_bad_frame_fails_only_itself(serve_app):
     assert len(handle.detect.remote(good[0]).result().detections) == 1
 
 
+def test_a_group_of_frames_is_one_call_with_per_frame_results(serve_app):
+    handle = serve_app["handle"]
+    good = [_request(handle, "cam-group", i) for i in range(5)]
+    bad = DetectRequest(np.zeros((10, 10, 3), np.uint8), FrameMeta("cam-group", 99, 0, 0, 10, 10))
+    before = handle.stats.remote().result()
+    results = handle.detect_many.remote(good[:2] + [bad] + good[2:]).result()
+    after = handle.stats.remote().result()
+    assert [r.meta.frame_index for r in results[:2] + results[3:]] == list(range(5))
+    assert all(len(r.detections) == 1 for r in results[:2] + results[3:])
+    assert isinstance(results[2], InputError) and "frame must be uint8" in str(results[2])
+    assert after["requests"] - before["requests"] == 6
+    assert after["batches"] - before["batches"] < 6  # the group's frames shared batches
+    with pytest.raises(InputError, match="expected a list of DetectRequest"):
+        handle.detect_many.remote(good[0]).result()
+
+
 def test_bad_per_request_settings_are_per_item_errors(serve_app):
     handle = serve_app["handle"]
     req = _request(handle, "cam", 0)
