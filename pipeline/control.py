@@ -57,6 +57,9 @@ class CameraExistsError(ConfigError):
         self.camera_id = camera_id
         super().__init__(f"camera {camera_id!r} already exists; remove it first", "id")
 
+    def __reduce__(self) -> tuple[Any, ...]:  # rebuilt from its fields across Ray calls
+        return type(self), (self.camera_id,)
+
 
 class UnknownCameraError(PanorayError):
     """No camera with this id runs.
@@ -70,6 +73,9 @@ class UnknownCameraError(PanorayError):
         self.camera_id = camera_id
         self.known = sorted(known)
         super().__init__(f"no camera {camera_id!r}; cameras: {self.known}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # rebuilt from its fields across Ray calls
+        return type(self), (self.camera_id, self.known)
 
 
 class SourceNotAllowedError(InputError):

@@ -317,3 +317,16 @@ def test_splice_before_any_frame_changes_nothing():
     splice.splice()
     m = _meta(3, 0.3, 5.0)
     assert splice.map(m) == m and dataclasses.is_dataclass(m)
+
+
+def test_camera_errors_keep_their_message_across_a_ray_call():
+    """Ray pickles errors raised in actors: the message must not be wrapped twice."""
+    import pickle
+
+    from pipeline.control import CameraExistsError, UnknownCameraError
+
+    unknown = pickle.loads(pickle.dumps(UnknownCameraError("nope", ["b", "a"])))
+    assert str(unknown) == "no camera 'nope'; cameras: ['a', 'b']"
+    assert (unknown.camera_id, unknown.known) == ("nope", ["a", "b"])
+    exists = pickle.loads(pickle.dumps(CameraExistsError("door")))
+    assert exists.camera_id == "door" and str(exists).count("door") == 1
