@@ -66,6 +66,7 @@ class TrackerActor:
         config: Mapping[str, Any] | None = None,
         analytics: Any = None,
         smoothing: GapFillConfig | Mapping[str, Any] | None = None,
+        first_track_id: int = 1,
     ) -> None:
         """Starts tracking a camera; ``config`` holds TrackerConfig fields (defaults if None).
 
@@ -76,16 +77,23 @@ class TrackerActor:
                 when its tracks go nowhere.
             smoothing: offline cameras: GapFillConfig of the smoother that joins broken
                 tracks and fills short gaps before export and analytics; None: off.
+            first_track_id: the camera's first track id: what :meth:`next_track_id` said
+                when a camera of this id was last removed in this run, so that ids are
+                never reused within a run.
 
         Raises:
             ConfigError: the camera is already tracked here, or the config is invalid.
         """
-        self._core.add_camera(camera_id, config)
+        self._core.add_camera(camera_id, config, first_track_id)
         self._splices[camera_id] = MediaSplice()
         if smoothing is not None:
             self._fillers[camera_id] = GapFiller(GapFillConfig.model_validate(smoothing))
         if analytics is not None:
             self._analytics[camera_id] = analytics
+
+    def next_track_id(self, camera_id: str) -> int:
+        """The id the camera's next confirmed track would get."""
+        return self._core.next_id(camera_id)
 
     def remove_camera(self, camera_id: str) -> npt.NDArray[np.int64]:
         """Stops tracking a camera (and its analytics downstream, which writes its open

@@ -17,11 +17,18 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "panoray"
 DETECTOR_DEPLOYMENT = "Detector"
+NO_SPILLING = {"automatic_object_spilling_enabled": False}
+"""Ray system config of a local instance: objects (frames among them) never go to disk."""
 
 
 def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: object) -> None:
     """Joins the cluster at ``address`` (or ``$RAY_ADDRESS``, as set for Ray jobs), else
     starts a new local Ray instance.
+
+    A local instance never spills objects to disk: the frames sent to the detector are
+    objects, and frames are not stored (a full object store makes the frame fail instead;
+    in-flight frames are bounded per camera). Clusters started with ``ray start`` get the
+    same setting from cluster.yaml.
 
     ``RAY_USAGE_STATS_ENABLED`` defaults to 0; ``RAY_AUTH_MODE`` is left as the caller set it
     (Ray 2.60 clusters started with ``ray start`` use token auth).
@@ -30,6 +37,8 @@ def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: o
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or "local"
+    if address == "local":
+        kwargs.setdefault("_system_config", NO_SPILLING)
     ray.init(address=address, namespace=namespace, logging_level=logging.WARNING, **kwargs)
 
 

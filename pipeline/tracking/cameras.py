@@ -88,9 +88,11 @@ class CameraTrackers:
         self._last_frame: dict[str, int] = {}
 
     def add_camera(
-        self, camera_id: str, config: TrackerConfig | Mapping[str, Any] | None = None
+        self, camera_id: str, config: TrackerConfig | Mapping[str, Any] | None = None,
+        first_id: int = 1,
     ) -> None:
-        """Starts a tracker for ``camera_id``.
+        """Starts a tracker for ``camera_id`` whose ids start at ``first_id`` (a camera
+        added again in the same run continues where it stopped: :meth:`next_id`).
 
         Raises:
             ConfigError: the camera already has a tracker, or the config is invalid.
@@ -100,7 +102,11 @@ class CameraTrackers:
                               "camera_id")
         if camera_id in self._trackers:
             raise ConfigError(f"camera {camera_id!r} already has a tracker", "camera_id")
-        self._trackers[camera_id] = ByteTracker(parse_tracker_config(camera_id, config))
+        if not isinstance(first_id, int) or first_id < 1:
+            raise ConfigError(f"camera {camera_id!r}: first track id must be an integer >= 1, "
+                              f"got {first_id!r}", "first_id")
+        self._trackers[camera_id] = ByteTracker(parse_tracker_config(camera_id, config),
+                                                first_id)
         log.info("tracking camera %s", camera_id)
 
     def remove_camera(self, camera_id: str) -> npt.NDArray[np.int64]:
@@ -122,6 +128,10 @@ class CameraTrackers:
         tracker.reset()
         self._last_frame.pop(camera_id, None)
         return tracker.removed_ids
+
+    def next_id(self, camera_id: str) -> int:
+        """The id the camera's next confirmed track will get."""
+        return self._get(camera_id).next_id
 
     def cameras(self) -> list[str]:
         """The ids of the cameras tracked here, sorted."""

@@ -110,6 +110,8 @@ class ByteTracker:
 
     Args:
         config: thresholds and motion noise; the documented defaults when omitted.
+        first_id: the first track id to hand out (>= 1): a camera removed and added again
+            in the same run continues its ids, so they are never reused within a run.
 
     Example:
         >>> tracker = ByteTracker()
@@ -118,13 +120,16 @@ class ByteTracker:
         (0, [])
     """
 
-    def __init__(self, config: TrackerConfig | None = None) -> None:
+    def __init__(self, config: TrackerConfig | None = None, first_id: int = 1) -> None:
+        if first_id < 1:
+            raise ValueError(f"first_id must be at least 1, got {first_id}")
         self.config = config if config is not None else TrackerConfig()
         c = self.config
         self._kf = BoxKalman(
             c.measurement_std, c.position_noise, c.velocity_noise, c.initial_velocity_std
         )
-        self._next_id = 1
+        self._first_id = first_id
+        self._next_id = first_id
         self._updates = 0
         self._detections = 0
         self._rejected = 0
@@ -175,13 +180,18 @@ class ByteTracker:
             detections=self._detections,
             rejected=self._rejected,
             low_score=self._low_score,
-            tracks_confirmed=self._next_id - 1,
+            tracks_confirmed=self._next_id - self._first_id,
             tracks_removed=self._removed_total,
             births_refused=self._births_refused,
             live_tracks=len(self._ids),
             live_confirmed=int(np.count_nonzero(self._ids)),
             last_pts_s=self._last_pts_s,
         )
+
+    @property
+    def next_id(self) -> int:
+        """The id the next confirmed track will get."""
+        return self._next_id
 
     def reset(self) -> None:
         """Drops every track and the clock (for example after a seek or a new stream).

@@ -469,3 +469,19 @@ def test_camera_reset_allows_restarting_frame_order():
     assert ids_of(hosts.update("a", meta("a", 0), dets([person(0)]))) == [2]
     assert hosts.remove_camera("a").tolist() == [2]
     assert hosts.cameras() == []
+
+
+def test_a_camera_added_again_continues_its_ids():
+    """Removed and added again in one run (maybe on another tracker actor), a camera's
+    ids continue from where they stopped: never reused within a run."""
+    hosts = CameraTrackers()
+    hosts.add_camera("a", {"min_hits": 1})
+    hosts.update("a", meta("a", 0), dets([person(0), person(200)]))
+    stopped_at = hosts.next_id("a")
+    assert stopped_at == 3
+    hosts.remove_camera("a")
+    elsewhere = CameraTrackers()
+    elsewhere.add_camera("a", {"min_hits": 1}, first_id=stopped_at)
+    assert ids_of(elsewhere.update("a", meta("a", 0), dets([person(0)]))) == [3]
+    with pytest.raises(ConfigError, match="first track id must be an integer >= 1"):
+        elsewhere.add_camera("b", first_id=0)
