@@ -26,6 +26,8 @@ from pipeline.analytics.aggregator import Aggregator, AggregatorSnapshot
 from pipeline.analytics.camera import TrackIds
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import ClosedWindow, Event
+from pipeline.dashboard.history import HISTORY_HORIZON_S, HISTORY_MAX_WINDOWS
+from pipeline.dashboard.images import EncodedImage
 from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig
 from pipeline.types import FrameMeta, Tracks
 
@@ -43,15 +45,23 @@ class AggregatorActor:
     Args:
         sink_config: where to write; None keeps closed windows in memory for
             :meth:`pop_closed_windows` (tests, live-only deployments).
+        history_s, history_max_windows: bounds of the dashboard's per-camera history of
+            closed windows (media seconds, windows).
     """
 
-    def __init__(self, sink_config: ParquetSinkConfig | Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        sink_config: ParquetSinkConfig | Mapping[str, Any] | None = None,
+        history_s: float = HISTORY_HORIZON_S,
+        history_max_windows: int = HISTORY_MAX_WINDOWS,
+    ) -> None:
         sink = None
         if sink_config is not None:
             if not isinstance(sink_config, ParquetSinkConfig):
                 sink_config = ParquetSinkConfig.model_validate(sink_config)
             sink = ParquetSink(sink_config)
-        self._core = Aggregator(sink)
+        self._core = Aggregator(sink, history_s=history_s,
+                                history_max_windows=history_max_windows)
         # A graceful actor exit (ray.actor.exit_actor, __ray_terminate__) runs atexit.
         atexit.register(self._core.close)
 
@@ -110,3 +120,29 @@ class AggregatorActor:
     def close(self) -> None:
         """Clean shutdown: closes all windows early, writes them and closes the sink."""
         self._core.close()
+
+    # -- dashboard reads (images are encoded here: only blurred stills ever reach this actor,
+    # unless the operator set privacy.blur_people: false) --------------------------------
+    def still_infos(self) -> dict[str, dict[str, Any]]:
+        """Per camera with a still: its ETag, blurred flag and size in pixels."""
+        return self._core.still_infos()
+
+    def still_image(self, camera_id: str, if_none_match: str | None = None) -> EncodedImage | None:
+        """A camera's latest people-blurred still as JPEG (no data when ``if_none_match``
+        names its ETag), or None when it has none yet."""
+        return self._core.still_image(camera_id, if_none_match)
+
+    def heatmap_image(
+        self, camera_id: str, if_none_match: str | None = None
+    ) -> EncodedImage | None:
+        """A camera's open-window heatmap as PNG over its blurred still, or None."""
+        return self._core.heatmap_image(camera_id, if_none_match)
+
+    def history(self, camera_id: str | None = None) -> dict[str, tuple[ClosedWindow, ...]]:
+        """Closed windows of the last ``history_s`` media seconds per camera (suppressed
+        rows nulled, no heatmaps)."""
+        return self._core.history(camera_id)
+
+    def history_s(self) -> float:
+        """Span of :meth:`history`, media seconds."""
+        return self._core.history_s

@@ -36,6 +36,7 @@ import asyncio
 import logging
 import pathlib
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -58,6 +59,7 @@ from pipeline.control import (
     camera_source_config,
     camera_view,
     check_api_source,
+    json_safe,
     live_view,
     lost_stats,
     pick_tracker,
@@ -65,6 +67,9 @@ from pipeline.control import (
     status_rows,
     validation_message,
 )
+from pipeline.dashboard.history import HISTORY_HORIZON_S
+from pipeline.dashboard.images import EncodedImage
+from pipeline.dashboard.views import history_view
 from pipeline.errors import ConfigError, PanorayError
 from pipeline.ingest.health import CameraStats
 from pipeline.sinks.parquet import ParquetSinkConfig
@@ -108,6 +113,9 @@ class PipelineController:
         self._records: dict[str, CameraRecord] = {}
         self._actors: dict[str, Any] = {}
         self._removed: OrderedDict[str, tuple[CameraRecord, CameraStats]] = OrderedDict()
+        # Per removed camera id, where its track ids stopped, so that a camera added again
+        # under that id never reuses an id in this run (one int per id ever removed).
+        self._next_track_ids: dict[str, int] = {}
         self._trackers: list[Any] = []
         self._aggregators: list[Any] = []
         self._lock = asyncio.Lock()
@@ -127,6 +135,7 @@ class PipelineController:
         cfg = self._config
         sink = ParquetSinkConfig(
             root=pathlib.Path(self._output_dir),
+            run_id=uuid.uuid4().hex,  # one per run: track ids restart in every run
             max_buffer_rows=cfg.sinks.max_buffer_rows,
             events_retention_days=cfg.sinks.events_retention_days,
             aggregates_retention_days=cfg.sinks.aggregates_retention_days,
@@ -147,8 +156,8 @@ class PipelineController:
                 await self._launch(record)
                 self._records[cam.id] = record
         self._supervisor = asyncio.create_task(self._supervise())
-        log.info("pipeline started: %d cameras, output in %s", len(self._records),
-                 self._output_dir)
+        log.info("pipeline started: %d cameras, run %s, output in %s", len(self._records),
+                 sink.run_id, self._output_dir)
         return len(self._records)
 
     def _state_placement(self) -> dict[str, Any]:
@@ -168,6 +177,7 @@ class PipelineController:
             await tracker.add_camera.remote(
                 cam.id, (cam.tracker or self._config.tracker).model_dump(),
                 self._config.analytics.for_camera(cam), smoothing,
+                self._next_track_ids.get(cam.id, 1),
             )
         source = camera_source_config(cam, self._offline, self._config.privacy.blur_people)
         options: dict[str, Any] = {"num_cpus": source.num_cpus, "max_concurrency": MAX_CONCURRENCY}
@@ -266,9 +276,11 @@ class PipelineController:
                     _awaitable(actor.stop.remote()), CALL_TIMEOUT_S))
             except Exception as exc:  # noqa: BLE001 - a lost actor still gets removed
                 final = lost_stats(record, f"camera actor lost: {type(exc).__name__}")
+            tracker = self._trackers[record.tracker]
+            self._next_track_ids[camera_id] = await asyncio.wait_for(
+                _awaitable(tracker.next_track_id.remote(camera_id)), CALL_TIMEOUT_S)
             await asyncio.wait_for(
-                _awaitable(self._trackers[record.tracker].remove_camera.remote(camera_id)),
-                CALL_TIMEOUT_S)
+                _awaitable(tracker.remove_camera.remote(camera_id)), CALL_TIMEOUT_S)
             ray.kill(actor)
             del self._records[camera_id]
             self._removed[camera_id] = (record, final)
@@ -443,6 +455,76 @@ class PipelineController:
         for cid, pair in self._removed.items():
             final.setdefault(cid, pair)
         return run_summary(final, tracker_stats, snapshots, self._output_dir)
+
+    # -- dashboard (reads; routed to the aggregator hosting each camera) -----------------
+    def _aggregator_of(self, camera_id: str) -> Any:
+        """The aggregator actor hosting a camera: its tracker's downstream.
+
+        Raises:
+            UnknownCameraError: no such camera.
+        """
+        record = self._records.get(camera_id)
+        if record is None:
+            raise UnknownCameraError(camera_id, self._records)
+        return self._aggregators[record.tracker % len(self._aggregators)]
+
+    async def still(self, camera_id: str, if_none_match: str | None = None) -> EncodedImage | None:
+        """A camera's latest still, people blurred, as JPEG (no data when
+        ``if_none_match`` names its ETag); None before its first still.
+
+        Raises:
+            UnknownCameraError: no such camera.
+        """
+        ref = self._aggregator_of(camera_id).still_image.remote(camera_id, if_none_match)
+        return await asyncio.wait_for(_awaitable(ref), CALL_TIMEOUT_S)
+
+    async def heatmap(
+        self, camera_id: str, if_none_match: str | None = None
+    ) -> EncodedImage | None:
+        """The heatmap of a camera's open window so far as PNG over its blurred still;
+        None when it has heatmaps off or no frame has reached its analytics yet.
+
+        Raises:
+            UnknownCameraError: no such camera.
+        """
+        ref = self._aggregator_of(camera_id).heatmap_image.remote(camera_id, if_none_match)
+        return await asyncio.wait_for(_awaitable(ref), CALL_TIMEOUT_S)
+
+    async def history(self, camera_id: str | None = None) -> dict[str, Any]:
+        """Closed windows' metrics of the last hour (the aggregators' ``history_s``) per
+        camera, as published (suppressed rows nulled), JSON-ready (see
+        :func:`pipeline.dashboard.views.history_view`); one camera's when given.
+
+        Raises:
+            UnknownCameraError: ``camera_id`` names no camera.
+        """
+        hosts = [self._aggregator_of(camera_id)] if camera_id else self._aggregators
+        if not hosts:  # not started yet
+            return history_view({}, HISTORY_HORIZON_S)
+        horizon, *parts = await asyncio.wait_for(asyncio.gather(
+            hosts[0].history_s.remote(), *(a.history.remote(camera_id) for a in hosts)),
+            CALL_TIMEOUT_S)
+        merged = {cid: ws for part in parts for cid, ws in part.items() if cid in self._records}
+        return json_safe(history_view(merged, horizon))
+
+    async def dashboard(self) -> dict[str, Any]:
+        """Everything the dashboard's poll shows, in one call: every camera's view
+        (state, fps, counters, config with zones and lines; credentials redacted), its
+        live analytics and its still's ETag and size."""
+        stats = await self._poll(list(self._records))
+        snapshots, *infos = await asyncio.wait_for(asyncio.gather(
+            self._snapshots(), *(a.still_infos.remote() for a in self._aggregators)),
+            CALL_TIMEOUT_S)
+        live = live_view({cid: s.state for cid, s in stats.items()}, snapshots)
+        return {
+            "cameras": [camera_view(self._records[cid], s) for cid, s in stats.items()
+                        if cid in self._records],
+            "live": live["cameras"],
+            "events_total": live["events_total"],
+            "windows_total": live["windows_total"],
+            "stills": {cid: info for part in infos for cid, info in part.items()
+                       if cid in self._records},
+        }
 
 
 def _awaitable(ref: ray.ObjectRef) -> asyncio.Future[Any]:

@@ -14,6 +14,16 @@ The runtime API of a running pipeline (``panoray run``; 503 when none runs, as u
     DELETE /v1/cameras/{id}    remove a camera                                          [token]
     GET    /v1/live            current occupancy and counts per camera, zone and line
 
+The live dashboard (plain HTML, CSS and JavaScript from :mod:`pipeline.dashboard`):
+    GET    /                   the dashboard page: a tile per camera, polled live
+    GET    /inference          a page that sends an image to /v1/detect and draws the boxes
+    GET    /static/{name}      the pages' scripts and style sheet
+    GET    /v1/dashboard       in one call: every camera's view, live analytics, still ETag
+    GET    /v1/cameras/{id}/still    the camera's latest still, people blurred (JPEG, ETag;
+                               404 until it has one)
+    GET    /v1/cameras/{id}/heatmap  its open window's heatmap over that still (PNG, ETag)
+    GET    /v1/history         closed windows' metrics per camera, last hour (?camera_id=)
+
 Endpoints marked [token] change state: when ``http.token`` (or ``token_env``) is set they
 need ``Authorization: Bearer <token>`` (401 otherwise), and without a token they are only
 open on a loopback address. Camera URLs are redacted in every response.
@@ -33,7 +43,7 @@ from typing import Annotated, Any
 
 import ray
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -49,6 +59,8 @@ from pipeline.control import (
     UnknownCameraError,
     validation_message,
 )
+from pipeline.dashboard import STATIC_DIR, STATIC_FILES
+from pipeline.dashboard.images import EncodedImage
 from pipeline.errors import ConfigError, InputError, InputTooLargeError, PanorayError
 from pipeline.images import decode_image
 from pipeline.ingest.redact import redact_text
@@ -94,6 +106,39 @@ AUTH_REALM = 'Bearer realm="panoray"'
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message}, headers=headers)
+
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
+    "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+"""Headers of the dashboard's files: only this origin's scripts, no framing, no referrer."""
+IMAGE_CACHE_CONTROL = "private, no-cache"
+"""Stills and heatmaps: a browser may keep them but must revalidate (ETag) before reuse."""
+
+
+def _static(name: str) -> Response:
+    """One of the dashboard's files (:data:`pipeline.dashboard.STATIC_FILES`), else 404."""
+    content_type = STATIC_FILES.get(name)
+    if content_type is None:
+        return _error(404, f"no dashboard file {name!r}")
+    return Response((STATIC_DIR / name).read_bytes(), media_type=content_type,
+                    headers=PAGE_HEADERS)
+
+
+def _image(image: EncodedImage) -> Response:
+    """A still or heatmap as a response: 304 when the client has it (its ETag), else the
+    bytes; ``X-Panoray-Blurred`` says whether people in it are blurred."""
+    headers = {"ETag": image.etag, "Cache-Control": IMAGE_CACHE_CONTROL,
+               "X-Panoray-Blurred": "true" if image.blurred else "false",
+               "X-Content-Type-Options": "nosniff"}
+    if image.data is None:
+        return Response(status_code=304, headers=headers)
+    return Response(image.data, media_type=image.content_type, headers=headers)
 
 
 class NoPipelineError(PanorayError):
@@ -426,5 +471,75 @@ class HttpApi:
             return refused
         try:
             return await self._call("live")
+        except Exception as exc:  # noqa: BLE001
+            return _controller_error(exc)
+
+    # -- dashboard ---------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    async def dashboard_page(self) -> Any:
+        return _static("index.html")
+
+    @app.get("/inference", include_in_schema=False)
+    async def inference_page(self) -> Any:
+        return _static("inference.html")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def static_file(self, name: str) -> Any:
+        return _static(name)
+
+    @app.get("/v1/dashboard", responses={401: {}, 503: {}},
+             summary="The dashboard's poll: cameras, live analytics, still ETags, auth needs")
+    async def dashboard(self, request: Request) -> Any:
+        if (refused := self._authorize(request, changes_state=False)) is not None:
+            return refused
+        try:
+            state = await self._call("dashboard")
+        except Exception as exc:  # noqa: BLE001
+            return _controller_error(exc)
+        token = self._http.token is not None
+        state["auth"] = {"token_configured": token, "protect_reads": self._http.protect_reads,
+                         "changes_allowed": token or self._http.loopback}
+        return state
+
+    @app.get("/v1/cameras/{camera_id}/still", responses={304: {}, 401: {}, 404: {}, 503: {}},
+             response_class=Response, summary="The camera's latest still, people blurred (JPEG)")
+    async def camera_still(self, camera_id: str, request: Request) -> Any:
+        if (refused := self._authorize(request, changes_state=False)) is not None:
+            return refused
+        try:
+            image = await self._call("still", camera_id, request.headers.get("if-none-match"))
+        except Exception as exc:  # noqa: BLE001
+            return _controller_error(exc)
+        if image is None:
+            return _error(404, f"camera {camera_id!r} has no still yet (one comes every "
+                          "still_interval_s of media time once it streams)")
+        return _image(image)
+
+    @app.get("/v1/cameras/{camera_id}/heatmap", responses={304: {}, 401: {}, 404: {}, 503: {}},
+             response_class=Response,
+             summary="The camera's open window's heatmap over its blurred still (PNG)")
+    async def camera_heatmap(self, camera_id: str, request: Request) -> Any:
+        if (refused := self._authorize(request, changes_state=False)) is not None:
+            return refused
+        try:
+            image = await self._call("heatmap", camera_id, request.headers.get("if-none-match"))
+        except Exception as exc:  # noqa: BLE001
+            return _controller_error(exc)
+        if image is None:
+            return _error(404, f"camera {camera_id!r} has no heatmap: heatmaps are off or no "
+                          "frame has reached its analytics yet")
+        return _image(image)
+
+    @app.get("/v1/history", responses={401: {}, 404: {}, 503: {}},
+             summary="Closed windows' metrics per camera over the last hour")
+    async def history(
+        self,
+        request: Request,
+        camera_id: Annotated[str | None, Query(description="only this camera")] = None,
+    ) -> Any:
+        if (refused := self._authorize(request, changes_state=False)) is not None:
+            return refused
+        try:
+            return await self._call("history", camera_id)
         except Exception as exc:  # noqa: BLE001
             return _controller_error(exc)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,14 @@ from pipeline.analytics.camera import CameraAnalytics, TrackIds
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import CameraSnapshot, ClosedWindow, Event
 from pipeline.analytics.heatmap import blur_people
+from pipeline.dashboard.history import HISTORY_HORIZON_S, HISTORY_MAX_WINDOWS, WindowHistory
+from pipeline.dashboard.images import (
+    EncodedImage,
+    encode_heatmap,
+    encode_still,
+    heatmap_etag,
+    not_modified,
+)
 from pipeline.errors import ConfigError, InputError
 from pipeline.sinks.base import Sink
 from pipeline.types import FrameMeta, Tracks
@@ -65,14 +74,29 @@ class Aggregator:
             returned events and :meth:`pop_closed_windows`).
         keep_closed_windows: without a sink, how many closed windows are kept for
             :meth:`pop_closed_windows` before the oldest are dropped (bounded memory).
+        history_s: the dashboard's history of closed windows (:meth:`history`) spans this
+            many media seconds per camera.
+        history_max_windows: and holds at most this many windows per camera.
     """
 
-    def __init__(self, sink: Sink | None = None, keep_closed_windows: int = 1024) -> None:
+    def __init__(
+        self,
+        sink: Sink | None = None,
+        keep_closed_windows: int = 1024,
+        history_s: float = HISTORY_HORIZON_S,
+        history_max_windows: int = HISTORY_MAX_WINDOWS,
+    ) -> None:
         self._sink = sink
         self._cameras: dict[str, CameraAnalytics] = {}
         self._stills: dict[str, npt.NDArray[np.uint8]] = {}
         self._closed: list[ClosedWindow] = []
         self._keep = keep_closed_windows
+        self._history = WindowHistory(history_s, history_max_windows)
+        # Dashboard: per camera, (version, blurred) of its still and the still's JPEG once
+        # encoded; the run's nonce keeps ETags of different runs apart.
+        self._still_meta: dict[str, tuple[int, bool]] = {}
+        self._still_jpeg: dict[str, EncodedImage] = {}
+        self._nonce = secrets.token_hex(4)
         self._latest_wall: float | None = None
         self.events_total = 0
         self.windows_total = 0
@@ -116,6 +140,9 @@ class Aggregator:
         if self._sink is not None:
             self._sink.flush()
         self._stills.pop(camera_id, None)
+        self._still_meta.pop(camera_id, None)
+        self._still_jpeg.pop(camera_id, None)
+        self._history.drop_camera(camera_id)
         return windows
 
     def update(
@@ -189,6 +216,9 @@ class Aggregator:
         if scale < 1:
             still = cv2.resize(still, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         self._stills[camera_id] = still
+        version = self._still_meta.get(camera_id, (0, True))[0] + 1
+        self._still_meta[camera_id] = (version, bool(blur))
+        self._still_jpeg.pop(camera_id, None)
 
     def snapshot(self) -> AggregatorSnapshot:
         """Returns the live state of every camera."""
@@ -229,6 +259,8 @@ class Aggregator:
         if not windows:
             return
         self.windows_total += len(windows)
+        for w in windows:  # the same (suppressed) rows the sink gets, for the dashboard
+            self._history.add(w)
         if self._sink is None:
             self._closed.extend(windows)
             if len(self._closed) > self._keep:
@@ -242,3 +274,80 @@ class Aggregator:
         self._sink.write_windows(windows, stills)
         if self._latest_wall is not None and math.isfinite(self._latest_wall):
             self._sink.apply_retention(self._latest_wall)
+
+    # -- dashboard reads ---------------------------------------------------------------
+    def _still_etag(self, camera_id: str) -> str | None:
+        meta = self._still_meta.get(camera_id)
+        return None if meta is None else f'"{self._nonce}-{camera_id}-{meta[0]}"'
+
+    def still_infos(self) -> dict[str, dict[str, Any]]:
+        """Per camera with a still: its ``etag``, ``blurred`` flag and ``width``/``height``
+        (pixels of the still), for clients that fetch a still only when it changed."""
+        out = {}
+        for cid in sorted(self._still_meta):
+            h, w = self._stills[cid].shape[:2]
+            out[cid] = {"etag": self._still_etag(cid), "blurred": self._still_meta[cid][1],
+                        "width": w, "height": h}
+        return out
+
+    def still_image(self, camera_id: str, if_none_match: str | None = None) -> EncodedImage | None:
+        """A camera's latest still (people blurred unless the operator turned that off) as
+        JPEG, encoded once per still.
+
+        Args:
+            camera_id: the camera.
+            if_none_match: the client's ``If-None-Match``; when it names the current ETag
+                the result carries no data.
+
+        Returns:
+            The image, or None when the camera has no still (yet) or is not hosted here.
+        """
+        etag = self._still_etag(camera_id)
+        if etag is None:
+            return None
+        blurred = self._still_meta[camera_id][1]
+        if not_modified(etag, if_none_match):
+            h, w = self._stills[camera_id].shape[:2]
+            return EncodedImage(etag, "image/jpeg", None, blurred, w, h)
+        cached = self._still_jpeg.get(camera_id)
+        if cached is None:
+            cached = encode_still(self._stills[camera_id], etag, blurred)
+            self._still_jpeg[camera_id] = cached
+        return cached
+
+    def heatmap_image(
+        self, camera_id: str, if_none_match: str | None = None
+    ) -> EncodedImage | None:
+        """The heatmap of a camera's open window so far (minimum-count rule applied) as
+        PNG over its blurred still (grey without one), rendered as the sink renders them.
+
+        Returns:
+            The image (no data when ``if_none_match`` names its ETag), or None when the
+            camera is not hosted here, has heatmaps off, or has no open window yet.
+        """
+        cam = self._cameras.get(camera_id)
+        grid = None if cam is None else cam.open_heatmap()
+        if grid is None:
+            return None
+        still_etag = self._still_etag(camera_id)
+        etag = heatmap_etag(grid, still_etag)
+        still = self._stills.get(camera_id)
+        blurred = self._still_meta[camera_id][1] if still_etag is not None else True
+        if not_modified(etag, if_none_match):
+            h, w = still.shape[:2] if still is not None else (grid.height, grid.width)
+            return EncodedImage(etag, "image/png", None, blurred, w, h)
+        return encode_heatmap(grid, still, etag, blurred)
+
+    @property
+    def history_s(self) -> float:
+        """Span of :meth:`history`, media seconds."""
+        return self._history.horizon_s
+
+    def history(self, camera_id: str | None = None) -> dict[str, tuple[ClosedWindow, ...]]:
+        """Closed windows of the last ``history_s`` media seconds (at most
+        ``history_max_windows``) per camera, oldest first, exactly as published (suppressed
+        rows nulled, no heatmaps); one camera's only when ``camera_id`` is given."""
+        if camera_id is not None:
+            kept = self._history.windows(camera_id)
+            return {camera_id: kept} if kept or camera_id in self._cameras else {}
+        return self._history.all()

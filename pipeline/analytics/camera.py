@@ -39,6 +39,7 @@ from pipeline.analytics.events import (
     CameraSnapshot,
     ClosedWindow,
     Event,
+    HeatmapGrid,
     LineSnapshot,
     ZoneSnapshot,
 )
@@ -483,4 +484,34 @@ class CameraAnalytics:
             lines=lines,
             open_windows=self._windows.spans(),
             late_events_total=self._windows.late_events_total,
+        )
+
+    # ------------------------------------------------------------ dashboard (live heatmap)
+
+    def open_heatmap(self) -> HeatmapGrid | None:
+        """The heatmap of the newest open window so far (the live dashboard's view).
+
+        The minimum-count rule applies as to closed windows: cells visited by 1..k-1
+        distinct tracks are zeroed.
+
+        Returns:
+            The grid ((rows, columns) int64 counts over a ``width`` x ``height`` frame), or
+            None when heatmaps are off or no window is open (no frame yet).
+        """
+        newest = None
+        for acc in self._windows:
+            if newest is None or acc.index > newest.index:
+                newest = acc
+        if newest is None or newest.heatmap is None:
+            return None
+        counts, hidden = newest.heatmap.result(self._windows.k)
+        return HeatmapGrid(
+            camera_id=self.camera_id,
+            window_start_s=newest.start_s,
+            window_end_s=newest.end_s,
+            window_start_at=self._wall(newest.start_s),
+            counts=counts,
+            suppressed_cells=hidden,
+            width=self.width,
+            height=self.height,
         )

@@ -1,0 +1,268 @@
+"""The dashboard in a real browser against a real `panoray run`: an operator's page.
+
+One `panoray run` process (its own Ray) plays the demo clip as two live looping cameras
+with 5 s windows and an API token that reads need too (``protect_reads``). Headless
+Chromium opens the page, is given the token, and the tests check what an operator sees:
+a tile per camera with its still, zones, lines and live counts; numbers that move; charts
+of closed windows; tiles that come and go as cameras are added and removed; the
+inference page drawing boxes on a photo; and a camera password that never reaches the
+browser. Screenshots go to the test's tmp folder (and to ``$PANORAY_SCREENSHOTS`` when
+set)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.conftest import free_port, wait_healthy
+from tests.images import astronaut_rgb, encode
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CLIP = ROOT / "pipeline" / "demo" / "vtest.mp4"  # 768 x 576
+TOKEN = "dashboard-token-" + "k" * 24
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+PASSWORD = "s3cr3t"
+SECRET_URL = f"rtsp://user:{PASSWORD}@127.0.0.1:9/x"  # nothing listens: it reconnects
+ZONE = {"id": "path-west", "points": [[0.0, 0.28], [0.5, 0.28], [0.5, 0.62], [0.0, 0.62]]}
+QUEUE_PX = {"id": "crossing", "queue": True, "units": "pixel",
+            "points": [[522, 127], [753, 127], [753, 276], [522, 276]]}
+LINE = {"id": "lamp-post", "start": [0.56, 0.2], "end": [0.56, 0.66],
+        "left_to_right": "westward", "right_to_left": "eastward"}
+CAMERAS = {"steady-a": {"zones": [ZONE], "lines": [LINE]},
+           "steady-b": {"zones": [QUEUE_PX], "lines": [LINE]}}
+WAIT_MS = 60_000  # longest any one thing may take to show on the page
+
+
+def _tile(cid: str) -> str:
+    return f'article.tile[data-camera="{cid}"]'
+
+
+class Run:
+    """A `panoray run` process, every HTTP body it answered, and the screenshot folder."""
+
+    def __init__(self, tmp: pathlib.Path) -> None:
+        self.tmp = tmp
+        self.shots = tmp / "shots"
+        self.shots.mkdir()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp / "run.log"
+        config = {
+            "cameras": [{"id": cid, "url": str(CLIP), "mode": "live", "loop": True,
+                         "target_fps": 4, "still_interval_s": 2, **geometry}
+                        for cid, geometry in CAMERAS.items()],
+            "analytics": {"window_s": 5, "window_grace_s": 2, "min_distinct_tracks": 1},
+            "http": {"port": self.port, "token_env": "PANORAY_API_TOKEN",
+                     "protect_reads": True},
+            "serving": {"batch_wait_timeout_s": 0.02},
+        }
+        (tmp / "site.yaml").write_text(json.dumps(config))  # JSON is YAML
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        env["PANORAY_API_TOKEN"] = TOKEN
+        self.log = open(self.log_path, "w+")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "run", str(tmp / "site.yaml"), "--output",
+             str(tmp / "out")],
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+        )
+        self.bodies: list[bytes] = []  # every response body (ours and the browser's)
+
+    def text(self) -> str:
+        return self.log_path.read_text()
+
+    def request(self, method: str, path: str, **kw) -> requests.Response:
+        r = requests.request(method, f"{self.url}{path}", timeout=120,
+                             headers={**AUTH, **kw.pop("headers", {})}, **kw)
+        self.bodies.append(r.content)
+        return r
+
+    def wait_streaming(self, timeout: float = 240.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.text()[-4000:]
+            try:
+                cams = {c["id"]: c for c in self.request("GET", "/v1/cameras").json()["cameras"]}
+                if all(cams[c]["state"] == "streaming" and cams[c]["frames_delivered"] > 0
+                       for c in CAMERAS):
+                    return
+            except (requests.RequestException, KeyError, ValueError):
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"the cameras did not stream in time\n{self.text()[-4000:]}")
+
+    def shot(self, page, name: str) -> pathlib.Path:
+        path = self.shots / name
+        page.screenshot(path=str(path), full_page=True)
+        if copy_to := os.environ.get("PANORAY_SCREENSHOTS"):
+            pathlib.Path(copy_to).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, pathlib.Path(copy_to) / name)
+        return path
+
+
+@pytest.fixture(scope="module")
+def run(chromium, tmp_path_factory):
+    # `chromium` first: without a browser the module skips before starting a pipeline
+    run = Run(tmp_path_factory.mktemp("dashboard"))
+    try:
+        wait_healthy(run.url, timeout_s=240, proc=run.proc, log_path=run.log_path)
+        run.wait_streaming()
+        yield run
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.proc.wait(timeout=120) == 128 + signal.SIGTERM, run.text()[-4000:]
+        assert PASSWORD not in run.text()
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
+        run.log.close()
+
+
+@pytest.fixture(scope="module")
+def page(chromium, run):
+    """One browser tab on the dashboard, given the token; every response body is kept."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def keep(response) -> None:
+        try:
+            run.bodies.append(response.body())
+        except Exception:  # noqa: BLE001 - a 304 or redirect has no body
+            pass
+
+    tab.on("response", keep)
+    tab.goto(f"{run.url}/")
+    tab.wait_for_selector("#token-input", state="visible")  # reads need the token
+    tab.fill("#token-input", TOKEN)
+    tab.click("#token-save")
+    yield tab
+    assert not errors, errors
+    context.close()
+
+
+def test_a_tile_per_camera_with_blurred_still_zones_lines_and_live_numbers(run, page):
+    for cid in CAMERAS:
+        page.wait_for_selector(_tile(cid))
+    assert page.locator("article.tile").count() == len(CAMERAS)
+    # zones and lines from the cameras' config over the still (normalised and pixel units)
+    a, b = page.locator(_tile("steady-a")), page.locator(_tile("steady-b"))
+    assert a.locator('svg.overlay polygon[data-zone="path-west"]').count() == 1
+    assert b.locator('svg.overlay polygon[data-zone="crossing"]').count() == 1
+    assert a.locator('svg.overlay line[data-line="lamp-post"]').count() == 1
+    pts = b.locator('polygon[data-zone="crossing"]').get_attribute("points").split()
+    x0, y0 = (float(v) for v in pts[0].split(","))
+    assert (x0, y0) == pytest.approx((522 / 768 * 1000, 127 / 576 * 750), abs=1)
+    # the stills arrive (people blurred: the still route says so)
+    for cid in CAMERAS:
+        page.wait_for_selector(f"{_tile(cid)}[data-still-loaded]")
+    width = page.eval_on_selector(f"{_tile('steady-a')} img.still", "img => img.naturalWidth")
+    assert width > 0
+    still = run.request("GET", "/v1/cameras/steady-a/still")
+    assert still.headers["X-Panoray-Blurred"] == "true"
+    # numbers move without reloading the page
+    frames = a.locator(".frames").inner_text()
+    page.wait_for_function(
+        "([sel, before]) => document.querySelector(sel).textContent !== before",
+        arg=[f"{_tile('steady-a')} .frames", frames])
+    assert a.locator("tr[data-line='lamp-post'] td.lr").inner_text().startswith("westward ")
+    assert "occupancy" in a.locator("tr[data-zone='path-west']").inner_text()
+    assert "queue" in b.locator("tr[data-zone='crossing']").inner_text()
+    # the open window's heatmap over the still, and charts of the closed windows
+    b.locator(".heat-toggle").check()
+    page.wait_for_selector(f"{_tile('steady-b')}[data-heatmap-loaded]")
+    page.wait_for_selector(f"{_tile('steady-a')} .chart[data-element='line:lamp-post'] path.series")
+    page.wait_for_selector(f"{_tile('steady-b')} .chart[data-element='zone:crossing'] path.series")
+    history = run.request("GET", "/v1/history").json()
+    assert history["horizon_s"] == 3600.0 and history["cameras"]["steady-a"]
+    run.shot(page, "dashboard.png")
+
+
+def test_the_dashboard_routes_answer_as_documented(run):
+    page = requests.get(f"{run.url}/", timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert requests.get(f"{run.url}/static/app.js", timeout=30).status_code == 200
+    for name in ("history.py", "..%2F__init__.py", "missing.js"):
+        assert requests.get(f"{run.url}/static/{name}", timeout=30).status_code == 404, name
+    # reads need the token here (protect_reads)
+    bare = requests.get(f"{run.url}/v1/cameras/steady-a/still", timeout=30)
+    assert bare.status_code == 401 and bare.headers["WWW-Authenticate"].startswith("Bearer")
+    still = run.request("GET", "/v1/cameras/steady-a/still")
+    assert still.status_code == 200 and still.headers["content-type"] == "image/jpeg"
+    again = run.request("GET", "/v1/cameras/steady-a/still",
+                        headers={"If-None-Match": still.headers["ETag"]})
+    assert again.status_code in (200, 304)  # 200 only if a newer still came in between
+    if again.status_code == 304:
+        assert again.headers["ETag"] == still.headers["ETag"] and not again.content
+    heat = run.request("GET", "/v1/cameras/steady-a/heatmap")
+    assert heat.status_code == 200 and heat.content[:4] == b"\x89PNG"
+    missing = run.request("GET", "/v1/cameras/nope/heatmap")
+    assert missing.status_code == 404 and "no camera" in missing.json()["error"]
+    one = run.request("GET", "/v1/history", params={"camera_id": "steady-b"}).json()
+    assert list(one["cameras"]) == ["steady-b"]
+    rows = [r for w in one["cameras"]["steady-b"] for r in w["rows"]]
+    assert {(r["element_kind"], r["element_id"]) for r in rows} == {
+        ("zone", "crossing"), ("line", "lamp-post")}
+    state = run.request("GET", "/v1/dashboard").json()
+    assert state["auth"] == {"token_configured": True, "protect_reads": True,
+                             "changes_allowed": True}
+    assert set(state["stills"]) == set(CAMERAS) and set(state["live"]) == set(CAMERAS)
+
+
+def test_tiles_follow_cameras_added_and_removed_through_the_api(run, page):
+    r = run.request("POST", "/v1/cameras", json={"id": "locked", "url": SECRET_URL,
+                                                 "backoff_max_s": 1.0})
+    assert r.status_code == 201, r.text
+    tile = page.locator(_tile("locked"))
+    tile.wait_for()
+    page.wait_for_function(
+        "sel => ['reconnecting', 'connecting'].includes(document.querySelector(sel).textContent)",
+        arg=f"{_tile('locked')} .state")
+    assert tile.locator("img.still").get_attribute("src") is None  # no still: "waiting"
+    assert PASSWORD not in page.content()
+    run.shot(page, "dashboard-three-cameras.png")
+
+    r = run.request("DELETE", "/v1/cameras/steady-b")
+    assert r.status_code == 200, r.text
+    page.locator(_tile("steady-b")).wait_for(state="detached")
+
+    # the page's own Remove button: a state change, sent with the token
+    page.once("dialog", lambda dialog: dialog.accept())
+    tile.locator("button.remove").click()
+    tile.wait_for(state="detached")
+    assert run.request("GET", "/v1/cameras/locked").status_code == 404
+    assert [c["id"] for c in run.request("GET", "/v1/cameras").json()["cameras"]] == ["steady-a"]
+    assert page.locator("article.tile").count() == 1
+
+
+def test_inference_page_draws_the_boxes_of_a_photo(run, page):
+    photo = run.tmp / "astronaut.jpg"
+    photo.write_bytes(encode(astronaut_rgb()))
+    page.goto(f"{run.url}/inference")
+    page.set_input_files("#file", str(photo))
+    page.wait_for_selector("#boxes rect.box")
+    boxes = page.locator("#boxes rect.box")
+    assert boxes.count() > 0
+    assert "person" in [boxes.nth(i).get_attribute("data-label") for i in range(boxes.count())]
+    assert "detection" in page.locator("#status").inner_text()
+    run.shot(page, "inference.png")
+
+
+def test_the_camera_password_never_reaches_the_browser(run, page):
+    page.goto(f"{run.url}/")
+    page.wait_for_selector(_tile("steady-a"))
+    assert PASSWORD not in page.content()
+    assert len(run.bodies) > 20
+    leaks = [body[:200] for body in run.bodies if PASSWORD.encode() in body]
+    assert not leaks, leaks
