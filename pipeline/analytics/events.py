@@ -35,7 +35,8 @@ class Event:
         kind: ``line_cross``, ``zone_enter`` or ``zone_exit``.
         element_id: id of the line or zone.
         direction: the line's direction name (``line_cross`` only, else None).
-        track_id: the tracker's anonymous, run-scoped id.
+        track_id: the tracker's anonymous id: a counter scoped to one run (files written
+            by the Parquet sink carry the run's ``run_id`` beside it).
         pts_s: media time (s) of the event: the frame where a crossing was confirmed, the
             first frame inside (enter), the last frame seen inside (exit).
         captured_at: wall time (s since the epoch) of ``pts_s``, from the camera's latest
@@ -65,7 +66,16 @@ EVENTS_SCHEMA = pa.schema(
         pa.field("dwell_s", pa.float64(), nullable=True),
     ]
 )
-"""Arrow schema of event rows (captured_at: seconds since the epoch, UTC)."""
+"""Arrow schema of event rows (captured_at: seconds since the epoch, UTC).
+
+Track ids are counters that start again in every run, so the Parquet sink adds
+:data:`RUN_ID_FIELD` to every row it writes and rows of two runs in one partition are
+never confused: ``(run_id, camera_id, track_id)`` names one track (unless the camera was
+removed and added again during the run: its new tracker counts from 1 again)."""
+
+RUN_ID_FIELD = pa.field("run_id", pa.string(), nullable=False)
+"""Column the Parquet sink appends to every events and metrics file: the random id of the
+pipeline run that wrote the row (see :class:`pipeline.sinks.parquet.ParquetSinkConfig`)."""
 
 
 def events_to_table(events: Sequence[Event]) -> pa.Table:

@@ -8,11 +8,14 @@ Layout under ``root`` (hive style, readable as one dataset by pandas, DuckDB, po
 
 The partition columns ``date`` and ``camera_id`` live in the directory names only; a
 row's date is the UTC date of its ``captured_at`` (events) or ``window_start_at``
-(metrics). Rows are buffered in memory as Arrow tables and written when windows close,
-when a buffer reaches ``max_buffer_rows``, on :meth:`ParquetSink.flush` and on
-:meth:`ParquetSink.close`. Every file is written to a dot-named temporary file in its
-partition directory, synced and renamed into place with ``os.replace``, so readers never
-see a partial file.
+(metrics). Every events and metrics file ends with a ``run_id`` column
+(:data:`~pipeline.analytics.events.RUN_ID_FIELD`): the id of the run that wrote it, so
+that track ids, counters that start again in every run, are never confused between runs
+that wrote to one partition. Rows are buffered in memory as Arrow tables and written
+when windows close, when a buffer reaches ``max_buffer_rows``, on
+:meth:`ParquetSink.flush` and on :meth:`ParquetSink.close`. Every file is written to a
+dot-named temporary file in its partition directory, synced and renamed into place with
+``os.replace``, so readers never see a partial file.
 
 Example:
     >>> import tempfile
@@ -25,6 +28,8 @@ Example:
     >>> import pandas as pd
     >>> pd.read_parquet(f"{root}/events")[["camera_id", "date", "kind"]].values.tolist()
     [['cam1', '2027-01-15', 'line_cross']]
+    >>> pd.read_parquet(f"{root}/events").run_id.tolist() == [sink.config.run_id]
+    True
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from pydantic import Field
 from pipeline.analytics.events import (
     EVENTS_SCHEMA,
     METRICS_SCHEMA,
+    RUN_ID_FIELD,
     ClosedWindow,
     Event,
     HeatmapGrid,
@@ -64,6 +70,8 @@ logger = logging.getLogger(__name__)
 SECONDS_PER_DAY = 86400.0
 PARTITION_COLUMNS = ("date", "camera_id")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+"""What a run id may be: 1-64 letters, digits, '_', '.', '-' (a uuid4 hex by default)."""
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 NEUTRAL_GREY = 96
 """Grey level of the heatmap background when a camera has no still."""
@@ -88,6 +96,13 @@ class ParquetSinkConfig(StrictModel):
 
     type: Literal["parquet"] = Field("parquet", description="Sink type.")
     root: Path = Field(description="Output directory; events/, metrics/, heatmaps/ go below.")
+    run_id: str = Field(
+        default_factory=lambda: uuid.uuid4().hex,
+        pattern=RUN_ID_PATTERN,
+        description="Id of the pipeline run, written as the run_id column of every events "
+        "and metrics row; track ids are only unique within one run. Every sink of one run "
+        "gets the same id (the controller draws it); unset draws a random one.",
+    )
     max_buffer_rows: int = Field(
         50_000,
         ge=1,
@@ -346,7 +361,9 @@ class ParquetSink:
         uniq, inverse = np.unique(keys, return_inverse=True)
         for cam in {k.split("/", 1)[1] for k in uniq.tolist()}:
             self._partition_dir(name, "x", cam)  # validates every camera id before writing
-        body = table.drop_columns(["camera_id"])
+        body = table.drop_columns(["camera_id"]).append_column(
+            RUN_ID_FIELD, pa.array([self.config.run_id] * table.num_rows, pa.string())
+        )
         files = []
         compression = None if self.config.compression == "none" else self.config.compression
         for k, key in enumerate(uniq.tolist()):

@@ -126,10 +126,15 @@ def test_offline_runs_are_deterministic_with_other_cameras_beside(serve_app, sin
 
     def metrics(root: pathlib.Path) -> pd.DataFrame:
         df = pd.read_parquet(root / "out" / "metrics", filters=[("camera_id", "=", "cam-x")])
-        df = df.drop(columns=["window_start_at", "date", "camera_id"])
+        df = df.drop(columns=["window_start_at", "date", "camera_id", "run_id"])
         return df.sort_values(["window_start_s", "element_id"]).reset_index(drop=True)
 
     pd.testing.assert_frame_equal(metrics(tmp_alone), metrics(tmp_path))
+    # the same ids in both runs, told apart by the run id every row carries
+    run_ids = [set(pd.read_parquet(root / "out" / table).run_id)
+               for root in (tmp_alone, tmp_path) for table in ("events", "metrics")]
+    assert run_ids[0] == run_ids[1] and run_ids[2] == run_ids[3]
+    assert len(run_ids[0]) == len(run_ids[2]) == 1 and run_ids[0] != run_ids[2]
     heat_a = sorted((tmp_alone / "out" / "heatmaps").rglob("camera_id=cam-x/*.npy"))
     heat_b = sorted((tmp_path / "out" / "heatmaps").rglob("camera_id=cam-x/*.npy"))
     assert [p.name for p in heat_a] == [p.name for p in heat_b]

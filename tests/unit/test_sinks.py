@@ -74,9 +74,30 @@ def test_events_are_partitioned_by_date_and_camera_and_read_back(tmp_path: Path)
     assert df["kind"].tolist() == ["line_cross", "line_cross", "zone_exit"]
     assert df["direction"].tolist()[:2] == ["in", "in"] and df["direction"].isna().tolist()[2]
     assert df["dwell_s"].tolist()[2] == 2.5 and math.isnan(df["dwell_s"].tolist()[0])
-    # Inside a file, the columns are the schema without the partition column.
+    # Inside a file, the columns are the schema without the partition column, plus run_id.
     one = pq.read_schema(next((tmp_path / "events").rglob("*.parquet")))
-    assert one.names == [n for n in EVENTS_SCHEMA.names if n != "camera_id"]
+    assert one.names == [n for n in EVENTS_SCHEMA.names if n != "camera_id"] + ["run_id"]
+    assert set(df["run_id"]) == {sink.config.run_id}
+
+
+def test_every_row_names_its_run_so_runs_sharing_a_partition_stay_apart(
+    tmp_path: Path,
+) -> None:
+    # Track ids restart at 1 in every run: two runs write the same ids to one partition.
+    first = ParquetSink(ParquetSinkConfig(root=tmp_path))
+    first.write_events([event(track=1), event(track=2)])
+    first.close()
+    second = ParquetSink(ParquetSinkConfig(root=tmp_path, run_id="run-b"))
+    second.write_events([event(track=1)])
+    second.close()
+    assert len(first.config.run_id) == 32 and first.config.run_id != "run-b"
+    assert ParquetSinkConfig(root=tmp_path).run_id != ParquetSinkConfig(root=tmp_path).run_id
+    df = pd.read_parquet(tmp_path / "events")
+    assert sorted(zip(df["run_id"], df["track_id"])) == sorted(
+        [(first.config.run_id, 1), (first.config.run_id, 2), ("run-b", 1)]
+    )
+    with pytest.raises(ValueError, match="run_id"):
+        ParquetSinkConfig(root=tmp_path, run_id="../x")
 
 
 def test_buffer_is_written_when_it_reaches_max_rows_in_row_groups(tmp_path: Path) -> None:
@@ -202,7 +223,8 @@ def test_windows_write_metrics_and_heatmaps(tmp_path: Path) -> None:
     assert set(df["date"].astype(str)) == {"2026-11-26"}
     assert pq.read_schema(next((tmp_path / "metrics").rglob("*.parquet"))).names == [
         n for n in METRICS_SCHEMA.names if n != "camera_id"
-    ]
+    ] + ["run_id"]
+    assert set(df["run_id"]) == {sink.config.run_id}
     heat_dir = tmp_path / "heatmaps" / "date=2026-11-26" / "camera_id=cam1"
     assert sorted(p.name for p in heat_dir.iterdir()) == [
         "window-0.000.npy",
