@@ -144,12 +144,21 @@ class CameraSource:
         self._detector = detector
         if isinstance(input_spec, dict):
             input_spec = InputSpec(**input_spec)
-        sink = still_sink = None
+        group = self._config.group_requests
+        if group is None:
+            group = self._config.mode == "offline"
+        sink = still_sink = sink_many = None
         if downstream is not None:
             method = getattr(downstream, downstream_method)
 
             async def sink(result: FrameResult) -> None:
                 await method.remote(result.meta.camera_id, result.meta, result.detections)
+
+            many = getattr(downstream, f"{downstream_method}_many", None) if group else None
+            if many is not None:
+                async def sink_many(results: list[FrameResult]) -> Any:
+                    return await many.remote(results[0].meta.camera_id,
+                                             [(r.meta, r.detections) for r in results])
 
             if still_method:
                 set_still = getattr(downstream, still_method)
@@ -159,12 +168,9 @@ class CameraSource:
 
         self._ingest = CameraIngest(
             self._config, spec=input_spec, infer=self._detect if detector else None, sink=sink,
-            still_sink=still_sink,
+            still_sink=still_sink, sink_many=sink_many,
         )
         self._metrics = CameraMetrics(self._config.id)
-        group = self._config.group_requests
-        if group is None:
-            group = self._config.mode == "offline"
         # Frames waiting while a group is at the detector leave together as the next one.
         self._grouper: ContinuousBatcher[DetectRequest, Any] | None = (
             ContinuousBatcher(self._detect_group, max_batch_size=MAX_GROUP_FRAMES,

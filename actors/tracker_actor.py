@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import ray
 
+from pipeline.errors import PanorayError
 from pipeline.sinks.mot import MotTrackWriter
 from pipeline.tracking.cameras import CameraTrackers, TrackUpdate
 from pipeline.tracking.config import GapFillConfig
@@ -169,6 +170,23 @@ class TrackerActor:
                 for f in filler.push(frame_meta, update.tracks, update.removed_ids)
             ])
         return update.tracks
+
+    def update_many(
+        self, camera_id: str, frames: list[tuple[FrameMeta, Detections]]
+    ) -> list[str | None]:
+        """Tracks consecutive frames of one camera in one call (see :meth:`update`).
+
+        A frame that fails does not stop the others. Returns, per frame, None or the
+        error message of that frame (the message names the camera).
+        """
+        errors: list[str | None] = []
+        for meta, detections in frames:
+            try:
+                self.update(camera_id, meta, detections)
+                errors.append(None)
+            except PanorayError as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+        return errors
 
     def _release(self, camera_id: str, frames: list[tuple[FrameMeta, TrackUpdate]]) -> None:
         """Exports and forwards frames that are final (after smoothing, when it is on)."""

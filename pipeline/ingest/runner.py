@@ -33,7 +33,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -95,6 +95,9 @@ Infer = Callable[[npt.NDArray[np.uint8], FrameMeta], Awaitable[DetectOutcome]]
 """Sends one model-sized RGB frame with its FrameMeta to the detector."""
 Sink = Callable[[FrameResult], Awaitable[object]]
 """Hands one result downstream (for example to a tracker actor); awaited in frame order."""
+SinkMany = Callable[[list[FrameResult]], Awaitable[Sequence[str | None]]]
+"""Hands several consecutive results downstream in one call, in frame order; returns, per
+result, None or the error that result met downstream."""
 Opener = Callable[[CameraConfig, str], FrameSource]
 
 
@@ -146,6 +149,8 @@ class CameraIngest:
         still_sink: async call receiving a people-blurred still every
             ``config.still_interval_s`` of media time (after that frame's result), or None.
         opener: opens a source for (config, kind); injectable for tests.
+        sink_many: with ``sink``: hands consecutive results that are ready together
+            downstream in one call (fewer calls per frame); None: one call per result.
         rng: randomness for backoff jitter; injectable for repeatable tests.
     """
 
@@ -157,12 +162,14 @@ class CameraIngest:
         sink: Sink | None = None,
         still_sink: StillSink | None = None,
         opener: Opener = open_source,
+        sink_many: SinkMany | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.spec = spec
         self._infer = infer
         self._sink = sink
+        self._sink_many = sink_many if sink is not None else None
         self._still_sink = still_sink
         self._next_still_pts: float | None = None
         self._opener = opener
@@ -505,17 +512,33 @@ class CameraIngest:
             self._ordered.put_nowait(None)
 
     async def _forward_loop(self) -> None:
-        while True:
-            future = await self._ordered.get()
+        ended = False
+        held: asyncio.Future | None = None
+        while not ended:
+            future = held if held is not None else await self._ordered.get()
+            held = None
             if future is None:
                 return
+            group = [future]
+            # With a grouped sink, results already finished behind this one go with it.
+            while (self._sink_many is not None and len(group) < self.config.in_flight_limit
+                   and not self._ordered.empty()):
+                nxt = self._ordered.get_nowait()
+                if nxt is None:
+                    ended = True
+                    break
+                if not nxt.done():
+                    held = nxt
+                    break
+                group.append(nxt)
             try:
-                done = await future
-                if done is not None:
-                    await self._deliver(*done)
+                done = [d for d in [await f for f in group] if d is not None]
+                if done:
+                    await self._deliver(done)
             finally:
-                self._in_flight -= 1
-                self._slots.release()
+                self._in_flight -= len(group)
+                for _ in group:
+                    self._slots.release()
 
     async def _process(self, item: _Frame) -> tuple[_Frame, FrameResult] | None:
         cfg = self.config
@@ -567,24 +590,46 @@ class CameraIngest:
         return _TiledOutcome(merged, max(o.inference_ms for o in outs),
                              max(o.queue_ms for o in outs), max(o.batch_size for o in outs))
 
-    async def _deliver(self, item: _Frame, result: FrameResult) -> None:
-        cfg = self.config
-        latency_ms = (time.monotonic() - item.decoded_at) * 1000
-        result = FrameResult(result.meta, result.detections, result.inference_ms,
-                             result.queue_ms, result.batch_size, round(latency_ms, 3))
-        if self._sink is not None:
-            try:
-                await asyncio.wait_for(self._sink(result), cfg.forward_timeout_s)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - downstream faults are counted
+    async def _deliver(self, done: list[tuple[_Frame, FrameResult]]) -> None:
+        """Forwards consecutive results in frame order (in one call with a grouped sink),
+        then sends their stills and buffers them."""
+        now = time.monotonic()
+        results = [FrameResult(r.meta, r.detections, r.inference_ms, r.queue_ms,
+                               r.batch_size, round((now - item.decoded_at) * 1000, 3))
+                   for item, r in done]
+        if self._sink_many is not None and len(results) > 1:
+            errors = await self._forward(self._sink_many(results), results)
+        elif self._sink is not None:
+            errors = [(await self._forward(self._sink(r), [r]))[0] for r in results]
+        else:
+            errors = [None] * len(results)
+        for result, error in zip(results, errors):
+            if error is not None:
                 self.health.add("forward_errors")
-                message = redact_text(
-                    f"forwarding frame {result.meta.frame_index} failed: "
-                    f"{type(exc).__name__}: {exc}", cfg.url,
-                )
+                message = redact_text(f"forwarding frame {result.meta.frame_index} failed: "
+                                      f"{error}", self.config.url)
                 self.health.record_error(message)
-                log.warning("camera %s: %s", cfg.id, message)
+                log.warning("camera %s: %s", self.config.id, message)
+        for (item, _), result in zip(done, results):
+            await self._keep(item, result)
+
+    async def _forward(self, call: Awaitable[object], results: list[FrameResult]
+                       ) -> list[str | None]:
+        """Awaits one downstream call for ``results``: per result, None or its error."""
+        try:
+            out = await asyncio.wait_for(call, self.config.forward_timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - downstream faults are counted
+            return [f"{type(exc).__name__}: {exc}"] * len(results)
+        if len(results) > 1 and isinstance(out, Sequence) and len(out) == len(results):
+            return [None if e is None else str(e) for e in out]
+        return [None] * len(results)
+
+    async def _keep(self, item: _Frame, result: FrameResult) -> None:
+        """After forwarding: the frame's still, the result buffer and the counters."""
+        cfg = self.config
+        latency_ms = result.latency_ms
         if item.still is not None and result.detections is not None:
             await self._send_still(item, result.detections)
         buffer = self._results

@@ -51,6 +51,20 @@ def test_tracker_actor_hosts_many_cameras(ray_session: None) -> None:
     ray.kill(actor)
 
 
+def test_frames_in_one_call_track_like_single_calls_and_fail_alone(ray_session: None) -> None:
+    actor = TrackerActor.remote()
+    ray.get(actor.add_camera.remote("cam", {"min_hits": 1}))
+    frames = [frame("cam", i, [0.0, 200.0]) for i in range(10)]
+    errors = ray.get(actor.update_many.remote("cam", frames[:6] + [frames[2]] + frames[6:]))
+    assert errors[:6] == [None] * 6 and errors[7:] == [None] * 4
+    assert "frame_index 2 is not after the previous frame 5" in errors[6]
+    stats = ray.get(actor.stats.remote())
+    assert stats["per_camera"]["cam"]["last_frame_index"] == 9
+    assert stats["totals"]["tracks_confirmed"] == 2  # the same two people throughout
+    assert ray.get(actor.next_track_id.remote("cam")) == 3
+    ray.kill(actor)
+
+
 @pytest.mark.parametrize(
     ("method", "args", "error", "message"),
     [

@@ -149,6 +149,33 @@ def test_offline_file_delivers_every_frame_in_order_through_an_out_of_order_dete
     assert stats.frames_dropped == stats.frames_failed == stats.in_flight == 0
 
 
+def test_a_grouped_sink_gets_ready_results_together_in_order_and_per_frame_errors(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", n=60, fps=12)
+    calls: list[list[int]] = []
+
+    async def sink(result):
+        calls.append([result.meta.frame_index])
+        if result.meta.frame_index == 7:
+            raise InputError("frame 7 out of order", "frame_index")
+
+    async def sink_many(results):
+        calls.append(indexes(results))
+        return [f"InputError: frame {r.meta.frame_index} out of order"
+                if r.meta.frame_index == 7 else None for r in results]
+
+    config = CameraConfig(id="cam", url=str(clip), mode="offline", max_in_flight=8)
+    ingest = CameraIngest(config, SPEC, infer=FakeDetector(delay_s=(0.0, 0.02)), sink=sink,
+                          sink_many=sink_many)
+    stats = run(ingest)
+    delivered = [i for call in calls for i in call]
+    assert delivered == list(range(60))  # every frame once, in order
+    assert len(calls) < 60 and max(len(c) for c in calls) > 1  # some travelled together
+    assert max(len(c) for c in calls) <= 8
+    assert stats.frames_delivered == 60
+    assert stats.forward_errors == 1 and "frame 7" in stats.last_error  # alone or grouped
+    assert stats.in_flight == 0
+
+
 def test_offline_waits_for_a_full_result_buffer_instead_of_dropping(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=30, fps=12)
     config = CameraConfig(id="cam", url=str(clip), mode="offline", result_buffer=4)
