@@ -151,10 +151,17 @@ class PipelineController:
         ]
         await asyncio.gather(*(a.ready.remote() for a in self._aggregators))
         async with self._lock:
-            for i, cam in enumerate(cfg.cameras):
-                record = CameraRecord(cam, "config", i % len(self._trackers))
-                await self._launch(record)
-                self._records[cam.id] = record
+            # Cameras start together: each waits for its actor's process, not for the others.
+            records = [CameraRecord(cam, "config", i % len(self._trackers))
+                       for i, cam in enumerate(cfg.cameras)]
+            outcomes = await asyncio.gather(*(self._launch(r) for r in records),
+                                            return_exceptions=True)
+            for record, outcome in zip(records, outcomes):
+                if outcome is None:
+                    self._records[record.camera.id] = record
+            failed = [o for o in outcomes if isinstance(o, BaseException)]
+            if failed:
+                raise failed[0]
         self._supervisor = asyncio.create_task(self._supervise())
         log.info("pipeline started: %d cameras, run %s, output in %s", len(self._records),
                  sink.run_id, self._output_dir)
