@@ -225,10 +225,11 @@ class GapFillConfig(StrictModel):
     box_smoothing_s: float = Field(
         0.1, ge=0.0, le=10.0,
         description="Each released box is the mean of its track's boxes within this many "
-        "media seconds either side; 0 releases boxes as detected. Averages out the "
-        "detector's frame-to-frame jitter of the box, and so of the anchor that lines and "
-        "zones use; longer windows round off sharp turns and lag at a track's ends. At "
-        "most lookahead_s.",
+        "media seconds either side (near a track's first or last box, within as many as "
+        "that side has, so the window stays centred); 0 releases boxes as detected. "
+        "Averages out the detector's frame-to-frame jitter of the box, and so of the "
+        "anchor that lines and zones use; longer windows round off sharp turns. At most "
+        "lookahead_s.",
     )
     max_held_frames: int = Field(
         4096, ge=1, le=1_000_000,

@@ -19,8 +19,9 @@ afford, :class:`GapFiller` repairs this:
   between a track and its stitched successor) get linearly interpolated boxes, so zone
   occupancy and dwell do not drop while the person is hidden.
 - **Box smoothing**: each released box is the mean of its track's boxes within
-  ``box_smoothing_s`` either side, which takes out the detector's frame-to-frame jitter
-  (of the box, and so of the anchor point lines and zones use).
+  ``box_smoothing_s`` either side (a centred window, shrunk symmetrically near the
+  track's ends), which takes out the detector's frame-to-frame jitter (of the box, and so
+  of the anchor point lines and zones use).
 
 Frames are held for ``lookahead_s`` of media time and released in order, each as a
 :class:`SmoothedFrame`. Ids in the output are the tracker's ids (a stitched track keeps
@@ -377,7 +378,13 @@ class GapFiller:
     def _smoothed(self, frame: _Held) -> npt.NDArray[np.float32]:
         """The frame's boxes, each averaged with its track's boxes within box_smoothing_s
         either side (released ones from the track's past, later ones from held frames);
-        records the frame's own boxes in each track's past."""
+        records the frame's own boxes in each track's past.
+
+        The window is centred: near a track's first or last box it shrinks to the time
+        available on the shorter side (at the ends themselves, the box as detected), so
+        a moving person's box is not pulled towards where they are going at the start of
+        a track, nor towards where they were at its end.
+        """
         w = self.config.box_smoothing_s
         if not len(frame.ids):
             return frame.boxes
@@ -391,15 +398,20 @@ class GapFiller:
             while past and past[0][0] < t - w - TIME_TOLERANCE_S:
                 past.popleft()
             if w > 0:
+                times = [pt for pt, _ in past]
                 boxes = [b for _, b in past]
+                times.append(t)
                 boxes.append(frame.boxes[row])
                 for later in self._held:
                     if later.meta.pts_s > t + w + TIME_TOLERANCE_S:
                         break
                     hit = np.flatnonzero(later.ids == tid)
                     if len(hit):
+                        times.append(later.meta.pts_s)
                         boxes.append(later.boxes[hit[0]])
-                out[row] = np.mean(boxes, axis=0)
+                half = min(t - times[0], times[-1] - t) + TIME_TOLERANCE_S
+                out[row] = np.mean([b for pt, b in zip(times, boxes) if abs(pt - t) <= half],
+                                   axis=0)
             past.append((t, frame.boxes[row]))
         return out
 

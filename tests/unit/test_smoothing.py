@@ -209,6 +209,16 @@ def test_box_smoothing_averages_jitter_over_the_window():
     assert np.abs(np.array(jitter)).max() == 4
 
 
+def test_box_smoothing_window_stays_centred_at_a_tracks_ends():
+    # A person walking at constant speed: a window cut off on one side would pull the
+    # first boxes ahead (towards where the person goes) and the last ones behind, moving
+    # zone entries and exits and line crossings in time.
+    frames = script(20, walk(1, range(20), 100.0, 6.0), removed={19: [1]})
+    out = feed(GapFiller(GapFillConfig(box_smoothing_s=0.1)), frames)  # 2 frames each side
+    xs = np.array([(f.tracks.boxes[0, 0] + f.tracks.boxes[0, 2]) / 2 for f in out])
+    np.testing.assert_allclose(xs, 100.0 + 6.0 * np.arange(20), atol=1e-3)
+
+
 def test_state_stays_bounded_as_people_come_and_go():
     gf = GapFiller()
     n = 2000
