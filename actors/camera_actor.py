@@ -26,7 +26,7 @@ import ray
 from ray.util import metrics
 
 from models.batcher import ContinuousBatcher
-from models.deployment import DetectRequest
+from models.requests import DetectRequest
 from models.preprocess import InputSpec
 from pipeline.errors import PanorayError
 from pipeline.ingest.config import CameraConfig

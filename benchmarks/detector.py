@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks.common import emit, goal, machine, percentiles_ms, rate  # noqa: E402
-from models.deployment import DetectRequest  # noqa: E402
+from models.requests import DetectRequest  # noqa: E402
 from models.detector import OnnxDetector  # noqa: E402
 from models.preprocess import prepare_frame  # noqa: E402
 from pipeline.config import HttpConfig, ModelConfig, ServingConfig  # noqa: E402

@@ -3,7 +3,7 @@
 Callers (camera actors, the HTTP endpoint, benchmarks) send one :class:`DetectRequest` per
 frame through a DeploymentHandle::
 
-    result = await handle.detect.remote(DetectRequest(frame, meta))
+    result = await handle.detect.remote(DetectRequest(frame, meta))   # models.requests
 
 A :class:`~models.batcher.ContinuousBatcher` groups requests from all callers into one ONNX
 Runtime call, forming each batch when the previous one has finished (Serve's
@@ -23,55 +23,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from ray import serve
 from ray.util import metrics
 
 from models.batcher import ContinuousBatcher
 from models.detector import OnnxDetector
+from models.requests import DetectRequest, DetectResult
 from pipeline.config import ModelConfig, ServingConfig
 from pipeline.errors import InputError, PanorayError
-from pipeline.types import Detections, FrameMeta
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DetectRequest:
-    """One frame to detect on.
-
-    Attributes:
-        frame: (input.height, input.width, 3) uint8 RGB, already resized with
-            :func:`models.preprocess.prepare_frame` to the model's declared input.
-        meta: where the frame came from; ``width`` and ``height`` are the original size
-            that boxes are mapped back to.
-        threshold: per-request score threshold override (0..1), or None.
-        classes: per-request class-label filter override, or None.
-    """
-
-    frame: np.ndarray
-    meta: FrameMeta
-    threshold: float | None = None
-    classes: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class DetectResult:
-    """Detections for one frame.
-
-    Attributes:
-        meta: the request's FrameMeta, unchanged.
-        detections: boxes in original-frame pixels.
-        inference_ms: wall time of the batched model run that included this frame (ms).
-        queue_ms: time from the request's arrival at the replica to its batch starting (ms).
-        batch_size: frames in that batch.
-    """
-
-    meta: FrameMeta
-    detections: Detections
-    inference_ms: float
-    queue_ms: float
-    batch_size: int
 
 
 @dataclass

@@ -48,7 +48,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from models.deployment import DetectRequest, DetectResult
+from models.requests import DetectRequest, DetectResult
 from models.preprocess import InputSpec, prepare_frame
 from models.registry import BUNDLED
 from pipeline.config import HttpConfig

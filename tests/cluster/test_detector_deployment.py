@@ -5,7 +5,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from models.deployment import DetectRequest
+from models.requests import DetectRequest
 from models.preprocess import InputSpec, prepare_frame
 from pipeline.errors import InputError
 from pipeline.types import FrameMeta
