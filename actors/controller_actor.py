@@ -84,6 +84,9 @@ CALL_TIMEOUT_S = 60.0
 flush a tracker); starting a camera has its own ``ray.camera_start_timeout_s``."""
 STATS_TIMEOUT_S = 10.0
 """Longest a camera may take to report its stats before it is shown as not answering."""
+CAMERA_START_CONCURRENCY = 4
+"""Cameras of the config started at once: faster than one by one, and each camera's
+``ray.camera_start_timeout_s`` still covers little more than its own start."""
 MAX_REMOVED_KEPT = 1024
 """Final stats of removed cameras kept for the run summary (the oldest are dropped)."""
 
@@ -150,15 +153,30 @@ class PipelineController:
             for i in range(cfg.ray.tracker_actors)
         ]
         await asyncio.gather(*(a.ready.remote() for a in self._aggregators))
+        wanted = sum(camera_source_config(c, self._offline).num_cpus for c in cfg.cameras)
+        free = ray.available_resources().get("CPU", 0.0)
+        if wanted > free:
+            log.warning(
+                "the cameras ask for %.2f logical CPUs and %.2f are free now: the cameras "
+                "that do not fit wait up to ray.camera_start_timeout_s for the cluster to "
+                "grow; lower cameras[].num_cpus (a camera actor mostly waits) or add nodes",
+                wanted, free)
         async with self._lock:
-            # Cameras start together: each waits for its actor's process, not for the others.
-            records = [CameraRecord(cam, "config", i % len(self._trackers))
-                       for i, cam in enumerate(cfg.cameras)]
-            outcomes = await asyncio.gather(*(self._launch(r) for r in records),
-                                            return_exceptions=True)
-            for record, outcome in zip(records, outcomes):
-                if outcome is None:
-                    self._records[record.camera.id] = record
+            # A few cameras start at a time, each listed as soon as it runs: a camera waits
+            # for its actor's process, not for all the others.
+            gate = asyncio.Semaphore(CAMERA_START_CONCURRENCY)
+
+            async def launch(record: CameraRecord) -> None:
+                async with gate:
+                    await self._launch(record)
+                self._records[record.camera.id] = record
+
+            outcomes = await asyncio.gather(
+                *(launch(CameraRecord(cam, "config", i % len(self._trackers)))
+                  for i, cam in enumerate(cfg.cameras)),
+                return_exceptions=True)
+            order = [c.id for c in cfg.cameras]  # listed in config order, not start order
+            self._records = {cid: self._records[cid] for cid in order if cid in self._records}
             failed = [o for o in outcomes if isinstance(o, BaseException)]
             if failed:
                 raise failed[0]
