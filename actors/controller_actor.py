@@ -86,7 +86,9 @@ STATS_TIMEOUT_S = 10.0
 """Longest a camera may take to report its stats before it is shown as not answering."""
 CAMERA_START_CONCURRENCY = 4
 """Cameras of the config started at once: faster than one by one, and each camera's
-``ray.camera_start_timeout_s`` still covers little more than its own start."""
+``ray.camera_start_timeout_s`` still covers little more than its own start. With
+``ray.camera_placement: spread`` they start one by one, so that each placement sees the
+cameras already placed."""
 MAX_REMOVED_KEPT = 1024
 """Final stats of removed cameras kept for the run summary (the oldest are dropped)."""
 
@@ -164,7 +166,9 @@ class PipelineController:
         async with self._lock:
             # A few cameras start at a time, each listed as soon as it runs: a camera waits
             # for its actor's process, not for all the others.
-            gate = asyncio.Semaphore(CAMERA_START_CONCURRENCY)
+            # Spread placement sees only actors already placed: those start one by one.
+            spread = cfg.ray.camera_placement == "spread"
+            gate = asyncio.Semaphore(1 if spread else CAMERA_START_CONCURRENCY)
 
             async def launch(record: CameraRecord) -> None:
                 async with gate:

@@ -72,9 +72,20 @@ def wait_until(what: str, check: Any, timeout: float) -> Any:
 
 
 def files(root: pathlib.Path) -> dict[str, tuple[int, int]]:
-    """Every output file with its size and modification time."""
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in root.rglob("*") if p.is_file()}
+    """Every finished output file with its size and modification time. Hidden files are
+    writes in progress (the sink writes ``.name.<token>.tmp`` and renames it into place),
+    not output: they are skipped."""
+    out = {}
+    for p in root.rglob("*"):
+        if p.name.startswith("."):
+            continue
+        try:
+            st = p.stat()
+        except FileNotFoundError:  # renamed or removed while listing
+            continue
+        if p.is_file():
+            out[str(p.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+    return out
 
 
 def site_config() -> SiteConfig:
