@@ -504,30 +504,30 @@ class HttpApi:
     @app.get("/v1/cameras/{camera_id}/still", responses={304: {}, 401: {}, 404: {}, 503: {}},
              response_class=Response, summary="The camera's latest still, people blurred (JPEG)")
     async def camera_still(self, camera_id: str, request: Request) -> Any:
-        if (refused := self._authorize(request, changes_state=False)) is not None:
-            return refused
-        try:
-            image = await self._call("still", camera_id, request.headers.get("if-none-match"))
-        except Exception as exc:  # noqa: BLE001
-            return _controller_error(exc)
-        if image is None:
-            return _error(404, f"camera {camera_id!r} has no still yet (one comes every "
-                          "still_interval_s of media time once it streams)")
-        return _image(image)
+        return await self._image_route("still", camera_id, request,
+                                       "has no still yet (one comes every still_interval_s "
+                                       "of media time once it streams)")
 
     @app.get("/v1/cameras/{camera_id}/heatmap", responses={304: {}, 401: {}, 404: {}, 503: {}},
              response_class=Response,
              summary="The camera's open window's heatmap over its blurred still (PNG)")
     async def camera_heatmap(self, camera_id: str, request: Request) -> Any:
+        return await self._image_route("heatmap", camera_id, request,
+                                       "has no heatmap: heatmaps are off or no frame has "
+                                       "reached its analytics yet")
+
+    async def _image_route(self, method: str, camera_id: str, request: Request,
+                           missing: str) -> Any:
+        """A camera's still or heatmap from the controller's ``method``, as a response
+        (304 with the client's ETag, 404 saying ``missing`` when there is none yet)."""
         if (refused := self._authorize(request, changes_state=False)) is not None:
             return refused
         try:
-            image = await self._call("heatmap", camera_id, request.headers.get("if-none-match"))
+            image = await self._call(method, camera_id, request.headers.get("if-none-match"))
         except Exception as exc:  # noqa: BLE001
             return _controller_error(exc)
         if image is None:
-            return _error(404, f"camera {camera_id!r} has no heatmap: heatmaps are off or no "
-                          "frame has reached its analytics yet")
+            return _error(404, f"camera {camera_id!r} {missing}")
         return _image(image)
 
     @app.get("/v1/history", responses={401: {}, 404: {}, 503: {}},

@@ -11,7 +11,7 @@ import numpy as np
 
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.events import ClosedWindow, Event
-from pipeline.types import Tracks
+from pipeline.types import FrameMeta, Tracks
 
 FPS = 25.0
 
@@ -104,3 +104,22 @@ def window_key(w: ClosedWindow) -> tuple:
     rows = tuple(astuple(m)[:3] + astuple(m)[4:] for m in w.metrics)  # drop window_start_at
     heat = None if w.heatmap is None else w.heatmap.counts.tolist()
     return (w.camera_id, w.start_s, w.end_s, w.complete, rows, heat)
+
+
+AGG_T0 = 1_795_651_200.0  # 2026-11-26T00:00:00Z, wall time of frame 0
+AGG_SIZE = (400, 300)
+AGG_CONFIG = {
+    "zones": [{"id": "left", "points": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], "min_visit_s": 0.2}],
+    "lines": [{"id": "mid", "start": [0.5, 0], "end": [0.5, 1]}],
+    "window_s": 5.0,
+    "window_grace_s": 3.0,
+    "min_distinct_tracks": 1,
+    "heatmap": {"columns": 8},
+}
+"""One zone, one line, 5 s windows: the camera the aggregator tests feed."""
+
+
+def agg_meta(camera: str, i: int, fps: float = 10.0,
+             size: tuple[int, int] = AGG_SIZE) -> FrameMeta:
+    """FrameMeta of frame ``i`` of an aggregator-test camera at ``fps``."""
+    return FrameMeta(camera, i, i / fps, AGG_T0 + i / fps, *size)

@@ -11,22 +11,11 @@ import pytest
 from pipeline.analytics.aggregator import Aggregator
 from pipeline.errors import ConfigError, InputError
 from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig
-from pipeline.types import FrameMeta, Tracks
+from pipeline.types import Tracks
+from tests.unit.analytics_helpers import AGG_CONFIG as CONFIG
+from tests.unit.analytics_helpers import agg_meta as meta
 from tests.unit.analytics_helpers import tracks_at
 
-T0 = 1_795_651_200.0  # 2026-11-26T00:00:00Z
-CONFIG = {
-    "zones": [{"id": "left", "points": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], "min_visit_s": 0.2}],
-    "lines": [{"id": "mid", "start": [0.5, 0], "end": [0.5, 1]}],
-    "window_s": 5.0,
-    "window_grace_s": 3.0,
-    "min_distinct_tracks": 1,
-    "heatmap": {"columns": 8},
-}
-
-
-def meta(camera: str, i: int, fps: float = 10.0, size: tuple[int, int] = (400, 300)) -> FrameMeta:
-    return FrameMeta(camera, i, i / fps, T0 + i / fps, *size)
 
 
 def walk(i: int, track: int = 1) -> Tracks:

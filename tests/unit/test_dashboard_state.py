@@ -26,23 +26,13 @@ from pipeline.dashboard.images import (
 from pipeline.dashboard.views import history_view
 from pipeline.errors import ConfigError, InputError
 from pipeline.types import FrameMeta
+from tests.unit.analytics_helpers import AGG_CONFIG as CONFIG
+from tests.unit.analytics_helpers import AGG_SIZE as SIZE
+from tests.unit.analytics_helpers import AGG_T0 as T0
+from tests.unit.analytics_helpers import agg_meta as meta
 from tests.unit.analytics_helpers import tracks_at
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-T0 = 1_795_651_200.0
-SIZE = (400, 300)
-CONFIG = {
-    "zones": [{"id": "left", "points": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], "min_visit_s": 0.2}],
-    "lines": [{"id": "mid", "start": [0.5, 0], "end": [0.5, 1]}],
-    "window_s": 5.0,
-    "window_grace_s": 3.0,
-    "min_distinct_tracks": 1,
-    "heatmap": {"columns": 8},
-}
-
-
-def meta(camera: str, i: int, fps: float = 10.0) -> FrameMeta:
-    return FrameMeta(camera, i, i / fps, T0 + i / fps, *SIZE)
 
 
 def window(camera: str, start: float, length: float = 60.0) -> ClosedWindow:
