@@ -153,6 +153,35 @@ class TrackerActor:
             InputError: unknown camera, out-of-order frame_index or media time; the
                 message names the camera.
         """
+        tracks, final = self._track(camera_id, frame_meta, detections)
+        self._release(camera_id, final)
+        return tracks
+
+    def update_many(
+        self, camera_id: str, frames: list[tuple[FrameMeta, Detections]]
+    ) -> list[str | None]:
+        """Tracks consecutive frames of one camera in one call (see :meth:`update`); the
+        frames that become final go downstream together, in one call.
+
+        A frame that fails does not stop the others. Returns, per frame, None or the
+        error message of that frame (the message names the camera).
+        """
+        errors: list[str | None] = []
+        final: list[tuple[FrameMeta, TrackUpdate]] = []
+        for meta, detections in frames:
+            try:
+                final += self._track(camera_id, meta, detections)[1]
+                errors.append(None)
+            except PanorayError as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+        self._release(camera_id, final)
+        return errors
+
+    def _track(
+        self, camera_id: str, frame_meta: FrameMeta, detections: Detections
+    ) -> tuple[Tracks, list[tuple[FrameMeta, TrackUpdate]]]:
+        """Steps the camera's tracker; returns the frame's tracks and the frames that are
+        final now (the smoother, when on, holds frames back and releases them later)."""
         splice = self._splices.get(camera_id)
         if splice is not None:
             frame_meta = splice.map(frame_meta)
@@ -163,37 +192,20 @@ class TrackerActor:
                                  np.union1d(update.removed_ids, carried).astype(np.int64))
         filler = self._fillers.get(camera_id)
         if filler is None:
-            self._release(camera_id, [(frame_meta, update)])
-        else:
-            self._release(camera_id, [
-                (f.meta, TrackUpdate(f.tracks, f.removed_ids))
-                for f in filler.push(frame_meta, update.tracks, update.removed_ids)
-            ])
-        return update.tracks
-
-    def update_many(
-        self, camera_id: str, frames: list[tuple[FrameMeta, Detections]]
-    ) -> list[str | None]:
-        """Tracks consecutive frames of one camera in one call (see :meth:`update`).
-
-        A frame that fails does not stop the others. Returns, per frame, None or the
-        error message of that frame (the message names the camera).
-        """
-        errors: list[str | None] = []
-        for meta, detections in frames:
-            try:
-                self.update(camera_id, meta, detections)
-                errors.append(None)
-            except PanorayError as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-        return errors
+            return update.tracks, [(frame_meta, update)]
+        return update.tracks, [
+            (f.meta, TrackUpdate(f.tracks, f.removed_ids))
+            for f in filler.push(frame_meta, update.tracks, update.removed_ids)
+        ]
 
     def _release(self, camera_id: str, frames: list[tuple[FrameMeta, TrackUpdate]]) -> None:
-        """Exports and forwards frames that are final (after smoothing, when it is on)."""
-        for meta, update in frames:
-            if self._export is not None:
+        """Exports final frames and forwards them downstream in one call."""
+        if not frames:
+            return
+        if self._export is not None:
+            for meta, update in frames:
                 self._export.write(meta, update.tracks)
-            self._forward(camera_id, meta, update)
+        self._forward(camera_id, frames)
 
     def _flush_filler(self, camera_id: str) -> list[tuple[FrameMeta, TrackUpdate]]:
         filler = self._fillers.get(camera_id)
@@ -201,7 +213,7 @@ class TrackerActor:
             return []
         return [(f.meta, TrackUpdate(f.tracks, f.removed_ids)) for f in filler.flush()]
 
-    def _forward(self, camera_id: str, meta: FrameMeta, update: TrackUpdate) -> None:
+    def _forward(self, camera_id: str, frames: list[tuple[FrameMeta, TrackUpdate]]) -> None:
         if self._downstream is None or camera_id not in self._analytics:
             return
         if camera_id in self._analytics_errors:
@@ -209,7 +221,8 @@ class TrackerActor:
         if camera_id not in self._added:
             try:
                 ray.get(self._downstream.add_camera.remote(
-                    camera_id, self._analytics[camera_id], meta.width, meta.height
+                    camera_id, self._analytics[camera_id], frames[0][0].width,
+                    frames[0][0].height
                 ))
             except Exception as exc:  # noqa: BLE001 - reported per camera, never fatal
                 reason = getattr(exc, "cause", None) or exc
@@ -220,9 +233,14 @@ class TrackerActor:
             early = self._early_stills.pop(camera_id, None)
             if early is not None:
                 self._pending.append(self._downstream.set_still.remote(camera_id, *early))
-        self._pending.append(self._downstream.update.remote(
-            camera_id, meta, update.tracks, update.removed_ids
-        ))
+        if len(frames) == 1:
+            meta, update = frames[0]
+            ref = self._downstream.update.remote(
+                camera_id, meta, update.tracks, update.removed_ids)
+        else:
+            ref = self._downstream.update_batch.remote(
+                camera_id, [(m, u.tracks, u.removed_ids) for m, u in frames])
+        self._pending.append(ref)
         while len(self._pending) > self._max_pending:
             self._settle(self._pending.popleft())
 

@@ -180,10 +180,24 @@ class Aggregator:
         camera_id: str,
         frames: Sequence[tuple[FrameMeta, Tracks, TrackIds]],
     ) -> list[Event]:
-        """Feeds several frames of one camera in order (one actor call instead of many)."""
+        """Feeds several frames of one camera in order (one actor call instead of many).
+
+        A frame that fails does not stop the ones after it.
+
+        Raises:
+            InputError: after the batch, when any frame failed; names how many and the
+                first failure.
+        """
         out: list[Event] = []
+        failed: list[InputError] = []
         for meta, tracks, removed in frames:
-            out.extend(self.update(camera_id, meta, tracks, removed))
+            try:
+                out.extend(self.update(camera_id, meta, tracks, removed))
+            except InputError as exc:
+                failed.append(exc)
+        if failed:
+            raise InputError(f"{len(failed)} of {len(frames)} frames failed; first: {failed[0]}",
+                             failed[0].field)
         return out
 
     def set_still(

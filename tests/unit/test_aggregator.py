@@ -128,3 +128,15 @@ def test_closed_windows_kept_without_a_sink_are_bounded() -> None:
     for i in range(200):
         agg.update("cam1", meta("cam1", i), Tracks.empty())
     assert [w.start_s for w in agg.pop_closed_windows()] == [14.0, 15.0, 16.0]
+
+
+def test_update_batch_keeps_going_past_a_bad_frame() -> None:
+    agg = Aggregator()
+    agg.add_camera("cam1", CONFIG, 400, 300)
+    frames = [(meta("cam1", i), walk(i), ()) for i in range(60)]
+    frames[3] = (meta("cam2", 3), walk(3), ())  # a frame of another camera
+    with pytest.raises(InputError, match="1 of 60 frames failed; first: frame of camera 'cam2'"):
+        agg.update_batch("cam1", frames)
+    # the frames after the bad one were processed: the walker crossed the line at frame 25
+    line = agg.snapshot().cameras[0].lines[0]
+    assert (line.rl_direction, line.rl_count) == ("out", 1)
