@@ -98,6 +98,19 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_CAMERA_FAILED if failed else EXIT_OK
 
 
+def _replicas(value: str) -> int | str:
+    """``--replicas``: a positive count or ``auto``."""
+    if value == "auto":
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive count or 'auto', got {value!r}")
+    return count
+
+
 def _serve(args: argparse.Namespace) -> int:
     from ray import serve
 
@@ -158,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     s.add_argument("--model", default=ModelConfig().name, help="bundled model name or .onnx path")
     s.add_argument("--provider", default="auto", choices=["auto", "tensorrt", "cuda", "cpu"])
-    s.add_argument("--replicas", type=int, default=1, help="detector replicas")
+    s.add_argument("--replicas", type=_replicas, default="auto",
+                   help="detector replicas, or auto (one per CPU core, or 1 with GPUs)")
     s.add_argument("--max-batch-size", type=int, default=ServingConfig().max_batch_size)
     s.add_argument("--address", default=None, help="Ray cluster address (default: local)")
     s.set_defaults(func=_serve)

@@ -9,7 +9,7 @@ import ray
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from models.deployment import Detector, detector_options
+from models.deployment import Detector, detector_options, replica_model
 from pipeline.config import HttpConfig, ModelConfig, ServingConfig
 from pipeline.http_api import HttpApi
 
@@ -72,9 +72,11 @@ def start_serving(
         logging_config={"enable_access_log": access_logs},
     )
     gpus = ray.cluster_resources().get("GPU", 0.0)
-    detector = Detector.options(**detector_options(serving, gpus)).bind(
-        model.model_dump(), serving.model_dump()
-    )
+    options = detector_options(serving, gpus)
+    model = replica_model(model, serving, gpus)
+    log.info("detector: %s replicas, %s ONNX Runtime threads each",
+             options.get("num_replicas", "autoscaled"), model.intra_op_threads or "all")
+    detector = Detector.options(**options).bind(model.model_dump(), serving.model_dump())
     app = HttpApi.bind(detector, api_http.model_dump(), namespace)
     serve.run(app, name=APP_NAME, route_prefix="/", logging_config={"enable_access_log": access_logs})
     log.info("serving on http://%s:%d", http.host, http.port)

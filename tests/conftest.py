@@ -92,7 +92,11 @@ def serve_app(ray_session: None) -> Iterator[dict]:
     from pipeline.serving import start_serving
 
     port = free_port()
-    serving = ServingConfig(max_batch_size=8, batch_wait_timeout_s=0.05, num_cpus=0.5)
+    # One replica: the batching test reads the stats of the replica that answers, and
+    # the suite's Ray cluster stays small (`replicas: auto` runs in the `panoray run`
+    # tests, tests/cluster/test_privacy.py and tests/browser).
+    serving = ServingConfig(replicas=1, max_batch_size=8, batch_wait_timeout_s=0.05,
+                            num_cpus=0.5)
     handle = start_serving(
         ModelConfig(), serving, HttpConfig(port=port), access_logs=False
     )
