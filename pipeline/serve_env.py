@@ -21,6 +21,10 @@ SERVE_ENV = {
     # Replica code runs on the replica's own event loop, not a second thread's; panoray's
     # deployments keep blocking work (model runs, image decoding) off the loop.
     "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+    # A replica's gRPC server takes messages of up to 256 MiB instead of gRPC's 4 MiB: a
+    # camera's group of waiting frames (up to 32 frames or tiles, 270 KB each at 300x300,
+    # 1.2 MB at 640x640) is one message.
+    "RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH": str(256 * 2**20),
 }
 
 

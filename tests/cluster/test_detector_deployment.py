@@ -84,6 +84,17 @@ def test_a_group_of_frames_is_one_call_with_per_frame_results(serve_app):
         handle.detect_many.remote(good[0]).result()
 
 
+def test_a_group_larger_than_grpcs_default_message_limit_goes_through(serve_app):
+    # Handle calls travel over gRPC (pipeline/serve_env.py), whose default message limit is
+    # 4 MiB: 32 frames (a camera's full group, or 8 frames of 4 tiles) are 8.6 MB.
+    handle = serve_app["handle"]
+    group = [_request(handle, "cam-big", i) for i in range(32)]
+    assert sum(r.frame.nbytes for r in group) > 2 * 4 * 2**20
+    results = handle.detect_many.remote(group).result()
+    assert [r.meta.frame_index for r in results] == list(range(32))
+    assert all(len(r.detections) == 1 for r in results)
+
+
 def test_bad_per_request_settings_are_per_item_errors(serve_app):
     handle = serve_app["handle"]
     req = _request(handle, "cam", 0)

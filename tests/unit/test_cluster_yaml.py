@@ -70,3 +70,12 @@ def test_the_image_matches_the_installed_ray(cluster):
     tag = re.search(r"rayproject/ray:(\d+\.\d+)\.\d+-py311", cluster["docker"]["image"])
     assert tag, cluster["docker"]["image"]
     assert ray.__version__.startswith(tag.group(1) + ".")
+
+
+@pytest.mark.parametrize("commands", ["head_start_ray_commands", "worker_start_ray_commands"])
+def test_every_node_starts_ray_with_panorays_serve_settings(cluster, commands):
+    from pipeline.serve_env import SERVE_ENV
+
+    started = " ".join(cluster[commands])
+    for name, value in SERVE_ENV.items():
+        assert f"{name}={value}" in started, f"{commands} does not export {name}={value}"
