@@ -273,9 +273,13 @@ def detector_options(serving: ServingConfig, gpus_in_cluster: float = 0.0,
     num_gpus = serving.num_gpus
     if num_gpus is None:
         num_gpus = 0.5 if gpus_in_cluster > 0 else 0.0
+    count = replica_count(serving, gpus_in_cluster, cores)
+    num_cpus = serving.num_cpus
+    if serving.replicas == "auto" and not serving.autoscaling:
+        num_cpus /= count  # auto replicas together reserve what one replica would
     options: dict[str, Any] = {
         "max_ongoing_requests": serving.max_ongoing_requests,
-        "ray_actor_options": {"num_cpus": serving.num_cpus, "num_gpus": num_gpus},
+        "ray_actor_options": {"num_cpus": num_cpus, "num_gpus": num_gpus},
     }
     if serving.autoscaling:
         options["autoscaling_config"] = {
@@ -284,5 +288,5 @@ def detector_options(serving: ServingConfig, gpus_in_cluster: float = 0.0,
             "target_ongoing_requests": serving.target_ongoing_requests,
         }
     else:
-        options["num_replicas"] = replica_count(serving, gpus_in_cluster, cores)
+        options["num_replicas"] = count
     return options

@@ -102,7 +102,11 @@ class ServingConfig(StrictModel):
         description="Requests a replica accepts at once; must be at least max_batch_size "
         "or batches can never fill.",
     )
-    num_cpus: float = Field(0.5, ge=0.0, description="CPUs reserved per replica (Ray logical).")
+    num_cpus: float = Field(
+        0.5, ge=0.0,
+        description="CPUs reserved per replica (Ray logical); with `replicas: auto`, what "
+        "all replicas reserve together, so that a node's logical CPUs stay free for cameras.",
+    )
     num_gpus: float | None = Field(
         None, ge=0.0,
         description="GPUs per replica; fractions share one GPU between replicas. Unset: "

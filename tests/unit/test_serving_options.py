@@ -10,21 +10,25 @@ from pipeline.config import ModelConfig, ServingConfig
 
 
 @pytest.mark.parametrize(
-    ("serving", "gpus", "cores", "replicas", "threads"),
+    ("serving", "gpus", "cores", "replicas", "threads", "cpus_each"),
     [
-        ({}, 0.0, 2, 2, 1),  # auto on a 2-core CPU node: one single-threaded replica per core
-        ({}, 0.0, 1, 1, 0),  # one core: one replica with ONNX Runtime's own thread choice
-        ({}, 0.0, 64, 8, 1),  # capped at auto_max_replicas
-        ({"auto_max_replicas": 3}, 0.0, 64, 3, 1),
-        ({}, 1.0, 16, 1, 0),  # GPUs: one replica, threads left to ONNX Runtime
-        ({"replicas": 1}, 0.0, 16, 1, 0),
-        ({"replicas": 4}, 0.0, 2, 4, 1),  # explicit replicas sharing CPU cores
+        # auto on a 2-core CPU node: one single-threaded replica per core, which together
+        # reserve the 0.5 logical CPUs one replica would
+        ({}, 0.0, 2, 2, 1, 0.25),
+        ({}, 0.0, 1, 1, 0, 0.5),  # one core: ONNX Runtime chooses its threads
+        ({}, 0.0, 64, 8, 1, 0.0625),  # capped at auto_max_replicas
+        ({"auto_max_replicas": 3}, 0.0, 64, 3, 1, 0.5 / 3),
+        ({}, 1.0, 16, 1, 0, 0.5),  # GPUs: one replica, threads left to ONNX Runtime
+        ({"replicas": 1}, 0.0, 16, 1, 0, 0.5),
+        ({"replicas": 4}, 0.0, 2, 4, 1, 0.5),  # explicit replicas: each reserves its own
     ],
 )
-def test_auto_replicas_and_threads(serving, gpus, cores, replicas, threads) -> None:
+def test_auto_replicas_and_threads(serving, gpus, cores, replicas, threads, cpus_each) -> None:
     cfg = ServingConfig(**serving)
     assert replica_count(cfg, gpus, cores) == replicas
-    assert detector_options(cfg, gpus, cores)["num_replicas"] == replicas
+    options = detector_options(cfg, gpus, cores)
+    assert options["num_replicas"] == replicas
+    assert options["ray_actor_options"]["num_cpus"] == pytest.approx(cpus_each)
     assert replica_model(ModelConfig(), cfg, gpus, cores).intra_op_threads == threads
 
 
