@@ -171,10 +171,12 @@ class CameraSource:
             still_sink=still_sink, sink_many=sink_many,
         )
         self._metrics = CameraMetrics(self._config.id)
-        # Frames waiting while a group is at the detector leave together as the next one.
+        # Frames waiting while groups are at the detector leave together as the next group
+        # (at most max_groups_in_flight groups out at once).
         self._grouper: ContinuousBatcher[DetectRequest, Any] | None = (
             ContinuousBatcher(self._detect_group, max_batch_size=MAX_GROUP_FRAMES,
-                              batch_wait_timeout_s=0.0)
+                              batch_wait_timeout_s=0.0,
+                              max_concurrent_batches=self._config.max_groups_in_flight)
             if detector is not None and group else None)
         self._task: asyncio.Task[CameraStats] | None = None
         self._exporter: asyncio.Task[None] | None = None

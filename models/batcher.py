@@ -47,6 +47,9 @@ class ContinuousBatcher(Generic[T, R]):
         max_batch_size: most items per call (>= 1).
         batch_wait_timeout_s: longest the oldest waiting item is held for a batch to fill
             when the model is idle (seconds, >= 0).
+        max_concurrent_batches: calls of ``run`` in flight at once (>= 1). With more
+            than one, the next batch forms as soon as a call slot is free, so that one
+            caller can keep several model replicas busy.
 
     Must be used from one event loop (the Serve replica's); the worker task starts on the
     first :meth:`submit`. Memory is bounded by the callers: Serve's
@@ -58,8 +61,15 @@ class ContinuousBatcher(Generic[T, R]):
         run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]],
         max_batch_size: int,
         batch_wait_timeout_s: float,
+        max_concurrent_batches: int = 1,
     ) -> None:
+        if max_concurrent_batches < 1:
+            raise ValueError(
+                f"max_concurrent_batches must be at least 1, got {max_concurrent_batches}")
         self._run = run
+        self._slots: asyncio.Semaphore | None = None
+        self._max_concurrent = max_concurrent_batches
+        self._calls: set[asyncio.Task] = set()
         self._queue: collections.deque[_Pending[T]] = collections.deque()
         self._arrival: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
@@ -113,16 +123,26 @@ class ContinuousBatcher(Generic[T, R]):
 
     async def _work(self) -> None:
         assert self._arrival is not None
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._max_concurrent)
         while True:
             while not self._queue:
                 self._arrival.clear()
                 await self._arrival.wait()
+            await self._slots.acquire()  # a call slot is free: form the batch now
             await self._fill()
             batch = [self._queue.popleft()
                      for _ in range(min(self._max_batch_size, len(self._queue)))]
             batch = [p for p in batch if not p.future.done()]  # callers that gave up
-            if batch:
+            if not batch:
+                self._slots.release()
+            elif self._max_concurrent == 1:
                 await self._call(batch)
+            else:
+                task = asyncio.get_running_loop().create_task(self._call(batch))
+                self._calls.add(task)  # keeps the task referenced until it is done
+                task.add_done_callback(self._calls.discard)
+
 
     async def _fill(self) -> None:
         """Waits until the batch is full or the oldest item has waited its timeout."""
@@ -147,6 +167,9 @@ class ContinuousBatcher(Generic[T, R]):
         except Exception as exc:  # noqa: BLE001 - delivered to every caller of the batch
             log.exception("batch of %d failed", len(batch))
             results = [exc] * len(batch)
+        finally:
+            assert self._slots is not None
+            self._slots.release()
         for p, r in zip(batch, results):
             if not p.future.done():
                 p.future.set_result(r)

@@ -23,8 +23,11 @@ from pipeline.ingest.redact import redact_url
 
 LIVE_MAX_IN_FLIGHT = 4
 """Default frames in flight per live camera: enough to hide the detector round trip."""
-OFFLINE_MAX_IN_FLIGHT = 8
-"""Default frames in flight per offline camera: a full model batch can travel as one group."""
+OFFLINE_MAX_IN_FLIGHT = 16
+"""Default frames in flight per offline camera: two groups of a full model batch each can be
+at the detector at once (see ``max_groups_in_flight``). Measured on 2 cores, 2 replicas: one
+offline camera 42 frames/s with 8 in flight and one group, 67 with 16 and two groups; four
+cameras 54 -> 69; eight 64 -> 66."""
 
 SourceKind = Literal["auto", "file", "rtsp", "http", "usb", "images"]
 Mode = Literal["live", "offline"]
@@ -109,7 +112,7 @@ class CameraConfig(StrictModel):
     max_in_flight: int | None = Field(
         None, ge=1, le=256,
         description="Frames sent to the detector (or being forwarded) at once. More hides "
-        "latency; fewer bounds memory and queueing. None: 4 in live mode, 8 in offline "
+        "latency; fewer bounds memory and queueing. None: 4 in live mode, 16 in offline "
         "mode (where waiting frames travel together, see group_requests).",
     )
     group_requests: bool | None = Field(
@@ -118,6 +121,12 @@ class CameraConfig(StrictModel):
         "instead of one request each: one Ray call per group, so less overhead per frame, "
         "but a frame may wait for the group before it to return. None: on in offline mode, "
         "off in live mode.",
+    )
+    max_groups_in_flight: int = Field(
+        2, ge=1, le=64,
+        description="With group_requests: groups at the detector at once. Two let one "
+        "camera keep two detector replicas busy; one sends the next group only when the "
+        "previous one has returned.",
     )
     pending_frames: int = Field(
         1, ge=1, le=1024,

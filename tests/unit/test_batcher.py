@@ -44,6 +44,28 @@ def test_items_arriving_during_a_run_form_the_next_full_batch():
     assert results == [0, 10, 20, 30, 40, 50, 60]
 
 
+def test_with_two_call_slots_a_second_batch_runs_while_the_first_is_held():
+    async def scenario():
+        model = Model()
+        batcher = ContinuousBatcher(model, max_batch_size=4, batch_wait_timeout_s=0.0,
+                                    max_concurrent_batches=2)
+        model.release.clear()
+        first = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0.01)  # batch [0] holds one slot
+        rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(1, 7)]
+        await asyncio.sleep(0.01)
+        running = [list(b) for b in model.batches]  # the second slot took what waited
+        assert batcher.waiting == 2  # and the rest waits for a free slot
+        model.release.set()
+        results = await asyncio.gather(first, *rest)
+        return running, model.batches, results
+
+    running, batches, results = run(scenario())
+    assert running == [[0], [1, 2, 3, 4]]
+    assert batches == [[0], [1, 2, 3, 4], [5, 6]]
+    assert results == [0, 10, 20, 30, 40, 50, 60]
+
+
 def test_an_idle_model_waits_for_company_up_to_the_timeout():
     async def scenario():
         model = Model()
@@ -109,3 +131,12 @@ def test_settings_are_checked(size, wait):
 
     with pytest.raises(ValueError):
         ContinuousBatcher(noop, max_batch_size=size, batch_wait_timeout_s=wait)
+
+
+def test_call_slots_are_checked():
+    async def noop(items):
+        return items
+
+    with pytest.raises(ValueError, match="max_concurrent_batches must be at least 1, got 0"):
+        ContinuousBatcher(noop, max_batch_size=4, batch_wait_timeout_s=0.0,
+                          max_concurrent_batches=0)
