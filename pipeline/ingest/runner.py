@@ -377,8 +377,12 @@ class CameraIngest:
             return done
         if pacer is not None:
             wait = pacer.delay(pts, mono)
-            if wait > 0 and self._stop.wait(wait):
-                return True
+            if wait > 0:
+                if self._stop.wait(wait):
+                    return True
+                # A file replayed as a live camera is read ahead of time; its frame is
+                # captured when it is due, and latency counts from then.
+                wall, mono = wall + wait, mono + wait
         frame = source.retrieve()
         if frame is None:
             self.health.add("frames_failed")
