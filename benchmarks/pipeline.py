@@ -259,9 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(c) for c in (args.cameras or ("8" if args.quick else "1,4,8")).split(",")]
     # offline runs time only the frames after the last camera started (start-up is not
     # throughput), so they need more frames than the naive loop, whose rate settles at once
-    frames_each = 300 if args.quick else 400
+    frames_each = 260 if args.quick else 400
     naive_each = 60 if args.quick else 200
-    seconds = 2.0 if args.quick else 8.0
+    seconds = 1.5 if args.quick else 8.0
     live_s = args.live_s or (10.0 if args.quick else 60.0)
     soak_s = args.soak_s or (24.0 if args.quick else 600.0)
     out = pathlib.Path(args.output)

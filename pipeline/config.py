@@ -94,8 +94,13 @@ class ServingConfig(StrictModel):
         8, ge=1, le=1024, description="Most frames the detector runs in one batch."
     )
     batch_wait_timeout_s: float = Field(
-        0.01, ge=0.0, le=10.0,
-        description="Longest a partial batch waits for more frames before it runs (seconds).",
+        0.0, ge=0.0, le=10.0,
+        description="Longest a frame that reaches an idle detector waits for company before "
+        "its batch runs (seconds). Frames that arrive while a batch runs always form the next "
+        "batch together (models/batcher.py), so under load batches fill without waiting; a "
+        "wait only adds latency at low load (measured on 2 CPU cores, two live cameras at "
+        "15 frames/s: p50 41 ms, p95 56 ms with 0.01; 30 ms, 45 ms with 0). Worth a few ms "
+        "on a GPU, where a batch of 8 costs little more than one frame.",
     )
     max_ongoing_requests: int = Field(
         64, ge=1, le=100000,
