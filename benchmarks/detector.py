@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None,
                         help="interleaved bare/handle rounds; the ratio is their median")
     parser.add_argument("--max-batch-size", type=int, default=8)
-    parser.add_argument("--batch-wait-s", type=float, default=0.005)
+    parser.add_argument("--batch-wait-s", type=float,
+                        default=ServingConfig.model_fields["batch_wait_timeout_s"].default)
     args = parser.parse_args(argv)
     seconds = args.seconds or (3.0 if args.quick else 10.0)
     rounds = args.rounds or (2 if args.quick else 3)
