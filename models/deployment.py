@@ -230,16 +230,23 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _on_gpu(serving: ServingConfig, gpus_in_cluster: float) -> bool:
+    """Whether replicas run on GPUs: the cluster has some now, or the config asks for them
+    (an autoscaling cluster may add its GPU workers only once replicas ask)."""
+    return gpus_in_cluster > 0 or (serving.num_gpus or 0.0) > 0
+
+
 def replica_count(serving: ServingConfig, gpus_in_cluster: float = 0.0,
                   cores: int | None = None) -> int:
     """The fixed replica count ``serving.replicas`` stands for (``auto`` resolved).
 
-    ``auto``: 1 with GPUs in the cluster; otherwise one replica per CPU core (``cores``,
-    default :func:`cpu_cores`), at most ``serving.auto_max_replicas``.
+    ``auto``: 1 with GPUs (in the cluster, or asked for by ``serving.num_gpus``); otherwise
+    one replica per CPU core (``cores``, default :func:`cpu_cores`), at most
+    ``serving.auto_max_replicas``.
     """
     if serving.replicas != "auto":
         return serving.replicas
-    if gpus_in_cluster > 0:
+    if _on_gpu(serving, gpus_in_cluster):
         return 1
     return max(1, min(serving.auto_max_replicas, cores if cores is not None else cpu_cores()))
 
@@ -255,7 +262,7 @@ def replica_model(model: ModelConfig, serving: ServingConfig,
     instead of stalling at every parallel section when a decoder takes a core.
     """
     several = serving.autoscaling or replica_count(serving, gpus_in_cluster, cores) > 1
-    if model.intra_op_threads == 0 and gpus_in_cluster == 0 and several:
+    if model.intra_op_threads == 0 and not _on_gpu(serving, gpus_in_cluster) and several:
         return model.model_copy(update={"intra_op_threads": 1})
     return model
 

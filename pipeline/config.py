@@ -76,7 +76,8 @@ class ServingConfig(StrictModel):
     replicas: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] = Field(
         "auto",
         description="Fixed replica count (no autoscaling). `auto`: 1 when the cluster has "
-        "GPUs; otherwise one replica per CPU core of the node that starts serving, at most "
+        "GPUs or num_gpus asks for them; otherwise one replica per CPU core of the node that "
+        "starts serving, at most "
         "auto_max_replicas, each running ONNX Runtime on one thread (see intra_op_threads).",
     )
     auto_max_replicas: int = Field(

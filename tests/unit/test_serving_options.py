@@ -19,6 +19,8 @@ from pipeline.config import ModelConfig, ServingConfig
         ({}, 0.0, 64, 8, 1, 0.0625),  # capped at auto_max_replicas
         ({"auto_max_replicas": 3}, 0.0, 64, 3, 1, 0.5 / 3),
         ({}, 1.0, 16, 1, 0, 0.5),  # GPUs: one replica, threads left to ONNX Runtime
+        # GPUs asked for before an autoscaling cluster has started its GPU workers
+        ({"num_gpus": 0.5}, 0.0, 16, 1, 0, 0.5),
         ({"replicas": 1}, 0.0, 16, 1, 0, 0.5),
         ({"replicas": 4}, 0.0, 2, 4, 1, 0.5),  # explicit replicas: each reserves its own
     ],
