@@ -37,7 +37,8 @@ class _Pending(Generic[T]):
 
 
 class ContinuousBatcher(Generic[T, R]):
-    """Groups concurrently submitted items into calls of ``run``, one call at a time.
+    """Groups concurrently submitted items into calls of ``run``, one call at a time
+    unless ``max_concurrent_batches`` allows more.
 
     Args:
         run: coroutine function taking a list of items (at most ``max_batch_size``) and
@@ -142,7 +143,6 @@ class ContinuousBatcher(Generic[T, R]):
                 task = asyncio.get_running_loop().create_task(self._call(batch))
                 self._calls.add(task)  # keeps the task referenced until it is done
                 task.add_done_callback(self._calls.discard)
-
 
     async def _fill(self) -> None:
         """Waits until the batch is full or the oldest item has waited its timeout."""
