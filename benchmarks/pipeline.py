@@ -262,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     frames_each = 260 if args.quick else 400
     naive_each = 60 if args.quick else 200
     seconds = 1.5 if args.quick else 8.0
-    live_s = args.live_s or (10.0 if args.quick else 60.0)
-    soak_s = args.soak_s or (24.0 if args.quick else 600.0)
+    live_s = args.live_s or (8.0 if args.quick else 60.0)
+    soak_s = args.soak_s or (20.0 if args.quick else 600.0)
     out = pathlib.Path(args.output)
     files = clips()
 
