@@ -38,21 +38,28 @@ def rate(fn: Callable[[], int], seconds: float, warmup: int = 2) -> float:
     return done / (time.perf_counter() - start)
 
 
-def per_core_sessions_rate(detect_fns: list[Callable[[], int]], seconds: float) -> float:
-    """Items/s of several detectors run side by side, one Python thread each (ONNX Runtime
-    releases the GIL while it runs): with one single-threaded session per core, the most
-    ONNX Runtime alone gets out of the machine, a stricter ceiling than one session's."""
-    for fn in detect_fns:
-        fn()
-    done = [0] * len(detect_fns)
+def per_core_sessions_rate(frames: list[Any], sizes: list[tuple[int, int]],
+                           seconds: float) -> float:
+    """Images/s of one single-threaded session of the default model per core, all running
+    ``frames`` (one batch, model-sized) side by side, one Python thread each (ONNX Runtime
+    releases the GIL while it runs): the most ONNX Runtime alone gets out of the machine,
+    a stricter ceiling than one session spread over the cores."""
+    from models.deployment import cpu_cores
+    from models.detector import OnnxDetector
+    from pipeline.config import ModelConfig
+
+    sessions = [OnnxDetector(ModelConfig(intra_op_threads=1)) for _ in range(cpu_cores())]
+    for det in sessions:
+        det.detect(frames, sizes)  # warm-up
+    done = [0] * len(sessions)
     stop_at = time.perf_counter() + seconds
 
     def loop(i: int) -> None:
         while time.perf_counter() < stop_at:
-            done[i] += detect_fns[i]()
+            done[i] += len(sessions[i].detect(frames, sizes))
 
     start = time.perf_counter()
-    threads = [threading.Thread(target=loop, args=(i,)) for i in range(len(detect_fns))]
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(len(sessions))]
     for t in threads:
         t.start()
     for t in threads:

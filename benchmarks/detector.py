@@ -135,13 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     provider = det.provider
 
     # the stricter ceiling: one single-threaded session per core, batch 8, side by side
-    from models.deployment import cpu_cores
-
-    per_core = [OnnxDetector(ModelConfig(intra_op_threads=1)) for _ in range(cpu_cores())]
-    batch8 = [smalls[i % len(smalls)] for i in range(8)]
     per_core_rate = per_core_sessions_rate(
-        [lambda d=d: len(d.detect(batch8, [(512, 512)] * 8)) for d in per_core], seconds)
-    del per_core
+        [smalls[i % len(smalls)] for i in range(8)], [(512, 512)] * 8, seconds)
 
     ray.init(num_cpus=4, include_dashboard=False, logging_level="ERROR")
     port = 8123

@@ -35,7 +35,6 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.common import emit, goal, machine, per_core_sessions_rate, rate  # noqa: E402
-from models.deployment import cpu_cores  # noqa: E402
 from models.detector import OnnxDetector  # noqa: E402
 from models.preprocess import prepare_frame  # noqa: E402
 from pipeline.config import ModelConfig, ServingConfig  # noqa: E402
@@ -85,9 +84,7 @@ def bare_ceiling(det: OnnxDetector, files: list[pathlib.Path], seconds: float) -
     for bs in (1, 4, 8):
         batch, bsizes = smalls[:bs], sizes[:bs]
         out[str(bs)] = round(rate(lambda: len(det.detect(batch, bsizes)), seconds), 2)
-    per_core = [OnnxDetector(ModelConfig(intra_op_threads=1)) for _ in range(cpu_cores())]
-    per_core_rate = per_core_sessions_rate(
-        [lambda d=d: len(d.detect(smalls[:8], sizes[:8])) for d in per_core], seconds)
+    per_core_rate = per_core_sessions_rate(smalls[:8], sizes[:8], seconds)
     return {"images_per_s_by_batch": out, "best": max(out.values()),
             "per_core_sessions_batch_8": round(per_core_rate, 2)}
 
