@@ -233,14 +233,8 @@ class TrackerActor:
             early = self._early_stills.pop(camera_id, None)
             if early is not None:
                 self._pending.append(self._downstream.set_still.remote(camera_id, *early))
-        if len(frames) == 1:
-            meta, update = frames[0]
-            ref = self._downstream.update.remote(
-                camera_id, meta, update.tracks, update.removed_ids)
-        else:
-            ref = self._downstream.update_batch.remote(
-                camera_id, [(m, u.tracks, u.removed_ids) for m, u in frames])
-        self._pending.append(ref)
+        self._pending.append(self._downstream.update_batch.remote(
+            camera_id, [(m, u.tracks, u.removed_ids) for m, u in frames]))
         while len(self._pending) > self._max_pending:
             self._settle(self._pending.popleft())
 

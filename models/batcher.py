@@ -137,12 +137,10 @@ class ContinuousBatcher(Generic[T, R]):
             batch = [p for p in batch if not p.future.done()]  # callers that gave up
             if not batch:
                 self._slots.release()
-            elif self._max_concurrent == 1:
-                await self._call(batch)
-            else:
-                task = asyncio.get_running_loop().create_task(self._call(batch))
-                self._calls.add(task)  # keeps the task referenced until it is done
-                task.add_done_callback(self._calls.discard)
+                continue
+            task = asyncio.get_running_loop().create_task(self._call(batch))  # frees its slot
+            self._calls.add(task)  # keeps the task referenced until it is done
+            task.add_done_callback(self._calls.discard)
 
     async def _fill(self) -> None:
         """Waits until the batch is full or the oldest item has waited its timeout."""
