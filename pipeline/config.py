@@ -77,8 +77,8 @@ class ServingConfig(StrictModel):
         "auto",
         description="Fixed replica count (no autoscaling). `auto`: 1 when the cluster has "
         "GPUs or num_gpus asks for them; otherwise one replica per CPU core of the node that "
-        "starts serving, at most "
-        "auto_max_replicas, each running ONNX Runtime on one thread (see intra_op_threads).",
+        "starts serving, at most auto_max_replicas, each running ONNX Runtime on one thread "
+        "(see intra_op_threads).",
     )
     auto_max_replicas: int = Field(
         8, ge=1, le=1024, description="Most replicas `replicas: auto` starts on a CPU node."

@@ -27,7 +27,7 @@ OFFLINE_MAX_IN_FLIGHT = 16
 """Default frames in flight per offline camera: two groups of a full model batch each can be
 at the detector at once (see ``max_groups_in_flight``). Measured on 2 cores, 2 replicas: one
 offline camera 42 frames/s with 8 in flight and one group, 67 with 16 and two groups; four
-cameras 54 -> 69; eight 64 -> 66."""
+cameras 54 -> 69; eight 57 -> 61 (benchmarks/CAPACITY.md)."""
 
 SourceKind = Literal["auto", "file", "rtsp", "http", "usb", "images"]
 Mode = Literal["live", "offline"]
