@@ -109,6 +109,27 @@ class TrackerConfig(StrictModel):
         "whose last observed box (not its prediction) it overlaps by at least this IoU. "
         "1 turns the stage off.",
     )
+    direction_weight: float = Field(
+        0.7, ge=0.0, le=10.0,
+        description="Momentum (after OC-SORT), in the first stage where a detection could "
+        "go to more than one track or a track to more than one detection: each pair's IoU "
+        "gains up to +/- weight/2, times the detection's score, as the detection lies ahead "
+        "of the track along its direction of motion (+), across it (0) or behind it (-). "
+        "It keeps people who meet or pass each other from trading ids. 0 turns it off.",
+    )
+    direction_window_s: float = Field(
+        0.16, gt=0.0, le=10.0,
+        description="Span (media seconds) over which the momentum term measures a "
+        "detection's direction: from where the track's motion model puts it this long ago. "
+        "Long enough that a walking person's step (about 0.13 of their height in 0.16 s) "
+        "outweighs box jitter; the same span for tracks that are seen and tracks that coast.",
+    )
+    direction_min_speed: float = Field(
+        0.1, ge=0.0, le=100.0,
+        description="Tracks moving slower than this (box heights per second) have no "
+        "direction to agree with and get no momentum term (a walking person moves about "
+        "0.8 of their height per second).",
+    )
     class_aware: bool = Field(
         True, description="Match detections only to tracks of the same class id."
     )

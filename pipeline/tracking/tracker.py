@@ -13,7 +13,9 @@ its presentation time ``pts_s`` and returns :class:`~pipeline.types.Tracks`:
    restricted to equal class ids, and never between a track and a box whose height
    differs from the track's by more than ``max_height_ratio`` (another person, or two
    merged into one box): high-score detections to confirmed tracks (tracked or
-   coasting); low-score detections to the still unmatched confirmed tracks seen
+   coasting), where a detection is contested also weighing whether it lies ahead of or
+   behind each track along its motion (momentum, ``direction_weight``, after OC-SORT);
+   low-score detections to the still unmatched confirmed tracks seen
    recently (``low_score_max_gap_s``); the remaining detections (any score) to
    tentative tracks; then (OC-SORT's observation-centric recovery, ``recovery_iou``)
    high-score detections still unmatched to coasting confirmed tracks by the IoU of
@@ -32,6 +34,11 @@ smoothed), in input order, with their track ids.
 Per-track state lives in a few parallel arrays (structure of arrays), so prediction,
 IoU and correction are vectorised over tracks and deleting tracks frees their memory:
 the state is bounded by the live tracks (at most ``max_tracks``), nothing accumulates.
+
+Momentum: on the TUD videos it raises HOTA by 3 to 4 points (full-frame detections with
+added jitter, mean of 8 seeds; see ``benchmarks/tracking.py``); on synthetic crossings
+with occlusion it cuts id changes from 18 to 6 in 60 runs (see
+``tests/unit/test_tracker_continuity.py``).
 
 Continuity: the size gate removes the wrong matches that most hurt counting (a track
 jumping onto a merged or neighbouring box for a frame); re-update and recovery cost
@@ -61,7 +68,12 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.errors import InputError
-from pipeline.tracking.association import assign, iou_matrix
+from pipeline.tracking.association import (
+    SimilarityFn,
+    assign,
+    direction_agreement,
+    iou_matrix,
+)
 from pipeline.tracking.config import TrackerConfig
 from pipeline.tracking.kalman import BoxKalman, boxes_xyxy
 from pipeline.types import Detections, Tracks
@@ -247,8 +259,14 @@ class ByteTracker:
             high = scores >= cfg.high_score
             confirmed = self._ids > 0
             # Stage 1: high-score detections to every confirmed track, tracked or lost.
+            # Contested pairs also weigh direction of motion (OC-SORT's momentum).
+            momentum = None
+            if cfg.direction_weight > 0.0:
+                def momentum(sub: npt.NDArray[np.float64], rows: npt.NDArray[np.intp],
+                             cols: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+                    return sub + self._momentum(rows, det_boxes[cols], scores[cols])
             self._match(iou, np.flatnonzero(confirmed), np.flatnonzero(high),
-                        cfg.match_iou, track_of_det)
+                        cfg.match_iou, track_of_det, momentum)
             # Stage 2: low-score detections to confirmed tracks seen recently.
             free = np.ones(n_tracks, np.bool_)
             free[track_of_det[track_of_det >= 0]] = False
@@ -398,12 +416,31 @@ class ByteTracker:
         cols: npt.NDArray[np.intp],
         min_iou: float,
         track_of_det: npt.NDArray[np.intp],
+        adjust: SimilarityFn | None = None,
     ) -> None:
-        """Assigns tracks ``rows`` to detections ``cols``; writes matches to track_of_det."""
+        """Assigns tracks ``rows`` to detections ``cols``; writes matches to track_of_det.
+
+        ``adjust``, if given, re-scores contested pairs; it is called with track rows and
+        detection columns of the whole arrays (not of the sub-problem).
+        """
         if not len(rows) or not len(cols):
             return
-        r, c = assign(iou[rows][:, cols], min_iou)
+        sub_adjust = None
+        if adjust is not None:
+            def sub_adjust(sub: npt.NDArray[np.float64], r: npt.NDArray[np.intp],
+                           c: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+                return adjust(sub, rows[r], cols[c])
+        r, c = assign(iou[rows][:, cols], min_iou, sub_adjust)
         track_of_det[cols[c]] = rows[r]
+
+    def _momentum(self, rows: npt.NDArray[np.intp], boxes: npt.NDArray[np.float32],
+                  scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        """Momentum term of tracks ``rows`` and detections ``boxes`` ((c, 4) xyxy pixels,
+        scores (c,)): ``direction_weight`` x :func:`direction_agreement` x score, (r, c)."""
+        cfg = self.config
+        agree = direction_agreement(self._pos[rows], self._vel[rows], boxes,
+                                    cfg.direction_window_s, cfg.direction_min_speed)
+        return cfg.direction_weight * agree * scores[None, :]
 
     def _limit_births(
         self, births: npt.NDArray[np.intp], scores: npt.NDArray[np.float32]
