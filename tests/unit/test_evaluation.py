@@ -16,6 +16,7 @@ from pipeline.errors import InputError
 from pipeline.evaluation import (
     MotSequence,
     evaluate,
+    jitter_detections,
     perturb,
     read_mot,
     read_seqinfo,
@@ -243,6 +244,36 @@ def test_perturb_scores_hidden_people_low(campus):
 def test_perturb_validates(campus, kwargs, message):
     with pytest.raises(InputError, match=re.escape(message)):
         perturb(campus, seed=0, **kwargs)
+
+
+# ----------------------------------------------------------------------------- jitter
+
+
+def test_jitter_detections_drops_and_moves_boxes_reproducibly(campus):
+    frames = perturb(campus, seed=0, image_size=(640, 480), drop=0, jitter=0,
+                     false_positives=0)
+    a = jitter_detections(frames, seed=1, drop=0.1, jitter=0.02)
+    b = jitter_detections(frames, seed=1, drop=0.1, jitter=0.02)
+    assert len(a) == len(frames)
+    assert all(np.array_equal(x.boxes, y.boxes) for x, y in zip(a, b))
+    n_in = sum(len(f) for f in frames)
+    n_out = sum(len(f) for f in a)
+    assert 0.85 * n_in < n_out < 0.95 * n_in
+    kept = jitter_detections(frames, seed=1, drop=0.0, jitter=0.02)
+    rel = np.concatenate([(k.boxes[:, 0] - f.boxes[:, 0]) / (f.boxes[:, 2] - f.boxes[:, 0])
+                          for k, f in zip(kept, frames)])
+    assert 0.017 < np.std(rel) < 0.023
+    assert all(np.array_equal(k.scores, f.scores) for k, f in zip(kept, frames))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"drop": -0.1}, "drop must be within 0..1, got -0.1"),
+     ({"jitter": float("inf")}, "jitter must be 0 or more, got inf")],
+)
+def test_jitter_detections_validates(kwargs, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        jitter_detections([Detections.empty()], seed=0, **kwargs)
 
 
 def test_track_frames_passes_media_time():
