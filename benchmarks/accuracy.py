@@ -64,7 +64,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import goal, machine  # noqa: E402
+from benchmarks.common import goal, machine, spread  # noqa: E402
 from models.tiling import TilingConfig, merge, plan_tiles, prepare_tiles  # noqa: E402
 from pipeline.analytics.camera import CameraAnalytics  # noqa: E402
 from pipeline.analytics.config import AnalyticsConfig  # noqa: E402
@@ -312,8 +312,9 @@ def jittered(gt: MotSequence, frames: list[Detections], seq: str, fps: float, wi
                 "peer": track_peer(variant, fps)[0]}
         for name, fr in runs.items():
             hota[name].append(tracking_metrics(gt, to_mot(fr, fps, gt.num_frames))["HOTA"])
-        rows = compare(truth, *(run_analytics(fr, config, width, height, fps)
-                                for fr in runs.values()), None)
+        analytics = {name: run_analytics(fr, config, width, height, fps)
+                     for name, fr in runs.items()}
+        rows = compare(truth, analytics["panoray"], analytics["peer"], None)
         for element, values in rows.items():
             for key, row in values.items():
                 per = errors.setdefault(f"{element}.{key}", {"ours": [], "peer": []})
@@ -321,8 +322,7 @@ def jittered(gt: MotSequence, frames: list[Detections], seq: str, fps: float, wi
                 per["peer"].append(row["peer_error"])
     out: dict[str, Any] = {"seeds": JITTER_SEEDS, **JITTER}
     for name, values in hota.items():
-        out[name] = {"HOTA_mean": round(float(np.mean(values)), 3),
-                     "HOTA_min": round(min(values), 3), "HOTA_max": round(max(values), 3)}
+        out[name] = spread("HOTA", values, 3)
     out["mean_error"] = {figure: {who: round(float(np.mean(v)), 3) for who, v in per.items()}
                          for figure, per in errors.items()}
     return out

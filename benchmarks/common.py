@@ -19,6 +19,13 @@ def goal(value: float, target: float, higher_is_better: bool = True) -> dict[str
     return {"value": round(float(value), 4), "target": target, "met": bool(met)}
 
 
+def spread(name: str, values: list[float], digits: int) -> dict[str, float]:
+    """``{name}_mean``, ``{name}_min`` and ``{name}_max`` of ``values``, rounded."""
+    return {f"{name}_mean": round(float(np.mean(values)), digits),
+            f"{name}_min": round(float(min(values)), digits),
+            f"{name}_max": round(float(max(values)), digits)}
+
+
 def percentiles_ms(samples_s: list[float]) -> dict[str, float]:
     """p50 and p95 of latencies given in seconds, in milliseconds."""
     if not samples_s:

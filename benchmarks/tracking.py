@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import spread  # noqa: E402
 from pipeline.evaluation import (  # noqa: E402
     MotSequence,
     evaluate,
@@ -239,8 +240,7 @@ def jittered_hota(factories: dict[str, Any], gt: MotSequence, frames: list[Detec
             hota[name].append(_score(gt, pred)["HOTA"])
     out: dict[str, Any] = {"seeds": seeds}
     for name, values in hota.items():
-        out[name] = {"HOTA_mean": round(float(np.mean(values)), 2),
-                     "HOTA_min": round(min(values), 2), "HOTA_max": round(max(values), 2)}
+        out[name] = spread("HOTA", values, 2)
     return out
 
 
