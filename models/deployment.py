@@ -19,9 +19,7 @@ import asyncio
 import logging
 import os
 import time
-from collections import Counter as CounterDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from ray import serve
@@ -30,46 +28,11 @@ from ray.util import metrics
 from models.batcher import ContinuousBatcher
 from models.detector import OnnxDetector
 from models.requests import DetectRequest, DetectResult
+from models.stats_board import DetectorStats, StatsBoard, merge_replicas
 from pipeline.config import ModelConfig, ServingConfig
 from pipeline.errors import InputError, PanorayError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DetectorStats:
-    """Counters a detector replica keeps about itself (bounded: one entry per batch size)."""
-
-    requests: int = 0
-    errors: int = 0
-    batches: int = 0
-    items: int = 0
-    queue_s: float = 0.0
-    inference_s: float = 0.0
-    batch_sizes: CounterDict[int] = field(default_factory=CounterDict)
-
-    def record_batch(self, size: int, ok: int, queue_s: float, inference_s: float) -> None:
-        """Adds one batch of ``size`` requests, ``ok`` of which ran, to the counters."""
-        self.requests += size
-        self.errors += size - ok
-        if ok:
-            self.batches += 1
-            self.items += ok
-            self.batch_sizes[ok] += 1
-            self.inference_s += inference_s
-        self.queue_s += queue_s
-
-    def snapshot(self) -> dict[str, Any]:
-        """JSON-ready view: totals, means in ms, and the batch-size histogram."""
-        return {
-            "requests": self.requests,
-            "errors": self.errors,
-            "batches": self.batches,
-            "mean_batch_size": self.items / self.batches if self.batches else 0.0,
-            "mean_queue_ms": 1000 * self.queue_s / self.requests if self.requests else 0.0,
-            "mean_inference_ms": 1000 * self.inference_s / self.batches if self.batches else 0.0,
-            "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
-        }
 
 
 _BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128]
@@ -92,9 +55,16 @@ class Detector:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
         self._stats = DetectorStats()
         try:
-            self._replica_id = serve.get_replica_context().replica_id.unique_id
+            context = serve.get_replica_context()
+            self._replica_id = context.replica_id.unique_id
+            # One board per deployment of an app (models/stats_board.py).
+            self._board_name: str | None = (
+                f"panoray-stats:{context.app_name}:{context.deployment}")
         except Exception:  # noqa: BLE001 - outside Serve (direct construction in tools)
             self._replica_id = "local"
+            self._board_name = None
+        self._board: Any = None
+        self._publisher: asyncio.Task[None] | None = None
         self._batcher: ContinuousBatcher[tuple[DetectRequest, float], DetectResult] = (
             ContinuousBatcher(self._run_batch, self._serving.max_batch_size,
                               self._serving.batch_wait_timeout_s))
@@ -184,6 +154,7 @@ class Detector:
                 )
         queue_s = sum(started - arrived for _, arrived in items)
         self._stats.record_batch(len(items), len(good), queue_s, inference_s)
+        self._start_publishing()
         self._record_metrics(len(items), len(good), items, started, inference_s)
         return results  # type: ignore[return-value]
 
@@ -206,15 +177,50 @@ class Detector:
         """Class id to label of the loaded model."""
         return dict(self._core.labels)
 
-    def stats(self) -> dict[str, Any]:
-        """The counters of the replica that answers (see :class:`DetectorStats`), plus what
-        runs there; with several replicas, each keeps its own."""
-        return {**self._stats.snapshot(), "replica": self._replica_id,
+    async def stats(self) -> dict[str, Any]:
+        """Counters summed over the deployment's replicas (:func:`merge_replicas`: the
+        others' as last posted, at most ``stats_interval_s`` old), per replica under
+        ``replicas``; the id of the replica that answers under ``replica``, and what runs
+        there (threads, provider, model, batch settings)."""
+        self._start_publishing()
+        board: dict[str, Any] = {}
+        if self._board_name is not None:
+            try:
+                board = await self._board_handle().collect.remote()
+            except Exception as exc:  # noqa: BLE001 - its owner replica went; made anew
+                log.info("detector stats board unavailable (%s); this replica's only", exc)
+                self._board = None
+        return {**merge_replicas(self._replica_id, self._stats.raw(), board),
+                "replica": self._replica_id,
                 "threads": self._core.config.intra_op_threads or "all",
                 "provider": self._core.provider,
                 "model": self._core.source.name,
                 "max_batch_size": self._serving.max_batch_size,
                 "batch_wait_timeout_s": self._serving.batch_wait_timeout_s}
+
+    def _board_handle(self) -> Any:
+        if self._board is None:
+            self._board = StatsBoard.options(  # type: ignore[attr-defined]
+                name=self._board_name, get_if_exists=True
+            ).remote(self._serving.stats_forget_after_s)
+        return self._board
+
+    def _start_publishing(self) -> None:
+        """Starts posting this replica's counters to the board (once; on the loop)."""
+        if self._board_name is None or (self._publisher and not self._publisher.done()):
+            return
+        self._publisher = asyncio.get_running_loop().create_task(self._publish())
+
+    async def _publish(self) -> None:
+        """Posts the counters every ``stats_interval_s``, also when nothing changed (the
+        board forgets replicas it has not heard from)."""
+        while True:
+            try:
+                await self._board_handle().post.remote(self._replica_id, self._stats.raw())
+            except Exception as exc:  # noqa: BLE001 - never fatal: stats only
+                log.info("detector stats board unavailable (%s); making it anew", exc)
+                self._board = None
+            await asyncio.sleep(self._serving.stats_interval_s)
 
     def check_health(self) -> None:
         """Serve's health probe: fails if the inference thread pool has shut down."""

@@ -113,6 +113,17 @@ class ServingConfig(StrictModel):
         description="CPUs reserved per replica (Ray logical); with `replicas: auto`, what "
         "all replicas reserve together, so that a node's logical CPUs stay free for cameras.",
     )
+    stats_interval_s: float = Field(
+        1.0, gt=0.0, le=60.0,
+        description="How often each detector replica posts its counters for "
+        "`/v1/detector/stats`, which sums them over replicas (seconds): the other replicas' "
+        "share of the totals is at most this old.",
+    )
+    stats_forget_after_s: float = Field(
+        30.0, gt=0.0, le=3600.0,
+        description="A replica not heard from for this long (it stopped) drops out of the "
+        "detector stats totals (seconds); must exceed stats_interval_s.",
+    )
     num_gpus: float | None = Field(
         None, ge=0.0,
         description="GPUs per replica; fractions share one GPU between replicas. Unset: "
@@ -125,6 +136,11 @@ class ServingConfig(StrictModel):
             raise ValueError(
                 f"max_ongoing_requests ({self.max_ongoing_requests}) must be at least "
                 f"max_batch_size ({self.max_batch_size}), or batches can never fill"
+            )
+        if self.stats_forget_after_s <= self.stats_interval_s:
+            raise ValueError(
+                f"stats_forget_after_s ({self.stats_forget_after_s}) must exceed "
+                f"stats_interval_s ({self.stats_interval_s}), or live replicas drop out"
             )
         if self.autoscaling and self.min_replicas > self.max_replicas:
             raise ValueError(

@@ -92,8 +92,9 @@ def serve_app(ray_session: None) -> Iterator[dict]:
     from pipeline.serving import start_serving
 
     port = free_port()
-    # One replica: the batching test reads the stats of the replica that answers, and
-    # the suite's Ray cluster stays small (`replicas: auto` runs in the `panoray run`
+    # One replica: the batching tests compare counters before and after at once (with
+    # several, the others' share is up to stats_interval_s old), and the suite's Ray
+    # cluster stays small (`replicas: auto` runs in the `panoray run`
     # tests, tests/cluster/test_privacy.py and tests/browser).
     serving = ServingConfig(replicas=1, max_batch_size=8, batch_wait_timeout_s=0.05,
                             num_cpus=0.5)

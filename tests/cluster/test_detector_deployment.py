@@ -1,6 +1,7 @@
 """The Detector deployment on real Ray Serve: batching across callers, per-item errors."""
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -111,3 +112,34 @@ def test_stats_report_provider_and_counters(serve_app):
     assert stats["requests"] >= stats["batches"] > 0
     assert stats["errors"] >= 1
     assert sum(stats["batch_sizes"].values()) == stats["batches"]
+
+
+def test_stats_sum_over_replicas(serve_app):
+    # A second app of two replicas: whichever answers, the counters cover both.
+    from ray import serve
+
+    from models.deployment import Detector
+    from pipeline.config import ModelConfig, ServingConfig
+
+    serving = ServingConfig(replicas=2, stats_interval_s=0.2, num_cpus=0.1)
+    app = Detector.options(num_replicas=2, ray_actor_options={"num_cpus": 0.1}).bind(
+        ModelConfig(intra_op_threads=1).model_dump(), serving.model_dump())
+    handle = serve.run(app, name="stats-pair", route_prefix=None)
+    try:
+        requests = [_request(handle, f"cam-{i % 4}", i) for i in range(40)]
+        assert all(not isinstance(r, Exception) for r in _fire(handle, requests))
+        deadline = time.monotonic() + 30
+        while True:
+            stats = handle.stats.remote().result()
+            per = stats["replicas"]
+            if len(per) == 2 and stats["requests"] == 40 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len(per) == 2, per
+        assert all(r["requests"] > 0 for r in per.values()), per  # both served
+        assert stats["requests"] == sum(r["requests"] for r in per.values()) == 40
+        assert stats["batches"] == sum(r["batches"] for r in per.values())
+        assert sum(stats["batch_sizes"].values()) == stats["batches"]
+        assert stats["replica"] in per
+    finally:
+        serve.delete("stats-pair")

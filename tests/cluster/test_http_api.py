@@ -95,3 +95,14 @@ def test_health_models_docs(serve_app):
     assert requests.get(f"{url}/docs", timeout=10).status_code == 200
     spec = requests.get(f"{url}/openapi.json", timeout=10).json()
     assert "/v1/detect" in spec["paths"]
+
+
+def test_detector_stats_count_what_was_served(serve_app):
+    url = serve_app["url"]
+    before = requests.get(f"{url}/v1/detector/stats", timeout=10).json()
+    for _ in range(3):
+        assert _post(url, JPEG).status_code == 200
+    after = requests.get(f"{url}/v1/detector/stats", timeout=10).json()
+    assert after["requests"] - before["requests"] == 3
+    assert list(after["replicas"]) == [after["replica"]]  # the fixture runs one replica
+    assert after["replicas"][after["replica"]]["requests"] == after["requests"]
