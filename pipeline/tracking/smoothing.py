@@ -18,10 +18,12 @@ afford, :class:`GapFiller` repairs this:
 - **Interpolation**: the frames of a bridged gap (between two boxes of one track, or
   between a track and its stitched successor) get linearly interpolated boxes, so zone
   occupancy and dwell do not drop while the person is hidden.
-- **Box smoothing**: each released box is the mean of its track's boxes within
-  ``box_smoothing_s`` either side (a centred window, shrunk symmetrically near the
-  track's ends), which takes out the detector's frame-to-frame jitter (of the box, and so
-  of the anchor point lines and zones use).
+- **Box smoothing**: each released box takes its anchor (bottom centre, the point lines
+  and zones use) from the mean of its track's anchors within ``box_smoothing_s`` either
+  side, and its width and height from the means within the longer ``size_smoothing_s``
+  (centred windows, shrunk symmetrically near the track's ends). This takes out the
+  detector's frame-to-frame jitter: of the anchor over a short window, so that turns
+  stay sharp, and of the size, which changes slowly, over a long one.
 
 Frames are held for ``lookahead_s`` of media time and released in order, each as a
 :class:`SmoothedFrame`. Ids in the output are the tracker's ids (a stitched track keeps
@@ -30,9 +32,10 @@ accordingly (an id is reported removed only when the joined track ends).
 
 State is bounded: the held frames (at most ``lookahead_s`` of media time and
 ``max_held_frames``), and per track a few boxes of its first and last
-``velocity_window_s``; a track's state is dropped once the tracker has removed it and its
-last frame is released, or (for trackers that report no removals) once it has not been
-seen for ``lookahead_s + max_gap_s``.
+``velocity_window_s`` and its released boxes of the last ``size_smoothing_s`` (or
+``box_smoothing_s``, the longer); a track's state is dropped once the tracker has
+removed it and its last frame is released, or (for trackers that report no removals)
+once it has not been seen for ``lookahead_s + max_gap_s``.
 
 Example:
     >>> gf = GapFiller(GapFillConfig(lookahead_s=1.0, max_gap_s=1.0))
@@ -172,6 +175,28 @@ def _velocity(points: Sequence[tuple[float, float, float]]) -> tuple[float, floa
     if dt <= TIME_TOLERANCE_S:
         return None
     return (x1 - x0) / dt, (y1 - y0) / dt
+
+
+def _centred_mean_box(
+    times: npt.NDArray[np.float64], boxes: npt.NDArray[np.float32], t: float,
+    anchor_s: float, size_s: float,
+) -> npt.NDArray[np.float32]:
+    """The box at ``t`` from a track's boxes around it: bottom centre averaged over
+    ``anchor_s`` either side, width and height over ``size_s``; each window shrunk to the
+    time the shorter side has.
+
+    Args:
+        times: (n,) media seconds, ascending, including ``t``.
+        boxes: (n, 4) xyxy pixels at those times.
+    """
+    reach = min(t - times[0], times[-1] - t)
+    near = np.abs(times - t) <= min(anchor_s, reach) + TIME_TOLERANCE_S
+    cx = float((boxes[near, 0] + boxes[near, 2]).mean()) / 2
+    bottom = float(boxes[near, 3].mean())
+    near = np.abs(times - t) <= min(size_s, reach) + TIME_TOLERANCE_S
+    half_w = float((boxes[near, 2] - boxes[near, 0]).mean()) / 2
+    height = float((boxes[near, 3] - boxes[near, 1]).mean())
+    return np.array([cx - half_w, bottom - height, cx + half_w, bottom], np.float32)
 
 
 def _height(box: npt.NDArray[np.float32]) -> float:
@@ -376,42 +401,43 @@ class GapFiller:
                 del self._out_of[raw]
 
     def _smoothed(self, frame: _Held) -> npt.NDArray[np.float32]:
-        """The frame's boxes, each averaged with its track's boxes within box_smoothing_s
-        either side (released ones from the track's past, later ones from held frames);
-        records the frame's own boxes in each track's past.
+        """The frame's boxes, smoothed over their tracks' boxes either side (released ones
+        from the track's past, later ones from held frames): the anchor (bottom centre)
+        averaged within box_smoothing_s, width and height within size_smoothing_s.
+        Records the frame's own boxes in each track's past.
 
-        The window is centred: near a track's first or last box it shrinks to the time
+        Each window is centred: near a track's first or last box it shrinks to the time
         available on the shorter side (at the ends themselves, the box as detected), so
         a moving person's box is not pulled towards where they are going at the start of
         a track, nor towards where they were at its end.
         """
         w = self.config.box_smoothing_s
+        ws = min(self.config.size_smoothing_s, self.config.lookahead_s)
+        widest = max(w, ws)
         if not len(frame.ids):
             return frame.boxes
         t = frame.meta.pts_s
-        out = frame.boxes.copy() if w > 0 else frame.boxes
+        out = frame.boxes.copy() if widest > 0 else frame.boxes
         for row, tid in enumerate(frame.ids.tolist()):
             track = self._tracks.get(tid)
             if track is None:
                 continue
             past = track.past
-            while past and past[0][0] < t - w - TIME_TOLERANCE_S:
+            while past and past[0][0] < t - widest - TIME_TOLERANCE_S:
                 past.popleft()
-            if w > 0:
+            if widest > 0:
                 times = [pt for pt, _ in past]
                 boxes = [b for _, b in past]
                 times.append(t)
                 boxes.append(frame.boxes[row])
                 for later in self._held:
-                    if later.meta.pts_s > t + w + TIME_TOLERANCE_S:
+                    if later.meta.pts_s > t + widest + TIME_TOLERANCE_S:
                         break
                     hit = np.flatnonzero(later.ids == tid)
                     if len(hit):
                         times.append(later.meta.pts_s)
                         boxes.append(later.boxes[hit[0]])
-                half = min(t - times[0], times[-1] - t) + TIME_TOLERANCE_S
-                out[row] = np.mean([b for pt, b in zip(times, boxes) if abs(pt - t) <= half],
-                                   axis=0)
+                out[row] = _centred_mean_box(np.asarray(times), np.asarray(boxes), t, w, ws)
             past.append((t, frame.boxes[row]))
         return out
 
