@@ -25,6 +25,14 @@ SERVE_ENV = {
     # camera's group of waiting frames (up to 32 frames or tiles, 270 KB each at 300x300,
     # 1.2 MB at 640x640) is one message.
     "RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH": str(256 * 2**20),
+    # Serve's controller reconciles every 0.5 s instead of 0.1 s, and replicas and handles
+    # export their cached metrics every 1 s instead of 0.1 s. panoray's deployments have
+    # a fixed replica count (or autoscale on a scale of seconds), so nothing waits on
+    # either; on 2 cores an idle panoray serve then takes 8.8 % of a core instead of
+    # 12.2 % (the controller 1.5 % instead of 3.1 %), and the controller's share per
+    # analysed frame falls from 0.4-0.7 to 0.15-0.25 CPU-ms with 8 offline cameras.
+    "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
+    "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
 }
 
 
