@@ -271,10 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     from ray import serve
 
     from pipeline.config import HttpConfig
-    from pipeline.serving import start_serving
+    from pipeline.serving import init_ray, start_serving
 
-    ray.init(num_cpus=max(4, max(counts) // 2 + 3), include_dashboard=False,
-             logging_level="ERROR")
+    # panoray's own local Ray settings (no spilling, a bounded task-event store), so that
+    # the soak measures what `panoray run` runs.
+    init_ray(num_cpus=max(4, max(counts) // 2 + 3), include_dashboard=False)
     handle = start_serving(ModelConfig(), ServingConfig(), HttpConfig(port=8765),
                            access_logs=False)
     try:

@@ -2,6 +2,7 @@
 what panoray needs: GPU workers, panoray installed on every node, token authentication."""
 
 import copy
+import json
 import pathlib
 import re
 
@@ -79,3 +80,12 @@ def test_every_node_starts_ray_with_panorays_serve_settings(cluster, commands):
     started = " ".join(cluster[commands])
     for name, value in SERVE_ENV.items():
         assert f"{name}={value}" in started, f"{commands} does not export {name}={value}"
+
+
+def test_the_head_starts_with_panorays_ray_system_config(cluster):
+    from pipeline.serving import SYSTEM_CONFIG
+
+    started = " ".join(cluster["head_start_ray_commands"])
+    found = re.search(r"--system-config='(\{.*?\})'", started)
+    assert found, "the head's ray start sets no --system-config"
+    assert json.loads(found.group(1)) == SYSTEM_CONFIG
