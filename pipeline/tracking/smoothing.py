@@ -190,12 +190,11 @@ def _centred_mean_box(
         boxes: (n, 4) xyxy pixels at those times.
     """
     reach = min(t - times[0], times[-1] - t)
-    near = np.abs(times - t) <= min(anchor_s, reach) + TIME_TOLERANCE_S
-    cx = float((boxes[near, 0] + boxes[near, 2]).mean()) / 2
-    bottom = float(boxes[near, 3].mean())
-    near = np.abs(times - t) <= min(size_s, reach) + TIME_TOLERANCE_S
-    half_w = float((boxes[near, 2] - boxes[near, 0]).mean()) / 2
-    height = float((boxes[near, 3] - boxes[near, 1]).mean())
+    dt = np.abs(times - t)
+    # Means of the edges give the means of centre, bottom, width and height alike.
+    x0, _, x1, bottom = boxes[dt <= min(anchor_s, reach) + TIME_TOLERANCE_S].mean(axis=0)
+    s0, s1, s2, s3 = boxes[dt <= min(size_s, reach) + TIME_TOLERANCE_S].mean(axis=0)
+    cx, half_w, height = (x0 + x1) / 2, (s2 - s0) / 2, s3 - s1
     return np.array([cx - half_w, bottom - height, cx + half_w, bottom], np.float32)
 
 
@@ -418,6 +417,7 @@ class GapFiller:
             return frame.boxes
         t = frame.meta.pts_s
         out = frame.boxes.copy() if widest > 0 else frame.boxes
+        ahead = self._boxes_ahead(frame, t + widest) if widest > 0 else {}
         for row, tid in enumerate(frame.ids.tolist()):
             track = self._tracks.get(tid)
             if track is None:
@@ -426,20 +426,28 @@ class GapFiller:
             while past and past[0][0] < t - widest - TIME_TOLERANCE_S:
                 past.popleft()
             if widest > 0:
-                times = [pt for pt, _ in past]
-                boxes = [b for _, b in past]
-                times.append(t)
-                boxes.append(frame.boxes[row])
-                for later in self._held:
-                    if later.meta.pts_s > t + widest + TIME_TOLERANCE_S:
-                        break
-                    hit = np.flatnonzero(later.ids == tid)
-                    if len(hit):
-                        times.append(later.meta.pts_s)
-                        boxes.append(later.boxes[hit[0]])
-                out[row] = _centred_mean_box(np.asarray(times), np.asarray(boxes), t, w, ws)
+                around = [*past, (t, frame.boxes[row]), *ahead[tid]]
+                out[row] = _centred_mean_box(np.array([pt for pt, _ in around]),
+                                             np.array([b for _, b in around]), t, w, ws)
             past.append((t, frame.boxes[row]))
         return out
+
+    def _boxes_ahead(
+        self, frame: _Held, until: float
+    ) -> dict[int, list[tuple[float, npt.NDArray[np.float32]]]]:
+        """For each id of ``frame``, its boxes in the held frames up to media time
+        ``until``, in order (one pass over the held frames, not one per track)."""
+        ahead: dict[int, list[tuple[float, npt.NDArray[np.float32]]]] = {
+            tid: [] for tid in frame.ids.tolist()}
+        for later in self._held:
+            pts = later.meta.pts_s
+            if pts > until + TIME_TOLERANCE_S:
+                break
+            for row, tid in enumerate(later.ids.tolist()):
+                found = ahead.get(tid)
+                if found is not None and (not found or found[-1][0] != pts):  # first row only
+                    found.append((pts, later.boxes[row]))
+        return ahead
 
     def _stitch(self, tid: int, track: _Track) -> bool:
         """Joins the best successor to the ended track ``tid``; True if one was found."""
