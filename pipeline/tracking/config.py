@@ -276,7 +276,8 @@ class GapFillConfig(StrictModel):
                 f"box_smoothing_s ({self.box_smoothing_s}) must not exceed lookahead_s "
                 f"({self.lookahead_s}): later boxes are averaged in only while held"
             )
-        if self.size_smoothing_s > self.lookahead_s and "size_smoothing_s" in self.model_fields_set:
+        explicit = "size_smoothing_s" in self.model_fields_set
+        if explicit and self.size_smoothing_s > self.lookahead_s:
             raise ValueError(
                 f"size_smoothing_s ({self.size_smoothing_s}) must not exceed lookahead_s "
                 f"({self.lookahead_s}): later boxes are averaged in only while held"
@@ -287,3 +288,9 @@ class GapFillConfig(StrictModel):
                 f"({self.lookahead_s}): a gap is bridged only while its frames are held"
             )
         return self
+
+    @property
+    def size_window_s(self) -> float:
+        """The size-smoothing window in use: ``size_smoothing_s``, shortened to
+        ``lookahead_s`` when left at its default (later boxes exist only while held)."""
+        return min(self.size_smoothing_s, self.lookahead_s)

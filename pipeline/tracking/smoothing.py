@@ -411,7 +411,7 @@ class GapFiller:
         a track, nor towards where they were at its end.
         """
         w = self.config.box_smoothing_s
-        ws = min(self.config.size_smoothing_s, self.config.lookahead_s)
+        ws = self.config.size_window_s
         widest = max(w, ws)
         if not len(frame.ids):
             return frame.boxes

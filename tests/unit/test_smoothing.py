@@ -85,7 +85,8 @@ def test_config_rejects_bad_values(kwargs, message):
 
 
 def test_the_default_size_window_shortens_to_a_short_lookahead():
-    assert GapFillConfig(lookahead_s=0.5, max_gap_s=0.5).size_smoothing_s == 1.0  # accepted
+    short = GapFillConfig(lookahead_s=0.5, max_gap_s=0.5)  # accepted
+    assert (short.size_smoothing_s, short.size_window_s) == (1.0, 0.5)
     frames = script(40, walk(1, range(40), 100.0, 2.0), removed={39: [1]})
     out = feed(GapFiller(GapFillConfig(lookahead_s=0.5, max_gap_s=0.5)), frames)
     assert len(out) == 40
