@@ -1,35 +1,36 @@
-"""The aggregator actor: a thin Ray shell around :class:`pipeline.analytics.aggregator.Aggregator`.
+"""The aggregator actor: hosts the analytics of many cameras, their sinks and their stills.
 
-One actor hosts the analytics of many cameras (their state is small) and owns one sink.
-All logic lives in the plain core; this module only adds Ray placement and a clean
-shutdown path.
+A thin Ray shell that composes three plain pieces: :class:`~pipeline.analytics.Aggregator`
+(the analytics), :class:`~pipeline.sinks.Sinks` (where events and closed windows go) and
+the dashboard's side (:class:`~pipeline.dashboard.stills.Stills`, each camera's latest
+still; :class:`~pipeline.dashboard.history.WindowHistory`, its closed windows). Trackers
+send it :class:`~pipeline.types.TrackedFrame` s; cameras send it their private stills.
 
 Example:
-    >>> agg = AggregatorActor.remote(ParquetSinkConfig(root="/tmp/out"))   # doctest: +SKIP
-    >>> ray.get(agg.add_camera.remote("cam1", {"lines": [...]}, 1920, 1080))  # doctest: +SKIP
-    >>> agg.update.remote("cam1", meta, tracks, removed_ids)                # doctest: +SKIP
-    >>> ray.get(agg.close.remote())                                         # doctest: +SKIP
+    >>> agg = AggregatorActor.remote([ParquetSinkConfig(root="/tmp/out")])  # doctest: +SKIP
+    >>> ray.get(agg.add_camera.remote("cam1", AnalyticsConfig(lines=[...])))  # doctest: +SKIP
+    >>> agg.update.remote([tracked_frame, ...])                              # doctest: +SKIP
+    >>> ray.get(agg.close.remote())                                          # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 import ray
 
 from pipeline.analytics.aggregator import Aggregator, AggregatorSnapshot
-from pipeline.analytics.camera import TrackIds
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import ClosedWindow, Event
-from pipeline.dashboard.history import HISTORY_HORIZON_S, HISTORY_MAX_WINDOWS
-from pipeline.dashboard.images import EncodedImage
-from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig
-from pipeline.types import FrameMeta, Tracks
+from pipeline.dashboard.history import HISTORY_HORIZON_S, HISTORY_MAX_WINDOWS, WindowHistory
+from pipeline.dashboard.stills import EncodedImage, Stills
+from pipeline.errors import InputError
+from pipeline.sinks import SinkConfig, Sinks
+from pipeline.types import TrackedFrame
 
 logger = logging.getLogger(__name__)
 
@@ -40,109 +41,106 @@ updates/s on one core), so several aggregators and trackers can share a core."""
 
 @ray.remote(num_cpus=AGGREGATOR_NUM_CPUS, max_restarts=0)
 class AggregatorActor:
-    """Hosts the analytics of many cameras and writes their output to a Parquet sink.
+    """Hosts the analytics of many cameras and sends their output to sinks.
 
     Args:
-        sink_config: where to write; None keeps closed windows in memory for
-            :meth:`pop_closed_windows` (tests, live-only deployments).
+        sinks: where events and closed windows go (none: only the dashboard's history
+            keeps closed windows).
+        run_id: the pipeline run's id, written by the sinks beside every track id.
         history_s, history_max_windows: bounds of the dashboard's per-camera history of
             closed windows (media seconds, windows).
     """
 
     def __init__(
         self,
-        sink_config: ParquetSinkConfig | Mapping[str, Any] | None = None,
+        sinks: Sequence[SinkConfig] = (),
+        run_id: str | None = None,
         history_s: float = HISTORY_HORIZON_S,
         history_max_windows: int = HISTORY_MAX_WINDOWS,
     ) -> None:
-        sink = None
-        if sink_config is not None:
-            if not isinstance(sink_config, ParquetSinkConfig):
-                sink_config = ParquetSinkConfig.model_validate(sink_config)
-            sink = ParquetSink(sink_config)
-        self._core = Aggregator(sink, history_s=history_s,
-                                history_max_windows=history_max_windows)
+        self._analytics = Aggregator()
+        self._sinks = Sinks(sinks, run_id)
+        self._stills = Stills()
+        self._history = WindowHistory(history_s, history_max_windows)
         # A graceful actor exit (ray.actor.exit_actor, __ray_terminate__) runs atexit.
-        atexit.register(self._core.close)
+        atexit.register(self.close)
 
     def ready(self) -> bool:
         """Returns True once the actor is constructed (for ``ray.get`` on start-up)."""
         return True
 
-    def add_camera(
-        self,
-        camera_id: str,
-        config: AnalyticsConfig | Mapping[str, Any],
-        width: int,
-        height: int,
-    ) -> None:
-        """Starts the analytics of a camera of ``width`` x ``height`` pixels."""
-        self._core.add_camera(camera_id, config, width, height)
+    def add_camera(self, camera_id: str, config: AnalyticsConfig) -> None:
+        """Adds a camera; its analytics start with its first frame."""
+        self._analytics.add_camera(camera_id, config)
 
     def remove_camera(self, camera_id: str) -> int:
         """Stops a camera, closing and writing its open windows; returns how many."""
-        return len(self._core.remove_camera(camera_id))
+        windows = self._analytics.remove_camera(camera_id)
+        self._publish([], windows)
+        self._sinks.flush()
+        self._stills.drop(camera_id)
+        self._history.drop_camera(camera_id)
+        return len(windows)
 
-    def update(
-        self, camera_id: str, meta: FrameMeta, tracks: Tracks, removed_ids: TrackIds = ()
-    ) -> list[Event]:
-        """Feeds one frame's tracks; returns the events it produced (also written)."""
-        return self._core.update(camera_id, meta, tracks, removed_ids)
+    def update(self, frames: list[TrackedFrame]) -> list[Event]:
+        """Feeds frames in order; returns their events (also sent to the sinks).
 
-    def update_batch(
-        self, camera_id: str, frames: Sequence[tuple[FrameMeta, Tracks, TrackIds]]
-    ) -> list[Event]:
-        """Feeds several frames of one camera in order."""
-        return self._core.update_batch(camera_id, frames)
+        Raises:
+            InputError: after the batch, when any frame failed; names how many and the
+                first failure (the others were processed).
+        """
+        out = self._analytics.update(frames)
+        self._publish(out.events, out.windows)
+        if out.errors:
+            raise InputError(f"{len(out.errors)} of {len(frames)} frames failed; first: "
+                             f"{out.errors[0]}", "frames")
+        return out.events
 
-    def set_still(
-        self,
-        camera_id: str,
-        frame_bgr: npt.NDArray[np.uint8],
-        person_boxes: npt.ArrayLike,
-        blur: bool = True,
-    ) -> None:
-        """Sets a camera's heatmap background; people in it are pixelated first."""
-        self._core.set_still(camera_id, frame_bgr, person_boxes, blur)
+    def set_still(self, camera_id: str, still: npt.NDArray[np.uint8], blurred: bool) -> None:
+        """Keeps a camera's newest still (already private, see :mod:`pipeline.privacy`)."""
+        self._stills.set(camera_id, still, blurred)
 
     def snapshot(self) -> AggregatorSnapshot:
-        """Returns the live state: occupancy now, counts so far, queue waits, open windows."""
-        return self._core.snapshot()
-
-    def pop_closed_windows(self) -> list[ClosedWindow]:
-        """Without a sink: returns and forgets the windows closed so far."""
-        return self._core.pop_closed_windows()
+        """The live state: occupancy now, counts so far, queue waits, open windows."""
+        return self._analytics.snapshot()
 
     def flush(self) -> None:
-        """Writes everything the sink has buffered."""
-        self._core.flush()
+        """Writes everything the sinks have buffered."""
+        self._sinks.flush()
 
     def close(self) -> None:
-        """Clean shutdown: closes all windows early, writes them and closes the sink."""
-        self._core.close()
+        """Clean shutdown: closes all windows early, writes them and closes the sinks."""
+        self._publish([], self._analytics.close())
+        self._sinks.close()
 
-    # -- dashboard reads (images are encoded here: only blurred stills ever reach this actor,
-    # unless the operator set privacy.blur_people: false) --------------------------------
-    def still_infos(self) -> dict[str, dict[str, Any]]:
+    def _publish(self, events: list[Event], windows: list[ClosedWindow]) -> None:
+        self._sinks.write(events, windows, self._stills.backgrounds())
+        for w in windows:  # the same (suppressed) rows the sinks get, for the dashboard
+            self._history.add(w)
+
+    # -- dashboard reads ------------------------------------------------------------------
+    def still_infos(self) -> dict[str, dict]:
         """Per camera with a still: its ETag, blurred flag and size in pixels."""
-        return self._core.still_infos()
+        return self._stills.infos()
 
     def still_image(self, camera_id: str, if_none_match: str | None = None) -> EncodedImage | None:
-        """A camera's latest people-blurred still as JPEG (no data when ``if_none_match``
-        names its ETag), or None when it has none yet."""
-        return self._core.still_image(camera_id, if_none_match)
+        """A camera's latest still as JPEG (no data when ``if_none_match`` names its
+        ETag), or None when it has none yet."""
+        return self._stills.still_image(camera_id, if_none_match)
 
-    def heatmap_image(
-        self, camera_id: str, if_none_match: str | None = None
-    ) -> EncodedImage | None:
-        """A camera's open-window heatmap as PNG over its blurred still, or None."""
-        return self._core.heatmap_image(camera_id, if_none_match)
+    def heatmap_image(self, camera_id: str, if_none_match: str | None = None
+                      ) -> EncodedImage | None:
+        """A camera's open-window heatmap as PNG over its still, or None."""
+        return self._stills.heatmap_image(self._analytics.open_heatmap(camera_id), if_none_match)
 
     def history(self, camera_id: str | None = None) -> dict[str, tuple[ClosedWindow, ...]]:
-        """Closed windows of the last ``history_s`` media seconds per camera (suppressed
-        rows nulled, no heatmaps)."""
-        return self._core.history(camera_id)
+        """Closed windows of the last ``history_s`` media seconds per camera, as published
+        (suppressed rows nulled, no heatmaps); one camera's when given."""
+        if camera_id is None:
+            return self._history.all()
+        kept = self._history.windows(camera_id)
+        return {camera_id: kept} if kept or camera_id in self._analytics.camera_ids else {}
 
     def history_s(self) -> float:
         """Span of :meth:`history`, media seconds."""
-        return self._core.history_s
+        return self._history.horizon_s

@@ -1,16 +1,17 @@
-"""The camera as a Ray actor: a thin shell around :class:`pipeline.ingest.runner.CameraIngest`.
+"""The camera as a Ray actor: a thin shell around :class:`pipeline.ingest.camera.CameraIngest`.
 
-One ``CameraSource`` actor per camera. It is an async actor: decoding runs in its own
-thread, so ``health()``, ``stats()`` and ``poll_results()`` answer while frames flow. It
-takes a fraction of a CPU (``CameraConfig.num_cpus``) so many cameras share a machine.
+One ``CameraActor`` per camera. It is an async actor: decoding runs in its own thread, so
+``health()``, ``stats()`` and ``poll_results()`` answer while frames flow. It takes a
+fraction of a CPU (``CameraConfig.num_cpus``) so many cameras share a machine.
 
-Results go, in frame order, to an optional downstream actor
-(``downstream.<method>.remote(camera_id, meta, detections)``, for example a tracker's
-``update``) and to a bounded buffer drained with ``poll_results()``.
+Results go, in frame order and several at a time, to the camera's tracker actor
+(``tracker.update.remote([DetectedFrame, ...])``) and to a bounded buffer drained with
+``poll_results()``; its private stills go to its aggregator actor
+(``aggregator.set_still.remote(camera_id, still, blurred)``).
 
 Example:
     >>> cam = start_camera(CameraConfig(id="door", url="rtsp://cam/live"),
-    ...                    detector=handle, downstream=tracker)         # doctest: +SKIP
+    ...                    detector=handle, tracker=tracker)            # doctest: +SKIP
     >>> ray.get(cam.start.remote())                                     # doctest: +SKIP
     >>> ray.get(cam.health.remote()).state                              # doctest: +SKIP
     'streaming'
@@ -26,13 +27,13 @@ import ray
 from ray.util import metrics
 
 from models.batcher import ContinuousBatcher
-from models.requests import DetectRequest
 from models.preprocess import InputSpec
+from models.requests import DetectRequest
 from pipeline.errors import PanorayError
+from pipeline.ingest.camera import CameraIngest
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import COUNTERS, CameraHealth, CameraState, CameraStats
-from pipeline.ingest.runner import CameraIngest, FrameResult
-from pipeline.types import FrameMeta
+from pipeline.types import DetectedFrame, FrameMeta
 
 log = logging.getLogger(__name__)
 
@@ -114,74 +115,60 @@ class CameraMetrics:
 
 
 @ray.remote(max_concurrency=MAX_CONCURRENCY)
-class CameraSource:
+class CameraActor:
     """One camera: decode, pace, resize, infer with bounded concurrency, deliver in order.
 
     Args:
-        config: the camera (a CameraConfig or its dict).
+        config: the camera.
         detector: a DeploymentHandle to the Detector deployment, or None to deliver
             frame metadata only (measuring ingest alone).
-        downstream: an actor handle that receives each result, or None.
-        downstream_method: the method called as ``(camera_id, meta, detections)``.
-        still_method: the downstream method called as ``(camera_id, still, boxes, blur)``
-            with a people-blurred still every ``still_interval_s``, or None for no stills.
-        input_spec: the model input to resize to when there is no detector (InputSpec or
-            its dict); None: no resizing. With a detector, its declared input is used.
+        tracker: the tracker actor that receives the results, or None.
+        aggregator: the aggregator actor that receives the camera's private stills, or
+            None for no stills.
+        input_spec: the model input to resize to when there is no detector; None: no
+            resizing. With a detector, its declared input is used.
     """
 
     def __init__(
         self,
-        config: CameraConfig | dict[str, Any],
+        config: CameraConfig,
         detector: Any = None,
-        downstream: Any = None,
-        downstream_method: str = "update",
-        input_spec: InputSpec | dict[str, Any] | None = None,
-        still_method: str | None = None,
+        tracker: Any = None,
+        aggregator: Any = None,
+        input_spec: InputSpec | None = None,
     ) -> None:
         logging.basicConfig(level=logging.INFO)
         _quiet_opencv()
-        self._config = CameraConfig.model_validate(config)
+        self._config = config
         self._detector = detector
-        if isinstance(input_spec, dict):
-            input_spec = InputSpec(**input_spec)
-        group = self._config.group_requests
-        if group is None:
-            group = self._config.mode == "offline"
-        sink = still_sink = sink_many = None
-        if downstream is not None:
-            method = getattr(downstream, downstream_method)
+        deliver = still_sink = None
+        if tracker is not None:
+            async def deliver(results: list[DetectedFrame]) -> Any:
+                return await tracker.update.remote(results)
 
-            async def sink(result: FrameResult) -> None:
-                await method.remote(result.meta.camera_id, result.meta, result.detections)
-
-            many = getattr(downstream, f"{downstream_method}_many", None) if group else None
-            if many is not None:
-                async def sink_many(results: list[FrameResult]) -> Any:
-                    return await many.remote(results[0].meta.camera_id,
-                                             [(r.meta, r.detections) for r in results])
-
-            if still_method:
-                set_still = getattr(downstream, still_method)
-
-                async def still_sink(meta: FrameMeta, still: Any, boxes: Any) -> None:
-                    await set_still.remote(meta.camera_id, still, boxes, self._config.blur_stills)
+        if aggregator is not None:
+            async def still_sink(meta: FrameMeta, still: Any) -> None:
+                await aggregator.set_still.remote(meta.camera_id, still, config.blur_stills)
 
         self._ingest = CameraIngest(
-            self._config, spec=input_spec, infer=self._detect if detector else None, sink=sink,
-            still_sink=still_sink, sink_many=sink_many,
+            config, spec=input_spec, infer=self._detect if detector else None,
+            deliver=deliver, still_sink=still_sink,
         )
-        self._metrics = CameraMetrics(self._config.id)
+        self._metrics = CameraMetrics(config.id)
+        group = config.group_requests
+        if group is None:
+            group = config.mode == "offline"
         # Frames waiting while groups are at the detector leave together as the next group
         # (at most max_groups_in_flight groups out at once).
         self._grouper: ContinuousBatcher[DetectRequest, Any] | None = (
             ContinuousBatcher(self._detect_group, max_batch_size=MAX_GROUP_FRAMES,
                               batch_wait_timeout_s=0.0,
-                              max_concurrent_batches=self._config.max_groups_in_flight)
+                              max_concurrent_batches=config.max_groups_in_flight)
             if detector is not None and group else None)
         self._task: asyncio.Task[CameraStats] | None = None
         self._exporter: asyncio.Task[None] | None = None
 
-    async def _detect(self, frame: Any, meta: FrameMeta) -> Any:
+    async def _detect(self, frame: Any, meta: FrameMeta) -> DetectedFrame:
         request = DetectRequest(frame=frame, meta=meta)
         if self._grouper is not None:
             return await self._grouper.submit(request)
@@ -265,49 +252,42 @@ class CameraSource:
         """Health plus every counter, rate and queue depth."""
         return self._ingest.stats()
 
-    async def poll_results(self, max_n: int = 64) -> list[FrameResult]:
+    async def poll_results(self, max_n: int = 64) -> list[DetectedFrame]:
         """Removes and returns up to ``max_n`` buffered results, in frame order."""
         return self._ingest.poll_results(max_n)
 
-    async def config(self) -> dict[str, Any]:
-        """The camera's config with its URL redacted."""
-        return self._config.public_dict()
-
 
 def start_camera(
-    config: CameraConfig | dict[str, Any],
+    config: CameraConfig,
     detector: Any = None,
-    downstream: Any = None,
-    downstream_method: str = "update",
-    input_spec: InputSpec | dict[str, Any] | None = None,
+    tracker: Any = None,
+    aggregator: Any = None,
+    input_spec: InputSpec | None = None,
     name: str | None = None,
+    spread: bool = False,
     resources: dict[str, float] | None = None,
-    still_method: str | None = None,
 ) -> ray.actor.ActorHandle:
-    """Creates a CameraSource actor with the camera's resources (not started yet).
-
-    The config is validated here, in the caller, so a bad config fails at once with the
-    key path instead of inside the actor.
+    """Creates a CameraActor with the camera's CPUs and resources (not started yet).
 
     Args:
         config: the camera.
         detector: Detector DeploymentHandle, or None for metadata only.
-        downstream: actor receiving ``(camera_id, meta, detections)`` per frame, or None.
-        downstream_method: the downstream actor's method name.
-        input_spec: resize target without a detector (see :class:`CameraSource`).
+        tracker: tracker actor receiving the results, or None.
+        aggregator: aggregator actor receiving the private stills, or None.
+        input_spec: resize target without a detector (see :class:`CameraActor`).
         name: optional Ray actor name (for example ``camera-<id>``).
-        resources: Ray custom resources the actor requires, to place it on a node near
-            its camera (for example ``{"site-north": 1}``); CPUs come from ``num_cpus``.
-        still_method: downstream method receiving people-blurred stills, or None.
+        spread: spread camera actors over the nodes that can host them (Ray's SPREAD).
+        resources: Ray custom resources the actor requires, to place it near its camera.
     """
-    cfg = CameraConfig.model_validate(config)
-    options: dict[str, Any] = {"num_cpus": cfg.num_cpus, "max_concurrency": MAX_CONCURRENCY}
+    options: dict[str, Any] = {"num_cpus": config.num_cpus, "max_concurrency": MAX_CONCURRENCY}
     if name:
         options["name"] = name
     if resources:
         options["resources"] = dict(resources)
-    return CameraSource.options(**options).remote(  # type: ignore[attr-defined]
-        cfg, detector, downstream, downstream_method, input_spec, still_method
+    if spread:
+        options["scheduling_strategy"] = "SPREAD"
+    return CameraActor.options(**options).remote(  # type: ignore[attr-defined]
+        config, detector, tracker, aggregator, input_spec
     )
 
 

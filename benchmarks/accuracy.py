@@ -9,7 +9,7 @@ Ray):
    once tiled (:mod:`models.tiling`, the config below); recall and precision at IoU 0.5
    against the ground truth, and the model runs and milliseconds per frame of each.
 2. Tracking, on the same tiled detections:
-   - ``panoray``: :class:`ByteTracker` then :class:`GapFiller` (offline smoothing);
+   - ``panoray``: :class:`CameraLane`: :class:`ByteTracker` then :class:`Smoother` (offline smoothing);
    - ``peer``: Roboflow's ``trackers.ByteTrackTracker`` (library defaults, the
      sequence's frame rate, media time as timestamp);
    - without ``--quick`` also ``panoray_online`` (:class:`ByteTracker` alone, what live
@@ -65,21 +65,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import goal, machine, spread  # noqa: E402
+from benchmarks.perturb import jitter_detections  # noqa: E402
 from models.tiling import TilingConfig, merge, plan_tiles, prepare_tiles  # noqa: E402
 from pipeline.analytics.camera import CameraAnalytics  # noqa: E402
 from pipeline.analytics.config import AnalyticsConfig  # noqa: E402
-from pipeline.evaluation import (  # noqa: E402
-    MotSequence,
-    evaluate,
-    jitter_detections,
-    read_mot,
-    read_seqinfo,
-)
-from pipeline.tracking import ByteTracker, TrackerConfig  # noqa: E402
-from pipeline.tracking.association import iou_matrix  # noqa: E402
-from pipeline.tracking.config import GapFillConfig  # noqa: E402
-from pipeline.tracking.smoothing import GapFiller  # noqa: E402
-from pipeline.types import Detections, FrameMeta, Tracks  # noqa: E402
+from pipeline.boxes import iou_matrix  # noqa: E402
+from pipeline.evaluation import evaluate  # noqa: E402
+from pipeline.mot import MotSequence, read_mot, read_seqinfo  # noqa: E402
+from pipeline.tracking import CameraLane, SmoothingConfig, TrackerConfig  # noqa: E402
+from pipeline.types import Detections, FrameMeta, TrackedFrame, Tracks  # noqa: E402
 
 log = logging.getLogger("benchmarks.accuracy")
 
@@ -90,7 +84,7 @@ PERSON = 1  # class id of "person" in the bundled model's label map
 DETECTOR_THRESHOLD = 0.4
 TILING = TilingConfig(columns=2, rows=1, overlap=0.25, include_full_frame=True)
 TRACKER = TrackerConfig()
-GAP_FILL = GapFillConfig()
+SMOOTHING = SmoothingConfig()
 
 JITTER = {"drop": 0.05, "jitter": 0.02}
 JITTER_SEEDS = 8
@@ -244,31 +238,19 @@ def detection_quality(gt: MotSequence, frames: list[Detections]) -> dict[str, fl
 # --------------------------------------------------------------------------- tracking
 
 
-@dataclass(frozen=True)
-class TrackedFrame:
-    """One frame of a tracker's output, as analytics take it."""
-
-    pts_s: float
-    tracks: Tracks
-    removed_ids: np.ndarray
+def _meta(i: int, fps: float) -> FrameMeta:
+    """Frame ``i`` (0-based) at ``fps``; only its media time matters to the analytics."""
+    return FrameMeta("bench", i, i / fps, 0.0, 0, 0)
 
 
 def track_panoray(seq: str, frames: list[Detections], fps: float, width: int, height: int,
                   smooth: bool) -> list[TrackedFrame]:
-    tracker = ByteTracker(TRACKER)
-    filler = GapFiller(GAP_FILL) if smooth else None
+    """The pipeline's tracking lane (tracker, then the smoother when ``smooth``)."""
+    lane = CameraLane(seq, TRACKER, SMOOTHING if smooth else None)
     out: list[TrackedFrame] = []
     for i, dets in enumerate(frames):
-        meta = FrameMeta(seq, i, i / fps, 0.0, width, height)
-        tracks = tracker.update(dets, meta.pts_s)
-        if filler is None:
-            out.append(TrackedFrame(meta.pts_s, tracks, tracker.removed_ids))
-        else:
-            out += [TrackedFrame(f.meta.pts_s, f.tracks, f.removed_ids)
-                    for f in filler.push(meta, tracks, tracker.removed_ids)]
-    if filler is not None:
-        out += [TrackedFrame(f.meta.pts_s, f.tracks, f.removed_ids) for f in filler.flush()]
-    return out
+        out += lane.step(FrameMeta(seq, i, i / fps, 0.0, width, height), dets)
+    return out + lane.flush()
 
 
 def _to_sv(dets: Detections) -> Any:
@@ -295,7 +277,7 @@ def track_peer(frames: list[Detections], fps: float) -> tuple[list[TrackedFrame]
                             res.tracker_id[keep])
         else:
             tracks = Tracks.empty()
-        out.append(TrackedFrame(i / fps, tracks, np.zeros(0, np.int64)))
+        out.append(TrackedFrame(_meta(i, fps), tracks))
     return out, raw
 
 
@@ -334,16 +316,16 @@ def gt_frames(gt: MotSequence, fps: float) -> list[TrackedFrame]:
     for f in range(1, gt.num_frames + 1):
         rows = gt.frame_rows(f)
         n = rows.stop - rows.start
-        out.append(TrackedFrame((f - 1) / fps, Tracks(boxes[rows], np.ones(n, np.float32),
-                                                      np.full(n, PERSON, np.int16),
-                                                      gt.ids[rows]), np.zeros(0, np.int64)))
+        out.append(TrackedFrame(_meta(f - 1, fps), Tracks(boxes[rows], np.ones(n, np.float32),
+                                                          np.full(n, PERSON, np.int16),
+                                                          gt.ids[rows])))
     return out
 
 
 def to_mot(frames: list[TrackedFrame], fps: float, num_frames: int) -> MotSequence:
     per = [Tracks.empty()] * num_frames
     for f in frames:
-        per[int(round(f.pts_s * fps))] = f.tracks
+        per[int(round(f.meta.pts_s * fps))] = f.tracks
     return MotSequence.from_tracks(per, num_frames)
 
 
@@ -364,12 +346,14 @@ def run_analytics(frames: list[TrackedFrame], config: AnalyticsConfig, width: in
     events = []
     seen: set[int] = set()
     last = 0.0
+    last = _meta(-1, fps)
     for f in frames:
-        events += cam.update(f.tracks, f.pts_s, f.removed_ids)
+        events += cam.update(f)
         seen.update(f.tracks.track_ids.tolist())
-        last = f.pts_s
+        last = f.meta
     # The sequence ends: close every visit still open, at its last frame inside.
-    events += cam.update(Tracks.empty(), last + 1.0 / fps, np.array(sorted(seen), np.int64))
+    end = FrameMeta("bench", last.frame_index + 1, last.pts_s + 1.0 / fps, 0.0, 0, 0)
+    events += cam.update(TrackedFrame(end, Tracks.empty(), sorted(seen)))
     windows = [w for cw in cam.close() for w in cw.metrics]
     out: dict[str, Any] = {}
     for line in config.lines:
@@ -544,8 +528,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("models").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=FutureWarning)
     t0 = time.perf_counter()
+    from models.config import ModelConfig
     from models.detector import OnnxDetector
-    from pipeline.config import ModelConfig
 
     detector = OnnxDetector(ModelConfig(threshold=DETECTOR_THRESHOLD))
     reports, skipped = [], {}
@@ -566,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
             "detector_threshold": DETECTOR_THRESHOLD,
             "tiling": TILING.model_dump(),
             "tracker": TRACKER.model_dump(),
-            "gap_fill": GAP_FILL.model_dump(),
+            "smoothing": SMOOTHING.model_dump(),
             "line_guards": LINE_GUARDS,
             "zone_guards": ZONE_GUARDS,
             "truth_guards": {"line": TRUTH_LINE_GUARDS, "zone": TRUTH_ZONE_GUARDS},

@@ -26,12 +26,15 @@ import json
 import pstats
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from pipeline.analytics.aggregator import Aggregator
-from pipeline.analytics.config import AnalyticsConfig
-from pipeline.types import FrameMeta, Tracks
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.analytics.aggregator import Aggregator  # noqa: E402
+from pipeline.analytics.config import AnalyticsConfig  # noqa: E402
+from pipeline.types import FrameMeta, TrackedFrame, Tracks  # noqa: E402
 
 TARGET_UPDATES_PER_S = 20_000.0
 CAMERAS = 8
@@ -67,9 +70,7 @@ def camera_config() -> AnalyticsConfig:
     return AnalyticsConfig(zones=zones, lines=lines, min_distinct_tracks=5)
 
 
-def make_frames(
-    camera_id: str, frames: int, seed: int
-) -> list[tuple[FrameMeta, Tracks, list[int]]]:
+def make_frames(camera_id: str, frames: int, seed: int) -> list[TrackedFrame]:
     """Random walkers: OBJECTS people per frame, replaced when they leave the frame."""
     rng = np.random.default_rng(seed)
     pos = rng.uniform([0, 0], [WIDTH, HEIGHT], size=(OBJECTS, 2))
@@ -104,7 +105,8 @@ def make_frames(
             ids.copy(),
         )
         pts = f / FPS
-        out.append((FrameMeta(camera_id, f, pts, 1.8e9 + pts, WIDTH, HEIGHT), tracks, removed))
+        out.append(TrackedFrame(FrameMeta(camera_id, f, pts, 1.8e9 + pts, WIDTH, HEIGHT), tracks,
+                                removed))
     return out
 
 
@@ -120,7 +122,7 @@ def run(frames_per_camera: int, profile: bool) -> dict:
     agg = Aggregator()
     config = camera_config()
     for c in cameras:
-        agg.add_camera(c, config, WIDTH, HEIGHT)
+        agg.add_camera(c, config)
     profiler = cProfile.Profile() if profile else None
     events = windows = 0
     start = time.perf_counter()
@@ -129,16 +131,14 @@ def run(frames_per_camera: int, profile: bool) -> dict:
         profiler.enable()
     for f in range(frames_per_camera):
         for c in cameras:
-            meta, tracks, removed = data[c][f]
-            events += len(agg.update(c, meta, tracks, removed))
-        if f % 250 == 0:
-            windows += len(agg.pop_closed_windows())
+            out = agg.update([data[c][f]])
+            events += len(out.events)
+            windows += len(out.windows)
     if profiler:
         profiler.disable()
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
-    agg.close()
-    windows += len(agg.pop_closed_windows())
+    windows += len(agg.close())
     if profiler:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
     updates = frames_per_camera * CAMERAS * OBJECTS

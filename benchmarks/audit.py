@@ -55,10 +55,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import accuracy  # noqa: E402
-from benchmarks.common import goal, machine  # noqa: E402
-from pipeline.errors import InputError  # noqa: E402
-from pipeline.evaluation import read_mot, read_seqinfo  # noqa: E402
-from pipeline.evaluation_audit import (  # noqa: E402
+from benchmarks.audit_tally import (  # noqa: E402
     CROWDING_EDGES,
     CROWDING_RADIUS_BOX_HEIGHTS,
     DIMENSIONS,
@@ -71,6 +68,9 @@ from pipeline.evaluation_audit import (  # noqa: E402
     read_visibility,
     slug,
 )
+from benchmarks.common import goal, machine  # noqa: E402
+from pipeline.errors import InputError  # noqa: E402
+from pipeline.mot import read_mot, read_seqinfo  # noqa: E402
 
 log = logging.getLogger("benchmarks.audit")
 
@@ -274,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     pooled: dict[str, AuditTally] = {}
     sequences = []
     if roots:
+        from models.config import ModelConfig
         from models.detector import OnnxDetector
-        from pipeline.config import ModelConfig
 
         detector = OnnxDetector(ModelConfig(threshold=accuracy.DETECTOR_THRESHOLD))
         for root in roots:

@@ -51,9 +51,9 @@ def per_core_sessions_rate(frames: list[Any], sizes: list[tuple[int, int]],
     ``frames`` (one batch, model-sized) side by side, one Python thread each (ONNX Runtime
     releases the GIL while it runs): the most ONNX Runtime alone gets out of the machine,
     a stricter ceiling than one session spread over the cores."""
+    from models.config import ModelConfig
     from models.deployment import cpu_cores
     from models.detector import OnnxDetector
-    from pipeline.config import ModelConfig
 
     sessions = [OnnxDetector(ModelConfig(intra_op_threads=1)) for _ in range(cpu_cores())]
     for det in sessions:

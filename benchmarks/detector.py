@@ -25,15 +25,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.app.ray_env import apply_ray_env  # noqa: E402
+
+apply_ray_env()  # this benchmark starts Ray: panoray's Ray and Serve settings first
+
 import numpy as np  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
-    emit, goal, machine, per_core_sessions_rate, percentiles_ms, rate,
+    emit,
+    goal,
+    machine,
+    per_core_sessions_rate,
+    percentiles_ms,
+    rate,
 )
-from models.requests import DetectRequest  # noqa: E402
+from models.config import ModelConfig, ServingConfig  # noqa: E402
 from models.detector import OnnxDetector  # noqa: E402
 from models.preprocess import prepare_frame  # noqa: E402
-from pipeline.config import HttpConfig, ModelConfig, ServingConfig  # noqa: E402
+from models.requests import DetectRequest  # noqa: E402
+from pipeline.site_config import HttpConfig  # noqa: E402
 from pipeline.types import FrameMeta  # noqa: E402
 
 HANDLE_GOAL = 0.8  # handle at concurrency 8 vs best bare throughput
@@ -126,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
     from ray import serve
 
-    from pipeline.serving import start_serving
+    from pipeline.app.serving import start_serving
 
     images = real_frames()
     det = OnnxDetector(ModelConfig())

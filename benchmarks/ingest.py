@@ -5,7 +5,7 @@ offline mode (nothing dropped):
 
   * plain: one process decodes the N files one after another with OpenCV (CAP_FFMPEG) and
     resizes each frame to the model input (the same work a camera actor does);
-  * actors: N CameraSource actors, no detector, delivering each decoded+resized frame's
+  * actors: N CameraActor actors, no detector, delivering each decoded+resized frame's
     metadata to a consumer (this script, draining ``poll_results``);
   * with detector: the same actors sending every frame through the Serve Detector.
 
@@ -35,6 +35,10 @@ from fractions import Fraction
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.app.ray_env import apply_ray_env  # noqa: E402
+
+apply_ray_env()  # this benchmark starts Ray: panoray's Ray and Serve settings first
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -102,7 +106,7 @@ def actor_run(
     path: Path, cameras: int, frames_per_camera: int, spec: InputSpec, detector=None,
     timeout_s: float = 600.0,
 ) -> dict[str, float]:
-    """Frames/s delivered by ``cameras`` CameraSource actors (offline, looping files)."""
+    """Frames/s delivered by ``cameras`` CameraActor actors (offline, looping files)."""
     import ray
 
     from actors.camera_actor import start_camera
@@ -169,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+    from models.config import ModelConfig
     from models.detector import OnnxDetector
-    from pipeline.config import ModelConfig
 
     spec = OnnxDetector(ModelConfig(warmup_runs=0)).input_spec
     workdir = Path(tempfile.mkdtemp(prefix="panoray-bench-"))
@@ -194,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_detector:
             from ray import serve
 
-            from pipeline.config import HttpConfig, ServingConfig
-            from pipeline.serving import start_serving
+            from models.config import ServingConfig
+            from pipeline.app.serving import start_serving
+            from pipeline.site_config import HttpConfig
 
             serving = ServingConfig(max_batch_size=8, batch_wait_timeout_s=0.01, num_cpus=1)
             handle = start_serving(ModelConfig(), serving, HttpConfig(port=free_port()),

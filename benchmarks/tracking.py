@@ -44,15 +44,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import spread  # noqa: E402
-from pipeline.evaluation import (  # noqa: E402
-    MotSequence,
-    evaluate,
-    jitter_detections,
-    perturb,
-    read_mot,
-    read_seqinfo,
-    track_frames,
-)
+from benchmarks.perturb import jitter_detections, perturb, track_frames  # noqa: E402
+from pipeline.evaluation import evaluate  # noqa: E402
+from pipeline.mot import MotSequence, read_mot, read_seqinfo  # noqa: E402
 from pipeline.tracking import ByteTracker, TrackerConfig  # noqa: E402
 from pipeline.types import Detections, Tracks  # noqa: E402
 
@@ -177,8 +171,8 @@ def bench_perturbed(factories: dict[str, Any], seeds: list[int]) -> dict[str, An
 def detect_video(video: Path, num_frames: int) -> list[Detections]:
     import cv2
 
+    from models.config import ModelConfig
     from models.detector import OnnxDetector
-    from pipeline.config import ModelConfig
 
     detector = OnnxDetector(ModelConfig(threshold=0.1))
     cap = cv2.VideoCapture(str(video))

@@ -26,11 +26,12 @@ from ray import serve
 from ray.util import metrics
 
 from models.batcher import ContinuousBatcher
+from models.config import ModelConfig, ServingConfig
 from models.detector import OnnxDetector
-from models.requests import DetectRequest, DetectResult
+from models.requests import DetectRequest
 from models.stats_board import DetectorStats, StatsBoard, merge_replicas
-from pipeline.config import ModelConfig, ServingConfig
 from pipeline.errors import InputError, PanorayError
+from pipeline.types import DetectedFrame
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,14 @@ class Detector:
     """Serve deployment wrapping :class:`OnnxDetector` with cross-caller batching.
 
     Args:
-        model: ModelConfig as a dict (so the deployment can be built from YAML).
-        serving: ServingConfig as a dict; its batch settings apply to this replica.
+        model: the model and its post-processing.
+        serving: replicas and batching; its batch settings apply to this replica.
     """
 
-    def __init__(self, model: dict[str, Any], serving: dict[str, Any]) -> None:
+    def __init__(self, model: ModelConfig, serving: ServingConfig) -> None:
         logging.basicConfig(level=logging.INFO)
-        self._serving = ServingConfig(**serving)
-        self._core = OnnxDetector(ModelConfig(**model))  # warms up before serving
+        self._serving = serving
+        self._core = OnnxDetector(model)  # warms up before serving
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
         self._stats = DetectorStats()
         try:
@@ -65,7 +66,7 @@ class Detector:
             self._board_name = None
         self._board: Any = None
         self._publisher: asyncio.Task[None] | None = None
-        self._batcher: ContinuousBatcher[tuple[DetectRequest, float], DetectResult] = (
+        self._batcher: ContinuousBatcher[tuple[DetectRequest, float], DetectedFrame] = (
             ContinuousBatcher(self._run_batch, self._serving.max_batch_size,
                               self._serving.batch_wait_timeout_s))
         tags = {"model": self._core.source.name, "provider": self._core.provider}
@@ -88,7 +89,7 @@ class Detector:
         for m in (self._m_batch, self._m_infer, self._m_queue, self._m_errors):
             m.set_default_tags(tags)
 
-    async def detect(self, request: DetectRequest) -> DetectResult:
+    async def detect(self, request: DetectRequest) -> DetectedFrame:
         """Detects objects in one preprocessed frame, batched with other callers' frames.
 
         Raises:
@@ -98,7 +99,7 @@ class Detector:
 
     async def detect_many(
         self, requests: list[DetectRequest]
-    ) -> list[DetectResult | PanorayError]:
+    ) -> list[DetectedFrame | PanorayError]:
         """Several frames in one call (a camera's waiting frames or a frame's tiles).
 
         One Ray call instead of one per frame; each frame joins the model batches like a
@@ -113,14 +114,14 @@ class Detector:
         now = time.perf_counter()
         results = await asyncio.gather(
             *(self._batcher.submit((r, now)) for r in requests), return_exceptions=True)
-        return [r if isinstance(r, (DetectResult, PanorayError)) else InputError(
+        return [r if isinstance(r, (DetectedFrame, PanorayError)) else InputError(
             f"{type(r).__name__}: {r}", "request") for r in results]
 
     async def _run_batch(
         self, items: list[tuple[DetectRequest, float]]
-    ) -> list[DetectResult | Exception]:
+    ) -> list[DetectedFrame | Exception]:
         started = time.perf_counter()
-        results: list[DetectResult | Exception | None] = [None] * len(items)
+        results: list[DetectedFrame | Exception | None] = [None] * len(items)
         good: list[int] = []
         params = []
         for i, (req, _) in enumerate(items):
@@ -149,7 +150,7 @@ class Detector:
             inference_s = time.perf_counter() - t0
             for i, d in zip(good, dets):
                 req, arrived = items[i]
-                results[i] = d if isinstance(d, Exception) else DetectResult(
+                results[i] = d if isinstance(d, Exception) else DetectedFrame(
                     req.meta, d, 1000 * inference_s, 1000 * (started - arrived), len(good)
                 )
         queue_s = sum(started - arrived for _, arrived in items)

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from models.config import ModelConfig
 from models.families import PostprocessParams, family_for
 from models.preprocess import FrameTransform, InputSpec, prepare_frame
 from models.registry import resolve_model
 from models.session import create_session
-from pipeline.config import ModelConfig
 from pipeline.errors import InputError
 from pipeline.types import Detections
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.tracking.association import iou_matrix
+from pipeline.boxes import iou_matrix
 
 
 def nms(

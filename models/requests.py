@@ -1,8 +1,9 @@
-"""What callers send to the detector deployment and get back.
+"""What callers send to the detector deployment; it answers with a
+:class:`~pipeline.types.DetectedFrame`.
 
 Kept apart from :mod:`models.deployment` so that callers (camera actors, the HTTP API)
 need not import ONNX Runtime (about 100 MB and half a second per process) to build a
-request or read a result.
+request.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.types import Detections, FrameMeta
+from pipeline.types import FrameMeta
 
 
 @dataclass(frozen=True)
@@ -31,22 +32,3 @@ class DetectRequest:
     meta: FrameMeta
     threshold: float | None = None
     classes: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class DetectResult:
-    """Detections for one frame.
-
-    Attributes:
-        meta: the request's FrameMeta, unchanged.
-        detections: boxes in original-frame pixels.
-        inference_ms: wall time of the batched model run that included this frame (ms).
-        queue_ms: time from the request's arrival at the replica to its batch starting (ms).
-        batch_size: frames in that batch.
-    """
-
-    meta: FrameMeta
-    detections: Detections
-    inference_ms: float
-    queue_ms: float
-    batch_size: int

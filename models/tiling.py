@@ -49,8 +49,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, model_validator
 
-from pipeline.tracking.association import iou_matrix
 from models.preprocess import InputSpec, prepare_frame
+from pipeline.boxes import iou_matrix
 from pipeline.config import StrictModel
 from pipeline.errors import InputError
 from pipeline.types import Detections

@@ -1,5 +1,4 @@
-"""panoray: camera streams to anonymous flow metrics on Ray."""
+"""panoray: camera streams to anonymous flow metrics on Ray.
 
-from pipeline import serve_env as _serve_env
-
-_serve_env.apply()
+Importing this package (or any below it) starts nothing and changes no environment
+variable; the entry points in :mod:`pipeline.app` do that."""

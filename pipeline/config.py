@@ -1,18 +1,26 @@
-"""Configuration schema: every threshold is a named, bounded, documented field.
+"""Configuration plumbing: the strict base model and YAML loading with key paths and lines.
 
-Models forbid unknown keys so that a typo is an error, not a silently ignored setting.
+Config models forbid unknown keys, so that a typo is an error rather than a silently
+ignored setting, and are immutable. Each stage declares its own config beside its code
+(:mod:`models.config`, :mod:`pipeline.tracking.config`, :mod:`pipeline.analytics.config`,
+:mod:`pipeline.ingest.config`, :mod:`pipeline.sinks`); :mod:`pipeline.site_config`
+composes them into one deployment file.
+
+A pydantic error location such as ``("cameras", 2, "zones", "entrance", "points")`` is
+mapped back to the YAML node it came from, so the message reads
+``cameras[2].zones.entrance.points (line 14): a polygon needs at least 3 points``.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import pathlib
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigFileError
 
 
 class StrictModel(BaseModel):
@@ -21,249 +29,120 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Provider = Literal["auto", "tensorrt", "cuda", "cpu"]
+M = TypeVar("M", bound=BaseModel)
 
 
-class ModelConfig(StrictModel):
-    """Which detector runs and how its raw output becomes Detections."""
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a config file.
 
-    name: str = Field(
-        "ssdlite-mobilenetv2-person",
-        description="Bundled model name (see `panoray models`) or a path to an .onnx file.",
-    )
-    family: Literal["auto", "tfod_ssd", "yolo"] = Field(
-        "auto", description="Output layout of the model; `auto` infers it from the graph."
-    )
-    threshold: float = Field(
-        0.4, ge=0.0, le=1.0, description="Minimum detection score kept (0..1)."
-    )
-    classes: tuple[str, ...] = Field(
-        ("person",), description="Class labels kept; empty keeps every class the model has."
-    )
-    nms_iou: float = Field(
-        0.45, gt=0.0, le=1.0,
-        description="IoU above which a lower-scoring box of the same class is suppressed "
-        "(for families whose graph has no NMS).",
-    )
-    max_detections: int = Field(
-        300, ge=1, le=10000, description="Most detections kept per frame, by score."
-    )
-    provider: Provider = Field(
-        "auto",
-        description="ONNX Runtime execution provider: `auto` prefers TensorRT, then CUDA, "
-        "then CPU; naming one makes its absence an error.",
-    )
-    intra_op_threads: int = Field(
-        0, ge=0, le=256,
-        description="ONNX Runtime intra-op threads. 0: one per core when a single replica "
-        "runs on CPU, and 1 when several CPU replicas share the cores (one single-threaded "
-        "session does about 30 % more work per core than one spread over the cores).",
-    )
-    allow_spinning: bool = Field(
-        False,
-        description="Let ONNX Runtime's idle threads spin instead of sleeping: a little "
-        "lower latency when the detector has the CPUs to itself, wasted cores when it shares "
-        "them with decoders and Ray.",
-    )
-    warmup_runs: int = Field(
-        2, ge=0, le=100, description="Inference runs on a blank frame when a session starts."
-    )
+    Attributes:
+        path: key path such as ``cameras[2].zones.entrance.points``.
+        line: 1-based line in the file, or None when the key is absent from it.
+        message: what is wrong.
+    """
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path} (line {self.line})" if self.line else self.path or "(top level)"
+        return f"{where}: {self.message}"
 
 
-class ServingConfig(StrictModel):
-    """How the detector deployment is run on Ray Serve."""
-
-    replicas: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] = Field(
-        "auto",
-        description="Fixed replica count (no autoscaling). `auto`: 1 when the cluster has "
-        "GPUs or num_gpus asks for them; otherwise one replica per CPU core of the node that "
-        "starts serving, at most auto_max_replicas, each running ONNX Runtime on one thread "
-        "(see intra_op_threads).",
-    )
-    auto_max_replicas: int = Field(
-        8, ge=1, le=1024, description="Most replicas `replicas: auto` starts on a CPU node."
-    )
-    autoscaling: bool = Field(
-        False, description="Scale replicas between min_replicas and max_replicas by load."
-    )
-    min_replicas: int = Field(1, ge=0, le=1024, description="Autoscaling lower bound.")
-    max_replicas: int = Field(4, ge=1, le=1024, description="Autoscaling upper bound.")
-    target_ongoing_requests: float = Field(
-        16.0, gt=0, description="Autoscaling target of queued plus running requests per replica."
-    )
-    max_batch_size: int = Field(
-        8, ge=1, le=1024, description="Most frames the detector runs in one batch."
-    )
-    batch_wait_timeout_s: float = Field(
-        0.0, ge=0.0, le=10.0,
-        description="Longest a frame that reaches an idle detector waits for company before "
-        "its batch runs (seconds). Frames that arrive while a batch runs always form the next "
-        "batch together (models/batcher.py), so under load batches fill without waiting; a "
-        "wait only adds latency at low load (measured on 2 CPU cores, two live cameras at "
-        "15 frames/s: p50 41 ms, p95 56 ms with 0.01; 30 ms, 45 ms with 0). Worth a few ms "
-        "on a GPU, where a batch of 8 costs little more than one frame.",
-    )
-    max_ongoing_requests: int = Field(
-        64, ge=1, le=100000,
-        description="Requests a replica accepts at once; must be at least max_batch_size "
-        "or batches can never fill.",
-    )
-    num_cpus: float = Field(
-        0.5, ge=0.0,
-        description="CPUs reserved per replica (Ray logical); with `replicas: auto`, what "
-        "all replicas reserve together, so that a node's logical CPUs stay free for cameras.",
-    )
-    stats_interval_s: float = Field(
-        1.0, gt=0.0, le=60.0,
-        description="How often each detector replica posts its counters for "
-        "`/v1/detector/stats`, which sums them over replicas (seconds): the other replicas' "
-        "share of the totals is at most this old.",
-    )
-    stats_forget_after_s: float = Field(
-        30.0, gt=0.0, le=3600.0,
-        description="A replica not heard from for this long (it stopped) drops out of the "
-        "detector stats totals (seconds); must exceed stats_interval_s.",
-    )
-    num_gpus: float | None = Field(
-        None, ge=0.0,
-        description="GPUs per replica; fractions share one GPU between replicas. Unset: "
-        "0.5 when the cluster has GPUs, else 0.",
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> ServingConfig:
-        if self.max_ongoing_requests < self.max_batch_size:
-            raise ValueError(
-                f"max_ongoing_requests ({self.max_ongoing_requests}) must be at least "
-                f"max_batch_size ({self.max_batch_size}), or batches can never fill"
-            )
-        if self.stats_forget_after_s <= self.stats_interval_s:
-            raise ValueError(
-                f"stats_forget_after_s ({self.stats_forget_after_s}) must exceed "
-                f"stats_interval_s ({self.stats_interval_s}), or live replicas drop out"
-            )
-        if self.autoscaling and self.min_replicas > self.max_replicas:
-            raise ValueError(
-                f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})"
-            )
-        return self
+def format_path(loc: tuple[Any, ...]) -> str:
+    """``("cameras", 2, "zones")`` -> ``cameras[2].zones``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
 
 
-MIN_TOKEN_CHARS = 16
-"""Shortest accepted API token (``secrets.token_urlsafe(32)`` makes a good one)."""
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Line of the deepest YAML node along ``loc`` (1-based)."""
+    best = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                key = next((k for k, _ in node.value if k.value == str(part)), None)
+                return key.start_mark.line + 1 if key is not None else best
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return best
+            node = node.value[part]
+        else:
+            return best
+        best = node.start_mark.line + 1
+    return best
 
 
-class HttpConfig(StrictModel):
-    """The HTTP endpoint: inference, and under ``panoray run`` the runtime camera API."""
-
-    # Validation errors would otherwise echo the input, token included.
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-    host: str = Field("127.0.0.1", description="Address to bind; loopback unless told otherwise.")
-    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
-    max_body_bytes: int = Field(
-        25 * 1024 * 1024, ge=1024, description="Largest accepted request body (bytes)."
-    )
-    max_image_side: int = Field(
-        8192, ge=16, le=65536, description="Largest accepted image width or height (pixels)."
-    )
-    request_timeout_s: float = Field(
-        30.0, gt=0, description="Longest an inference request may wait for the detector (s)."
-    )
-    token: SecretStr | None = Field(
-        None,
-        description="Bearer token that endpoints which change state (adding and removing "
-        "cameras) require. Prefer `token_env`: a token written here is a secret in a file. "
-        f"At least {MIN_TOKEN_CHARS} characters.",
-    )
-    token_env: str | None = Field(
-        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
-        description="Name of an environment variable holding the token (for example "
-        "`PANORAY_API_TOKEN`), read where `panoray run` starts.",
-    )
-    protect_reads: bool = Field(
-        False,
-        description="Require the token for the read endpoints too (camera list, camera "
-        "health, live counts), not only for those that change state.",
-    )
-    media_roots: tuple[pathlib.Path, ...] = Field(
-        (), max_length=64,
-        description="Directories whose files cameras added through the API may read (after "
-        "resolving symlinks and `..`). Empty: API-added cameras must use network URLs "
-        "(rtsp, rtsps, http, https). Cameras in the config file are not restricted.",
-    )
-
-    @model_validator(mode="after")
-    def _check_token(self) -> HttpConfig:
-        if self.token is not None and self.token_env is not None:
-            raise ValueError("set either token or token_env, not both")
-        if self.token is not None:
-            _check_token_strength(self.token.get_secret_value(), "token")
-        return self
-
-    @property
-    def loopback(self) -> bool:
-        """True when ``host`` is a loopback address (only this machine can connect)."""
-        return is_loopback(self.host)
-
-    def resolve_token(self) -> SecretStr | None:
-        """The configured token: ``token``, or the value of the variable ``token_env``.
-
-        Raises:
-            ConfigError: ``token_env`` names a variable that is unset or empty, or whose
-                value is too short.
-        """
-        if self.token is not None:
-            return self.token
-        if self.token_env is None:
-            return None
-        value = os.environ.get(self.token_env, "").strip()
-        if not value:
-            raise ConfigError(
-                f"environment variable {self.token_env} is not set or empty; it must hold "
-                "the API token", "http.token_env",
-            )
-        _check_token_strength(value, f"the token in ${self.token_env}", "http.token_env")
-        return SecretStr(value)
-
-    def with_resolved_token(self) -> HttpConfig:
-        """A copy holding the token itself (``token_env`` read here, then cleared), for
-        processes that do not share this one's environment (the Serve replica)."""
-        return self.model_copy(update={"token": self.resolve_token(), "token_env": None})
-
-    def check_exposure(self) -> None:
-        """Refuses to expose the state-changing runtime API beyond this machine without a
-        token (called by ``panoray run`` before anything starts).
-
-        Raises:
-            ConfigError: ``host`` is not a loopback address and no token is configured,
-                or ``token_env`` cannot be read.
-        """
-        if self.resolve_token() is None and not self.loopback:
-            raise ConfigError(
-                f"the runtime API would listen on {self.host!r}, which is not a loopback "
-                "address, without a token: anyone who can reach it could add and remove "
-                "cameras. Set http.token_env (or http.token), or bind 127.0.0.1",
-                "http.host",
-            )
+def _clean_message(err: dict[str, Any]) -> str:
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (not part of the schema; check its spelling)"
+    return msg
 
 
-def _check_token_strength(value: str, what: str, path: str = "") -> None:
-    if len(value) < MIN_TOKEN_CHARS:
-        message = (
-            f"{what} is {len(value)} characters; use at least {MIN_TOKEN_CHARS} (for example "
-            "the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
-        )
-        if path:
-            raise ConfigError(message, path)
-        raise ValueError(message)
+def _pydantic_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drops discriminator tags pydantic puts into locations of tagged unions."""
+    return tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
 
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
-    if host.strip().lower() == "localhost":
-        return True
+def load_config(text: str, model: type[M], source: str = "<config>") -> M:
+    """Parses YAML ``text`` and validates it as ``model``.
+
+    Raises:
+        ConfigFileError: with one ConfigIssue per problem (YAML syntax or schema).
+    """
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # another host name: it may resolve to anything
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigFileError(source, [ConfigIssue("", line, f"invalid YAML: {exc}")]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigFileError(
+            source, [ConfigIssue("", 1, f"expected a mapping at the top, got {type(data).__name__}")]
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        issues = []
+        for err in exc.errors():
+            loc = _pydantic_loc(tuple(err["loc"]))
+            issues.append(ConfigIssue(format_path(loc), _line_of(node, loc), _clean_message(err)))
+        raise ConfigFileError(source, issues) from None
+
+
+def load_config_file(path: str | pathlib.Path, model: type[M]) -> M:
+    """Reads and validates the YAML file at ``path`` (see :func:`load_config`)."""
+    p = pathlib.Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigFileError(str(p), [ConfigIssue("", None, f"cannot read: {exc.strerror}")]) from None
+    return load_config(text, model, str(p))
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A pydantic error as ``path: message`` parts, never echoing the input (which may
+    hold a camera password)."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+

@@ -1,16 +1,21 @@
-"""The project's exception hierarchy.
+"""Every error panoray raises on purpose, in one place.
 
-Every error panoray raises on purpose derives from :class:`PanorayError`, carries the
-fields a caller needs to react, and says what was expected and what arrived.
+Each derives from :class:`PanorayError`, carries the fields a caller needs to react, and
+says what was expected and what arrived. Errors that cross a Ray call are rebuilt from
+their fields on the other side (``__reduce__``), so callers can catch them by type.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 
 class PanorayError(Exception):
     """Root of all panoray errors."""
 
 
+# -- configuration ---------------------------------------------------------------------
 class ConfigError(PanorayError, ValueError):
     """A configuration value is invalid.
 
@@ -23,6 +28,21 @@ class ConfigError(PanorayError, ValueError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
+class ConfigFileError(ConfigError):
+    """A config file failed to parse or validate.
+
+    Attributes:
+        issues: every problem found (:class:`pipeline.config.ConfigIssue`), each with its
+            key path and line.
+    """
+
+    def __init__(self, source: str, issues: Sequence[Any]) -> None:
+        self.issues = list(issues)
+        lines = "\n".join(f"  {issue}" for issue in self.issues)
+        super().__init__(f"{source}: {len(self.issues)} problem(s)\n{lines}")
+
+
+# -- models ----------------------------------------------------------------------------
 class ModelError(PanorayError):
     """A model could not be found, loaded or run."""
 
@@ -45,6 +65,7 @@ class ProviderUnavailableError(ModelError):
         )
 
 
+# -- inputs ----------------------------------------------------------------------------
 class InputError(PanorayError, ValueError):
     """An input item (image, frame, detections) is malformed.
 
@@ -69,3 +90,129 @@ class InputTooLargeError(InputError):
         self.size = size
         self.limit = limit
         super().__init__(message, field)
+
+
+# -- sources (camera ingest) -----------------------------------------------------------
+class SourceError(PanorayError):
+    """A camera's source could not be opened or stopped delivering frames.
+
+    Attributes:
+        camera_id: the camera's configured id.
+        kind: the source kind (``file``, ``rtsp``, ``http``, ``usb``, ``images``).
+        url: the source URL with credentials redacted.
+        reason: what went wrong, without the URL (for example ``file is empty (0 bytes)``).
+        retryable: True when reconnecting later can help (network faults, stalls).
+    """
+
+    retryable = False
+
+    def __init__(self, camera_id: str, kind: str, url: str, reason: str) -> None:
+        self.camera_id = camera_id
+        self.kind = kind
+        self.url = url
+        self.reason = reason
+        super().__init__(f"camera {camera_id!r} ({kind} {url}): {reason}")
+
+
+class UnsupportedSourceError(SourceError):
+    """The URL names no source kind panoray can open (for example an unknown scheme)."""
+
+
+class SourceNotFoundError(SourceError):
+    """A file, image directory or device does not exist or is not readable."""
+
+
+class SourceOpenError(SourceError):
+    """FFmpeg (or the image reader) could not open the source.
+
+    Raised as retryable for network and device sources, where the cause (host down, camera
+    rebooting, cable unplugged) may pass; not retryable for files.
+    """
+
+    def __init__(
+        self, camera_id: str, kind: str, url: str, reason: str, retryable: bool = False
+    ) -> None:
+        super().__init__(camera_id, kind, url, reason)
+        self.retryable = retryable
+
+
+class StreamError(SourceError):
+    """An open stream stopped delivering frames: dropped connection, stall or read error."""
+
+    retryable = True
+
+
+class SourceCorruptError(SourceError):
+    """A file has no decodable frames, or ends well before the frame count it declares."""
+
+
+# -- runtime: cameras, sinks, the pipeline --------------------------------------------
+class StateTransitionError(PanorayError):
+    """A camera's health state machine was asked for a transition it does not allow.
+
+    Attributes:
+        current: the state the camera is in.
+        requested: the state that was asked for.
+    """
+
+    def __init__(self, camera_id: str, current: str, requested: str) -> None:
+        self.current = current
+        self.requested = requested
+        super().__init__(
+            f"camera {camera_id!r} cannot go from {current} to {requested}"
+        )
+
+
+class SinkError(PanorayError):
+    """A sink could not write its output.
+
+    Attributes:
+        path: the file or directory concerned.
+    """
+
+    def __init__(self, message: str, path: str) -> None:
+        self.path = path
+        super().__init__(f"{message}: {path}")
+
+
+class CameraExistsError(ConfigError):
+    """A camera with this id already runs.
+
+    Attributes:
+        camera_id: the id asked for.
+    """
+
+    def __init__(self, camera_id: str) -> None:
+        self.camera_id = camera_id
+        super().__init__(f"camera {camera_id!r} already exists; remove it first", "id")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.camera_id,)
+
+
+class UnknownCameraError(PanorayError):
+    """No camera with this id runs.
+
+    Attributes:
+        camera_id: the id asked for.
+        known: the ids that do run.
+    """
+
+    def __init__(self, camera_id: str, known: Iterable[str] = ()) -> None:
+        self.camera_id = camera_id
+        self.known = sorted(known)
+        super().__init__(f"no camera {camera_id!r}; cameras: {self.known}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.camera_id, self.known)
+
+
+class SourceNotAllowedError(InputError):
+    """A camera added through the API names a source it may not read (``field``: url)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "url")
+
+
+class PipelineUnavailableError(PanorayError):
+    """No pipeline runs (none started, or it is shutting down), so it takes no calls."""

@@ -18,19 +18,141 @@ Load it with :func:`load_site_config`; errors name the key path and line.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import pathlib
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from models.config import ModelConfig, ServingConfig
 from pipeline.analytics.config import AnalyticsConfig, LineConfig, ZoneConfig
-from pipeline.config import HttpConfig, ModelConfig, ServingConfig, StrictModel
-from pipeline.config_loader import load_config_file
-from pipeline.errors import ModelError
+from pipeline.config import StrictModel, load_config_file
+from pipeline.errors import ConfigError, ModelError
 from pipeline.ingest.config import CameraConfig
-from pipeline.tracking.config import GapFillConfig, TrackerConfig
+from pipeline.tracking.config import SmoothingConfig, TrackerConfig
 
 RESERVED_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
+
+
+MIN_TOKEN_CHARS = 16
+"""Shortest accepted API token (``secrets.token_urlsafe(32)`` makes a good one)."""
+
+
+class HttpConfig(StrictModel):
+    """The HTTP endpoint: inference, and under ``panoray run`` the runtime camera API."""
+
+    # Validation errors would otherwise echo the input, token included.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    host: str = Field("127.0.0.1", description="Address to bind; loopback unless told otherwise.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
+    max_body_bytes: int = Field(
+        25 * 1024 * 1024, ge=1024, description="Largest accepted request body (bytes)."
+    )
+    max_image_side: int = Field(
+        8192, ge=16, le=65536, description="Largest accepted image width or height (pixels)."
+    )
+    request_timeout_s: float = Field(
+        30.0, gt=0, description="Longest an inference request may wait for the detector (s)."
+    )
+    token: SecretStr | None = Field(
+        None,
+        description="Bearer token that endpoints which change state (adding and removing "
+        "cameras) require. Prefer `token_env`: a token written here is a secret in a file. "
+        f"At least {MIN_TOKEN_CHARS} characters.",
+    )
+    token_env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
+        description="Name of an environment variable holding the token (for example "
+        "`PANORAY_API_TOKEN`), read where `panoray run` starts.",
+    )
+    protect_reads: bool = Field(
+        False,
+        description="Require the token for the read endpoints too (camera list, camera "
+        "health, live counts), not only for those that change state.",
+    )
+    media_roots: tuple[pathlib.Path, ...] = Field(
+        (), max_length=64,
+        description="Directories whose files cameras added through the API may read (after "
+        "resolving symlinks and `..`). Empty: API-added cameras must use network URLs "
+        "(rtsp, rtsps, http, https). Cameras in the config file are not restricted.",
+    )
+
+    @model_validator(mode="after")
+    def _check_token(self) -> HttpConfig:
+        if self.token is not None and self.token_env is not None:
+            raise ValueError("set either token or token_env, not both")
+        if self.token is not None:
+            _check_token_strength(self.token.get_secret_value(), "token")
+        return self
+
+    @property
+    def loopback(self) -> bool:
+        """True when ``host`` is a loopback address (only this machine can connect)."""
+        return is_loopback(self.host)
+
+    def resolve_token(self) -> SecretStr | None:
+        """The configured token: ``token``, or the value of the variable ``token_env``.
+
+        Raises:
+            ConfigError: ``token_env`` names a variable that is unset or empty, or whose
+                value is too short.
+        """
+        if self.token is not None:
+            return self.token
+        if self.token_env is None:
+            return None
+        value = os.environ.get(self.token_env, "").strip()
+        if not value:
+            raise ConfigError(
+                f"environment variable {self.token_env} is not set or empty; it must hold "
+                "the API token", "http.token_env",
+            )
+        _check_token_strength(value, f"the token in ${self.token_env}", "http.token_env")
+        return SecretStr(value)
+
+    def with_resolved_token(self) -> HttpConfig:
+        """A copy holding the token itself (``token_env`` read here, then cleared), for
+        processes that do not share this one's environment (the Serve replica)."""
+        return self.model_copy(update={"token": self.resolve_token(), "token_env": None})
+
+    def check_exposure(self) -> None:
+        """Refuses to expose the state-changing runtime API beyond this machine without a
+        token (called by ``panoray run`` before anything starts).
+
+        Raises:
+            ConfigError: ``host`` is not a loopback address and no token is configured,
+                or ``token_env`` cannot be read.
+        """
+        if self.resolve_token() is None and not self.loopback:
+            raise ConfigError(
+                f"the runtime API would listen on {self.host!r}, which is not a loopback "
+                "address, without a token: anyone who can reach it could add and remove "
+                "cameras. Set http.token_env (or http.token), or bind 127.0.0.1",
+                "http.host",
+            )
+
+
+def _check_token_strength(value: str, what: str, path: str = "") -> None:
+    if len(value) < MIN_TOKEN_CHARS:
+        message = (
+            f"{what} is {len(value)} characters; use at least {MIN_TOKEN_CHARS} (for example "
+            "the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+        if path:
+            raise ConfigError(message, path)
+        raise ValueError(message)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # another host name: it may resolve to anything
 
 
 class SiteCamera(CameraConfig):
@@ -190,8 +312,8 @@ class SiteConfig(StrictModel):
                                    description="Detector replicas and batching.")
     tracker: TrackerConfig = Field(default_factory=TrackerConfig,
                                    description="Default tracker settings.")
-    smoothing: GapFillConfig | None = Field(
-        default_factory=GapFillConfig,
+    smoothing: SmoothingConfig | None = Field(
+        default_factory=SmoothingConfig,
         description="Offline runs only: join broken tracks and interpolate short gaps "
         "before analytics (frames are held for `lookahead_s`). Unset turns it off.",
     )
@@ -231,28 +353,6 @@ class SiteConfig(StrictModel):
         except ModelError as exc:
             raise ValueError(str(exc)) from None
         return model
-
-    def analytics_for(self, camera_id: str) -> AnalyticsConfig:
-        """The analytics config of camera ``camera_id``."""
-        return self.analytics.for_camera(self.camera(camera_id))
-
-    def tracker_for(self, camera_id: str) -> TrackerConfig:
-        """The tracker config of camera ``camera_id`` (its own, or the default)."""
-        return self.camera(camera_id).tracker or self.tracker
-
-    def camera(self, camera_id: str) -> SiteCamera:
-        for cam in self.cameras:
-            if cam.id == camera_id:
-                return cam
-        raise KeyError(camera_id)
-
-    def public_dict(self) -> dict[str, Any]:
-        """JSON-ready config with camera URLs redacted."""
-        data = self.model_dump(mode="json")
-        data["cameras"] = [c.public_dict() | {"zones": data["cameras"][i]["zones"],
-                                              "lines": data["cameras"][i]["lines"]}
-                           for i, c in enumerate(self.cameras)]
-        return data
 
 
 def load_site_config(path: str | pathlib.Path) -> SiteConfig:

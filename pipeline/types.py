@@ -5,6 +5,13 @@ parallel numpy arrays, validated once on construction. Arrays are stored as read
 views, so a stage can never mutate another stage's data; derive new values instead
 (:meth:`Detections.filter`, :meth:`Detections.with_track_ids`).
 
+A frame travels as two envelopes (ARCHITECTURE.md follows one through):
+
+- :class:`DetectedFrame`: its :class:`FrameMeta` and :class:`Detections`, from the
+  detector through the camera to tracking;
+- :class:`TrackedFrame`: its meta, :class:`Tracks` and the ids that ended with it, from
+  tracking (and the offline smoother) to analytics.
+
 Example:
     >>> import numpy as np
     >>> d = Detections(np.array([[0, 0, 10, 20]], np.float32), np.array([0.9], np.float32),
@@ -20,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 from pipeline.errors import InputError
 
@@ -168,28 +174,45 @@ class Tracks(Detections):
         return {**super()._column_args(keep), "track_ids": self.track_ids[keep]}
 
 
-FRAME_META_SCHEMA = pa.schema(
-    [
-        pa.field("camera_id", pa.string(), nullable=False),
-        pa.field("frame_index", pa.int64(), nullable=False),
-        pa.field("pts_s", pa.float64(), nullable=False),
-        pa.field("captured_at", pa.float64(), nullable=False),
-        pa.field("width", pa.int32(), nullable=False),
-        pa.field("height", pa.int32(), nullable=False),
-    ]
-)
-"""Arrow schema of :class:`FrameMeta` rows."""
+@dataclass(frozen=True)
+class DetectedFrame:
+    """One frame's detections, as the detector returns them and the camera delivers them.
 
-DETECTIONS_SCHEMA = pa.schema(
-    [
-        pa.field("box", pa.list_(pa.float32(), 4), nullable=False),
-        pa.field("score", pa.float32(), nullable=False),
-        pa.field("class_id", pa.int16(), nullable=False),
-    ]
-)
-"""Arrow schema of one :class:`Detections` row (boxes xyxy, original-frame pixels)."""
+    Attributes:
+        meta: the frame's origin and media time.
+        detections: boxes in original-frame pixels; None from a camera that runs without
+            a detector (metadata only).
+        inference_ms: the detector's batched model run time for this frame (ms).
+        queue_ms: time the frame waited at the detector for its batch (ms).
+        batch_size: frames in the detector batch that held this frame.
+        latency_ms: wall time from decoding the frame to delivering it (ms); set by the
+            camera.
+    """
 
-TRACKS_SCHEMA = pa.schema(
-    list(FRAME_META_SCHEMA) + list(DETECTIONS_SCHEMA) + [pa.field("track_id", pa.int64(), False)]
-)
-"""Arrow schema of a flattened track row: frame metadata plus one tracked box."""
+    meta: FrameMeta
+    detections: Detections | None
+    inference_ms: float = 0.0
+    queue_ms: float = 0.0
+    batch_size: int = 0
+    latency_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrackedFrame:
+    """One frame's tracks: what tracking (and the offline smoother) hands to analytics.
+
+    Attributes:
+        meta: the frame's metadata (frame numbers and media time on the camera's one
+            timeline, see :class:`pipeline.tracking.splice.MediaSplice`).
+        tracks: its tracked boxes.
+        removed_ids: (k,) int64 ids that ended with this frame; downstream evicts their
+            state.
+    """
+
+    meta: FrameMeta
+    tracks: Tracks
+    removed_ids: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "removed_ids",
+                           _frozen(self.removed_ids, np.int64, "removed_ids", ()))

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+from pipeline.app.ray_env import apply_ray_env
+
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+apply_ray_env()  # the session starts Ray: panoray's Ray and Serve settings, as the CLI does
 
 REQUIRE_SYSTEM_DEPS = os.environ.get("PANORAY_REQUIRE_SYSTEM_DEPS") == "1"
 RAY_CPUS = 4  # logical CPUs; actors take fractions, so more logical than physical is fine
@@ -88,8 +90,9 @@ def serve_app(ray_session: None) -> Iterator[dict]:
     """
     from ray import serve
 
-    from pipeline.config import HttpConfig, ModelConfig, ServingConfig
-    from pipeline.serving import start_serving
+    from models.config import ModelConfig, ServingConfig
+    from pipeline.app.serving import start_serving
+    from pipeline.site_config import HttpConfig
 
     port = free_port()
     # One replica: the batching tests compare counters before and after at once (with

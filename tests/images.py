@@ -27,6 +27,6 @@ def encode(rgb: np.ndarray, ext: str = ".jpg") -> bytes:
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     """IoU of two xyxy boxes."""
-    from pipeline.tracking.association import iou_matrix
+    from pipeline.boxes import iou_matrix
 
     return float(iou_matrix(np.asarray([a]), np.asarray([b]))[0, 0])

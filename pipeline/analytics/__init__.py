@@ -1,12 +1,12 @@
 """Anonymous flow analytics of tracked people: zones, lines, queues, heatmaps, windows.
 
 Plain classes with no Ray dependency; :class:`CameraAnalytics` combines them for one
-camera and :class:`pipeline.analytics.aggregator.Aggregator` hosts many cameras (the
-aggregator actor wraps it).
+camera and :class:`Aggregator` hosts many cameras (the aggregator actor wraps it).
 All geometry uses a box's bottom centre and all timing uses media time (``pts_s``).
 """
 
-from pipeline.analytics.camera import CameraAnalytics, FrameUpdate
+from pipeline.analytics.aggregator import Aggregator, AggregatorSnapshot, AnalyticsOutput
+from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig, HeatmapConfig, LineConfig, ZoneConfig
 from pipeline.analytics.events import (
     EVENTS_SCHEMA,
@@ -22,17 +22,19 @@ from pipeline.analytics.events import (
     events_to_table,
     metrics_to_table,
 )
-from pipeline.analytics.heatmap import blur_people, render_heatmap
+from pipeline.analytics.heatmap import render_heatmap
 
 __all__ = [
     "EVENTS_SCHEMA",
     "METRICS_SCHEMA",
+    "Aggregator",
+    "AggregatorSnapshot",
     "AnalyticsConfig",
+    "AnalyticsOutput",
     "CameraAnalytics",
     "CameraSnapshot",
     "ClosedWindow",
     "Event",
-    "FrameUpdate",
     "HeatmapConfig",
     "HeatmapGrid",
     "LineConfig",
@@ -41,7 +43,6 @@ __all__ = [
     "WindowMetrics",
     "ZoneConfig",
     "ZoneSnapshot",
-    "blur_people",
     "events_to_table",
     "metrics_to_table",
     "render_heatmap",

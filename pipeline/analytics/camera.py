@@ -1,9 +1,10 @@
 """All analytics of one camera: zones, lines, queues, heatmaps and windows.
 
 :class:`CameraAnalytics` is the plain core an aggregator actor hosts one of per camera.
-It is driven by the tracker's output, one frame at a time, and by media time only:
+It is driven by the tracker's output, one :class:`~pipeline.types.TrackedFrame` at a
+time, and by media time only:
 
-    events = cam.update(tracks, pts_s, removed_ids, captured_at=meta.captured_at)
+    events = cam.update(frame)
     windows = cam.pop_closed_windows()
 
 Per-track state lives in numpy arrays indexed by a *slot*; a track gets a slot on its
@@ -13,14 +14,15 @@ frame's tracks and the camera's zones and lines.
 
 Example:
     >>> import numpy as np
-    >>> from pipeline.types import Tracks
+    >>> from pipeline.types import FrameMeta, TrackedFrame, Tracks
     >>> cfg = AnalyticsConfig(lines=[{"id": "door", "start": [0.5, 0], "end": [0.5, 1]}],
     ...                       min_distinct_tracks=1)
     >>> cam = CameraAnalytics("cam1", cfg, width=100, height=100)
-    >>> def frame(x):
-    ...     return Tracks(np.array([[x - 5, 40, x + 5, 60]], np.float32), np.ones(1, np.float32),
-    ...                   np.zeros(1, np.int16), np.array([7]))
-    >>> [e.direction for t, x in enumerate([20, 40, 60, 80]) for e in cam.update(frame(x), t / 25)]
+    >>> def frame(k, x):
+    ...     return TrackedFrame(FrameMeta("cam1", k, k / 25, 1.8e9 + k / 25, 100, 100),
+    ...                         Tracks(np.array([[x - 5, 40, x + 5, 60]], np.float32),
+    ...                                np.ones(1, np.float32), np.zeros(1, np.int16), [7]))
+    >>> [e.direction for k, x in enumerate([20, 40, 60, 80]) for e in cam.update(frame(k, x))]
     ['out']
 """
 
@@ -28,8 +30,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -47,94 +47,15 @@ from pipeline.analytics.geometry import resolve_camera_geometry
 from pipeline.analytics.heatmap import grid_rows
 from pipeline.analytics.lines import Crossings, LineCrossings
 from pipeline.analytics.queues import QueueRates
+from pipeline.analytics.slots import INITIAL_SLOTS, TrackSlots
 from pipeline.analytics.windows import HeatmapShape, LineInfo, WindowSet, ZoneInfo
 from pipeline.analytics.zones import ZoneChanges, ZoneVisits
 from pipeline.errors import InputError
-from pipeline.types import Tracks
+from pipeline.types import TrackedFrame
 
 logger = logging.getLogger(__name__)
 
-INITIAL_SLOTS = 64
-"""Track slots allocated up front; the arrays double when more tracks are active."""
-
-TrackIds = Sequence[int] | npt.NDArray[np.int64]
-"""Track ids as a sequence or an (n,) int64 array (the tracker's ``removed_ids``)."""
-
 _KIND_RANK = {"zone_enter": 0, "zone_exit": 1, "line_cross": 2}
-
-
-class TrackSlots:
-    """Maps active track ids to dense array rows ("slots").
-
-    Attributes:
-        track_id: (capacity,) int64 track id per slot, -1 where free.
-        last_seen: (capacity,) float64 media time a slot's track was last seen, NaN if free.
-    """
-
-    def __init__(self, capacity: int = INITIAL_SLOTS) -> None:
-        self._slot_of: dict[int, int] = {}
-        self._free: list[int] = list(range(capacity - 1, -1, -1))
-        self.track_id = np.full(capacity, -1, np.int64)
-        self.last_seen = np.full(capacity, np.nan)
-
-    @property
-    def capacity(self) -> int:
-        return len(self.track_id)
-
-    def __len__(self) -> int:
-        return len(self._slot_of)
-
-    def lookup(self, ids: list[int]) -> npt.NDArray[np.int64]:
-        """Returns the (n,) slots of ``ids``, giving new ids a free slot (growing if needed)."""
-        get = self._slot_of.get
-        slots = [get(t, -1) for t in ids]
-        if -1 in slots:
-            for i, t in enumerate(ids):
-                if slots[i] == -1:
-                    if not self._free:
-                        self._grow()
-                    s = self._free.pop()
-                    self._slot_of[t] = s
-                    self.track_id[s] = t
-                    slots[i] = s
-        return np.array(slots, np.int64)
-
-    def find(self, ids: TrackIds) -> npt.NDArray[np.int64]:
-        """Returns the slots of those ``ids`` that hold state (unknown ids are skipped)."""
-        get = self._slot_of.get
-        found = [s for s in (get(int(t)) for t in ids) if s is not None]
-        return np.array(sorted(found), np.int64)
-
-    def release(self, slots: npt.NDArray[np.int64]) -> None:
-        """Frees ``slots``."""
-        for s in slots.tolist():
-            del self._slot_of[int(self.track_id[s])]
-            self.track_id[s] = -1
-            self.last_seen[s] = np.nan
-            self._free.append(s)
-
-    def _grow(self) -> None:
-        old = self.capacity
-        self.track_id = np.concatenate([self.track_id, np.full(old, -1, np.int64)])
-        self.last_seen = np.concatenate([self.last_seen, np.full(old, np.nan)])
-        self._free.extend(range(2 * old - 1, old - 1, -1))
-
-
-@dataclass(frozen=True)
-class FrameUpdate:
-    """One frame's input to :meth:`CameraAnalytics.update_batch`.
-
-    Attributes:
-        tracks: the tracker's output for the frame.
-        pts_s: the frame's media time, seconds.
-        removed_ids: track ids the tracker removed in this update.
-        captured_at: the frame's wall time (s since the epoch), or None.
-    """
-
-    tracks: Tracks
-    pts_s: float
-    removed_ids: TrackIds = ()
-    captured_at: float | None = None
 
 
 class CameraAnalytics:
@@ -204,23 +125,17 @@ class CameraAnalytics:
 
     # ------------------------------------------------------------------ updates
 
-    def update(
-        self,
-        tracks: Tracks,
-        pts_s: float,
-        removed_ids: TrackIds = (),
-        captured_at: float | None = None,
-    ) -> list[Event]:
+    def update(self, frame: TrackedFrame) -> list[Event]:
         """Processes one frame's tracks and returns the events it completed.
 
         Args:
-            tracks: the tracker's output for the frame; boxes (n, 4) float32 xyxy pixels of
-                a ``width`` x ``height`` frame, track ids unique within the frame.
-            pts_s: the frame's media time in seconds; must not decrease between calls.
-            removed_ids: ids the tracker removed in this update: their state is dropped and
-                their open visits end (stamped with their last frame inside).
-            captured_at: the frame's wall time (s since the epoch), used only to stamp
-                outputs with ``captured_at``; never read from a clock here.
+            frame: the tracker's output for the frame: ``tracks`` with boxes (n, 4) float32
+                xyxy pixels of a ``width`` x ``height`` frame and ids unique within the
+                frame; ``meta.pts_s`` its media time in seconds, which must not decrease
+                between calls; ``removed_ids`` the ids the tracker removed with it, whose
+                state is dropped and whose open visits end (stamped with their last frame
+                inside); ``meta.captured_at`` its wall time, used only to stamp outputs
+                (never read from a clock here).
 
         Returns:
             Events ordered by (pts_s, zone/line order, kind, track_id). Windows closed by
@@ -232,6 +147,7 @@ class CameraAnalytics:
         """
         if self._closed:
             raise InputError(f"camera {self.camera_id!r}: analytics are closed", "camera_id")
+        tracks, pts_s, removed_ids = frame.tracks, frame.meta.pts_s, frame.removed_ids
         pts = float(pts_s)
         if not math.isfinite(pts):
             raise InputError(
@@ -244,8 +160,7 @@ class CameraAnalytics:
                 "pts_s",
             )
         self._last_pts = pts
-        if captured_at is not None:
-            self._offset = float(captured_at) - pts
+        self._offset = float(frame.meta.captured_at) - pts
 
         boxes = tracks.boxes
         ids = tracks.track_ids
@@ -323,13 +238,6 @@ class CameraAnalytics:
         for done in self._windows.pop_due(pts):
             self._pending.append(self._windows.finish(done, self._wall(done.start_s), True))
         return events
-
-    def update_batch(self, frames: Sequence[FrameUpdate]) -> list[Event]:
-        """Processes several frames in order; the same as calling :meth:`update` on each."""
-        out: list[Event] = []
-        for f in frames:
-            out.extend(self.update(f.tracks, f.pts_s, f.removed_ids, f.captured_at))
-        return out
 
     def _drop(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:
         """Ends the visits of ``slots`` and frees them.

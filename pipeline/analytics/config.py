@@ -104,8 +104,7 @@ class ZoneConfig(StrictModel):
         "do not split a visit. Longer joins more of a person's broken visits and also "
         "merges two people's visits when one track takes over another's id; it never "
         "inflates occupancy or dwell (a track seen outside stops counting, and dwell ends "
-        "at the last frame inside). With offline smoothing (GapFiller) visits hardly "
-        "depend on it; online, 2 s was the best trade-off on the TUD benchmark.",
+        "at the last frame inside). With offline smoothing visits hardly depend on it.",
     )
     queue_lookback_s: float = Field(
         300.0,
@@ -198,9 +197,8 @@ class LineConfig(StrictModel):
         description="Media seconds the anchor must stay past the hysteresis distance, on "
         "every frame, before that side counts (and the crossing is reported, this much "
         "later). Rejects a box that jumps across the line for a frame or two: a detection "
-        "merging two people, a wrong association. 0.1 suits real footage at 25 fps (it "
-        "removed every false count of a plain ByteTrack peer on the TUD benchmark's "
-        "lines); longer misses crossings just before a track ends.",
+        "merging two people, a wrong association. Longer also misses crossings just "
+        "before a track ends.",
     )
 
     @model_validator(mode="after")

@@ -78,6 +78,27 @@ RUN_ID_FIELD = pa.field("run_id", pa.string(), nullable=False)
 pipeline run that wrote the row (see :class:`pipeline.sinks.parquet.ParquetSinkConfig`)."""
 
 
+def check_table(table: pa.Table, schema: pa.Schema, name: str) -> None:
+    """Raises InputError unless ``table`` has exactly ``schema`` (names, types, nullability)."""
+    if table.schema.remove_metadata().equals(schema):
+        return
+    got = {f.name: f for f in table.schema}
+    problems = []
+    for f in schema:
+        g = got.pop(f.name, None)
+        if g is None:
+            problems.append(f"missing {f.name} ({f.type})")
+        elif g.type != f.type or g.nullable != f.nullable:
+            problems.append(
+                f"{f.name}: expected {f.type}{'' if f.nullable else ' not null'}, got "
+                f"{g.type}{'' if g.nullable else ' not null'}"
+            )
+    problems += [f"unexpected column {n}" for n in got]
+    if not problems:
+        problems.append("columns are in a different order")
+    raise InputError(f"{name} table does not match its schema: " + "; ".join(problems), name)
+
+
 def events_to_table(events: Sequence[Event]) -> pa.Table:
     """Returns events as a table of :data:`EVENTS_SCHEMA`.
 

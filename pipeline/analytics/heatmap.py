@@ -1,10 +1,9 @@
-"""Heatmaps of where anchors were, people blurring, and rendering to PNG.
+"""Heatmaps of where anchors were, and their rendering to PNG.
 
 :class:`HeatmapAccumulator` bins anchors on a coarse grid for one window, counting one
 observation per track per frame and, separately, the distinct tracks per cell, so that
-cells seen by fewer than k tracks can be suppressed. :func:`blur_people` hides the people
-in a still before it leaves the pipeline; :func:`render_heatmap` colours a grid over such
-a still and returns PNG bytes.
+cells seen by fewer than k tracks can be suppressed. :func:`render_heatmap` colours a grid
+over a people-blurred still (:mod:`pipeline.privacy`) and returns PNG bytes.
 
 Example:
     >>> import numpy as np
@@ -12,21 +11,20 @@ Example:
     >>> acc.add(np.array([10.0, 90.0]), np.array([10.0, 90.0]), np.array([1, 2]))
     >>> acc.result(min_distinct_tracks=1)[0].tolist()
     [[1, 0], [0, 1]]
-    >>> still = blur_people(np.zeros((100, 100, 3), np.uint8), np.array([[10, 10, 50, 90]]))
-    >>> render_heatmap(acc.result(1)[0], still)[:4]
+    >>> render_heatmap(acc.result(1)[0], np.zeros((100, 100, 3), np.uint8))[:4]
     b'\\x89PNG'
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from pipeline.errors import InputError
+from pipeline.privacy import check_bgr
 
 logger = logging.getLogger(__name__)
 
@@ -110,77 +108,6 @@ class HeatmapAccumulator:
         return out, int(hide.sum())
 
 
-def _check_image(frame: np.ndarray, name: str) -> None:
-    if (
-        not isinstance(frame, np.ndarray)
-        or frame.dtype != np.uint8
-        or frame.ndim != 3
-        or frame.shape[2] != 3
-    ):
-        shape = getattr(frame, "shape", None)
-        dtype = getattr(frame, "dtype", type(frame).__name__)
-        raise InputError(
-            f"{name} must be a (height, width, 3) uint8 BGR image, but got shape {shape} "
-            f"dtype {dtype}",
-            name,
-        )
-
-
-def blur_people(
-    frame_bgr: npt.NDArray[np.uint8],
-    boxes: npt.ArrayLike,
-    method: Literal["pixelate", "gaussian"] = "pixelate",
-    margin: float = 0.15,
-    blocks: int = 6,
-) -> npt.NDArray[np.uint8]:
-    """Returns a copy of a frame with every person box made unrecognisable.
-
-    Pixelation is the default: averaging each box down to a few blocks discards the
-    detail for good, whereas a Gaussian blur of moderate strength can be partly undone.
-
-    Args:
-        frame_bgr: (h, w, 3) uint8 BGR frame; not modified.
-        boxes: (n, 4) xyxy boxes in the frame's pixels.
-        method: ``pixelate`` (each box becomes ``blocks`` blocks across its shorter side)
-            or ``gaussian`` (a blur whose sigma is a quarter of the box's longer side).
-        margin: each box is enlarged by this fraction of its size on every side first.
-        blocks: blocks across the shorter side of a box when pixelating (>= 1).
-
-    Raises:
-        InputError: the frame is not a BGR image or boxes are not (n, 4).
-    """
-    _check_image(frame_bgr, "frame_bgr")
-    b = np.asarray(boxes, np.float64)
-    if b.size == 0:
-        return frame_bgr.copy()
-    if b.ndim != 2 or b.shape[1] != 4:
-        raise InputError(f"boxes must have shape (_, 4), but got shape {b.shape}", "boxes")
-    if method not in ("pixelate", "gaussian"):
-        raise InputError(f"method must be 'pixelate' or 'gaussian', but got {method!r}", "method")
-    if blocks < 1 or margin < 0:
-        raise InputError(f"blocks must be >= 1 and margin >= 0, got {blocks}, {margin}", "blocks")
-    out = frame_bgr.copy()
-    h, w = out.shape[:2]
-    for x1, y1, x2, y2 in b[np.isfinite(b).all(axis=1)]:
-        mx, my = (x2 - x1) * margin, (y2 - y1) * margin
-        ix1, iy1 = max(0, int(np.floor(x1 - mx))), max(0, int(np.floor(y1 - my)))
-        ix2, iy2 = min(w, int(np.ceil(x2 + mx))), min(h, int(np.ceil(y2 + my)))
-        if ix2 <= ix1 or iy2 <= iy1:
-            continue
-        roi = out[iy1:iy2, ix1:ix2]
-        rh, rw = roi.shape[:2]
-        if method == "pixelate":
-            block = max(1, min(rh, rw) // blocks)
-            small = cv2.resize(
-                roi, (max(1, rw // block), max(1, rh // block)), interpolation=cv2.INTER_AREA
-            )
-            roi[:] = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_NEAREST)
-        else:
-            sigma = max(rh, rw) / 4.0
-            roi[:] = cv2.GaussianBlur(roi, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE)
-    return out
-
-
 def render_heatmap(
     grid: npt.ArrayLike,
     still_bgr: npt.NDArray[np.uint8],
@@ -194,14 +121,14 @@ def render_heatmap(
 
     Args:
         grid: (rows, columns) non-negative counts.
-        still_bgr: (h, w, 3) uint8 BGR background, already blurred (see :func:`blur_people`).
+        still_bgr: (h, w, 3) uint8 BGR background, already people-blurred (:mod:`pipeline.privacy`).
         alpha: opacity of the colours over non-empty cells, 0..1.
         colormap: an OpenCV colormap id.
 
     Raises:
         InputError: the grid is not 2-D and non-negative, or the still is not BGR.
     """
-    _check_image(still_bgr, "still_bgr")
+    check_bgr(still_bgr, "still_bgr")
     g = np.asarray(grid, np.float64)
     if g.ndim != 2 or g.size == 0 or not np.isfinite(g).all() or (g < 0).any():
         raise InputError(

@@ -5,7 +5,8 @@ network. What they show comes from the runtime API (``/v1/dashboard``, stills, h
 ``/v1/history``); the pure pieces behind those routes live here and are tested without Ray:
 
 - :mod:`pipeline.dashboard.history`: a bounded per-camera history of closed windows;
-- :mod:`pipeline.dashboard.images`: still and live-heatmap encoding with ETags;
+- :mod:`pipeline.dashboard.stills`: each camera's latest still, and still and live-heatmap
+  encoding with ETags;
 - :mod:`pipeline.dashboard.views`: the JSON shapes of the dashboard's reads.
 """
 

@@ -6,8 +6,8 @@
 - :mod:`~pipeline.ingest.pacing`: media time, subsampling, live pacing, newest-wins.
 - :mod:`~pipeline.ingest.backoff`: reconnect delays.
 - :mod:`~pipeline.ingest.health`: state machine, counters, rates.
-- :mod:`~pipeline.ingest.redact`: credentials out of logs, errors, metrics and APIs.
-- :mod:`~pipeline.ingest.runner`: ``CameraIngest``, the run loop the actor wraps.
+- :mod:`~pipeline.ingest.decoder`: ``Decoder``, the decode thread.
+- :mod:`~pipeline.ingest.camera`: ``CameraIngest``, the run loop the actor wraps.
 
 The actor itself is :mod:`actors.camera_actor`.
 """

@@ -19,7 +19,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from models.tiling import TilingConfig
 from pipeline.config import StrictModel
-from pipeline.ingest.redact import redact_url
+from pipeline.redact import redact_url
 
 LIVE_MAX_IN_FLIGHT = 4
 """Default frames in flight per live camera: enough to hide the detector round trip."""

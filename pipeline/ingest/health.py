@@ -25,7 +25,7 @@ Example:
     >>> h.set_state(CameraState.IDLE)
     Traceback (most recent call last):
     ...
-    pipeline.ingest.errors.StateTransitionError: camera 'door' cannot go from streaming to idle
+    pipeline.errors.StateTransitionError: camera 'door' cannot go from streaming to idle
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.ingest.errors import StateTransitionError
+from pipeline.errors import StateTransitionError
 
 
 class CameraState(StrEnum):

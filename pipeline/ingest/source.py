@@ -14,7 +14,7 @@ usb        /dev/videoN or a device index               OpenCV CAP_V4L2          
 
 FFmpeg opens with ``CAP_PROP_OPEN_TIMEOUT_MSEC`` and ``CAP_PROP_READ_TIMEOUT_MSEC`` set, so
 an unreachable host or a stalled stream returns control instead of hanging. Every error
-is a :class:`~pipeline.ingest.errors.SourceError` with the URL redacted and a reason that
+is a :class:`~pipeline.errors.SourceError` with the URL redacted and a reason that
 says what to check. Decoding is blocking: call it from a thread, not an event loop.
 
 Example:
@@ -27,7 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import configparser
 import logging
 import os
 import re
@@ -44,15 +43,17 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.ingest.config import CameraConfig
-from pipeline.ingest.errors import (
+from pipeline.errors import (
+    InputError,
     SourceCorruptError,
     SourceNotFoundError,
     SourceOpenError,
     StreamError,
     UnsupportedSourceError,
 )
-from pipeline.ingest.redact import redact_text
+from pipeline.ingest.config import CameraConfig
+from pipeline.mot import read_seqinfo
+from pipeline.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -359,8 +360,7 @@ class ImageSequenceSource:
                 "directory holds no numbered images (000001.jpg, ...; "
                 f"extensions {', '.join(IMAGE_EXTENSIONS)})",
             )
-        seq = read_seqinfo(directory)
-        fps = config.fps or float(seq.get("framerate", 0) or 0) or DEFAULT_IMAGE_FPS
+        fps = config.fps or _seqinfo_fps(directory) or DEFAULT_IMAGE_FPS
         self._first_number = self._files[0][0]
         self._next = 0
         self._current: Path | None = None
@@ -399,21 +399,15 @@ def numbered_images(directory: Path) -> list[tuple[int, Path]]:
     return sorted(out)
 
 
-def read_seqinfo(directory: Path) -> dict[str, str]:
-    """Keys of the ``[Sequence]`` section of a ``seqinfo.ini`` in ``directory`` or its parent.
-
-    Keys are lower-cased (``framerate``, ``seqlength``, ``imwidth``, ...); {} when absent.
-    """
-    for candidate in (directory / "seqinfo.ini", directory.parent / "seqinfo.ini"):
-        if candidate.is_file():
-            parser = configparser.ConfigParser()
-            try:
-                parser.read(candidate)
-            except configparser.Error as exc:
-                log.warning("ignoring unreadable %s: %s", candidate, exc)
-                return {}
-            return dict(parser["Sequence"]) if parser.has_section("Sequence") else {}
-    return {}
+def _seqinfo_fps(directory: Path) -> float | None:
+    """The frame rate in a ``seqinfo.ini`` in ``directory`` or beside it, or None."""
+    if not any((d / "seqinfo.ini").is_file() for d in (directory, directory.parent)):
+        return None
+    try:
+        return read_seqinfo(directory).fps
+    except InputError as exc:
+        log.warning("ignoring %s", exc)
+        return None
 
 
 def diagnose_network(url: str, timeout_s: float) -> str:

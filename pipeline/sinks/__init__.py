@@ -1,6 +1,7 @@
-"""Sinks for analytics output (plain classes; no Ray needed)."""
+"""Sinks for analytics output (plain classes; no Ray needed), chosen by their ``type``."""
 
-from pipeline.sinks.base import Sink
-from pipeline.sinks.parquet import FlushResult, ParquetSink, ParquetSinkConfig, SinkError
+from pipeline.sinks.base import SINK_TYPES, Sink, SinkConfig, Sinks
+from pipeline.sinks.parquet import FlushResult, ParquetSink, ParquetSinkConfig
 
-__all__ = ["FlushResult", "ParquetSink", "ParquetSinkConfig", "Sink", "SinkError"]
+__all__ = ["SINK_TYPES", "FlushResult", "ParquetSink", "ParquetSinkConfig", "Sink", "SinkConfig",
+           "Sinks"]

@@ -1,35 +1,97 @@
-"""The interface every analytics sink implements."""
+"""The interface every analytics sink implements, and sinks chosen by their ``type``.
+
+A sink receives what the analytics produced: events as they happen and windows as they
+close, with each camera's still to draw heatmaps on. Sinks are plain classes (no Ray);
+the aggregator actor owns one :class:`Sinks` that fans out to every configured sink, as
+models are chosen by their family and sources by their kind. A new sink type is a config
+model with a ``type`` literal, a class with this interface, and an entry in
+:data:`SINK_TYPES`.
+
+Example:
+    >>> import tempfile
+    >>> sinks = Sinks([ParquetSinkConfig(root=tempfile.mkdtemp())], run_id="run-1")
+    >>> sinks.write([], [], {})
+    >>> sinks.close()
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from pipeline.analytics.events import ClosedWindow, Event
+from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig
+
+log = logging.getLogger(__name__)
+
+SinkConfig = ParquetSinkConfig
+"""The config of one sink; more types join as ``Annotated[A | B, Field(discriminator=
+"type")]``."""
+
+SINK_TYPES: dict[str, type] = {"parquet": ParquetSink}
+"""Sink class by config ``type``."""
 
 
-@runtime_checkable
 class Sink(Protocol):
     """Receives events and closed windows; buffers and writes them.
 
-    ``write_events`` is called on the hot path and must not block on disk for long: sinks
-    buffer. ``write_windows`` is called when windows close (about once per window length
-    per camera) and may write. ``close`` must leave nothing buffered.
+    ``write`` is called on the hot path with each batch of frames' output and must not
+    block on disk for long: sinks buffer; windows close about once per window length per
+    camera, and may be written at once. ``close`` must leave nothing buffered.
     """
 
-    def write_events(self, events: Sequence[Event]) -> None: ...
-
-    def write_windows(
+    def write(
         self,
+        events: Sequence[Event],
         windows: Sequence[ClosedWindow],
-        stills: Mapping[str, npt.NDArray[np.uint8]] | None = None,
+        stills: Mapping[str, npt.NDArray[np.uint8]],
     ) -> Any: ...
 
     def flush(self) -> Any: ...
 
     def close(self) -> Any: ...
 
-    def apply_retention(self, now_s: float) -> Any: ...
+
+class Sinks:
+    """Every configured sink of one aggregator, fed together.
+
+    Args:
+        configs: one config per sink (its ``type`` picks the class).
+        run_id: the pipeline run's id, shared by every sink of the run; None: each
+            draws its own.
+    """
+
+    def __init__(self, configs: Sequence[SinkConfig], run_id: str | None = None) -> None:
+        self._sinks: list[Sink] = [SINK_TYPES[c.type](c, run_id) for c in configs]
+
+    def write(
+        self,
+        events: Sequence[Event],
+        windows: Sequence[ClosedWindow],
+        stills: Mapping[str, npt.NDArray[np.uint8]],
+    ) -> None:
+        """Hands one batch's events and closed windows to every sink.
+
+        Args:
+            events: events in frame order.
+            windows: windows closed by the batch.
+            stills: per camera id, its people-blurred BGR still (heatmap background).
+        """
+        if not events and not windows:
+            return
+        for sink in self._sinks:
+            sink.write(events, windows, stills)
+
+    def flush(self) -> None:
+        """Writes everything every sink has buffered."""
+        for sink in self._sinks:
+            sink.flush()
+
+    def close(self) -> None:
+        """Flushes and closes every sink."""
+        for sink in self._sinks:
+            sink.close()

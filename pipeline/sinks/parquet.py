@@ -11,7 +11,8 @@ row's date is the UTC date of its ``captured_at`` (events) or ``window_start_at`
 (metrics). Every events and metrics file ends with a ``run_id`` column
 (:data:`~pipeline.analytics.events.RUN_ID_FIELD`): the id of the run that wrote it, so
 that track ids, counters that start again in every run, are never confused between runs
-that wrote to one partition. Rows are buffered in memory as Arrow tables and written
+that wrote to one partition. Date partitions older than the retention periods are
+deleted as windows are written, measured against the newest capture time written. Rows are buffered in memory as Arrow tables and written
 when windows close, when a buffer reaches ``max_buffer_rows``, on
 :meth:`ParquetSink.flush` and on :meth:`ParquetSink.close`. Every file is written to a
 dot-named temporary file in its partition directory, synced and renamed into place with
@@ -21,20 +22,19 @@ Example:
     >>> import tempfile
     >>> from pipeline.analytics.events import Event
     >>> root = tempfile.mkdtemp()
-    >>> sink = ParquetSink(ParquetSinkConfig(root=root))
-    >>> sink.write_events([Event("cam1", "line_cross", "door", "in", 1, 3.0, 1.8e9, None)])
+    >>> sink = ParquetSink(ParquetSinkConfig(root=root), run_id="run-1")
+    >>> sink.write([Event("cam1", "line_cross", "door", "in", 1, 3.0, 1.8e9, None)], [], {})
     >>> sink.close().events_rows
     1
     >>> import pandas as pd
-    >>> pd.read_parquet(f"{root}/events")[["camera_id", "date", "kind"]].values.tolist()
-    [['cam1', '2027-01-15', 'line_cross']]
-    >>> pd.read_parquet(f"{root}/events").run_id.tolist() == [sink.config.run_id]
-    True
+    >>> pd.read_parquet(f"{root}/events")[["camera_id", "date", "kind", "run_id"]].values.tolist()
+    [['cam1', '2027-01-15', 'line_cross', 'run-1']]
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import shutil
@@ -53,17 +53,18 @@ from pydantic import Field
 
 from pipeline.analytics.events import (
     EVENTS_SCHEMA,
-    METRICS_SCHEMA,
     RUN_ID_FIELD,
     ClosedWindow,
     Event,
     HeatmapGrid,
+    check_table,
     events_to_table,
     metrics_to_table,
 )
 from pipeline.analytics.heatmap import render_heatmap
 from pipeline.config import StrictModel
-from pipeline.errors import InputError, PanorayError
+from pipeline.errors import ConfigError, InputError, SinkError
+from pipeline.privacy import grey_background
 
 logger = logging.getLogger(__name__)
 
@@ -73,22 +74,6 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 """What a run id may be: 1-64 letters, digits, '_', '.', '-' (a uuid4 hex by default)."""
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-NEUTRAL_GREY = 96
-"""Grey level of the heatmap background when a camera has no still."""
-MAX_BACKGROUND_SIDE = 1280
-"""Longest side (pixels) of that grey background."""
-
-
-class SinkError(PanorayError):
-    """A sink could not write its output.
-
-    Attributes:
-        path: the file or directory concerned.
-    """
-
-    def __init__(self, message: str, path: str) -> None:
-        self.path = path
-        super().__init__(f"{message}: {path}")
 
 
 class ParquetSinkConfig(StrictModel):
@@ -96,13 +81,6 @@ class ParquetSinkConfig(StrictModel):
 
     type: Literal["parquet"] = Field("parquet", description="Sink type.")
     root: Path = Field(description="Output directory; events/, metrics/, heatmaps/ go below.")
-    run_id: str = Field(
-        default_factory=lambda: uuid.uuid4().hex,
-        pattern=RUN_ID_PATTERN,
-        description="Id of the pipeline run, written as the run_id column of every events "
-        "and metrics row; track ids are only unique within one run. Every sink of one run "
-        "gets the same id (the controller draws it); unset draws a random one.",
-    )
     max_buffer_rows: int = Field(
         50_000,
         ge=1,
@@ -154,27 +132,6 @@ def utc_dates(epoch_s: npt.ArrayLike) -> npt.NDArray[np.str_]:
     return days.astype("datetime64[D]").astype(str)
 
 
-def check_table(table: pa.Table, schema: pa.Schema, name: str) -> None:
-    """Raises InputError unless ``table`` has exactly ``schema`` (names, types, nullability)."""
-    if table.schema.remove_metadata().equals(schema):
-        return
-    got = {f.name: f for f in table.schema}
-    problems = []
-    for f in schema:
-        g = got.pop(f.name, None)
-        if g is None:
-            problems.append(f"missing {f.name} ({f.type})")
-        elif g.type != f.type or g.nullable != f.nullable:
-            problems.append(
-                f"{f.name}: expected {f.type}{'' if f.nullable else ' not null'}, got "
-                f"{g.type}{'' if g.nullable else ' not null'}"
-            )
-    problems += [f"unexpected column {n}" for n in got]
-    if not problems:
-        problems.append("columns are in a different order")
-    raise InputError(f"{name} table does not match its schema: " + "; ".join(problems), name)
-
-
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -188,11 +145,22 @@ class ParquetSink:
 
     Args:
         config: where and how to write.
+        run_id: the pipeline run's id, written as the ``run_id`` column of every events
+            and metrics row (track ids are only unique within one run; every sink of a run
+            gets the same id); None draws a random one. 1-64 letters, digits, ``_``,
+            ``.`` or ``-``.
+
+    Raises:
+        ConfigError: ``run_id`` is not a valid id.
 
     Example: see the module docstring.
     """
 
-    def __init__(self, config: ParquetSinkConfig) -> None:
+    def __init__(self, config: ParquetSinkConfig, run_id: str | None = None) -> None:
+        self.run_id = uuid.uuid4().hex if run_id is None else run_id
+        if not re.match(RUN_ID_PATTERN, self.run_id):
+            raise ConfigError(f"run_id must be 1-64 letters, digits, '_', '.' or '-', got "
+                              f"{self.run_id!r}", "run_id")
         self.config = config
         self.root = Path(config.root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -204,10 +172,29 @@ class ParquetSink:
         self._seq = 0
         self._token = uuid.uuid4().hex[:12]
         self._closed = False
+        self._newest_at = float("-inf")  # newest capture time written (s since the epoch)
         self.rows_written = {"events": 0, "metrics": 0}
         self.files_written = 0
 
     # ------------------------------------------------------------------ input
+
+    def write(
+        self,
+        events: Sequence[Event],
+        windows: Sequence[ClosedWindow],
+        stills: Mapping[str, npt.NDArray[np.uint8]],
+    ) -> None:
+        """The :class:`~pipeline.sinks.base.Sink` call: buffers ``events``; writes
+        ``windows`` (and everything buffered) at once, then applies retention."""
+        if events:
+            self.write_events(events)
+            self._newest_at = max(self._newest_at, max(e.captured_at or 0.0 for e in events))
+        if windows:
+            self.write_windows(windows, stills)
+            self._newest_at = max(self._newest_at, max(
+                (w.start_at or 0.0) + w.end_s - w.start_s for w in windows))
+            if math.isfinite(self._newest_at):
+                self.apply_retention(self._newest_at)
 
     def write_events(self, events: Sequence[Event] | pa.Table) -> None:
         """Buffers events (objects, or a table of exactly :data:`EVENTS_SCHEMA`).
@@ -226,22 +213,6 @@ class ParquetSink:
         self._events_rows += table.num_rows
         if self._events_rows >= self.config.max_buffer_rows:
             self._flush_events()
-
-    def write_metrics(self, rows: pa.Table) -> None:
-        """Buffers a table of exactly :data:`METRICS_SCHEMA` (windows are written by
-        :meth:`write_windows`; this is for reprocessing tools).
-
-        Raises:
-            InputError: the schema differs.
-        """
-        self._check_open()
-        check_table(rows, METRICS_SCHEMA, "metrics")
-        self._check_camera_ids(rows)
-        if rows.num_rows:
-            self._metrics.append(rows)
-            self._metrics_rows += rows.num_rows
-            if self._metrics_rows >= self.config.max_buffer_rows:
-                self._flush_metrics()
 
     def write_windows(
         self,
@@ -362,7 +333,7 @@ class ParquetSink:
         for cam in {k.split("/", 1)[1] for k in uniq.tolist()}:
             self._partition_dir(name, "x", cam)  # validates every camera id before writing
         body = table.drop_columns(["camera_id"]).append_column(
-            RUN_ID_FIELD, pa.array([self.config.run_id] * table.num_rows, pa.string())
+            RUN_ID_FIELD, pa.array([self.run_id] * table.num_rows, pa.string())
         )
         files = []
         compression = None if self.config.compression == "none" else self.config.compression
@@ -414,9 +385,7 @@ class ParquetSink:
             files.append(path)
         if self.config.heatmap_png:
             if still is None:
-                scale = min(1.0, MAX_BACKGROUND_SIDE / max(grid.width, grid.height))
-                h, w = max(1, round(grid.height * scale)), max(1, round(grid.width * scale))
-                still = np.full((h, w, 3), NEUTRAL_GREY, np.uint8)
+                still = grey_background(grid.width, grid.height)
             png = render_heatmap(grid.counts, still)
             path = folder / f"{stem}.png"
             self._atomic_write(path, lambda tmp: tmp.write_bytes(png))

@@ -2,26 +2,23 @@
 
 - :class:`ByteTracker`: one camera's tracker, ``update(detections, pts_s) -> Tracks``.
 - :class:`TrackerConfig`: its thresholds, each a named, bounded, documented field.
-- :class:`CameraTrackers`: many cameras' trackers with per-camera frame order (the core
-  of ``actors.tracker_actor.TrackerActor``).
-- :class:`GapFiller` (:class:`GapFillConfig`): offline smoothing after the tracker, joins
-  broken tracks and interpolates their gaps with a media-time lookahead.
+- :class:`Smoother` (:class:`SmoothingConfig`): offline smoothing after the tracker: joins
+  broken tracks, interpolates their gaps and smooths boxes with a media-time lookahead.
+- :class:`CameraLane`: one camera's splice, tracker and smoother, frame by frame, giving
+  :class:`~pipeline.types.TrackedFrame` (the core of ``actors.tracker_actor.TrackerActor``).
 """
 
-from pipeline.tracking.cameras import CameraTrackers, TrackUpdate, parse_tracker_config
-from pipeline.tracking.config import GapFillConfig, TrackerConfig
-from pipeline.tracking.smoothing import GapFiller, GapFillerStats, SmoothedFrame
+from pipeline.tracking.config import SmoothingConfig, TrackerConfig
+from pipeline.tracking.lane import CameraLane
+from pipeline.tracking.smoothing import Smoother, SmootherStats
 from pipeline.tracking.tracker import ByteTracker, TrackerStats
 
 __all__ = [
     "ByteTracker",
-    "CameraTrackers",
-    "GapFillConfig",
-    "GapFiller",
-    "GapFillerStats",
-    "SmoothedFrame",
-    "TrackUpdate",
+    "CameraLane",
+    "Smoother",
+    "SmootherStats",
+    "SmoothingConfig",
     "TrackerConfig",
     "TrackerStats",
-    "parse_tracker_config",
 ]

@@ -174,8 +174,8 @@ class TrackerConfig(StrictModel):
         return self
 
 
-class GapFillConfig(StrictModel):
-    """How the offline smoother (:class:`pipeline.tracking.smoothing.GapFiller`) joins
+class SmoothingConfig(StrictModel):
+    """How the offline smoother (:class:`pipeline.tracking.smoothing.Smoother`) joins
     broken tracks and fills their gaps, in media seconds.
 
     It holds each frame for ``lookahead_s`` before releasing it downstream, so it only
@@ -259,8 +259,7 @@ class GapFillConfig(StrictModel):
         "person's size changes slowly, and steadily while they walk towards or away from "
         "the camera (a centred mean keeps a steady change), while the detector's box size "
         "jitters from frame to frame. It does not move the anchor, so counts, visits and "
-        "dwell do not depend on it; it makes boxes fit people better (on the TUD "
-        "sequences HOTA +0.5 and +0.8 points with 1 s instead of 0.1 s). At most "
+        "dwell do not depend on it; it makes boxes fit people better. At most "
         "lookahead_s (left at its default, it shortens to a shorter lookahead_s).",
     )
     max_held_frames: int = Field(
@@ -270,7 +269,7 @@ class GapFillConfig(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _check(self) -> GapFillConfig:
+    def _check(self) -> SmoothingConfig:
         if self.box_smoothing_s > self.lookahead_s:
             raise ValueError(
                 f"box_smoothing_s ({self.box_smoothing_s}) must not exceed lookahead_s "

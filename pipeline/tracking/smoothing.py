@@ -5,7 +5,7 @@ its ``lost_buffer_s`` or whose predicted box no longer overlaps where they reapp
 person comes back under a new id. Counting lines then miss the crossing (the old track
 stopped before the line, the new one starts after it) and zones count two short visits
 instead of one long one. With a few seconds of lookahead, which offline processing can
-afford, :class:`GapFiller` repairs this:
+afford, :class:`Smoother` repairs this:
 
 - **Stitching**: when a track ends (the tracker removed it) and a new track of the same
   class starts within ``max_gap_s`` after its last box, where the ended track's motion
@@ -26,7 +26,7 @@ afford, :class:`GapFiller` repairs this:
   stay sharp, and of the size, which changes slowly, over a long one.
 
 Frames are held for ``lookahead_s`` of media time and released in order, each as a
-:class:`SmoothedFrame`. Ids in the output are the tracker's ids (a stitched track keeps
+:class:`~pipeline.types.TrackedFrame`. Ids in the output are the tracker's ids (a stitched track keeps
 the older one), so they stay unique and are never reused; ``removed_ids`` are rewritten
 accordingly (an id is reported removed only when the joined track ends).
 
@@ -38,13 +38,13 @@ removed it and its last frame is released, or (for trackers that report no remov
 once it has not been seen for ``lookahead_s + max_gap_s``.
 
 Example:
-    >>> gf = GapFiller(GapFillConfig(lookahead_s=1.0, max_gap_s=1.0))
+    >>> gf = Smoother(SmoothingConfig(lookahead_s=1.0, max_gap_s=1.0))
     >>> box = lambda x: Tracks(np.array([[x, 0, x + 10, 30]], np.float32),
     ...                        np.ones(1, np.float32), np.zeros(1, np.int16), np.array([1]))
     >>> out = []
     >>> for k, tracks in enumerate([box(0), Tracks.empty(), box(4)] + [Tracks.empty()] * 30):
     ...     meta = FrameMeta("cam", k, k * 0.1, 0.0, 640, 480)
-    ...     out += gf.push(meta, tracks, ())
+    ...     out += gf.push(TrackedFrame(meta, tracks))
     >>> out[1].tracks.boxes.tolist()   # frame 1 had no box: interpolated
     [[2.0, 0.0, 12.0, 30.0]]
 """
@@ -54,16 +54,16 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.boxes import iou_matrix
 from pipeline.errors import InputError
-from pipeline.tracking.association import iou_matrix
-from pipeline.tracking.config import GapFillConfig
-from pipeline.types import FrameMeta, Tracks
+from pipeline.tracking.config import SmoothingConfig
+from pipeline.types import FrameMeta, TrackedFrame, Tracks
 
 log = logging.getLogger(__name__)
 
@@ -72,23 +72,7 @@ TIME_TOLERANCE_S = 1e-6
 
 
 @dataclass(frozen=True)
-class SmoothedFrame:
-    """One frame released by the smoother, ready for analytics.
-
-    Attributes:
-        meta: the frame's metadata, unchanged.
-        tracks: its tracks, with stitched ids and interpolated boxes (appended after the
-            tracker's rows; their score is the lower of the two boxes they join).
-        removed_ids: (k,) int64 ids that ended in this frame (after stitching).
-    """
-
-    meta: FrameMeta
-    tracks: Tracks
-    removed_ids: npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True)
-class GapFillerStats:
+class SmootherStats:
     """Counters of one smoother.
 
     Attributes:
@@ -202,7 +186,7 @@ def _height(box: npt.NDArray[np.float32]) -> float:
     return max(float(box[3] - box[1]), 1.0)
 
 
-class GapFiller:
+class Smoother:
     """Joins broken tracks and interpolates their gaps with a fixed media-time lookahead.
 
     One instance per camera. Feed it every frame of the camera in order, right after the
@@ -213,15 +197,15 @@ class GapFiller:
         config: lookahead, gap and motion thresholds; the documented defaults if omitted.
 
     Example:
-        >>> gf = GapFiller()
-        >>> gf.push(FrameMeta("cam", 0, 0.0, 0.0, 640, 480), Tracks.empty(), ())
+        >>> gf = Smoother()
+        >>> gf.push(TrackedFrame(FrameMeta("cam", 0, 0.0, 0.0, 640, 480), Tracks.empty()))
         []
         >>> [f.meta.frame_index for f in gf.flush()]
         [0]
     """
 
-    def __init__(self, config: GapFillConfig | None = None) -> None:
-        self.config = config if config is not None else GapFillConfig()
+    def __init__(self, config: SmoothingConfig | None = None) -> None:
+        self.config = config if config is not None else SmoothingConfig()
         self._held: deque[_Held] = deque()
         self._tracks: dict[int, _Track] = {}
         self._out_of: dict[int, int] = {}  # tracker id -> output id
@@ -236,24 +220,24 @@ class GapFiller:
 
     # ------------------------------------------------------------------ public API
 
-    def push(
-        self, meta: FrameMeta, tracks: Tracks, removed_ids: Iterable[int] | npt.ArrayLike
-    ) -> list[SmoothedFrame]:
+    def push(self, tracked: TrackedFrame) -> list[TrackedFrame]:
         """Takes one frame from the tracker; returns the frames now due, oldest first.
 
         Args:
-            meta: the frame's metadata; ``meta.pts_s`` is its media time (seconds).
-            tracks: the tracker's output for the frame, boxes (n, 4) float32 xyxy pixels.
-            removed_ids: (k,) int64 ids the tracker removed in this update.
+            tracked: the tracker's output for the frame: ``meta.pts_s`` is its media time
+                (seconds), ``tracks`` its boxes (n, 4) float32 xyxy pixels,
+                ``removed_ids`` the (k,) int64 ids the tracker removed in this update.
 
         Returns:
             The frames whose media time is at least ``lookahead_s`` before this one's
-            (or forced out by ``max_held_frames``), as SmoothedFrame, in frame order.
+            (or forced out by ``max_held_frames``), with stitched ids, interpolated and
+            smoothed boxes and rewritten ``removed_ids``, in frame order.
 
         Raises:
             InputError: ``tracks`` is not a Tracks, media time went backwards, or the
                 frame index did not increase.
         """
+        meta, tracks, removed_ids = tracked.meta, tracked.tracks, tracked.removed_ids
         if not isinstance(tracks, Tracks):
             raise InputError(
                 f"tracks must be a pipeline.types.Tracks, got {type(tracks).__name__}", "tracks"
@@ -296,8 +280,7 @@ class GapFiller:
             elif cfg.interpolate:
                 self._fill(tid, track, box, score, pts)
             track.observe(pts, box, score, cfg.velocity_window_s)
-        for raw in np.asarray(list(removed_ids) if not isinstance(removed_ids, np.ndarray)
-                              else removed_ids, np.int64).tolist():
+        for raw in removed_ids.tolist():
             out = self._out_of.pop(int(raw), int(raw))
             frame.removed.add(out)
             track = self._tracks.get(out)
@@ -308,13 +291,13 @@ class GapFiller:
         self._held.append(frame)
         return self._release(pts - cfg.lookahead_s)
 
-    def flush(self) -> list[SmoothedFrame]:
+    def flush(self) -> list[TrackedFrame]:
         """Releases every held frame (end of the stream); tracks are kept for later pushes."""
         return self._release(math.inf)
 
-    def stats(self) -> GapFillerStats:
+    def stats(self) -> SmootherStats:
         """A snapshot of this smoother's counters."""
-        return GapFillerStats(
+        return SmootherStats(
             frames_in=self._frames_in,
             frames_out=self._frames_out,
             held=len(self._held),
@@ -357,7 +340,7 @@ class GapFiller:
         return bool(box[0] <= mx or box[1] <= my or box[2] >= meta.width - mx
                     or box[3] >= meta.height - my)
 
-    def _release(self, due_pts: float) -> list[SmoothedFrame]:
+    def _release(self, due_pts: float) -> list[TrackedFrame]:
         out = []
         while self._held and (
             self._held[0].meta.pts_s <= due_pts + TIME_TOLERANCE_S
@@ -379,7 +362,7 @@ class GapFiller:
             for tid in ended:
                 del self._tracks[tid]
             self._forget_idle(frame.meta.pts_s)
-            out.append(SmoothedFrame(
+            out.append(TrackedFrame(
                 frame.meta,
                 Tracks(boxes, frame.scores, frame.classes, frame.ids),
                 np.array(sorted(frame.removed), np.int64),

@@ -46,7 +46,7 @@ little and matter when tracks coast for long, but on the TUD benchmarks (25 fps,
 lost buffer) they change almost nothing: the media-time filter's velocity uncertainty
 grows while coasting, so one correction already moves the velocity most of the way.
 Gaps longer than the lost buffer, and the new ids the tracker gives people who come
-back, are repaired offline by :class:`pipeline.tracking.smoothing.GapFiller`.
+back, are repaired offline by :class:`pipeline.tracking.smoothing.Smoother`.
 
 Example:
     >>> tracker = ByteTracker(TrackerConfig(min_hits=1))
@@ -67,13 +67,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.boxes import iou_matrix
 from pipeline.errors import InputError
-from pipeline.tracking.association import (
-    SimilarityFn,
-    assign,
-    direction_agreement,
-    iou_matrix,
-)
+from pipeline.tracking.association import SimilarityFn, assign, direction_agreement
 from pipeline.tracking.config import TrackerConfig
 from pipeline.tracking.kalman import BoxKalman, boxes_xyxy
 from pipeline.types import Detections, Tracks

@@ -33,13 +33,17 @@ os.environ["RAY_AUTH_MODE"] = "disabled"  # a throwaway local cluster; no token 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.app.ray_env import apply_ray_env  # noqa: E402
+
+apply_ray_env()  # this script starts Ray: panoray's Ray and Serve settings first
+
 import ray  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from pipeline.config import HttpConfig, ModelConfig, ServingConfig  # noqa: E402
-from pipeline.runner import PipelineRunner, RunOptions  # noqa: E402
-from pipeline.serving import start_serving  # noqa: E402
-from pipeline.site_config import SiteConfig  # noqa: E402
+from models.config import ModelConfig, ServingConfig  # noqa: E402
+from pipeline.app.runner import PipelineRunner, RunOptions  # noqa: E402
+from pipeline.app.serving import start_serving  # noqa: E402
+from pipeline.site_config import HttpConfig, SiteConfig  # noqa: E402
 
 CLIP = ROOT / "pipeline" / "demo" / "vtest.mp4"
 MB = 1024 * 1024

@@ -1,4 +1,5 @@
-"""The aggregator actor on a real local Ray cluster: many cameras, live state, Parquet output."""
+"""The aggregator actor on a real local Ray cluster: many cameras, live state, stills,
+history and Parquet output."""
 
 from __future__ import annotations
 
@@ -10,28 +11,21 @@ import pytest
 import ray
 
 from actors.aggregator_actor import AGGREGATOR_NUM_CPUS, AggregatorActor
-from pipeline.analytics.config import AnalyticsConfig
 from pipeline.errors import InputError
-from pipeline.types import FrameMeta, Tracks
+from pipeline.sinks import ParquetSinkConfig
+from pipeline.types import FrameMeta, TrackedFrame, Tracks
+from tests.unit.analytics_helpers import AGG_CONFIG as CONFIG
 
 pytestmark = pytest.mark.cluster
 
 T0 = 1_795_651_200.0  # 2026-11-26T00:00:00Z
-CONFIG = AnalyticsConfig(
-    zones=[{"id": "left", "points": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], "min_visit_s": 0.2}],
-    lines=[{"id": "mid", "start": [0.5, 0], "end": [0.5, 1]}],
-    window_s=5.0,
-    window_grace_s=3.0,
-    min_distinct_tracks=1,
-    heatmap={"columns": 8},
-)
 
 
-def frame(camera: str, i: int) -> tuple[FrameMeta, Tracks, list[int]]:
+def frame(camera: str, i: int) -> TrackedFrame:
     """Track 1 walks right across a 400 x 300 frame at 10 fps; the tracker drops it at i = 60."""
     meta = FrameMeta(camera, i, i / 10, T0 + i / 10, 400, 300)
     if i >= 60:
-        return meta, Tracks.empty(), [1] if i == 60 else []
+        return TrackedFrame(meta, Tracks.empty(), [1] if i == 60 else [])
     x = 100 + 4 * i
     t = Tracks(
         np.array([[x - 10, 150, x + 10, 200]], np.float32),
@@ -39,19 +33,19 @@ def frame(camera: str, i: int) -> tuple[FrameMeta, Tracks, list[int]]:
         np.zeros(1, np.int16),
         np.array([1]),
     )
-    return meta, t, []
+    return TrackedFrame(meta, t)
 
 
 def test_aggregator_actor_hosts_cameras_and_writes_parquet(
     ray_session: None, tmp_path: Path
 ) -> None:
-    agg = AggregatorActor.remote({"root": str(tmp_path)})
+    agg = AggregatorActor.remote([ParquetSinkConfig(root=tmp_path)], "run-1")
     assert ray.get(agg.ready.remote())
-    ray.get([agg.add_camera.remote(c, CONFIG, 400, 300) for c in ("cam1", "cam2", "cam3")])
+    ray.get([agg.add_camera.remote(c, CONFIG) for c in ("cam1", "cam2", "cam3")])
     refs = []
     for i in range(100):
-        refs.append(agg.update.remote("cam1", *frame("cam1", i)))
-    refs.append(agg.update_batch.remote("cam2", [frame("cam2", i) for i in range(100)]))
+        refs.append(agg.update.remote([frame("cam1", i)]))
+    refs.append(agg.update.remote([frame("cam2", i) for i in range(100)]))
     events = [e for r in ray.get(refs) for e in r]
     assert [(e.kind, e.element_id, e.track_id) for e in events] == [
         ("zone_enter", "left", 1),
@@ -63,13 +57,23 @@ def test_aggregator_actor_hosts_cameras_and_writes_parquet(
     ]
     snap = ray.get(agg.snapshot.remote())
     by_cam = {c.camera_id: c for c in snap.cameras}
-    assert set(by_cam) == {"cam1", "cam2", "cam3"}
+    assert set(by_cam) == {"cam1", "cam2"}  # cam3 starts with its first frame
     assert by_cam["cam1"].lines[0].rl_count == 1 and by_cam["cam1"].zones[0].exits_total == 1
-    assert by_cam["cam1"].open_windows == ((5.0, 10.0),) and by_cam["cam3"].open_windows == ()
+    assert by_cam["cam1"].open_windows == ((5.0, 10.0),)
     assert by_cam["cam1"].active_tracks == 0  # removed by the tracker at frame 60
 
-    with pytest.raises(InputError, match="camera 'cam9' is not added here"):
-        ray.get(agg.update.remote("cam9", *frame("cam9", 0)))
+    with pytest.raises(InputError, match="1 of 2 frames failed; first: camera 'cam9' is not "
+                       "added here"):
+        ray.get(agg.update.remote([frame("cam9", 0), frame("cam3", 0)]))
+    assert {c.camera_id for c in ray.get(agg.snapshot.remote()).cameras} == {
+        "cam1", "cam2", "cam3"}  # the good frame of the call went on
+
+    ray.get(agg.set_still.remote("cam1", np.full((150, 200, 3), 90, np.uint8), True))
+    assert ray.get(agg.still_infos.remote())["cam1"]["width"] == 200
+    heat = ray.get(agg.heatmap_image.remote("cam1"))
+    assert heat.content_type == "image/png" and (heat.width, heat.height) == (200, 150)
+    history = ray.get(agg.history.remote("cam1"))["cam1"]
+    assert [w.start_s for w in history] == [0.0]  # the window closed so far
 
     assert ray.get(agg.remove_camera.remote("cam2")) == 1  # its open window [5, 10)
     ray.get(agg.flush.remote())
@@ -78,12 +82,13 @@ def test_aggregator_actor_hosts_cameras_and_writes_parquet(
 
     ev = pd.read_parquet(tmp_path / "events")
     assert sorted(ev["camera_id"].astype(str)) == ["cam1"] * 3 + ["cam2"] * 3
+    assert set(ev["run_id"]) == {"run-1"}
     assert set(ev["date"].astype(str)) == {"2026-11-26"}
     metrics = pd.read_parquet(tmp_path / "metrics")
     assert sorted(
         set(zip(metrics["camera_id"].astype(str), metrics["window_start_s"], strict=True))
-    ) == [("cam1", 0.0), ("cam1", 5.0), ("cam2", 0.0), ("cam2", 5.0)]
-    assert len(list((tmp_path / "heatmaps").rglob("*.png"))) == 4
+    ) == [("cam1", 0.0), ("cam1", 5.0), ("cam2", 0.0), ("cam2", 5.0), ("cam3", 0.0)]
+    assert len(list((tmp_path / "heatmaps").rglob("*.png"))) == 5
 
 
 def test_aggregator_actor_reserves_a_small_fraction_of_a_cpu() -> None:

@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from models.requests import DetectRequest
 from models.preprocess import InputSpec, prepare_frame
+from models.requests import DetectRequest
 from pipeline.errors import InputError
 from pipeline.types import FrameMeta
 from tests.images import ASTRONAUT_PERSON_BOX, astronaut_rgb, iou
@@ -118,12 +118,12 @@ def test_stats_sum_over_replicas(serve_app):
     # A second app of two replicas: whichever answers, the counters cover both.
     from ray import serve
 
+    from models.config import ModelConfig, ServingConfig
     from models.deployment import Detector
-    from pipeline.config import ModelConfig, ServingConfig
 
     serving = ServingConfig(replicas=2, stats_interval_s=0.2, num_cpus=0.1)
     app = Detector.options(num_replicas=2, ray_actor_options={"num_cpus": 0.1}).bind(
-        ModelConfig(intra_op_threads=1).model_dump(), serving.model_dump())
+        ModelConfig(intra_op_threads=1), serving)
     handle = serve.run(app, name="stats-pair", route_prefix=None)
     try:
         requests = [_request(handle, f"cam-{i % 4}", i) for i in range(40)]

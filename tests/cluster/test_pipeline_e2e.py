@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.evaluation import evaluate, read_mot
-from pipeline.runner import PipelineRunner, RunOptions
+from pipeline.app.runner import PipelineRunner, RunOptions
+from pipeline.evaluation import evaluate
+from pipeline.mot import read_mot
 from pipeline.site_config import SiteConfig
 
 pytestmark = pytest.mark.cluster

@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.analytics.events import Event, WindowMetrics, metrics_to_table
+from pipeline.analytics.events import ClosedWindow, Event, WindowMetrics
 from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig
 from tests import privacy_scan as scan
 from tests.images import astronaut_rgb, encode
@@ -77,12 +77,12 @@ def _date(at: float) -> str:
 
 def _seed(out: pathlib.Path, now: float) -> dict[str, pathlib.Path]:
     """Writes what an earlier run left: returns the partitions that must go and stay."""
-    sink = ParquetSink(ParquetSinkConfig(root=out, run_id=EARLIER_RUN,
-                                         events_retention_days=None))
+    sink = ParquetSink(ParquetSinkConfig(root=out, events_retention_days=None), EARLIER_RUN)
     sink.write_events([Event("campus", "zone_enter", "path-west", None, track, 1.0, at, None)
                        for at in (now - 10 * DAY, now - 3600) for track in (1, 2)])
-    sink.write_metrics(metrics_to_table([WindowMetrics(
-        "campus", 0.0, 5.0, now - 10 * DAY, True, "zone", "path-west", False, 50, 0, True)]))
+    row = WindowMetrics("campus", 0.0, 5.0, now - 10 * DAY, True, "zone", "path-west", False,
+                        50, 0, True)
+    sink.write_windows([ClosedWindow("campus", 0.0, 5.0, now - 10 * DAY, True, (row,), None)])
     sink.close()
     heat = out / "heatmaps" / "date=2001-01-01" / "camera_id=campus"
     heat.mkdir(parents=True)
@@ -281,8 +281,8 @@ def test_people_are_blurred_in_every_image_that_leaves(run, images):
     the frame at the still's time: a still carries no frame number, hence the matching
     (see :func:`images`). People the run's detector missed are covered by the check of
     the whole image in :func:`test_no_raw_frame_is_written_anywhere`."""
+    from models.config import ModelConfig
     from models.detector import OnnxDetector
-    from pipeline.config import ModelConfig
 
     detector = OnnxDetector(ModelConfig(threshold=DETECT_THRESHOLD, warmup_runs=1))
     found, matcher = images

@@ -10,10 +10,20 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.analytics.camera import CameraAnalytics
+from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import ClosedWindow, Event
-from pipeline.types import FrameMeta, Tracks
+from pipeline.types import FrameMeta, TrackedFrame, Tracks
 
 FPS = 25.0
+WALL0 = 1.8e9  # wall time of media time 0, seconds since the epoch
+
+
+def at(tracks: Tracks, pts_s: float, removed_ids: Iterable[int] = (),
+       captured_at: float | None = None, camera_id: str = "cam1") -> TrackedFrame:
+    """``tracks`` as the tracker's frame at media time ``pts_s`` (captured at
+    ``WALL0 + pts_s`` unless given); the analytics read neither its index nor its size."""
+    wall = WALL0 + pts_s if captured_at is None else captured_at
+    return TrackedFrame(FrameMeta(camera_id, 0, pts_s, wall, 0, 0), tracks, list(removed_ids))
 
 
 def tracks_at(rows: Iterable[tuple[int, float, float]], box_h: float = 50.0) -> Tracks:
@@ -39,7 +49,7 @@ def feed_path(
     events: list[Event] = []
     for i, p in enumerate(path):
         rows = [] if p is None else [(track_id, p[0], p[1])]
-        events += cam.update(tracks_at(rows, box_h), t0 + i / FPS, captured_at=1.8e9 + i / FPS)
+        events += cam.update(at(tracks_at(rows, box_h), t0 + i / FPS, captured_at=1.8e9 + i / FPS))
     return events
 
 
@@ -90,7 +100,7 @@ def run_mot(cam: CameraAnalytics, frames: dict[int, Tracks], last: int) -> list[
     events: list[Event] = []
     for f in range(1, last + 1):
         t = frames.get(f, Tracks.empty())
-        events += cam.update(t, (f - 1) / FPS, captured_at=1.8e9 + (f - 1) / FPS)
+        events += cam.update(at(t, (f - 1) / FPS, captured_at=1.8e9 + (f - 1) / FPS))
     return events
 
 
@@ -108,14 +118,14 @@ def window_key(w: ClosedWindow) -> tuple:
 
 AGG_T0 = 1_795_651_200.0  # 2026-11-26T00:00:00Z, wall time of frame 0
 AGG_SIZE = (400, 300)
-AGG_CONFIG = {
-    "zones": [{"id": "left", "points": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], "min_visit_s": 0.2}],
-    "lines": [{"id": "mid", "start": [0.5, 0], "end": [0.5, 1]}],
-    "window_s": 5.0,
-    "window_grace_s": 3.0,
-    "min_distinct_tracks": 1,
-    "heatmap": {"columns": 8},
-}
+AGG_CONFIG = AnalyticsConfig(
+    zones=[{"id": "left", "points": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], "min_visit_s": 0.2}],
+    lines=[{"id": "mid", "start": [0.5, 0], "end": [0.5, 1]}],
+    window_s=5.0,
+    window_grace_s=3.0,
+    min_distinct_tracks=1,
+    heatmap={"columns": 8},
+)
 """One zone, one line, 5 s windows: the camera the aggregator tests feed."""
 
 

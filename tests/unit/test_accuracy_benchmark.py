@@ -12,6 +12,7 @@ from benchmarks import accuracy
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.types import Tracks
+from tests.unit.analytics_helpers import at
 
 
 def test_absent_sequences_are_skipped_with_a_message(tmp_path, capsys):
@@ -62,6 +63,6 @@ def test_supervision_directions_are_mapped_onto_ours(start, end):
     # And our analytics call the same walk left_to_right.
     cam = CameraAnalytics("c", cfg, 640, 480)
     events = [e for k, f in enumerate(frames)
-              for e in cam.update(Tracks(f.xyxy, np.ones(1, np.float32), np.zeros(1, np.int16),
-                                         np.array([1])), k / 25)]
+              for e in cam.update(at(Tracks(f.xyxy, np.ones(1, np.float32), np.zeros(1, np.int16),
+                                         np.array([1])), k / 25))]
     assert [e.direction for e in events] == [line.left_to_right]

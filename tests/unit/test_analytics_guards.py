@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
-from tests.unit.analytics_helpers import FPS, feed_path, tracks_at
+from tests.unit.analytics_helpers import FPS, at, feed_path, tracks_at
 
 # A horizontal segment from (100, 100) to (300, 100) in a 400 x 400 frame: walking down
 # across it is "in".
@@ -73,7 +73,7 @@ def test_occupancy_drops_when_the_track_is_seen_outside_but_not_while_it_is_hidd
     occupancy = []
     path = [IN] * 8 + [None] * 5 + [IN] * 3 + [OUT] * 5
     for i, p in enumerate(path):
-        cam.update(tracks_at([] if p is None else [(1, *p)]), i / FPS)
+        cam.update(at(tracks_at([] if p is None else [(1, *p)]), i / FPS))
         occupancy.append(cam.snapshot().zones[0].occupancy)
     # Counted from frame 5 (0.2 s); hidden frames 8-12 still count (the person may be
     # inside); seen outside from frame 16: not counted, though the visit is still open.
@@ -86,7 +86,7 @@ def test_coming_back_inside_during_the_grace_period_counts_again_in_the_same_vis
     cam = zone_camera()
     occupancy = []
     for i, p in enumerate([IN] * 8 + [OUT] * 3 + [IN] * 3):
-        cam.update(tracks_at([(1, *p)]), i / FPS)
+        cam.update(at(tracks_at([(1, *p)]), i / FPS))
         occupancy.append(cam.snapshot().zones[0].occupancy)
     assert occupancy == [0] * 5 + [1] * 3 + [0] * 3 + [1] * 3
     assert cam.snapshot().zones[0].visits_total == 1

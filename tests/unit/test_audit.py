@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks import audit
-from pipeline.errors import InputError
-from pipeline.evaluation_audit import (
+from benchmarks.audit_tally import (
     AuditSpec,
     AuditTally,
     Banding,
@@ -27,6 +26,7 @@ from pipeline.evaluation_audit import (
     visible_fraction,
     wilson,
 )
+from pipeline.errors import InputError
 
 W, H = 640, 480
 

@@ -75,7 +75,7 @@ def test_the_image_matches_the_installed_ray(cluster):
 
 @pytest.mark.parametrize("commands", ["head_start_ray_commands", "worker_start_ray_commands"])
 def test_every_node_starts_ray_with_panorays_serve_settings(cluster, commands):
-    from pipeline.serve_env import SERVE_ENV
+    from pipeline.app.ray_env import SERVE_ENV
 
     started = " ".join(cluster[commands])
     for name, value in SERVE_ENV.items():
@@ -83,7 +83,7 @@ def test_every_node_starts_ray_with_panorays_serve_settings(cluster, commands):
 
 
 def test_the_head_starts_with_panorays_ray_system_config(cluster):
-    from pipeline.serving import SYSTEM_CONFIG
+    from pipeline.app.ray_env import SYSTEM_CONFIG
 
     started = " ".join(cluster["head_start_ray_commands"])
     found = re.search(r"--system-config='(\{.*?\})'", started)

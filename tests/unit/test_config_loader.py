@@ -3,8 +3,8 @@
 import pytest
 from pydantic import Field, field_validator
 
-from pipeline.config import StrictModel
-from pipeline.config_loader import ConfigFileError, format_path, load_config
+from pipeline.config import StrictModel, format_path, load_config
+from pipeline.errors import ConfigFileError
 
 
 class Zone(StrictModel):

@@ -1,5 +1,5 @@
-"""What the dashboard reads, without Ray: the bounded window history, still and live
-heatmap encoding with ETags, the JSON views, and the static files the API serves."""
+"""What the dashboard reads, without Ray: the bounded window history, stills and live
+heatmaps with ETags, the JSON views, and the static files the API serves."""
 
 from __future__ import annotations
 
@@ -13,21 +13,22 @@ import numpy as np
 import pytest
 
 from pipeline.analytics.aggregator import Aggregator
+from pipeline.analytics.config import HeatmapConfig
 from pipeline.analytics.events import ClosedWindow, WindowMetrics
+from pipeline.control.views import history_view
 from pipeline.dashboard import STATIC_DIR, STATIC_FILES
 from pipeline.dashboard.history import WindowHistory
-from pipeline.dashboard.images import (
+from pipeline.dashboard.stills import (
+    Stills,
     encode_heatmap,
     encode_still,
-    grey_background,
     heatmap_etag,
     not_modified,
 )
-from pipeline.dashboard.views import history_view
 from pipeline.errors import ConfigError, InputError
-from pipeline.types import FrameMeta
+from pipeline.privacy import grey_background, private_still
+from pipeline.types import FrameMeta, TrackedFrame
 from tests.unit.analytics_helpers import AGG_CONFIG as CONFIG
-from tests.unit.analytics_helpers import AGG_SIZE as SIZE
 from tests.unit.analytics_helpers import AGG_T0 as T0
 from tests.unit.analytics_helpers import agg_meta as meta
 from tests.unit.analytics_helpers import tracks_at
@@ -68,13 +69,15 @@ def test_history_is_capped_in_windows_whatever_the_window_length() -> None:
 
 
 def test_history_drops_heatmaps() -> None:
-    agg = Aggregator(history_s=3600)
-    agg.add_camera("cam1", CONFIG, *SIZE)
-    for i in range(90):
-        agg.update("cam1", meta("cam1", i), tracks_at([(1, 100 + 4 * i, 200)]))
-    closed = agg.pop_closed_windows()
+    agg = Aggregator()
+    agg.add_camera("cam1", CONFIG)
+    closed = agg.update([TrackedFrame(meta("cam1", i), tracks_at([(1, 100 + 4 * i, 200)]))
+                         for i in range(90)]).windows
+    history = WindowHistory(horizon_s=3600)
+    for w in closed:
+        history.add(w)
     assert closed and closed[0].heatmap is not None
-    assert [w.heatmap for w in agg.history()["cam1"]] == [None] * len(closed)
+    assert [w.heatmap for w in history.windows("cam1")] == [None] * len(closed)
 
 
 @pytest.mark.parametrize(
@@ -91,17 +94,19 @@ def test_history_bounds_are_checked(kwargs: dict, message: str) -> None:
 
 
 def test_history_shows_what_was_published_suppressed_rows_stay_nulled() -> None:
-    config = {**CONFIG, "min_distinct_tracks": 2}  # one person: every non-empty row hidden
+    config = CONFIG.model_copy(update={"min_distinct_tracks": 2})  # one person: rows hidden
     agg = Aggregator()
-    agg.add_camera("cam1", config, *SIZE)
-    for i in range(90):
-        agg.update("cam1", meta("cam1", i), tracks_at([(1, 100 + 4 * i, 200)]))
-    published = agg.pop_closed_windows()
-    kept = agg.history("cam1")["cam1"]
+    agg.add_camera("cam1", config)
+    published = agg.update([TrackedFrame(meta("cam1", i), tracks_at([(1, 100 + 4 * i, 200)]))
+                            for i in range(90)]).windows
+    history = WindowHistory()
+    for w in published:
+        history.add(w)
+    kept = history.windows("cam1")
     assert [w.metrics for w in kept] == [w.metrics for w in published]
     rows = [r for w in kept for r in w.metrics]
     assert any(r.suppressed for r in rows)
-    view = history_view(agg.history(), agg.history_s)
+    view = history_view(history.all(), history.horizon_s)
     json.dumps(view, allow_nan=False)  # strict JSON
     for w in view["cameras"]["cam1"]:
         for row in w["rows"]:
@@ -125,19 +130,6 @@ def test_history_view_gives_window_fields_once_and_drops_nulls() -> None:
                           "exits": 6, "queue_length_mean": 1.5}]
 
 
-def test_removing_a_camera_forgets_its_history_still_and_heatmap() -> None:
-    agg = Aggregator()
-    agg.add_camera("cam1", CONFIG, *SIZE)
-    for i in range(90):
-        agg.update("cam1", meta("cam1", i), tracks_at([(1, 100 + 4 * i, 200)]))
-    agg.set_still("cam1", np.zeros((300, 400, 3), np.uint8), [])
-    assert agg.history("cam1")["cam1"] and agg.still_image("cam1") is not None
-    agg.remove_camera("cam1")
-    assert agg.history() == {} and agg.history("cam1") == {}
-    assert agg.still_image("cam1") is None and agg.heatmap_image("cam1") is None
-    assert agg.still_infos() == {}
-
-
 # -- stills ---------------------------------------------------------------------------------
 def scene() -> np.ndarray:
     """A (300, 400) BGR frame with a detailed 'person' (a checkerboard) at 100..180 x 50..250."""
@@ -147,41 +139,45 @@ def scene() -> np.ndarray:
     return frame
 
 
-def test_still_is_people_blurred_jpeg_with_an_etag_that_changes_with_each_still() -> None:
-    agg = Aggregator()
-    agg.add_camera("cam1", CONFIG, *SIZE)
-    assert agg.still_image("cam1") is None and agg.still_infos() == {}
-    agg.set_still("cam1", scene(), [[100, 50, 180, 250]])
-    img = agg.still_image("cam1")
+def test_still_is_jpeg_with_an_etag_that_changes_with_each_still() -> None:
+    stills = Stills()
+    assert stills.still_image("cam1") is None and stills.infos() == {}
+    private = private_still(scene(), [[100, 50, 180, 250]], 3.0)  # as the camera sends it
+    stills.set("cam1", private, blurred=True)
+    img = stills.still_image("cam1")
     assert img is not None and img.content_type == "image/jpeg" and img.blurred
     still = decode(img.data)
     assert still.shape == (300, 400, 3)
-    person = still[60:240, 110:170].astype(np.float64)
-    assert person.std() < 0.5 * scene()[60:240, 110:170].std()  # the checkerboard is gone
-    info = agg.still_infos()["cam1"]
+    assert np.abs(still.astype(int) - private).mean() < 3  # kept as sent: no second blur
+    info = stills.infos()["cam1"]
     assert info == {"etag": img.etag, "blurred": True, "width": 400, "height": 300}
-    assert agg.still_image("cam1") is img  # encoded once per still
-    assert agg.still_image("cam1", if_none_match=img.etag).data is None
-    agg.set_still("cam1", scene(), [[100, 50, 180, 250]])
-    newer = agg.still_image("cam1", if_none_match=img.etag)
+    assert stills.still_image("cam1") is img  # encoded once per still
+    assert stills.still_image("cam1", if_none_match=img.etag).data is None
+    stills.set("cam1", private, blurred=True)
+    newer = stills.still_image("cam1", if_none_match=img.etag)
     assert newer.data is not None and newer.etag != img.etag
-    assert Aggregator().still_image("cam1") is None  # an aggregator not hosting it
+    assert set(stills.backgrounds()) == {"cam1"}
+    stills.drop("cam1")
+    assert stills.still_image("cam1") is None and stills.infos() == {}
 
 
 def test_still_etags_differ_between_runs() -> None:
-    a, b = Aggregator(), Aggregator()
-    for agg in (a, b):
-        agg.add_camera("cam1", CONFIG, *SIZE)
-        agg.set_still("cam1", scene(), [])
+    a, b = Stills(), Stills()
+    for stills in (a, b):
+        stills.set("cam1", scene(), blurred=True)
     assert a.still_image("cam1").etag != b.still_image("cam1").etag
 
 
-def test_an_unblurred_still_is_only_there_when_the_operator_turned_blurring_off() -> None:
-    agg = Aggregator()
-    agg.add_camera("cam1", CONFIG, *SIZE)
-    agg.set_still("cam1", scene(), [[100, 50, 180, 250]], blur=False)
-    img = agg.still_image("cam1")
-    assert not img.blurred and agg.still_infos()["cam1"]["blurred"] is False
+def test_an_unblurred_still_says_so() -> None:
+    stills = Stills()
+    stills.set("cam1", scene(), blurred=False)  # the operator turned blurring off
+    img = stills.still_image("cam1")
+    assert not img.blurred and stills.infos()["cam1"]["blurred"] is False
+
+
+def test_a_still_must_be_a_bgr_image() -> None:
+    with pytest.raises(InputError, match=r"still must be a \(height, width, 3\) uint8 BGR image"):
+        Stills().set("cam1", np.zeros((10, 10), np.uint8), blurred=True)
 
 
 @pytest.mark.parametrize(
@@ -200,19 +196,19 @@ def test_encode_still_refuses_what_is_not_a_bgr_image() -> None:
 
 # -- live heatmap ---------------------------------------------------------------------------
 def test_open_window_heatmap_over_the_still_and_its_etag() -> None:
-    agg = Aggregator()
-    agg.add_camera("cam1", CONFIG, *SIZE)
-    assert agg.heatmap_image("cam1") is None  # no frame yet
-    for i in range(3):
-        agg.update("cam1", meta("cam1", i), tracks_at([(1, 50, 200), (2, 60, 210)]))
-    grey = agg.heatmap_image("cam1")
+    agg, stills = Aggregator(), Stills()
+    agg.add_camera("cam1", CONFIG)
+    assert agg.open_heatmap("cam1") is None and stills.heatmap_image(None) is None  # no frame
+    agg.update([TrackedFrame(meta("cam1", i), tracks_at([(1, 50, 200), (2, 60, 210)]))
+                for i in range(3)])
+    grey = stills.heatmap_image(agg.open_heatmap("cam1"))
     assert grey.content_type == "image/png" and decode(grey.data).shape == (300, 400, 3)
-    agg.set_still("cam1", scene(), [])
-    img = agg.heatmap_image("cam1")
+    stills.set("cam1", scene(), blurred=True)
+    img = stills.heatmap_image(agg.open_heatmap("cam1"))
     assert img.etag != grey.etag  # the background changed
-    assert agg.heatmap_image("cam1", if_none_match=img.etag).data is None
-    agg.update("cam1", meta("cam1", 3), tracks_at([(1, 300, 200)]))
-    moved = agg.heatmap_image("cam1", if_none_match=img.etag)
+    assert stills.heatmap_image(agg.open_heatmap("cam1"), if_none_match=img.etag).data is None
+    agg.update([TrackedFrame(meta("cam1", 3), tracks_at([(1, 300, 200)]))])
+    moved = stills.heatmap_image(agg.open_heatmap("cam1"), if_none_match=img.etag)
     assert moved.data is not None and moved.etag != img.etag
     png = decode(moved.data)
     # the cell of x=50, y=200 (8 columns over 400 px: column 1; 6 rows: row 4) is coloured
@@ -221,33 +217,34 @@ def test_open_window_heatmap_over_the_still_and_its_etag() -> None:
 
 
 def test_open_window_heatmap_applies_the_minimum_count_rule() -> None:
+    frames = [TrackedFrame(meta("cam1", i), tracks_at([(1, 50, 200), (2, 300, 100)]))
+              for i in range(5)]
     agg = Aggregator()
-    agg.add_camera("cam1", {**CONFIG, "min_distinct_tracks": 3}, *SIZE)
-    for i in range(5):
-        agg.update("cam1", meta("cam1", i), tracks_at([(1, 50, 200), (2, 300, 100)]))
-    grid = agg._cameras["cam1"].open_heatmap()
+    agg.add_camera("cam1", CONFIG.model_copy(update={"min_distinct_tracks": 3}))
+    agg.update(frames)
+    grid = agg.open_heatmap("cam1")
     assert grid.counts.sum() == 0 and grid.suppressed_cells == 2
     agg2 = Aggregator()
-    agg2.add_camera("cam1", CONFIG, *SIZE)
-    for i in range(5):
-        agg2.update("cam1", meta("cam1", i), tracks_at([(1, 50, 200), (2, 300, 100)]))
-    assert agg2._cameras["cam1"].open_heatmap().counts.sum() == 10
+    agg2.add_camera("cam1", CONFIG)
+    agg2.update(frames)
+    assert agg2.open_heatmap("cam1").counts.sum() == 10
 
 
 def test_open_heatmap_is_none_when_heatmaps_are_off() -> None:
     agg = Aggregator()
-    agg.add_camera("cam1", {**CONFIG, "heatmap": {"enabled": False}}, *SIZE)
-    agg.update("cam1", meta("cam1", 0), tracks_at([(1, 50, 200)]))
-    assert agg.heatmap_image("cam1") is None
+    agg.add_camera("cam1", CONFIG.model_copy(update={"heatmap": HeatmapConfig(enabled=False)}))
+    agg.update([TrackedFrame(meta("cam1", 0), tracks_at([(1, 50, 200)]))])
+    assert agg.open_heatmap("cam1") is None
 
 
 def test_heatmap_renders_with_the_sinks_renderer_on_the_sinks_grey() -> None:
     agg = Aggregator()
-    agg.add_camera("cam1", CONFIG, 1920, 1080)
-    agg.update("cam1", FrameMeta("cam1", 0, 0.0, T0, 1920, 1080), tracks_at([(1, 50, 200)]))
-    grid = agg._cameras["cam1"].open_heatmap()
+    agg.add_camera("cam1", CONFIG)
+    agg.update([TrackedFrame(FrameMeta("cam1", 0, 0.0, T0, 1920, 1080),
+                             tracks_at([(1, 50, 200)]))])
+    grid = agg.open_heatmap("cam1")
     img = encode_heatmap(grid, None, heatmap_etag(grid, None))
-    assert decode(img.data).shape == grey_background(1920, 1080).shape == (720, 1280, 3)
+    assert decode(img.data).shape == grey_background(1920, 1080).shape == (360, 640, 3)
 
 
 # -- static files ---------------------------------------------------------------------------

@@ -4,11 +4,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from models.config import ModelConfig
 from models.detector import OnnxDetector
 from models.preprocess import prepare_frame
-from models.session import PROVIDER_NAMES, create_session, short_provider_name
 from models.registry import BUNDLED, DEFAULT_MODEL
-from pipeline.config import ModelConfig
+from models.session import PROVIDER_NAMES, create_session, short_provider_name
 from pipeline.errors import InputError, ProviderUnavailableError
 from tests.images import ASTRONAUT_PERSON_BOX, astronaut_rgb, iou
 

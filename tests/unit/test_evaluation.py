@@ -12,19 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.perturb import jitter_detections, perturb, track_frames
+from pipeline.boxes import iou_matrix
 from pipeline.errors import InputError
-from pipeline.evaluation import (
-    MotSequence,
-    evaluate,
-    jitter_detections,
-    perturb,
-    read_mot,
-    read_seqinfo,
-    track_frames,
-    trackeval_data,
-    write_mot,
-)
-from pipeline.tracking.association import iou_matrix
+from pipeline.evaluation import evaluate, trackeval_data
+from pipeline.mot import MotSequence, read_mot, read_seqinfo, write_mot
 from pipeline.types import Detections, Tracks
 
 GT_DIR = Path(__import__("motmetrics").__file__).parent / "data"

@@ -7,8 +7,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from models.config import ModelConfig
 from models.detector import OnnxDetector
-from pipeline.config import ModelConfig
 from pipeline.errors import InputError, ModelError
 
 SIDE = 64

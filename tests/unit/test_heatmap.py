@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import pipeline.analytics.heatmap as heatmap_mod
-from pipeline.analytics.heatmap import HeatmapAccumulator, blur_people, grid_rows, render_heatmap
+from pipeline.analytics.heatmap import HeatmapAccumulator, grid_rows, render_heatmap
 from pipeline.errors import InputError
+from pipeline.privacy import blur_people
 
 
 def textured(h: int = 240, w: int = 320) -> np.ndarray:

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from pipeline.ingest.errors import StateTransitionError
+from pipeline.errors import StateTransitionError
 from pipeline.ingest.health import (
     ALLOWED_TRANSITIONS,
     CameraState,

@@ -8,15 +8,16 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.ingest.config import CameraConfig
-from pipeline.ingest.errors import (
+from pipeline.errors import (
     SourceCorruptError,
     SourceNotFoundError,
     SourceOpenError,
     StreamError,
     UnsupportedSourceError,
 )
-from pipeline.ingest.source import diagnose_network, open_source, read_seqinfo, resolve_kind
+from pipeline.ingest.config import CameraConfig
+from pipeline.ingest.source import diagnose_network, open_source, resolve_kind
+from pipeline.mot import read_seqinfo
 from tests.conftest import free_port
 from tests.images import astronaut_rgb, encode
 from tests.media import write_clip, write_image_sequence
@@ -110,7 +111,7 @@ def test_seqinfo_of_the_shared_mot_data_if_present():
     seq = Path("/work/shared/data/mot15/TUD-Campus")
     if not (seq / "seqinfo.ini").exists():
         pytest.skip("shared MOT15 data not present")
-    assert read_seqinfo(seq)["framerate"] == "25"
+    assert read_seqinfo(seq).fps == 25.0
 
 
 @pytest.fixture

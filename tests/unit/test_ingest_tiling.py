@@ -10,11 +10,11 @@ import pytest
 
 from models.tiling import TilingConfig, plan_tiles
 from pipeline.errors import InputError
+from pipeline.ingest.camera import CameraIngest
 from pipeline.ingest.config import CameraConfig
-from pipeline.ingest.runner import CameraIngest
-from pipeline.types import Detections
+from pipeline.types import DetectedFrame, Detections
 from tests.media import write_clip
-from tests.unit.test_ingest_runner import SPEC, run
+from tests.unit.test_ingest_camera import SPEC, run
 
 TILING = TilingConfig(columns=2, rows=1, overlap=0.25, include_full_frame=True)
 
@@ -32,12 +32,8 @@ class TileDetector:
         if meta.width == self.fail_width and meta.frame_index == 2:
             raise InputError("tile is malformed", "frame")
         box = np.array([[0, 0, meta.width, meta.height]], np.float32)
-
-        class Out:
-            detections = Detections(box, np.array([0.9], np.float32), np.ones(1, np.int16))
-            inference_ms, queue_ms, batch_size = 2.0, 1.0, 3
-
-        return Out()
+        dets = Detections(box, np.array([0.9], np.float32), np.ones(1, np.int16))
+        return DetectedFrame(meta, dets, 2.0, 1.0, 3)
 
 
 def test_each_frame_is_sent_as_its_tiles_and_merged_into_frame_pixels(tmp_path):

@@ -7,7 +7,14 @@ import pytest
 
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
-from tests.unit.analytics_helpers import feed_path, load_mot, mot_anchor_paths, run_mot, tracks_at
+from tests.unit.analytics_helpers import (
+    at,
+    feed_path,
+    load_mot,
+    mot_anchor_paths,
+    run_mot,
+    tracks_at,
+)
 
 # A horizontal segment from (100, 100) to (300, 100) in a 400 x 400 frame. Looking from its
 # start to its end (rightwards), its right-hand side is below it: walking down is "in".
@@ -99,25 +106,25 @@ def test_event_fields_and_totals() -> None:
 
 def test_two_tracks_crossing_in_one_frame_are_ordered_by_track_id() -> None:
     cam = camera()
-    cam.update(tracks_at([(9, 150, 80), (3, 250, 80)]), 0.0)
-    events = cam.update(tracks_at([(3, 250, 120), (9, 150, 120)]), 0.04)
+    cam.update(at(tracks_at([(9, 150, 80), (3, 250, 80)]), 0.0))
+    events = cam.update(at(tracks_at([(3, 250, 120), (9, 150, 120)]), 0.04))
     assert [(e.track_id, e.direction) for e in events] == [(3, "in"), (9, "in")]
 
 
 def test_crossing_in_the_frame_that_removes_the_track_keeps_its_id() -> None:
     cam = camera()
-    cam.update(tracks_at([(7, 200, 80)]), 0.0)
-    events = cam.update(tracks_at([(7, 200, 120)]), 0.04, removed_ids=[7])
+    cam.update(at(tracks_at([(7, 200, 80)]), 0.0))
+    events = cam.update(at(tracks_at([(7, 200, 120)]), 0.04, removed_ids=[7]))
     assert [(e.track_id, e.direction) for e in events] == [(7, "in")]
 
 
 def test_removed_track_forgets_its_side() -> None:
     cam = camera()
-    cam.update(tracks_at([(1, 200, 80)]), 0.0)
-    cam.update(tracks_at([]), 0.04, removed_ids=[1])
+    cam.update(at(tracks_at([(1, 200, 80)]), 0.0))
+    cam.update(at(tracks_at([]), 0.04, removed_ids=[1]))
     assert cam.snapshot().active_tracks == 0
     # Same id again (a tracker never does this, but state must be fresh): no crossing.
-    assert cam.update(tracks_at([(1, 200, 120)]), 0.08) == []
+    assert cam.update(at(tracks_at([(1, 200, 120)]), 0.08)) == []
 
 
 # ----------------------------------------------------------------- MOT ground truth
@@ -243,6 +250,6 @@ def test_state_is_vectorised_not_per_track_python() -> None:
     cam = camera()
     ids = np.arange(500)
     xs = np.linspace(110, 290, 500)
-    cam.update(tracks_at(zip(ids, xs, np.full(500, 80.0), strict=True)), 0.0)
-    events = cam.update(tracks_at(zip(ids, xs, np.full(500, 120.0), strict=True)), 0.04)
+    cam.update(at(tracks_at(zip(ids, xs, np.full(500, 80.0), strict=True)), 0.0))
+    events = cam.update(at(tracks_at(zip(ids, xs, np.full(500, 120.0), strict=True)), 0.04))
     assert [e.track_id for e in events] == list(range(500))

@@ -17,8 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.analytics.events import Event, WindowMetrics, metrics_to_table
-from pipeline.analytics.heatmap import blur_people, render_heatmap
-from pipeline.ingest.redact import redact_text
+from pipeline.analytics.heatmap import render_heatmap
+from pipeline.ingest.config import CameraConfig
+from pipeline.privacy import blur_people, private_still
+from pipeline.redact import redact_text
 from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig
 from tests.images import ASTRONAUT_PERSON_BOX, astronaut_rgb
 from tests.privacy_scan import (
@@ -131,9 +133,8 @@ def _jpeg(image, quality):
 
 
 def _pipeline_still(image, box):
-    """What the camera actor and then the aggregator do to a still."""
-    still = cv2.GaussianBlur(blur_people(image, [box]), (0, 0), 3.0)
-    return blur_people(still, [box])
+    """What the camera does to a still before it leaves (nothing downstream blurs again)."""
+    return private_still(image, [box], CameraConfig(id="c", url="x").still_blur_sigma_px)
 
 
 @pytest.mark.parametrize(

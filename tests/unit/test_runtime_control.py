@@ -9,21 +9,19 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from pipeline.config import HttpConfig, is_loopback
-from pipeline.control import (
-    CameraRecord,
-    SourceNotAllowedError,
+from pipeline.app.access import (
+    BEARER_INVALID,
+    BEARER_MISSING,
+    authorize,
     check_api_source,
-    json_safe,
-    lost_stats,
-    pick_tracker,
-    public_camera,
-    validation_message,
+    check_bearer,
 )
-from pipeline.errors import ConfigError
-from pipeline.http_api import BEARER_INVALID, BEARER_MISSING, authorize, check_bearer
+from pipeline.config import validation_message
+from pipeline.control.records import CameraRecord, least_loaded, lost_stats
+from pipeline.control.views import json_safe, public_camera
+from pipeline.errors import ConfigError, SourceNotAllowedError
 from pipeline.ingest.health import CameraStats
-from pipeline.site_config import SiteCamera
+from pipeline.site_config import HttpConfig, SiteCamera, is_loopback
 from pipeline.tracking.splice import MediaSplice
 from pipeline.types import FrameMeta
 
@@ -241,7 +239,7 @@ def _stats(state="streaming", **counters):
 
 
 def test_counters_add_up_over_restarts():
-    rec = CameraRecord(_cam("rtsp://h/x"), "config", 0)
+    rec = CameraRecord(_cam("rtsp://h/x"), "config")
     rec.last = rec.total(_stats(frames_decoded=100, frames_delivered=98, reconnects=2))
     rec.carry_over()  # the actor died
     total = rec.total(_stats(frames_decoded=10, frames_delivered=9))
@@ -265,13 +263,13 @@ def test_counters_add_up_over_restarts():
     ],
 )
 def test_needs_restart(last_state, restarts, limit, expected):
-    rec = CameraRecord(_cam("rtsp://h/x"), "config", 0, restarts=restarts)
+    rec = CameraRecord(_cam("rtsp://h/x"), "config", restarts=restarts)
     rec.last = _stats(last_state) if last_state else None
     assert rec.needs_restart(limit) is expected
 
 
 def test_lost_stats_keep_the_counters_and_say_why():
-    rec = CameraRecord(_cam(f"rtsp://u:{PASSWORD}@h/x"), "api", 0)
+    rec = CameraRecord(_cam(f"rtsp://u:{PASSWORD}@h/x"), "api")
     s = lost_stats(rec, "camera actor died (node lost?); re-creating it")
     assert s.state == "reconnecting" and s.url == "rtsp://u:***@h/x"
     rec.last = _stats(frames_delivered=7)
@@ -281,11 +279,13 @@ def test_lost_stats_keep_the_counters_and_say_why():
     assert lost_stats(rec, rec.lost).state == "failed"
 
 
-def test_pick_tracker_balances():
-    recs = [CameraRecord(_cam("rtsp://h/x"), "config", i) for i in (0, 0, 1)]
-    assert pick_tracker(recs, 3) == 2
-    assert pick_tracker(recs[:2], 2) == 1
-    assert pick_tracker([], 2) == 0
+def test_cameras_go_to_the_least_loaded_host():
+    hosts = ["tracker-0", "tracker-1", "tracker-2"]  # stand-ins for actor handles
+    recs = [CameraRecord(_cam("rtsp://h/x"), "config", tracker=hosts[i]) for i in (0, 0, 1)]
+    assert least_loaded(recs, hosts, "tracker") == "tracker-2"
+    assert least_loaded(recs[:2], hosts[:2], "tracker") == "tracker-1"
+    assert least_loaded([], hosts[:2], "tracker") == "tracker-0"
+    assert least_loaded(recs, ["agg-0"], "aggregator") == "agg-0"
 
 
 def test_json_safe():
@@ -323,7 +323,7 @@ def test_camera_errors_keep_their_message_across_a_ray_call():
     """Ray pickles errors raised in actors: the message must not be wrapped twice."""
     import pickle
 
-    from pipeline.control import CameraExistsError, UnknownCameraError
+    from pipeline.errors import CameraExistsError, UnknownCameraError
 
     unknown = pickle.loads(pickle.dumps(UnknownCameraError("nope", ["b", "a"])))
     assert str(unknown) == "no camera 'nope'; cameras: ['a', 'b']"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from models.config import ModelConfig, ServingConfig
 from models.deployment import detector_options, replica_count, replica_model
-from pipeline.config import ModelConfig, ServingConfig
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,9 @@ import pytest
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import EVENTS_SCHEMA, METRICS_SCHEMA, Event, events_to_table
-from pipeline.errors import InputError
-from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig, SinkError, utc_dates
-from tests.unit.analytics_helpers import tracks_at
+from pipeline.errors import ConfigError, InputError, SinkError
+from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig, utc_dates
+from tests.unit.analytics_helpers import at, tracks_at
 
 DAY = 86400.0
 T0 = 1_795_651_200.0  # 2026-11-26T00:00:00Z
@@ -77,7 +77,7 @@ def test_events_are_partitioned_by_date_and_camera_and_read_back(tmp_path: Path)
     # Inside a file, the columns are the schema without the partition column, plus run_id.
     one = pq.read_schema(next((tmp_path / "events").rglob("*.parquet")))
     assert one.names == [n for n in EVENTS_SCHEMA.names if n != "camera_id"] + ["run_id"]
-    assert set(df["run_id"]) == {sink.config.run_id}
+    assert set(df["run_id"]) == {sink.run_id}
 
 
 def test_every_row_names_its_run_so_runs_sharing_a_partition_stay_apart(
@@ -87,17 +87,18 @@ def test_every_row_names_its_run_so_runs_sharing_a_partition_stay_apart(
     first = ParquetSink(ParquetSinkConfig(root=tmp_path))
     first.write_events([event(track=1), event(track=2)])
     first.close()
-    second = ParquetSink(ParquetSinkConfig(root=tmp_path, run_id="run-b"))
+    second = ParquetSink(ParquetSinkConfig(root=tmp_path), run_id="run-b")
     second.write_events([event(track=1)])
     second.close()
-    assert len(first.config.run_id) == 32 and first.config.run_id != "run-b"
-    assert ParquetSinkConfig(root=tmp_path).run_id != ParquetSinkConfig(root=tmp_path).run_id
+    assert len(first.run_id) == 32 and first.run_id != "run-b"
+    config = ParquetSinkConfig(root=tmp_path)
+    assert ParquetSink(config).run_id != ParquetSink(config).run_id
     df = pd.read_parquet(tmp_path / "events")
     assert sorted(zip(df["run_id"], df["track_id"])) == sorted(
-        [(first.config.run_id, 1), (first.config.run_id, 2), ("run-b", 1)]
+        [(first.run_id, 1), (first.run_id, 2), ("run-b", 1)]
     )
-    with pytest.raises(ValueError, match="run_id"):
-        ParquetSinkConfig(root=tmp_path, run_id="../x")
+    with pytest.raises(ConfigError, match="run_id must be 1-64 letters"):
+        ParquetSink(config, run_id="../x")
 
 
 def test_buffer_is_written_when_it_reaches_max_rows_in_row_groups(tmp_path: Path) -> None:
@@ -197,9 +198,9 @@ def closed_windows(camera: str = "cam1", start_at: float = T0) -> list:
     cam = CameraAnalytics(camera, cfg, 320, 240)
     for i in range(60):
         x = 100 + 4 * i
-        cam.update(
+        cam.update(at(
             tracks_at([(1, x, 200), (2, 50, 100)]), i * 0.25, captured_at=start_at + i * 0.25
-        )
+        ))
     return cam.pop_closed_windows() + cam.close()
 
 
@@ -224,7 +225,7 @@ def test_windows_write_metrics_and_heatmaps(tmp_path: Path) -> None:
     assert pq.read_schema(next((tmp_path / "metrics").rglob("*.parquet"))).names == [
         n for n in METRICS_SCHEMA.names if n != "camera_id"
     ] + ["run_id"]
-    assert set(df["run_id"]) == {sink.config.run_id}
+    assert set(df["run_id"]) == {sink.run_id}
     heat_dir = tmp_path / "heatmaps" / "date=2026-11-26" / "camera_id=cam1"
     assert sorted(p.name for p in heat_dir.iterdir()) == [
         "window-0.000.npy",
@@ -266,6 +267,19 @@ def test_retention_deletes_whole_days_older_than_the_setting(tmp_path: Path) -> 
     assert (tmp_path / "metrics" / "date=2026-11-26").is_dir()
     assert len(sink.apply_retention(T0 + 11 * DAY)) == 5  # 3 event days, metrics, heatmaps
     assert list((tmp_path / "events").iterdir()) == []
+
+
+def test_written_windows_apply_retention_against_the_newest_capture_time(
+    tmp_path: Path,
+) -> None:
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path, events_retention_days=2))
+    sink.write([event(at=T0 + 100)], closed_windows(start_at=T0), {})
+    sink.write([event(at=T0 + 2 * DAY + 100)], [], {})  # events alone: nothing is deleted yet
+    sink.flush()
+    assert (tmp_path / "events" / "date=2026-11-26").is_dir()
+    sink.write([], closed_windows(start_at=T0 + 3 * DAY), {})  # the sink reads no clock
+    assert sorted(p.name for p in (tmp_path / "events").iterdir()) == ["date=2026-11-28"]
+    assert (tmp_path / "metrics" / "date=2026-11-26").is_dir()  # aggregates kept forever
 
 
 def test_nothing_is_lost_on_clean_shutdown(tmp_path: Path) -> None:

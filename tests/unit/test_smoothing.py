@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.perturb import perturb
+from pipeline.boxes import iou_matrix
 from pipeline.errors import InputError
-from pipeline.evaluation import MotSequence, evaluate, perturb, read_mot
+from pipeline.evaluation import evaluate
+from pipeline.mot import MotSequence, read_mot
 from pipeline.tracking import ByteTracker
-from pipeline.tracking.association import iou_matrix
-from pipeline.tracking.config import GapFillConfig
-from pipeline.tracking.smoothing import GapFiller, SmoothedFrame
-from pipeline.types import Detections, FrameMeta, Tracks
+from pipeline.tracking.config import SmoothingConfig
+from pipeline.tracking.smoothing import Smoother
+from pipeline.types import Detections, FrameMeta, TrackedFrame, Tracks
 
 FPS = 25.0
 W, H = 640, 480
@@ -37,14 +39,14 @@ def meta(k: int) -> FrameMeta:
     return FrameMeta("cam", k, k / FPS, 1.8e9 + k / FPS, W, H)
 
 
-def feed(gf: GapFiller, frames: list[tuple[Tracks, list[int]]]) -> list[SmoothedFrame]:
+def feed(gf: Smoother, frames: list[tuple[Tracks, list[int]]]) -> list[TrackedFrame]:
     out = []
     for k, (t, removed) in enumerate(frames):
-        out += gf.push(meta(k), t, removed)
+        out += gf.push(TrackedFrame(meta(k), t, removed))
     return out + gf.flush()
 
 
-def ids_by_frame(out: list[SmoothedFrame]) -> list[list[int]]:
+def ids_by_frame(out: list[TrackedFrame]) -> list[list[int]]:
     return [sorted(f.tracks.track_ids.tolist()) for f in out]
 
 
@@ -81,19 +83,19 @@ def script(n: int, *walks: dict, removed: dict[int, list[int]] | None = None):
 )
 def test_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        GapFillConfig(**kwargs)
+        SmoothingConfig(**kwargs)
 
 
 def test_the_default_size_window_shortens_to_a_short_lookahead():
-    short = GapFillConfig(lookahead_s=0.5, max_gap_s=0.5)  # accepted
+    short = SmoothingConfig(lookahead_s=0.5, max_gap_s=0.5)  # accepted
     assert (short.size_smoothing_s, short.size_window_s) == (1.0, 0.5)
     frames = script(40, walk(1, range(40), 100.0, 2.0), removed={39: [1]})
-    out = feed(GapFiller(GapFillConfig(lookahead_s=0.5, max_gap_s=0.5)), frames)
+    out = feed(Smoother(SmoothingConfig(lookahead_s=0.5, max_gap_s=0.5)), frames)
     assert len(out) == 40
 
 
 def test_config_fields_are_documented():
-    for name, field in GapFillConfig.model_fields.items():
+    for name, field in SmoothingConfig.model_fields.items():
         assert field.description and len(field.description) > 20, name
 
 
@@ -101,10 +103,10 @@ def test_config_fields_are_documented():
 
 
 def test_frames_are_released_in_order_after_the_lookahead():
-    gf = GapFiller(GapFillConfig(lookahead_s=0.2, max_gap_s=0.2, box_smoothing_s=0.0))
+    gf = Smoother(SmoothingConfig(lookahead_s=0.2, max_gap_s=0.2, box_smoothing_s=0.0))
     released = []
     for k in range(10):
-        released.append([f.meta.frame_index for f in gf.push(meta(k), Tracks.empty(), [])])
+        released.append([f.meta.frame_index for f in gf.push(TrackedFrame(meta(k), Tracks.empty(), []))])
     # Frame k is due once a frame 0.2 s (5 frames) later has arrived.
     assert released == [[], [], [], [], [], [0], [1], [2], [3], [4]]
     assert [f.meta.frame_index for f in gf.flush()] == [5, 6, 7, 8, 9]
@@ -112,25 +114,25 @@ def test_frames_are_released_in_order_after_the_lookahead():
 
 
 def test_max_held_frames_releases_early_and_counts_it():
-    gf = GapFiller(GapFillConfig(max_held_frames=3))
-    out = [f.meta.frame_index for k in range(6) for f in gf.push(meta(k), Tracks.empty(), [])]
+    gf = Smoother(SmoothingConfig(max_held_frames=3))
+    out = [f.meta.frame_index for k in range(6) for f in gf.push(TrackedFrame(meta(k), Tracks.empty(), []))]
     assert out == [0, 1, 2] and gf.stats().forced_releases == 3
 
 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda gf: gf.push(FrameMeta("cam", 3, 0.3, 0.0, W, H), Tracks.empty(), []),
+        (lambda gf: gf.push(TrackedFrame(FrameMeta("cam", 3, 0.3, 0.0, W, H), Tracks.empty(), [])),
          "frame_index 3 is not after the previous frame 5"),
-        (lambda gf: gf.push(FrameMeta("cam", 9, 0.0, 0.0, W, H), Tracks.empty(), []),
+        (lambda gf: gf.push(TrackedFrame(FrameMeta("cam", 9, 0.0, 0.0, W, H), Tracks.empty(), [])),
          "pts_s must be finite and must not go backwards, got 0.0 after 0.2"),
-        (lambda gf: gf.push(meta(9), Detections.empty(), []),
+        (lambda gf: gf.push(TrackedFrame(meta(9), Detections.empty(), [])),
          "tracks must be a pipeline.types.Tracks, got Detections"),
     ],
 )
 def test_bad_input_raises_with_the_reason(call, message):
-    gf = GapFiller()
-    gf.push(meta(5), Tracks.empty(), [])
+    gf = Smoother()
+    gf.push(TrackedFrame(meta(5), Tracks.empty(), []))
     with pytest.raises(InputError, match=re.escape(message)):
         call(gf)
 
@@ -140,7 +142,7 @@ def test_bad_input_raises_with_the_reason(call, message):
 
 def test_a_gap_inside_one_track_is_interpolated():
     frames = script(12, walk(1, range(0, 3), 100, 5), walk(1, range(7, 12), 100, 5))
-    gf = GapFiller(GapFillConfig(**NO_SMOOTHING))
+    gf = Smoother(SmoothingConfig(**NO_SMOOTHING))
     out = feed(gf, frames)
     assert ids_by_frame(out) == [[1]] * 12
     xs = [(f.tracks.boxes[0, 0] + f.tracks.boxes[0, 2]) / 2 for f in out]
@@ -150,7 +152,7 @@ def test_a_gap_inside_one_track_is_interpolated():
 
 def test_a_gap_longer_than_max_gap_is_left_alone():
     frames = script(40, walk(1, range(0, 3), 100, 5), walk(1, range(33, 40), 100, 5))
-    out = feed(GapFiller(GapFillConfig(max_gap_s=1.0, **NO_SMOOTHING)), frames)
+    out = feed(Smoother(SmoothingConfig(max_gap_s=1.0, **NO_SMOOTHING)), frames)
     assert sum(len(f.tracks) for f in out) == 10  # 30 frames = 1.2 s: nothing added
 
 
@@ -159,7 +161,7 @@ def test_a_broken_track_is_stitched_interpolated_and_removed_once():
     # Track 2 appears at frame 13 where track 1 would be, and ends (removed) at frame 30.
     frames = script(32, walk(1, range(0, 10), 100, 5), walk(2, range(13, 30), 100, 5),
                     removed={14: [1], 30: [2]})
-    gf = GapFiller(GapFillConfig(**NO_SMOOTHING))
+    gf = Smoother(SmoothingConfig(**NO_SMOOTHING))
     out = feed(gf, frames)
     assert ids_by_frame(out) == [[1]] * 30 + [[], []]
     assert [f.removed_ids.tolist() for f in out if len(f.removed_ids)] == [[1]]
@@ -193,7 +195,7 @@ def test_cases_that_are_not_stitched(name, parts):
     first = parts.get("first", walk(1, range(0, 10), 100, 5))
     walks = [first, parts["second"]] + ([parts["other"]] if "other" in parts else [])
     frames = script(70, *walks, removed={14: [1]})
-    gf = GapFiller(GapFillConfig(**NO_SMOOTHING))
+    gf = Smoother(SmoothingConfig(**NO_SMOOTHING))
     out = feed(gf, frames)
     assert gf.stats().stitched == 0, name
     assert 2 in {t for f in out for t in f.tracks.track_ids.tolist()}, name
@@ -204,7 +206,7 @@ def test_a_track_the_tracker_has_not_removed_is_never_stitched():
     # last frame was released, so track 2 keeps its own id (no risk of two 1s later).
     frames = script(60, walk(1, range(0, 10), 100, 5), walk(2, range(13, 30), 100, 5),
                     removed={40: [1]})
-    gf = GapFiller(GapFillConfig(lookahead_s=0.5, max_gap_s=0.5, **NO_SMOOTHING))
+    gf = Smoother(SmoothingConfig(lookahead_s=0.5, max_gap_s=0.5, **NO_SMOOTHING))
     out = feed(gf, frames)
     assert gf.stats().stitched == 0
     assert {t for f in out for t in f.tracks.track_ids.tolist()} == {1, 2}
@@ -213,7 +215,7 @@ def test_a_track_the_tracker_has_not_removed_is_never_stitched():
 def test_box_smoothing_averages_jitter_over_the_window():
     jitter = [0, 4, -4, 4, -4, 4, -4, 4, -4, 0]
     frames = [(tracks((1, box(100 + j))), []) for j in jitter]
-    out = feed(GapFiller(GapFillConfig(box_smoothing_s=0.04)), frames)  # one frame each side
+    out = feed(Smoother(SmoothingConfig(box_smoothing_s=0.04)), frames)  # one frame each side
     xs = np.array([(f.tracks.boxes[0, 0] + f.tracks.boxes[0, 2]) / 2 for f in out])
     assert np.abs(xs[1:-1] - 100).max() <= 4 / 3 + 1e-4  # (4 - 4 + 4) / 3
     assert np.abs(np.array(jitter)).max() == 4
@@ -224,7 +226,7 @@ def test_box_smoothing_window_stays_centred_at_a_tracks_ends():
     # first boxes ahead (towards where the person goes) and the last ones behind, moving
     # zone entries and exits and line crossings in time.
     frames = script(20, walk(1, range(20), 100.0, 6.0), removed={19: [1]})
-    out = feed(GapFiller(GapFillConfig(box_smoothing_s=0.1)), frames)  # 2 frames each side
+    out = feed(Smoother(SmoothingConfig(box_smoothing_s=0.1)), frames)  # 2 frames each side
     xs = np.array([(f.tracks.boxes[0, 0] + f.tracks.boxes[0, 2]) / 2 for f in out])
     np.testing.assert_allclose(xs, 100.0 + 6.0 * np.arange(20), atol=1e-3)
 
@@ -236,8 +238,8 @@ def test_size_is_smoothed_over_its_own_longer_window_and_the_anchor_is_not_moved
     sizes = [(40 + 6 * (-1) ** k, 100 + 10 * (-1) ** k) for k in range(n)]
     frames = [(tracks((1, box(100.0 + 3.0 * k, w=sw, h=sh))), [1] if k == n - 1 else [])
               for k, (sw, sh) in enumerate(sizes)]
-    cfg = GapFillConfig(box_smoothing_s=0.04, size_smoothing_s=0.5)  # 1 and 12 frames
-    out = feed(GapFiller(cfg), frames)
+    cfg = SmoothingConfig(box_smoothing_s=0.04, size_smoothing_s=0.5)  # 1 and 12 frames
+    out = feed(Smoother(cfg), frames)
     b = np.array([f.tracks.boxes[0] for f in out])
     # The anchor of a constant-speed walk is exact whatever the windows.
     np.testing.assert_allclose((b[:, 0] + b[:, 2]) / 2, 100.0 + 3.0 * np.arange(n), atol=1e-3)
@@ -246,7 +248,7 @@ def test_size_is_smoothed_over_its_own_longer_window_and_the_anchor_is_not_moved
     middle = slice(12, n - 12)
     assert np.abs(b[middle, 3] - b[middle, 1] - 100).max() <= 10 / 25 + 1e-3
     assert np.abs(b[middle, 2] - b[middle, 0] - 40).max() <= 6 / 25 + 1e-3
-    short = feed(GapFiller(GapFillConfig(box_smoothing_s=0.04, size_smoothing_s=0.04)), frames)
+    short = feed(Smoother(SmoothingConfig(box_smoothing_s=0.04, size_smoothing_s=0.04)), frames)
     hs = np.array([f.tracks.boxes[0, 3] - f.tracks.boxes[0, 1] for f in short])
     assert np.abs(hs[middle] - 100).max() >= 10 / 3 - 1e-3
 
@@ -256,29 +258,29 @@ def test_a_steady_change_of_size_is_kept():
     n = 50
     frames = [(tracks((1, box(200.0, y=300.0 + k, h=100.0 + k))), [1] if k == n - 1 else [])
               for k in range(n)]
-    out = feed(GapFiller(GapFillConfig(size_smoothing_s=1.0)), frames)
+    out = feed(Smoother(SmoothingConfig(size_smoothing_s=1.0)), frames)
     heights = np.array([f.tracks.boxes[0, 3] - f.tracks.boxes[0, 1] for f in out])
     np.testing.assert_allclose(heights, 100.0 + np.arange(n), atol=1e-3)
 
 
 def test_state_stays_bounded_as_people_come_and_go():
-    gf = GapFiller()
+    gf = Smoother()
     n = 2000
     for k in range(n):
         tid = k // 20 + 1  # a new person every 20 frames, at a different place each time
         x = 50 + (tid * 97) % 500
         removed = [tid - 1] if k % 20 == 0 and tid > 1 else []
-        gf.push(meta(k), tracks((tid, box(x))), removed)
+        gf.push(TrackedFrame(meta(k), tracks((tid, box(x))), removed))
     s = gf.stats()
-    assert s.held <= GapFillConfig().lookahead_s * FPS + 1
+    assert s.held <= SmoothingConfig().lookahead_s * FPS + 1
     assert s.live_tracks <= 8
 
 
 def test_state_stays_bounded_without_removals():
-    gf = GapFiller()
+    gf = Smoother()
     for k in range(2000):
         tid = k // 20 + 1
-        gf.push(meta(k), tracks((tid, box(50 + (tid * 97) % 500))), [])  # never removed
+        gf.push(TrackedFrame(meta(k), tracks((tid, box(50 + (tid * 97) % 500))), []))  # never removed
     # Tracks unseen for lookahead + max_gap (3.5 s) after the last released frame go: a
     # new person every 0.8 s leaves at most (2 + 3.5) / 0.8 + 1 of them.
     assert gf.stats().live_tracks <= 8 and len(gf._out_of) <= 8  # noqa: SLF001
@@ -312,14 +314,14 @@ def occluded_detections(gt: MotSequence, hidden_s: float, seed: int) -> list[Det
 
 def run_tracker(frames: list[Detections], smooth: bool) -> MotSequence:
     tracker = ByteTracker()
-    gf = GapFiller() if smooth else None
+    gf = Smoother() if smooth else None
     per = []
     for k, d in enumerate(frames):
         t = tracker.update(d, k / FPS)
         if gf is None:
             per.append(t)
         else:
-            per += [f.tracks for f in gf.push(meta(k), t, tracker.removed_ids)]
+            per += [f.tracks for f in gf.push(TrackedFrame(meta(k), t, tracker.removed_ids))]
     if gf is not None:
         per += [f.tracks for f in gf.flush()]
     return MotSequence.from_tracks(per, len(frames))

@@ -3,8 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
+from models.config import ServingConfig
 from models.stats_board import DetectorStats, merge_replicas
-from pipeline.config import ServingConfig
 
 
 def _stats(*batches: tuple[int, int, float, float]) -> DetectorStats:

@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from models.config import ModelConfig
 from models.detector import OnnxDetector
 from models.preprocess import InputSpec
 from models.tiling import TileRect, TilingConfig, merge, plan_tiles, prepare_tiles
-from pipeline.config import ModelConfig
 from pipeline.errors import InputError
 from pipeline.types import Detections
 from tests.images import ASTRONAUT_PERSON_BOX, astronaut_rgb, iou

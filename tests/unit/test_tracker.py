@@ -14,10 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.perturb import perturb, track_frames
+from pipeline.boxes import iou_matrix
 from pipeline.errors import ConfigError, InputError
-from pipeline.evaluation import evaluate, perturb, read_mot, track_frames
-from pipeline.tracking import ByteTracker, CameraTrackers, TrackerConfig
-from pipeline.tracking.association import assign, iou_matrix
+from pipeline.evaluation import evaluate
+from pipeline.mot import read_mot
+from pipeline.tracking import ByteTracker, CameraLane, SmoothingConfig, TrackerConfig
+from pipeline.tracking.association import assign
 from pipeline.tracking.kalman import BoxKalman, boxes_xyxy, xyxy_to_cxcywh
 from pipeline.types import Detections, FrameMeta, Tracks
 
@@ -400,88 +403,90 @@ def test_accuracy_on_perturbed_ground_truth(sequence, floors, max_idsw):
     assert result["IDSW"] <= max_idsw
 
 
-# ----------------------------------------------------------------------------- many cameras
+# ----------------------------------------------------------------- one camera's lane
 
 
-def meta(camera: str, index: int) -> FrameMeta:
-    return FrameMeta(camera, index, index / FPS, 0.0, 640, 480)
+def meta(camera: str, index: int, pts_s: float | None = None, wall: float = 0.0) -> FrameMeta:
+    return FrameMeta(camera, index, index / FPS if pts_s is None else pts_s, wall, 640, 480)
 
 
-def test_camera_trackers_are_independent():
-    hosts = CameraTrackers()
-    hosts.add_camera("a", {"min_hits": 1})
-    hosts.add_camera("b", {"min_hits": 1})
-    assert ids_of(hosts.update("a", meta("a", 0), dets([person(0), person(200)]))) == [1, 2]
-    assert ids_of(hosts.update("b", meta("b", 0), dets([person(0)]))) == [1]
-    assert hosts.cameras() == ["a", "b"]
-    stats = hosts.stats()
-    assert stats["totals"]["tracks_confirmed"] == 3
-    assert stats["per_camera"]["a"]["last_frame_index"] == 0
+def step_ids(lane: CameraLane, index: int, boxes: list) -> list[list[int]]:
+    """The track ids of the frames a lane releases for frame ``index``."""
+    return [ids_of(f.tracks) for f in lane.step(meta(lane.camera_id, index), dets(boxes))]
 
 
-def test_camera_step_reports_removed_ids():
-    hosts = CameraTrackers()
-    hosts.add_camera("a", {"min_hits": 1, "lost_buffer_s": 0.1})
-    hosts.step("a", meta("a", 0), dets([person(0)]))
-    step = hosts.step("a", meta("a", 10), Detections.empty())
-    assert step.removed_ids.tolist() == [1]
+def test_lanes_are_independent_and_report_their_stats():
+    a, b = CameraLane("a", TrackerConfig(min_hits=1)), CameraLane("b", TrackerConfig(min_hits=1))
+    assert step_ids(a, 0, [person(0), person(200)]) == [[1, 2]]
+    assert step_ids(b, 0, [person(0)]) == [[1]]
+    stats = a.stats()
+    assert stats["tracks_confirmed"] == 2 and stats["last_frame_index"] == 0
+    assert "smoothing" not in stats
+
+
+def test_a_step_reports_the_removed_ids_with_its_frame():
+    lane = CameraLane("a", TrackerConfig(min_hits=1, lost_buffer_s=0.1))
+    lane.step(meta("a", 0), dets([person(0)]))
+    [frame] = lane.step(meta("a", 10), Detections.empty())
+    assert frame.removed_ids.tolist() == [1] and frame.meta.frame_index == 10
 
 
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda h: h.update("x", meta("x", 0), Detections.empty()), InputError,
-         r"unknown camera 'x'; tracked cameras: \['a'\]"),
-        (lambda h: h.update("a", meta("a", 5), Detections.empty()), InputError,
+        (lambda lane: lane.step(meta("a", 5), Detections.empty()), InputError,
          "camera 'a': frame_index 5 is not after the previous frame 5; frames must arrive "
          "in order per camera"),
-        (lambda h: h.update("a", meta("a", 3), Detections.empty()), InputError,
+        (lambda lane: lane.step(meta("a", 3), Detections.empty()), InputError,
          "camera 'a': frame_index 3 is not after the previous frame 5"),
-        (lambda h: h.update("a", meta("b", 6), Detections.empty()), InputError,
-         "camera 'a': frame_meta belongs to camera 'b'"),
-        (lambda h: h.update("a", FrameMeta("a", 6, 0.0, 0.0, 640, 480), Detections.empty()),
+        (lambda lane: lane.step(meta("b", 6), Detections.empty()), InputError,
+         "camera 'a': frame belongs to camera 'b'"),
+        (lambda lane: lane.step(meta("a", 6), None), InputError,
+         "camera 'a': frame 6 has no detections"),
+        (lambda lane: lane.step(meta("a", 6, pts_s=0.0), Detections.empty()),
          InputError, "camera 'a': pts_s went backwards: 0.0 s after 0.2 s"),
-        (lambda h: h.add_camera("a"), ConfigError, "camera 'a' already has a tracker"),
-        (lambda h: h.add_camera("c", {"min_hits": 0}), ConfigError,
-         "tracker.min_hits: camera 'c': Input should be greater than or equal to 1"),
-        (lambda h: h.add_camera("c", {"lost_frames": 3}), ConfigError,
-         "tracker.lost_frames: camera 'c': Extra inputs are not permitted"),
-        (lambda h: h.add_camera("c", {"low_score": 0.9}), ConfigError,
-         "tracker: camera 'c': Value error, low_score"),
-        (lambda h: h.remove_camera("c"), InputError, "unknown camera 'c'"),
+        (lambda lane: CameraLane(""), ConfigError, "camera_id must be a non-empty string"),
+        (lambda lane: CameraLane("b", first_id=0), ConfigError,
+         "camera 'b': first track id must be an integer >= 1"),
     ],
-    ids=["unknown", "same-frame", "older-frame", "other-camera", "time-backwards",
-         "duplicate", "bad-value", "unknown-key", "cross-field", "remove-unknown"],
+    ids=["same-frame", "older-frame", "other-camera", "no-detections", "time-backwards",
+         "empty-id", "first-id"],
 )
-def test_camera_trackers_errors(call, error, message):
-    hosts = CameraTrackers()
-    hosts.add_camera("a")
-    hosts.update("a", meta("a", 5), Detections.empty())
-    with pytest.raises(error, match=message):
-        call(hosts)
+def test_lane_errors_name_the_camera(call, error, message):
+    lane = CameraLane("a")
+    lane.step(meta("a", 5), Detections.empty())
+    with pytest.raises(error, match=re.escape(message)):
+        call(lane)
 
 
-def test_camera_reset_allows_restarting_frame_order():
-    hosts = CameraTrackers()
-    hosts.add_camera("a", {"min_hits": 1})
-    hosts.update("a", meta("a", 5), dets([person(0)]))
-    assert hosts.reset_camera("a").tolist() == [1]
-    assert ids_of(hosts.update("a", meta("a", 0), dets([person(0)]))) == [2]
-    assert hosts.remove_camera("a").tolist() == [2]
-    assert hosts.cameras() == []
+def test_a_resumed_lane_continues_the_timeline_and_reports_the_dropped_ids():
+    """A camera whose source actor was re-created numbers frames from 0 again: its frames
+    go on after the last one, and the ids it had are removed with its next frame."""
+    lane = CameraLane("a", TrackerConfig(min_hits=1))
+    lane.step(meta("a", 40, wall=1000.0), dets([person(0)]))
+    assert lane.resume().tolist() == [1]
+    [frame] = lane.step(meta("a", 0, pts_s=0.0, wall=1010.0), dets([person(0)]))
+    assert frame.meta.frame_index == 41 and frame.meta.pts_s == pytest.approx(40 / FPS + 10.0)
+    assert ids_of(frame.tracks) == [2] and frame.removed_ids.tolist() == [1]
+    [later] = lane.step(meta("a", 1, pts_s=0.04, wall=1010.04), dets([person(0)]))
+    assert later.removed_ids.tolist() == [] and later.meta.frame_index == 42
 
 
 def test_a_camera_added_again_continues_its_ids():
     """Removed and added again in one run (maybe on another tracker actor), a camera's
     ids continue from where they stopped: never reused within a run."""
-    hosts = CameraTrackers()
-    hosts.add_camera("a", {"min_hits": 1})
-    hosts.update("a", meta("a", 0), dets([person(0), person(200)]))
-    stopped_at = hosts.next_id("a")
-    assert stopped_at == 3
-    hosts.remove_camera("a")
-    elsewhere = CameraTrackers()
-    elsewhere.add_camera("a", {"min_hits": 1}, first_id=stopped_at)
-    assert ids_of(elsewhere.update("a", meta("a", 0), dets([person(0)]))) == [3]
-    with pytest.raises(ConfigError, match="first track id must be an integer >= 1"):
-        elsewhere.add_camera("b", first_id=0)
+    lane = CameraLane("a", TrackerConfig(min_hits=1))
+    lane.step(meta("a", 0), dets([person(0), person(200)]))
+    assert lane.next_id == 3 and sorted(lane.live_ids.tolist()) == [1, 2]
+    again = CameraLane("a", TrackerConfig(min_hits=1), first_id=lane.next_id)
+    assert step_ids(again, 0, [person(0)]) == [[3]]
+
+
+def test_a_smoothing_lane_holds_frames_for_its_lookahead_and_flushes_them():
+    lane = CameraLane("a", TrackerConfig(min_hits=1), SmoothingConfig(lookahead_s=0.2,
+                                                                      max_gap_s=0.2))
+    released = [len(lane.step(meta("a", k), dets([person(4 * k)]))) for k in range(10)]
+    assert released == [0] * 5 + [1] * 5  # 0.2 s at 25 fps: five frames held
+    held = lane.flush()
+    assert [f.meta.frame_index for f in held] == [5, 6, 7, 8, 9]
+    assert lane.stats()["smoothing"]["frames_out"] == 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import random
 from pathlib import Path
 
@@ -10,12 +11,13 @@ import numpy as np
 import pytest
 
 import pipeline.analytics as analytics_pkg
-from pipeline.analytics.camera import CameraAnalytics, FrameUpdate
+from pipeline.analytics.aggregator import Aggregator
+from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.windows import WindowSet, ZoneInfo
 from pipeline.errors import InputError
-from pipeline.types import Tracks
-from tests.unit.analytics_helpers import event_key, tracks_at, window_key
+from pipeline.types import FrameMeta, TrackedFrame, Tracks
+from tests.unit.analytics_helpers import at, event_key, tracks_at, window_key
 
 SQUARE = [[100, 100], [300, 100], [300, 300], [100, 300]]
 IN, OUT = (200.0, 200.0), (50.0, 50.0)
@@ -67,7 +69,7 @@ def run(
         t = i / fps
         current = [k for k in keys if k <= t]
         rows = positions[current[-1]] if current else []
-        events += cam.update(tracks_at(rows), t, captured_at=1.8e9 + t)
+        events += cam.update(at(tracks_at(rows), t, captured_at=1.8e9 + t))
     return events
 
 
@@ -94,10 +96,10 @@ def test_window_boundary_inside_a_visit() -> None:
 def test_window_closes_only_after_end_plus_grace() -> None:
     cam = zone_camera(window_s=10.0)
     for t in (0.0, 9.9, 10.0, 14.9):
-        cam.update(Tracks.empty(), t, captured_at=1.8e9 + t)
+        cam.update(at(Tracks.empty(), t, captured_at=1.8e9 + t))
     assert cam.pop_closed_windows() == []
     assert cam.snapshot().open_windows == ((0.0, 10.0), (10.0, 20.0))
-    cam.update(Tracks.empty(), 15.0, captured_at=1.8e9 + 15.0)
+    cam.update(at(Tracks.empty(), 15.0, captured_at=1.8e9 + 15.0))
     closed = cam.pop_closed_windows()
     assert [(w.start_s, w.metrics[0].frames) for w in closed] == [(0.0, 2)]
     assert closed[0].start_at == pytest.approx(1.8e9)
@@ -147,7 +149,7 @@ def test_heatmap_cells_with_few_tracks_are_suppressed() -> None:
     cam = CameraAnalytics("cam1", cfg, 400, 400)
     # Cell (0, 0): tracks 1 and 2; cell (3, 3): track 3 only.
     for t in range(5):
-        cam.update(tracks_at([(1, 50, 50), (2, 60, 60), (3, 390, 390)]), t * 0.2, captured_at=1.8e9)
+        cam.update(at(tracks_at([(1, 50, 50), (2, 60, 60), (3, 390, 390)]), t * 0.2, captured_at=1.8e9))
     heat = cam.close()[0].heatmap
     assert heat.counts.shape == (4, 4)
     assert heat.counts[0, 0] == 10 and heat.counts[3, 3] == 0 and heat.counts.sum() == 10
@@ -181,7 +183,7 @@ def test_live_queue_estimate_methods() -> None:
     run(cam, {0.0: [(1, *IN), (2, *IN)]}, until=4.0)
     q = cam.snapshot().zones[0].queue
     assert (q.length, q.method, q.est_wait_s) == (2, "oldest_in_queue", 4.0)
-    cam.update(tracks_at([(2, *IN)]), 4.2)  # track 1 leaves after waiting 4 s
+    cam.update(at(tracks_at([(2, *IN)]), 4.2))  # track 1 leaves after waiting 4 s
     q = cam.snapshot().zones[0].queue
     assert q.method == "littles_law"
     assert q.est_wait_s == pytest.approx(1 / (1 / 4.2))
@@ -190,22 +192,22 @@ def test_live_queue_estimate_methods() -> None:
 
 def test_media_time_must_not_go_backwards() -> None:
     cam = zone_camera()
-    cam.update(Tracks.empty(), 5.0)
+    cam.update(at(Tracks.empty(), 5.0))
     with pytest.raises(InputError, match=r"pts_s went backwards from 5.0 to 4.0"):
-        cam.update(Tracks.empty(), 4.0)
+        cam.update(at(Tracks.empty(), 4.0))
 
 
 def test_duplicate_track_ids_in_a_frame_are_rejected() -> None:
     cam = zone_camera()
     with pytest.raises(InputError, match=r"track ids must be unique within a frame, but 7 appears"):
-        cam.update(tracks_at([(7, 10, 10), (7, 20, 20)]), 0.0)
+        cam.update(at(tracks_at([(7, 10, 10), (7, 20, 20)]), 0.0))
 
 
 def test_closed_camera_rejects_updates() -> None:
     cam = zone_camera()
     cam.close()
     with pytest.raises(InputError, match="analytics are closed"):
-        cam.update(Tracks.empty(), 0.0)
+        cam.update(at(Tracks.empty(), 0.0))
 
 
 def test_non_finite_boxes_are_dropped_and_counted() -> None:
@@ -213,14 +215,14 @@ def test_non_finite_boxes_are_dropped_and_counted() -> None:
     t = tracks_at([(1, *IN), (2, *IN)])
     boxes = t.boxes.copy()
     boxes[1, 0] = np.nan
-    cam.update(Tracks(boxes, t.scores, t.class_ids, t.track_ids), 0.0)
+    cam.update(at(Tracks(boxes, t.scores, t.class_ids, t.track_ids), 0.0))
     assert cam.invalid_boxes_total == 1 and cam.snapshot().active_tracks == 1
 
 
 # ----------------------------------------------------------------- determinism
 
 
-def synthetic_frames(seed: int = 3, frames: int = 900, fps: float = 10.0) -> list[FrameUpdate]:
+def synthetic_frames(seed: int = 3, frames: int = 900, fps: float = 10.0) -> list[TrackedFrame]:
     """Random walkers through a 400 x 400 frame, born and removed over time."""
     rng = random.Random(seed)
     alive: dict[int, list[float]] = {}
@@ -246,7 +248,8 @@ def synthetic_frames(seed: int = 3, frames: int = 900, fps: float = 10.0) -> lis
         rows = [(tid, p[0], p[1]) for tid, p in alive.items() if rng.random() > 0.1]  # 10 % missed
         rng.shuffle(rows)
         pts = f / fps
-        out.append(FrameUpdate(tracks_at(rows), pts, removed, 1.8e9 + pts))
+        out.append(TrackedFrame(FrameMeta("cam1", f, pts, 1.8e9 + pts, 400, 400), tracks_at(rows),
+                                removed))
     return out
 
 
@@ -267,17 +270,20 @@ def busy_config() -> AnalyticsConfig:
     )
 
 
-def run_frames(frames: list[FrameUpdate], batch: int, speed: float = 1.0) -> tuple[list, list]:
-    cam = CameraAnalytics("cam1", busy_config(), 400, 400)
+def run_frames(frames: list[TrackedFrame], batch: int, speed: float = 1.0) -> tuple[list, list]:
+    """The frames through an aggregator ``batch`` at a time, replayed at ``speed``."""
+    agg = Aggregator()
+    agg.add_camera("cam1", busy_config())
     events, windows = [], []
     for i in range(0, len(frames), batch):
-        chunk = [
-            FrameUpdate(f.tracks, f.pts_s, f.removed_ids, 1.7e9 + f.pts_s / speed)
+        out = agg.update([
+            dataclasses.replace(f, meta=dataclasses.replace(
+                f.meta, captured_at=1.7e9 + f.meta.pts_s / speed))
             for f in frames[i : i + batch]
-        ]
-        events += cam.update_batch(chunk)
-        windows += cam.pop_closed_windows()
-    windows += cam.close()
+        ])
+        events += out.events
+        windows += out.windows
+    windows += agg.close()
     return [event_key(e) for e in events], [window_key(w) for w in windows]
 
 
@@ -296,12 +302,7 @@ def test_same_tracks_at_any_speed_or_batch_size_give_identical_output() -> None:
 def test_track_order_within_a_frame_does_not_matter() -> None:
     frames = synthetic_frames(seed=5, frames=300)
     reversed_frames = [
-        FrameUpdate(
-            f.tracks.filter(np.arange(len(f.tracks))[::-1]),
-            f.pts_s,
-            f.removed_ids[::-1],
-            f.captured_at,
-        )
+        TrackedFrame(f.meta, f.tracks.filter(np.arange(len(f.tracks))[::-1]), f.removed_ids[::-1])
         for f in frames
     ]
     assert run_frames(reversed_frames, batch=1) == run_frames(frames, batch=1)

@@ -9,6 +9,7 @@ from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
 from tests.unit.analytics_helpers import (
     FPS,
+    at,
     feed_path,
     load_mot,
     mot_anchor_paths,
@@ -103,7 +104,7 @@ def test_occupancy_counts_counted_visits_only() -> None:
     seen = []
     for i in range(12):
         rows = [(1, *IN)] + ([(2, *IN)] if i >= 3 else []) + [(3, *OUT)]
-        cam.update(tracks_at(rows), i / FPS)
+        cam.update(at(tracks_at(rows), i / FPS))
         seen.append(cam.snapshot().zones[0].occupancy)
     # Track 1 counts from frame 5 (0.2 s), track 2 from frame 8; track 3 never.
     assert seen == [0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2]
@@ -114,8 +115,8 @@ def test_occupancy_counts_counted_visits_only() -> None:
 def test_removed_track_exits_now_with_its_last_inside_time() -> None:
     cam = camera()
     for i in range(10):
-        cam.update(tracks_at([(5, *IN)]), i / FPS)
-    events = cam.update(tracks_at([]), 10 / FPS, removed_ids=[5, 999])
+        cam.update(at(tracks_at([(5, *IN)]), i / FPS))
+    events = cam.update(at(tracks_at([]), 10 / FPS, removed_ids=[5, 999]))
     assert summary(events) == [("zone_exit", 9, 9)]
     assert events[0].track_id == 5
     assert cam.snapshot().active_tracks == 0
@@ -123,8 +124,8 @@ def test_removed_track_exits_now_with_its_last_inside_time() -> None:
 
 def test_visit_counted_and_ended_in_the_frame_that_removes_the_track() -> None:
     cam = camera(min_visit_s=0.0)
-    cam.update(tracks_at([(8, *OUT)]), 0.0)
-    events = cam.update(tracks_at([(8, *IN)]), 0.04, removed_ids=[8])
+    cam.update(at(tracks_at([(8, *OUT)]), 0.0))
+    events = cam.update(at(tracks_at([(8, *IN)]), 0.04, removed_ids=[8]))
     assert [(e.kind, e.track_id, e.dwell_s) for e in events] == [
         ("zone_enter", 8, None),
         ("zone_exit", 8, 0.0),
@@ -133,35 +134,35 @@ def test_visit_counted_and_ended_in_the_frame_that_removes_the_track() -> None:
 
 def test_removed_ids_may_be_a_numpy_array_as_the_tracker_gives_them() -> None:
     cam = camera(min_visit_s=0.0)
-    cam.update(tracks_at([(1, *IN), (2, *IN), (3, *OUT)]), 0.0)
-    events = cam.update(tracks_at([]), 0.04, removed_ids=np.array([1, 2, 3], np.int64))
+    cam.update(at(tracks_at([(1, *IN), (2, *IN), (3, *OUT)]), 0.0))
+    events = cam.update(at(tracks_at([]), 0.04, removed_ids=np.array([1, 2, 3], np.int64)))
     assert [(e.kind, e.track_id) for e in events] == [("zone_exit", 1), ("zone_exit", 2)]
-    assert cam.update(tracks_at([]), 0.08, removed_ids=np.zeros(0, np.int64)) == []
+    assert cam.update(at(tracks_at([]), 0.08, removed_ids=np.zeros(0, np.int64))) == []
 
 
 def test_removed_track_with_uncounted_visit_exits_silently() -> None:
     cam = camera()
-    cam.update(tracks_at([(5, *IN)]), 0.0)
-    assert cam.update(tracks_at([]), 0.04, removed_ids=[5]) == []
+    cam.update(at(tracks_at([(5, *IN)]), 0.0))
+    assert cam.update(at(tracks_at([]), 0.04, removed_ids=[5])) == []
 
 
 def test_idle_tracks_are_evicted_after_the_timeout() -> None:
     cam = camera(exit_grace_s=1.0, track_idle_timeout_s=2.0)
-    cam.update(tracks_at([(1, *OUT), (2, *OUT)]), 0.0)
-    cam.update(tracks_at([(2, *OUT)]), 1.0)
+    cam.update(at(tracks_at([(1, *OUT), (2, *OUT)]), 0.0))
+    cam.update(at(tracks_at([(2, *OUT)]), 1.0))
     assert cam.snapshot().active_tracks == 2
-    cam.update(tracks_at([(2, *OUT)]), 2.01)
+    cam.update(at(tracks_at([(2, *OUT)]), 2.01))
     assert cam.snapshot().active_tracks == 1  # track 1 unseen for more than 2 s
-    cam.update(tracks_at([]), 10.0)
+    cam.update(at(tracks_at([]), 10.0))
     assert cam.snapshot().active_tracks == 0
 
 
 def test_state_stays_bounded_over_many_short_tracks() -> None:
     cam = camera()
     for i in range(3000):
-        cam.update(
+        cam.update(at(
             tracks_at([(i, *IN), (i + 100_000, *OUT)]), i / FPS, removed_ids=[i - 1, i + 99_999]
-        )
+        ))
     assert cam.snapshot().active_tracks == 2
     assert cam._slots.capacity == 64  # slots were reused, never grown
 
@@ -174,7 +175,7 @@ def test_concave_zone() -> None:
         min_distinct_tracks=1,
     )
     cam = CameraAnalytics("cam1", cfg, 400, 400)
-    events = cam.update(tracks_at([(1, 150, 150), (2, 250, 150), (3, 250, 250)]), 0.0)
+    events = cam.update(at(tracks_at([(1, 150, 150), (2, 250, 150), (3, 250, 250)]), 0.0))
     assert sorted(e.track_id for e in events) == [1, 3]
 
 
@@ -184,7 +185,7 @@ def test_normalized_zone_resolves_against_frame_size() -> None:
         min_distinct_tracks=1,
     )
     cam = CameraAnalytics("cam1", cfg, 1920, 1080)
-    events = cam.update(tracks_at([(1, 900, 500), (2, 1000, 500)]), 0.0)
+    events = cam.update(at(tracks_at([(1, 900, 500), (2, 1000, 500)]), 0.0))
     assert [e.track_id for e in events] == [2]
 
 

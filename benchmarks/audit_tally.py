@@ -46,8 +46,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.boxes import iou_matrix
 from pipeline.errors import InputError
-from pipeline.tracking.association import assign, iou_matrix
+from pipeline.tracking.association import assign
 
 # Named, documented defaults of the audit (benchmarks/audit.py takes them as options).
 HEIGHT_EDGES_PX = (60.0, 100.0, 150.0)

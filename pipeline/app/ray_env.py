@@ -1,10 +1,11 @@
-"""Ray Serve settings panoray runs with, applied as environment defaults.
+"""The Ray and Ray Serve settings panoray runs with.
 
-Ray Serve reads these when ``ray.serve`` is first imported, in every process (the driver,
-camera actors calling the detector, the replicas), so they are set when panoray's packages
-are imported, before Ray starts: workers of a local cluster inherit them from the driver.
-A cluster started with ``ray start`` gets them from cluster.yaml. A variable already set
-in the environment wins.
+Ray Serve reads its variables when ``ray.serve`` is first imported, in every process (the
+driver, camera actors calling the detector, the replicas), so the entry points set them
+with :func:`apply_ray_env` before Ray starts or ``ray.serve`` is imported: workers of a
+local cluster inherit them from the driver. A cluster started with ``ray start`` gets them
+from cluster.yaml. A variable already set in the environment wins. Importing panoray's
+packages changes nothing.
 
 Measured with ``benchmarks/detector.py --quick`` on 2 cores, 8 concurrent callers through a
 DeploymentHandle: 54 images/s with Serve's defaults, 70 with gRPC between deployments, 83
@@ -36,7 +37,21 @@ SERVE_ENV = {
 }
 
 
-def apply() -> None:
-    """Sets each variable of :data:`SERVE_ENV` unless the environment already has it."""
-    for name, value in SERVE_ENV.items():
+TASK_EVENTS_KEPT = 10_000
+"""Ray keeps the events of at most this many tasks (actor calls) for its state API and
+dashboard; its default, 100,000, grows Ray's own memory by some 300 MB over the first
+20 minutes of a 2-camera live run (each frame is a few actor calls), which reads as a leak
+in a soak. At 10,000, `ray list tasks` still shows the last minutes of calls."""
+
+SYSTEM_CONFIG = {"automatic_object_spilling_enabled": False,
+                 "task_events_max_num_task_in_gcs": TASK_EVENTS_KEPT}
+"""Ray system config of a local instance: objects (frames among them) never go to disk,
+and the task-event store is bounded (:data:`TASK_EVENTS_KEPT`)."""
+
+
+def apply_ray_env() -> None:
+    """Sets each variable of :data:`SERVE_ENV`, and ``RAY_USAGE_STATS_ENABLED=0``, unless
+    the environment already has it. ``RAY_AUTH_MODE`` is left as the caller set it (Ray
+    2.60 clusters started with ``ray start`` use token auth)."""
+    for name, value in {**SERVE_ENV, "RAY_USAGE_STATS_ENABLED": "0"}.items():
         os.environ.setdefault(name, value)

@@ -9,8 +9,10 @@ import signal
 import sys
 import threading
 
-from pipeline.config import HttpConfig, ModelConfig, ServingConfig
+from models.config import ModelConfig, ServingConfig
+from pipeline.app.ray_env import apply_ray_env
 from pipeline.errors import ConfigError, PanorayError
+from pipeline.site_config import HttpConfig
 
 log = logging.getLogger("panoray")
 
@@ -22,7 +24,7 @@ SIGNAL_EXIT_BASE = 128  # stopped by signal N (clean shutdown): exit 128 + N
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from pipeline.config_loader import ConfigFileError
+    from pipeline.errors import ConfigFileError
     from pipeline.site_config import load_site_config
 
     try:
@@ -40,10 +42,11 @@ def _run(args: argparse.Namespace) -> int:
 
     from ray import serve
 
-    from pipeline.config_loader import ConfigFileError
-    from pipeline.runner import PipelineRunner, RunOptions
+    from pipeline.app.runner import PipelineRunner, RunOptions
+    from pipeline.app.serving import init_ray
+    from pipeline.app.status_table import StatusDisplay
+    from pipeline.errors import ConfigFileError
     from pipeline.site_config import DEMO_CONFIG, load_site_config
-    from pipeline.status import StatusDisplay
 
     path = args.config or DEMO_CONFIG
     try:
@@ -83,8 +86,9 @@ def _run(args: argparse.Namespace) -> int:
           f"{'offline' if options.offline else 'as configured'}; output in "
           f"{runner.output_dir}", flush=True)
     try:
-        runner.start()
+        init_ray(options.address or cfg.ray.address, namespace=cfg.ray.namespace)
         install_handlers()  # ray.init installs its own SIGTERM handler; ours must win
+        runner.start()  # a signal now stops the run cleanly once it has started
         with StatusDisplay() as display:
             why = runner.wait(stop, display.update)
         print(f"panoray: {why}; shutting down cleanly", flush=True)
@@ -114,7 +118,7 @@ def _replicas(value: str) -> int | str:
 def _serve(args: argparse.Namespace) -> int:
     from ray import serve
 
-    from pipeline.serving import init_ray, start_serving
+    from pipeline.app.serving import init_ray, start_serving
 
     model = ModelConfig(name=args.model, provider=args.provider)
     serving = ServingConfig(replicas=args.replicas, max_batch_size=args.max_batch_size)
@@ -138,7 +142,7 @@ def _bench(args: argparse.Namespace) -> int:
     import pathlib
     import runpy
 
-    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "pipeline.py"
+    script = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "end_to_end.py"
     if not script.is_file():
         print(f"panoray: error: {script} is not here; `panoray bench` runs from a source "
               "checkout (install with scripts/setup.sh --bench)", file=sys.stderr)
@@ -193,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("config", help="deployment YAML")
     v.set_defaults(func=_validate)
 
-    b = sub.add_parser("bench", help="end-to-end benchmark (benchmarks/pipeline.py)",
-                       description="Runs benchmarks/pipeline.py; arguments pass through "
+    b = sub.add_parser("bench", help="end-to-end benchmark (benchmarks/end_to_end.py)",
+                       description="Runs benchmarks/end_to_end.py; arguments pass through "
                        "(for example --quick).")
     b.add_argument("bench_args", nargs=argparse.REMAINDER, help="--quick, --cameras 1,4,8, ...")
     b.set_defaults(func=_bench)
@@ -205,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    apply_ray_env()  # before anything imports ray.serve or starts Ray
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

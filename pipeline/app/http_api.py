@@ -35,37 +35,40 @@ where it is batched with camera frames.
 # No `from __future__ import annotations` here: FastAPI on Serve must resolve annotations.
 
 import asyncio
-import hmac
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import ray
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from models.requests import DetectRequest, DetectResult
+from actors.controller_actor import CONTROLLER_NAME
 from models.preprocess import InputSpec, prepare_frame
 from models.registry import BUNDLED
-from pipeline.config import HttpConfig
-from pipeline.control import (
-    CONTROLLER_NAME,
-    CameraExistsError,
-    PipelineClosedError,
-    UnknownCameraError,
-    validation_message,
-)
+from models.requests import DetectRequest
+from pipeline.app.access import CHANGE, READ, check_api_source
+from pipeline.app.uploads import check_declared_length, decode_image, read_body
+from pipeline.config import validation_message
 from pipeline.dashboard import STATIC_DIR, STATIC_FILES
-from pipeline.dashboard.images import EncodedImage
-from pipeline.errors import ConfigError, InputError, InputTooLargeError, PanorayError
-from pipeline.images import decode_image
-from pipeline.ingest.redact import redact_text
-from pipeline.site_config import SiteCamera
-from pipeline.types import FrameMeta
+from pipeline.dashboard.stills import EncodedImage
+from pipeline.errors import (
+    CameraExistsError,
+    ConfigError,
+    InputError,
+    InputTooLargeError,
+    PanorayError,
+    PipelineUnavailableError,
+    UnknownCameraError,
+)
+from pipeline.redact import redact_text
+from pipeline.site_config import HttpConfig, SiteCamera
+from pipeline.types import DetectedFrame, FrameMeta
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,6 @@ CAMERA_BODY_LIMIT = 256 * 1024
 CONTROLLER_TIMEOUT_S = 300.0
 """Longest a runtime API call waits for the controller (adding a camera waits until its
 actor is placed and started, up to ``ray.camera_start_timeout_s``)."""
-AUTH_REALM = 'Bearer realm="panoray"'
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -130,88 +132,18 @@ def _static(name: str) -> Response:
                     headers=PAGE_HEADERS)
 
 
-def _image(image: EncodedImage) -> Response:
-    """A still or heatmap as a response: 304 when the client has it (its ETag), else the
-    bytes; ``X-Panoray-Blurred`` says whether people in it are blurred."""
+def _image(image: EncodedImage | None, camera_id: str, missing: str) -> Response:
+    """A still or heatmap as a response: 404 saying ``missing`` when there is none, 304
+    when the client has it (its ETag), else the bytes; ``X-Panoray-Blurred`` says whether
+    people in it are blurred."""
+    if image is None:
+        return _error(404, f"camera {camera_id!r} {missing}")
     headers = {"ETag": image.etag, "Cache-Control": IMAGE_CACHE_CONTROL,
                "X-Panoray-Blurred": "true" if image.blurred else "false",
                "X-Content-Type-Options": "nosniff"}
     if image.data is None:
         return Response(status_code=304, headers=headers)
     return Response(image.data, media_type=image.content_type, headers=headers)
-
-
-class NoPipelineError(PanorayError):
-    """No pipeline controller runs in the API's namespace."""
-
-
-BEARER_MISSING = "this endpoint needs the API token: send 'Authorization: Bearer <token>'"
-BEARER_INVALID = "the bearer token is not valid"
-
-
-def check_bearer(header: str | None, token: bytes) -> str | None:
-    """Checks an ``Authorization`` header against the token in constant time.
-
-    Returns:
-        None when it carries the token, else :data:`BEARER_MISSING` or
-        :data:`BEARER_INVALID` (the 401 response's message).
-    """
-    scheme, _, value = (header or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return BEARER_MISSING
-    if not hmac.compare_digest(value.strip().encode(), token):
-        return BEARER_INVALID
-    return None
-
-
-def authorize(
-    http: HttpConfig, header: str | None, changes_state: bool
-) -> tuple[int, str, dict[str, str]] | None:
-    """Whether a runtime API call may go on.
-
-    Args:
-        http: the API's config, its token resolved (``with_resolved_token``).
-        header: the request's ``Authorization`` header, if any.
-        changes_state: the endpoint adds or removes cameras.
-
-    Returns:
-        None to go on, else (status, message, headers) of the refusal: 401 with a
-        ``WWW-Authenticate: Bearer`` challenge for a missing or wrong token, 403 for a
-        state change on a non-loopback address without a configured token.
-    """
-    if not changes_state and not http.protect_reads:
-        return None
-    if http.token is None:
-        if changes_state and not http.loopback:
-            return (403, "changing the pipeline is disabled: the API listens on a non-loopback "
-                    "address and no token is configured (http.token_env)", {})
-        return None
-    why = check_bearer(header, http.token.get_secret_value().encode())
-    if why is None:
-        return None
-    challenge = AUTH_REALM if why == BEARER_MISSING else f'{AUTH_REALM}, error="invalid_token"'
-    return 401, why, {"WWW-Authenticate": challenge}
-
-
-def _controller_error(exc: BaseException) -> JSONResponse:
-    """Maps a controller error to a response (Ray wraps it; its ``cause`` is the original)."""
-    cause = getattr(exc, "cause", None) or exc
-    if isinstance(cause, UnknownCameraError):
-        return _error(404, str(cause))
-    if isinstance(cause, CameraExistsError):
-        return _error(409, str(cause))
-    if isinstance(cause, (InputError, ConfigError)):
-        return _error(400, redact_text(str(cause)))
-    if isinstance(cause, (PipelineClosedError, NoPipelineError)):
-        return _error(503, str(cause))
-    if isinstance(cause, TimeoutError):
-        return _error(504, "the pipeline controller did not answer within "
-                      f"{CONTROLLER_TIMEOUT_S:.0f} s")
-    if isinstance(cause, PanorayError):
-        log.warning("runtime API call failed: %s", redact_text(str(cause)))
-        return _error(500, redact_text(str(cause)))
-    log.error("runtime API call failed: %s", type(cause).__name__)
-    return _error(500, f"internal error: {type(cause).__name__}")
 
 
 app = FastAPI(
@@ -221,28 +153,35 @@ app = FastAPI(
 )
 
 
-def _check_declared_length(request: Request, limit: int) -> None:
-    """Refuses (InputTooLargeError) a body whose declared length is over ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise InputTooLargeError(
-            f"request body is {declared} bytes; the limit is {limit} bytes",
-            int(declared), limit, "body",
-        )
+@app.exception_handler(HTTPException)
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    return _error(exc.status_code, str(exc.detail), exc.headers)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """Reads the body, refusing it (InputTooLargeError) as soon as it passes ``limit``."""
-    _check_declared_length(request, limit)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise InputTooLargeError(
-                f"request body exceeds the limit of {limit} bytes", size, limit, "body"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+@app.exception_handler(PanorayError)
+@app.exception_handler(TimeoutError)
+@app.exception_handler(ray.exceptions.RayError)
+async def _pipeline_error(request: Request, exc: Exception) -> JSONResponse:
+    """Maps an error of a call to the controller or the detector to a response; Ray raises
+    it as a subclass of the original type, so it is caught by that type. Camera URLs are
+    redacted from every message."""
+    if isinstance(exc, InputTooLargeError):
+        return _error(413, str(exc))
+    if isinstance(exc, UnknownCameraError):
+        return _error(404, str(exc))
+    if isinstance(exc, CameraExistsError):
+        return _error(409, str(exc))
+    if isinstance(exc, (InputError, ConfigError)):
+        return _error(400, redact_text(str(exc)))
+    if isinstance(exc, PipelineUnavailableError):
+        return _error(503, str(exc))
+    if isinstance(exc, TimeoutError):
+        return _error(504, f"no answer within {CONTROLLER_TIMEOUT_S:.0f} s")
+    if isinstance(exc, PanorayError):
+        log.warning("API call failed: %s", redact_text(str(exc)))
+        return _error(500, redact_text(str(exc)))
+    log.error("API call failed: %s", type(exc).__name__)
+    return _error(500, f"internal error: {type(exc).__name__}")
 
 
 @serve.deployment(name="HttpApi", num_replicas=1, ray_actor_options={"num_cpus": 0.1})
@@ -252,48 +191,49 @@ class HttpApi:
 
     Args:
         detector: handle to the Detector deployment.
-        http: HttpConfig as a dict (limits and timeouts).
+        http: the HTTP config, its token resolved (``with_resolved_token``).
+        namespace: Ray namespace in which to find the pipeline controller.
     """
 
     def __init__(
-        self, detector: DeploymentHandle, http: dict[str, Any], namespace: str = "panoray"
+        self, detector: DeploymentHandle, http: HttpConfig, namespace: str = "panoray"
     ) -> None:
         self._detector = detector
-        self._http = HttpConfig(**http)
+        self._http = http
+        app.state.http = http  # what the access dependencies check against
         self._info: dict[str, Any] | None = None
         self._labels: dict[int, str] = {}
         self._namespace = namespace
         self._controller: Any = None
-        if self._http.token is None and not self._http.loopback:
+        if http.token is None and not http.loopback:
             log.warning("runtime API: adding and removing cameras is disabled: %s is not a "
-                        "loopback address and no token is configured", self._http.host)
+                        "loopback address and no token is configured", http.host)
 
-    # -- runtime API plumbing ----------------------------------------------------------
-    def _authorize(self, request: Request, changes_state: bool) -> JSONResponse | None:
-        """None when the caller may go on, else the refusal (401 or 403)."""
-        refusal = authorize(self._http, request.headers.get("authorization"), changes_state)
-        return None if refusal is None else _error(*refusal)
+    async def _ask(self, call: Callable[[Any], Any]) -> Any:
+        """``call(controller)`` on the pipeline controller (found by name, lazily; looked up
+        again when the pipeline it knew is gone), awaited for at most
+        :data:`CONTROLLER_TIMEOUT_S`.
 
-    async def _call(self, method: str, *args: Any) -> Any:
-        """Calls the pipeline controller (found by name, lazily; looked up again when the
-        pipeline it knew is gone)."""
+        Raises:
+            PipelineUnavailableError: no pipeline runs, or it stopped during the call.
+        """
         for attempt in range(2):
             if self._controller is None:
                 try:
                     self._controller = await asyncio.to_thread(
                         ray.get_actor, CONTROLLER_NAME, namespace=self._namespace)
                 except ValueError:
-                    raise NoPipelineError(
+                    raise PipelineUnavailableError(
                         f"no pipeline is running (no actor {CONTROLLER_NAME!r} in Ray namespace "
                         f"{self._namespace!r}); the runtime API needs `panoray run`"
                     ) from None
             try:
-                return await asyncio.wait_for(
-                    getattr(self._controller, method).remote(*args), CONTROLLER_TIMEOUT_S)
+                return await asyncio.wait_for(call(self._controller), CONTROLLER_TIMEOUT_S)
             except ray.exceptions.RayActorError:
                 self._controller = None  # that run ended; a new one may have started
                 if attempt:
-                    raise NoPipelineError("the pipeline stopped during the call") from None
+                    raise PipelineUnavailableError(
+                        "the pipeline stopped during the call") from None
         raise AssertionError("unreachable")
 
     async def _model_info(self) -> dict[str, Any]:
@@ -321,25 +261,22 @@ class HttpApi:
                 "image/jpeg, image/png, application/octet-stream, or multipart/form-data "
                 "with a field named 'image'",
             )
+        if content_type == MULTIPART:
+            data = await self._multipart_image(request)
+        else:
+            data = await read_body(request, self._http.max_body_bytes)
+        info = await self._model_info()
+        frame, meta = await asyncio.to_thread(self._prepare, data, InputSpec(**info["input"]))
+        wanted = tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None
         try:
-            if content_type == MULTIPART:
-                data = await self._multipart_image(request)
-            else:
-                data = await _read_body(request, self._http.max_body_bytes)
-            info = await self._model_info()
-            spec = InputSpec(**info["input"])
-            frame, meta = await asyncio.to_thread(self._prepare, data, spec)
-            wanted = tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None
-            result: DetectResult = await asyncio.wait_for(
+            result: DetectedFrame = await asyncio.wait_for(
                 self._detector.detect.remote(DetectRequest(frame, meta, threshold, wanted)),
                 timeout=self._http.request_timeout_s,
             )
-        except InputTooLargeError as exc:
-            return _error(413, str(exc))
-        except InputError as exc:
-            return _error(400, str(exc))
         except TimeoutError:
             return _error(504, f"detector did not answer within {self._http.request_timeout_s} s")
+        except InputError:
+            raise  # this image's fault: 400
         except PanorayError as exc:
             log.warning("detect failed: %s", exc)
             return _error(503, str(exc))
@@ -358,7 +295,7 @@ class HttpApi:
         )
 
     async def _multipart_image(self, request: Request) -> bytes:
-        _check_declared_length(request, self._http.max_body_bytes)
+        check_declared_length(request, self._http.max_body_bytes)
         form = await request.form(max_files=1, max_fields=16)
         upload = form.get("image")
         if upload is None or isinstance(upload, str):
@@ -402,40 +339,25 @@ class HttpApi:
         return await self._detector.stats.remote()
 
     # -- runtime API -------------------------------------------------------------------
-    @app.get("/v1/cameras", responses={401: {}, 503: {}},
+    @app.get("/v1/cameras", dependencies=READ, responses={401: {}, 503: {}},
              summary="Every camera of the running pipeline: health, counters, restarts")
-    async def list_cameras(self, request: Request) -> Any:
-        if (refused := self._authorize(request, changes_state=False)) is not None:
-            return refused
-        try:
-            return {"cameras": await self._call("cameras")}
-        except Exception as exc:  # noqa: BLE001 - mapped to a status code
-            return _controller_error(exc)
+    async def list_cameras(self) -> Any:
+        return {"cameras": await self._ask(lambda c: c.cameras.remote())}
 
-    @app.get("/v1/cameras/{camera_id}", responses={401: {}, 404: {}, 503: {}},
+    @app.get("/v1/cameras/{camera_id}", dependencies=READ, responses={401: {}, 404: {}, 503: {}},
              summary="One camera: state, reason, counters, restarts, node, config")
-    async def get_camera(self, camera_id: str, request: Request) -> Any:
-        if (refused := self._authorize(request, changes_state=False)) is not None:
-            return refused
-        try:
-            return await self._call("camera", camera_id)
-        except Exception as exc:  # noqa: BLE001
-            return _controller_error(exc)
+    async def get_camera(self, camera_id: str) -> Any:
+        return await self._ask(lambda c: c.camera.remote(camera_id))
 
-    @app.post("/v1/cameras", status_code=201,
+    @app.post("/v1/cameras", status_code=201, dependencies=CHANGE,
               responses={400: {}, 401: {}, 403: {}, 409: {}, 413: {}, 415: {}, 503: {}},
               summary="Add a camera (the schema of the config's cameras); needs the token")
     async def add_camera(self, request: Request) -> Any:
-        if (refused := self._authorize(request, changes_state=True)) is not None:
-            return refused
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             return _error(415, f"send the camera as application/json, not "
                           f"{content_type or '(no content type)'!r}")
-        try:
-            body = await _read_body(request, CAMERA_BODY_LIMIT)
-        except InputTooLargeError as exc:
-            return _error(413, str(exc))
+        body = await read_body(request, CAMERA_BODY_LIMIT)
         try:
             data = json.loads(body)
         except ValueError as exc:
@@ -448,31 +370,20 @@ class HttpApi:
             camera = SiteCamera.model_validate(data)
         except ValidationError as exc:
             return _error(400, f"invalid camera: {validation_message(exc)}")
-        try:
-            view = await self._call("add_camera", camera)
-        except Exception as exc:  # noqa: BLE001
-            return _controller_error(exc)
+        camera = check_api_source(camera, self._http.media_roots)
+        view = await self._ask(lambda c: c.add_camera.remote(camera))
         return JSONResponse(status_code=201, content=view)
 
-    @app.delete("/v1/cameras/{camera_id}", responses={401: {}, 403: {}, 404: {}, 503: {}},
+    @app.delete("/v1/cameras/{camera_id}", dependencies=CHANGE,
+                responses={401: {}, 403: {}, 404: {}, 503: {}},
                 summary="Remove a camera (its open windows are written); needs the token")
-    async def remove_camera(self, camera_id: str, request: Request) -> Any:
-        if (refused := self._authorize(request, changes_state=True)) is not None:
-            return refused
-        try:
-            return await self._call("remove_camera", camera_id)
-        except Exception as exc:  # noqa: BLE001
-            return _controller_error(exc)
+    async def remove_camera(self, camera_id: str) -> Any:
+        return await self._ask(lambda c: c.remove_camera.remote(camera_id))
 
-    @app.get("/v1/live", responses={401: {}, 503: {}},
+    @app.get("/v1/live", dependencies=READ, responses={401: {}, 503: {}},
              summary="Current occupancy and counts per camera, zone and line")
-    async def live(self, request: Request) -> Any:
-        if (refused := self._authorize(request, changes_state=False)) is not None:
-            return refused
-        try:
-            return await self._call("live")
-        except Exception as exc:  # noqa: BLE001
-            return _controller_error(exc)
+    async def live(self) -> Any:
+        return await self._ask(lambda c: c.live.remote())
 
     # -- dashboard ---------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
@@ -487,59 +398,36 @@ class HttpApi:
     async def static_file(self, name: str) -> Any:
         return _static(name)
 
-    @app.get("/v1/dashboard", responses={401: {}, 503: {}},
+    @app.get("/v1/dashboard", dependencies=READ, responses={401: {}, 503: {}},
              summary="The dashboard's poll: cameras, live analytics, still ETags, auth needs")
-    async def dashboard(self, request: Request) -> Any:
-        if (refused := self._authorize(request, changes_state=False)) is not None:
-            return refused
-        try:
-            state = await self._call("dashboard")
-        except Exception as exc:  # noqa: BLE001
-            return _controller_error(exc)
+    async def dashboard(self) -> Any:
+        state = await self._ask(lambda c: c.dashboard.remote())
         token = self._http.token is not None
         state["auth"] = {"token_configured": token, "protect_reads": self._http.protect_reads,
                          "changes_allowed": token or self._http.loopback}
         return state
 
-    @app.get("/v1/cameras/{camera_id}/still", responses={304: {}, 401: {}, 404: {}, 503: {}},
-             response_class=Response, summary="The camera's latest still, people blurred (JPEG)")
+    @app.get("/v1/cameras/{camera_id}/still", dependencies=READ,
+             responses={304: {}, 401: {}, 404: {}, 503: {}}, response_class=Response,
+             summary="The camera's latest still, people blurred (JPEG)")
     async def camera_still(self, camera_id: str, request: Request) -> Any:
-        return await self._image_route("still", camera_id, request,
-                                       "has no still yet (one comes every still_interval_s "
-                                       "of media time once it streams)")
+        image = await self._ask(lambda c: c.still.remote(
+            camera_id, request.headers.get("if-none-match")))
+        return _image(image, camera_id, "has no still yet (one comes every still_interval_s "
+                      "of media time once it streams)")
 
-    @app.get("/v1/cameras/{camera_id}/heatmap", responses={304: {}, 401: {}, 404: {}, 503: {}},
-             response_class=Response,
+    @app.get("/v1/cameras/{camera_id}/heatmap", dependencies=READ,
+             responses={304: {}, 401: {}, 404: {}, 503: {}}, response_class=Response,
              summary="The camera's open window's heatmap over its blurred still (PNG)")
     async def camera_heatmap(self, camera_id: str, request: Request) -> Any:
-        return await self._image_route("heatmap", camera_id, request,
-                                       "has no heatmap: heatmaps are off or no frame has "
-                                       "reached its analytics yet")
+        image = await self._ask(lambda c: c.heatmap.remote(
+            camera_id, request.headers.get("if-none-match")))
+        return _image(image, camera_id, "has no heatmap: heatmaps are off or no frame has "
+                      "reached its analytics yet")
 
-    async def _image_route(self, method: str, camera_id: str, request: Request,
-                           missing: str) -> Any:
-        """A camera's still or heatmap from the controller's ``method``, as a response
-        (304 with the client's ETag, 404 saying ``missing`` when there is none yet)."""
-        if (refused := self._authorize(request, changes_state=False)) is not None:
-            return refused
-        try:
-            image = await self._call(method, camera_id, request.headers.get("if-none-match"))
-        except Exception as exc:  # noqa: BLE001
-            return _controller_error(exc)
-        if image is None:
-            return _error(404, f"camera {camera_id!r} {missing}")
-        return _image(image)
-
-    @app.get("/v1/history", responses={401: {}, 404: {}, 503: {}},
+    @app.get("/v1/history", dependencies=READ, responses={401: {}, 404: {}, 503: {}},
              summary="Closed windows' metrics per camera over the last hour")
     async def history(
-        self,
-        request: Request,
-        camera_id: Annotated[str | None, Query(description="only this camera")] = None,
+        self, camera_id: Annotated[str | None, Query(description="only this camera")] = None,
     ) -> Any:
-        if (refused := self._authorize(request, changes_state=False)) is not None:
-            return refused
-        try:
-            return await self._call("history", camera_id)
-        except Exception as exc:  # noqa: BLE001
-            return _controller_error(exc)
+        return await self._ask(lambda c: c.history.remote(camera_id))

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from pipeline.runner import CameraRow
+from pipeline.control.views import CameraRow
 
 
 def _counts(row: CameraRow) -> str:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.ingest.redact import is_secret_param, redact_text, redact_url, secrets_of
+from pipeline.redact import is_secret_param, redact_text, redact_url, secrets_of
 
 
 @pytest.mark.parametrize(

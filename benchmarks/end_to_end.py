@@ -13,7 +13,7 @@ averaged, so that load from elsewhere on a shared machine weighs on both sides a
 Inputs are real clips: the demo clip, and the MOT15 videos in ../shared when present.
 Prints one JSON object as its last line, with a ``goals`` map.
 
-    python benchmarks/pipeline.py [--quick] [--cameras 1,4,8] [--soak-s 600]
+    python benchmarks/end_to_end.py [--quick] [--cameras 1,4,8] [--soak-s 600]
 """
 
 from __future__ import annotations
@@ -31,17 +31,21 @@ from typing import Any
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.app.ray_env import apply_ray_env  # noqa: E402
+
+apply_ray_env()  # this benchmark starts Ray: panoray's Ray and Serve settings first
+
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.common import emit, goal, machine, per_core_sessions_rate, rate  # noqa: E402
+from models.config import ModelConfig, ServingConfig  # noqa: E402
 from models.detector import OnnxDetector  # noqa: E402
 from models.preprocess import prepare_frame  # noqa: E402
-from pipeline.config import ModelConfig, ServingConfig  # noqa: E402
-from pipeline.tracking.tracker import ByteTracker  # noqa: E402
 from pipeline.tracking.config import TrackerConfig  # noqa: E402
+from pipeline.tracking.tracker import ByteTracker  # noqa: E402
 
-log = logging.getLogger("bench.pipeline")
+log = logging.getLogger("benchmarks.end_to_end")
 
 DEMO_CLIP = ROOT / "pipeline" / "demo" / "vtest.mp4"
 MOT15 = ROOT.parent / "shared" / "data" / "mot15"
@@ -153,7 +157,7 @@ def _site(files: list[pathlib.Path], n: int, **camera: Any) -> Any:
 def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int,
                 out: pathlib.Path) -> dict[str, Any]:
     """panoray offline over ``n`` cameras; frames/s from camera start to the last frame."""
-    from pipeline.runner import PipelineRunner, RunOptions
+    from pipeline.app.runner import PipelineRunner, RunOptions
 
     cfg = _site(files, n, max_frames=frames_each, loop=True)
     runner = PipelineRunner(cfg, RunOptions(output_dir=out / f"offline-{n}", offline=True),
@@ -177,7 +181,7 @@ def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int
 def run_live(handle: Any, total_fps: float, seconds: float, out: pathlib.Path, tag: str,
              rss_every_s: float | None = None) -> dict[str, Any]:
     """panoray live at ``total_fps`` frames/s over as few cameras as the clips allow."""
-    from pipeline.runner import PipelineRunner, RunOptions
+    from pipeline.app.runner import PipelineRunner, RunOptions
 
     clip = max(clips(), key=clip_fps)  # the fastest clip needs the fewest cameras
     source_fps = clip_fps(clip)
@@ -270,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     import ray
     from ray import serve
 
-    from pipeline.config import HttpConfig
-    from pipeline.serving import init_ray, start_serving
+    from pipeline.app.serving import init_ray, start_serving
+    from pipeline.site_config import HttpConfig
 
     # panoray's own local Ray settings (no spilling, a bounded task-event store), so that
     # the soak measures what `panoray run` runs.
@@ -294,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     vs_naive = offline[top]["frames_per_s"] / naive.get(top, max(naive.values()))
     vs_bare = offline[top]["frames_per_s"] / bare["best"]
     emit({
-        "benchmark": "pipeline",
+        "benchmark": "end_to_end",
         "machine": machine(),
         "inputs": [p.name for p in files],
         "frames_per_camera": {"offline": frames_each, "naive": naive_each},

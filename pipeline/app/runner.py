@@ -28,18 +28,15 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from actors.controller_actor import CONTROLLER_NUM_CPUS, PipelineController
+from actors.controller_actor import CONTROLLER_NAME, CONTROLLER_NUM_CPUS, PipelineController
 from pipeline.analytics.aggregator import AggregatorSnapshot
-from pipeline.control import CONTROLLER_NAME, SITE_ONLY_FIELDS, CameraRow, camera_source_config
+from pipeline.app.serving import init_ray, start_serving
+from pipeline.control.views import CameraRow
 from pipeline.errors import PanorayError
 from pipeline.ingest.health import CameraState, CameraStats
-from pipeline.serving import init_ray, start_serving
 from pipeline.site_config import SiteConfig
 
 log = logging.getLogger(__name__)
-
-__all__ = ["CONTROLLER_NAME", "SITE_ONLY_FIELDS", "CameraRow", "PipelineRunner", "RunOptions",
-           "camera_source_config"]
 
 ACTOR_CALL_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 300.0
@@ -126,21 +123,25 @@ class PipelineRunner:
         log.info("pipeline started: %d cameras, output in %s", len(cfg.cameras), self.output_dir)
 
     # -- watch -------------------------------------------------------------------------
-    def _ask(self, method: str) -> Any:
+    def _ask(self, ref: ray.ObjectRef) -> Any:
+        """The result of a controller call (``self.controller.<method>.remote()``).
+
+        Raises:
+            PanorayError: the controller is gone (its node was lost).
+        """
         try:
-            return ray.get(getattr(self.controller, method).remote(),
-                           timeout=ACTOR_CALL_TIMEOUT_S)
+            return ray.get(ref, timeout=ACTOR_CALL_TIMEOUT_S)
         except ray.exceptions.RayActorError as exc:
             raise PanorayError(f"the pipeline controller is gone: {type(exc).__name__}") from None
 
     def camera_stats(self) -> dict[str, CameraStats]:
         """Every camera's counters, summed over restarts of its actor (a camera whose actor
         is gone reports its last counters)."""
-        return self._ask("camera_stats")
+        return self._ask(self.controller.camera_stats.remote())
 
     def snapshots(self) -> list[AggregatorSnapshot]:
         """Live analytics of every aggregator."""
-        return self._ask("snapshots")
+        return self._ask(self.controller.snapshots.remote())
 
     def status(self) -> list[CameraRow]:
         """One row per camera for the live table (cameras added at run time included).
@@ -148,7 +149,7 @@ class PipelineRunner:
         Raises:
             PanorayError: the controller is gone (its node was lost).
         """
-        return self._ask("status")
+        return self._ask(self.controller.status.remote())
 
     def finished(self, rows: list[CameraRow]) -> bool:
         """True when there are cameras and every one is in a terminal state (files ended,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.app.uploads import decode_image
 from pipeline.errors import InputError, InputTooLargeError
-from pipeline.images import decode_image
 from tests.images import astronaut_rgb, encode
 
 

@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 
 from models.preprocess import InputSpec
-from pipeline.errors import InputError
+from pipeline.errors import InputError, SourceOpenError, StreamError
+from pipeline.ingest.camera import CameraIngest
 from pipeline.ingest.config import CameraConfig
-from pipeline.ingest.errors import SourceOpenError, StreamError
 from pipeline.ingest.health import CameraState
-from pipeline.ingest.runner import CameraIngest, FrameResult
 from pipeline.ingest.source import SourceInfo
-from pipeline.types import Detections
+from pipeline.types import DetectedFrame, Detections
 from tests.media import write_clip
 
 SPEC = InputSpec(64, 48)
@@ -111,12 +110,8 @@ class FakeDetector:
                 self.transient -= 1
                 raise ConnectionError("replica restarting")
             box = np.array([[0, 0, meta.width, meta.height]], np.float32)
-
-            class Out:
-                detections = Detections(box, np.array([0.9], np.float32), np.zeros(1, np.int16))
-                inference_ms, queue_ms, batch_size = 1.0, 0.5, 1
-
-            return Out()
+            detections = Detections(box, np.array([0.9], np.float32), np.zeros(1, np.int16))
+            return DetectedFrame(meta, detections, 1.0, 0.5, 1)
         finally:
             self.concurrent -= 1
 
@@ -149,23 +144,19 @@ def test_offline_file_delivers_every_frame_in_order_through_an_out_of_order_dete
     assert stats.frames_dropped == stats.frames_failed == stats.in_flight == 0
 
 
-def test_a_grouped_sink_gets_ready_results_together_in_order_and_per_frame_errors(tmp_path):
+def test_downstream_gets_ready_results_together_in_order_and_per_frame_errors(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=60, fps=12)
     calls: list[list[int]] = []
 
-    async def sink(result):
-        calls.append([result.meta.frame_index])
-        if result.meta.frame_index == 7:
-            raise InputError("frame 7 out of order", "frame_index")
-
-    async def sink_many(results):
+    async def deliver(results):
+        assert all(isinstance(r, DetectedFrame) for r in results)
         calls.append(indexes(results))
         return [f"InputError: frame {r.meta.frame_index} out of order"
                 if r.meta.frame_index == 7 else None for r in results]
 
     config = CameraConfig(id="cam", url=str(clip), mode="offline", max_in_flight=8)
-    ingest = CameraIngest(config, SPEC, infer=FakeDetector(delay_s=(0.0, 0.02)), sink=sink,
-                          sink_many=sink_many)
+    ingest = CameraIngest(config, SPEC, infer=FakeDetector(delay_s=(0.0, 0.02)),
+                          deliver=deliver)
     stats = run(ingest)
     delivered = [i for call in calls for i in call]
     assert delivered == list(range(60))  # every frame once, in order
@@ -261,18 +252,19 @@ def test_offline_retries_transient_detector_errors(tmp_path):
     assert stats.frames_failed == 0 and len(det.calls) == 7
 
 
-def test_downstream_sink_receives_results_in_order_and_its_errors_are_counted(tmp_path):
+def test_a_failed_downstream_call_counts_an_error_for_each_of_its_frames(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=12, fps=10)
-    seen: list[FrameResult] = []
+    seen: list[DetectedFrame] = []
 
-    async def sink(result):
-        await asyncio.sleep(random.Random(result.meta.frame_index).uniform(0, 0.003))
-        if result.meta.frame_index == 5:
+    async def deliver(results):
+        await asyncio.sleep(random.Random(results[0].meta.frame_index).uniform(0, 0.003))
+        if any(r.meta.frame_index == 5 for r in results):
             raise RuntimeError("tracker is restarting")
-        seen.append(result)
+        seen.extend(results)
 
-    config = CameraConfig(id="cam", url=str(clip), mode="offline", result_buffer=0)
-    ingest = CameraIngest(config, SPEC, infer=FakeDetector(), sink=sink)
+    config = CameraConfig(id="cam", url=str(clip), mode="offline", result_buffer=0,
+                          max_in_flight=1)  # one frame a call
+    ingest = CameraIngest(config, SPEC, infer=FakeDetector(), deliver=deliver)
     stats = run(ingest)
     assert indexes(seen) == [i for i in range(12) if i != 5]
     assert (stats.forward_errors, stats.frames_delivered) == (1, 12)
@@ -430,15 +422,11 @@ def _stills(clip, blur):
 
     async def infer(frame, meta):
         box = np.array([[0, 0, meta.width / 2, meta.height]], np.float32)  # left half: a person
+        detections = Detections(box, np.array([0.9], np.float32), np.zeros(1, np.int16))
+        return DetectedFrame(meta, detections, 1.0, 0.5, 1)
 
-        class Out:
-            detections = Detections(box, np.array([0.9], np.float32), np.zeros(1, np.int16))
-            inference_ms, queue_ms, batch_size = 1.0, 0.5, 1
-
-        return Out()
-
-    async def still_sink(meta, still, boxes):
-        got.append((meta, still, boxes))
+    async def still_sink(meta, still):
+        got.append((meta, still))
 
     config = CameraConfig(id="cam", url=str(clip), mode="offline", still_interval_s=1.0,
                           still_max_side=96, still_blur_sigma_px=1.0, blur_stills=blur)
@@ -449,11 +437,10 @@ def _stills(clip, blur):
 def test_stills_come_by_media_time_downscaled_with_people_blurred(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=30, fps=10)  # 3 s of media
     blurred, plain = _stills(clip, True), _stills(clip, False)
-    assert [m.pts_s for m, _, _ in blurred] == pytest.approx([0.0, 1.0, 2.0])
-    for (meta, b, boxes), (_, p, _) in zip(blurred, plain):
+    assert [m.pts_s for m, _ in blurred] == pytest.approx([0.0, 1.0, 2.0])
+    for (meta, b), (_, p) in zip(blurred, plain):
         assert max(b.shape[:2]) == 96 and b.shape == p.shape
         half = b.shape[1] // 2
-        np.testing.assert_allclose(boxes[0], [0, 0, half, b.shape[0]], atol=1)
         detail = lambda img: float(np.abs(np.diff(img.astype(int), axis=1)).mean())  # noqa: E731
         left, right = (slice(None), slice(None, half - 10)), (slice(None), slice(half + 10, None))
         assert detail(b[left]) < 0.5 * detail(p[left])  # the person is pixelated

@@ -1,7 +1,8 @@
-"""Safe decoding of untrusted image bytes (JPEG and PNG) for the HTTP endpoint.
+"""Reading untrusted request bodies and decoding untrusted images (JPEG and PNG).
 
-The header is read first, so an oversized image is refused before its pixels are
-allocated; truncated files are refused instead of being decoded half-grey.
+A body is refused as soon as it passes its limit (its declared length first, then as it
+streams in). An image's header is read first, so an oversized image is refused before its
+pixels are allocated; truncated files are refused instead of being decoded half-grey.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import warnings
 
 import numpy as np
 import numpy.typing as npt
+from fastapi import Request
 from PIL import Image, UnidentifiedImageError
 
 from pipeline.errors import InputError, InputTooLargeError
@@ -56,3 +58,27 @@ def decode_image(data: bytes, max_side: int) -> npt.NDArray[np.uint8]:
             f"the {image.format} image is truncated or corrupt ({exc})", "body"
         ) from None
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def check_declared_length(request: Request, limit: int) -> None:
+    """Refuses (InputTooLargeError) a body whose declared length is over ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise InputTooLargeError(
+            f"request body is {declared} bytes; the limit is {limit} bytes",
+            int(declared), limit, "body",
+        )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Reads the body, refusing it (InputTooLargeError) as soon as it passes ``limit``."""
+    check_declared_length(request, limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InputTooLargeError(
+                f"request body exceeds the limit of {limit} bytes", size, limit, "body"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,4 +1,4 @@
-"""Builds and starts the Serve application: the Detector deployment behind the HTTP API."""
+"""Joins Ray and starts the Serve application: the Detector deployment behind the HTTP API."""
 
 from __future__ import annotations
 
@@ -9,24 +9,16 @@ import ray
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from models.config import ModelConfig, ServingConfig
 from models.deployment import Detector, detector_options, replica_model
-from pipeline.config import HttpConfig, ModelConfig, ServingConfig
-from pipeline.http_api import HttpApi
+from pipeline.app.http_api import HttpApi
+from pipeline.app.ray_env import SYSTEM_CONFIG, apply_ray_env
+from pipeline.site_config import HttpConfig
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "panoray"
 DETECTOR_DEPLOYMENT = "Detector"
-TASK_EVENTS_KEPT = 10_000
-"""Ray keeps the events of at most this many tasks (actor calls) for its state API and
-dashboard; its default, 100,000, grows Ray's own memory by some 300 MB over the first
-20 minutes of a 2-camera live run (each frame is a few actor calls), which reads as a leak
-in a soak. At 10,000, `ray list tasks` still shows the last minutes of calls."""
-
-SYSTEM_CONFIG = {"automatic_object_spilling_enabled": False,
-                 "task_events_max_num_task_in_gcs": TASK_EVENTS_KEPT}
-"""Ray system config of a local instance: objects (frames among them) never go to disk,
-and the task-event store is bounded (:data:`TASK_EVENTS_KEPT`)."""
 
 
 def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: object) -> None:
@@ -36,13 +28,11 @@ def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: o
     A local instance never spills objects to disk: the frames sent to the detector are
     objects, and frames are not stored (a full object store makes the frame fail instead;
     in-flight frames are bounded per camera), and keeps the events of at most
-    :data:`TASK_EVENTS_KEPT` tasks. Clusters started with ``ray start`` get the same
-    settings from cluster.yaml.
-
-    ``RAY_USAGE_STATS_ENABLED`` defaults to 0; ``RAY_AUTH_MODE`` is left as the caller set it
-    (Ray 2.60 clusters started with ``ray start`` use token auth).
+    :data:`~pipeline.app.ray_env.TASK_EVENTS_KEPT` tasks. Clusters started with ``ray
+    start`` get the same settings from cluster.yaml. panoray's Ray and Serve variables
+    are set first (:func:`~pipeline.app.ray_env.apply_ray_env`).
     """
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    apply_ray_env()
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or "local"
@@ -85,8 +75,8 @@ def start_serving(
     model = replica_model(model, serving, gpus)
     log.info("detector: %s replicas, %s ONNX Runtime threads each",
              options.get("num_replicas", "autoscaled"), model.intra_op_threads or "all")
-    detector = Detector.options(**options).bind(model.model_dump(), serving.model_dump())
-    app = HttpApi.bind(detector, api_http.model_dump(), namespace)
+    detector = Detector.options(**options).bind(model, serving)
+    app = HttpApi.bind(detector, api_http, namespace)
     serve.run(app, name=APP_NAME, route_prefix="/", logging_config={"enable_access_log": access_logs})
     log.info("serving on http://%s:%d", http.host, http.port)
     return serve.get_deployment_handle(DETECTOR_DEPLOYMENT, app_name=APP_NAME)

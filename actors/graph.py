@@ -1,0 +1,227 @@
+"""The actor graph of one run: creating and placing its actors, adding and removing
+cameras, and re-creating a camera's actor. Runs inside the controller actor.
+
+    camera actors ──frames──▶ Detector (Serve) ──▶ camera ──▶ tracker actor ──▶ aggregator actor
+    (one per camera,              batched                     (the camera's)    (the camera's) ──▶ sinks
+     spread over nodes)                          └──── private stills ─────────────────▲
+
+Each camera gets the least loaded tracker and aggregator when it is added, and keeps
+them (its record holds both handles) for its life, across restarts of its own actor.
+Trackers and aggregators are placed on the driver's node (``ray.state_on_driver_node``),
+so a lost worker node takes no analytics state or output file with it. Changes are made
+one at a time under :attr:`ActorGraph.lock`; reads never take it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pathlib
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from actors.aggregator_actor import AggregatorActor
+from actors.camera_actor import start_camera
+from actors.tracker_actor import TrackerActor
+from pipeline.analytics.aggregator import AggregatorSnapshot
+from pipeline.control.records import CameraRecord, least_loaded, lost_stats
+from pipeline.errors import PanorayError
+from pipeline.ingest.health import CameraStats
+from pipeline.sinks import ParquetSinkConfig
+from pipeline.site_config import SiteCamera, SiteConfig
+
+log = logging.getLogger(__name__)
+
+CALL_TIMEOUT_S = 60.0
+"""Longest the graph waits for one call that changes it (stop a camera, flush a tracker);
+starting a camera has its own ``ray.camera_start_timeout_s``."""
+MAX_REMOVED_KEPT = 1024
+"""Final stats of removed cameras kept for the run summary (the oldest are dropped)."""
+
+
+def awaitable(ref: ray.ObjectRef) -> asyncio.Future[Any]:
+    """An ObjectRef as an asyncio future (``asyncio.wait_for`` needs one)."""
+    return asyncio.wrap_future(ref.future())
+
+
+async def call(ref: ray.ObjectRef, timeout_s: float = CALL_TIMEOUT_S) -> Any:
+    """Awaits an actor call for at most ``timeout_s``."""
+    return await asyncio.wait_for(awaitable(ref), timeout_s)
+
+
+class ActorGraph:
+    """The camera, tracker and aggregator actors of one run.
+
+    Args:
+        config: the validated site config.
+        detector: DeploymentHandle of the Detector deployment.
+        output_dir: absolute directory of the Parquet tables.
+        offline: run every camera in offline mode.
+        export_dir: absolute directory of the MOTChallenge track export, or None.
+    """
+
+    def __init__(self, config: SiteConfig, detector: Any, output_dir: str,
+                 offline: bool = False, export_dir: str | None = None) -> None:
+        self.config = config
+        self.detector = detector
+        self.output_dir = output_dir
+        self.offline = offline
+        self.export_dir = export_dir
+        self.run_id = uuid.uuid4().hex  # one per run: track ids restart in every run
+        self.records: dict[str, CameraRecord] = {}
+        self.actors: dict[str, Any] = {}  # camera id -> its camera actor
+        self.removed: OrderedDict[str, tuple[CameraRecord, CameraStats]] = OrderedDict()
+        # Per removed camera id, where its track ids stopped, so that a camera added again
+        # under that id never reuses an id in this run (one int per id ever removed).
+        self._next_track_ids: dict[str, int] = {}
+        self.trackers: list[Any] = []
+        self.aggregators: list[Any] = []
+        self.lock = asyncio.Lock()
+        self.closing = False
+        self.node_id = ray.get_runtime_context().get_node_id()
+
+    # -- hosts -------------------------------------------------------------------------
+    def state_placement(self) -> dict[str, Any]:
+        """Actor options that keep state on the driver's node (when configured)."""
+        if not self.config.ray.state_on_driver_node:
+            return {}
+        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(self.node_id, soft=True)}
+
+    async def start_hosts(self) -> None:
+        """Creates the aggregators (with the run's sinks) and the trackers."""
+        cfg = self.config
+        sinks = [ParquetSinkConfig(
+            root=pathlib.Path(self.output_dir), max_buffer_rows=cfg.sinks.max_buffer_rows,
+            events_retention_days=cfg.sinks.events_retention_days,
+            aggregates_retention_days=cfg.sinks.aggregates_retention_days)]
+        placed = self.state_placement()
+        self.aggregators = [AggregatorActor.options(**placed).remote(sinks, self.run_id)
+                            for _ in range(cfg.ray.aggregator_actors)]
+        self.trackers = [TrackerActor.options(**placed).remote(export_dir=self.export_dir)
+                         for _ in range(cfg.ray.tracker_actors)]
+        await asyncio.gather(*(a.ready.remote() for a in self.aggregators))
+
+    def new_record(self, camera: SiteCamera, added_by: str,
+                   pending: list[CameraRecord] | tuple[CameraRecord, ...] = ()) -> CameraRecord:
+        """A record for a new camera, hosted by the least loaded tracker and aggregator
+        (counting the cameras that run and ``pending``, those about to start)."""
+        records = [*self.records.values(), *pending]
+        return CameraRecord(camera, added_by, least_loaded(records, self.trackers, "tracker"),
+                            least_loaded(records, self.aggregators, "aggregator"))
+
+    # -- cameras -----------------------------------------------------------------------
+    async def launch(self, record: CameraRecord, resume: bool = False) -> None:
+        """Creates and starts the camera's actor; its tracker and aggregator are told
+        first (on a resume, the tracker splices the new actor onto the camera's timeline).
+
+        Raises:
+            PanorayError: the actor did not start within ``ray.camera_start_timeout_s``.
+        """
+        cfg, cam = self.config, record.camera
+        offline = self.offline or cam.mode == "offline"
+        if resume:
+            await record.tracker.resume_camera.remote(cam.id)
+        else:
+            await record.aggregator.add_camera.remote(cam.id, cfg.analytics.for_camera(cam))
+            await record.tracker.add_camera.remote(
+                cam.id, cam.tracker or cfg.tracker, cfg.smoothing if offline else None,
+                record.aggregator, self._next_track_ids.get(cam.id, 1))
+        source = cam.model_copy(update={
+            "mode": "offline" if offline else cam.mode,
+            "blur_stills": cam.blur_stills and cfg.privacy.blur_people})
+        actor = start_camera(source, self.detector, record.tracker, record.aggregator,
+                             spread=cfg.ray.camera_placement == "spread",
+                             resources=cam.resources)
+        timeout = cfg.ray.camera_start_timeout_s
+        try:
+            await asyncio.wait_for(awaitable(actor.start.remote()), timeout)
+        except BaseException as exc:
+            ray.kill(actor)
+            if not resume:
+                await _quietly(record.tracker.remove_camera.remote(cam.id))
+                await _quietly(record.aggregator.remove_camera.remote(cam.id))
+            if isinstance(exc, TimeoutError):
+                raise PanorayError(
+                    f"camera {cam.id!r}: its actor did not start within {timeout:.0f} s "
+                    f"(ray.camera_start_timeout_s; is there a node with {cam.num_cpus} "
+                    f"free CPU{' and ' + str(dict(cam.resources)) if cam.resources else ''}?)"
+                ) from None
+            raise
+        self.actors[cam.id] = actor
+        record.node_id = await asyncio.to_thread(_actor_node, actor)
+
+    async def remove(self, record: CameraRecord) -> CameraStats:
+        """Stops a camera (in-flight frames finish, its tracker confirms every frame, its
+        open windows are written) and forgets it; returns its final stats. Call under
+        :attr:`lock`."""
+        cid = record.camera.id
+        actor = self.actors.pop(cid)
+        try:
+            final = record.total(await call(actor.stop.remote()))
+        except Exception as exc:  # noqa: BLE001 - a lost actor still gets removed
+            final = lost_stats(record, f"camera actor lost: {type(exc).__name__}")
+        self._next_track_ids[cid] = await call(record.tracker.next_track_id.remote(cid))
+        await call(record.tracker.remove_camera.remote(cid))
+        await call(record.aggregator.remove_camera.remote(cid))
+        ray.kill(actor)
+        del self.records[cid]
+        self.removed[cid] = (record, final)
+        while len(self.removed) > MAX_REMOVED_KEPT:
+            self.removed.popitem(last=False)
+        return final
+
+    async def snapshots(self) -> list[AggregatorSnapshot]:
+        """Live analytics of every aggregator."""
+        return list(await asyncio.wait_for(
+            asyncio.gather(*(a.snapshot.remote() for a in self.aggregators)), CALL_TIMEOUT_S))
+
+    async def shutdown(self) -> tuple[dict[str, tuple[CameraRecord, CameraStats]],
+                                      list[AggregatorSnapshot]]:
+        """Stops cleanly: in-flight frames finish, trackers confirm every frame, every
+        sink is flushed, then every actor is killed. Returns each camera's record and final
+        stats (removed cameras included) and the aggregators' last snapshots. Call under
+        :attr:`lock`."""
+        ids = list(self.records)
+        stops = await asyncio.gather(*(call(self.actors[cid].stop.remote()) for cid in ids),
+                                     return_exceptions=True)
+        final: dict[str, tuple[CameraRecord, CameraStats]] = {}
+        for cid, res in zip(ids, stops, strict=True):
+            record = self.records[cid]
+            if isinstance(res, CameraStats):
+                final[cid] = (record, record.total(res))
+            else:
+                log.error("camera %s did not stop cleanly: %s", cid, type(res).__name__)
+                final[cid] = (record, lost_stats(record, "did not stop cleanly"))
+        for tracker in self.trackers:
+            await call(tracker.flush.remote())
+        snapshots = await self.snapshots()
+        await asyncio.wait_for(
+            asyncio.gather(*(a.close.remote() for a in self.aggregators)), CALL_TIMEOUT_S)
+        for actor in [*self.actors.values(), *self.trackers, *self.aggregators]:
+            ray.kill(actor)
+        self.actors.clear()
+        for cid, pair in self.removed.items():
+            final.setdefault(cid, pair)
+        return final, snapshots
+
+
+async def _quietly(ref: ray.ObjectRef) -> None:
+    try:
+        await call(ref)
+    except Exception as exc:  # noqa: BLE001 - best-effort cleanup
+        log.debug("cleanup call failed: %s", type(exc).__name__)
+
+
+def _actor_node(actor: Any) -> str | None:
+    """The node an actor runs on, or None when Ray does not say (best effort)."""
+    try:
+        from ray._private.state import actors as actor_table
+
+        info = actor_table(actor_id=actor._actor_id.hex())
+        return (info.get("Address") or {}).get("NodeID") or None
+    except Exception:  # noqa: BLE001 - informational only
+        return None

@@ -1,0 +1,132 @@
+"""Camera supervision: reading every camera's stats, and re-creating a camera whose actor
+died. Runs inside the controller actor.
+
+Camera actors have no Ray restarts (``max_restarts=0``). Every
+``ray.camera_check_interval_s`` the supervisor reads each camera's stats; a camera whose
+actor died (its node was lost) while it was running is re-created on a node that can host
+it, counted in ``restarts``, and its tracker splices the new actor's frames onto the
+camera's timeline, so frame numbers, media time, analytics windows and heatmap names go on
+where they stopped and its counters keep adding up. Ray's own restart would re-run the
+actor's constructor but not ``start()`` it, and nothing downstream would learn that the
+camera's frame numbers and media time began again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ray.exceptions import ActorDiedError
+
+from actors.graph import ActorGraph, awaitable
+from pipeline.control.records import lost_stats
+from pipeline.ingest.health import CameraStats
+
+log = logging.getLogger(__name__)
+
+STATS_TIMEOUT_S = 10.0
+"""Longest a camera may take to report its stats before it is shown as not answering."""
+
+
+class Supervisor:
+    """Reads the cameras of a graph and re-creates those whose actor died.
+
+    Args:
+        graph: the run's actor graph.
+    """
+
+    def __init__(self, graph: ActorGraph) -> None:
+        self.graph = graph
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Starts checking every ``ray.camera_check_interval_s``."""
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        """Stops checking."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def poll(self, camera_ids: list[str]) -> dict[str, CameraStats]:
+        """The cameras' stats, counters summed over restarts of their actors; a camera
+        whose actor is gone reports its last counters and why."""
+        graph = self.graph
+        pairs = [(cid, graph.actors.get(cid)) for cid in camera_ids]
+        results = iter(await self._stats([a for _, a in pairs if a is not None]))
+        out: dict[str, CameraStats] = {}
+        for cid, actor in pairs:
+            record = graph.records.get(cid)
+            if record is None:
+                continue
+            if actor is None:  # being re-created right now
+                out[cid] = lost_stats(record, "camera actor is being re-created")
+                continue
+            res = next(results)
+            if isinstance(res, CameraStats):
+                if graph.actors.get(cid) is actor:
+                    record.last = record.total(res)
+                out[cid] = record.total(res)
+            elif isinstance(res, ActorDiedError):
+                why = record.lost or "camera actor died (node lost?); re-creating it"
+                out[cid] = lost_stats(record, why)
+            else:
+                out[cid] = lost_stats(record, f"camera actor not answering: {type(res).__name__}")
+        return out
+
+    async def _stats(self, actors: list[Any]) -> list[Any]:
+        return await asyncio.gather(
+            *(asyncio.wait_for(awaitable(a.stats.remote()), STATS_TIMEOUT_S) for a in actors),
+            return_exceptions=True)
+
+    async def _loop(self) -> None:
+        interval = self.graph.config.ray.camera_check_interval_s
+        while not self.graph.closing:
+            await asyncio.sleep(interval)
+            try:
+                await self._check()
+            except Exception:  # noqa: BLE001 - supervision must go on
+                log.exception("checking the cameras failed")
+
+    async def _check(self) -> None:
+        graph = self.graph
+        pairs = list(graph.actors.items())
+        for (cid, actor), res in zip(pairs, await self._stats([a for _, a in pairs]),
+                                     strict=True):
+            record = graph.records.get(cid)
+            if record is None or graph.actors.get(cid) is not actor:
+                continue
+            if isinstance(res, CameraStats):
+                record.last = record.total(res)
+            elif isinstance(res, ActorDiedError):
+                await self._restart(cid, actor)
+
+    async def _restart(self, camera_id: str, dead: Any) -> None:
+        graph = self.graph
+        async with graph.lock:
+            record = graph.records.get(camera_id)
+            if graph.closing or record is None or graph.actors.get(camera_id) is not dead:
+                return
+            if record.lost:
+                return
+            if not record.needs_restart(graph.config.ray.max_camera_restarts):
+                record.lost = (f"camera actor died after {record.restarts} restart(s); "
+                               "not re-created" if record.restarts else
+                               "camera actor died after the camera had finished")
+                log.error("camera %s: %s", camera_id, record.lost)
+                return
+            old_node = record.node_id
+            record.carry_over()
+            del graph.actors[camera_id]
+            try:
+                await graph.launch(record, resume=True)
+            except Exception as exc:  # noqa: BLE001 - retried at the next check
+                graph.actors[camera_id] = dead
+                log.error("camera %s: re-creating its actor failed (will retry): %s",
+                          camera_id, exc)
+                return
+            record.restarts += 1
+        log.warning("camera %s: its actor died (node %s); re-created on node %s "
+                    "(restart %d)", camera_id, old_node, record.node_id, record.restarts)

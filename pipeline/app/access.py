@@ -1,0 +1,169 @@
+"""Who may call the runtime API, and what a camera added through it may read.
+
+- Endpoints that change state (adding and removing cameras) need the bearer token when
+  one is configured, and without one are open on a loopback address only; reads need it
+  only with ``http.protect_reads`` (:func:`authorize`, checked by the :data:`READ` and
+  :data:`CHANGE` route dependencies). Tokens are compared in constant time.
+- Cameras in the config file are the operator's; a camera posted to ``POST /v1/cameras``
+  comes from whoever holds the token, so its source is checked
+  (:func:`check_api_source`): network URLs pass, files only under ``http.media_roots``,
+  never devices or playlists.
+
+Example:
+    >>> cam = SiteCamera(id="door", url="rtsp://viewer:hunter2@10.0.0.5/live")
+    >>> check_api_source(cam, media_roots=()).url == cam.url      # network URLs pass
+    True
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route dependency's `Request`
+# annotation at run time (Serve pickles the dependency by value).
+
+import hmac
+import os
+import pathlib
+from collections.abc import Callable, Sequence
+
+from fastapi import Depends, HTTPException, Request
+
+from pipeline.errors import SourceNotAllowedError
+from pipeline.redact import redact_text
+from pipeline.site_config import HttpConfig, SiteCamera
+
+AUTH_REALM = 'Bearer realm="panoray"'
+BEARER_MISSING = "this endpoint needs the API token: send 'Authorization: Bearer <token>'"
+BEARER_INVALID = "the bearer token is not valid"
+
+
+def check_bearer(header: str | None, token: bytes) -> str | None:
+    """Checks an ``Authorization`` header against the token in constant time.
+
+    Returns:
+        None when it carries the token, else :data:`BEARER_MISSING` or
+        :data:`BEARER_INVALID` (the 401 response's message).
+    """
+    scheme, _, value = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return BEARER_MISSING
+    if not hmac.compare_digest(value.strip().encode(), token):
+        return BEARER_INVALID
+    return None
+
+
+def authorize(
+    http: HttpConfig, header: str | None, changes_state: bool
+) -> tuple[int, str, dict[str, str]] | None:
+    """Whether a runtime API call may go on.
+
+    Args:
+        http: the API's config, its token resolved (``with_resolved_token``).
+        header: the request's ``Authorization`` header, if any.
+        changes_state: the endpoint adds or removes cameras.
+
+    Returns:
+        None to go on, else (status, message, headers) of the refusal: 401 with a
+        ``WWW-Authenticate: Bearer`` challenge for a missing or wrong token, 403 for a
+        state change on a non-loopback address without a configured token.
+    """
+    if not changes_state and not http.protect_reads:
+        return None
+    if http.token is None:
+        if changes_state and not http.loopback:
+            return (403, "changing the pipeline is disabled: the API listens on a non-loopback "
+                    "address and no token is configured (http.token_env)", {})
+        return None
+    why = check_bearer(header, http.token.get_secret_value().encode())
+    if why is None:
+        return None
+    challenge = AUTH_REALM if why == BEARER_MISSING else f'{AUTH_REALM}, error="invalid_token"'
+    return 401, why, {"WWW-Authenticate": challenge}
+
+
+def _access(changes_state: bool) -> Callable[[Request], None]:
+    """A FastAPI dependency that refuses (401 or 403) a caller :func:`authorize` refuses."""
+
+    def check(request: Request) -> None:
+        refusal = authorize(request.app.state.http, request.headers.get("authorization"),
+                            changes_state)
+        if refusal is not None:
+            raise HTTPException(*refusal)
+
+    return check
+
+
+READ = [Depends(_access(changes_state=False))]
+"""Dependencies of the read endpoints: the token only with ``http.protect_reads``."""
+CHANGE = [Depends(_access(changes_state=True))]
+"""Dependencies of the endpoints that add or remove cameras: the token when configured."""
+
+
+NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
+"""URL schemes a camera added through the API may use without a media root."""
+
+PLAYLIST_SUFFIXES = frozenset({".m3u", ".m3u8", ".ffconcat", ".concat", ".sdp", ".txt"})
+"""File types that make FFmpeg open further files or addresses named inside them; an API
+caller could reach past the media roots with one, so they are refused."""
+
+
+def check_api_source(camera: SiteCamera, media_roots: Sequence[pathlib.Path]) -> SiteCamera:
+    """Checks that a camera added through the API reads only what it may.
+
+    Network URLs (``rtsp``, ``rtsps``, ``http``, ``https``) pass. A file or image folder
+    passes when its real path (symlinks and ``..`` resolved) lies under one of
+    ``media_roots``; the returned camera then names that real path, so a symlink swapped
+    later cannot redirect it. Devices, other schemes and playlists are refused.
+
+    Args:
+        camera: the camera as posted.
+        media_roots: the configured ``http.media_roots``.
+
+    Returns:
+        The camera, its file URL replaced by the resolved path.
+
+    Raises:
+        SourceNotAllowedError: with the reason.
+    """
+    url = camera.url
+    if isinstance(url, int) or camera.kind == "usb":
+        raise SourceNotAllowedError(
+            "local capture devices cannot be added through the API; add them to the "
+            "config file"
+        )
+    text = url.strip()
+    if "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        if scheme in NETWORK_SCHEMES:
+            return camera
+        if scheme != "file":
+            raise SourceNotAllowedError(
+                f"URL scheme {scheme!r} is not allowed; use {', '.join(NETWORK_SCHEMES)}, "
+                "or a file under http.media_roots"
+            )
+        text = text.split("://", 1)[1]
+    path = pathlib.Path(text)
+    if not path.is_absolute():
+        raise SourceNotAllowedError(
+            f"a file path must be absolute, got {redact_text(text)!r}"
+        )
+    if not media_roots:
+        raise SourceNotAllowedError(
+            "files cannot be added through the API: http.media_roots is empty; use a "
+            f"network URL ({', '.join(NETWORK_SCHEMES)})"
+        )
+    real = pathlib.Path(os.path.realpath(path))
+    roots = [pathlib.Path(os.path.realpath(r)) for r in media_roots]
+    if not any(real == r or real.is_relative_to(r) for r in roots):
+        via = "" if real == path else f" (it resolves to {str(real)!r})"
+        raise SourceNotAllowedError(
+            f"{str(path)!r} is outside the media roots{via}; allowed: "
+            f"{[str(r) for r in roots]}"
+        )
+    if real.suffix.lower() in PLAYLIST_SUFFIXES:
+        raise SourceNotAllowedError(
+            f"{str(path)!r} is a playlist ({real.suffix}); FFmpeg would open the files it "
+            "names, so only media files and image folders may be added"
+        )
+    if not real.exists():
+        raise SourceNotAllowedError(f"{str(path)!r} does not exist")
+    return camera.model_copy(update={"url": str(real)})
+
+

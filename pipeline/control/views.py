@@ -1,0 +1,245 @@
+"""The JSON shapes of every read: cameras, live analytics, the status table, the run
+summary and the dashboard's history. No Ray; the controller calls these.
+
+Camera URLs are redacted in every view; floats that are NaN or infinite become null
+(strict JSON).
+
+Example:
+    >>> from pipeline.analytics.events import ClosedWindow, WindowMetrics
+    >>> row = WindowMetrics("cam1", 0.0, 60.0, 1.8e9, True, "line", "door", False, 40, 0,
+    ...                     False, 7, lr_direction="in", lr_count=4, rl_direction="out",
+    ...                     rl_count=3)
+    >>> view = history_view({"cam1": (ClosedWindow("cam1", 0.0, 60.0, 1.8e9, True, (row,),
+    ...                                            None),)}, 3600.0)
+    >>> view["cameras"]["cam1"][0]["rows"][0]["lr_count"]
+    4
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.analytics.aggregator import AggregatorSnapshot
+from pipeline.analytics.events import CameraSnapshot, ClosedWindow, WindowMetrics, finite_or_none
+from pipeline.control.records import CameraRecord
+from pipeline.ingest.health import CameraStats
+from pipeline.redact import redact_text
+from pipeline.site_config import SiteCamera
+
+
+def public_camera(camera: SiteCamera) -> dict[str, Any]:
+    """The camera's config as JSON-ready data with its URL redacted."""
+    return {**camera.model_dump(mode="json"), "url": camera.redacted_url}
+
+
+def camera_view(record: CameraRecord, stats: CameraStats) -> dict[str, Any]:
+    """JSON-ready health, counters and config of one camera (credentials redacted)."""
+    data = dataclasses.asdict(stats)
+    url = record.camera.url
+    for key in ("reason", "last_error"):
+        data[key] = redact_text(str(data[key]), url)
+    data.pop("camera_id", None)
+    return json_safe({
+        "id": record.camera_id,
+        **data,
+        "url": record.camera.redacted_url,
+        "added_by": record.added_by,
+        "restarts": record.restarts,
+        "node_id": record.node_id,
+        "config": public_camera(record.camera),
+    })
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinite floats as None and tuples as lists (strict JSON)."""
+    if isinstance(value, float):
+        return finite_or_none(value)
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+# -- live analytics and status ------------------------------------------
+@dataclass
+class CameraRow:
+    """One camera's line of the live status table."""
+
+    camera_id: str
+    state: str
+    reason: str
+    fps: float
+    decoded: int
+    delivered: int
+    dropped: int
+    failed: int
+    reconnects: int
+    occupancy: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    queues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    restarts: int = 0
+
+
+def live_cameras(snapshots: Sequence[AggregatorSnapshot]) -> dict[str, CameraSnapshot]:
+    """Every camera's live analytics, by camera id."""
+    return {c.camera_id: c for snap in snapshots for c in snap.cameras}
+
+
+def status_rows(
+    records: Mapping[str, CameraRecord], stats: Mapping[str, CameraStats],
+    snapshots: Sequence[AggregatorSnapshot],
+) -> list[CameraRow]:
+    """One status row per camera, in the order of ``records``."""
+    live = live_cameras(snapshots)
+    rows = []
+    for cid, rec in records.items():
+        s = stats[cid]
+        row = CameraRow(cid, s.state, redact_text(s.reason or s.last_error, rec.camera.url),
+                        s.fps, s.frames_decoded, s.frames_delivered, s.frames_dropped,
+                        s.frames_failed, s.reconnects, restarts=rec.restarts)
+        snap = live.get(cid)
+        if snap is not None:
+            row.occupancy = {z.zone_id: z.occupancy for z in snap.zones}
+            row.counts = {ln.line_id: {ln.lr_direction: ln.lr_count,
+                                       ln.rl_direction: ln.rl_count} for ln in snap.lines}
+            row.queues = {z.zone_id: {"length": z.queue.length, "est_wait_s": z.queue.est_wait_s,
+                                      "method": z.queue.method}
+                          for z in snap.zones if z.queue is not None}
+        rows.append(row)
+    return rows
+
+
+def live_view(
+    states: Mapping[str, str], snapshots: Sequence[AggregatorSnapshot]
+) -> dict[str, Any]:
+    """JSON-ready current occupancy and counts per camera, zone and line.
+
+    Args:
+        states: each running camera's state.
+        snapshots: every aggregator's snapshot.
+    """
+    live = live_cameras(snapshots)
+    cameras: dict[str, Any] = {}
+    for cid, state in states.items():
+        snap = live.get(cid)
+        cameras[cid] = {"state": state, "pts_s": None, "active_tracks": 0,
+                        "zones": {}, "lines": {}}
+        if snap is None:  # no frame has reached the analytics yet
+            continue
+        cameras[cid].update({
+            "pts_s": finite_or_none(snap.pts_s),
+            "active_tracks": snap.active_tracks,
+            "zones": {
+                z.zone_id: {
+                    "occupancy": z.occupancy, "visits_total": z.visits_total,
+                    "exits_total": z.exits_total,
+                    "queue": None if z.queue is None else {
+                        "length": z.queue.length, "est_wait_s": z.queue.est_wait_s,
+                        "arrivals_per_min": finite_or_none(z.queue.arrivals_per_min),
+                        "departures_per_min": finite_or_none(z.queue.departures_per_min),
+                        "method": z.queue.method,
+                    },
+                }
+                for z in snap.zones
+            },
+            "lines": {ln.line_id: {ln.lr_direction: ln.lr_count, ln.rl_direction: ln.rl_count}
+                      for ln in snap.lines},
+        })
+    return json_safe({
+        "cameras": cameras,
+        "events_total": sum(s.events_total for s in snapshots),
+        "windows_total": sum(s.windows_total for s in snapshots),
+    })
+
+
+def run_summary(
+    final: Mapping[str, tuple[CameraRecord, CameraStats]],
+    snapshots: Sequence[AggregatorSnapshot],
+    output_dir: str,
+) -> dict[str, Any]:
+    """The JSON summary ``panoray run`` prints at the end.
+
+    Args:
+        final: each camera's record and final stats (removed cameras included).
+        snapshots: every aggregator's last snapshot.
+        output_dir: where the tables are.
+    """
+    live = live_cameras(snapshots)
+    analytics_errors = {k: v for snap in snapshots for k, v in snap.errors.items()}
+    cameras = {}
+    for cid, (rec, s) in final.items():
+        snap = live.get(cid)
+        cameras[cid] = {
+            "state": s.state, "reason": redact_text(s.reason, rec.camera.url),
+            "frames_decoded": s.frames_decoded, "frames_delivered": s.frames_delivered,
+            "frames_dropped": s.frames_dropped, "frames_failed": s.frames_failed,
+            "reconnects": s.reconnects, "restarts": rec.restarts, "added_by": rec.added_by,
+            "analytics_error": analytics_errors.get(cid),
+            "visits": {z.zone_id: z.visits_total for z in snap.zones} if snap else {},
+            "crossings": {ln.line_id: {ln.lr_direction: ln.lr_count,
+                                       ln.rl_direction: ln.rl_count}
+                          for ln in snap.lines} if snap else {},
+        }
+    return {
+        "cameras": cameras,
+        "events_total": sum(s.events_total for s in snapshots),
+        "windows_total": sum(s.windows_total for s in snapshots),
+        "output_dir": output_dir,
+    }
+
+
+# -- history --------------------------------------------------------------------------
+ROW_ID_FIELDS = ("element_kind", "element_id", "is_queue", "suppressed")
+"""Fields of a metric row that are always present in the history view."""
+WINDOW_FIELDS = frozenset({"camera_id", "window_start_s", "window_end_s", "window_start_at",
+                           "complete", "frames"})
+"""Fields shared by all rows of a window, given once per window instead."""
+
+
+def history_row(row: WindowMetrics) -> dict[str, Any]:
+    """One metric row as JSON: its identity plus every metric that is not null (a
+    suppressed row has none)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(row):
+        if f.name in WINDOW_FIELDS:
+            continue
+        value = getattr(row, f.name)
+        if isinstance(value, float):
+            value = finite_or_none(value)
+        if value is not None or f.name in ROW_ID_FIELDS:
+            out[f.name] = value
+    return out
+
+
+def history_window(window: ClosedWindow) -> dict[str, Any]:
+    """One closed window as JSON: ``start_s``/``end_s`` (media s), ``start_at`` (wall s
+    since the epoch, or None), ``complete``, ``frames`` and its ``rows`` (zones first)."""
+    frames = window.metrics[0].frames if window.metrics else 0
+    return {
+        "start_s": window.start_s,
+        "end_s": window.end_s,
+        "start_at": None if window.start_at is None else finite_or_none(window.start_at),
+        "complete": window.complete,
+        "frames": frames,
+        "rows": [history_row(r) for r in window.metrics],
+    }
+
+
+def history_view(
+    windows: Mapping[str, Sequence[ClosedWindow]], horizon_s: float
+) -> dict[str, Any]:
+    """The ``GET /v1/history`` body: every camera's closed windows, oldest first.
+
+    Args:
+        windows: per camera id, its kept windows (see
+            :class:`pipeline.dashboard.history.WindowHistory`).
+        horizon_s: the history's span, media seconds.
+    """
+    return {
+        "horizon_s": horizon_s,
+        "cameras": {cid: [history_window(w) for w in ws] for cid, ws in sorted(windows.items())},
+    }

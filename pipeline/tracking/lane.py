@@ -1,0 +1,143 @@
+"""One camera's tracking lane: splice, tracker, smoother and carried removals. No Ray.
+
+A :class:`CameraLane` turns a camera's detected frames, in order, into the
+:class:`~pipeline.types.TrackedFrame` stream its analytics consume::
+
+    meta, detections ──▶ MediaSplice ──▶ ByteTracker ──▶ Smoother (offline) ──▶ TrackedFrame(s)
+                        (one timeline     (ids, removed   (holds lookahead_s,
+                         across restarts)  ids)            joins, smooths)
+
+Live cameras get each frame back at once; with smoothing a step returns the frames that
+left the lookahead (none, one or several). The tracker actor hosts one lane per camera.
+
+Example:
+    >>> lane = CameraLane("door", TrackerConfig(min_hits=1))
+    >>> meta = FrameMeta("door", 0, 0.0, 0.0, 640, 480)
+    >>> [len(f.tracks) for f in lane.step(meta, Detections.empty())]
+    [0]
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.errors import ConfigError, InputError
+from pipeline.tracking.config import SmoothingConfig, TrackerConfig
+from pipeline.tracking.smoothing import Smoother
+from pipeline.tracking.splice import MediaSplice
+from pipeline.tracking.tracker import ByteTracker
+from pipeline.types import Detections, FrameMeta, TrackedFrame
+
+log = logging.getLogger(__name__)
+
+_NONE = np.zeros(0, np.int64)
+
+
+class CameraLane:
+    """Tracks one camera's frames in order, on one timeline across its source's restarts.
+
+    Args:
+        camera_id: the camera; frames of any other camera are refused.
+        config: the tracker's thresholds.
+        smoothing: the offline smoother's settings, or None for none (live cameras).
+        first_id: the first track id: where this camera's ids stopped when a camera of
+            this id was last removed in this run, so that ids are never reused.
+
+    Raises:
+        ConfigError: an empty camera id or a first id below 1.
+    """
+
+    def __init__(self, camera_id: str, config: TrackerConfig | None = None,
+                 smoothing: SmoothingConfig | None = None, first_id: int = 1) -> None:
+        if not isinstance(camera_id, str) or not camera_id:
+            raise ConfigError(f"camera_id must be a non-empty string, got {camera_id!r}",
+                              "camera_id")
+        if not isinstance(first_id, int) or first_id < 1:
+            raise ConfigError(f"camera {camera_id!r}: first track id must be an integer >= 1, "
+                              f"got {first_id!r}", "first_id")
+        self.camera_id = camera_id
+        self.tracker = ByteTracker(config or TrackerConfig(), first_id)
+        self.smoother = Smoother(smoothing) if smoothing is not None else None
+        self._splice = MediaSplice()
+        self._carried = _NONE  # ids dropped by a resume, reported with the next frame
+        self._last_index: int | None = None
+
+    @property
+    def next_id(self) -> int:
+        """The id the camera's next confirmed track will get."""
+        return self.tracker.next_id
+
+    @property
+    def live_ids(self) -> npt.NDArray[np.int64]:
+        """(k,) int64 ids of the confirmed tracks held now."""
+        return self.tracker.live_ids
+
+    def step(self, meta: FrameMeta, detections: Detections | None) -> list[TrackedFrame]:
+        """Tracks one frame; returns the frames that are final now, oldest first.
+
+        Args:
+            meta: the frame's metadata as its source actor numbered it.
+            detections: its detections, boxes (n, 4) float32 xyxy pixels.
+
+        Raises:
+            InputError: a frame of another camera or without detections, a frame_index
+                not after the previous one, or media time going backwards; the message
+                names the camera.
+        """
+        cid = self.camera_id
+        if meta.camera_id != cid:
+            raise InputError(f"camera {cid!r}: frame belongs to camera {meta.camera_id!r}",
+                             "meta.camera_id")
+        if detections is None:
+            raise InputError(f"camera {cid!r}: frame {meta.frame_index} has no detections",
+                             "detections")
+        meta = self._splice.map(meta)
+        if self._last_index is not None and meta.frame_index <= self._last_index:
+            raise InputError(
+                f"camera {cid!r}: frame_index {meta.frame_index} is not after the previous "
+                f"frame {self._last_index}; frames must arrive in order per camera",
+                "frame_index",
+            )
+        try:
+            tracks = self.tracker.update(detections, meta.pts_s)
+        except InputError as exc:
+            raise InputError(f"camera {cid!r}: {exc}", exc.field) from exc
+        self._last_index = meta.frame_index
+        removed = self.tracker.removed_ids
+        if len(self._carried):
+            removed, self._carried = np.union1d(removed, self._carried), _NONE
+        frame = TrackedFrame(meta, tracks, removed)
+        return self.smoother.push(frame) if self.smoother is not None else [frame]
+
+    def flush(self) -> list[TrackedFrame]:
+        """Releases the frames the smoother holds (the camera stops, or the run ends)."""
+        return self.smoother.flush() if self.smoother is not None else []
+
+    def resume(self) -> npt.NDArray[np.int64]:
+        """Prepares for frames from a new source actor (its node was lost): its tracks are
+        dropped (their ids go downstream as removed with the next frame; ids keep counting
+        up), and its frames continue this camera's frame numbers and media time
+        (:class:`~pipeline.tracking.splice.MediaSplice`). Returns the (k,) int64 ids
+        dropped."""
+        self.tracker.reset()
+        dropped = self.tracker.removed_ids
+        self._splice.splice()
+        self._carried = np.union1d(self._carried, dropped).astype(np.int64)
+        self._last_index = None
+        log.info("camera %s resumes from a new source actor (%d tracks dropped)",
+                 self.camera_id, len(dropped))
+        return dropped
+
+    def stats(self) -> dict[str, Any]:
+        """JSON-ready counters: the tracker's (see TrackerStats), the last frame index and
+        the smoother's, if any."""
+        out: dict[str, Any] = {**asdict(self.tracker.stats()),
+                               "last_frame_index": self._last_index}
+        if self.smoother is not None:
+            out["smoothing"] = asdict(self.smoother.stats())
+        return out
