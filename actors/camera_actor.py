@@ -2,7 +2,7 @@
 
 One ``CameraActor`` per camera. It is an async actor: decoding runs in its own thread, so
 ``health()``, ``stats()`` and ``poll_results()`` answer while frames flow. It takes a
-fraction of a CPU (``CameraConfig.num_cpus``) so many cameras share a machine.
+fraction of a CPU (``placement.num_cpus``) so many cameras share a machine.
 
 Results go, in frame order and several at a time, to the camera's tracker actor
 (``tracker.update.remote([DetectedFrame, ...])``) and to a bounded buffer drained with
@@ -125,6 +125,8 @@ class CameraActor:
         tracker: the tracker actor that receives the results, or None.
         aggregator: the aggregator actor that receives the camera's private stills, or
             None for no stills.
+        blur_people: make stills private before they leave; False only when the operator
+            turned it off (``privacy.blur_people``).
         input_spec: the model input to resize to when there is no detector; None: no
             resizing. With a detector, its declared input is used.
     """
@@ -136,6 +138,7 @@ class CameraActor:
         tracker: Any = None,
         aggregator: Any = None,
         input_spec: InputSpec | None = None,
+        blur_people: bool = True,
     ) -> None:
         logging.basicConfig(level=logging.INFO)
         _quiet_opencv()
@@ -148,14 +151,14 @@ class CameraActor:
 
         if aggregator is not None:
             async def still_sink(meta: FrameMeta, still: Any) -> None:
-                await aggregator.set_still.remote(meta.camera_id, still, config.blur_stills)
+                await aggregator.set_still.remote(meta.camera_id, still, blur_people)
 
         self._ingest = CameraIngest(
             config, spec=input_spec, infer=self._detect if detector else None,
-            deliver=deliver, still_sink=still_sink,
+            deliver=deliver, still_sink=still_sink, blur_people=blur_people,
         )
         self._metrics = CameraMetrics(config.id)
-        group = config.group_requests
+        group = config.inference.group_requests
         if group is None:
             group = config.mode == "offline"
         # Frames waiting while groups are at the detector leave together as the next group
@@ -163,7 +166,7 @@ class CameraActor:
         self._grouper: ContinuousBatcher[DetectRequest, Any] | None = (
             ContinuousBatcher(self._detect_group, max_batch_size=MAX_GROUP_FRAMES,
                               batch_wait_timeout_s=0.0,
-                              max_concurrent_batches=config.max_groups_in_flight)
+                              max_concurrent_batches=config.inference.max_groups_in_flight)
             if detector is not None and group else None)
         self._task: asyncio.Task[CameraStats] | None = None
         self._exporter: asyncio.Task[None] | None = None
@@ -217,7 +220,7 @@ class CameraActor:
                 self._metrics.export(self._ingest.stats())
             except Exception:  # noqa: BLE001 - metrics must never stop the camera
                 log.exception("camera %s: exporting metrics failed", self._config.id)
-            await asyncio.sleep(self._config.metrics_interval_s)
+            await asyncio.sleep(self._config.health.metrics_interval_s)
 
     async def stop(self, timeout_s: float | None = None) -> CameraStats:
         """Stops decoding, finishes the frames already decoded, and returns final stats.
@@ -230,7 +233,7 @@ class CameraActor:
         if self._task is not None and not self._task.done():
             try:
                 await asyncio.wait_for(
-                    asyncio.shield(self._task), timeout_s or self._config.stop_timeout_s
+                    asyncio.shield(self._task), timeout_s or self._config.inference.stop_timeout_s
                 )
             except TimeoutError:
                 log.warning("camera %s: stop timed out; cancelling", self._config.id)
@@ -264,10 +267,10 @@ def start_camera(
     aggregator: Any = None,
     input_spec: InputSpec | None = None,
     name: str | None = None,
+    blur_people: bool = True,
     spread: bool = False,
-    resources: dict[str, float] | None = None,
 ) -> ray.actor.ActorHandle:
-    """Creates a CameraActor with the camera's CPUs and resources (not started yet).
+    """Creates a CameraActor with the camera's placement (not started yet).
 
     Args:
         config: the camera.
@@ -276,18 +279,19 @@ def start_camera(
         aggregator: aggregator actor receiving the private stills, or None.
         input_spec: resize target without a detector (see :class:`CameraActor`).
         name: optional Ray actor name (for example ``camera-<id>``).
+        blur_people: see :class:`CameraActor`.
         spread: spread camera actors over the nodes that can host them (Ray's SPREAD).
-        resources: Ray custom resources the actor requires, to place it near its camera.
     """
-    options: dict[str, Any] = {"num_cpus": config.num_cpus, "max_concurrency": MAX_CONCURRENCY}
+    placement = config.placement
+    options: dict[str, Any] = {"num_cpus": placement.num_cpus, "max_concurrency": MAX_CONCURRENCY}
     if name:
         options["name"] = name
-    if resources:
-        options["resources"] = dict(resources)
+    if placement.resources:
+        options["resources"] = dict(placement.resources)
     if spread:
         options["scheduling_strategy"] = "SPREAD"
     return CameraActor.options(**options).remote(  # type: ignore[attr-defined]
-        config, detector, tracker, aggregator, input_spec
+        config, detector, tracker, aggregator, input_spec, blur_people
     )
 
 

@@ -15,10 +15,10 @@ others never wait for it, and reads never take it.
 
 Example:
     >>> ctl = PipelineController.options(name=CONTROLLER_NAME, namespace="panoray").remote(
-    ...     site_config, detector_handle, "/data/out")                    # doctest: +SKIP
+    ...     site_config, detector_handle)                                 # doctest: +SKIP
     >>> ray.get(ctl.start.remote())                                          # doctest: +SKIP
     3
-    >>> ray.get(ctl.add_camera.remote(SiteCamera(id="door", url="rtsp://cam/live")))  # doctest: +SKIP
+    >>> ray.get(ctl.add_camera.remote(CameraConfig(id="door", url="rtsp://cam/live")))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ from pipeline.errors import (
     PipelineUnavailableError,
     UnknownCameraError,
 )
+from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import CameraStats
-from pipeline.site_config import SiteCamera, SiteConfig
+from pipeline.site_config import SiteConfig
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +76,11 @@ class PipelineController:
     :class:`~actors.graph.ActorGraph`)."""
 
     def __init__(
-        self, config: SiteConfig, detector: Any, output_dir: str, offline: bool = False,
+        self, config: SiteConfig, detector: Any, offline: bool = False,
         export_dir: str | None = None,
     ) -> None:
         logging.basicConfig(level=logging.INFO)
-        self._graph = ActorGraph(config, detector, output_dir, offline, export_dir)
+        self._graph = ActorGraph(config, detector, offline, export_dir)
         self._supervisor = Supervisor(self._graph)
         self._started_at = time.time()
 
@@ -93,13 +94,14 @@ class PipelineController:
         """
         graph, cfg = self._graph, self._graph.config
         await graph.start_hosts()
-        wanted = sum(c.num_cpus for c in cfg.cameras)
+        wanted = sum(c.placement.num_cpus for c in cfg.cameras)
         free = ray.available_resources().get("CPU", 0.0)
         if wanted > free:
             log.warning(
                 "the cameras ask for %.2f logical CPUs and %.2f are free now: the cameras "
                 "that do not fit wait up to ray.camera_start_timeout_s for the cluster to "
-                "grow; lower cameras[].num_cpus (a camera actor mostly waits) or add nodes",
+                "grow; lower cameras[].placement.num_cpus (a camera actor mostly waits) or add "
+                "nodes",
                 wanted, free)
         async with graph.lock:
             # A few cameras start at a time, each listed as soon as it runs; spread
@@ -124,10 +126,10 @@ class PipelineController:
                 raise failed[0]
         self._supervisor.start()
         log.info("pipeline started: %d cameras, run %s, output in %s", len(graph.records),
-                 graph.run_id, graph.output_dir)
+                 graph.run_id, cfg.output_dir)
         return len(graph.records)
 
-    async def add_camera(self, camera: SiteCamera, added_by: str = "api") -> dict[str, Any]:
+    async def add_camera(self, camera: CameraConfig, added_by: str = "api") -> dict[str, Any]:
         """Adds and starts a camera without disturbing the others.
 
         Args:
@@ -145,7 +147,7 @@ class PipelineController:
         """
         graph = self._graph
         try:
-            graph.config.analytics.for_camera(camera)
+            graph.config.analytics_for(camera)
         except ValidationError as exc:
             raise ConfigError(validation_message(exc), f"cameras[{camera.id}]") from None
         _check_resources(camera)
@@ -187,7 +189,7 @@ class PipelineController:
         await self._supervisor.stop()
         async with self._graph.lock:
             final, snapshots = await self._graph.shutdown()
-        return run_summary(final, snapshots, self._graph.output_dir)
+        return run_summary(final, snapshots)
 
     # -- reads -------------------------------------------------------------------------
     async def cameras(self) -> list[dict[str, Any]]:
@@ -301,12 +303,12 @@ class PipelineController:
         return record
 
 
-def _check_resources(cam: SiteCamera) -> None:
+def _check_resources(cam: CameraConfig) -> None:
     """Refuses a camera that asks for a placement resource no node of the cluster has."""
-    if not cam.resources:
+    if not cam.placement.resources:
         return
     total = ray.cluster_resources()
-    missing = sorted(name for name in cam.resources if name not in total)
+    missing = sorted(name for name in cam.placement.resources if name not in total)
     if missing:
         raise ConfigError(
             f"no node of the cluster has the resource(s) {missing}; nodes offer "

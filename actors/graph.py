@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pathlib
 import uuid
 from collections import OrderedDict
 from typing import Any
@@ -30,9 +29,9 @@ from actors.tracker_actor import TrackerActor
 from pipeline.analytics.aggregator import AggregatorSnapshot
 from pipeline.control.records import CameraRecord, least_loaded, lost_stats
 from pipeline.errors import PanorayError
+from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import CameraStats
-from pipeline.sinks import ParquetSinkConfig
-from pipeline.site_config import SiteCamera, SiteConfig
+from pipeline.site_config import SiteConfig
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +58,14 @@ class ActorGraph:
     Args:
         config: the validated site config.
         detector: DeploymentHandle of the Detector deployment.
-        output_dir: absolute directory of the Parquet tables.
         offline: run every camera in offline mode.
         export_dir: absolute directory of the MOTChallenge track export, or None.
     """
 
-    def __init__(self, config: SiteConfig, detector: Any, output_dir: str,
-                 offline: bool = False, export_dir: str | None = None) -> None:
+    def __init__(self, config: SiteConfig, detector: Any, offline: bool = False,
+                 export_dir: str | None = None) -> None:
         self.config = config
         self.detector = detector
-        self.output_dir = output_dir
         self.offline = offline
         self.export_dir = export_dir
         self.run_id = uuid.uuid4().hex  # one per run: track ids restart in every run
@@ -94,18 +91,14 @@ class ActorGraph:
     async def start_hosts(self) -> None:
         """Creates the aggregators (with the run's sinks) and the trackers."""
         cfg = self.config
-        sinks = [ParquetSinkConfig(
-            root=pathlib.Path(self.output_dir), max_buffer_rows=cfg.sinks.max_buffer_rows,
-            events_retention_days=cfg.sinks.events_retention_days,
-            aggregates_retention_days=cfg.sinks.aggregates_retention_days)]
         placed = self.state_placement()
-        self.aggregators = [AggregatorActor.options(**placed).remote(sinks, self.run_id)
+        self.aggregators = [AggregatorActor.options(**placed).remote(cfg.sinks, self.run_id)
                             for _ in range(cfg.ray.aggregator_actors)]
         self.trackers = [TrackerActor.options(**placed).remote(export_dir=self.export_dir)
                          for _ in range(cfg.ray.tracker_actors)]
         await asyncio.gather(*(a.ready.remote() for a in self.aggregators))
 
-    def new_record(self, camera: SiteCamera, added_by: str,
+    def new_record(self, camera: CameraConfig, added_by: str,
                    pending: list[CameraRecord] | tuple[CameraRecord, ...] = ()) -> CameraRecord:
         """A record for a new camera, hosted by the least loaded tracker and aggregator
         (counting the cameras that run and ``pending``, those about to start)."""
@@ -126,16 +119,14 @@ class ActorGraph:
         if resume:
             await record.tracker.resume_camera.remote(cam.id)
         else:
-            await record.aggregator.add_camera.remote(cam.id, cfg.analytics.for_camera(cam))
+            await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam))
             await record.tracker.add_camera.remote(
                 cam.id, cam.tracker or cfg.tracker, cfg.smoothing if offline else None,
                 record.aggregator, self._next_track_ids.get(cam.id, 1))
-        source = cam.model_copy(update={
-            "mode": "offline" if offline else cam.mode,
-            "blur_stills": cam.blur_stills and cfg.privacy.blur_people})
-        actor = start_camera(source, self.detector, record.tracker, record.aggregator,
-                             spread=cfg.ray.camera_placement == "spread",
-                             resources=cam.resources)
+        actor = start_camera(cam.model_copy(update={"mode": "offline"}) if offline else cam,
+                             self.detector, record.tracker, record.aggregator,
+                             blur_people=cfg.privacy.blur_people,
+                             spread=cfg.ray.camera_placement == "spread")
         timeout = cfg.ray.camera_start_timeout_s
         try:
             await asyncio.wait_for(awaitable(actor.start.remote()), timeout)
@@ -147,8 +138,9 @@ class ActorGraph:
             if isinstance(exc, TimeoutError):
                 raise PanorayError(
                     f"camera {cam.id!r}: its actor did not start within {timeout:.0f} s "
-                    f"(ray.camera_start_timeout_s; is there a node with {cam.num_cpus} "
-                    f"free CPU{' and ' + str(dict(cam.resources)) if cam.resources else ''}?)"
+                    f"(ray.camera_start_timeout_s; is there a node with "
+                    f"{cam.placement.num_cpus} free CPU"
+                    f"{' and ' + str(cam.placement.resources) if cam.placement.resources else ''}?)"
                 ) from None
             raise
         self.actors[cam.id] = actor

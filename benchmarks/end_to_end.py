@@ -159,7 +159,7 @@ def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int
     """panoray offline over ``n`` cameras; frames/s from camera start to the last frame."""
     from pipeline.app.runner import PipelineRunner, RunOptions
 
-    cfg = _site(files, n, max_frames=frames_each, loop=True)
+    cfg = _site(files, n, source={"max_frames": frames_each, "loop": True})
     runner = PipelineRunner(cfg, RunOptions(output_dir=out / f"offline-{n}", offline=True),
                             detector=handle)
     runner.start()
@@ -187,7 +187,7 @@ def run_live(handle: Any, total_fps: float, seconds: float, out: pathlib.Path, t
     source_fps = clip_fps(clip)
     n = max(1, math.ceil(total_fps / source_fps))
     per_camera = total_fps / n
-    cfg = _site([clip], n, mode="live", loop=True, target_fps=per_camera)
+    cfg = _site([clip], n, mode="live", target_fps=per_camera, source={"loop": True})
     runner = PipelineRunner(cfg, RunOptions(output_dir=out / f"live-{tag}"), detector=handle)
     runner.start()
     samples: list[tuple[float, float]] = []

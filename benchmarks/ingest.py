@@ -114,9 +114,11 @@ def actor_run(
 
     cams = [
         start_camera(
-            CameraConfig(id=f"bench{i}", url=str(path), mode="offline", loop=True,
-                         max_frames=frames_per_camera, result_buffer=POLL_MAX, max_in_flight=8,
-                         pending_frames=8, num_cpus=0.25),
+            CameraConfig(id=f"bench{i}", url=str(path), mode="offline",
+                         source={"loop": True, "max_frames": frames_per_camera},
+                         inference={"result_buffer": POLL_MAX, "max_in_flight": 8,
+                                    "pending_frames": 8},
+                         placement={"num_cpus": 0.25}),
             detector=detector, input_spec=None if detector else spec,
         )
         for i in range(cameras)

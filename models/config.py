@@ -43,8 +43,9 @@ class ModelConfig(StrictModel):
     intra_op_threads: int = Field(
         0, ge=0, le=256,
         description="ONNX Runtime intra-op threads. 0: one per core when a single replica "
-        "runs on CPU, and 1 when several CPU replicas share the cores (one single-threaded "
-        "session does about 30 % more work per core than one spread over the cores).",
+        "runs on CPU, and 1 when several CPU replicas share the cores (single-threaded "
+        "sessions, one per core, get more work out of each core than one session spread "
+        "over all of them).",
     )
     allow_spinning: bool = Field(
         False,
@@ -86,9 +87,8 @@ class ServingConfig(StrictModel):
         description="Longest a frame that reaches an idle detector waits for company before "
         "its batch runs (seconds). Frames that arrive while a batch runs always form the next "
         "batch together (models/batcher.py), so under load batches fill without waiting; a "
-        "wait only adds latency at low load (measured on 2 CPU cores, two live cameras at "
-        "15 frames/s: p50 41 ms, p95 56 ms with 0.01; 30 ms, 45 ms with 0). Worth a few ms "
-        "on a GPU, where a batch of 8 costs little more than one frame.",
+        "wait only adds latency at low load. Worth a few ms on a GPU, where a batch of 8 "
+        "costs little more than one frame.",
     )
     max_ongoing_requests: int = Field(
         64, ge=1, le=100000,

@@ -1,12 +1,10 @@
 """Tiled inference: split a frame into overlapping tiles, detect on each, merge. No Ray.
 
 Choosing the grid: tiles should be taller than the tallest person the camera sees (people
-cut by a tile row are found only in pieces), and as small as that allows. On the TUD
-benchmark footage (640x480, people 130 to 300 px tall) 2 x 1 tiles plus the full frame
-raise recall at IoU 0.5 from 0.68 to 0.76 (TUD-Campus) and 0.71 to 0.79 (TUD-Stadtmitte)
-at score 0.4 with unchanged precision, for 3 model runs per frame; 2 x 2 cuts most people
-in half and gains less. For far, small people (a wide view, 1080p) 2 x 2 or 3 x 2 is the
-place to start.
+cut by a tile row are found only in pieces), and as small as that allows: on 640x480
+footage of people 130 to 300 px tall, 2 x 1 tiles plus the full frame (README's Accuracy
+section has the recall it gains); for far, small people (a wide view, 1080p) 2 x 2 or
+3 x 2 is the place to start.
 
 A 300x300 detector sees a 640x480 frame at under half its size, and a person 60 pixels
 tall becomes 35 model pixels: below what the bundled SSDLite finds reliably. Cutting the
@@ -63,7 +61,7 @@ class TilingConfig(StrictModel):
     """How one camera's frames are split into tiles for detection, and merged back.
 
     Cost: each frame takes ``columns x rows`` model runs, plus one with
-    ``include_full_frame``. See ``docs/accuracy.md`` for measured recall and cost.
+    ``include_full_frame``; README's Accuracy section reports the recall it gains.
     """
 
     columns: int = Field(

@@ -11,7 +11,8 @@ Example (YAML)::
         lines:
           - {id: door, start: [0.5, 0.2], end: [0.5, 0.9]}
     model: {threshold: 0.4}
-    sinks: {output_dir: ./panoray-output}
+    sinks:
+      - {type: parquet, root: ./panoray-output}
 
 Load it with :func:`load_site_config`; errors name the key path and line.
 """
@@ -26,14 +27,12 @@ from typing import Literal
 from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from models.config import ModelConfig, ServingConfig
-from pipeline.analytics.config import AnalyticsConfig, LineConfig, ZoneConfig
+from pipeline.analytics.config import AnalyticsConfig
 from pipeline.config import StrictModel, load_config_file
 from pipeline.errors import ConfigError, ModelError
 from pipeline.ingest.config import CameraConfig
+from pipeline.sinks import ParquetSinkConfig, SinkConfig
 from pipeline.tracking.config import SmoothingConfig, TrackerConfig
-
-RESERVED_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
-
 
 MIN_TOKEN_CHARS = 16
 """Shortest accepted API token (``secrets.token_urlsafe(32)`` makes a good one)."""
@@ -155,86 +154,7 @@ def is_loopback(host: str) -> bool:
         return False  # another host name: it may resolve to anything
 
 
-class SiteCamera(CameraConfig):
-    """A camera of the site: its source (see CameraConfig) plus its zones and lines."""
-
-    zones: tuple[ZoneConfig, ...] = Field(
-        (), max_length=256, description="Zones; `queue: true` makes a zone a queue."
-    )
-    lines: tuple[LineConfig, ...] = Field((), max_length=256, description="Counting lines.")
-    tracker: TrackerConfig | None = Field(
-        None, description="Per-camera tracker settings; unset uses the top-level `tracker`."
-    )
-    resources: dict[str, float] = Field(
-        default_factory=dict, max_length=16,
-        description="Ray custom resources the camera's actor requires, to place it on the "
-        "nodes near its camera: `{site-north: 0.01}` runs it only on nodes started with "
-        "`ray start --resources='{\"site-north\": 100}'`. CPUs are set with `num_cpus`.",
-    )
-
-    @field_validator("resources")
-    @classmethod
-    def _check_resources(cls, value: dict[str, float]) -> dict[str, float]:
-        for name, amount in value.items():
-            if name in RESERVED_RESOURCES:
-                raise ValueError(
-                    f"resource {name!r} is managed by Ray; set num_cpus instead of CPU, and "
-                    "use custom resource names for placement"
-                )
-            if not name or not 0 < amount <= 1e6:
-                raise ValueError(f"resource {name!r}: amount must be in (0, 1e6], got {amount}")
-        return value
-
-
-class AnalyticsSettings(StrictModel):
-    """Analytics settings shared by every camera (zones and lines are per camera)."""
-
-    window_s: float = Field(60.0, gt=0.0, le=86400.0,
-                            description="Length of the tumbling metric windows (media s).")
-    window_grace_s: float = Field(
-        10.0, ge=0.0, le=3600.0,
-        description="A window closes once media time passes its end by this much.",
-    )
-    min_distinct_tracks: int = Field(
-        5, ge=1, le=1000,
-        description="k: aggregates covering 1..k-1 distinct tracks are suppressed; 1 is off.",
-    )
-    track_idle_timeout_s: float = Field(
-        30.0, gt=0.0, le=86400.0,
-        description="Per-track analytics state is dropped after this long unseen (media s).",
-    )
-    heatmap_columns: int = Field(64, ge=1, le=1024, description="Heatmap grid columns.")
-
-    def for_camera(self, camera: SiteCamera) -> AnalyticsConfig:
-        """The AnalyticsConfig of one camera (raises ValueError on an inconsistency)."""
-        return AnalyticsConfig(
-            zones=camera.zones, lines=camera.lines, window_s=self.window_s,
-            window_grace_s=self.window_grace_s, min_distinct_tracks=self.min_distinct_tracks,
-            track_idle_timeout_s=self.track_idle_timeout_s,
-            heatmap={"columns": self.heatmap_columns},
-        )
-
-
-class SinkSettings(StrictModel):
-    """Where results go."""
-
-    output_dir: pathlib.Path = Field(
-        pathlib.Path("panoray-output"),
-        description="Directory for Parquet tables (events/, metrics/) and heatmaps/.",
-    )
-    events_retention_days: float | None = Field(
-        30.0, gt=0, description="Raw events older than this are deleted; unset keeps them."
-    )
-    aggregates_retention_days: float | None = Field(
-        None, gt=0, description="Metrics and heatmaps older than this are deleted."
-    )
-    max_buffer_rows: int = Field(
-        50_000, ge=1, le=10_000_000,
-        description="Rows buffered per table before a write without waiting for a window.",
-    )
-
-
-class PrivacySettings(StrictModel):
+class PrivacyConfig(StrictModel):
     """What may leave the pipeline."""
 
     blur_people: bool = Field(
@@ -244,7 +164,7 @@ class PrivacySettings(StrictModel):
     )
 
 
-class RaySettings(StrictModel):
+class RayConfig(StrictModel):
     """Which Ray cluster runs the pipeline."""
 
     address: str | None = Field(
@@ -288,7 +208,7 @@ class RaySettings(StrictModel):
     )
 
 
-class RunSettings(StrictModel):
+class RunConfig(StrictModel):
     """How long a run lasts and how it reports."""
 
     duration_s: float | None = Field(
@@ -306,7 +226,7 @@ class SiteConfig(StrictModel):
     # Validation errors would otherwise echo the input: camera passwords, the API token.
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    cameras: tuple[SiteCamera, ...] = Field(description="The cameras (at least one).")
+    cameras: tuple[CameraConfig, ...] = Field(description="The cameras (at least one).")
     model: ModelConfig = Field(default_factory=ModelConfig, description="The detector.")
     serving: ServingConfig = Field(default_factory=ServingConfig,
                                    description="Detector replicas and batching.")
@@ -314,30 +234,39 @@ class SiteConfig(StrictModel):
                                    description="Default tracker settings.")
     smoothing: SmoothingConfig | None = Field(
         default_factory=SmoothingConfig,
-        description="Offline runs only: join broken tracks and interpolate short gaps "
-        "before analytics (frames are held for `lookahead_s`). Unset turns it off.",
+        description="Offline runs only: join broken tracks, interpolate short gaps and "
+        "smooth boxes before analytics (frames are held for `lookahead_s`). Unset turns it "
+        "off.",
     )
-    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings,
-                                         description="Windows, suppression, heatmaps.")
-    sinks: SinkSettings = Field(default_factory=SinkSettings, description="Outputs.")
-    privacy: PrivacySettings = Field(default_factory=PrivacySettings,
-                                     description="Blurring.")
+    analytics: AnalyticsConfig = Field(
+        default_factory=AnalyticsConfig,
+        description="Windows, suppression and heatmaps of every camera; zones and lines "
+        "are each camera's (`cameras[].zones`, `cameras[].lines`).",
+    )
+    sinks: tuple[SinkConfig, ...] = Field(
+        default_factory=lambda: (ParquetSinkConfig(),),
+        max_length=16, description="Where events, metrics and heatmaps go, each sink chosen "
+        "by its `type`.",
+    )
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig, description="Blurring.")
     http: HttpConfig = Field(default_factory=HttpConfig, description="HTTP API.")
-    ray: RaySettings = Field(default_factory=RaySettings, description="Ray cluster.")
-    run: RunSettings = Field(default_factory=RunSettings, description="Run length.")
+    ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster.")
+    run: RunConfig = Field(default_factory=RunConfig, description="Run length.")
 
     @model_validator(mode="after")
     def _check(self) -> SiteConfig:
         if not self.cameras:
             raise ValueError("cameras: at least one camera is needed")
+        if self.analytics.zones or self.analytics.lines:
+            raise ValueError("analytics: zones and lines belong to a camera "
+                             "(cameras[].zones, cameras[].lines)")
         seen: set[str] = set()
-        for cam in self.cameras:
+        for i, cam in enumerate(self.cameras):
             if cam.id in seen:
                 raise ValueError(f"camera id {cam.id!r} is used by more than one camera")
             seen.add(cam.id)
-        for i, cam in enumerate(self.cameras):
             try:
-                self.analytics.for_camera(cam)  # cross-field checks name the zone
+                self.analytics_for(cam)  # cross-field checks name the zone
             except ValidationError as exc:
                 msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
                 raise ValueError(f"cameras[{i}] ({cam.id}): {msg}") from None
@@ -353,6 +282,35 @@ class SiteConfig(StrictModel):
         except ModelError as exc:
             raise ValueError(str(exc)) from None
         return model
+
+    def analytics_for(self, camera: CameraConfig) -> AnalyticsConfig:
+        """The analytics of one camera: the site's settings with the camera's zones and
+        lines.
+
+        Raises:
+            ValidationError: they do not fit together (a zone's timing longer than the
+                window grace, a zone and a line of one id, ...).
+        """
+        settings = {name: getattr(self.analytics, name) for name in AnalyticsConfig.model_fields
+                    if name not in ("zones", "lines")}
+        return AnalyticsConfig(zones=camera.zones, lines=camera.lines, **settings)
+
+    @property
+    def output_dir(self) -> pathlib.Path | None:
+        """Where the (first) Parquet sink writes, or None without one."""
+        return next((s.root for s in self.sinks if s.type == "parquet"), None)
+
+    def with_output(self, root: pathlib.Path | None = None) -> SiteConfig:
+        """A copy whose Parquet sinks write under ``root`` (``panoray run --output``; one
+        is added when there is none), every root made absolute: actors may run in
+        another folder."""
+        parquet = [s for s in self.sinks if s.type == "parquet"]
+        if root is not None:
+            parquet = ([s.model_copy(update={"root": root}) for s in parquet]
+                       or [ParquetSinkConfig(root=root)])
+        parquet = [s.model_copy(update={"root": s.root.resolve()}) for s in parquet]
+        others = tuple(s for s in self.sinks if s.type != "parquet")
+        return self.model_copy(update={"sinks": (*parquet, *others)})
 
 
 def load_site_config(path: str | pathlib.Path) -> SiteConfig:

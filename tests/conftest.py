@@ -30,6 +30,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def merged(base: dict, overrides: dict) -> dict:
+    """``base`` updated by ``overrides``, nested dicts (config groups) merged key by key."""
+    out = dict(base)
+    for key, value in overrides.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merged(out[key], value) if both else value
+    return out
+
+
 def require_system(tool: str, why: str) -> None:
     """Skips the test when ``tool`` is not on PATH; fails instead in CI."""
     if shutil.which(tool) or os.path.exists(tool):

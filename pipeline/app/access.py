@@ -10,7 +10,7 @@
   never devices or playlists.
 
 Example:
-    >>> cam = SiteCamera(id="door", url="rtsp://viewer:hunter2@10.0.0.5/live")
+    >>> cam = CameraConfig(id="door", url="rtsp://viewer:hunter2@10.0.0.5/live")
     >>> check_api_source(cam, media_roots=()).url == cam.url      # network URLs pass
     True
 """
@@ -26,8 +26,9 @@ from collections.abc import Callable, Sequence
 from fastapi import Depends, HTTPException, Request
 
 from pipeline.errors import SourceNotAllowedError
+from pipeline.ingest.config import CameraConfig
 from pipeline.redact import redact_text
-from pipeline.site_config import HttpConfig, SiteCamera
+from pipeline.site_config import HttpConfig
 
 AUTH_REALM = 'Bearer realm="panoray"'
 BEARER_MISSING = "this endpoint needs the API token: send 'Authorization: Bearer <token>'"
@@ -104,7 +105,7 @@ PLAYLIST_SUFFIXES = frozenset({".m3u", ".m3u8", ".ffconcat", ".concat", ".sdp", 
 caller could reach past the media roots with one, so they are refused."""
 
 
-def check_api_source(camera: SiteCamera, media_roots: Sequence[pathlib.Path]) -> SiteCamera:
+def check_api_source(camera: CameraConfig, media_roots: Sequence[pathlib.Path]) -> CameraConfig:
     """Checks that a camera added through the API reads only what it may.
 
     Network URLs (``rtsp``, ``rtsps``, ``http``, ``https``) pass. A file or image folder
@@ -123,7 +124,7 @@ def check_api_source(camera: SiteCamera, media_roots: Sequence[pathlib.Path]) ->
         SourceNotAllowedError: with the reason.
     """
     url = camera.url
-    if isinstance(url, int) or camera.kind == "usb":
+    if isinstance(url, int) or camera.source.kind == "usb":
         raise SourceNotAllowedError(
             "local capture devices cannot be added through the API; add them to the "
             "config file"

@@ -66,8 +66,9 @@ from pipeline.errors import (
     PipelineUnavailableError,
     UnknownCameraError,
 )
+from pipeline.ingest.config import CameraConfig
 from pipeline.redact import redact_text
-from pipeline.site_config import HttpConfig, SiteCamera
+from pipeline.site_config import HttpConfig
 from pipeline.types import DetectedFrame, FrameMeta
 
 log = logging.getLogger(__name__)
@@ -367,7 +368,7 @@ class HttpApi:
             return _error(400, "the body must be a JSON object: one camera as in the config's "
                           "cameras list")
         try:
-            camera = SiteCamera.model_validate(data)
+            camera = CameraConfig.model_validate(data)
         except ValidationError as exc:
             return _error(400, f"invalid camera: {validation_message(exc)}")
         camera = check_api_source(camera, self._http.media_roots)

@@ -49,7 +49,7 @@ class RunOptions:
     """Command-line overrides of a run.
 
     Attributes:
-        output_dir: overrides ``sinks.output_dir``.
+        output_dir: the directory of the Parquet sinks (``sinks[].root``).
         offline: process every camera in offline mode (no drops, as fast as possible).
         export_tracks: directory for per-camera MOTChallenge track files, or None.
         address: Ray cluster address, overriding ``ray.address``.
@@ -76,9 +76,9 @@ class PipelineRunner:
     def __init__(
         self, config: SiteConfig, options: RunOptions | None = None, detector: Any = None
     ) -> None:
-        self.config = config
         self.options = options or RunOptions()
-        self.output_dir = pathlib.Path(self.options.output_dir or config.sinks.output_dir)
+        self.config = config.with_output(self.options.output_dir)
+        self.output_dir = self.config.output_dir
         self.controller: Any = None
         self.started_at = 0.0
         self.detector: Any = detector
@@ -111,8 +111,7 @@ class PipelineRunner:
                 ray.get_runtime_context().get_node_id(), soft=True)
         export = self.options.export_tracks
         self.controller = PipelineController.options(**options).remote(
-            cfg, self.detector, str(self.output_dir.resolve()), self.options.offline,
-            str(export.resolve()) if export else None,
+            cfg, self.detector, self.options.offline, str(export.resolve()) if export else None,
         )
         try:
             ray.get(self.controller.start.remote())

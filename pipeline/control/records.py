@@ -6,7 +6,7 @@ last counters with why (:func:`lost_stats`). Cameras go to the least loaded trac
 aggregator (:func:`least_loaded`).
 
 Example:
-    >>> rec = CameraRecord(SiteCamera(id="door", url="rtsp://cam/live"), "config")
+    >>> rec = CameraRecord(CameraConfig(id="door", url="rtsp://cam/live"), "config")
     >>> rec.needs_restart(max_restarts=None)
     True
 """
@@ -18,8 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import COUNTERS, CameraState, CameraStats
-from pipeline.site_config import SiteCamera
 
 
 @dataclass
@@ -38,7 +38,7 @@ class CameraRecord:
         lost: why its actor is gone and not re-created (empty while it runs).
     """
 
-    camera: SiteCamera
+    camera: CameraConfig
     added_by: str
     tracker: Any = None
     aggregator: Any = None

@@ -25,12 +25,12 @@ from typing import Any
 from pipeline.analytics.aggregator import AggregatorSnapshot
 from pipeline.analytics.events import CameraSnapshot, ClosedWindow, WindowMetrics, finite_or_none
 from pipeline.control.records import CameraRecord
+from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import CameraStats
 from pipeline.redact import redact_text
-from pipeline.site_config import SiteCamera
 
 
-def public_camera(camera: SiteCamera) -> dict[str, Any]:
+def public_camera(camera: CameraConfig) -> dict[str, Any]:
     """The camera's config as JSON-ready data with its URL redacted."""
     return {**camera.model_dump(mode="json"), "url": camera.redacted_url}
 
@@ -159,14 +159,12 @@ def live_view(
 def run_summary(
     final: Mapping[str, tuple[CameraRecord, CameraStats]],
     snapshots: Sequence[AggregatorSnapshot],
-    output_dir: str,
 ) -> dict[str, Any]:
     """The JSON summary ``panoray run`` prints at the end.
 
     Args:
         final: each camera's record and final stats (removed cameras included).
         snapshots: every aggregator's last snapshot.
-        output_dir: where the tables are.
     """
     live = live_cameras(snapshots)
     analytics_errors = {k: v for snap in snapshots for k, v in snap.errors.items()}
@@ -188,7 +186,6 @@ def run_summary(
         "cameras": cameras,
         "events_total": sum(s.events_total for s in snapshots),
         "windows_total": sum(s.windows_total for s in snapshots),
-        "output_dir": output_dir,
     }
 
 

@@ -6,7 +6,7 @@ not reconnect in lockstep. The wait never exceeds the cap and never falls below
 ``(1 - jitter)`` times the un-jittered delay.
 
 Example:
-    >>> b = Backoff(initial_s=0.5, max_s=4.0, multiplier=2.0, jitter=0.0)
+    >>> b = Backoff(ReconnectConfig(initial_s=0.5, max_s=4.0, multiplier=2.0, jitter=0.0))
     >>> [b.next_delay() for _ in range(5)]
     [0.5, 1.0, 2.0, 4.0, 4.0]
     >>> b.reset(); b.next_delay()
@@ -17,42 +17,22 @@ from __future__ import annotations
 
 import random
 
-from pipeline.errors import ConfigError
+from pipeline.ingest.config import ReconnectConfig
 
 
 class Backoff:
     """Delays between reconnect attempts.
 
     Args:
-        initial_s: delay after the first failure (seconds, > 0).
-        max_s: cap on any delay (seconds, >= initial_s).
-        multiplier: growth factor per consecutive failure (>= 1).
-        jitter: largest fraction (0..1) by which a delay is randomly shortened.
+        config: initial delay, cap, growth per failure and jitter (validated bounds).
         rng: source of randomness; pass ``random.Random(seed)`` for repeatable delays.
     """
 
-    def __init__(
-        self,
-        initial_s: float,
-        max_s: float,
-        multiplier: float = 2.0,
-        jitter: float = 0.2,
-        rng: random.Random | None = None,
-    ) -> None:
-        if not initial_s > 0:
-            raise ConfigError(f"must be > 0 seconds, got {initial_s}", "backoff_initial_s")
-        if not max_s >= initial_s:
-            raise ConfigError(
-                f"must be at least backoff_initial_s ({initial_s}), got {max_s}", "backoff_max_s"
-            )
-        if not multiplier >= 1:
-            raise ConfigError(f"must be >= 1, got {multiplier}", "backoff_multiplier")
-        if not 0 <= jitter <= 1:
-            raise ConfigError(f"must be in [0, 1], got {jitter}", "backoff_jitter")
-        self.initial_s = initial_s
-        self.max_s = max_s
-        self.multiplier = multiplier
-        self.jitter = jitter
+    def __init__(self, config: ReconnectConfig, rng: random.Random | None = None) -> None:
+        self.initial_s = config.initial_s
+        self.max_s = config.max_s
+        self.multiplier = config.multiplier
+        self.jitter = config.jitter
         self.failures = 0
         self._rng = rng or random.Random()
 

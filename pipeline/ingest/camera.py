@@ -73,10 +73,12 @@ class CameraIngest:
         infer: async detector call, or None to deliver metadata only.
         deliver: async downstream call with the results ready together, awaited in frame
             order, or None (results stay in the poll buffer).
-        still_sink: async call receiving a private still every ``config.still_interval_s``
+        still_sink: async call receiving a private still every ``config.stills.interval_s``
             of media time (after that frame's result), or None.
         opener: opens a source for (config, kind); injectable for tests.
         rng: randomness for backoff jitter; injectable for repeatable tests.
+        blur_people: make stills private (:func:`pipeline.privacy.private_still`); False
+            only when the operator turned blurring off (``privacy.blur_people``).
     """
 
     def __init__(
@@ -88,22 +90,26 @@ class CameraIngest:
         still_sink: StillSink | None = None,
         opener: Opener = open_source,
         rng: random.Random | None = None,
+        blur_people: bool = True,
     ) -> None:
         self.config = config
+        self.blur_people = blur_people
         self.spec = spec
         self._infer = infer
         self._deliver_to = deliver
         self._still_sink = still_sink
         self._rng = rng or random.Random()
-        self.health = HealthTracker(config.id, config.redacted_url, config.fps_window_s)
+        self.health = HealthTracker(config.id, config.redacted_url, config.health.fps_window_s)
         self.health.gauges = self._gauges
         self._results: DropOldestBuffer[DetectedFrame] | None = (
-            DropOldestBuffer(config.result_buffer) if config.result_buffer else None
+            DropOldestBuffer(config.inference.result_buffer)
+            if config.inference.result_buffer else None
         )
         self._decoder = Decoder(config, self.health, self._post, opener, self._rng)
         self._running = False
         self._in_flight = 0
-        self._pending: DropOldestBuffer[Decoded] = DropOldestBuffer(config.pending_frames)
+        self._pending: DropOldestBuffer[Decoded] = DropOldestBuffer(
+            config.inference.pending_frames)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested = False
         self._end_seen = False
@@ -162,7 +168,8 @@ class CameraIngest:
         decoder = self._decoder
         decoder.spec, decoder.tiled = self.spec, self._infer is not None
         decoder.stills = self._still_sink is not None and self._infer is not None
-        decoder.space = threading.Semaphore(cfg.pending_frames) if cfg.mode == "offline" else None
+        decoder.space = (threading.Semaphore(cfg.inference.pending_frames)
+                         if cfg.mode == "offline" else None)
         decoder.stop.clear()
         decoder.outcome = None
         self._running = True
@@ -174,9 +181,8 @@ class CameraIngest:
         self._inbox.clear()
         self._wake_scheduled = False
         self._slots = asyncio.Semaphore(cfg.in_flight_limit)
-        self._ordered: asyncio.Queue[asyncio.Future[tuple[Decoded, DetectedFrame] | None] | None] = (
-            asyncio.Queue()
-        )
+        self._ordered: asyncio.Queue[asyncio.Future[tuple[Decoded, DetectedFrame] | None]
+                                     | None] = asyncio.Queue()
         decoder.change_state(CameraState.CONNECTING)
         thread = threading.Thread(target=decoder.run, name=f"decode-{cfg.id}", daemon=True)
         sender = asyncio.create_task(self._send_loop())
@@ -275,17 +281,17 @@ class CameraIngest:
         cfg = self.config
         if self._infer is None:
             return item, DetectedFrame(item.meta, None)
-        retry = Backoff(cfg.backoff_initial_s, cfg.backoff_max_s, cfg.backoff_multiplier,
-                        cfg.backoff_jitter, self._rng)
+        retry = Backoff(cfg.reconnect, self._rng)
         attempts = 0
         while True:
             try:
-                return item, await asyncio.wait_for(self._infer_frame(item), cfg.infer_timeout_s)
+                return item, await asyncio.wait_for(self._infer_frame(item),
+                                                    cfg.inference.timeout_s)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - counted per frame, never fatal
                 malformed = isinstance(exc, InputError)
-                if not malformed and cfg.mode == "offline" and attempts < cfg.infer_retries:
+                if not malformed and cfg.mode == "offline" and attempts < cfg.inference.retries:
                     attempts += 1
                     await asyncio.sleep(retry.next_delay())
                     continue
@@ -315,8 +321,8 @@ class CameraIngest:
             self._infer(tile, dataclasses.replace(item.meta, width=r.width, height=r.height))
             for tile, r in zip(item.tiles, item.rects, strict=True)
         ))
-        assert self.config.tiling is not None
-        merged = merge([o.detections for o in outs], item.rects, self.config.tiling)
+        assert self.config.inference.tiling is not None
+        merged = merge([o.detections for o in outs], item.rects, self.config.inference.tiling)
         return DetectedFrame(item.meta, merged, max(o.inference_ms for o in outs),
                              max(o.queue_ms for o in outs), max(o.batch_size for o in outs))
 
@@ -342,7 +348,8 @@ class CameraIngest:
         """Awaits one downstream call for ``results``: per result, None or its error."""
         assert self._deliver_to is not None
         try:
-            out = await asyncio.wait_for(self._deliver_to(results), self.config.forward_timeout_s)
+            out = await asyncio.wait_for(self._deliver_to(results),
+                                         self.config.inference.forward_timeout_s)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - downstream faults are counted
@@ -369,12 +376,12 @@ class CameraIngest:
         """Makes the frame's still private (unless blurring is off) and hands it over."""
         assert item.still is not None and self._still_sink is not None
         still, item.still = item.still, None
-        if self.config.blur_stills:
+        if self.blur_people:
             scale = still.shape[1] / item.meta.width
-            still = private_still(still, boxes * scale, self.config.still_blur_sigma_px)
+            still = private_still(still, boxes * scale, self.config.stills.blur_sigma_px)
         try:
             await asyncio.wait_for(self._still_sink(item.meta, still),
-                                   self.config.forward_timeout_s)
+                                   self.config.inference.forward_timeout_s)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a lost still never stops the camera

@@ -128,13 +128,12 @@ class Decoder:
             return
         self.health.kind = kind
         live_source = kind in LIVE_KINDS
-        use_stream = cfg.pts == "stream" or (
-            cfg.pts == "auto" and kind in ("file", "images", "rtsp")
+        use_stream = cfg.source.pts == "stream" or (
+            cfg.source.pts == "auto" and kind in ("file", "images", "rtsp")
         )
-        backoff = Backoff(cfg.backoff_initial_s, cfg.backoff_max_s, cfg.backoff_multiplier,
-                          cfg.backoff_jitter, self._rng)
+        backoff = Backoff(cfg.reconnect, self._rng)
         subsampler = FrameSubsampler(cfg.target_fps)
-        pacer = LivePacer(cfg.max_lag_s) if cfg.mode == "live" and not live_source else None
+        pacer = LivePacer(cfg.source.max_lag_s) if cfg.mode == "live" and not live_source else None
         failures = 0
         recovering = False
         while not self.stop.is_set():
@@ -168,7 +167,7 @@ class Decoder:
                     self.health.decoded()
                     if self._handle_frame(source, wall, mono, subsampler, pacer, use_stream):
                         return
-                if not cfg.loop:
+                if not cfg.source.loop:
                     self.outcome = (CameraState.ENDED, "end of file")
                     return
                 self.health.add("loops")
@@ -201,9 +200,9 @@ class Decoder:
         index = self._frame_index
         self._frame_index += 1
         decoded = self.health.counter("frames_decoded")
-        done = cfg.max_frames is not None and decoded >= cfg.max_frames
+        done = cfg.source.max_frames is not None and decoded >= cfg.source.max_frames
         if done:
-            self.outcome = (CameraState.ENDED, f"max_frames ({cfg.max_frames}) reached")
+            self.outcome = (CameraState.ENDED, f"max_frames ({cfg.source.max_frames}) reached")
         if not subsampler.keep(pts):
             self.health.add("frames_skipped")
             return done
@@ -224,8 +223,8 @@ class Decoder:
         self.health.width, self.health.height = width, height
         tiles = rects = None
         small = None
-        if self.spec is not None and cfg.tiling is not None and self.tiled:
-            rects = plan_tiles(width, height, cfg.tiling)
+        if self.spec is not None and cfg.inference.tiling is not None and self.tiled:
+            rects = plan_tiles(width, height, cfg.inference.tiling)
             tiles = prepare_tiles(frame, self.spec, rects)
         elif self.spec is not None:
             small = prepare_frame(frame, self.spec)[0]
@@ -242,13 +241,13 @@ class Decoder:
 
     def _take_still(self, frame: npt.NDArray[np.uint8], pts: float) -> npt.NDArray[np.uint8] | None:
         """A downscaled copy of ``frame`` when a still is due at media time ``pts``."""
-        interval = self.config.still_interval_s
+        interval = self.config.stills.interval_s
         if not self.stills or interval is None:
             return None
         if self._next_still_pts is not None and pts < self._next_still_pts:
             return None
         self._next_still_pts = pts + interval
-        return downscale(frame, self.config.still_max_side)
+        return downscale(frame, self.config.stills.max_side)
 
     def _retry(self, exc: SourceError, live_source: bool, failures: int, backoff: Backoff) -> bool:
         """Records a source fault; waits out the backoff and returns True to try again."""
@@ -257,8 +256,8 @@ class Decoder:
             self._give_up(exc)
             return False
         self.health.record_error(str(exc))
-        if cfg.max_reconnects is not None and failures > cfg.max_reconnects:
-            self._give_up(exc, f"gave up after {cfg.max_reconnects} reconnect attempts: ")
+        if cfg.reconnect.max_attempts is not None and failures > cfg.reconnect.max_attempts:
+            self._give_up(exc, f"gave up after {cfg.reconnect.max_attempts} reconnect attempts: ")
             return False
         delay = backoff.next_delay()
         changed = self.change_state(CameraState.RECONNECTING, exc.reason)

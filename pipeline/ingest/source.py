@@ -133,15 +133,15 @@ def resolve_kind(config: CameraConfig) -> str:
     text = str(url).strip()
     scheme_match = _SCHEME.match(text)
     scheme = scheme_match.group("scheme").lower() if scheme_match else ""
-    if config.kind != "auto":
-        expected = {"rtsp": ("rtsp", "rtsps"), "http": ("http", "https")}.get(config.kind)
+    if config.source.kind != "auto":
+        expected = {"rtsp": ("rtsp", "rtsps"), "http": ("http", "https")}.get(config.source.kind)
         if expected and scheme not in expected:
             raise UnsupportedSourceError(
-                config.id, config.kind, config.redacted_url,
-                f"kind {config.kind} needs a URL starting with "
+                config.id, config.source.kind, config.redacted_url,
+                f"kind {config.source.kind} needs a URL starting with "
                 + " or ".join(f"{s}://" for s in expected),
             )
-        return config.kind
+        return config.source.kind
     if isinstance(url, int) or text.isdigit() or re.match(r"^/dev/video\d+$", text):
         return "usb"
     if scheme:
@@ -166,7 +166,7 @@ def _file_path(text: str) -> str:
 
 
 def open_source(config: CameraConfig, kind: str | None = None) -> FrameSource:
-    """Opens the camera's source (blocking, bounded by ``config.open_timeout_s``).
+    """Opens the camera's source (blocking, bounded by ``config.source.open_timeout_s``).
 
     Args:
         config: the camera.
@@ -204,7 +204,7 @@ class CvCaptureSource:
         fps = fps if 0 < fps < 1000 else 0.0
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if kind == "file" else 0
         self.info = SourceInfo(
-            kind=kind, live=kind in LIVE_KINDS, fps=config.fps or fps,
+            kind=kind, live=kind in LIVE_KINDS, fps=config.source.fps or fps,
             width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
             height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
             frame_count=max(count, 0),
@@ -231,11 +231,11 @@ class CvCaptureSource:
         params: list[int] = []
         if self.kind != "usb":  # V4L2 rejects (and then refuses to open on) FFmpeg params
             params += [
-                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(cfg.open_timeout_s * 1000),
-                cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(cfg.read_timeout_s * 1000),
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(cfg.source.open_timeout_s * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(cfg.source.read_timeout_s * 1000),
             ]
-            if cfg.decode_threads:
-                params += [cv2.CAP_PROP_N_THREADS, cfg.decode_threads]
+            if cfg.source.decode_threads:
+                params += [cv2.CAP_PROP_N_THREADS, cfg.source.decode_threads]
         backend = cv2.CAP_V4L2 if self.kind == "usb" else cv2.CAP_FFMPEG
         cap = cv2.VideoCapture()
         cap.setExceptionMode(True)
@@ -244,7 +244,7 @@ class CvCaptureSource:
         with _ENV_LOCK:
             previous = os.environ.pop(_FFMPEG_ENV, None)
             if self.kind == "rtsp":
-                os.environ[_FFMPEG_ENV] = f"rtsp_transport;{cfg.transport}"
+                os.environ[_FFMPEG_ENV] = f"rtsp_transport;{cfg.source.transport}"
             try:
                 opened = cap.open(target, backend, params)
             except cv2.error as exc:
@@ -284,9 +284,9 @@ class CvCaptureSource:
                 SourceOpenError, "the video device could not be opened (busy or not a camera)",
                 retryable=True,
             )
-        reason = diagnose_network(str(cfg.url), min(cfg.open_timeout_s, 5.0))
-        if elapsed >= cfg.open_timeout_s * 0.95:
-            reason = f"no stream within the {cfg.open_timeout_s:g} s open timeout; {reason}"
+        reason = diagnose_network(str(cfg.url), min(cfg.source.open_timeout_s, 5.0))
+        if elapsed >= cfg.source.open_timeout_s * 0.95:
+            reason = f"no stream within the {cfg.source.open_timeout_s:g} s open timeout; {reason}"
         return self._error(SourceOpenError, reason, retryable=True)
 
     def grab(self) -> bool:
@@ -296,7 +296,7 @@ class CvCaptureSource:
             return True
         elapsed = time.monotonic() - started
         if self.kind != "file":
-            timeout = self.config.read_timeout_s
+            timeout = self.config.source.read_timeout_s
             if elapsed >= timeout * 0.9:
                 raise self._error(StreamError, f"stream stalled: no frame for {timeout:g} s")
             raise self._error(
@@ -335,8 +335,8 @@ class ImageSequenceSource:
 
     The URL may name the image directory or a sequence directory that holds ``img1/``.
     Positions are ``(number - first number) / fps``, so gaps in the numbering keep their
-    time. fps: ``config.fps``, else ``frameRate`` from a ``seqinfo.ini`` in the directory or
-    beside it, else 25.
+    time. fps: ``config.source.fps``, else ``frameRate`` from a ``seqinfo.ini`` in the
+    directory or beside it, else 25.
 
     Args:
         config: the camera.
@@ -360,7 +360,7 @@ class ImageSequenceSource:
                 "directory holds no numbered images (000001.jpg, ...; "
                 f"extensions {', '.join(IMAGE_EXTENSIONS)})",
             )
-        fps = config.fps or _seqinfo_fps(directory) or DEFAULT_IMAGE_FPS
+        fps = config.source.fps or _seqinfo_fps(directory) or DEFAULT_IMAGE_FPS
         self._first_number = self._files[0][0]
         self._next = 0
         self._current: Path | None = None

@@ -11,10 +11,10 @@ row's date is the UTC date of its ``captured_at`` (events) or ``window_start_at`
 (metrics). Every events and metrics file ends with a ``run_id`` column
 (:data:`~pipeline.analytics.events.RUN_ID_FIELD`): the id of the run that wrote it, so
 that track ids, counters that start again in every run, are never confused between runs
-that wrote to one partition. Date partitions older than the retention periods are
-deleted as windows are written, measured against the newest capture time written. Rows are buffered in memory as Arrow tables and written
-when windows close, when a buffer reaches ``max_buffer_rows``, on
-:meth:`ParquetSink.flush` and on :meth:`ParquetSink.close`. Every file is written to a
+that wrote to one partition. Rows are buffered in memory as Arrow tables and written
+when windows close, when a buffer reaches ``max_buffer_rows``, on :meth:`ParquetSink.flush`
+and on :meth:`ParquetSink.close`; date partitions older than the retention periods are
+deleted as windows are written, measured against the newest capture time written. Every file is written to a
 dot-named temporary file in its partition directory, synced and renamed into place with
 ``os.replace``, so readers never see a partial file.
 
@@ -80,7 +80,8 @@ class ParquetSinkConfig(StrictModel):
     """Where and how the Parquet sink writes."""
 
     type: Literal["parquet"] = Field("parquet", description="Sink type.")
-    root: Path = Field(description="Output directory; events/, metrics/, heatmaps/ go below.")
+    root: Path = Field(Path("panoray-output"), description="Output directory; events/, "
+                       "metrics/ and heatmaps/ go below (relative: to where panoray runs).")
     max_buffer_rows: int = Field(
         50_000,
         ge=1,

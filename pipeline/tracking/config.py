@@ -45,7 +45,7 @@ class TrackerConfig(StrictModel):
         0.5, ge=0.0, le=1.0,
         description="Least score of an unmatched detection that starts a new (tentative) "
         "track (0..1); at least high_score. ByteTrack uses track_thresh + 0.1, which "
-        "delayed the start of partly hidden people in the benchmark.",
+        "starts the tracks of partly hidden people later.",
     )
     match_iou: float = Field(
         0.2, gt=0.0, le=1.0,

@@ -57,8 +57,8 @@ class Run:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / "run.log"
         config = {
-            "cameras": [{"id": cid, "url": str(CLIP), "mode": "live", "loop": True,
-                         "target_fps": 4, "still_interval_s": 2, **geometry}
+            "cameras": [{"id": cid, "url": str(CLIP), "mode": "live", "target_fps": 4, **geometry,
+                         "source": {"loop": True}, "stills": {"interval_s": 2}}
                         for cid, geometry in CAMERAS.items()],
             "analytics": {"window_s": 5, "window_grace_s": 2, "min_distinct_tracks": 1},
             "http": {"port": self.port, "token_env": "PANORAY_API_TOKEN",
@@ -222,7 +222,7 @@ def test_the_dashboard_routes_answer_as_documented(run):
 
 def test_tiles_follow_cameras_added_and_removed_through_the_api(run, page):
     r = run.request("POST", "/v1/cameras", json={"id": "locked", "url": SECRET_URL,
-                                                 "backoff_max_s": 1.0})
+                                                 "reconnect": {"max_s": 1.0}})
     assert r.status_code == 201, r.text
     tile = page.locator(_tile("locked"))
     tile.wait_for()

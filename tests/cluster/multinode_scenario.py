@@ -96,9 +96,9 @@ def site_config() -> SiteConfig:
     zone = {"id": "path-west", "points": [[0.0, 0.28], [0.5, 0.28], [0.5, 0.62], [0.0, 0.62]]}
     line = {"id": "lamp-post", "start": [0.56, 0.2], "end": [0.56, 0.66]}
     return SiteConfig.model_validate({
-        "cameras": [{"id": f"cam-{i}", "url": str(CLIP), "mode": "live", "loop": True,
-                     "target_fps": 4, "resources": {"camera-host": 1},
-                     "zones": [zone], "lines": [line]} for i in range(CAMERAS)],
+        "cameras": [{"id": f"cam-{i}", "url": str(CLIP), "mode": "live", "target_fps": 4,
+                     "zones": [zone], "lines": [line], "source": {"loop": True},
+                     "placement": {"resources": {"camera-host": 1}}} for i in range(CAMERAS)],
         "analytics": {"window_s": 4, "window_grace_s": 2, "min_distinct_tracks": 1},
         "ray": {"camera_placement": "spread", "camera_check_interval_s": 1.0},
     })

@@ -16,7 +16,7 @@ import ray
 from actors.camera_actor import start_camera
 from models.preprocess import InputSpec
 from pipeline.ingest.config import CameraConfig
-from tests.conftest import REQUIRE_SYSTEM_DEPS, free_port, require_system
+from tests.conftest import REQUIRE_SYSTEM_DEPS, free_port, merged, require_system
 from tests.images import astronaut_rgb, encode
 from tests.media import write_clip
 from tests.mjpeg_server import MjpegServer
@@ -62,10 +62,13 @@ def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+CAMERA = {"source": {"open_timeout_s": 3, "read_timeout_s": 2},
+          "reconnect": {"initial_s": 0.2, "max_s": 1, "jitter": 0.1},
+          "placement": {"num_cpus": 0.25}, "health": {"metrics_interval_s": 0.5}}
+
+
 def cam_config(**kw) -> CameraConfig:
-    base = dict(open_timeout_s=3, read_timeout_s=2, backoff_initial_s=0.2, backoff_max_s=1,
-                backoff_jitter=0.1, num_cpus=0.25, metrics_interval_s=0.5)
-    return CameraConfig(**{**base, **kw})
+    return CameraConfig(**merged(CAMERA, kw))
 
 
 def test_offline_clip_through_the_detector_loses_nothing_and_feeds_downstream(
@@ -74,8 +77,8 @@ def test_offline_clip_through_the_detector_loses_nothing_and_feeds_downstream(
     clip = write_clip(tmp_path / "clip.mp4", n=24, fps=12)
     collector = Collector.remote()
     cam = start_camera(
-        cam_config(id="clip", url=str(clip), mode="offline", max_in_flight=4,
-                   still_interval_s=1.0),
+        cam_config(id="clip", url=str(clip), mode="offline", inference={"max_in_flight": 4},
+                   stills={"interval_s": 1.0}),
         detector=serve_app["handle"], tracker=collector, aggregator=collector,
     )
     assert ray.get(cam.start.remote()).state in ("connecting", "streaming")
@@ -153,7 +156,7 @@ def test_rtsp_camera_reconnects_after_the_server_is_killed_and_restarted(ray_ses
     port = free_port()
     url = f"rtsp://bob:{SECRET}@127.0.0.1:{port}/cam"
     server = start_rtsp_server(port)
-    cam = start_camera(cam_config(id="gate", url=url, result_buffer=2048), input_spec=SPEC_300)
+    cam = start_camera(cam_config(id="gate", url=url, inference={"result_buffer": 2048}), input_spec=SPEC_300)
     try:
         ray.get(cam.start.remote())
         before = wait_until(
@@ -231,11 +234,11 @@ def test_bad_inputs_fail_alone_while_a_healthy_camera_keeps_delivering(ray_sessi
         "stalled": (stalling.url, "reconnecting", "stream stalled: no frame for 1.5 s"),
     }
     healthy = start_camera(
-        cam_config(id="healthy", url=str(clip), mode="live", loop=True, target_fps=6,
-                   result_buffer=16),
+        cam_config(id="healthy", url=str(clip), mode="live", target_fps=6,
+                   source={"loop": True}, inference={"result_buffer": 16}),
         input_spec=SPEC_300,
     )
-    cams = {cid: start_camera(cam_config(id=cid, url=url, read_timeout_s=1.5))
+    cams = {cid: start_camera(cam_config(id=cid, url=url, source={"read_timeout_s": 1.5}))
             for cid, (url, _, _) in cases.items()}
     try:
         ray.get([healthy.start.remote()] + [c.start.remote() for c in cams.values()])

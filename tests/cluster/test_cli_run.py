@@ -47,7 +47,8 @@ cameras:
          "cameras[0].lines[0] (line 4): line 'l': start and end are the same point"),
         ("cameras:\n  - {{id: a, url: {clip}}}\nmodel: {{name: yolo-nonexistent}}\n",
          "model (line 3): unknown model 'yolo-nonexistent'"),
-        ("cameras:\n  - {{id: a, url: {clip}, fps: -1}}\n", "cameras[0].fps (line 2)"),
+        ("cameras:\n  - {{id: a, url: {clip}, source: {{fps: -1}}}}\n",
+         "cameras[0].source.fps (line 2)"),
     ],
 )
 def test_config_errors_exit_2_with_the_key_path(tmp_path, text, message):
@@ -70,7 +71,7 @@ def test_sigterm_mid_live_run_leaves_complete_parquet(tmp_path):
     cfg.write_text(
         "cameras:\n"
         + "".join(
-            f"  - {{id: live-{i}, url: {CLIP}, mode: live, loop: true, zones: "
+            f"  - {{id: live-{i}, url: {CLIP}, mode: live, source: {{loop: true}}, zones: "
             "[{id: z, points: [[0, 0.28], [0.5, 0.28], [0.5, 0.62], [0, 0.62]]}]}\n"
             for i in range(2)
         )

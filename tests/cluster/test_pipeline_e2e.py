@@ -20,12 +20,12 @@ FRAMES = 300  # 30 s of media: enough people to cross the line and visit the zon
 
 
 def _camera(cid: str, frames: int = FRAMES) -> dict:
-    return {
-        "id": cid, "url": str(CLIP), "max_frames": frames,
-        "zones": [{"id": "path-west", "points": [[0.0, 0.28], [0.5, 0.28], [0.5, 0.62], [0.0, 0.62]]}],
-        "lines": [{"id": "lamp-post", "start": [0.56, 0.2], "end": [0.56, 0.66],
-                   "left_to_right": "westward", "right_to_left": "eastward"}],
-    }
+    return {"id": cid, "url": str(CLIP),
+            "zones": [{"id": "path-west",
+                       "points": [[0.0, 0.28], [0.5, 0.28], [0.5, 0.62], [0.0, 0.62]]}],
+            "lines": [{"id": "lamp-post", "start": [0.56, 0.2], "end": [0.56, 0.66],
+                       "left_to_right": "westward", "right_to_left": "eastward"}],
+            "source": {"max_frames": frames}}
 
 
 def _run(serve_app, tmp: pathlib.Path, cameras: list[dict]) -> dict:

@@ -67,8 +67,9 @@ CAMERA_CPUS = 0.1  # Ray starts with this machine's 2 CPUs: leave room for the a
 
 
 def _camera(cid: str, url: str) -> dict:
-    return {"id": cid, "url": url, "mode": "live", "loop": True, "target_fps": 2,
-            "still_interval_s": 2, "zones": [ZONE], "lines": [LINE], "num_cpus": CAMERA_CPUS}
+    return {"id": cid, "url": url, "mode": "live", "target_fps": 2, "zones": [ZONE],
+            "lines": [LINE], "source": {"loop": True}, "stills": {"interval_s": 2},
+            "placement": {"num_cpus": CAMERA_CPUS}}
 
 
 def _date(at: float) -> str:
@@ -145,8 +146,8 @@ def _exercise_api(run: PanorayProcess) -> dict:
         r = run.request("POST", "/v1/cameras", json=body, headers=headers)
         assert r.status_code == status, r.text
     r = run.request("POST", "/v1/cameras", headers=AUTH,
-                    json={"id": "added", "url": RTSP_URL, "backoff_max_s": 1.0,
-                          "num_cpus": CAMERA_CPUS})
+                    json={"id": "added", "url": RTSP_URL, "reconnect": {"max_s": 1.0},
+                          "placement": {"num_cpus": CAMERA_CPUS}})
     assert r.status_code == 201, r.text
     run.wait_for("the added camera to fail and retry", lambda: (
         c := run.get("/v1/cameras/added").json())["reconnects"] >= 1 and c["last_error"])
@@ -166,11 +167,11 @@ def run(tmp_path_factory):
     secured = mjpeg.url.replace("http://", f"http://viewer:{quote(MJPEG_PASSWORD, safe='')}@")
     config = {
         "cameras": [_camera("campus", str(CLIP)), _camera("secured", secured),
-                    {"id": "unreachable", "url": RTSP_URL, "backoff_max_s": 1.0,
-                     "num_cpus": CAMERA_CPUS}],
+                    {"id": "unreachable", "url": RTSP_URL, "reconnect": {"max_s": 1.0},
+                     "placement": {"num_cpus": CAMERA_CPUS}}],
         "analytics": {"window_s": 5, "window_grace_s": 2, "min_distinct_tracks": K},
-        "sinks": {"events_retention_days": EVENTS_DAYS,
-                  "aggregates_retention_days": AGGREGATES_DAYS},
+        "sinks": [{"type": "parquet", "events_retention_days": EVENTS_DAYS,
+                   "aggregates_retention_days": AGGREGATES_DAYS}],
         "http": {"token_env": "PANORAY_API_TOKEN"},
         "serving": {"batch_wait_timeout_s": 0.02},
     }

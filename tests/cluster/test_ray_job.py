@@ -71,10 +71,11 @@ def test_panoray_run_as_a_ray_job(tmp_path):
     out = tmp_path / "out"
     config = tmp_path / "site.yaml"
     config.write_text(json.dumps({
-        "cameras": [{"id": "job-cam", "url": str(CLIP), "mode": "offline", "max_frames": FRAMES,
+        "cameras": [{"id": "job-cam", "url": str(CLIP), "mode": "offline",
                      "lines": [{"id": "lamp-post", "start": [0.56, 0.2], "end": [0.56, 0.66]}],
                      "zones": [{"id": "path-west", "points": [[0.0, 0.28], [0.5, 0.28],
-                                                              [0.5, 0.62], [0.0, 0.62]]}]}],
+                                                              [0.5, 0.62], [0.0, 0.62]]}],
+                     "source": {"max_frames": FRAMES}}],
         "analytics": {"window_s": 3, "window_grace_s": 2, "min_distinct_tracks": 1},
         "http": {"port": free_port()},
     }))

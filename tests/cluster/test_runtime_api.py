@@ -47,8 +47,9 @@ class Run:
         self.out = tmp / "out"
         self.log_path = tmp / "run.log"
         config = {
-            "cameras": [{"id": cid, "url": str(CLIP), "mode": "live", "loop": True,
-                         "target_fps": 5, "zones": [ZONE], "lines": [LINE]} for cid in STEADY],
+            "cameras": [{"id": cid, "url": str(CLIP), "mode": "live", "target_fps": 5,
+                         "zones": [ZONE], "lines": [LINE], "source": {"loop": True}}
+                        for cid in STEADY],
             "analytics": {"window_s": 5, "window_grace_s": 2, "min_distinct_tracks": 1},
             "http": {"port": self.port, "token_env": "PANORAY_API_TOKEN",
                      "media_roots": ["media"]},  # relative: resolved against the config's folder
@@ -164,7 +165,7 @@ def test_state_changes_without_the_token_are_refused(run, method, path, headers,
         ({"id": "x"}, 400, "invalid camera: url: Field required"),
         ({"id": "x", "url": SECRET_URL, "zones": [{"id": "z", "points": [[0, 0], [1, 1]]}]}, 400,
          "a polygon needs at least 3 points, got 2"),
-        ({"id": "x", "url": SECRET_URL, "resources": {"no-such-node": 1}}, 400,
+        ({"id": "x", "url": SECRET_URL, "placement": {"resources": {"no-such-node": 1}}}, 400,
          "no node of the cluster has the resource(s) ['no-such-node']"),
         ({"id": "steady-a", "url": SECRET_URL}, 409, "camera 'steady-a' already exists"),
     ],
@@ -209,8 +210,8 @@ def test_add_and_remove_under_load_never_disturbs_the_others(run):
             time.sleep(0.4)
 
     sample_for(2)
-    new = {"id": "newcomer", "url": str(run.media / "clip.mp4"), "mode": "live", "loop": True,
-           "target_fps": 5, "lines": [LINE]}
+    new = {"id": "newcomer", "url": str(run.media / "clip.mp4"), "mode": "live", "target_fps": 5,
+           "lines": [LINE], "source": {"loop": True}}
     r = run.request("POST", "/v1/cameras", json=new, headers=AUTH)
     assert r.status_code == 201, r.text
     added = r.json()
@@ -257,7 +258,7 @@ def test_live_shows_occupancy_and_counts_per_camera_zone_and_line(run):
 
 def test_credentials_are_redacted_in_every_response_and_log_line(run):
     r = run.request("POST", "/v1/cameras", json={"id": "secret-cam", "url": SECRET_URL,
-                                                 "backoff_max_s": 1.0}, headers=AUTH)
+                                                 "reconnect": {"max_s": 1.0}}, headers=AUTH)
     assert r.status_code == 201, r.text
     redacted = "rtsp://user:***@127.0.0.1:9/x"
     assert r.json()["url"] == redacted and r.json()["config"]["url"] == redacted

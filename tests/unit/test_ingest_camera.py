@@ -20,6 +20,7 @@ from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import CameraState
 from pipeline.ingest.source import SourceInfo
 from pipeline.types import DetectedFrame, Detections
+from tests.conftest import merged
 from tests.media import write_clip
 
 SPEC = InputSpec(64, 48)
@@ -71,10 +72,12 @@ class Script:
         return item() if callable(item) else item
 
 
+LIVE_CAMERA = {"id": "cam", "url": LIVE_URL, "source": {"read_timeout_s": 1},
+               "reconnect": {"initial_s": 0.01, "max_s": 0.05, "jitter": 0.0}}
+
+
 def live_cam(**kw):
-    base = dict(id="cam", url=LIVE_URL, backoff_initial_s=0.01, backoff_max_s=0.05,
-                backoff_jitter=0.0, read_timeout_s=1)
-    return CameraConfig(**{**base, **kw})
+    return CameraConfig(**merged(LIVE_CAMERA, kw))
 
 
 def open_error(reason="connection refused"):
@@ -130,7 +133,7 @@ def indexes(results):
 def test_offline_file_delivers_every_frame_in_order_through_an_out_of_order_detector(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=40, fps=12)
     det = FakeDetector()
-    config = CameraConfig(id="cam", url=str(clip), mode="offline", max_in_flight=4)
+    config = CameraConfig(id="cam", url=str(clip), mode="offline", inference={"max_in_flight": 4})
     ingest = CameraIngest(config, SPEC, infer=det)
     stats = run(ingest)
     results = ingest.poll_results(1000)
@@ -154,7 +157,7 @@ def test_downstream_gets_ready_results_together_in_order_and_per_frame_errors(tm
         return [f"InputError: frame {r.meta.frame_index} out of order"
                 if r.meta.frame_index == 7 else None for r in results]
 
-    config = CameraConfig(id="cam", url=str(clip), mode="offline", max_in_flight=8)
+    config = CameraConfig(id="cam", url=str(clip), mode="offline", inference={"max_in_flight": 8})
     ingest = CameraIngest(config, SPEC, infer=FakeDetector(delay_s=(0.0, 0.02)),
                           deliver=deliver)
     stats = run(ingest)
@@ -169,7 +172,7 @@ def test_downstream_gets_ready_results_together_in_order_and_per_frame_errors(tm
 
 def test_offline_waits_for_a_full_result_buffer_instead_of_dropping(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=30, fps=12)
-    config = CameraConfig(id="cam", url=str(clip), mode="offline", result_buffer=4)
+    config = CameraConfig(id="cam", url=str(clip), mode="offline", inference={"result_buffer": 4})
     ingest = CameraIngest(config, SPEC)
 
     async def consume():
@@ -221,7 +224,8 @@ def test_a_replayed_file_frame_is_captured_when_due_not_when_read_ahead(tmp_path
 
 def test_looping_file_continues_media_time_and_frame_index(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=6, fps=10)
-    config = CameraConfig(id="cam", url=str(clip), mode="offline", loop=True, max_frames=15)
+    config = CameraConfig(id="cam", url=str(clip), mode="offline",
+                          source={"loop": True, "max_frames": 15})
     ingest = CameraIngest(config, None)
     stats = run(ingest)
     results = ingest.poll_results(100)
@@ -244,8 +248,8 @@ def test_malformed_frames_fail_alone(tmp_path):
 def test_offline_retries_transient_detector_errors(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=5, fps=10)
     det = FakeDetector(transient_failures=2)
-    config = CameraConfig(id="cam", url=str(clip), mode="offline", max_in_flight=1,
-                          backoff_initial_s=0.01, backoff_max_s=0.01)
+    config = CameraConfig(id="cam", url=str(clip), mode="offline", inference={"max_in_flight": 1},
+                          reconnect={"initial_s": 0.01, "max_s": 0.01})
     ingest = CameraIngest(config, SPEC, infer=det)
     stats = run(ingest)
     assert indexes(ingest.poll_results(100)) == list(range(5))
@@ -262,8 +266,8 @@ def test_a_failed_downstream_call_counts_an_error_for_each_of_its_frames(tmp_pat
             raise RuntimeError("tracker is restarting")
         seen.extend(results)
 
-    config = CameraConfig(id="cam", url=str(clip), mode="offline", result_buffer=0,
-                          max_in_flight=1)  # one frame a call
+    config = CameraConfig(id="cam", url=str(clip), mode="offline",
+                          inference={"result_buffer": 0, "max_in_flight": 1})  # one frame a call
     ingest = CameraIngest(config, SPEC, infer=FakeDetector(), deliver=deliver)
     stats = run(ingest)
     assert indexes(seen) == [i for i in range(12) if i != 5]
@@ -279,7 +283,8 @@ def test_live_overload_newest_frame_wins_and_drops_are_counted():
     source = FakeSource(200, fps=100, live=True, frame_delay_s=0.001,
                         fail=StreamError("cam", "rtsp", "u", "closed"))
     det = FakeDetector(delay_s=(0.02, 0.02))
-    config = live_cam(max_in_flight=1, pending_frames=1, max_reconnects=0)
+    config = live_cam(inference={"max_in_flight": 1, "pending_frames": 1},
+                      reconnect={"max_attempts": 0})
     ingest = CameraIngest(config, SPEC, infer=det, opener=Script(source))
     stats = run(ingest)
     results = ingest.poll_results(1000)
@@ -299,7 +304,7 @@ def test_reconnects_with_backoff_until_the_stream_returns_then_gives_up():
         FakeSource(5, fail=stream_error()),     # back, then stalls again
         refused,                                # for good
     )
-    config = live_cam(max_reconnects=3, mode="offline")  # offline: no frame is dropped
+    config = live_cam(reconnect={"max_attempts": 3}, mode="offline")  # offline: no frame is dropped
     ingest = CameraIngest(config, None, opener=opener, rng=random.Random(0))
     states = []
     ingest.health.set_state = record_states(ingest.health.set_state, states)
@@ -360,7 +365,7 @@ def test_unknown_scheme_fails_with_reason():
 def test_stop_finishes_in_flight_frames():
     source = FakeSource(10_000, fps=25, live=True, frame_delay_s=0.002)
     det = FakeDetector(delay_s=(0.05, 0.05))
-    config = live_cam(max_in_flight=3)
+    config = live_cam(inference={"max_in_flight": 3})
     ingest = CameraIngest(config, SPEC, infer=det, opener=Script(source))
 
     async def scenario():
@@ -428,9 +433,9 @@ def _stills(clip, blur):
     async def still_sink(meta, still):
         got.append((meta, still))
 
-    config = CameraConfig(id="cam", url=str(clip), mode="offline", still_interval_s=1.0,
-                          still_max_side=96, still_blur_sigma_px=1.0, blur_stills=blur)
-    run(CameraIngest(config, SPEC, infer=infer, still_sink=still_sink))
+    config = CameraConfig(id="cam", url=str(clip), mode="offline",
+                          stills={"interval_s": 1.0, "max_side": 96, "blur_sigma_px": 1.0})
+    run(CameraIngest(config, SPEC, infer=infer, still_sink=still_sink, blur_people=blur))
     return got
 
 

@@ -10,7 +10,10 @@ URL = "rtsp://admin:hunter2@10.0.0.5/live?token=abc"
 
 def test_defaults_are_a_live_tcp_camera():
     c = CameraConfig(id="door", url=URL)
-    assert (c.mode, c.transport, c.kind, c.loop, c.num_cpus) == ("live", "tcp", "auto", False, 0.25)
+    assert (c.mode, c.source.transport, c.source.kind, c.source.loop) == ("live", "tcp", "auto",
+                                                                          False)
+    assert (c.placement.num_cpus, c.stills.max_side, c.in_flight_limit) == (0.25, 640, 4)
+    assert CameraConfig(id="door", url=URL, mode="offline").in_flight_limit == 16
 
 
 @pytest.mark.parametrize(
@@ -19,15 +22,23 @@ def test_defaults_are_a_live_tcp_camera():
         ({"id": "has space"}, "id\n  String should match pattern"),
         ({"id": ""}, "id\n  String should match pattern"),
         ({"mode": "fast"}, "mode\n  Input should be 'live' or 'offline'"),
-        ({"transport": "http"}, "transport\n  Input should be 'tcp' or 'udp'"),
-        ({"kind": "ftp"},
-         "kind\n  Input should be 'auto', 'file', 'rtsp', 'http', 'usb' or 'images'"),
+        ({"source": {"transport": "http"}},
+         "source.transport\n  Input should be 'tcp' or 'udp'"),
+        ({"source": {"kind": "ftp"}},
+         "source.kind\n  Input should be 'auto', 'file', 'rtsp', 'http', 'usb' or 'images'"),
         ({"target_fps": 0}, "target_fps\n  Input should be greater than 0"),
-        ({"max_in_flight": 0}, "max_in_flight\n  Input should be greater than or equal to 1"),
-        ({"read_timeout_s": -1}, "read_timeout_s\n  Input should be greater than 0"),
-        ({"backoff_jitter": 2}, "backoff_jitter\n  Input should be less than or equal to 1"),
-        ({"backoff_initial_s": 5, "backoff_max_s": 1},
-         r"camera door: backoff_max_s \(1.0\) must be at least backoff_initial_s \(5.0\)"),
+        ({"inference": {"max_in_flight": 0}},
+         "inference.max_in_flight\n  Input should be greater than or equal to 1"),
+        ({"source": {"read_timeout_s": -1}},
+         "source.read_timeout_s\n  Input should be greater than 0"),
+        ({"reconnect": {"jitter": 2}}, "reconnect.jitter\n  Input should be less than or equal"),
+        ({"reconnect": {"initial_s": 5, "max_s": 1}},
+         r"reconnect\n  Value error, max_s \(1.0\) must be at least initial_s \(5.0\)"),
+        ({"placement": {"resources": {"CPU": 1}}},
+         "resource 'CPU' is managed by Ray; set num_cpus instead of CPU"),
+        ({"placement": {"resources": {"site-north": 0}}},
+         r"resource 'site-north': amount must be in \(0, 1e6\], got 0"),
+        ({"max_in_flight": 4}, "max_in_flight\n  Extra inputs are not permitted"),
         ({"url": "  "}, "camera door: url is empty"),
         ({"url": -1}, "camera door: a device index must be >= 0, got -1"),
         ({"fps_typo": 3}, "fps_typo\n  Extra inputs are not permitted"),

@@ -24,8 +24,9 @@ from tests.media import write_clip, write_image_sequence
 from tests.mjpeg_server import MjpegServer
 
 
-def cam(url, **kw) -> CameraConfig:
-    return CameraConfig(id="cam", url=url, open_timeout_s=2, read_timeout_s=1, **kw)
+def cam(url, **source) -> CameraConfig:
+    return CameraConfig(id="cam", url=url,
+                        source={"open_timeout_s": 2, "read_timeout_s": 1, **source})
 
 
 def read_all(src):

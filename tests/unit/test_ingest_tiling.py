@@ -39,7 +39,7 @@ class TileDetector:
 def test_each_frame_is_sent_as_its_tiles_and_merged_into_frame_pixels(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=6, fps=12)  # 480 x 270
     det = TileDetector()
-    config = CameraConfig(id="cam", url=str(clip), mode="offline", tiling=TILING)
+    config = CameraConfig(id="cam", url=str(clip), mode="offline", inference={"tiling": TILING})
     stats = run(CameraIngest(config, SPEC, infer=det))
     assert stats.frames_delivered == 6
     rects = plan_tiles(480, 270, TILING)
@@ -51,7 +51,7 @@ def test_each_frame_is_sent_as_its_tiles_and_merged_into_frame_pixels(tmp_path):
 
 def test_merged_result_is_one_box_per_person(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=4, fps=12)
-    config = CameraConfig(id="cam", url=str(clip), mode="offline", tiling=TILING)
+    config = CameraConfig(id="cam", url=str(clip), mode="offline", inference={"tiling": TILING})
     ingest = CameraIngest(config, SPEC, infer=TileDetector())
     run(ingest)
     results = ingest.poll_results(10)
@@ -64,7 +64,7 @@ def test_merged_result_is_one_box_per_person(tmp_path):
 def test_a_failing_tile_fails_only_its_frame(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=5, fps=12)
     tile_width = plan_tiles(480, 270, TILING)[1].width
-    config = CameraConfig(id="cam", url=str(clip), mode="offline", tiling=TILING)
+    config = CameraConfig(id="cam", url=str(clip), mode="offline", inference={"tiling": TILING})
     ingest = CameraIngest(config, SPEC, infer=TileDetector(fail_width=tile_width))
     stats = run(ingest)
     assert [r.meta.frame_index for r in ingest.poll_results(10)] == [0, 1, 3, 4]
@@ -74,4 +74,4 @@ def test_a_failing_tile_fails_only_its_frame(tmp_path):
 
 def test_tiling_config_rejects_unknown_keys_under_the_camera():
     with pytest.raises(ValueError, match="tiling.tiles\n  Extra inputs are not permitted"):
-        CameraConfig(id="cam", url="a.mp4", tiling={"tiles": 4})
+        CameraConfig(id="cam", url="a.mp4", inference={"tiling": {"tiles": 4}})

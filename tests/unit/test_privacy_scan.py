@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.analytics.events import Event, WindowMetrics, metrics_to_table
 from pipeline.analytics.heatmap import render_heatmap
-from pipeline.ingest.config import CameraConfig
+from pipeline.ingest.config import StillsConfig
 from pipeline.privacy import blur_people, private_still
 from pipeline.redact import redact_text
 from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig
@@ -134,7 +134,7 @@ def _jpeg(image, quality):
 
 def _pipeline_still(image, box):
     """What the camera does to a still before it leaves (nothing downstream blurs again)."""
-    return private_still(image, [box], CameraConfig(id="c", url="x").still_blur_sigma_px)
+    return private_still(image, [box], StillsConfig().blur_sigma_px)
 
 
 @pytest.mark.parametrize(
@@ -220,7 +220,7 @@ def test_raw_frames_in_any_form_are_found_and_aggregates_are_not(tmp_path):
     clean = tmp_path / "clean"
     clean.mkdir()
     np.save(clean / "window-0.000.npy", np.arange(48, dtype=np.int64).reshape(6, 8))
-    pq.write_table(pa.table({"kind": ["zone_enter"], "id": [b"ab"]}), clean / "part.parquet")
+    pq.write_table(pa.table({"id": [b"ab"], "source": {"kind": ["zone_enter"]}}), clean / "part.parquet")
     cv2.imwrite(str(clean / "window-0.000.png"), frame)  # images are judged by content
     (clean / "worker.log").write_text("x" * (w * h * 3))  # text of a frame's size
 

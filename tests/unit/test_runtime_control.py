@@ -20,8 +20,9 @@ from pipeline.config import validation_message
 from pipeline.control.records import CameraRecord, least_loaded, lost_stats
 from pipeline.control.views import json_safe, public_camera
 from pipeline.errors import ConfigError, SourceNotAllowedError
+from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import CameraStats
-from pipeline.site_config import HttpConfig, SiteCamera, is_loopback
+from pipeline.site_config import HttpConfig, is_loopback
 from pipeline.tracking.splice import MediaSplice
 from pipeline.types import FrameMeta
 
@@ -161,7 +162,7 @@ def media(tmp_path):
 
 
 def _cam(url, **kw):
-    return SiteCamera(id="api-cam", url=url, **kw)
+    return CameraConfig(id="api-cam", url=url, **kw)
 
 
 @pytest.mark.parametrize(
@@ -173,7 +174,7 @@ def _cam(url, **kw):
         ("file://{outside}", {}, "is outside the media roots"),
         ("clip.mp4", {}, "a file path must be absolute, got 'clip.mp4'"),
         (0, {}, "local capture devices cannot be added through the API"),
-        ("/dev/video0", {"kind": "usb"}, "local capture devices cannot be added"),
+        ("/dev/video0", {"source": {"kind": "usb"}}, "local capture devices cannot be added"),
         ("ftp://host/clip.mp4", {},
          "URL scheme 'ftp' is not allowed; use rtsp, rtsps, http, https"),
         ("concat:{root}/sub/clip.mp4|/etc/passwd", {}, "a file path must be absolute"),
@@ -215,11 +216,11 @@ def test_api_sources_accepted_and_resolved(media, url, expected):
 
 def test_validation_messages_never_echo_the_password():
     with pytest.raises(ValidationError) as err:
-        SiteCamera.model_validate({"id": "bad id", "url": f"rtsp://u:{PASSWORD}@h/x",
-                                   "fps": -1})
+        CameraConfig.model_validate({"id": "bad id", "url": f"rtsp://u:{PASSWORD}@h/x",
+                                     "source": {"fps": -1}})
     message = validation_message(err.value)
     assert "id: String should match pattern" in message
-    assert "fps: Input should be greater than 0" in message
+    assert "source.fps: Input should be greater than 0" in message
     assert PASSWORD not in message and PASSWORD not in str(err.value)
 
 
