@@ -89,6 +89,18 @@ def live_cameras(snapshots: Sequence[AggregatorSnapshot]) -> dict[str, CameraSna
     return {c.camera_id: c for snap in snapshots for c in snap.cameras}
 
 
+def line_counts(snap: CameraSnapshot) -> dict[str, dict[str, int]]:
+    """Per line, its crossings so far by direction name."""
+    return {ln.line_id: {ln.lr_direction: ln.lr_count, ln.rl_direction: ln.rl_count}
+            for ln in snap.lines}
+
+
+def totals(snapshots: Sequence[AggregatorSnapshot]) -> dict[str, int]:
+    """Events emitted and windows closed so far, over every aggregator."""
+    return {"events_total": sum(s.events_total for s in snapshots),
+            "windows_total": sum(s.windows_total for s in snapshots)}
+
+
 def status_rows(
     records: Mapping[str, CameraRecord], stats: Mapping[str, CameraStats],
     snapshots: Sequence[AggregatorSnapshot],
@@ -104,8 +116,7 @@ def status_rows(
         snap = live.get(cid)
         if snap is not None:
             row.occupancy = {z.zone_id: z.occupancy for z in snap.zones}
-            row.counts = {ln.line_id: {ln.lr_direction: ln.lr_count,
-                                       ln.rl_direction: ln.rl_count} for ln in snap.lines}
+            row.counts = line_counts(snap)
             row.queues = {z.zone_id: {"length": z.queue.length, "est_wait_s": z.queue.est_wait_s,
                                       "method": z.queue.method}
                           for z in snap.zones if z.queue is not None}
@@ -146,14 +157,9 @@ def live_view(
                 }
                 for z in snap.zones
             },
-            "lines": {ln.line_id: {ln.lr_direction: ln.lr_count, ln.rl_direction: ln.rl_count}
-                      for ln in snap.lines},
+            "lines": line_counts(snap),
         })
-    return json_safe({
-        "cameras": cameras,
-        "events_total": sum(s.events_total for s in snapshots),
-        "windows_total": sum(s.windows_total for s in snapshots),
-    })
+    return json_safe({"cameras": cameras, **totals(snapshots)})
 
 
 def run_summary(
@@ -178,15 +184,9 @@ def run_summary(
             "reconnects": s.reconnects, "restarts": rec.restarts, "added_by": rec.added_by,
             "analytics_error": analytics_errors.get(cid),
             "visits": {z.zone_id: z.visits_total for z in snap.zones} if snap else {},
-            "crossings": {ln.line_id: {ln.lr_direction: ln.lr_count,
-                                       ln.rl_direction: ln.rl_count}
-                          for ln in snap.lines} if snap else {},
+            "crossings": line_counts(snap) if snap else {},
         }
-    return {
-        "cameras": cameras,
-        "events_total": sum(s.events_total for s in snapshots),
-        "windows_total": sum(s.windows_total for s in snapshots),
-    }
+    return {"cameras": cameras, **totals(snapshots)}
 
 
 # -- history --------------------------------------------------------------------------
