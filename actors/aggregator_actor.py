@@ -97,8 +97,10 @@ class AggregatorActor:
         return out.events
 
     def set_still(self, camera_id: str, still: npt.NDArray[np.uint8], blurred: bool) -> None:
-        """Keeps a camera's newest still (already private, see :mod:`pipeline.privacy`)."""
-        self._stills.set(camera_id, still, blurred)
+        """Keeps a camera's newest still (already private, see :mod:`pipeline.privacy`);
+        one of a camera not hosted here (removed meanwhile) is dropped."""
+        if camera_id in self._analytics.camera_ids:
+            self._stills.set(camera_id, still, blurred)
 
     def snapshot(self) -> AggregatorSnapshot:
         """The live state: occupancy now, counts so far, queue waits, open windows."""

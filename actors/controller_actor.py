@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import ray
@@ -33,7 +32,6 @@ from pydantic import ValidationError
 
 from actors.graph import CALL_TIMEOUT_S, ActorGraph, call
 from actors.supervisor import Supervisor
-from pipeline.analytics.aggregator import AggregatorSnapshot
 from pipeline.config import validation_message
 from pipeline.control.records import CameraRecord
 from pipeline.control.views import (
@@ -82,7 +80,6 @@ class PipelineController:
         logging.basicConfig(level=logging.INFO)
         self._graph = ActorGraph(config, detector, offline, export_dir)
         self._supervisor = Supervisor(self._graph)
-        self._started_at = time.time()
 
     # -- start and changes -------------------------------------------------------------
     async def start(self) -> int:
@@ -214,28 +211,17 @@ class PipelineController:
         """Every camera's stats (counters summed over its actor's restarts)."""
         return await self._supervisor.poll(list(self._graph.records))
 
-    async def snapshots(self) -> list[AggregatorSnapshot]:
-        """Live analytics of every aggregator."""
-        return await self._graph.snapshots()
-
     async def live(self) -> dict[str, Any]:
         """Current occupancy and counts per camera, zone and line (JSON-ready)."""
         stats = await self.camera_stats()
-        return live_view({cid: s.state for cid, s in stats.items()}, await self.snapshots())
+        return live_view({cid: s.state for cid, s in stats.items()},
+                         await self._graph.snapshots())
 
     async def status(self) -> list[CameraRow]:
         """One row per camera for the live status table."""
         stats = await self.camera_stats()
         records = {cid: self._graph.records[cid] for cid in stats}
-        return status_rows(records, stats, await self.snapshots())
-
-    async def info(self) -> dict[str, Any]:
-        """The run: cameras, restarts in total, node of the controller, start time."""
-        graph = self._graph
-        return {"cameras": len(graph.records), "removed": len(graph.removed),
-                "restarts": sum(r.restarts for r in graph.records.values()),
-                "node_id": graph.node_id, "started_at": self._started_at,
-                "closing": graph.closing, "offline": graph.offline}
+        return status_rows(records, stats, await self._graph.snapshots())
 
     # -- dashboard reads (each camera's from the aggregator hosting it) ------------------
     async def still(self, camera_id: str, if_none_match: str | None = None) -> EncodedImage | None:

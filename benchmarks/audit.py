@@ -19,7 +19,7 @@ with a message), in-process and without Ray:
    compression; a box cut by the frame edge is clipped to its cell); position, crowding
    across cell borders and per-frame counts of a mosaic mean little.
 4. Each source is matched to the ground truth frame by frame (IoU >= 0.5, Hungarian) and
-   tallied by :mod:`pipeline.evaluation_audit` per dimension and band: person height in
+   tallied by :mod:`benchmarks.audit_tally` per dimension and band: person height in
    pixels, position of the feet in a 3 x 3 grid, crowding (other people within one box
    height), visibility (the ground truth's column where it has one, else estimated from
    the boxes in front). Per band: labelled boxes, distinct people, recall and precision

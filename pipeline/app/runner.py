@@ -29,7 +29,6 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.controller_actor import CONTROLLER_NAME, CONTROLLER_NUM_CPUS, PipelineController
-from pipeline.analytics.aggregator import AggregatorSnapshot
 from pipeline.app.serving import init_ray, start_serving
 from pipeline.control.views import CameraRow
 from pipeline.errors import PanorayError
@@ -137,10 +136,6 @@ class PipelineRunner:
         """Every camera's counters, summed over restarts of its actor (a camera whose actor
         is gone reports its last counters)."""
         return self._ask(self.controller.camera_stats.remote())
-
-    def snapshots(self) -> list[AggregatorSnapshot]:
-        """Live analytics of every aggregator."""
-        return self._ask(self.controller.snapshots.remote())
 
     def status(self) -> list[CameraRow]:
         """One row per camera for the live table (cameras added at run time included).

@@ -25,14 +25,8 @@ from typing import Any
 from pipeline.analytics.aggregator import AggregatorSnapshot
 from pipeline.analytics.events import CameraSnapshot, ClosedWindow, WindowMetrics, finite_or_none
 from pipeline.control.records import CameraRecord
-from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import CameraStats
 from pipeline.redact import redact_text
-
-
-def public_camera(camera: CameraConfig) -> dict[str, Any]:
-    """The camera's config as JSON-ready data with its URL redacted."""
-    return {**camera.model_dump(mode="json"), "url": camera.redacted_url}
 
 
 def camera_view(record: CameraRecord, stats: CameraStats) -> dict[str, Any]:
@@ -49,7 +43,7 @@ def camera_view(record: CameraRecord, stats: CameraStats) -> dict[str, Any]:
         "added_by": record.added_by,
         "restarts": record.restarts,
         "node_id": record.node_id,
-        "config": public_camera(record.camera),
+        "config": record.camera.public_dict(),
     })
 
 

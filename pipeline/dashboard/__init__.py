@@ -2,12 +2,12 @@
 
 The pages (``static/``) are package data: no build step and nothing fetched from the
 network. What they show comes from the runtime API (``/v1/dashboard``, stills, heatmaps,
-``/v1/history``); the pure pieces behind those routes live here and are tested without Ray:
+``/v1/history``); the pure pieces behind those routes live here and are tested without Ray
+(their JSON shapes are in :mod:`pipeline.control.views`):
 
 - :mod:`pipeline.dashboard.history`: a bounded per-camera history of closed windows;
 - :mod:`pipeline.dashboard.stills`: each camera's latest still, and still and live-heatmap
-  encoding with ETags;
-- :mod:`pipeline.dashboard.views`: the JSON shapes of the dashboard's reads.
+  encoding with ETags.
 """
 
 from __future__ import annotations

@@ -69,7 +69,6 @@ from pipeline.privacy import grey_background
 logger = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86400.0
-PARTITION_COLUMNS = ("date", "camera_id")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 """What a run id may be: 1-64 letters, digits, '_', '.', '-' (a uuid4 hex by default)."""
@@ -175,7 +174,6 @@ class ParquetSink:
         self._closed = False
         self._newest_at = float("-inf")  # newest capture time written (s since the epoch)
         self.rows_written = {"events": 0, "metrics": 0}
-        self.files_written = 0
 
     # ------------------------------------------------------------------ input
 
@@ -317,7 +315,6 @@ class ParquetSink:
         except OSError as e:
             tmp.unlink(missing_ok=True)
             raise SinkError(f"could not write ({e})", str(final)) from e
-        self.files_written += 1
 
     def _write_partitioned(
         self, name: str, table: pa.Table, time_column: str, buffer: list[pa.Table]

@@ -39,12 +39,10 @@ class MediaSplice:
         self._index_offset = 0
         self._pts_offset = 0.0
         self._pending = False
-        self.splices = 0
 
     def splice(self) -> None:
         """Marks that the next frame comes from a new source actor."""
         self._pending = True
-        self.splices += 1
 
     def map(self, meta: FrameMeta) -> FrameMeta:
         """``meta`` on the camera's timeline (unchanged until the first splice)."""

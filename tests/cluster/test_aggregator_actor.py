@@ -69,6 +69,8 @@ def test_aggregator_actor_hosts_cameras_and_writes_parquet(
         "cam1", "cam2", "cam3"}  # the good frame of the call went on
 
     ray.get(agg.set_still.remote("cam1", np.full((150, 200, 3), 90, np.uint8), True))
+    ray.get(agg.set_still.remote("cam9", np.full((150, 200, 3), 90, np.uint8), True))
+    assert set(ray.get(agg.still_infos.remote())) == {"cam1"}  # cam9 is not hosted here
     assert ray.get(agg.still_infos.remote())["cam1"]["width"] == 200
     heat = ray.get(agg.heatmap_image.remote("cam1"))
     assert heat.content_type == "image/png" and (heat.width, heat.height) == (200, 150)

@@ -86,7 +86,7 @@ def test_a_group_of_frames_is_one_call_with_per_frame_results(serve_app):
 
 
 def test_a_group_larger_than_grpcs_default_message_limit_goes_through(serve_app):
-    # Handle calls travel over gRPC (pipeline/serve_env.py), whose default message limit is
+    # Handle calls travel over gRPC (pipeline/app/ray_env.py), whose default message limit is
     # 4 MiB: 32 frames (a camera's full group, or 8 frames of 4 tiles) are 8.6 MB.
     handle = serve_app["handle"]
     group = [_request(handle, "cam-big", i) for i in range(32)]

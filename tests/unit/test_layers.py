@@ -37,7 +37,6 @@ OPEN_LAYERS = {"types", "entry points"}
 
 SIDEWAYS = {
     ("pipeline.evaluation", "pipeline.mot"),  # metrics read MOTChallenge sequences
-    ("pipeline.control", "pipeline.site_config"),  # records hold the site's cameras
 }
 """Imports allowed between units of one layer (importer, imported)."""
 

@@ -18,7 +18,7 @@ from pipeline.app.access import (
 )
 from pipeline.config import validation_message
 from pipeline.control.records import CameraRecord, least_loaded, lost_stats
-from pipeline.control.views import json_safe, public_camera
+from pipeline.control.views import json_safe
 from pipeline.errors import ConfigError, SourceNotAllowedError
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import CameraStats
@@ -224,10 +224,10 @@ def test_validation_messages_never_echo_the_password():
     assert PASSWORD not in message and PASSWORD not in str(err.value)
 
 
-def test_public_camera_is_redacted_json():
+def test_a_cameras_public_dict_is_redacted_json():
     cam = _cam(f"rtsp://user:{PASSWORD}@10.0.0.5/live?token=abc123",
                zones=[{"id": "z", "points": [[0, 0], [1, 0], [1, 1]]}])
-    data = public_camera(cam)
+    data = cam.public_dict()
     assert data["url"] == "rtsp://user:***@10.0.0.5/live?token=***"
     assert PASSWORD not in str(data) and "abc123" not in str(data)
     assert data["zones"][0]["points"] == [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]
