@@ -40,7 +40,6 @@ import numpy.typing as npt
 from models.preprocess import InputSpec
 from models.tiling import merge
 from pipeline.errors import InputError
-from pipeline.ingest.backoff import Backoff
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.decoder import END, Decoded, Decoder, Opener
 from pipeline.ingest.health import CameraState, CameraStats, HealthTracker
@@ -281,7 +280,7 @@ class CameraIngest:
         cfg = self.config
         if self._infer is None:
             return item, DetectedFrame(item.meta, None)
-        retry = Backoff(cfg.reconnect, self._rng)
+        retry = cfg.reconnect.backoff(self._rng)
         attempts = 0
         while True:
             try:

@@ -19,12 +19,14 @@ Example:
 
 from __future__ import annotations
 
+import random
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from models.tiling import TilingConfig
 from pipeline.analytics.config import LineConfig, ZoneConfig
+from pipeline.backoff import Backoff
 from pipeline.config import StrictModel
 from pipeline.privacy import STILL_MAX_SIDE
 from pipeline.redact import redact_url
@@ -114,6 +116,10 @@ class ReconnectConfig(StrictModel):
             raise ValueError(f"max_s ({self.max_s}) must be at least initial_s "
                              f"({self.initial_s})")
         return self
+
+    def backoff(self, rng: random.Random | None = None) -> Backoff:
+        """A fresh :class:`~pipeline.backoff.Backoff` with these delays."""
+        return Backoff(self.initial_s, self.max_s, self.multiplier, self.jitter, rng)
 
 
 class InferenceConfig(StrictModel):

@@ -22,8 +22,8 @@ import numpy.typing as npt
 
 from models.preprocess import InputSpec, prepare_frame
 from models.tiling import TileRect, plan_tiles, prepare_tiles
+from pipeline.backoff import Backoff
 from pipeline.errors import SourceError, StreamError
-from pipeline.ingest.backoff import Backoff
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import CameraState, HealthTracker
 from pipeline.ingest.pacing import FrameSubsampler, LivePacer, MediaClock
@@ -131,7 +131,7 @@ class Decoder:
         use_stream = cfg.source.pts == "stream" or (
             cfg.source.pts == "auto" and kind in ("file", "images", "rtsp")
         )
-        backoff = Backoff(cfg.reconnect, self._rng)
+        backoff = cfg.reconnect.backoff(self._rng)
         subsampler = FrameSubsampler(cfg.target_fps)
         pacer = LivePacer(cfg.source.max_lag_s) if cfg.mode == "live" and not live_source else None
         failures = 0

@@ -22,6 +22,7 @@ PACKAGES = ("pipeline", "actors", "models")
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("types", ("pipeline.errors", "pipeline.types", "pipeline.boxes", "pipeline.config",
+               "pipeline.backoff",
                "pipeline.privacy", "pipeline.redact")),
     ("cores", ("models", "pipeline.tracking", "pipeline.analytics", "pipeline.mot",
                "pipeline.evaluation")),

@@ -1,4 +1,4 @@
-"""Exponential backoff with jitter, capped, for reconnecting to cameras.
+"""Exponential backoff with jitter, capped: for reconnecting to cameras (and any retry).
 
 The n-th consecutive failure waits ``min(cap, initial * multiplier**n)`` seconds, shortened
 by a random fraction of up to ``jitter`` so that many cameras behind one failed switch do
@@ -6,7 +6,7 @@ not reconnect in lockstep. The wait never exceeds the cap and never falls below
 ``(1 - jitter)`` times the un-jittered delay.
 
 Example:
-    >>> b = Backoff(ReconnectConfig(initial_s=0.5, max_s=4.0, multiplier=2.0, jitter=0.0))
+    >>> b = Backoff(initial_s=0.5, max_s=4.0, multiplier=2.0, jitter=0.0)
     >>> [b.next_delay() for _ in range(5)]
     [0.5, 1.0, 2.0, 4.0, 4.0]
     >>> b.reset(); b.next_delay()
@@ -17,22 +17,27 @@ from __future__ import annotations
 
 import random
 
-from pipeline.ingest.config import ReconnectConfig
-
 
 class Backoff:
-    """Delays between reconnect attempts.
+    """Delays between attempts (reconnecting a camera, delivering to a sink).
 
     Args:
-        config: initial delay, cap, growth per failure and jitter (validated bounds).
+        initial_s: delay after the first failure (seconds, > 0).
+        max_s: cap on any delay (seconds, >= initial_s).
+        multiplier: growth factor per consecutive failure (>= 1).
+        jitter: largest fraction (0..1) by which a delay is randomly shortened.
         rng: source of randomness; pass ``random.Random(seed)`` for repeatable delays.
+
+    The values come from a config that has checked their bounds (for cameras,
+    :class:`pipeline.ingest.config.ReconnectConfig`).
     """
 
-    def __init__(self, config: ReconnectConfig, rng: random.Random | None = None) -> None:
-        self.initial_s = config.initial_s
-        self.max_s = config.max_s
-        self.multiplier = config.multiplier
-        self.jitter = config.jitter
+    def __init__(self, initial_s: float, max_s: float, multiplier: float = 2.0,
+                 jitter: float = 0.2, rng: random.Random | None = None) -> None:
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.multiplier = multiplier
+        self.jitter = jitter
         self.failures = 0
         self._rng = rng or random.Random()
 
