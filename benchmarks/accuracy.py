@@ -64,7 +64,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import goal, machine, spread  # noqa: E402
+from benchmarks.common import goal, machine, read_video, spread  # noqa: E402
 from benchmarks.perturb import jitter_detections  # noqa: E402
 from models.tiling import TilingConfig, merge, plan_tiles, prepare_tiles  # noqa: E402
 from pipeline.analytics.camera import CameraAnalytics  # noqa: E402
@@ -153,24 +153,6 @@ def analytics_config(scene: Scene, truth: bool = False) -> AnalyticsConfig:
 
 
 # --------------------------------------------------------------------------- detection
-
-
-def read_frames(video: Path, num_frames: int) -> list[np.ndarray]:
-    import cv2
-
-    cap = cv2.VideoCapture(str(video))
-    frames = []
-    try:
-        while len(frames) < num_frames:
-            ok, image = cap.read()
-            if not ok:
-                break
-            frames.append(image)
-    finally:
-        cap.release()
-    if len(frames) < num_frames:
-        log.warning("%s: decoded %d of %d frames", video, len(frames), num_frames)
-    return frames
 
 
 def detect(detector: Any, images: list[np.ndarray]) -> dict[str, Any]:
@@ -444,7 +426,7 @@ def run_sequence(detector: Any, root: Path, quick: bool) -> dict[str, Any]:
     info = read_seqinfo(root / "seqinfo.ini")
     gt = read_mot(root / "gt" / "gt.txt", num_frames=info.num_frames)
     t0 = time.perf_counter()
-    images = read_frames(root / f"{seq}.mp4", info.num_frames)
+    images = read_video(root / f"{seq}.mp4", info.num_frames)
     images += [np.zeros((info.height, info.width, 3), np.uint8)] * (info.num_frames - len(images))
     det = detect(detector, images)
     log.info("%s: detected %d frames in %.1f s", seq, len(images), time.perf_counter() - t0)

@@ -68,7 +68,7 @@ from benchmarks.audit_tally import (  # noqa: E402
     read_visibility,
     slug,
 )
-from benchmarks.common import goal, machine  # noqa: E402
+from benchmarks.common import goal, machine, read_video  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
 from pipeline.mot import read_mot, read_seqinfo  # noqa: E402
 
@@ -117,7 +117,7 @@ def audit_sequence(detector: Any, root: Path, spec: AuditSpec, every: int) -> di
     gt = read_mot(gt_path, num_frames=info.num_frames)
     visibility = read_visibility(gt_path)
     t0 = time.perf_counter()
-    images = accuracy.read_frames(root / f"{seq}.mp4", info.num_frames)
+    images = read_video(root / f"{seq}.mp4", info.num_frames)
     blank = np.zeros((info.height, info.width, 3), np.uint8)
     picked = list(range(0, info.num_frames, every))
     frames = [images[i] if i < len(images) else blank for i in picked]

@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def read_video(video: Path, num_frames: int) -> list[np.ndarray]:
+    """The first ``num_frames`` frames of a video file, BGR (fewer, with a warning, when
+    the file is shorter)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    try:
+        while len(frames) < num_frames:
+            ok, image = cap.read()
+            if not ok:
+                break
+            frames.append(image)
+    finally:
+        cap.release()
+    if len(frames) < num_frames:
+        logging.getLogger("benchmarks").warning("%s: decoded %d of %d frames", video,
+                                                len(frames), num_frames)
+    return frames
 
 
 def goal(value: float, target: float, higher_is_better: bool = True) -> dict[str, Any]:

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import spread  # noqa: E402
+from benchmarks.common import read_video, spread  # noqa: E402
 from benchmarks.perturb import jitter_detections, perturb, track_frames  # noqa: E402
 from pipeline.evaluation import evaluate  # noqa: E402
 from pipeline.mot import MotSequence, read_mot, read_seqinfo  # noqa: E402
@@ -169,26 +169,13 @@ def bench_perturbed(factories: dict[str, Any], seeds: list[int]) -> dict[str, An
 
 
 def detect_video(video: Path, num_frames: int) -> list[Detections]:
-    import cv2
-
+    """The bundled detector at threshold 0.1 on every frame (empty past a short video)."""
     from models.config import ModelConfig
     from models.detector import OnnxDetector
 
     detector = OnnxDetector(ModelConfig(threshold=0.1))
-    cap = cv2.VideoCapture(str(video))
-    frames: list[Detections] = []
-    try:
-        while len(frames) < num_frames:
-            ok, image = cap.read()
-            if not ok:
-                break
-            frames.append(detector.detect_image(image))
-    finally:
-        cap.release()
-    if len(frames) < num_frames:
-        log.warning("%s: decoded %d of %d frames", video, len(frames), num_frames)
-        frames += [Detections.empty()] * (num_frames - len(frames))
-    return frames
+    frames = [detector.detect_image(image) for image in read_video(video, num_frames)]
+    return frames + [Detections.empty()] * (num_frames - len(frames))
 
 
 def bench_video(factories: dict[str, Any], data: Path, seeds: list[int]) -> dict[str, Any]:

@@ -77,7 +77,13 @@ def test_aggregator_actor_hosts_cameras_and_writes_parquet(
     history = ray.get(agg.history.remote("cam1"))["cam1"]
     assert [w.start_s for w in history] == [0.0]  # the window closed so far
 
+    ray.get(agg.set_still.remote("cam2", np.full((150, 200, 3), 90, np.uint8), True))
+    assert ray.get(agg.history.remote("cam2"))["cam2"]
     assert ray.get(agg.remove_camera.remote("cam2")) == 1  # its open window [5, 10)
+    # a removed camera's history, still and heatmap are forgotten
+    assert ray.get(agg.history.remote("cam2")) == {} and "cam2" not in ray.get(agg.history.remote())
+    assert ray.get(agg.still_image.remote("cam2")) is None
+    assert ray.get(agg.heatmap_image.remote("cam2")) is None
     ray.get(agg.flush.remote())
     ray.get(agg.close.remote())
     ray.kill(agg)
