@@ -119,6 +119,7 @@ class CameraIngest:
         self._inbox: deque[object] = deque()
         self._wake_lock = threading.Lock()
         self._wake_scheduled = False
+        self._still_task: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -189,6 +190,8 @@ class CameraIngest:
         thread.start()
         try:
             await asyncio.gather(sender, forwarder)
+            if self._still_task is not None:  # the last still goes before the run ends
+                await self._still_task
         finally:
             decoder.stop.set()
             for task in (sender, forwarder):
@@ -360,7 +363,7 @@ class CameraIngest:
     async def _keep(self, item: Decoded, result: DetectedFrame) -> None:
         """After forwarding: the frame's still, the result buffer and the counters."""
         if item.still is not None and result.detections is not None:
-            await self._send_still(item, result.detections.boxes)
+            self._send_still(item, result.detections.boxes)
         buffer = self._results
         if buffer is not None:
             if self._deliver_to is None and self.config.mode == "offline":
@@ -371,15 +374,24 @@ class CameraIngest:
                 self.health.add("results_evicted")
         self.health.delivered(result.latency_ms)
 
-    async def _send_still(self, item: Decoded, boxes: npt.NDArray[np.float32]) -> None:
-        """Makes the frame's still private (unless blurring is off) and hands it over."""
+    def _send_still(self, item: Decoded, boxes: npt.NDArray[np.float32]) -> None:
+        """Makes the frame's still private (unless blurring is off) and hands it over in the
+        background, so that delivery never waits for the still's receiver; one still at a
+        time (the next is skipped while one is still on its way)."""
         assert item.still is not None and self._still_sink is not None
         still, item.still = item.still, None
+        if self._still_task is not None and not self._still_task.done():
+            log.debug("camera %s: a still is still on its way; skipping one", self.config.id)
+            return
         if self.blur_people:
             scale = still.shape[1] / item.meta.width
             still = private_still(still, boxes * scale, self.config.stills.blur_sigma_px)
+        self._still_task = asyncio.ensure_future(self._hand_over_still(item.meta, still))
+
+    async def _hand_over_still(self, meta: FrameMeta, still: npt.NDArray[np.uint8]) -> None:
+        assert self._still_sink is not None
         try:
-            await asyncio.wait_for(self._still_sink(item.meta, still),
+            await asyncio.wait_for(self._still_sink(meta, still),
                                    self.config.inference.forward_timeout_s)
         except asyncio.CancelledError:
             raise
