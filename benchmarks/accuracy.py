@@ -50,11 +50,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +63,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import goal, machine, read_video, spread  # noqa: E402
+from benchmarks.peer import bench_meta, sv_line_counts, track_peer  # noqa: E402
 from benchmarks.perturb import jitter_detections  # noqa: E402
+from benchmarks.scenes import (  # noqa: E402
+    LINE_GUARDS,
+    SCENES,
+    TRUTH_LINE_GUARDS,
+    TRUTH_ZONE_GUARDS,
+    ZONE_GUARDS,
+    analytics_config,
+)
 from models.tiling import TilingConfig, merge, plan_tiles, prepare_tiles  # noqa: E402
 from pipeline.analytics.camera import CameraAnalytics  # noqa: E402
 from pipeline.analytics.config import AnalyticsConfig  # noqa: E402
@@ -92,64 +99,6 @@ JITTER_SEEDS = 8
 size) whose mean HOTA is reported next to the HOTA on the detections as they are: on
 sequences this short one identity swap moves HOTA by several points."""
 TARGETS = {"hota": 0.55, "line_count": 0.10, "zone_visits": 0.15, "zone_dwell": 0.15}
-
-
-@dataclass(frozen=True)
-class Scene:
-    """The counting geometry of one sequence, normalised coordinates.
-
-    Attributes:
-        head_on: (x0, y0, x1, y1) of the line people cross head-on.
-        along: (x0, y0, x1, y1) of the line people walk along.
-        zone: polygon vertices.
-    """
-
-    head_on: tuple[float, float, float, float]
-    along: tuple[float, float, float, float]
-    zone: tuple[tuple[float, float], ...]
-
-
-# Both TUD sequences: people walk left and right across a 640x480 view, feet between 0.5
-# and 1.0 of the height (Campus) or 0.48 and 0.7 (Stadtmitte, a wider, deeper street).
-SCENES = {
-    "TUD-Campus": Scene(
-        head_on=(0.5, 0.6, 0.5, 1.0),
-        along=(0.05, 0.82, 0.95, 0.82),
-        zone=((0.3, 0.65), (0.7, 0.65), (0.7, 1.0), (0.3, 1.0)),
-    ),
-    "TUD-Stadtmitte": Scene(
-        head_on=(0.5, 0.4, 0.5, 0.8),
-        along=(0.05, 0.57, 0.95, 0.57),
-        zone=((0.3, 0.45), (0.7, 0.45), (0.7, 0.75), (0.3, 0.75)),
-    ),
-}
-
-
-# Noise guards of the analytics, as a site would set them for real footage. The ground
-# truth goes through the same analytics with these turned off (TRUTH_GUARDS): labelled
-# boxes do not jitter or break, and the guards must not move the ruler. What a crossing and
-# a visit *are* (hysteresis_box_fraction, min_visit_s: library defaults) is the same for both.
-LINE_GUARDS = {"min_side_s": 0.1}
-ZONE_GUARDS = {"exit_grace_s": 2.0}
-TRUTH_LINE_GUARDS = {"min_side_s": 0.0}
-TRUTH_ZONE_GUARDS = {"exit_grace_s": 0.0}
-
-
-def analytics_config(scene: Scene, truth: bool = False) -> AnalyticsConfig:
-    """The scene as an AnalyticsConfig: library defaults plus the noise guards above."""
-    line_guards = TRUTH_LINE_GUARDS if truth else LINE_GUARDS
-    zone_guards = TRUTH_ZONE_GUARDS if truth else ZONE_GUARDS
-    return AnalyticsConfig(
-        zones=[{"id": "zone", "points": [list(p) for p in scene.zone], **zone_guards}],
-        lines=[
-            {"id": "head_on", "start": list(scene.head_on[:2]), "end": list(scene.head_on[2:]),
-             **line_guards},
-            {"id": "along", "start": list(scene.along[:2]), "end": list(scene.along[2:]),
-             **line_guards},
-        ],
-        window_s=3600.0,
-        min_distinct_tracks=1,
-    )
 
 
 # --------------------------------------------------------------------------- detection
@@ -220,9 +169,6 @@ def detection_quality(gt: MotSequence, frames: list[Detections]) -> dict[str, fl
 # --------------------------------------------------------------------------- tracking
 
 
-def _meta(i: int, fps: float) -> FrameMeta:
-    """Frame ``i`` (0-based) at ``fps``; only its media time matters to the analytics."""
-    return FrameMeta("bench", i, i / fps, 0.0, 0, 0)
 
 
 def track_panoray(seq: str, frames: list[Detections], fps: float, width: int, height: int,
@@ -233,34 +179,6 @@ def track_panoray(seq: str, frames: list[Detections], fps: float, width: int, he
     for i, dets in enumerate(frames):
         out += lane.step(FrameMeta(seq, i, i / fps, 0.0, width, height), dets)
     return out + lane.flush()
-
-
-def _to_sv(dets: Detections) -> Any:
-    import supervision as sv
-
-    return sv.Detections(xyxy=dets.boxes.astype(np.float32),
-                         confidence=dets.scores.astype(np.float32),
-                         class_id=dets.class_ids.astype(int))
-
-
-def track_peer(frames: list[Detections], fps: float) -> tuple[list[TrackedFrame], list[Any]]:
-    """Roboflow trackers' ByteTrack on the same detections; also its raw sv output."""
-    from trackers import ByteTrackTracker
-
-    tracker = ByteTrackTracker(frame_rate=fps)
-    out, raw = [], []
-    for i, dets in enumerate(frames):
-        res = tracker.update(_to_sv(dets), timestamp=i / fps)
-        raw.append(res)
-        if len(res):
-            keep = np.asarray(res.tracker_id) >= 0
-            cls = res.class_id if res.class_id is not None else np.zeros(len(res), np.int16)
-            tracks = Tracks(res.xyxy[keep], res.confidence[keep], cls[keep],
-                            res.tracker_id[keep])
-        else:
-            tracks = Tracks.empty()
-        out.append(TrackedFrame(_meta(i, fps), tracks))
-    return out, raw
 
 
 def jittered(gt: MotSequence, frames: list[Detections], seq: str, fps: float, width: int,
@@ -298,9 +216,9 @@ def gt_frames(gt: MotSequence, fps: float) -> list[TrackedFrame]:
     for f in range(1, gt.num_frames + 1):
         rows = gt.frame_rows(f)
         n = rows.stop - rows.start
-        out.append(TrackedFrame(_meta(f - 1, fps), Tracks(boxes[rows], np.ones(n, np.float32),
-                                                          np.full(n, PERSON, np.int16),
-                                                          gt.ids[rows])))
+        tracks = Tracks(boxes[rows], np.ones(n, np.float32), np.full(n, PERSON, np.int16),
+                        gt.ids[rows])
+        out.append(TrackedFrame(bench_meta(f - 1, fps), tracks))
     return out
 
 
@@ -328,7 +246,7 @@ def run_analytics(frames: list[TrackedFrame], config: AnalyticsConfig, width: in
     events = []
     seen: set[int] = set()
     last = 0.0
-    last = _meta(-1, fps)
+    last = bench_meta(-1, fps)
     for f in frames:
         events += cam.update(f)
         seen.update(f.tracks.track_ids.tolist())
@@ -354,45 +272,6 @@ def run_analytics(frames: list[TrackedFrame], config: AnalyticsConfig, width: in
             "mean_occupancy": round(float(occ[0]), 3) if occ else 0.0,
         }
     return out
-
-
-def sv_line_counts(raw: list[Any], config: AnalyticsConfig, width: int, height: int) -> dict:
-    """supervision.LineZone counts of the peer's tracks, mapped to our direction names."""
-    import supervision as sv
-
-    out = {}
-    for line in config.lines:
-        a = sv.Point(line.start[0] * width, line.start[1] * height)
-        b = sv.Point(line.end[0] * width, line.end[1] * height)
-        zone = sv.LineZone(start=a, end=b, triggering_anchors=(sv.Position.BOTTOM_CENTER,))
-        for res in raw:
-            if len(res):
-                zone.trigger(res)
-        in_is_left_to_right = _sv_in_means_left_to_right(line, width, height)
-        lr, rl = (zone.in_count, zone.out_count) if in_is_left_to_right else (
-            zone.out_count, zone.in_count)
-        out[line.id] = {line.left_to_right: lr, line.right_to_left: rl}
-    return out
-
-
-def _sv_in_means_left_to_right(line: Any, width: int, height: int) -> bool:
-    """Walks one synthetic person across the line's middle from our left to our right
-    side and reports whether supervision counts it as ``in``."""
-    import supervision as sv
-
-    ax, ay = line.start[0] * width, line.start[1] * height
-    bx, by = line.end[0] * width, line.end[1] * height
-    mx, my = (ax + bx) / 2, (ay + by) / 2
-    length = math.hypot(bx - ax, by - ay)
-    # Right-hand side (image coordinates, y down) of a -> b is (-ey, ex).
-    nx, ny = -(by - ay) / length, (bx - ax) / length
-    zone = sv.LineZone(start=sv.Point(ax, ay), end=sv.Point(bx, by),
-                       triggering_anchors=(sv.Position.BOTTOM_CENTER,))
-    for s in np.linspace(-20, 20, 9):
-        x, y = mx + s * nx, my + s * ny
-        zone.trigger(sv.Detections(xyxy=np.array([[x - 5, y - 20, x + 5, y]], np.float32),
-                                   tracker_id=np.array([1]), class_id=np.array([0])))
-    return zone.in_count == 1
 
 
 def rel_error(value: float, truth: float) -> float:

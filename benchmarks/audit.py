@@ -42,19 +42,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import accuracy  # noqa: E402
+from benchmarks.audit_measures import FloatArray, read_visibility  # noqa: E402
 from benchmarks.audit_tally import (  # noqa: E402
     CROWDING_EDGES,
     CROWDING_RADIUS_BOX_HEIGHTS,
@@ -63,10 +67,6 @@ from benchmarks.audit_tally import (  # noqa: E402
     AuditSpec,
     AuditTally,
     Banding,
-    format_table,
-    mosaic,
-    read_visibility,
-    slug,
 )
 from benchmarks.common import goal, machine, read_video  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
@@ -93,6 +93,73 @@ TARGETS = {
     "recall_visible_ge_75pct": RELIABLE_RECALL,
     "tracked_count_error_rel": 0.2,
 }
+
+
+def mosaic(images: Sequence[npt.NDArray[np.uint8]], boxes: Sequence[npt.ArrayLike],
+           n: int) -> tuple[npt.NDArray[np.uint8], list[FloatArray]]:
+    """n x n frames, each shrunk by 1/n, side by side in one frame of the same size.
+
+    The same people at 1/n of their height, in an image of the same resolution: what a
+    camera n times farther away would see of them (without the perspective, haze and
+    compression of a real far view). Row-major: frame k goes to row k // n, column k % n.
+
+    Args:
+        images: n * n (H, W, 3) uint8 frames of one size.
+        boxes: per frame, (m_k, 4) xyxy pixels of that frame.
+        n: frames per side, >= 1.
+
+    Returns:
+        (canvas, per-frame boxes in canvas pixels, clipped to the frame's cell).
+    """
+    import cv2
+
+    if n < 1 or len(images) != n * n or len(boxes) != n * n:
+        raise InputError(f"a {n} x {n} mosaic needs {n * n} images and box arrays, got "
+                         f"{len(images)} and {len(boxes)}", "images")
+    h, w = images[0].shape[:2]
+    canvas = np.zeros_like(images[0])
+    out = []
+    for k, (image, b) in enumerate(zip(images, boxes, strict=True)):
+        if image.shape[:2] != (h, w):
+            raise InputError(f"mosaic images must share one size, got {image.shape[:2]} "
+                             f"and {(h, w)}", "images")
+        r, c = divmod(k, n)
+        x0, x1 = c * w // n, (c + 1) * w // n
+        y0, y1 = r * h // n, (r + 1) * h // n
+        canvas[y0:y1, x0:x1] = cv2.resize(image, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+        sb = np.asarray(b, np.float64).reshape(-1, 4) * np.array(
+            [(x1 - x0) / w, (y1 - y0) / h] * 2) + np.array([x0, y0, x0, y0])
+        sb[:, 0::2] = np.clip(sb[:, 0::2], x0, x1)
+        sb[:, 1::2] = np.clip(sb[:, 1::2], y0, y1)
+        out.append(sb)
+    return canvas, out
+
+
+def slug(label: str) -> str:
+    """A band label as part of a goal name: ``<60`` -> ``lt_60``, ``60-100`` -> ``60_100``,
+    ``>=150`` -> ``ge_150``, ``3+`` -> ``3_plus``."""
+    s = label.replace(">=", "ge_").replace("<", "lt_").replace("+", "_plus")
+    return re.sub(r"[^A-Za-z0-9_.]", "_", s)
+
+
+def format_table(title: str, table: dict[str, Any],
+                 dims: Sequence[str] = DIMENSIONS) -> str:
+    """A plain-text rendering of :meth:`AuditTally.table` for people (stderr, docs)."""
+    lines = [f"{title} ({table['frames']} frames; visibility {table['visibility_source']})",
+             f"  {'band':<22}{'gt':>6}{'people':>7}{'recall':>8}{'  95% CI':<15}"
+             f"{'precision':>10}{'fp':>5}{'near':>6}{'count err':>10}{'bias':>7}"]
+
+    def num(v: Any) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    for dim in dims:
+        for band, m in table[dim].items():
+            ci = "" if m["recall_ci95"] is None else "  {:.2f}-{:.2f}".format(*m["recall_ci95"])
+            lines.append(f"  {dim + ' ' + band:<22}{m['gt']:>6}{m['people']:>7}"
+                         f"{num(m['recall']):>8}{ci:<15}{num(m['precision']):>10}"
+                         f"{'-' if m['fp'] is None else m['fp']:>5}{num(m['fp_near_person']):>6}"
+                         f"{num(m['count_error_rel']):>10}{num(m['count_bias_rel']):>7}")
+    return "\n".join(lines)
 
 
 def sequence_present(root: Path) -> str | None:

@@ -1,7 +1,8 @@
 """Detection accuracy broken down by who is hard to see: pure logic of the accuracy audit.
 
-``benchmarks/audit.py`` runs the detector on labelled footage; this module does the rest
-without Ray, models or files (except :func:`read_visibility`):
+``benchmarks/audit.py`` runs the detector on labelled footage; this module and
+:mod:`benchmarks.audit_measures` (the per-frame measures) do the rest without Ray, models
+or files (except ``read_visibility``):
 
 - :class:`Banding`: named bands of one number (box height in pixels, neighbours, visible
   fraction); :class:`Grid`: position of a box's anchor (bottom centre) in a grid over the
@@ -37,15 +38,21 @@ Example:
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.audit_measures import (
+    MIN_IOU,
+    FloatArray,
+    IntArray,
+    neighbours,
+    visible_fraction,
+    wilson,
+)
 from pipeline.boxes import iou_matrix
 from pipeline.errors import InputError
 from pipeline.tracking.association import assign
@@ -61,16 +68,12 @@ VISIBILITY_EDGES = (0.25, 0.5, 0.75)
 """Visible-fraction band edges: <0.25, 0.25-0.5, 0.5-0.75, >=0.75."""
 GRID_COLUMNS = ("left", "centre", "right")
 GRID_ROWS = ("top", "middle", "bottom")
-MIN_IOU = 0.5
-"""A detection matches a ground-truth box at IoU >= this (the MOTChallenge/COCO rule)."""
 NEAR_IOU = 0.3
 """A false positive overlapping a labelled person at IoU >= this (but unmatched) is a
 badly placed box (loose, cut, or around two people), not a phantom person."""
 
 DIMENSIONS = ("all", "height", "position", "crowding", "visibility")
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.intp]
 
 
 def _fmt(x: float) -> str:
@@ -232,135 +235,6 @@ class AuditSpec:
 
 
 # --------------------------------------------------------------------------- per frame
-
-
-def match(gt_boxes: npt.ArrayLike, det_boxes: npt.ArrayLike,
-          min_iou: float = MIN_IOU) -> tuple[IntArray, IntArray]:
-    """Matches detections to ground truth one-to-one (Hungarian on IoU, IoU >= min_iou).
-
-    Args:
-        gt_boxes: (n, 4) xyxy pixels.
-        det_boxes: (m, 4) xyxy pixels.
-        min_iou: least IoU of a matched pair.
-
-    Returns:
-        (gt_index, det_index): (k,) indices of the matched pairs.
-    """
-    return assign(iou_matrix(np.asarray(gt_boxes).reshape(-1, 4),
-                             np.asarray(det_boxes).reshape(-1, 4)), min_iou)
-
-
-def _centres(boxes: FloatArray) -> FloatArray:
-    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
-
-
-def neighbours(boxes: npt.ArrayLike, gt_boxes: npt.ArrayLike, radius_box_heights: float,
-               same: bool = False) -> IntArray:
-    """How many ground-truth people stand near each box.
-
-    Args:
-        boxes: (n, 4) xyxy pixels, the boxes asked about.
-        gt_boxes: (m, 4) xyxy pixels, the ground-truth people of the same frame.
-        radius_box_heights: 'near' is a ground-truth box centre within this many of the
-            asking box's heights of its centre.
-        same: ``boxes`` are ``gt_boxes`` (each box does not count itself).
-
-    Returns:
-        (n,) counts.
-    """
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    g = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
-    if not len(b) or not len(g):
-        return np.zeros(len(b), np.intp)
-    d = np.linalg.norm(_centres(b)[:, None, :] - _centres(g)[None, :, :], axis=2)
-    near = d <= radius_box_heights * (b[:, 3] - b[:, 1])[:, None]
-    if same:
-        np.fill_diagonal(near, False)
-    return near.sum(axis=1).astype(np.intp)
-
-
-def covered_fraction(box: npt.ArrayLike, covers: npt.ArrayLike) -> float:
-    """Share of ``box``'s area under the union of ``covers`` (exact, by coordinate grid).
-
-    Args:
-        box: (4,) xyxy pixels.
-        covers: (k, 4) xyxy pixels.
-    """
-    x0, y0, x1, y1 = (float(v) for v in np.asarray(box, np.float64).reshape(4))
-    area = (x1 - x0) * (y1 - y0)
-    c = np.asarray(covers, np.float64).reshape(-1, 4)
-    if area <= 0 or not len(c):
-        return 0.0
-    c = np.stack([np.clip(c[:, 0], x0, x1), np.clip(c[:, 1], y0, y1),
-                  np.clip(c[:, 2], x0, x1), np.clip(c[:, 3], y0, y1)], axis=1)
-    c = c[(c[:, 2] > c[:, 0]) & (c[:, 3] > c[:, 1])]
-    if not len(c):
-        return 0.0
-    xs = np.unique(np.concatenate([[x0, x1], c[:, 0], c[:, 2]]))
-    ys = np.unique(np.concatenate([[y0, y1], c[:, 1], c[:, 3]]))
-    cx, cy = (xs[:-1] + xs[1:]) / 2, (ys[:-1] + ys[1:]) / 2
-    # (k, rows, columns): grid cell centres inside each cover.
-    in_x = (c[:, None, 0] <= cx[None, :]) & (cx[None, :] < c[:, None, 2])
-    in_y = (c[:, None, 1] <= cy[None, :]) & (cy[None, :] < c[:, None, 3])
-    inside = in_y[:, :, None] & in_x[:, None, :]
-    cells = np.outer(np.diff(ys), np.diff(xs))
-    return float((cells * inside.any(axis=0)).sum() / area)
-
-
-def visible_fraction(gt_boxes: npt.ArrayLike) -> FloatArray:
-    """Estimated visible share of each ground-truth box: 1 - the share covered by the
-    boxes in front of it (bottom edge lower in the image, i.e. nearer the camera).
-
-    Args:
-        gt_boxes: (n, 4) xyxy pixels, all people of one frame.
-
-    Returns:
-        (n,) float64 in [0, 1].
-    """
-    g = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
-    out = np.ones(len(g))
-    for i in range(len(g)):
-        front = g[g[:, 3] > g[i, 3]]
-        out[i] = 1.0 - covered_fraction(g[i], front)
-    return out
-
-
-def read_visibility(path: str | Path) -> dict[tuple[int, int], float] | None:
-    """The visibility column of a MOTChallenge ground truth, by (frame, id).
-
-    Only MOT16-style files have one (nine fields: ``..., conf, class, visibility`` with
-    visibility in 0..1); MOT15 files carry world coordinates in fields 8-10 instead.
-
-    Returns:
-        ``{(frame, id): visibility}``, or None when the file has no visibility column.
-    """
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#"):
-                rows.append([float(p) for p in line.replace(",", " ").split()])
-    if not rows or any(len(r) != 9 for r in rows):
-        return None
-    data = np.asarray(rows)
-    if not ((data[:, 8] >= 0) & (data[:, 8] <= 1)).all():
-        return None
-    return {(int(r[0]), int(r[1])): float(r[8]) for r in data}
-
-
-# --------------------------------------------------------------------------- tallies
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
-    """Wilson score interval of a proportion k/n (95 % for z = 1.96); None when n = 0."""
-    if n <= 0:
-        return None
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
 
 def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 3) if b else None
@@ -552,70 +426,3 @@ class AuditTally:
         for dim in DIMENSIONS:
             out[dim] = {lab: self.metrics(dim, [lab]) for lab in self.spec.labels(dim)}
         return out
-
-
-def mosaic(images: Sequence[npt.NDArray[np.uint8]], boxes: Sequence[npt.ArrayLike],
-           n: int) -> tuple[npt.NDArray[np.uint8], list[FloatArray]]:
-    """n x n frames, each shrunk by 1/n, side by side in one frame of the same size.
-
-    The same people at 1/n of their height, in an image of the same resolution: what a
-    camera n times farther away would see of them (without the perspective, haze and
-    compression of a real far view). Row-major: frame k goes to row k // n, column k % n.
-
-    Args:
-        images: n * n (H, W, 3) uint8 frames of one size.
-        boxes: per frame, (m_k, 4) xyxy pixels of that frame.
-        n: frames per side, >= 1.
-
-    Returns:
-        (canvas, per-frame boxes in canvas pixels, clipped to the frame's cell).
-    """
-    import cv2
-
-    if n < 1 or len(images) != n * n or len(boxes) != n * n:
-        raise InputError(f"a {n} x {n} mosaic needs {n * n} images and box arrays, got "
-                         f"{len(images)} and {len(boxes)}", "images")
-    h, w = images[0].shape[:2]
-    canvas = np.zeros_like(images[0])
-    out = []
-    for k, (image, b) in enumerate(zip(images, boxes, strict=True)):
-        if image.shape[:2] != (h, w):
-            raise InputError(f"mosaic images must share one size, got {image.shape[:2]} "
-                             f"and {(h, w)}", "images")
-        r, c = divmod(k, n)
-        x0, x1 = c * w // n, (c + 1) * w // n
-        y0, y1 = r * h // n, (r + 1) * h // n
-        canvas[y0:y1, x0:x1] = cv2.resize(image, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
-        sb = np.asarray(b, np.float64).reshape(-1, 4) * np.array(
-            [(x1 - x0) / w, (y1 - y0) / h] * 2) + np.array([x0, y0, x0, y0])
-        sb[:, 0::2] = np.clip(sb[:, 0::2], x0, x1)
-        sb[:, 1::2] = np.clip(sb[:, 1::2], y0, y1)
-        out.append(sb)
-    return canvas, out
-
-
-def slug(label: str) -> str:
-    """A band label as part of a goal name: ``<60`` -> ``lt_60``, ``60-100`` -> ``60_100``,
-    ``>=150`` -> ``ge_150``, ``3+`` -> ``3_plus``."""
-    s = label.replace(">=", "ge_").replace("<", "lt_").replace("+", "_plus")
-    return re.sub(r"[^A-Za-z0-9_.]", "_", s)
-
-
-def format_table(title: str, table: dict[str, Any],
-                 dims: Sequence[str] = DIMENSIONS) -> str:
-    """A plain-text rendering of :meth:`AuditTally.table` for people (stderr, docs)."""
-    lines = [f"{title} ({table['frames']} frames; visibility {table['visibility_source']})",
-             f"  {'band':<22}{'gt':>6}{'people':>7}{'recall':>8}{'  95% CI':<15}"
-             f"{'precision':>10}{'fp':>5}{'near':>6}{'count err':>10}{'bias':>7}"]
-
-    def num(v: Any) -> str:
-        return "-" if v is None else f"{v:.2f}"
-
-    for dim in dims:
-        for band, m in table[dim].items():
-            ci = "" if m["recall_ci95"] is None else "  {:.2f}-{:.2f}".format(*m["recall_ci95"])
-            lines.append(f"  {dim + ' ' + band:<22}{m['gt']:>6}{m['people']:>7}"
-                         f"{num(m['recall']):>8}{ci:<15}{num(m['precision']):>10}"
-                         f"{'-' if m['fp'] is None else m['fp']:>5}{num(m['fp_near_person']):>6}"
-                         f"{num(m['count_error_rel']):>10}{num(m['count_bias_rel']):>7}")
-    return "\n".join(lines)

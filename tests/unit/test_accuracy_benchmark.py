@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import accuracy
+from benchmarks import accuracy, peer, scenes
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.types import Tracks
@@ -30,8 +30,8 @@ def test_relative_error(value, truth, error):
 
 
 def test_truth_turns_the_noise_guards_off_and_keeps_the_definitions():
-    scene = accuracy.SCENES["TUD-Campus"]
-    ours, truth = accuracy.analytics_config(scene), accuracy.analytics_config(scene, truth=True)
+    scene = scenes.SCENES["TUD-Campus"]
+    ours, truth = scenes.analytics_config(scene), scenes.analytics_config(scene, truth=True)
     assert [ln.min_side_s for ln in truth.lines] == [0.0, 0.0]
     assert [z.exit_grace_s for z in truth.zones] == [0.0]
     for a, b in zip(ours.lines, truth.lines, strict=True):
@@ -58,7 +58,7 @@ def test_supervision_directions_are_mapped_onto_ours(start, end):
         x, y = (ax + bx) / 2 + s * nx / norm, (ay + by) / 2 + s * ny / norm
         frames.append(sv.Detections(xyxy=np.array([[x - 5, y - 30, x + 5, y]], np.float32),
                                     tracker_id=np.array([1]), class_id=np.array([0])))
-    counts = accuracy.sv_line_counts(frames, cfg, 640, 480)["l"]
+    counts = peer.sv_line_counts(frames, cfg, 640, 480)["l"]
     assert counts == {line.left_to_right: 1, line.right_to_left: 0}
     # And our analytics call the same walk left_to_right.
     cam = CameraAnalytics("c", cfg, 640, 480)

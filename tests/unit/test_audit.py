@@ -11,21 +11,16 @@ import numpy as np
 import pytest
 
 from benchmarks import audit
-from benchmarks.audit_tally import (
-    AuditSpec,
-    AuditTally,
-    Banding,
-    Grid,
+from benchmarks.audit import format_table, mosaic, slug
+from benchmarks.audit_measures import (
     covered_fraction,
-    format_table,
     match,
-    mosaic,
     neighbours,
     read_visibility,
-    slug,
     visible_fraction,
     wilson,
 )
+from benchmarks.audit_tally import AuditSpec, AuditTally, Banding, Grid
 from pipeline.errors import InputError
 
 W, H = 640, 480
