@@ -483,3 +483,56 @@ def test_the_build_context_holds_what_the_dockerfile_copies():
         if instruction["instruction"] == "COPY":
             sources = [w for w in instruction["value"].split() if not w.startswith("--")][:-1]
             assert set(sources) <= kept, sources
+
+
+# --- refreshing the vendored schema -----------------------------------------------------
+
+
+def _load_compare():
+    path = KUBERAY / "schemas" / "compare_crd.py"
+    spec = importlib.util.spec_from_file_location("kuberay_compare_crd", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _as_crd(schema):
+    """A CRD as KubeRay's repository has it: Kubernetes types inlined where ours refer."""
+    def inline(node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return {"type": "object", "properties": {"inlined": {"type": "string"}}}
+            return {k: inline(v) for k, v in node.items()}
+        return [inline(v) for v in node] if isinstance(node, list) else node
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "spec": {"versions": [{"name": "v1alpha1", "schema": {"openAPIV3Schema": {}}},
+                                  {"name": "v1", "schema": {"openAPIV3Schema": inline(schema)}}]}}
+
+
+@pytest.mark.parametrize(
+    ("change", "difference"),
+    [
+        (None, None),
+        (_set("properties.spec.properties.newField", {"type": "string"}),
+         "spec: upstream has 'newField'"),
+        (_drop("properties.spec.properties.suspend"), "spec: 'suspend' is not upstream"),
+        (_set("properties.spec.properties.authOptions.properties.mode.enum", ["token"]),
+         "spec.authOptions.mode: enum is ['disabled', 'token'] here, ['token'] upstream"),
+        (_set("properties.spec.properties.workerGroupSpecs.items.required", ["groupName"]),
+         "spec.workerGroupSpecs[items]: required is ['groupName', 'template'] here"),
+    ],
+)
+def test_the_comparison_with_the_crd_file_finds_each_difference(tmp_path, change, difference):
+    compare = _load_compare()
+    vendored = yaml.safe_load(compare.VENDORED.read_text())["openAPIV3Schema"]
+    crd = _as_crd(vendored)
+    if change:
+        change(crd["spec"]["versions"][1]["schema"]["openAPIV3Schema"])
+    path = tmp_path / "ray.io_rayclusters.yaml"
+    path.write_text(yaml.safe_dump(crd))
+    done = subprocess.run([sys.executable, str(KUBERAY / "schemas" / "compare_crd.py"), str(path)],
+                          capture_output=True, text=True, timeout=60)
+    if difference is None:
+        assert done.returncode == 0 and "0 differences" in done.stdout, done.stdout
+    else:
+        assert done.returncode == 1 and difference in done.stdout, done.stdout
