@@ -43,7 +43,12 @@ class ManifestError(ValueError):
 
 def _kubernetes_schemas(strict: bool = True) -> importlib.resources.abc.Traversable:
     name = f"v{KUBERNETES_VERSION}.0-local" + ("-strict" if strict else "")
-    return importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema" / name
+    try:
+        package = importlib.resources.files("kubernetes_validate")
+    except ModuleNotFoundError:
+        raise ManifestError("the kubernetes-validate package is not installed; "
+                            "`bash scripts/setup.sh --test` installs it") from None
+    return package / "kubernetes-json-schema" / name
 
 
 def _load_json(path: importlib.resources.abc.Traversable) -> dict[str, Any]:
