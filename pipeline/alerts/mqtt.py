@@ -305,4 +305,7 @@ class MqttSink:
                            reason)
 
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
-        self._last_problem = "cannot reach the broker"
+        self._last_problem = (
+            "cannot connect: nothing answers, or TLS failed (certificate not signed by "
+            "ca_file, or not issued for this host name)"
+        )

@@ -17,53 +17,22 @@ from pipeline.alerts.outbox import Outbox
 from pipeline.alerts.webhook import WebhookSink, sign_body, verify_signature
 from pipeline.errors import ConfigError
 from tests.alert_receiver import Receiver
+from tests.alert_site import CROWD_RULE, T0, Site
 from tests.conftest import free_port
 
 SECRET = "s3cret-s3cret-s3cret"
 OUTAGE_S = 3.0  # the issue's 60 s outage, scaled down: the same logic, less waiting
-T0 = 1_800_000_000.0
 
 
 def alerts_config(url: str, tmp_path, **sink) -> AlertsConfig:
     return AlertsConfig.model_validate({
         "site": "hq",
-        "rules": [{"id": "crowd", "kind": "occupancy", "camera_id": "c1", "zone_id": "z",
-                   "threshold": 3, "for_s": 0, "clear_for_s": 0, "min_interval_s": 0}],
+        "rules": [CROWD_RULE],
         "sinks": [{"type": "webhook", "name": "ops", "url": url,
                    "secret_env": "PANORAY_TEST_WEBHOOK_SECRET", "timeout_s": 2,
                    "retry": {"initial_s": 0.05, "max_s": 0.4}, **sink}],
         "outbox": {"path": str(tmp_path / "outbox.sqlite")},
     })
-
-
-class Site:
-    """An engine, an outbox and a running delivery worker, as the aggregator will host them."""
-
-    def __init__(self, cfg: AlertsConfig, sinks=None) -> None:
-        self.engine = RuleEngine(cfg.rules, cfg.site)
-        self.outbox = Outbox(cfg.outbox, [s.name for s in cfg.sinks])
-        self.worker = DeliveryWorker(self.outbox, sinks or build_sinks(cfg))
-        self.worker.start()
-        self.t = 0.0
-        self.fired: list[AlertEvent] = []
-
-    def fire(self, alerts: int) -> None:
-        """Opens and closes ``alerts`` alerts (two events each), one observation per second."""
-        for _ in range(alerts):
-            for n in (5, 0):
-                self.t += 1.0
-                events = self.engine.observe(CameraObservation("c1", self.t, T0 + self.t, {"z": n}))
-                self.outbox.add(events)  # before any delivery is tried
-                self.worker.notify()
-                self.fired += events
-
-    def wait_delivered(self, timeout_s: float = 15.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.worker.stats()["ops"].pending == 0:
-                return True
-            time.sleep(0.02)
-        return False
 
 
 @pytest.fixture
@@ -78,7 +47,7 @@ def test_receiver_down_while_alerts_fire_gets_every_alert_once_when_back(tmp_pat
     site = Site(alerts_config(url, tmp_path))
     try:
         site.fire(2)
-        assert site.wait_delivered() and len(receiver.unique) == 4
+        assert site.wait_delivered("ops") and len(receiver.unique) == 4
 
         receiver.stop()
         site.fire(5)
@@ -91,16 +60,16 @@ def test_receiver_down_while_alerts_fire_gets_every_alert_once_when_back(tmp_pat
         assert during.retry_in_s <= 0.4
 
         receiver.start()
-        assert site.wait_delivered()
+        assert site.wait_delivered("ops")
+        after = site.worker.stats()["ops"]
     finally:
-        site.worker.stop()
+        site.stop()
         receiver.stop()
     fired = [e.event_id for e in site.fired]
     assert len(fired) == 14
     assert list(receiver.unique) == fired  # every alert, in order, none lost
     assert len(receiver.raw) == len(fired)  # and none twice (no crash: no repeat at all)
     assert receiver.rejected == []
-    after = site.worker.stats()["ops"]
     assert (after.delivered_total, after.pending, after.consecutive_failures) == (14, 0, 0)
     first = receiver.raw[4]
     assert AlertEvent.from_json(json.dumps(first)) == site.fired[4]
@@ -113,12 +82,10 @@ def test_wrong_secret_is_rejected_and_counted_as_failures(tmp_path, secret_env):
     site = Site(alerts_config(receiver.url, tmp_path))
     try:
         site.fire(1)
-        deadline = time.monotonic() + 10
-        while site.worker.stats()["ops"].failed_total < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        site.wait("ops", lambda s: s.failed_total >= 3, 10)
         stats = site.worker.stats()["ops"]
     finally:
-        site.worker.stop()
+        site.stop()
         receiver.stop()
     assert stats.failed_total >= 3 and stats.delivered_total == 0 and stats.pending == 2
     assert "answered 401" in stats.last_error and SECRET not in stats.last_error
@@ -134,11 +101,9 @@ def test_a_stale_timestamp_is_rejected(tmp_path, secret_env):
     site = Site(cfg, sinks=[stale])
     try:
         site.fire(1)
-        deadline = time.monotonic() + 10
-        while site.worker.stats()["ops"].failed_total < 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        site.wait("ops", lambda s: s.failed_total >= 1, 10)
     finally:
-        site.worker.stop()
+        site.stop()
         receiver.stop()
     assert receiver.raw == [] and receiver.rejected[0] == "stale timestamp"
 
