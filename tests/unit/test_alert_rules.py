@@ -526,3 +526,51 @@ def test_forget_camera_closes_its_alerts():
     assert eng.open_alerts() == []
     # the camera may come back with a new media timeline
     assert summary(eng.observe(occ("c1", 0.0, 9))) == [("open", "triggered", 0.0, 9.0)]
+
+
+# ------------------------------------------------------------------------ wiring to the analytics
+
+
+def test_observations_from_real_camera_analytics_drive_the_rules():
+    from pipeline.alerts.inputs import observation_from_analytics
+    from pipeline.analytics.camera import CameraAnalytics
+    from pipeline.analytics.config import AnalyticsConfig
+    from tests.unit.analytics_helpers import tracks_at
+
+    cfg = AnalyticsConfig(
+        zones=[{"id": "tills", "queue": True, "points": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}],
+        lines=[{"id": "door", "start": [0.75, 0], "end": [0.75, 1]}],
+        min_distinct_tracks=1,
+    )
+    cam = CameraAnalytics("c1", cfg, width=200, height=100)
+    eng = engine(
+        {**OCC, "zone_id": "tills", "threshold": 3, "for_s": 1, "hysteresis": 1},
+        {"id": "rush", "kind": "line_flow", "camera_id": "c1", "line_id": "door",
+         "threshold_per_min": 0.5, "min_interval_s": 0},
+        {"id": "slow", "kind": "queue_wait", "camera_id": "c1", "zone_id": "tills",
+         "threshold_s": 2.5, "for_s": 0, "min_interval_s": 0},
+    )
+    events, alerts = [], []
+    for i in range(80):  # 10 frames a second
+        t = i / 10
+        x3 = max(60.0, 190.0 - 5 * i)  # walks left across the door (x=150) into the zone (x<100)
+        rows = [(1, 30.0, 80.0), (2, 50.0, 90.0), (3, x3, 85.0)]
+        if i >= 60:
+            rows = rows[2:]  # 1 and 2 leave at 6 s
+        events += cam.update(tracks_at(rows), t, removed_ids=[1, 2] if i == 60 else (),
+                             captured_at=T0 + t)
+        obs = observation_from_analytics(cam.snapshot(), events, at=T0 + t)
+        events = []
+        alerts += eng.observe(obs)
+    # person 3's anchor is inside from frame 19 (x = 95): counted 1 s later (min_visit_s),
+    # and 3 people for 1 s (for_s) open the alert at 3.9 s; 1 left at 6 s closes it
+    by_rule = {(a.rule_id, a.phase): a for a in alerts}
+    assert by_rule[("crowd", "open")].pts_s == pytest.approx(3.9)
+    assert by_rule[("crowd", "open")].value == 3.0
+    assert by_rule[("crowd", "close")].pts_s == pytest.approx(6.0)
+    # the crossing (right to left across a top-to-bottom line is left_to_right: "in")
+    rush = by_rule[("rush", "open")]
+    assert rush.value == 1.0 and 0.7 <= rush.pts_s <= 1.0
+    # the queue's wait (the oldest visit, no departures yet) passes 2.5 s
+    assert by_rule[("slow", "open")].value > 2.5
+    assert all(a.camera_id == "c1" for a in alerts)
