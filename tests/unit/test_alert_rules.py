@@ -480,6 +480,15 @@ def test_state_stays_bounded():
     assert eng.state_size() <= baseline + 200 + 4
 
 
+def test_cameras_without_rules_leave_no_state():
+    eng = engine(OCC, {"id": "down", "kind": "camera_offline", "camera_id": "c1"})
+    baseline = eng.state_size()
+    for i in range(1000):
+        eng.observe(CameraObservation(f"cam{i}", 1.0, T0, {"z": 9}))
+        eng.camera_status(CameraStatus(f"cam{i}", "failed", T0))
+    assert eng.state_size() == baseline
+
+
 def test_line_flow_window_is_capped():
     eng = engine({"id": "rush", "kind": "line_flow", "camera_id": "c1", "line_id": "door",
                   "threshold_per_min": 10, "window_s": 3600})
