@@ -66,7 +66,6 @@ Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 """Day names in ``datetime.weekday()`` order."""
 
-SECONDS_PER_DAY = 86400
 MAX_FLOW_EVENTS = 100_000
 """Most crossing times one ``line_flow`` rule keeps in its sliding window (bounds memory)."""
 
@@ -177,6 +176,15 @@ class Schedule(StrictModel):
 # --------------------------------------------------------------------------- rules
 
 
+def _check_hysteresis(rule_id: str, name: str, value: float | None, of: str, limit: float) -> None:
+    """Raises unless hysteresis ``value`` (None: its default) is below the threshold."""
+    if value is not None and value >= limit:
+        raise ValueError(
+            f"rule {rule_id!r}: {name} ({value}) must be less than {of} ({limit}), or the "
+            "figure could never fall low enough to close"
+        )
+
+
 class RuleBase(StrictModel):
     """Fields every rule has: identity, severity, classes, and re-trigger control."""
 
@@ -250,11 +258,7 @@ class OccupancyRule(RuleBase, ZoneTargetMixin):
     @model_validator(mode="after")
     def _check(self) -> OccupancyRule:
         self._check_zone_target(self.id)
-        if self.hysteresis is not None and self.hysteresis >= self.threshold:
-            raise ValueError(
-                f"rule {self.id!r}: hysteresis ({self.hysteresis}) must be less than "
-                f"threshold ({self.threshold}), or occupancy could never fall low enough to close"
-            )
+        _check_hysteresis(self.id, "hysteresis", self.hysteresis, "threshold", self.threshold)
         return self
 
     @property
@@ -297,7 +301,9 @@ class QueueWaitRule(RuleBase):
     kind: Literal["queue_wait"] = Field(description="Rule kind.")
     camera_id: str = Field(pattern=ID_PATTERN, description="Camera of the queue zone.")
     zone_id: str = Field(pattern=ID_PATTERN, description="The queue zone (`queue: true`).")
-    threshold_s: float = Field(gt=0.0, le=86400.0, description="Estimated wait (s) above which it opens.")
+    threshold_s: float = Field(
+        gt=0.0, le=86400.0, description="Estimated wait (s) above which it opens."
+    )
     for_s: float = Field(
         60.0, ge=0.0, le=86400.0,
         description="Media seconds the estimate must stay above the threshold before opening.",
@@ -310,11 +316,8 @@ class QueueWaitRule(RuleBase):
 
     @model_validator(mode="after")
     def _check(self) -> QueueWaitRule:
-        if self.hysteresis_s is not None and self.hysteresis_s >= self.threshold_s:
-            raise ValueError(
-                f"rule {self.id!r}: hysteresis_s ({self.hysteresis_s}) must be less than "
-                f"threshold_s ({self.threshold_s})"
-            )
+        _check_hysteresis(self.id, "hysteresis_s", self.hysteresis_s, "threshold_s",
+                          self.threshold_s)
         return self
 
     @property
@@ -340,7 +343,9 @@ class LineFlowRule(RuleBase):
         description="Count only crossings in this direction (the line's direction name, "
         "e.g. `in`); unset counts both.",
     )
-    threshold_per_min: float = Field(gt=0.0, le=100_000.0, description="Crossings per minute above which it opens.")
+    threshold_per_min: float = Field(
+        gt=0.0, le=100_000.0, description="Crossings per minute above which it opens."
+    )
     window_s: float = Field(
         60.0, ge=1.0, le=3600.0, description="Length of the sliding window, media seconds."
     )
@@ -356,11 +361,8 @@ class LineFlowRule(RuleBase):
 
     @model_validator(mode="after")
     def _check(self) -> LineFlowRule:
-        if self.hysteresis_per_min is not None and self.hysteresis_per_min >= self.threshold_per_min:
-            raise ValueError(
-                f"rule {self.id!r}: hysteresis_per_min ({self.hysteresis_per_min}) must be "
-                f"less than threshold_per_min ({self.threshold_per_min})"
-            )
+        _check_hysteresis(self.id, "hysteresis_per_min", self.hysteresis_per_min,
+                          "threshold_per_min", self.threshold_per_min)
         needed = self.threshold_per_min * self.window_s / 60.0
         if needed >= MAX_FLOW_EVENTS:
             raise ValueError(
@@ -489,7 +491,8 @@ class MqttTlsConfig(StrictModel):
     """TLS to the broker. The broker's certificate is always verified unless ``insecure``."""
 
     ca_file: pathlib.Path | None = Field(
-        None, description="PEM bundle of CAs that sign the broker's certificate; unset: the system's."
+        None,
+        description="PEM bundle of CAs that sign the broker's certificate; unset: the system's.",
     )
     cert_file: pathlib.Path | None = Field(
         None, description="Client certificate (PEM) for brokers that require one."

@@ -253,7 +253,8 @@ class DeliveryWorker:
             lane.last_error = reason
             lane.last_error_at = self._clock()
         log = logger.warning if first else logger.debug
-        log("alert sink %r: delivery failed (%s); retrying in %.1f s", lane.sink.name, reason, delay)
+        log("alert sink %r: delivery failed (%s); retrying in %.1f s",
+            lane.sink.name, reason, delay)
 
     def _succeeded(self, lane: _Lane) -> None:
         with self._lock:

@@ -368,8 +368,9 @@ class RuleEngine:
 
     def _line_flow(self, rule: LineFlowRule, obs: CameraObservation, out: list[AlertEvent]) -> None:
         times = self._flows[rule.id]
+        line, direction = rule.line_id, rule.direction
         for c in obs.crossings:
-            if c.line_id == rule.line_id and (rule.direction is None or c.direction == rule.direction):
+            if c.line_id == line and (direction is None or c.direction == direction):
                 times.append(c.pts_s)
         horizon = obs.pts_s - rule.window_s
         while times and times[0] <= horizon:
@@ -390,7 +391,8 @@ class RuleEngine:
             is_off = state in rule.states
             action = trig.step(at, is_off, not is_off, rule)
             # pending_since is when the camera went offline (its first offline check).
-            offline_s = at - trig.pending_since if is_off and trig.pending_since is not None else 0.0
+            since = trig.pending_since
+            offline_s = at - since if is_off and since is not None else 0.0
             self._apply(rule, target, trig, action, offline_s, at, self._camera_pts.get(cam), at,
                         out)
         return out

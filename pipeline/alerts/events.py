@@ -154,11 +154,16 @@ def alerts_to_table(events: Sequence[AlertEvent]) -> pa.Table:
     """Returns alert events as a table of :data:`ALERTS_SCHEMA`.
 
     Raises:
-        InputError: an event has an unknown phase or a non-finite figure.
+        InputError: an event has an unknown phase or reason, or a non-finite figure.
     """
     for e in events:
         if e.phase not in ("open", "close"):
             raise InputError(f"alert phase must be open or close, got {e.phase!r}", "phase")
+        reasons = OPEN_REASONS if e.phase == "open" else CLOSE_REASONS
+        if e.reason not in reasons:
+            raise InputError(
+                f"alert {e.phase} reason must be one of {reasons}, got {e.reason!r}", "reason"
+            )
         if not (math.isfinite(e.value) and math.isfinite(e.threshold) and math.isfinite(e.at)):
             raise InputError(
                 f"alert {e.alert_id} of rule {e.rule_id!r} has a non-finite value, "

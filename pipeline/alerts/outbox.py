@@ -321,7 +321,9 @@ class Outbox:
                     "INSERT INTO cursors (sink, acked_seq) VALUES (?, ?)", (sink, end)
                 )
         for gone in known - set(self._sinks):
-            logger.info("alert outbox: forgetting the cursor of sink %r (no longer configured)", gone)
+            logger.info(
+                "alert outbox: forgetting the cursor of sink %r (no longer configured)", gone
+            )
             self._db.execute("DELETE FROM cursors WHERE sink = ?", (gone,))
 
     def _min_acked(self) -> int:

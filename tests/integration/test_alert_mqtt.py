@@ -151,7 +151,8 @@ def test_retained_live_counts_reach_a_late_subscriber(tmp_path, broker):
         by_topic = {m.topic: m for m in late.messages}
         assert all(m.retain for m in late.messages)
         zone = json.loads(by_topic["panoray/hq/live/c1/zones/lobby"].payload)
-        assert (zone["camera_id"], zone["zone_id"], zone["counts"]["occupancy"]) == ("c1", "lobby", 2)
+        assert (zone["camera_id"], zone["zone_id"]) == ("c1", "lobby")
+        assert zone["counts"]["occupancy"] == 2
         line = json.loads(by_topic["panoray/hq/live/c1/lines/door"].payload)
         assert line["counts"] == {"in": snap.lines[0].lr_count, "out": snap.lines[0].rl_count}
         group = json.loads(by_topic["panoray/hq/groups/floor"].payload)

@@ -70,7 +70,8 @@ def run_occupancy(eng: RuleEngine, samples: list[tuple[float, int]]) -> list[Ale
           "threshold_per_min": 5, "hysteresis_per_min": 5},
          "rule 'r6': hysteresis_per_min (5.0) must be less than threshold_per_min"),
         ({"id": "r7", "kind": "line_flow", "camera_id": "c", "line_id": "l",
-          "threshold_per_min": 99_000, "window_s": 3600}, "rule 'r7': threshold_per_min x window_s"),
+          "threshold_per_min": 99_000, "window_s": 3600},
+         "rule 'r7': threshold_per_min x window_s"),
         ({"id": "r8", "kind": "occupancy", "camera_id": "c", "zone_id": "z", "threshold": 0},
          "greater than or equal to 1"),
         ({"id": "r9", "kind": "overcrowding"}, "does not match any of the expected tags"),
@@ -322,7 +323,8 @@ def test_presence_only_inside_the_schedule_and_closes_when_it_ends():
 def test_presence_clears_after_the_zone_stays_empty():
     eng = engine({"id": "p", "kind": "presence", "camera_id": "c1", "zone_id": "z",
                   "clear_for_s": 2, "min_interval_s": 0})
-    assert summary(run_occupancy(eng, [(0, 0), (1, 1), (2, 0), (3, 1), (4, 0), (5, 0), (6, 0)])) == [
+    samples = [(0, 0), (1, 1), (2, 0), (3, 1), (4, 0), (5, 0), (6, 0)]
+    assert summary(run_occupancy(eng, samples)) == [
         ("open", "triggered", 1.0, 1.0), ("close", "cleared", 6.0, 0.0)]
 
 
