@@ -160,7 +160,8 @@ class DeliveryWorker:
             lane.wake.set()
 
     def stop(self, timeout_s: float = 10.0, close_sinks: bool = True) -> None:
-        """Stops the threads (an event being sent finishes first) and closes the sinks."""
+        """Stops the threads (an event being sent finishes first) and closes the sinks
+        (then the worker cannot start again; pass ``close_sinks=False`` to pause it)."""
         self._stop.set()
         self.notify()
         for lane in self._lanes.values():

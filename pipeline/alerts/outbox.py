@@ -140,7 +140,8 @@ class Outbox:
     """A durable, bounded queue of alert events with one delivery cursor per sink.
 
     Thread-safe: one connection, used under a lock (each call is short; no network I/O
-    happens inside). Other processes may open the same file.
+    happens inside). Other processes on the same host may open the same file (an
+    aggregator adding, a delivery actor sending); each must pass the same ``sinks``.
 
     Args:
         config: the file and its bounds.
