@@ -44,6 +44,7 @@ Example (YAML, the ``alerts:`` section of a site config)::
 from __future__ import annotations
 
 import datetime as dt
+import math
 import pathlib
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -138,8 +139,7 @@ class Schedule(StrictModel):
     windows: tuple[ScheduleWindow, ...] = Field(
         min_length=1, max_length=64, description="The rule is armed inside any of these."
     )
-    _tz: ZoneInfo = PrivateAttr()
-    _spans: tuple[tuple[frozenset[int], int, int], ...] = PrivateAttr()
+    _clock: ScheduleClock = PrivateAttr()
 
     @field_validator("timezone")
     @classmethod
@@ -153,13 +153,49 @@ class Schedule(StrictModel):
         return value
 
     def model_post_init(self, context: Any, /) -> None:
-        self._tz = ZoneInfo(self.timezone)
-        self._spans = tuple(
+        self._clock = self.compile()
+
+    def compile(self) -> ScheduleClock:
+        """A fresh :class:`ScheduleClock` of this schedule (for hot loops)."""
+        spans = tuple(
             (frozenset(DAYS.index(d) for d in w.days), w.start_s, w.end_s) for w in self.windows
         )
+        return ScheduleClock(ZoneInfo(self.timezone), spans)
 
     def contains(self, at: float) -> bool:
         """True when wall time ``at`` (s since the epoch) falls inside a window."""
+        return self._clock.contains(at)
+
+
+class ScheduleClock:
+    """A schedule's windows as plain data, with the last answer cached.
+
+    Windows start and end on whole local minutes and time zones are whole minutes off UTC
+    (since the 1970s everywhere), so the answer can only change on a whole UTC minute: it
+    is computed once per minute.
+
+    Args:
+        tz: the time zone.
+        spans: per window, (weekday numbers it starts on, start, end in s after midnight).
+    """
+
+    __slots__ = ("_tz", "_spans", "_minute", "_inside")
+
+    def __init__(self, tz: ZoneInfo, spans: tuple[tuple[frozenset[int], int, int], ...]) -> None:
+        self._tz = tz
+        self._spans = spans
+        self._minute = math.nan
+        self._inside = False
+
+    def contains(self, at: float) -> bool:
+        """True when wall time ``at`` (s since the epoch) falls inside a window."""
+        minute = math.floor(at / 60.0)
+        if minute != self._minute:
+            self._inside = self._compute(at)
+            self._minute = minute
+        return self._inside
+
+    def _compute(self, at: float) -> bool:
         local = dt.datetime.fromtimestamp(at, self._tz)
         sod = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
         day = local.weekday()

@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import uuid
@@ -46,6 +47,7 @@ from pipeline.alerts.config import (
     OccupancyRule,
     PresenceRule,
     QueueWaitRule,
+    ScheduleClock,
 )
 from pipeline.alerts.events import AlertEvent
 from pipeline.alerts.inputs import CameraObservation, CameraStatus, GroupObservation
@@ -90,14 +92,20 @@ class _Trigger:
     __slots__ = ("alert_id", "pending_since", "clear_since", "last_open_t", "opened_t")
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.alert_id: str | None = None
         self.pending_since: float | None = None
         self.clear_since: float | None = None
         self.last_open_t = -math.inf
         self.opened_t: float | None = None
 
-    def step(self, t: float, opens: bool, clears: bool, rule: Rule) -> str | None:
-        """Advances to time ``t``; returns ``open``, ``close`` or None."""
+    def step(self, t: float, opens: bool, clears: bool, rule: Rule | _Check) -> str | None:
+        """Advances to time ``t``; returns ``open``, ``close`` or None.
+
+        ``rule`` gives ``for_s``, ``clear_for_s`` and ``min_interval_s``.
+        """
         if self.alert_id is None:
             if not opens:
                 self.pending_since = None
@@ -141,6 +149,54 @@ def rule_threshold(rule: Rule) -> float:
     return rule.for_s
 
 
+_OCCUPANCY, _PRESENCE, _QUEUE, _FLOW = range(4)
+
+
+class _Check:
+    """One media-time rule on its one target, flattened for the per-frame loop.
+
+    Attributes:
+        rule, target, trig: the rule, what it watches, and its trigger.
+        mode: _OCCUPANCY (opens at value >= open_at, clears below clear_below), _QUEUE
+            and _FLOW (opens above open_at, clears at or below clear_below), _PRESENCE.
+        element: the zone or line id read from observations.
+        for_s, clear_for_s, min_interval_s: the rule's timing (read by ``_Trigger.step``).
+        schedule: the presence rule's compiled schedule, or None.
+        times: the line_flow rule's crossing times in its window.
+    """
+
+    __slots__ = ("rule", "target", "trig", "mode", "element", "open_at", "clear_below",
+                 "threshold", "for_s", "clear_for_s", "min_interval_s", "schedule", "times",
+                 "direction", "window_s")
+
+    def __init__(self, rule: Rule, target: Target, trig: _Trigger) -> None:
+        self.rule, self.target, self.trig = rule, target, trig
+        self.threshold = rule_threshold(rule)
+        self.for_s, self.clear_for_s = rule.for_s, rule.clear_for_s
+        self.min_interval_s = rule.min_interval_s
+        self.schedule: ScheduleClock | None = None
+        self.times: deque[float] | None = None
+        self.direction: str | None = None
+        self.window_s = 0.0
+        self.open_at = self.threshold
+        if isinstance(rule, OccupancyRule):
+            self.mode, self.element = _OCCUPANCY, rule.zone_id
+            self.clear_below = rule.threshold - rule.applied_hysteresis
+        elif isinstance(rule, PresenceRule):
+            self.mode, self.element = _PRESENCE, rule.zone_id
+            self.clear_below = 1.0
+            self.schedule = rule.schedule.compile() if rule.schedule is not None else None
+        elif isinstance(rule, QueueWaitRule):
+            self.mode, self.element = _QUEUE, rule.zone_id
+            self.clear_below = rule.threshold_s - rule.applied_hysteresis
+        else:
+            assert isinstance(rule, LineFlowRule)
+            self.mode, self.element = _FLOW, rule.line_id
+            self.clear_below = rule.threshold_per_min - rule.applied_hysteresis
+            self.times = deque(maxlen=MAX_FLOW_EVENTS)
+            self.direction, self.window_s = rule.direction, rule.window_s
+
+
 class RuleEngine:
     """Checks alert rules against observations and returns alert open/close events.
 
@@ -159,35 +215,34 @@ class RuleEngine:
         self._new_id = id_factory
         self._rules: dict[str, Rule] = {}
         self._targets: dict[str, Target | None] = {}
-        self._camera_rules: dict[str, list[Rule]] = {}
-        self._group_rules: dict[str, list[Rule]] = {}
         self._offline_rules: list[CameraOfflineRule] = []
         for rule in rules:
             if rule.id in self._rules:
                 raise InputError(f"rule id {rule.id!r} is used by more than one rule", "rules")
             self._rules[rule.id] = rule
-            target = self._targets[rule.id] = rule_target(rule)
+            self._targets[rule.id] = rule_target(rule)
             if isinstance(rule, CameraOfflineRule):
                 self._offline_rules.append(rule)
-            elif target is not None and target.group is not None:
-                self._group_rules.setdefault(target.group, []).append(rule)
-            elif target is not None and target.camera_id is not None:
-                self._camera_rules.setdefault(target.camera_id, []).append(rule)
         self._warned: set[str] = set()
         self.reset()
 
     def reset(self) -> None:
         """Drops all state (open alerts are forgotten without close events)."""
         self._triggers: dict[tuple[str, Target], _Trigger] = {}
+        self._camera_checks: dict[str, list[_Check]] = {}
+        self._group_checks: dict[str, list[_Check]] = {}
         for rule in self._rules.values():
             target = self._targets[rule.id]
-            if target is not None:
-                self._triggers[(rule.id, target)] = _Trigger()
-        self._flows: dict[str, deque[float]] = {
-            r.id: deque(maxlen=MAX_FLOW_EVENTS)
-            for r in self._rules.values()
-            if isinstance(r, LineFlowRule)
-        }
+            if target is None:
+                continue
+            trig = self._triggers[(rule.id, target)] = _Trigger()
+            if isinstance(rule, CameraOfflineRule):
+                continue
+            check = _Check(rule, target, trig)
+            if target.group is not None:
+                self._group_checks.setdefault(target.group, []).append(check)
+            else:
+                self._camera_checks.setdefault(target.camera_id, []).append(check)
         self._camera_pts: dict[str, float] = {}
         self._group_pts: dict[str, float] = {}
         self._status_at: dict[str, float] = {}
@@ -205,27 +260,27 @@ class RuleEngine:
             InputError: ``pts_s`` is not finite or went backwards for this camera.
         """
         cam = obs.camera_id
-        rules = self._camera_rules.get(cam)
-        if rules is None and not self._offline_applies(cam):
+        checks = self._camera_checks.get(cam)
+        if checks is None and not self._offline_applies(cam):
             return []
-        pts = self._advance(self._camera_pts, cam, obs.pts_s, "camera")
+        t = self._advance(self._camera_pts, cam, obs.pts_s, "camera")
         out: list[AlertEvent] = []
-        for rule in rules or ():
-            if isinstance(rule, LineFlowRule):
-                self._line_flow(rule, obs, out)
-            elif isinstance(rule, QueueWaitRule):
-                if rule.zone_id not in obs.queue_wait_s:
-                    self._missing(rule, "queue zone")
-                    continue
-                wait = obs.queue_wait_s[rule.zone_id]
-                if wait is not None:  # no estimate: the sample says nothing
-                    self._numeric(rule, float(wait), pts, obs.at, out)
+        for ck in checks or ():
+            mode = ck.mode
+            if mode == _FLOW:
+                self._evaluate(ck, self._flow_rate(ck, obs, t), t, obs.at, out)
+            elif mode == _QUEUE:
+                waits = obs.queue_wait_s
+                if ck.element not in waits:
+                    self._missing(ck, "queue zone")
+                elif (wait := waits[ck.element]) is not None:  # None: no estimate, no news
+                    self._evaluate(ck, float(wait), t, obs.at, out)
             else:
-                n = obs.zone_occupancy.get(rule.zone_id)
+                n = obs.zone_occupancy.get(ck.element)
                 if n is None:
-                    self._missing(rule, "zone")
+                    self._missing(ck, "zone")
                 else:
-                    self._zone(rule, float(n), pts, obs.at, out)
+                    self._evaluate(ck, float(n), t, obs.at, out)
         return out
 
     def observe_group(self, obs: GroupObservation) -> list[AlertEvent]:
@@ -234,13 +289,13 @@ class RuleEngine:
         Raises:
             InputError: ``pts_s`` is not finite or went backwards for this group.
         """
-        rules = self._group_rules.get(obs.group)
-        if rules is None:
+        checks = self._group_checks.get(obs.group)
+        if checks is None:
             return []
-        pts = self._advance(self._group_pts, obs.group, obs.pts_s, "group")
+        t = self._advance(self._group_pts, obs.group, obs.pts_s, "group")
         out: list[AlertEvent] = []
-        for rule in rules:
-            self._zone(rule, float(obs.occupancy), pts, obs.at, out)
+        for ck in checks:
+            self._evaluate(ck, float(obs.occupancy), t, obs.at, out)
         return out
 
     def camera_status(self, status: CameraStatus) -> list[AlertEvent]:
@@ -280,10 +335,7 @@ class RuleEngine:
             rule = self._rules.get(ev.rule_id)
             target = Target(ev.camera_id, ev.zone_id, ev.line_id, ev.group, ev.direction)
             if rule is None or rule.kind != ev.kind or not self._watches_target(rule, target):
-                out.append(
-                    self._event(ev, "close", "rule_removed", ev.value, ev.threshold, None, at,
-                                None)
-                )
+                out.append(self._orphan_close(ev, at))
                 continue
             trig = self._triggers.setdefault((rule.id, target), _Trigger())
             trig.alert_id, trig.opened_t = ev.alert_id, None
@@ -306,9 +358,10 @@ class RuleEngine:
             if self._targets[rule_id] is None:
                 del self._triggers[(rule_id, target)]
             else:
-                self._triggers[(rule_id, target)] = _Trigger()
-            if rule_id in self._flows:
-                self._flows[rule_id].clear()
+                trig.reset()
+        for ck in self._camera_checks.get(camera_id, ()):
+            if ck.times is not None:
+                ck.times.clear()
         self._status_at.pop(camera_id, None)
         self._camera_state.pop(camera_id, None)
         return out
@@ -324,9 +377,15 @@ class RuleEngine:
     def state_size(self) -> int:
         """How many values the engine holds (triggers, kept crossing times, per-camera
         clocks): bounded by the rules, their targets and the cameras."""
+        flows = sum(
+            len(ck.times)
+            for checks in self._camera_checks.values()
+            for ck in checks
+            if ck.times is not None
+        )
         return (
             len(self._triggers)
-            + sum(len(d) for d in self._flows.values())
+            + flows
             + len(self._camera_pts)
             + len(self._group_pts)
             + len(self._status_at)
@@ -335,48 +394,45 @@ class RuleEngine:
 
     # ------------------------------------------------------------------ rule kinds
 
-    def _zone(self, rule: Rule, n: float, t: float, at: float, out: list[AlertEvent]) -> None:
-        if isinstance(rule, OccupancyRule):
-            self._numeric(rule, n, t, at, out)
-            return
-        assert isinstance(rule, PresenceRule)
-        target = self._targets[rule.id]
-        trig = self._triggers[(rule.id, target)]
-        armed = rule.schedule is None or rule.schedule.contains(at)
-        if trig.alert_id is not None and not armed:
-            out.append(self._make(rule, target, trig, "close", "schedule_ended", n, t, at, t))
-            return
-        action = trig.step(t, armed and n >= 1, n < 1, rule)
-        self._apply(rule, target, trig, action, n, t, t, at, out)
-
-    def _numeric(
-        self, rule: Rule, value: float, t: float, at: float, out: list[AlertEvent]
+    def _evaluate(
+        self, ck: _Check, value: float, t: float, at: float, out: list[AlertEvent]
     ) -> None:
-        target = self._targets[rule.id]
-        trig = self._triggers[(rule.id, target)]
-        if isinstance(rule, OccupancyRule):
-            opens = value >= rule.threshold
-            clears = value < rule.threshold - rule.applied_hysteresis
-        elif isinstance(rule, QueueWaitRule):
-            opens = value > rule.threshold_s
-            clears = value <= rule.threshold_s - rule.applied_hysteresis
+        """Steps one media-time check's trigger with one sample."""
+        trig = ck.trig
+        mode = ck.mode
+        if mode == _OCCUPANCY:
+            opens, clears = value >= ck.open_at, value < ck.clear_below
+        elif mode == _PRESENCE:
+            if value < 1.0 and trig.alert_id is None:  # empty, nothing open: no news
+                trig.pending_since = None
+                return
+            armed = ck.schedule is None or ck.schedule.contains(at)
+            if trig.alert_id is not None and not armed:
+                out.append(self._make(ck.rule, ck.target, trig, "close", "schedule_ended",
+                                      value, t, at, t))
+                return
+            opens, clears = armed and value >= 1.0, value < 1.0
         else:
-            assert isinstance(rule, LineFlowRule)
-            opens = value > rule.threshold_per_min
-            clears = value <= rule.threshold_per_min - rule.applied_hysteresis
-        self._apply(rule, target, trig, trig.step(t, opens, clears, rule), value, t, t, at, out)
+            opens, clears = value > ck.open_at, value <= ck.clear_below
+        if trig.alert_id is None and not opens and trig.pending_since is None:
+            return  # the common case: idle and staying idle
+        action = trig.step(t, opens, clears, ck)
+        if action is not None:
+            reason = "triggered" if action == "open" else "cleared"
+            out.append(self._make(ck.rule, ck.target, trig, action, reason, value, t, at, t))
 
-    def _line_flow(self, rule: LineFlowRule, obs: CameraObservation, out: list[AlertEvent]) -> None:
-        times = self._flows[rule.id]
-        line, direction = rule.line_id, rule.direction
+    def _flow_rate(self, ck: _Check, obs: CameraObservation, t: float) -> float:
+        """Crossings per minute over the check's window ending at ``t``."""
+        times = ck.times
+        assert times is not None
+        line, direction = ck.element, ck.direction
         for c in obs.crossings:
             if c.line_id == line and (direction is None or c.direction == direction):
                 times.append(c.pts_s)
-        horizon = obs.pts_s - rule.window_s
+        horizon = t - ck.window_s
         while times and times[0] <= horizon:
             times.popleft()
-        rate = len(times) * 60.0 / rule.window_s
-        self._numeric(rule, rate, obs.pts_s, obs.at, out)
+        return len(times) * 60.0 / ck.window_s
 
     def _check_offline(self, cam: str, at: float) -> list[AlertEvent]:
         out: list[AlertEvent] = []
@@ -390,30 +446,17 @@ class RuleEngine:
                 trig = self._triggers[(rule.id, target)] = _Trigger()
             is_off = state in rule.states
             action = trig.step(at, is_off, not is_off, rule)
-            # pending_since is when the camera went offline (its first offline check).
+            if action is None:
+                continue
+            # pending_since is when the camera went offline (its first offline check)
             since = trig.pending_since
             offline_s = at - since if is_off and since is not None else 0.0
-            self._apply(rule, target, trig, action, offline_s, at, self._camera_pts.get(cam), at,
-                        out)
+            reason = "triggered" if action == "open" else "cleared"
+            out.append(self._make(rule, target, trig, action, reason, offline_s,
+                                  self._camera_pts.get(cam), at, at))
         return out
 
     # ------------------------------------------------------------------ helpers
-
-    def _apply(
-        self,
-        rule: Rule,
-        target: Target,
-        trig: _Trigger,
-        action: str | None,
-        value: float,
-        t: float,
-        pts_s: float | None,
-        at: float,
-        out: list[AlertEvent],
-    ) -> None:
-        if action is not None:
-            reason = "triggered" if action == "open" else "cleared"
-            out.append(self._make(rule, target, trig, action, reason, value, pts_s, at, t))
 
     def _make(
         self,
@@ -460,24 +503,11 @@ class RuleEngine:
             trig.alert_id, trig.opened_t = None, None
         return ev
 
-    def _event(
-        self,
-        base: AlertEvent,
-        phase: str,
-        reason: str,
-        value: float,
-        threshold: float,
-        pts_s: float | None,
-        at: float,
-        duration_s: float | None,
-    ) -> AlertEvent:
-        """An event for an alert this engine holds no trigger for (a restored one)."""
-        return AlertEvent(
-            event_id=self._new_id(), alert_id=base.alert_id, phase=phase, reason=reason,
-            site=base.site, rule_id=base.rule_id, kind=base.kind, severity=base.severity,
-            camera_id=base.camera_id, zone_id=base.zone_id, line_id=base.line_id,
-            group=base.group, direction=base.direction, classes=base.classes,
-            value=value, threshold=threshold, pts_s=pts_s, at=at, duration_s=duration_s,
+    def _orphan_close(self, opened: AlertEvent, at: float) -> AlertEvent:
+        """The close of a restored alert whose rule is gone (reason ``rule_removed``)."""
+        return dataclasses.replace(
+            opened, event_id=self._new_id(), phase="close", reason="rule_removed", pts_s=None,
+            at=float(at), duration_s=None,
         )
 
     def _advance(self, clocks: dict[str, float], key: str, pts_s: float, what: str) -> float:
@@ -512,10 +542,11 @@ class RuleEngine:
     def _offline_applies(self, cam: str) -> bool:
         return any(self._watches(r, cam) for r in self._offline_rules)
 
-    def _missing(self, rule: Rule, what: str) -> None:
+    def _missing(self, ck: _Check, what: str) -> None:
+        rule = ck.rule
         if rule.id not in self._warned:
             self._warned.add(rule.id)
             logger.warning(
                 "alert rule %r: camera %r reports no %s %r; the rule is not checked",
-                rule.id, getattr(rule, "camera_id", None), what, getattr(rule, "zone_id", None),
+                rule.id, ck.target.camera_id, what, ck.element,
             )

@@ -585,3 +585,34 @@ def test_observations_from_real_camera_analytics_drive_the_rules():
     # the queue's wait (the oldest visit, no departures yet) passes 2.5 s
     assert by_rule[("slow", "open")].value > 2.5
     assert all(a.camera_id == "c1" for a in alerts)
+
+
+def test_sampling_every_fifth_of_a_second_keeps_every_crossing():
+    from pipeline.alerts.inputs import CameraSampler
+    from pipeline.analytics.camera import CameraAnalytics
+    from pipeline.analytics.config import AnalyticsConfig
+    from tests.unit.analytics_helpers import tracks_at
+
+    cfg = AnalyticsConfig(lines=[{"id": "door", "start": [0.5, 0], "end": [0.5, 1]}],
+                          min_distinct_tracks=1)
+    spec = {"id": "rush", "kind": "line_flow", "camera_id": "c1", "line_id": "door",
+            "threshold_per_min": 5, "for_s": 0, "hysteresis_per_min": 0, "clear_for_s": 0,
+            "min_interval_s": 0}
+    results = []
+    for interval in (0.0, 0.2):
+        cam = CameraAnalytics("c1", cfg, width=200, height=100)
+        eng, sampler, samples = engine(spec), CameraSampler(interval), 0
+        alerts = []
+        for i in range(250):  # six people cross one after another, 25 frames a second
+            t = i / 25
+            x = 40 + 4 * (i % 40)  # each walks right across x=100 in 1.6 s
+            ev = cam.update(tracks_at([(1 + i // 40, float(x), 80.0)]), t, captured_at=T0 + t)
+            if sampler.add(ev, t):
+                samples += 1
+                alerts += eng.observe(sampler.observation(cam.snapshot(), T0 + t))
+        results.append((samples, [(a.phase, a.value) for a in alerts],
+                        [a.pts_s for a in alerts]))
+    (every_n, every, every_t), (sampled_n, sampled, sampled_t) = results
+    assert every_n == 250 and sampled_n == 50
+    assert every == sampled == [("open", 6.0)]  # 6 crossings in the minute, none lost
+    assert 0 <= sampled_t[0] - every_t[0] <= 0.2 + 1e-9
