@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -78,14 +78,18 @@ class Detections:
     scores: npt.NDArray[np.float32]
     class_ids: npt.NDArray[np.int16]
 
+    COLUMNS: ClassVar[dict[str, tuple[type, tuple[int, ...]]]] = {
+        "boxes": (np.float32, (4,)),
+        "scores": (np.float32, ()),
+        "class_ids": (np.int16, ()),
+    }
+    """Each parallel column's dtype and shape after the row axis."""
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "boxes", _frozen(self.boxes, np.float32, "boxes", (4,)))
-        object.__setattr__(self, "scores", _frozen(self.scores, np.float32, "scores", ()))
-        object.__setattr__(
-            self, "class_ids", _frozen(self.class_ids, np.int16, "class_ids", ())
-        )
+        for name, (dtype, shape_tail) in self.COLUMNS.items():
+            object.__setattr__(self, name, _frozen(getattr(self, name), dtype, name, shape_tail))
         n = len(self.boxes)
-        for name in ("scores", "class_ids"):
+        for name in self.COLUMNS:
             if len(getattr(self, name)) != n:
                 raise InputError(
                     f"{name} must have {n} entries to match boxes, but got "
@@ -94,23 +98,16 @@ class Detections:
                 )
 
     @classmethod
-    def empty(cls) -> Detections:
-        """Returns a Detections with no rows."""
+    def empty(cls) -> Self:
+        """Returns an instance with no rows."""
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int16))
 
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def _column_args(self, keep: npt.NDArray[Any]) -> dict[str, np.ndarray]:
-        return {
-            "boxes": self.boxes[keep],
-            "scores": self.scores[keep],
-            "class_ids": self.class_ids[keep],
-        }
-
-    def filter(self, keep: npt.NDArray[Any]) -> Detections:
+    def filter(self, keep: npt.NDArray[Any]) -> Self:
         """Returns the rows selected by a boolean mask or index array."""
-        return type(self)(**self._column_args(keep))
+        return type(self)(**{name: getattr(self, name)[keep] for name in self.COLUMNS})
 
     def anchors(self) -> npt.NDArray[np.float32]:
         """Returns (n, 2) float32 bottom-centre points (x, y) in pixels."""
@@ -133,11 +130,8 @@ class Detections:
         """Concatenates several Detections (for example from tiles) into one."""
         if not items:
             return Detections.empty()
-        return Detections(
-            np.concatenate([d.boxes for d in items]),
-            np.concatenate([d.scores for d in items]),
-            np.concatenate([d.class_ids for d in items]),
-        )
+        columns = Detections.COLUMNS
+        return Detections(*(np.concatenate([getattr(d, c) for d in items]) for c in columns))
 
 
 @dataclass(frozen=True)
@@ -150,28 +144,10 @@ class Tracks(Detections):
 
     track_ids: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "track_ids", _frozen(self.track_ids, np.int64, "track_ids", ()))
-        if len(self.track_ids) != len(self.boxes):
-            raise InputError(
-                f"track_ids must have {len(self.boxes)} entries to match boxes, but got "
-                f"{len(self.track_ids)}",
-                "track_ids",
-            )
-
-    @classmethod
-    def empty(cls) -> Tracks:
-        """Returns a Tracks with no rows."""
-        return cls(
-            np.zeros((0, 4), np.float32),
-            np.zeros(0, np.float32),
-            np.zeros(0, np.int16),
-            np.zeros(0, np.int64),
-        )
-
-    def _column_args(self, keep: npt.NDArray[Any]) -> dict[str, np.ndarray]:
-        return {**super()._column_args(keep), "track_ids": self.track_ids[keep]}
+    COLUMNS: ClassVar[dict[str, tuple[type, tuple[int, ...]]]] = {
+        **Detections.COLUMNS,
+        "track_ids": (np.int64, ()),
+    }
 
 
 @dataclass(frozen=True)
