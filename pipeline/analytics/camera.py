@@ -39,6 +39,7 @@ from pipeline.analytics.events import (
     CameraSnapshot,
     ClosedWindow,
     Event,
+    EventKind,
     HeatmapGrid,
     LineSnapshot,
     ZoneSnapshot,
@@ -257,6 +258,14 @@ class CameraAnalytics:
     def _wall(self, pts_s: float) -> float | None:
         return None if self._offset is None else pts_s + self._offset
 
+    def _event(
+        self, kind: EventKind, element_id: str, track_id: int, pts_s: float,
+        direction: str | None = None, dwell_s: float | None = None,
+    ) -> Event:
+        return Event(
+            self.camera_id, kind, element_id, direction, track_id, pts_s, self._wall(pts_s), dwell_s
+        )
+
     def _route_crossings(
         self, c: Crossings, slot_ids: npt.NDArray[np.int64], pts: float, events: list[Event]
     ) -> None:
@@ -269,18 +278,8 @@ class CameraAnalytics:
             acc.line_tracks[line].add(tid)
             if late:
                 acc.line_late[line] += 1
-            events.append(
-                Event(
-                    self.camera_id,
-                    "line_cross",
-                    self._line_ids[line],
-                    self._dir_names[line][col],
-                    tid,
-                    pts,
-                    self._wall(pts),
-                    None,
-                )
-            )
+            direction = self._dir_names[line][col]
+            events.append(self._event("line_cross", self._line_ids[line], tid, pts, direction))
 
     def _route_zone_changes(
         self, ch: ZoneChanges, slot_ids: npt.NDArray[np.int64], events: list[Event]
@@ -301,18 +300,7 @@ class CameraAnalytics:
             acc.zone_tracks[z].add(tid)
             if z in self._queues:
                 self._queues[z].arrival(t)
-            events.append(
-                Event(
-                    self.camera_id,
-                    "zone_enter",
-                    self._zone_ids[z],
-                    None,
-                    tid,
-                    t,
-                    self._wall(t),
-                    None,
-                )
-            )
+            events.append(self._event("zone_enter", self._zone_ids[z], tid, t))
         for slot, z, t, dwell in zip(
             ch.exit_slot.tolist(),
             ch.exit_zone.tolist(),
@@ -330,18 +318,7 @@ class CameraAnalytics:
                 acc.zone_late[z] += 1
             if z in self._queues:
                 self._queues[z].departure(t)
-            events.append(
-                Event(
-                    self.camera_id,
-                    "zone_exit",
-                    self._zone_ids[z],
-                    None,
-                    tid,
-                    t,
-                    self._wall(t),
-                    dwell,
-                )
-            )
+            events.append(self._event("zone_exit", self._zone_ids[z], tid, t, dwell_s=dwell))
 
     # ------------------------------------------------------------------ outputs
 
@@ -410,16 +387,6 @@ class CameraAnalytics:
         for acc in self._windows:
             if newest is None or acc.index > newest.index:
                 newest = acc
-        if newest is None or newest.heatmap is None:
+        if newest is None:
             return None
-        counts, hidden = newest.heatmap.result(self._windows.k)
-        return HeatmapGrid(
-            camera_id=self.camera_id,
-            window_start_s=newest.start_s,
-            window_end_s=newest.end_s,
-            window_start_at=self._wall(newest.start_s),
-            counts=counts,
-            suppressed_cells=hidden,
-            width=self.width,
-            height=self.height,
-        )
+        return newest.heatmap_grid(self.camera_id, self._windows.k, self._wall(newest.start_s))

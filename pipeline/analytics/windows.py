@@ -128,6 +128,28 @@ class WindowAccumulator:
         if self.heatmap is not None:
             self.heatmap.add(x, y, track_ids)
 
+    def heatmap_grid(self, camera_id: str, k: int, start_at: float | None) -> HeatmapGrid | None:
+        """The window's heatmap so far, minimum-count rule (``k``) applied; None when off.
+
+        Args:
+            camera_id: stamped on the grid.
+            k: minimum distinct tracks for a cell to be published.
+            start_at: wall time of the window start (s since the epoch), or None.
+        """
+        if self.heatmap is None:
+            return None
+        counts, hidden_cells = self.heatmap.result(k)
+        return HeatmapGrid(
+            camera_id=camera_id,
+            window_start_s=self.start_s,
+            window_end_s=self.end_s,
+            window_start_at=start_at,
+            counts=counts,
+            suppressed_cells=hidden_cells,
+            width=self.heatmap.width,
+            height=self.heatmap.height,
+        )
+
 
 def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
     if not values:
@@ -179,23 +201,24 @@ class WindowSet:
     def __iter__(self) -> Iterator[WindowAccumulator]:
         return iter(self._open.values())
 
+    def _window(self, idx: int) -> tuple[WindowAccumulator, bool]:
+        """Returns open window ``idx``, opening it if needed, and whether it was just opened."""
+        acc = self._open.get(idx)
+        if acc is not None:
+            return acc, False
+        acc = WindowAccumulator(idx, self.window_s, len(self.zones), len(self.lines), self.heatmap)
+        self._open[idx] = acc
+        self._open = dict(sorted(self._open.items()))
+        return acc, True
+
     def current(self, pts_s: float) -> tuple[WindowAccumulator, bool]:
         """Returns the window of a frame at ``pts_s`` and whether it was just opened."""
-        idx = math.floor(pts_s / self.window_s)
+        idx = self.index_of(pts_s)
         cur = self._current
         if cur is not None and cur.index == idx:
             return cur, False
-        acc = self._open.get(idx)
-        created = False
-        if acc is None:
-            acc = WindowAccumulator(
-                idx, self.window_s, len(self.zones), len(self.lines), self.heatmap
-            )
-            self._open[idx] = acc
-            self._open = dict(sorted(self._open.items()))
-            created = True
-        self._current = acc
-        return acc, created
+        self._current, created = self._window(idx)
+        return self._current, created
 
     def for_event(self, pts_s: float) -> tuple[WindowAccumulator, bool]:
         """Returns the window an event stamped ``pts_s`` is counted in, and whether it is late.
@@ -204,19 +227,13 @@ class WindowSet:
             LookupError: no window is open (no frame has been seen).
         """
         idx = self.index_of(pts_s)
-        acc = self._open.get(idx)
-        if acc is not None:
-            return acc, False
+        if idx in self._open:
+            return self._open[idx], False
         if not self._open:
             raise LookupError("no open window; observe a frame first")
         if idx >= self._closed_below:
             # Stamped in a window that saw no frame: open it so the event is not lost.
-            acc = WindowAccumulator(
-                idx, self.window_s, len(self.zones), len(self.lines), self.heatmap
-            )
-            self._open[idx] = acc
-            self._open = dict(sorted(self._open.items()))
-            return acc, False
+            return self._window(idx)[0], False
         self.late_events_total += 1
         return next(iter(self._open.values())), True
 
@@ -256,86 +273,46 @@ class WindowSet:
             frames=acc.frames,
         )
         span = acc.last_pts - acc.first_pts if acc.frames else 0.0
+
+        def row(kind: str, element_id: str, is_queue: bool, late: int, tracks: set[int],
+                **metrics: object) -> WindowMetrics:
+            """One element's row; only its keys when it covers 1..k-1 distinct tracks."""
+            hidden = 0 < len(tracks) < self.k
+            return WindowMetrics(
+                **base, element_kind=kind, element_id=element_id, is_queue=is_queue,
+                late_events=int(late), suppressed=hidden,
+                **({} if hidden else dict(distinct_tracks=len(tracks), **metrics)),
+            )
+
         rows: list[WindowMetrics] = []
         for z, info in enumerate(self.zones):
-            n = len(acc.zone_tracks[z])
-            hidden = 0 < n < self.k
-            common = dict(
-                base,
-                element_kind="zone",
-                element_id=info.zone_id,
-                is_queue=info.is_queue,
-                late_events=int(acc.zone_late[z]),
-                suppressed=hidden,
-            )
-            if hidden:
-                rows.append(WindowMetrics(**common))
-                continue
             occ_mean = float(acc.occ_sum[z] / acc.frames) if acc.frames else 0.0
             occ_max = int(acc.occ_max[z])
+            exits = int(acc.exits[z])
             p50, p90 = _percentiles(acc.dwells[z])
-            extra: dict[str, object] = {}
+            queue: dict[str, object] = {}
             if info.is_queue:
-                wait = littles_law_wait(occ_mean, int(acc.exits[z]), span)
-                extra = dict(
+                wait = littles_law_wait(occ_mean, exits, span)
+                queue = dict(
                     queue_length_mean=occ_mean,
                     queue_length_max=occ_max,
-                    wait_count=int(acc.exits[z]),
+                    wait_count=exits,
                     wait_p50_s=p50,
                     wait_p90_s=p90,
                     est_wait_s=wait,
                     est_wait_method="littles_law" if wait is not None else "none",
                 )
-            rows.append(
-                WindowMetrics(
-                    **common,
-                    distinct_tracks=n,
-                    occupancy_mean=occ_mean,
-                    occupancy_max=occ_max,
-                    visits=int(acc.visits[z]),
-                    exits=int(acc.exits[z]),
-                    dwell_p50_s=p50,
-                    dwell_p90_s=p90,
-                    **extra,
-                )
-            )
+            rows.append(row(
+                "zone", info.zone_id, info.is_queue, acc.zone_late[z], acc.zone_tracks[z],
+                occupancy_mean=occ_mean, occupancy_max=occ_max, visits=int(acc.visits[z]),
+                exits=exits, dwell_p50_s=p50, dwell_p90_s=p90, **queue,
+            ))
         for i, info in enumerate(self.lines):
-            n = len(acc.line_tracks[i])
-            hidden = 0 < n < self.k
-            common = dict(
-                base,
-                element_kind="line",
-                element_id=info.line_id,
-                is_queue=False,
-                late_events=int(acc.line_late[i]),
-                suppressed=hidden,
-            )
-            if hidden:
-                rows.append(WindowMetrics(**common))
-                continue
-            rows.append(
-                WindowMetrics(
-                    **common,
-                    distinct_tracks=n,
-                    lr_direction=info.lr_direction,
-                    lr_count=int(acc.line_counts[i, 0]),
-                    rl_direction=info.rl_direction,
-                    rl_count=int(acc.line_counts[i, 1]),
-                )
-            )
-        heat = None
-        if acc.heatmap is not None:
-            counts, hidden_cells = acc.heatmap.result(self.k)
-            heat = HeatmapGrid(
-                camera_id=self.camera_id,
-                window_start_s=acc.start_s,
-                window_end_s=acc.end_s,
-                window_start_at=start_at,
-                counts=counts,
-                suppressed_cells=hidden_cells,
-                width=acc.heatmap.width,
-                height=acc.heatmap.height,
-            )
+            rows.append(row(
+                "line", info.line_id, False, acc.line_late[i], acc.line_tracks[i],
+                lr_direction=info.lr_direction, lr_count=int(acc.line_counts[i, 0]),
+                rl_direction=info.rl_direction, rl_count=int(acc.line_counts[i, 1]),
+            ))
         return ClosedWindow(
             camera_id=self.camera_id,
             start_s=acc.start_s,
@@ -343,5 +320,5 @@ class WindowSet:
             start_at=start_at,
             complete=complete,
             metrics=tuple(rows),
-            heatmap=heat,
+            heatmap=acc.heatmap_grid(self.camera_id, self.k, start_at),
         )
