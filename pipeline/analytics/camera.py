@@ -338,10 +338,6 @@ class CameraAnalytics:
             self._closed = True
         return self.pop_closed_windows()
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     def snapshot(self) -> CameraSnapshot:
         """Returns the live state: occupancy now, totals so far, queue waits, open windows."""
         occ = self._zones.occupancy()

@@ -183,6 +183,3 @@ class LineCrossings:
             slot=slots[r].astype(np.int64), line=c.astype(np.int64), to_right=sign[r, c] > 0
         )
 
-    def pending_sides(self) -> npt.NDArray[np.int8]:
-        """Returns the (slots, L) int8 confirmed sides (for inspection and tests)."""
-        return self.side.copy()
