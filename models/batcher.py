@@ -64,38 +64,22 @@ class ContinuousBatcher(Generic[T, R]):
         batch_wait_timeout_s: float,
         max_concurrent_batches: int = 1,
     ) -> None:
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        if not batch_wait_timeout_s >= 0:
+            raise ValueError(f"batch_wait_timeout_s must be >= 0, got {batch_wait_timeout_s}")
         if max_concurrent_batches < 1:
             raise ValueError(
                 f"max_concurrent_batches must be at least 1, got {max_concurrent_batches}")
         self._run = run
+        self._max_batch_size = max_batch_size
+        self._wait_s = batch_wait_timeout_s
         self._slots: asyncio.Semaphore | None = None
         self._max_concurrent = max_concurrent_batches
         self._calls: set[asyncio.Task] = set()
         self._queue: collections.deque[_Pending[T]] = collections.deque()
         self._arrival: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
-        self.max_batch_size = max_batch_size
-        self.batch_wait_timeout_s = batch_wait_timeout_s
-
-    @property
-    def max_batch_size(self) -> int:
-        return self._max_batch_size
-
-    @max_batch_size.setter
-    def max_batch_size(self, value: int) -> None:
-        if value < 1:
-            raise ValueError(f"max_batch_size must be at least 1, got {value}")
-        self._max_batch_size = value
-
-    @property
-    def batch_wait_timeout_s(self) -> float:
-        return self._wait_s
-
-    @batch_wait_timeout_s.setter
-    def batch_wait_timeout_s(self, value: float) -> None:
-        if not value >= 0:
-            raise ValueError(f"batch_wait_timeout_s must be >= 0, got {value}")
-        self._wait_s = value
 
     @property
     def waiting(self) -> int:

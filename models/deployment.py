@@ -70,22 +70,16 @@ class Detector:
             ContinuousBatcher(self._run_batch, self._serving.max_batch_size,
                               self._serving.batch_wait_timeout_s))
         tags = {"model": self._core.source.name, "provider": self._core.provider}
+        keys = tuple(tags)
         self._m_batch = metrics.Histogram(
-            "panoray_detector_batch_size", "Frames per model run.", _BATCH_BUCKETS,
-            tag_keys=("model", "provider"),
-        )
+            "panoray_detector_batch_size", "Frames per model run.", _BATCH_BUCKETS, keys)
         self._m_infer = metrics.Histogram(
-            "panoray_detector_inference_ms", "Model run time per batch (ms).", _MS_BUCKETS,
-            tag_keys=("model", "provider"),
-        )
+            "panoray_detector_inference_ms", "Model run time per batch (ms).", _MS_BUCKETS, keys)
         self._m_queue = metrics.Histogram(
             "panoray_detector_queue_ms", "Wait before a frame's batch runs (ms).", _MS_BUCKETS,
-            tag_keys=("model", "provider"),
-        )
+            keys)
         self._m_errors = metrics.Counter(
-            "panoray_detector_rejected_total", "Requests rejected as malformed.",
-            tag_keys=("model", "provider"),
-        )
+            "panoray_detector_rejected_total", "Requests rejected as malformed.", keys)
         for m in (self._m_batch, self._m_infer, self._m_queue, self._m_errors):
             m.set_default_tags(tags)
 
