@@ -122,9 +122,7 @@ class TfodSsd:
             m = p.max_detections
             b, s, c = b[keep][:m], s[keep][:m], c[keep][:m]
             # normalised (ymin, xmin, ymax, xmax) -> model pixels (x1, y1, x2, y2)
-            spec_w, spec_h = self.INPUT_SIDE, self.INPUT_SIDE
-            xyxy = np.stack([b[:, 1] * spec_w, b[:, 0] * spec_h, b[:, 3] * spec_w,
-                             b[:, 2] * spec_h], axis=1)
+            xyxy = b[:, [1, 0, 3, 2]] * self.INPUT_SIDE
             results.append(_finish(xyxy, s, c, tf))
         return results
 

@@ -108,7 +108,7 @@ class TilingConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> TilingConfig:
-        n = self.columns * self.rows + int(self.include_full_frame)
+        n = self.tiles_per_frame
         if n > MAX_TILES:
             raise ValueError(
                 f"tiling: {self.columns} x {self.rows} tiles"

@@ -27,7 +27,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,9 +39,10 @@ log = logging.getLogger(__name__)
 _SPLIT = re.compile(r"[,\s]+")
 
 
-def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    a.flags.writeable = False
-    return a
+def _tlwh(boxes_xyxy: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """(n, 4) x1, y1, x2, y2 pixels as (n, 4) float64 left, top, width, height."""
+    b = np.asarray(boxes_xyxy, np.float64)
+    return np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,9 @@ class MotSequence:
             raise InputError(
                 f"id {ids[i]} appears more than once in frame {frames[i]}", "ids"
             )
-        object.__setattr__(self, "frames", _readonly(frames))
-        object.__setattr__(self, "ids", _readonly(ids))
-        object.__setattr__(self, "tlwh", _readonly(tlwh))
-        object.__setattr__(self, "confs", _readonly(confs))
+        for name, column in (("frames", frames), ("ids", ids), ("tlwh", tlwh), ("confs", confs)):
+            column.flags.writeable = False
+            object.__setattr__(self, name, column)
         object.__setattr__(self, "num_frames", num_frames)
 
     def __len__(self) -> int:
@@ -112,12 +111,10 @@ class MotSequence:
         if not items:
             return cls(np.zeros(0), np.zeros(0), np.zeros((0, 4)), np.zeros(0), n)
         frames = np.concatenate([np.full(len(t), f) for f, t in items])
-        boxes = np.concatenate([t.boxes for _, t in items]).astype(np.float64)
-        tlwh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
         return cls(
             frames,
             np.concatenate([t.track_ids for _, t in items]),
-            tlwh,
+            _tlwh(np.concatenate([t.boxes for _, t in items])),
             np.concatenate([t.scores for _, t in items]),
             n,
         )
@@ -277,10 +274,8 @@ class MotTrackWriter:
             self._started.add(meta.camera_id)
         if not len(tracks):
             return
-        b = tracks.boxes.astype(np.float64)
-        tlwh = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
         frames = np.full(len(tracks), meta.frame_index + 1)
-        text = format_mot_rows(frames, tracks.track_ids, tlwh, tracks.scores)
+        text = format_mot_rows(frames, tracks.track_ids, _tlwh(tracks.boxes), tracks.scores)
         self._buffers.setdefault(meta.camera_id, []).append(text)
         self._rows += len(tracks)
         if self._rows >= self._flush_rows:
