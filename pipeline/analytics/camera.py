@@ -45,11 +45,10 @@ from pipeline.analytics.events import (
     ZoneSnapshot,
 )
 from pipeline.analytics.geometry import resolve_camera_geometry
-from pipeline.analytics.heatmap import grid_rows
 from pipeline.analytics.lines import Crossings, LineCrossings
 from pipeline.analytics.queues import QueueRates
 from pipeline.analytics.slots import INITIAL_SLOTS, TrackSlots
-from pipeline.analytics.windows import HeatmapShape, LineInfo, WindowSet, ZoneInfo
+from pipeline.analytics.windows import WindowSet
 from pipeline.analytics.zones import ZoneChanges, ZoneVisits
 from pipeline.errors import InputError
 from pipeline.types import TrackedFrame
@@ -97,21 +96,7 @@ class CameraAnalytics:
         self._queues: dict[int, QueueRates] = {
             i: QueueRates(z.queue_lookback_s) for i, z in enumerate(cfg.zones) if z.queue
         }
-        heat = None
-        if cfg.heatmap.enabled:
-            cols = cfg.heatmap.columns
-            heat = HeatmapShape(
-                grid_rows(cols, self.width, self.height), cols, self.width, self.height
-            )
-        self._windows = WindowSet(
-            self.camera_id,
-            cfg.window_s,
-            cfg.window_grace_s,
-            tuple(ZoneInfo(z.id, z.queue) for z in cfg.zones),
-            tuple(LineInfo(ln.id, ln.left_to_right, ln.right_to_left) for ln in cfg.lines),
-            cfg.min_distinct_tracks,
-            heat,
-        )
+        self._windows = WindowSet(self.camera_id, cfg, self.width, self.height)
         self._dir_names = [(ln.left_to_right, ln.right_to_left) for ln in cfg.lines]
         self._zone_ids = self.geometry.zone_ids
         self._line_ids = self.geometry.line_ids

@@ -20,7 +20,7 @@ rule, a zone row covers the tracks counted in the zone at any frame of the windo
 whose visit started or ended in it; a line row, the tracks that crossed it.
 
 Example:
-    >>> ws = WindowSet("cam1", window_s=10.0, grace_s=2.0, zones=(), lines=(), k=1)
+    >>> ws = WindowSet("cam1", AnalyticsConfig(window_s=10.0, window_grace_s=2.0), 640, 480)
     >>> acc, created = ws.current(3.0)
     >>> created, acc.start_s, acc.end_s, [w.start_s for w in ws.pop_due(11.9)]
     (True, 0.0, 10.0, [])
@@ -32,41 +32,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import ClosedWindow, HeatmapGrid, WindowMetrics
-from pipeline.analytics.heatmap import HeatmapAccumulator
+from pipeline.analytics.heatmap import HeatmapAccumulator, grid_rows
 from pipeline.analytics.queues import littles_law_wait
-
-
-@dataclass(frozen=True)
-class ZoneInfo:
-    """What a window needs to know about a zone."""
-
-    zone_id: str
-    is_queue: bool
-
-
-@dataclass(frozen=True)
-class LineInfo:
-    """What a window needs to know about a line."""
-
-    line_id: str
-    lr_direction: str
-    rl_direction: str
-
-
-@dataclass(frozen=True)
-class HeatmapShape:
-    """Grid and frame size of a camera's heatmaps."""
-
-    rows: int
-    columns: int
-    width: int
-    height: int
 
 
 class WindowAccumulator:
@@ -76,7 +49,7 @@ class WindowAccumulator:
         index: the window's index (its start is ``index * window_s``).
         window_s: window length, media seconds.
         num_zones, num_lines: the camera's element counts.
-        heatmap: grid shape, or None for no heatmap.
+        heatmap: the window's empty heatmap, or None for no heatmap.
     """
 
     def __init__(
@@ -85,7 +58,7 @@ class WindowAccumulator:
         window_s: float,
         num_zones: int,
         num_lines: int,
-        heatmap: HeatmapShape | None,
+        heatmap: HeatmapAccumulator | None,
     ) -> None:
         self.index = index
         self.start_s = index * window_s
@@ -103,11 +76,7 @@ class WindowAccumulator:
         self.line_counts = np.zeros((num_lines, 2), np.int64)  # [:, 0] left-to-right
         self.line_tracks: list[set[int]] = [set() for _ in range(num_lines)]
         self.line_late = np.zeros(num_lines, np.int64)
-        self.heatmap = (
-            HeatmapAccumulator(heatmap.rows, heatmap.columns, heatmap.width, heatmap.height)
-            if heatmap is not None
-            else None
-        )
+        self.heatmap = heatmap
 
     def observe_frame(
         self,
@@ -165,30 +134,20 @@ class WindowSet:
 
     Args:
         camera_id: the camera's id.
-        window_s: window length, media seconds.
-        grace_s: how long past its end a window stays open, media seconds.
-        zones, lines: the camera's elements in config order.
-        k: minimum distinct tracks for an aggregate to be published.
-        heatmap: grid shape, or None for no heatmaps.
+        config: the camera's analytics config: window length and grace period (media
+            seconds), zones and lines, minimum count k, heatmap grid.
+        width, height: the camera's frame size in pixels, which heatmaps cover.
     """
 
-    def __init__(
-        self,
-        camera_id: str,
-        window_s: float,
-        grace_s: float,
-        zones: tuple[ZoneInfo, ...],
-        lines: tuple[LineInfo, ...],
-        k: int,
-        heatmap: HeatmapShape | None = None,
-    ) -> None:
+    def __init__(self, camera_id: str, config: AnalyticsConfig, width: int, height: int) -> None:
         self.camera_id = camera_id
-        self.window_s = float(window_s)
-        self.grace_s = float(grace_s)
-        self.zones = zones
-        self.lines = lines
-        self.k = int(k)
-        self.heatmap = heatmap
+        self.window_s = float(config.window_s)
+        self.grace_s = float(config.window_grace_s)
+        self.zones = config.zones
+        self.lines = config.lines
+        self.k = int(config.min_distinct_tracks)
+        self.heatmap = config.heatmap
+        self.width, self.height = width, height
         self._open: dict[int, WindowAccumulator] = {}
         self._closed_below = -(2**62)  # windows with a smaller index have closed
         self._current: WindowAccumulator | None = None
@@ -206,7 +165,12 @@ class WindowSet:
         acc = self._open.get(idx)
         if acc is not None:
             return acc, False
-        acc = WindowAccumulator(idx, self.window_s, len(self.zones), len(self.lines), self.heatmap)
+        heat = None
+        if self.heatmap.enabled:
+            cols = self.heatmap.columns
+            rows = grid_rows(cols, self.width, self.height)
+            heat = HeatmapAccumulator(rows, cols, self.width, self.height)
+        acc = WindowAccumulator(idx, self.window_s, len(self.zones), len(self.lines), heat)
         self._open[idx] = acc
         self._open = dict(sorted(self._open.items()))
         return acc, True
@@ -285,13 +249,13 @@ class WindowSet:
             )
 
         rows: list[WindowMetrics] = []
-        for z, info in enumerate(self.zones):
+        for z, zone in enumerate(self.zones):
             occ_mean = float(acc.occ_sum[z] / acc.frames) if acc.frames else 0.0
             occ_max = int(acc.occ_max[z])
             exits = int(acc.exits[z])
             p50, p90 = _percentiles(acc.dwells[z])
             queue: dict[str, object] = {}
-            if info.is_queue:
+            if zone.queue:
                 wait = littles_law_wait(occ_mean, exits, span)
                 queue = dict(
                     queue_length_mean=occ_mean,
@@ -303,15 +267,15 @@ class WindowSet:
                     est_wait_method="littles_law" if wait is not None else "none",
                 )
             rows.append(row(
-                "zone", info.zone_id, info.is_queue, acc.zone_late[z], acc.zone_tracks[z],
+                "zone", zone.id, zone.queue, acc.zone_late[z], acc.zone_tracks[z],
                 occupancy_mean=occ_mean, occupancy_max=occ_max, visits=int(acc.visits[z]),
                 exits=exits, dwell_p50_s=p50, dwell_p90_s=p90, **queue,
             ))
-        for i, info in enumerate(self.lines):
+        for i, line in enumerate(self.lines):
             rows.append(row(
-                "line", info.line_id, False, acc.line_late[i], acc.line_tracks[i],
-                lr_direction=info.lr_direction, lr_count=int(acc.line_counts[i, 0]),
-                rl_direction=info.rl_direction, rl_count=int(acc.line_counts[i, 1]),
+                "line", line.id, False, acc.line_late[i], acc.line_tracks[i],
+                lr_direction=line.left_to_right, lr_count=int(acc.line_counts[i, 0]),
+                rl_direction=line.right_to_left, rl_count=int(acc.line_counts[i, 1]),
             ))
         return ClosedWindow(
             camera_id=self.camera_id,

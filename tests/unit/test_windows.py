@@ -14,7 +14,7 @@ import pipeline.analytics as analytics_pkg
 from pipeline.analytics.aggregator import Aggregator
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
-from pipeline.analytics.windows import WindowSet, ZoneInfo
+from pipeline.analytics.windows import WindowSet
 from pipeline.errors import InputError
 from pipeline.types import FrameMeta, TrackedFrame, Tracks
 from tests.unit.analytics_helpers import at, event_key, tracks_at, window_key
@@ -115,7 +115,9 @@ def test_exit_known_after_the_window_end_still_lands_in_it() -> None:
 
 
 def test_late_event_goes_to_oldest_open_window_and_is_tallied() -> None:
-    ws = WindowSet("cam1", window_s=10.0, grace_s=0.0, zones=(ZoneInfo("z", False),), lines=(), k=1)
+    zone = {"id": "z", "points": SQUARE, "units": "pixel", "min_visit_s": 0, "exit_grace_s": 0}
+    cfg = AnalyticsConfig(window_s=10.0, window_grace_s=0.0, zones=[zone], min_distinct_tracks=1)
+    ws = WindowSet("cam1", cfg, 400, 400)
     ws.current(5.0)
     ws.current(12.0)
     assert [w.start_s for w in ws.pop_due(12.0)] == [0.0]
