@@ -150,19 +150,14 @@ class Detector:
         queue_s = sum(started - arrived for _, arrived in items)
         self._stats.record_batch(len(items), len(good), queue_s, inference_s)
         self._start_publishing()
-        self._record_metrics(len(items), len(good), items, started, inference_s)
-        return results  # type: ignore[return-value]
-
-    def _record_metrics(
-        self, n: int, ok: int, items: list[tuple[Any, float]], started: float, inference_s: float
-    ) -> None:
-        if ok:
-            self._m_batch.observe(ok)
+        if good:
+            self._m_batch.observe(len(good))
             self._m_infer.observe(1000 * inference_s)
         for _, arrived in items:
             self._m_queue.observe(1000 * (started - arrived))
-        if n - ok:
-            self._m_errors.inc(n - ok)
+        if len(items) > len(good):
+            self._m_errors.inc(len(items) - len(good))
+        return results  # type: ignore[return-value]
 
     def info(self) -> dict[str, Any]:
         """Model, family, provider and input spec of this replica."""

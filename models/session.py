@@ -29,10 +29,8 @@ _ORT_LOG_FATAL_ONLY = 4
 
 def short_provider_name(ort_name: str) -> str:
     """``CUDAExecutionProvider`` -> ``cuda``; unknown names are returned lower-cased."""
-    for short, full in PROVIDER_NAMES.items():
-        if full == ort_name:
-            return short
-    return ort_name.removesuffix("ExecutionProvider").lower()
+    short = {full: short for short, full in PROVIDER_NAMES.items()}.get(ort_name)
+    return short or ort_name.removesuffix("ExecutionProvider").lower()
 
 
 def _tensorrt_libraries_present() -> bool:

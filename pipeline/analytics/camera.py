@@ -152,13 +152,10 @@ class CameraAnalytics:
         ids = tracks.track_ids
         if len(boxes) and not np.isfinite(boxes).all():
             keep = np.isfinite(boxes).all(axis=1)
-            self.invalid_boxes_total += int((~keep).sum())
-            logger.warning(
-                "camera %r: dropped %d track(s) with non-finite boxes at pts %.3f",
-                self.camera_id,
-                int((~keep).sum()),
-                pts,
-            )
+            dropped = int((~keep).sum())
+            self.invalid_boxes_total += dropped
+            logger.warning("camera %r: dropped %d track(s) with non-finite boxes at pts %.3f",
+                           self.camera_id, dropped, pts)
             boxes, ids = boxes[keep], ids[keep]
         id_list = ids.tolist()
         if len(set(id_list)) != len(id_list):
