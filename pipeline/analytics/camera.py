@@ -86,13 +86,7 @@ class CameraAnalytics:
             np.array([z.exit_grace_s for z in cfg.zones], np.float64),
             INITIAL_SLOTS,
         )
-        self._lines = LineCrossings(
-            self.geometry.segments,
-            np.array([ln.hysteresis_px for ln in cfg.lines], np.float64),
-            np.array([ln.hysteresis_box_fraction for ln in cfg.lines], np.float64),
-            INITIAL_SLOTS,
-            np.array([ln.min_side_s for ln in cfg.lines], np.float64),
-        )
+        self._lines = LineCrossings(self.geometry.segments, cfg.lines, INITIAL_SLOTS)
         self._queues: dict[int, QueueRates] = {
             i: QueueRates(z.queue_lookback_s) for i, z in enumerate(cfg.zones) if z.queue
         }

@@ -23,9 +23,11 @@ detection that merged two people, a wrong association) counts nothing.
 
 Example:
     >>> import numpy as np
+    >>> from pipeline.analytics.config import LineConfig
     >>> from pipeline.analytics.geometry import SegmentSet
-    >>> lc = LineCrossings(SegmentSet.from_segments([[0, 10, 100, 10]]),
-    ...                    hysteresis_px=np.array([2.0]), hysteresis_box_fraction=np.array([0.0]))
+    >>> line = LineConfig(id="a", start=(0, 10), end=(100, 10), units="pixel",
+    ...                   hysteresis_px=2.0, hysteresis_box_fraction=0.0)
+    >>> lc = LineCrossings(SegmentSet.from_segments([[0, 10, 100, 10]]), [line])
     >>> h = np.array([50.0])
     >>> [lc.update(np.array([0]), np.array([50.0]), np.array([y]), h).line.tolist()
     ...  for y in (0.0, 9.0, 11.0, 9.5, 20.0)]
@@ -34,11 +36,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.analytics.config import LineConfig
 from pipeline.analytics.geometry import SegmentSet
 
 SEGMENT_T_TOLERANCE = 1e-9
@@ -74,29 +78,23 @@ class LineCrossings:
 
     Args:
         segments: the camera's lines in pixels.
-        hysteresis_px: (L,) float64 minimum distance past each line, pixels.
-        hysteresis_box_fraction: (L,) float64 minimum distance past each line as a
-            fraction of the box height; the larger of the two applies per track.
+        lines: their configs, same order: per line the hysteresis (``hysteresis_px``,
+            and ``hysteresis_box_fraction`` of the box height; the larger applies per
+            track) and ``min_side_s``, how long the anchor must stay past it before that
+            side is confirmed.
         capacity: initial number of track slots.
-        min_side_s: (L,) float64 media seconds the anchor must stay past each line's
-            hysteresis distance before that side is confirmed; None: 0 (at once).
     """
 
     def __init__(
-        self,
-        segments: SegmentSet,
-        hysteresis_px: npt.NDArray[np.float64],
-        hysteresis_box_fraction: npt.NDArray[np.float64],
-        capacity: int = 64,
-        min_side_s: npt.NDArray[np.float64] | None = None,
+        self, segments: SegmentSet, lines: Sequence[LineConfig], capacity: int = 64
     ) -> None:
         self.segments = segments
-        self.h_px = np.asarray(hysteresis_px, np.float64)
-        self.h_frac = np.asarray(hysteresis_box_fraction, np.float64)
+        self.h_px = np.array([ln.hysteresis_px for ln in lines], np.float64)
+        self.h_frac = np.array([ln.hysteresis_box_fraction for ln in lines], np.float64)
         self._uses_frac = bool((self.h_frac > 0).any())
         n = len(segments)
-        self.min_side = (np.zeros(n) if min_side_s is None
-                         else np.asarray(min_side_s, np.float64)) - SIDE_TIME_TOLERANCE_S
+        min_side = np.array([ln.min_side_s for ln in lines], np.float64).reshape(n)
+        self.min_side = min_side - SIDE_TIME_TOLERANCE_S
         self._uses_time = bool((self.min_side > 0).any())
         self.ref_d = np.zeros((capacity, n))
         self.ref_t = np.zeros((capacity, n))
