@@ -1,7 +1,7 @@
 """MOTChallenge files: sequences of boxes with ids, their text format, ``seqinfo.ini``.
 
 - :class:`MotSequence`: one sequence of boxes with ids, columnar, frames 1-based.
-- :func:`read_mot` / :func:`write_mot`: MOTChallenge text, one row per box:
+- :func:`read_mot` / :func:`format_mot_rows`: MOTChallenge text, one row per box:
   ``frame, id, left, top, width, height, conf, x, y, z`` (pixels; frames from 1).
 - :func:`read_seqinfo`: a sequence's ``seqinfo.ini`` (frame rate, length, size); image
   folders read as cameras take their frame rate from it.
@@ -239,12 +239,6 @@ def format_mot_rows(
     for fr, tid, (x, y, w, h), conf in zip(frames, ids, np.asarray(tlwh), confs):
         out.write(f"{fr},{tid},{x:.3f},{y:.3f},{w:.3f},{h:.3f},{conf:.5g},-1,-1,-1\n")
     return out.getvalue()
-
-
-def write_mot(seq: MotSequence, path: str | Path) -> None:
-    """Writes a MOTChallenge text file (``frame,id,left,top,width,height,conf,-1,-1,-1``)."""
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(format_mot_rows(seq.frames, seq.ids, seq.tlwh, seq.confs))
 
 
 class MotTrackWriter:

@@ -43,9 +43,7 @@ def _segments_intersect(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
         return True
 
     def on_seg(a: Point, b: Point, c: Point) -> bool:
-        return min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(
-            a[1], b[1]
-        )
+        return all(min(a[i], b[i]) <= c[i] <= max(a[i], b[i]) for i in (0, 1))
 
     return (
         (d1 == 0 and on_seg(q1, q2, p1))
