@@ -27,8 +27,13 @@ def _validate(args: argparse.Namespace) -> int:
     from pipeline.errors import ConfigFileError
     from pipeline.site_config import load_site_config
 
+    from pipeline.ingest.probe import probe_geometry
+
     try:
         cfg = load_site_config(args.config)
+        issues = probe_geometry(cfg.cameras)  # pixel geometry against the frame size
+        if issues:
+            raise ConfigFileError(str(args.config), issues)
     except ConfigFileError as exc:
         print(f"panoray: invalid config {exc}", file=sys.stderr)
         return EXIT_CONFIG
