@@ -9,8 +9,8 @@ must match a listed name or pattern and resolve, and every address it resolves t
 checked the same way.
 
 Example:
-    >>> host_refusal("169.254.169.254", ("*",), resolve=lambda h: [])
-    "169.254.169.254 is a link-local address; list a link-local network in http.allowed_hosts to allow it"
+    >>> print(host_refusal("169.254.169.254", ("*",), resolve=lambda h: []))
+    169.254.169.254 is a link-local address; list a link-local network in http.allowed_hosts to allow it
     >>> host_refusal("10.0.0.5", ("10.0.0.0/8",), resolve=lambda h: []) is None
     True
 """
@@ -36,8 +36,6 @@ def resolve_host(host: str) -> list[str]:
 
 def _special(ip: IpAddress) -> str | None:
     """Why ``ip`` needs an explicit network (loopback, link-local, ...), or None."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return _special(ip.ipv4_mapped)
     for kind in ("loopback", "link_local", "unspecified", "multicast"):
         if getattr(ip, f"is_{kind}"):
             return kind.replace("_", "-")
@@ -55,6 +53,8 @@ def _networks(allowed: Sequence[str]) -> list[IpNetwork]:
 
 
 def _address_refusal(ip: IpAddress, allowed: Sequence[str]) -> str | None:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
     networks = [n for n in _networks(allowed) if n.version == ip.version and ip in n]
     kind = _special(ip)
     if kind is None:
