@@ -45,10 +45,8 @@ def _validate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import pathlib
 
-    from ray import serve
-
     from pipeline.app.runner import PipelineRunner, RunOptions
-    from pipeline.app.serving import init_ray
+    from pipeline.app.serving import init_ray, stop_serving
     from pipeline.app.status_table import StatusDisplay
     from pipeline.errors import ConfigFileError
     from pipeline.site_config import DEMO_CONFIG, load_site_config
@@ -99,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"panoray: {why}; shutting down cleanly", flush=True)
         summary = runner.shutdown()
     finally:
-        serve.shutdown()
+        stop_serving()
     print(json.dumps(summary, indent=2), flush=True)
     if received:
         return SIGNAL_EXIT_BASE + received[0]
