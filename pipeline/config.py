@@ -24,9 +24,10 @@ from pipeline.errors import ConfigFileError
 
 
 class StrictModel(BaseModel):
-    """Base for config models: unknown keys are errors; instances are immutable."""
+    """Base for config models: unknown keys are errors, so are NaN and infinite numbers
+    (YAML's ``.nan`` and ``.inf``); instances are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 M = TypeVar("M", bound=BaseModel)
