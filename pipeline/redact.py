@@ -68,13 +68,31 @@ class UrlParts:
     fragment: str | None
 
 
+_HOST_AFTER_AT = re.compile(r"[A-Za-z0-9.\-_~%\[\]:]*(?=[/?#]|$)")
+
+
 def split_url(url: str) -> UrlParts | None:
     """Cuts ``url`` (which starts with ``scheme://``) into :class:`UrlParts`; None when it
-    does not start with a scheme."""
+    does not start with a scheme.
+
+    The user part ends at the last ``@`` followed by something shaped like a host, so a
+    password holding ``@``, ``/``, ``?`` or ``#`` is cut whole (an ``@`` in a path or
+    query masks too much, never too little).
+    """
     m = _SCHEME.match(url)
     if m is None:
         return None
     head, body = m.group(0), url[m.end():]
+    user = secret = None
+    if head.lower() != "file://":
+        for at in range(len(body) - 1, -1, -1):
+            if body[at] == "@" and _HOST_AFTER_AT.match(body, at + 1):
+                userinfo, body = body[:at], body[at + 1:]
+                if ":" in userinfo:
+                    user, secret = userinfo.split(":", 1)
+                else:
+                    secret = userinfo
+                break
     fragment = None
     if "#" in body:
         body, fragment = body.split("#", 1)
@@ -82,14 +100,6 @@ def split_url(url: str) -> UrlParts | None:
     if "?" in body:
         body, query = body.split("?", 1)
         query = "?" + query
-    user = secret = None
-    at = -1 if head.lower() == "file://" else body.rfind("@")
-    if at >= 0:
-        userinfo, body = body[:at], body[at + 1:]
-        if ":" in userinfo:
-            user, secret = userinfo.split(":", 1)
-        else:
-            secret = userinfo
     return UrlParts(head, user, secret, body, query, fragment)
 
 

@@ -23,6 +23,11 @@ from pipeline.redact import is_secret_param, redact_text, redact_url, secrets_of
         ("rtsp://u:it's@host/x", "rtsp://u:***@host/x"),
         ("rtsp://u:a/b/c@host:554/x", "rtsp://u:***@host:554/x"),
         ("rtsp://u:a:b@host/x", "rtsp://u:***@host/x"),
+        ("rtsp://u:pa?ss@host/x", "rtsp://u:***@host/x"),
+        ("rtsp://u:pa#ss@host:554/x#f", "rtsp://u:***@host:554/x#***"),
+        ("rtsp://u:pa ss@host/x", "rtsp://u:***@host/x"),
+        # an @ in the query masks too much, never too little
+        ("http://h/v?mail=a@b.c", "http://***@b.c"),
         # fragments are masked whole
         ("http://h/v.mjpg#s3cret", "http://h/v.mjpg#***"),
         ("http://u:p@h/v?token=t#frag", "http://u:***@h/v?token=***#***"),
