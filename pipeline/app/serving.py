@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 APP_NAME = "panoray"
 DETECTOR_DEPLOYMENT = "Detector"
 _started_local = False  # init_ray started a local Ray instance in this process
+RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+"""Ray's logger that warns, at every local start, that token auth is on."""
 
 
 def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: object) -> None:
@@ -39,9 +41,10 @@ def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: o
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     if address == "local":
         kwargs.setdefault("_system_config", SYSTEM_CONFIG)
-        # Ray's default for a new local instance, said explicitly: token auth on, and no
-        # warning about it on every run (RAY_AUTH_MODE=disabled in the environment wins).
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        # Ray's default for a new local instance stays (token auth on, its token in
+        # ~/.ray/auth_token; RAY_AUTH_MODE in the environment wins), without the warning
+        # announcing it on every run: nothing there for a panoray user to act on.
+        logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)
     ray.init(address=address, namespace=namespace, logging_level=logging.WARNING, **kwargs)
     global _started_local
     _started_local = address == "local"
