@@ -119,9 +119,7 @@ def _replicas(value: str) -> int | str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ray import serve
-
-    from pipeline.app.serving import init_ray, start_serving
+    from pipeline.app.serving import init_ray, start_serving, stop_serving
 
     model = ModelConfig(name=args.model, provider=args.provider)
     serving = ServingConfig(replicas=args.replicas, max_batch_size=args.max_batch_size)
@@ -137,7 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
         stop.wait()
         print("panoray: shutting down", flush=True)
     finally:
-        serve.shutdown()
+        stop_serving()
     return EXIT_OK
 
 
