@@ -24,9 +24,10 @@ from pipeline.errors import ConfigFileError
 
 
 class StrictModel(BaseModel):
-    """Base for config models: unknown keys are errors; instances are immutable."""
+    """Base for config models: unknown keys are errors, so are NaN and infinite numbers
+    (YAML's ``.nan`` and ``.inf``); instances are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -96,6 +97,36 @@ def _pydantic_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML would keep
+    the last one silently: ``url`` written twice runs the second camera URL)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the constructor refuses it itself
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (first on line {first})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)  # type: ignore[no-untyped-call,no-any-return]
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong in a YAML syntax error, without the snippet of the file PyYAML's own
+    message quotes (that line may hold a camera password or the API token)."""
+    context = getattr(exc, "context", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    mark = getattr(exc, "problem_mark", None)
+    column = f" (column {mark.column + 1})" if mark is not None else ""
+    return f"invalid YAML: {f'{context}: ' if context else ''}{problem}{column}"
+
+
 def load_config(text: str, model: type[M], source: str = "<config>") -> M:
     """Parses YAML ``text`` and validates it as ``model``.
 
@@ -104,11 +135,11 @@ def load_config(text: str, model: type[M], source: str = "<config>") -> M:
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise ConfigFileError(source, [ConfigIssue("", line, f"invalid YAML: {exc}")]) from None
+        raise ConfigFileError(source, [ConfigIssue("", line, yaml_problem(exc))]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -1,20 +1,28 @@
 """Keeps camera credentials out of logs, errors, metrics and API responses.
 
-Camera URLs often carry a password (``rtsp://user:pass@host/...``) or a token in the query
-(``...?token=abc``). :func:`redact_url` masks both; :func:`redact_text` masks them inside
-free text, such as an OpenCV error that echoes the URL it could not open.
+A camera URL may carry a secret in four places: the password (``rtsp://user:pass@host``),
+a user-only token (``rtsp://TOKEN@host``, where the whole user part is the secret), a
+query value (``...?token=abc``) and the fragment (``...#secret``). :func:`redact_url`
+splits the URL into those parts by position, not by a pattern of allowed characters, so
+a password holding ``'``, ``/``, ``@`` or ``:`` is masked whole: the user part is
+everything between ``://`` and the last ``@`` before the query. :func:`redact_text`
+masks every URL inside free text (an OpenCV error that echoes the URL it could not
+open), and with the camera's URL given, every literal echo of its secrets.
 
 Example:
     >>> redact_url("rtsp://admin:hunter2@10.0.0.5:554/live?channel=1&token=abc")
     'rtsp://admin:***@10.0.0.5:554/live?channel=1&token=***'
-    >>> redact_text("could not open 'rtsp://admin:hunter2@cam/live'")
+    >>> redact_url("rtsp://Zm9vYmFy/x@cam.local/live#key")
+    'rtsp://***@cam.local/live#***'
+    >>> redact_text("could not open 'rtsp://admin:it's/me@cam/live'")
     "could not open 'rtsp://admin:***@cam/live'"
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote, urlsplit
+from dataclasses import dataclass
+from urllib.parse import unquote
 
 MASK = "***"
 
@@ -28,7 +36,7 @@ SECRET_PARAM_WORDS = (
 # one-letter password does not mask every occurrence of that letter in a message.
 MIN_LITERAL_SECRET = 4
 
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:'\"]*):[^\s/'\"]*@")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _QUERY_PARAM = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;\s'\"#]+)=(?P<value>[^&;\s'\"#]*)")
 
 
@@ -36,6 +44,63 @@ def is_secret_param(name: str) -> bool:
     """True when a query parameter's value should be masked (case-insensitive)."""
     lowered = unquote(name).lower()
     return lowered in SECRET_PARAM_NAMES or any(w in lowered for w in SECRET_PARAM_WORDS)
+
+
+@dataclass(frozen=True)
+class UrlParts:
+    """A URL cut at its delimiters (no validation; never raises).
+
+    Attributes:
+        head: ``scheme://``.
+        user: the user name, or None when there is no user part or it holds no ``:`` (then
+            the whole user part is a token, see ``secret``).
+        secret: the password, or the whole user part when it has no ``:``; None without one.
+        rest: host, port and path.
+        query: the query with its ``?``, or "".
+        fragment: the fragment without its ``#``, or None when there is none.
+    """
+
+    head: str
+    user: str | None
+    secret: str | None
+    rest: str
+    query: str
+    fragment: str | None
+
+
+_HOST_AFTER_AT = re.compile(r"[A-Za-z0-9.\-_~%\[\]:]*(?=[/?#]|$)")
+
+
+def split_url(url: str) -> UrlParts | None:
+    """Cuts ``url`` (which starts with ``scheme://``) into :class:`UrlParts`; None when it
+    does not start with a scheme.
+
+    The user part ends at the last ``@`` followed by something shaped like a host, so a
+    password holding ``@``, ``/``, ``?`` or ``#`` is cut whole (an ``@`` in a path or
+    query masks too much, never too little).
+    """
+    m = _SCHEME.match(url)
+    if m is None:
+        return None
+    head, body = m.group(0), url[m.end():]
+    user = secret = None
+    if head.lower() != "file://":
+        for at in range(len(body) - 1, -1, -1):
+            if body[at] == "@" and _HOST_AFTER_AT.match(body, at + 1):
+                userinfo, body = body[:at], body[at + 1:]
+                if ":" in userinfo:
+                    user, secret = userinfo.split(":", 1)
+                else:
+                    secret = userinfo
+                break
+    fragment = None
+    if "#" in body:
+        body, fragment = body.split("#", 1)
+    query = ""
+    if "?" in body:
+        body, query = body.split("?", 1)
+        query = "?" + query
+    return UrlParts(head, user, secret, body, query, fragment)
 
 
 def _mask_query(text: str) -> str:
@@ -47,38 +112,48 @@ def _mask_query(text: str) -> str:
     return _QUERY_PARAM.sub(repl, text)
 
 
-def redact_url(url: str | int) -> str:
-    """Returns ``url`` with its password and secret query values replaced by ``***``.
+def _redact_parts(parts: UrlParts) -> str:
+    out = parts.head
+    if parts.user is not None:
+        out += f"{parts.user}:{MASK if parts.secret else ''}@"
+    elif parts.secret:
+        out += f"{MASK}@"
+    out += parts.rest + _mask_query(parts.query)
+    if parts.fragment is not None:
+        out += f"#{MASK}" if parts.fragment else "#"
+    return out
 
-    The user name, host, port, path and other parameters stay readable. Anything that is
-    not a URL (a file path, a device index) is returned unchanged apart from secret-looking
-    ``name=value`` parameters. Never raises.
+
+def redact_url(url: str | int) -> str:
+    """Returns ``url`` with its password, user-only token, secret query values and
+    fragment replaced by ``***``.
+
+    The user name (when a password follows it), host, port, path and other parameters
+    stay readable. Anything that is not a URL (a file path, a device index) is returned
+    unchanged apart from secret-looking ``name=value`` parameters. Never raises.
 
     Args:
         url: a camera URL, path or device index.
     """
     text = str(url)
-    text = _USERINFO.sub(lambda m: f"{m.group('head')}:{MASK}@", text)
-    return _mask_query(text)
+    m = _SCHEME.search(text)
+    if m is None or text[:m.start()].strip():
+        return redact_text(text)
+    parts = split_url(text[m.start():])
+    assert parts is not None
+    return text[:m.start()] + _redact_parts(parts)
 
 
 def secrets_of(url: str | int) -> list[str]:
-    """The secret pieces of ``url`` (password, secret query values), raw and decoded.
-
-    Used to mask echoes of a secret that are not in URL syntax. Never raises.
-    """
-    text = str(url)
+    """The secret pieces of ``url`` (password or user-only token, secret query values,
+    fragment), raw and percent-decoded, to mask echoes of them outside URL syntax. Never
+    raises."""
+    text = str(url).strip()
+    parts = split_url(text)
     found: list[str] = []
-    try:
-        parts = urlsplit(text)
-        password = parts.password
-    except ValueError:  # malformed (for example an unclosed IPv6 bracket)
-        parts, password = None, None
-    if password is None:
-        m = re.search(r"://[^\s/@:]*:([^\s@/]*)@", text)
-        password = m.group(1) if m else None
-    if password:
-        found.append(password)
+    if parts is not None:
+        found += [s for s in (parts.secret, parts.fragment) if s]
+        text = parts.query
     for m in _QUERY_PARAM.finditer(text):
         if is_secret_param(m.group("name")) and m.group("value"):
             found.append(m.group("value"))
@@ -90,18 +165,31 @@ def secrets_of(url: str | int) -> list[str]:
     return out
 
 
-def redact_text(text: str, url: str | int | None = None) -> str:
-    """Masks credentials inside free text (error messages, FFmpeg/OpenCV output).
+_TEXT_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
+_CLOSERS = "'\")]}>,;."
 
-    Masks anything in URL syntax (``scheme://user:pass@``, secret query parameters), then,
-    when ``url`` is given, every literal echo of that URL's secrets at least
-    ``MIN_LITERAL_SECRET`` characters long (also percent-decoded ones).
+
+def redact_text(text: str, url: str | int | None = None) -> str:
+    """Masks credentials inside free text (error messages, FFmpeg/OpenCV output, YAML).
+
+    Every ``scheme://`` up to the next white space is redacted as a URL (its closing
+    quote or bracket kept), then, when ``url`` is given, every literal echo of that URL's
+    secrets at least :data:`MIN_LITERAL_SECRET` characters long (also percent-decoded).
 
     Args:
         text: the text to clean.
         url: the camera URL the text may echo, if known.
     """
-    out = redact_url(text)
+
+    def one(m: re.Match[str]) -> str:
+        found = m.group(0)
+        tail = len(found) - len(found.rstrip(_CLOSERS))
+        core, closing = (found[:-tail], found[-tail:]) if tail else (found, "")
+        if "@" in closing or "#" in closing:
+            core, closing = found, ""
+        return redact_url(core) + closing
+
+    out = _mask_query(_TEXT_URL.sub(one, text))
     if url is not None:
         for secret in sorted(secrets_of(url), key=len, reverse=True):
             if len(secret) >= MIN_LITERAL_SECRET:

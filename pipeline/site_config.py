@@ -22,14 +22,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import pathlib
+import re
 from typing import Literal
 
 from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from models.config import ModelConfig, ServingConfig
 from pipeline.analytics.config import AnalyticsConfig
-from pipeline.config import StrictModel, load_config_file
-from pipeline.errors import ConfigError, ModelError
+from pipeline.config import ConfigIssue, StrictModel, load_config_file
+from pipeline.errors import ConfigError, ConfigFileError, ModelError
 from pipeline.ingest.config import CameraConfig
 from pipeline.sinks import ParquetSinkConfig, SinkConfig
 from pipeline.tracking.config import SmoothingConfig, TrackerConfig
@@ -74,9 +75,46 @@ class HttpConfig(StrictModel):
     media_roots: tuple[pathlib.Path, ...] = Field(
         (), max_length=64,
         description="Directories whose files cameras added through the API may read (after "
-        "resolving symlinks and `..`). Empty: API-added cameras must use network URLs "
-        "(rtsp, rtsps, http, https). Cameras in the config file are not restricted.",
+        "resolving symlinks and `..`, checked on every file opened). Empty: API-added "
+        "cameras must use network URLs (rtsp, rtsps, http, https). Cameras in the config "
+        "file are not restricted. The file system root is refused.",
     )
+    allowed_hosts: tuple[str, ...] = Field(
+        ("*",), max_length=256,
+        description="Hosts that cameras added through the API may connect to: IP networks "
+        "(`10.20.0.0/16`, `192.0.2.7`), host names (`cam1.site`) or name patterns "
+        "(`*.cams.site`); `*` is any host. Loopback and link-local addresses (this machine, "
+        "cloud metadata services) are refused unless a network listed here is itself "
+        "loopback or link-local (`127.0.0.1/32`). Host names must resolve when the camera "
+        "is added, and every address they resolve to must be allowed. Cameras in the "
+        "config file are not restricted.",
+    )
+    allowed_host_headers: tuple[str, ...] = Field(
+        (), max_length=64,
+        description="On a loopback address, requests must name this machine in their Host "
+        "header (`localhost`, a loopback IP, `host`), so that a web page cannot reach the "
+        "API by rebinding its own domain to 127.0.0.1; list here the other names it is "
+        "reached by (a local reverse proxy's).",
+    )
+
+    @field_validator("media_roots")
+    @classmethod
+    def _check_roots(cls, roots: tuple[pathlib.Path, ...]) -> tuple[pathlib.Path, ...]:
+        for i, root in enumerate(roots):
+            check_media_root(root, f"media_roots[{i}]")
+        return roots
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        for i, host in enumerate(hosts):
+            if not _HOST_ENTRY.match(host):
+                try:
+                    ipaddress.ip_network(host, strict=False)
+                except ValueError:
+                    raise ValueError(f"allowed_hosts[{i}]: {host!r} is neither an IP network "
+                                     "nor a host name pattern (`cam.site`, `*.site`, `*`)") from None
+        return hosts
 
     @model_validator(mode="after")
     def _check_token(self) -> HttpConfig:
@@ -133,12 +171,27 @@ class HttpConfig(StrictModel):
             )
 
 
+_HOST_ENTRY = re.compile(r"^(\*|(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$")
+
+
+def check_media_root(root: pathlib.Path, path: str) -> None:
+    """Refuses (ValueError) a media root that is the file system root."""
+    if root.is_absolute() and pathlib.Path(os.path.realpath(root)) == pathlib.Path(root.anchor):
+        raise ValueError(f"{path}: {str(root)!r} is the file system root: cameras added "
+                         "through the API could read every file the server can; name the "
+                         "folder that holds the media")
+
+
 def _check_token_strength(value: str, what: str, path: str = "") -> None:
+    message = ""
     if len(value) < MIN_TOKEN_CHARS:
         message = (
             f"{what} is {len(value)} characters; use at least {MIN_TOKEN_CHARS} (for example "
             "the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
         )
+    elif not value.isprintable() or any(c.isspace() for c in value):
+        message = f"{what} holds white space or control characters; use printable characters only"
+    if message:
         if path:
             raise ConfigError(message, path)
         raise ValueError(message)
@@ -330,6 +383,12 @@ def load_site_config(path: str | pathlib.Path) -> SiteConfig:
                 cam = cam.model_copy(update={"url": str(candidate)})
         cameras.append(cam)
     roots = tuple(r if r.is_absolute() else (base / r) for r in cfg.http.media_roots)
+    for i, root in enumerate(roots):
+        try:
+            check_media_root(root, f"http.media_roots[{i}]")
+        except ValueError as exc:
+            path_, _, why = str(exc).partition(": ")
+            raise ConfigFileError(str(path), [ConfigIssue(path_, None, why)]) from None
     http = cfg.http.model_copy(update={"media_roots": roots})
     return cfg.model_copy(update={"cameras": tuple(cameras), "http": http})
 

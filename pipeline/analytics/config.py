@@ -19,14 +19,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import FiniteFloat, Field, field_validator, model_validator
 
 from pipeline.config import StrictModel
 
 Units = Literal["pixel", "normalized"]
 """How zone and line coordinates are given: pixels, or fractions (0..1) of width/height."""
 
-Point = tuple[float, float]
+Point = tuple[FiniteFloat, FiniteFloat]
+"""(x, y); NaN and infinities are refused."""
+
+MIN_LINE_LENGTH = {"pixel": 1.0, "normalized": 1e-3}
+"""Shortest counting line per unit: 1 pixel, or a thousandth of the frame."""
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
@@ -204,6 +208,11 @@ class LineConfig(StrictModel):
         _check_units((self.start, self.end), self.units, f"line {self.id!r}")
         if self.start == self.end:
             raise ValueError(f"line {self.id!r}: start and end are the same point {self.start}")
+        length = ((self.end[0] - self.start[0]) ** 2 + (self.end[1] - self.start[1]) ** 2) ** 0.5
+        if length < MIN_LINE_LENGTH[self.units]:
+            raise ValueError(f"line {self.id!r}: start and end are {length:g} apart; a line "
+                             f"must be at least {MIN_LINE_LENGTH[self.units]:g} long "
+                             f"({self.units} units)")
         if self.left_to_right == self.right_to_left:
             raise ValueError(
                 f"line {self.id!r}: left_to_right and right_to_left must differ, both are "

@@ -25,10 +25,12 @@ from collections.abc import Callable, Sequence
 
 from fastapi import Depends, HTTPException, Request
 
+from pipeline.app.egress import host_refusal, resolve_host
 from pipeline.errors import SourceNotAllowedError
 from pipeline.ingest.config import CameraConfig
-from pipeline.redact import redact_text
-from pipeline.site_config import HttpConfig
+from pipeline.ingest.confine import within
+from pipeline.redact import redact_text, split_url
+from pipeline.site_config import HttpConfig, is_loopback
 
 AUTH_REALM = 'Bearer realm="panoray"'
 BEARER_MISSING = "this endpoint needs the API token: send 'Authorization: Bearer <token>'"
@@ -105,20 +107,30 @@ PLAYLIST_SUFFIXES = frozenset({".m3u", ".m3u8", ".ffconcat", ".concat", ".sdp", 
 caller could reach past the media roots with one, so they are refused."""
 
 
-def check_api_source(camera: CameraConfig, media_roots: Sequence[pathlib.Path]) -> CameraConfig:
+def check_api_source(
+    camera: CameraConfig,
+    media_roots: Sequence[pathlib.Path],
+    allowed_hosts: Sequence[str] = ("*",),
+    resolve: Callable[[str], list[str]] = resolve_host,
+) -> CameraConfig:
     """Checks that a camera added through the API reads only what it may.
 
-    Network URLs (``rtsp``, ``rtsps``, ``http``, ``https``) pass. A file or image folder
-    passes when its real path (symlinks and ``..`` resolved) lies under one of
-    ``media_roots``; the returned camera then names that real path, so a symlink swapped
-    later cannot redirect it. Devices, other schemes and playlists are refused.
+    Network URLs (``rtsp``, ``rtsps``, ``http``, ``https``) pass when their host is allowed
+    (:func:`~pipeline.app.egress.host_refusal`); the camera then never probes its host to
+    explain a failure (``source.diagnose`` off). A file or image folder passes when its
+    real path (symlinks and ``..`` resolved) lies under one of ``media_roots``; the
+    returned camera names that real path and is confined to the roots
+    (``source.confine_to``), so every file it opens later is checked again. Devices, other
+    schemes and playlists are refused. Messages never show the server's resolved paths.
 
     Args:
         camera: the camera as posted.
         media_roots: the configured ``http.media_roots``.
+        allowed_hosts: the configured ``http.allowed_hosts``.
+        resolve: host name resolution.
 
     Returns:
-        The camera, its file URL replaced by the resolved path.
+        The camera, restricted as above.
 
     Raises:
         SourceNotAllowedError: with the reason.
@@ -130,10 +142,16 @@ def check_api_source(camera: CameraConfig, media_roots: Sequence[pathlib.Path]) 
             "config file"
         )
     text = url.strip()
-    if "://" in text:
-        scheme = text.split("://", 1)[0].lower()
+    parts = split_url(text)
+    if parts is not None:
+        scheme = parts.head[:-3].lower()
         if scheme in NETWORK_SCHEMES:
-            return camera
+            host = _host_of(parts.rest)
+            why = host_refusal(host, allowed_hosts, resolve)
+            if why is not None:
+                raise SourceNotAllowedError(f"camera URL refused: {why}")
+            source = camera.source.model_copy(update={"diagnose": False})
+            return camera.model_copy(update={"source": source})
         if scheme != "file":
             raise SourceNotAllowedError(
                 f"URL scheme {scheme!r} is not allowed; use {', '.join(NETWORK_SCHEMES)}, "
@@ -151,13 +169,9 @@ def check_api_source(camera: CameraConfig, media_roots: Sequence[pathlib.Path]) 
             f"network URL ({', '.join(NETWORK_SCHEMES)})"
         )
     real = pathlib.Path(os.path.realpath(path))
-    roots = [pathlib.Path(os.path.realpath(r)) for r in media_roots]
-    if not any(real == r or real.is_relative_to(r) for r in roots):
-        via = "" if real == path else f" (it resolves to {str(real)!r})"
-        raise SourceNotAllowedError(
-            f"{str(path)!r} is outside the media roots{via}; allowed: "
-            f"{[str(r) for r in roots]}"
-        )
+    roots = [os.path.realpath(r) for r in media_roots]
+    if not within(real, roots):
+        raise SourceNotAllowedError(f"{str(path)!r} is outside http.media_roots")
     if real.suffix.lower() in PLAYLIST_SUFFIXES:
         raise SourceNotAllowedError(
             f"{str(path)!r} is a playlist ({real.suffix}); FFmpeg would open the files it "
@@ -165,6 +179,38 @@ def check_api_source(camera: CameraConfig, media_roots: Sequence[pathlib.Path]) 
         )
     if not real.exists():
         raise SourceNotAllowedError(f"{str(path)!r} does not exist")
-    return camera.model_copy(update={"url": str(real)})
+    source = camera.source.model_copy(update={"confine_to": tuple(roots)})
+    return camera.model_copy(update={"url": str(real), "source": source})
 
 
+def _host_of(authority_and_path: str) -> str:
+    """The host of ``host[:port]/path`` (IPv6 in brackets kept whole)."""
+    authority = authority_and_path.split("/", 1)[0]
+    if authority.startswith("["):
+        return authority[:authority.find("]") + 1] if "]" in authority else authority
+    return authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
+
+
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def host_header_refusal(http: HttpConfig, header: str | None) -> str | None:
+    """Why a request's ``Host`` header is refused, or None.
+
+    On a loopback address only this machine's names pass (``localhost``, loopback IPs,
+    ``http.host``) and ``http.allowed_host_headers``: a page whose domain was rebound to
+    127.0.0.1 sends its own name, and is refused. Other addresses are not checked.
+    """
+    if not http.loopback:
+        return None
+    value = (header or "").strip().lower()
+    if value.startswith("["):
+        name = value[1:value.find("]")] if "]" in value else value
+    else:
+        name = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+    names = {*LOOPBACK_NAMES, http.host.lower(), *(h.lower() for h in http.allowed_host_headers)}
+    if name in names or (name and is_loopback(name)):
+        return None
+    return (f"Host {value[:100]!r} is not a name of this server; the API on a loopback "
+            "address answers only requests for localhost (add other names to "
+            "http.allowed_host_headers)")

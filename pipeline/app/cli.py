@@ -27,8 +27,13 @@ def _validate(args: argparse.Namespace) -> int:
     from pipeline.errors import ConfigFileError
     from pipeline.site_config import load_site_config
 
+    from pipeline.ingest.probe import probe_geometry
+
     try:
         cfg = load_site_config(args.config)
+        issues = probe_geometry(cfg.cameras)  # pixel geometry against the frame size
+        if issues:
+            raise ConfigFileError(str(args.config), issues)
     except ConfigFileError as exc:
         print(f"panoray: invalid config {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -40,10 +45,8 @@ def _validate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import pathlib
 
-    from ray import serve
-
     from pipeline.app.runner import PipelineRunner, RunOptions
-    from pipeline.app.serving import init_ray
+    from pipeline.app.serving import init_ray, stop_serving
     from pipeline.app.status_table import StatusDisplay
     from pipeline.errors import ConfigFileError
     from pipeline.site_config import DEMO_CONFIG, load_site_config
@@ -94,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"panoray: {why}; shutting down cleanly", flush=True)
         summary = runner.shutdown()
     finally:
-        serve.shutdown()
+        stop_serving()
     print(json.dumps(summary, indent=2), flush=True)
     if received:
         return SIGNAL_EXIT_BASE + received[0]
@@ -116,9 +119,7 @@ def _replicas(value: str) -> int | str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ray import serve
-
-    from pipeline.app.serving import init_ray, start_serving
+    from pipeline.app.serving import init_ray, start_serving, stop_serving
 
     model = ModelConfig(name=args.model, provider=args.provider)
     serving = ServingConfig(replicas=args.replicas, max_batch_size=args.max_batch_size)
@@ -134,7 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
         stop.wait()
         print("panoray: shutting down", flush=True)
     finally:
-        serve.shutdown()
+        stop_serving()
     return EXIT_OK
 
 

@@ -2,9 +2,10 @@
 
 Routes:
     POST   /v1/detect          JPEG or PNG (raw body or multipart field ``image``) -> detections
-    GET    /healthz            ready, model, provider
+    GET    /healthz            ready, model, provider (never an error's text)
     GET    /v1/models          bundled models and the one loaded
-    GET    /docs               OpenAPI docs (FastAPI)
+    GET    /v1/detector/stats  the detector's counters
+    GET    /docs, /openapi.json  OpenAPI docs (FastAPI)
 
 The runtime API of a running pipeline (``panoray run``; 503 when none runs, as under
 ``panoray serve``):
@@ -26,7 +27,11 @@ The live dashboard (plain HTML, CSS and JavaScript from :mod:`pipeline.dashboard
 
 Endpoints marked [token] change state: when ``http.token`` (or ``token_env``) is set they
 need ``Authorization: Bearer <token>`` (401 otherwise), and without a token they are only
-open on a loopback address. Camera URLs are redacted in every response.
+open on a loopback address. With ``http.protect_reads`` every GET but ``/healthz`` and the
+dashboard's static files (pages, scripts: no data) needs it too. On a loopback address a
+request must name this machine in its Host header (:func:`~pipeline.app.access.
+host_header_refusal`). Every body is refused as soon as it passes its limit. Camera URLs
+are redacted in every response.
 
 Images are decoded and resized here; only the model-sized frame goes to the detector,
 where it is batched with camera frames.
@@ -35,7 +40,6 @@ where it is batched with camera frames.
 # No `from __future__ import annotations` here: FastAPI on Serve must resolve annotations.
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -43,6 +47,7 @@ from typing import Annotated, Any
 
 import ray
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from ray import serve
@@ -52,8 +57,8 @@ from actors.controller_actor import CONTROLLER_NAME
 from models.preprocess import InputSpec, prepare_frame
 from models.registry import BUNDLED
 from models.requests import DetectRequest
-from pipeline.app.access import CHANGE, READ, check_api_source
-from pipeline.app.uploads import check_declared_length, decode_image, read_body
+from pipeline.app.access import CHANGE, READ, check_api_source, host_header_refusal
+from pipeline.app.uploads import decode_image, read_body, read_json, read_multipart_file
 from pipeline.config import validation_message
 from pipeline.dashboard import STATIC_DIR, STATIC_FILES
 from pipeline.dashboard.stills import EncodedImage
@@ -151,7 +156,18 @@ app = FastAPI(
     title="panoray",
     description="Anonymous flow metrics from cameras. Inference endpoint and runtime API.",
     version="0.1.0",
+    docs_url=None, redoc_url=None, openapi_url=None,  # served below, behind READ
 )
+
+
+@app.middleware("http")
+async def _check_host(request: Request, call_next: Callable[[Request], Any]) -> Any:
+    """Refuses (421) a request whose Host header does not name this server, on loopback."""
+    http = getattr(request.app.state, "http", None)
+    why = host_header_refusal(http, request.headers.get("host")) if http else None
+    if why is not None:
+        return _error(421, why)
+    return await call_next(request)
 
 
 @app.exception_handler(HTTPException)
@@ -263,7 +279,7 @@ class HttpApi:
                 "with a field named 'image'",
             )
         if content_type == MULTIPART:
-            data = await self._multipart_image(request)
+            data = await read_multipart_file(request, "image", self._http.max_body_bytes)
         else:
             data = await read_body(request, self._http.max_body_bytes)
         info = await self._model_info()
@@ -295,20 +311,6 @@ class HttpApi:
             height=meta.height,
         )
 
-    async def _multipart_image(self, request: Request) -> bytes:
-        check_declared_length(request, self._http.max_body_bytes)
-        form = await request.form(max_files=1, max_fields=16)
-        upload = form.get("image")
-        if upload is None or isinstance(upload, str):
-            raise InputError("multipart body has no file field named 'image'", "image")
-        data = await upload.read()
-        if len(data) > self._http.max_body_bytes:
-            raise InputTooLargeError(
-                f"image is {len(data)} bytes; the limit is {self._http.max_body_bytes} bytes",
-                len(data), self._http.max_body_bytes, "image",
-            )
-        return data
-
     def _prepare(self, data: bytes, spec: InputSpec) -> tuple[Any, FrameMeta]:
         rgb = decode_image(data, self._http.max_image_side)
         frame, tf = prepare_frame(rgb, spec, color="RGB")
@@ -320,10 +322,12 @@ class HttpApi:
         try:
             info = await asyncio.wait_for(self._model_info(), timeout=5.0)
         except (TimeoutError, Exception) as exc:  # noqa: BLE001 - any failure means not ready
-            return JSONResponse(status_code=503, content={"ready": False, "error": str(exc)})
+            log.warning("healthz: detector not ready: %s", type(exc).__name__)
+            return JSONResponse(status_code=503, content={"ready": False,
+                                                          "error": "the detector is not ready"})
         return Health(ready=True, model=info["model"], provider=info["provider"])
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", dependencies=READ, responses={401: {}})
     async def models(self) -> dict[str, Any]:
         info = await self._model_info()
         return {
@@ -334,7 +338,16 @@ class HttpApi:
             ],
         }
 
-    @app.get("/v1/detector/stats")
+    @app.get("/openapi.json", dependencies=READ, include_in_schema=False)
+    async def openapi(self) -> Any:
+        return app.openapi()
+
+    @app.get("/docs", dependencies=READ, include_in_schema=False)
+    async def docs(self, request: Request) -> Any:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title="panoray API")
+
+    @app.get("/v1/detector/stats", dependencies=READ, responses={401: {}})
     async def detector_stats(self) -> dict[str, Any]:
         """Counters of the detector replica that answers (batches, mean batch size, ...)."""
         return await self._detector.stats.remote()
@@ -358,12 +371,7 @@ class HttpApi:
         if content_type != "application/json":
             return _error(415, f"send the camera as application/json, not "
                           f"{content_type or '(no content type)'!r}")
-        body = await read_body(request, CAMERA_BODY_LIMIT)
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            return _error(400, f"the body is not valid JSON: {exc.__class__.__name__} at "
-                          f"position {getattr(exc, 'pos', '?')}")
+        data = await read_json(request, CAMERA_BODY_LIMIT)
         if not isinstance(data, dict):
             return _error(400, "the body must be a JSON object: one camera as in the config's "
                           "cameras list")
@@ -371,7 +379,8 @@ class HttpApi:
             camera = CameraConfig.model_validate(data)
         except ValidationError as exc:
             return _error(400, f"invalid camera: {validation_message(exc)}")
-        camera = check_api_source(camera, self._http.media_roots)
+        camera = await asyncio.to_thread(  # it may resolve the camera's host name
+            check_api_source, camera, self._http.media_roots, self._http.allowed_hosts)
         view = await self._ask(lambda c: c.add_camera.remote(camera))
         return JSONResponse(status_code=201, content=view)
 

@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "panoray"
 DETECTOR_DEPLOYMENT = "Detector"
+_started_local = False  # init_ray started a local Ray instance in this process
+RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+"""Ray's logger that warns, at every local start, that token auth is on."""
 
 
 def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: object) -> None:
@@ -38,7 +41,26 @@ def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: o
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     if address == "local":
         kwargs.setdefault("_system_config", SYSTEM_CONFIG)
+        # Ray's default for a new local instance stays (token auth on, its token in
+        # ~/.ray/auth_token; RAY_AUTH_MODE in the environment wins), without the warning
+        # announcing it on every run: nothing there for a panoray user to act on.
+        logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)
     ray.init(address=address, namespace=namespace, logging_level=logging.WARNING, **kwargs)
+    global _started_local
+    _started_local = address == "local"
+
+
+def stop_serving() -> None:
+    """Removes the Serve applications from a cluster this process joined; from a local
+    instance :func:`init_ray` started, nothing: the instance, Serve with it, ends with
+    this process (``serve.shutdown()`` there kills Serve's controller under its own pending
+    ``graceful_shutdown`` call, which Ray reports as a failed task: noise at every exit)."""
+    if not ray.is_initialized():
+        return
+    if _started_local:
+        ray.shutdown()
+    else:
+        serve.shutdown()
 
 
 def start_serving(

@@ -1,18 +1,22 @@
 """Reading untrusted request bodies and decoding untrusted images (JPEG and PNG).
 
 A body is refused as soon as it passes its limit (its declared length first, then as it
-streams in). An image's header is read first, so an oversized image is refused before its
+streams in, multipart bodies included: they are parsed while they stream). An image's header is read first, so an oversized image is refused before its
 pixels are allocated; truncated files are refused instead of being decoded half-grey.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import warnings
+from collections.abc import AsyncGenerator
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from fastapi import Request
+from starlette.formparsers import MultiPartException, MultiPartParser
 from PIL import Image, UnidentifiedImageError
 
 from pipeline.errors import InputError, InputTooLargeError
@@ -40,6 +44,11 @@ def decode_image(data: bytes, max_side: int) -> npt.NDArray[np.uint8]:
     except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise InputError(
             f"the body ({len(data)} bytes) is not a decodable JPEG or PNG image", "body"
+        ) from None
+    except (ValueError, OSError, SyntaxError) as exc:  # a PNG text chunk too large, ...
+        raise InputError(
+            f"the {len(data)}-byte body is not a usable JPEG or PNG image "
+            f"({type(exc).__name__}: {str(exc)[:200]})", "body",
         ) from None
     if image.format not in ACCEPTED_FORMATS:
         raise InputError(
@@ -70,15 +79,88 @@ def check_declared_length(request: Request, limit: int) -> None:
         )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Reads the body, refusing it (InputTooLargeError) as soon as it passes ``limit``."""
+async def limited_stream(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
+    """The body's chunks as they arrive, refusing it (InputTooLargeError) as soon as it
+    passes ``limit`` bytes, whatever its declared length or transfer encoding."""
     check_declared_length(request, limit)
-    chunks, size = [], 0
+    size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise InputTooLargeError(
                 f"request body exceeds the limit of {limit} bytes", size, limit, "body"
             )
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Reads the body, refusing it (InputTooLargeError) as soon as it passes ``limit``."""
+    return b"".join([chunk async for chunk in limited_stream(request, limit)])
+
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays and objects accepted in a JSON body (a camera needs 5)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """True when arrays and objects in ``body`` nest deeper than ``limit`` (brackets inside
+    strings are skipped), checked before parsing so that no parser recurses that deep."""
+    depth, in_string, escaped = 0, False, False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body as JSON, refused past ``limit`` bytes (InputTooLargeError) or when not
+    strict JSON (InputError): a syntax error, NaN or Infinity, nesting deeper than
+    :data:`MAX_JSON_DEPTH`."""
+    body = await read_body(request, limit)
+    if json_depth_exceeds(body, MAX_JSON_DEPTH):
+        raise InputError(f"the body is not valid JSON here: nested deeper than "
+                         f"{MAX_JSON_DEPTH} levels", "body")
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        raise InputError(f"the body is not valid JSON: {str(exc)[:200]}", "body") from None
+
+
+async def read_multipart_file(request: Request, field: str, limit: int) -> bytes:
+    """The file in multipart field ``field``, parsed as the body streams in: the body is
+    refused (InputTooLargeError) as soon as it passes ``limit`` bytes, so neither the
+    spooled file nor the returned bytes can exceed it.
+
+    Raises:
+        InputError: the body is not valid multipart, or has no file field ``field``.
+    """
+    parser = MultiPartParser(request.headers, limited_stream(request, limit),
+                             max_files=1, max_fields=16, max_part_size=64 * 1024)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise InputError(f"invalid multipart body: {exc.message}", "body") from None
+    try:
+        upload = form.get(field)
+        if upload is None or isinstance(upload, str):
+            raise InputError(f"multipart body has no file field named {field!r}", field)
+        return await upload.read()
+    finally:
+        await form.close()

@@ -88,6 +88,19 @@ class SourceConfig(StrictModel):
         description="Live pacing of files: when decoding falls this far behind media time, "
         "the pacer resynchronises instead of rushing to catch up (s).",
     )
+    diagnose: bool = Field(
+        True,
+        description="When a network stream does not open, make one TCP connection to its "
+        "host and port to say why (refused, unreachable, accepts connections). Cameras "
+        "added through the runtime API never do: their reason would make the API a port "
+        "scanner.",
+    )
+    confine_to: tuple[str, ...] = Field(
+        (), max_length=64,
+        description="Open only files whose real path (symlinks resolved, on every file "
+        "opened: a video, each image of a folder) lies under one of these folders. Set by "
+        "the runtime API to `http.media_roots`; empty: no restriction.",
+    )
 
 
 class ReconnectConfig(StrictModel):
@@ -289,6 +302,14 @@ class CameraConfig(StrictModel):
                                  description="Measuring and reporting health.")
     placement: PlacementConfig = Field(default_factory=PlacementConfig,
                                        description="Where the camera's actor runs.")
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, url: object) -> object:
+        if isinstance(url, bool):
+            raise ValueError(f"url is the boolean {url} (YAML reads yes/no/on/off/true/false "
+                             "as booleans); quote it, or give a path, URL or device index")
+        return url
 
     @model_validator(mode="after")
     def _check(self) -> CameraConfig:

@@ -25,6 +25,7 @@ from models.tiling import TileRect, plan_tiles, prepare_tiles
 from pipeline.backoff import Backoff
 from pipeline.errors import SourceError, StreamError
 from pipeline.ingest.config import CameraConfig
+from pipeline.ingest.frame_geometry import check_frame_geometry
 from pipeline.ingest.health import CameraState, HealthTracker
 from pipeline.ingest.pacing import FrameSubsampler, LivePacer, MediaClock
 from pipeline.ingest.source import LIVE_KINDS, FrameSource, open_source, resolve_kind
@@ -97,6 +98,7 @@ class Decoder:
         self._clock = MediaClock()
         self._frame_index = 0
         self._next_still_pts: float | None = None
+        self._checked_size = (0, 0)  # frame size the pixel geometry was checked against
 
     def run(self) -> None:
         """The thread's body: decodes until the end, then posts :data:`END`."""
@@ -149,6 +151,8 @@ class Decoder:
                 continue
             try:
                 info = source.info
+                check_frame_geometry(cfg, kind, info.width, info.height)  # before frames flow
+                self._checked_size = (info.width, info.height)
                 self.health.source_fps = info.fps
                 self._clock.start_session(info.fps, live_source, use_stream)
                 first = True
@@ -220,6 +224,9 @@ class Decoder:
             self.health.record_error(f"frame {index} could not be decoded")
             return done
         height, width = frame.shape[:2]
+        if (width, height) != self._checked_size:  # undeclared at open, or changed
+            check_frame_geometry(cfg, self.health.kind or "", width, height)
+            self._checked_size = (width, height)
         self.health.width, self.health.height = width, height
         tiles = rects = None
         small = None

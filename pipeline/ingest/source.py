@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +51,8 @@ from pipeline.errors import (
     UnsupportedSourceError,
 )
 from pipeline.ingest.config import CameraConfig
+from pipeline.ingest.confine import check_confined
+from pipeline.ingest.diagnose import UNDIAGNOSED, diagnose_network
 from pipeline.mot import read_seqinfo
 from pipeline.redact import redact_text
 
@@ -59,7 +60,6 @@ log = logging.getLogger(__name__)
 
 LIVE_KINDS = frozenset({"rtsp", "http", "usb"})
 SCHEME_KINDS = {"rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "http", "file": "file"}
-DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_IMAGE_FPS = 25.0
 # A file that stops before this fraction of the frame count its container declares is
@@ -262,6 +262,7 @@ class CvCaptureSource:
         raise self._open_failure(elapsed)
 
     def _check_file(self, path: str) -> None:
+        check_confined(self.config, self.kind, path)
         p = Path(path)
         if not p.exists():
             raise self._error(SourceNotFoundError, "file does not exist")
@@ -284,6 +285,8 @@ class CvCaptureSource:
                 SourceOpenError, "the video device could not be opened (busy or not a camera)",
                 retryable=True,
             )
+        if not cfg.source.diagnose:  # added through the API: no port oracle
+            return self._error(SourceOpenError, UNDIAGNOSED, retryable=True)
         reason = diagnose_network(str(cfg.url), min(cfg.source.open_timeout_s, 5.0))
         if elapsed >= cfg.source.open_timeout_s * 0.95:
             reason = f"no stream within the {cfg.source.open_timeout_s:g} s open timeout; {reason}"
@@ -353,7 +356,10 @@ class ImageSequenceSource:
             )
         if (directory / "img1").is_dir():
             directory = directory / "img1"
+        check_confined(config, kind, directory)
         self._files = numbered_images(directory)
+        for _, path in self._files:
+            check_confined(config, kind, path)
         if not self._files:
             raise SourceCorruptError(
                 config.id, kind, config.redacted_url,
@@ -380,6 +386,7 @@ class ImageSequenceSource:
     def retrieve(self) -> npt.NDArray[np.uint8] | None:
         if self._current is None:
             return None
+        check_confined(self.config, self.kind, self._current)  # it may have changed since
         return cv2.imread(str(self._current), cv2.IMREAD_COLOR)
 
     def position_s(self) -> float | None:
@@ -408,35 +415,6 @@ def _seqinfo_fps(directory: Path) -> float | None:
     except InputError as exc:
         log.warning("ignoring %s", exc)
         return None
-
-
-def diagnose_network(url: str, timeout_s: float) -> str:
-    """Why a network URL may not open: DNS, refused, unreachable, or reachable.
-
-    Makes one TCP connection attempt to the URL's host and port. The text names host and
-    port, never credentials.
-    """
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 0)
-    except ValueError:
-        return "the URL is malformed"
-    if not host or not port:
-        return "the URL has no host"
-    where = f"{host}:{port}"
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            pass
-    except socket.gaierror:
-        return f"host name {host!r} does not resolve"
-    except ConnectionRefusedError:
-        return f"connection to {where} refused (nothing listening)"
-    except TimeoutError:
-        return f"no answer from {where} within {timeout_s:g} s (host down or firewalled)"
-    except OSError as exc:
-        return f"cannot reach {where} ({exc.strerror or exc})"
-    return (f"{where} accepts connections but FFmpeg could not open the stream "
-            "(wrong path or credentials, or an unsupported codec)")
 
 
 SOURCE_KINDS: dict[str, Callable[[CameraConfig], FrameSource]] = {

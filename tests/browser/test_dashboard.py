@@ -62,7 +62,8 @@ class Run:
                         for cid, geometry in CAMERAS.items()],
             "analytics": {"window_s": 5, "window_grace_s": 2, "min_distinct_tracks": 1},
             "http": {"port": self.port, "token_env": "PANORAY_API_TOKEN",
-                     "protect_reads": True},
+                     "protect_reads": True,
+                     "allowed_hosts": ["*", "127.0.0.1/32"]},  # SECRET_URL is on loopback
             "serving": {"batch_wait_timeout_s": 0.02},
         }
         (tmp / "site.yaml").write_text(json.dumps(config))  # JSON is YAML

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -20,9 +21,14 @@ def _env() -> dict:
     return {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
 
 
-def _panoray(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def _panoray(*args: str, timeout: float = 60, env: dict | None = None
+             ) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True,
-                          text=True, timeout=timeout, env=_env(), cwd=ROOT)
+                          text=True, timeout=timeout, env=env or _env(), cwd=ROOT)
+
+
+NOISE = re.compile(r"\b(WARNING|WARN|ERROR|Error|Traceback|failed|killed)\b")
+"""What a user reads as something gone wrong."""
 
 
 BAD = """\
@@ -109,9 +115,13 @@ def test_sigterm_mid_live_run_leaves_complete_parquet(tmp_path):
 def test_the_embedded_demo_runs_to_completion(tmp_path):
     out = tmp_path / "demo-out"
     started = time.monotonic()
-    result = _panoray("run", "--output", str(out), "--port", str(free_port()), timeout=240)
+    user_shell = {k: v for k, v in _env().items() if k != "RAY_AUTH_MODE"}  # as a user runs it
+    result = _panoray("run", "--output", str(out), "--port", str(free_port()), timeout=240,
+                      env=user_shell)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    noise = [line for line in (result.stdout + result.stderr).splitlines() if NOISE.search(line)]
+    assert not noise, noise  # a clean run prints nothing a user cannot act on
     assert "running demo: 3 cameras" in result.stdout
     assert '"events_total"' in result.stdout
     events = pd.read_parquet(out / "events")

@@ -172,7 +172,8 @@ def run(tmp_path_factory):
         "analytics": {"window_s": 5, "window_grace_s": 2, "min_distinct_tracks": K},
         "sinks": [{"type": "parquet", "events_retention_days": EVENTS_DAYS,
                    "aggregates_retention_days": AGGREGATES_DAYS}],
-        "http": {"token_env": "PANORAY_API_TOKEN"},
+        "http": {"token_env": "PANORAY_API_TOKEN",
+                 "allowed_hosts": ["*", "127.0.0.1/32"]},  # the API adds RTSP_URL, on loopback
         "serving": {"batch_wait_timeout_s": 0.02},
     }
     proc = PanorayProcess(tmp, config, env={"PANORAY_API_TOKEN": TOKEN})

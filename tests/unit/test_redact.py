@@ -15,9 +15,25 @@ from pipeline.redact import is_secret_param, redact_text, redact_url, secrets_of
         ("rtsp://u:p@ss@host/x", "rtsp://u:***@host/x"),
         ("rtsp://u:p%40ss@host/x", "rtsp://u:***@host/x"),
         ("rtsp://:onlypass@host/x", "rtsp://:***@host/x"),
-        # user without password, and no credentials: unchanged
-        ("rtsp://viewer@host/x", "rtsp://viewer@host/x"),
+        # a user part without a password may be a token: masked whole
+        ("rtsp://viewer@host/x", "rtsp://***@host/x"),
+        ("rtsp://Zm9vYmFyYmF6@host/x", "rtsp://***@host/x"),
+        ("rtsp://abc/def+ghi==@host/x", "rtsp://***@host/x"),
+        # passwords holding quotes, slashes, colons
+        ("rtsp://u:it's@host/x", "rtsp://u:***@host/x"),
+        ("rtsp://u:a/b/c@host:554/x", "rtsp://u:***@host:554/x"),
+        ("rtsp://u:a:b@host/x", "rtsp://u:***@host/x"),
+        ("rtsp://u:pa?ss@host/x", "rtsp://u:***@host/x"),
+        ("rtsp://u:pa#ss@host:554/x#f", "rtsp://u:***@host:554/x#***"),
+        ("rtsp://u:pa ss@host/x", "rtsp://u:***@host/x"),
+        # an @ in the query masks too much, never too little
+        ("http://h/v?mail=a@b.c", "http://***@b.c"),
+        # fragments are masked whole
+        ("http://h/v.mjpg#s3cret", "http://h/v.mjpg#***"),
+        ("http://u:p@h/v?token=t#frag", "http://u:***@h/v?token=***#***"),
+        # no credentials: unchanged
         ("rtsp://host:554/x", "rtsp://host:554/x"),
+        ("file:///data/a@b.mp4", "file:///data/a@b.mp4"),
         # secret query parameters, any case, other parameters kept
         ("http://h/v?password=a&fps=5", "http://h/v?password=***&fps=5"),
         ("http://h/v?user=bob&pass=a", "http://h/v?user=bob&pass=***"),
@@ -61,6 +77,13 @@ def test_redact_url(url, expected):
         # text with no URL given: URL syntax is still masked
         ("see http://x:y@h/ and more", None, "see http://x:***@h/ and more"),
         ("nothing secret here", "rtsp://h/x", "nothing secret here"),
+        # passwords with a quote or slash, and user-only tokens, inside text
+        ("could not open 'rtsp://admin:it's/me@cam/live' in function", None,
+         "could not open 'rtsp://admin:***@cam/live' in function"),
+        ("opening rtsp://TOKENVALUE@cam/live failed", None, "opening rtsp://***@cam/live failed"),
+        ("echo it's/me", "rtsp://admin:it's/me@cam/live", "echo ***"),
+        ("echo TOKENVALUE", "rtsp://TOKENVALUE@cam/live", "echo ***"),
+        ("echo fragsecret", "http://h/x#fragsecret", "echo ***"),
     ],
 )
 def test_redact_text(text, url, expected):
@@ -70,6 +93,7 @@ def test_redact_text(text, url, expected):
 def test_secrets_of_lists_raw_and_decoded_values():
     assert secrets_of("rtsp://u:p%40ss@h/x?token=t%2B1") == ["p%40ss", "p@ss", "t%2B1", "t+1"]
     assert secrets_of("/plain/path.mp4") == []
+    assert secrets_of("rtsp://TOK%2Fx@h/x#f") == ["TOK%2Fx", "TOK/x", "f"]
 
 
 @pytest.mark.parametrize(

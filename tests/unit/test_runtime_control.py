@@ -168,10 +168,10 @@ def _cam(url, **kw):
 @pytest.mark.parametrize(
     ("url", "kw", "message"),
     [
-        ("{outside}", {}, "is outside the media roots; allowed: ['{root}']"),
-        ("{root}/../outside.mp4", {}, "is outside the media roots (it resolves to '{outside}')"),
-        ("{root}/escape.mp4", {}, "is outside the media roots (it resolves to '{outside}')"),
-        ("file://{outside}", {}, "is outside the media roots"),
+        ("{outside}", {}, "'{outside}' is outside http.media_roots"),
+        ("{root}/../outside.mp4", {}, "'{root}/../outside.mp4' is outside http.media_roots"),
+        ("{root}/escape.mp4", {}, "'{root}/escape.mp4' is outside http.media_roots"),
+        ("file://{outside}", {}, "is outside http.media_roots"),
         ("clip.mp4", {}, "a file path must be absolute, got 'clip.mp4'"),
         (0, {}, "local capture devices cannot be added through the API"),
         ("/dev/video0", {"source": {"kind": "usb"}}, "local capture devices cannot be added"),
@@ -189,6 +189,8 @@ def test_api_sources_refused(media, url, kw, message):
         check_api_source(_cam(url, **kw), [media])
     assert message.format(**fill) in str(err.value)
     assert err.value.field == "url"
+    if "escape" in str(url) or ".." in str(url):  # never the path it resolves to, nor the roots
+        assert str(fill["outside"]) not in str(err.value) and "allowed" not in str(err.value)
 
 
 def test_files_refused_without_media_roots(media):
@@ -210,8 +212,13 @@ def test_files_refused_without_media_roots(media):
 )
 def test_api_sources_accepted_and_resolved(media, url, expected):
     real = os.path.realpath(media)
-    cam = check_api_source(_cam(url.format(root=media)), [media])
+    cam = check_api_source(_cam(url.format(root=media)), [media],
+                           resolve=lambda host: ["192.0.2.10"])
     assert cam.url == expected.format(root=real)
+    if "://" in expected and not expected.startswith("file"):  # network: never probes
+        assert cam.source.diagnose is False and cam.source.confine_to == ()
+    else:  # files: every file it opens is checked against the roots
+        assert cam.source.confine_to == (real,) and cam.source.diagnose is True
 
 
 def test_validation_messages_never_echo_the_password():

@@ -1,0 +1,47 @@
+"""Why a network camera did not open: one TCP connection to its host and port.
+
+Only cameras from the operator's config file are diagnosed (``source.diagnose``); a
+camera added through the runtime API gets :data:`UNDIAGNOSED`, so the API cannot be used
+to learn which ports of which hosts accept connections.
+"""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import urlsplit
+
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
+UNDIAGNOSED = ("FFmpeg could not open the stream (host unreachable, nothing listening, wrong "
+               "path or credentials, or an unsupported codec)")
+"""The reason given for a camera that may not probe its host."""
+
+
+def diagnose_network(url: str, timeout_s: float) -> str:
+    """Why a network URL may not open: DNS, refused, unreachable, or reachable.
+
+    Makes one TCP connection attempt to the URL's host and port. The text names host and
+    port, never credentials.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 0)
+    except ValueError:
+        return "the URL is malformed"
+    if not host or not port:
+        return "the URL has no host"
+    where = f"{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except socket.gaierror:
+        return f"host name {host!r} does not resolve"
+    except ConnectionRefusedError:
+        return f"connection to {where} refused (nothing listening)"
+    except TimeoutError:
+        return f"no answer from {where} within {timeout_s:g} s (host down or firewalled)"
+    except OSError as exc:
+        return f"cannot reach {where} ({exc.strerror or exc})"
+    return (f"{where} accepts connections but FFmpeg could not open the stream "
+            "(wrong path or credentials, or an unsupported codec)")
+
+

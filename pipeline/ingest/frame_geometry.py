@@ -1,0 +1,58 @@
+"""Checking a camera's pixel zones and lines against its frame, before frames flow.
+
+Zones and lines in ``units: pixel`` only make sense inside the frame; one outside would
+switch the camera's analytics off at its first frame. The camera's decoder checks them
+when the source is opened (the size it declares) and whenever the decoded frame size
+changes, and fails the camera visibly (state ``failed``, the reason naming the zone or
+line, ``panoray run`` exit 3); other cameras go on. ``panoray validate`` runs the same
+check on files and image folders, whose size it can read
+(:func:`pipeline.ingest.probe.probe_geometry`).
+
+Example:
+    >>> cam = CameraConfig(id="door", url="/clips/door.mp4",
+    ...                    lines=[{"id": "l", "start": [10, 10], "end": [10, 600], "units": "pixel"}])
+    >>> check_frame_geometry(cam, "file", 768, 576)
+    Traceback (most recent call last):
+    ...
+    pipeline.ingest.frame_geometry.FrameGeometryError: camera 'door' (file /clips/door.mp4): lines[0]: line 'l': point (10, 600) lies outside the 768x576 frame (pixel coordinates must be within it; use units: normalized to scale with the frame)
+"""
+
+from __future__ import annotations
+
+from pipeline.analytics.config import LineConfig, ZoneConfig
+from pipeline.analytics.geometry import resolve_points
+from pipeline.errors import ConfigError, SourceError
+from pipeline.ingest.config import CameraConfig
+
+
+class FrameGeometryError(SourceError):
+    """A camera's pixel zone or line lies outside its frame (not retryable)."""
+
+
+def geometry_problem(config: CameraConfig, width: int, height: int) -> str | None:
+    """Why the camera's pixel zones and lines do not fit a ``width`` x ``height`` frame
+    (``zones[i].points: ...`` or ``lines[i]: ...``), or None when they fit or the size is
+    unknown (0)."""
+    if width <= 0 or height <= 0:
+        return None
+    items: list[tuple[str, ZoneConfig | LineConfig]] = [
+        *((f"zones[{i}].points", z) for i, z in enumerate(config.zones)),
+        *((f"lines[{i}]", line) for i, line in enumerate(config.lines)),
+    ]
+    for path, item in items:
+        if item.units != "pixel":
+            continue
+        points = item.points if isinstance(item, ZoneConfig) else (item.start, item.end)
+        kind = "zone" if isinstance(item, ZoneConfig) else "line"
+        try:
+            resolve_points(points, "pixel", width, height, f"{kind} {item.id!r}")
+        except ConfigError as exc:
+            return f"{path}: {exc}"
+    return None
+
+
+def check_frame_geometry(config: CameraConfig, kind: str, width: int, height: int) -> None:
+    """Raises :class:`FrameGeometryError` when :func:`geometry_problem` finds one."""
+    problem = geometry_problem(config, width, height)
+    if problem is not None:
+        raise FrameGeometryError(config.id, kind, config.redacted_url, problem)
