@@ -54,7 +54,6 @@ import math
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +64,28 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import goal, machine, spread  # noqa: E402
+from benchmarks.contenders import (  # noqa: E402
+    NO_IDS,
+    Timeline,
+    TrackedFrame,
+    as_mot,
+    from_sv,
+    panoray_live,
+    panoray_offline,
+    to_sv,
+)
+from benchmarks.scene_analytics import (  # noqa: E402
+    LINE_GUARDS,
+    TRUTH_LINE_GUARDS,
+    TRUTH_ZONE_GUARDS,
+    ZONE_GUARDS,
+    Scene,
+    analytics_config,
+    rel_error,
+    run_analytics,
+    truth_frames,
+)
 from models.tiling import TilingConfig, merge, plan_tiles, prepare_tiles  # noqa: E402
-from pipeline.analytics.camera import CameraAnalytics  # noqa: E402
 from pipeline.analytics.config import AnalyticsConfig  # noqa: E402
 from pipeline.evaluation import (  # noqa: E402
     MotSequence,
@@ -75,16 +94,14 @@ from pipeline.evaluation import (  # noqa: E402
     read_mot,
     read_seqinfo,
 )
-from pipeline.tracking import ByteTracker, TrackerConfig  # noqa: E402
+from pipeline.tracking import TrackerConfig  # noqa: E402
 from pipeline.tracking.association import iou_matrix  # noqa: E402
 from pipeline.tracking.config import GapFillConfig  # noqa: E402
-from pipeline.tracking.smoothing import GapFiller  # noqa: E402
-from pipeline.types import Detections, FrameMeta, Tracks  # noqa: E402
+from pipeline.types import Detections  # noqa: E402
 
 log = logging.getLogger("benchmarks.accuracy")
 
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
-PERSON = 1  # class id of "person" in the bundled model's label map
 
 # One configuration for every sequence: what a site config would hold.
 DETECTOR_THRESHOLD = 0.4
@@ -98,21 +115,6 @@ JITTER_SEEDS = 8
 size) whose mean HOTA is reported next to the HOTA on the detections as they are: on
 sequences this short one identity swap moves HOTA by several points."""
 TARGETS = {"hota": 0.55, "line_count": 0.10, "zone_visits": 0.15, "zone_dwell": 0.15}
-
-
-@dataclass(frozen=True)
-class Scene:
-    """The counting geometry of one sequence, normalised coordinates.
-
-    Attributes:
-        head_on: (x0, y0, x1, y1) of the line people cross head-on.
-        along: (x0, y0, x1, y1) of the line people walk along.
-        zone: polygon vertices.
-    """
-
-    head_on: tuple[float, float, float, float]
-    along: tuple[float, float, float, float]
-    zone: tuple[tuple[float, float], ...]
 
 
 # Both TUD sequences: people walk left and right across a 640x480 view, feet between 0.5
@@ -131,31 +133,8 @@ SCENES = {
 }
 
 
-# Noise guards of the analytics, as a site would set them for real footage. The ground
-# truth goes through the same analytics with these turned off (TRUTH_GUARDS): labelled
-# boxes do not jitter or break, and the guards must not move the ruler. What a crossing and
-# a visit *are* (hysteresis_box_fraction, min_visit_s: library defaults) is the same for both.
-LINE_GUARDS = {"min_side_s": 0.1}
-ZONE_GUARDS = {"exit_grace_s": 2.0}
-TRUTH_LINE_GUARDS = {"min_side_s": 0.0}
-TRUTH_ZONE_GUARDS = {"exit_grace_s": 0.0}
-
-
-def analytics_config(scene: Scene, truth: bool = False) -> AnalyticsConfig:
-    """The scene as an AnalyticsConfig: library defaults plus the noise guards above."""
-    line_guards = TRUTH_LINE_GUARDS if truth else LINE_GUARDS
-    zone_guards = TRUTH_ZONE_GUARDS if truth else ZONE_GUARDS
-    return AnalyticsConfig(
-        zones=[{"id": "zone", "points": [list(p) for p in scene.zone], **zone_guards}],
-        lines=[
-            {"id": "head_on", "start": list(scene.head_on[:2]), "end": list(scene.head_on[2:]),
-             **line_guards},
-            {"id": "along", "start": list(scene.along[:2]), "end": list(scene.along[2:]),
-             **line_guards},
-        ],
-        window_s=3600.0,
-        min_distinct_tracks=1,
-    )
+# Noise guards (LINE_GUARDS, ZONE_GUARDS) and the ruler's (TRUTH_*): see
+# benchmarks/scene_analytics.py, shared with the identity benchmark.
 
 
 # --------------------------------------------------------------------------- detection
@@ -244,39 +223,11 @@ def detection_quality(gt: MotSequence, frames: list[Detections]) -> dict[str, fl
 # --------------------------------------------------------------------------- tracking
 
 
-@dataclass(frozen=True)
-class TrackedFrame:
-    """One frame of a tracker's output, as analytics take it."""
-
-    pts_s: float
-    tracks: Tracks
-    removed_ids: np.ndarray
-
-
 def track_panoray(seq: str, frames: list[Detections], fps: float, width: int, height: int,
                   smooth: bool) -> list[TrackedFrame]:
-    tracker = ByteTracker(TRACKER)
-    filler = GapFiller(GAP_FILL) if smooth else None
-    out: list[TrackedFrame] = []
-    for i, dets in enumerate(frames):
-        meta = FrameMeta(seq, i, i / fps, 0.0, width, height)
-        tracks = tracker.update(dets, meta.pts_s)
-        if filler is None:
-            out.append(TrackedFrame(meta.pts_s, tracks, tracker.removed_ids))
-        else:
-            out += [TrackedFrame(f.meta.pts_s, f.tracks, f.removed_ids)
-                    for f in filler.push(meta, tracks, tracker.removed_ids)]
-    if filler is not None:
-        out += [TrackedFrame(f.meta.pts_s, f.tracks, f.removed_ids) for f in filler.flush()]
-    return out
-
-
-def _to_sv(dets: Detections) -> Any:
-    import supervision as sv
-
-    return sv.Detections(xyxy=dets.boxes.astype(np.float32),
-                         confidence=dets.scores.astype(np.float32),
-                         class_id=dets.class_ids.astype(int))
+    """panoray offline (tracker and smoother) or live (tracker alone), defaults."""
+    timeline = Timeline.regular(seq, len(frames), fps, width, height)
+    return (panoray_offline if smooth else panoray_live)(frames, timeline)
 
 
 def track_peer(frames: list[Detections], fps: float) -> tuple[list[TrackedFrame], list[Any]]:
@@ -286,16 +237,9 @@ def track_peer(frames: list[Detections], fps: float) -> tuple[list[TrackedFrame]
     tracker = ByteTrackTracker(frame_rate=fps)
     out, raw = [], []
     for i, dets in enumerate(frames):
-        res = tracker.update(_to_sv(dets), timestamp=i / fps)
+        res = tracker.update(to_sv(dets), timestamp=i / fps)
         raw.append(res)
-        if len(res):
-            keep = np.asarray(res.tracker_id) >= 0
-            cls = res.class_id if res.class_id is not None else np.zeros(len(res), np.int16)
-            tracks = Tracks(res.xyxy[keep], res.confidence[keep], cls[keep],
-                            res.tracker_id[keep])
-        else:
-            tracks = Tracks.empty()
-        out.append(TrackedFrame(i / fps, tracks, np.zeros(0, np.int64)))
+        out.append(TrackedFrame(i / fps, from_sv(res), NO_IDS))
     return out, raw
 
 
@@ -329,22 +273,11 @@ def jittered(gt: MotSequence, frames: list[Detections], seq: str, fps: float, wi
 
 
 def gt_frames(gt: MotSequence, fps: float) -> list[TrackedFrame]:
-    boxes = gt.boxes_xyxy().astype(np.float32)
-    out = []
-    for f in range(1, gt.num_frames + 1):
-        rows = gt.frame_rows(f)
-        n = rows.stop - rows.start
-        out.append(TrackedFrame((f - 1) / fps, Tracks(boxes[rows], np.ones(n, np.float32),
-                                                      np.full(n, PERSON, np.int16),
-                                                      gt.ids[rows]), np.zeros(0, np.int64)))
-    return out
+    return truth_frames(gt, np.arange(gt.num_frames) / fps)
 
 
 def to_mot(frames: list[TrackedFrame], fps: float, num_frames: int) -> MotSequence:
-    per = [Tracks.empty()] * num_frames
-    for f in frames:
-        per[int(round(f.pts_s * fps))] = f.tracks
-    return MotSequence.from_tracks(per, num_frames)
+    return as_mot(frames, np.arange(num_frames) / fps)
 
 
 def tracking_metrics(gt: MotSequence, pred: MotSequence) -> dict[str, Any]:
@@ -355,39 +288,6 @@ def tracking_metrics(gt: MotSequence, pred: MotSequence) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- analytics
-
-
-def run_analytics(frames: list[TrackedFrame], config: AnalyticsConfig, width: int,
-                  height: int, fps: float) -> dict[str, Any]:
-    """Line counts by direction, and zone visits, mean dwell and mean occupancy."""
-    cam = CameraAnalytics("bench", config, width, height)
-    events = []
-    seen: set[int] = set()
-    last = 0.0
-    for f in frames:
-        events += cam.update(f.tracks, f.pts_s, f.removed_ids)
-        seen.update(f.tracks.track_ids.tolist())
-        last = f.pts_s
-    # The sequence ends: close every visit still open, at its last frame inside.
-    events += cam.update(Tracks.empty(), last + 1.0 / fps, np.array(sorted(seen), np.int64))
-    windows = [w for cw in cam.close() for w in cw.metrics]
-    out: dict[str, Any] = {}
-    for line in config.lines:
-        out[line.id] = {
-            d: sum(1 for e in events if e.kind == "line_cross" and e.element_id == line.id
-                   and e.direction == d)
-            for d in (line.left_to_right, line.right_to_left)
-        }
-    for zone in config.zones:
-        dwell = [e.dwell_s for e in events if e.kind == "zone_exit" and e.element_id == zone.id]
-        occ = [w.occupancy_mean for w in windows
-               if w.element_id == zone.id and w.occupancy_mean is not None]
-        out[zone.id] = {
-            "visits": sum(1 for e in events if e.kind == "zone_enter" and e.element_id == zone.id),
-            "mean_dwell_s": round(float(np.mean(dwell)), 3) if dwell else 0.0,
-            "mean_occupancy": round(float(occ[0]), 3) if occ else 0.0,
-        }
-    return out
 
 
 def sv_line_counts(raw: list[Any], config: AnalyticsConfig, width: int, height: int) -> dict:
@@ -427,13 +327,6 @@ def _sv_in_means_left_to_right(line: Any, width: int, height: int) -> bool:
         zone.trigger(sv.Detections(xyxy=np.array([[x - 5, y - 20, x + 5, y]], np.float32),
                                    tracker_id=np.array([1]), class_id=np.array([0])))
     return zone.in_count == 1
-
-
-def rel_error(value: float, truth: float) -> float:
-    """|value - truth| / truth; when truth is 0, the absolute value (0 only if exact)."""
-    if truth == 0:
-        return float(abs(value))
-    return abs(value - truth) / abs(truth)
 
 
 def compare(truth: dict, ours: dict, peer: dict, sv_lines: dict | None) -> dict[str, Any]:
