@@ -898,13 +898,13 @@ def _per_frame(frames: IntArray, boxes: FloatArray, scores: FloatArray, clip: Cl
     return out
 
 
-def miss_runs_s(groups: IntArray, times_s: FloatArray, hit: npt.NDArray[np.bool_],
-                dt_s: float) -> FloatArray:
-    """Durations (seconds, ``frames missed x dt_s``) of every run of consecutive misses
-    of one person that ends in a detection (runs cut by the end of the track are left
-    out: their length is unknown)."""
+def miss_runs_s(groups: IntArray, times_s: FloatArray, hit: npt.NDArray[np.bool_]
+                ) -> FloatArray:
+    """Durations (seconds) of every run of consecutive misses of one person that ends in a
+    detection: frames missed times the frame interval (runs cut by the end of the track
+    are left out: their length is unknown)."""
     order = np.lexsort((times_s, groups))
-    g, h = groups[order], hit[order]
+    g, t, h = groups[order], times_s[order], hit[order]
     runs = []
     length = 0
     for k in range(len(g)):
@@ -914,7 +914,6 @@ def miss_runs_s(groups: IntArray, times_s: FloatArray, hit: npt.NDArray[np.bool_
             length += 1
         else:
             if length:
-                runs.append(length * dt_s)
+                runs.append(length * (t[k] - t[k - 1]))
             length = 0
     return np.array(runs)
-

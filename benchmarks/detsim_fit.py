@@ -104,7 +104,7 @@ class Observations:
     the detected (NaN otherwise); ``extra`` whether an extra box lies next to them.
 
     Pair rows (overlapping people in one frame): ``pair_x`` design rows (FUSED_TERMS),
-    ``pair_group``, ``pair_time``, ``pair_fused``.
+    ``pair_group``, ``pair_time``, ``pair_fused``. Frames are numbered in ``dt_s`` steps.
 
     Pools: ``extra_pool`` (m, 5) and ``fused_pool`` (k, 5) of errors relative to the
     person's (the pair's union) box and score; ``fused_members`` / ``fused_members_hit``;
@@ -159,7 +159,7 @@ class Observations:
 
 def observe(clip: Clip, detections: list[Detections], view: View, threshold: float,
             background: bool = True, scene: ClipFeatures | None = None,
-            weight: float = 1.0) -> Observations:
+            weight: float = 1.0, frame_dt: float | None = None) -> Observations:
     """Sorts the detections of every frame of ``clip`` (see the module docstring).
 
     Args:
@@ -172,6 +172,8 @@ def observe(clip: Clip, detections: list[Detections], view: View, threshold: flo
             blank, e.g. a mosaic with empty cells).
         scene: ``prepare(clip, view)`` when already computed.
         weight: weight of these rows in the fits.
+        frame_dt: the interval (s) frames are numbered in (``frame = time / frame_dt``),
+            so that clips subsampled from one source pool with it; default: the clip's.
     """
     sc = scene if scene is not None else prepare(clip, view)
     n = len(sc.frame)
@@ -265,8 +267,9 @@ def observe(clip: Clip, detections: list[Detections], view: View, threshold: flo
     state[members & (state != DETECTED)] = FUSED
     x_lin = linear_design(*_clamped(sc.h_model, sc.squeeze,
                                     Ranges((1e-3, 1e9), (1e-3, 1e9)))[:2], 1.0 - sc.visible)
+    dt = frame_dt or (float(np.median(np.diff(clip.times_s))) if clip.num_frames > 1 else 1.0)
     return Observations(
-        group=sc.group, frame=sc.frame, time_s=sc.time_s, h_model=sc.h_model,
+        group=sc.group, frame=np.round(sc.time_s / dt).astype(np.intp), time_s=sc.time_s, h_model=sc.h_model,
         squeeze=sc.squeeze, visible=sc.visible, crowd=sc.crowd, state=state, score=score,
         err=err, extra=extra, pair_x=_pair_design(sc, x_lin), pair_group=sc.pair_group,
         pair_time=sc.time_s[sc.pair_rows[:, 0]] if len(sc.pair_rows) else np.zeros(0),
@@ -277,7 +280,7 @@ def observe(clip: Clip, detections: list[Detections], view: View, threshold: flo
         bg_sizes=np.array(bg_sizes, np.float64).reshape(-1, 2),
         bg_scores=np.array(bg_scores, np.float64),
         bg_frames=clip.num_frames if background else 0, bg_prev=bg_prev, bg_stayed=bg_stayed,
-        dt_s=float(np.median(np.diff(clip.times_s))) if clip.num_frames > 1 else 1.0,
+        dt_s=dt,
         frames=clip.num_frames, false_boxes=false_boxes, near_box_iou=near_box_iou,
         box_pair_iou=np.concatenate(pair_ious) if pair_ious else np.zeros(0),
         weight=np.full(n, weight), pair_weight=np.full(len(sc.pair_rows), weight))
@@ -356,7 +359,7 @@ def summary(obs: Observations) -> dict[str, Any]:
             if m.sum() >= 20:
                 table[_band_label(edges, k)] = [round(float(hit[m].mean()), 3), int(m.sum())]
         out[name] = table
-    runs = miss_runs_s(obs.group[scored], obs.time_s[scored], hit[scored], obs.dt_s)
+    runs = miss_runs_s(obs.group[scored], obs.time_s[scored], hit[scored])
     out["miss_run_s"] = ({"n": len(runs), "mean": round(float(runs.mean()), 3),
                           "p50": round(float(np.median(runs)), 3),
                           "p90": round(float(np.quantile(runs, 0.9)), 3)}

@@ -143,6 +143,7 @@ class TudDetections:
         cells: per filled cell, one Detections per frame (frame pixels).
         views: per filled cell, the detector's view of the frame.
         seconds: detector time.
+        frame_dt: the source's frame interval (s).
     """
 
     clip: Clip
@@ -151,12 +152,15 @@ class TudDetections:
     cells: dict[int, list[Detections]]
     views: dict[int, View]
     seconds: float
+    frame_dt: float
 
     def observations(self, threshold: float) -> Observations:
-        """All cells matched to the ground truth, each weighing 1 / cells in the fits."""
+        """All cells matched to the ground truth, each weighing 1 / cells in the fits
+        (frames numbered at the source's frame interval)."""
         weight = 1.0 / len(self.cells)
         return concat([observe(self.clip, dets, self.views[k], threshold,
-                               background=self.layout.filled, weight=weight)
+                               background=self.layout.filled, weight=weight,
+                               frame_dt=self.frame_dt)
                        for k, dets in self.cells.items()])
 
 
@@ -170,6 +174,7 @@ def detect_layout(detector: Any, images: list[np.ndarray], clip: Clip, layout: L
 
     h, w = images[0].shape[:2]
     spec = detector.input_spec
+    frame_dt = float(np.median(np.diff(clip.times_s)))
     cells: dict[int, list[Detections]] = {k: [] for k in layout.cells}
     t0 = time.perf_counter()
     if every > 1:
@@ -189,4 +194,4 @@ def detect_layout(detector: Any, images: list[np.ndarray], clip: Clip, layout: L
     seconds = time.perf_counter() - t0
     model_input = (spec.width, spec.height, spec.resize)
     views = {k: layout.view(k, w, h, model_input, tiling) for k in layout.cells}
-    return TudDetections(clip, layout, tiling, cells, views, seconds)
+    return TudDetections(clip, layout, tiling, cells, views, seconds, frame_dt)

@@ -120,7 +120,12 @@ QUICK_MOSAIC_EVERY = 2
 """--quick detects the mosaics on every 2nd frame (the frames themselves on every one)."""
 DEFAULT_SEEDS = 5
 QUICK_SEEDS = 1
-CALIBRATION_SEEDS = {"quick": 3, "full": 6}
+CALIBRATION_SEEDS = {"quick": 3, "full": 4}
+CALIBRATION_LAYOUTS = ("1x1", "2x2", "2x3", "1x3", "3x3")
+"""Mosaics the full run also calibrates on (the frames themselves at 25 and 8.3 fps)."""
+CALIBRATION_COPIES = 2
+"""Real detections of at most this many cells of a mosaic are tracked (the copies differ
+little)."""
 
 
 def detection_tiling(width: int, height: int) -> Any:
@@ -281,7 +286,8 @@ def fit_check(model: NoiseModel, runs: dict[tuple[str, str], TudDetections],
             for seed in range(seeds):
                 dets = simulate(model, feats, seed)
                 sim.append(observe(run.clip, dets, run.views[k0], model.threshold,
-                                   background=run.layout.filled, scene=feats))
+                                   background=run.layout.filled, scene=feats,
+                                   frame_dt=run.frame_dt))
         out[name] = {"real": summary(concat(real)), "simulated": summary(concat(sim))}
     return out
 
@@ -305,7 +311,7 @@ def conditions(tud: TudSet, models: dict[str, NoiseModel], quick: bool,
                loo: dict[str, NoiseModel]) -> list[Condition]:
     out = []
     for seq in TUD:
-        for lay in ([] if quick else [n for (s, n) in tud.full if s == seq]) or ["1x1"]:
+        for lay in ["1x1"] if quick else [n for n in CALIBRATION_LAYOUTS if (seq, n) in tud.full]:
             run = tud.full[(seq, lay)]
             steps = (1, TUD_SUBSAMPLE) if lay == "1x1" else (1,)
             for step in steps:
@@ -324,7 +330,7 @@ def conditions(tud: TudSet, models: dict[str, NoiseModel], quick: bool,
 
 def _condition(name: str, run: TudDetections, model: NoiseModel, step: int) -> Condition:
     clip = run.clip if step == 1 else run.clip.every(step)
-    real = [dets[::step] for dets in run.cells.values()]
+    real = [dets[::step] for dets in list(run.cells.values())[:CALIBRATION_COPIES]]
     return Condition(name, clip, real, run, model, step)
 
 
