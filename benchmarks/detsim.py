@@ -828,7 +828,7 @@ def simulate(model: NoiseModel, scene: ClipFeatures, seed: int) -> list[Detectio
             out_b.append(apply_errors(scene.boxes[extra], drawn[:, :4]))
             out_s.append(drawn[:, 4])
 
-    bf, bb, bs = _background(model.background, clip, scene.scale_xy, rng)
+    bf, bb, bs = _background(model.background, scene, rng)
     out_f.append(bf)
     out_b.append(bb)
     out_s.append(bs)
@@ -848,25 +848,38 @@ FUSED_TERMS = ("1", "pair_iou", "lh_mean", "lsq_mean")
 EXTRA_TERMS = (*LINEAR_TERMS, "crowd")
 
 
-def _background(model: BackgroundModel, clip: Clip, scale_xy: tuple[float, float],
+BACKGROUND_TRIES = 10
+"""Places tried for a new background box before it is given up: it must overlap nobody
+(what the fit counted as background; boxes next to people are extra boxes)."""
+
+
+def _background(model: BackgroundModel, scene: ClipFeatures,
                 rng: np.random.Generator) -> tuple[IntArray, FloatArray, FloatArray]:
-    """Background boxes: births each frame, each staying with probability exp(-dt/tau)."""
+    """Background boxes: births each frame where nobody is, each staying (at its place,
+    with a little jitter) to the next frame with probability exp(-dt/tau)."""
+    clip, (scale_x, scale_y) = scene.clip, scene.scale_xy
     if model.rate_per_frame <= 0 or not len(model.scores):
         return np.zeros(0, np.intp), np.zeros((0, 4)), np.zeros(0)
     frames, boxes, scores = [], [], []
     alive: list[tuple[FloatArray, float]] = []
     times = clip.times_s
+    starts = np.searchsorted(scene.frame, np.arange(clip.num_frames + 1))
     for f in range(clip.num_frames):
         dt = times[f] - times[f - 1] if f else np.inf
         stay = math.exp(-dt / max(model.tau_s, 1e-9)) if np.isfinite(dt) else 0.0
         alive = [(b, s) for b, s in alive if rng.random() < stay]
+        people = scene.boxes[starts[f]:starts[f + 1]]
         for _ in range(rng.poisson(model.rate_per_frame * (1.0 - stay))):
             k = rng.integers(len(model.scores))
-            w = model.sizes_model[k, 0] / scale_xy[0]
-            h = model.sizes_model[k, 1] / scale_xy[1]
-            x0 = rng.uniform(0, max(clip.width - w, 1.0))
-            y0 = rng.uniform(0, max(clip.height - h, 1.0))
-            alive.append((np.array([x0, y0, x0 + w, y0 + h]), float(model.scores[k])))
+            w = min(model.sizes_model[k, 0] / scale_x, clip.width - 1.0)
+            h = min(model.sizes_model[k, 1] / scale_y, clip.height - 1.0)
+            for _ in range(BACKGROUND_TRIES):
+                x0 = rng.uniform(0, clip.width - w)
+                y0 = rng.uniform(0, clip.height - h)
+                b = np.array([x0, y0, x0 + w, y0 + h])
+                if not len(people) or intersection_matrix(b[None], people).max() <= 0:
+                    alive.append((b, float(model.scores[k])))
+                    break
         for b, s in alive:
             wh = np.tile(b[2:] - b[:2], 2)
             frames.append(f)

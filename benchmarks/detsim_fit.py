@@ -31,6 +31,7 @@ height and visibility, miss runs in seconds, extra, fused and background rates),
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -506,7 +507,9 @@ def _fit_binary_latent(groups: IntArray, times: FloatArray, frames: IntArray,
                 if a:
                     z = z + math.sqrt(a) * paths[k][tau]
             sims.append(_conditional_rates(z > cut, lags))
-        return np.nanmean(sims, axis=0)
+        with warnings.catch_warnings():  # a lag without pairs stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(sims, axis=0)
 
     best: tuple[float, Timescales] = (np.inf, ())
     combos = [(t,) for t in taus[0]] if parts == 1 else [
