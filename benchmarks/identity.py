@@ -510,6 +510,14 @@ def goals(bench: list[dict[str, Any]], calib: list[dict[str, Any]], elapsed: flo
             d, where, who = max(diffs)
             out[label] = goal(d, TARGETS["calibration_points"], higher_is_better=False)
             out[label]["worst"] = f"{where}:{who}"
+    margins_off = [(abs(c[f"margin_{who}"]["sim"] - c[f"margin_{who}"]["real"]),
+                    c["condition"], who) for c in primary for who in PANORAY
+                   if f"margin_{who}" in c]
+    if margins_off:
+        d, where, who = max(margins_off)
+        out["calibration_margin_max_abs_diff_points"] = goal(
+            d, TARGETS["calibration_points"], higher_is_better=False)
+        out["calibration_margin_max_abs_diff_points"]["worst"] = f"{where}:{who}"
     if quick:
         out["quick_seconds"] = goal(elapsed, TARGETS["quick_seconds"], higher_is_better=False)
     return out
@@ -557,6 +565,33 @@ def print_tables(calib: list[dict[str, Any]], bench: dict[str, list[dict[str, An
                   f"{o['Frag']:>5.0f} DetA {o['DetA']:>4.1f} AssA {o['AssA']:>4.1f} | "
                   f"{m['best_peer']}: ids {p['ids']:>5.0f} IDSW {p['IDSW']:>5.0f} Frag "
                   f"{p['Frag']:>5.0f} DetA {p['DetA']:>4.1f} AssA {p['AssA']:>4.1f}", file=err)
+
+
+def print_analytics(reports: list[dict[str, Any]]) -> None:
+    """Static sequences: truth, panoray offline and live, and the best peer by HOTA."""
+    err = sys.stderr
+    print("\nAnalytics on the static sequences (mean over seeds): truth | offline | live | "
+          "best peer", file=err)
+    for r in reports:
+        if r["sequence"] not in STATIC:
+            continue
+        for vname, v in r["variants"].items():
+            t = v["trackers"]
+            peer = max((n for n in t if n not in PANORAY), key=lambda n: t[n]["HOTA_mean"])
+            truth = v["truth_analytics"]
+
+            def fmt(a: dict[str, Any], ids: float) -> str:
+                lines = " ".join(f"{x:.4g}/{y:.4g}" for el in ("head_on", "along")
+                                 for x, y in [tuple(a[el].values())])
+                z = a["zone"]
+                return (f"ids {ids:>5.1f} visits {z['visits']:>5.1f} dwell "
+                        f"{z['mean_dwell_s']:>5.2f}s lines {lines}")
+
+            print(f"  {r['sequence'] + '/' + vname:<22} truth:   "
+                  f"{fmt(truth, r['truth_ids'])}", file=err)
+            for who in ("panoray_offline", "panoray_live", peer):
+                print(f"  {'':<22} {who[:8]:<8} {fmt(t[who]['analytics_mean'], t[who]['ids'])}",
+                      file=err)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -660,6 +695,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_s = time.perf_counter() - t_bench
 
     print_tables(calib, bench)
+    print_analytics(bench["default"])
     elapsed = time.perf_counter() - t0
     summary_out.update({
         "config": {
