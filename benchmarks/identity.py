@@ -203,7 +203,8 @@ def score(clip: Clip, frames: Sequence[TrackedFrame]) -> dict[str, Any]:
     pred = as_mot(frames, clip.times_s)
     ids = int(len(np.unique(pred.ids)))
     m = evaluate(clip.truth, drop_ignored(clip.truth, pred))
-    out = {k: round(m[k], 4) for k in ("HOTA", "DetA", "AssA", "IDF1", "MOTA")}
+    out = {k: round(m[k], 4) for k in ("HOTA", "DetA", "AssA", "AssRe", "AssPr", "IDF1",
+                                        "MOTA")}
     out.update({k: m[k] for k in ("IDSW", "Frag", "MT", "ML")})
     out["ids"] = ids
     return out
@@ -398,6 +399,11 @@ def bench_sequence(clip: Clip, model: NoiseModel, tiling: Any, contenders: dict[
         truth = run_analytics(truth_frames(c.truth, c.times_s), truth_config, c.width,
                               c.height, c.fps)
         feats = prepare(c, view, clip_visibility(c))
+        lo_h = model.ranges.h_model[0]
+        lo_s, hi_s = model.ranges.squeeze
+        outside = {"h_model_below": round(float((feats.h_model < lo_h).mean()), 3),
+                   "squeeze_outside": round(float(((feats.squeeze < lo_s - 1e-6)
+                                                    | (feats.squeeze > hi_s + 1e-6)).mean()), 3)}
         per_seed = []
         recall = []
         for k in range(seeds):
@@ -407,6 +413,7 @@ def bench_sequence(clip: Clip, model: NoiseModel, tiling: Any, contenders: dict[
         report["variants"][vname] = {
             "fps": round(c.fps, 2), "frames": c.num_frames,
             "boxes_per_true_box": round(float(np.mean(recall)), 3),
+            "outside_fit_range": outside,
             "truth_analytics": truth, "trackers": aggregate(per_seed)}
         log.info("%s %s (%d seeds, %.0f s): HOTA %s", clip.name, vname, seeds,
                  time.perf_counter() - t0,
@@ -422,7 +429,7 @@ def aggregate(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, 
         hota = [100 * r["HOTA"] for r in rows]
         agg: dict[str, Any] = {"HOTA_mean": round(float(np.mean(hota)), 1),
                                "HOTA_worst": round(float(np.min(hota)), 1)}
-        for k in ("DetA", "AssA", "IDF1", "MOTA"):
+        for k in ("DetA", "AssA", "AssRe", "AssPr", "IDF1", "MOTA"):
             agg[k] = round(100 * float(np.mean([r[k] for r in rows])), 1)
         for k in ("IDSW", "Frag", "MT", "ML", "ids"):
             agg[k] = round(float(np.mean([r[k] for r in rows])), 1)
@@ -554,17 +561,18 @@ def print_tables(calib: list[dict[str, Any]], bench: dict[str, list[dict[str, An
                 cells = "".join(f"{t[n]['HOTA_mean']:>7.1f} ({t[n]['HOTA_worst']:>4.1f})"
                                 for n in names)
                 print(f"  {r['sequence'] + '/' + vname:<24}{cells}", file=err)
-        print(f"\nIdentity ({mode}): ids (truth) / IDSW / Frag, panoray_offline vs best peer",
-              file=err)
+        print(f"\nIdentity ({mode}): ids (truth ids), IDSW, Frag, DetA, AssA (AssRe / AssPr): "
+              "panoray offline, live, and the best peer", file=err)
         for m in margins(reports, "panoray_offline", mode):
             r = next(x for x in reports if x["sequence"] == m["sequence"])
             t = r["variants"][m["variant"]]["trackers"]
-            o, p = t["panoray_offline"], t[m["best_peer"]]
-            print(f"  {m['sequence'] + '/' + m['variant']:<24} margin {m['margin']:>5.1f}  "
-                  f"ours ids {o['ids']:>5.0f} ({r['truth_ids']}) IDSW {o['IDSW']:>5.0f} Frag "
-                  f"{o['Frag']:>5.0f} DetA {o['DetA']:>4.1f} AssA {o['AssA']:>4.1f} | "
-                  f"{m['best_peer']}: ids {p['ids']:>5.0f} IDSW {p['IDSW']:>5.0f} Frag "
-                  f"{p['Frag']:>5.0f} DetA {p['DetA']:>4.1f} AssA {p['AssA']:>4.1f}", file=err)
+            print(f"  {m['sequence'] + '/' + m['variant']:<24} truth ids {r['truth_ids']}, "
+                  f"offline margin {m['margin']:+.1f}", file=err)
+            for who in ("panoray_offline", "panoray_live", m["best_peer"]):
+                x = t[who]
+                print(f"    {who:<16} HOTA {x['HOTA_mean']:>5.1f} ids {x['ids']:>5.0f} IDSW "
+                      f"{x['IDSW']:>5.0f} Frag {x['Frag']:>5.0f} DetA {x['DetA']:>5.1f} AssA "
+                      f"{x['AssA']:>5.1f} ({x['AssRe']:.1f} / {x['AssPr']:.1f})", file=err)
 
 
 def print_analytics(reports: list[dict[str, Any]]) -> None:
