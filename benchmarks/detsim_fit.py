@@ -16,10 +16,13 @@ height and visibility, miss runs in seconds, extra, fused and background rates),
 
 - score: a probit of detection (recall by size, squeeze and visibility), then the scale
   of the detected people's logit scores (a truncated normal);
-- latent time constants (score, extra, fused): the ``(a, tau_s)`` on a grid whose
-  simulated conditional event rates at lags of 1 to 32 frames (0.04 to 1.3 s at 25 fps)
-  come closest to the observed ones, with the fitted per-row probabilities, so that the
-  slowly varying size and occlusion are not counted twice;
+- the detector's non-maximum suppression threshold, from the overlap of the boxes it
+  returns; people it may have suppressed are left out of the probit;
+- latent timescales (score: a fast and a slow part; extra, fused: one): the shares and
+  time constants on a grid whose simulated conditional event rates at lags of 1 to 32
+  frames (0.04 to 1.3 s at 25 fps) come closest to the observed ones, with the fitted
+  per-row probabilities, so that the slowly varying size and occlusion are not counted
+  twice;
 - box errors: least squares for location and log scale, the standardised residuals'
   empirical quantiles, the correlation of their normal scores, and per component the
   ``a exp(-lag / tau_s)`` closest to their autocorrelation;
