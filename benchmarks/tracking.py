@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import read_video, spread  # noqa: E402
+from benchmarks.contenders import from_sv, to_sv  # noqa: E402
 from benchmarks.perturb import jitter_detections, perturb, track_frames  # noqa: E402
 from pipeline.evaluation import evaluate  # noqa: E402
 from pipeline.mot import MotSequence, read_mot, read_seqinfo  # noqa: E402
@@ -67,25 +68,6 @@ Factory = tuple[UpdateFn, Callable[[Any, float], Any], Callable[[Detections], An
 # --------------------------------------------------------------------------- trackers
 
 
-def _from_sv(out: Any) -> Tracks:
-    """sv.Detections with tracker_id -> Tracks, dropping unconfirmed rows (id -1)."""
-    if len(out) == 0:
-        return Tracks.empty()
-    keep = np.asarray(out.tracker_id) >= 0
-    cls = out.class_id if out.class_id is not None else np.zeros(len(out), np.int16)
-    return Tracks(out.xyxy[keep], out.confidence[keep], cls[keep], out.tracker_id[keep])
-
-
-def _to_sv(dets: Detections) -> Any:
-    import supervision as sv
-
-    return sv.Detections(
-        xyxy=dets.boxes.astype(np.float32),
-        confidence=dets.scores.astype(np.float32),
-        class_id=dets.class_ids.astype(int),
-    )
-
-
 def make_ours(fps: float) -> Factory:
     tracker = ByteTracker(TrackerConfig())
     return tracker.update, tracker.update, lambda d: d
@@ -99,7 +81,7 @@ def make_trackers(fps: float) -> Factory:
     def native(dets: Any, pts_s: float) -> Any:
         return tracker.update(dets, timestamp=pts_s)
 
-    return (lambda d, t: _from_sv(native(_to_sv(d), t))), native, _to_sv
+    return (lambda d, t: from_sv(native(to_sv(d), t))), native, to_sv
 
 
 def make_supervision(fps: float) -> Factory:
@@ -112,7 +94,7 @@ def make_supervision(fps: float) -> Factory:
     def native(dets: Any, pts_s: float) -> Any:
         return tracker.update_with_detections(dets)
 
-    return (lambda d, t: _from_sv(native(_to_sv(d), t))), native, _to_sv
+    return (lambda d, t: from_sv(native(to_sv(d), t))), native, to_sv
 
 
 def available_trackers() -> dict[str, Callable[[float], Any]]:
