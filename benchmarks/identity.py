@@ -108,15 +108,16 @@ def detection_tiling(width: int, height: int) -> Any:
     """The product's default detection mode for a camera of this frame size: the tiling
     a camera config gets when it sets none (None: the whole frame in one model run).
 
-    Read from :class:`~pipeline.ingest.config.CameraConfig` so that the benchmark follows
-    the product when the default changes (today it is None for every size).
+    Read from :class:`~pipeline.ingest.config.InferenceConfig` (a camera's
+    ``inference.tiling``) so that the benchmark follows the product when the default
+    changes (today it is None for every size).
     """
-    from pipeline.ingest.config import CameraConfig
+    from pipeline.ingest.config import InferenceConfig
 
-    chooser = getattr(CameraConfig, "default_tiling", None)  # a size-dependent rule, if any
+    chooser = getattr(InferenceConfig, "default_tiling", None)  # a size-dependent rule, if any
     if callable(chooser):
         return chooser(width, height)
-    return CameraConfig.model_fields["tiling"].default
+    return InferenceConfig.model_fields["tiling"].default
 
 
 def secondary_tiling() -> Any:

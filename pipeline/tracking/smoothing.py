@@ -11,10 +11,13 @@ afford, :class:`Smoother` repairs this:
   class starts within ``max_gap_s`` after its last box, where the ended track's motion
   puts it and where the new track's first motion, run backwards, comes from (both within
   ``max_jump`` + ``jump_per_s`` x gap, in box heights), with a similar box height, the
-  new track takes the old id; the closest candidate wins. Never joined: a track that
-  ended at the frame border (the person left), a new track that starts at the border
-  (someone came in), a new track whose first box duplicates another track's box, and one
-  shorter than ``min_successor_s`` (fragments are more often false than the lost person).
+  new track takes the old id (:mod:`pipeline.tracking.stitching`): the cheapest
+  candidate by motion miss and size change, if it costs at most ``max_join_cost`` and no
+  other candidate comes within ``join_margin`` of it (in a crowd, a guess breaks two
+  ids). Never joined: a track that ended at the frame border (the person left), a new
+  track that starts at the border (someone came in), a new track whose first box
+  duplicates another track's box, and one shorter than ``min_successor_s`` (fragments are
+  more often false than the lost person).
 - **Interpolation**: the frames of a bridged gap (between two boxes of one track, or
   between a track and its stitched successor) get linearly interpolated boxes, so zone
   occupancy and dwell do not drop while the person is hidden.
@@ -63,6 +66,7 @@ import numpy.typing as npt
 from pipeline.boxes import iou_matrix
 from pipeline.errors import InputError
 from pipeline.tracking.config import SmoothingConfig
+from pipeline.tracking.stitching import Tracklet, choose_successor
 from pipeline.types import FrameMeta, TrackedFrame, Tracks
 
 log = logging.getLogger(__name__)
@@ -182,8 +186,14 @@ def _centred_mean_box(
     return np.array([cx - half_w, bottom - height, cx + half_w, bottom], np.float32)
 
 
-def _height(box: npt.NDArray[np.float32]) -> float:
-    return max(float(box[3] - box[1]), 1.0)
+def _end_of(track: _Track) -> Tracklet:
+    return Tracklet(track.cls, track.last_pts, track.last_box, track.velocity(),
+                    track.first_pts)
+
+
+def _start_of(track: _Track) -> Tracklet:
+    return Tracklet(track.cls, track.first_pts, track.first_box, track.start_velocity(),
+                    track.last_pts)
 
 
 class Smoother:
@@ -356,7 +366,8 @@ class Smoother:
                 if track is None or track.last_pts > frame.meta.pts_s + TIME_TOLERANCE_S:
                     continue  # seen again later
                 if track.removed:
-                    if self._at_edge(track.last_box, frame.meta) or not self._stitch(tid, track):
+                    if (self._at_edge(track.last_box, frame.meta)
+                            or not self._stitch(tid, track)):
                         ended.append(tid)
             boxes = self._smoothed(frame)
             for tid in ended:
@@ -432,45 +443,28 @@ class Smoother:
                     found.append((pts, later.boxes[row]))
         return ahead
 
+    def _can_succeed(self, cand: _Track) -> bool:
+        """Whether ``cand`` may continue an ended track: its first frames are still held,
+        it did not start at the border or on another track's box, and it lasts at least
+        min_successor_s."""
+        return (cand.first_pts > self._released_pts + TIME_TOLERANCE_S
+                and not (cand.born_at_edge or cand.born_on_other)
+                and cand.last_pts - cand.first_pts
+                >= self.config.min_successor_s - TIME_TOLERANCE_S)
+
     def _stitch(self, tid: int, track: _Track) -> bool:
-        """Joins the best successor to the ended track ``tid``; True if one was found."""
-        cfg = self.config
-        vx, vy = track.velocity() or (0.0, 0.0)
-        cx = 0.5 * float(track.last_box[0] + track.last_box[2])
-        cy = 0.5 * float(track.last_box[1] + track.last_box[3])
-        h = _height(track.last_box)
-        best, best_cost = None, math.inf
-        for cand_id, cand in self._tracks.items():
-            gap = cand.first_pts - track.last_pts
-            if cand_id == tid or cand.cls != track.cls or gap <= TIME_TOLERANCE_S:
-                continue
-            if gap > cfg.max_gap_s + TIME_TOLERANCE_S:
-                continue
-            if cand.first_pts <= self._released_pts + TIME_TOLERANCE_S:
-                continue  # its first frames are gone: it cannot be relabelled whole
-            if cand.born_at_edge or cand.born_on_other:
-                continue
-            if cand.last_pts - cand.first_pts < cfg.min_successor_s - TIME_TOLERANCE_S:
-                continue
-            ratio = _height(cand.first_box) / h
-            if not 1.0 / cfg.max_size_ratio <= ratio <= cfg.max_size_ratio:
-                continue
-            # Both ways: the ended track's motion must bring it to where the later one
-            # starts, and the later one's first motion, run backwards, to where the ended
-            # one stopped (a person walking the other way fails the second test).
-            qx = 0.5 * float(cand.first_box[0] + cand.first_box[2])
-            qy = 0.5 * float(cand.first_box[1] + cand.first_box[3])
-            wx, wy = cand.start_velocity() or (vx, vy)
-            ahead = math.hypot(qx - (cx + vx * gap), qy - (cy + vy * gap))
-            back = math.hypot(cx - (qx - wx * gap), cy - (qy - wy * gap))
-            allowed = cfg.max_jump + cfg.jump_per_s * gap
-            cost = max(ahead, back) / h / max(allowed, 1e-9)
-            if cost <= 1.0 and cost < best_cost:
-                best, best_cost = cand_id, cost
-        if best is None:
+        """Joins the best successor to the ended track ``tid``; True if one was found
+        (:func:`~pipeline.tracking.stitching.choose_successor`: motion both ways, size and
+        timing; none when ambiguous)."""
+        starts = {cid: _start_of(c) for cid, c in self._tracks.items()
+                  if cid != tid and self._can_succeed(c)}
+        cand_ids = list(starts)
+        k = choose_successor(_end_of(track), [starts[c] for c in cand_ids], self.config)
+        if k is None:
             return False
+        best = cand_ids[k]
         succ = self._tracks.pop(best)
-        if cfg.interpolate:
+        if self.config.interpolate:
             self._interpolate(tid, track.cls, track.last_pts, track.last_box, succ.first_pts,
                               succ.first_box, min(track.last_score, succ.first_score))
         for frame in self._held:

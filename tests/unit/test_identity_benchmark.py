@@ -317,3 +317,11 @@ def test_help_runs_from_a_fresh_shell(tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "--quick" in out.stdout and "--seeds" in out.stdout
+
+
+def test_the_default_detection_mode_is_read_from_the_product():
+    from pipeline.ingest.config import InferenceConfig
+
+    default = InferenceConfig.model_fields["tiling"].default
+    assert identity.detection_tiling(1920, 1080) == default
+    assert identity.detection_tiling(640, 480) == default
