@@ -42,6 +42,10 @@ Relative errors are ``|ours - truth| / truth``, or ``|ours|`` where the truth is
 Prints progress to stderr, one JSON object per sequence, then (last stdout line) one JSON
 object with a ``goals`` map {name: {"value", "target", "met"}}. Nothing is cached on disk.
 
+Without ``--quick`` also issue 18's matrix (``benchmarks/tud_matrix.py``): panoray offline
+on each TUD video at every 1st and 3rd frame, full and half size, HOTA per cell (target
+0.55 in each).
+
 Usage:
     python benchmarks/accuracy.py [--quick] [--data ../shared/data/mot15]
 """
@@ -76,6 +80,7 @@ from benchmarks.scenes import (  # noqa: E402
     analytics_config,
 )
 from benchmarks.scene_analytics import rel_error, run_analytics, truth_frames  # noqa: E402
+from benchmarks.tud_matrix import matrix_goals, tud_matrix  # noqa: E402
 from models.tiling import TilingConfig, merge, plan_tiles, prepare_tiles  # noqa: E402
 from pipeline.analytics.config import AnalyticsConfig  # noqa: E402
 from pipeline.boxes import iou_matrix  # noqa: E402
@@ -348,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
         report = run_sequence(detector, root, args.quick)
         print(json.dumps(report), flush=True)
         reports.append(report)
+    present = [s for s in SEQUENCES if s not in skipped]
+    matrix = {} if args.quick or not present else tud_matrix(
+        lambda images: detect(detector, images), args.data, present)
+    if matrix:
+        print(json.dumps({"tud_matrix": matrix}), flush=True)
     summary = {
         "benchmark": "accuracy",
         "quick": args.quick,
@@ -364,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
                        for k, v in SCENES.items()},
         },
         "skipped": skipped,
-        "goals": goals(reports),
+        "tud_matrix": matrix,
+        "goals": goals(reports) | matrix_goals(matrix),
         "elapsed_s": round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(summary), flush=True)
