@@ -9,7 +9,8 @@ Ray):
    once tiled (:mod:`models.tiling`, the config below); recall and precision at IoU 0.5
    against the ground truth, and the model runs and milliseconds per frame of each.
 2. Tracking, on the same tiled detections:
-   - ``panoray``: :class:`CameraLane`: :class:`ByteTracker` then :class:`Smoother` (offline smoothing);
+   - ``panoray``: ``benchmarks.contenders.panoray_offline``: the tracker then the
+     :class:`Smoother` (offline smoothing);
    - ``peer``: Roboflow's ``trackers.ByteTrackTracker`` (library defaults, the
      sequence's frame rate, media time as timestamp);
    - without ``--quick`` also ``panoray_online`` (:class:`ByteTracker` alone, what live
@@ -41,6 +42,10 @@ Relative errors are ``|ours - truth| / truth``, or ``|ours|`` where the truth is
 Prints progress to stderr, one JSON object per sequence, then (last stdout line) one JSON
 object with a ``goals`` map {name: {"value", "target", "met"}}. Nothing is cached on disk.
 
+Without ``--quick`` also issue 18's matrix (``benchmarks/tud_matrix.py``): panoray offline
+on each TUD video at every 1st and 3rd frame, full and half size, HOTA per cell (target
+0.55 in each).
+
 Usage:
     python benchmarks/accuracy.py [--quick] [--data ../shared/data/mot15]
 """
@@ -63,7 +68,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import goal, machine, read_video, spread  # noqa: E402
-from benchmarks.peer import bench_meta, sv_line_counts, track_peer  # noqa: E402
+from benchmarks.contenders import Timeline, as_mot, panoray_live, panoray_offline  # noqa: E402
+from benchmarks.peer import sv_line_counts, track_peer  # noqa: E402
 from benchmarks.perturb import jitter_detections  # noqa: E402
 from benchmarks.scenes import (  # noqa: E402
     LINE_GUARDS,
@@ -73,19 +79,19 @@ from benchmarks.scenes import (  # noqa: E402
     ZONE_GUARDS,
     analytics_config,
 )
+from benchmarks.scene_analytics import rel_error, run_analytics, truth_frames  # noqa: E402
+from benchmarks.tud_matrix import matrix_goals, tud_matrix  # noqa: E402
 from models.tiling import TilingConfig, merge, plan_tiles, prepare_tiles  # noqa: E402
-from pipeline.analytics.camera import CameraAnalytics  # noqa: E402
 from pipeline.analytics.config import AnalyticsConfig  # noqa: E402
 from pipeline.boxes import iou_matrix  # noqa: E402
 from pipeline.evaluation import evaluate  # noqa: E402
 from pipeline.mot import MotSequence, read_mot, read_seqinfo  # noqa: E402
-from pipeline.tracking import CameraLane, SmoothingConfig, TrackerConfig  # noqa: E402
-from pipeline.types import Detections, FrameMeta, TrackedFrame, Tracks  # noqa: E402
+from pipeline.tracking import SmoothingConfig, TrackerConfig  # noqa: E402
+from pipeline.types import Detections, TrackedFrame  # noqa: E402
 
 log = logging.getLogger("benchmarks.accuracy")
 
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
-PERSON = 1  # class id of "person" in the bundled model's label map
 
 # One configuration for every sequence: what a site config would hold.
 DETECTOR_THRESHOLD = 0.4
@@ -173,12 +179,9 @@ def detection_quality(gt: MotSequence, frames: list[Detections]) -> dict[str, fl
 
 def track_panoray(seq: str, frames: list[Detections], fps: float, width: int, height: int,
                   smooth: bool) -> list[TrackedFrame]:
-    """The pipeline's tracking lane (tracker, then the smoother when ``smooth``)."""
-    lane = CameraLane(seq, TRACKER, SMOOTHING if smooth else None)
-    out: list[TrackedFrame] = []
-    for i, dets in enumerate(frames):
-        out += lane.step(FrameMeta(seq, i, i / fps, 0.0, width, height), dets)
-    return out + lane.flush()
+    """panoray offline (tracker and smoother) or live (tracker alone), defaults."""
+    timeline = Timeline.regular(seq, len(frames), fps, width, height)
+    return (panoray_offline if smooth else panoray_live)(frames, timeline)
 
 
 def jittered(gt: MotSequence, frames: list[Detections], seq: str, fps: float, width: int,
@@ -211,22 +214,11 @@ def jittered(gt: MotSequence, frames: list[Detections], seq: str, fps: float, wi
 
 
 def gt_frames(gt: MotSequence, fps: float) -> list[TrackedFrame]:
-    boxes = gt.boxes_xyxy().astype(np.float32)
-    out = []
-    for f in range(1, gt.num_frames + 1):
-        rows = gt.frame_rows(f)
-        n = rows.stop - rows.start
-        tracks = Tracks(boxes[rows], np.ones(n, np.float32), np.full(n, PERSON, np.int16),
-                        gt.ids[rows])
-        out.append(TrackedFrame(bench_meta(f - 1, fps), tracks))
-    return out
+    return truth_frames(gt, np.arange(gt.num_frames) / fps)
 
 
 def to_mot(frames: list[TrackedFrame], fps: float, num_frames: int) -> MotSequence:
-    per = [Tracks.empty()] * num_frames
-    for f in frames:
-        per[int(round(f.meta.pts_s * fps))] = f.tracks
-    return MotSequence.from_tracks(per, num_frames)
+    return as_mot(frames, np.arange(num_frames) / fps)
 
 
 def tracking_metrics(gt: MotSequence, pred: MotSequence) -> dict[str, Any]:
@@ -237,48 +229,6 @@ def tracking_metrics(gt: MotSequence, pred: MotSequence) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- analytics
-
-
-def run_analytics(frames: list[TrackedFrame], config: AnalyticsConfig, width: int,
-                  height: int, fps: float) -> dict[str, Any]:
-    """Line counts by direction, and zone visits, mean dwell and mean occupancy."""
-    cam = CameraAnalytics("bench", config, width, height)
-    events = []
-    seen: set[int] = set()
-    last = 0.0
-    last = bench_meta(-1, fps)
-    for f in frames:
-        events += cam.update(f)
-        seen.update(f.tracks.track_ids.tolist())
-        last = f.meta
-    # The sequence ends: close every visit still open, at its last frame inside.
-    end = FrameMeta("bench", last.frame_index + 1, last.pts_s + 1.0 / fps, 0.0, 0, 0)
-    events += cam.update(TrackedFrame(end, Tracks.empty(), sorted(seen)))
-    windows = [w for cw in cam.close() for w in cw.metrics]
-    out: dict[str, Any] = {}
-    for line in config.lines:
-        out[line.id] = {
-            d: sum(1 for e in events if e.kind == "line_cross" and e.element_id == line.id
-                   and e.direction == d)
-            for d in (line.left_to_right, line.right_to_left)
-        }
-    for zone in config.zones:
-        dwell = [e.dwell_s for e in events if e.kind == "zone_exit" and e.element_id == zone.id]
-        occ = [w.occupancy_mean for w in windows
-               if w.element_id == zone.id and w.occupancy_mean is not None]
-        out[zone.id] = {
-            "visits": sum(1 for e in events if e.kind == "zone_enter" and e.element_id == zone.id),
-            "mean_dwell_s": round(float(np.mean(dwell)), 3) if dwell else 0.0,
-            "mean_occupancy": round(float(occ[0]), 3) if occ else 0.0,
-        }
-    return out
-
-
-def rel_error(value: float, truth: float) -> float:
-    """|value - truth| / truth; when truth is 0, the absolute value (0 only if exact)."""
-    if truth == 0:
-        return float(abs(value))
-    return abs(value - truth) / abs(truth)
 
 
 def compare(truth: dict, ours: dict, peer: dict, sv_lines: dict | None) -> dict[str, Any]:
@@ -403,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
         report = run_sequence(detector, root, args.quick)
         print(json.dumps(report), flush=True)
         reports.append(report)
+    present = [s for s in SEQUENCES if s not in skipped]
+    matrix = {} if args.quick or not present else tud_matrix(
+        lambda images: detect(detector, images), args.data, present)
+    if matrix:
+        print(json.dumps({"tud_matrix": matrix}), flush=True)
     summary = {
         "benchmark": "accuracy",
         "quick": args.quick,
@@ -419,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
                        for k, v in SCENES.items()},
         },
         "skipped": skipped,
-        "goals": goals(reports),
+        "tud_matrix": matrix,
+        "goals": goals(reports) | matrix_goals(matrix),
         "elapsed_s": round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(summary), flush=True)

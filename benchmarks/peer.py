@@ -13,21 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.contenders import from_sv, to_sv
 from pipeline.analytics.config import AnalyticsConfig
-from pipeline.types import Detections, FrameMeta, TrackedFrame, Tracks
+from pipeline.types import Detections, FrameMeta, TrackedFrame
 
 
 def bench_meta(i: int, fps: float) -> FrameMeta:
     """Frame ``i`` (0-based) at ``fps``; only its media time matters to the analytics."""
     return FrameMeta("bench", i, i / fps, 0.0, 0, 0)
-
-
-def _to_sv(dets: Detections) -> Any:
-    import supervision as sv
-
-    return sv.Detections(xyxy=dets.boxes.astype(np.float32),
-                         confidence=dets.scores.astype(np.float32),
-                         class_id=dets.class_ids.astype(int))
 
 
 def track_peer(frames: list[Detections], fps: float) -> tuple[list[TrackedFrame], list[Any]]:
@@ -37,16 +30,9 @@ def track_peer(frames: list[Detections], fps: float) -> tuple[list[TrackedFrame]
     tracker = ByteTrackTracker(frame_rate=fps)
     out, raw = [], []
     for i, dets in enumerate(frames):
-        res = tracker.update(_to_sv(dets), timestamp=i / fps)
+        res = tracker.update(to_sv(dets), timestamp=i / fps)
         raw.append(res)
-        if len(res):
-            keep = np.asarray(res.tracker_id) >= 0
-            cls = res.class_id if res.class_id is not None else np.zeros(len(res), np.int16)
-            tracks = Tracks(res.xyxy[keep], res.confidence[keep], cls[keep],
-                            res.tracker_id[keep])
-        else:
-            tracks = Tracks.empty()
-        out.append(TrackedFrame(bench_meta(i, fps), tracks))
+        out.append(TrackedFrame(bench_meta(i, fps), from_sv(res)))
     return out, raw
 
 

@@ -16,7 +16,9 @@ Parts:
    over variants of those detections (5 % dropped, 2 % corner jitter; one per seed), since
    on these short sequences one identity swap moves HOTA by several points.
 3. Speed: updates per second at 10 and 50 synthetic moving objects per frame; only the
-   update call is timed, each tracker fed its native input type built beforehand.
+   update call is timed, each tracker fed its native input type built beforehand. And
+   the CPU cost of panoray's lane (tracker alone, tracker and offline smoother) at 20
+   people, in CPU ms per frame (goal: at most 1, issue 18).
 
 Metrics are percentages (HOTA 61.2 means 0.612). The last stdout line is one JSON object
 with a ``goals`` map of goal name -> {"value", "target", "met"}.
@@ -43,12 +45,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import read_video, spread  # noqa: E402
+from benchmarks.common import goal, read_video, spread  # noqa: E402
+from benchmarks.contenders import from_sv, to_sv  # noqa: E402
 from benchmarks.perturb import jitter_detections, perturb, track_frames  # noqa: E402
 from pipeline.evaluation import evaluate  # noqa: E402
 from pipeline.mot import MotSequence, read_mot, read_seqinfo  # noqa: E402
-from pipeline.tracking import ByteTracker, TrackerConfig  # noqa: E402
-from pipeline.types import Detections, Tracks  # noqa: E402
+from pipeline.tracking import (  # noqa: E402
+    ByteTracker,
+    CameraLane,
+    SmoothingConfig,
+    TrackerConfig,
+)
+from pipeline.types import Detections, FrameMeta, Tracks  # noqa: E402
 
 log = logging.getLogger("benchmarks.tracking")
 
@@ -67,25 +75,6 @@ Factory = tuple[UpdateFn, Callable[[Any, float], Any], Callable[[Detections], An
 # --------------------------------------------------------------------------- trackers
 
 
-def _from_sv(out: Any) -> Tracks:
-    """sv.Detections with tracker_id -> Tracks, dropping unconfirmed rows (id -1)."""
-    if len(out) == 0:
-        return Tracks.empty()
-    keep = np.asarray(out.tracker_id) >= 0
-    cls = out.class_id if out.class_id is not None else np.zeros(len(out), np.int16)
-    return Tracks(out.xyxy[keep], out.confidence[keep], cls[keep], out.tracker_id[keep])
-
-
-def _to_sv(dets: Detections) -> Any:
-    import supervision as sv
-
-    return sv.Detections(
-        xyxy=dets.boxes.astype(np.float32),
-        confidence=dets.scores.astype(np.float32),
-        class_id=dets.class_ids.astype(int),
-    )
-
-
 def make_ours(fps: float) -> Factory:
     tracker = ByteTracker(TrackerConfig())
     return tracker.update, tracker.update, lambda d: d
@@ -99,7 +88,7 @@ def make_trackers(fps: float) -> Factory:
     def native(dets: Any, pts_s: float) -> Any:
         return tracker.update(dets, timestamp=pts_s)
 
-    return (lambda d, t: _from_sv(native(_to_sv(d), t))), native, _to_sv
+    return (lambda d, t: from_sv(native(to_sv(d), t))), native, to_sv
 
 
 def make_supervision(fps: float) -> Factory:
@@ -112,7 +101,7 @@ def make_supervision(fps: float) -> Factory:
     def native(dets: Any, pts_s: float) -> Any:
         return tracker.update_with_detections(dets)
 
-    return (lambda d, t: _from_sv(native(_to_sv(d), t))), native, _to_sv
+    return (lambda d, t: from_sv(native(to_sv(d), t))), native, to_sv
 
 
 def available_trackers() -> dict[str, Callable[[float], Any]]:
@@ -266,6 +255,33 @@ def bench_speed(factories: dict[str, Any], n_frames: int, repeats: int) -> dict[
     return out
 
 
+LANE_PEOPLE = 20
+LANE_CPU_MS_TARGET = 1.0
+"""Issue 18: tracking plus offline smoothing at most 1 CPU-ms per frame at 20 people."""
+
+
+def bench_lane_cost(n_frames: int, repeats: int) -> dict[str, Any]:
+    """CPU milliseconds per frame (process time, best of ``repeats``) of one camera's lane
+    at :data:`LANE_PEOPLE` moving people: the tracker alone (live) and the tracker with
+    the offline smoother (defaults), as ``CameraLane`` runs them."""
+    frames = synthetic_frames(LANE_PEOPLE, n_frames)
+    fps = 30.0
+    out: dict[str, Any] = {"people": LANE_PEOPLE, "frames": n_frames}
+    for name, smoothing in (("tracker_ms", None), ("tracker_and_smoother_ms",
+                                                   SmoothingConfig())):
+        best = float("inf")
+        for _ in range(repeats):
+            lane = CameraLane("bench", TrackerConfig(), smoothing)
+            t0 = time.process_time()
+            for i, d in enumerate(frames):
+                lane.step(FrameMeta("bench", i, i / fps, 0.0, 1920, 1080), d)
+            lane.flush()
+            best = min(best, time.process_time() - t0)
+        out[name] = round(1000.0 * best / n_frames, 3)
+    log.info("lane cost at %d people (CPU ms/frame): %s", LANE_PEOPLE, out)
+    return out
+
+
 # --------------------------------------------------------------------------- goals
 
 
@@ -293,8 +309,12 @@ def goals(perturbed: dict[str, Any], video: dict[str, Any], speed: dict[str, Any
             means = {n: r["HOTA_mean"] for n, r in jit.items() if n != "seeds"}
             g["jittered_mean_margin"] = round(
                 means["panoray"] - max(v for n, v in means.items() if n != "panoray"), 2)
+    lane = speed.get("lane_cpu")
+    if lane:
+        out["lane_cpu_ms_per_frame_20_people"] = goal(
+            lane["tracker_and_smoother_ms"], LANE_CPU_MS_TARGET, higher_is_better=False)
     for key, row in speed.items():
-        if not isinstance(row, dict):
+        if not isinstance(row, dict) or key == "lane_cpu":
             continue
         peers = [v for n, v in row.items() if n != "panoray"]
         if peers:
@@ -320,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     video = bench_video(factories, args.data, seeds)
     speed = bench_speed(factories, n_frames=300 if args.quick else 1000,
                         repeats=3 if args.quick else 5)
+    speed["lane_cpu"] = bench_lane_cost(300 if args.quick else 1000, 3)
     report = {
         "benchmark": "tracking",
         "quick": args.quick,

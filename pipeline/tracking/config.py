@@ -221,6 +221,20 @@ class SmoothingConfig(StrictModel):
         "is not joined to a later track; a track whose first box is that close to the "
         "border has just come in and does not continue an earlier one.",
     )
+    max_join_cost: float = Field(
+        1.0, gt=0.0, le=2.0,
+        description="Most a join may cost (pipeline.tracking.stitching.join_cost: the "
+        "motion miss over its tolerance, 0..1, plus the height change over "
+        "max_size_ratio, 0..1). 1 refuses a successor that is at the edge of both "
+        "tolerances at once; 2 accepts whatever passes the gates.",
+    )
+    join_margin: float = Field(
+        0.2, ge=0.0, le=2.0,
+        description="A join is made only when every other later track allowed for the "
+        "ended one costs at least this much more (join costs as in max_join_cost): where "
+        "several people could be the one who came back, none is chosen. 0 turns the test "
+        "off.",
+    )
     min_successor_s: float = Field(
         0.2, ge=0.0, le=10.0,
         description="A later track continues an ended one only if it lasts at least this "
@@ -260,7 +274,10 @@ class SmoothingConfig(StrictModel):
         "the camera (a centred mean keeps a steady change), while the detector's box size "
         "jitters from frame to frame. It does not move the anchor, so counts, visits and "
         "dwell do not depend on it; it makes boxes fit people better. At most "
-        "lookahead_s (left at its default, it shortens to a shorter lookahead_s).",
+        "lookahead_s (left at its default, it shortens to a shorter lookahead_s). "
+        "Measured: 0.3 s gains 0.1 HOTA point of mean margin on the identity benchmark "
+        "(0.5 on its worst sequence, where the camera moves) and loses 0.5-0.7 on TUD "
+        "(accuracy.py); 0 loses on both.",
     )
     max_held_frames: int = Field(
         4096, ge=1, le=1_000_000,

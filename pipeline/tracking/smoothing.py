@@ -11,10 +11,13 @@ afford, :class:`Smoother` repairs this:
   class starts within ``max_gap_s`` after its last box, where the ended track's motion
   puts it and where the new track's first motion, run backwards, comes from (both within
   ``max_jump`` + ``jump_per_s`` x gap, in box heights), with a similar box height, the
-  new track takes the old id; the closest candidate wins. Never joined: a track that
-  ended at the frame border (the person left), a new track that starts at the border
-  (someone came in), a new track whose first box duplicates another track's box, and one
-  shorter than ``min_successor_s`` (fragments are more often false than the lost person).
+  new track takes the old id (:mod:`pipeline.tracking.stitching`): the cheapest
+  candidate by motion miss and size change, if it costs at most ``max_join_cost`` and no
+  other candidate comes within ``join_margin`` of it (in a crowd, a guess breaks two
+  ids). Never joined: a track that ended at the frame border (the person left), a new
+  track that starts at the border (someone came in), a new track whose first box
+  duplicates another track's box, and one shorter than ``min_successor_s`` (fragments are
+  more often false than the lost person).
 - **Interpolation**: the frames of a bridged gap (between two boxes of one track, or
   between a track and its stitched successor) get linearly interpolated boxes, so zone
   occupancy and dwell do not drop while the person is hidden.
@@ -63,6 +66,7 @@ import numpy.typing as npt
 from pipeline.boxes import iou_matrix
 from pipeline.errors import InputError
 from pipeline.tracking.config import SmoothingConfig
+from pipeline.tracking.stitching import Tracklet, choose_successor
 from pipeline.types import FrameMeta, TrackedFrame, Tracks
 
 log = logging.getLogger(__name__)
@@ -105,11 +109,46 @@ class _Held:
     ids: npt.NDArray[np.int64]
     removed: set[int]
 
+    cached: tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]] | None = None
+
+    def columns(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+        """(n,) media time of each row, and whether the row is its id's first in the frame
+        (a stitch can relabel one id onto another's); kept until the rows change."""
+        if self.cached is None:
+            first = np.ones(len(self.ids), np.bool_)
+            if len(np.unique(self.ids)) < len(self.ids):
+                first[:] = False
+                first[np.unique(self.ids, return_index=True)[1]] = True
+            self.cached = (np.full(len(self.ids), self.meta.pts_s), first)
+        return self.cached
+
     def add_row(self, box: npt.NDArray[np.float32], score: float, cls: int, tid: int) -> None:
+        self.cached = None
         self.boxes = np.concatenate([self.boxes, box[None].astype(np.float32)])
         self.scores = np.append(self.scores, np.float32(score))
         self.classes = np.append(self.classes, np.int16(cls))
         self.ids = np.append(self.ids, np.int64(tid))
+
+
+@dataclass(frozen=True)
+class _HeldTable:
+    """Every row of the held frames in one set of arrays, oldest frame first: media times
+    (m,), ids (m,), boxes (m, 4), and whether the row is its id's first in its frame."""
+
+    times: npt.NDArray[np.float64]
+    ids: npt.NDArray[np.int64]
+    boxes: npt.NDArray[np.float32]
+    first: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, held: Sequence[_Held]) -> _HeldTable:
+        if not held:
+            return cls(np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 4), np.float32),
+                       np.zeros(0, np.bool_))
+        parts = [f.columns() for f in held]
+        return cls(np.concatenate([p[0] for p in parts]), np.concatenate([f.ids for f in held]),
+                   np.concatenate([f.boxes for f in held]),
+                   np.concatenate([p[1] for p in parts]))
 
 
 @dataclass
@@ -125,7 +164,9 @@ class _Track:
     last_score: float
     recent: deque[tuple[float, float, float]] = field(default_factory=deque)  # pts, cx, cy
     start: list[tuple[float, float, float]] = field(default_factory=list)  # first window
-    past: deque[tuple[float, npt.NDArray[np.float32]]] = field(default_factory=deque)
+    past_t: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # released
+    past_b: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.zeros((0, 4), np.float32))  # their boxes
     removed: bool = False
     born_at_edge: bool = False
     born_on_other: bool = False  # first box duplicated another track's box
@@ -161,29 +202,14 @@ def _velocity(points: Sequence[tuple[float, float, float]]) -> tuple[float, floa
     return (x1 - x0) / dt, (y1 - y0) / dt
 
 
-def _centred_mean_box(
-    times: npt.NDArray[np.float64], boxes: npt.NDArray[np.float32], t: float,
-    anchor_s: float, size_s: float,
-) -> npt.NDArray[np.float32]:
-    """The box at ``t`` from a track's boxes around it: bottom centre averaged over
-    ``anchor_s`` either side, width and height over ``size_s``; each window shrunk to the
-    time the shorter side has.
-
-    Args:
-        times: (n,) media seconds, ascending, including ``t``.
-        boxes: (n, 4) xyxy pixels at those times.
-    """
-    reach = min(t - times[0], times[-1] - t)
-    dt = np.abs(times - t)
-    # Means of the edges give the means of centre, bottom, width and height alike.
-    x0, _, x1, bottom = boxes[dt <= min(anchor_s, reach) + TIME_TOLERANCE_S].mean(axis=0)
-    s0, s1, s2, s3 = boxes[dt <= min(size_s, reach) + TIME_TOLERANCE_S].mean(axis=0)
-    cx, half_w, height = (x0 + x1) / 2, (s2 - s0) / 2, s3 - s1
-    return np.array([cx - half_w, bottom - height, cx + half_w, bottom], np.float32)
+def _end_of(track: _Track) -> Tracklet:
+    return Tracklet(track.cls, track.last_pts, track.last_box, track.velocity(),
+                    track.first_pts)
 
 
-def _height(box: npt.NDArray[np.float32]) -> float:
-    return max(float(box[3] - box[1]), 1.0)
+def _start_of(track: _Track) -> Tracklet:
+    return Tracklet(track.cls, track.first_pts, track.first_box, track.start_velocity(),
+                    track.last_pts)
 
 
 class Smoother:
@@ -207,6 +233,7 @@ class Smoother:
     def __init__(self, config: SmoothingConfig | None = None) -> None:
         self.config = config if config is not None else SmoothingConfig()
         self._held: deque[_Held] = deque()
+        self._table: _HeldTable | None = None  # the held frames' rows, built when needed
         self._tracks: dict[int, _Track] = {}
         self._out_of: dict[int, int] = {}  # tracker id -> output id
         self._released_pts = -math.inf
@@ -289,6 +316,7 @@ class Smoother:
                 if track.last_pts <= self._released_pts + TIME_TOLERANCE_S:
                     del self._tracks[out]  # its last frame is gone: nothing left to join
         self._held.append(frame)
+        self._table = None
         return self._release(pts - cfg.lookahead_s)
 
     def flush(self) -> list[TrackedFrame]:
@@ -331,6 +359,7 @@ class Smoother:
             if t0 + TIME_TOLERANCE_S < t < t1 - TIME_TOLERANCE_S and tid not in frame.ids:
                 a = (t - t0) / span
                 frame.add_row((1.0 - a) * box0 + a * box1, score, cls, tid)
+                self._table = None
                 self._interpolated += 1
 
     def _at_edge(self, box: npt.NDArray[np.float32], meta: FrameMeta) -> bool:
@@ -349,6 +378,7 @@ class Smoother:
             if self._held[0].meta.pts_s > due_pts + TIME_TOLERANCE_S:
                 self._forced += 1
             frame = self._held.popleft()
+            self._table = None
             self._released_pts = frame.meta.pts_s
             ended = []
             for tid in frame.ids.tolist():
@@ -356,7 +386,8 @@ class Smoother:
                 if track is None or track.last_pts > frame.meta.pts_s + TIME_TOLERANCE_S:
                     continue  # seen again later
                 if track.removed:
-                    if self._at_edge(track.last_box, frame.meta) or not self._stitch(tid, track):
+                    if (self._at_edge(track.last_box, frame.meta)
+                            or not self._stitch(tid, track)):
                         ended.append(tid)
             boxes = self._smoothed(frame)
             for tid in ended:
@@ -391,95 +422,123 @@ class Smoother:
         Each window is centred: near a track's first or last box it shrinks to the time
         available on the shorter side (at the ends themselves, the box as detected), so
         a moving person's box is not pulled towards where they are going at the start of
-        a track, nor towards where they were at its end.
+        a track, nor towards where they were at its end. All rows at once: one table of
+        (row, media time, box) over the window, grouped sums (no loop over boxes).
         """
         w = self.config.box_smoothing_s
         ws = self.config.size_window_s
         widest = max(w, ws)
-        if not len(frame.ids):
+        n = len(frame.ids)
+        if not n or widest <= 0:
             return frame.boxes
         t = frame.meta.pts_s
-        out = frame.boxes.copy() if widest > 0 else frame.boxes
-        ahead = self._boxes_ahead(frame, t + widest) if widest > 0 else {}
-        for row, tid in enumerate(frame.ids.tolist()):
-            track = self._tracks.get(tid)
-            if track is None:
-                continue
-            past = track.past
-            while past and past[0][0] < t - widest - TIME_TOLERANCE_S:
-                past.popleft()
-            if widest > 0:
-                around = [*past, (t, frame.boxes[row]), *ahead[tid]]
-                out[row] = _centred_mean_box(np.array([pt for pt, _ in around]),
-                                             np.array([b for _, b in around]), t, w, ws)
-            past.append((t, frame.boxes[row]))
+        ids = frame.ids.tolist()
+        first_row: dict[int, int] = {}
+        for row, tid in enumerate(ids):
+            first_row.setdefault(tid, row)
+        smooth = np.array([first_row[tid] == row and tid in self._tracks
+                           for row, tid in enumerate(ids)], np.bool_)
+        times, rows, boxes = [np.full(n, t)], [np.arange(n)], [frame.boxes]
+        oldest = t - widest - TIME_TOLERANCE_S
+        for row in np.flatnonzero(smooth).tolist():
+            track = self._tracks[ids[row]]
+            k = int(np.searchsorted(track.past_t, oldest))
+            track.past_t, track.past_b = track.past_t[k:], track.past_b[k:]
+            if len(track.past_t):
+                times.append(track.past_t)
+                rows.append(np.full(len(track.past_t), row))
+                boxes.append(track.past_b)
+        if self._table is None:
+            self._table = _HeldTable.of(self._held)
+        tab = self._table
+        end = int(np.searchsorted(tab.times, t + widest + TIME_TOLERANCE_S, side="right"))
+        if end:
+            order = np.argsort(frame.ids, kind="stable")  # first row of an id first
+            sorted_ids = frame.ids[order]
+            lid = tab.ids[:end]
+            pos = np.minimum(np.searchsorted(sorted_ids, lid), n - 1)
+            keep = (sorted_ids[pos] == lid) & tab.first[:end]
+            row = order[pos[keep]]
+            use = smooth[row]
+            times.append(tab.times[:end][keep][use])
+            rows.append(row[use])
+            boxes.append(tab.boxes[:end][keep][use])
+        t_all, r_all = np.concatenate(times), np.concatenate(rows)
+        b_all = np.concatenate(boxes).astype(np.float64)
+        out = self._window_means(t_all, r_all, b_all, t, n, w, ws)
+        out[~smooth] = frame.boxes[~smooth]
+        for row in np.flatnonzero(smooth).tolist():
+            track = self._tracks[ids[row]]
+            track.past_t = np.append(track.past_t, t)
+            track.past_b = np.concatenate([track.past_b, frame.boxes[row : row + 1]])
         return out
 
-    def _boxes_ahead(
-        self, frame: _Held, until: float
-    ) -> dict[int, list[tuple[float, npt.NDArray[np.float32]]]]:
-        """For each id of ``frame``, its boxes in the held frames up to media time
-        ``until``, in order (one pass over the held frames, not one per track)."""
-        ahead: dict[int, list[tuple[float, npt.NDArray[np.float32]]]] = {
-            tid: [] for tid in frame.ids.tolist()}
-        for later in self._held:
-            pts = later.meta.pts_s
-            if pts > until + TIME_TOLERANCE_S:
-                break
-            for row, tid in enumerate(later.ids.tolist()):
-                found = ahead.get(tid)
-                if found is not None and (not found or found[-1][0] != pts):  # first row only
-                    found.append((pts, later.boxes[row]))
-        return ahead
+    @staticmethod
+    def _window_means(times: npt.NDArray[np.float64], rows: npt.NDArray[np.intp],
+                      boxes: npt.NDArray[np.float64], t: float, n: int, anchor_s: float,
+                      size_s: float) -> npt.NDArray[np.float32]:
+        """Per row of the frame at ``t``: bottom centre averaged over the row's entries
+        within ``anchor_s`` of ``t``, width and height within ``size_s``, each window
+        shrunk to the time the row's shorter side has.
+
+        Args:
+            times: (m,) media seconds of the entries (each row's own box at ``t``
+                included).
+            rows: (m,) the row each entry belongs to, 0..n-1.
+            boxes: (m, 4) xyxy pixels.
+        """
+        tmin = np.full(n, t)
+        tmax = np.full(n, t)
+        np.minimum.at(tmin, rows, times)
+        np.maximum.at(tmax, rows, times)
+        reach = np.minimum(t - tmin, tmax - t)
+        dt = np.abs(times - t)
+        means = []
+        for win in (anchor_s, size_s):
+            inside = dt <= np.minimum(win, reach)[rows] + TIME_TOLERANCE_S
+            r, b = rows[inside], boxes[inside]
+            count = np.bincount(r, minlength=n)
+            # Means of the edges give the means of centre, bottom, width and height alike.
+            means.append(np.stack([np.bincount(r, b[:, c], n) for c in range(4)], axis=1)
+                         / count[:, None])
+        (x0, _, x1, bottom), (s0, s1, s2, s3) = means[0].T, means[1].T
+        cx, half_w, height = (x0 + x1) / 2, (s2 - s0) / 2, s3 - s1
+        return np.stack([cx - half_w, bottom - height, cx + half_w, bottom],
+                        axis=1).astype(np.float32)
+
+    def _can_succeed(self, cand: _Track) -> bool:
+        """Whether ``cand`` may continue an ended track: its first frames are still held,
+        it did not start at the border or on another track's box, and it lasts at least
+        min_successor_s."""
+        return (cand.first_pts > self._released_pts + TIME_TOLERANCE_S
+                and not (cand.born_at_edge or cand.born_on_other)
+                and cand.last_pts - cand.first_pts
+                >= self.config.min_successor_s - TIME_TOLERANCE_S)
 
     def _stitch(self, tid: int, track: _Track) -> bool:
-        """Joins the best successor to the ended track ``tid``; True if one was found."""
-        cfg = self.config
-        vx, vy = track.velocity() or (0.0, 0.0)
-        cx = 0.5 * float(track.last_box[0] + track.last_box[2])
-        cy = 0.5 * float(track.last_box[1] + track.last_box[3])
-        h = _height(track.last_box)
-        best, best_cost = None, math.inf
-        for cand_id, cand in self._tracks.items():
-            gap = cand.first_pts - track.last_pts
-            if cand_id == tid or cand.cls != track.cls or gap <= TIME_TOLERANCE_S:
-                continue
-            if gap > cfg.max_gap_s + TIME_TOLERANCE_S:
-                continue
-            if cand.first_pts <= self._released_pts + TIME_TOLERANCE_S:
-                continue  # its first frames are gone: it cannot be relabelled whole
-            if cand.born_at_edge or cand.born_on_other:
-                continue
-            if cand.last_pts - cand.first_pts < cfg.min_successor_s - TIME_TOLERANCE_S:
-                continue
-            ratio = _height(cand.first_box) / h
-            if not 1.0 / cfg.max_size_ratio <= ratio <= cfg.max_size_ratio:
-                continue
-            # Both ways: the ended track's motion must bring it to where the later one
-            # starts, and the later one's first motion, run backwards, to where the ended
-            # one stopped (a person walking the other way fails the second test).
-            qx = 0.5 * float(cand.first_box[0] + cand.first_box[2])
-            qy = 0.5 * float(cand.first_box[1] + cand.first_box[3])
-            wx, wy = cand.start_velocity() or (vx, vy)
-            ahead = math.hypot(qx - (cx + vx * gap), qy - (cy + vy * gap))
-            back = math.hypot(cx - (qx - wx * gap), cy - (qy - wy * gap))
-            allowed = cfg.max_jump + cfg.jump_per_s * gap
-            cost = max(ahead, back) / h / max(allowed, 1e-9)
-            if cost <= 1.0 and cost < best_cost:
-                best, best_cost = cand_id, cost
-        if best is None:
+        """Joins the best successor to the ended track ``tid``; True if one was found
+        (:func:`~pipeline.tracking.stitching.choose_successor`: motion both ways, size and
+        timing; none when ambiguous)."""
+        starts = {cid: _start_of(c) for cid, c in self._tracks.items()
+                  if cid != tid and self._can_succeed(c)}
+        cand_ids = list(starts)
+        k = choose_successor(_end_of(track), [starts[c] for c in cand_ids], self.config)
+        if k is None:
             return False
+        best = cand_ids[k]
         succ = self._tracks.pop(best)
-        if cfg.interpolate:
+        if self.config.interpolate:
             self._interpolate(tid, track.cls, track.last_pts, track.last_box, succ.first_pts,
                               succ.first_box, min(track.last_score, succ.first_score))
         for frame in self._held:
             if len(frame.ids):
                 frame.ids[frame.ids == best] = tid
+                frame.cached = None
             frame.removed.discard(tid)
             if best in frame.removed:
                 frame.removed.discard(best)
                 frame.removed.add(tid)
+        self._table = None
         for raw, out in self._out_of.items():
             if out == best:
                 self._out_of[raw] = tid
@@ -489,7 +548,8 @@ class Smoother:
         track.recent = succ.recent
         track.start = track.start or succ.start
         track.removed = succ.removed
-        track.past.extend(succ.past)
+        track.past_t = np.concatenate([track.past_t, succ.past_t])
+        track.past_b = np.concatenate([track.past_b, succ.past_b])
         self._stitched += 1
         log.debug("stitched track %d onto %d after %.2f s", best, tid, gap)
         return True

@@ -1,0 +1,345 @@
+"""Fitting the detection noise model (:mod:`benchmarks.detsim`) to a real detector's output.
+
+:func:`fit` turns pooled :class:`~benchmarks.detsim_obs.Observations` (real detections
+matched to ground truth) into a :class:`~benchmarks.detsim_model.NoiseModel`:
+
+- score: a probit of detection (recall by size, squeeze and visibility), then the scale
+  of the detected people's logit scores (a truncated normal);
+- the detector's non-maximum suppression threshold, from the overlap of the boxes it
+  returns; people it may have suppressed are left out of the probit;
+- latent timescales (score: a fast and a slow part; extra, fused: one): the shares and
+  time constants on a grid whose simulated conditional event rates at lags of 1 to 32
+  frames (0.04 to 1.3 s at 25 fps) come closest to the observed ones, with the fitted
+  per-row probabilities, so that the slowly varying size and occlusion are not counted
+  twice;
+- box errors: least squares for location and log scale, the standardised residuals'
+  empirical quantiles, the correlation of their normal scores, and per component the
+  ``a exp(-lag / tau_s)`` closest to their autocorrelation;
+- events: logistic regressions (slightly ridge-regularised: fused boxes are rare);
+- background: boxes per model image, and persistence from how often one is seen again at
+  the same place in the next frame.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import minimize
+from scipy.special import expit, log_ndtr, ndtri
+
+from benchmarks.detsim import EXTRA_TERMS, FUSED_TERMS
+from benchmarks.detsim_model import (
+    BackgroundModel,
+    BoxErrorModel,
+    EventModel,
+    LatentLayout,
+    NoiseModel,
+    Ranges,
+    ScoreModel,
+    Timescales,
+    clamped,
+    _logit,
+    linear_design,
+    quadratic_design,
+)
+from benchmarks.detsim_obs import FUSED, MISSED, Observations
+from benchmarks.detsim_views import QUANTILE_POINTS, FloatArray, IntArray
+
+LAGS = (1, 2, 4, 8, 16, 32)
+"""Lags (frames) of the conditional event rates the latent time constants are fitted to."""
+GRID_TAU_S = tuple(float(t) for t in np.round(np.geomspace(0.04, 20.0, 16), 3))
+"""Time constants (s) tried for a one-timescale latent."""
+GRID_TAU_FAST_S = (0.04, 0.08, 0.16, 0.32, 0.64)
+GRID_TAU_SLOW_S = (1.5, 4.0, 10.0, 30.0)
+"""Time constants (s) tried for the fast and the slow part of the score latent."""
+NMS_QUANTILE = 0.999
+"""The detector's suppression threshold is estimated as this quantile of the IoU of boxes
+it returns in one frame (rounded up to 0.05): a few pairs lie above it where boxes were
+clipped to the frame or a mosaic cell."""
+FIT_SEED = 12345
+"""Seed of the fit's own simulations (common random numbers across the grid)."""
+
+
+# --------------------------------------------------------------------------- fit
+
+
+def _probit(x: FloatArray, y: npt.NDArray[np.bool_], w: FloatArray) -> FloatArray:
+    """Weighted maximum likelihood of P(y) = Phi(x beta)."""
+    yf = y.astype(np.float64)
+
+    def nll(beta: FloatArray) -> tuple[float, FloatArray]:
+        eta = x @ beta
+        lp, lq = log_ndtr(eta), log_ndtr(-eta)
+        ll = w @ (yf * lp + (1 - yf) * lq)
+        dens = -0.5 * eta * eta - 0.5 * math.log(2 * math.pi)
+        g = w * (yf * np.exp(dens - lp) - (1 - yf) * np.exp(dens - lq))
+        return -ll, -(x.T @ g)
+
+    prior = min(max(float(np.average(yf, weights=w)), 1e-4), 1 - 1e-4)
+    start = np.zeros(x.shape[1])
+    start[0] = float(ndtri(prior))
+    return minimize(nll, start, jac=True, method="L-BFGS-B").x
+
+
+def _score_sigma(eta: FloatArray, y: FloatArray, c: float, w: FloatArray) -> float:
+    """Scale of logit(score) = c + sigma (eta + z), z standard normal, from the scores
+    ``y`` (logits) of the detected (z >= -eta), by weighted maximum likelihood."""
+    def nll(log_s: float) -> float:
+        s = math.exp(log_s)
+        r = (y - c) / s - eta
+        return float(w @ (0.5 * r * r + log_s + log_ndtr(eta)))
+
+    res = minimize(lambda v: nll(float(v[0])), np.array([0.5]), method="L-BFGS-B")
+    return float(math.exp(res.x[0]))
+
+
+def _logistic(x: FloatArray, y: npt.NDArray[np.bool_], w: FloatArray,
+              ridge: float = 1.0) -> FloatArray:
+    """Weighted logistic regression, L2 penalty ``ridge`` on all but the intercept."""
+    yf = y.astype(np.float64)
+    pen = np.full(x.shape[1], ridge)
+    pen[0] = 0.0
+    prior = min(max(float(np.average(yf, weights=w)), 1e-4), 1 - 1e-4)
+
+    def nll(beta: FloatArray) -> tuple[float, FloatArray]:
+        eta = x @ beta
+        p = expit(eta)
+        ll = w @ (yf * eta - np.logaddexp(0, eta)) - 0.5 * (pen * beta) @ beta
+        return -ll, -(x.T @ (w * (yf - p)) - pen * beta)
+
+    start = np.zeros(x.shape[1])
+    start[0] = math.log(prior / (1 - prior))
+    return minimize(nll, start, jac=True, method="L-BFGS-B").x
+
+
+class _Lags:
+    """Row pairs of one group ``lag`` frames apart, for each lag in :data:`LAGS`."""
+
+    def __init__(self, group: IntArray, frame: IntArray, usable: npt.NDArray[np.bool_]) -> None:
+        span = int(frame.max(initial=0)) + max(LAGS) + 2
+        key = group.astype(np.int64) * span + frame
+        order = np.argsort(key)
+        sk = key[order]
+        self.pairs = {}
+        for lag in LAGS:
+            pos = np.searchsorted(sk, key + lag)
+            pos = np.minimum(pos, len(sk) - 1)
+            found = (sk[pos] == key + lag) if len(sk) else np.zeros(0, np.bool_)
+            a = np.flatnonzero(found & usable)
+            b = order[pos[a]]
+            ok = usable[b]
+            self.pairs[lag] = (a[ok], b[ok])
+
+
+def _conditional_rates(event: npt.NDArray[np.bool_], lags: _Lags) -> FloatArray:
+    """(len(LAGS), 2): P(event at t + lag | event at t) and P(event at t + lag | none)."""
+    out = np.full((len(LAGS), 2), np.nan)
+    for k, lag in enumerate(LAGS):
+        a, b = lags.pairs[lag]
+        ea, eb = event[a], event[b]
+        if ea.any():
+            out[k, 0] = eb[ea].mean()
+        if (~ea).any():
+            out[k, 1] = eb[~ea].mean()
+    return out
+
+
+def _share_grid(parts: int) -> list[tuple[float, ...]]:
+    """Shares of ``parts`` slow components on a 0.1 grid, summing to at most 1."""
+    steps = np.round(np.linspace(0.0, 1.0, 11), 2)
+    if parts == 1:
+        return [(float(a),) for a in steps]
+    return [(float(a), float(b)) for a in steps for b in steps if a + b <= 1.0 + 1e-9]
+
+
+def _fit_binary_latent(groups: IntArray, times: FloatArray, frames: IntArray,
+                       p_event: FloatArray, event: npt.NDArray[np.bool_],
+                       usable: npt.NDArray[np.bool_], parts: int = 1
+                       ) -> tuple[Timescales, dict[str, Any]]:
+    """The latent timescales whose simulated conditional event rates match the observed.
+
+    ``parts`` slow components (1: one time constant from :data:`GRID_TAU_S`; 2: a fast one
+    from :data:`GRID_TAU_FAST_S` and a slow one from :data:`GRID_TAU_SLOW_S`), grid search
+    with common random numbers.
+    """
+    if event[usable].sum() < 5 or (~event[usable]).sum() < 5:
+        return (), {"note": "too few events to fit; independent frames assumed"}
+    lags = _Lags(groups, frames, usable)
+    target = _conditional_rates(event, lags)
+    weights = np.array([[len(lags.pairs[lag][0])] for lag in LAGS], np.float64)
+    layout = LatentLayout(groups, times)
+    rng = np.random.default_rng(FIT_SEED)
+    taus = [GRID_TAU_S] if parts == 1 else [GRID_TAU_FAST_S, GRID_TAU_SLOW_S]
+    reps = []
+    for _ in range(3):
+        white = rng.standard_normal((layout.n, 1))
+        paths = [{tau: layout.ou(tau, rng.standard_normal((layout.n, 1)))[:, 0] for tau in ts}
+                 for ts in taus]
+        reps.append((white[:, 0], paths))
+    cut = ndtri(1.0 - np.clip(p_event, 1e-9, 1 - 1e-9))
+
+    def rates(shares: tuple[float, ...], chosen: tuple[float, ...]) -> FloatArray:
+        sims = []
+        for white, paths in reps:
+            z = math.sqrt(max(1.0 - sum(shares), 0.0)) * white
+            for k, (a, tau) in enumerate(zip(shares, chosen, strict=True)):
+                if a:
+                    z = z + math.sqrt(a) * paths[k][tau]
+            sims.append(_conditional_rates(z > cut, lags))
+        with warnings.catch_warnings():  # a lag without pairs stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(sims, axis=0)
+
+    best: tuple[float, Timescales] = (np.inf, ())
+    combos = [(t,) for t in taus[0]] if parts == 1 else [
+        (a, b) for a in taus[0] for b in taus[1]]
+    for shares in _share_grid(parts):
+        for chosen in (combos if any(shares) else combos[:1]):
+            loss = float(np.nansum(weights * (rates(shares, chosen) - target) ** 2))
+            if loss < best[0]:
+                best = (loss, tuple((a, t) for a, t in zip(shares, chosen, strict=True) if a))
+    timescales = best[1]
+    fitted = rates(tuple(a for a, _ in timescales), tuple(t for _, t in timescales)) if (
+        timescales) else rates((0.0,) * parts, combos[0])
+    dt = float(np.median(np.diff(np.unique(times)))) if len(times) > 1 else 1.0
+    report = {"lags_s": [round(lag * dt, 3) for lag in LAGS],
+              "observed_p_event_after_event": np.round(target[:, 0], 3).tolist(),
+              "fitted_p_event_after_event": np.round(fitted[:, 0], 3).tolist(),
+              "observed_p_event_after_none": np.round(target[:, 1], 3).tolist(),
+              "fitted_p_event_after_none": np.round(fitted[:, 1], 3).tolist()}
+    return timescales, report
+
+
+def _fit_correlation_decay(z: FloatArray, lags: _Lags, dt_s: float) -> Timescales:
+    """The one-timescale latent whose a exp(-lag dt / tau_s) is closest to the lag
+    correlations of ``z``."""
+    corr, w = [], []
+    for lag in LAGS:
+        a, b = lags.pairs[lag]
+        if len(a) < 20:
+            corr.append(0.0)
+            w.append(0.0)
+            continue
+        corr.append(float(np.corrcoef(z[a], z[b])[0, 1]))
+        w.append(float(len(a)))
+    corr_a, w_a = np.array(corr), np.array(w)
+    lag_s = np.array(LAGS) * dt_s
+    best = (np.inf, 0.0, 1.0)
+    for (a,) in _share_grid(1):
+        for tau in GRID_TAU_S:
+            loss = float(w_a @ (a * np.exp(-lag_s / tau) - corr_a) ** 2)
+            if loss < best[0]:
+                best = (loss, float(a), float(tau))
+    return ((best[1], best[2]),) if best[1] > 0 else ()
+
+
+def _normal_scores(x: FloatArray) -> FloatArray:
+    ranks = np.argsort(np.argsort(x, kind="stable"), kind="stable")
+    return ndtri((ranks + 0.5) / len(x))
+
+
+def fit(obs: Observations, threshold: float, model_input: tuple[int, int, str],
+        source: str = "") -> NoiseModel:
+    """Fits every part of the noise model to pooled observations (module docstring)."""
+    ranges = Ranges((float(obs.h_model.min()), float(obs.h_model.max())),
+                    (float(obs.squeeze.min()), float(obs.squeeze.max())))
+    lh, lsq, _ = clamped(obs.h_model, obs.squeeze, ranges)
+    occ = 1.0 - obs.visible
+    report: dict[str, Any] = {}
+
+    # The detector's own non-maximum suppression: no two boxes it returns overlap more.
+    nms_iou = float(np.clip(np.ceil(np.quantile(obs.box_pair_iou, NMS_QUANTILE) * 20) / 20,
+                            0.3, 0.9)) if len(obs.box_pair_iou) else 0.6
+    report["nms_iou"] = nms_iou
+
+    # Score: probit of detection on every person row not in a fused pair and not possibly
+    # suppressed (missed, and overlapped by another box beyond nms_iou: whether they were
+    # seen before the suppression is unknown; the simulator suppresses them itself), then
+    # the scale of the detected people's logit scores.
+    use = (obs.state != FUSED) & ~((obs.state == MISSED) & (obs.near_box_iou > nms_iou))
+    xs = quadratic_design(lh, lsq, occ)
+    w = obs.weight
+    eta_beta = _probit(xs[use], obs.hit[use], w[use])
+    hit = obs.hit
+    c = float(_logit(threshold))
+    sigma = _score_sigma(xs[hit] @ eta_beta, _logit(obs.score[hit]), c, w[hit])
+    beta = sigma * eta_beta
+    beta[0] += c
+    score = ScoreModel(tuple(float(b) for b in beta), sigma, ())
+    p_hit = score.recall(obs.h_model, obs.squeeze, obs.visible, ranges, threshold)
+    timescales, rep = _fit_binary_latent(obs.group, obs.time_s, obs.frame, 1.0 - p_hit,
+                                         ~obs.hit, use, parts=2)
+    score = ScoreModel(score.beta, sigma, timescales)
+    report["miss_latent"] = rep
+
+    # Box errors of hits.
+    x = xs[hit]
+    e = obs.err[hit]
+    sw = np.sqrt(w[hit])[:, None]
+    loc, log_scale, quants, zs = [], [], [], []
+    for k in range(4):
+        lo, hi = np.quantile(e[:, k], [0.01, 0.99])
+        b, *_ = np.linalg.lstsq(x * sw, np.clip(e[:, k], lo, hi) * sw[:, 0], rcond=None)
+        r = e[:, k] - x @ b
+        g, *_ = np.linalg.lstsq(x * sw, np.log(np.abs(r) + 1e-3) * sw[:, 0], rcond=None)
+        std = r / np.exp(x @ g)
+        loc.append(b)
+        log_scale.append(g)
+        quants.append(np.quantile(std, np.linspace(0, 1, QUANTILE_POINTS), weights=w[hit],
+                                  method="inverted_cdf"))
+        zs.append(_normal_scores(std))
+    zmat = np.stack(zs, 1)
+    lags = _Lags(obs.group[hit], obs.frame[hit], np.ones(int(hit.sum()), np.bool_))
+    decay = [_fit_correlation_decay(zmat[:, c], lags, obs.dt_s) for c in range(4)]
+    box = BoxErrorModel(np.array(loc), np.array(log_scale), np.array(quants),
+                        np.corrcoef(zmat.T), tuple(decay))
+
+    # Extra boxes next to detected people.
+    xe = np.concatenate([linear_design(lh, lsq, occ), obs.crowd[:, None]], 1)
+    be = _logistic(xe[hit], obs.extra[hit], w[hit])
+    pe = expit(xe @ be)
+    te, rep = _fit_binary_latent(obs.group, obs.time_s, obs.frame, pe, obs.extra, hit)
+    report["extra_latent"] = rep
+    extra = EventModel(EXTRA_TERMS, tuple(float(v) for v in be), te, obs.extra_pool)
+
+    # Fused pairs.
+    px = obs.pair_x.copy()
+    px[:, 2:] = np.clip(px[:, 2:], [np.log(ranges.h_model[0] / 80.0), np.log(
+        ranges.squeeze[0] / 0.75)], [np.log(ranges.h_model[1] / 80.0),
+                                      np.log(ranges.squeeze[1] / 0.75)])
+    if len(px) and obs.pair_fused.any():
+        bf = _logistic(px, obs.pair_fused, obs.pair_weight, ridge=3.0)
+        pf = expit(px @ bf)
+        pair_frames = np.round(obs.pair_time / obs.dt_s).astype(np.intp)
+        tf, rep = _fit_binary_latent(obs.pair_group, obs.pair_time, pair_frames, pf,
+                                     obs.pair_fused, np.ones(len(pf), np.bool_))
+        report["fused_latent"] = rep
+        members = max(obs.fused_members, 1)
+        keep = obs.fused_members_hit / members
+        fused = EventModel(FUSED_TERMS, tuple(float(v) for v in bf), tf, obs.fused_pool,
+                           min(1.0, keep))
+    else:
+        fused = EventModel(FUSED_TERMS, (-20.0, 0.0, 0.0, 0.0), (), np.zeros((0, 5)), 0.0)
+
+    # Background.
+    if obs.bg_frames:
+        rate = len(obs.bg_scores) / obs.bg_frames
+        stay = obs.bg_stayed / obs.bg_prev if obs.bg_prev else 0.0
+        tau_bg = (-obs.dt_s / math.log(stay)) if 0.0 < stay < 1.0 else (
+            60.0 if stay >= 1.0 else 1e-3)
+        report["background_stayed_to_next_frame"] = round(stay, 3)
+    else:
+        rate, tau_bg = 0.0, 1e-3
+    background = BackgroundModel(rate, min(tau_bg, 60.0), obs.bg_sizes, obs.bg_scores)
+    return NoiseModel(threshold, model_input, ranges, score, box, fused, extra, background,
+                      nms_iou, source, report)
+
+
+def expected_recall(model: NoiseModel, obs: Observations) -> FloatArray:
+    """(n,) the model's P(hit) of every person row of ``obs``."""
+    return model.score.recall(obs.h_model, obs.squeeze, obs.visible, model.ranges,
+                              model.threshold)
