@@ -199,3 +199,41 @@ def test_a_failed_reference_sends_its_static_frames_to_the_detector(tmp_path):
     det2, stats, results = gated_run(tmp_path, fail={reference})
     assert stats.frames_failed == 1 and len(results) == 174
     assert reference + 1 in det2.calls and reference + 1 not in det.calls
+
+
+class WalkerDetector(CountingDetector):
+    """Finds the walking figure (a box while it is in view, frames < ``moving``); takes
+    ``slow_s`` over the figure's last frame, so the live frames behind it are dropped."""
+
+    def __init__(self, moving: int, slow_s: float):
+        super().__init__()
+        self.moving, self.slow_s = moving, slow_s
+
+    async def __call__(self, frame, meta):
+        self.calls.append(meta.frame_index)
+        k = meta.frame_index
+        await asyncio.sleep(self.slow_s if k == self.moving - 1 else 0.005)
+        box = [[20 + 8 * k, 100, 40 + 8 * k, 170]] if k < self.moving else np.zeros((0, 4))
+        n = len(box)
+        return DetectedFrame(meta, Detections(np.asarray(box, np.float32), np.ones(n, np.float32),
+                                              np.zeros(n, np.int16)), 3.0, 1.0, 1)
+
+
+def test_live_overload_never_holds_the_detections_of_a_dropped_reference(tmp_path):
+    """Live, newest frame wins: the first empty frame (the motion gate's new reference)
+    is dropped while the detector is busy with the figure's last frame. The still frames
+    after it must not hold the figure's detections: they go to the detector instead, and
+    every frame held afterwards holds the empty view."""
+    clip = tmp_path / "idle.mp4"
+    write_idle_clip(clip, moving=25, still=50)
+    det = WalkerDetector(moving=25, slow_s=0.4)
+    cfg = CameraConfig(id="cam", url=str(clip), mode="live",
+                       inference={"skip_static": True, "max_in_flight": 1,
+                                  "result_buffer": 1000, "motion": {"settle_s": 0}})
+    ingest = CameraIngest(cfg, InputSpec(64, 48), infer=det)
+    stats = asyncio.run(asyncio.wait_for(ingest.run(), 60))
+    results = ingest.poll_results(1000)
+    assert 25 not in det.calls and stats.frames_dropped > 0 and stats.frames_held > 0
+    assert stats.frames_sent + stats.frames_held + stats.frames_dropped == 75
+    held_after = [r for r in results if r.static and r.meta.frame_index >= 25]
+    assert held_after and all(len(r.detections) == 0 for r in held_after)
