@@ -2,7 +2,7 @@
 trackers, aggregators and Parquet sinks in the shared Ray session.
 
 The clip is the demo's real video: 6 s of people walking, then the view frozen for 14 s
-(the last frame repeated, re-encoded), so the people in it stand still. A ``skip_static``
+(the last frame repeated), so the people in it stand still. A ``skip_static``
 camera and a plain camera read the same file in one offline run: the gated one must
 skip the detector on most of the frozen stretch and still report, window by window, the
 occupancy, visits and crossings of the plain one.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pathlib
 import threading
-from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -30,30 +29,24 @@ WALK, FROZEN = 60, 140  # frames: 6 s walking, then 14 s of the same view
 WINDOW_S = 4.0
 
 
-def write_frozen_clip(path: pathlib.Path) -> pathlib.Path:
-    """vtest's first WALK frames, then its frame WALK - 1 repeated FROZEN times, H.264."""
-    import av
-
+def write_frozen_clip(directory: pathlib.Path) -> pathlib.Path:
+    """vtest's first WALK frames, then its frame WALK - 1 repeated FROZEN times, as a
+    numbered JPEG sequence (the frozen frames are byte-identical, so the plain camera's
+    detector sees exactly what the gated camera's reference frame showed)."""
+    img1 = directory / "img1"
+    img1.mkdir(parents=True)
     cap = cv2.VideoCapture(str(CLIP))
     frames = [cap.read()[1] for _ in range(WALK)]
     cap.release()
     frames += [frames[-1]] * FROZEN
-    h, w = frames[0].shape[:2]
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=Fraction(FPS))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"preset": "ultrafast"}
-        for bgr in frames:
-            image = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr[..., ::-1]), "rgb24")
-            for packet in stream.encode(image):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
+    for i, bgr in enumerate(frames, start=1):
+        cv2.imwrite(str(img1 / f"{i:06d}.jpg"), bgr)
+    return img1
 
 
 def _camera(cid: str, url: pathlib.Path, gated: bool) -> dict:
     return {"id": cid, "url": str(url), "inference": {"skip_static": gated},
+            "source": {"fps": FPS},
             "zones": [{"id": "everywhere", "points": [[0, 0], [1, 0], [1, 1], [0, 1]]},
                       {"id": "path-west",
                        "points": [[0.0, 0.28], [0.5, 0.28], [0.5, 0.62], [0.0, 0.62]]}],
@@ -64,7 +57,7 @@ def _camera(cid: str, url: pathlib.Path, gated: bool) -> dict:
 @pytest.fixture(scope="module")
 def gated_run(serve_app, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("motion")
-    clip = write_frozen_clip(tmp / "frozen.mp4")
+    clip = write_frozen_clip(tmp / "frozen")
     cfg = SiteConfig.model_validate({
         "cameras": [_camera("gated", clip, True), _camera("plain", clip, False)],
         "analytics": {"window_s": WINDOW_S, "min_distinct_tracks": 1},
