@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 # Counters exported as panoray_camera_frames_total{outcome=...}.
 FRAME_OUTCOMES = {
     "frames_decoded": "decoded", "frames_skipped": "skipped", "frames_dropped": "dropped",
-    "frames_sent": "sent", "frames_delivered": "delivered", "frames_failed": "failed",
-    "results_evicted": "evicted",
+    "frames_sent": "sent", "frames_held": "held", "frames_delivered": "delivered",
+    "frames_failed": "failed", "results_evicted": "evicted",
 }
 # Concurrent actor calls: the run loop plus health/stats/poll callers.
 MAX_CONCURRENCY = 32
@@ -58,7 +58,7 @@ class CameraMetrics:
         self.frames = metrics.Counter(
             "panoray_camera_frames_total",
             "Frames per outcome: decoded, skipped (target_fps), dropped (overload), sent, "
-            "delivered, failed, evicted.", tag_keys=("camera_id", "outcome"),
+            "held (skip_static), delivered, failed, evicted.", tag_keys=("camera_id", "outcome"),
         )
         self.reconnects = metrics.Counter(
             "panoray_camera_reconnects_total", "Attempts to reopen a source after a fault.",

@@ -130,7 +130,8 @@ class TrackerActor:
         final: list[TrackedFrame] = []
         for frame in frames:
             try:
-                final += self._get(frame.meta.camera_id).lane.step(frame.meta, frame.detections)
+                final += self._get(frame.meta.camera_id).lane.step(frame.meta, frame.detections,
+                                                                   frame.static)
                 errors.append(None)
             except PanorayError as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")

@@ -163,6 +163,10 @@ class DetectedFrame:
         batch_size: frames in the detector batch that held this frame.
         latency_ms: wall time from decoding the frame to delivering it (ms); set by the
             camera.
+        static: True when the camera's motion gate (``inference.skip_static``) found
+            nothing moved since its last detected frame: the detector was not called and
+            ``detections`` are that frame's, held; tracking keeps its tracks where they
+            were (:meth:`pipeline.tracking.tracker.ByteTracker.hold`).
     """
 
     meta: FrameMeta
@@ -171,6 +175,7 @@ class DetectedFrame:
     queue_ms: float = 0.0
     batch_size: int = 0
     latency_ms: float = 0.0
+    static: bool = False
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,7 @@ def run_summary(
             "state": s.state, "reason": redact_text(s.reason, rec.camera.url),
             "frames_decoded": s.frames_decoded, "frames_delivered": s.frames_delivered,
             "frames_dropped": s.frames_dropped, "frames_failed": s.frames_failed,
+            "frames_sent": s.frames_sent, "frames_held": s.frames_held,
             "reconnects": s.reconnects, "restarts": rec.restarts, "added_by": rec.added_by,
             "analytics_error": analytics_errors.get(cid),
             "visits": {z.zone_id: z.visits_total for z in snap.zones} if snap else {},

@@ -12,8 +12,10 @@ deliver in frame order.
                                                                     ──▶ deliver([DetectedFrame])
                                                                     ──▶ stills, result buffer
 
-Results that are ready together go downstream in one ``deliver`` call, in frame order; a
-still (every ``still_interval_s`` of media time) is made private (:mod:`pipeline.privacy`)
+Results that are ready together go downstream in one ``deliver`` call, in frame order.
+With ``inference.skip_static``, a frame where nothing moved since the last detected one
+(:mod:`pipeline.ingest.motion`) skips the detector and goes on ``static``, holding that
+frame's detections. A still (every ``still_interval_s`` of media time) is made private (:mod:`pipeline.privacy`)
 here, before it leaves the camera.
 
 Example:
@@ -43,6 +45,7 @@ from pipeline.errors import InputError
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.decoder import END, Decoded, Decoder, Opener
 from pipeline.ingest.health import CameraState, CameraStats, HealthTracker
+from pipeline.ingest.motion import MotionGate
 from pipeline.ingest.pacing import DropOldestBuffer
 from pipeline.ingest.source import open_source
 from pipeline.privacy import private_still
@@ -101,9 +104,8 @@ class CameraIngest:
         self.health = HealthTracker(config.id, config.redacted_url, config.health.fps_window_s)
         self.health.gauges = self._gauges
         self._results: DropOldestBuffer[DetectedFrame] | None = (
-            DropOldestBuffer(config.inference.result_buffer)
-            if config.inference.result_buffer else None
-        )
+            DropOldestBuffer(config.inference.result_buffer) if config.inference.result_buffer
+            else None)
         self._decoder = Decoder(config, self.health, self._post, opener, self._rng)
         self._running = False
         self._in_flight = 0
@@ -120,6 +122,7 @@ class CameraIngest:
         self._wake_lock = threading.Lock()
         self._wake_scheduled = False
         self._still_task: asyncio.Future[None] | None = None
+        self._reference: tuple[int, asyncio.Future[object]] | None = None  # skip_static
 
     # ------------------------------------------------------------------ public API
 
@@ -168,6 +171,9 @@ class CameraIngest:
         decoder = self._decoder
         decoder.spec, decoder.tiled = self.spec, self._infer is not None
         decoder.stills = self._still_sink is not None and self._infer is not None
+        decoder.gate = (MotionGate(cfg.inference.motion)
+                        if cfg.inference.skip_static and self._infer is not None else None)
+        self._reference = None
         decoder.space = (threading.Semaphore(cfg.inference.pending_frames)
                          if cfg.mode == "offline" else None)
         decoder.stop.clear()
@@ -246,8 +252,7 @@ class CameraIngest:
                 if space is not None:
                     space.release()
                 self._in_flight += 1
-                self.health.add("frames_sent")
-                self._ordered.put_nowait(asyncio.ensure_future(self._process(item)))
+                self._ordered.put_nowait(self._schedule(item))
         finally:
             self._ordered.put_nowait(None)
 
@@ -279,7 +284,35 @@ class CameraIngest:
                 for _ in group:
                     self._slots.release()
 
+    def _schedule(self, item: Decoded) -> asyncio.Future[tuple[Decoded, DetectedFrame] | None]:
+        """Starts one frame's way to its result: held when the motion gate found it static
+        and its reference was sent, else through the detector."""
+        ref, gate = self._reference, self._decoder.gate
+        if item.held_from is not None and ref is not None and ref[0] == item.held_from:
+            return asyncio.ensure_future(self._hold(item, ref[1]))
+        if item.held_from is not None and gate is not None:
+            gate.invalidate()  # its reference was dropped (live overload): start afresh
+        future = asyncio.ensure_future(self._process(item))
+        if gate is not None:
+            self._reference = (item.meta.frame_index, future)
+        return future
+
+    async def _hold(self, item: Decoded, reference: asyncio.Future[object]
+                    ) -> tuple[Decoded, DetectedFrame] | None:
+        """A static frame: its reference frame's result, with this frame's meta and
+        ``static=True``. When the reference failed, this frame goes to the detector."""
+        done = await asyncio.shield(reference)
+        if done is None:
+            if self._decoder.gate is not None:
+                self._decoder.gate.invalidate()
+            return await self._process(item)
+        self.health.add("frames_held")
+        _, result = done  # type: ignore[misc]
+        return item, dataclasses.replace(result, meta=item.meta, static=True, inference_ms=0.0,
+                                         queue_ms=0.0, batch_size=0)
+
     async def _process(self, item: Decoded) -> tuple[Decoded, DetectedFrame] | None:
+        self.health.add("frames_sent")
         cfg = self.config
         if self._infer is None:
             return item, DetectedFrame(item.meta, None)
@@ -332,8 +365,8 @@ class CameraIngest:
         """Forwards consecutive results in frame order in one call, then sends their
         stills and buffers them."""
         now = time.monotonic()
-        results = [DetectedFrame(item.meta, r.detections, r.inference_ms, r.queue_ms,
-                                 r.batch_size, round((now - item.decoded_at) * 1000, 3))
+        results = [dataclasses.replace(r, meta=item.meta,
+                                       latency_ms=round((now - item.decoded_at) * 1000, 3))
                    for item, r in done]
         errors = await self._forward(results) if self._deliver_to else [None] * len(results)
         for result, error in zip(results, errors):
@@ -403,11 +436,8 @@ class CameraIngest:
     # ------------------------------------------------------------------ helpers
 
     def _gauges(self) -> dict[str, int]:
-        return {
-            "in_flight": self._in_flight,
-            "pending": len(self._pending),
-            "buffered": len(self._results) if self._results is not None else 0,
-        }
+        return {"in_flight": self._in_flight, "pending": len(self._pending),
+                "buffered": len(self._results) if self._results is not None else 0}
 
     def _final_outcome(self) -> tuple[CameraState, str]:
         outcome = self._decoder.outcome

@@ -135,6 +135,47 @@ class ReconnectConfig(StrictModel):
         return Backoff(self.initial_s, self.max_s, self.multiplier, self.jitter, rng)
 
 
+class MotionGateConfig(StrictModel):
+    """The motion test that lets a ``skip_static`` camera skip the detector on frames where
+    nothing moved (:mod:`pipeline.ingest.motion`). Each frame becomes a small blurred grey
+    thumbnail, compared with the thumbnail of the last frame that went to the detector,
+    after a light change over the whole view is taken off."""
+
+    thumb_width: int = Field(
+        96, ge=16, le=640,
+        description="Width of the grey thumbnail the motion test runs on (pixels; the "
+        "height follows the frame's aspect). Wider sees smaller movements and costs more.",
+    )
+    blur_sigma_px: float = Field(
+        1.0, ge=0, le=10,
+        description="Gaussian blur of the thumbnail (sigma, thumbnail pixels) against sensor "
+        "noise and compression artefacts; 0 turns it off.",
+    )
+    pixel_threshold: float = Field(
+        15.0, gt=0, le=255,
+        description="A thumbnail pixel has changed when it differs from the reference by "
+        "more than this many grey levels (0..255), after a light change over the whole "
+        "view (the gain and offset that best map the reference onto it) is taken off.",
+    )
+    min_changed_fraction: float = Field(
+        0.002, gt=0, le=1,
+        description="A frame has motion when at least this fraction of its thumbnail's "
+        "pixels changed (0.002 of 96x72 is 14 pixels, about a third of a distant person).",
+    )
+    max_static_s: float = Field(
+        5.0, gt=0, le=3600,
+        description="A frame goes to the detector at least this often (media seconds), "
+        "motion or not, so that people standing still are re-confirmed and a missed "
+        "detection is not held for long.",
+    )
+    settle_s: float = Field(
+        0.5, ge=0, le=60,
+        description="After motion, frames keep going to the detector for this long (media "
+        "seconds), so that the detections then held come from a settled scene and the "
+        "tracker has confirmed its new tracks.",
+    )
+
+
 class InferenceConfig(StrictModel):
     """How frames go to the detector and results downstream."""
 
@@ -186,6 +227,19 @@ class InferenceConfig(StrictModel):
     stop_timeout_s: float = Field(
         10.0, gt=0, le=600,
         description="Longest stopping the camera waits for its in-flight frames (s).",
+    )
+    skip_static: bool = Field(
+        False,
+        description="Motion-gated inference: a frame in which nothing moved since the last "
+        "frame sent to the detector (see `motion`) skips the detector; it is delivered "
+        "flagged static with the held detections, and tracking holds its tracks where they "
+        "were while media time advances. Saves most of the detector's CPU on scenes that "
+        "are empty or still for long stretches; leave it off where the view shakes, "
+        "flickers or is never still.",
+    )
+    motion: MotionGateConfig = Field(
+        default_factory=MotionGateConfig,
+        description="Thresholds of the motion test used by skip_static.",
     )
     tiling: TilingConfig | None = Field(
         None,

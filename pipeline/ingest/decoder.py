@@ -27,6 +27,7 @@ from pipeline.errors import SourceError, StreamError
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.frame_geometry import check_frame_geometry
 from pipeline.ingest.health import CameraState, HealthTracker
+from pipeline.ingest.motion import MotionGate
 from pipeline.ingest.pacing import FrameSubsampler, LivePacer, MediaClock
 from pipeline.ingest.source import LIVE_KINDS, FrameSource, open_source, resolve_kind
 from pipeline.privacy import downscale
@@ -55,6 +56,8 @@ class Decoded:
         decoded_at: ``time.monotonic()`` when it was captured (latency counts from here).
         still: a downscaled BGR copy when a still is due, not yet made private.
         tiles: model-sized tiles (tiling on), and ``rects``, where each lies in the frame.
+        held_from: with ``skip_static``, the frame_index of the last detected frame when
+            nothing moved since it (this frame may hold its detections); None: detect.
     """
 
     small: npt.NDArray[np.uint8] | None
@@ -63,6 +66,7 @@ class Decoded:
     still: npt.NDArray[np.uint8] | None = None
     tiles: list[npt.NDArray[np.uint8]] | None = None
     rects: list[TileRect] | None = None
+    held_from: int | None = None
 
 
 class Decoder:
@@ -77,7 +81,8 @@ class Decoder:
 
     Attributes set by the owner before :meth:`run`: ``spec`` (resize target, or None),
     ``tiled`` (cut frames into tiles), ``stills`` (keep stills), ``space`` (offline
-    backpressure: one permit per frame the event loop can take).
+    backpressure: one permit per frame the event loop can take), ``gate`` (the motion
+    test of ``skip_static``, or None).
     """
 
     def __init__(self, config: CameraConfig, health: HealthTracker,
@@ -99,6 +104,7 @@ class Decoder:
         self._frame_index = 0
         self._next_still_pts: float | None = None
         self._checked_size = (0, 0)  # frame size the pixel geometry was checked against
+        self.gate: MotionGate | None = None
 
     def run(self) -> None:
         """The thread's body: decodes until the end, then posts :data:`END`."""
@@ -155,6 +161,8 @@ class Decoder:
                 self._checked_size = (info.width, info.height)
                 self.health.source_fps = info.fps
                 self._clock.start_session(info.fps, live_source, use_stream)
+                if self.gate is not None:
+                    self.gate.reset()
                 first = True
                 while True:
                     if self.stop.is_set():
@@ -236,9 +244,10 @@ class Decoder:
         elif self.spec is not None:
             small = prepare_frame(frame, self.spec)[0]
         still = self._take_still(frame, pts)
+        held_from = self.gate.check(frame, pts, index) if self.gate is not None else None
         del frame  # the full-resolution frame goes no further
         item = Decoded(small, FrameMeta(cfg.id, index, pts, wall, width, height), mono, still,
-                       tiles, rects)
+                       tiles, rects, held_from)
         if self.space is not None:
             while not self.space.acquire(timeout=STOP_POLL_S):
                 if self.stop.is_set():

@@ -77,6 +77,7 @@ COUNTERS = (
     "frames_skipped",    # left out on purpose by target_fps subsampling
     "frames_dropped",    # lost to overload in live mode (newest frame wins)
     "frames_sent",       # sent to the detector (or to the consumer without a detector)
+    "frames_held",       # skip_static: nothing moved, the last detections were held
     "frames_delivered",  # results handed to the downstream actor or the result buffer
     "frames_failed",     # inference failed for the frame (malformed, or after retries)
     "results_evicted",   # results pushed out of a full result buffer, unread
@@ -165,7 +166,8 @@ class CameraStats(CameraHealth):
     """Health plus every counter and the flow's current shape.
 
     Attributes:
-        frames_decoded, frames_skipped, frames_dropped, frames_sent, frames_delivered,
+        frames_decoded, frames_skipped, frames_dropped, frames_sent, frames_held,
+        frames_delivered,
         frames_failed, results_evicted, forward_errors, loops, pts_fallbacks: counters
             (see ``COUNTERS`` in this module).
         delivered_fps: results delivered per second over the last ``fps_window_s``.
@@ -185,6 +187,7 @@ class CameraStats(CameraHealth):
     frames_skipped: int = 0
     frames_dropped: int = 0
     frames_sent: int = 0
+    frames_held: int = 0
     frames_delivered: int = 0
     frames_failed: int = 0
     results_evicted: int = 0

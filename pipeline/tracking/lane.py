@@ -7,6 +7,10 @@ A :class:`CameraLane` turns a camera's detected frames, in order, into the
                         (one timeline     (ids, removed   (holds lookahead_s,
                          across restarts)  ids)            joins, smooths)
 
+A *static* frame (``inference.skip_static``: the detector skipped it, nothing moved) is
+held: the tracker advances its clock without a detection (:meth:`ByteTracker.hold`) and
+the frame shows the tracks of the last detected frame again, so occupancy and dwell go on.
+
 Live cameras get each frame back at once; with smoothing a step returns the frames that
 left the lookahead (none, one or several). The tracker actor hosts one lane per camera.
 
@@ -31,7 +35,7 @@ from pipeline.tracking.config import SmoothingConfig, TrackerConfig
 from pipeline.tracking.smoothing import Smoother
 from pipeline.tracking.splice import MediaSplice
 from pipeline.tracking.tracker import ByteTracker
-from pipeline.types import Detections, FrameMeta, TrackedFrame
+from pipeline.types import Detections, FrameMeta, TrackedFrame, Tracks
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,7 @@ class CameraLane:
         self._splice = MediaSplice()
         self._carried = _NONE  # ids dropped by a resume, reported with the next frame
         self._last_index: int | None = None
+        self._shown = Tracks.empty()  # the last frame's tracks, shown again by a static one
 
     @property
     def next_id(self) -> int:
@@ -77,12 +82,15 @@ class CameraLane:
         """(k,) int64 ids of the confirmed tracks held now."""
         return self.tracker.live_ids
 
-    def step(self, meta: FrameMeta, detections: Detections | None) -> list[TrackedFrame]:
+    def step(self, meta: FrameMeta, detections: Detections | None,
+             static: bool = False) -> list[TrackedFrame]:
         """Tracks one frame; returns the frames that are final now, oldest first.
 
         Args:
             meta: the frame's metadata as its source actor numbered it.
             detections: its detections, boxes (n, 4) float32 xyxy pixels.
+            static: the detector skipped the frame because nothing moved
+                (:attr:`DetectedFrame.static`): its tracks are held, ``detections`` unused.
 
         Raises:
             InputError: a frame of another camera or without detections, a frame_index
@@ -104,7 +112,11 @@ class CameraLane:
                 "frame_index",
             )
         try:
-            tracks = self.tracker.update(detections, meta.pts_s)
+            if static:
+                self.tracker.hold(meta.pts_s)
+                tracks = self._shown
+            else:
+                tracks = self._shown = self.tracker.update(detections, meta.pts_s)
         except InputError as exc:
             raise InputError(f"camera {cid!r}: {exc}", exc.field) from exc
         self._last_index = meta.frame_index
@@ -129,6 +141,7 @@ class CameraLane:
         self._splice.splice()
         self._carried = np.union1d(self._carried, dropped).astype(np.int64)
         self._last_index = None
+        self._shown = Tracks.empty()
         log.info("camera %s resumes from a new source actor (%d tracks dropped)",
                  self.camera_id, len(dropped))
         return dropped

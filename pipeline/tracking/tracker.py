@@ -211,6 +211,32 @@ class ByteTracker:
         self._set_removed(dropped)
         self._clear_tracks()
 
+    def hold(self, pts_s: float) -> None:
+        """Advances to media time ``pts_s`` over a frame the detector did not see because
+        nothing moved since the last update (motion-gated inference).
+
+        The tracks matched by the last update are held: they stay where they are (their
+        filter state is untouched), count as seen now and do not age. Tracks that were
+        already coasting keep coasting (predicted, and deleted after ``lost_buffer_s``,
+        as without the hold). Tentative tracks stay tentative. :attr:`removed_ids` holds
+        the ids this deleted.
+
+        Raises:
+            InputError: ``pts_s`` is not finite or is earlier than the previous update's.
+        """
+        last = self._last_pts_s
+        dt = self._advance_clock(pts_s)
+        if last is None or not len(self._ids):
+            self._set_removed(_NO_IDS)
+            return
+        seen = self._last_seen_s >= last - TIME_TOLERANCE_S
+        self._last_seen_s[seen] = self._last_pts_s
+        coasting = np.flatnonzero(~seen)
+        if len(coasting) and dt > 0:
+            self._pos[coasting], self._cov[coasting] = self._kf.predict(
+                self._pos[coasting], self._vel[coasting], self._cov[coasting], dt)
+        self._expire(float(pts_s))
+
     def update(self, detections: Detections, pts_s: float) -> Tracks:
         """Advances the tracks to media time ``pts_s`` with one frame's detections.
 
