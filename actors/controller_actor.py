@@ -75,10 +75,10 @@ class PipelineController:
 
     def __init__(
         self, config: SiteConfig, detector: Any, offline: bool = False,
-        export_dir: str | None = None,
+        export_dir: str | None = None, alert_env: dict[str, str] | None = None,
     ) -> None:
         logging.basicConfig(level=logging.INFO)
-        self._graph = ActorGraph(config, detector, offline, export_dir)
+        self._graph = ActorGraph(config, detector, offline, export_dir, alert_env)
         self._supervisor = Supervisor(self._graph)
 
     # -- start and changes -------------------------------------------------------------
@@ -210,6 +210,11 @@ class PipelineController:
     async def camera_stats(self) -> dict[str, CameraStats]:
         """Every camera's stats (counters summed over its actor's restarts)."""
         return await self._supervisor.poll(list(self._graph.records))
+
+    async def alerts(self) -> dict[str, Any] | None:
+        """Open alerts, recent alert events, zone group sums and every alert sink's
+        delivered, failed, pending and dropped counters; None without alert rules."""
+        return await self._graph.alerts_view()
 
     async def live(self) -> dict[str, Any]:
         """Current occupancy and counts per camera, zone and line (JSON-ready)."""
