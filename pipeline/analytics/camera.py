@@ -34,6 +34,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.analytics.coverage import Coverage, empty_window
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import (
     CameraSnapshot,
@@ -111,6 +112,7 @@ class CameraAnalytics:
             cfg.min_distinct_tracks,
             heat,
         )
+        self._coverage = Coverage(cfg.window_s, cfg.coverage_max_gap_s, cfg.max_empty_windows)
         self._dir_names = [(ln.left_to_right, ln.right_to_left) for ln in cfg.lines]
         self._zone_ids = self.geometry.zone_ids
         self._line_ids = self.geometry.line_ids
@@ -216,6 +218,7 @@ class CameraAnalytics:
                     self._slots.track_id[self._zones.counted_slots(z)].tolist()
                 )
         acc.observe_frame(pts, self._zones.occupancy(), x, y, ids)
+        skipped = self._coverage.frame(pts, self._windows)
         for q in self._queues.values():
             q.observe(pts)
 
@@ -237,6 +240,10 @@ class CameraAnalytics:
 
         for done in self._windows.pop_due(pts):
             self._pending.append(self._windows.finish(done, self._wall(done.start_s), True))
+        if skipped:  # windows without any frame: written as such, not as zeros
+            self._pending += [empty_window(self._windows, i, self._wall(i * self._windows.window_s))
+                              for i in skipped]
+            self._pending.sort(key=lambda w: w.start_s)
         return events
 
     def _drop(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:

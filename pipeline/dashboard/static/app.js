@@ -369,7 +369,7 @@
           ? [row.occupancy_mean, row.occupancy_max]
           : [row.lr_count, row.rl_count];
         s.points.push({ t0, t1, values, suppressed: row.suppressed,
-                        wait: row.est_wait_s });
+                        wait: row.est_wait_s, coverage: w.coverage });
       }
     }
     return out;
@@ -414,6 +414,15 @@
         plot.append(svg("rect", { class: "suppressed", x: x(p.t0), y: 0,
                                   width: Math.max(1, x(p.t1) - x(p.t0)), height: CHART_H },
                         svg("title", { text: "suppressed: fewer than k people" })));
+      }
+    }
+    for (const p of pts) {  // the camera delivered frames for part of the window only
+      if (p.coverage != null && p.coverage < 0.99 && p.t1 > tMin) {
+        plot.append(svg("rect", { class: "gap", x: x(p.t0), y: 0,
+                                  width: Math.max(1, x(p.t1) - x(p.t0)), height: CHART_H,
+                                  "fill-opacity": (0.5 * (1 - p.coverage)).toFixed(2) },
+                        svg("title", { text: `camera delivered frames ${Math.round(
+                          100 * p.coverage)}% of this window` })));
       }
     }
     const last = pts[pts.length - 1];
