@@ -182,3 +182,14 @@ def test_a_sample_going_back_in_media_time_is_skipped_not_fatal(tmp_path) -> Non
     assert rt.observe([CameraObservation("a", 4.0, 1.8e9, {"z": 1}),
                        CameraObservation("a", 6.0, 1.8e9, {"z": 1})])[0].pts_s == 6.0
     assert rt.dropped_observations == 1
+
+
+@pytest.mark.parametrize("name", ["retail.yaml", "warehouse-safety.yaml"])
+def test_the_example_sites_validate_with_their_rules(name: str) -> None:
+    import pathlib
+
+    from pipeline.site_config import load_site_config
+
+    cfg = load_site_config(pathlib.Path(__file__).parents[2] / "examples" / name)
+    assert len(cfg.alerts.rules) >= 4 and cfg.alerts.sinks and cfg.alerts.outbox
+    assert {r.kind for r in cfg.alerts.rules} >= {"camera_offline"}
