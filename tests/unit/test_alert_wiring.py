@@ -193,3 +193,23 @@ def test_the_example_sites_validate_with_their_rules(name: str) -> None:
     cfg = load_site_config(pathlib.Path(__file__).parents[2] / "examples" / name)
     assert len(cfg.alerts.rules) >= 4 and cfg.alerts.sinks and cfg.alerts.outbox
     assert {r.kind for r in cfg.alerts.rules} >= {"camera_offline"}
+
+
+def test_the_readme_alerts_example_validates_in_a_site() -> None:
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    section = text.split("## Alerts", 1)[1]
+    example = re.search(r"```yaml\n(.+?)\n```", section, re.S).group(1)
+    square = "[[0, 0], [1, 0], [1, 1], [0, 1]]"
+    cameras = f"""cameras:
+  - id: entrance
+    url: rtsp://cam/1
+    zones: [{{id: lobby, points: {square}}}, {{id: tills, queue: true, points: {square}}}]
+    lines: [{{id: door, start: [0.5, 0], end: [0.5, 1]}}]
+  - {{id: hall, url: rtsp://cam/2, zones: [{{id: floor, points: {square}}}]}}
+  - {{id: dock, url: rtsp://cam/3, zones: [{{id: yard, points: {square}}}]}}
+"""
+    cfg = load_config(cameras + example, SiteConfig)
+    assert len(cfg.alerts.rules) == 6 and cfg.groups[0].name == "ground-floor"
