@@ -33,6 +33,7 @@ from pipeline.alerts.config import AlertsConfig
 from pipeline.alerts.inputs import CameraObservation, CameraStatus
 from pipeline.alerts.runtime import AlertRuntime
 from pipeline.analytics.groups import ZoneGroupConfig
+from pipeline.alerts.site_occupancy import SiteFlowsConfig
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +86,10 @@ class AlertsActor:
     """Hosts the run's alerting (arguments: those of :class:`AlertRuntime`)."""
 
     def __init__(self, config: AlertsConfig, groups: Sequence[ZoneGroupConfig],
-                 root: str | None, run_id: str, env: dict[str, str] | None = None) -> None:
+                 root: str | None, run_id: str, flows: SiteFlowsConfig | None = None,
+                 env: dict[str, str] | None = None) -> None:
         logging.basicConfig(level=logging.INFO)
-        self._runtime = AlertRuntime(config, groups, root, run_id, env)
+        self._runtime = AlertRuntime(config, groups, root, run_id, flows, env)
         self._metrics = AlertMetrics()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="alerts-tick", daemon=True)

@@ -27,6 +27,7 @@ from actors.aggregator_actor import AggregatorActor
 from actors.alerts_actor import AlertsActor
 from actors.camera_actor import start_camera
 from actors.tracker_actor import TrackerActor
+from pipeline.alerts.config import AlertsConfig
 from pipeline.alerts.feed import AlertFeed, observed_cameras
 from pipeline.alerts.inputs import CameraStatus
 from pipeline.analytics.aggregator import AggregatorSnapshot
@@ -100,14 +101,14 @@ class ActorGraph:
         cfg = self.config
         placed = self.state_placement()
         feed = None
-        if cfg.alerts is not None:
-            output = cfg.output_dir
+        if cfg.alerts is not None or cfg.groups or cfg.flows.occupancy is not None:
+            output, alerts = cfg.output_dir, cfg.alerts or AlertsConfig()
             self.alerts = AlertsActor.options(**placed).remote(
-                cfg.alerts, cfg.groups, str(output) if output else None, self.run_id,
-                self._alert_env)
+                alerts, cfg.groups, str(output) if output else None, self.run_id,
+                cfg.flows, self._alert_env)
             await self.alerts.ready.remote()  # a missing sink secret stops the start here
-            feed = AlertFeed(cfg.alerts.sample_interval_s,
-                             observed_cameras(cfg.alerts, cfg.groups))
+            feed = AlertFeed(alerts.sample_interval_s,
+                             observed_cameras(alerts, cfg.groups, cfg.flows.occupancy))
         self.aggregators = [
             AggregatorActor.options(**placed).remote(cfg.sinks, self.run_id, alerts=self.alerts,
                                                      alert_feed=feed)

@@ -30,6 +30,7 @@ from models.config import ModelConfig, ServingConfig
 from pipeline.alerts.config import AlertsConfig, check_rule_targets
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.groups import ZoneGroupConfig, check_group_targets
+from pipeline.alerts.site_occupancy import SiteFlowsConfig, check_entrance_lines
 from pipeline.config import StrictModel, load_config_file
 from pipeline.errors import ConfigError, ModelError
 from pipeline.ingest.config import CameraConfig
@@ -259,6 +260,11 @@ class SiteConfig(StrictModel):
         description="Zone groups: zones on several cameras whose occupancy is summed (an "
         "upper bound where views overlap); alert rules may name them.",
     )
+    flows: SiteFlowsConfig = Field(
+        default_factory=SiteFlowsConfig,
+        description="Site-wide figures: people inside from entrance lines, and how often "
+        "they and the groups' sums are recorded.",
+    )
     alerts: AlertsConfig | None = Field(
         None, description="Alert rules, their sinks (webhook, MQTT) and the outbox; unset: "
         "no alerts.",
@@ -283,6 +289,10 @@ class SiteConfig(StrictModel):
                 raise ValueError(f"cameras[{i}] ({cam.id}): {msg}") from None
         zones = {c.id: {z.id for z in c.zones} for c in self.cameras}
         check_group_targets(self.groups, zones)
+        if self.flows.occupancy is not None:
+            check_entrance_lines(self.flows.occupancy, {
+                c.id: {ln.id: (ln.left_to_right, ln.right_to_left) for ln in c.lines}
+                for c in self.cameras})
         if self.alerts is not None:
             check_rule_targets(
                 self.alerts.rules, zones, {c.id: {ln.id for ln in c.lines} for c in self.cameras},

@@ -29,18 +29,21 @@ from pipeline.alerts.config import AlertsConfig
 from pipeline.alerts.inputs import CameraObservation, CameraSampler
 from pipeline.analytics.events import CameraSnapshot, Event
 from pipeline.analytics.groups import ZoneGroupConfig
+from pipeline.alerts.site_occupancy import SiteOccupancyConfig
 from pipeline.types import TrackedFrame
 
 logger = logging.getLogger(__name__)
 
 
-def observed_cameras(config: AlertsConfig, groups: Iterable[ZoneGroupConfig]) -> frozenset[str]:
-    """Cameras whose figures some rule reads: named by a rule, or in a group a rule names."""
+def observed_cameras(config: AlertsConfig, groups: Iterable[ZoneGroupConfig],
+                     occupancy: SiteOccupancyConfig | None = None) -> frozenset[str]:
+    """Cameras whose figures the run's alerts actor reads: named by a rule, in a zone
+    group, or with an entrance line of the site occupancy."""
     named = {r.camera_id for r in config.rules if getattr(r, "camera_id", None)}
-    wanted = {r.group for r in config.rules if getattr(r, "group", None)}
     for g in groups:
-        if g.name in wanted:
-            named.update(ref.camera_id for ref in g.zones)
+        named.update(ref.camera_id for ref in g.zones)
+    if occupancy is not None:
+        named.update(ln.camera_id for ln in occupancy.lines)
     return frozenset(named)
 
 

@@ -35,10 +35,12 @@ from pipeline.alerts.config import AlertsConfig
 from pipeline.alerts.delivery import DeliveryWorker, build_sinks
 from pipeline.alerts.engine import RuleEngine
 from pipeline.alerts.events import AlertEvent
-from pipeline.alerts.inputs import CameraObservation, CameraStatus, GroupObservation
+from pipeline.alerts.flows import SiteFlows, site_rows_to_table
+from pipeline.alerts.inputs import CameraObservation, CameraStatus
 from pipeline.alerts.outbox import Outbox
-from pipeline.alerts.table import AlertsTable
-from pipeline.analytics.groups import GroupSums, ZoneGroupConfig
+from pipeline.alerts.table import AlertsTable, DatedTable
+from pipeline.analytics.groups import ZoneGroupConfig
+from pipeline.alerts.site_occupancy import SiteFlowsConfig
 from pipeline.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class AlertRuntime:
         groups: the site's zone groups.
         root: the Parquet sink's root (the ``alerts`` table goes there), or None.
         run_id: the run's id (written beside every row).
+        flows: the site occupancy and how often site figures are recorded.
         env: sink secrets read by the driver (variable name -> value); this process's
             environment fills in the others.
 
@@ -65,11 +68,14 @@ class AlertRuntime:
 
     def __init__(self, config: AlertsConfig, groups: Sequence[ZoneGroupConfig],
                  root: str | os.PathLike[str] | None, run_id: str,
-                 env: dict[str, str] | None = None) -> None:
+                 flows: SiteFlowsConfig | None = None, env: dict[str, str] | None = None
+                 ) -> None:
         self.config = config
         self.engine = RuleEngine(config.rules, config.site)
-        self.groups = GroupSums(groups)
+        self.flows = SiteFlows(groups, flows or SiteFlowsConfig())
         self.table = AlertsTable(root, run_id) if root is not None else None
+        self.site_table = (DatedTable(root, "site", run_id, site_rows_to_table)
+                           if root is not None else None)
         self.outbox: Outbox | None = None
         self.worker: DeliveryWorker | None = None
         self._lock = threading.Lock()
@@ -100,10 +106,8 @@ class AlertRuntime:
             for obs in observations:
                 try:
                     out += self.engine.observe(obs)
-                    for group, total, pts in self.groups.update(
-                            obs.camera_id, obs.zone_occupancy, obs.pts_s):
-                        out += self.engine.observe_group(
-                            GroupObservation(group, total, pts, obs.at))
+                    for group in self.flows.observe(obs):
+                        out += self.engine.observe_group(group)
                 except InputError as exc:  # e.g. media time going back: skip the sample
                     self.dropped_observations += 1
                     logger.warning("alerts: sample of camera %s skipped: %s",
@@ -121,10 +125,15 @@ class AlertRuntime:
         return out
 
     def tick(self, at: float) -> list[AlertEvent]:
-        """Checks ``camera_offline`` rules at wall time ``at`` and writes the table."""
+        """Checks ``camera_offline`` rules at wall time ``at``, records the site figures
+        when due and writes the tables."""
         with self._lock:
             out = self.engine.tick(at)
             self._emit(out)
+            rows = self.flows.due(at)
+            if self.site_table is not None:
+                self.site_table.add(rows)
+                self.site_table.flush()
             if self.table is not None:
                 self.table.flush()
         return out
@@ -134,8 +143,8 @@ class AlertRuntime:
         zones count as empty."""
         with self._lock:
             out = self.engine.forget_camera(camera_id, at)
-            for group, total, t in self.groups.forget_camera(camera_id):
-                out += self.engine.observe_group(GroupObservation(group, total, t, at))
+            for group in self.flows.forget_camera(camera_id, at):
+                out += self.engine.observe_group(group)
             self._emit(out)
         return out
 
@@ -149,10 +158,9 @@ class AlertRuntime:
                     k: v for k, v in asdict(a.target).items() if v is not None}}
                 for a in self.engine.open_alerts()]
             recent = list(self._recent)
-            groups = self.groups.sums()
+            flows = self.flows.view()
         return {"site": self.config.site, "open": open_alerts, "recent": recent,
-                "events_total": self.events_total, "groups": groups,
-                "sinks": self.sink_stats()}
+                "events_total": self.events_total, **flows, "sinks": self.sink_stats()}
 
     def sink_stats(self) -> dict[str, dict[str, Any]]:
         """Per sink: delivered, failed, pending, dropped, last error (credentials masked)."""
@@ -168,6 +176,8 @@ class AlertRuntime:
         with self._lock:
             if self.table is not None:
                 self.table.flush()
+            if self.site_table is not None:
+                self.site_table.flush()
         if self.worker is None:
             return
         deadline = time.monotonic() + self.config.stop_drain_s

@@ -1,10 +1,10 @@
-"""The Parquet ``alerts`` table, beside ``events/`` and ``metrics/``.
+"""The Parquet ``alerts`` and ``site`` tables, beside ``events/`` and ``metrics/``.
 
 Layout under the Parquet sink's root (hive style, readable as one dataset)::
 
     alerts/date=2026-11-26/part-<run_id>-<seq>.parquet     (ALERTS_SCHEMA + run_id)
 
-A row's date is the UTC date of its ``at``. Events are buffered and written on
+(and ``site/`` alike). A row's date is the UTC date of its ``at``. Rows are buffered and written on
 :meth:`AlertsTable.flush` (the alerts actor calls it every ``alerts.check_interval_s``
 when there is something to write, and at the end), each file written to a dot-named
 temporary file, synced and renamed into place: readers never see a partial file.
@@ -28,12 +28,13 @@ import datetime
 import logging
 import os
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.alerts.events import AlertEvent, alerts_to_table
+from pipeline.alerts.events import AlertEvent, alerts_to_table  # noqa: F401 - doctest
 
 logger = logging.getLogger(__name__)
 
@@ -46,43 +47,48 @@ def utc_date(epoch_s: float) -> str:
     return datetime.datetime.fromtimestamp(epoch_s, datetime.UTC).strftime("%Y-%m-%d")
 
 
-class AlertsTable:
-    """Buffers alert events and writes them as Parquet files partitioned by date.
+class DatedTable:
+    """Buffers rows and writes them as Parquet files partitioned by the UTC date of
+    their ``at``.
 
     Args:
         root: the Parquet sink's root folder.
+        name: the table's folder under it (``alerts``, ``site``).
         run_id: the run's id, written as the last column of every row.
+        to_table: rows -> an Arrow table (their schema).
     """
 
-    def __init__(self, root: str | os.PathLike[str], run_id: str) -> None:
-        self.root = pathlib.Path(root) / "alerts"
+    def __init__(self, root: str | os.PathLike[str], name: str, run_id: str,
+                 to_table: Callable[[Sequence[Any]], pa.Table]) -> None:
+        self.root = pathlib.Path(root) / name
         self.run_id = run_id
-        self._buffer: list[AlertEvent] = []
+        self._to_table = to_table
+        self._buffer: list[Any] = []
         self._seq = 0
         self.rows_written = 0
 
-    def add(self, events: Sequence[AlertEvent]) -> None:
-        """Buffers events (a full buffer is written at once)."""
-        self._buffer.extend(events)
+    def add(self, rows: Sequence[Any]) -> None:
+        """Buffers rows (a full buffer is written at once)."""
+        self._buffer.extend(rows)
         if len(self._buffer) >= MAX_BUFFERED:
             self.flush()
 
     @property
     def pending(self) -> int:
-        """Events buffered, not yet written."""
+        """Rows buffered, not yet written."""
         return len(self._buffer)
 
     def flush(self) -> list[pathlib.Path]:
-        """Writes the buffered events, one file per UTC date; returns the files."""
+        """Writes the buffered rows, one file per UTC date; returns the files."""
         if not self._buffer:
             return []
-        by_date: dict[str, list[AlertEvent]] = {}
-        for e in self._buffer:
-            by_date.setdefault(utc_date(e.at), []).append(e)
+        by_date: dict[str, list[Any]] = {}
+        for row in self._buffer:
+            by_date.setdefault(utc_date(row.at), []).append(row)
         written = []
-        for date, events in sorted(by_date.items()):
-            table = alerts_to_table(events)
-            table = table.append_column("run_id", pa.array([self.run_id] * len(events)))
+        for date, rows in sorted(by_date.items()):
+            table = self._to_table(rows)
+            table = table.append_column("run_id", pa.array([self.run_id] * len(rows)))
             folder = self.root / f"date={date}"
             folder.mkdir(parents=True, exist_ok=True)
             self._seq += 1
@@ -96,3 +102,8 @@ class AlertsTable:
         self.rows_written += len(self._buffer)
         self._buffer = []
         return written
+
+
+def AlertsTable(root: str | os.PathLike[str], run_id: str) -> DatedTable:  # noqa: N802
+    """The ``alerts`` table (:data:`~pipeline.alerts.events.ALERTS_SCHEMA` + ``run_id``)."""
+    return DatedTable(root, "alerts", run_id, alerts_to_table)

@@ -62,7 +62,7 @@ def test_a_camera_stopped_for_30_s_shows_coverage_below_1_and_an_offline_alert(
     assert alerts.phase.tolist() == ["open", "close"]
     assert set(alerts.rule_id) == {"door-down"} and set(alerts.camera_id) == {"door"}
     assert alerts.alert_id.nunique() == 1
-    open_at, close_at = alerts.at.tolist()
+    open_at, close_at = alerts["at"].tolist()
     assert paused_at + 5 <= open_at <= paused_at + 12  # for_s after it went down
     assert paused_at + OUTAGE_S <= close_at <= paused_at + OUTAGE_S + 15
     assert view["open"] == []

@@ -74,11 +74,16 @@ def test_a_group_naming_a_missing_zone_is_refused_by_name() -> None:
         load_config(text + "    - {id: r, kind: camera_offline}\n", SiteConfig)
 
 
-def test_only_cameras_a_rule_reads_are_observed() -> None:
-    cfg = site("{id: r, kind: occupancy, group: ground, threshold: 3}")
-    assert observed_cameras(cfg.alerts, cfg.groups) == {"a", "b"}
+def test_cameras_of_rules_groups_and_entrance_lines_are_observed_and_no_others() -> None:
+    from pipeline.alerts.site_occupancy import SiteOccupancyConfig
+
     cfg = site("{id: r, kind: camera_offline}")
-    assert observed_cameras(cfg.alerts, cfg.groups) == set()
+    assert observed_cameras(cfg.alerts, cfg.groups) == {"a", "b"}  # the group's
+    assert observed_cameras(cfg.alerts, ()) == set()  # camera_offline needs no samples
+    cfg = site("{id: r, kind: occupancy, camera_id: a, zone_id: lobby, threshold: 3}")
+    assert observed_cameras(cfg.alerts, ()) == {"a"}
+    doors = SiteOccupancyConfig(lines=[{"camera_id": "c", "line_id": "d", "in": "in"}])
+    assert observed_cameras(cfg.alerts, (), doors) == {"a", "c"}
 
 
 def at(tracks, pts_s: float, camera_id: str) -> TrackedFrame:
