@@ -10,6 +10,8 @@ and exports every sink's counters as Ray metrics (Prometheus):
     panoray_alert_sink_dropped_total{sink}     events dropped for it (outbox full)
     panoray_alert_sink_pending{sink}           events waiting for it in the outbox
     panoray_alerts_total                       alert events (opens and closes)
+    panoray_group_occupancy{group}             a zone group's sum (an upper bound)
+    panoray_site_occupancy                     people inside from the entrance lines
 
 It is an actor rather than part of the controller so that a slow sink or a busy outbox
 never delays camera supervision or the HTTP API's reads, and rather than part of the
@@ -63,11 +65,22 @@ class AlertMetrics:
             tag_keys=tags)
         self.events = metrics.Counter("panoray_alerts_total",
                                       "Alert events (opens and closes) this run.")
+        self.groups = metrics.Gauge(
+            "panoray_group_occupancy",
+            "A zone group's summed occupancy (an upper bound where views overlap).",
+            tag_keys=("group",))
+        self.site = metrics.Gauge("panoray_site_occupancy",
+                                  "People inside from the entrance lines (in minus out).")
         self._last: dict[tuple[str, str], int] = {}
         self._events = 0
 
-    def export(self, sinks: dict[str, dict[str, Any]], events_total: int) -> None:
+    def export(self, sinks: dict[str, dict[str, Any]], events_total: int,
+               flows: dict[str, Any]) -> None:
         """Adds each counter's increase since the last export; sets the gauges."""
+        for group, value in flows["groups"].items():
+            self.groups.set(value, {"group": group})
+        if "site_occupancy" in flows:
+            self.site.set(flows["site_occupancy"]["value"])
         for sink, stats in sinks.items():
             for name, counter in self.counters.items():
                 value = int(stats[name])
@@ -136,4 +149,5 @@ class AlertsActor:
                 logger.exception("alerts: periodic check failed")
 
     def _export(self) -> None:
-        self._metrics.export(self._runtime.sink_stats(), self._runtime.events_total)
+        self._metrics.export(self._runtime.sink_stats(), self._runtime.events_total,
+                             self._runtime.flows_view())

@@ -278,7 +278,10 @@ class PipelineController:
             graph.snapshots(), *(a.still_infos.remote() for a in graph.aggregators)),
             CALL_TIMEOUT_S)
         live = live_view({cid: s.state for cid, s in stats.items()}, snapshots)
+        alerts = await graph.alerts_view()
         return {
+            "site": None if alerts is None else {  # zone groups, people inside, open alerts
+                k: alerts[k] for k in ("groups", "site_occupancy", "open") if k in alerts},
             "cameras": [camera_view(graph.records[cid], s) for cid, s in stats.items()],
             "live": live["cameras"],
             "events_total": live["events_total"],

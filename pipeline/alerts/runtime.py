@@ -162,6 +162,11 @@ class AlertRuntime:
         return {"site": self.config.site, "open": open_alerts, "recent": recent,
                 "events_total": self.events_total, **flows, "sinks": self.sink_stats()}
 
+    def flows_view(self) -> dict[str, Any]:
+        """Zone groups' sums and the site occupancy now (JSON-ready)."""
+        with self._lock:
+            return self.flows.view()
+
     def sink_stats(self) -> dict[str, dict[str, Any]]:
         """Per sink: delivered, failed, pending, dropped, last error (credentials masked)."""
         if self.worker is None:

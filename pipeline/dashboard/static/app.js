@@ -456,8 +456,34 @@
     } catch (e) { /* the next poll retries */ }
   }
 
+  // -- site-wide figures: people inside, zone groups, open alerts ---------------------------
+  function renderSite(site) {
+    const box = $("site");
+    box.hidden = !site;
+    if (!site) return;
+    const items = [];
+    if (site.site_occupancy) {
+      const o = site.site_occupancy;
+      items.push(el("span", { class: "figure", "data-figure": "site_occupancy",
+                              title: `in ${o.entered}, out ${o.left} since ${o.reset_at} (${o.timezone})` },
+        el("b", { text: fmt.int(o.value) }), " inside"));
+    }
+    for (const [name, value] of Object.entries(site.groups || {})) {
+      items.push(el("span", { class: "figure", "data-figure": `group:${name}`,
+                              title: "sum over its cameras: an upper bound where views overlap" },
+        el("b", { text: `≤ ${fmt.int(value)}` }), ` in ${name}`));
+    }
+    const open = site.open || [];
+    items.push(el("span", { class: open.length ? "figure alerting" : "figure",
+                            "data-figure": "open_alerts",
+                            title: open.map((a) => a.rule_id).join(", ") },
+      el("b", { text: fmt.int(open.length) }), ` open alert${open.length === 1 ? "" : "s"}`));
+    box.replaceChildren(...items);
+  }
+
   // -- the poll ---------------------------------------------------------------------------
   function render(d) {
+    renderSite(d.site);
     auth = d.auth;
     if (auth.token_configured && !Panoray.token() && !askedForToken) {
       askedForToken = true;
