@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
+from pipeline.alerts.schedule import known_timezone
 from pipeline.config import StrictModel
 
 
@@ -54,14 +55,7 @@ class SiteOccupancyConfig(StrictModel):
     )
     timezone: str = Field("UTC", description="IANA time zone of `reset_at`.")
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+    _known_zone = field_validator("timezone")(lambda cls, value: known_timezone(value))
 
 
 class SiteOccupancy:
