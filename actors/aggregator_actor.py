@@ -18,11 +18,13 @@ from __future__ import annotations
 import atexit
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import ray
 
+from pipeline.alerts.feed import AlertFeed
 from pipeline.analytics.aggregator import Aggregator, AggregatorSnapshot
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import ClosedWindow, Event
@@ -49,6 +51,8 @@ class AggregatorActor:
         run_id: the pipeline run's id, written by the sinks beside every track id.
         history_s, history_max_windows: bounds of the dashboard's per-camera history of
             closed windows (media seconds, windows).
+        alerts: the run's alerts actor, or None without alert rules.
+        alert_feed: samples the observations the rules read (with ``alerts``).
     """
 
     def __init__(
@@ -57,11 +61,15 @@ class AggregatorActor:
         run_id: str | None = None,
         history_s: float = HISTORY_HORIZON_S,
         history_max_windows: int = HISTORY_MAX_WINDOWS,
+        alerts: Any = None,
+        alert_feed: AlertFeed | None = None,
     ) -> None:
         self._analytics = Aggregator()
         self._sinks = Sinks(sinks, run_id)
         self._stills = Stills()
         self._history = WindowHistory(history_s, history_max_windows)
+        self._alerts = alerts
+        self._feed = alert_feed if alerts is not None else None
         # A graceful actor exit (ray.actor.exit_actor, __ray_terminate__) runs atexit.
         atexit.register(self.close)
 
@@ -72,10 +80,14 @@ class AggregatorActor:
     def add_camera(self, camera_id: str, config: AnalyticsConfig) -> None:
         """Adds a camera; its analytics start with its first frame."""
         self._analytics.add_camera(camera_id, config)
+        if self._feed is not None:
+            self._feed.add_camera(camera_id)
 
     def remove_camera(self, camera_id: str) -> int:
         """Stops a camera, closing and writing its open windows; returns how many."""
         windows = self._analytics.remove_camera(camera_id)
+        if self._feed is not None:
+            self._feed.remove_camera(camera_id)
         self._publish([], windows)
         self._sinks.flush()
         self._stills.drop(camera_id)
@@ -91,6 +103,11 @@ class AggregatorActor:
         """
         out = self._analytics.update(frames)
         self._publish(out.events, out.windows)
+        if self._feed is not None:  # sampled, then checked by the run's alerts actor
+            observations = self._feed.collect(frames, out.events,
+                                              self._analytics.camera_snapshot)
+            if observations:
+                self._alerts.observe.remote(observations)
         if out.errors:
             raise InputError(f"{len(out.errors)} of {len(frames)} frames failed; first: "
                              f"{out.errors[0]}", "frames")

@@ -75,10 +75,10 @@ class PipelineController:
 
     def __init__(
         self, config: SiteConfig, detector: Any, offline: bool = False,
-        export_dir: str | None = None,
+        export_dir: str | None = None, alert_env: dict[str, str] | None = None,
     ) -> None:
         logging.basicConfig(level=logging.INFO)
-        self._graph = ActorGraph(config, detector, offline, export_dir)
+        self._graph = ActorGraph(config, detector, offline, export_dir, alert_env)
         self._supervisor = Supervisor(self._graph)
 
     # -- start and changes -------------------------------------------------------------
@@ -211,6 +211,11 @@ class PipelineController:
         """Every camera's stats (counters summed over its actor's restarts)."""
         return await self._supervisor.poll(list(self._graph.records))
 
+    async def alerts(self) -> dict[str, Any] | None:
+        """Open alerts, recent alert events, zone group sums and every alert sink's
+        delivered, failed, pending and dropped counters; None without alert rules."""
+        return await self._graph.alerts_view()
+
     async def live(self) -> dict[str, Any]:
         """Current occupancy and counts per camera, zone and line (JSON-ready)."""
         stats = await self.camera_stats()
@@ -273,7 +278,10 @@ class PipelineController:
             graph.snapshots(), *(a.still_infos.remote() for a in graph.aggregators)),
             CALL_TIMEOUT_S)
         live = live_view({cid: s.state for cid, s in stats.items()}, snapshots)
+        alerts = await graph.alerts_view()
         return {
+            "site": None if alerts is None else {  # zone groups, people inside, open alerts
+                k: alerts[k] for k in ("groups", "site_occupancy", "open") if k in alerts},
             "cameras": [camera_view(graph.records[cid], s) for cid, s in stats.items()],
             "live": live["cameras"],
             "events_total": live["events_total"],

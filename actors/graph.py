@@ -24,8 +24,12 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.aggregator_actor import AggregatorActor
+from actors.alerts_actor import AlertsActor
 from actors.camera_actor import start_camera
 from actors.tracker_actor import TrackerActor
+from pipeline.alerts.config import AlertsConfig
+from pipeline.alerts.feed import AlertFeed, observed_cameras
+from pipeline.alerts.inputs import CameraStatus
 from pipeline.analytics.aggregator import AggregatorSnapshot
 from pipeline.control.records import CameraRecord, least_loaded, lost_stats
 from pipeline.errors import PanorayError
@@ -60,10 +64,13 @@ class ActorGraph:
         detector: DeploymentHandle of the Detector deployment.
         offline: run every camera in offline mode.
         export_dir: absolute directory of the MOTChallenge track export, or None.
+        alert_env: the alert sinks' secrets, read from the driver's environment.
     """
 
     def __init__(self, config: SiteConfig, detector: Any, offline: bool = False,
-                 export_dir: str | None = None) -> None:
+                 export_dir: str | None = None, alert_env: dict[str, str] | None = None
+                 ) -> None:
+        self._alert_env = alert_env
         self.config = config
         self.detector = detector
         self.offline = offline
@@ -77,6 +84,7 @@ class ActorGraph:
         self._next_track_ids: dict[str, int] = {}
         self.trackers: list[Any] = []
         self.aggregators: list[Any] = []
+        self.alerts: Any = None  # the run's alerts actor, with alert rules
         self.lock = asyncio.Lock()
         self.closing = False
         self.node_id = ray.get_runtime_context().get_node_id()
@@ -92,8 +100,19 @@ class ActorGraph:
         """Creates the aggregators (with the run's sinks) and the trackers."""
         cfg = self.config
         placed = self.state_placement()
-        self.aggregators = [AggregatorActor.options(**placed).remote(cfg.sinks, self.run_id)
-                            for _ in range(cfg.ray.aggregator_actors)]
+        feed = None
+        if cfg.alerts is not None or cfg.groups or cfg.flows.occupancy is not None:
+            output, alerts = cfg.output_dir, cfg.alerts or AlertsConfig()
+            self.alerts = AlertsActor.options(**placed).remote(
+                alerts, cfg.groups, str(output) if output else None, self.run_id,
+                cfg.flows, self._alert_env)
+            await self.alerts.ready.remote()  # a missing sink secret stops the start here
+            feed = AlertFeed(alerts.sample_interval_s,
+                             observed_cameras(alerts, cfg.groups, cfg.flows.occupancy))
+        self.aggregators = [
+            AggregatorActor.options(**placed).remote(cfg.sinks, self.run_id, alerts=self.alerts,
+                                                     alert_feed=feed)
+            for _ in range(cfg.ray.aggregator_actors)]
         self.trackers = [TrackerActor.options(**placed).remote(export_dir=self.export_dir)
                          for _ in range(cfg.ray.tracker_actors)]
         await asyncio.gather(*(a.ready.remote() for a in self.aggregators))
@@ -159,12 +178,24 @@ class ActorGraph:
         self._next_track_ids[cid] = await call(record.tracker.next_track_id.remote(cid))
         await call(record.tracker.remove_camera.remote(cid))
         await call(record.aggregator.remove_camera.remote(cid))
+        if self.alerts is not None:
+            await call(self.alerts.forget_camera.remote(cid))
         ray.kill(actor)
         del self.records[cid]
         self.removed[cid] = (record, final)
         while len(self.removed) > MAX_REMOVED_KEPT:
             self.removed.popitem(last=False)
         return final
+
+    def report_states(self, stats: dict[str, CameraStats]) -> None:
+        """Sends cameras' states to the alerts actor (``camera_offline`` rules)."""
+        if self.alerts is not None and stats:
+            self.alerts.camera_states.remote(
+                [CameraStatus(cid, s.state, s.state_since) for cid, s in stats.items()])
+
+    async def alerts_view(self) -> dict[str, Any] | None:
+        """Open alerts, recent events, group sums and sink counters; None without rules."""
+        return None if self.alerts is None else await call(self.alerts.view.remote())
 
     async def snapshots(self) -> list[AggregatorSnapshot]:
         """Live analytics of every aggregator."""
@@ -193,6 +224,9 @@ class ActorGraph:
         snapshots = await self.snapshots()
         await asyncio.wait_for(
             asyncio.gather(*(a.close.remote() for a in self.aggregators)), CALL_TIMEOUT_S)
+        if self.alerts is not None:  # after the aggregators' last samples
+            await call(self.alerts.close.remote())
+            ray.kill(self.alerts)
         for actor in [*self.actors.values(), *self.trackers, *self.aggregators]:
             ray.kill(actor)
         self.actors.clear()

@@ -93,15 +93,17 @@ class Supervisor:
     async def _check(self) -> None:
         graph = self.graph
         pairs = list(graph.actors.items())
+        states: dict[str, CameraStats] = {}
         for (cid, actor), res in zip(pairs, await self._stats([a for _, a in pairs]),
                                      strict=True):
             record = graph.records.get(cid)
             if record is None or graph.actors.get(cid) is not actor:
                 continue
             if isinstance(res, CameraStats):
-                record.last = record.total(res)
+                record.last = states[cid] = record.total(res)
             elif isinstance(res, ActorDiedError):
                 await self._restart(cid, actor)
+        graph.report_states(states)
 
     async def _restart(self, camera_id: str, dead: Any) -> None:
         graph = self.graph

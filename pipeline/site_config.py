@@ -28,7 +28,10 @@ from typing import Literal
 from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from models.config import ModelConfig, ServingConfig
+from pipeline.alerts.config import AlertsConfig, check_rule_targets
 from pipeline.analytics.config import AnalyticsConfig
+from pipeline.alerts.site_occupancy import SiteFlowsConfig, check_entrance_lines
+from pipeline.analytics.groups import ZoneGroupConfig, check_group_targets
 from pipeline.config import ConfigIssue, StrictModel, load_config_file
 from pipeline.errors import ConfigError, ConfigFileError, ModelError
 from pipeline.ingest.config import CameraConfig
@@ -305,6 +308,20 @@ class SiteConfig(StrictModel):
     http: HttpConfig = Field(default_factory=HttpConfig, description="HTTP API.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster.")
     run: RunConfig = Field(default_factory=RunConfig, description="Run length.")
+    groups: tuple[ZoneGroupConfig, ...] = Field(
+        (), max_length=1024,
+        description="Zone groups: zones on several cameras whose occupancy is summed (an "
+        "upper bound where views overlap); alert rules may name them.",
+    )
+    flows: SiteFlowsConfig = Field(
+        default_factory=SiteFlowsConfig,
+        description="Site-wide figures: people inside from entrance lines, and how often "
+        "they and the groups' sums are recorded.",
+    )
+    alerts: AlertsConfig | None = Field(
+        None, description="Alert rules, their sinks (webhook, MQTT) and the outbox; unset: "
+        "no alerts.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SiteConfig:
@@ -323,6 +340,17 @@ class SiteConfig(StrictModel):
             except ValidationError as exc:
                 msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
                 raise ValueError(f"cameras[{i}] ({cam.id}): {msg}") from None
+        zones = {c.id: {z.id for z in c.zones} for c in self.cameras}
+        check_group_targets(self.groups, zones)
+        if self.flows.occupancy is not None:
+            check_entrance_lines(self.flows.occupancy, {
+                c.id: {ln.id: (ln.left_to_right, ln.right_to_left) for ln in c.lines}
+                for c in self.cameras})
+        if self.alerts is not None:
+            check_rule_targets(
+                self.alerts.rules, zones, {c.id: {ln.id for ln in c.lines} for c in self.cameras},
+                {c.id: {z.id for z in c.zones if z.queue} for c in self.cameras},
+                {g.name for g in self.groups})
         return self
 
     @field_validator("model")
@@ -363,7 +391,12 @@ class SiteConfig(StrictModel):
                        or [ParquetSinkConfig(root=root)])
         parquet = [s.model_copy(update={"root": s.root.resolve()}) for s in parquet]
         others = tuple(s for s in self.sinks if s.type != "parquet")
-        return self.model_copy(update={"sinks": (*parquet, *others)})
+        update: dict = {"sinks": (*parquet, *others)}
+        if self.alerts is not None and self.alerts.outbox is not None:
+            outbox = self.alerts.outbox.model_copy(
+                update={"path": self.alerts.outbox.path.resolve()})
+            update["alerts"] = self.alerts.model_copy(update={"outbox": outbox})
+        return self.model_copy(update=update)
 
 
 def load_site_config(path: str | pathlib.Path) -> SiteConfig:

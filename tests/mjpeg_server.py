@@ -2,7 +2,7 @@
 
 It runs in a thread of the test process. ``stall_after`` makes it stop sending after that
 many frames while keeping the connection open: a stream that stops sending, as a hung
-camera does.
+camera does. Setting ``paused`` stops every stream until it is cleared (an outage).
 
 Example:
     >>> with MjpegServer([jpeg_bytes], fps=10).start() as server:  # doctest: +SKIP
@@ -38,6 +38,7 @@ class MjpegServer:
         self.stall_after = stall_after
         self.path = path
         self.connections = 0
+        self.paused = threading.Event()  # set: every connection stops sending until cleared
         self._stop = threading.Event()
         server = self
 
@@ -58,7 +59,8 @@ class MjpegServer:
                 sent = 0
                 try:
                     while not server._stop.is_set():
-                        if server.stall_after is not None and sent >= server.stall_after:
+                        if server.paused.is_set() or (
+                                server.stall_after is not None and sent >= server.stall_after):
                             server._stop.wait(0.1)
                             continue
                         jpeg = server.frames[sent % len(server.frames)]

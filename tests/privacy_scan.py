@@ -432,8 +432,10 @@ def _npy_findings(path: Path, frame_shapes: set[tuple[int, int]]) -> list[Findin
 # -- tables ----------------------------------------------------------------------------
 
 METRIC_VALUE_FIELDS = tuple(f.name for f in dataclasses.fields(WindowMetrics)
-                            if f.default is None and f.name != "window_start_at")
-"""Columns of a metrics row that a suppressed row must leave empty."""
+                            if f.default is None
+                            and f.name not in ("window_start_at", "coverage"))
+"""Columns of a metrics row that a suppressed row must leave empty (``coverage`` is the
+camera's, like ``frames``: how much of the window it delivered, nothing about people)."""
 COUNT_FIELDS = ("lr_count", "rl_count", "occupancy_mean", "occupancy_max", "visits", "exits",
                 "queue_length_mean", "queue_length_max", "wait_count")
 """Columns that must be 0 (or empty) in a published row covering no track."""

@@ -45,6 +45,7 @@ Example (YAML, the ``alerts:`` section of a site config)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -316,6 +317,22 @@ class AlertsConfig(StrictModel):
     outbox: OutboxConfig | None = Field(
         None, description="The durable outbox; needed when sinks are configured."
     )
+    sample_interval_s: float = Field(
+        0.5, ge=0.0, le=60.0,
+        description="Media seconds between two samples of a camera's figures checked "
+        "against the rules (0: every frame). A rule's `for_s` is met up to this much later; "
+        "line crossings between samples are all counted.",
+    )
+    check_interval_s: float = Field(
+        1.0, gt=0.0, le=60.0,
+        description="How often `camera_offline` rules are checked and the alerts table is "
+        "written (wall s).",
+    )
+    stop_drain_s: float = Field(
+        5.0, ge=0.0, le=300.0,
+        description="At a clean stop, how long sinks may take to deliver what is pending "
+        "(wall s); what is left waits in the outbox for the next start.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> AlertsConfig:
@@ -335,6 +352,20 @@ class AlertsConfig(StrictModel):
         if self.sinks and self.outbox is None:
             raise ValueError("sinks need an outbox: set outbox.path")
         return self
+
+    def env_names(self) -> set[str]:
+        """Names of the environment variables the sinks read secrets from."""
+        names = set()
+        for sink in self.sinks:
+            for attr in ("secret_env", "username_env", "password_env"):
+                if getattr(sink, attr, None):
+                    names.add(getattr(sink, attr))
+        return names
+
+    def secrets_from(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The values of :meth:`env_names` set in ``env``, for an actor that does not
+        share the driver's environment (never logged)."""
+        return {n: env[n] for n in sorted(self.env_names()) if n in env}
 
 
 def check_rule_targets(

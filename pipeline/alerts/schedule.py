@@ -21,6 +21,21 @@ DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 """Day names in ``datetime.weekday()`` order."""
 
 
+def known_timezone(value: str) -> str:
+    """Returns ``value`` when it names an IANA time zone.
+
+    Raises:
+        ValueError: it does not.
+    """
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as Europe/Paris or UTC"
+        ) from None
+    return value
+
+
 def _clock_s(hhmm: str) -> int:
     hours, minutes = hhmm.split(":")
     return int(hours) * 3600 + int(minutes) * 60
@@ -88,16 +103,7 @@ class Schedule(StrictModel):
     )
     _clock: ScheduleClock = PrivateAttr()
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name such as Europe/Paris or UTC"
-            ) from None
-        return value
+    _known_zone = field_validator("timezone")(lambda cls, value: known_timezone(value))
 
     def model_post_init(self, context: Any, /) -> None:
         self._clock = self.compile()

@@ -129,6 +129,11 @@ class Aggregator:
             tuple(self._cameras[c].snapshot() for c in sorted(self._cameras)),
             self.events_total, self.windows_total, dict(self._errors))
 
+    def camera_snapshot(self, camera_id: str) -> CameraSnapshot | None:
+        """One camera's live state, or None when it is not hosted or not started."""
+        cam = self._cameras.get(camera_id)
+        return None if cam is None else cam.snapshot()
+
     def open_heatmap(self, camera_id: str) -> HeatmapGrid | None:
         """The heatmap of a camera's newest open window so far (see
         :meth:`CameraAnalytics.open_heatmap`); None when it is not hosted or not started."""

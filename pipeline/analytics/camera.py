@@ -34,6 +34,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.analytics.coverage import Coverage, empty_window
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import (
     CameraSnapshot,
@@ -91,6 +92,7 @@ class CameraAnalytics:
             i: QueueRates(z.queue_lookback_s) for i, z in enumerate(cfg.zones) if z.queue
         }
         self._windows = WindowSet(self.camera_id, cfg, self.width, self.height)
+        self._coverage = Coverage(cfg.window_s, cfg.coverage_max_gap_s, cfg.max_empty_windows)
         self._dir_names = [(ln.left_to_right, ln.right_to_left) for ln in cfg.lines]
         self._zone_ids = self.geometry.zone_ids
         self._line_ids = self.geometry.line_ids
@@ -193,6 +195,7 @@ class CameraAnalytics:
                     self._slots.track_id[self._zones.counted_slots(z)].tolist()
                 )
         acc.observe_frame(pts, self._zones.occupancy(), x, y, ids)
+        skipped = self._coverage.frame(pts, self._windows)
         for q in self._queues.values():
             q.observe(pts)
 
@@ -214,6 +217,10 @@ class CameraAnalytics:
 
         for done in self._windows.pop_due(pts):
             self._pending.append(self._windows.finish(done, self._wall(done.start_s), True))
+        if skipped:  # windows without any frame: written as such, not as zeros
+            self._pending += [empty_window(self._windows, i, self._wall(i * self._windows.window_s))
+                              for i in skipped]
+            self._pending.sort(key=lambda w: w.start_s)
         return events
 
     def _drop(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:

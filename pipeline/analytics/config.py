@@ -268,6 +268,16 @@ class AnalyticsConfig(StrictModel):
         "safety net, after the track has not been seen for this long (media s).",
     )
     heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig, description="Heatmap grid.")
+    coverage_max_gap_s: float = Field(
+        1.0, gt=0.0, le=600.0,
+        description="Two frames further apart than this (media s) leave the time between "
+        "them uncovered: a window's `coverage` is the fraction of it between closer frames.",
+    )
+    max_empty_windows: int = Field(
+        1440, ge=0, le=100_000,
+        description="Most windows without any frame written for one outage (the newest; "
+        "frames = 0, coverage = 0, figures null); bounds what a long outage writes.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> AnalyticsConfig:

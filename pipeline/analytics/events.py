@@ -136,6 +136,9 @@ class WindowMetrics:
         element_id: the zone's or line's id.
         is_queue: the zone is configured as a queue.
         frames: frames observed in the window.
+        coverage: fraction of the window's media time the camera was delivering frames
+            (between frames at most ``coverage_max_gap_s`` apart), in [0, 1]; 0 for a
+            window without frames, whose figures are all null.
         late_events: events stamped in an already-closed window that were counted here.
         suppressed: the row covered fewer than k distinct tracks and is nulled.
         distinct_tracks: distinct tracks the row covers.
@@ -183,6 +186,7 @@ class WindowMetrics:
     wait_p90_s: float | None = None
     est_wait_s: float | None = None
     est_wait_method: str | None = None
+    coverage: float | None = None
 
 
 METRICS_SCHEMA = pa.schema(
@@ -196,6 +200,7 @@ METRICS_SCHEMA = pa.schema(
         pa.field("element_id", pa.string(), nullable=False),
         pa.field("is_queue", pa.bool_(), nullable=False),
         pa.field("frames", pa.int64(), nullable=False),
+        pa.field("coverage", pa.float64()),
         pa.field("late_events", pa.int64(), nullable=False),
         pa.field("suppressed", pa.bool_(), nullable=False),
         pa.field("distinct_tracks", pa.int64()),

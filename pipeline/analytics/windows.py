@@ -15,7 +15,8 @@ What lands where:
 - occupancy and heatmap samples, in the window of their frame (occupancy statistics
   are over the window's frames).
 
-A window that saw no frame (a stalled camera) produces no rows. For the minimum-count
+A window that saw no frame (a stalled camera) is written with ``frames = 0``,
+``coverage = 0`` and null figures (:mod:`pipeline.analytics.coverage`). For the minimum-count
 rule, a zone row covers the tracks counted in the zone at any frame of the window or
 whose visit started or ended in it; a line row, the tracks that crossed it.
 
@@ -64,6 +65,7 @@ class WindowAccumulator:
         self.start_s = index * window_s
         self.end_s = (index + 1) * window_s
         self.frames = 0
+        self.covered_s = 0.0  # media time between close enough frames (see .coverage)
         self.first_pts = math.nan
         self.last_pts = math.nan
         self.occ_sum = np.zeros(num_zones, np.float64)
@@ -235,6 +237,7 @@ class WindowSet:
             window_start_at=start_at,
             complete=complete,
             frames=acc.frames,
+            coverage=min(1.0, acc.covered_s / self.window_s),
         )
         span = acc.last_pts - acc.first_pts if acc.frames else 0.0
 
@@ -250,8 +253,9 @@ class WindowSet:
 
         rows: list[WindowMetrics] = []
         for z, zone in enumerate(self.zones):
-            occ_mean = float(acc.occ_sum[z] / acc.frames) if acc.frames else 0.0
-            occ_max = int(acc.occ_max[z])
+            # a window without frames has no occupancy figure (it is not zero)
+            occ_mean = float(acc.occ_sum[z] / acc.frames) if acc.frames else None
+            occ_max = int(acc.occ_max[z]) if acc.frames else None
             exits = int(acc.exits[z])
             p50, p90 = _percentiles(acc.dwells[z])
             queue: dict[str, object] = {}

@@ -14,6 +14,7 @@ The runtime API of a running pipeline (``panoray run``; 503 when none runs, as u
     POST   /v1/cameras         add a camera (JSON, the schema of the config's cameras)  [token]
     DELETE /v1/cameras/{id}    remove a camera                                          [token]
     GET    /v1/live            current occupancy and counts per camera, zone and line
+    GET    /v1/alerts          open alerts, recent alert events, group sums, alert sinks
 
 The live dashboard (plain HTML, CSS and JavaScript from :mod:`pipeline.dashboard`):
     GET    /                   the dashboard page: a tile per camera, polled live
@@ -356,7 +357,12 @@ class HttpApi:
     @app.get("/v1/cameras", dependencies=READ, responses={401: {}, 503: {}},
              summary="Every camera of the running pipeline: health, counters, restarts")
     async def list_cameras(self) -> Any:
-        return {"cameras": await self._ask(lambda c: c.cameras.remote())}
+        cameras, alerts = await asyncio.gather(self._ask(lambda c: c.cameras.remote()),
+                                               self._ask(lambda c: c.alerts.remote()))
+        body: dict[str, Any] = {"cameras": cameras}
+        if alerts is not None:  # every alert sink's delivered, failed, pending, dropped
+            body["alert_sinks"] = alerts["sinks"]
+        return body
 
     @app.get("/v1/cameras/{camera_id}", dependencies=READ, responses={401: {}, 404: {}, 503: {}},
              summary="One camera: state, reason, counters, restarts, node, config")
@@ -389,6 +395,14 @@ class HttpApi:
                 summary="Remove a camera (its open windows are written); needs the token")
     async def remove_camera(self, camera_id: str) -> Any:
         return await self._ask(lambda c: c.remove_camera.remote(camera_id))
+
+    @app.get("/v1/alerts", dependencies=READ, responses={401: {}, 404: {}, 503: {}},
+             summary="Open alerts, recent alert events, zone group sums, alert sinks")
+    async def alerts(self) -> Any:
+        view = await self._ask(lambda c: c.alerts.remote())
+        if view is None:
+            return _error(404, "no alert rules are configured (the site config's `alerts:`)")
+        return view
 
     @app.get("/v1/live", dependencies=READ, responses={401: {}, 503: {}},
              summary="Current occupancy and counts per camera, zone and line")

@@ -19,6 +19,7 @@ export, aggregators close their windows and flush their sinks.
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
 import threading
 import time
@@ -111,6 +112,7 @@ class PipelineRunner:
         export = self.options.export_tracks
         self.controller = PipelineController.options(**options).remote(
             cfg, self.detector, self.options.offline, str(export.resolve()) if export else None,
+            alert_env=cfg.alerts.secrets_from(os.environ) if cfg.alerts else None,
         )
         try:
             ray.get(self.controller.start.remote())

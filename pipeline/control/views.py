@@ -188,7 +188,7 @@ def run_summary(
 ROW_ID_FIELDS = ("element_kind", "element_id", "is_queue", "suppressed")
 """Fields of a metric row that are always present in the history view."""
 WINDOW_FIELDS = frozenset({"camera_id", "window_start_s", "window_end_s", "window_start_at",
-                           "complete", "frames"})
+                           "complete", "frames", "coverage"})
 """Fields shared by all rows of a window, given once per window instead."""
 
 
@@ -209,14 +209,17 @@ def history_row(row: WindowMetrics) -> dict[str, Any]:
 
 def history_window(window: ClosedWindow) -> dict[str, Any]:
     """One closed window as JSON: ``start_s``/``end_s`` (media s), ``start_at`` (wall s
-    since the epoch, or None), ``complete``, ``frames`` and its ``rows`` (zones first)."""
+    since the epoch, or None), ``complete``, ``frames``, ``coverage`` (0 and null figures: no frame in the window)
+    and its ``rows`` (zones first)."""
     frames = window.metrics[0].frames if window.metrics else 0
+    coverage = window.metrics[0].coverage if window.metrics else None
     return {
         "start_s": window.start_s,
         "end_s": window.end_s,
         "start_at": None if window.start_at is None else finite_or_none(window.start_at),
         "complete": window.complete,
         "frames": frames,
+        "coverage": coverage,  # fraction of the window the camera delivered frames
         "rows": [history_row(r) for r in window.metrics],
     }
 

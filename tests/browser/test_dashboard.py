@@ -65,6 +65,15 @@ class Run:
                      "protect_reads": True,
                      "allowed_hosts": ["*", "127.0.0.1/32"]},  # SECRET_URL is on loopback
             "serving": {"batch_wait_timeout_s": 0.02},
+            # site-wide figures for the dashboard's site bar
+            "groups": [{"name": "campus", "zones": [
+                {"camera_id": "steady-a", "zone_id": "path-west"},
+                {"camera_id": "steady-b", "zone_id": "crossing"}]}],
+            "flows": {"record_interval_s": 5, "occupancy": {"lines": [
+                {"camera_id": cid, "line_id": "lamp-post", "in": "westward"}
+                for cid in CAMERAS]}},
+            "alerts": {"rules": [{"id": "path-used", "kind": "presence",
+                                  "camera_id": "steady-a", "zone_id": "path-west"}]},
         }
         (tmp / "site.yaml").write_text(json.dumps(config))  # JSON is YAML
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -186,6 +195,14 @@ def test_a_tile_per_camera_with_blurred_still_zones_lines_and_live_numbers(run, 
     page.wait_for_selector(f"{_tile('steady-b')} .chart[data-element='zone:crossing'] path.series")
     history = run.request("GET", "/v1/history").json()
     assert history["horizon_s"] == 3600.0 and history["cameras"]["steady-a"]
+    assert all("coverage" in w for w in history["cameras"]["steady-a"])
+    # the site bar: people inside from the doors, the zone group (an upper bound), alerts
+    for figure in ("site_occupancy", "group:campus", "open_alerts"):
+        page.wait_for_selector(f'#site [data-figure="{figure}"]')
+    assert page.locator('#site [data-figure="group:campus"]').inner_text().startswith("≤ ")
+    alerts = run.request("GET", "/v1/alerts").json()
+    assert set(alerts["groups"]) == {"campus"} and alerts["groups_are_upper_bounds"]
+    assert alerts["site_occupancy"]["value"] >= 0
     run.shot(page, "dashboard.png")
 
 

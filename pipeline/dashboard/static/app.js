@@ -369,7 +369,7 @@
           ? [row.occupancy_mean, row.occupancy_max]
           : [row.lr_count, row.rl_count];
         s.points.push({ t0, t1, values, suppressed: row.suppressed,
-                        wait: row.est_wait_s });
+                        wait: row.est_wait_s, coverage: w.coverage });
       }
     }
     return out;
@@ -416,6 +416,15 @@
                         svg("title", { text: "suppressed: fewer than k people" })));
       }
     }
+    for (const p of pts) {  // the camera delivered frames for part of the window only
+      if (p.coverage != null && p.coverage < 0.99 && p.t1 > tMin) {
+        plot.append(svg("rect", { class: "gap", x: x(p.t0), y: 0,
+                                  width: Math.max(1, x(p.t1) - x(p.t0)), height: CHART_H,
+                                  "fill-opacity": (0.5 * (1 - p.coverage)).toFixed(2) },
+                        svg("title", { text: `camera delivered frames ${Math.round(
+                          100 * p.coverage)}% of this window` })));
+      }
+    }
     const last = pts[pts.length - 1];
     const show = series.kind === "zone" ? fmt.num : fmt.int;
     const latest = last.suppressed ? "suppressed" : last.values.map((v) => show(v)).join(" / ");
@@ -447,8 +456,34 @@
     } catch (e) { /* the next poll retries */ }
   }
 
+  // -- site-wide figures: people inside, zone groups, open alerts ---------------------------
+  function renderSite(site) {
+    const box = $("site");
+    box.hidden = !site;
+    if (!site) return;
+    const items = [];
+    if (site.site_occupancy) {
+      const o = site.site_occupancy;
+      items.push(el("span", { class: "figure", "data-figure": "site_occupancy",
+                              title: `in ${o.entered}, out ${o.left} since ${o.reset_at} (${o.timezone})` },
+        el("b", { text: fmt.int(o.value) }), " inside"));
+    }
+    for (const [name, value] of Object.entries(site.groups || {})) {
+      items.push(el("span", { class: "figure", "data-figure": `group:${name}`,
+                              title: "sum over its cameras: an upper bound where views overlap" },
+        el("b", { text: `≤ ${fmt.int(value)}` }), ` in ${name}`));
+    }
+    const open = site.open || [];
+    items.push(el("span", { class: open.length ? "figure alerting" : "figure",
+                            "data-figure": "open_alerts",
+                            title: open.map((a) => a.rule_id).join(", ") },
+      el("b", { text: fmt.int(open.length) }), ` open alert${open.length === 1 ? "" : "s"}`));
+    box.replaceChildren(...items);
+  }
+
   // -- the poll ---------------------------------------------------------------------------
   function render(d) {
+    renderSite(d.site);
     auth = d.auth;
     if (auth.token_configured && !Panoray.token() && !askedForToken) {
       askedForToken = true;

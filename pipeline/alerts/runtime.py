@@ -1,0 +1,211 @@
+"""The run's alerting: rules checked on the aggregators' samples, events stored and sent.
+
+One :class:`AlertRuntime` per run (hosted by ``actors.alerts_actor``) holds the
+:class:`~pipeline.alerts.engine.RuleEngine`, the zone groups' sums, the durable
+:class:`~pipeline.alerts.outbox.Outbox`, the :class:`~pipeline.alerts.delivery.DeliveryWorker`
+that drains it into the webhook and MQTT sinks, and the Parquet ``alerts`` table:
+
+    aggregators ─CameraObservation (sampled, media time)─▶ AlertRuntime ─▶ outbox ─▶ sinks
+    supervisor ──CameraStatus (wall time)──────────────────▶   │ RuleEngine  └──▶ alerts/ Parquet
+
+Why one per run, not one per aggregator: zone groups sum zones that different
+aggregators host, ``camera_offline`` rules read camera states only the controller knows,
+and the outbox's SQLite file wants one writer. Every event goes to the outbox (when
+sinks are configured) before any delivery is tried, and to the table.
+
+Example:
+    >>> rt = AlertRuntime(AlertsConfig.model_validate({"rules": [{"id": "crowd",
+    ...     "kind": "occupancy", "camera_id": "c1", "zone_id": "z", "threshold": 2,
+    ...     "for_s": 0, "min_interval_s": 0}]}), groups=(), root=None, run_id="r")
+    >>> [e.phase for e in rt.observe([CameraObservation("c1", 1.0, 1.8e9, {"z": 3})])]
+    ['open']
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from pipeline.alerts.config import AlertsConfig
+from pipeline.alerts.delivery import DeliveryWorker, build_sinks
+from pipeline.alerts.engine import RuleEngine
+from pipeline.alerts.events import AlertEvent
+from pipeline.alerts.flows import SiteFlows, site_rows_to_table
+from pipeline.alerts.inputs import CameraObservation, CameraStatus
+from pipeline.alerts.outbox import Outbox
+from pipeline.alerts.table import AlertsTable, DatedTable
+from pipeline.analytics.groups import ZoneGroupConfig
+from pipeline.alerts.site_occupancy import SiteFlowsConfig
+from pipeline.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+MAX_RECENT = 100
+"""Latest alert events kept for the API (bounded)."""
+
+
+class AlertRuntime:
+    """Rules, outbox, delivery and the alerts table of one run. Thread-safe.
+
+    Args:
+        config: the site's ``alerts:`` section.
+        groups: the site's zone groups.
+        root: the Parquet sink's root (the ``alerts`` table goes there), or None.
+        run_id: the run's id (written beside every row).
+        flows: the site occupancy and how often site figures are recorded.
+        env: sink secrets read by the driver (variable name -> value); this process's
+            environment fills in the others.
+
+    Raises:
+        ConfigError: a sink's secret or credentials are missing.
+        OutboxError: the outbox file cannot be opened.
+    """
+
+    def __init__(self, config: AlertsConfig, groups: Sequence[ZoneGroupConfig],
+                 root: str | os.PathLike[str] | None, run_id: str,
+                 flows: SiteFlowsConfig | None = None, env: dict[str, str] | None = None
+                 ) -> None:
+        self.config = config
+        self.engine = RuleEngine(config.rules, config.site)
+        self.flows = SiteFlows(groups, flows or SiteFlowsConfig())
+        self.table = AlertsTable(root, run_id) if root is not None else None
+        self.site_table = (DatedTable(root, "site", run_id, site_rows_to_table)
+                           if root is not None else None)
+        self.outbox: Outbox | None = None
+        self.worker: DeliveryWorker | None = None
+        self._lock = threading.Lock()
+        self._recent: list[dict[str, Any]] = []
+        self.events_total = 0
+        self.dropped_observations = 0
+        if config.sinks:
+            assert config.outbox is not None  # AlertsConfig checks it
+            self.outbox = Outbox(config.outbox, [s.name for s in config.sinks])
+            try:
+                # the driver's secrets first, then this process's environment
+                self.worker = DeliveryWorker(self.outbox,
+                                             build_sinks(config, {**os.environ, **(env or {})}))
+            except BaseException:
+                self.outbox.close()
+                raise
+            # Alerts open when the previous run stopped close under their own ids here.
+            self._emit(self.engine.restore(self.outbox.open_alerts(), at=time.time()))
+            self.worker.start()
+
+    # ------------------------------------------------------------------ inputs
+
+    def observe(self, observations: Sequence[CameraObservation]) -> list[AlertEvent]:
+        """Checks the rules on aggregators' samples (each camera's in media-time order),
+        and the groups their zones belong to."""
+        out: list[AlertEvent] = []
+        with self._lock:
+            for obs in observations:
+                try:
+                    out += self.engine.observe(obs)
+                    for group in self.flows.observe(obs):
+                        out += self.engine.observe_group(group)
+                except InputError as exc:  # e.g. media time going back: skip the sample
+                    self.dropped_observations += 1
+                    logger.warning("alerts: sample of camera %s skipped: %s",
+                                   obs.camera_id, exc)
+            self._emit(out)
+        return out
+
+    def camera_states(self, statuses: Sequence[CameraStatus]) -> list[AlertEvent]:
+        """Notes cameras' states (from the supervisor) for ``camera_offline`` rules."""
+        out: list[AlertEvent] = []
+        with self._lock:
+            for status in statuses:
+                out += self.engine.camera_status(status)
+            self._emit(out)
+        return out
+
+    def tick(self, at: float) -> list[AlertEvent]:
+        """Checks ``camera_offline`` rules at wall time ``at``, records the site figures
+        when due and writes the tables."""
+        with self._lock:
+            out = self.engine.tick(at)
+            self._emit(out)
+            rows = self.flows.due(at)
+            if self.site_table is not None:
+                self.site_table.add(rows)
+                self.site_table.flush()
+            if self.table is not None:
+                self.table.flush()
+        return out
+
+    def forget_camera(self, camera_id: str, at: float) -> list[AlertEvent]:
+        """A camera was removed: its open alerts close (``camera_removed``), its group
+        zones count as empty."""
+        with self._lock:
+            out = self.engine.forget_camera(camera_id, at)
+            for group in self.flows.forget_camera(camera_id, at):
+                out += self.engine.observe_group(group)
+            self._emit(out)
+        return out
+
+    # ------------------------------------------------------------------ reads
+
+    def view(self) -> dict[str, Any]:
+        """JSON-ready: open alerts, the latest events, group sums and every sink's counters."""
+        with self._lock:
+            open_alerts = [
+                {"alert_id": a.alert_id, "rule_id": a.rule_id, **{
+                    k: v for k, v in asdict(a.target).items() if v is not None}}
+                for a in self.engine.open_alerts()]
+            recent = list(self._recent)
+            flows = self.flows.view()
+        return {"site": self.config.site, "open": open_alerts, "recent": recent,
+                "events_total": self.events_total, **flows, "sinks": self.sink_stats()}
+
+    def flows_view(self) -> dict[str, Any]:
+        """Zone groups' sums and the site occupancy now (JSON-ready)."""
+        with self._lock:
+            return self.flows.view()
+
+    def sink_stats(self) -> dict[str, dict[str, Any]]:
+        """Per sink: delivered, failed, pending, dropped, last error (credentials masked)."""
+        if self.worker is None:
+            return {}
+        return {name: asdict(s) for name, s in self.worker.stats().items()}
+
+    # ------------------------------------------------------------------ life cycle
+
+    def close(self) -> None:
+        """Writes the table, gives the sinks ``stop_drain_s`` to deliver what is pending,
+        then stops them; what is left waits in the outbox for the next start."""
+        with self._lock:
+            if self.table is not None:
+                self.table.flush()
+            if self.site_table is not None:
+                self.site_table.flush()
+        if self.worker is None:
+            return
+        deadline = time.monotonic() + self.config.stop_drain_s
+        while time.monotonic() < deadline and any(
+                s["pending"] for s in self.sink_stats().values()):
+            time.sleep(0.05)
+        self.worker.stop()
+        assert self.outbox is not None
+        self.outbox.close()
+        self.worker = None
+
+    def _emit(self, events: Sequence[AlertEvent]) -> None:
+        """Stores events: outbox first (durable), then the table and the recent list."""
+        if not events:
+            return
+        if self.outbox is not None:
+            self.outbox.add(events)
+            assert self.worker is not None
+            self.worker.notify()
+        if self.table is not None:
+            self.table.add(events)
+        self.events_total += len(events)
+        for e in events:
+            logger.info("alert %s %s: rule %s value %.6g (%s)", e.phase, e.alert_id,
+                        e.rule_id, e.value, e.reason)
+        self._recent = [*self._recent, *(e.to_dict() for e in events)][-MAX_RECENT:]

@@ -1,0 +1,85 @@
+"""A live camera whose stream stops for 30 s: its windows show coverage < 1 (and none
+with zero people where it saw nothing), and a camera_offline alert opens and closes."""
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.app.runner import PipelineRunner, RunOptions
+from pipeline.site_config import SiteConfig
+from tests.images import astronaut_rgb, encode
+from tests.mjpeg_server import MjpegServer
+
+pytestmark = pytest.mark.cluster
+
+OUTAGE_S = 30.0
+WINDOW_S = 10.0
+
+
+def _wait(what: str, check, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_camera_stopped_for_30_s_shows_coverage_below_1_and_an_offline_alert(
+        serve_app, tmp_path):
+    jpegs = [encode(np.roll(astronaut_rgb(), 40 * i, axis=1)) for i in range(4)]
+    server = MjpegServer(jpegs, fps=10).start()
+    cfg = SiteConfig.model_validate({
+        "cameras": [{"id": "door", "url": server.url, "mode": "live",
+                     "source": {"read_timeout_s": 1.0},
+                     "reconnect": {"initial_s": 0.5, "max_s": 2.0},
+                     "zones": [{"id": "all", "points": [[0, 0], [1, 0], [1, 1], [0, 1]]}]}],
+        "analytics": {"window_s": WINDOW_S, "window_grace_s": 2, "min_distinct_tracks": 1},
+        "ray": {"camera_check_interval_s": 0.5},
+        "alerts": {"check_interval_s": 0.5, "rules": [
+            {"id": "door-down", "kind": "camera_offline", "for_s": 5, "severity": "critical"}]},
+    })
+    runner = PipelineRunner(cfg, RunOptions(output_dir=tmp_path / "out"),
+                            detector=serve_app["handle"])
+    out = tmp_path / "out"
+    try:
+        runner.start()
+        _wait("the first closed window", lambda: list(out.glob("metrics/*/*/*.parquet")))
+        server.paused.set()
+        paused_at = time.time()
+        time.sleep(OUTAGE_S)
+        opened = pd.read_parquet(out / "alerts") if (out / "alerts").exists() else None
+        server.paused.clear()
+        time.sleep(2.5 * WINDOW_S)  # the outage's windows close, then one whole window more
+        view = ray_get(runner.controller.alerts.remote())
+    finally:
+        runner.shutdown()
+        server.close()
+    assert opened is not None and (opened.phase == "open").any(), "no alert during the outage"
+    alerts = pd.read_parquet(out / "alerts").sort_values("at")
+    assert alerts.phase.tolist() == ["open", "close"]
+    assert set(alerts.rule_id) == {"door-down"} and set(alerts.camera_id) == {"door"}
+    assert alerts.alert_id.nunique() == 1
+    open_at, close_at = alerts["at"].tolist()
+    assert paused_at + 5 <= open_at <= paused_at + 12  # for_s after it went down
+    assert paused_at + OUTAGE_S <= close_at <= paused_at + OUTAGE_S + 15
+    assert view["open"] == []
+
+    metrics = pd.read_parquet(out / "metrics").sort_values("window_start_s")
+    assert metrics.coverage.notna().all()
+    full = metrics[metrics.complete]
+    assert (full.coverage > 0.95).sum() >= 2  # before and after the outage
+    assert ((full.coverage < 0.9) & (full.frames > 0)).sum() >= 1  # partly down
+    empty = full[full.frames == 0]  # 30 s down covers at least two whole 10 s windows
+    assert len(empty) >= 2
+    assert (empty.coverage == 0).all() and empty.occupancy_mean.isna().all()
+    down_s = sum((1 - c) * WINDOW_S for c in full.coverage)
+    assert OUTAGE_S - 3 <= down_s <= OUTAGE_S + 8, down_s  # the outage, plus reconnecting
+
+
+def ray_get(ref):
+    import ray
+
+    return ray.get(ref, timeout=60)

@@ -1,0 +1,220 @@
+"""Alerts wired into a run, without Ray: the site config's `alerts:` and `groups:`, the
+aggregator's sampled feed, and the run's runtime (engine, groups, Parquet table)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline.alerts.config import AlertsConfig
+from pipeline.alerts.feed import AlertFeed, observed_cameras
+from pipeline.alerts.inputs import CameraObservation, CameraStatus
+from pipeline.alerts.runtime import AlertRuntime
+from pipeline.analytics.aggregator import Aggregator
+from pipeline.analytics.config import AnalyticsConfig
+from pipeline.analytics.groups import GroupSums, ZoneGroupConfig
+from pipeline.config import load_config
+from pipeline.errors import ConfigFileError
+from pipeline.site_config import SiteConfig
+from pipeline.types import FrameMeta, TrackedFrame
+from tests.unit.analytics_helpers import tracks_at
+
+SITE = """\
+cameras:
+  - id: a
+    url: rtsp://cam-a/live
+    zones:
+      - {id: lobby, points: [[0, 0], [1, 0], [1, 1], [0, 1]]}
+      - {id: tills, queue: true, points: [[0, 0], [1, 0], [1, 1], [0, 1]]}
+    lines: [{id: door, start: [0.5, 0], end: [0.5, 1]}]
+  - id: b
+    url: rtsp://cam-b/live
+    zones: [{id: lobby, points: [[0, 0], [1, 0], [1, 1], [0, 1]]}]
+groups:
+  - name: ground
+    zones: [{camera_id: a, zone_id: lobby}, {camera_id: b, zone_id: lobby}]
+alerts:
+  rules:
+"""
+
+
+def site(rule: str) -> SiteConfig:
+    return load_config(SITE + "    - " + rule + "\n", SiteConfig)
+
+
+def test_rules_naming_what_exists_validate() -> None:
+    for rule in ("{id: r, kind: occupancy, camera_id: a, zone_id: lobby, threshold: 3}",
+                 "{id: r, kind: occupancy, group: ground, threshold: 3}",
+                 "{id: r, kind: queue_wait, camera_id: a, zone_id: tills, threshold_s: 60}",
+                 "{id: r, kind: line_flow, camera_id: a, line_id: door, threshold_per_min: 5}",
+                 "{id: r, kind: camera_offline, for_s: 30}"):
+        assert site(rule).alerts.rules[0].id == "r"
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ("{id: crowd, kind: occupancy, camera_id: a, zone_id: hall, threshold: 3}",
+     "rule 'crowd': camera 'a' has no zone 'hall'"),
+    ("{id: crowd, kind: occupancy, camera_id: z, zone_id: lobby, threshold: 3}",
+     "rule 'crowd': camera 'z' is not configured"),
+    ("{id: floor, kind: occupancy, group: upstairs, threshold: 3}",
+     "rule 'floor': zone group 'upstairs' is not configured"),
+    ("{id: slow, kind: queue_wait, camera_id: a, zone_id: lobby, threshold_s: 60}",
+     "rule 'slow': camera 'a' has no queue zone 'lobby'"),
+    ("{id: rush, kind: line_flow, camera_id: b, line_id: door, threshold_per_min: 5}",
+     "rule 'rush': camera 'b' has no line 'door'"),
+])
+def test_rules_naming_what_is_missing_are_refused_by_name(rule: str, message: str) -> None:
+    with pytest.raises(ConfigFileError, match=message.replace("(", r"\(")):
+        site(rule)
+
+
+def test_a_group_naming_a_missing_zone_is_refused_by_name() -> None:
+    text = SITE.replace("{camera_id: b, zone_id: lobby}", "{camera_id: b, zone_id: hall}")
+    with pytest.raises(ConfigFileError, match="group 'ground': camera 'b' has no zone 'hall'"):
+        load_config(text + "    - {id: r, kind: camera_offline}\n", SiteConfig)
+
+
+def test_cameras_of_rules_groups_and_entrance_lines_are_observed_and_no_others() -> None:
+    from pipeline.alerts.site_occupancy import SiteOccupancyConfig
+
+    cfg = site("{id: r, kind: camera_offline}")
+    assert observed_cameras(cfg.alerts, cfg.groups) == {"a", "b"}  # the group's
+    assert observed_cameras(cfg.alerts, ()) == set()  # camera_offline needs no samples
+    cfg = site("{id: r, kind: occupancy, camera_id: a, zone_id: lobby, threshold: 3}")
+    assert observed_cameras(cfg.alerts, ()) == {"a"}
+    doors = SiteOccupancyConfig(lines=[{"camera_id": "c", "line_id": "d", "in": "in"}])
+    assert observed_cameras(cfg.alerts, (), doors) == {"a", "c"}
+
+
+def at(tracks, pts_s: float, camera_id: str) -> TrackedFrame:
+    return TrackedFrame(FrameMeta(camera_id, 0, pts_s, 1.8e9 + pts_s, 640, 480), tracks)
+
+
+def _door_site() -> tuple[Aggregator, AlertFeed]:
+    agg = Aggregator()
+    agg.add_camera("a", AnalyticsConfig(
+        zones=[{"id": "lobby", "min_visit_s": 0, "units": "pixel",
+                "points": [[0, 0], [200, 0], [200, 200], [0, 200]]}],
+        lines=[{"id": "door", "units": "pixel", "start": [100, 0], "end": [100, 200]}]))
+    feed = AlertFeed(1.0, {"a"})
+    feed.add_camera("a")
+    return agg, feed
+
+
+def test_the_feed_samples_each_interval_and_keeps_every_crossing() -> None:
+    agg, feed = _door_site()
+    observations = []
+    for i in range(50):  # 2 s at 25 fps; the track crosses the door at x = 100
+        frame = at(tracks_at([(1, 60 + 2 * i, 100)]), i / 25, camera_id="a")
+        out = agg.update([frame])
+        observations += feed.collect([frame], out.events, agg.camera_snapshot)
+    assert [o.pts_s for o in observations] == [0.0, 1.0]  # one sample a media second
+    crossings = [c for o in observations for c in o.crossings]
+    assert len(crossings) == 1 and crossings[0].line_id == "door"
+    assert crossings[0].pts_s not in (0.0, 1.0)  # crossed between two samples, still kept
+    assert observations[-1].zone_occupancy == {"lobby": 1}
+
+
+def test_the_feed_ignores_cameras_no_rule_reads() -> None:
+    agg, _ = _door_site()
+    feed = AlertFeed(0.0, {"other"})
+    feed.add_camera("a")
+    frame = at(tracks_at([(1, 50, 50)]), 0.0, camera_id="a")
+    assert feed.collect([frame], agg.update([frame]).events, agg.camera_snapshot) == []
+
+
+def test_group_sums_are_the_latest_of_each_member_and_forget_removed_cameras() -> None:
+    g = ZoneGroupConfig(name="g", zones=[{"camera_id": "a", "zone_id": "z"},
+                                         {"camera_id": "b", "zone_id": "z"}])
+    sums = GroupSums([g])
+    assert sums.update("a", {"z": 4}, 10.0) == [("g", 4, 10.0)]
+    assert sums.update("b", {"z": 3}, 2.0) == [("g", 7, 10.0)]  # the group clock never goes back
+    assert sums.update("a", {"z": 1}, 11.0) == [("g", 4, 11.0)]
+    assert sums.forget_camera("b") == [("g", 1, 11.0)]
+
+
+def runtime(tmp_path, rules: list[dict], groups=()) -> AlertRuntime:
+    return AlertRuntime(AlertsConfig.model_validate({"site": "hq", "rules": rules}),
+                        groups, tmp_path, "run-1")
+
+
+def test_a_group_rule_opens_on_the_sum_of_two_cameras_and_lands_in_parquet(tmp_path) -> None:
+    g = ZoneGroupConfig(name="floor", zones=[{"camera_id": "a", "zone_id": "z"},
+                                             {"camera_id": "b", "zone_id": "z"}])
+    rt = runtime(tmp_path, [{"id": "full", "kind": "occupancy", "group": "floor",
+                             "threshold": 5, "for_s": 0, "clear_for_s": 0,
+                             "min_interval_s": 0}], [g])
+    t0 = 1.8e9
+    assert rt.observe([CameraObservation("a", 1.0, t0 + 1, {"z": 3})]) == []
+    opened = rt.observe([CameraObservation("b", 1.0, t0 + 1, {"z": 2})])
+    assert [(e.phase, e.group, e.value) for e in opened] == [("open", "floor", 5.0)]
+    closed = rt.observe([CameraObservation("a", 2.0, t0 + 2, {"z": 0})])
+    assert [(e.phase, e.value) for e in closed] == [("close", 2.0)]
+    rt.close()
+    table = pd.read_parquet(tmp_path / "alerts")
+    assert table.phase.tolist() == ["open", "close"] and set(table.run_id) == {"run-1"}
+    assert rt.view()["groups"] == {"floor": 2}
+
+
+def test_camera_states_open_an_offline_alert_after_for_s_and_close_it(tmp_path) -> None:
+    rt = runtime(tmp_path, [{"id": "down", "kind": "camera_offline", "for_s": 30}])
+    t0 = 1.8e9
+    assert rt.camera_states([CameraStatus("a", "streaming", t0)]) == []
+    assert rt.camera_states([CameraStatus("a", "reconnecting", t0 + 10)]) == []
+    assert rt.tick(t0 + 39) == []
+    (opened,) = rt.tick(t0 + 41)
+    assert (opened.phase, opened.camera_id, opened.rule_id) == ("open", "a", "down")
+    (closed,) = rt.camera_states([CameraStatus("a", "streaming", t0 + 50)])
+    assert (closed.phase, closed.alert_id) == ("close", opened.alert_id)
+    assert len(pd.read_parquet(tmp_path / "alerts")) == 1  # written by the tick at 41
+    rt.tick(t0 + 51)
+    assert len(pd.read_parquet(tmp_path / "alerts")) == 2
+
+
+def test_removing_a_camera_closes_its_alerts(tmp_path) -> None:
+    rt = runtime(tmp_path, [{"id": "p", "kind": "presence", "camera_id": "a",
+                             "zone_id": "z", "min_interval_s": 0}])
+    (opened,) = rt.observe([CameraObservation("a", 1.0, 1.8e9, {"z": 1})])
+    (closed,) = rt.forget_camera("a", 1.8e9 + 5)
+    assert (closed.alert_id, closed.reason) == (opened.alert_id, "camera_removed")
+    assert rt.view()["open"] == []
+
+
+def test_a_sample_going_back_in_media_time_is_skipped_not_fatal(tmp_path) -> None:
+    rt = runtime(tmp_path, [{"id": "p", "kind": "presence", "camera_id": "a",
+                             "zone_id": "z", "min_interval_s": 0}])
+    rt.observe([CameraObservation("a", 5.0, 1.8e9, {"z": 0})])
+    assert rt.observe([CameraObservation("a", 4.0, 1.8e9, {"z": 1}),
+                       CameraObservation("a", 6.0, 1.8e9, {"z": 1})])[0].pts_s == 6.0
+    assert rt.dropped_observations == 1
+
+
+@pytest.mark.parametrize("name", ["retail.yaml", "warehouse-safety.yaml"])
+def test_the_example_sites_validate_with_their_rules(name: str) -> None:
+    import pathlib
+
+    from pipeline.site_config import load_site_config
+
+    cfg = load_site_config(pathlib.Path(__file__).parents[2] / "examples" / name)
+    assert len(cfg.alerts.rules) >= 4 and cfg.alerts.sinks and cfg.alerts.outbox
+    assert {r.kind for r in cfg.alerts.rules} >= {"camera_offline"}
+
+
+def test_the_readme_alerts_example_validates_in_a_site() -> None:
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    section = text.split("## Alerts", 1)[1]
+    example = re.search(r"```yaml\n(.+?)\n```", section, re.S).group(1)
+    square = "[[0, 0], [1, 0], [1, 1], [0, 1]]"
+    cameras = f"""cameras:
+  - id: entrance
+    url: rtsp://cam/1
+    zones: [{{id: lobby, points: {square}}}, {{id: tills, queue: true, points: {square}}}]
+    lines: [{{id: door, start: [0.5, 0], end: [0.5, 1]}}]
+  - {{id: hall, url: rtsp://cam/2, zones: [{{id: floor, points: {square}}}]}}
+  - {{id: dock, url: rtsp://cam/3, zones: [{{id: yard, points: {square}}}]}}
+"""
+    cfg = load_config(cameras + example, SiteConfig)
+    assert len(cfg.alerts.rules) == 6 and cfg.groups[0].name == "ground-floor"
