@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import atexit
 import logging
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +32,8 @@ from pipeline.dashboard.history import HISTORY_HORIZON_S, HISTORY_MAX_WINDOWS, W
 from pipeline.dashboard.stills import EncodedImage, Stills
 from pipeline.errors import InputError
 from pipeline.sinks import SinkConfig, Sinks
+from pipeline.sinks.checkpoint import drop_checkpoint, load_checkpoint, save_checkpoint
+from pipeline.sinks.incidents import FailureBook, write_incidents
 from pipeline.types import TrackedFrame
 
 logger = logging.getLogger(__name__)
@@ -49,6 +53,11 @@ class AggregatorActor:
         run_id: the pipeline run's id, written by the sinks beside every track id.
         history_s, history_max_windows: bounds of the dashboard's per-camera history of
             closed windows (media seconds, windows).
+        checkpoint: where this aggregator keeps its checkpoint (see
+            :mod:`pipeline.sinks.checkpoint`), or None for none. An existing checkpoint
+            is restored: this aggregator replaces one that died.
+        checkpoint_s: media seconds of any camera between checkpoints; state is also
+            saved right after every write, so a replay never writes a row twice.
     """
 
     def __init__(
@@ -57,11 +66,25 @@ class AggregatorActor:
         run_id: str | None = None,
         history_s: float = HISTORY_HORIZON_S,
         history_max_windows: int = HISTORY_MAX_WINDOWS,
+        checkpoint: str | None = None,
+        checkpoint_s: float = 2.0,
     ) -> None:
+        logging.basicConfig(level=logging.INFO)
+        self._run_id = run_id or ""
         self._analytics = Aggregator()
         self._sinks = Sinks(sinks, run_id)
         self._stills = Stills()
         self._history = WindowHistory(history_s, history_max_windows)
+        self._failures = FailureBook()
+        self._last_pts: dict[str, float] = {}  # per camera, media time of its last frame
+        self._saved_pts: dict[str, float] = {}  # ... at the last checkpoint
+        self._checkpoint = Path(checkpoint) if checkpoint else None
+        self._checkpoint_s = checkpoint_s
+        self._incident_root = Path(sinks[0].root) if sinks else None
+        self._restored: dict[str, float | None] = {}
+        self._closed = False
+        if self._checkpoint is not None:
+            self._restore(load_checkpoint(self._checkpoint))
         # A graceful actor exit (ray.actor.exit_actor, __ray_terminate__) runs atexit.
         atexit.register(self.close)
 
@@ -69,9 +92,15 @@ class AggregatorActor:
         """Returns True once the actor is constructed (for ``ray.get`` on start-up)."""
         return True
 
+    def restored(self) -> dict[str, float | None]:
+        """Cameras restored from the checkpoint, each with the media time of the last
+        frame it holds (None: no frame yet); empty for a new aggregator."""
+        return dict(self._restored)
+
     def add_camera(self, camera_id: str, config: AnalyticsConfig) -> None:
         """Adds a camera; its analytics start with its first frame."""
         self._analytics.add_camera(camera_id, config)
+        self._save()
 
     def remove_camera(self, camera_id: str) -> int:
         """Stops a camera, closing and writing its open windows; returns how many."""
@@ -80,7 +109,15 @@ class AggregatorActor:
         self._sinks.flush()
         self._stills.drop(camera_id)
         self._history.drop_camera(camera_id)
+        self._failures.drop_camera(camera_id)
+        self._last_pts.pop(camera_id, None)
+        self._save()
         return len(windows)
+
+    def record_failure(self, camera_id: str, kind: str) -> None:
+        """Something upstream of the camera's analytics died (``kind`` says what): the
+        windows that span the gap, up to its next frame, are written incomplete."""
+        self._failures.record(camera_id, kind, self._last_pts.get(camera_id), time.time())
 
     def update(self, frames: list[TrackedFrame]) -> list[Event]:
         """Feeds frames in order; returns their events (also sent to the sinks).
@@ -89,8 +126,17 @@ class AggregatorActor:
             InputError: after the batch, when any frame failed; names how many and the
                 first failure (the others were processed).
         """
+        closed = []
+        for frame in frames:
+            cid = frame.meta.camera_id
+            closed += self._failures.seen(cid, frame.meta.pts_s)
+            self._last_pts[cid] = frame.meta.pts_s
+        self._write_incidents(closed)
+        written = self._sinks.rows_written()
         out = self._analytics.update(frames)
         self._publish(out.events, out.windows)
+        if self._sinks.rows_written() != written or self._checkpoint_due():
+            self._save()
         if out.errors:
             raise InputError(f"{len(out.errors)} of {len(frames)} frames failed; first: "
                              f"{out.errors[0]}", "frames")
@@ -111,11 +157,19 @@ class AggregatorActor:
         self._sinks.flush()
 
     def close(self) -> None:
-        """Clean shutdown: closes all windows early, writes them and closes the sinks."""
+        """Clean shutdown: closes all windows early, writes them and closes the sinks,
+        records the gaps no frame closed and deletes the checkpoint. Safe to call twice."""
+        if self._closed:
+            return
         self._publish([], self._analytics.close())
         self._sinks.close()
+        self._write_incidents(self._failures.open_gaps())
+        self._closed = True
+        if self._checkpoint is not None:
+            drop_checkpoint(self._checkpoint)
 
     def _publish(self, events: list[Event], windows: list[ClosedWindow]) -> None:
+        windows = self._failures.mark(windows)
         self._sinks.write(events, windows, self._stills.backgrounds())
         for w in windows:  # the same (suppressed) rows the sinks get, for the dashboard
             self._history.add(w)
@@ -146,3 +200,42 @@ class AggregatorActor:
     def history_s(self) -> float:
         """Span of :meth:`history`, media seconds."""
         return self._history.horizon_s
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def _checkpoint_due(self) -> bool:
+        return self._checkpoint is not None and any(
+            pts - self._saved_pts.get(cid, float("-inf")) >= self._checkpoint_s
+            for cid, pts in self._last_pts.items())
+
+    def _save(self) -> None:
+        if self._checkpoint is None or self._closed:
+            return
+        state = {"analytics": self._analytics, "sinks": self._sinks, "history": self._history,
+                 "failures": self._failures, "last_pts": self._last_pts}
+        try:
+            save_checkpoint(self._checkpoint, state)
+        except OSError as exc:  # the previous checkpoint stays; tried again next time
+            logger.error("checkpoint not saved: %s", exc)
+            return
+        self._saved_pts = dict(self._last_pts)
+
+    def _restore(self, state: dict | None) -> None:
+        if state is None:
+            return
+        self._analytics, self._sinks = state["analytics"], state["sinks"]
+        self._history, self._failures = state["history"], state["failures"]
+        self._last_pts = state["last_pts"]
+        self._saved_pts = dict(self._last_pts)
+        self._restored = {cid: self._last_pts.get(cid) for cid in self._analytics.camera_ids}
+        for cid in self._restored:
+            self.record_failure(cid, "aggregator restarted")
+        logger.warning("aggregator restored from its checkpoint: cameras %s",
+                       sorted(self._restored))
+
+    def _write_incidents(self, failures: list) -> None:
+        if not failures or self._incident_root is None:
+            return
+        try:
+            write_incidents(self._incident_root, self._run_id, failures)
+        except OSError as exc:
+            logger.error("could not record %d failure(s): %s", len(failures), exc)

@@ -75,11 +75,12 @@ class PipelineController:
 
     def __init__(
         self, config: SiteConfig, detector: Any, offline: bool = False,
-        export_dir: str | None = None,
+        export_dir: str | None = None, run_id: str | None = None,
     ) -> None:
         logging.basicConfig(level=logging.INFO)
-        self._graph = ActorGraph(config, detector, offline, export_dir)
+        self._graph = ActorGraph(config, detector, offline, export_dir, run_id)
         self._supervisor = Supervisor(self._graph)
+        self._starting: asyncio.Task[int] | None = None
 
     # -- start and changes -------------------------------------------------------------
     async def start(self) -> int:
@@ -89,6 +90,13 @@ class PipelineController:
         Raises:
             PanorayError: a camera or the detector did not start (the message says which).
         """
+        self._starting = asyncio.current_task()
+        try:
+            return await self._start()
+        finally:
+            self._starting = None
+
+    async def _start(self) -> int:
         graph, cfg = self._graph, self._graph.config
         await graph.start_hosts()
         wanted = sum(c.placement.num_cpus for c in cfg.cameras)
@@ -148,14 +156,20 @@ class PipelineController:
         except ValidationError as exc:
             raise ConfigError(validation_message(exc), f"cameras[{camera.id}]") from None
         _check_resources(camera)
-        async with graph.lock:
-            if graph.closing:
-                raise PipelineUnavailableError("the pipeline is shutting down; no camera can "
-                                               "be added")
-            if camera.id in graph.records:
+        async with graph.lock:  # held to reserve the id, never across placement
+            self._check_open("no camera can be added")
+            if camera.id in graph.records or camera.id in graph.starting:
                 raise CameraExistsError(camera.id)
-            record = graph.new_record(camera, added_by)
+            record = graph.new_record(camera, added_by, tuple(graph.starting.values()))
+            graph.starting[camera.id] = record
+        try:
             await graph.launch(record)
+        finally:
+            graph.starting.pop(camera.id, None)
+        async with graph.lock:
+            if graph.closing:  # shut down while it was being placed
+                await graph.remove(record)
+                raise PipelineUnavailableError("the pipeline is shutting down")
             graph.records[camera.id] = record
             graph.removed.pop(camera.id, None)
         log.info("camera %s added (%s) on node %s", camera.id, camera.redacted_url,
@@ -172,8 +186,7 @@ class PipelineController:
         """
         graph = self._graph
         async with graph.lock:
-            if graph.closing:
-                raise PipelineUnavailableError("the pipeline is shutting down")
+            self._check_open("no camera can be removed")
             record = self._record(camera_id)
             final = await graph.remove(record)
         log.info("camera %s removed", camera_id)
@@ -182,11 +195,17 @@ class PipelineController:
     async def shutdown(self) -> dict[str, Any]:
         """Stops cleanly: in-flight frames finish, trackers confirm every frame, every
         sink is flushed, then every actor is killed. Returns the run summary."""
-        self._graph.closing = True
+        graph = self._graph
+        graph.closing = True
+        if self._starting is not None:  # stopped during start-up: cameras being placed
+            self._starting.cancel()
         await self._supervisor.stop()
-        async with self._graph.lock:
-            final, snapshots = await self._graph.shutdown()
-        return run_summary(final, snapshots)
+        async with graph.lock:
+            final, snapshots = await graph.shutdown(graph.config.run.shutdown_timeout_s,
+                                                    self._supervisor.hosts.check)
+        summary = run_summary(final, snapshots)
+        summary["hosts_restarted"] = dict(self._supervisor.hosts.replaced)
+        return summary
 
     # -- reads -------------------------------------------------------------------------
     async def cameras(self) -> list[dict[str, Any]]:
@@ -281,6 +300,10 @@ class PipelineController:
             "stills": {cid: info for part in infos for cid, info in part.items()
                        if cid in graph.records},
         }
+
+    def _check_open(self, what: str) -> None:
+        if self._graph.closing:
+            raise PipelineUnavailableError(f"the pipeline is shutting down; {what}")
 
     def _record(self, camera_id: str) -> CameraRecord:
         record = self._graph.records.get(camera_id)

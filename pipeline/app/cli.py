@@ -43,6 +43,7 @@ def _run(args: argparse.Namespace) -> int:
     from ray import serve
 
     from pipeline.app.runner import PipelineRunner, RunOptions
+    from pipeline.app.signals import shielded_from_sigterm
     from pipeline.app.serving import init_ray
     from pipeline.app.status_table import StatusDisplay
     from pipeline.errors import ConfigFileError
@@ -86,18 +87,23 @@ def _run(args: argparse.Namespace) -> int:
           f"{'offline' if options.offline else 'as configured'}; output in "
           f"{runner.output_dir}", flush=True)
     try:
-        init_ray(options.address or cfg.ray.address, namespace=cfg.ray.namespace)
+        with shielded_from_sigterm():  # Ray's processes outlive a SIGTERM to the group
+            init_ray(options.address or cfg.ray.address, namespace=cfg.ray.namespace)
         install_handlers()  # ray.init installs its own SIGTERM handler; ours must win
-        runner.start()  # a signal now stops the run cleanly once it has started
-        with StatusDisplay() as display:
-            why = runner.wait(stop, display.update)
-        print(f"panoray: {why}; shutting down cleanly", flush=True)
-        summary = runner.shutdown()
+        try:
+            runner.start(stop)  # a signal from here on stops the run cleanly
+            with StatusDisplay() as display:
+                why = runner.wait(stop, display.update)
+            print(f"panoray: {why}; shutting down cleanly", flush=True)
+        finally:
+            summary = runner.shutdown()
     finally:
         serve.shutdown()
     print(json.dumps(summary, indent=2), flush=True)
     if received:
         return SIGNAL_EXIT_BASE + received[0]
+    if summary.get("error"):
+        return EXIT_ERROR
     failed = [cid for cid, c in summary["cameras"].items() if c["state"] == "failed"]
     return EXIT_CAMERA_FAILED if failed else EXIT_OK
 

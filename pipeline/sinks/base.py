@@ -86,6 +86,10 @@ class Sinks:
         for sink in self._sinks:
             sink.write(events, windows, stills)
 
+    def rows_written(self) -> int:
+        """Rows every sink has written so far (a change means files were written)."""
+        return sum(sum(getattr(s, "rows_written", {}).values()) for s in self._sinks)
+
     def flush(self) -> None:
         """Writes everything every sink has buffered."""
         for sink in self._sinks:
