@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import ray
+from ray.util import metrics
 
 from pipeline.analytics.aggregator import Aggregator, AggregatorSnapshot
 from pipeline.analytics.config import AnalyticsConfig
@@ -41,6 +42,26 @@ logger = logging.getLogger(__name__)
 AGGREGATOR_NUM_CPUS = 0.25
 """Logical CPUs reserved per aggregator actor: analytics are cheap (well over 20k track
 updates/s on one core), so several aggregators and trackers can share a core."""
+
+
+class SinkMetrics:
+    """The sinks' state as Ray metrics: output paused by a full disk, rows dropped."""
+
+    def __init__(self) -> None:
+        self.paused = metrics.Gauge("panoray_sink_paused",
+                                    "1 while output is paused because the disk is full.")
+        self.buffered = metrics.Gauge("panoray_sink_buffered_rows",
+                                      "Rows waiting in memory to be written.")
+        self.dropped = metrics.Counter("panoray_sink_dropped_rows_total",
+                                       "Rows dropped while the disk stayed full.")
+        self._dropped = 0
+
+    def export(self, health: dict) -> None:
+        self.paused.set(1.0 if health["paused"] else 0.0)
+        self.buffered.set(float(health["buffered_rows"]))
+        if health["dropped_rows"] > self._dropped:
+            self.dropped.inc(health["dropped_rows"] - self._dropped)
+            self._dropped = health["dropped_rows"]
 
 
 @ray.remote(num_cpus=AGGREGATOR_NUM_CPUS, max_restarts=0)
@@ -83,6 +104,7 @@ class AggregatorActor:
         self._incident_root = Path(sinks[0].root) if sinks else None
         self._restored: dict[str, float | None] = {}
         self._closed = False
+        self._metrics = SinkMetrics()
         if self._checkpoint is not None:
             self._restore(load_checkpoint(self._checkpoint))
         # A graceful actor exit (ray.actor.exit_actor, __ray_terminate__) runs atexit.
@@ -137,6 +159,7 @@ class AggregatorActor:
         self._publish(out.events, out.windows)
         if self._sinks.rows_written() != written or self._checkpoint_due():
             self._save()
+        self._metrics.export(self._sinks.health())
         if out.errors:
             raise InputError(f"{len(out.errors)} of {len(frames)} frames failed; first: "
                              f"{out.errors[0]}", "frames")
@@ -147,6 +170,10 @@ class AggregatorActor:
         one of a camera not hosted here (removed meanwhile) is dropped."""
         if camera_id in self._analytics.camera_ids:
             self._stills.set(camera_id, still, blurred)
+
+    def sink_health(self) -> dict:
+        """Whether output is paused (a full disk), why, and rows buffered and dropped."""
+        return self._sinks.health()
 
     def snapshot(self) -> AggregatorSnapshot:
         """The live state: occupancy now, counts so far, queue waits, open windows."""

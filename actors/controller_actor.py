@@ -30,7 +30,7 @@ from typing import Any
 import ray
 from pydantic import ValidationError
 
-from actors.graph import CALL_TIMEOUT_S, ActorGraph, call
+from actors.graph import CALL_TIMEOUT_S, ActorGraph, awaitable, call
 from actors.supervisor import Supervisor
 from pipeline.config import validation_message
 from pipeline.control.records import CameraRecord
@@ -238,9 +238,20 @@ class PipelineController:
 
     async def status(self) -> list[CameraRow]:
         """One row per camera for the live status table."""
+        graph = self._graph
         stats = await self.camera_stats()
-        records = {cid: self._graph.records[cid] for cid in stats}
-        return status_rows(records, stats, await self._graph.snapshots())
+        records = {cid: graph.records[cid] for cid in stats}
+        rows = status_rows(records, stats, await graph.snapshots())
+        health = await asyncio.gather(*(asyncio.wait_for(awaitable(a.sink_health.remote()),
+                                                         CALL_TIMEOUT_S)
+                                        for a in graph.aggregators), return_exceptions=True)
+        paused = {a: h["reason"] for a, h in zip(graph.aggregators, health, strict=True)
+                  if isinstance(h, dict) and h["paused"]}
+        for row in rows:
+            why = paused.get(records[row.camera_id].aggregator)
+            if why:
+                row.reason = f"{row.reason}; output paused ({why})".lstrip("; ")
+        return rows
 
     # -- dashboard reads (each camera's from the aggregator hosting it) ------------------
     async def still(self, camera_id: str, if_none_match: str | None = None) -> EncodedImage | None:

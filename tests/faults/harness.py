@@ -113,6 +113,14 @@ def kill9(actor: Any) -> int:
     return pid
 
 
+def detector_replica() -> Any:
+    """A handle to a replica actor of the Detector deployment."""
+    names = [a for a in ray.util.list_named_actors(all_namespaces=True)
+             if "SERVE_REPLICA" in a["name"] and "Detector" in a["name"]]
+    assert names, "no Detector replica found"
+    return ray.get_actor(names[0]["name"], namespace=names[0]["namespace"])
+
+
 def graph_of(runner: Any) -> dict[str, Any]:
     """The controller's live graph: camera actors, trackers, aggregators, records."""
     def peek(self: Any) -> dict[str, Any]:
