@@ -90,7 +90,6 @@ class AggregatorActor:
         checkpoint: str | None = None,
         checkpoint_s: float = 2.0,
     ) -> None:
-        logging.basicConfig(level=logging.INFO)
         self._run_id = run_id or ""
         self._analytics = Aggregator()
         self._sinks = Sinks(sinks, run_id)
@@ -149,10 +148,12 @@ class AggregatorActor:
                 first failure (the others were processed).
         """
         closed = []
+        known = set(self._analytics.camera_ids)
         for frame in frames:
             cid = frame.meta.camera_id
-            closed += self._failures.seen(cid, frame.meta.pts_s)
-            self._last_pts[cid] = frame.meta.pts_s
+            if cid in known:
+                closed += self._failures.seen(cid, frame.meta.pts_s)
+                self._last_pts[cid] = frame.meta.pts_s
         self._write_incidents(closed)
         written = self._sinks.rows_written()
         out = self._analytics.update(frames)
