@@ -204,9 +204,10 @@ class PipelineRunner:
         under ``error``."""
         budget = self.config.run.shutdown_timeout_s + SHUTDOWN_MARGIN_S
         error = ""
+        if self.controller is None:  # it never started (start-up failed and said why)
+            return {"cameras": {}, "error": "the pipeline did not start",
+                    "run_id": self.run_id, "output_dir": str(self.output_dir)}
         try:
-            if self.controller is None:
-                raise PanorayError("the pipeline controller was never started")
             summary = ray.get(self.controller.shutdown.remote(), timeout=budget)
         except (PanorayError, ray.exceptions.RayActorError) as exc:
             error = f"the pipeline controller is gone ({type(exc).__name__})"
