@@ -26,6 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLIP = ROOT / "pipeline" / "demo" / "vtest.mp4"
 CAMERAS = ("cam-a", "cam-b", "cam-c")
 FRAMES = 150  # 15 s of media per camera
+FPS = 10.0  # the clip's frame rate
 # Four zones tiling the frame and three lines: many events from little media.
 ZONES = [{"id": f"q{i}{j}", "points": [[i / 2, j / 2], [(i + 1) / 2, j / 2],
                                        [(i + 1) / 2, (j + 1) / 2], [i / 2, (j + 1) / 2]]}
