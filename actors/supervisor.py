@@ -92,11 +92,6 @@ class Supervisor:
             except Exception:  # noqa: BLE001 - supervision must go on
                 log.exception("checking the cameras failed")
 
-    async def repair_hosts(self) -> None:
-        """Replaces dead trackers and aggregators now (see :class:`HostSupervisor`)."""
-        async with self.graph.lock:
-            await self.hosts.check()
-
     async def _check(self) -> None:
         graph = self.graph
         async with graph.lock:

@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         with shielded_from_sigterm():  # Ray's processes outlive a SIGTERM to the group
             init_ray(options.address or cfg.ray.address, namespace=cfg.ray.namespace)
-        install_handlers()  # ray.init installs its own SIGTERM handler; ours must win
+            install_handlers()  # ray.init installs its own SIGTERM handler; ours must win
         try:
             runner.start(stop)  # a signal from here on stops the run cleanly
             with StatusDisplay() as display:
