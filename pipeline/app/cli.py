@@ -40,10 +40,14 @@ def _validate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import pathlib
 
+    from pipeline.app.signals import block_sigterm, restore_mask
+
+    # Ray's processes and threads start with SIGTERM blocked, so that a SIGTERM to the
+    # whole process group reaches only this driver, once its own handler is in place.
+    shield = block_sigterm()
     from ray import serve
 
     from pipeline.app.runner import PipelineRunner, RunOptions
-    from pipeline.app.signals import shielded_from_sigterm
     from pipeline.app.serving import init_ray
     from pipeline.app.status_table import StatusDisplay
     from pipeline.errors import ConfigFileError
@@ -87,9 +91,9 @@ def _run(args: argparse.Namespace) -> int:
           f"{'offline' if options.offline else 'as configured'}; output in "
           f"{runner.output_dir}", flush=True)
     try:
-        with shielded_from_sigterm():  # Ray's processes outlive a SIGTERM to the group
-            init_ray(options.address or cfg.ray.address, namespace=cfg.ray.namespace)
-            install_handlers()  # ray.init installs its own SIGTERM handler; ours must win
+        init_ray(options.address or cfg.ray.address, namespace=cfg.ray.namespace)
+        install_handlers()  # ray.init installs its own SIGTERM handler; ours must win
+        restore_mask(shield)  # a SIGTERM held meanwhile stops the run cleanly now
         try:
             runner.start(stop)  # a signal from here on stops the run cleanly
             with StatusDisplay() as display:

@@ -80,14 +80,18 @@ def whole_output(out: pathlib.Path) -> dict[str, int]:
 
 
 def live_site(out: pathlib.Path) -> dict:
+    """The fault config, live and looping, sized to start all three cameras on 2 cores."""
     cfg = site(out, frames=None, mode="live")
-    return {**cfg, "run": {"shutdown_timeout_s": 30}}
+    for cam in cfg["cameras"]:
+        cam["placement"] = {"num_cpus": 0.1}
+    return {**cfg, "serving": {"replicas": 1}, "run": {"shutdown_timeout_s": 30}}
 
 
 def test_sigterm_to_the_process_group_mid_run_and_again_during_shutdown(tmp_path) -> None:
     out = tmp_path / "out"
     run = Run(tmp_path, live_site(out), out, "live")
     try:
+        run.wait_until("every camera started", lambda: "pipeline started: 3" in run.text())
         run.wait_until("a closed window", lambda: list(out.glob("metrics/*/*/*.parquet")))
         run.group(signal.SIGTERM)
         run.wait_until("the shutdown", lambda: "shutting down cleanly" in run.text(), 30)
