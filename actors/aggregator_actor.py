@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import atexit
 import logging
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import ray
+from ray.util import metrics
 
 from pipeline.alerts.feed import AlertFeed
 from pipeline.analytics.aggregator import Aggregator, AggregatorSnapshot
@@ -32,6 +35,8 @@ from pipeline.dashboard.history import HISTORY_HORIZON_S, HISTORY_MAX_WINDOWS, W
 from pipeline.dashboard.stills import EncodedImage, Stills
 from pipeline.errors import InputError
 from pipeline.sinks import SinkConfig, Sinks
+from pipeline.sinks.checkpoint import drop_checkpoint, load_checkpoint, save_checkpoint
+from pipeline.sinks.incidents import FailureBook, write_incidents
 from pipeline.types import TrackedFrame
 
 logger = logging.getLogger(__name__)
@@ -39,6 +44,26 @@ logger = logging.getLogger(__name__)
 AGGREGATOR_NUM_CPUS = 0.25
 """Logical CPUs reserved per aggregator actor: analytics are cheap (well over 20k track
 updates/s on one core), so several aggregators and trackers can share a core."""
+
+
+class SinkMetrics:
+    """The sinks' state as Ray metrics: output paused by a full disk, rows dropped."""
+
+    def __init__(self) -> None:
+        self.paused = metrics.Gauge("panoray_sink_paused",
+                                    "1 while output is paused because the disk is full.")
+        self.buffered = metrics.Gauge("panoray_sink_buffered_rows",
+                                      "Rows waiting in memory to be written.")
+        self.dropped = metrics.Counter("panoray_sink_dropped_rows_total",
+                                       "Rows dropped while the disk stayed full.")
+        self._dropped = 0
+
+    def export(self, health: dict) -> None:
+        self.paused.set(1.0 if health["paused"] else 0.0)
+        self.buffered.set(float(health["buffered_rows"]))
+        if health["dropped_rows"] > self._dropped:
+            self.dropped.inc(health["dropped_rows"] - self._dropped)
+            self._dropped = health["dropped_rows"]
 
 
 @ray.remote(num_cpus=AGGREGATOR_NUM_CPUS, max_restarts=0)
@@ -53,6 +78,11 @@ class AggregatorActor:
             closed windows (media seconds, windows).
         alerts: the run's alerts actor, or None without alert rules.
         alert_feed: samples the observations the rules read (with ``alerts``).
+        checkpoint: where this aggregator keeps its checkpoint (see
+            :mod:`pipeline.sinks.checkpoint`), or None for none. An existing checkpoint
+            is restored: this aggregator replaces one that died.
+        checkpoint_s: media seconds of any camera between checkpoints; state is also
+            saved right after every write, so a replay never writes a row twice.
     """
 
     def __init__(
@@ -61,15 +91,29 @@ class AggregatorActor:
         run_id: str | None = None,
         history_s: float = HISTORY_HORIZON_S,
         history_max_windows: int = HISTORY_MAX_WINDOWS,
+        checkpoint: str | None = None,
+        checkpoint_s: float = 2.0,
         alerts: Any = None,
         alert_feed: AlertFeed | None = None,
     ) -> None:
+        self._run_id = run_id or ""
         self._analytics = Aggregator()
         self._sinks = Sinks(sinks, run_id)
         self._stills = Stills()
         self._history = WindowHistory(history_s, history_max_windows)
         self._alerts = alerts
         self._feed = alert_feed if alerts is not None else None
+        self._failures = FailureBook()
+        self._last_pts: dict[str, float] = {}  # per camera, media time of its last frame
+        self._saved_pts: dict[str, float] = {}  # ... at the last checkpoint
+        self._checkpoint = Path(checkpoint) if checkpoint else None
+        self._checkpoint_s = checkpoint_s
+        self._incident_root = Path(sinks[0].root) if sinks else None
+        self._restored: dict[str, float | None] = {}
+        self._closed = False
+        self._metrics = SinkMetrics()
+        if self._checkpoint is not None:
+            self._restore(load_checkpoint(self._checkpoint))
         # A graceful actor exit (ray.actor.exit_actor, __ray_terminate__) runs atexit.
         atexit.register(self.close)
 
@@ -77,11 +121,17 @@ class AggregatorActor:
         """Returns True once the actor is constructed (for ``ray.get`` on start-up)."""
         return True
 
+    def restored(self) -> dict[str, float | None]:
+        """Cameras restored from the checkpoint, each with the media time of the last
+        frame it holds (None: no frame yet); empty for a new aggregator."""
+        return dict(self._restored)
+
     def add_camera(self, camera_id: str, config: AnalyticsConfig) -> None:
         """Adds a camera; its analytics start with its first frame."""
         self._analytics.add_camera(camera_id, config)
         if self._feed is not None:
             self._feed.add_camera(camera_id)
+        self._save()
 
     def remove_camera(self, camera_id: str) -> int:
         """Stops a camera, closing and writing its open windows; returns how many."""
@@ -92,7 +142,15 @@ class AggregatorActor:
         self._sinks.flush()
         self._stills.drop(camera_id)
         self._history.drop_camera(camera_id)
+        self._failures.drop_camera(camera_id)
+        self._last_pts.pop(camera_id, None)
+        self._save()
         return len(windows)
+
+    def record_failure(self, camera_id: str, kind: str) -> None:
+        """Something upstream of the camera's analytics died (``kind`` says what): the
+        windows that span the gap, up to its next frame, are written incomplete."""
+        self._failures.record(camera_id, kind, self._last_pts.get(camera_id), time.time())
 
     def update(self, frames: list[TrackedFrame]) -> list[Event]:
         """Feeds frames in order; returns their events (also sent to the sinks).
@@ -101,6 +159,15 @@ class AggregatorActor:
             InputError: after the batch, when any frame failed; names how many and the
                 first failure (the others were processed).
         """
+        closed = []
+        known = set(self._analytics.camera_ids)
+        for frame in frames:
+            cid = frame.meta.camera_id
+            if cid in known:
+                closed += self._failures.seen(cid, frame.meta.pts_s)
+                self._last_pts[cid] = frame.meta.pts_s
+        self._write_incidents(closed)
+        written = self._sinks.rows_written()
         out = self._analytics.update(frames)
         self._publish(out.events, out.windows)
         if self._feed is not None:  # sampled, then checked by the run's alerts actor
@@ -108,6 +175,9 @@ class AggregatorActor:
                                               self._analytics.camera_snapshot)
             if observations:
                 self._alerts.observe.remote(observations)
+        if self._sinks.rows_written() != written or self._checkpoint_due():
+            self._save()
+        self._metrics.export(self._sinks.health())
         if out.errors:
             raise InputError(f"{len(out.errors)} of {len(frames)} frames failed; first: "
                              f"{out.errors[0]}", "frames")
@@ -119,6 +189,10 @@ class AggregatorActor:
         if camera_id in self._analytics.camera_ids:
             self._stills.set(camera_id, still, blurred)
 
+    def sink_health(self) -> dict:
+        """Whether output is paused (a full disk), why, and rows buffered and dropped."""
+        return self._sinks.health()
+
     def snapshot(self) -> AggregatorSnapshot:
         """The live state: occupancy now, counts so far, queue waits, open windows."""
         return self._analytics.snapshot()
@@ -128,11 +202,19 @@ class AggregatorActor:
         self._sinks.flush()
 
     def close(self) -> None:
-        """Clean shutdown: closes all windows early, writes them and closes the sinks."""
+        """Clean shutdown: closes all windows early, writes them and closes the sinks,
+        records the gaps no frame closed and deletes the checkpoint. Safe to call twice."""
+        if self._closed:
+            return
         self._publish([], self._analytics.close())
         self._sinks.close()
+        self._write_incidents(self._failures.open_gaps())
+        self._closed = True
+        if self._checkpoint is not None:
+            drop_checkpoint(self._checkpoint)
 
     def _publish(self, events: list[Event], windows: list[ClosedWindow]) -> None:
+        windows = self._failures.mark(windows)
         self._sinks.write(events, windows, self._stills.backgrounds())
         for w in windows:  # the same (suppressed) rows the sinks get, for the dashboard
             self._history.add(w)
@@ -163,3 +245,42 @@ class AggregatorActor:
     def history_s(self) -> float:
         """Span of :meth:`history`, media seconds."""
         return self._history.horizon_s
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def _checkpoint_due(self) -> bool:
+        return self._checkpoint is not None and any(
+            pts - self._saved_pts.get(cid, float("-inf")) >= self._checkpoint_s
+            for cid, pts in self._last_pts.items())
+
+    def _save(self) -> None:
+        if self._checkpoint is None or self._closed:
+            return
+        state = {"analytics": self._analytics, "sinks": self._sinks, "history": self._history,
+                 "failures": self._failures, "last_pts": self._last_pts}
+        try:
+            save_checkpoint(self._checkpoint, state)
+        except OSError as exc:  # the previous checkpoint stays; tried again next time
+            logger.error("checkpoint not saved: %s", exc)
+            return
+        self._saved_pts = dict(self._last_pts)
+
+    def _restore(self, state: dict | None) -> None:
+        if state is None:
+            return
+        self._analytics, self._sinks = state["analytics"], state["sinks"]
+        self._history, self._failures = state["history"], state["failures"]
+        self._last_pts = state["last_pts"]
+        self._saved_pts = dict(self._last_pts)
+        self._restored = {cid: self._last_pts.get(cid) for cid in self._analytics.camera_ids}
+        for cid in self._restored:
+            self.record_failure(cid, "aggregator restarted")
+        logger.warning("aggregator restored from its checkpoint: cameras %s",
+                       sorted(self._restored))
+
+    def _write_incidents(self, failures: list) -> None:
+        if not failures or self._incident_root is None:
+            return
+        try:
+            write_incidents(self._incident_root, self._run_id, failures)
+        except OSError as exc:
+            logger.error("could not record %d failure(s): %s", len(failures), exc)

@@ -26,6 +26,7 @@ from typing import Any
 import ray
 from ray.util import metrics
 
+from actors.downstream import Downstream
 from models.batcher import ContinuousBatcher
 from models.preprocess import InputSpec
 from models.requests import DetectRequest
@@ -144,14 +145,13 @@ class CameraActor:
         _quiet_opencv()
         self._config = config
         self._detector = detector
+        self._downstream = Downstream(tracker, aggregator)
         deliver = still_sink = None
         if tracker is not None:
-            async def deliver(results: list[DetectedFrame]) -> Any:
-                return await tracker.update.remote(results)
-
+            deliver = self._downstream.deliver
         if aggregator is not None:
             async def still_sink(meta: FrameMeta, still: Any) -> None:
-                await aggregator.set_still.remote(meta.camera_id, still, blur_people)
+                await self._downstream.send_still(meta.camera_id, still, blur_people)
 
         self._ingest = CameraIngest(
             config, spec=input_spec, infer=self._detect if detector else None,
@@ -254,6 +254,11 @@ class CameraActor:
     async def stats(self) -> CameraStats:
         """Health plus every counter, rate and queue depth."""
         return self._ingest.stats()
+
+    async def set_downstream(self, tracker: Any = None, aggregator: Any = None) -> None:
+        """Re-attaches the camera to a re-created tracker and/or aggregator actor (None
+        keeps the current one); deliveries waiting for it go on."""
+        self._downstream.replace(tracker, aggregator)
 
     async def poll_results(self, max_n: int = 64) -> list[DetectedFrame]:
         """Removes and returns up to ``max_n`` buffered results, in frame order."""

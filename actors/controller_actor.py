@@ -30,7 +30,7 @@ from typing import Any
 import ray
 from pydantic import ValidationError
 
-from actors.graph import CALL_TIMEOUT_S, ActorGraph, call
+from actors.graph import CALL_TIMEOUT_S, ActorGraph, awaitable, call
 from actors.supervisor import Supervisor
 from pipeline.config import validation_message
 from pipeline.control.records import CameraRecord
@@ -75,11 +75,13 @@ class PipelineController:
 
     def __init__(
         self, config: SiteConfig, detector: Any, offline: bool = False,
-        export_dir: str | None = None, alert_env: dict[str, str] | None = None,
+        export_dir: str | None = None, run_id: str | None = None,
+        alert_env: dict[str, str] | None = None,
     ) -> None:
         logging.basicConfig(level=logging.INFO)
-        self._graph = ActorGraph(config, detector, offline, export_dir, alert_env)
+        self._graph = ActorGraph(config, detector, offline, export_dir, run_id, alert_env)
         self._supervisor = Supervisor(self._graph)
+        self._starting: asyncio.Task[int] | None = None
 
     # -- start and changes -------------------------------------------------------------
     async def start(self) -> int:
@@ -89,6 +91,13 @@ class PipelineController:
         Raises:
             PanorayError: a camera or the detector did not start (the message says which).
         """
+        self._starting = asyncio.current_task()
+        try:
+            return await self._start()
+        finally:
+            self._starting = None
+
+    async def _start(self) -> int:
         graph, cfg = self._graph, self._graph.config
         await graph.start_hosts()
         wanted = sum(c.placement.num_cpus for c in cfg.cameras)
@@ -148,14 +157,20 @@ class PipelineController:
         except ValidationError as exc:
             raise ConfigError(validation_message(exc), f"cameras[{camera.id}]") from None
         _check_resources(camera)
-        async with graph.lock:
-            if graph.closing:
-                raise PipelineUnavailableError("the pipeline is shutting down; no camera can "
-                                               "be added")
-            if camera.id in graph.records:
+        async with graph.lock:  # held to reserve the id, never across placement
+            self._check_open("no camera can be added")
+            if camera.id in graph.records or camera.id in graph.starting:
                 raise CameraExistsError(camera.id)
-            record = graph.new_record(camera, added_by)
+            record = graph.new_record(camera, added_by, tuple(graph.starting.values()))
+            graph.starting[camera.id] = record
+        try:
             await graph.launch(record)
+        finally:
+            graph.starting.pop(camera.id, None)
+        async with graph.lock:
+            if graph.closing:  # shut down while it was being placed
+                await graph.remove(record)
+                raise PipelineUnavailableError("the pipeline is shutting down")
             graph.records[camera.id] = record
             graph.removed.pop(camera.id, None)
         log.info("camera %s added (%s) on node %s", camera.id, camera.redacted_url,
@@ -172,8 +187,7 @@ class PipelineController:
         """
         graph = self._graph
         async with graph.lock:
-            if graph.closing:
-                raise PipelineUnavailableError("the pipeline is shutting down")
+            self._check_open("no camera can be removed")
             record = self._record(camera_id)
             final = await graph.remove(record)
         log.info("camera %s removed", camera_id)
@@ -182,11 +196,17 @@ class PipelineController:
     async def shutdown(self) -> dict[str, Any]:
         """Stops cleanly: in-flight frames finish, trackers confirm every frame, every
         sink is flushed, then every actor is killed. Returns the run summary."""
-        self._graph.closing = True
+        graph = self._graph
+        graph.closing = True
+        if self._starting is not None:  # stopped during start-up: cameras being placed
+            self._starting.cancel()
         await self._supervisor.stop()
-        async with self._graph.lock:
-            final, snapshots = await self._graph.shutdown()
-        return run_summary(final, snapshots)
+        async with graph.lock:
+            final, snapshots = await graph.shutdown(graph.config.run.shutdown_timeout_s,
+                                                    self._supervisor.hosts.check)
+        summary = run_summary(final, snapshots)
+        summary["hosts_restarted"] = dict(self._supervisor.hosts.replaced)
+        return summary
 
     # -- reads -------------------------------------------------------------------------
     async def cameras(self) -> list[dict[str, Any]]:
@@ -224,9 +244,20 @@ class PipelineController:
 
     async def status(self) -> list[CameraRow]:
         """One row per camera for the live status table."""
+        graph = self._graph
         stats = await self.camera_stats()
-        records = {cid: self._graph.records[cid] for cid in stats}
-        return status_rows(records, stats, await self._graph.snapshots())
+        records = {cid: graph.records[cid] for cid in stats}
+        rows = status_rows(records, stats, await graph.snapshots())
+        health = await asyncio.gather(*(asyncio.wait_for(awaitable(a.sink_health.remote()),
+                                                         CALL_TIMEOUT_S)
+                                        for a in graph.aggregators), return_exceptions=True)
+        paused = {a: h["reason"] for a, h in zip(graph.aggregators, health, strict=True)
+                  if isinstance(h, dict) and h["paused"]}
+        for row in rows:
+            why = paused.get(records[row.camera_id].aggregator)
+            if why:
+                row.reason = f"{row.reason}; output paused ({why})".lstrip("; ")
+        return rows
 
     # -- dashboard reads (each camera's from the aggregator hosting it) ------------------
     async def still(self, camera_id: str, if_none_match: str | None = None) -> EncodedImage | None:
@@ -289,6 +320,10 @@ class PipelineController:
             "stills": {cid: info for part in infos for cid, info in part.items()
                        if cid in graph.records},
         }
+
+    def _check_open(self, what: str) -> None:
+        if self._graph.closing:
+            raise PipelineUnavailableError(f"the pipeline is shutting down; {what}")
 
     def _record(self, camera_id: str) -> CameraRecord:
         record = self._graph.records.get(camera_id)

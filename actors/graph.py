@@ -18,6 +18,7 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import ray
@@ -36,12 +37,20 @@ from pipeline.errors import PanorayError
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import CameraStats
 from pipeline.site_config import SiteConfig
+from pipeline.sinks.checkpoint import checkpoint_path
 
 log = logging.getLogger(__name__)
 
+REPLAY_CHECKPOINTS = 3
+"""Trackers keep this many aggregator checkpoint intervals of frames for replay."""
 CALL_TIMEOUT_S = 60.0
 """Longest the graph waits for one call that changes it (stop a camera, flush a tracker);
 starting a camera has its own ``ray.camera_start_timeout_s``."""
+MIN_STEP_S = 1.0
+"""Least time each shutdown step gets, even when the run's shutdown budget is spent."""
+TRACK_ID_MARGIN = 100_000
+"""Added to a camera's last known next track id when its tracker died (ids created since
+that reading are unknown), so that no id is reused within a run."""
 MAX_REMOVED_KEPT = 1024
 """Final stats of removed cameras kept for the run summary (the oldest are dropped)."""
 
@@ -64,19 +73,23 @@ class ActorGraph:
         detector: DeploymentHandle of the Detector deployment.
         offline: run every camera in offline mode.
         export_dir: absolute directory of the MOTChallenge track export, or None.
+        run_id: the run's id (None: a new uuid4 hex).
         alert_env: the alert sinks' secrets, read from the driver's environment.
     """
 
     def __init__(self, config: SiteConfig, detector: Any, offline: bool = False,
-                 export_dir: str | None = None, alert_env: dict[str, str] | None = None
-                 ) -> None:
+                 export_dir: str | None = None, run_id: str | None = None,
+                 alert_env: dict[str, str] | None = None) -> None:
         self._alert_env = alert_env
+        self._alert_feed: AlertFeed | None = None
         self.config = config
         self.detector = detector
         self.offline = offline
         self.export_dir = export_dir
-        self.run_id = uuid.uuid4().hex  # one per run: track ids restart in every run
+        # One per run: track ids restart in every run, and output file names carry it.
+        self.run_id = run_id or uuid.uuid4().hex
         self.records: dict[str, CameraRecord] = {}
+        self.starting: dict[str, CameraRecord] = {}  # added through the API, being placed
         self.actors: dict[str, Any] = {}  # camera id -> its camera actor
         self.removed: OrderedDict[str, tuple[CameraRecord, CameraStats]] = OrderedDict()
         # Per removed camera id, where its track ids stopped, so that a camera added again
@@ -89,6 +102,10 @@ class ActorGraph:
         self.closing = False
         self.node_id = ray.get_runtime_context().get_node_id()
 
+    def all_records(self) -> list[CameraRecord]:
+        """Cameras running and being placed."""
+        return [*self.records.values(), *self.starting.values()]
+
     # -- hosts -------------------------------------------------------------------------
     def state_placement(self) -> dict[str, Any]:
         """Actor options that keep state on the driver's node (when configured)."""
@@ -99,23 +116,45 @@ class ActorGraph:
     async def start_hosts(self) -> None:
         """Creates the aggregators (with the run's sinks) and the trackers."""
         cfg = self.config
-        placed = self.state_placement()
-        feed = None
         if cfg.alerts is not None or cfg.groups or cfg.flows.occupancy is not None:
             output, alerts = cfg.output_dir, cfg.alerts or AlertsConfig()
-            self.alerts = AlertsActor.options(**placed).remote(
+            self.alerts = AlertsActor.options(**self.state_placement()).remote(
                 alerts, cfg.groups, str(output) if output else None, self.run_id,
                 cfg.flows, self._alert_env)
             await self.alerts.ready.remote()  # a missing sink secret stops the start here
-            feed = AlertFeed(alerts.sample_interval_s,
-                             observed_cameras(alerts, cfg.groups, cfg.flows.occupancy))
-        self.aggregators = [
-            AggregatorActor.options(**placed).remote(cfg.sinks, self.run_id, alerts=self.alerts,
-                                                     alert_feed=feed)
-            for _ in range(cfg.ray.aggregator_actors)]
-        self.trackers = [TrackerActor.options(**placed).remote(export_dir=self.export_dir)
-                         for _ in range(cfg.ray.tracker_actors)]
+            self._alert_feed = AlertFeed(alerts.sample_interval_s,
+                                         observed_cameras(alerts, cfg.groups, cfg.flows.occupancy))
+        self.aggregators = [self.make_aggregator(i) for i in range(cfg.ray.aggregator_actors)]
+        self.trackers = [self.make_tracker() for _ in range(cfg.ray.tracker_actors)]
         await asyncio.gather(*(a.ready.remote() for a in self.aggregators))
+
+    def checkpoint_of(self, index: int) -> str | None:
+        """Where aggregator ``index`` keeps its checkpoint (None: the run has no sink)."""
+        roots = [s.root for s in self.config.sinks]
+        return str(checkpoint_path(roots[0], self.run_id, index)) if roots else None
+
+    def make_aggregator(self, index: int) -> Any:
+        """Creates aggregator ``index``; it restores its checkpoint if one exists (it
+        replaces one that died)."""
+        cfg = self.config
+        return AggregatorActor.options(**self.state_placement()).remote(
+            cfg.sinks, self.run_id, checkpoint=self.checkpoint_of(index),
+            checkpoint_s=cfg.run.checkpoint_s, alerts=self.alerts, alert_feed=self._alert_feed)
+
+    def make_tracker(self) -> Any:
+        """Creates a tracker that keeps enough frames to replay to a new aggregator."""
+        return TrackerActor.options(**self.state_placement()).remote(
+            export_dir=self.export_dir, replay_s=REPLAY_CHECKPOINTS * self.config.run.checkpoint_s)
+
+    def is_offline(self, cam: CameraConfig) -> bool:
+        return self.offline or cam.mode == "offline"
+
+    async def attach_tracker(self, record: CameraRecord, first_track_id: int) -> None:
+        """Adds the camera to its record's tracker, forwarding to its aggregator."""
+        cfg, cam = self.config, record.camera
+        await call(record.tracker.add_camera.remote(
+            cam.id, cam.tracker or cfg.tracker,
+            cfg.smoothing if self.is_offline(cam) else None, record.aggregator, first_track_id))
 
     def new_record(self, camera: CameraConfig, added_by: str,
                    pending: list[CameraRecord] | tuple[CameraRecord, ...] = ()) -> CameraRecord:
@@ -134,14 +173,12 @@ class ActorGraph:
             PanorayError: the actor did not start within ``ray.camera_start_timeout_s``.
         """
         cfg, cam = self.config, record.camera
-        offline = self.offline or cam.mode == "offline"
+        offline = self.is_offline(cam)
         if resume:
             await record.tracker.resume_camera.remote(cam.id)
         else:
             await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam))
-            await record.tracker.add_camera.remote(
-                cam.id, cam.tracker or cfg.tracker, cfg.smoothing if offline else None,
-                record.aggregator, self._next_track_ids.get(cam.id, 1))
+            await self.attach_tracker(record, self._next_track_ids.get(cam.id, 1))
         actor = start_camera(cam.model_copy(update={"mode": "offline"}) if offline else cam,
                              self.detector, record.tracker, record.aggregator,
                              blur_people=cfg.privacy.blur_people,
@@ -152,8 +189,8 @@ class ActorGraph:
         except BaseException as exc:
             ray.kill(actor)
             if not resume:
-                await _quietly(record.tracker.remove_camera.remote(cam.id))
-                await _quietly(record.aggregator.remove_camera.remote(cam.id))
+                await quietly(record.tracker.remove_camera.remote(cam.id))
+                await quietly(record.aggregator.remove_camera.remote(cam.id))
             if isinstance(exc, TimeoutError):
                 raise PanorayError(
                     f"camera {cam.id!r}: its actor did not start within {timeout:.0f} s "
@@ -167,24 +204,39 @@ class ActorGraph:
 
     async def remove(self, record: CameraRecord) -> CameraStats:
         """Stops a camera (in-flight frames finish, its tracker confirms every frame, its
-        open windows are written) and forgets it; returns its final stats. Call under
-        :attr:`lock`."""
+        open windows are written) and forgets it; returns its final stats. A step that
+        fails (a host died) is logged and the camera is forgotten all the same. Call
+        under :attr:`lock`."""
         cid = record.camera.id
-        actor = self.actors.pop(cid)
+        actor = self.actors.get(cid)
+        final = lost_stats(record, "camera actor lost")
         try:
-            final = record.total(await call(actor.stop.remote()))
+            if actor is not None:
+                final = record.total(await call(actor.stop.remote()))
         except Exception as exc:  # noqa: BLE001 - a lost actor still gets removed
             final = lost_stats(record, f"camera actor lost: {type(exc).__name__}")
-        self._next_track_ids[cid] = await call(record.tracker.next_track_id.remote(cid))
-        await call(record.tracker.remove_camera.remote(cid))
-        await call(record.aggregator.remove_camera.remote(cid))
-        if self.alerts is not None:
-            await call(self.alerts.forget_camera.remote(cid))
-        ray.kill(actor)
-        del self.records[cid]
-        self.removed[cid] = (record, final)
-        while len(self.removed) > MAX_REMOVED_KEPT:
-            self.removed.popitem(last=False)
+        try:
+            self._next_track_ids[cid] = await call(record.tracker.next_track_id.remote(cid))
+            await call(record.tracker.remove_camera.remote(cid))
+        except Exception as exc:  # noqa: BLE001 - its tracker died: ids move on a lot
+            self._next_track_ids[cid] = self._next_track_ids.get(cid, 1) + TRACK_ID_MARGIN
+            log.error("camera %s: its tracker did not remove it: %s", cid, type(exc).__name__)
+        try:
+            await call(record.aggregator.remove_camera.remote(cid))
+            if self.alerts is not None:
+                await call(self.alerts.forget_camera.remote(cid))
+        except Exception as exc:  # noqa: BLE001 - its checkpoint's replacement writes it
+            log.error("camera %s: its aggregator did not write its windows: %s", cid,
+                      type(exc).__name__)
+        finally:
+            if self.actors.get(cid) is actor:
+                self.actors.pop(cid, None)
+            if actor is not None:
+                _kill(actor)
+            self.records.pop(cid, None)
+            self.removed[cid] = (record, final)
+            while len(self.removed) > MAX_REMOVED_KEPT:
+                self.removed.popitem(last=False)
         return final
 
     def report_states(self, stats: dict[str, CameraStats]) -> None:
@@ -197,20 +249,32 @@ class ActorGraph:
         """Open alerts, recent events, group sums and sink counters; None without rules."""
         return None if self.alerts is None else await call(self.alerts.view.remote())
 
-    async def snapshots(self) -> list[AggregatorSnapshot]:
-        """Live analytics of every aggregator."""
-        return list(await asyncio.wait_for(
-            asyncio.gather(*(a.snapshot.remote() for a in self.aggregators)), CALL_TIMEOUT_S))
+    async def snapshots(self, timeout_s: float = CALL_TIMEOUT_S) -> list[AggregatorSnapshot]:
+        """Live analytics of every aggregator that answers within ``timeout_s``."""
+        got = await asyncio.gather(*(asyncio.wait_for(awaitable(a.snapshot.remote()), timeout_s)
+                                     for a in self.aggregators), return_exceptions=True)
+        return [s for s in got if isinstance(s, AggregatorSnapshot)]
 
-    async def shutdown(self) -> tuple[dict[str, tuple[CameraRecord, CameraStats]],
-                                      list[AggregatorSnapshot]]:
-        """Stops cleanly: in-flight frames finish, trackers confirm every frame, every
-        sink is flushed, then every actor is killed. Returns each camera's record and final
-        stats (removed cameras included) and the aggregators' last snapshots. Call under
-        :attr:`lock`."""
+    async def shutdown(self, timeout_s: float, repair: Callable[[], Awaitable[Any]]
+                       ) -> tuple[dict[str, tuple[CameraRecord, CameraStats]],
+                                  list[AggregatorSnapshot]]:
+        """Stops cleanly, in order, in at most about ``timeout_s``: ``repair`` re-creates
+        hosts that died (an aggregator from its checkpoint); cameras finish their
+        in-flight frames; ``repair`` again; trackers confirm every frame; every aggregator writes its open
+        windows and flushes its sinks; then every actor is killed. A step that fails or
+        runs out of time is logged and the next one runs. Returns each camera's record
+        and final stats (removed cameras included) and the aggregators' last snapshots.
+        Call under :attr:`lock`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+
+        def left(share: float = 1.0) -> float:
+            return max(MIN_STEP_S, (deadline - loop.time()) * share)
+
+        await _step("re-creating dead hosts", repair(), left(0.2))
         ids = list(self.records)
-        stops = await asyncio.gather(*(call(self.actors[cid].stop.remote()) for cid in ids),
-                                     return_exceptions=True)
+        stops = await _bounded([self.actors[cid].stop.remote(left(0.5)) if cid in self.actors
+                                else None for cid in ids], left(0.5) + 1.0)
         final: dict[str, tuple[CameraRecord, CameraStats]] = {}
         for cid, res in zip(ids, stops, strict=True):
             record = self.records[cid]
@@ -219,23 +283,58 @@ class ActorGraph:
             else:
                 log.error("camera %s did not stop cleanly: %s", cid, type(res).__name__)
                 final[cid] = (record, lost_stats(record, "did not stop cleanly"))
-        for tracker in self.trackers:
-            await call(tracker.flush.remote())
-        snapshots = await self.snapshots()
-        await asyncio.wait_for(
-            asyncio.gather(*(a.close.remote() for a in self.aggregators)), CALL_TIMEOUT_S)
+        await _step("re-creating dead hosts", repair(), left(0.3))
+        await _bounded([t.flush.remote() for t in self.trackers], left(0.5), "tracker flush")
+        snapshots = await self.snapshots(left(0.2))
+        await _bounded([a.close.remote() for a in self.aggregators], left(), "aggregator close")
         if self.alerts is not None:  # after the aggregators' last samples
-            await call(self.alerts.close.remote())
-            ray.kill(self.alerts)
+            await _step("closing alerts", call(self.alerts.close.remote(), left()), left())
+            _kill(self.alerts)
         for actor in [*self.actors.values(), *self.trackers, *self.aggregators]:
-            ray.kill(actor)
+            _kill(actor)
         self.actors.clear()
         for cid, pair in self.removed.items():
             final.setdefault(cid, pair)
         return final, snapshots
 
 
-async def _quietly(ref: ray.ObjectRef) -> None:
+async def _bounded(refs: list[Any], timeout_s: float, what: str = "") -> list[Any]:
+    """Results of actor calls (None entries stay None), exceptions in place; those not
+    done within ``timeout_s`` give TimeoutError."""
+    futures = [awaitable(r) if r is not None else None for r in refs]
+    live = [f for f in futures if f is not None]
+    if live:
+        await asyncio.wait(live, timeout=timeout_s)
+    out: list[Any] = []
+    for f in futures:
+        if f is None:
+            out.append(None)
+        elif not f.done():
+            f.cancel()
+            out.append(TimeoutError())
+        else:
+            out.append(f.exception() or f.result())
+    for res in out:
+        if what and isinstance(res, BaseException):
+            log.error("%s failed: %s", what, type(res).__name__)
+    return out
+
+
+async def _step(what: str, coro: Awaitable[Any], timeout_s: float) -> None:
+    try:
+        await asyncio.wait_for(coro, timeout_s)
+    except Exception as exc:  # noqa: BLE001 - shutdown goes on
+        log.error("%s failed: %s", what, type(exc).__name__)
+
+
+def _kill(actor: Any) -> None:
+    try:
+        ray.kill(actor)
+    except Exception:  # noqa: BLE001 - already gone
+        pass
+
+
+async def quietly(ref: ray.ObjectRef) -> None:
     try:
         await call(ref)
     except Exception as exc:  # noqa: BLE001 - best-effort cleanup

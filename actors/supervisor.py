@@ -19,7 +19,8 @@ from typing import Any
 
 from ray.exceptions import ActorDiedError
 
-from actors.graph import ActorGraph, awaitable
+from actors.graph import ActorGraph, quietly, awaitable
+from actors.host_supervisor import HostSupervisor
 from pipeline.control.records import lost_stats
 from pipeline.ingest.health import CameraStats
 
@@ -38,6 +39,7 @@ class Supervisor:
 
     def __init__(self, graph: ActorGraph) -> None:
         self.graph = graph
+        self.hosts = HostSupervisor(graph)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -92,6 +94,9 @@ class Supervisor:
 
     async def _check(self) -> None:
         graph = self.graph
+        async with graph.lock:
+            if not graph.closing:
+                await self.hosts.check()
         pairs = list(graph.actors.items())
         states: dict[str, CameraStats] = {}
         for (cid, actor), res in zip(pairs, await self._stats([a for _, a in pairs]),
@@ -130,5 +135,7 @@ class Supervisor:
                           camera_id, exc)
                 return
             record.restarts += 1
+            await quietly(record.aggregator.record_failure.remote(camera_id,
+                                                                   "camera actor restarted"))
         log.warning("camera %s: its actor died (node %s); re-created on node %s "
                     "(restart %d)", camera_id, old_node, record.node_id, record.restarts)

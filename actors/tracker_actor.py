@@ -27,6 +27,9 @@ import numpy as np
 import numpy.typing as npt
 import ray
 
+from ray.exceptions import RayActorError
+
+from actors.replay import ReplayBuffer
 from pipeline.errors import ConfigError, InputError, PanorayError
 from pipeline.mot import MotTrackWriter
 from pipeline.tracking.config import SmoothingConfig, TrackerConfig
@@ -40,10 +43,17 @@ TRACKER_NUM_CPUS = 0.1
 frame, so trackers share a core with the aggregators."""
 
 
+REPLAY_MAX_FRAMES = 20_000
+"""Most frames per camera kept for replay to a re-created aggregator (bounds memory while
+an aggregator is down)."""
+
+
 @dataclass
 class _Hosted:
     lane: CameraLane
     aggregator: Any  # actor handle, or None: the camera's tracks go nowhere
+    replay: ReplayBuffer
+    down: bool = False  # its aggregator died; frames wait in `replay` for a new one
 
 
 @ray.remote(num_cpus=TRACKER_NUM_CPUS)
@@ -53,11 +63,16 @@ class TrackerActor:
     Args:
         export_dir: directory for per-camera MOTChallenge track files, or None.
         max_pending: most unconfirmed aggregator calls before the next one waits.
+        replay_s: media seconds of forwarded frames kept per camera, so that a re-created
+            aggregator gets again what came after its last checkpoint (see
+            :meth:`set_aggregator`); more than twice the aggregator's ``checkpoint_s``.
     """
 
-    def __init__(self, export_dir: str | None = None, max_pending: int = 64) -> None:
+    def __init__(self, export_dir: str | None = None, max_pending: int = 64,
+                 replay_s: float = 10.0) -> None:
         self._cameras: dict[str, _Hosted] = {}
-        self._pending: deque[ray.ObjectRef] = deque()
+        self._pending: deque[tuple[ray.ObjectRef, str, Any]] = deque()
+        self._replay_s = replay_s
         self._max_pending = max_pending
         self._forward_errors = 0
         self._export = MotTrackWriter(export_dir) if export_dir else None
@@ -87,7 +102,8 @@ class TrackerActor:
         if camera_id in self._cameras:
             raise ConfigError(f"camera {camera_id!r} already has a tracker", "camera_id")
         lane = CameraLane(camera_id, config, smoothing, first_track_id)
-        self._cameras[camera_id] = _Hosted(lane, aggregator)
+        replay = ReplayBuffer(self._replay_s, REPLAY_MAX_FRAMES)
+        self._cameras[camera_id] = _Hosted(lane, aggregator, replay)
         log.info("tracking camera %s", camera_id)
 
     def remove_camera(self, camera_id: str) -> npt.NDArray[np.int64]:
@@ -110,6 +126,24 @@ class TrackerActor:
             InputError: the camera is not tracked here.
         """
         return self._get(camera_id).lane.resume()
+
+    def set_aggregator(self, camera_id: str, aggregator: Any,
+                       after_pts: float | None = None) -> int:
+        """Re-attaches a camera to a re-created aggregator and sends it again the kept
+        frames newer than ``after_pts`` (its checkpoint's last media time; None: every
+        kept frame). Returns how many frames were sent again."""
+        hosted = self._get(camera_id)
+        hosted.aggregator, hosted.down = aggregator, False
+        frames = hosted.replay.after(after_pts)
+        if frames:
+            self._forward(camera_id, hosted, frames)
+        log.info("camera %s: re-attached to a new aggregator, %d frame(s) replayed",
+                 camera_id, len(frames))
+        return len(frames)
+
+    def next_track_ids(self) -> dict[str, int]:
+        """Per camera, the id its next confirmed track would get."""
+        return {cid: h.lane.next_id for cid, h in self._cameras.items()}
 
     def next_track_id(self, camera_id: str) -> int:
         """The id the camera's next confirmed track would get."""
@@ -169,19 +203,32 @@ class TrackerActor:
             for frame in frames:
                 self._export.write(frame.meta, frame.tracks)
         for camera_id, group in itertools.groupby(frames, lambda f: f.meta.camera_id):
-            aggregator = self._cameras[camera_id].aggregator
-            if aggregator is not None:
-                self._pending.append(aggregator.update.remote(list(group)))
+            hosted = self._cameras[camera_id]
+            if hosted.aggregator is not None:
+                batch = list(group)
+                hosted.replay.add(batch, hold=hosted.down)
+                if not hosted.down:
+                    self._forward(camera_id, hosted, batch)
         while len(self._pending) > self._max_pending:
-            self._settle(self._pending.popleft())
+            self._settle(*self._pending.popleft())
 
-    def _settle(self, ref: ray.ObjectRef) -> None:
+    def _forward(self, camera_id: str, hosted: _Hosted, frames: list[TrackedFrame]) -> None:
+        aggregator = hosted.aggregator
+        self._pending.append((aggregator.update.remote(frames), camera_id, aggregator))
+
+    def _settle(self, ref: ray.ObjectRef, camera_id: str, aggregator: Any) -> None:
         try:
             ray.get(ref)
+        except RayActorError:  # kept for replay to its replacement
+            hosted = self._cameras.get(camera_id)
+            if hosted is not None and hosted.aggregator is aggregator and not hosted.down:
+                hosted.down = True
+                log.warning("camera %s: its aggregator is gone; keeping frames for its "
+                            "replacement", camera_id)
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop tracking
             self._forward_errors += 1
             log.error("aggregator update failed: %s", exc)
 
     def _settle_all(self) -> None:
         while self._pending:
-            self._settle(self._pending.popleft())
+            self._settle(*self._pending.popleft())

@@ -274,6 +274,16 @@ class RunConfig(StrictModel):
     status_interval_s: float = Field(
         1.0, gt=0, le=60, description="How often the live status table refreshes (s)."
     )
+    checkpoint_s: float = Field(
+        2.0, gt=0, le=600, description="Media seconds between checkpoints of each "
+        "aggregator's state: an aggregator that dies loses at most this much of a camera's "
+        "events before its replacement restores it (trackers replay what came after).",
+    )
+    shutdown_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="Longest a shutdown may take (cameras finish "
+        "in-flight frames, trackers and sinks flush), whatever died; what is left after "
+        "it is abandoned and the run still ends (s).",
+    )
 
 
 class SiteConfig(StrictModel):

@@ -45,6 +45,12 @@ def _validate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import pathlib
 
+    from pipeline.app.signals import block_sigterm, restore_mask
+
+    # Ray's processes and threads start with SIGTERM blocked, so that a SIGTERM to the
+    # whole process group reaches only this driver, once its own handler is in place.
+    shield = block_sigterm()
+
     from pipeline.app.runner import PipelineRunner, RunOptions
     from pipeline.app.serving import init_ray, stop_serving
     from pipeline.app.status_table import StatusDisplay
@@ -91,16 +97,21 @@ def _run(args: argparse.Namespace) -> int:
     try:
         init_ray(options.address or cfg.ray.address, namespace=cfg.ray.namespace)
         install_handlers()  # ray.init installs its own SIGTERM handler; ours must win
-        runner.start()  # a signal now stops the run cleanly once it has started
-        with StatusDisplay() as display:
-            why = runner.wait(stop, display.update)
-        print(f"panoray: {why}; shutting down cleanly", flush=True)
-        summary = runner.shutdown()
+        restore_mask(shield)  # a SIGTERM held meanwhile stops the run cleanly now
+        try:
+            runner.start(stop)  # a signal from here on stops the run cleanly
+            with StatusDisplay() as display:
+                why = runner.wait(stop, display.update)
+            print(f"panoray: {why}; shutting down cleanly", flush=True)
+        finally:
+            summary = runner.shutdown()
     finally:
         stop_serving()
     print(json.dumps(summary, indent=2), flush=True)
     if received:
         return SIGNAL_EXIT_BASE + received[0]
+    if summary.get("error"):
+        return EXIT_ERROR
     failed = [cid for cid, c in summary["cameras"].items() if c["state"] == "failed"]
     return EXIT_CAMERA_FAILED if failed else EXIT_OK
 

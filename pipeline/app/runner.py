@@ -23,6 +23,7 @@ import os
 import pathlib
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,12 +36,16 @@ from pipeline.control.views import CameraRow
 from pipeline.errors import PanorayError
 from pipeline.ingest.health import CameraState, CameraStats
 from pipeline.site_config import SiteConfig
+from pipeline.sinks.recovery import recover_run
 
 log = logging.getLogger(__name__)
 
 ACTOR_CALL_TIMEOUT_S = 60.0
-SHUTDOWN_TIMEOUT_S = 300.0
-"""Longest a clean shutdown may take (cameras finish in-flight frames, sinks flush)."""
+SHUTDOWN_MARGIN_S = 15.0
+"""Added to ``run.shutdown_timeout_s`` before the driver stops waiting for the
+controller's shutdown (its steps are bounded by that timeout; this covers the calls)."""
+START_POLL_S = 0.2
+"""How often start-up looks whether it was asked to stop."""
 NAME_RELEASE_TIMEOUT_S = 10.0
 
 
@@ -82,11 +87,13 @@ class PipelineRunner:
         self.controller: Any = None
         self.started_at = 0.0
         self.detector: Any = detector
+        self.run_id = uuid.uuid4().hex
 
     # -- start -------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, stop: threading.Event | None = None) -> None:
         """Joins or starts Ray, deploys the detector and HTTP API, starts the controller
-        and through it every actor.
+        and through it every actor. When ``stop`` is set meanwhile (a signal), returns as
+        soon as the controller exists; :meth:`shutdown` then ends its start-up cleanly.
 
         Raises:
             ConfigError: the HTTP API would be reachable from other machines without a
@@ -110,12 +117,19 @@ class PipelineRunner:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
                 ray.get_runtime_context().get_node_id(), soft=True)
         export = self.options.export_tracks
+        self.started_at = time.monotonic()
         self.controller = PipelineController.options(**options).remote(
             cfg, self.detector, self.options.offline, str(export.resolve()) if export else None,
+            self.run_id,
             alert_env=cfg.alerts.secrets_from(os.environ) if cfg.alerts else None,
         )
+        started = self.controller.start.remote()
         try:
-            ray.get(self.controller.start.remote())
+            while not ray.wait([started], timeout=START_POLL_S)[0]:
+                if stop is not None and stop.is_set():
+                    log.warning("stopped during start-up")
+                    return
+            ray.get(started)
         except BaseException:
             self._kill_controller()
             raise
@@ -160,12 +174,19 @@ class PipelineRunner:
             on_status: called with the status rows at every refresh.
 
         Returns:
-            ``ended``, ``duration`` or ``stopped``: why the run ended.
+            ``ended``, ``duration``, ``stopped`` or ``lost`` (the controller is gone): why
+            the run ended.
         """
         duration = self.options.duration_s or self.config.run.duration_s
         interval = self.config.run.status_interval_s
         while True:
-            rows = self.status()
+            if stop.is_set():
+                return "stopped"
+            try:
+                rows = self.status()
+            except PanorayError as exc:
+                log.error("%s", exc)
+                return "lost"
             if on_status is not None:
                 on_status(rows)
             if stop.is_set():
@@ -178,21 +199,49 @@ class PipelineRunner:
 
     # -- stop --------------------------------------------------------------------------
     def shutdown(self) -> dict[str, Any]:
-        """Stops cleanly: in-flight frames finish, every sink is flushed. Returns a summary
-        (cameras removed during the run included)."""
+        """Stops cleanly, whatever died, within ``run.shutdown_timeout_s`` (plus a margin):
+        in-flight frames finish, every sink is flushed. Returns a summary (cameras removed
+        during the run included). When the controller is lost (or does not finish in
+        time), the aggregators' checkpoints are written instead and the summary says so
+        under ``error``."""
+        budget = self.config.run.shutdown_timeout_s + SHUTDOWN_MARGIN_S
+        error = ""
+        if self.controller is None:  # it never started (start-up failed and said why)
+            return {"cameras": {}, "error": "the pipeline did not start",
+                    "run_id": self.run_id, "output_dir": str(self.output_dir)}
         try:
-            summary = ray.get(self.controller.shutdown.remote(), timeout=SHUTDOWN_TIMEOUT_S)
+            summary = ray.get(self.controller.shutdown.remote(), timeout=budget)
+        except (PanorayError, ray.exceptions.RayActorError) as exc:
+            error = f"the pipeline controller is gone ({type(exc).__name__})"
+        except ray.exceptions.GetTimeoutError:
+            error = f"the shutdown did not finish within {budget:.0f} s"
         finally:
             self._kill_controller()
+        if error:
+            log.error("%s; writing what the checkpoints hold", error)
+            summary = {"cameras": {}, "error": error,
+                       "recovered": self.recover(f"run lost: {error}")}
+        summary["run_id"] = self.run_id
         summary["output_dir"] = str(self.output_dir)
         summary["wall_s"] = round(time.monotonic() - self.started_at, 2)
         return summary
+
+    def recover(self, why: str) -> dict[str, int]:
+        """Writes the run's aggregator checkpoints (see :mod:`pipeline.sinks.recovery`)."""
+        out = {"checkpoints": 0, "windows": 0, "rows": 0}
+        for sink in self.config.sinks:
+            for key, n in recover_run(sink.root, self.run_id, why).items():
+                out[key] += n
+        return out
 
     def _kill_controller(self) -> None:
         """Kills the controller and waits until its name is free for the next run."""
         if self.controller is None:
             return
-        ray.kill(self.controller)
+        try:
+            ray.kill(self.controller)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
         self.controller = None
         deadline = time.monotonic() + NAME_RELEASE_TIMEOUT_S
         while _named_actor(self.config.ray.namespace) is not None:

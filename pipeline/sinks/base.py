@@ -86,6 +86,20 @@ class Sinks:
         for sink in self._sinks:
             sink.write(events, windows, stills)
 
+    def health(self) -> dict[str, Any]:
+        """Whether output is paused by a full disk (see :mod:`pipeline.sinks.diskfull`),
+        why, and rows buffered and dropped, over every sink."""
+        states = [s.disk.health() for s in self._sinks if hasattr(s, "disk")]
+        return {"paused": any(h["paused"] for h in states),
+                "reason": "; ".join(h["reason"] for h in states if h["reason"]),
+                "dropped_rows": sum(h["dropped_rows"] for h in states),
+                "buffered_rows": sum(s.buffered_rows() for s in self._sinks
+                                     if hasattr(s, "buffered_rows"))}
+
+    def rows_written(self) -> int:
+        """Rows every sink has written so far (a change means files were written)."""
+        return sum(sum(getattr(s, "rows_written", {}).values()) for s in self._sinks)
+
     def flush(self) -> None:
         """Writes everything every sink has buffered."""
         for sink in self._sinks:

@@ -34,15 +34,14 @@ Example:
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
-import shutil
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -65,14 +64,15 @@ from pipeline.analytics.heatmap import render_heatmap
 from pipeline.config import StrictModel
 from pipeline.errors import ConfigError, InputError, SinkError
 from pipeline.privacy import grey_background
+from pipeline.sinks.diskfull import DiskState
+from pipeline.sinks.files import save_npy, write_atomically
+from pipeline.sinks.retention import SECONDS_PER_DAY, apply_retention
 
 logger = logging.getLogger(__name__)
 
-SECONDS_PER_DAY = 86400.0
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 """What a run id may be: 1-64 letters, digits, '_', '.', '-' (a uuid4 hex by default)."""
-_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
 class ParquetSinkConfig(StrictModel):
@@ -107,6 +107,12 @@ class ParquetSinkConfig(StrictModel):
     )
     heatmap_png: bool = Field(True, description="Write each window's heatmap as a PNG.")
     heatmap_npy: bool = Field(True, description="Write each window's heatmap counts as .npy.")
+    max_paused_rows: int = Field(
+        1_000_000, ge=1, le=100_000_000,
+        description="While the disk is full, writes pause and rows wait in memory; beyond "
+        "this many the oldest events are dropped (counted). Nothing is lost below it once "
+        "space returns.",
+    )
 
 
 @dataclass(frozen=True)
@@ -130,14 +136,6 @@ def utc_dates(epoch_s: npt.ArrayLike) -> npt.NDArray[np.str_]:
     """Returns the UTC dates (``YYYY-MM-DD``) of (n,) seconds since the epoch."""
     days = np.floor(np.asarray(epoch_s, np.float64) / SECONDS_PER_DAY).astype("int64")
     return days.astype("datetime64[D]").astype(str)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class ParquetSink:
@@ -172,8 +170,29 @@ class ParquetSink:
         self._seq = 0
         self._token = uuid.uuid4().hex[:12]
         self._closed = False
-        self._newest_at = float("-inf")  # newest capture time written (s since the epoch)
+        # Per "<dataset>/date=..." this sink wrote to, the run's clock at the last write
+        # (one entry per dataset and day).
+        self._written_dates: dict[str, float] = {}
         self.rows_written = {"events": 0, "metrics": 0}
+        self.clock: Callable[[], float] = time.time  # the run's clock, for retention
+        self.write_file: Callable[[Path, Callable[[Path], Any], str], None] = write_atomically
+        self.disk = DiskState(config.max_paused_rows)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled into aggregator checkpoints without its clock and file layer."""
+        state = dict(self.__dict__)
+        state.pop("clock", None)
+        state.pop("write_file", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.clock = time.time
+        self.write_file = write_atomically
+
+    def buffered_rows(self) -> int:
+        """Event and metric rows waiting to be written."""
+        return self._events_rows + self._metrics_rows
 
     # ------------------------------------------------------------------ input
 
@@ -186,14 +205,26 @@ class ParquetSink:
         """The :class:`~pipeline.sinks.base.Sink` call: buffers ``events``; writes
         ``windows`` (and everything buffered) at once, then applies retention."""
         if events:
-            self.write_events(events)
-            self._newest_at = max(self._newest_at, max(e.captured_at or 0.0 for e in events))
+            self._buffer_events(events)
         if windows:
-            self.write_windows(windows, stills)
-            self._newest_at = max(self._newest_at, max(
-                (w.start_at or 0.0) + w.end_s - w.start_s for w in windows))
-            if math.isfinite(self._newest_at):
-                self.apply_retention(self._newest_at)
+            self._buffer_windows(windows, stills)
+        if self.disk.paused and not self.disk.retry_due():
+            self.disk.bound(self)
+            return
+        try:
+            if windows or self.disk.paused:
+                self.flush()
+            elif self._events_rows >= self.config.max_buffer_rows:
+                self._flush_events()
+        except SinkError as exc:
+            if not self.disk.full(exc):
+                raise
+            self.disk.pause(exc)
+            self.disk.bound(self)
+            return
+        self.disk.resume()
+        if windows:
+            self.apply_retention()
 
     def write_events(self, events: Sequence[Event] | pa.Table) -> None:
         """Buffers events (objects, or a table of exactly :data:`EVENTS_SCHEMA`).
@@ -202,6 +233,11 @@ class ParquetSink:
             InputError: the table's schema differs, an event lacks captured_at, or a camera
                 id is not safe as a directory name.
         """
+        self._buffer_events(events)
+        if self._events_rows >= self.config.max_buffer_rows:
+            self._flush_events()
+
+    def _buffer_events(self, events: Sequence[Event] | pa.Table) -> None:
         self._check_open()
         table = events if isinstance(events, pa.Table) else events_to_table(events)
         check_table(table, EVENTS_SCHEMA, "events")
@@ -210,8 +246,6 @@ class ParquetSink:
             return
         self._events.append(table)
         self._events_rows += table.num_rows
-        if self._events_rows >= self.config.max_buffer_rows:
-            self._flush_events()
 
     def write_windows(
         self,
@@ -225,6 +259,11 @@ class ParquetSink:
             stills: per camera id, an already people-blurred BGR still to draw heatmaps
                 over; cameras without one get a neutral grey background.
         """
+        self._buffer_windows(windows, stills)
+        return self.flush()
+
+    def _buffer_windows(self, windows: Sequence[ClosedWindow],
+                        stills: Mapping[str, npt.NDArray[np.uint8]] | None) -> None:
         self._check_open()
         rows = [m for w in windows for m in w.metrics]
         for w in windows:
@@ -243,7 +282,6 @@ class ParquetSink:
                     )
                 still = (stills or {}).get(w.camera_id)
                 self._heatmaps.append((w.heatmap, still))
-        return self.flush()
 
     # ------------------------------------------------------------------ output
 
@@ -306,15 +344,11 @@ class ParquetSink:
         return self.root / name / f"date={date}" / f"camera_id={camera_id}"
 
     def _atomic_write(self, final: Path, write) -> None:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".{final.name}.{self._token}.tmp"
         try:
-            write(tmp)
-            _fsync(tmp)
-            os.replace(tmp, final)
+            self.write_file(final, write, self._token)
         except OSError as e:
-            tmp.unlink(missing_ok=True)
             raise SinkError(f"could not write ({e})", str(final)) from e
+        self._written_dates["/".join(final.relative_to(self.root).parts[:2])] = self.clock()
 
     def _write_partitioned(
         self, name: str, table: pa.Table, time_column: str, buffer: list[pa.Table]
@@ -339,9 +373,8 @@ class ParquetSink:
             date, cam = key.split("/", 1)
             part = body.take(pa.array(np.flatnonzero(inverse == k)))
             self._seq += 1
-            path = (
-                self._partition_dir(name, date, cam) / f"part-{self._token}-{self._seq:08d}.parquet"
-            )
+            path = (self._partition_dir(name, date, cam)
+                    / f"part-{self.run_id}-{self._token}-{self._seq:08d}.parquet")
             try:
                 self._atomic_write(
                     path,
@@ -375,11 +408,12 @@ class ParquetSink:
         assert grid.window_start_at is not None
         date = str(utc_dates([grid.window_start_at])[0])
         folder = self._partition_dir("heatmaps", date, grid.camera_id)
-        stem = f"window-{grid.window_start_s:.3f}"
+        self._seq += 1
+        stem = f"window-{grid.window_start_s:.3f}-{self.run_id}-{self._token}-{self._seq:08d}"
         files = []
         if self.config.heatmap_npy:
             path = folder / f"{stem}.npy"
-            self._atomic_write(path, lambda tmp: _save_npy(tmp, np.asarray(grid.counts)))
+            self._atomic_write(path, lambda tmp: save_npy(tmp, np.asarray(grid.counts)))
             files.append(path)
         if self.config.heatmap_png:
             if still is None:
@@ -392,46 +426,18 @@ class ParquetSink:
 
     # ------------------------------------------------------------------ retention
 
-    def apply_retention(self, now_s: float) -> list[Path]:
-        """Deletes date partitions whose whole day is older than the retention periods.
+    def apply_retention(self, now_s: float | None = None) -> list[Path]:
+        """Deletes date partitions whose whole day is older than the retention periods
+        (see :mod:`pipeline.sinks.retention`); never those this sink wrote.
 
         Args:
-            now_s: the present, seconds since the epoch (for example the newest
-                ``captured_at`` seen; the sink reads no clock).
+            now_s: the present, seconds since the epoch; None reads the run's clock
+                (``clock``).
 
         Returns:
             The partition directories deleted.
         """
-        removed: list[Path] = []
-        plans = (
-            (("events",), self.config.events_retention_days),
-            (("metrics", "heatmaps"), self.config.aggregates_retention_days),
-        )
-        for names, days in plans:
-            if days is None:
-                continue
-            cutoff = now_s - days * SECONDS_PER_DAY
-            for name in names:
-                base = self.root / name
-                if not base.is_dir():
-                    continue
-                for d in sorted(base.iterdir()):
-                    m = _DATE_DIR.match(d.name)
-                    if not m or not d.is_dir():
-                        continue
-                    day_end = (
-                        (np.datetime64(m.group(1), "D") + 1)
-                        .astype("datetime64[s]")
-                        .astype(np.int64)
-                    )
-                    if float(day_end) <= cutoff:
-                        shutil.rmtree(d)
-                        removed.append(d)
-        if removed:
-            logger.info("retention removed %d partition(s)", len(removed))
-        return removed
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as f:
-        np.save(f, array)
+        plans = ((("events",), self.config.events_retention_days),
+                 (("metrics", "heatmaps"), self.config.aggregates_retention_days))
+        return apply_retention(self.root, plans, self.clock() if now_s is None else now_s,
+                               self._written_dates)

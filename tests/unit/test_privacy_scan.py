@@ -293,6 +293,7 @@ def test_heatmap_cells_below_k_are_found():
 def test_retention_check_finds_old_partitions_and_misfiled_old_rows(tmp_path):
     sink = ParquetSink(ParquetSinkConfig(root=tmp_path, events_retention_days=7,
                                          aggregates_retention_days=30))
+    sink.clock = lambda: 0.0  # the run wrote them long ago by its own clock
     for age_days in (0, 3, 10):
         at = NOW - age_days * DAY
         sink.write_events([Event("cam1", "zone_enter", "z", None, 1, 0.0, at, None)])

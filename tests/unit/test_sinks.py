@@ -227,15 +227,16 @@ def test_windows_write_metrics_and_heatmaps(tmp_path: Path) -> None:
     ] + ["run_id"]
     assert set(df["run_id"]) == {sink.run_id}
     heat_dir = tmp_path / "heatmaps" / "date=2026-11-26" / "camera_id=cam1"
-    assert sorted(p.name for p in heat_dir.iterdir()) == [
+    names = sorted(p.name for p in heat_dir.iterdir())
+    assert [n.split("-" + sink.run_id)[0] + n[-4:] for n in names] == [
         "window-0.000.npy",
         "window-0.000.png",
         "window-10.000.npy",
         "window-10.000.png",
     ]
-    counts = np.load(heat_dir / "window-0.000.npy")
+    counts = np.load(heat_dir / names[0])
     assert counts.shape == (6, 8) and counts.sum() == 80  # 40 frames x 2 tracks
-    png = cv2.imread(str(heat_dir / "window-0.000.png"))
+    png = cv2.imread(str(heat_dir / names[1]))
     assert png.shape == (240, 320, 3)
 
 
@@ -251,6 +252,7 @@ def test_retention_deletes_whole_days_older_than_the_setting(tmp_path: Path) -> 
     sink = ParquetSink(
         ParquetSinkConfig(root=tmp_path, events_retention_days=2, aggregates_retention_days=10)
     )
+    sink.clock = lambda: T0  # the run's clock when it wrote them
     for day in range(5):
         sink.write_events([event(at=T0 + day * DAY + 100)])
     sink.write_windows(closed_windows(start_at=T0))
@@ -269,17 +271,91 @@ def test_retention_deletes_whole_days_older_than_the_setting(tmp_path: Path) -> 
     assert list((tmp_path / "events").iterdir()) == []
 
 
-def test_written_windows_apply_retention_against_the_newest_capture_time(
-    tmp_path: Path,
-) -> None:
+def test_retention_uses_the_runs_clock_not_the_cameras(tmp_path: Path) -> None:
+    old = tmp_path / "events" / "date=2026-11-20"  # written by an earlier run
+    old.mkdir(parents=True)
     sink = ParquetSink(ParquetSinkConfig(root=tmp_path, events_retention_days=2))
+    now = [T0 + 100]
+    sink.clock = lambda: now[0]
     sink.write([event(at=T0 + 100)], closed_windows(start_at=T0), {})
-    sink.write([event(at=T0 + 2 * DAY + 100)], [], {})  # events alone: nothing is deleted yet
-    sink.flush()
+    # a camera whose clock runs a year ahead deletes nothing
+    sink.write([event(at=T0 + 365 * DAY)], closed_windows(start_at=T0 + 365 * DAY), {})
+    assert not old.exists()  # 6 days old by the run's clock: deleted
     assert (tmp_path / "events" / "date=2026-11-26").is_dir()
-    sink.write([], closed_windows(start_at=T0 + 3 * DAY), {})  # the sink reads no clock
-    assert sorted(p.name for p in (tmp_path / "events").iterdir()) == ["date=2026-11-28"]
-    assert (tmp_path / "metrics" / "date=2026-11-26").is_dir()  # aggregates kept forever
+    now[0] = T0 + 3 * DAY  # the run goes on: what it wrote ages by its own clock
+    sink.write([], closed_windows(start_at=T0 + 3 * DAY), {})
+    assert not (tmp_path / "events" / "date=2026-11-26").exists()
+    assert (tmp_path / "events" / "date=2027-11-26").is_dir()
+
+
+def test_an_offline_run_of_old_footage_keeps_its_output(tmp_path: Path) -> None:
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path, events_retention_days=2))
+    sink.clock = lambda: T0 + 30 * DAY
+    sink.write([event(at=T0 + 100)], closed_windows(start_at=T0), {})
+    assert (tmp_path / "events" / "date=2026-11-26").is_dir()
+
+
+def test_retention_never_follows_symlinks(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "keep.txt").parent.mkdir()
+    (elsewhere / "keep.txt").write_text("x")
+    (tmp_path / "out" / "events").mkdir(parents=True)
+    (tmp_path / "out" / "events" / "date=2020-01-01").symlink_to(elsewhere)
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path / "out", events_retention_days=2))
+    sink.write([event(at=T0 + 100)], closed_windows(start_at=T0), {})  # no error
+    sink.close()
+    assert (elsewhere / "keep.txt").exists()
+    assert (tmp_path / "out" / "events" / "date=2020-01-01").is_symlink()
+
+
+def test_two_runs_on_one_output_never_overwrite_each_other(tmp_path: Path) -> None:
+    for run in ("run-1", "run-2"):
+        sink = ParquetSink(ParquetSinkConfig(root=tmp_path), run_id=run)
+        sink.write([event(at=T0 + 100)], closed_windows(start_at=T0), {})
+        sink.close()
+    names = [p.name for p in tmp_path.rglob("*") if p.is_file()]
+    for suffix in (".parquet", ".png", ".npy"):
+        files = [n for n in names if n.endswith(suffix)]
+        assert {"run-1", "run-2"} == {r for r in ("run-1", "run-2") for n in files if r in n}
+    assert len(pd.read_parquet(tmp_path / "events")) == 2
+
+
+def test_a_full_disk_pauses_writes_and_loses_nothing_once_space_returns(tmp_path: Path) -> None:
+    import errno
+
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path, max_buffer_rows=10))
+    real = sink.write_file
+
+    def full(*_args) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    sink.write_file = full
+    for i in range(50):
+        sink.write([event(track=i, at=T0 + i)], [], {})
+    sink.write([], closed_windows(start_at=T0), {})  # no error: paused
+    assert sink.disk.paused and sink.buffered_rows() == 50 + 4
+    assert not list(tmp_path.rglob("*.parquet"))
+    sink.write_file = real
+    sink.disk._next_try = 0.0  # the retry is due
+    sink.write([event(track=99, at=T0 + 99)], [], {})
+    assert not sink.disk.paused and sink.buffered_rows() == 0
+    sink.close()
+    assert len(pd.read_parquet(tmp_path / "events")) == 51
+    assert len(pd.read_parquet(tmp_path / "metrics")) == 4
+
+
+def test_a_full_disk_bounds_the_buffers(tmp_path: Path) -> None:
+    import errno
+
+    sink = ParquetSink(ParquetSinkConfig(root=tmp_path, max_buffer_rows=5, max_paused_rows=20))
+
+    def full(*_args) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    sink.write_file = full
+    for i in range(100):
+        sink.write([event(track=i, at=T0 + i)], [], {})
+    assert sink.buffered_rows() <= 20 and sink.disk.dropped_rows == 80
 
 
 def test_nothing_is_lost_on_clean_shutdown(tmp_path: Path) -> None:

@@ -1,0 +1,64 @@
+"""Writing what an aggregator's checkpoint holds when nothing is left to replay it: its
+controller (and with it every tracker and aggregator of the run) died. No Ray.
+
+The driver calls :func:`recover_run` at the end of a run whose controller was lost: each
+checkpoint's buffered events are written, its open windows closed early and written
+``complete = false``, the gap recorded (:mod:`pipeline.sinks.incidents`), and the
+checkpoint deleted. What the lost actors received after their last checkpoint, at most
+``run.checkpoint_s`` of media time per camera plus what the trackers held, is lost.
+
+Example:
+    >>> import tempfile
+    >>> recover_run(tempfile.mkdtemp(), "run-1", "controller lost")
+    {'checkpoints': 0, 'windows': 0, 'rows': 0}
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.sinks.checkpoint import CHECKPOINT_DIR, drop_checkpoint, load_checkpoint
+from pipeline.sinks.incidents import write_incidents
+
+log = logging.getLogger(__name__)
+
+
+def recover_checkpoint(path: Path, root: Path, run_id: str, why: str) -> tuple[int, int]:
+    """Writes one checkpoint's open windows and buffered rows, then deletes it; returns
+    (windows written, event rows written)."""
+    state: dict[str, Any] | None = load_checkpoint(path)
+    if state is None:
+        return 0, 0
+    failures, sinks = state["failures"], state["sinks"]
+    for cid in state["analytics"].camera_ids:
+        failures.record(cid, why, state["last_pts"].get(cid), time.time())
+    windows = failures.mark(state["analytics"].close())
+    before = sinks.rows_written()
+    sinks.write([], windows, {})
+    sinks.close()
+    write_incidents(root, run_id, failures.open_gaps())
+    drop_checkpoint(path)
+    return len(windows), sinks.rows_written() - before
+
+
+def recover_run(root: str | Path, run_id: str, why: str) -> dict[str, int]:
+    """Writes every checkpoint of run ``run_id`` under ``root`` (see the module
+    docstring); returns how many checkpoints, windows and rows (events and metrics)."""
+    folder = Path(root) / CHECKPOINT_DIR / run_id
+    out = {"checkpoints": 0, "windows": 0, "rows": 0}
+    for path in sorted(folder.glob("aggregator-*.pkl")):
+        try:
+            windows, rows = recover_checkpoint(path, Path(root), run_id, why)
+        except Exception as exc:  # noqa: BLE001 - the other checkpoints are still written
+            log.error("checkpoint %s could not be written: %s", path, exc)
+            continue
+        out["checkpoints"] += 1
+        out["windows"] += windows
+        out["rows"] += rows
+    if out["checkpoints"]:
+        log.warning("run %s: wrote %d window(s) from %d checkpoint(s) (%s)", run_id,
+                    out["windows"], out["checkpoints"], why)
+    return out

@@ -1,0 +1,142 @@
+"""SIGTERM and SIGKILL to `panoray run` itself: separate processes with their own Ray.
+
+Each run is its own session (``start_new_session``), so that a signal can go to its whole
+process group, as systemd and container runtimes send it, and so that a test can clean up
+the Ray processes a killed driver leaves behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+
+from tests.conftest import free_port
+from tests.faults.harness import CAMERAS, ROOT, read_output, site
+
+EXIT_SIGTERM = 128 + signal.SIGTERM
+
+
+class Run:
+    """``python -m pipeline run`` in its own session and Ray temporary folder."""
+
+    def __init__(self, tmp: pathlib.Path, config: dict, out: pathlib.Path, name: str) -> None:
+        self.log_path = tmp / f"{name}.log"
+        path = tmp / f"{name}.yaml"
+        path.write_text(json.dumps({**config, "http": {"port": free_port()}}))
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        env["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="pf-ray-", dir="/tmp")
+        self.ray_dir = pathlib.Path(env["RAY_TMPDIR"])
+        self._log = open(self.log_path, "w+")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "run", str(path), "--output", str(out)],
+            stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+            start_new_session=True)
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until(self, what: str, check, timeout: float = 150.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"exited before {what}\n{self.text()[-3000:]}"
+            if check():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}\n{self.text()[-3000:]}")
+
+    def group(self, sig: int) -> None:
+        """Sends ``sig`` to every process of the run's session, as systemd does."""
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def summary(self) -> dict:
+        text = self.text()
+        start = text.rindex("\n{\n")
+        return json.loads(text[start:text.index("\n}\n", start) + 2])
+
+    def close(self) -> None:
+        """Kills whatever is left of the run (its Ray processes included)."""
+        self.group(signal.SIGKILL)
+        if self.proc.poll() is None:
+            self.proc.wait()
+        self._log.close()
+
+
+def whole_output(out: pathlib.Path) -> dict[str, int]:
+    """Every output file and its size; every Parquet file is read whole on the way."""
+    read_output(out)
+    return {str(p.relative_to(out)): p.stat().st_size for p in out.rglob("*")
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def live_site(out: pathlib.Path) -> dict:
+    """The fault config, live and looping, sized to start all three cameras on 2 cores."""
+    cfg = site(out, frames=None, mode="live")
+    for cam in cfg["cameras"]:
+        cam["placement"] = {"num_cpus": 0.1}
+    return {**cfg, "serving": {"replicas": 1}, "run": {"shutdown_timeout_s": 30}}
+
+
+def test_sigterm_to_the_process_group_mid_run_and_again_during_shutdown(tmp_path) -> None:
+    out = tmp_path / "out"
+    run = Run(tmp_path, live_site(out), out, "live")
+    try:
+        run.wait_until("every camera started", lambda: "pipeline started: 3" in run.text())
+        run.wait_until("a closed window", lambda: list(out.glob("metrics/*/*/*.parquet")))
+        run.group(signal.SIGTERM)
+        run.wait_until("the shutdown", lambda: "shutting down cleanly" in run.text(), 30)
+        time.sleep(0.5)
+        run.group(signal.SIGTERM)  # again, while it shuts down
+        sent = time.monotonic()
+        assert run.proc.wait(timeout=90) == EXIT_SIGTERM, run.text()[-3000:]
+        stop_s = time.monotonic() - sent
+    finally:
+        run.close()
+    summary = run.summary()
+    assert set(summary["cameras"]) == set(CAMERAS) and not summary.get("error")
+    tables = read_output(out)
+    assert set(tables["metrics"].camera_id) == set(CAMERAS)
+    assert (~tables["metrics"].complete).any()  # the windows open at SIGTERM
+    assert not [p for p in out.rglob(".*") if p.is_file()], "temporary files left"
+    assert not list(out.rglob("*.pkl")), "checkpoints left after a clean stop"
+    print(f"group SIGTERM: clean stop in {stop_s:.1f} s, "
+          f"{len(tables['events'])} events, {len(tables['metrics'])} metric rows")
+
+
+def test_killed_driver_leaves_whole_files_and_the_next_run_stops_at_start_up(tmp_path) -> None:
+    out = tmp_path / "out"
+    first = Run(tmp_path, live_site(out), out, "first")
+    try:
+        first.wait_until("a closed window", lambda: list(out.glob("metrics/*/*/*.parquet")))
+        os.kill(first.proc.pid, signal.SIGKILL)
+        first.proc.wait(timeout=30)
+    finally:
+        first.close()
+    before = whole_output(out)  # every Parquet file is whole
+    assert any(p.startswith("heatmaps/") for p in before)
+
+    second = Run(tmp_path, live_site(out), out, "second")
+    try:  # SIGTERM while Ray and the cameras are still starting
+        second.wait_until("Ray to start", lambda: list(second.ray_dir.glob("ray/session_2*")))
+        second.group(signal.SIGTERM)
+        sent = time.monotonic()
+        assert second.proc.wait(timeout=120) == EXIT_SIGTERM, second.text()[-3000:]
+        stop_s = time.monotonic() - sent
+    finally:
+        second.close()
+    summary = second.summary()
+    assert summary["run_id"] and not summary.get("error")
+    after = whole_output(out)
+    assert {p: after.get(p) for p in before} == before, "the second run changed the first's"
+    print(f"driver SIGKILL: {len(before)} whole files kept; SIGTERM at start-up: clean stop "
+          f"in {stop_s:.1f} s")

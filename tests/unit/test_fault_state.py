@@ -1,0 +1,86 @@
+"""The plain pieces behind supervision: replay buffers, failure books, checkpoints and the
+driver's recovery of a lost run's checkpoints. No Ray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from actors.replay import ReplayBuffer
+from pipeline.analytics.aggregator import Aggregator
+from pipeline.analytics.config import AnalyticsConfig
+from pipeline.dashboard.history import WindowHistory
+from pipeline.sinks import ParquetSinkConfig, Sinks
+from pipeline.sinks.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from pipeline.sinks.incidents import FailureBook
+from pipeline.sinks.recovery import recover_run
+from pipeline.types import FrameMeta, TrackedFrame
+from tests.unit.analytics_helpers import WALL0, tracks_at
+
+ZONE = AnalyticsConfig(zones=[{"id": "all", "min_visit_s": 0, "units": "pixel",
+                               "points": [[0, 0], [1000, 0], [1000, 1000], [0, 1000]]}],
+                       window_s=5, window_grace_s=2, min_distinct_tracks=1)
+
+
+def frames(n: int, fps: float = 10.0, camera_id: str = "cam1") -> list[TrackedFrame]:
+    """One track walking right, ``n`` frames of a 1000x1000 camera."""
+    return [TrackedFrame(FrameMeta(camera_id, i, i / fps, WALL0 + i / fps, 1000, 1000),
+                         tracks_at([(1, 100.0 + i, 200.0)])) for i in range(n)]
+
+
+def test_replay_keeps_recent_frames_and_all_while_the_aggregator_is_down() -> None:
+    buf = ReplayBuffer(replay_s=2.0, max_frames=50)
+    buf.add(frames(40))  # 0.0 .. 3.9 s
+    assert [f.meta.pts_s for f in buf.after(None)][0] == 1.9
+    assert len(buf.after(3.5)) == 4
+    assert len(buf) == 21
+    buf.add(frames(100)[40:], hold=True)  # down: nothing trimmed by time, only by count
+    assert len(buf) == 50 and buf.dropped == 31
+
+
+def test_windows_spanning_a_failure_are_marked_incomplete() -> None:
+    agg = Aggregator()
+    agg.add_camera("cam1", ZONE)
+    book = FailureBook()
+    out = agg.update(frames(30))  # 0 .. 2.9 s
+    book.record("cam1", "tracker restarted", last_pts=2.9, at=WALL0)
+    later = frames(130)[90:]  # 9.0 .. 12.9 s: the gap is 2.9 .. 9.0
+    closed = book.seen("cam1", later[0].meta.pts_s)
+    assert [(f.from_pts_s, f.to_pts_s) for f in closed] == [(2.9, 9.0)]
+    out = agg.update(later)
+    windows = book.mark(out.windows + agg.close())
+    spans = {(w.start_s, w.complete) for w in windows}
+    assert (0.0, False) in spans and (5.0, False) in spans  # both overlap 2.9 .. 9.0
+    assert all(not m.complete for w in windows if w.start_s < 9.0 for m in w.metrics)
+
+
+def test_a_lost_runs_checkpoints_are_written_with_open_windows_incomplete(tmp_path) -> None:
+    agg = Aggregator()
+    agg.add_camera("cam1", ZONE)
+    sinks = Sinks([ParquetSinkConfig(root=tmp_path)], run_id="run-1")
+    out = agg.update(frames(72))  # 0 .. 7.1 s: one window closed, one open
+    sinks.write(out.events, out.windows, {})
+    path = checkpoint_path(tmp_path, "run-1", 0)
+    save_checkpoint(path, {"analytics": agg, "sinks": sinks, "history": WindowHistory(),
+                           "failures": FailureBook(), "last_pts": {"cam1": 7.1}})
+    assert load_checkpoint(path)["last_pts"] == {"cam1": 7.1}
+
+    got = recover_run(tmp_path, "run-1", "run lost: controller gone")
+    assert got["checkpoints"] == 1 and got["windows"] >= 1
+    assert not path.exists()
+    metrics = pd.read_parquet(tmp_path / "metrics")
+    assert not metrics.loc[metrics.window_start_s == 5.0, "complete"].any()
+    incidents = pd.read_parquet(tmp_path / "incidents")
+    assert incidents[["camera_id", "kind", "from_pts_s"]].values.tolist() == [
+        ["cam1", "run lost: controller gone", 7.1]]
+    assert len(pd.read_parquet(tmp_path / "events")) == 1  # the zone entry, buffered
+    assert recover_run(tmp_path, "run-1", "again") == {"checkpoints": 0, "windows": 0, "rows": 0}
+
+
+def test_a_missing_or_broken_checkpoint_means_starting_empty(tmp_path: Path) -> None:
+    path = checkpoint_path(tmp_path, "run-1", 3)
+    assert load_checkpoint(path) is None
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a pickle")
+    assert load_checkpoint(path) is None
