@@ -84,8 +84,8 @@ def empty_window(windows: WindowSet, index: int, start_at: float | None) -> Clos
     base = dict(camera_id=windows.camera_id, window_start_s=start, window_end_s=end,
                 window_start_at=start_at, complete=True, frames=0, late_events=0,
                 suppressed=False, coverage=0.0)
-    rows = [WindowMetrics(**base, element_kind="zone", element_id=z.zone_id,
-                          is_queue=z.is_queue) for z in windows.zones]
-    rows += [WindowMetrics(**base, element_kind="line", element_id=ln.line_id, is_queue=False)
+    rows = [WindowMetrics(**base, element_kind="zone", element_id=z.id,
+                          is_queue=z.queue) for z in windows.zones]
+    rows += [WindowMetrics(**base, element_kind="line", element_id=ln.id, is_queue=False)
              for ln in windows.lines]
     return ClosedWindow(windows.camera_id, start, end, start_at, True, tuple(rows), None)

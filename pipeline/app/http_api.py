@@ -58,11 +58,10 @@ from actors.controller_actor import CONTROLLER_NAME
 from models.preprocess import InputSpec, prepare_frame
 from models.registry import BUNDLED
 from models.requests import DetectRequest
+from pipeline.app.responses import dashboard_file, error_response, image_response
 from pipeline.app.access import CHANGE, READ, check_api_source, host_header_refusal
 from pipeline.app.uploads import decode_image, read_body, read_json, read_multipart_file
 from pipeline.config import validation_message
-from pipeline.dashboard import STATIC_DIR, STATIC_FILES
-from pipeline.dashboard.stills import EncodedImage
 from pipeline.errors import (
     CameraExistsError,
     ConfigError,
@@ -113,46 +112,6 @@ CONTROLLER_TIMEOUT_S = 300.0
 actor is placed and started, up to ``ray.camera_start_timeout_s``)."""
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": message}, headers=headers)
-
-
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
-    "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
-"""Headers of the dashboard's files: only this origin's scripts, no framing, no referrer."""
-IMAGE_CACHE_CONTROL = "private, no-cache"
-"""Stills and heatmaps: a browser may keep them but must revalidate (ETag) before reuse."""
-
-
-def _static(name: str) -> Response:
-    """One of the dashboard's files (:data:`pipeline.dashboard.STATIC_FILES`), else 404."""
-    content_type = STATIC_FILES.get(name)
-    if content_type is None:
-        return _error(404, f"no dashboard file {name!r}")
-    return Response((STATIC_DIR / name).read_bytes(), media_type=content_type,
-                    headers=PAGE_HEADERS)
-
-
-def _image(image: EncodedImage | None, camera_id: str, missing: str) -> Response:
-    """A still or heatmap as a response: 404 saying ``missing`` when there is none, 304
-    when the client has it (its ETag), else the bytes; ``X-Panoray-Blurred`` says whether
-    people in it are blurred."""
-    if image is None:
-        return _error(404, f"camera {camera_id!r} {missing}")
-    headers = {"ETag": image.etag, "Cache-Control": IMAGE_CACHE_CONTROL,
-               "X-Panoray-Blurred": "true" if image.blurred else "false",
-               "X-Content-Type-Options": "nosniff"}
-    if image.data is None:
-        return Response(status_code=304, headers=headers)
-    return Response(image.data, media_type=image.content_type, headers=headers)
-
-
 app = FastAPI(
     title="panoray",
     description="Anonymous flow metrics from cameras. Inference endpoint and runtime API.",
@@ -167,13 +126,13 @@ async def _check_host(request: Request, call_next: Callable[[Request], Any]) -> 
     http = getattr(request.app.state, "http", None)
     why = host_header_refusal(http, request.headers.get("host")) if http else None
     if why is not None:
-        return _error(421, why)
+        return error_response(421, why)
     return await call_next(request)
 
 
 @app.exception_handler(HTTPException)
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    return _error(exc.status_code, str(exc.detail), exc.headers)
+    return error_response(exc.status_code, str(exc.detail), exc.headers)
 
 
 @app.exception_handler(PanorayError)
@@ -184,22 +143,22 @@ async def _pipeline_error(request: Request, exc: Exception) -> JSONResponse:
     it as a subclass of the original type, so it is caught by that type. Camera URLs are
     redacted from every message."""
     if isinstance(exc, InputTooLargeError):
-        return _error(413, str(exc))
+        return error_response(413, str(exc))
     if isinstance(exc, UnknownCameraError):
-        return _error(404, str(exc))
+        return error_response(404, str(exc))
     if isinstance(exc, CameraExistsError):
-        return _error(409, str(exc))
+        return error_response(409, str(exc))
     if isinstance(exc, (InputError, ConfigError)):
-        return _error(400, redact_text(str(exc)))
+        return error_response(400, redact_text(str(exc)))
     if isinstance(exc, PipelineUnavailableError):
-        return _error(503, str(exc))
+        return error_response(503, str(exc))
     if isinstance(exc, TimeoutError):
-        return _error(504, f"no answer within {CONTROLLER_TIMEOUT_S:.0f} s")
+        return error_response(504, f"no answer within {CONTROLLER_TIMEOUT_S:.0f} s")
     if isinstance(exc, PanorayError):
         log.warning("API call failed: %s", redact_text(str(exc)))
-        return _error(500, redact_text(str(exc)))
+        return error_response(500, redact_text(str(exc)))
     log.error("API call failed: %s", type(exc).__name__)
-    return _error(500, f"internal error: {type(exc).__name__}")
+    return error_response(500, f"internal error: {type(exc).__name__}")
 
 
 @serve.deployment(name="HttpApi", num_replicas=1, ray_actor_options={"num_cpus": 0.1})
@@ -274,7 +233,7 @@ class HttpApi:
     ) -> Any:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in RAW_IMAGE_TYPES + (MULTIPART,):
-            return _error(
+            return error_response(
                 415, f"unsupported content type {content_type or '(none)'!r}; send "
                 "image/jpeg, image/png, application/octet-stream, or multipart/form-data "
                 "with a field named 'image'",
@@ -292,12 +251,12 @@ class HttpApi:
                 timeout=self._http.request_timeout_s,
             )
         except TimeoutError:
-            return _error(504, f"detector did not answer within {self._http.request_timeout_s} s")
+            return error_response(504, f"detector did not answer within {self._http.request_timeout_s} s")
         except InputError:
             raise  # this image's fault: 400
         except PanorayError as exc:
             log.warning("detect failed: %s", exc)
-            return _error(503, str(exc))
+            return error_response(503, str(exc))
         d = result.detections
         return DetectResponse(
             detections=[
@@ -375,16 +334,16 @@ class HttpApi:
     async def add_camera(self, request: Request) -> Any:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
-            return _error(415, f"send the camera as application/json, not "
+            return error_response(415, f"send the camera as application/json, not "
                           f"{content_type or '(no content type)'!r}")
         data = await read_json(request, CAMERA_BODY_LIMIT)
         if not isinstance(data, dict):
-            return _error(400, "the body must be a JSON object: one camera as in the config's "
+            return error_response(400, "the body must be a JSON object: one camera as in the config's "
                           "cameras list")
         try:
             camera = CameraConfig.model_validate(data)
         except ValidationError as exc:
-            return _error(400, f"invalid camera: {validation_message(exc)}")
+            return error_response(400, f"invalid camera: {validation_message(exc)}")
         camera = await asyncio.to_thread(  # it may resolve the camera's host name
             check_api_source, camera, self._http.media_roots, self._http.allowed_hosts)
         view = await self._ask(lambda c: c.add_camera.remote(camera))
@@ -401,7 +360,7 @@ class HttpApi:
     async def alerts(self) -> Any:
         view = await self._ask(lambda c: c.alerts.remote())
         if view is None:
-            return _error(404, "no alert rules are configured (the site config's `alerts:`)")
+            return error_response(404, "no alert rules are configured (the site config's `alerts:`)")
         return view
 
     @app.get("/v1/live", dependencies=READ, responses={401: {}, 503: {}},
@@ -412,15 +371,15 @@ class HttpApi:
     # -- dashboard ---------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
     async def dashboard_page(self) -> Any:
-        return _static("index.html")
+        return dashboard_file("index.html")
 
     @app.get("/inference", include_in_schema=False)
     async def inference_page(self) -> Any:
-        return _static("inference.html")
+        return dashboard_file("inference.html")
 
     @app.get("/static/{name}", include_in_schema=False)
     async def static_file(self, name: str) -> Any:
-        return _static(name)
+        return dashboard_file(name)
 
     @app.get("/v1/dashboard", dependencies=READ, responses={401: {}, 503: {}},
              summary="The dashboard's poll: cameras, live analytics, still ETags, auth needs")
@@ -437,7 +396,7 @@ class HttpApi:
     async def camera_still(self, camera_id: str, request: Request) -> Any:
         image = await self._ask(lambda c: c.still.remote(
             camera_id, request.headers.get("if-none-match")))
-        return _image(image, camera_id, "has no still yet (one comes every still_interval_s "
+        return image_response(image, camera_id, "has no still yet (one comes every still_interval_s "
                       "of media time once it streams)")
 
     @app.get("/v1/cameras/{camera_id}/heatmap", dependencies=READ,
@@ -446,7 +405,7 @@ class HttpApi:
     async def camera_heatmap(self, camera_id: str, request: Request) -> Any:
         image = await self._ask(lambda c: c.heatmap.remote(
             camera_id, request.headers.get("if-none-match")))
-        return _image(image, camera_id, "has no heatmap: heatmaps are off or no frame has "
+        return image_response(image, camera_id, "has no heatmap: heatmaps are off or no frame has "
                       "reached its analytics yet")
 
     @app.get("/v1/history", dependencies=READ, responses={401: {}, 404: {}, 503: {}},

@@ -1,0 +1,49 @@
+"""Responses of the HTTP API that are not JSON models: errors, the dashboard's files, and
+stills or heatmaps with their ETags."""
+
+# No `from __future__ import annotations`: kept like http_api.py, which FastAPI reads.
+
+from fastapi.responses import JSONResponse, Response
+
+from pipeline.dashboard import STATIC_DIR, STATIC_FILES
+from pipeline.dashboard.stills import EncodedImage
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": message}, headers=headers)
+
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
+    "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+"""Headers of the dashboard's files: only this origin's scripts, no framing, no referrer."""
+IMAGE_CACHE_CONTROL = "private, no-cache"
+"""Stills and heatmaps: a browser may keep them but must revalidate (ETag) before reuse."""
+
+
+def dashboard_file(name: str) -> Response:
+    """One of the dashboard's files (:data:`pipeline.dashboard.STATIC_FILES`), else 404."""
+    content_type = STATIC_FILES.get(name)
+    if content_type is None:
+        return error_response(404, f"no dashboard file {name!r}")
+    return Response((STATIC_DIR / name).read_bytes(), media_type=content_type,
+                    headers=PAGE_HEADERS)
+
+
+def image_response(image: EncodedImage | None, camera_id: str, missing: str) -> Response:
+    """A still or heatmap as a response: 404 saying ``missing`` when there is none, 304
+    when the client has it (its ETag), else the bytes; ``X-Panoray-Blurred`` says whether
+    people in it are blurred."""
+    if image is None:
+        return error_response(404, f"camera {camera_id!r} {missing}")
+    headers = {"ETag": image.etag, "Cache-Control": IMAGE_CACHE_CONTROL,
+               "X-Panoray-Blurred": "true" if image.blurred else "false",
+               "X-Content-Type-Options": "nosniff"}
+    if image.data is None:
+        return Response(status_code=304, headers=headers)
+    return Response(image.data, media_type=image.content_type, headers=headers)
