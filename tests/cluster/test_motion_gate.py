@@ -88,9 +88,12 @@ def test_occupancy_visits_and_crossings_match_the_plain_camera(gated_run):
     gated, plain = summary["cameras"]["gated"], summary["cameras"]["plain"]
     assert gated["visits"] == plain["visits"] and gated["crossings"] == plain["crossings"]
     metrics = pd.read_parquet(tmp / "out" / "metrics")
-    zone = metrics[(metrics.element_id == "everywhere") & metrics.complete]
-    frozen = zone[zone.window_start_s >= WALK / FPS]  # windows wholly in the frozen view
-    by_cam = {cid: rows.sort_values("window_start_s") for cid, rows in frozen.groupby("camera_id")}
+    # Windows wholly in the frozen view (the last ones close at the end of the run,
+    # complete = false, with the occupancy of the frames they saw).
+    zone = metrics[metrics.element_id == "everywhere"]
+    frozen = zone[zone.window_start_s >= WALK / FPS]
+    by_cam = {str(cid): rows.sort_values("window_start_s")
+              for cid, rows in frozen.groupby("camera_id", observed=True)}
     assert len(by_cam["gated"]) == len(by_cam["plain"]) >= 2
     # People stand in view the whole time: the held tracks keep them counted.
     assert (by_cam["gated"].occupancy_max.to_numpy() >= 1).all()
