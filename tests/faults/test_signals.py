@@ -73,10 +73,12 @@ class Run:
 
 
 def whole_output(out: pathlib.Path) -> dict[str, int]:
-    """Every output file and its size; every Parquet file is read whole on the way."""
+    """Every output file and its size (not the runs' private checkpoints, which a killed
+    run's last actors may still touch as they die); every Parquet file is read whole."""
     read_output(out)
     return {str(p.relative_to(out)): p.stat().st_size for p in out.rglob("*")
-            if p.is_file() and not p.name.startswith(".")}
+            if p.is_file() and not any(part.startswith(".") for p in [p.relative_to(out)]
+                                       for part in p.parts)}
 
 
 def live_site(out: pathlib.Path) -> dict:
