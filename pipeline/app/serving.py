@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 
 import ray
 from ray import serve
@@ -13,6 +14,7 @@ from models.config import ModelConfig, ServingConfig
 from models.deployment import Detector, detector_options, replica_model
 from pipeline.app.http_api import HttpApi
 from pipeline.app.ray_env import SYSTEM_CONFIG, apply_ray_env
+from pipeline.app.signals import shielded_from_sigterm
 from pipeline.site_config import HttpConfig
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,14 @@ def stop_serving() -> None:
     if not ray.is_initialized():
         return
     if _started_local:
-        ray.shutdown()
+        # ray.shutdown() puts back the default SIGTERM action: a SIGTERM during it would
+        # kill this process before the summary. Held until the caller's handlers are back.
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        with shielded_from_sigterm():
+            ray.shutdown()
+            for sig, handler in handlers.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
     else:
         serve.shutdown()
 

@@ -76,12 +76,12 @@ def wait_until(what: str, check: Any, timeout: float) -> Any:
 
 
 def files(root: pathlib.Path) -> dict[str, tuple[int, int]]:
-    """Every finished output file with its size and modification time. Hidden files are
-    writes in progress (the sink writes ``.name.<token>.tmp`` and renames it into place),
-    not output: they are skipped."""
+    """Every finished output file with its size and modification time. Hidden files and
+    folders are not output: writes in progress (the sink writes ``.name.<token>.tmp`` and
+    renames it into place) and the aggregators' checkpoints (``.checkpoints/``)."""
     out = {}
     for p in root.rglob("*"):
-        if p.name.startswith("."):
+        if any(part.startswith(".") for part in p.relative_to(root).parts):
             continue
         try:
             st = p.stat()
