@@ -106,3 +106,20 @@ def machine() -> dict[str, Any]:
 def emit(report: dict[str, Any]) -> None:
     """Prints the report as the last line of stdout (the harness contract)."""
     print(json.dumps(report, default=float), flush=True)
+
+
+def part_of(doc: str | None, script: str) -> None:
+    """What a benchmark's helper module does when run as a script: it is a part of
+    ``script``, not a benchmark itself; ``--help`` says so, any other use exits 2."""
+    import argparse
+
+    summary = (doc or "").strip().splitlines()[0] if doc else ""
+    parser = argparse.ArgumentParser(
+        description=f"{summary} A part of benchmarks/{script}, not a benchmark itself: "
+        f"run `python benchmarks/{script}` (see its --help).")
+    parser.parse_args()
+    parser.error(f"nothing to run here; run benchmarks/{script}")
+
+
+if __name__ == "__main__":
+    part_of(__doc__, "<benchmark>.py")

@@ -51,6 +51,15 @@ The parts live in :mod:`benchmarks.detsim_views` (clips, views, visibility) and
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # run as a script: a part of another benchmark
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.common import part_of
+
+    part_of(__doc__, "identity.py")
+
 import math
 from dataclasses import dataclass
 

@@ -9,6 +9,15 @@ See :mod:`benchmarks.detsim` for the whole model. No Ray, no model, no files.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # run as a script: a part of another benchmark
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.common import part_of
+
+    part_of(__doc__, "identity.py")
+
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field

@@ -17,6 +17,15 @@ height and visibility, miss runs in seconds, extra, fused and background rates);
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # run as a script: a part of another benchmark
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.common import part_of
+
+    part_of(__doc__, "identity.py")
+
 from dataclasses import dataclass, fields
 from typing import Any
 

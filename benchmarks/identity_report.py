@@ -5,6 +5,15 @@ HOTA margins in points (HOTA x 100); tables go to stderr, goals into the last JS
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # run as a script: a part of another benchmark
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.common import part_of
+
+    part_of(__doc__, "identity.py")
+
 import sys
 from typing import Any
 

@@ -14,6 +14,15 @@ Example:
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # run as a script: a part of another benchmark
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.common import part_of
+
+    part_of(__doc__, "accuracy.py")
+
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
