@@ -105,6 +105,8 @@ class ClipFeatures:
         boxes: (n, 4) true boxes clipped to the frame.
         h_model, squeeze, visible: (n,) features.
         crowd: (n,) 1 where another person's box overlaps this one.
+        neighbour_iou: (n,) the largest IoU of this box with another person's (in front
+            or behind).
         pair_rows: (p, 2) row indices of overlapping people in the same frame.
         pair_group: (p,) index of each pair of people (same two people, same group).
         pair_iou: (p,) their IoU.
@@ -120,6 +122,7 @@ class ClipFeatures:
     squeeze: FloatArray
     visible: FloatArray
     crowd: FloatArray
+    neighbour_iou: FloatArray
     pair_rows: IntArray
     pair_group: IntArray
     pair_iou: FloatArray
@@ -146,6 +149,7 @@ def prepare(clip: Clip, view: View, visible: FloatArray | None = None) -> ClipFe
     b = boxes[idx]
     h_model, squeeze = view.features(b)
     crowd = np.zeros(len(idx))
+    neighbour = np.zeros(len(idx))
     pairs, pair_iou = [], []
     starts = np.searchsorted(frame, np.arange(clip.num_frames + 1))
     for f in range(clip.num_frames):
@@ -154,6 +158,7 @@ def prepare(clip: Clip, view: View, visible: FloatArray | None = None) -> ClipFe
             continue
         iou = iou_matrix(b[rows], b[rows])
         i, j = np.triu_indices(len(rows), 1)
+        neighbour[rows] = np.where(np.eye(len(rows), dtype=np.bool_), 0.0, iou).max(axis=1)
         over = iou[i, j] > 0
         crowd[rows[i[over]]] = 1.0
         crowd[rows[j[over]]] = 1.0
@@ -171,7 +176,7 @@ def prepare(clip: Clip, view: View, visible: FloatArray | None = None) -> ClipFe
     key = group[pair_rows[:, 0]] * (group.max(initial=0) + 1) + group[pair_rows[:, 1]]
     _, pair_group = np.unique(key, return_inverse=True)
     return ClipFeatures(clip, frame, group, clip.times_s[frame], b, h_model, squeeze,
-                        visible[idx], crowd, pair_rows, pair_group.astype(np.intp), piou,
+                        visible[idx], crowd, neighbour, pair_rows, pair_group.astype(np.intp), piou,
                         view.frame_scale())
 
 
@@ -224,6 +229,34 @@ def _event(model: EventModel, x: FloatArray, groups: IntArray, times: FloatArray
     return z[:, 0] > ndtri(1.0 - np.clip(p, 1e-9, 1 - 1e-9)), ndtr(z[:, 1])
 
 
+def hold_per_episode(groups: IntArray, times_s: FloatArray, event: npt.NDArray[np.bool_],
+                     u: FloatArray) -> FloatArray:
+    """``u`` with every row of an episode (a run of consecutive rows of one group, in
+    time order, that all have the event) set to the episode's first value.
+
+    An extra or fused box keeps the shape it was drawn with for as long as it lasts, as
+    the real detector's do (a false box the tracker can follow for several frames);
+    drawing each frame's shape anew from the pool breaks it into flicker that no tracker
+    confirms.
+
+    Args:
+        groups: (n,) person or pair of each row.
+        times_s: (n,) media time of each row.
+        event: (n,) whether the row has the event.
+        u: (n,) the per-row values (uniforms picking from a pool).
+    """
+    out = np.asarray(u, np.float64).copy()
+    order = np.lexsort((times_s, groups))
+    g, e = np.asarray(groups)[order], np.asarray(event, np.bool_)[order]
+    start = e.copy()
+    start[1:] &= ~(e[:-1] & (g[1:] == g[:-1]))
+    episode = np.cumsum(start) - 1
+    first = order[np.flatnonzero(start)]
+    held = np.flatnonzero(e)
+    out[order[held]] = out[first[episode[held]]]
+    return out
+
+
 def _pick(pool: FloatArray, u: FloatArray) -> FloatArray:
     """Rows of ``pool`` (sorted by its first column) at uniforms ``u``."""
     order = np.argsort(pool[:, 0], kind="stable")
@@ -246,7 +279,8 @@ def simulate(model: NoiseModel, scene: ClipFeatures, seed: int) -> list[Detectio
     x_lin = linear_design(lh, lsq, occ)
 
     # Scores and misses.
-    mu = model.score.mean(scene.h_model, scene.squeeze, scene.visible, ranges)
+    mu = model.score.mean(scene.h_model, scene.squeeze, scene.visible, ranges,
+                          scene.neighbour_iou)
     z = latent(scene.group, scene.time_s, model.score.timescales, rng)[:, 0]
     scores = expit(mu + model.score.sigma * z)
     hit = scores >= model.threshold
@@ -266,6 +300,7 @@ def simulate(model: NoiseModel, scene: ClipFeatures, seed: int) -> list[Detectio
         pr = scene.pair_rows
         xf = _pair_design(scene, x_lin)
         fused, uf = _event(model.fused, xf, scene.pair_group, scene.time_s[pr[:, 0]], rng)
+        uf = hold_per_episode(scene.pair_group, scene.time_s[pr[:, 0]], fused, uf)
         used = np.zeros(n, np.bool_)
         keep = np.ones(n, np.bool_)
         idx = []
@@ -298,6 +333,7 @@ def simulate(model: NoiseModel, scene: ClipFeatures, seed: int) -> list[Detectio
         xe = np.concatenate([x_lin, scene.crowd[:, None]], 1)
         extra, ue = _event(model.extra, xe, scene.group, scene.time_s, rng)
         extra &= hit
+        ue = hold_per_episode(scene.group, scene.time_s, extra, ue)
         if extra.any():
             drawn = _pick(model.extra.pool, ue[extra])
             out_f.append(scene.frame[extra])

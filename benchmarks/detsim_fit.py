@@ -271,18 +271,20 @@ def fit(obs: Observations, threshold: float, model_input: tuple[int, int, str],
     # the scale of the detected people's logit scores.
     use = (obs.state != FUSED) & ~((obs.state == MISSED) & (obs.near_box_iou > nms_iou))
     xs = quadratic_design(lh, lsq, occ)
+    xn = np.concatenate([xs, obs.neighbour_iou[:, None]], 1)
     w = obs.weight
-    eta_beta = _probit(xs[use], obs.hit[use], w[use])
+    eta_beta = _probit(xn[use], obs.hit[use], w[use])
     hit = obs.hit
     c = float(_logit(threshold))
-    sigma = _score_sigma(xs[hit] @ eta_beta, _logit(obs.score[hit]), c, w[hit])
+    sigma = _score_sigma(xn[hit] @ eta_beta, _logit(obs.score[hit]), c, w[hit])
     beta = sigma * eta_beta
     beta[0] += c
-    score = ScoreModel(tuple(float(b) for b in beta), sigma, ())
-    p_hit = score.recall(obs.h_model, obs.squeeze, obs.visible, ranges, threshold)
+    score = ScoreModel(tuple(float(b) for b in beta[:-1]), sigma, (), float(beta[-1]))
+    p_hit = score.recall(obs.h_model, obs.squeeze, obs.visible, ranges, threshold,
+                         obs.neighbour_iou)
     timescales, rep = _fit_binary_latent(obs.group, obs.time_s, obs.frame, 1.0 - p_hit,
                                          ~obs.hit, use, parts=2)
-    score = ScoreModel(score.beta, sigma, timescales)
+    score = ScoreModel(score.beta, sigma, timescales, score.neighbour)
     report["miss_latent"] = rep
 
     # Box errors of hits.
@@ -351,4 +353,4 @@ def fit(obs: Observations, threshold: float, model_input: tuple[int, int, str],
 def expected_recall(model: NoiseModel, obs: Observations) -> FloatArray:
     """(n,) the model's P(hit) of every person row of ``obs``."""
     return model.score.recall(obs.h_model, obs.squeeze, obs.visible, model.ranges,
-                              model.threshold)
+                              model.threshold, obs.neighbour_iou)

@@ -160,29 +160,37 @@ class ScoreModel:
         beta: coefficients of :data:`QUADRATIC_TERMS`.
         sigma: residual standard deviation (logit units).
         timescales: the residual latent's slow parts (:data:`Timescales`).
+        neighbour: coefficient of the largest IoU of the person's box with another
+            person's, whoever is in front (:attr:`ClipFeatures.neighbour_iou`): a person
+            standing against someone else is harder to find even when fully visible.
     """
 
     beta: tuple[float, ...]
     sigma: float
     timescales: Timescales
+    neighbour: float = 0.0
 
     def mean(self, h_model: FloatArray, squeeze: FloatArray, visible: FloatArray,
-             ranges: Ranges) -> FloatArray:
+             ranges: Ranges, neighbour_iou: FloatArray | None = None) -> FloatArray:
         """Mean logit score. Below the fitted height range it continues along the tangent
         in log height at the range's edge; above it, and outside the squeeze range, it
-        stays at the edge value."""
+        stays at the edge value. ``neighbour_iou`` (n,) in [0, 1]; None: 0 (nobody
+        near)."""
         lh, lsq, lh_raw = clamped(h_model, squeeze, ranges)
         occ = 1.0 - np.clip(visible, 0.0, 1.0)
         b = np.asarray(self.beta)
         mu = quadratic_design(lh, lsq, occ) @ b
+        if neighbour_iou is not None:
+            mu = mu + self.neighbour * np.clip(neighbour_iou, 0.0, 1.0)
         below = lh_raw < lh
         slope = b[1] + 2 * b[2] * lh + b[7] * occ + b[8] * lsq
         return mu + np.where(below, slope * (lh_raw - lh), 0.0)
 
     def recall(self, h_model: FloatArray, squeeze: FloatArray, visible: FloatArray,
-               ranges: Ranges, threshold: float) -> FloatArray:
+               ranges: Ranges, threshold: float,
+               neighbour_iou: FloatArray | None = None) -> FloatArray:
         """P(score >= threshold) of each box."""
-        mu = self.mean(h_model, squeeze, visible, ranges)
+        mu = self.mean(h_model, squeeze, visible, ranges, neighbour_iou)
         return ndtr((mu - _logit(threshold)) / self.sigma)
 
 
@@ -308,6 +316,7 @@ class NoiseModel:
             "fit_range": {"h_model_px": [round(v, 1) for v in self.ranges.h_model],
                           "squeeze": [round(v, 3) for v in self.ranges.squeeze]},
             "score": {"terms": QUADRATIC_TERMS, "beta": _r(self.score.beta),
+                      "neighbour_iou_beta": round(self.score.neighbour, 3),
                       "sigma_logit": round(self.score.sigma, 3),
                       "latent_share_tau_s": _r(self.score.timescales)},
             "box_error": {

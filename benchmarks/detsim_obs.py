@@ -47,6 +47,12 @@ FUSED_MAX_SINGLE_IOU = 0.5
 """... and greatest IoU it may have with any one person (else it is that person's box)."""
 BACKGROUND_STAY_IOU = 0.3
 """A background box overlapping one of the previous frame by this IoU is the same one."""
+PERSISTENT_IOU = 0.5
+PERSISTENT_FRAMES = 3
+"""A false box (no person's hit) overlapping a false box of the previous frame by
+PERSISTENT_IOU continues its chain; boxes of chains of PERSISTENT_FRAMES frames or more
+are *persistent*: what a tracker confirms into a false track (short flicker it does
+not)."""
 MISSED, DETECTED, FUSED = 0, 1, 2
 """States of a person row."""
 
@@ -56,7 +62,7 @@ class Observations:
     """Matched real detections of one or more clips (see the module docstring).
 
     Person rows (one per usable true box): ``group`` (person), ``frame``, ``time_s``,
-    features ``h_model``, ``squeeze``, ``visible``, ``crowd``; ``state``
+    features ``h_model``, ``squeeze``, ``visible``, ``crowd``, ``neighbour_iou``; ``state``
     :data:`MISSED`, :data:`DETECTED` or :data:`FUSED` (in a fused pair, without a box of
     their own); ``score`` of the detected (NaN otherwise); ``err`` (n, 4) box errors of
     the detected (NaN otherwise); ``extra`` whether an extra box lies next to them.
@@ -69,7 +75,9 @@ class Observations:
     background boxes ``bg_sizes`` (model px) and ``bg_scores``, ``bg_frames`` (model
     images looked at), ``bg_prev`` / ``bg_stayed`` (boxes with a previous frame, and of
     them those seen there at the same place). ``dt_s``: frame interval. ``frames`` and
-    ``false_boxes``: frames seen, and boxes that are no person's hit. ``near_box_iou``:
+    ``false_boxes``: frames seen, and boxes that are no person's hit;
+    ``false_persistent``: of those, the boxes in chains of at least
+    :data:`PERSISTENT_FRAMES` frames (:data:`PERSISTENT_IOU`). ``near_box_iou``:
     per person row, the largest IoU of their true box with a box that is not theirs (a
     missed person overlapped that much by another box may have been suppressed by the
     detector's non-maximum suppression); ``box_pair_iou``: IoU of every pair of boxes
@@ -85,6 +93,7 @@ class Observations:
     squeeze: FloatArray
     visible: FloatArray
     crowd: FloatArray
+    neighbour_iou: FloatArray
     state: npt.NDArray[np.int8]
     score: FloatArray
     err: FloatArray
@@ -105,6 +114,7 @@ class Observations:
     dt_s: float
     frames: int
     false_boxes: int
+    false_persistent: int
     near_box_iou: FloatArray
     box_pair_iou: FloatArray
     weight: FloatArray
@@ -143,6 +153,7 @@ def observe(clip: Clip, detections: list[Detections], view: View, threshold: flo
     extra_pool, fused_pool, bg_sizes, bg_scores = [], [], [], []
     bg_prev = bg_stayed = false_boxes = 0
     prev_bg = np.zeros((0, 4))
+    chains = _Chains()
     fused_member = np.zeros(n, np.bool_)
     near_box_iou = np.zeros(n)
     pair_ious: list[FloatArray] = []
@@ -201,6 +212,7 @@ def observe(clip: Clip, detections: list[Detections], view: View, threshold: flo
         # 3./4. extra and background
         fd = np.flatnonzero(free)
         false_boxes += len(db) - int(hr.sum())
+        chains.step(db[fd])
         bg = []
         for j in fd:
             ov = iou_matrix(db[j:j + 1], g)[0] if len(g) else np.zeros(0)
@@ -228,7 +240,8 @@ def observe(clip: Clip, detections: list[Detections], view: View, threshold: flo
     dt = frame_dt or (float(np.median(np.diff(clip.times_s))) if clip.num_frames > 1 else 1.0)
     return Observations(
         group=sc.group, frame=np.round(sc.time_s / dt).astype(np.intp), time_s=sc.time_s, h_model=sc.h_model,
-        squeeze=sc.squeeze, visible=sc.visible, crowd=sc.crowd, state=state, score=score,
+        squeeze=sc.squeeze, visible=sc.visible, crowd=sc.crowd,
+        neighbour_iou=sc.neighbour_iou, state=state, score=score,
         err=err, extra=extra, pair_x=_pair_design(sc, x_lin), pair_group=sc.pair_group,
         pair_time=sc.time_s[sc.pair_rows[:, 0]] if len(sc.pair_rows) else np.zeros(0),
         pair_fused=pair_fused,
@@ -239,9 +252,37 @@ def observe(clip: Clip, detections: list[Detections], view: View, threshold: flo
         bg_scores=np.array(bg_scores, np.float64),
         bg_frames=clip.num_frames if background else 0, bg_prev=bg_prev, bg_stayed=bg_stayed,
         dt_s=dt,
-        frames=clip.num_frames, false_boxes=false_boxes, near_box_iou=near_box_iou,
+        frames=clip.num_frames, false_boxes=false_boxes,
+        false_persistent=chains.persistent(), near_box_iou=near_box_iou,
         box_pair_iou=np.concatenate(pair_ious) if pair_ious else np.zeros(0),
         weight=np.full(n, weight), pair_weight=np.full(len(sc.pair_rows), weight))
+
+
+class _Chains:
+    """Chains of false boxes from frame to frame (see :data:`PERSISTENT_FRAMES`)."""
+
+    def __init__(self) -> None:
+        self.prev = np.zeros((0, 4))
+        self.length = np.zeros(0, np.int64)
+        self.done: list[int] = []
+
+    def step(self, boxes: FloatArray) -> None:
+        """The next frame's false boxes (m, 4) xyxy."""
+        length = np.ones(len(boxes), np.int64)
+        ended = np.ones(len(self.prev), np.bool_)
+        if len(boxes) and len(self.prev):
+            iou = iou_matrix(boxes, self.prev)
+            ri, ci = linear_sum_assignment(-iou)
+            ok = iou[ri, ci] >= PERSISTENT_IOU
+            length[ri[ok]] = self.length[ci[ok]] + 1
+            ended[ci[ok]] = False
+        self.done.extend(self.length[ended].tolist())
+        self.prev, self.length = boxes, length
+
+    def persistent(self) -> int:
+        """Boxes in chains of at least PERSISTENT_FRAMES frames so far."""
+        lengths = np.array(self.done + self.length.tolist(), np.int64)
+        return int(lengths[lengths >= PERSISTENT_FRAMES].sum())
 
 
 def concat(parts: list[Observations]) -> Observations:
@@ -333,6 +374,8 @@ def summary(obs: Observations) -> dict[str, Any]:
     out["fused_per_overlapping_pair"] = (round(float(obs.pair_fused.mean()), 4)
                                          if len(obs.pair_fused) else 0.0)
     out["false_boxes_per_frame"] = round(obs.false_boxes / max(obs.frames, 1), 3)
+    out["persistent_false_boxes_per_frame"] = round(obs.false_persistent / max(obs.frames, 1),
+                                                    3)
     out["background_per_frame"] = (round(len(obs.bg_scores) / obs.bg_frames, 4)
                                    if obs.bg_frames else None)
     return out

@@ -33,6 +33,7 @@ from benchmarks.detsim import prepare, simulate
 from benchmarks.detsim_fit import fit
 from benchmarks.detsim_model import NoiseModel
 from benchmarks.detsim_obs import concat, observe, summary
+from benchmarks.detsim_stats import temporal_summary
 from benchmarks.detsim_tud import LAYOUTS, TudDetections, detect_layout
 from benchmarks.detsim_views import Clip
 from benchmarks.identity_scoring import load_clip, run_all
@@ -92,24 +93,35 @@ def fit_model(runs: dict[tuple[str, str], TudDetections], threshold: float,
 
 def fit_check(model: NoiseModel, runs: dict[tuple[str, str], TudDetections],
               seeds: int) -> dict[str, Any]:
-    """Per layout, the statistics of the real detections and of simulated ones."""
+    """The statistics of the real detections and of simulated ones: per layout (sequences
+    pooled), and per sequence seen whole (``<sequence>/1x1``), which is where the
+    calibration's trackers run."""
     out = {}
-    names = sorted({name for _, name in runs}, key=lambda n: [lay.name for lay in LAYOUTS].index(n))
+    order = [lay.name for lay in LAYOUTS]
+    names = sorted({name for _, name in runs}, key=order.index)
     for name in names:
-        real, sim = [], []
-        for (seq, lay), run in runs.items():
-            if lay != name:
-                continue
-            real.append(run.observations(model.threshold))
-            k0 = next(iter(run.views))
-            feats = prepare(run.clip, run.views[k0])
-            for seed in range(seeds):
-                dets = simulate(model, feats, seed)
-                sim.append(observe(run.clip, dets, run.views[k0], model.threshold,
-                                   background=run.layout.filled, scene=feats,
-                                   frame_dt=run.frame_dt))
-        out[name] = {"real": summary(concat(real)), "simulated": summary(concat(sim))}
+        cells = [(seq, run) for (seq, lay), run in runs.items() if lay == name]
+        out[name] = _real_and_simulated(model, [run for _, run in cells], seeds)
+        if name == "1x1":
+            for seq, run in cells:
+                out[f"{seq}/1x1"] = _real_and_simulated(model, [run], seeds)
     return out
+
+
+def _real_and_simulated(model: NoiseModel, runs: list[TudDetections], seeds: int
+                        ) -> dict[str, Any]:
+    real, sim = [], []
+    for run in runs:
+        real.append(run.observations(model.threshold))
+        k0 = next(iter(run.views))
+        feats = prepare(run.clip, run.views[k0])
+        for seed in range(seeds):
+            dets = simulate(model, feats, seed)
+            sim.append(observe(run.clip, dets, run.views[k0], model.threshold,
+                               background=run.layout.filled, scene=feats,
+                               frame_dt=run.frame_dt))
+    return {who: summary(obs) | temporal_summary(obs)
+            for who, obs in (("real", concat(real)), ("simulated", concat(sim)))}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,134 @@
+"""The calibration pieces of the identity benchmark's detection model: recall against a
+neighbour, extra boxes that keep their shape while they last, persistent false boxes and
+the temporal statistics the calibration compares. Synthetic inputs only (no Ray, no model,
+no ../shared data)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from benchmarks.detsim import hold_per_episode, prepare, simulate
+from benchmarks.detsim_fit import fit
+from benchmarks.detsim_model import BackgroundModel, ScoreModel
+from benchmarks.detsim_obs import _Chains, concat, observe
+from benchmarks.detsim_stats import next_frame_pairs, temporal_summary
+from benchmarks.detsim_views import Clip, FullFrameView
+from pipeline.mot import MotSequence
+from tests.unit.test_identity_benchmark import THRESHOLD, known_model
+
+VIEW = FullFrameView(300 / 640, 300 / 480)
+
+
+def walkers(frames: int, gap_px: float, people: int = 2) -> Clip:
+    """``people`` people side by side, ``gap_px`` apart (80 px wide: IoU > 0 below 80),
+    walking right at 1 px a frame, 25 fps; bottoms level (nobody in front)."""
+    f = np.repeat(np.arange(1, frames + 1), people)
+    ids = np.tile(np.arange(1, people + 1), frames)
+    x = 100.0 + (ids - 1) * gap_px + np.repeat(np.arange(frames), people)
+    tlwh = np.stack([x, np.full(len(f), 100.0), np.full(len(f), 80.0),
+                     np.full(len(f), 200.0)], 1)
+    return Clip("walkers", MotSequence(f, ids, tlwh, np.ones(len(f)), frames),
+                np.arange(frames) / 25.0, 640, 480)
+
+
+def test_prepare_measures_the_largest_iou_with_another_person():
+    near, apart = prepare(walkers(5, 40.0), VIEW), prepare(walkers(5, 200.0), VIEW)
+    assert near.neighbour_iou == pytest.approx(np.full(10, 1 / 3))  # 40/120 overlap
+    assert (apart.neighbour_iou == 0).all()
+    assert (near.visible == 1).all()  # level bottoms: nobody in front
+
+
+def test_fit_recovers_how_a_neighbour_lowers_recall():
+    """People walking close (IoU 1/3) are detected less than people apart, by a known
+    coefficient, at the same size and visibility."""
+    truth = known_model(nms_iou=1.0, score=dataclasses.replace(known_model().score,
+                                                               neighbour=-3.0))
+    parts = []
+    for gap in (40.0, 200.0, 60.0):
+        clip = walkers(150, gap, people=3)
+        feats = prepare(clip, VIEW)
+        parts += [observe(clip, simulate(truth, feats, s), VIEW, THRESHOLD, scene=feats)
+                  for s in range(4)]
+    fitted = fit(concat(parts), THRESHOLD, (300, 300, "plain"), "synthetic")
+    assert fitted.score.neighbour == pytest.approx(-3.0, abs=1.0)
+    h, sq, vis = np.full(2, 94.0), np.full(2, 0.75), np.ones(2)
+    nb = np.array([0.0, 1 / 3])
+    want = truth.score.recall(h, sq, vis, truth.ranges, THRESHOLD, nb)
+    got = fitted.score.recall(h, sq, vis, fitted.ranges, THRESHOLD, nb)
+    # how much a neighbour costs (the level itself varies with the few people's slow
+    # latents)
+    assert got[0] - got[1] == pytest.approx(want[0] - want[1], abs=0.08), (got, want)
+    assert want[1] < want[0] - 0.15  # the effect is there to recover
+
+
+def test_hold_per_episode_keeps_the_first_value_while_the_event_lasts():
+    groups = np.array([0, 0, 0, 0, 0, 1, 1, 1])
+    times = np.array([0.0, 0.04, 0.08, 0.12, 0.16, 0.0, 0.04, 0.08])
+    event = np.array([1, 1, 0, 1, 1, 1, 1, 1], np.bool_)
+    u = np.arange(8) / 10.0
+    got = hold_per_episode(groups, times, event, u)
+    assert got.tolist() == pytest.approx([0.0, 0.0, 0.2, 0.3, 0.3, 0.5, 0.5, 0.5])
+    # rows given out of time order: the episode still starts at the earliest row
+    perm = np.array([4, 2, 0, 7, 1, 3, 6, 5])
+    assert hold_per_episode(groups[perm], times[perm], event[perm], u[perm]) == \
+        pytest.approx(got[perm])
+
+
+def test_simulated_extra_boxes_persist_as_the_tracker_sees_them():
+    """An extra box next to a person lasts several frames at one shape: most of them are
+    persistent false boxes (chains of 3+ frames)."""
+    pool = np.array([[dx, 0.0, dlw, dlh, 0.6] for dx, dlw, dlh in
+                     ((-0.9, 0.3, -0.3), (-0.6, -0.3, 0.2), (0.6, 0.2, -0.2),
+                      (0.9, -0.2, 0.3), (-0.75, 0.0, 0.0), (0.75, 0.1, 0.1))])
+    extra = dataclasses.replace(known_model().extra, beta=(-1.4, 0.0, 0.0, 0.0, 0.0),
+                                timescales=((1.0, 2.0),), pool=pool)
+    model = known_model(nms_iou=1.0, extra=extra,
+                        score=ScoreModel((8.0,) + (0.0,) * 9, 1.0, ()),
+                        background=BackgroundModel(0.0, 1.0, np.zeros((0, 2)), np.zeros(0)))
+    clip = walkers(200, 300.0)
+    feats = prepare(clip, VIEW)
+    obs = [observe(clip, simulate(model, feats, s), VIEW, THRESHOLD, scene=feats)
+           for s in range(4)]
+    false = sum(o.false_boxes for o in obs)
+    assert false > 50
+    share = sum(o.false_persistent for o in obs) / false
+    assert share > 0.85, share
+
+
+def test_chains_count_only_false_boxes_seen_three_frames_running():
+    chains = _Chains()
+    still = np.array([[10.0, 10.0, 50.0, 110.0]])
+    flicker = np.array([[300.0, 10.0, 340.0, 110.0]])
+    for k in range(4):
+        chains.step(np.concatenate([still, flicker]) if k == 1 else still)
+    chains.step(np.zeros((0, 4)))
+    chains.step(still)  # a new chain of one
+    assert chains.persistent() == 4
+
+
+def test_temporal_summary_reads_miss_runs_and_error_steps():
+    """A person missed in runs of 4 frames of every 8, with box errors drifting by a known
+    step: the summary reads P(miss after miss) = 3/4 and the step."""
+    clip = walkers(400, 300.0, people=1)
+    feats = prepare(clip, VIEW)
+    dets = simulate(known_model(nms_iou=1.0, score=ScoreModel((8.0,) + (0.0,) * 9, 1.0, ()),
+                                extra=dataclasses.replace(known_model().extra,
+                                                          pool=np.zeros((0, 5))),
+                                background=BackgroundModel(0.0, 1.0, np.zeros((0, 2)),
+                                                           np.zeros(0))), feats, 0)
+    kept = [d if f % 8 < 4 else dataclasses.replace(d, boxes=d.boxes[:0], scores=d.scores[:0],
+                                                    class_ids=d.class_ids[:0])
+            for f, d in enumerate(dets)]
+    stats = temporal_summary(observe(clip, kept, VIEW, THRESHOLD, scene=feats))
+    assert stats["p_miss_after_miss"] == pytest.approx(0.75, abs=0.01)
+    assert 0 < stats["error_step_median"]["dcx"] < 0.2
+
+
+def test_next_frame_pairs_link_each_person_to_its_next_frame():
+    group = np.array([1, 0, 0, 1, 0])
+    frame = np.array([5, 2, 3, 6, 5])
+    a, b = next_frame_pairs(group, frame)
+    assert sorted(zip(a.tolist(), b.tolist())) == [(0, 3), (1, 2)]
