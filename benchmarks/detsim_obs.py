@@ -212,7 +212,9 @@ def observe(clip: Clip, detections: list[Detections], view: View, threshold: flo
         # 3./4. extra and background
         fd = np.flatnonzero(free)
         false_boxes += len(db) - int(hr.sum())
-        chains.step(db[fd])
+        is_hit = np.zeros(len(db), np.bool_)
+        is_hit[hit_det[hr]] = True
+        chains.step(db[~is_hit])
         bg = []
         for j in fd:
             ov = iou_matrix(db[j:j + 1], g)[0] if len(g) else np.zeros(0)

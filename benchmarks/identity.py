@@ -37,7 +37,7 @@ stdout line) one JSON object with a ``goals`` map {name: {"value", "target", "me
 margins in points (HOTA x 100). Nothing is cached on disk.
 
 Usage:
-    python benchmarks/identity.py [--quick] [--seeds N] [--data ../shared/data]
+    python benchmarks/identity.py [--quick] [--calibration-only] [--seeds N] [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ from benchmarks.identity_calibration import (  # noqa: E402
     conditions,
     fit_check,
     fit_model,
+    residuals,
 )
 from benchmarks.identity_report import (  # noqa: E402
     STATIC,
@@ -205,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_SEEDS} seed, fewer mosaics, no tiled mode (< 3 min)")
+    parser.add_argument("--calibration-only", action="store_true",
+                        help="fit the detection model and run the calibration only (with "
+                        "--quick: the frames and three mosaics, full frame and tiled, "
+                        "leave-one-out and each sequence's own fit included), not the "
+                        "long sequences")
     parser.add_argument("--seeds", type=int, default=None,
                         help=f"seeds per sequence and variant (default {DEFAULT_SEEDS}; "
                         f"--quick: {QUICK_SEEDS})")
@@ -258,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     model_input = (spec.width, spec.height, spec.resize)
     tud = collect_tud(detector, tud_root, QUICK_LAYOUTS if args.quick else
                       [lay.name for lay in LAYOUTS],
-                      [] if args.quick and not defaults else TILED_LAYOUTS, tiled,
+                      [] if args.quick and not (defaults or args.calibration_only)
+                      else TILED_LAYOUTS, tiled,
                       QUICK_MOSAIC_EVERY if args.quick else 1)
     t_fit = time.perf_counter()
     models = {"full_frame": fit_model(tud.full, threshold, model_input,
@@ -268,9 +275,12 @@ def main(argv: list[str] | None = None) -> int:
         models["tiled"] = fit_model(tud.tiled, threshold, model_input,
                                     "TUD-Campus + TUD-Stadtmitte, tiled 2x1 + full frame, "
                                     "mosaics " + ", ".join(sorted({n for _, n in tud.tiled})))
-    loo = {} if args.quick else {
+    loo = {} if args.quick and not args.calibration_only else {
         test: fit_model(tud.full, threshold, model_input, f"leave-one-out: all but {test}",
                         [s for s in TUD if s != test]) for test in TUD}
+    own = {} if not args.calibration_only else {
+        seq: fit_model(tud.full, threshold, model_input, f"own fit: {seq} alone", [seq])
+        for seq in TUD}
     fit_s = time.perf_counter() - t_fit
     for name, model in models.items():
         print(json.dumps({"noise_model": name, "parameters": model.describe(),
@@ -282,10 +292,18 @@ def main(argv: list[str] | None = None) -> int:
 
     contenders = dict(PANORAY) | available_peers()
     t_cal = time.perf_counter()
-    calib = calibrate(conditions(tud, models, args.quick, loo), contenders,
+    calib = calibrate(conditions(tud, models, args.quick, loo, own), contenders,
                       CALIBRATION_SEEDS["quick" if args.quick else "full"])
     print(json.dumps({"calibration": calib}), flush=True)
+    print(json.dumps({"calibration_residuals": residuals(calib)}), flush=True)
     cal_s = time.perf_counter() - t_cal
+    if args.calibration_only:
+        print_tables(calib, {"default": [], "tiled": []})
+        elapsed = time.perf_counter() - t0
+        summary_out.update({"calibration_only": True, "elapsed_s": round(elapsed, 1),
+                            "goals": goals([], calib, elapsed, False)})
+        print(json.dumps(summary_out), flush=True)
+        return 0
 
     bench: dict[str, list[dict[str, Any]]] = {"default": [], "tiled": []}
     t_bench = time.perf_counter()

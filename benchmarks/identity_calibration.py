@@ -137,7 +137,11 @@ class Condition:
 
 
 def conditions(tud: TudSet, models: dict[str, NoiseModel], quick: bool,
-               loo: dict[str, NoiseModel]) -> list[Condition]:
+               loo: dict[str, NoiseModel], own: dict[str, NoiseModel] | None = None
+               ) -> list[Condition]:
+    """The calibration cells; ``loo``: per sequence a model fitted without it; ``own``: a
+    model fitted on that sequence alone (what the model's form can reach at best: a
+    residual left there is a missing error mode, not a difference between the clips)."""
     out = []
     for seq in TUD:
         for lay in ["1x1"] if quick else [n for n in CALIBRATION_LAYOUTS if (seq, n) in tud.full]:
@@ -154,6 +158,9 @@ def conditions(tud: TudSet, models: dict[str, NoiseModel], quick: bool,
         if seq in loo:
             out.append(_condition(f"{seq}/full_frame/1x1/every1/leave_one_out",
                                   tud.full[(seq, "1x1")], loo[seq], 1))
+        if own and seq in own:
+            out.append(_condition(f"{seq}/own_fit/full_frame/1x1", tud.full[(seq, "1x1")],
+                                  own[seq], 1))
     return out
 
 
@@ -199,3 +206,24 @@ def calibrate(conds: list[Condition], contenders: dict[str, Runner], seeds: int
         log.info("calibration %s (%.0f s): %s", c.name, time.perf_counter() - t0,
                  {n: (v["real"], v["sim"]) for n, v in row["hota"].items()})
     return rows
+
+
+def residuals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The largest |simulated - real| HOTA (points) over trackers: in-sample (the model
+    fitted on both sequences) per detection mode, leave-one-out (fitted on the other
+    sequence) and own fit (on the sequence alone), each with where it is."""
+    out: dict[str, Any] = {}
+    for label, keep in (
+            ("in_sample_full_frame", lambda c: "/full_frame/1x1/" in c
+             and "leave_one_out" not in c and "own_fit" not in c),
+            ("in_sample_tiled", lambda c: "/tiled/1x1/" in c),
+            ("leave_one_out_full_frame", lambda c: "leave_one_out" in c),
+            ("own_fit_full_frame", lambda c: "own_fit" in c)):
+        diffs = [(abs(v["diff"]), f"{r['condition']}:{n}", v["diff"]) for r in rows
+                 if keep(r["condition"]) for n, v in r["hota"].items()]
+        if diffs:
+            worst = max(diffs)
+            out[label] = {"max_abs_diff_points": worst[0], "where": worst[1],
+                          "signed": worst[2],
+                          "mean_diff_points": round(float(np.mean([d[2] for d in diffs])), 1)}
+    return out

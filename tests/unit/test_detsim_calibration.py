@@ -132,3 +132,26 @@ def test_next_frame_pairs_link_each_person_to_its_next_frame():
     frame = np.array([5, 2, 3, 6, 5])
     a, b = next_frame_pairs(group, frame)
     assert sorted(zip(a.tolist(), b.tolist())) == [(0, 3), (1, 2)]
+
+
+def test_residuals_report_in_sample_and_leave_one_out_apart():
+    from benchmarks.identity_calibration import residuals
+
+    def row(condition: str, diffs: dict[str, float]) -> dict:
+        return {"condition": condition,
+                "hota": {n: {"real": 50.0, "sim": 50.0 + d, "diff": d}
+                         for n, d in diffs.items()}}
+
+    rows = [row("TUD-Campus/full_frame/1x1/every1", {"a": -4.0, "b": 1.0}),
+            row("TUD-Stadtmitte/full_frame/1x1/every3", {"a": 2.0, "b": 3.5}),
+            row("TUD-Campus/tiled/1x1/every1", {"a": 0.5, "b": -0.5}),
+            row("TUD-Campus/full_frame/1x1/every1/leave_one_out", {"a": -9.0, "b": 2.0}),
+            row("TUD-Campus/own_fit/full_frame/1x1", {"a": 6.0, "b": 2.0})]
+    got = residuals(rows)
+    assert got["in_sample_full_frame"]["max_abs_diff_points"] == 4.0
+    assert got["in_sample_full_frame"]["where"] == "TUD-Campus/full_frame/1x1/every1:a"
+    assert got["in_sample_full_frame"]["mean_diff_points"] == pytest.approx(0.6, abs=0.05)
+    assert got["in_sample_tiled"]["max_abs_diff_points"] == 0.5
+    assert got["leave_one_out_full_frame"]["max_abs_diff_points"] == 9.0
+    assert got["leave_one_out_full_frame"]["signed"] == -9.0
+    assert got["own_fit_full_frame"]["max_abs_diff_points"] == 6.0
