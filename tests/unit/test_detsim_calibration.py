@@ -84,7 +84,7 @@ def test_simulated_extra_boxes_persist_as_the_tracker_sees_them():
                      ((-0.9, 0.3, -0.3), (-0.6, -0.3, 0.2), (0.6, 0.2, -0.2),
                       (0.9, -0.2, 0.3), (-0.75, 0.0, 0.0), (0.75, 0.1, 0.1))])
     extra = dataclasses.replace(known_model().extra, beta=(-1.4, 0.0, 0.0, 0.0, 0.0),
-                                timescales=((1.0, 2.0),), pool=pool)
+                                timescales=((0.9, 0.5),), pool=pool)
     model = known_model(nms_iou=1.0, extra=extra,
                         score=ScoreModel((8.0,) + (0.0,) * 9, 1.0, ()),
                         background=BackgroundModel(0.0, 1.0, np.zeros((0, 2)), np.zeros(0)))
@@ -95,7 +95,7 @@ def test_simulated_extra_boxes_persist_as_the_tracker_sees_them():
     false = sum(o.false_boxes for o in obs)
     assert false > 50
     share = sum(o.false_persistent for o in obs) / false
-    assert share > 0.85, share
+    assert share > 0.6, share  # redrawn each frame: about 0.48
 
 
 def test_chains_count_only_false_boxes_seen_three_frames_running():
