@@ -99,7 +99,7 @@ def join_cost(end: Tracklet, start: Tracklet, config: SmoothingConfig) -> float:
     motion = max(ahead, back) / max(allowed, 1e-9)
     if motion > 1.0 + 1e-9:
         return math.inf
-    return motion + (0.0 if __import__("os").environ.get("NOSIZE") else size)
+    return motion + size
 
 
 def choose_successor(end: Tracklet, starts: Sequence[Tracklet],

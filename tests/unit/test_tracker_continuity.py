@@ -35,11 +35,9 @@ def test_a_box_of_very_different_height_is_not_the_same_person(max_height_ratio,
     assert (tall.track_ids.tolist() == [1]) == same_id
 
 
-@pytest.mark.parametrize("reupdate", [True, False])
-def test_a_change_of_speed_while_hidden_keeps_the_id_and_the_velocity_follows(reupdate):
-    # Walks at 4 px per frame, speeds up to 5.5 px per frame while hidden for 12 frames.
-    # Replaying the gap (re-update) and one long correction end up close here: the media-
-    # time filter's velocity uncertainty grows while coasting, so its gain is already high.
+def _velocity_after_a_change_of_speed_while_hidden(reupdate: bool) -> float:
+    """Walks at 4 px per frame, speeds up to 5.5 px per frame while hidden for 12 frames;
+    returns the filter's velocity (px per frame) once seen again, asserting the id holds."""
     tracker = ByteTracker(TrackerConfig(reupdate=reupdate, lost_buffer_s=2.0))
     for k in range(10):
         tracker.update(dets(person(100 + 4 * k)), k / FPS)
@@ -47,8 +45,17 @@ def test_a_change_of_speed_while_hidden_keeps_the_id_and_the_velocity_follows(re
         tracker.update(Detections.empty(), k / FPS)
     back = tracker.update(dets(person(136 + 5.5 * 13)), 22 / FPS)
     assert back.track_ids.tolist() == [1]
-    vx = tracker._vel[0, 0] / FPS  # noqa: SLF001 - the filter's velocity, px per frame
-    assert 5.0 <= vx <= 5.5
+    return float(tracker._vel[0, 0] / FPS)  # noqa: SLF001 - the filter's velocity
+
+
+def test_a_change_of_speed_while_hidden_keeps_the_id_and_the_velocity_follows():
+    # Replaying the gap (re-update) follows the new speed; one long correction after the
+    # blind prediction comes close (the media-time filter's velocity uncertainty grows
+    # while coasting, so its gain is already high) but stays further behind.
+    replayed = _velocity_after_a_change_of_speed_while_hidden(reupdate=True)
+    corrected = _velocity_after_a_change_of_speed_while_hidden(reupdate=False)
+    assert 5.0 <= replayed <= 5.5
+    assert 4.8 <= corrected < replayed - 0.03
 
 
 @pytest.mark.parametrize(("recovery_iou", "ids_after"), [(0.3, [1]), (1.0, [])])
@@ -133,8 +140,10 @@ def _id_changes_when_crossing(direction_weight: float, velocity_b: tuple[float, 
 @pytest.mark.parametrize("velocity_b", [(-50.0, 0.0), (-35.0, 35.0), (0.0, 40.0)],
                          ids=["head-on", "at an angle", "across"])
 def test_momentum_keeps_ids_of_people_crossing(velocity_b):
-    # Measured over 20 seeds: head-on 4 -> 0 id changes, at an angle 6 -> 2, across 8 -> 4.
+    # Measured over 20 seeds with the default weight (0.35): head-on 4 -> 0 id changes,
+    # at an angle 4 -> 2, across 10 -> 4 (0.7 gives the same).
     seeds = range(20)
+    weight = TrackerConfig().direction_weight
     without = sum(_id_changes_when_crossing(0.0, velocity_b, s) for s in seeds)
-    with_momentum = sum(_id_changes_when_crossing(0.7, velocity_b, s) for s in seeds)
+    with_momentum = sum(_id_changes_when_crossing(weight, velocity_b, s) for s in seeds)
     assert with_momentum < without
