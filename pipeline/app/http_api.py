@@ -13,6 +13,8 @@ The runtime API of a running pipeline (``panoray run``; 503 when none runs, as u
     GET    /v1/cameras/{id}    one camera
     POST   /v1/cameras         add a camera (JSON, the schema of the config's cameras)  [token]
     DELETE /v1/cameras/{id}    remove a camera                                          [token]
+    PUT    /v1/cameras/{id}/geometry  replace its zones and lines while it runs
+                               (:mod:`pipeline.app.geometry_api`)                       [token]
     GET    /v1/live            current occupancy and counts per camera, zone and line
     GET    /v1/alerts          open alerts, recent alert events, group sums, alert sinks
 
@@ -58,6 +60,8 @@ from actors.controller_actor import CONTROLLER_NAME
 from models.preprocess import InputSpec, prepare_frame
 from models.registry import BUNDLED
 from models.requests import DetectRequest
+from pipeline.app.geometry_api import json_refusal
+from pipeline.app.geometry_api import router as geometry_router
 from pipeline.app.responses import dashboard_file, error_response, image_response
 from pipeline.app.access import CHANGE, READ, check_api_source, host_header_refusal
 from pipeline.app.uploads import decode_image, read_body, read_json, read_multipart_file
@@ -118,6 +122,7 @@ app = FastAPI(
     version="0.1.0",
     docs_url=None, redoc_url=None, openapi_url=None,  # served below, behind READ
 )
+app.include_router(geometry_router)
 
 
 @app.middleware("http")
@@ -178,6 +183,7 @@ class HttpApi:
         self._detector = detector
         self._http = http
         app.state.http = http  # what the access dependencies check against
+        app.state.ask = self._ask  # the controller call of routes mounted from other modules
         self._info: dict[str, Any] | None = None
         self._labels: dict[int, str] = {}
         self._namespace = namespace
@@ -332,10 +338,9 @@ class HttpApi:
               responses={400: {}, 401: {}, 403: {}, 409: {}, 413: {}, 415: {}, 503: {}},
               summary="Add a camera (the schema of the config's cameras); needs the token")
     async def add_camera(self, request: Request) -> Any:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            return error_response(415, f"send the camera as application/json, not "
-                          f"{content_type or '(no content type)'!r}")
+        refusal = json_refusal(request, "the camera")
+        if refusal is not None:
+            return refusal
         data = await read_json(request, CAMERA_BODY_LIMIT)
         if not isinstance(data, dict):
             return error_response(400, "the body must be a JSON object: one camera as in the config's "

@@ -43,6 +43,7 @@ def camera_view(record: CameraRecord, stats: CameraStats) -> dict[str, Any]:
         "added_by": record.added_by,
         "restarts": record.restarts,
         "node_id": record.node_id,
+        "geometry_version": record.geometry_version,
         "config": record.camera.public_dict(),
     })
 
