@@ -268,7 +268,7 @@ MOVED = {**LINE, "start": [0.3, 0.2], "end": [0.3, 0.66]}
     ("steady-b", {"zones": [ZONE]}, {}, 401, "needs the API token"),
     ("steady-b", "zones: []", {**AUTH, "content-type": "text/yaml"}, 415, "application/json"),
     ("steady-b", {"zones": [{"id": "z", "points": [[0, 0], [1, 1], [1, 0], [0, 1]]}]}, AUTH,
-     400, "invalid geometry of camera 'steady-b': zones.0.points: Value error, polygon is "
+     400, "invalid geometry of camera 'steady-b': zones.0.points: polygon is "
      "self-intersecting: edge 0 crosses edge 2"),
     ("steady-b", {"lines": [{"id": "l", "start": [0, 0], "end": [2, 0]}]}, AUTH, 400,
      "normalized coordinates must lie in [0, 1]"),
