@@ -21,13 +21,11 @@ deployment puts its controller call on ``app.state.ask``.
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from fastapi.responses import Response
 
 from pipeline.app.access import CHANGE
 from pipeline.app.responses import error_response
-from pipeline.app.uploads import read_json
-from pipeline.config import validation_message
+from pipeline.app.uploads import read_model
 from pipeline.control.geometry import GeometryConflictError, GeometryEdit
 
 GEOMETRY_BODY_LIMIT = 256 * 1024
@@ -36,31 +34,15 @@ GEOMETRY_BODY_LIMIT = 256 * 1024
 router = APIRouter()
 
 
-def json_refusal(request: Request, what: str) -> JSONResponse | None:
-    """A 415 answer when the request's body is not declared JSON, else None."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "application/json":
-        return None
-    return error_response(415, f"send {what} as application/json, not "
-                               f"{content_type or '(no content type)'!r}")
-
-
 @router.put("/v1/cameras/{camera_id}/geometry", dependencies=CHANGE,
             responses={400: {}, 401: {}, 403: {}, 404: {}, 409: {}, 413: {}, 415: {}, 503: {}},
             summary="Replace a camera's zones and lines while it runs; needs the token")
 async def put_geometry(camera_id: str, request: Request) -> Any:
-    refusal = json_refusal(request, "the geometry")
-    if refusal is not None:
-        return refusal
-    data = await read_json(request, GEOMETRY_BODY_LIMIT)
-    if not isinstance(data, dict):
-        return error_response(400, 'the body must be a JSON object: {"zones": [...], '
-                                   '"lines": [...]} as in the config\'s cameras')
-    try:
-        edit = GeometryEdit.model_validate(data)
-    except ValidationError as exc:
-        return error_response(400, f"invalid geometry of camera {camera_id!r}: "
-                                   f"{validation_message(exc)}")
+    edit = await read_model(request, GeometryEdit, GEOMETRY_BODY_LIMIT,
+                            f"geometry of camera {camera_id!r}",
+                            '{"zones": [...], "lines": [...]} as in the config\'s cameras')
+    if isinstance(edit, Response):
+        return edit
     try:
         return await request.app.state.ask(lambda c: c.set_geometry.remote(camera_id, edit))
     except GeometryConflictError as exc:
