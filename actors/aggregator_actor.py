@@ -45,6 +45,9 @@ AGGREGATOR_NUM_CPUS = 0.25
 """Logical CPUs reserved per aggregator actor: analytics are cheap (well over 20k track
 updates/s on one core), so several aggregators and trackers can share a core."""
 
+FINAL_SAMPLES_TIMEOUT_S = 10.0
+"""Longest a closing aggregator waits for the alerts actor to take its last samples."""
+
 
 class SinkMetrics:
     """The sinks' state as Ray metrics: output paused by a full disk, rows dropped."""
@@ -103,6 +106,7 @@ class AggregatorActor:
         self._history = WindowHistory(history_s, history_max_windows)
         self._alerts = alerts
         self._feed = alert_feed if alerts is not None else None
+        self._alert_sent: Any = None  # the latest observe call to the alerts actor
         self._failures = FailureBook()
         self._last_pts: dict[str, float] = {}  # per camera, media time of its last frame
         self._saved_pts: dict[str, float] = {}  # ... at the last checkpoint
@@ -126,9 +130,10 @@ class AggregatorActor:
         frame it holds (None: no frame yet); empty for a new aggregator."""
         return dict(self._restored)
 
-    def add_camera(self, camera_id: str, config: AnalyticsConfig) -> None:
+    def add_camera(self, camera_id: str, config: AnalyticsConfig,
+                   geometry_version: int = 0) -> None:
         """Adds a camera; its analytics start with its first frame."""
-        self._analytics.add_camera(camera_id, config)
+        self._analytics.add_camera(camera_id, config, geometry_version)
         if self._feed is not None:
             self._feed.add_camera(camera_id)
         self._save()
@@ -146,6 +151,12 @@ class AggregatorActor:
         self._last_pts.pop(camera_id, None)
         self._save()
         return len(windows)
+
+    def set_geometry(self, camera_id: str, config: AnalyticsConfig, version: int) -> None:
+        """Replaces a camera's zones and lines from its next window boundary on (see
+        :meth:`~pipeline.analytics.aggregator.Aggregator.set_geometry`)."""
+        self._analytics.set_geometry(camera_id, config, version)
+        self._save()
 
     def record_failure(self, camera_id: str, kind: str) -> None:
         """Something upstream of the camera's analytics died (``kind`` says what): the
@@ -174,7 +185,7 @@ class AggregatorActor:
             observations = self._feed.collect(frames, out.events,
                                               self._analytics.camera_snapshot)
             if observations:
-                self._alerts.observe.remote(observations)
+                self._alert_sent = self._alerts.observe.remote(observations)
         if self._sinks.rows_written() != written or self._checkpoint_due():
             self._save()
         self._metrics.export(self._sinks.health())
@@ -206,12 +217,29 @@ class AggregatorActor:
         records the gaps no frame closed and deletes the checkpoint. Safe to call twice."""
         if self._closed:
             return
+        self._send_final_samples()
         self._publish([], self._analytics.close())
         self._sinks.close()
         self._write_incidents(self._failures.open_gaps())
         self._closed = True
         if self._checkpoint is not None:
             drop_checkpoint(self._checkpoint)
+
+    def _send_final_samples(self) -> None:
+        """Sends the alerts actor each camera's last sample and waits until it has taken
+        every sample sent (an actor runs one caller's calls in order), so that the run's
+        shutdown closes the alerts actor only after them."""
+        if self._feed is None:
+            return
+        final = self._feed.final(self._analytics.camera_snapshot)
+        if final:
+            self._alert_sent = self._alerts.observe.remote(final)
+        if self._alert_sent is not None:
+            try:
+                ray.get(self._alert_sent, timeout=FINAL_SAMPLES_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - the alerts actor is gone: shut down
+                logger.error("alerts: the last samples were not taken: %s", type(exc).__name__)
+            self._alert_sent = None
 
     def _publish(self, events: list[Event], windows: list[ClosedWindow]) -> None:
         windows = self._failures.mark(windows)

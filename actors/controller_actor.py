@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from actors.graph import CALL_TIMEOUT_S, ActorGraph, awaitable, call
 from actors.supervisor import Supervisor
 from pipeline.config import validation_message
+from pipeline.control.geometry import GeometryConflictError, GeometryEdit, apply_geometry_edit
 from pipeline.control.records import CameraRecord
 from pipeline.control.views import (
     CameraRow,
@@ -192,6 +193,34 @@ class PipelineController:
             final = await graph.remove(record)
         log.info("camera %s removed", camera_id)
         return {**camera_view(record, final), "removed": True}
+
+    async def set_geometry(self, camera_id: str, edit: GeometryEdit) -> dict[str, Any]:
+        """Replaces a camera's zones and lines without restarting it: its aggregator
+        swaps them at the camera's next window boundary (see
+        :mod:`pipeline.analytics.geometry_edit`). Returns the camera's view, its new
+        ``geometry_version`` included.
+
+        Raises:
+            UnknownCameraError: no such camera.
+            GeometryConflictError: ``edit.version`` is given and is not the camera's.
+            ConfigError: the geometry does not fit the site (zone groups, entrance lines
+                and alert rules naming the camera's zones and lines, zone timings) or the
+                camera's frame (pixel coordinates outside it).
+            PipelineUnavailableError: the pipeline is shutting down.
+        """
+        graph = self._graph
+        async with graph.lock:
+            self._check_open("no geometry can be changed")
+            record = self._record(camera_id)
+            if edit.version is not None and edit.version != record.geometry_version:
+                raise GeometryConflictError(camera_id, edit.version, record.geometry_version)
+            site, camera, analytics = apply_geometry_edit(graph.config, record.camera, edit)
+            version = record.geometry_version + 1
+            await call(record.aggregator.set_geometry.remote(camera_id, analytics, version))
+            graph.config, record.camera, record.geometry_version = site, camera, version
+        log.info("camera %s: geometry version %d (%d zones, %d lines) from its next window",
+                 camera_id, version, len(camera.zones), len(camera.lines))
+        return await self.camera(camera_id)
 
     async def shutdown(self) -> dict[str, Any]:
         """Stops cleanly: in-flight frames finish, trackers confirm every frame, every

@@ -177,7 +177,8 @@ class ActorGraph:
         if resume:
             await record.tracker.resume_camera.remote(cam.id)
         else:
-            await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam))
+            await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam),
+                                                      record.geometry_version)
             await self.attach_tracker(record, self._next_track_ids.get(cam.id, 1))
         actor = start_camera(cam.model_copy(update={"mode": "offline"}) if offline else cam,
                              self.detector, record.tracker, record.aggregator,

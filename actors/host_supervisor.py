@@ -66,7 +66,8 @@ class HostSupervisor:
         for record in hosted:
             cid = record.camera.id
             if cid not in restored:
-                await call(new.add_camera.remote(cid, cfg.analytics_for(record.camera)))
+                await call(new.add_camera.remote(cid, cfg.analytics_for(record.camera),
+                                                 record.geometry_version))
                 await call(new.record_failure.remote(cid, "aggregator restarted"))
             record.aggregator = new
             await call(record.tracker.set_aggregator.remote(cid, new, restored.get(cid)))

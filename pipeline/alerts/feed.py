@@ -59,6 +59,7 @@ class AlertFeed:
         self.interval_s = float(interval_s)
         self._wanted = frozenset(cameras)
         self._samplers: dict[str, CameraSampler] = {}
+        self._last_at: dict[str, float] = {}  # per sampled camera, wall time of its last frame
 
     def add_camera(self, camera_id: str) -> None:
         """Starts sampling a hosted camera (ignored when no rule reads it)."""
@@ -68,6 +69,7 @@ class AlertFeed:
     def remove_camera(self, camera_id: str) -> None:
         """Stops sampling a camera."""
         self._samplers.pop(camera_id, None)
+        self._last_at.pop(camera_id, None)
 
     def collect(
         self,
@@ -99,6 +101,7 @@ class AlertFeed:
                 by_camera[e.camera_id].append(e)
         out: list[CameraObservation] = []
         for cid, frame in last.items():
+            self._last_at[cid] = frame.meta.captured_at
             sampler = self._samplers[cid]
             if not sampler.add(by_camera[cid], frame.meta.pts_s):
                 continue
@@ -106,4 +109,18 @@ class AlertFeed:
             if snap is None or not math.isfinite(snap.pts_s):
                 continue
             out.append(sampler.observation(snap, at=frame.meta.captured_at))
+        return out
+
+    def final(self, snapshot: Callable[[str], CameraSnapshot | None]
+              ) -> list[CameraObservation]:
+        """The last observation of every camera with frames since its last sample (taken
+        at shutdown, before the analytics close): the crossings kept since then and the
+        state at its last frame, which no later sample would deliver."""
+        out: list[CameraObservation] = []
+        for cid, sampler in self._samplers.items():
+            snap = snapshot(cid)
+            if (cid not in self._last_at or snap is None or not math.isfinite(snap.pts_s)
+                    or not sampler.pending(snap.pts_s)):
+                continue
+            out.append(sampler.observation(snap, at=self._last_at[cid]))
         return out

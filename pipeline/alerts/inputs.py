@@ -141,6 +141,10 @@ class CameraSampler:
         self._events.extend(e for e in events if e.kind == "line_cross")
         return pts_s - self._last >= self.interval_s - 1e-9
 
+    def pending(self, pts_s: float) -> bool:
+        """True when crossings are kept or frames up to ``pts_s`` came since the last sample."""
+        return bool(self._events) or pts_s > self._last
+
     def observation(self, snapshot: CameraSnapshot, at: float) -> CameraObservation:
         """The observation at ``snapshot``'s frame, with the crossings kept since the last."""
         obs = observation_from_analytics(snapshot, self._events, at)

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import CameraSnapshot, ClosedWindow, Event, HeatmapGrid
+from pipeline.analytics.geometry import resolve_camera_geometry
+from pipeline.analytics.geometry_edit import PendingGeometry, stamp_events, stamp_windows
 from pipeline.errors import ConfigError, InputError, PanorayError
 from pipeline.types import TrackedFrame
 
@@ -74,6 +76,8 @@ class Aggregator:
         self._configs: dict[str, AnalyticsConfig] = {}
         self._cameras: dict[str, CameraAnalytics] = {}
         self._errors: dict[str, str] = {}
+        self._versions: dict[str, int] = {}  # per edited camera, its geometry version
+        self._pending: dict[str, PendingGeometry] = {}  # edits waiting for a window boundary
         self.events_total = 0
         self.windows_total = 0
 
@@ -82,8 +86,12 @@ class Aggregator:
         """The cameras added, sorted."""
         return tuple(sorted(self._configs))
 
-    def add_camera(self, camera_id: str, config: AnalyticsConfig) -> None:
+    def add_camera(self, camera_id: str, config: AnalyticsConfig,
+                   geometry_version: int = 0) -> None:
         """Adds a camera; its analytics start with its first frame.
+
+        ``geometry_version`` numbers its zones and lines (0 as configured; a camera added
+        again after edits keeps counting from its edited version).
 
         Raises:
             ConfigError: the camera is already hosted, or ``config`` is not an
@@ -95,14 +103,57 @@ class Aggregator:
             raise ConfigError(f"camera {camera_id!r}: analytics config must be an "
                               f"AnalyticsConfig, got {type(config).__name__}")
         self._configs[camera_id] = config
+        if geometry_version:
+            self._versions[camera_id] = int(geometry_version)
+
+    def set_geometry(self, camera_id: str, config: AnalyticsConfig, version: int) -> None:
+        """Replaces a camera's zones and lines from its next window boundary on (see
+        :mod:`pipeline.analytics.geometry_edit`); before its first frame, at once. A newer
+        edit asked for before the boundary replaces a pending one.
+
+        Args:
+            camera_id: a hosted camera.
+            config: its analytics with the new zones and lines; every other setting (the
+                window length above all) as before.
+            version: the geometry version it becomes, above the camera's current one.
+
+        Raises:
+            InputError: the camera is not hosted, or ``version`` is not above its current.
+            ConfigError: the window settings differ, or pixel coordinates lie outside the
+                camera's frames (known once it started).
+        """
+        self._check(camera_id)
+        current = self._pending.get(camera_id)
+        now = current.version if current else self._versions.get(camera_id, 0)
+        if version <= now:
+            raise InputError(f"camera {camera_id!r}: geometry version {version} is not newer "
+                             f"than its version {now}", "version")
+        old = self._configs[camera_id]
+        if config.model_dump(exclude={"zones", "lines"}) != old.model_dump(
+                exclude={"zones", "lines"}):
+            raise ConfigError(f"camera {camera_id!r}: a geometry edit changes zones and lines "
+                              "only, not the window or other analytics settings")
+        cam = self._cameras.get(camera_id)
+        if cam is None:  # not started: its first frame starts it with the new geometry
+            self._configs[camera_id], self._versions[camera_id] = config, version
+            self._errors.pop(camera_id, None)
+            return
+        resolve_camera_geometry(config, cam.width, cam.height, camera_id)  # fits the frame?
+        self._pending[camera_id] = PendingGeometry(config, version, cam.snapshot().pts_s)
+
+    def geometry_version(self, camera_id: str) -> int:
+        """The version of the zones and lines a camera is counted with now."""
+        return self._versions.get(camera_id, 0)
 
     def remove_camera(self, camera_id: str) -> list[ClosedWindow]:
         """Stops a camera: closes its open windows early and returns them."""
         self._check(camera_id)
         del self._configs[camera_id]
         self._errors.pop(camera_id, None)
+        self._pending.pop(camera_id, None)
+        version = self._versions.pop(camera_id, 0)
         cam = self._cameras.pop(camera_id, None)
-        windows = cam.close() if cam is not None else []
+        windows = stamp_windows(cam.close(), version) if cam is not None else []
         self.windows_total += len(windows)
         return windows
 
@@ -115,8 +166,12 @@ class Aggregator:
                 cam = self._camera_for(frame)
                 if cam is None:
                     continue
-                out.events += cam.update(frame)
-                out.windows += cam.pop_closed_windows()
+                cid = frame.meta.camera_id
+                if self._pending and cid in self._pending:
+                    cam = self._swap_due(cam, frame.meta.pts_s, out)
+                version = self._versions.get(cid, 0)
+                out.events += stamp_events(cam.update(frame), version)
+                out.windows += stamp_windows(cam.pop_closed_windows(), version)
             except PanorayError as exc:
                 out.errors.append(str(exc))
         self.events_total += len(out.events)
@@ -142,11 +197,31 @@ class Aggregator:
 
     def close(self) -> list[ClosedWindow]:
         """Closes every camera's windows early (clean shutdown) and returns them."""
-        windows = [w for cid in sorted(self._cameras) for w in self._cameras[cid].close()]
+        windows = [w for cid in sorted(self._cameras)
+                   for w in stamp_windows(self._cameras[cid].close(), self._versions.get(cid, 0))]
         self._cameras.clear()
         self._configs.clear()
+        self._pending.clear()
         self.windows_total += len(windows)
         return windows
+
+    def _swap_due(self, cam: CameraAnalytics, pts_s: float, out: AnalyticsOutput
+                  ) -> CameraAnalytics:
+        """At the camera's first frame past the window open when its edit was asked for,
+        closes its analytics (windows written incomplete) and starts new ones with the
+        new geometry, which will count this frame; else returns ``cam`` unchanged."""
+        cid = cam.camera_id
+        pending = self._pending[cid]
+        if not pending.due(pts_s):
+            return cam
+        del self._pending[cid]
+        out.windows += stamp_windows(cam.close(), self._versions.get(cid, 0))
+        new = CameraAnalytics(cid, pending.config, cam.width, cam.height)
+        self._configs[cid], self._cameras[cid] = pending.config, new
+        self._versions[cid] = pending.version
+        logger.info("camera %s: geometry version %d from media time %.3f s", cid,
+                    pending.version, pts_s)
+        return new
 
     def _check(self, camera_id: str) -> None:
         if camera_id not in self._configs:

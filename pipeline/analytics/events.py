@@ -42,6 +42,8 @@ class Event:
         captured_at: wall time (s since the epoch) of ``pts_s``, from the camera's latest
             pts-to-wall offset; None when the caller gave no capture times.
         dwell_s: visit length in media seconds (``zone_exit`` only, else None).
+        geometry_version: the camera's zones and lines this event was counted with: 0 as
+            configured, +1 per edit through the API (``PUT /v1/cameras/{id}/geometry``).
     """
 
     camera_id: str
@@ -52,6 +54,7 @@ class Event:
     pts_s: float
     captured_at: float | None
     dwell_s: float | None
+    geometry_version: int = 0
 
 
 EVENTS_SCHEMA = pa.schema(
@@ -64,6 +67,7 @@ EVENTS_SCHEMA = pa.schema(
         pa.field("pts_s", pa.float64(), nullable=False),
         pa.field("captured_at", pa.float64(), nullable=False),
         pa.field("dwell_s", pa.float64(), nullable=True),
+        pa.field("geometry_version", pa.int64(), nullable=False),
     ]
 )
 """Arrow schema of event rows (captured_at: seconds since the epoch, UTC).
@@ -155,6 +159,8 @@ class WindowMetrics:
         est_wait_s: Little's-law wait estimate over the window (queue_length_mean divided
             by the departure rate), None without departures.
         est_wait_method: how ``est_wait_s`` was obtained (``littles_law`` or ``none``).
+        geometry_version: the camera's zones and lines the window was counted with (see
+            :attr:`Event.geometry_version`).
     """
 
     camera_id: str
@@ -187,6 +193,7 @@ class WindowMetrics:
     est_wait_s: float | None = None
     est_wait_method: str | None = None
     coverage: float | None = None
+    geometry_version: int = 0
 
 
 METRICS_SCHEMA = pa.schema(
@@ -221,6 +228,7 @@ METRICS_SCHEMA = pa.schema(
         pa.field("wait_p90_s", pa.float64()),
         pa.field("est_wait_s", pa.float64()),
         pa.field("est_wait_method", pa.string()),
+        pa.field("geometry_version", pa.int64(), nullable=False),
     ]
 )
 """Arrow schema of window metric rows: one per window and zone or line."""

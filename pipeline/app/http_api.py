@@ -13,6 +13,8 @@ The runtime API of a running pipeline (``panoray run``; 503 when none runs, as u
     GET    /v1/cameras/{id}    one camera
     POST   /v1/cameras         add a camera (JSON, the schema of the config's cameras)  [token]
     DELETE /v1/cameras/{id}    remove a camera                                          [token]
+    PUT    /v1/cameras/{id}/geometry  replace its zones and lines while it runs
+                               (:mod:`pipeline.app.geometry_api`)                       [token]
     GET    /v1/live            current occupancy and counts per camera, zone and line
     GET    /v1/alerts          open alerts, recent alert events, group sums, alert sinks
 
@@ -50,7 +52,7 @@ import ray
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -58,10 +60,10 @@ from actors.controller_actor import CONTROLLER_NAME
 from models.preprocess import InputSpec, prepare_frame
 from models.registry import BUNDLED
 from models.requests import DetectRequest
+from pipeline.app.geometry_api import router as geometry_router
 from pipeline.app.responses import dashboard_file, error_response, image_response
 from pipeline.app.access import CHANGE, READ, check_api_source, host_header_refusal
-from pipeline.app.uploads import decode_image, read_body, read_json, read_multipart_file
-from pipeline.config import validation_message
+from pipeline.app.uploads import decode_image, read_body, read_model, read_multipart_file
 from pipeline.errors import (
     CameraExistsError,
     ConfigError,
@@ -118,6 +120,7 @@ app = FastAPI(
     version="0.1.0",
     docs_url=None, redoc_url=None, openapi_url=None,  # served below, behind READ
 )
+app.include_router(geometry_router)
 
 
 @app.middleware("http")
@@ -178,6 +181,7 @@ class HttpApi:
         self._detector = detector
         self._http = http
         app.state.http = http  # what the access dependencies check against
+        app.state.ask = self._ask  # the controller call of routes mounted from other modules
         self._info: dict[str, Any] | None = None
         self._labels: dict[int, str] = {}
         self._namespace = namespace
@@ -332,18 +336,10 @@ class HttpApi:
               responses={400: {}, 401: {}, 403: {}, 409: {}, 413: {}, 415: {}, 503: {}},
               summary="Add a camera (the schema of the config's cameras); needs the token")
     async def add_camera(self, request: Request) -> Any:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            return error_response(415, f"send the camera as application/json, not "
-                          f"{content_type or '(no content type)'!r}")
-        data = await read_json(request, CAMERA_BODY_LIMIT)
-        if not isinstance(data, dict):
-            return error_response(400, "the body must be a JSON object: one camera as in the config's "
-                          "cameras list")
-        try:
-            camera = CameraConfig.model_validate(data)
-        except ValidationError as exc:
-            return error_response(400, f"invalid camera: {validation_message(exc)}")
+        camera = await read_model(request, CameraConfig, CAMERA_BODY_LIMIT, "camera",
+                                  "one camera as in the config's cameras list")
+        if isinstance(camera, Response):
+            return camera
         camera = await asyncio.to_thread(  # it may resolve the camera's host name
             check_api_source, camera, self._http.media_roots, self._http.allowed_hosts)
         view = await self._ask(lambda c: c.add_camera.remote(camera))

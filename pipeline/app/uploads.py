@@ -11,15 +11,21 @@ import io
 import json
 import warnings
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.formparsers import MultiPartException, MultiPartParser
 from PIL import Image, UnidentifiedImageError
 
+from pipeline.app.responses import error_response
+from pipeline.config import validation_message
 from pipeline.errors import InputError, InputTooLargeError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 ACCEPTED_FORMATS = ("JPEG", "PNG")
 
@@ -141,6 +147,25 @@ async def read_json(request: Request, limit: int) -> Any:
         return json.loads(body, parse_constant=_refuse_constant)
     except ValueError as exc:
         raise InputError(f"the body is not valid JSON: {str(exc)[:200]}", "body") from None
+
+
+async def read_model(request: Request, model: type[ModelT], limit: int, what: str,
+                     shape: str) -> ModelT | JSONResponse:
+    """The JSON body validated as ``model``, or the answer refusing it: 415 when it is not
+    declared JSON, 400 when it is not an object (``shape`` says what it should be) or not
+    valid (naming each key and why, ``what`` naming the thing). Bodies past ``limit`` bytes
+    and invalid JSON raise as :func:`read_json`."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return error_response(415, f"send the {what} as application/json, not "
+                                   f"{content_type or '(no content type)'!r}")
+    data = await read_json(request, limit)
+    if not isinstance(data, dict):
+        return error_response(400, f"the body must be a JSON object: {shape}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        return error_response(400, f"invalid {what}: {validation_message(exc)}")
 
 
 async def read_multipart_file(request: Request, field: str, limit: int) -> bytes:

@@ -36,6 +36,8 @@ class CameraRecord:
         last: the last stats read from it (with ``carried`` added), or None.
         node_id: the Ray node its actor runs on, when known.
         lost: why its actor is gone and not re-created (empty while it runs).
+        geometry_version: its zones and lines: 0 as configured, +1 per edit through the API
+            (``camera`` holds the current ones).
     """
 
     camera: CameraConfig
@@ -47,6 +49,7 @@ class CameraRecord:
     last: CameraStats | None = None
     node_id: str | None = None
     lost: str = ""
+    geometry_version: int = 0
 
     @property
     def camera_id(self) -> str:

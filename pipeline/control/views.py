@@ -43,6 +43,7 @@ def camera_view(record: CameraRecord, stats: CameraStats) -> dict[str, Any]:
         "added_by": record.added_by,
         "restarts": record.restarts,
         "node_id": record.node_id,
+        "geometry_version": record.geometry_version,
         "config": record.camera.public_dict(),
     })
 
@@ -188,7 +189,7 @@ def run_summary(
 ROW_ID_FIELDS = ("element_kind", "element_id", "is_queue", "suppressed")
 """Fields of a metric row that are always present in the history view."""
 WINDOW_FIELDS = frozenset({"camera_id", "window_start_s", "window_end_s", "window_start_at",
-                           "complete", "frames", "coverage"})
+                           "complete", "frames", "coverage", "geometry_version"})
 """Fields shared by all rows of a window, given once per window instead."""
 
 
@@ -209,8 +210,9 @@ def history_row(row: WindowMetrics) -> dict[str, Any]:
 
 def history_window(window: ClosedWindow) -> dict[str, Any]:
     """One closed window as JSON: ``start_s``/``end_s`` (media s), ``start_at`` (wall s
-    since the epoch, or None), ``complete``, ``frames``, ``coverage`` (0 and null figures: no frame in the window)
-    and its ``rows`` (zones first)."""
+    since the epoch, or None), ``complete``, ``frames``, ``coverage`` (0 and null figures: no frame in the window),
+    ``geometry_version`` (the zones and lines it was counted with) and its ``rows`` (zones
+    first)."""
     frames = window.metrics[0].frames if window.metrics else 0
     coverage = window.metrics[0].coverage if window.metrics else None
     return {
@@ -220,6 +222,7 @@ def history_window(window: ClosedWindow) -> dict[str, Any]:
         "complete": window.complete,
         "frames": frames,
         "coverage": coverage,  # fraction of the window the camera delivered frames
+        "geometry_version": window.metrics[0].geometry_version if window.metrics else 0,
         "rows": [history_row(r) for r in window.metrics],
     }
 

@@ -22,6 +22,7 @@ STATIC_FILES: dict[str, str] = {
     "inference.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "common.js": "text/javascript; charset=utf-8",
+    "editor.js": "text/javascript; charset=utf-8",
     "inference.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }

@@ -206,6 +206,48 @@ def test_a_tile_per_camera_with_blurred_still_zones_lines_and_live_numbers(run, 
     run.shot(page, "dashboard.png")
 
 
+def test_a_zone_point_dragged_on_the_still_and_saved_counts_from_the_next_window(run, page):
+    tile = page.locator(_tile("steady-a"))
+    page.wait_for_selector(f"{_tile('steady-a')}[data-still-loaded]")
+    assert run.request("GET", "/v1/cameras/steady-a").json()["geometry_version"] == 0
+    tile.locator("button.edit-geometry").click()
+    corner = tile.locator('circle.handle[data-zone="path-west"][data-point="1"]')  # (0.5, 0.28)
+    corner.wait_for()
+    assert tile.locator("circle.handle").count() == 4 + 2  # the zone's corners, the line's ends
+    box, view = corner.bounding_box(), tile.locator(".view").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    assert (x - view["x"]) / view["width"] == pytest.approx(0.5, abs=0.01)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 0.2 * view["width"], y + 0.1 * view["height"], steps=8)
+    page.mouse.up()
+    run.shot(page, "geometry-editor.png")
+    tile.locator("button.save-geometry").click()
+    page.wait_for_selector(f"{_tile('steady-a')}[data-geometry-version='1']")
+    assert "geometry version 1" in tile.locator(".geometry-note").inner_text()
+    cam = run.request("GET", "/v1/cameras/steady-a").json()
+    assert cam["geometry_version"] == 1 and cam["state"] == "streaming"
+    points = cam["config"]["zones"][0]["points"]
+    assert points[1] == pytest.approx([0.7, 0.38], abs=0.01)
+    assert [points[i] for i in (0, 2, 3)] == [ZONE["points"][i] for i in (0, 2, 3)]
+    assert cam["config"]["lines"][0]["start"] == LINE["start"]  # not dragged: unchanged
+    # the tile draws the saved zone, and the next window is counted with it
+    page.wait_for_selector(f'{_tile("steady-a")} svg.overlay polygon[data-zone="path-west"]')
+    drawn = tile.locator('polygon[data-zone="path-west"]').get_attribute("points").split()[1]
+    assert float(drawn.split(",")[0]) == pytest.approx(700, abs=10)
+    deadline = time.monotonic() + 60  # the open 5 s window ends, then its 2 s grace
+    while True:
+        windows = run.request("GET", "/v1/history",
+                              params={"camera_id": "steady-a"}).json()["cameras"]["steady-a"]
+        if any(w["geometry_version"] == 1 for w in windows):
+            break
+        assert time.monotonic() < deadline, windows
+        time.sleep(1)
+    first = next(i for i, w in enumerate(windows) if w["geometry_version"] == 1)
+    assert windows[first - 1]["end_s"] == windows[first]["start_s"]
+    assert not windows[first - 1]["complete"] and windows[first - 1]["geometry_version"] == 0
+
+
 def test_the_dashboard_routes_answer_as_documented(run):
     page = requests.get(f"{run.url}/", timeout=30)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

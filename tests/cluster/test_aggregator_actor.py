@@ -11,6 +11,10 @@ import pytest
 import ray
 
 from actors.aggregator_actor import AGGREGATOR_NUM_CPUS, AggregatorActor
+from actors.alerts_actor import AlertsActor
+from pipeline.alerts.config import AlertsConfig
+from pipeline.alerts.feed import AlertFeed
+from pipeline.alerts.site_occupancy import SiteFlowsConfig
 from pipeline.errors import InputError
 from pipeline.sinks import ParquetSinkConfig
 from pipeline.types import FrameMeta, TrackedFrame, Tracks
@@ -101,3 +105,24 @@ def test_aggregator_actor_hosts_cameras_and_writes_parquet(
 
 def test_aggregator_actor_reserves_a_small_fraction_of_a_cpu() -> None:
     assert 0 < AGGREGATOR_NUM_CPUS <= 0.5
+
+
+def test_closing_hands_the_alerts_actor_the_last_samples_before_it_closes(
+        ray_session: None) -> None:
+    """Track 1 crosses the entrance line at 2.6 s; with 60 s between samples only the
+    first frame was sampled, so only the aggregator's close delivers that crossing, and
+    it must have reached the alerts actor when close returns (the run's shutdown closes
+    the alerts actor right after)."""
+    flows = SiteFlowsConfig(occupancy={"lines": [{"camera_id": "cam1", "line_id": "mid",
+                                                  "in": "out"}]})
+    alerts = AlertsActor.remote(AlertsConfig(), [], None, "run-1", flows)
+    agg = AggregatorActor.remote([], "run-1", alerts=alerts,
+                                 alert_feed=AlertFeed(60.0, {"cam1"}))
+    ray.get(agg.add_camera.remote("cam1", CONFIG))
+    ray.get([agg.update.remote([frame("cam1", i)]) for i in range(40)])
+    assert ray.get(alerts.view.remote())["site_occupancy"]["value"] == 0  # not sampled yet
+    ray.get(agg.close.remote())
+    assert ray.get(alerts.view.remote())["site_occupancy"]["value"] == 1
+    ray.get(alerts.close.remote())
+    for actor in (agg, alerts):
+        ray.kill(actor)

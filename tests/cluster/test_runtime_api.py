@@ -23,7 +23,7 @@ SECRET_URL = f"rtsp://user:{PASSWORD}@127.0.0.1:9/x"  # nothing listens: it reco
 ZONE = {"id": "path-west", "points": [[0.0, 0.28], [0.5, 0.28], [0.5, 0.62], [0.0, 0.62]]}
 LINE = {"id": "lamp-post", "start": [0.56, 0.2], "end": [0.56, 0.66],
         "left_to_right": "westward", "right_to_left": "eastward"}
-STEADY = ("steady-a", "steady-b")
+STEADY = ("steady-a", "steady-b", "steady-c")
 MAX_GAP_S = 3.0  # longest a running camera may go without a new delivered frame
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -97,7 +97,7 @@ class Run:
 def run(tmp_path_factory):
     run = Run(tmp_path_factory.mktemp("runtime-api"))
     try:
-        run.wait_for("both cameras streaming", lambda: all(
+        run.wait_for("the cameras streaming", lambda: all(
             run.camera(cid)["state"] == "streaming" and run.camera(cid)["frames_delivered"] > 0
             for cid in STEADY), timeout=240)
         yield run
@@ -258,6 +258,87 @@ def test_live_shows_occupancy_and_counts_per_camera_zone_and_line(run):
     assert {"occupancy", "visits_total", "exits_total", "queue"} <= set(zone)
     assert set(a["lines"]["lamp-post"]) == {"westward", "eastward"}
     assert live["events_total"] >= 0
+
+
+EAST = {"id": "path-east", "points": [[0.5, 0.28], [1.0, 0.28], [1.0, 0.62], [0.5, 0.62]]}
+MOVED = {**LINE, "start": [0.3, 0.2], "end": [0.3, 0.66]}
+
+
+@pytest.mark.parametrize(("path", "body", "headers", "status", "message"), [
+    ("steady-b", {"zones": [ZONE]}, {}, 401, "needs the API token"),
+    ("steady-b", "zones: []", {**AUTH, "content-type": "text/yaml"}, 415, "application/json"),
+    ("steady-b", {"zones": [{"id": "z", "points": [[0, 0], [1, 1], [1, 0], [0, 1]]}]}, AUTH,
+     400, "invalid geometry of camera 'steady-b': zones.0.points: polygon is "
+     "self-intersecting: edge 0 crosses edge 2"),
+    ("steady-b", {"lines": [{"id": "l", "start": [0, 0], "end": [2, 0]}]}, AUTH, 400,
+     "normalized coordinates must lie in [0, 1]"),
+    ("steady-b", {"lines": [{"id": "l", "units": "pixel", "start": [0, 0], "end": [5000, 0]}]},
+     AUTH, 400, "lies outside the 768x576 frame"),
+    ("steady-b", {"zones": [], "version": 7}, AUTH, 409,
+     "the edit was made on geometry_version 7, but the camera is at version 0"),
+    ("nope", {"zones": []}, AUTH, 404, "no camera 'nope'"),
+])
+def test_bad_geometry_edits_are_refused_with_the_reason(run, path, body, headers, status,
+                                                        message):
+    kw = {"data": body} if isinstance(body, str) else {"json": body}
+    r = run.request("PUT", f"/v1/cameras/{path}/geometry", headers=headers, **kw)
+    assert r.status_code == status, r.text
+    assert message in r.json()["error"], r.json()
+    if path != "nope":
+        assert run.camera(path)["geometry_version"] == 0
+
+
+def test_a_geometry_edit_while_three_cameras_stream_drops_no_frame_and_the_next_window_uses_it(
+        run):
+    counters = ("frames_dropped", "frames_failed", "forward_errors", "results_evicted")
+    before = {cid: run.camera(cid) for cid in STEADY}
+    assert all(c["state"] == "streaming" and c["geometry_version"] == 0 for c in before.values())
+    seen: dict[str, list[tuple[float, int]]] = {cid: [] for cid in STEADY}
+
+    def sample() -> None:
+        for cid in STEADY:
+            seen[cid].append((time.monotonic(), run.camera(cid)["frames_delivered"]))
+
+    def windows_of(cid: str) -> list[dict]:
+        return run.request("GET", "/v1/history", params={"camera_id": cid}).json()["cameras"][cid]
+
+    sample()
+    r = run.request("PUT", "/v1/cameras/steady-b/geometry", headers=AUTH,
+                    json={"zones": [ZONE, EAST], "lines": [MOVED], "version": 0})
+    assert r.status_code == 200, r.text
+    assert r.json()["geometry_version"] == 1 and r.json()["state"] == "streaming"
+    assert [z["id"] for z in r.json()["config"]["zones"]] == ["path-west", "path-east"]
+    deadline = time.monotonic() + 60  # a 5 s window to end, its 2 s grace, the next to close
+    while not any(w["geometry_version"] == 1 for w in windows_of("steady-b")):
+        assert time.monotonic() < deadline, windows_of("steady-b")
+        sample()
+        time.sleep(0.4)
+    sample()
+    after = {cid: run.camera(cid) for cid in STEADY}
+    for cid in STEADY:  # no camera restarted, dropped or lost a frame
+        assert after[cid]["state"] == "streaming" and after[cid]["restarts"] == 0
+        assert {k: after[cid][k] for k in counters} == {k: before[cid][k] for k in counters}, cid
+        last_change, last = seen[cid][0]
+        for t, n in seen[cid][1:]:
+            if n > last:
+                last_change, last = t, n
+            assert t - last_change <= MAX_GAP_S, (cid, seen[cid])
+    listed = {c["id"]: c["geometry_version"] for c in run.request("GET", "/v1/cameras").json()[
+        "cameras"] if c["id"] in STEADY}
+    assert listed == {"steady-a": 0, "steady-b": 1, "steady-c": 0}
+    # the window open at the edit closed early with the old geometry; the next one, right
+    # after it, counts every frame with the new one
+    ws = windows_of("steady-b")
+    first = next(i for i, w in enumerate(ws) if w["geometry_version"] == 1)
+    old, new = ws[first - 1], ws[first]
+    assert (old["geometry_version"], old["complete"]) == (0, False)
+    assert old["end_s"] == new["start_s"] and new["complete"]
+    assert {r["element_id"] for r in old["rows"]} == {"path-west", "lamp-post"}
+    assert [r["element_id"] for r in new["rows"]] == ["path-west", "path-east", "lamp-post"]
+    assert new["frames"] > 0 and new["coverage"] > 0.9
+    assert all(w["geometry_version"] == 0 for w in windows_of("steady-a"))
+    live = run.request("GET", "/v1/live").json()["cameras"]["steady-b"]
+    assert set(live["zones"]) == {"path-west", "path-east"}
 
 
 def test_credentials_are_redacted_in_every_response_and_log_line(run):

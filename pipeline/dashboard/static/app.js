@@ -7,6 +7,8 @@
 //   GET /v1/cameras/{id}/heatmap every HEATMAP_MS while its heatmap is shown, with
 //       If-None-Match (304 when unchanged);
 //   GET /v1/history every HISTORY_MS for the charts (closed windows, last hour).
+// "Edit zones" on a tile hands its overlay to the geometry editor (editor.js), which
+// saves with PUT /v1/cameras/{id}/geometry.
 // Images are downloaded with fetch (so the token can be sent) and shown as blob URLs,
 // at most MAX_IMAGE_FETCHES at a time.
 "use strict";
@@ -218,6 +220,11 @@
     const view = el("div", { class: "view" }, still, heat, placeholder, overlay);
     const toggle = el("input", { type: "checkbox", class: "heat-toggle" });
     const imgNote = el("span", { class: "muted small img-note" });
+    const edit = el("button", { type: "button", class: "edit-geometry", text: "Edit zones",
+                                title: "Drag zone corners and line ends, then save (needs the API token when one is set)" });
+    const save = el("button", { type: "button", class: "save-geometry", text: "Save", hidden: true });
+    const cancel = el("button", { type: "button", class: "cancel-geometry", text: "Cancel", hidden: true });
+    const note = el("span", { class: "muted small geometry-note" });
     const counts = el("table", { class: "counts" });
     const charts = el("div", { class: "charts" });
     const reason = el("p", { class: "reason" });
@@ -228,17 +235,21 @@
       reason,
       view,
       el("div", { class: "view-controls" },
-        el("label", {}, toggle, " heatmap of the open window"), imgNote),
+        el("label", {}, toggle, " heatmap of the open window"), imgNote,
+        el("span", { class: "spacer" }), edit, save, cancel),
+      note,
       message,
       counts,
       charts);
     const tile = {
-      id, root, labels: new Map(), geometryKey: "", showHeat: false,
+      id, root, labels: new Map(), geometryKey: "", showHeat: false, cam: null, vh: 0,
+      editor: null,
       markerId: `arrow-${++tileSerial}`,
       still: { etag: null, url: null, at: 0, pending: false, note: "", blurred: true },
       heatmap: { etag: null, url: null, at: 0, pending: false, note: "", blurred: true },
       refs: { fps, frames, drops, reconnects, state, remove, still, heatmap: heat, placeholder,
-              overlay, view, toggle, imgNote, counts, charts, reason, message },
+              overlay, view, toggle, imgNote, counts, charts, reason, message, edit, save,
+              cancel, note },
     };
     toggle.addEventListener("change", () => {
       tile.showHeat = toggle.checked;
@@ -246,10 +257,31 @@
       showImages(tile);
     });
     remove.addEventListener("click", () => removeCamera(tile));
+    edit.addEventListener("click", () => editGeometry(tile));
+    save.addEventListener("click", () => tile.editor && tile.editor.save());
+    cancel.addEventListener("click", () => tile.editor && tile.editor.cancel());
     showImages(tile);
     tiles.set(id, tile);
     $("tiles").append(root);
     return tile;
+  }
+
+  function editGeometry(tile) {
+    if (tile.editor || !tile.cam) return;
+    const r = tile.refs;
+    const editing = (on) => {
+      r.edit.hidden = on;
+      r.save.hidden = !on;
+      r.cancel.hidden = !on;
+    };
+    tile.editor = PanorayEditor.start(tile, tile.cam, VIEW_W, tile.vh, (saved) => {
+      tile.editor = null;
+      editing(false);
+      if (saved) tile.cam = { ...tile.cam, config: saved.config, geometry_version: saved.geometry_version };
+      tile.geometryKey = "";
+      updateTile(tile, tile.cam, tile.live, null);
+    });
+    if (tile.editor) editing(true);
   }
 
   function showImages(tile) {
@@ -310,17 +342,24 @@
     r.reason.textContent = why || "";
     r.reason.hidden = !why;
     r.remove.disabled = auth ? !auth.changes_allowed : false;
+    r.edit.disabled = r.remove.disabled;
+    tile.root.dataset.geometryVersion = String(cam.geometry_version || 0);
 
     const [w, h] = aspect(cam, still);
     const vh = Math.round((VIEW_W * h) / w);
     r.view.style.aspectRatio = `${w} / ${h}`;
     const key = JSON.stringify([cam.config && cam.config.zones, cam.config && cam.config.lines,
                                 cam.width, cam.height]);
-    if (key !== tile.geometryKey) {
-      tile.geometryKey = key;
-      drawOverlay(tile, cam, vh);
+    tile.cam = cam;
+    tile.live = live;
+    tile.vh = vh;
+    if (!tile.editor) {  // the editor owns the overlay until saved or cancelled
+      if (key !== tile.geometryKey) {
+        tile.geometryKey = key;
+        drawOverlay(tile, cam, vh);
+      }
+      updateLabels(tile, cam, live);
     }
-    updateLabels(tile, cam, live);
     countsTable(tile, cam, live);
 
     const now = Date.now();
