@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import CameraSnapshot, ClosedWindow, Event, HeatmapGrid
+from pipeline.analytics.plugin_host import PluginHost, PluginTable, make_plugins
+from pipeline.analytics.plugins import PluginCamera
 from pipeline.errors import ConfigError, InputError, PanorayError
 from pipeline.types import TrackedFrame
 
@@ -50,6 +52,8 @@ class AggregatorSnapshot:
     events_total: int
     windows_total: int
     errors: dict[str, str] = field(default_factory=dict)
+    plugin_errors: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per camera, each analytics plugin that was stopped and why."""
 
 
 @dataclass
@@ -74,6 +78,8 @@ class Aggregator:
         self._configs: dict[str, AnalyticsConfig] = {}
         self._cameras: dict[str, CameraAnalytics] = {}
         self._errors: dict[str, str] = {}
+        self._plugins: dict[str, PluginHost] = {}
+        self._plugin_tables: list[PluginTable] = []
         self.events_total = 0
         self.windows_total = 0
 
@@ -103,6 +109,8 @@ class Aggregator:
         self._errors.pop(camera_id, None)
         cam = self._cameras.pop(camera_id, None)
         windows = cam.close() if cam is not None else []
+        self._close_plugins(camera_id, windows)
+        self._plugins.pop(camera_id, None)
         self.windows_total += len(windows)
         return windows
 
@@ -115,8 +123,14 @@ class Aggregator:
                 cam = self._camera_for(frame)
                 if cam is None:
                     continue
-                out.events += cam.update(frame)
-                out.windows += cam.pop_closed_windows()
+                events = cam.update(frame)
+                windows = cam.pop_closed_windows()
+                host = self._plugins.get(frame.meta.camera_id)
+                if host is not None:
+                    self._plugin_tables += host.update(frame, events)
+                    self._close_plugins(frame.meta.camera_id, windows)
+                out.events += events
+                out.windows += windows
             except PanorayError as exc:
                 out.errors.append(str(exc))
         self.events_total += len(out.events)
@@ -127,7 +141,8 @@ class Aggregator:
         """The live state: occupancy now, counts so far, queue waits, open windows."""
         return AggregatorSnapshot(
             tuple(self._cameras[c].snapshot() for c in sorted(self._cameras)),
-            self.events_total, self.windows_total, dict(self._errors))
+            self.events_total, self.windows_total, dict(self._errors),
+            {c: dict(h.errors) for c, h in self._plugins.items() if h.errors})
 
     def camera_snapshot(self, camera_id: str) -> CameraSnapshot | None:
         """One camera's live state, or None when it is not hosted or not started."""
@@ -142,11 +157,31 @@ class Aggregator:
 
     def close(self) -> list[ClosedWindow]:
         """Closes every camera's windows early (clean shutdown) and returns them."""
-        windows = [w for cid in sorted(self._cameras) for w in self._cameras[cid].close()]
+        windows = []
+        for cid in sorted(self._cameras):
+            closed = self._cameras[cid].close()
+            self._close_plugins(cid, closed)
+            windows += closed
         self._cameras.clear()
         self._configs.clear()
         self.windows_total += len(windows)
         return windows
+
+    def _start_plugins(self, cam: CameraAnalytics, cfg: AnalyticsConfig) -> PluginHost:
+        camera = PluginCamera(cam.camera_id, cam.width, cam.height, cfg.window_s,
+                              cam.geometry.zone_ids, cam.geometry.line_ids, cam.geometry)
+        return PluginHost(camera, cfg.min_distinct_tracks, *make_plugins(cfg.plugins, camera))
+
+    def pop_plugin_tables(self) -> list[PluginTable]:
+        """Returns and forgets the plugins' tables since the last call (for the sinks)."""
+        out, self._plugin_tables = self._plugin_tables, []
+        return out
+
+    def _close_plugins(self, camera_id: str, windows: list[ClosedWindow]) -> None:
+        host = self._plugins.get(camera_id)
+        if host is not None and windows:
+            self._plugin_tables += host.close_windows(
+                (w.start_s, w.end_s, w.start_at, w.complete) for w in windows)
 
     def _check(self, camera_id: str) -> None:
         if camera_id not in self._configs:
@@ -172,6 +207,9 @@ class Aggregator:
                 logger.error("camera %s: analytics not started: %s", meta.camera_id, exc)
                 return None
             self._cameras[meta.camera_id] = cam
+            cfg = self._configs[meta.camera_id]
+            if cfg.plugins:
+                self._plugins[meta.camera_id] = self._start_plugins(cam, cfg)
         elif meta.width != cam.width or meta.height != cam.height:
             raise InputError(
                 f"camera {meta.camera_id!r}: frame size changed from {cam.width}x{cam.height} "
