@@ -41,7 +41,7 @@ def _demo() -> Site:
 def demo_result(serve_app, tmp_path_factory):
     rows = []
     result = run(_demo(), offline=True, output_dir=tmp_path_factory.mktemp("api") / "out",
-                 detector=serve_app["handle"], on_status=rows.append)
+                 detector=serve_app["handle"], on_status=rows.extend)
     return result, rows
 
 
