@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import pathlib
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -163,8 +163,6 @@ class LiveRun:
 
     def status(self) -> list[dict[str, Any]]:
         """One row per camera: state, reason, fps, frame counters, occupancy and counts."""
-        from dataclasses import asdict
-
         return [asdict(row) for row in self.runner.status()]
 
     def live(self) -> dict[str, Any]:
