@@ -71,3 +71,16 @@ class DeclaresIds(Frames):
     """Declares an id column: refused when the config loads."""
 
     ROWS = pa.schema([("track_id", pa.int64()), ("distinct_tracks", pa.int64())])
+
+
+class Ticks(Frames):
+    """Emits an event every 10th frame: how many people are in view (no ids)."""
+
+    EVENTS = pa.schema([("kind", pa.string()), ("pts_s", pa.float64()),
+                        ("in_view", pa.int64())])
+
+    def update(self, frame) -> list:
+        super().update(frame)
+        if frame.meta.frame_index % 10:
+            return []
+        return [{"kind": "tick", "pts_s": frame.meta.pts_s, "in_view": len(frame.tracks)}]

@@ -156,3 +156,16 @@ def test_plugin_names_are_unique(installed):
 def test_a_plugin_runs_only_on_its_cameras(installed):
     agg, _, tables = run([{**FLOW, "cameras": ["other"]}])
     assert not tables and agg.snapshot().plugin_errors == {}
+
+
+def test_plugin_events_are_written_with_their_wall_time(installed, tmp_path):
+    _, _, tables = run([{"type": "tests.plugin_fixtures:Ticks", "name": "ticks"}],
+                       until_s=9.9)
+    sinks = Sinks([ParquetSinkConfig(root=tmp_path / "out")], run_id="run-1")
+    sinks.write_plugin_tables(tables)
+    sinks.close()
+    events = pd.read_parquet(tmp_path / "out" / "plugins" / "ticks" / "events")
+    assert sorted(events.pts_s) == [float(s) for s in range(10)]  # frames 0, 10, ... 90
+    assert (events.captured_at - events.pts_s == 1.8e9).all()
+    assert events[events.pts_s == 3.0].in_view.item() == 4  # people 1-4 had started
+    assert set(events.kind) == {"tick"} and set(events.camera_id) == {"cam1"}
