@@ -244,6 +244,7 @@ class AggregatorActor:
     def _publish(self, events: list[Event], windows: list[ClosedWindow]) -> None:
         windows = self._failures.mark(windows)
         self._sinks.write(events, windows, self._stills.backgrounds())
+        self._sinks.write_plugin_tables(self._analytics.pop_plugin_tables())
         for w in windows:  # the same (suppressed) rows the sinks get, for the dashboard
             self._history.add(w)
 

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+import importlib.metadata
+
+from pydantic import Field, field_validator, model_validator
 
 from pipeline.config import StrictModel
 
 Provider = Literal["auto", "tensorrt", "cuda", "cpu"]
+BUILTIN_FAMILIES = ("tfod_ssd", "yolo")
+"""The model families panoray ships (:mod:`models.families`)."""
+FAMILY_ENTRY_POINTS = "panoray.models"
+"""Entry point group of model families from other packages (a class with the
+:class:`~models.families.ModelFamily` interface; README, "Extending panoray")."""
+
+
+def family_names() -> tuple[str, ...]:
+    """Every family a config may name: the built-ins, then the installed entry points."""
+    installed = sorted(ep.name for ep in importlib.metadata.entry_points(
+        group=FAMILY_ENTRY_POINTS) if ep.name not in BUILTIN_FAMILIES)
+    return (*BUILTIN_FAMILIES, *installed)
 
 
 class ModelConfig(StrictModel):
@@ -18,12 +32,22 @@ class ModelConfig(StrictModel):
         "ssdlite-mobilenetv2-person",
         description="Bundled model name (see `panoray models`) or a path to an .onnx file.",
     )
-    family: Literal["auto", "tfod_ssd", "yolo"] = Field(
-        "auto", description="Output layout of the model; `auto` infers it from the graph."
+    family: str = Field(
+        "auto", description="Output layout of the model: `tfod_ssd`, `yolo`, a family "
+        "installed under the `panoray.models` entry point group, or `auto` to infer it "
+        "from the graph."
     )
     threshold: float = Field(
         0.4, ge=0.0, le=1.0, description="Minimum detection score kept (0..1)."
     )
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, family: str) -> str:
+        if family != "auto" and family not in family_names():
+            raise ValueError(f"unknown model family {family!r}; known: "
+                             f"{', '.join(family_names())} (or auto)")
+        return family
     classes: tuple[str, ...] = Field(
         ("person",), description="Class labels kept; empty keeps every class the model has."
     )

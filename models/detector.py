@@ -117,7 +117,8 @@ class OnnxDetector:
         for frame in frames:
             self.check_frame(frame)
         transforms = [FrameTransform.for_frame(self.input_spec, w, h) for w, h in sizes]
-        batch = self.input_spec.to_model_input(np.stack(frames))
+        preprocess = getattr(self.family, "preprocess", self.input_spec.to_model_input)
+        batch = preprocess(np.stack(frames))
         outputs = self.session.run(self._output_names, {self._input_name: batch})
         if params is None:
             params = [self.default_params] * len(frames)

@@ -2,22 +2,28 @@
 
 A family is chosen by the config's ``family`` field (a registry keyed by type), or inferred
 from the graph's inputs and outputs. Adapters live only here: boxes leave this module in
-original-frame pixels, xyxy.
+original-frame pixels, xyxy. Other packages add families through the ``panoray.models``
+entry point group (:func:`families`): a class with the :class:`ModelFamily` interface.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import logging
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 import numpy as np
 import onnxruntime as ort
 
+from models.config import FAMILY_ENTRY_POINTS
 from models.nms import nms
 from models.preprocess import FrameTransform, InputSpec
 from pipeline.errors import ModelError
 from pipeline.types import Detections
+
+log = logging.getLogger(__name__)
 
 COCO_LABELS = (
     "person bicycle car motorcycle airplane bus train truck boat traffic_light fire_hydrant "
@@ -66,6 +72,11 @@ class ModelFamily(Protocol):
         transforms: list[FrameTransform],
         params: list[PostprocessParams],
     ) -> list[Detections]: ...
+
+    def output_names(self, session: ort.InferenceSession) -> list[str]: ...
+
+    # Optional: ``preprocess(batch) -> array``, the graph's input from a (N, H, W, 3) uint8
+    # RGB batch of model-sized frames; without it ``input_spec(...).to_model_input`` runs.
 
 
 def _finish(
@@ -197,18 +208,37 @@ class Yolo:
 FAMILIES: dict[str, type] = {TfodSsd.name: TfodSsd, Yolo.name: Yolo}
 
 
-def family_for(session: ort.InferenceSession, name: str, model_label: str) -> TfodSsd | Yolo:
+def families() -> dict[str, type]:
+    """The built-in families, then those installed under the ``panoray.models`` entry
+    point group (a built-in name wins; one that does not load is logged and skipped).
+    ``auto`` tries them in this order."""
+    out = dict(FAMILIES)
+    for ep in importlib.metadata.entry_points(group=FAMILY_ENTRY_POINTS):
+        if ep.name in out:
+            continue
+        try:
+            out[ep.name] = ep.load()
+        except Exception as exc:  # noqa: BLE001 - another package's import error
+            log.error("model family %r (%s) did not load: %s", ep.name, ep.value, exc)
+    return out
+
+
+def family_for(session: ort.InferenceSession, name: str, model_label: str) -> ModelFamily:
     """Returns the family named ``name``, or the one whose layout the graph matches."""
+    known = families()
     if name != "auto":
-        family = FAMILIES[name]()
+        if name not in known:
+            raise ModelError(f"model {model_label}: unknown family {name!r}; known: "
+                             f"{sorted(known)}")
+        family = known[name]()
         if not family.matches(session):
             raise ModelError(f"model {model_label} does not have the {name} input/output layout")
         return family
-    for cls in FAMILIES.values():
+    for cls in known.values():
         if cls.matches(session):
             return cls()
     got = [(o.name, o.shape) for o in session.get_outputs()]
     raise ModelError(
         f"model {model_label}: cannot tell its family from outputs {got}; "
-        f"set model.family to one of {sorted(FAMILIES)}"
+        f"set model.family to one of {sorted(known)}"
     )

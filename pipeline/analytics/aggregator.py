@@ -30,6 +30,8 @@ from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import CameraSnapshot, ClosedWindow, Event, HeatmapGrid
 from pipeline.analytics.geometry import resolve_camera_geometry
 from pipeline.analytics.geometry_edit import PendingGeometry, stamp_events, stamp_windows
+from pipeline.analytics.plugin_host import PluginHost, PluginTable, make_plugins
+from pipeline.analytics.plugins import PluginCamera
 from pipeline.errors import ConfigError, InputError, PanorayError
 from pipeline.types import TrackedFrame
 
@@ -52,6 +54,8 @@ class AggregatorSnapshot:
     events_total: int
     windows_total: int
     errors: dict[str, str] = field(default_factory=dict)
+    plugin_errors: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per camera, each analytics plugin that was stopped and why."""
 
 
 @dataclass
@@ -78,6 +82,8 @@ class Aggregator:
         self._errors: dict[str, str] = {}
         self._versions: dict[str, int] = {}  # per edited camera, its geometry version
         self._pending: dict[str, PendingGeometry] = {}  # edits waiting for a window boundary
+        self._plugins: dict[str, PluginHost] = {}
+        self._plugin_tables: list[PluginTable] = []
         self.events_total = 0
         self.windows_total = 0
 
@@ -154,6 +160,8 @@ class Aggregator:
         version = self._versions.pop(camera_id, 0)
         cam = self._cameras.pop(camera_id, None)
         windows = stamp_windows(cam.close(), version) if cam is not None else []
+        self._close_plugins(camera_id, windows)
+        self._plugins.pop(camera_id, None)
         self.windows_total += len(windows)
         return windows
 
@@ -170,8 +178,14 @@ class Aggregator:
                 if self._pending and cid in self._pending:
                     cam = self._swap_due(cam, frame.meta.pts_s, out)
                 version = self._versions.get(cid, 0)
-                out.events += stamp_events(cam.update(frame), version)
-                out.windows += stamp_windows(cam.pop_closed_windows(), version)
+                events = stamp_events(cam.update(frame), version)
+                windows = stamp_windows(cam.pop_closed_windows(), version)
+                host = self._plugins.get(cid)
+                if host is not None:
+                    self._plugin_tables += host.update(frame, events)
+                    self._close_plugins(cid, windows)
+                out.events += events
+                out.windows += windows
             except PanorayError as exc:
                 out.errors.append(str(exc))
         self.events_total += len(out.events)
@@ -182,7 +196,8 @@ class Aggregator:
         """The live state: occupancy now, counts so far, queue waits, open windows."""
         return AggregatorSnapshot(
             tuple(self._cameras[c].snapshot() for c in sorted(self._cameras)),
-            self.events_total, self.windows_total, dict(self._errors))
+            self.events_total, self.windows_total, dict(self._errors),
+            {c: dict(h.errors) for c, h in self._plugins.items() if h.errors})
 
     def camera_snapshot(self, camera_id: str) -> CameraSnapshot | None:
         """One camera's live state, or None when it is not hosted or not started."""
@@ -197,8 +212,11 @@ class Aggregator:
 
     def close(self) -> list[ClosedWindow]:
         """Closes every camera's windows early (clean shutdown) and returns them."""
-        windows = [w for cid in sorted(self._cameras)
-                   for w in stamp_windows(self._cameras[cid].close(), self._versions.get(cid, 0))]
+        windows = []
+        for cid in sorted(self._cameras):
+            closed = stamp_windows(self._cameras[cid].close(), self._versions.get(cid, 0))
+            self._close_plugins(cid, closed)
+            windows += closed
         self._cameras.clear()
         self._configs.clear()
         self._pending.clear()
@@ -215,13 +233,33 @@ class Aggregator:
         if not pending.due(pts_s):
             return cam
         del self._pending[cid]
-        out.windows += stamp_windows(cam.close(), self._versions.get(cid, 0))
+        closed = stamp_windows(cam.close(), self._versions.get(cid, 0))
+        self._close_plugins(cid, closed)
+        out.windows += closed
         new = CameraAnalytics(cid, pending.config, cam.width, cam.height)
         self._configs[cid], self._cameras[cid] = pending.config, new
+        if cid in self._plugins:  # plugins see the new zones and lines from here on
+            self._plugins[cid] = self._start_plugins(new, pending.config)
         self._versions[cid] = pending.version
         logger.info("camera %s: geometry version %d from media time %.3f s", cid,
                     pending.version, pts_s)
         return new
+
+    def _start_plugins(self, cam: CameraAnalytics, cfg: AnalyticsConfig) -> PluginHost:
+        camera = PluginCamera(cam.camera_id, cam.width, cam.height, cfg.window_s,
+                              cam.geometry.zone_ids, cam.geometry.line_ids, cam.geometry)
+        return PluginHost(camera, cfg.min_distinct_tracks, *make_plugins(cfg.plugins, camera))
+
+    def pop_plugin_tables(self) -> list[PluginTable]:
+        """Returns and forgets the plugins' tables since the last call (for the sinks)."""
+        out, self._plugin_tables = self._plugin_tables, []
+        return out
+
+    def _close_plugins(self, camera_id: str, windows: list[ClosedWindow]) -> None:
+        host = self._plugins.get(camera_id)
+        if host is not None and windows:
+            self._plugin_tables += host.close_windows(
+                (w.start_s, w.end_s, w.start_at, w.complete) for w in windows)
 
     def _check(self, camera_id: str) -> None:
         if camera_id not in self._configs:
@@ -247,6 +285,9 @@ class Aggregator:
                 logger.error("camera %s: analytics not started: %s", meta.camera_id, exc)
                 return None
             self._cameras[meta.camera_id] = cam
+            cfg = self._configs[meta.camera_id]
+            if cfg.plugins:
+                self._plugins[meta.camera_id] = self._start_plugins(cam, cfg)
         elif meta.width != cam.width or meta.height != cam.height:
             raise InputError(
                 f"camera {meta.camera_id!r}: frame size changed from {cam.width}x{cam.height} "

@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import FiniteFloat, Field, field_validator, model_validator
 
+from pipeline.analytics.plugins import PluginConfig
 from pipeline.config import StrictModel
 
 Units = Literal["pixel", "normalized"]
@@ -273,6 +274,11 @@ class AnalyticsConfig(StrictModel):
         description="Two frames further apart than this (media s) leave the time between "
         "them uncovered: a window's `coverage` is the fraction of it between closer frames.",
     )
+    plugins: tuple[PluginConfig, ...] = Field(
+        (), max_length=64,
+        description="Analytics plugins run beside the built-ins, each writing its own table "
+        "under the same windows and minimum-count rule (README, Extending panoray).",
+    )
     max_empty_windows: int = Field(
         1440, ge=0, le=100_000,
         description="Most windows without any frame written for one outage (the newest; "
@@ -281,6 +287,9 @@ class AnalyticsConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> AnalyticsConfig:
+        names = [p.name for p in self.plugins]
+        if len(set(names)) != len(names):
+            raise ValueError(f"plugin names must be unique, got {names}")
         seen: dict[str, str] = {}
         for kind, items in (("zone", self.zones), ("line", self.lines)):
             for item in items:

@@ -43,6 +43,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """``panoray run``: the Python API's :func:`~pipeline.app.api.start` and its handle,
+    with signal handling, the live table and the exit codes around them."""
     import pathlib
 
     from pipeline.app.signals import block_sigterm, restore_mask
@@ -51,15 +53,15 @@ def _run(args: argparse.Namespace) -> int:
     # whole process group reaches only this driver, once its own handler is in place.
     shield = block_sigterm()
 
-    from pipeline.app.runner import PipelineRunner, RunOptions
-    from pipeline.app.serving import init_ray, stop_serving
+    from pipeline.app.api import Site, start
+    from pipeline.app.serving import init_ray
     from pipeline.app.status_table import StatusDisplay
     from pipeline.errors import ConfigFileError
-    from pipeline.site_config import DEMO_CONFIG, load_site_config
+    from pipeline.site_config import DEMO_CONFIG
 
     path = args.config or DEMO_CONFIG
     try:
-        cfg = load_site_config(path)
+        cfg = Site.from_yaml(path)
     except ConfigFileError as exc:
         print(f"panoray: invalid config {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -70,13 +72,6 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"panoray: invalid config {path}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    options = RunOptions(
-        output_dir=pathlib.Path(args.output) if args.output else None,
-        offline=args.offline,
-        export_tracks=pathlib.Path(args.export_tracks) if args.export_tracks else None,
-        address=args.address,
-        duration_s=args.duration,
-    )
     stop = threading.Event()
     received: list[int] = []
 
@@ -89,31 +84,29 @@ def _run(args: argparse.Namespace) -> int:
             signal.signal(sig, on_signal)
 
     install_handlers()
-    runner = PipelineRunner(cfg, options)
+    output = cfg.with_output(pathlib.Path(args.output) if args.output else None).output_dir
     what = "demo" if args.config is None else str(path)
     print(f"panoray: running {what}: {len(cfg.cameras)} cameras, "
-          f"{'offline' if options.offline else 'as configured'}; output in "
-          f"{runner.output_dir}", flush=True)
+          f"{'offline' if args.offline else 'as configured'}; output in {output}", flush=True)
+    init_ray(args.address or cfg.ray.address, namespace=cfg.ray.namespace)
+    install_handlers()  # ray.init installs its own SIGTERM handler; ours must win
+    restore_mask(shield)  # a SIGTERM held meanwhile stops the run cleanly now
+    # a signal from here on stops the run cleanly (start-up included)
+    handle = start(cfg, args.offline, args.address, output_dir=args.output,
+                   duration_s=args.duration, export_tracks=args.export_tracks, stop=stop)
+    why = "stopped"
     try:
-        init_ray(options.address or cfg.ray.address, namespace=cfg.ray.namespace)
-        install_handlers()  # ray.init installs its own SIGTERM handler; ours must win
-        restore_mask(shield)  # a SIGTERM held meanwhile stops the run cleanly now
-        try:
-            runner.start(stop)  # a signal from here on stops the run cleanly
-            with StatusDisplay() as display:
-                why = runner.wait(stop, display.update)
-            print(f"panoray: {why}; shutting down cleanly", flush=True)
-        finally:
-            summary = runner.shutdown()
+        with StatusDisplay() as display:
+            why = handle.wait(stop, display.update)
+        print(f"panoray: {why}; shutting down cleanly", flush=True)
     finally:
-        stop_serving()
-    print(json.dumps(summary, indent=2), flush=True)
+        result = handle.stop(why)
+    print(json.dumps(result.summary, indent=2), flush=True)
     if received:
         return SIGNAL_EXIT_BASE + received[0]
-    if summary.get("error"):
+    if result.summary.get("error"):
         return EXIT_ERROR
-    failed = [cid for cid, c in summary["cameras"].items() if c["state"] == "failed"]
-    return EXIT_CAMERA_FAILED if failed else EXIT_OK
+    return EXIT_CAMERA_FAILED if result.failed_cameras else EXIT_OK
 
 
 def _replicas(value: str) -> int | str:

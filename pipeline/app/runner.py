@@ -148,6 +148,10 @@ class PipelineRunner:
         except ray.exceptions.RayActorError as exc:
             raise PanorayError(f"the pipeline controller is gone: {type(exc).__name__}") from None
 
+    def call(self, method: str, *args: Any) -> Any:
+        """The result of the controller's ``method`` (``live``, ``add_camera``, ...)."""
+        return self._ask(getattr(self.controller, method).remote(*args))
+
     def camera_stats(self) -> dict[str, CameraStats]:
         """Every camera's counters, summed over restarts of its actor (a camera whose actor
         is gone reports its last counters)."""

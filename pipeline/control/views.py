@@ -84,6 +84,11 @@ def live_cameras(snapshots: Sequence[AggregatorSnapshot]) -> dict[str, CameraSna
     return {c.camera_id: c for snap in snapshots for c in snap.cameras}
 
 
+def plugin_errors(snapshots: Sequence[AggregatorSnapshot]) -> dict[str, dict[str, str]]:
+    """Per camera, each analytics plugin that was stopped and why."""
+    return {cid: errors for snap in snapshots for cid, errors in snap.plugin_errors.items()}
+
+
 def line_counts(snap: CameraSnapshot) -> dict[str, dict[str, int]]:
     """Per line, its crossings so far by direction name."""
     return {ln.line_id: {ln.lr_direction: ln.lr_count, ln.rl_direction: ln.rl_count}
@@ -102,10 +107,13 @@ def status_rows(
 ) -> list[CameraRow]:
     """One status row per camera, in the order of ``records``."""
     live = live_cameras(snapshots)
+    stopped = plugin_errors(snapshots)
     rows = []
     for cid, rec in records.items():
         s = stats[cid]
-        row = CameraRow(cid, s.state, redact_text(s.reason or s.last_error, rec.camera.url),
+        reason = "; ".join([redact_text(s.reason or s.last_error, rec.camera.url)] + [
+            f"plugin {name} stopped: {why}" for name, why in stopped.get(cid, {}).items()])
+        row = CameraRow(cid, s.state, reason.lstrip("; "),
                         s.fps, s.frames_decoded, s.frames_delivered, s.frames_dropped,
                         s.frames_failed, s.reconnects, restarts=rec.restarts)
         snap = live.get(cid)
@@ -179,6 +187,7 @@ def run_summary(
             "frames_sent": s.frames_sent, "frames_held": s.frames_held,
             "reconnects": s.reconnects, "restarts": rec.restarts, "added_by": rec.added_by,
             "analytics_error": analytics_errors.get(cid),
+            "plugin_errors": plugin_errors(snapshots).get(cid, {}),
             "visits": {z.zone_id: z.visits_total for z in snap.zones} if snap else {},
             "crossings": line_counts(snap) if snap else {},
         }

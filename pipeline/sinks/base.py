@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from pipeline.analytics.events import ClosedWindow, Event
 from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig
+from pipeline.sinks.plugin_tables import PluginTableSink
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,14 @@ class Sinks:
 
     def __init__(self, configs: Sequence[SinkConfig], run_id: str | None = None) -> None:
         self._sinks: list[Sink] = [SINK_TYPES[c.type](c, run_id) for c in configs]
+        self._plugin_sinks = [PluginTableSink(c, run_id) for c in configs if c.type == "parquet"]
+
+    def write_plugin_tables(self, tables: Sequence[Any]) -> None:
+        """Hands analytics plugins' tables (:class:`~pipeline.analytics.plugin_host.
+        PluginTable`) to every Parquet sink's plugin writer."""
+        if tables:
+            for sink in self._plugin_sinks:
+                sink.write(tables)
 
     def write(
         self,
@@ -98,14 +107,15 @@ class Sinks:
 
     def rows_written(self) -> int:
         """Rows every sink has written so far (a change means files were written)."""
-        return sum(sum(getattr(s, "rows_written", {}).values()) for s in self._sinks)
+        return (sum(sum(getattr(s, "rows_written", {}).values()) for s in self._sinks)
+                + sum(s.rows_written for s in self._plugin_sinks))
 
     def flush(self) -> None:
         """Writes everything every sink has buffered."""
-        for sink in self._sinks:
+        for sink in [*self._sinks, *self._plugin_sinks]:
             sink.flush()
 
     def close(self) -> None:
         """Flushes and closes every sink."""
-        for sink in self._sinks:
+        for sink in [*self._sinks, *self._plugin_sinks]:
             sink.close()

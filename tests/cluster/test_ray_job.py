@@ -1,7 +1,8 @@
-"""`panoray run` as a Ray job, for real: a cluster started with `ray start --head` (token
-authentication on, as Ray 2.60 does by default), `ray job submit --working-dir .`, Parquet
-output checked. The cluster is this test's own: stopped by its process, never `ray stop`
-(which would stop every Ray on the machine, the test session's included)."""
+"""`panoray run`, and a script using the Python API, as Ray jobs, for real: a cluster
+started with `ray start --head` (token authentication on, as Ray 2.60 does by default),
+`ray job submit --working-dir .`, Parquet output checked. The cluster is this module's
+own: stopped by its process, never `ray stop` (which would stop every Ray on the machine,
+the test session's included)."""
 
 import json
 import os
@@ -16,6 +17,7 @@ import tempfile
 import time
 
 import pandas as pd
+import pytest
 
 from tests.conftest import free_port
 
@@ -24,6 +26,7 @@ CLIP = ROOT / "pipeline" / "demo" / "vtest.mp4"
 VENV_BIN = pathlib.Path(sys.executable).parent
 RAY = str(VENV_BIN / "ray")
 FRAMES = 100
+API_FRAMES = 60
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
@@ -52,11 +55,14 @@ def _job_status(text: str) -> str:
     return running[1] if running else ""
 
 
-def test_panoray_run_as_a_ray_job(tmp_path):
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A head node of our own: (environment with its token, dashboard URL, temp dir)."""
+    tmp = tmp_path_factory.mktemp("ray-job")
     token = secrets.token_hex(32)
     env = _env(token)
     dashboard = f"http://127.0.0.1:{free_port()}"
-    head_log = open(tmp_path / "head.log", "w+")
+    head_log = open(tmp / "head.log", "w+")
     # Ray's socket paths must stay under 107 bytes: a short folder of our own under /tmp
     ray_tmp = tempfile.mkdtemp(prefix="prj-", dir="/tmp")
     head = subprocess.Popen(
@@ -68,53 +74,8 @@ def test_panoray_run_as_a_ray_job(tmp_path):
          f"--temp-dir={ray_tmp}", "--disable-usage-stats"],
         stdout=head_log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )
-    out = tmp_path / "out"
-    config = tmp_path / "site.yaml"
-    config.write_text(json.dumps({
-        "cameras": [{"id": "job-cam", "url": str(CLIP), "mode": "offline",
-                     "lines": [{"id": "lamp-post", "start": [0.56, 0.2], "end": [0.56, 0.66]}],
-                     "zones": [{"id": "path-west", "points": [[0.0, 0.28], [0.5, 0.28],
-                                                              [0.5, 0.62], [0.0, 0.62]]}],
-                     "source": {"max_frames": FRAMES}}],
-        "analytics": {"window_s": 3, "window_grace_s": 2, "min_distinct_tracks": 1},
-        "http": {"port": free_port()},
-    }))
-    job_id = f"panoray-test-{secrets.token_hex(4)}"
-    started = time.monotonic()
     try:
-        # the job agent comes up a few seconds after `ray start`; submit until it answers
-        deadline = time.monotonic() + 90
-        while True:
-            assert head.poll() is None, (tmp_path / "head.log").read_text()[-3000:]
-            submit = _ray("job", "submit", "--address", dashboard, "--submission-id", job_id,
-                          "--no-wait", "--working-dir", ".", "--",
-                          "python", "-m", "pipeline", "run", str(config), "--output", str(out),
-                          env=env)
-            if submit.returncode == 0:
-                break
-            text = submit.stdout + submit.stderr
-            retry = any(s in text for s in ("No available agent", "Connection refused",
-                                            "Failed to connect", "502", "503"))
-            assert retry and time.monotonic() < deadline, text[-3000:]
-            time.sleep(2)
-
-        status = ""
-        while time.monotonic() - started < 150:
-            result = _ray("job", "status", "--address", dashboard, job_id, env=env)
-            status = _job_status(result.stdout + result.stderr)
-            if status in TERMINAL:
-                break
-            time.sleep(2)
-        logs = _ray("job", "logs", "--address", dashboard, job_id, env=env).stdout
-        assert status == "SUCCEEDED", f"job {job_id} is {status or 'unknown'}\n{logs[-4000:]}"
-        # what the job ran from: the uploaded working dir, unpacked on the head
-        [package] = [p for p in pathlib.Path(ray_tmp).glob(
-            "session_2*/runtime_resources/working_dir_files/_ray_pkg_*") if p.is_dir()]
-        uploaded = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
-        top = {p.name for p in package.iterdir()}
-        assert uploaded < 40 * 2**20, f"{uploaded / 2**20:.1f} MiB uploaded: {sorted(top)}"
-        assert {"pipeline", "actors", "models"} <= top
-        assert not top & {".venv", ".git", "tests", "benchmarks", ".pytest_cache"}, sorted(top)
+        yield env, dashboard, ray_tmp, head, tmp / "head.log"
     finally:
         head.send_signal(signal.SIGTERM)  # `ray start --block` drains and stops its processes
         try:
@@ -125,6 +86,67 @@ def test_panoray_run_as_a_ray_job(tmp_path):
         head_log.close()
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
+
+def _site(path: pathlib.Path, camera: str, frames: int) -> pathlib.Path:
+    path.write_text(json.dumps({
+        "cameras": [{"id": camera, "url": str(CLIP), "mode": "offline",
+                     "lines": [{"id": "lamp-post", "start": [0.56, 0.2], "end": [0.56, 0.66]}],
+                     "zones": [{"id": "path-west", "points": [[0.0, 0.28], [0.5, 0.28],
+                                                              [0.5, 0.62], [0.0, 0.62]]}],
+                     "source": {"max_frames": frames}}],
+        "analytics": {"window_s": 3, "window_grace_s": 2, "min_distinct_tracks": 1},
+        "http": {"port": free_port()},
+    }))
+    return path
+
+
+def _submit_and_wait(cluster, *command: str, limit_s: float = 150) -> str:
+    """Submits ``command`` as a job (the repository as its working dir), waits for its
+    end and returns its logs; fails unless it succeeded."""
+    env, dashboard, _, head, head_log = cluster
+    job_id = f"panoray-test-{secrets.token_hex(4)}"
+    started = time.monotonic()
+    # the job agent comes up a few seconds after `ray start`; submit until it answers
+    deadline = time.monotonic() + 90
+    while True:
+        assert head.poll() is None, head_log.read_text()[-3000:]
+        submit = _ray("job", "submit", "--address", dashboard, "--submission-id", job_id,
+                      "--no-wait", "--working-dir", ".", "--", *command, env=env)
+        if submit.returncode == 0:
+            break
+        text = submit.stdout + submit.stderr
+        retry = any(s in text for s in ("No available agent", "Connection refused",
+                                        "Failed to connect", "502", "503"))
+        assert retry and time.monotonic() < deadline, text[-3000:]
+        time.sleep(2)
+    status = ""
+    while time.monotonic() - started < limit_s:
+        result = _ray("job", "status", "--address", dashboard, job_id, env=env)
+        status = _job_status(result.stdout + result.stderr)
+        if status in TERMINAL:
+            break
+        time.sleep(2)
+    logs = _ray("job", "logs", "--address", dashboard, job_id, env=env).stdout
+    assert status == "SUCCEEDED", f"job {job_id} is {status or 'unknown'}\n{logs[-4000:]}"
+    return logs
+
+
+def test_panoray_run_as_a_ray_job(cluster, tmp_path):
+    out = tmp_path / "out"
+    config = _site(tmp_path / "site.yaml", "job-cam", FRAMES)
+    started = time.monotonic()
+    logs = _submit_and_wait(cluster, "python", "-m", "pipeline", "run", str(config),
+                            "--output", str(out))
+    # what the job ran from: the uploaded working dir, unpacked on the head
+    packages = [p for p in pathlib.Path(cluster[2]).glob(
+        "session_2*/runtime_resources/working_dir_files/_ray_pkg_*") if p.is_dir()]
+    assert len(packages) == 1
+    uploaded = sum(p.stat().st_size for p in packages[0].rglob("*") if p.is_file())
+    top = {p.name for p in packages[0].iterdir()}
+    assert uploaded < 40 * 2**20, f"{uploaded / 2**20:.1f} MiB uploaded: {sorted(top)}"
+    assert {"pipeline", "actors", "models"} <= top
+    assert not top & {".venv", ".git", "tests", "benchmarks", ".pytest_cache"}, sorted(top)
+
     assert "panoray: ended; shutting down cleanly" in logs, logs[-3000:]
     summary = json.loads(logs[logs.index("{\n"):logs.rindex("}") + 1])
     cam = summary["cameras"]["job-cam"]
@@ -134,3 +156,21 @@ def test_panoray_run_as_a_ray_job(tmp_path):
     assert set(metrics.camera_id) == {"job-cam"} and len(metrics) > 0
     assert set(events.camera_id) <= {"job-cam"}
     assert time.monotonic() - started < 150
+
+
+def test_the_python_api_as_a_ray_job(cluster, tmp_path):
+    """examples/run_job.py: `run(Site.from_yaml(...))` inside the job, the result read
+    back as Arrow tables there."""
+    out = tmp_path / "out"
+    config = _site(tmp_path / "site.yaml", "api-cam", API_FRAMES)
+    logs = _submit_and_wait(cluster, "python", "examples/run_job.py", str(config),
+                            "--output", str(out))
+    result = json.loads(logs.strip().splitlines()[-1])
+    assert result["why"] == "ended" and result["output_dir"] == str(out)
+    cam = result["cameras"]["api-cam"]
+    assert cam["state"] == "ended" and cam["frames_delivered"] == API_FRAMES
+    metrics = pd.read_parquet(out / "metrics")
+    assert result["metrics_rows"] == len(metrics) > 0
+    assert set(metrics.run_id) == {result["run_id"]}
+    crossings = sum(n for line in cam["crossings"].values() for n in line.values())
+    assert result["events"].get("line_cross", 0) == crossings

@@ -126,3 +126,52 @@ def test_corrupt_onnx_file_is_a_model_error(tmp_path):
     bad.write_bytes(b"not a protobuf")
     with pytest.raises(ModelError, match="cannot load model bad.onnx"):
         OnnxDetector(ModelConfig(name=str(bad)))
+
+
+class StubFamily:
+    """A model family from another package: the YOLO layout, its own preprocessing."""
+
+    name = "stub_family"
+    seen: list = []
+
+    def __init__(self):
+        from models.families import Yolo
+
+        self._yolo = Yolo()
+
+    @staticmethod
+    def matches(session):
+        return True
+
+    def input_spec(self, session):
+        return self._yolo.input_spec(session)
+
+    def labels(self, session):
+        return {0: "cart", 1: "forklift"}
+
+    def output_names(self, session):
+        return self._yolo.output_names(session)
+
+    def preprocess(self, batch):
+        StubFamily.seen.append(batch.shape)
+        return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), np.float32) / 255.0
+
+    def decode(self, outputs, transforms, params):
+        return self._yolo.decode(outputs, transforms, params)
+
+
+def test_a_family_installed_by_entry_point_preprocesses_and_decodes(yolo_path, tmp_path,
+                                                                     monkeypatch):
+    info = tmp_path / "site" / "stub_family-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: stub-family\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[panoray.models]\nstub_family = tests.unit.test_families:StubFamily\n")
+    with pytest.raises(ValueError, match="unknown model family 'stub_family'"):
+        ModelConfig(family="stub_family")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    StubFamily.seen.clear()
+    det, (a, _) = _run(yolo_path, family="stub_family", classes=("cart",))
+    assert det.family.name == "stub_family" and det.labels[1] == "forklift"
+    assert StubFamily.seen and StubFamily.seen[-1] == (2, SIDE, SIDE, 3)
+    np.testing.assert_allclose(a.boxes, [[44, 12, 84, 52]], atol=1e-4)

@@ -1,0 +1,140 @@
+"""Writes analytics plugins' tables beside the built-in ones, partitioned the same way.
+
+Layout under the Parquet sink's root::
+
+    plugins/<name>/rows/date=YYYY-MM-DD/camera_id=<id>/part-<run_id>-*.parquet
+    plugins/<name>/events/date=YYYY-MM-DD/camera_id=<id>/part-<run_id>-*.parquet
+
+Tables arrive already checked and suppressed (:mod:`pipeline.analytics.plugin_host`);
+this module buffers them, writes each (date, camera) partition atomically with the run's
+``run_id`` column, and applies the sink's retention: events as events, rows as
+aggregates. A write that fails keeps the rows for the next flush (at most
+``max_buffer_rows`` per table; beyond it the oldest are dropped and counted).
+
+Example:
+    >>> import tempfile, pyarrow as pa
+    >>> from pipeline.sinks.parquet import ParquetSinkConfig
+    >>> sink = PluginTableSink(ParquetSinkConfig(root=tempfile.mkdtemp()), "run-1")
+    >>> t = pa.table({"camera_id": ["cam1"], "window_start_at": [1.8e9], "n": [3]})
+    >>> [p.relative_to(sink.root).parts[:4] for p in sink.write([PluginTableOut("flow", "rows", t)])]
+    [('plugins', 'flow', 'rows', 'date=2027-01-15')]
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.analytics.events import RUN_ID_FIELD
+from pipeline.sinks.files import write_atomically
+from pipeline.sinks.parquet import ParquetSinkConfig, utc_dates
+from pipeline.sinks.retention import apply_retention
+
+logger = logging.getLogger(__name__)
+
+TIME_COLUMN = {"rows": "window_start_at", "events": "captured_at"}
+"""The wall-time column that picks each kind's date partition."""
+
+
+@dataclass(frozen=True)
+class PluginTableOut:
+    """One table to write: plugin ``name``, ``kind`` (``rows`` or ``events``), ``table``
+    (with ``camera_id`` and the kind's time column)."""
+
+    name: str
+    kind: str
+    table: pa.Table
+
+
+class PluginTableSink:
+    """Buffers and writes plugins' tables under a Parquet sink's root.
+
+    Args:
+        config: the Parquet sink's config (root, compression, retention, buffer bound).
+        run_id: the run's id, written as the ``run_id`` column.
+    """
+
+    def __init__(self, config: ParquetSinkConfig, run_id: str | None) -> None:
+        self.config = config
+        self.root = Path(config.root)
+        self.run_id = run_id or uuid.uuid4().hex
+        self._token = uuid.uuid4().hex[:12]
+        self._seq = 0
+        self._buffers: dict[tuple[str, str], list[pa.Table]] = {}
+        self.rows_written = 0
+        self.dropped_rows = 0
+        self._written_dates: dict[str, float] = {}  # "plugins/<n>/<kind>/date=...": clock
+
+    def write(self, tables: Sequence[Any]) -> list[Path]:
+        """Buffers tables (anything with ``name``, ``kind``, ``table``); rows (window
+        closes) are written at once with everything buffered, events when they pass the
+        buffer bound or at :meth:`flush`. Returns the files written."""
+        for t in tables:
+            self._buffers.setdefault((t.name, t.kind), []).append(t.table)
+        if any(t.kind == "rows" for t in tables) or any(
+                sum(b.num_rows for b in bufs) >= self.config.max_buffer_rows
+                for bufs in self._buffers.values()):
+            return self.flush()
+        return []
+
+    def flush(self) -> list[Path]:
+        """Writes everything buffered; a table whose write fails stays buffered."""
+        files: list[Path] = []
+        for key in list(self._buffers):
+            table = pa.concat_tables(self._buffers.pop(key))
+            try:
+                files += self._write(*key, table)
+            except OSError as exc:
+                logger.error("plugin table %s/%s not written (kept for the next flush): %s",
+                             *key, exc)
+                self._buffers[key] = [self._bounded(table)]
+        if files:
+            self._retention()
+        return files
+
+    def close(self) -> None:
+        """Writes everything buffered."""
+        self.flush()
+
+    def _bounded(self, table: pa.Table) -> pa.Table:
+        extra = table.num_rows - self.config.max_buffer_rows
+        if extra > 0:
+            self.dropped_rows += extra
+            return table.slice(extra)
+        return table
+
+    def _write(self, name: str, kind: str, table: pa.Table) -> list[Path]:
+        dates = utc_dates(table.column(TIME_COLUMN[kind]).to_numpy())
+        cams = np.asarray(table.column("camera_id").to_pylist(), dtype=object)
+        body = table.drop_columns(["camera_id"]).append_column(
+            RUN_ID_FIELD, pa.array([self.run_id] * table.num_rows, pa.string()))
+        compression = None if self.config.compression == "none" else self.config.compression
+        files = []
+        for date, cam in sorted(set(zip(dates.tolist(), cams.tolist()))):
+            part = body.filter(pa.array((dates == date) & (cams == cam)))
+            self._seq += 1
+            path = (self.root / "plugins" / name / kind / f"date={date}" / f"camera_id={cam}"
+                    / f"part-{self.run_id}-{self._token}-{self._seq:08d}.parquet")
+            write_atomically(path, lambda tmp, part=part: pq.write_table(
+                part, tmp, compression=compression), self._token)
+            self._written_dates[f"plugins/{name}/{kind}/date={date}"] = time.time()
+            files.append(path)
+        self.rows_written += table.num_rows
+        return files
+
+    def _retention(self) -> None:
+        base = self.root / "plugins"
+        names = [p.name for p in base.iterdir() if p.is_dir() and not p.is_symlink()]
+        apply_retention(self.root, (
+            ([f"plugins/{n}/events" for n in names], self.config.events_retention_days),
+            ([f"plugins/{n}/rows" for n in names], self.config.aggregates_retention_days),
+        ), time.time(), self._written_dates)

@@ -1,0 +1,171 @@
+"""Analytics plugins without Ray: found by entry point or dotted path, run beside the
+built-ins in the aggregator core, their rows checked, suppressed and written; a plugin
+that breaks the rules stops alone."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from pipeline.analytics.aggregator import Aggregator
+from pipeline.analytics.config import AnalyticsConfig
+from pipeline.sinks import ParquetSinkConfig, Sinks
+from pipeline.types import FrameMeta, TrackedFrame, Tracks
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "plugins" / "flowtime"
+FPS = 10.0
+SPEED = 20.0  # px/s: a person walks from x = 10 (in zone A) to the line at x = 150
+STARTS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)  # six people, one a second
+ZONE = {"id": "tills", "units": "pixel", "points": [[0, 0], [60, 0], [60, 100], [0, 100]]}
+LINE = {"id": "door", "units": "pixel", "start": [150, 0], "end": [150, 100],
+        "left_to_right": "back", "right_to_left": "out"}
+FLOW = {"type": "flow_time", "name": "till_to_door",
+        "config": {"from_zone": "tills", "to_line": "door"}}
+
+
+@pytest.fixture
+def installed(tmp_path, monkeypatch):
+    """The example plugin installed as a distribution with an entry point: a dist-info
+    beside its package on sys.path, as pip leaves it."""
+    dist = tmp_path / "site"
+    info = dist / "panoray_flowtime-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: panoray-flowtime\n"
+                                   "Version: 0.1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[panoray.analytics]\nflow_time = panoray_flowtime:FlowTime\n")
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    monkeypatch.syspath_prepend(str(dist))
+    return dist
+
+
+def walkers(until_s: float, starts=STARTS) -> list[TrackedFrame]:
+    """Frames of people walking right at SPEED from x = 10, one track each, on a 200x100
+    camera; each track is removed once it leaves the frame."""
+    frames = []
+    for k in range(int(until_s * FPS) + 1):
+        t = k / FPS
+        rows = [(i + 1, 10 + SPEED * (t - s)) for i, s in enumerate(starts)
+                if s <= t and 10 + SPEED * (t - s) < 200]
+        gone = [i + 1 for i, s in enumerate(starts) if 10 + SPEED * (t - s) >= 200 >
+                10 + SPEED * (t - 1 / FPS - s)]
+        x = np.array([r[1] for r in rows], np.float32)
+        boxes = np.stack([x - 5, np.full_like(x, 40), x + 5, np.full_like(x, 90)], axis=1)
+        tracks = Tracks(boxes.reshape(-1, 4), np.ones(len(rows), np.float32),
+                        np.zeros(len(rows), np.int16), np.array([r[0] for r in rows], np.int64))
+        frames.append(TrackedFrame(FrameMeta("cam1", k, t, 1.8e9 + t, 200, 100), tracks, gone))
+    return frames
+
+
+def run(plugins: list[dict], k: int = 5, until_s: float = 35.0):
+    """Feeds the walkers through an aggregator; returns it, its events and the plugin
+    tables of every window (the last closed at shutdown)."""
+    agg = Aggregator()
+    agg.add_camera("cam1", AnalyticsConfig(zones=[ZONE], lines=[LINE], window_s=20.0,
+                                           min_distinct_tracks=k, plugins=plugins))
+    events = []
+    for frame in walkers(until_s):
+        out = agg.update([frame])
+        assert not out.errors
+        events += out.events
+    agg.close()
+    return agg, events, agg.pop_plugin_tables()
+
+
+def test_an_installed_plugin_writes_its_table(installed, tmp_path):
+    agg, events, tables = run([FLOW])
+    sinks = Sinks([ParquetSinkConfig(root=tmp_path / "out")], run_id="run-1")
+    sinks.write_plugin_tables(tables)
+    sinks.close()
+    rows = pd.read_parquet(tmp_path / "out" / "plugins" / "till_to_door" / "rows")
+    first = rows[rows.window_start_s == 0.0].iloc[0]
+    # each walked 140 px to the line plus its 5 px hysteresis at 20 px/s: 7.25 s, the
+    # next frame at 10 fps: 7.3 s
+    assert first.flows == 6 and first.distinct_tracks == 6 and not first.suppressed
+    assert first.flow_mean_s == pytest.approx(7.3)
+    enters = {e.track_id: e.pts_s for e in events if e.kind == "zone_enter"}
+    crosses = {e.track_id: e.pts_s for e in events if e.kind == "line_cross"}
+    assert len(enters) == len(crosses) == 6  # the built-ins ran beside it, unchanged
+    assert first.flow_p50_s == pytest.approx(
+        np.median([crosses[t] - enters[t] for t in crosses]))
+    assert set(rows.camera_id) == {"cam1"} and set(rows.run_id) == {"run-1"}
+    assert not {"track_id", "id"} & set(rows.columns)
+    assert agg.snapshot().plugin_errors == {}
+
+
+def test_rows_of_fewer_than_k_people_are_suppressed(installed):
+    _, _, tables = run([FLOW], k=7)
+    first = tables[0].table.to_pylist()[0]
+    assert first["suppressed"] and first["flows"] is None and first["flow_mean_s"] is None
+    assert first["distinct_tracks"] is None and first["from_zone"] == "tills"
+
+
+@pytest.mark.parametrize("bad, why", [
+    ("Raises", "raised RuntimeError: plugin bug"),
+    ("WrongShape", "returned dict, not a list of rows"),
+    ("LeaksIds", "frames = list is not a int64 scalar"),
+    ("ExtraColumn", "has columns ['distinct_tracks', 'frames', 'track_id']"),
+])
+def test_a_bad_plugin_stops_alone(installed, bad, why, caplog):
+    plugins = [{"type": f"tests.plugin_fixtures:{bad}", "name": "bad"},
+               {"type": "tests.plugin_fixtures:Frames", "name": "good"}, FLOW]
+    with caplog.at_level(logging.ERROR):
+        agg, events, tables = run(plugins)
+    assert len([e for e in events if e.kind == "line_cross"]) == 6  # the camera went on
+    assert why in agg.snapshot().plugin_errors["cam1"]["bad"]
+    assert f"analytics plugin 'bad' stopped: " in caplog.text and why in caplog.text
+    written = {(t.name, t.table.num_rows) for t in tables}
+    assert ("good", 1) in written and ("till_to_door", 1) in written
+    assert "bad" not in {t.name for t in tables}
+
+
+def test_a_plugin_that_cannot_start_on_a_camera_is_reported(installed):
+    flow = {**FLOW, "config": {"from_zone": "nowhere", "to_line": "door"}}
+    agg, events, tables = run([flow])
+    assert "has no zone 'nowhere'" in agg.snapshot().plugin_errors["cam1"]["till_to_door"]
+    assert events and not tables
+
+
+@pytest.mark.parametrize("plugin, message", [
+    ({"type": "no_such_plugin", "name": "x"},
+     "no 'panoray.analytics' entry point named 'no_such_plugin'"),
+    ({"type": "tests.plugin_fixtures:Nope", "name": "x"}, "cannot load"),
+    ({"type": "tests.plugin_fixtures:DeclaresIds", "name": "x"},
+     "column 'track_id' looks like an identifier"),
+    ({**FLOW, "config": {"from_zone": "tills"}}, "config.to_line: Field required"),
+    ({**FLOW, "config": {"from_zone": "a", "to_line": "b", "k": 1}},
+     "config.k: Extra inputs are not permitted"),
+    ({**FLOW, "name": "Bad Name"}, "String should match pattern"),
+])
+def test_bad_plugin_configs_are_refused_when_the_config_loads(installed, plugin, message):
+    with pytest.raises(ValidationError, match=message):
+        AnalyticsConfig(zones=[ZONE], lines=[LINE], plugins=[plugin])
+
+
+def test_plugin_names_are_unique(installed):
+    with pytest.raises(ValidationError, match="plugin names must be unique"):
+        AnalyticsConfig(plugins=[FLOW, FLOW])
+
+
+def test_a_plugin_runs_only_on_its_cameras(installed):
+    agg, _, tables = run([{**FLOW, "cameras": ["other"]}])
+    assert not tables and agg.snapshot().plugin_errors == {}
+
+
+def test_plugin_events_are_written_with_their_wall_time(installed, tmp_path):
+    _, _, tables = run([{"type": "tests.plugin_fixtures:Ticks", "name": "ticks"}],
+                       until_s=9.9)
+    sinks = Sinks([ParquetSinkConfig(root=tmp_path / "out")], run_id="run-1")
+    sinks.write_plugin_tables(tables)
+    sinks.close()
+    events = pd.read_parquet(tmp_path / "out" / "plugins" / "ticks" / "events")
+    assert sorted(events.pts_s) == [float(s) for s in range(10)]  # frames 0, 10, ... 90
+    assert (events.captured_at - events.pts_s == 1.8e9).all()
+    assert events[events.pts_s == 3.0].in_view.item() == 4  # people 1-4 had started
+    assert set(events.kind) == {"tick"} and set(events.camera_id) == {"cam1"}
