@@ -129,6 +129,14 @@ class LineCrossings:
         self.cand[slots] = 0
         self.cand_since[slots] = 0.0
 
+    def hand_over(self, pred: npt.NDArray[np.int64], succ: npt.NDArray[np.int64]) -> None:
+        """Passes the state of lost tracks on to the new tracks that continue them (before
+        the new tracks' first :meth:`update`), so that a crossing counts once however
+        the track broke near the line; the lost tracks start afresh if seen again."""
+        for a in (self.ref_d, self.ref_t, self.seg_ok, self.side, self.cand, self.cand_since):
+            a[succ] = a[pred]
+        self.reset_slots(pred)
+
     def update(
         self,
         slots: npt.NDArray[np.int64],
