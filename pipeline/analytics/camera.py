@@ -263,6 +263,8 @@ class CameraAnalytics:
         self.joined_tracks_total += len(pred)
         if self.config.continuity.lines:
             self._lines.hand_over(pred, succ)
+        else:
+            self._lines.pass_on(pred, succ)
         if inside is not None:
             row = {s: i for i, s in enumerate(slots.tolist())}
             self._zones.hand_over(pred, succ, inside[[row[s] for s in succ.tolist()]])

@@ -188,3 +188,22 @@ def test_tracklets_column_is_written() -> None:
     events = play(camera(), broken_stay((210, 200), gap_s=1.0))
     table = events_to_table([e for e in events if e.captured_at is not None])
     assert table.column("tracklets").to_pylist() == [1, 2]
+
+
+def test_a_person_whose_track_breaks_after_crossing_counts_once() -> None:
+    # Track 1 walks down across the line (y = 240) and is lost 10 px past it; track 2,
+    # which continues it, starts 8 px back above the line (a box that moved) and walks on.
+    line = [{"id": "l", "start": [150, 240], "end": [250, 240], "units": "pixel"}]
+    script = [(i * 0.2, i * 0.2 + 0.16, [(1, 200, y)], []) for i, y in enumerate((220, 230, 250))]
+    script += [
+        (0.6, 1.0, [], [1]),
+        (1.04, 1.5, [(2, 200, 232)], []),
+        (1.54, 2.5, [(2, 200, 270)], []),
+    ]
+
+    def crossings(continuity: dict) -> list[tuple[int, str]]:
+        return [(e.track_id, e.direction) for e in play(camera(continuity, lines=line), script)
+                if e.kind == "line_cross"]
+
+    assert crossings({}) == [(1, "in")]
+    assert crossings(GAP_OFF) == [(1, "in"), (2, "in")]
