@@ -221,7 +221,7 @@ class CameraAnalytics:
                 acc.zone_tracks[z].update(
                     self._slots.track_id[self._zones.counted_slots(z)].tolist()
                 )
-        acc.observe_frame(pts, self._zones.occupancy(self._ends.retired), x, y, ids)
+        acc.observe_frame(pts, self._zones.occupancy(), x, y, ids)
         skipped = self._coverage.frame(pts, self._windows)
         for q in self._queues.values():
             q.observe(pts)
@@ -383,7 +383,7 @@ class CameraAnalytics:
 
     def snapshot(self) -> CameraSnapshot:
         """Returns the live state: occupancy now, totals so far, queue waits, open windows."""
-        occ = self._zones.occupancy(self._ends.retired)
+        occ = self._zones.occupancy()
         now = self._last_pts if math.isfinite(self._last_pts) else math.nan
         zones = []
         for z, zid in enumerate(self._zone_ids):

@@ -250,14 +250,11 @@ class ZoneVisits:
             exit_tracklets=tracklets,
         )
 
-    def occupancy(self, gone: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int64]:
+    def occupancy(self) -> npt.NDArray[np.int64]:
         """Returns (Z,) int64: tracks in a counted, not yet ended visit that were inside
-        when last seen, per zone, not counting slots marked in ``gone`` ((capacity,) bool:
-        tracks the tracker removed, whose visits wait for a continuing track)."""
-        here = self.confirmed & ~self.seen_out
-        if gone is not None:
-            here &= ~gone[:, None]
-        return here.sum(axis=0, dtype=np.int64)
+        when last seen, per zone (a visit left deep inside by a track the tracker removed
+        counts until it ends: it may go on with a new track)."""
+        return (self.confirmed & ~self.seen_out).sum(axis=0, dtype=np.int64)
 
     def counted_slots(self, zone: int) -> npt.NDArray[np.int64]:
         """Returns the slots with a counted, open visit in zone index ``zone``."""

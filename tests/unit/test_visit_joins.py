@@ -207,3 +207,11 @@ def test_a_person_whose_track_breaks_after_crossing_counts_once() -> None:
 
     assert crossings({}) == [(1, "in")]
     assert crossings(GAP_OFF) == [(1, "in"), (2, "in")]
+
+
+def test_a_person_lost_deep_inside_counts_in_occupancy_while_the_visit_may_go_on() -> None:
+    cam = camera()
+    play(cam, broken_stay((210, 200), gap_s=1.0)[:3])  # track 1 removed, track 2 not yet
+    assert cam.snapshot().zones[0].occupancy == 1  # 0.96 s after its last frame
+    cam.update(at(tracks_at([]), 1.0 + 3.04))  # past max_gap_s: the visit ended
+    assert cam.snapshot().zones[0].occupancy == 0
