@@ -74,6 +74,7 @@ from benchmarks.perturb import jitter_detections  # noqa: E402
 from benchmarks.scenes import (  # noqa: E402
     LINE_GUARDS,
     SCENES,
+    TRUTH_CONTINUITY,
     TRUTH_LINE_GUARDS,
     TRUTH_ZONE_GUARDS,
     ZONE_GUARDS,
@@ -369,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
             "smoothing": SMOOTHING.model_dump(),
             "line_guards": LINE_GUARDS,
             "zone_guards": ZONE_GUARDS,
-            "truth_guards": {"line": TRUTH_LINE_GUARDS, "zone": TRUTH_ZONE_GUARDS},
+            "truth_guards": {"line": TRUTH_LINE_GUARDS, "zone": TRUTH_ZONE_GUARDS,
+                             "continuity": TRUTH_CONTINUITY},
             "scenes": {k: {"head_on": v.head_on, "along": v.along, "zone": v.zone}
                        for k, v in SCENES.items()},
         },

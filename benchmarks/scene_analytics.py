@@ -145,6 +145,10 @@ def run_analytics(frames: Sequence[TrackedFrame], config: AnalyticsConfig, width
     end = FrameMeta(last.camera_id, last.frame_index + 1, last.pts_s + 1.0 / fps, 0.0,
                     width, height)
     events += cam.update(TrackedFrame(end, Tracks.empty(), np.array(sorted(seen), np.int64)))
+    if config.continuity.max_gap_s > 0:  # removed tracks wait that long for a successor
+        end = FrameMeta(end.camera_id, end.frame_index + 1,
+                        end.pts_s + config.continuity.max_gap_s + 1.0 / fps, 0.0, width, height)
+        events += cam.update(TrackedFrame(end, Tracks.empty()))
     windows = [w for cw in cam.close() for w in cw.metrics]
     out: dict[str, Any] = {}
     for line in config.lines:

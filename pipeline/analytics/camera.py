@@ -36,6 +36,7 @@ import numpy.typing as npt
 
 from pipeline.analytics.coverage import Coverage, empty_window
 from pipeline.analytics.config import AnalyticsConfig
+from pipeline.analytics.continuity import TrackEnds, border_distance
 from pipeline.analytics.events import (
     CameraSnapshot,
     ClosedWindow,
@@ -82,10 +83,14 @@ class CameraAnalytics:
         """Drops all state (tracks, visits, open windows, totals) without output."""
         cfg = self.config
         self._slots = TrackSlots(INITIAL_SLOTS)
+        gap = min(cfg.continuity.max_gap_s, cfg.window_grace_s, cfg.track_idle_timeout_s)
+        self._ends = TrackEnds(cfg.continuity, INITIAL_SLOTS, gap)
+        grace = np.array([z.exit_grace_s for z in cfg.zones], np.float64)
         self._zones = ZoneVisits(
             np.array([z.min_visit_s for z in cfg.zones], np.float64),
-            np.array([z.exit_grace_s for z in cfg.zones], np.float64),
+            grace,
             INITIAL_SLOTS,
+            np.maximum(grace, gap) if self._ends.enabled else None,
         )
         self._lines = LineCrossings(self.geometry.segments, cfg.lines, INITIAL_SLOTS)
         self._queues: dict[int, QueueRates] = {
@@ -104,6 +109,7 @@ class CameraAnalytics:
         self._offset: float | None = None
         self._closed = False
         self.invalid_boxes_total = 0
+        self.joined_tracks_total = 0
 
     # ------------------------------------------------------------------ updates
 
@@ -162,30 +168,51 @@ class CameraAnalytics:
                 "track_ids",
             )
         slots = self._slots.lookup(id_list)
+        new = np.isnan(self._slots.last_seen[slots])
         if self._slots.capacity > self._zones.start.shape[0]:
             self._zones.grow(self._slots.capacity)
             self._lines.grow(self._slots.capacity)
+            self._ends.grow(self._slots.capacity)
         b = boxes.astype(np.float64)
         x = (b[:, 0] + b[:, 2]) * 0.5
         y = b[:, 3]
+        h = b[:, 3] - b[:, 1]
+        zoned = self._zones.num_zones > 0
+        inside = self.geometry.polygons.contains(x, y) if zoned else None
+        at_border = self._ends.at_frame_border(b, self.width, self.height)
 
-        crossings = self._lines.update(slots, x, y, b[:, 3] - b[:, 1], pts)
-        if self._zones.num_zones:
-            inside = self.geometry.polygons.contains(x, y)
-            changes = self._zones.update(slots, inside, pts)
+        if self._ends.enabled:
+            self._continue_lost(slots, new, x, y, h, at_border, inside, pts)
+        crossings = self._lines.update(slots, x, y, h, pts)
+        if zoned:
+            deep = None
+            if self._ends.enabled:
+                edge = border_distance(self.geometry.zone_vertices, x, y)
+                deep = edge >= self._ends.zone_edge * h[:, None]
+            changes = self._zones.update(slots, inside, pts, deep)
         else:
             changes = None
         self._slots.last_seen[slots] = pts
+        self._ends.observe(slots, x, y, h, at_border)
 
         ended: list[tuple[ZoneChanges, npt.NDArray[np.int64]]] = []
         if len(removed_ids):
             gone = self._slots.find(removed_ids)
+            if len(gone) and self._ends.enabled:
+                keep = gone[~self._ends.linked[gone]]
+                if len(keep):
+                    ended.append(self._retire(keep))
+                gone = gone[self._ends.linked[gone]]
             if len(gone):
                 ended.append(self._drop(gone))
         idle = self._slots.last_seen < pts - self.config.track_idle_timeout_s
+        if self._ends.enabled:
+            idle[self._ends.expired(self._slots.last_seen, pts)] = True
+            idle |= self._ends.retired & self._ends.linked
         if idle.any():
             gone = np.flatnonzero(idle)
-            logger.debug("camera %r: evicting %d idle track(s)", self.camera_id, len(gone))
+            logger.debug("camera %r: dropping %d idle or ended track(s)", self.camera_id,
+                         len(gone))
             ended.append(self._drop(gone))
 
         acc, opened = self._windows.current(pts)
@@ -223,6 +250,34 @@ class CameraAnalytics:
             self._pending.sort(key=lambda w: w.start_s)
         return events
 
+    def _continue_lost(
+        self, slots: npt.NDArray[np.int64], new: npt.NDArray[np.bool_],
+        x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], h: npt.NDArray[np.float64],
+        at_border: npt.NDArray[np.bool_], inside: npt.NDArray[np.bool_] | None, pts: float,
+    ) -> None:
+        """Lets the new tracks of this frame continue the lost tracks they follow on:
+        their line sides, and the visits left deep inside a zone they start in."""
+        pred, succ = self._ends.link(slots, new, x, y, h, at_border, self._slots.last_seen, pts)
+        if not len(pred):
+            return
+        self.joined_tracks_total += len(pred)
+        if self.config.continuity.lines:
+            self._lines.hand_over(pred, succ)
+        else:
+            self._lines.pass_on(pred, succ)
+        if inside is not None:
+            row = {s: i for i, s in enumerate(slots.tolist())}
+            self._zones.hand_over(pred, succ, inside[[row[s] for s in succ.tolist()]])
+
+    def _retire(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:
+        """The tracker removed the tracks of ``slots``: ends their visits except those left
+        deep inside, and keeps the slots for ``continuity.max_gap_s`` so that a new track
+        may continue them (then they are dropped)."""
+        changes = self._zones.end_slots(slots, keep_deep=True)
+        self._slots.retire(slots)
+        self._ends.retired[slots] = True
+        return changes, self._slots.track_id.copy()
+
     def _drop(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:
         """Ends the visits of ``slots`` and frees them.
 
@@ -233,6 +288,7 @@ class CameraAnalytics:
         changes = self._zones.end_slots(slots)
         slot_ids = self._slots.track_id.copy()
         self._lines.reset_slots(slots)
+        self._ends.release(slots)
         self._slots.release(slots)
         return changes, slot_ids
 
@@ -244,10 +300,10 @@ class CameraAnalytics:
     def _event(
         self, kind: EventKind, element_id: str, track_id: int, pts_s: float,
         direction: str | None = None, dwell_s: float | None = None,
+        tracklets: int | None = None,
     ) -> Event:
-        return Event(
-            self.camera_id, kind, element_id, direction, track_id, pts_s, self._wall(pts_s), dwell_s
-        )
+        return Event(self.camera_id, kind, element_id, direction, track_id, pts_s,
+                     self._wall(pts_s), dwell_s, tracklets)
 
     def _route_crossings(
         self, c: Crossings, slot_ids: npt.NDArray[np.int64], pts: float, events: list[Event]
@@ -268,8 +324,9 @@ class CameraAnalytics:
         self, ch: ZoneChanges, slot_ids: npt.NDArray[np.int64], events: list[Event]
     ) -> None:
         windows = self._windows
-        for slot, z, t in zip(
-            ch.enter_slot.tolist(), ch.enter_zone.tolist(), ch.enter_pts.tolist(), strict=True
+        for slot, z, t, joined in zip(
+            ch.enter_slot.tolist(), ch.enter_zone.tolist(), ch.enter_pts.tolist(),
+            ch.enter_tracklets.tolist(), strict=True,
         ):
             tid = int(slot_ids[slot])
             self._visits_total[z] += 1
@@ -283,12 +340,13 @@ class CameraAnalytics:
             acc.zone_tracks[z].add(tid)
             if z in self._queues:
                 self._queues[z].arrival(t)
-            events.append(self._event("zone_enter", self._zone_ids[z], tid, t))
-        for slot, z, t, dwell in zip(
+            events.append(self._event("zone_enter", self._zone_ids[z], tid, t, tracklets=joined))
+        for slot, z, t, dwell, joined in zip(
             ch.exit_slot.tolist(),
             ch.exit_zone.tolist(),
             ch.exit_pts.tolist(),
             ch.exit_dwell.tolist(),
+            ch.exit_tracklets.tolist(),
             strict=True,
         ):
             tid = int(slot_ids[slot])
@@ -296,12 +354,14 @@ class CameraAnalytics:
             acc, late = windows.for_event(t)
             acc.exits[z] += 1
             acc.dwells[z].append(dwell)
+            acc.tracklets[z] += joined
             acc.zone_tracks[z].add(tid)
             if late:
                 acc.zone_late[z] += 1
             if z in self._queues:
                 self._queues[z].departure(t)
-            events.append(self._event("zone_exit", self._zone_ids[z], tid, t, dwell_s=dwell))
+            events.append(self._event("zone_exit", self._zone_ids[z], tid, t, dwell_s=dwell,
+                                      tracklets=joined))
 
     # ------------------------------------------------------------------ outputs
 

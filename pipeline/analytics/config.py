@@ -234,6 +234,73 @@ class HeatmapConfig(StrictModel):
     )
 
 
+class ContinuityConfig(StrictModel):
+    """Joining a person's broken track, from position and time only (no appearance).
+
+    When a new track starts within ``max_gap_s`` of another track's last sighting (the
+    earlier track not seen since, or removed by the tracker) and near where it was last
+    seen (within ``max_distance`` plus ``speed`` x the gap, in body heights), and neither
+    was at the frame's border then (``frame_edge``), the new track continues it: a zone visit that the earlier track left deep inside the zone (at
+    least ``zone_edge`` body heights from the zone's border) goes on as one visit when the
+    new track starts inside the same zone (its dwell covers both and its events count the
+    ``tracklets`` it joined); the new track does not count its first change of side across
+    a line in the direction the lost one last crossed it (a person counts once when the
+    track breaks just after a line), and with ``lines`` the line sides go on too.
+    ``max_gap_s: 0`` turns joining off.
+    """
+
+    max_gap_s: float = Field(
+        3.0,
+        ge=0.0,
+        le=60.0,
+        description="Longest time (media s) from a track's last sighting to the first "
+        "frame of a new track that may continue it; 0 turns joining off. A visit whose "
+        "track was last seen deep inside the zone also stays open at least this long "
+        "(it never inflates dwell, which ends at the last frame inside). At most "
+        "`window_grace_s` and `track_idle_timeout_s` apply, so that exits stay in their "
+        "window.",
+    )
+    max_distance: float = Field(
+        0.5,
+        ge=0.0,
+        le=20.0,
+        description="Farthest (in body heights: the mean box height of the two tracks) the "
+        "new track's first anchor may be from the earlier track's last anchor, at a gap "
+        "of 0 s.",
+    )
+    speed: float = Field(
+        0.5,
+        ge=0.0,
+        le=10.0,
+        description="What the allowed distance grows by per second of gap, in body "
+        "heights per second (a walk is about 0.8; people hidden for long mostly stand or "
+        "walk slowly behind others).",
+    )
+    frame_edge: float = Field(
+        0.1,
+        ge=0.0,
+        le=10.0,
+        description="A track whose box came within this many body heights of the frame's "
+        "border when last seen left the view, and one whose box starts that close "
+        "entered it: neither is joined.",
+    )
+    lines: bool = Field(
+        False,
+        description="Also pass line sides on to the continuing track, so that a person "
+        "lost just before a line and found just after it counts once. Off by default: "
+        "measured on long sequences it recovers few missed crossings and, on lines "
+        "people walk along, joins of two people walking side by side add false ones.",
+    )
+    zone_edge: float = Field(
+        0.1,
+        ge=0.0,
+        le=20.0,
+        description="A visit continues only if the earlier track's last anchor was at "
+        "least this far (body heights) inside the zone's border, where a person cannot "
+        "have left unseen; a track lost near the border may have left the zone.",
+    )
+
+
 class AnalyticsConfig(StrictModel):
     """Analytics of one camera: zones, lines, windows, privacy and state bounds."""
 
@@ -269,6 +336,10 @@ class AnalyticsConfig(StrictModel):
         "safety net, after the track has not been seen for this long (media s).",
     )
     heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig, description="Heatmap grid.")
+    continuity: ContinuityConfig = Field(
+        default_factory=ContinuityConfig,
+        description="Joining broken tracks into one visit and one line crossing.",
+    )
     coverage_max_gap_s: float = Field(
         1.0, gt=0.0, le=600.0,
         description="Two frames further apart than this (media s) leave the time between "

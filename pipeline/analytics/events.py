@@ -44,6 +44,11 @@ class Event:
         dwell_s: visit length in media seconds (``zone_exit`` only, else None).
         geometry_version: the camera's zones and lines this event was counted with: 0 as
             configured, +1 per edit through the API (``PUT /v1/cameras/{id}/geometry``).
+        tracklets: zone events only (else None): how many tracks the visit joined, 1
+            unless the person's track broke inside the zone and a new track continued
+            the visit (``analytics.continuity``); on a ``zone_enter``, those joined by
+            the time it counted, on a ``zone_exit`` all of them. ``track_id`` is the
+            track of the event's own frame (an exit names the last tracklet).
     """
 
     camera_id: str
@@ -54,6 +59,7 @@ class Event:
     pts_s: float
     captured_at: float | None
     dwell_s: float | None
+    tracklets: int | None = None
     geometry_version: int = 0
 
 
@@ -67,6 +73,7 @@ EVENTS_SCHEMA = pa.schema(
         pa.field("pts_s", pa.float64(), nullable=False),
         pa.field("captured_at", pa.float64(), nullable=False),
         pa.field("dwell_s", pa.float64(), nullable=True),
+        pa.field("tracklets", pa.int64(), nullable=True),
         pa.field("geometry_version", pa.int64(), nullable=False),
     ]
 )
@@ -153,6 +160,8 @@ class WindowMetrics:
         occupancy_max: the most such tracks in one frame (zones).
         visits: visits that started in the window (zones).
         exits: visits that ended in the window (zones).
+        tracklets: tracks joined by the visits that ended in the window (zones): equals
+            ``exits`` unless broken tracks were joined into one visit.
         dwell_p50_s, dwell_p90_s: percentiles of the dwell of visits that ended (zones).
         queue_length_mean, queue_length_max: the occupancy of a queue zone.
         wait_count, wait_p50_s, wait_p90_s: measured waits (dwell) of completed queue visits.
@@ -193,6 +202,7 @@ class WindowMetrics:
     est_wait_s: float | None = None
     est_wait_method: str | None = None
     coverage: float | None = None
+    tracklets: int | None = None
     geometry_version: int = 0
 
 
@@ -219,6 +229,7 @@ METRICS_SCHEMA = pa.schema(
         pa.field("occupancy_max", pa.int64()),
         pa.field("visits", pa.int64()),
         pa.field("exits", pa.int64()),
+        pa.field("tracklets", pa.int64()),
         pa.field("dwell_p50_s", pa.float64()),
         pa.field("dwell_p90_s", pa.float64()),
         pa.field("queue_length_mean", pa.float64()),

@@ -14,7 +14,10 @@ Per (track slot, line) the state is:
   in every update since media time ``cand_since`` (0: in the band around the line).
 
 A crossing is counted when a track is confirmed on the side opposite its previous
-confirmed side and its latest change of side went through the segment. So jitter on the
+confirmed side and its latest change of side went through the segment, except the first
+change of side of a track that continues a lost one (:meth:`LineCrossings.pass_on`) in
+the direction the lost track last crossed (``inherited``): a person whose track broke just
+after crossing, and whose new track starts back on the first side, counts once. So jitter on the
 line counts nothing, each real crossing counts once however many frames it takes (or
 none: a jump over the line between two frames counts, as the path is interpolated), a
 path that passes beside an end of the segment changes the confirmed side without
@@ -102,6 +105,8 @@ class LineCrossings:
         self.side = np.zeros((capacity, n), np.int8)
         self.cand = np.zeros((capacity, n), np.int8)
         self.cand_since = np.zeros((capacity, n))
+        self.last_dir = np.zeros((capacity, n), np.int8)
+        self.inherited = np.zeros((capacity, n), np.int8)
 
     @property
     def num_lines(self) -> int:
@@ -119,6 +124,8 @@ class LineCrossings:
         self.side = np.concatenate([self.side, np.zeros((extra, n), np.int8)])
         self.cand = np.concatenate([self.cand, np.zeros((extra, n), np.int8)])
         self.cand_since = np.concatenate([self.cand_since, np.zeros((extra, n))])
+        self.last_dir = np.concatenate([self.last_dir, np.zeros((extra, n), np.int8)])
+        self.inherited = np.concatenate([self.inherited, np.zeros((extra, n), np.int8)])
 
     def reset_slots(self, slots: npt.NDArray[np.int64]) -> None:
         """Forgets the state of ``slots`` (their tracks were dropped)."""
@@ -128,6 +135,23 @@ class LineCrossings:
         self.side[slots] = 0
         self.cand[slots] = 0
         self.cand_since[slots] = 0.0
+        self.last_dir[slots] = 0
+        self.inherited[slots] = 0
+
+    def hand_over(self, pred: npt.NDArray[np.int64], succ: npt.NDArray[np.int64]) -> None:
+        """Passes the state of lost tracks on to the new tracks that continue them (before
+        the new tracks' first :meth:`update`), so that a crossing counts once however
+        the track broke near the line; the lost tracks start afresh if seen again."""
+        for a in (self.ref_d, self.ref_t, self.seg_ok, self.side, self.cand, self.cand_since,
+                  self.last_dir, self.inherited):
+            a[succ] = a[pred]
+        self.reset_slots(pred)
+
+    def pass_on(self, pred: npt.NDArray[np.int64], succ: npt.NDArray[np.int64]) -> None:
+        """Passes on only the direction of each lost track's last crossing per line to the
+        new track that continues it: the new track's first change of side in that
+        direction is not counted again (its side starts afresh)."""
+        self.inherited[succ] = self.last_dir[pred]
 
     def update(
         self,
@@ -172,8 +196,14 @@ class LineCrossings:
             self.cand_since[slots] = since
             confirmed &= (pts_s - since) >= self.min_side
         side = self.side[slots]
-        counted = confirmed & (side != 0) & (sign != side) & ok
+        changed = confirmed & (side != 0) & (sign != side)
+        counted = changed & ok
         self.side[slots] = np.where(confirmed, sign, side)
+        if changed.any():
+            inherited = self.inherited[slots]
+            self.last_dir[slots] = np.where(counted, sign, self.last_dir[slots])
+            counted &= sign != inherited
+            self.inherited[slots] = np.where(changed, 0, inherited)
         if not counted.any():
             return NO_CROSSINGS
         r, c = np.nonzero(counted)

@@ -67,10 +67,17 @@ class TrackSlots:
         found = [s for s in (get(int(t)) for t in ids) if s is not None]
         return np.array(sorted(found), np.int64)
 
-    def release(self, slots: npt.NDArray[np.int64]) -> None:
-        """Frees ``slots``."""
+    def retire(self, slots: npt.NDArray[np.int64]) -> None:
+        """Unmaps the track ids of ``slots`` but keeps the slots (and their ``track_id``
+        and ``last_seen``) until :meth:`release`: the tracks are gone, their state is
+        kept a little longer."""
         for s in slots.tolist():
-            del self._slot_of[int(self.track_id[s])]
+            self._slot_of.pop(int(self.track_id[s]), None)
+
+    def release(self, slots: npt.NDArray[np.int64]) -> None:
+        """Frees ``slots`` (retired or not)."""
+        for s in slots.tolist():
+            self._slot_of.pop(int(self.track_id[s]), None)
             self.track_id[s] = -1
             self.last_seen[s] = np.nan
             self._free.append(s)

@@ -73,6 +73,7 @@ class WindowAccumulator:
         self.visits = np.zeros(num_zones, np.int64)
         self.exits = np.zeros(num_zones, np.int64)
         self.dwells: list[list[float]] = [[] for _ in range(num_zones)]
+        self.tracklets = np.zeros(num_zones, np.int64)
         self.zone_tracks: list[set[int]] = [set() for _ in range(num_zones)]
         self.zone_late = np.zeros(num_zones, np.int64)
         self.line_counts = np.zeros((num_lines, 2), np.int64)  # [:, 0] left-to-right
@@ -273,7 +274,8 @@ class WindowSet:
             rows.append(row(
                 "zone", zone.id, zone.queue, acc.zone_late[z], acc.zone_tracks[z],
                 occupancy_mean=occ_mean, occupancy_max=occ_max, visits=int(acc.visits[z]),
-                exits=exits, dwell_p50_s=p50, dwell_p90_s=p90, **queue,
+                exits=exits, tracklets=int(acc.tracklets[z]), dwell_p50_s=p50,
+                dwell_p90_s=p90, **queue,
             ))
         for i, line in enumerate(self.lines):
             rows.append(row(

@@ -7,7 +7,12 @@ one column per zone, in flat numpy arrays. A visit of a slot in a zone:
 - counts once ``last inside - start >= min_visit_s`` (a ``zone_enter`` stamped ``start``);
 - ends once the anchor has not been inside for more than ``exit_grace_s`` (a
   ``zone_exit`` stamped with the last frame inside, dwell ``last inside - start``), or
-  when the track's state is dropped. A visit that never counted ends silently.
+  when the track's state is dropped. A visit that never counted ends silently;
+- with continuity (``deep_grace_s`` longer than ``exit_grace_s``): a visit whose track was
+  last seen deep inside (the caller says which anchors are) stays open that long, and
+  :meth:`ZoneVisits.hand_over` passes it on to a new track that continues the lost one
+  (:mod:`pipeline.analytics.continuity`): one visit, its ``tracklets`` counting the tracks
+  it joined.
 
 Occupancy counts the counted, open visits whose track was inside the zone when last seen:
 a person hidden inside still counts until the grace period ends, a person seen outside
@@ -55,6 +60,7 @@ class ZoneChanges:
         exit_pts: (x,) float64 media time of the last frame inside.
         exit_dwell: (x,) float64 seconds from the first to the last frame inside.
         exit_start: (x,) float64 media time of the ended visits' first frame inside.
+        enter_tracklets, exit_tracklets: (e,), (x,) int64 tracks the visit joined so far.
     """
 
     enter_slot: npt.NDArray[np.int64] = field(default_factory=_empty_i)
@@ -65,6 +71,8 @@ class ZoneChanges:
     exit_pts: npt.NDArray[np.float64] = field(default_factory=_empty_f)
     exit_dwell: npt.NDArray[np.float64] = field(default_factory=_empty_f)
     exit_start: npt.NDArray[np.float64] = field(default_factory=_empty_f)
+    enter_tracklets: npt.NDArray[np.int64] = field(default_factory=_empty_i)
+    exit_tracklets: npt.NDArray[np.int64] = field(default_factory=_empty_i)
 
     def __bool__(self) -> bool:
         return bool(len(self.enter_slot) or len(self.exit_slot))
@@ -80,6 +88,8 @@ class ZoneVisits:
         min_visit_s: (Z,) float64 shortest visit that counts per zone, media seconds.
         exit_grace_s: (Z,) float64 time outside after which a visit ends per zone, seconds.
         capacity: initial number of track slots (grows with :meth:`grow`).
+        deep_grace_s: (Z,) float64 the same for a visit whose track was last seen deep
+            inside (at least ``exit_grace_s``); None: ``exit_grace_s``.
     """
 
     def __init__(
@@ -87,16 +97,21 @@ class ZoneVisits:
         min_visit_s: npt.NDArray[np.float64],
         exit_grace_s: npt.NDArray[np.float64],
         capacity: int = 64,
+        deep_grace_s: npt.NDArray[np.float64] | None = None,
     ) -> None:
         self.min_visit = np.asarray(min_visit_s, np.float64)
         self.grace = np.asarray(exit_grace_s, np.float64)
+        deep = self.grace if deep_grace_s is None else np.asarray(deep_grace_s, np.float64)
         self._min_visit_cmp = self.min_visit - TIME_EPSILON_S
         self._grace_cmp = self.grace + TIME_EPSILON_S
+        self._deep_grace_cmp = np.maximum(deep, self.grace) + TIME_EPSILON_S
         z = len(self.min_visit)
         self.start = np.full((capacity, z), np.nan)
         self.last_in = np.full((capacity, z), np.nan)
         self.confirmed = np.zeros((capacity, z), np.bool_)
         self.seen_out = np.zeros((capacity, z), np.bool_)
+        self.deep = np.zeros((capacity, z), np.bool_)
+        self.tracklets = np.zeros((capacity, z), np.int64)
 
     @property
     def num_zones(self) -> int:
@@ -112,9 +127,12 @@ class ZoneVisits:
         self.last_in = np.concatenate([self.last_in, np.full((extra, z), np.nan)])
         self.confirmed = np.concatenate([self.confirmed, np.zeros((extra, z), np.bool_)])
         self.seen_out = np.concatenate([self.seen_out, np.zeros((extra, z), np.bool_)])
+        self.deep = np.concatenate([self.deep, np.zeros((extra, z), np.bool_)])
+        self.tracklets = np.concatenate([self.tracklets, np.zeros((extra, z), np.int64)])
 
     def update(
-        self, slots: npt.NDArray[np.int64], inside: npt.NDArray[np.bool_], pts_s: float
+        self, slots: npt.NDArray[np.int64], inside: npt.NDArray[np.bool_], pts_s: float,
+        deep: npt.NDArray[np.bool_] | None = None,
     ) -> ZoneChanges:
         """Advances every visit to media time ``pts_s``.
 
@@ -122,6 +140,8 @@ class ZoneVisits:
             slots: (n,) int64 distinct slots of the tracks seen in this frame.
             inside: (n, Z) bool, whether each seen track's anchor is inside each zone.
             pts_s: the frame's media time in seconds (non-decreasing across calls).
+            deep: (n, Z) bool, whether each seen track's anchor is deep inside each zone
+                (its visit then ends only after ``deep_grace_s``); None: none is.
 
         Returns:
             The visits that started counting or ended. Slots not seen in this frame are
@@ -130,7 +150,8 @@ class ZoneVisits:
         if self.num_zones == 0:
             return NO_CHANGES
         ended = NO_CHANGES
-        expired = (pts_s - self.last_in) > self._grace_cmp
+        grace = np.where(self.deep, self._deep_grace_cmp, self._grace_cmp)
+        expired = (pts_s - self.last_in) > grace
         if expired.any():
             if len(slots):
                 expired[slots] &= ~inside
@@ -139,9 +160,13 @@ class ZoneVisits:
         if not len(slots):
             return ended
         self.seen_out[slots] = ~inside
+        self.deep[slots] = inside if deep is None else inside & deep
         st = self.start[slots]
-        st = np.where(inside & np.isnan(st), pts_s, st)
+        fresh = inside & np.isnan(st)
+        st = np.where(fresh, pts_s, st)
         self.start[slots] = st
+        if fresh.any():
+            self.tracklets[slots] = np.where(fresh, 1, self.tracklets[slots])
         last = np.where(inside, pts_s, self.last_in[slots])
         self.last_in[slots] = last
         conf = self.confirmed[slots]
@@ -159,36 +184,76 @@ class ZoneVisits:
             exit_pts=ended.exit_pts,
             exit_dwell=ended.exit_dwell,
             exit_start=ended.exit_start,
+            enter_tracklets=self.tracklets[slots[r], z],
+            exit_tracklets=ended.exit_tracklets,
         )
 
-    def end_slots(self, slots: npt.NDArray[np.int64]) -> ZoneChanges:
-        """Ends every visit of ``slots`` now (their tracks' state is being dropped)."""
+    def end_slots(self, slots: npt.NDArray[np.int64], keep_deep: bool = False) -> ZoneChanges:
+        """Ends every visit of ``slots`` now (their tracks' state is being dropped), or
+        with ``keep_deep`` those whose track was not last seen deep inside."""
         if self.num_zones == 0 or not len(slots):
             return NO_CHANGES
         mask = np.zeros(self.start.shape, np.bool_)
         mask[slots] = ~np.isnan(self.start[slots])
+        if keep_deep:
+            mask[slots] &= ~self.deep[slots]
         return self._end(mask) if mask.any() else NO_CHANGES
+
+    def hand_over(self, pred: npt.NDArray[np.int64], succ: npt.NDArray[np.int64],
+                  inside: npt.NDArray[np.bool_]) -> None:
+        """Passes visits on from lost tracks to the new tracks that continue them.
+
+        A visit goes on where the lost track was last seen deep inside the zone and the
+        new one is inside it now: the new track's visit keeps its start and whether it
+        counted, and joins one more tracklet; the lost track's ends without an event.
+        Call before :meth:`update` of the new tracks' first frame.
+
+        Args:
+            pred: (k,) int64 slots of the lost tracks.
+            succ: (k,) int64 slots of the new tracks, in their first frame (no visits).
+            inside: (k, Z) bool, whether each new track's anchor is inside each zone.
+        """
+        if self.num_zones == 0 or not len(pred):
+            return
+        go_on = ~np.isnan(self.start[pred]) & self.deep[pred] & inside
+        if not go_on.any():
+            return
+        for name in ("start", "last_in", "confirmed", "tracklets"):
+            a = getattr(self, name)
+            a[succ] = np.where(go_on, a[pred], a[succ])
+        self.tracklets[succ] += go_on
+        mask = np.zeros(self.start.shape, np.bool_)
+        mask[pred] = go_on
+        self._clear(mask)
+
+    def _clear(self, mask: npt.NDArray[np.bool_]) -> None:
+        self.start[mask] = np.nan
+        self.last_in[mask] = np.nan
+        self.confirmed[mask] = False
+        self.seen_out[mask] = False
+        self.deep[mask] = False
+        self.tracklets[mask] = 0
 
     def _end(self, mask: npt.NDArray[np.bool_]) -> ZoneChanges:
         counted = mask & self.confirmed
         s, z = np.nonzero(counted)
         start = self.start[s, z]
         last = self.last_in[s, z]
-        self.start[mask] = np.nan
-        self.last_in[mask] = np.nan
-        self.confirmed[mask] = False
-        self.seen_out[mask] = False
+        tracklets = self.tracklets[s, z]
+        self._clear(mask)
         return ZoneChanges(
             exit_slot=s.astype(np.int64),
             exit_zone=z.astype(np.int64),
             exit_pts=last,
             exit_dwell=last - start,
             exit_start=start,
+            exit_tracklets=tracklets,
         )
 
     def occupancy(self) -> npt.NDArray[np.int64]:
         """Returns (Z,) int64: tracks in a counted, not yet ended visit that were inside
-        when last seen, per zone."""
+        when last seen, per zone (a visit left deep inside by a track the tracker removed
+        counts until it ends: it may go on with a new track)."""
         return (self.confirmed & ~self.seen_out).sum(axis=0, dtype=np.int64)
 
     def counted_slots(self, zone: int) -> npt.NDArray[np.int64]:

@@ -549,6 +549,9 @@ def test_observations_from_real_camera_analytics_drive_the_rules():
         zones=[{"id": "tills", "queue": True, "points": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}],
         lines=[{"id": "door", "start": [0.75, 0], "end": [0.75, 1]}],
         min_distinct_tracks=1,
+        # a removed track has left (continuity would hold its visit, and occupancy, for
+        # max_gap_s in case a new track continues it: tests/unit/test_visit_joins.py)
+        continuity={"max_gap_s": 0.0},
     )
     cam = CameraAnalytics("c1", cfg, width=200, height=100)
     eng = engine(

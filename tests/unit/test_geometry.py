@@ -151,6 +151,7 @@ LINE = {"id": "l", "start": [0, 0], "end": [1, 1]}
             {"zones": [{**ZONE, "exit_grace_s": 5}], "track_idle_timeout_s": 5},
             "track_idle_timeout_s (5.0) must exceed zone 'z''s exit_grace_s (5.0)",
         ),
+        (AnalyticsConfig, {"continuity": {"zone_edge": -1}}, "greater than or equal to 0"),
         (AnalyticsConfig, {"min_distinct_tracks": 0}, "greater than or equal to 1"),
         (AnalyticsConfig, {"window_s": 0}, "greater than 0"),
     ],

@@ -50,6 +50,7 @@ def zone_camera(
         ],
         window_s=window_s,
         window_grace_s=5.0,
+        continuity={"max_gap_s": 0.0},  # a track that vanishes has left (see test_visit_joins)
         min_distinct_tracks=k,
     )
     return CameraAnalytics("cam1", cfg, 400, 400)
