@@ -85,7 +85,9 @@ class AggregatorActor:
             :mod:`pipeline.sinks.checkpoint`), or None for none. An existing checkpoint
             is restored: this aggregator replaces one that died.
         checkpoint_s: media seconds of any camera between checkpoints; state is also
-            saved right after every write, so a replay never writes a row twice.
+            saved before every write, with the files' names fixed (see
+            :mod:`pipeline.sinks.pending`), so a replacement writes a file again under its
+            name, never a row twice.
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class AggregatorActor:
         self._metrics = SinkMetrics()
         if self._checkpoint is not None:
             self._restore(load_checkpoint(self._checkpoint))
+            self._sinks.on_seal(self._save)
         # A graceful actor exit (ray.actor.exit_actor, __ray_terminate__) runs atexit.
         atexit.register(self.close)
 
@@ -178,7 +181,6 @@ class AggregatorActor:
                 closed += self._failures.seen(cid, frame.meta.pts_s)
                 self._last_pts[cid] = frame.meta.pts_s
         self._write_incidents(closed)
-        written = self._sinks.rows_written()
         out = self._analytics.update(frames)
         self._publish(out.events, out.windows)
         if self._feed is not None:  # sampled, then checked by the run's alerts actor
@@ -186,7 +188,7 @@ class AggregatorActor:
                                               self._analytics.camera_snapshot)
             if observations:
                 self._alert_sent = self._alerts.observe.remote(observations)
-        if self._sinks.rows_written() != written or self._checkpoint_due():
+        if self._checkpoint_due():
             self._save()
         self._metrics.export(self._sinks.health())
         if out.errors:
@@ -243,10 +245,10 @@ class AggregatorActor:
 
     def _publish(self, events: list[Event], windows: list[ClosedWindow]) -> None:
         windows = self._failures.mark(windows)
-        self._sinks.write(events, windows, self._stills.backgrounds())
-        self._sinks.write_plugin_tables(self._analytics.pop_plugin_tables())
         for w in windows:  # the same (suppressed) rows the sinks get, for the dashboard
             self._history.add(w)
+        self._sinks.write(events, windows, self._stills.backgrounds())
+        self._sinks.write_plugin_tables(self._analytics.pop_plugin_tables())
 
     # -- dashboard reads ------------------------------------------------------------------
     def still_infos(self) -> dict[str, dict]:
@@ -284,7 +286,10 @@ class AggregatorActor:
     def _save(self) -> None:
         if self._checkpoint is None or self._closed:
             return
-        state = {"analytics": self._analytics, "sinks": self._sinks, "history": self._history,
+        # What a replacement needs to go on: not the dashboard's history (an hour of
+        # closed windows, large and already in the metrics files) nor the stills (cameras
+        # send them again).
+        state = {"analytics": self._analytics, "sinks": self._sinks,
                  "failures": self._failures, "last_pts": self._last_pts}
         try:
             save_checkpoint(self._checkpoint, state)
@@ -297,7 +302,7 @@ class AggregatorActor:
         if state is None:
             return
         self._analytics, self._sinks = state["analytics"], state["sinks"]
-        self._history, self._failures = state["history"], state["failures"]
+        self._failures = state["failures"]
         self._last_pts = state["last_pts"]
         self._saved_pts = dict(self._last_pts)
         self._restored = {cid: self._last_pts.get(cid) for cid in self._analytics.camera_ids}

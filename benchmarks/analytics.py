@@ -6,8 +6,14 @@ visit zones and are removed all the time. Trajectories are generated before timi
 timed loop feeds every camera's frames, interleaved, through the aggregator core (no Ray,
 no sink) in one process pinned to one CPU.
 
+Then the aggregator actor's update path with and without checkpoints, side by side
+(:mod:`benchmarks.analytics_checkpoint`): the same 8 cameras at 10 fps, in batches of 3
+frames, each actor writing Parquet; the goal ``checkpoint_cost`` is the throughput with
+checkpoints over that without.
+
 Prints progress to stderr and ONE JSON object as the last stdout line:
-    {"benchmark": "analytics", ..., "goals": {"track_updates_per_s": {"value", "target", "met"}}}
+    {"benchmark": "analytics", ..., "goals": {"track_updates_per_s": {...},
+     "checkpoint_cost": {"value", "target", "met"}}}
 
 Usage:
     python benchmarks/analytics.py [--quick] [--profile]
@@ -32,11 +38,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.analytics_checkpoint import checkpoint_cost  # noqa: E402
 from pipeline.analytics.aggregator import Aggregator  # noqa: E402
 from pipeline.analytics.config import AnalyticsConfig  # noqa: E402
 from pipeline.types import FrameMeta, TrackedFrame, Tracks  # noqa: E402
 
 TARGET_UPDATES_PER_S = 20_000.0
+TARGET_CHECKPOINT_RATIO = 0.9
+"""Aggregator throughput with checkpoints over without (the update path, Parquet output)."""
+CHECKPOINT_FPS = 10.0
+"""Frame rate of the checkpoint comparison: a live camera analysed at 10 fps."""
 CAMERAS = 8
 OBJECTS = 20
 FPS = 25.0
@@ -70,7 +81,7 @@ def camera_config() -> AnalyticsConfig:
     return AnalyticsConfig(zones=zones, lines=lines, min_distinct_tracks=5)
 
 
-def make_frames(camera_id: str, frames: int, seed: int) -> list[TrackedFrame]:
+def make_frames(camera_id: str, frames: int, seed: int, fps: float = FPS) -> list[TrackedFrame]:
     """Random walkers: OBJECTS people per frame, replaced when they leave the frame."""
     rng = np.random.default_rng(seed)
     pos = rng.uniform([0, 0], [WIDTH, HEIGHT], size=(OBJECTS, 2))
@@ -104,7 +115,7 @@ def make_frames(camera_id: str, frames: int, seed: int) -> list[TrackedFrame]:
             np.zeros(OBJECTS, np.int16),
             ids.copy(),
         )
-        pts = f / FPS
+        pts = f / fps
         out.append(TrackedFrame(FrameMeta(camera_id, f, pts, 1.8e9 + pts, WIDTH, HEIGHT), tracks,
                                 removed))
     return out
@@ -176,6 +187,10 @@ def main() -> None:
     media_s = 90.0 if args.quick else 300.0
     result = run(int(media_s * FPS), args.profile)
     rate = result["track_updates_per_s"]
+    frames = {f"cam{i}": make_frames(f"cam{i}", int(media_s * CHECKPOINT_FPS), seed=i,
+                                     fps=CHECKPOINT_FPS) for i in range(CAMERAS)}
+    cost = checkpoint_cost(frames, camera_config())
+    print(f"checkpoint cost: {cost}", file=sys.stderr)
     out = {
         "benchmark": "analytics",
         "mode": "quick" if args.quick else "full",
@@ -185,12 +200,18 @@ def main() -> None:
         "media_s_per_camera": media_s,
         "pinned_cpu": pinned,
         **result,
+        "checkpoint": cost,
         "goals": {
             "track_updates_per_s": {
                 "value": rate,
                 "target": TARGET_UPDATES_PER_S,
                 "met": rate >= TARGET_UPDATES_PER_S,
-            }
+            },
+            "checkpoint_cost": {
+                "value": cost["throughput_ratio"],
+                "target": TARGET_CHECKPOINT_RATIO,
+                "met": cost["throughput_ratio"] >= TARGET_CHECKPOINT_RATIO,
+            },
         },
     }
     print(json.dumps(out))

@@ -41,7 +41,8 @@ class HeatmapAccumulator:
     """Anchor observations of one camera and window on a ``rows`` x ``columns`` grid.
 
     Memory is bounded: observations are buffered and folded into the counts and into the
-    set of distinct (track, cell) pairs every :data:`COMPACT_AFTER` observations.
+    set of distinct (track, cell) pairs every :data:`COMPACT_AFTER` observations, and
+    before it is pickled (an aggregator checkpoint holds the folded arrays only).
 
     Args:
         rows, columns: grid size.
@@ -54,7 +55,7 @@ class HeatmapAccumulator:
         self._sx = columns / width
         self._sy = rows / height
         self._counts = np.zeros(rows * columns, np.int64)
-        self._pairs = np.zeros((0, 2), np.int64)
+        self._pairs = np.zeros(0, np.int64)  # distinct track * cells + cell, sorted
         self._cells: list[npt.NDArray[np.int64]] = []
         self._tracks: list[npt.NDArray[np.int64]] = []
         self._pending = 0
@@ -89,8 +90,30 @@ class HeatmapAccumulator:
         tracks = np.concatenate(self._tracks).astype(np.int64)
         self._cells, self._tracks, self._pending = [], [], 0
         self._counts += np.bincount(cells, minlength=self._counts.size)
-        pairs = np.concatenate([self._pairs, np.stack([tracks, cells], axis=1)])
-        self._pairs = np.unique(pairs, axis=0)
+        keys = np.unique(tracks * self._counts.size + cells)  # one per (track, cell) pair
+        known = self._pairs
+        if len(known):
+            at = np.minimum(np.searchsorted(known, keys), len(known) - 1)
+            keys = keys[known[at] != keys]
+        if len(keys):  # sorted + a few new: a stable sort merges them in linear time
+            merged = np.concatenate([known, keys])
+            merged.sort(kind="stable")
+            self._pairs = merged
+
+    def __getstate__(self) -> dict:
+        """Pickled folded and packed (checkpoints save it every few seconds): counts as
+        int32, distinct pairs as uint32 steps from the first, where they fit."""
+        self._compact()
+        state = dict(self.__dict__)
+        state["_counts"] = _narrow(self._counts, np.int32)
+        steps = np.diff(self._pairs, prepend=0)
+        state["_pairs"] = _narrow(steps, np.uint32) if len(steps) and steps.min() >= 0 else steps
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._counts = self._counts.astype(np.int64)
+        self._pairs = np.cumsum(self._pairs, dtype=np.int64)
 
     def result(self, min_distinct_tracks: int) -> tuple[npt.NDArray[np.int64], int]:
         """Returns the (rows, columns) int64 counts and how many cells were suppressed.
@@ -100,12 +123,20 @@ class HeatmapAccumulator:
         """
         self._compact()
         counts = self._counts.copy()
-        distinct = np.bincount(self._pairs[:, 1], minlength=counts.size)
+        distinct = np.bincount(self._pairs % counts.size, minlength=counts.size)
         hide = (distinct > 0) & (distinct < min_distinct_tracks)
         counts[hide] = 0
         out = counts.reshape(self.rows, self.columns)
         out.flags.writeable = False
         return out, int(hide.sum())
+
+
+def _narrow(values: npt.NDArray[np.int64], dtype: type) -> npt.NDArray:
+    """``values`` as ``dtype`` when every value fits, else unchanged."""
+    info = np.iinfo(dtype)
+    if not len(values) or (values.min() >= info.min and values.max() <= info.max):
+        return values.astype(dtype)
+    return values
 
 
 def render_heatmap(

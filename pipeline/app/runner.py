@@ -36,7 +36,8 @@ from pipeline.control.views import CameraRow
 from pipeline.errors import PanorayError
 from pipeline.ingest.health import CameraState, CameraStats
 from pipeline.site_config import SiteConfig
-from pipeline.sinks.recovery import recover_run
+from pipeline.sinks.checkpoint import RunLock
+from pipeline.sinks.recovery import recover_orphans, recover_run
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class PipelineRunner:
         self.started_at = 0.0
         self.detector: Any = detector
         self.run_id = uuid.uuid4().hex
+        self.recovered_runs: dict[str, dict[str, int]] = {}
+        self._locks: list[RunLock] = []
 
     # -- start -------------------------------------------------------------------------
     def start(self, stop: threading.Event | None = None) -> None:
@@ -102,6 +105,7 @@ class PipelineRunner:
         """
         cfg = self.config
         cfg.http.check_exposure()
+        self._claim_output()
         init_ray(self.options.address or cfg.ray.address, namespace=cfg.ray.namespace)
         if _named_actor(cfg.ray.namespace) is not None:
             raise PanorayError(
@@ -211,8 +215,9 @@ class PipelineRunner:
         budget = self.config.run.shutdown_timeout_s + SHUTDOWN_MARGIN_S
         error = ""
         if self.controller is None:  # it never started (start-up failed and said why)
-            return {"cameras": {}, "error": "the pipeline did not start",
-                    "run_id": self.run_id, "output_dir": str(self.output_dir)}
+            return self._release_output({"cameras": {}, "error": "the pipeline did not start",
+                                         "run_id": self.run_id,
+                                         "output_dir": str(self.output_dir)})
         try:
             summary = ray.get(self.controller.shutdown.remote(), timeout=budget)
         except (PanorayError, ray.exceptions.RayActorError) as exc:
@@ -228,6 +233,24 @@ class PipelineRunner:
         summary["run_id"] = self.run_id
         summary["output_dir"] = str(self.output_dir)
         summary["wall_s"] = round(time.monotonic() - self.started_at, 2)
+        return self._release_output(summary)
+
+    def _claim_output(self) -> None:
+        """Marks this run alive on each sink's output (:class:`RunLock`) and writes the
+        checkpoints that runs whose driver died left there (:func:`recover_orphans`)."""
+        for root in dict.fromkeys(s.root for s in self.config.sinks):
+            try:
+                self._locks.append(RunLock(root, self.run_id))
+                self.recovered_runs.update(recover_orphans(root, self.run_id))
+            except OSError as exc:
+                log.warning("output %s: earlier runs' checkpoints not checked: %s", root, exc)
+
+    def _release_output(self, summary: dict[str, Any]) -> dict[str, Any]:
+        for lock in self._locks:
+            lock.release()
+        self._locks.clear()
+        if self.recovered_runs:
+            summary["recovered_runs"] = self.recovered_runs
         return summary
 
     def recover(self, why: str) -> dict[str, int]:

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -104,6 +104,13 @@ class Sinks:
                 "dropped_rows": sum(h["dropped_rows"] for h in states),
                 "buffered_rows": sum(s.buffered_rows() for s in self._sinks
                                      if hasattr(s, "buffered_rows"))}
+
+    def on_seal(self, hook: Callable[[], None]) -> None:
+        """Has every sink that seals its files (:mod:`pipeline.sinks.pending`) call
+        ``hook`` after sealing and before writing them."""
+        for sink in self._sinks:
+            if hasattr(sink, "on_seal"):
+                sink.on_seal = hook
 
     def rows_written(self) -> int:
         """Rows every sink has written so far (a change means files were written)."""

@@ -72,19 +72,10 @@ class DiskState:
         self.paused, self.reason = False, ""
 
     def bound(self, sink: Any) -> None:
-        """Drops the oldest buffered events of ``sink`` (a ParquetSink) beyond the bound."""
-        over = sink._events_rows + sink._metrics_rows - self.max_paused_rows
-        while over > 0 and sink._events:
-            first = sink._events[0]
-            if first.num_rows <= over:
-                sink._events.pop(0)
-                cut = first.num_rows
-            else:
-                sink._events[0] = first.slice(over)
-                cut = over
-            sink._events_rows -= cut
-            self.dropped_rows += cut
-            over -= cut
+        """Drops the oldest unwritten events of ``sink`` (a ParquetSink) beyond the bound."""
+        over = sink.buffered_rows() - self.max_paused_rows
+        if over > 0:
+            self.dropped_rows += sink.drop_oldest_events(over)
 
     def health(self) -> dict[str, Any]:
         """JSON-ready state for metrics and the status."""

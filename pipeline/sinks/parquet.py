@@ -16,7 +16,10 @@ when windows close, when a buffer reaches ``max_buffer_rows``, on :meth:`Parquet
 and on :meth:`ParquetSink.close`; date partitions older than the retention periods are
 deleted as windows are written, measured against the newest capture time written. Every file is written to a
 dot-named temporary file in its partition directory, synced and renamed into place with
-``os.replace``, so readers never see a partial file.
+``os.replace``, so readers never see a partial file. A flush first seals what is
+buffered into files with fixed names (:mod:`pipeline.sinks.pending`), calls ``on_seal``
+(the aggregator saves its checkpoint there), then writes them: a sink restored from that
+checkpoint writes the same files again under the same names instead of duplicating rows.
 
 Example:
     >>> import tempfile
@@ -39,7 +42,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,7 +49,6 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from pipeline.analytics.events import (
@@ -65,7 +66,8 @@ from pipeline.config import StrictModel
 from pipeline.errors import ConfigError, InputError, SinkError
 from pipeline.privacy import grey_background
 from pipeline.sinks.diskfull import DiskState
-from pipeline.sinks.files import save_npy, write_atomically
+from pipeline.sinks.files import write_atomically
+from pipeline.sinks.pending import FlushResult, PendingFile, combined
 from pipeline.sinks.retention import SECONDS_PER_DAY, apply_retention
 
 logger = logging.getLogger(__name__)
@@ -115,23 +117,6 @@ class ParquetSinkConfig(StrictModel):
     )
 
 
-@dataclass(frozen=True)
-class FlushResult:
-    """What one flush wrote.
-
-    Attributes:
-        files: paths written, in order.
-        events_rows: event rows written.
-        metrics_rows: metric rows written.
-        heatmaps: heatmap windows written.
-    """
-
-    files: tuple[Path, ...] = ()
-    events_rows: int = 0
-    metrics_rows: int = 0
-    heatmaps: int = 0
-
-
 def utc_dates(epoch_s: npt.ArrayLike) -> npt.NDArray[np.str_]:
     """Returns the UTC dates (``YYYY-MM-DD``) of (n,) seconds since the epoch."""
     days = np.floor(np.asarray(epoch_s, np.float64) / SECONDS_PER_DAY).astype("int64")
@@ -167,6 +152,7 @@ class ParquetSink:
         self._metrics: list[pa.Table] = []
         self._metrics_rows = 0
         self._heatmaps: list[tuple[HeatmapGrid, np.ndarray | None]] = []
+        self._pending: list[PendingFile] = []  # sealed, not yet written, in order
         self._seq = 0
         self._token = uuid.uuid4().hex[:12]
         self._closed = False
@@ -176,23 +162,50 @@ class ParquetSink:
         self.rows_written = {"events": 0, "metrics": 0}
         self.clock: Callable[[], float] = time.time  # the run's clock, for retention
         self.write_file: Callable[[Path, Callable[[Path], Any], str], None] = write_atomically
+        self.on_seal: Callable[[], None] | None = None  # called between sealing and writing
         self.disk = DiskState(config.max_paused_rows)
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled into aggregator checkpoints without its clock and file layer."""
+        """Pickled into aggregator checkpoints: buffers as one table each, no stills of
+        unsealed heatmaps (they are drawn on grey if restored), no clock, file layer or
+        hook."""
+        self._events, self._metrics = combined(self._events), combined(self._metrics)
         state = dict(self.__dict__)
-        state.pop("clock", None)
-        state.pop("write_file", None)
+        for name in ("clock", "write_file", "on_seal"):
+            state.pop(name, None)
+        state["_heatmaps"] = [(grid, None) for grid, _ in self._heatmaps]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        """A restored sink names its new files with a new token: names drawn after its
+        checkpoint by the sink that died never clash with them."""
         self.__dict__.update(state)
+        self._token = uuid.uuid4().hex[:12]
         self.clock = time.time
         self.write_file = write_atomically
+        self.on_seal = None
 
     def buffered_rows(self) -> int:
-        """Event and metric rows waiting to be written."""
-        return self._events_rows + self._metrics_rows
+        """Event and metric rows waiting to be written (sealed files included)."""
+        return self._events_rows + self._metrics_rows + sum(f.rows for f in self._pending)
+
+    def drop_oldest_events(self, n: int) -> int:
+        """Drops up to ``n`` of the oldest unwritten event rows (a full disk's bound);
+        returns how many."""
+        dropped = 0
+        for f in self._pending:
+            dropped += f.drop_oldest(n - dropped)
+        self._pending = [f for f in self._pending if f.rows or f.dataset == "heatmaps"]
+        while dropped < n and self._events:
+            first = self._events[0]
+            cut = min(first.num_rows, n - dropped)
+            if cut == first.num_rows:
+                self._events.pop(0)
+            else:
+                self._events[0] = first.slice(cut)
+            self._events_rows -= cut
+            dropped += cut
+        return dropped
 
     # ------------------------------------------------------------------ input
 
@@ -286,17 +299,18 @@ class ParquetSink:
     # ------------------------------------------------------------------ output
 
     def flush(self) -> FlushResult:
-        """Writes everything buffered. Nothing buffered is lost if this returns."""
-        events_rows, metrics_rows, heatmaps = (
-            self._events_rows,
-            self._metrics_rows,
-            len(self._heatmaps),
-        )
-        files: list[Path] = []
-        files += self._flush_events()
-        files += self._flush_metrics()
-        files += self._flush_heatmaps()
-        return FlushResult(tuple(files), events_rows, metrics_rows, heatmaps)
+        """Writes everything buffered. Nothing buffered is lost if this returns.
+
+        Raises:
+            SinkError: a file could not be written; it and the files after it stay
+                sealed for the next flush.
+        """
+        sealed = [self._seal("events", self._events, "captured_at"),
+                  self._seal("metrics", self._metrics, "window_start_at"),
+                  self._seal_heatmaps()]
+        if any(sealed) and self.on_seal is not None:
+            self.on_seal()
+        return self._write_pending()
 
     def close(self) -> FlushResult:
         """Flushes and refuses further input. Safe to call twice."""
@@ -314,25 +328,37 @@ class ParquetSink:
         if self._closed:
             raise SinkError("sink is closed", str(self.root))
 
-    def _flush_events(self) -> list[Path]:
-        if not self._events:
-            return []
-        table = pa.concat_tables(self._events)
-        self._events, self._events_rows = [table], table.num_rows
-        files = self._write_partitioned("events", table, "captured_at", self._events)
-        self._events, self._events_rows = [], 0
-        self.rows_written["events"] += table.num_rows
-        return files
+    def _flush_events(self) -> FlushResult:
+        if self._seal("events", self._events, "captured_at") and self.on_seal is not None:
+            self.on_seal()
+        return self._write_pending()
 
-    def _flush_metrics(self) -> list[Path]:
-        if not self._metrics:
-            return []
-        table = pa.concat_tables(self._metrics)
-        self._metrics, self._metrics_rows = [table], table.num_rows
-        files = self._write_partitioned("metrics", table, "window_start_at", self._metrics)
-        self._metrics, self._metrics_rows = [], 0
-        self.rows_written["metrics"] += table.num_rows
-        return files
+    def _seal(self, name: str, buffer: list[pa.Table], time_column: str) -> bool:
+        """Moves a buffer into sealed files, one per (date, camera) partition; returns
+        whether there was anything."""
+        if not buffer:
+            return False
+        self._pending += self._partitioned(name, pa.concat_tables(buffer), time_column)
+        buffer.clear()
+        if name == "events":
+            self._events_rows = 0
+        else:
+            self._metrics_rows = 0
+        return True
+
+    def _write_pending(self) -> FlushResult:
+        """Writes the sealed files in order, each removed once written."""
+        written: list[PendingFile] = []
+        compression = None if self.config.compression == "none" else self.config.compression
+        while self._pending:
+            f = self._pending[0]
+            self._atomic_write(f.path, lambda tmp, f=f: f.write_to(
+                tmp, self.config.row_group_rows, compression))
+            self._pending.pop(0)
+            if f.dataset in self.rows_written:
+                self.rows_written[f.dataset] += f.rows
+            written.append(f)
+        return FlushResult.of(written)
 
     def _partition_dir(self, name: str, date: str, camera_id: str) -> Path:
         if not _SAFE_ID.match(camera_id):
@@ -350,14 +376,8 @@ class ParquetSink:
             raise SinkError(f"could not write ({e})", str(final)) from e
         self._written_dates["/".join(final.relative_to(self.root).parts[:2])] = self.clock()
 
-    def _write_partitioned(
-        self, name: str, table: pa.Table, time_column: str, buffer: list[pa.Table]
-    ) -> list[Path]:
-        """Writes one file per (date, camera) partition of ``table``.
-
-        If a write fails, ``buffer`` is left holding only the rows not yet written, so a
-        later flush neither loses nor duplicates rows.
-        """
+    def _partitioned(self, name: str, table: pa.Table, time_column: str) -> list[PendingFile]:
+        """One sealed file per (date, camera) partition of ``table``."""
         dates = utc_dates(table.column(time_column).to_numpy())
         cams = table.column("camera_id").to_pylist()
         keys = np.array([f"{d}/{c}" for d, c in zip(dates.tolist(), cams, strict=True)])
@@ -368,61 +388,37 @@ class ParquetSink:
             RUN_ID_FIELD, pa.array([self.run_id] * table.num_rows, pa.string())
         )
         files = []
-        compression = None if self.config.compression == "none" else self.config.compression
         for k, key in enumerate(uniq.tolist()):
             date, cam = key.split("/", 1)
             part = body.take(pa.array(np.flatnonzero(inverse == k)))
             self._seq += 1
             path = (self._partition_dir(name, date, cam)
                     / f"part-{self.run_id}-{self._token}-{self._seq:08d}.parquet")
-            try:
-                self._atomic_write(
-                    path,
-                    lambda tmp, part=part: pq.write_table(
-                        part,
-                        tmp,
-                        row_group_size=self.config.row_group_rows,
-                        compression=compression,
-                    ),
-                )
-            except Exception:
-                rest = table.filter(pa.array(inverse >= k))
-                buffer[:] = [rest]
-                raise
-            files.append(path)
-        logger.debug("wrote %d %s rows to %d file(s)", table.num_rows, name, len(files))
+            files.append(PendingFile(path, name, part.num_rows, part))
         return files
 
-    def _flush_heatmaps(self) -> list[Path]:
-        files = []
-        pending, self._heatmaps = self._heatmaps, []
-        for i, (grid, still) in enumerate(pending):
-            try:
-                files += self._write_heatmap(grid, still)
-            except Exception:
-                self._heatmaps = pending[i:] + self._heatmaps  # keep the rest for a retry
-                raise
-        return files
-
-    def _write_heatmap(self, grid: HeatmapGrid, still: np.ndarray | None) -> list[Path]:
-        assert grid.window_start_at is not None
-        date = str(utc_dates([grid.window_start_at])[0])
-        folder = self._partition_dir("heatmaps", date, grid.camera_id)
-        self._seq += 1
-        stem = f"window-{grid.window_start_s:.3f}-{self.run_id}-{self._token}-{self._seq:08d}"
-        files = []
-        if self.config.heatmap_npy:
-            path = folder / f"{stem}.npy"
-            self._atomic_write(path, lambda tmp: save_npy(tmp, np.asarray(grid.counts)))
-            files.append(path)
-        if self.config.heatmap_png:
-            if still is None:
-                still = grey_background(grid.width, grid.height)
-            png = render_heatmap(grid.counts, still)
-            path = folder / f"{stem}.png"
-            self._atomic_write(path, lambda tmp: tmp.write_bytes(png))
-            files.append(path)
-        return files
+    def _seal_heatmaps(self) -> bool:
+        """Seals each buffered heatmap as its .npy counts and its PNG over the still;
+        returns whether there was any."""
+        if not self._heatmaps:
+            return False
+        for grid, still in self._heatmaps:
+            assert grid.window_start_at is not None
+            date = str(utc_dates([grid.window_start_at])[0])
+            folder = self._partition_dir("heatmaps", date, grid.camera_id)
+            self._seq += 1
+            stem = (f"window-{grid.window_start_s:.3f}-{self.run_id}-{self._token}-"
+                    f"{self._seq:08d}")
+            if self.config.heatmap_npy:
+                counts = np.asarray(grid.counts)
+                self._pending.append(PendingFile(folder / f"{stem}.npy", "heatmaps", 0, counts))
+            if self.config.heatmap_png:
+                if still is None:
+                    still = grey_background(grid.width, grid.height)
+                png = render_heatmap(grid.counts, still)
+                self._pending.append(PendingFile(folder / f"{stem}.png", "heatmaps", 0, png))
+        self._heatmaps = []
+        return True
 
     # ------------------------------------------------------------------ retention
 

@@ -1,8 +1,13 @@
 """Writing what an aggregator's checkpoint holds when nothing is left to replay it: its
-controller (and with it every tracker and aggregator of the run) died. No Ray.
+controller (and with it every tracker and aggregator of the run) died, or its driver did.
+No Ray.
 
-The driver calls :func:`recover_run` at the end of a run whose controller was lost: each
-checkpoint's buffered events are written, its open windows closed early and written
+The driver calls :func:`recover_run` at the end of a run whose controller was lost, and
+:func:`recover_orphans` when a run starts, for the checkpoints that earlier runs on the
+same output left when their driver was killed (a run whose driver still holds its
+:class:`~pipeline.sinks.checkpoint.RunLock` is left alone). Each checkpoint's files sealed
+before it died are written again under their names (:mod:`pipeline.sinks.pending`), its
+buffered events are written, its open windows closed early and written
 ``complete = false``, the gap recorded (:mod:`pipeline.sinks.incidents`), and the
 checkpoint deleted. What the lost actors received after their last checkpoint, at most
 ``run.checkpoint_s`` of media time per camera plus what the trackers held, is lost.
@@ -20,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.sinks.checkpoint import CHECKPOINT_DIR, drop_checkpoint, load_checkpoint
+from pipeline.sinks.checkpoint import CHECKPOINT_DIR, drop_checkpoint, load_checkpoint, run_alive
 from pipeline.sinks.incidents import write_incidents
 
 log = logging.getLogger(__name__)
@@ -61,4 +66,21 @@ def recover_run(root: str | Path, run_id: str, why: str) -> dict[str, int]:
     if out["checkpoints"]:
         log.warning("run %s: wrote %d window(s) from %d checkpoint(s) (%s)", run_id,
                     out["windows"], out["checkpoints"], why)
+    return out
+
+
+def recover_orphans(root: str | Path, own_run_id: str) -> dict[str, dict[str, int]]:
+    """Writes the checkpoints of every other run under ``root`` whose driver is gone (see
+    the module docstring); returns, per such run id, what :func:`recover_run` wrote."""
+    folder = Path(root) / CHECKPOINT_DIR
+    out: dict[str, dict[str, int]] = {}
+    runs = sorted(p.name for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []
+    for run_id in runs:
+        if run_id == own_run_id or run_alive(root, run_id):
+            continue
+        out[run_id] = recover_run(root, run_id, "driver lost")
+        (folder / f"{run_id}.lock").unlink(missing_ok=True)
+        log.warning("the output held checkpoints of run %s, whose driver died: wrote %d "
+                    "window(s) (complete = false) and %d row(s)", run_id,
+                    out[run_id]["windows"], out[run_id]["rows"])
     return out

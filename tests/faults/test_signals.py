@@ -115,7 +115,8 @@ def test_sigterm_to_the_process_group_mid_run_and_again_during_shutdown(tmp_path
           f"{len(tables['events'])} events, {len(tables['metrics'])} metric rows")
 
 
-def test_killed_driver_leaves_whole_files_and_the_next_run_stops_at_start_up(tmp_path) -> None:
+def test_killed_driver_leaves_whole_files_and_the_next_run_recovers_its_checkpoints(
+        tmp_path) -> None:
     out = tmp_path / "out"
     first = Run(tmp_path, live_site(out), out, "first")
     try:
@@ -126,6 +127,8 @@ def test_killed_driver_leaves_whole_files_and_the_next_run_stops_at_start_up(tmp
         first.close()
     before = whole_output(out)  # every Parquet file is whole
     assert any(p.startswith("heatmaps/") for p in before)
+    orphans = sorted(p.parent.name for p in out.glob(".checkpoints/*/aggregator-*.pkl"))
+    assert orphans, "the killed run left no checkpoint"
 
     second = Run(tmp_path, live_site(out), out, "second")
     try:  # SIGTERM while Ray and the cameras are still starting
@@ -138,7 +141,14 @@ def test_killed_driver_leaves_whole_files_and_the_next_run_stops_at_start_up(tmp
         second.close()
     summary = second.summary()
     assert summary["run_id"] and not summary.get("error")
+    # the second run wrote what the first one's checkpoints held, beside its files
+    assert sorted(summary["recovered_runs"]) == sorted(set(orphans)), summary
+    assert not list(out.glob(f".checkpoints/{orphans[0]}/*.pkl"))
     after = whole_output(out)
     assert {p: after.get(p) for p in before} == before, "the second run changed the first's"
-    print(f"driver SIGKILL: {len(before)} whole files kept; SIGTERM at start-up: clean stop "
-          f"in {stop_s:.1f} s")
+    tables = read_output(out)
+    lost = tables["incidents"]
+    assert set(lost.loc[lost.kind == "driver lost", "run_id"]) == set(orphans)
+    assert not tables["metrics"].loc[tables["metrics"].run_id == orphans[0], "complete"].all()
+    print(f"driver SIGKILL: {len(before)} whole files kept, {summary['recovered_runs']} "
+          f"recovered by the next run; SIGTERM at start-up: clean stop in {stop_s:.1f} s")

@@ -3,6 +3,7 @@ driver's recovery of a lost run's checkpoints. No Ray."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -12,9 +13,15 @@ from pipeline.analytics.aggregator import Aggregator
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.dashboard.history import WindowHistory
 from pipeline.sinks import ParquetSinkConfig, Sinks
-from pipeline.sinks.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from pipeline.sinks.checkpoint import (
+    RunLock,
+    checkpoint_path,
+    load_checkpoint,
+    run_alive,
+    save_checkpoint,
+)
 from pipeline.sinks.incidents import FailureBook
-from pipeline.sinks.recovery import recover_run
+from pipeline.sinks.recovery import recover_orphans, recover_run
 from pipeline.types import FrameMeta, TrackedFrame
 from tests.unit.analytics_helpers import WALL0, tracks_at
 
@@ -84,3 +91,35 @@ def test_a_missing_or_broken_checkpoint_means_starting_empty(tmp_path: Path) -> 
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a pickle")
     assert load_checkpoint(path) is None
+
+
+def test_a_dead_runs_checkpoints_are_recovered_by_the_next_run_and_a_live_ones_kept(
+        tmp_path: Path) -> None:
+    def checkpoint(run_id: str) -> Path:
+        agg = Aggregator()
+        agg.add_camera("cam1", ZONE)
+        sinks = Sinks([ParquetSinkConfig(root=tmp_path)], run_id=run_id)
+        out = agg.update(frames(40))  # 0 .. 3.9 s: one window open
+        sinks.write(out.events, out.windows, {})
+        path = checkpoint_path(tmp_path, run_id, 0)
+        save_checkpoint(path, {"analytics": agg, "sinks": sinks, "failures": FailureBook(),
+                               "last_pts": {"cam1": 3.9}})
+        return path
+
+    live = RunLock(tmp_path, "live")  # its driver runs
+    dead = RunLock(tmp_path, "dead")
+    dead_path, live_path = checkpoint("dead"), checkpoint("live")
+    dead._fd = os.close(dead._fd)  # its driver was killed: the kernel let go of the lock
+    assert run_alive(tmp_path, "live") and not run_alive(tmp_path, "dead")
+
+    got = recover_orphans(tmp_path, "me")
+    assert list(got) == ["dead"] and got["dead"]["windows"] == 1
+    assert not dead_path.exists() and live_path.exists()
+    assert not (tmp_path / ".checkpoints" / "dead.lock").exists()
+    metrics = pd.read_parquet(tmp_path / "metrics")
+    assert metrics.run_id.unique().tolist() == ["dead"] and not metrics.complete.any()
+    incidents = pd.read_parquet(tmp_path / "incidents")
+    assert incidents[["run_id", "kind"]].values.tolist() == [["dead", "driver lost"]]
+    assert recover_orphans(tmp_path, "me") == {}
+    live.release()
+    assert not (tmp_path / ".checkpoints" / "live.lock").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import cv2
 import numpy as np
 import pytest
@@ -134,3 +136,27 @@ def test_accumulator_folds_buffers_without_changing_results(
     for c in hidden:
         counts[c] = 0
     assert hidden and np.array_equal(results[0][0], counts) and results[0][1] == len(hidden)
+
+
+def test_a_pickled_accumulator_is_packed_and_goes_on_exactly() -> None:
+    """Checkpoints pickle accumulators every few seconds: folded and packed, and one
+    restored from any of them ends with the same grid (ids far apart too)."""
+    rng = np.random.default_rng(3)
+    plain = HeatmapAccumulator(36, 64, 1920, 1080)
+    saved = HeatmapAccumulator(36, 64, 1920, 1080)
+    sizes = []
+    for i in range(300):
+        x, y = rng.uniform(-10, 2000, 20), rng.uniform(0, 1100, 20)
+        ids = rng.integers(1, 60, 20) + (10**12 if i > 200 else 0)
+        plain.add(x, y, ids)
+        saved.add(x, y, ids)
+        if i % 20 == 0:
+            blob = pickle.dumps(saved)
+            saved = pickle.loads(blob)
+            sizes.append((len(blob), 36 * 64 * 8 + len(saved._pairs) * 8))  # packed, int64
+    assert np.array_equal(plain.result(4)[0], saved.result(4)[0])
+    assert plain.result(4)[1] == saved.result(4)[1] > 0
+    assert all(packed < 0.55 * full + 1000 for packed, full in sizes[:10])  # ids < 60
+    state = saved.__getstate__()
+    assert (state["_counts"].dtype, state["_pairs"].dtype) == (np.int32, np.int64)  # ids 1e9
+    assert not state["_cells"] and not state["_tracks"]  # folded

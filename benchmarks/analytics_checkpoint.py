@@ -1,0 +1,108 @@
+"""What aggregator checkpoints cost: the actor's update path with and without, side by side.
+
+Two aggregator actors' classes, run in this process without Ray (the same code as on Ray,
+less the call overhead, so the checkpoint's share is measured at its largest), each host
+the same cameras and write Parquet to their own temporary folder; one also checkpoints
+(``run.checkpoint_s`` default, 2 media seconds, and before every write). Every batch of
+frames goes to both, in alternating order, and each call is timed; the ratio of their
+throughputs is the cost. Each save is timed and its bytes counted.
+"""
+
+from __future__ import annotations
+
+if __name__ == "__main__":  # run as a script: a part of another benchmark
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.common import part_of
+
+    part_of(__doc__, "analytics.py")
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import actors.aggregator_actor as aggregator_module
+from pipeline.analytics.config import AnalyticsConfig
+from pipeline.site_config import RunConfig
+from pipeline.sinks import ParquetSinkConfig
+from pipeline.sinks.checkpoint import checkpoint_path
+from pipeline.types import TrackedFrame
+
+BATCH_FRAMES = 3
+"""Frames per update call: what a tracker forwards at once from a camera at ~10 fps."""
+
+
+class SaveMeter:
+    """Wraps the actor module's ``save_checkpoint``: times each save, counts its bytes."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.bytes: list[int] = []
+        self._save: Callable[..., int] = aggregator_module.save_checkpoint
+
+    def __enter__(self) -> SaveMeter:
+        def timed(path: Path, state: Any) -> int:
+            t0 = time.perf_counter()
+            n = self._save(path, state)
+            self.seconds.append(time.perf_counter() - t0)
+            self.bytes.append(n)
+            return n
+
+        aggregator_module.save_checkpoint = timed
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        aggregator_module.save_checkpoint = self._save
+
+
+def checkpoint_cost(frames: dict[str, list[TrackedFrame]], config: AnalyticsConfig) -> dict:
+    """Feeds every camera's frames, ``BATCH_FRAMES`` at a time, interleaved, to an
+    aggregator without checkpoints and to one with; returns both throughputs (frames per
+    second of update time), their ratio and the saves' bytes and milliseconds."""
+    actor_class = aggregator_module.AggregatorActor.__ray_actor_class__
+    folder = Path(tempfile.mkdtemp(prefix="panoray-ckpt-bench-"))
+    run_s = RunConfig().checkpoint_s
+    try:
+        plain = actor_class([ParquetSinkConfig(root=folder / "plain")], "bench")
+        saved = actor_class([ParquetSinkConfig(root=folder / "saved")], "bench",
+                            checkpoint=str(checkpoint_path(folder / "saved", "bench", 0)),
+                            checkpoint_s=run_s)
+        for cid in frames:
+            plain.add_camera(cid, config)
+            saved.add_camera(cid, config)
+        spent = {"plain": 0.0, "saved": 0.0}
+        count = len(next(iter(frames.values())))
+        with SaveMeter() as meter:
+            for k, start in enumerate(range(0, count, BATCH_FRAMES)):
+                for cid, seq in frames.items():
+                    batch = seq[start:start + BATCH_FRAMES]
+                    order = (("plain", plain), ("saved", saved))
+                    for name, actor in order if k % 2 else order[::-1]:
+                        t0 = time.perf_counter()
+                        actor.update(batch)
+                        spent[name] += time.perf_counter() - t0
+            plain.close()
+            saved.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    total = count * len(frames)
+    fps = {k: total / v for k, v in spent.items()}
+    saves = len(meter.seconds)
+    return {
+        "checkpoint_s": run_s,
+        "batch_frames": BATCH_FRAMES,
+        "update_fps_without": round(fps["plain"], 1),
+        "update_fps_with": round(fps["saved"], 1),
+        "ms_per_batch_without": round(spent["plain"] / (total / BATCH_FRAMES) * 1e3, 3),
+        "saves": saves,
+        "save_ms_mean": round(sum(meter.seconds) / max(saves, 1) * 1e3, 2),
+        "save_ms_max": round(max(meter.seconds, default=0.0) * 1e3, 2),
+        "save_kb_mean": round(sum(meter.bytes) / max(saves, 1) / 1024, 1),
+        "save_kb_max": round(max(meter.bytes, default=0) / 1024, 1),
+        "throughput_ratio": round(fps["saved"] / fps["plain"], 3),
+    }
