@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pipeline.analytics.camera import CameraAnalytics
@@ -68,9 +68,15 @@ class AnalyticsOutput:
 
 
 class Aggregator:
-    """Hosts :class:`CameraAnalytics` for many cameras."""
+    """Hosts :class:`CameraAnalytics` for many cameras.
 
-    def __init__(self) -> None:
+    Args:
+        labels: the model's class names by class id, which zones and lines name in their
+            ``classes``; None when every track is a person.
+    """
+
+    def __init__(self, labels: Mapping[int, str] | None = None) -> None:
+        self.labels = None if labels is None else dict(labels)
         self._configs: dict[str, AnalyticsConfig] = {}
         self._cameras: dict[str, CameraAnalytics] = {}
         self._errors: dict[str, str] = {}
@@ -166,7 +172,7 @@ class Aggregator:
                 return None
             try:
                 cam = CameraAnalytics(meta.camera_id, self._configs[meta.camera_id],
-                                      meta.width, meta.height)
+                                      meta.width, meta.height, self.labels)
             except ConfigError as exc:
                 self._errors[meta.camera_id] = str(exc)
                 logger.error("camera %s: analytics not started: %s", meta.camera_id, exc)

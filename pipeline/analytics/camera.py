@@ -7,6 +7,10 @@ time, and by media time only:
     events = cam.update(frame)
     windows = cam.pop_closed_windows()
 
+Each zone and line counts the object classes in its ``classes`` (default ``person``),
+each separately: its state, rows, events and live counts have one *column* per class
+(:mod:`pipeline.analytics.classes`).
+
 Per-track state lives in numpy arrays indexed by a *slot*; a track gets a slot on its
 first frame and gives it back when the tracker removes it or, as a safety net, after
 ``track_idle_timeout_s`` of media time unseen. Everything per frame is vectorised over the
@@ -30,10 +34,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.analytics.classes import ClassColumns
 from pipeline.analytics.coverage import Coverage, empty_window
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import (
@@ -66,39 +72,53 @@ class CameraAnalytics:
         camera_id: the camera's id (stamped on every output).
         config: the camera's analytics config.
         width, height: frame size in pixels; normalised geometry is resolved against it.
+        labels: the model's class names by class id; None when every track is a person
+            (a person-only model whose labels were not given).
 
     Raises:
-        ConfigError: a pixel coordinate lies outside the frame.
+        ConfigError: a pixel coordinate lies outside the frame, or a zone or line names a
+            class the model does not have.
     """
 
-    def __init__(self, camera_id: str, config: AnalyticsConfig, width: int, height: int) -> None:
+    def __init__(self, camera_id: str, config: AnalyticsConfig, width: int, height: int,
+                 labels: Mapping[int, str] | None = None) -> None:
         self.camera_id = camera_id
         self.config = config
         self.width, self.height = int(width), int(height)
         self.geometry = resolve_camera_geometry(config, self.width, self.height, camera_id)
+        self.zone_columns = ClassColumns.build(
+            [z.classes for z in config.zones], labels,
+            [f"camera {camera_id!r}: zone {z.id!r}" for z in config.zones])
+        self.line_columns = ClassColumns.build(
+            [ln.classes for ln in config.lines], labels,
+            [f"camera {camera_id!r}: line {ln.id!r}" for ln in config.lines])
         self.reset()
 
     def reset(self) -> None:
         """Drops all state (tracks, visits, open windows, totals) without output."""
         cfg = self.config
+        zc, lc = self.zone_columns, self.line_columns
+        zones = [cfg.zones[e] for e in zc.element]  # per (zone, class) column
         self._slots = TrackSlots(INITIAL_SLOTS)
         self._zones = ZoneVisits(
-            np.array([z.min_visit_s for z in cfg.zones], np.float64),
-            np.array([z.exit_grace_s for z in cfg.zones], np.float64),
+            np.array([z.min_visit_s for z in zones], np.float64),
+            np.array([z.exit_grace_s for z in zones], np.float64),
             INITIAL_SLOTS,
         )
         self._lines = LineCrossings(self.geometry.segments, cfg.lines, INITIAL_SLOTS)
         self._queues: dict[int, QueueRates] = {
-            i: QueueRates(z.queue_lookback_s) for i, z in enumerate(cfg.zones) if z.queue
+            i: QueueRates(z.queue_lookback_s) for i, z in enumerate(zones) if z.queue
         }
-        self._windows = WindowSet(self.camera_id, cfg, self.width, self.height)
+        self._windows = WindowSet(self.camera_id, cfg, self.width, self.height, zc, lc)
         self._coverage = Coverage(cfg.window_s, cfg.coverage_max_gap_s, cfg.max_empty_windows)
         self._dir_names = [(ln.left_to_right, ln.right_to_left) for ln in cfg.lines]
         self._zone_ids = self.geometry.zone_ids
         self._line_ids = self.geometry.line_ids
-        self._visits_total = np.zeros(len(cfg.zones), np.int64)
-        self._exits_total = np.zeros(len(cfg.zones), np.int64)
-        self._line_totals = np.zeros((len(cfg.lines), 2), np.int64)
+        self._zone_name = [self._zone_ids[e] for e in zc.element]  # per column
+        self._zone_class = zc.names
+        self._visits_total = np.zeros(len(zc), np.int64)
+        self._exits_total = np.zeros(len(zc), np.int64)
+        self._line_totals = np.zeros((len(lc), 2), np.int64)
         self._pending: list[ClosedWindow] = []
         self._last_pts = -math.inf
         self._offset: float | None = None
@@ -146,13 +166,14 @@ class CameraAnalytics:
 
         boxes = tracks.boxes
         ids = tracks.track_ids
+        classes = tracks.class_ids
         if len(boxes) and not np.isfinite(boxes).all():
             keep = np.isfinite(boxes).all(axis=1)
             dropped = int((~keep).sum())
             self.invalid_boxes_total += dropped
             logger.warning("camera %r: dropped %d track(s) with non-finite boxes at pts %.3f",
                            self.camera_id, dropped, pts)
-            boxes, ids = boxes[keep], ids[keep]
+            boxes, ids, classes = boxes[keep], ids[keep], classes[keep]
         id_list = ids.tolist()
         if len(set(id_list)) != len(id_list):
             dup = next(t for t in id_list if id_list.count(t) > 1)
@@ -170,8 +191,13 @@ class CameraAnalytics:
         y = b[:, 3]
 
         crossings = self._lines.update(slots, x, y, b[:, 3] - b[:, 1], pts)
+        if len(crossings):
+            crossings = self._class_crossings(crossings, slots, classes)
         if self._zones.num_zones:
             inside = self.geometry.polygons.contains(x, y)
+            zc = self.zone_columns
+            if not zc.identity:  # one column per (zone, class): inside and of that class
+                inside = inside[:, zc.element] & zc.mask(classes)
             changes = self._zones.update(slots, inside, pts)
         else:
             changes = None
@@ -223,6 +249,19 @@ class CameraAnalytics:
             self._pending.sort(key=lambda w: w.start_s)
         return events
 
+    def _class_crossings(self, c: Crossings, slots: npt.NDArray[np.int64],
+                         classes: npt.NDArray[np.int16]) -> Crossings:
+        """Maps each crossing's line to its (line, class) column by the track's class;
+        drops crossings of classes the line does not count."""
+        lc = self.line_columns
+        if lc.identity:
+            return c
+        row = np.empty(int(slots.max()) + 1, np.int64)
+        row[slots] = np.arange(len(slots))
+        col = lc.column(c.line, classes[row[c.slot]])
+        keep = col >= 0
+        return Crossings(c.slot[keep], col[keep], c.to_right[keep])
+
     def _drop(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:
         """Ends the visits of ``slots`` and frees them.
 
@@ -242,18 +281,19 @@ class CameraAnalytics:
         return None if self._offset is None else pts_s + self._offset
 
     def _event(
-        self, kind: EventKind, element_id: str, track_id: int, pts_s: float,
+        self, kind: EventKind, element_id: str, class_name: str, track_id: int, pts_s: float,
         direction: str | None = None, dwell_s: float | None = None,
     ) -> Event:
-        return Event(
-            self.camera_id, kind, element_id, direction, track_id, pts_s, self._wall(pts_s), dwell_s
-        )
+        return Event(self.camera_id, kind, element_id, direction, track_id, pts_s,
+                     self._wall(pts_s), dwell_s, class_name)
 
     def _route_crossings(
         self, c: Crossings, slot_ids: npt.NDArray[np.int64], pts: float, events: list[Event]
     ) -> None:
         tids = slot_ids[c.slot].tolist()
+        lc = self.line_columns
         for tid, line, to_right in zip(tids, c.line.tolist(), c.to_right.tolist(), strict=True):
+            element = int(lc.element[line])
             col = 0 if to_right else 1
             self._line_totals[line, col] += 1
             acc, late = self._windows.for_event(pts)
@@ -261,8 +301,9 @@ class CameraAnalytics:
             acc.line_tracks[line].add(tid)
             if late:
                 acc.line_late[line] += 1
-            direction = self._dir_names[line][col]
-            events.append(self._event("line_cross", self._line_ids[line], tid, pts, direction))
+            direction = self._dir_names[element][col]
+            events.append(self._event("line_cross", self._line_ids[element], lc.names[line],
+                                      tid, pts, direction))
 
     def _route_zone_changes(
         self, ch: ZoneChanges, slot_ids: npt.NDArray[np.int64], events: list[Event]
@@ -283,7 +324,8 @@ class CameraAnalytics:
             acc.zone_tracks[z].add(tid)
             if z in self._queues:
                 self._queues[z].arrival(t)
-            events.append(self._event("zone_enter", self._zone_ids[z], tid, t))
+            events.append(self._event("zone_enter", self._zone_name[z], self._zone_class[z],
+                                      tid, t))
         for slot, z, t, dwell in zip(
             ch.exit_slot.tolist(),
             ch.exit_zone.tolist(),
@@ -301,7 +343,8 @@ class CameraAnalytics:
                 acc.zone_late[z] += 1
             if z in self._queues:
                 self._queues[z].departure(t)
-            events.append(self._event("zone_exit", self._zone_ids[z], tid, t, dwell_s=dwell))
+            events.append(self._event("zone_exit", self._zone_name[z], self._zone_class[z],
+                                      tid, t, dwell_s=dwell))
 
     # ------------------------------------------------------------------ outputs
 
@@ -325,27 +368,37 @@ class CameraAnalytics:
         """Returns the live state: occupancy now, totals so far, queue waits, open windows."""
         occ = self._zones.occupancy()
         now = self._last_pts if math.isfinite(self._last_pts) else math.nan
-        zones = []
-        for z, zid in enumerate(self._zone_ids):
+        zc, lc = self.zone_columns, self.line_columns
+        per_zone = []
+        for z in range(len(zc)):
             q = self._queues.get(z)
             status = None
             if q is not None and math.isfinite(now):
                 status = q.status(now, int(occ[z]), self._zones.oldest_counted_start(z))
-            zones.append(
-                ZoneSnapshot(
-                    zid, int(occ[z]), int(self._visits_total[z]), int(self._exits_total[z]), status
-                )
-            )
-        lines = tuple(
-            LineSnapshot(lid, lr, int(self._line_totals[i, 0]), rl, int(self._line_totals[i, 1]))
-            for i, (lid, (lr, rl)) in enumerate(zip(self._line_ids, self._dir_names, strict=True))
-        )
+            per_zone.append(ZoneSnapshot(
+                self._zone_name[z], int(occ[z]), int(self._visits_total[z]),
+                int(self._exits_total[z]), status, class_name=zc.names[z]))
+        zones = []
+        for e, zid in enumerate(self._zone_ids):
+            parts = tuple(per_zone[c] for c in zc.of_element(e))
+            zones.append(ZoneSnapshot(
+                zid, sum(p.occupancy for p in parts), sum(p.visits_total for p in parts),
+                sum(p.exits_total for p in parts), parts[0].queue if len(parts) == 1 else None,
+                by_class=parts))
+        lines = []
+        for e, (lid, (lr, rl)) in enumerate(zip(self._line_ids, self._dir_names, strict=True)):
+            cols = lc.of_element(e)
+            parts = tuple(LineSnapshot(lid, lr, int(self._line_totals[c, 0]), rl,
+                                       int(self._line_totals[c, 1]), class_name=lc.names[c])
+                          for c in cols)
+            lines.append(LineSnapshot(lid, lr, sum(p.lr_count for p in parts), rl,
+                                      sum(p.rl_count for p in parts), by_class=parts))
         return CameraSnapshot(
             camera_id=self.camera_id,
             pts_s=now,
             active_tracks=len(self._slots),
             zones=tuple(zones),
-            lines=lines,
+            lines=tuple(lines),
             open_windows=self._windows.spans(),
             late_events_total=self._windows.late_events_total,
         )

@@ -1,0 +1,115 @@
+"""Object classes of a camera's zones and lines: one *column* per (element, class).
+
+A zone or line counts the classes named in its ``classes`` (default ``person``). Each
+(element, class) pair is one column of the analytics' state, rows and events, so every
+figure (occupancy, visits, crossings, dwell, queue waits) is per class, and a track,
+whose class never changes (the tracker matches detections only to tracks of the same
+class, :class:`pipeline.tracking.tracker.ByteTracker`), counts in at most one column of
+each element. Class names become the model's class ids through its label map; without
+one (``labels=None``, a person-only stream) every track counts as ``person``.
+
+Example:
+    >>> cols = ClassColumns.build([("person",), ("red", "blue")], {0: "red", 1: "blue",
+    ...                           2: "person"}, ["zone 'a'", "zone 'b'"])
+    >>> cols.element.tolist(), cols.names
+    ([0, 1, 1], ('person', 'red', 'blue'))
+    >>> cols.mask(np.array([1, 2], np.int16)).tolist()
+    [[False, False, True], [True, False, False]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.errors import ConfigError
+
+DEFAULT_CLASS = "person"
+"""The class a zone, line or alert rule counts unless told otherwise, and the class of
+every track when the model's labels are not known."""
+
+_BLIND_ID = 0
+"""Stand-in class id of every track when no label map is given (they are all ``person``)."""
+
+
+@dataclass(frozen=True)
+class ClassColumns:
+    """The (element, class) columns of one kind of element (zones, or lines).
+
+    Attributes:
+        element: (C,) int64 index of each column's zone or line, in config order.
+        names: (C,) class name of each column.
+        class_id: (C,) int64 the model's id of each column's class.
+        blind: True when the model's labels are unknown: every track is ``person``.
+        identity: True when there is one column per element and every track counts in it
+            (blind, and every element counts ``person``): masks can be skipped.
+    """
+
+    element: npt.NDArray[np.int64]
+    names: tuple[str, ...]
+    class_id: npt.NDArray[np.int64]
+    blind: bool
+    identity: bool
+
+    @classmethod
+    def build(
+        cls,
+        classes: Sequence[Sequence[str]],
+        labels: Mapping[int, str] | None,
+        what: Sequence[str],
+    ) -> ClassColumns:
+        """Flattens each element's classes into columns.
+
+        Args:
+            classes: per element, the class names it counts (in config order).
+            labels: the model's class names by id, or None (every track is ``person``).
+            what: per element, how errors name it (``zone 'lobby'``).
+
+        Raises:
+            ConfigError: an element names a class the model does not have.
+        """
+        ids_by_name = {DEFAULT_CLASS: _BLIND_ID} if labels is None else {
+            name: int(i) for i, name in labels.items()}
+        element, names, ids = [], [], []
+        for e, (wanted, label) in enumerate(zip(classes, what, strict=True)):
+            for name in wanted:
+                if name not in ids_by_name:
+                    known = sorted(ids_by_name)
+                    raise ConfigError(
+                        f"{label} counts class {name!r}, which the model does not have "
+                        f"(it has {len(known)} classes such as {known[:8]})",
+                        "classes",
+                    )
+                element.append(e)
+                names.append(name)
+                ids.append(ids_by_name[name])
+        identity = labels is None and len(names) == len(classes)
+        return cls(np.array(element, np.int64), tuple(names), np.array(ids, np.int64),
+                   labels is None, identity)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def mask(self, class_ids: npt.NDArray[np.int16]) -> npt.NDArray[np.bool_]:
+        """Returns (n, C) bool: whether each track (by its (n,) class id) counts in each column."""
+        if self.blind:
+            return np.broadcast_to(self.class_id[None, :] == _BLIND_ID,
+                                   (len(class_ids), len(self.names)))
+        return np.asarray(class_ids, np.int64)[:, None] == self.class_id[None, :]
+
+    def column(self, element: npt.NDArray[np.int64],
+               class_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Returns (k,) int64 the column of each (element, class id) pair, -1 where the
+        element does not count that class."""
+        if self.blind:
+            class_ids = np.full(len(class_ids), _BLIND_ID, np.int64)
+        hit = (self.element[None, :] == np.asarray(element)[:, None]) & (
+            self.class_id[None, :] == np.asarray(class_ids, np.int64)[:, None])
+        return np.where(hit.any(axis=1), hit.argmax(axis=1), -1).astype(np.int64)
+
+    def of_element(self, element: int) -> npt.NDArray[np.int64]:
+        """Returns the columns of element index ``element``, in its classes' order."""
+        return np.flatnonzero(self.element == element)
