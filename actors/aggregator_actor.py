@@ -83,6 +83,8 @@ class AggregatorActor:
             is restored: this aggregator replaces one that died.
         checkpoint_s: media seconds of any camera between checkpoints; state is also
             saved right after every write, so a replay never writes a row twice.
+        labels: the model's class names by class id (zones and lines name classes); None
+            when every track is a person.
     """
 
     def __init__(
@@ -95,9 +97,10 @@ class AggregatorActor:
         checkpoint_s: float = 2.0,
         alerts: Any = None,
         alert_feed: AlertFeed | None = None,
+        labels: dict[int, str] | None = None,
     ) -> None:
         self._run_id = run_id or ""
-        self._analytics = Aggregator()
+        self._analytics = Aggregator(labels)
         self._sinks = Sinks(sinks, run_id)
         self._stills = Stills()
         self._history = WindowHistory(history_s, history_max_windows)

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pipeline.analytics.config import AnalyticsConfig
 
 DEFAULT_CLASS = "person"
 """The class a zone, line or alert rule counts unless told otherwise, and the class of
@@ -113,3 +117,23 @@ class ClassColumns:
     def of_element(self, element: int) -> npt.NDArray[np.int64]:
         """Returns the columns of element index ``element``, in its classes' order."""
         return np.flatnonzero(self.element == element)
+
+
+def check_model_keeps(kept: Sequence[str], config: AnalyticsConfig, where: str) -> None:
+    """Raises ValueError when a zone or line counts a class the detector filters out.
+
+    Args:
+        kept: ``model.classes``, the class names the detector keeps (empty: every class).
+        config: a camera's analytics config (its zones and lines).
+        where: how the error names the camera.
+    """
+    if not kept:
+        return
+    for kind, items in (("zone", config.zones), ("line", config.lines)):
+        for item in items:
+            missing = [c for c in item.classes if c not in kept]
+            if missing:
+                raise ValueError(
+                    f"{where}: {kind} {item.id!r} counts {missing}, but model.classes keeps "
+                    f"only {list(kept)}; add them to model.classes (empty keeps every class)"
+                )

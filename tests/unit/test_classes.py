@@ -96,3 +96,25 @@ def test_a_class_the_model_lacks_is_a_config_error(labels, message):
 def test_bad_classes_are_refused(classes, message):
     with pytest.raises(ValueError, match=message):
         config(zone_classes=classes)
+
+
+def test_alert_rules_read_their_classes_only():
+    from pipeline.alerts.config import AlertsConfig
+    from pipeline.alerts.engine import RuleEngine
+    from pipeline.alerts.inputs import observation_from_analytics
+
+    rules = AlertsConfig.model_validate({"rules": [
+        {"id": f"{kind}-{c}", "kind": kind, "camera_id": "c", "classes": [c], "for_s": 0,
+         **({"zone_id": "left", "threshold": 2} if kind == "occupancy"
+            else {"line_id": "mid", "threshold_per_min": 0.5, "window_s": 60})}
+        for kind in ("occupancy", "line_flow") for c in ("red", "blue")]}).rules
+    engine = RuleEngine(rules, site="s")
+    cam = CameraAnalytics("c", config(), 100, 100, LABELS)
+    opened = set()
+    for k in range(30):
+        x = 10 + 3 * k
+        # two red tracks stay left, one blue stays right; one blue track crosses the line
+        events = cam.update(frame(k, [(1, 0, 20), (2, 0, 25), (3, 1, 80), (4, 1, x)]))
+        obs = observation_from_analytics(cam.snapshot(), events, 1.8e9 + k / 10)
+        opened |= {e.rule_id for e in engine.observe(obs) if e.phase == "open"}
+    assert opened == {"occupancy-red", "line_flow-blue"}
