@@ -118,3 +118,19 @@ def test_alert_rules_read_their_classes_only():
         obs = observation_from_analytics(cam.snapshot(), events, 1.8e9 + k / 10)
         opened |= {e.rule_id for e in engine.observe(obs) if e.phase == "open"}
     assert opened == {"occupancy-red", "line_flow-blue"}
+
+
+def test_live_view_splits_counts_by_class():
+    from pipeline.analytics.aggregator import AggregatorSnapshot
+    from pipeline.control.views import live_view
+
+    cam = CameraAnalytics("c", config(), 100, 100, LABELS)
+    run(cam)
+    live = live_view({"c": "streaming"}, [AggregatorSnapshot((cam.snapshot(),), 0, 0)])
+    view = live["cameras"]["c"]
+    assert view["zones"]["left"]["occupancy"] == 1
+    assert {c: z["occupancy"] for c, z in view["zones"]["left"]["by_class"].items()} == {
+        "red": 1, "blue": 0}
+    assert view["lines"]["mid"] == {"in": 0, "out": 2}
+    assert view["lines_by_class"]["mid"] == {"red": {"in": 0, "out": 1},
+                                             "blue": {"in": 0, "out": 1}}
