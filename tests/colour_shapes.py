@@ -23,16 +23,16 @@ INPUT = 128  # the model's input side, pixels (the frame is scaled by 0.5, no pa
 LANES = 4  # horizontal lanes of SIDE / LANES pixels; at most one square per colour each
 HALF = 20  # half the side of a square, frame pixels
 FPS = 10.0
-FRAMES = 80
+FRAMES = 110  # the last 3 s still: the live view lags by the smoother's lookahead (2 s)
 LABELS = {0: "red", 1: "blue"}
 COLOURS_BGR = {"red": (30, 30, 230), "blue": (230, 40, 30)}
 
 # (colour, lane, [(frame, centre x)] keyframes; linear between, absent outside)
 SQUARES = (
     ("red", 0, [(0, 40), (39, 216)]),              # crosses the middle eastwards, leaves
-    ("blue", 1, [(0, 50), (79, 50)]),              # stays in the left half all along
-    ("blue", 2, [(10, 216), (40, 50), (79, 50)]),  # comes in westwards and stays
-    ("red", 3, [(40, 216), (70, 50), (79, 50)]),   # comes in westwards and stays
+    ("blue", 1, [(0, 50), (FRAMES - 1, 50)]),              # stays in the left half
+    ("blue", 2, [(10, 216), (40, 50), (FRAMES - 1, 50)]),  # comes in westwards, stays
+    ("red", 3, [(40, 216), (70, 50), (FRAMES - 1, 50)]),   # comes in westwards, stays
 )
 
 ZONE = {"id": "west", "points": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], "min_visit_s": 1.0,
@@ -46,7 +46,7 @@ TRUTH = {
     # visits of the west zone, per class, and the most of each class in it at once
     "visits": {"red": 2, "blue": 2},
     "occupancy_max": {"red": 1, "blue": 2},
-    # in the zone at the last frame
+    # in the zone at the end
     "occupancy_end": {"red": 1, "blue": 2},
 }
 
