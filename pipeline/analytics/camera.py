@@ -378,21 +378,12 @@ class CameraAnalytics:
             per_zone.append(ZoneSnapshot(
                 self._zone_name[z], int(occ[z]), int(self._visits_total[z]),
                 int(self._exits_total[z]), status, class_name=zc.names[z]))
-        zones = []
-        for e, zid in enumerate(self._zone_ids):
-            parts = tuple(per_zone[c] for c in zc.of_element(e))
-            zones.append(ZoneSnapshot(
-                zid, sum(p.occupancy for p in parts), sum(p.visits_total for p in parts),
-                sum(p.exits_total for p in parts), parts[0].queue if len(parts) == 1 else None,
-                by_class=parts))
-        lines = []
-        for e, (lid, (lr, rl)) in enumerate(zip(self._line_ids, self._dir_names, strict=True)):
-            cols = lc.of_element(e)
-            parts = tuple(LineSnapshot(lid, lr, int(self._line_totals[c, 0]), rl,
-                                       int(self._line_totals[c, 1]), class_name=lc.names[c])
-                          for c in cols)
-            lines.append(LineSnapshot(lid, lr, sum(p.lr_count for p in parts), rl,
-                                      sum(p.rl_count for p in parts), by_class=parts))
+        zones = [ZoneSnapshot.total(zid, tuple(per_zone[c] for c in zc.of_element(e)))
+                 for e, zid in enumerate(self._zone_ids)]
+        lines = [LineSnapshot.total(tuple(
+            LineSnapshot(lid, lr, int(self._line_totals[c, 0]), rl, int(self._line_totals[c, 1]),
+                         class_name=lc.names[c]) for c in lc.of_element(e)))
+            for e, (lid, (lr, rl)) in enumerate(zip(self._line_ids, self._dir_names, strict=True))]
         return CameraSnapshot(
             camera_id=self.camera_id,
             pts_s=now,

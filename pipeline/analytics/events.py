@@ -338,6 +338,13 @@ class ZoneSnapshot:
     by_class: tuple[ZoneSnapshot, ...] = ()
     class_name: str | None = None
 
+    @classmethod
+    def total(cls, zone_id: str, parts: tuple[ZoneSnapshot, ...]) -> ZoneSnapshot:
+        """The zone's figures summed over its per-class ``parts``, which it keeps."""
+        return cls(zone_id, sum(p.occupancy for p in parts), sum(p.visits_total for p in parts),
+                   sum(p.exits_total for p in parts), parts[0].queue if len(parts) == 1 else None,
+                   by_class=parts)
+
 
 @dataclass(frozen=True)
 class LineSnapshot:
@@ -359,6 +366,13 @@ class LineSnapshot:
     rl_count: int
     by_class: tuple[LineSnapshot, ...] = ()
     class_name: str | None = None
+
+    @classmethod
+    def total(cls, parts: tuple[LineSnapshot, ...]) -> LineSnapshot:
+        """The line's counts summed over its per-class ``parts``, which it keeps."""
+        p0 = parts[0]
+        return cls(p0.line_id, p0.lr_direction, sum(p.lr_count for p in parts),
+                   p0.rl_direction, sum(p.rl_count for p in parts), by_class=parts)
 
 
 @dataclass(frozen=True)
