@@ -195,9 +195,8 @@ class CameraAnalytics:
             crossings = self._class_crossings(crossings, slots, classes)
         if self._zones.num_zones:
             inside = self.geometry.polygons.contains(x, y)
-            zc = self.zone_columns
-            if not zc.identity:  # one column per (zone, class): inside and of that class
-                inside = inside[:, zc.element] & zc.mask(classes)
+            # one column per (zone, class): inside and of that class
+            inside = self.zone_columns.columns_of(inside, classes)
             changes = self._zones.update(slots, inside, pts)
         else:
             changes = None

@@ -50,6 +50,8 @@ class ClassColumns:
         blind: True when the model's labels are unknown: every track is ``person``.
         identity: True when there is one column per element and every track counts in it
             (blind, and every element counts ``person``): masks can be skipped.
+        one_class: the class id when there is one column per element and all count that
+            one class (then column i is element i's), else None.
     """
 
     element: npt.NDArray[np.int64]
@@ -57,6 +59,7 @@ class ClassColumns:
     class_id: npt.NDArray[np.int64]
     blind: bool
     identity: bool
+    one_class: int | None = None
 
     @classmethod
     def build(
@@ -91,11 +94,27 @@ class ClassColumns:
                 names.append(name)
                 ids.append(ids_by_name[name])
         identity = labels is None and len(names) == len(classes)
+        one = ids[0] if ids and len(ids) == len(classes) and len(set(ids)) == 1 else None
         return cls(np.array(element, np.int64), tuple(names), np.array(ids, np.int64),
-                   labels is None, identity)
+                   labels is None, identity, one)
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def columns_of(self, per_element: npt.NDArray[np.bool_],
+                   class_ids: npt.NDArray[np.int16]) -> npt.NDArray[np.bool_]:
+        """Returns (n, C) bool from (n, E) per-element flags (a track inside a zone): set
+        in the columns of its element and its class only.
+
+        Cheap when nothing needs splitting: one column per element, all of one class,
+        and every track of that class (the person default).
+        """
+        if self.identity:
+            return per_element
+        if self.one_class is not None:
+            of_class = np.asarray(class_ids) == self.one_class
+            return per_element if of_class.all() else per_element & of_class[:, None]
+        return per_element[:, self.element] & self.mask(class_ids)
 
     def mask(self, class_ids: npt.NDArray[np.int16]) -> npt.NDArray[np.bool_]:
         """Returns (n, C) bool: whether each track (by its (n,) class id) counts in each column."""
@@ -110,6 +129,8 @@ class ClassColumns:
         element does not count that class."""
         if self.blind:
             class_ids = np.full(len(class_ids), _BLIND_ID, np.int64)
+        if self.one_class is not None:  # column i is element i's
+            return np.where(np.asarray(class_ids) == self.one_class, element, -1).astype(np.int64)
         hit = (self.element[None, :] == np.asarray(element)[:, None]) & (
             self.class_id[None, :] == np.asarray(class_ids, np.int64)[:, None])
         return np.where(hit.any(axis=1), hit.argmax(axis=1), -1).astype(np.int64)
