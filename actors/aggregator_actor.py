@@ -88,6 +88,8 @@ class AggregatorActor:
             saved before every write, with the files' names fixed (see
             :mod:`pipeline.sinks.pending`), so a replacement writes a file again under its
             name, never a row twice.
+        labels: the model's class names by class id (zones and lines name classes); None
+            when every track is a person.
     """
 
     def __init__(
@@ -100,9 +102,10 @@ class AggregatorActor:
         checkpoint_s: float = 2.0,
         alerts: Any = None,
         alert_feed: AlertFeed | None = None,
+        labels: dict[int, str] | None = None,
     ) -> None:
         self._run_id = run_id or ""
-        self._analytics = Aggregator()
+        self._analytics = Aggregator(labels)
         self._sinks = Sinks(sinks, run_id)
         self._stills = Stills()
         self._history = WindowHistory(history_s, history_max_windows)

@@ -98,6 +98,7 @@ class ActorGraph:
         self.trackers: list[Any] = []
         self.aggregators: list[Any] = []
         self.alerts: Any = None  # the run's alerts actor, with alert rules
+        self.labels: dict[int, str] | None = None  # the model's class names, by id
         self.lock = asyncio.Lock()
         self.closing = False
         self.node_id = ray.get_runtime_context().get_node_id()
@@ -124,6 +125,8 @@ class ActorGraph:
             await self.alerts.ready.remote()  # a missing sink secret stops the start here
             self._alert_feed = AlertFeed(alerts.sample_interval_s,
                                          observed_cameras(alerts, cfg.groups, cfg.flows.occupancy))
+        if self.detector is not None:  # class names, which zones and lines count by
+            self.labels = await self.detector.labels.remote()
         self.aggregators = [self.make_aggregator(i) for i in range(cfg.ray.aggregator_actors)]
         self.trackers = [self.make_tracker() for _ in range(cfg.ray.tracker_actors)]
         await asyncio.gather(*(a.ready.remote() for a in self.aggregators))
@@ -139,7 +142,8 @@ class ActorGraph:
         cfg = self.config
         return AggregatorActor.options(**self.state_placement()).remote(
             cfg.sinks, self.run_id, checkpoint=self.checkpoint_of(index),
-            checkpoint_s=cfg.run.checkpoint_s, alerts=self.alerts, alert_feed=self._alert_feed)
+            checkpoint_s=cfg.run.checkpoint_s, alerts=self.alerts, alert_feed=self._alert_feed,
+            labels=self.labels)
 
     def make_tracker(self) -> Any:
         """Creates a tracker that keeps enough frames to replay to a new aggregator."""

@@ -28,7 +28,8 @@ from typing import Literal
 from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from models.config import ModelConfig, ServingConfig
-from pipeline.alerts.config import AlertsConfig, check_rule_targets
+from pipeline.alerts.config import AlertsConfig, check_rule_classes, check_rule_targets
+from pipeline.analytics.classes import check_model_keeps
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.alerts.site_occupancy import SiteFlowsConfig, check_entrance_lines
 from pipeline.analytics.groups import ZoneGroupConfig, check_group_targets
@@ -345,8 +346,8 @@ class SiteConfig(StrictModel):
             if cam.id in seen:
                 raise ValueError(f"camera id {cam.id!r} is used by more than one camera")
             seen.add(cam.id)
-            try:
-                self.analytics_for(cam)  # cross-field checks name the zone
+            try:  # cross-field checks name the zone
+                check_model_keeps(self.model.classes, self.analytics_for(cam), f"cameras[{i}] ({cam.id})")
             except ValidationError as exc:
                 msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
                 raise ValueError(f"cameras[{i}] ({cam.id}): {msg}") from None
@@ -361,6 +362,8 @@ class SiteConfig(StrictModel):
                 self.alerts.rules, zones, {c.id: {ln.id for ln in c.lines} for c in self.cameras},
                 {c.id: {z.id for z in c.zones if z.queue} for c in self.cameras},
                 {g.name for g in self.groups})
+            check_rule_classes(self.alerts.rules, {c.id: {e.id: e.classes for e in (
+                *c.zones, *c.lines)} for c in self.cameras})
         return self
 
     @field_validator("model")

@@ -81,8 +81,10 @@ class RuleBase(StrictModel):
     severity: Severity = Field("warning", description="info, warning or critical.")
     classes: tuple[str, ...] = Field(
         ("person",), min_length=1, max_length=64,
-        description="Object classes the rule is about; carried on every alert. The "
-        "analytics measure people only today; per-class measurements come later.",
+        description="Object classes the rule is about (its zone or line must count them): "
+        "occupancy and presence sum the zone's occupancy of these classes, queue_wait "
+        "takes the longest of their waits, line_flow counts their crossings; carried on "
+        "every alert. A group rule reads its zones' occupancy over every class they count.",
     )
     clear_for_s: float = Field(
         10.0, ge=0.0, le=86400.0,
@@ -406,3 +408,26 @@ def check_rule_targets(
             )
         if rule.kind == "line_flow" and rule.line_id not in lines.get(camera, set()):
             raise ValueError(f"rule {rule.id!r}: camera {camera!r} has no line {rule.line_id!r}")
+
+
+def check_rule_classes(rules: tuple[Any, ...], counted: dict[str, dict[str, tuple[str, ...]]]
+                       ) -> None:
+    """Checks that a camera rule's classes are counted by its zone or line.
+
+    Args:
+        rules: the rules (``AlertsConfig.rules``), their targets already checked.
+        counted: camera id -> zone or line id (unique per camera) -> the classes it counts.
+
+    Raises:
+        ValueError: naming the first rule about a class its zone or line does not count.
+    """
+    for rule in rules:
+        element = getattr(rule, "zone_id", None) or getattr(rule, "line_id", None)
+        if element is None or getattr(rule, "camera_id", None) is None:
+            continue
+        have = counted[rule.camera_id][element]
+        missing = [c for c in rule.classes if c not in have]
+        if missing:
+            raise ValueError(f"rule {rule.id!r}: classes {missing} are not counted by "
+                             f"{element!r} on camera {rule.camera_id!r} (it counts "
+                             f"{list(have)})")

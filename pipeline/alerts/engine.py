@@ -134,12 +134,19 @@ class RuleEngine:
                 self._evaluate(ck, self._flow_rate(ck, obs, t), t, obs.at, out)
             elif mode == QUEUE:
                 waits = obs.queue_wait_s
+                if ck.element in obs.class_queue_wait_s:  # the longest of its classes' waits
+                    by_class = obs.class_queue_wait_s[ck.element]
+                    known = [w for c in ck.rule.classes if (w := by_class.get(c)) is not None]
+                    waits = {ck.element: max(known) if known else None}
                 if ck.element not in waits:
                     self._missing(ck, "queue zone")
                 elif (wait := waits[ck.element]) is not None:  # None: no estimate, no news
                     self._evaluate(ck, float(wait), t, obs.at, out)
             else:
                 n = obs.zone_occupancy.get(ck.element)
+                if ck.element in obs.class_occupancy:  # the rule's classes only
+                    by_class = obs.class_occupancy[ck.element]
+                    n = sum(by_class.get(c, 0) for c in ck.rule.classes)
                 if n is None:
                     self._missing(ck, "zone")
                 else:
@@ -289,8 +296,10 @@ class RuleEngine:
         times = ck.times
         assert times is not None
         line, direction = ck.element, ck.direction
+        classes = ck.rule.classes
         for c in obs.crossings:
-            if c.line_id == line and (direction is None or c.direction == direction):
+            if c.line_id == line and (direction is None or c.direction == direction) and (
+                    c.class_name in classes):
                 times.append(c.pts_s)
         horizon = t - ck.window_s
         while times and times[0] <= horizon:

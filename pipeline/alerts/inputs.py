@@ -22,6 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pipeline.analytics.classes import DEFAULT_CLASS
 from pipeline.analytics.events import CameraSnapshot, Event
 from pipeline.errors import InputError
 
@@ -34,11 +35,13 @@ class LineCrossing:
         line_id: the line.
         direction: the line's direction name (e.g. ``in``).
         pts_s: media time of the crossing (s); not after the observation carrying it.
+        class_name: the object class that crossed.
     """
 
     line_id: str
     direction: str
     pts_s: float
+    class_name: str = DEFAULT_CLASS
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +59,14 @@ class CameraObservation:
             observations.
         at: the frame's wall time (``captured_at``, s since the epoch); schedules and the
             alert's ``at`` use it.
-        zone_occupancy: zone id -> tracks in a counted visit now (every zone).
-        queue_wait_s: queue zone id -> estimated wait now (s), None without an estimate.
+        zone_occupancy: zone id -> tracks in a counted visit now (every zone), summed
+            over the classes the zone counts.
+        queue_wait_s: queue zone id -> estimated wait now (s), None without an estimate
+            (the zone's only class; see class_queue_wait_s).
         crossings: crossings since the previous observation, in media-time order.
+        class_occupancy: zone id -> class -> its occupancy now; rules about classes read
+            this where the zone is in it, else ``zone_occupancy``.
+        class_queue_wait_s: queue zone id -> class -> its estimated wait now (s) or None.
     """
 
     camera_id: str
@@ -67,6 +75,8 @@ class CameraObservation:
     zone_occupancy: Mapping[str, int] = field(default_factory=dict)
     queue_wait_s: Mapping[str, float | None] = field(default_factory=dict)
     crossings: tuple[LineCrossing, ...] = ()
+    class_occupancy: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    class_queue_wait_s: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +188,13 @@ def observation_from_analytics(
         zone_occupancy={z.zone_id: z.occupancy for z in snapshot.zones},
         queue_wait_s={z.zone_id: z.queue.est_wait_s for z in snapshot.zones if z.queue},
         crossings=tuple(
-            LineCrossing(e.element_id, e.direction or "", e.pts_s)
+            LineCrossing(e.element_id, e.direction or "", e.pts_s, e.class_name)
             for e in events
             if e.kind == "line_cross"
         ),
+        class_occupancy={z.zone_id: {c.class_name or "": c.occupancy for c in z.by_class}
+                         for z in snapshot.zones if z.by_class},
+        class_queue_wait_s={z.zone_id: {c.class_name or "": c.queue.est_wait_s
+                                        for c in z.by_class if c.queue}
+                            for z in snapshot.zones if any(c.queue for c in z.by_class)},
     )

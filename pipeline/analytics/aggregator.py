@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pipeline.analytics.camera import CameraAnalytics
@@ -74,9 +74,15 @@ class AnalyticsOutput:
 
 
 class Aggregator:
-    """Hosts :class:`CameraAnalytics` for many cameras."""
+    """Hosts :class:`CameraAnalytics` for many cameras.
 
-    def __init__(self) -> None:
+    Args:
+        labels: the model's class names by class id, which zones and lines name in their
+            ``classes``; None when every track is a person.
+    """
+
+    def __init__(self, labels: Mapping[int, str] | None = None) -> None:
+        self.labels = None if labels is None else dict(labels)
         self._configs: dict[str, AnalyticsConfig] = {}
         self._cameras: dict[str, CameraAnalytics] = {}
         self._errors: dict[str, str] = {}
@@ -233,10 +239,15 @@ class Aggregator:
         if not pending.due(pts_s):
             return cam
         del self._pending[cid]
+        try:  # built before the old closes: a class the model lacks keeps the old geometry
+            new = CameraAnalytics(cid, pending.config, cam.width, cam.height, self.labels)
+        except ConfigError as exc:
+            logger.error("camera %s: geometry version %d not applied: %s", cid,
+                         pending.version, exc)
+            return cam
         closed = stamp_windows(cam.close(), self._versions.get(cid, 0))
         self._close_plugins(cid, closed)
         out.windows += closed
-        new = CameraAnalytics(cid, pending.config, cam.width, cam.height)
         self._configs[cid], self._cameras[cid] = pending.config, new
         if cid in self._plugins:  # plugins see the new zones and lines from here on
             self._plugins[cid] = self._start_plugins(new, pending.config)
@@ -279,7 +290,7 @@ class Aggregator:
                 return None
             try:
                 cam = CameraAnalytics(meta.camera_id, self._configs[meta.camera_id],
-                                      meta.width, meta.height)
+                                      meta.width, meta.height, self.labels)
             except ConfigError as exc:
                 self._errors[meta.camera_id] = str(exc)
                 logger.error("camera %s: analytics not started: %s", meta.camera_id, exc)

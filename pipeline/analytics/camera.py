@@ -7,6 +7,10 @@ time, and by media time only:
     events = cam.update(frame)
     windows = cam.pop_closed_windows()
 
+Each zone and line counts the object classes in its ``classes`` (default ``person``),
+each separately: its state, rows, events and live counts have one *column* per class
+(:mod:`pipeline.analytics.classes`).
+
 Per-track state lives in numpy arrays indexed by a *slot*; a track gets a slot on its
 first frame and gives it back when the tracker removes it or, as a safety net, after
 ``track_idle_timeout_s`` of media time unseen. Everything per frame is vectorised over the
@@ -30,10 +34,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.analytics.classes import ClassColumns
 from pipeline.analytics.coverage import Coverage, empty_window
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.continuity import TrackEnds, border_distance
@@ -46,6 +52,7 @@ from pipeline.analytics.events import (
     LineSnapshot,
     ZoneSnapshot,
 )
+from pipeline.analytics.frame_checks import checked_pts, finite_tracks
 from pipeline.analytics.geometry import resolve_camera_geometry
 from pipeline.analytics.lines import Crossings, LineCrossings
 from pipeline.analytics.queues import QueueRates
@@ -67,43 +74,57 @@ class CameraAnalytics:
         camera_id: the camera's id (stamped on every output).
         config: the camera's analytics config.
         width, height: frame size in pixels; normalised geometry is resolved against it.
+        labels: the model's class names by class id; None when every track is a person
+            (a person-only model whose labels were not given).
 
     Raises:
-        ConfigError: a pixel coordinate lies outside the frame.
+        ConfigError: a pixel coordinate lies outside the frame, or a zone or line names a
+            class the model does not have.
     """
 
-    def __init__(self, camera_id: str, config: AnalyticsConfig, width: int, height: int) -> None:
+    def __init__(self, camera_id: str, config: AnalyticsConfig, width: int, height: int,
+                 labels: Mapping[int, str] | None = None) -> None:
         self.camera_id = camera_id
         self.config = config
         self.width, self.height = int(width), int(height)
         self.geometry = resolve_camera_geometry(config, self.width, self.height, camera_id)
+        self.zone_columns = ClassColumns.build(
+            [z.classes for z in config.zones], labels,
+            [f"camera {camera_id!r}: zone {z.id!r}" for z in config.zones])
+        self.line_columns = ClassColumns.build(
+            [ln.classes for ln in config.lines], labels,
+            [f"camera {camera_id!r}: line {ln.id!r}" for ln in config.lines])
         self.reset()
 
     def reset(self) -> None:
         """Drops all state (tracks, visits, open windows, totals) without output."""
         cfg = self.config
+        zc, lc = self.zone_columns, self.line_columns
+        zones = [cfg.zones[e] for e in zc.element]  # per (zone, class) column
         self._slots = TrackSlots(INITIAL_SLOTS)
         gap = min(cfg.continuity.max_gap_s, cfg.window_grace_s, cfg.track_idle_timeout_s)
         self._ends = TrackEnds(cfg.continuity, INITIAL_SLOTS, gap)
-        grace = np.array([z.exit_grace_s for z in cfg.zones], np.float64)
+        grace = np.array([z.exit_grace_s for z in zones], np.float64)
         self._zones = ZoneVisits(
-            np.array([z.min_visit_s for z in cfg.zones], np.float64),
+            np.array([z.min_visit_s for z in zones], np.float64),
             grace,
             INITIAL_SLOTS,
             np.maximum(grace, gap) if self._ends.enabled else None,
         )
         self._lines = LineCrossings(self.geometry.segments, cfg.lines, INITIAL_SLOTS)
         self._queues: dict[int, QueueRates] = {
-            i: QueueRates(z.queue_lookback_s) for i, z in enumerate(cfg.zones) if z.queue
+            i: QueueRates(z.queue_lookback_s) for i, z in enumerate(zones) if z.queue
         }
-        self._windows = WindowSet(self.camera_id, cfg, self.width, self.height)
+        self._windows = WindowSet(self.camera_id, cfg, self.width, self.height, zc, lc)
         self._coverage = Coverage(cfg.window_s, cfg.coverage_max_gap_s, cfg.max_empty_windows)
         self._dir_names = [(ln.left_to_right, ln.right_to_left) for ln in cfg.lines]
         self._zone_ids = self.geometry.zone_ids
         self._line_ids = self.geometry.line_ids
-        self._visits_total = np.zeros(len(cfg.zones), np.int64)
-        self._exits_total = np.zeros(len(cfg.zones), np.int64)
-        self._line_totals = np.zeros((len(cfg.lines), 2), np.int64)
+        self._zone_name = [self._zone_ids[e] for e in zc.element]  # per column
+        self._zone_class = zc.names
+        self._visits_total = np.zeros(len(zc), np.int64)
+        self._exits_total = np.zeros(len(zc), np.int64)
+        self._line_totals = np.zeros((len(lc), 2), np.int64)
         self._pending: list[ClosedWindow] = []
         self._last_pts = -math.inf
         self._offset: float | None = None
@@ -135,38 +156,14 @@ class CameraAnalytics:
         """
         if self._closed:
             raise InputError(f"camera {self.camera_id!r}: analytics are closed", "camera_id")
-        tracks, pts_s, removed_ids = frame.tracks, frame.meta.pts_s, frame.removed_ids
-        pts = float(pts_s)
-        if not math.isfinite(pts):
-            raise InputError(
-                f"camera {self.camera_id!r}: pts_s must be finite, got {pts_s}", "pts_s"
-            )
-        if pts < self._last_pts:
-            raise InputError(
-                f"camera {self.camera_id!r}: pts_s went backwards from {self._last_pts} to {pts}; "
-                "media time must not decrease (reset() or re-add the camera after a restart)",
-                "pts_s",
-            )
+        tracks, removed_ids = frame.tracks, frame.removed_ids
+        pts = checked_pts(self.camera_id, frame.meta.pts_s, self._last_pts)
         self._last_pts = pts
         self._offset = float(frame.meta.captured_at) - pts
-
-        boxes = tracks.boxes
-        ids = tracks.track_ids
-        if len(boxes) and not np.isfinite(boxes).all():
-            keep = np.isfinite(boxes).all(axis=1)
-            dropped = int((~keep).sum())
-            self.invalid_boxes_total += dropped
-            logger.warning("camera %r: dropped %d track(s) with non-finite boxes at pts %.3f",
-                           self.camera_id, dropped, pts)
-            boxes, ids = boxes[keep], ids[keep]
+        boxes, ids, classes, dropped = finite_tracks(
+            self.camera_id, pts, tracks.boxes, tracks.track_ids, tracks.class_ids)
+        self.invalid_boxes_total += dropped
         id_list = ids.tolist()
-        if len(set(id_list)) != len(id_list):
-            dup = next(t for t in id_list if id_list.count(t) > 1)
-            raise InputError(
-                f"camera {self.camera_id!r}: track ids must be unique within a frame, but "
-                f"{dup} appears more than once at pts {pts}",
-                "track_ids",
-            )
         slots = self._slots.lookup(id_list)
         new = np.isnan(self._slots.last_seen[slots])
         if self._slots.capacity > self._zones.start.shape[0]:
@@ -182,14 +179,18 @@ class CameraAnalytics:
         at_border = self._ends.at_frame_border(b, self.width, self.height)
 
         if self._ends.enabled:
-            self._continue_lost(slots, new, x, y, h, at_border, inside, pts)
+            self._continue_lost(slots, new, x, y, h, at_border, inside, classes, pts)
         crossings = self._lines.update(slots, x, y, h, pts)
+        crossings = self.line_columns.split_crossings(crossings, slots, classes)
         if zoned:
             deep = None
             if self._ends.enabled:
                 edge = border_distance(self.geometry.zone_vertices, x, y)
-                deep = edge >= self._ends.zone_edge * h[:, None]
-            changes = self._zones.update(slots, inside, pts, deep)
+                deep = self.zone_columns.columns_of(edge >= self._ends.zone_edge * h[:, None],
+                                                    classes)
+            # one column per (zone, class): inside and of that class
+            changes = self._zones.update(slots, self.zone_columns.columns_of(inside, classes),
+                                         pts, deep)
         else:
             changes = None
         self._slots.last_seen[slots] = pts
@@ -253,7 +254,8 @@ class CameraAnalytics:
     def _continue_lost(
         self, slots: npt.NDArray[np.int64], new: npt.NDArray[np.bool_],
         x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], h: npt.NDArray[np.float64],
-        at_border: npt.NDArray[np.bool_], inside: npt.NDArray[np.bool_] | None, pts: float,
+        at_border: npt.NDArray[np.bool_], inside: npt.NDArray[np.bool_] | None,
+        classes: npt.NDArray[np.int16], pts: float,
     ) -> None:
         """Lets the new tracks of this frame continue the lost tracks they follow on:
         their line sides, and the visits left deep inside a zone they start in."""
@@ -267,7 +269,9 @@ class CameraAnalytics:
             self._lines.pass_on(pred, succ)
         if inside is not None:
             row = {s: i for i, s in enumerate(slots.tolist())}
-            self._zones.hand_over(pred, succ, inside[[row[s] for s in succ.tolist()]])
+            rows = [row[s] for s in succ.tolist()]
+            self._zones.hand_over(pred, succ,
+                                  self.zone_columns.columns_of(inside[rows], classes[rows]))
 
     def _retire(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:
         """The tracker removed the tracks of ``slots``: ends their visits except those left
@@ -298,18 +302,20 @@ class CameraAnalytics:
         return None if self._offset is None else pts_s + self._offset
 
     def _event(
-        self, kind: EventKind, element_id: str, track_id: int, pts_s: float,
+        self, kind: EventKind, element_id: str, class_name: str, track_id: int, pts_s: float,
         direction: str | None = None, dwell_s: float | None = None,
         tracklets: int | None = None,
     ) -> Event:
         return Event(self.camera_id, kind, element_id, direction, track_id, pts_s,
-                     self._wall(pts_s), dwell_s, tracklets)
+                     self._wall(pts_s), dwell_s, tracklets=tracklets, class_name=class_name)
 
     def _route_crossings(
         self, c: Crossings, slot_ids: npt.NDArray[np.int64], pts: float, events: list[Event]
     ) -> None:
         tids = slot_ids[c.slot].tolist()
+        lc = self.line_columns
         for tid, line, to_right in zip(tids, c.line.tolist(), c.to_right.tolist(), strict=True):
+            element = int(lc.element[line])
             col = 0 if to_right else 1
             self._line_totals[line, col] += 1
             acc, late = self._windows.for_event(pts)
@@ -317,8 +323,9 @@ class CameraAnalytics:
             acc.line_tracks[line].add(tid)
             if late:
                 acc.line_late[line] += 1
-            direction = self._dir_names[line][col]
-            events.append(self._event("line_cross", self._line_ids[line], tid, pts, direction))
+            direction = self._dir_names[element][col]
+            events.append(self._event("line_cross", self._line_ids[element], lc.names[line],
+                                      tid, pts, direction))
 
     def _route_zone_changes(
         self, ch: ZoneChanges, slot_ids: npt.NDArray[np.int64], events: list[Event]
@@ -340,7 +347,8 @@ class CameraAnalytics:
             acc.zone_tracks[z].add(tid)
             if z in self._queues:
                 self._queues[z].arrival(t)
-            events.append(self._event("zone_enter", self._zone_ids[z], tid, t, tracklets=joined))
+            events.append(self._event("zone_enter", self._zone_name[z], self._zone_class[z],
+                                      tid, t, tracklets=joined))
         for slot, z, t, dwell, joined in zip(
             ch.exit_slot.tolist(),
             ch.exit_zone.tolist(),
@@ -360,8 +368,8 @@ class CameraAnalytics:
                 acc.zone_late[z] += 1
             if z in self._queues:
                 self._queues[z].departure(t)
-            events.append(self._event("zone_exit", self._zone_ids[z], tid, t, dwell_s=dwell,
-                                      tracklets=joined))
+            events.append(self._event("zone_exit", self._zone_name[z], self._zone_class[z],
+                                      tid, t, dwell_s=dwell, tracklets=joined))
 
     # ------------------------------------------------------------------ outputs
 
@@ -385,27 +393,28 @@ class CameraAnalytics:
         """Returns the live state: occupancy now, totals so far, queue waits, open windows."""
         occ = self._zones.occupancy()
         now = self._last_pts if math.isfinite(self._last_pts) else math.nan
-        zones = []
-        for z, zid in enumerate(self._zone_ids):
+        zc, lc = self.zone_columns, self.line_columns
+        per_zone = []
+        for z in range(len(zc)):
             q = self._queues.get(z)
             status = None
             if q is not None and math.isfinite(now):
                 status = q.status(now, int(occ[z]), self._zones.oldest_counted_start(z))
-            zones.append(
-                ZoneSnapshot(
-                    zid, int(occ[z]), int(self._visits_total[z]), int(self._exits_total[z]), status
-                )
-            )
-        lines = tuple(
-            LineSnapshot(lid, lr, int(self._line_totals[i, 0]), rl, int(self._line_totals[i, 1]))
-            for i, (lid, (lr, rl)) in enumerate(zip(self._line_ids, self._dir_names, strict=True))
-        )
+            per_zone.append(ZoneSnapshot(
+                self._zone_name[z], int(occ[z]), int(self._visits_total[z]),
+                int(self._exits_total[z]), status, class_name=zc.names[z]))
+        zones = [ZoneSnapshot.total(zid, tuple(per_zone[c] for c in zc.of_element(e)))
+                 for e, zid in enumerate(self._zone_ids)]
+        lines = [LineSnapshot.total(tuple(
+            LineSnapshot(lid, lr, int(self._line_totals[c, 0]), rl, int(self._line_totals[c, 1]),
+                         class_name=lc.names[c]) for c in lc.of_element(e)))
+            for e, (lid, (lr, rl)) in enumerate(zip(self._line_ids, self._dir_names, strict=True))]
         return CameraSnapshot(
             camera_id=self.camera_id,
             pts_s=now,
             active_tracks=len(self._slots),
             zones=tuple(zones),
-            lines=lines,
+            lines=tuple(lines),
             open_windows=self._windows.spans(),
             late_events_total=self._windows.late_events_total,
         )

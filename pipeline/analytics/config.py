@@ -22,6 +22,7 @@ from typing import Literal
 from pydantic import FiniteFloat, Field, field_validator, model_validator
 
 from pipeline.analytics.plugins import PluginConfig
+from pipeline.analytics.classes import DEFAULT_CLASS
 from pipeline.config import StrictModel
 
 Units = Literal["pixel", "normalized"]
@@ -58,6 +59,24 @@ def _segments_intersect(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
     )
 
 
+def class_names_field(what: str) -> object:
+    """The ``classes`` field of a zone or line: the model's class names it counts."""
+    return Field(
+        (DEFAULT_CLASS,), min_length=1, max_length=64,
+        description=f"Object classes (the model's class names) this {what} counts, each "
+        "separately: every row, event and live count is per class.",
+    )
+
+
+def _unique_classes(classes: tuple[str, ...]) -> tuple[str, ...]:
+    for name in classes:
+        if not name or len(name) > 64:
+            raise ValueError(f"class names must have 1 to 64 characters, got {name!r}")
+    if len(set(classes)) != len(classes):
+        raise ValueError(f"classes must not repeat, got {list(classes)}")
+    return classes
+
+
 def _check_units(points: tuple[Point, ...], units: Units, what: str) -> None:
     for x, y in points:
         if units == "normalized" and not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
@@ -85,6 +104,7 @@ class ZoneConfig(StrictModel):
         description="Polygon vertices (x, y) in order; not self-intersecting.",
     )
     units: Units = Field("normalized", description="Units of `points`.")
+    classes: tuple[str, ...] = class_names_field("zone")  # type: ignore[assignment]
     queue: bool = Field(
         False,
         description="Treat the zone as a queue: report queue length, measured waits and an "
@@ -116,6 +136,8 @@ class ZoneConfig(StrictModel):
         description="Queues only: departures within this many media seconds give the service "
         "rate of the live wait estimate (Little's law).",
     )
+
+    _classes = field_validator("classes")(_unique_classes)
 
     @field_validator("points")
     @classmethod
@@ -167,6 +189,7 @@ class LineConfig(StrictModel):
     start: Point = Field(description="First end point (x, y).")
     end: Point = Field(description="Second end point (x, y).")
     units: Units = Field("normalized", description="Units of `start` and `end`.")
+    classes: tuple[str, ...] = class_names_field("line")  # type: ignore[assignment]
     left_to_right: str = Field(
         "in",
         min_length=1,
@@ -203,6 +226,8 @@ class LineConfig(StrictModel):
         "merging two people, a wrong association. Longer also misses crossings just "
         "before a track ends.",
     )
+
+    _classes = field_validator("classes")(_unique_classes)
 
     @model_validator(mode="after")
     def _check(self) -> LineConfig:

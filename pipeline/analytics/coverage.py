@@ -78,14 +78,16 @@ class Coverage:
 
 
 def empty_window(windows: WindowSet, index: int, start_at: float | None) -> ClosedWindow:
-    """A window that saw no frame: one row per zone and line with ``frames = 0``,
+    """A window that saw no frame: one row per zone and line (and class) with ``frames = 0``,
     ``coverage = 0`` and every figure null (not zero)."""
     start, end = index * windows.window_s, (index + 1) * windows.window_s
     base = dict(camera_id=windows.camera_id, window_start_s=start, window_end_s=end,
                 window_start_at=start_at, complete=True, frames=0, late_events=0,
                 suppressed=False, coverage=0.0)
-    rows = [WindowMetrics(**base, element_kind="zone", element_id=z.id,
-                          is_queue=z.queue) for z in windows.zones]
-    rows += [WindowMetrics(**base, element_kind="line", element_id=ln.id, is_queue=False)
-             for ln in windows.lines]
+    rows = [WindowMetrics(**base, element_kind="zone", element_id=z.id, class_name=c,
+                          is_queue=z.queue)
+            for z, c in zip(windows.zones, windows.zone_classes, strict=True)]
+    rows += [WindowMetrics(**base, element_kind="line", element_id=ln.id, class_name=c,
+                           is_queue=False)
+             for ln, c in zip(windows.lines, windows.line_classes, strict=True)]
     return ClosedWindow(windows.camera_id, start, end, start_at, True, tuple(rows), None)

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from pipeline.analytics.classes import DEFAULT_CLASS
 from pipeline.errors import InputError
 
 EventKind = Literal["line_cross", "zone_enter", "zone_exit"]
@@ -49,6 +50,7 @@ class Event:
             the visit (``analytics.continuity``); on a ``zone_enter``, those joined by
             the time it counted, on a ``zone_exit`` all of them. ``track_id`` is the
             track of the event's own frame (an exit names the last tracklet).
+        class_name: the track's object class (the model's class name).
     """
 
     camera_id: str
@@ -61,6 +63,7 @@ class Event:
     dwell_s: float | None
     tracklets: int | None = None
     geometry_version: int = 0
+    class_name: str = DEFAULT_CLASS
 
 
 EVENTS_SCHEMA = pa.schema(
@@ -68,6 +71,7 @@ EVENTS_SCHEMA = pa.schema(
         pa.field("camera_id", pa.string(), nullable=False),
         pa.field("kind", pa.string(), nullable=False),
         pa.field("element_id", pa.string(), nullable=False),
+        pa.field("class_name", pa.string(), nullable=False),
         pa.field("direction", pa.string(), nullable=True),
         pa.field("track_id", pa.int64(), nullable=False),
         pa.field("pts_s", pa.float64(), nullable=False),
@@ -145,6 +149,7 @@ class WindowMetrics:
         complete: False when the window was closed early (camera removed, shutdown).
         element_kind: ``zone`` or ``line``.
         element_id: the zone's or line's id.
+        class_name: the object class the row counts (one row per element and class).
         is_queue: the zone is configured as a queue.
         frames: frames observed in the window.
         coverage: fraction of the window's media time the camera was delivering frames
@@ -204,6 +209,7 @@ class WindowMetrics:
     coverage: float | None = None
     tracklets: int | None = None
     geometry_version: int = 0
+    class_name: str = DEFAULT_CLASS
 
 
 METRICS_SCHEMA = pa.schema(
@@ -215,6 +221,7 @@ METRICS_SCHEMA = pa.schema(
         pa.field("complete", pa.bool_(), nullable=False),
         pa.field("element_kind", pa.string(), nullable=False),
         pa.field("element_id", pa.string(), nullable=False),
+        pa.field("class_name", pa.string(), nullable=False),
         pa.field("is_queue", pa.bool_(), nullable=False),
         pa.field("frames", pa.int64(), nullable=False),
         pa.field("coverage", pa.float64()),
@@ -242,7 +249,7 @@ METRICS_SCHEMA = pa.schema(
         pa.field("geometry_version", pa.int64(), nullable=False),
     ]
 )
-"""Arrow schema of window metric rows: one per window and zone or line."""
+"""Arrow schema of window metric rows: one per window, zone or line, and class."""
 
 
 def metrics_to_table(rows: Sequence[WindowMetrics]) -> pa.Table:
@@ -331,24 +338,60 @@ class QueueStatus:
 
 @dataclass(frozen=True)
 class ZoneSnapshot:
-    """Live state of a zone: occupancy now and totals since the camera was added."""
+    """Live state of a zone: occupancy now and totals since the camera was added.
+
+    Attributes:
+        zone_id: the zone.
+        occupancy, visits_total, exits_total: summed over the classes the zone counts.
+        queue: a queue zone's status when it counts one class (else None: see by_class).
+        by_class: the same figures per class the zone counts, in its classes' order, each
+            with its ``class_name`` (and its own ``queue``); empty in those entries.
+        class_name: the class of a ``by_class`` entry; None on the zone's totals.
+    """
 
     zone_id: str
     occupancy: int
     visits_total: int
     exits_total: int
     queue: QueueStatus | None
+    by_class: tuple[ZoneSnapshot, ...] = ()
+    class_name: str | None = None
+
+    @classmethod
+    def total(cls, zone_id: str, parts: tuple[ZoneSnapshot, ...]) -> ZoneSnapshot:
+        """The zone's figures summed over its per-class ``parts``, which it keeps."""
+        return cls(zone_id, sum(p.occupancy for p in parts), sum(p.visits_total for p in parts),
+                   sum(p.exits_total for p in parts), parts[0].queue if len(parts) == 1 else None,
+                   by_class=parts)
 
 
 @dataclass(frozen=True)
 class LineSnapshot:
-    """Live crossing totals of a line since the camera was added."""
+    """Live crossing totals of a line since the camera was added.
+
+    Attributes:
+        line_id: the line.
+        lr_direction, lr_count, rl_direction, rl_count: each direction's name and its
+            crossings, summed over the classes the line counts.
+        by_class: the same per class the line counts, in its classes' order, each with
+            its ``class_name``; empty in those entries.
+        class_name: the class of a ``by_class`` entry; None on the line's totals.
+    """
 
     line_id: str
     lr_direction: str
     lr_count: int
     rl_direction: str
     rl_count: int
+    by_class: tuple[LineSnapshot, ...] = ()
+    class_name: str | None = None
+
+    @classmethod
+    def total(cls, parts: tuple[LineSnapshot, ...]) -> LineSnapshot:
+        """The line's counts summed over its per-class ``parts``, which it keeps."""
+        p0 = parts[0]
+        return cls(p0.line_id, p0.lr_direction, sum(p.lr_count for p in parts),
+                   p0.rl_direction, sum(p.rl_count for p in parts), by_class=parts)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.analytics.classes import DEFAULT_CLASS, ClassColumns
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import ClosedWindow, HeatmapGrid, WindowMetrics
 from pipeline.analytics.heatmap import HeatmapAccumulator, grid_rows
@@ -49,7 +50,8 @@ class WindowAccumulator:
     Args:
         index: the window's index (its start is ``index * window_s``).
         window_s: window length, media seconds.
-        num_zones, num_lines: the camera's element counts.
+        num_zones, num_lines: the camera's zone and line columns (one per element and
+            class, :mod:`pipeline.analytics.classes`).
         heatmap: the window's empty heatmap, or None for no heatmap.
     """
 
@@ -140,14 +142,28 @@ class WindowSet:
         config: the camera's analytics config: window length and grace period (media
             seconds), zones and lines, minimum count k, heatmap grid.
         width, height: the camera's frame size in pixels, which heatmaps cover.
+        zone_columns, line_columns: the (element, class) columns rows are written for;
+            None: one ``person`` column per element.
+
+    Attributes:
+        zones, lines: the config of each column's zone or line.
+        zone_classes, line_classes: each column's class name.
     """
 
-    def __init__(self, camera_id: str, config: AnalyticsConfig, width: int, height: int) -> None:
+    def __init__(self, camera_id: str, config: AnalyticsConfig, width: int, height: int,
+                 zone_columns: ClassColumns | None = None,
+                 line_columns: ClassColumns | None = None) -> None:
         self.camera_id = camera_id
         self.window_s = float(config.window_s)
         self.grace_s = float(config.window_grace_s)
-        self.zones = config.zones
-        self.lines = config.lines
+        self.zones = tuple(config.zones[e] for e in zone_columns.element) if zone_columns \
+            else config.zones
+        self.zone_classes = zone_columns.names if zone_columns \
+            else (DEFAULT_CLASS,) * len(config.zones)
+        self.lines = tuple(config.lines[e] for e in line_columns.element) if line_columns \
+            else config.lines
+        self.line_classes = line_columns.names if line_columns \
+            else (DEFAULT_CLASS,) * len(config.lines)
         self.k = int(config.min_distinct_tracks)
         self.heatmap = config.heatmap
         self.width, self.height = width, height
@@ -242,13 +258,13 @@ class WindowSet:
         )
         span = acc.last_pts - acc.first_pts if acc.frames else 0.0
 
-        def row(kind: str, element_id: str, is_queue: bool, late: int, tracks: set[int],
-                **metrics: object) -> WindowMetrics:
-            """One element's row; only its keys when it covers 1..k-1 distinct tracks."""
+        def row(kind: str, element_id: str, class_name: str, is_queue: bool, late: int,
+                tracks: set[int], **metrics: object) -> WindowMetrics:
+            """One column's row; only its keys when it covers 1..k-1 distinct tracks."""
             hidden = 0 < len(tracks) < self.k
             return WindowMetrics(
-                **base, element_kind=kind, element_id=element_id, is_queue=is_queue,
-                late_events=int(late), suppressed=hidden,
+                **base, element_kind=kind, element_id=element_id, class_name=class_name,
+                is_queue=is_queue, late_events=int(late), suppressed=hidden,
                 **({} if hidden else dict(distinct_tracks=len(tracks), **metrics)),
             )
 
@@ -272,14 +288,16 @@ class WindowSet:
                     est_wait_method="littles_law" if wait is not None else "none",
                 )
             rows.append(row(
-                "zone", zone.id, zone.queue, acc.zone_late[z], acc.zone_tracks[z],
+                "zone", zone.id, self.zone_classes[z], zone.queue, acc.zone_late[z],
+                acc.zone_tracks[z],
                 occupancy_mean=occ_mean, occupancy_max=occ_max, visits=int(acc.visits[z]),
                 exits=exits, tracklets=int(acc.tracklets[z]), dwell_p50_s=p50,
                 dwell_p90_s=p90, **queue,
             ))
         for i, line in enumerate(self.lines):
             rows.append(row(
-                "line", line.id, False, acc.line_late[i], acc.line_tracks[i],
+                "line", line.id, self.line_classes[i], False, acc.line_late[i],
+                acc.line_tracks[i],
                 lr_direction=line.left_to_right, lr_count=int(acc.line_counts[i, 0]),
                 rl_direction=line.right_to_left, rl_count=int(acc.line_counts[i, 1]),
             ))

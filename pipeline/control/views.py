@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.analytics.aggregator import AggregatorSnapshot
-from pipeline.analytics.events import CameraSnapshot, ClosedWindow, WindowMetrics, finite_or_none
+from pipeline.analytics.events import (
+    CameraSnapshot,
+    ClosedWindow,
+    QueueStatus,
+    WindowMetrics,
+    finite_or_none,
+)
 from pipeline.control.records import CameraRecord
 from pipeline.ingest.health import CameraStats
 from pipeline.redact import redact_text
@@ -90,9 +96,26 @@ def plugin_errors(snapshots: Sequence[AggregatorSnapshot]) -> dict[str, dict[str
 
 
 def line_counts(snap: CameraSnapshot) -> dict[str, dict[str, int]]:
-    """Per line, its crossings so far by direction name."""
+    """Per line, its crossings so far by direction name (summed over its classes)."""
     return {ln.line_id: {ln.lr_direction: ln.lr_count, ln.rl_direction: ln.rl_count}
             for ln in snap.lines}
+
+
+def line_counts_by_class(snap: CameraSnapshot) -> dict[str, dict[str, dict[str, int]]]:
+    """Per line, per class it counts, its crossings so far by direction name."""
+    return {ln.line_id: {c.class_name or "": {c.lr_direction: c.lr_count,
+                                              c.rl_direction: c.rl_count}
+                         for c in ln.by_class}
+            for ln in snap.lines}
+
+
+def _queue_view(q: QueueStatus | None) -> dict[str, Any] | None:
+    return None if q is None else {
+        "length": q.length, "est_wait_s": q.est_wait_s,
+        "arrivals_per_min": finite_or_none(q.arrivals_per_min),
+        "departures_per_min": finite_or_none(q.departures_per_min),
+        "method": q.method,
+    }
 
 
 def totals(snapshots: Sequence[AggregatorSnapshot]) -> dict[str, int]:
@@ -130,7 +153,9 @@ def status_rows(
 def live_view(
     states: Mapping[str, str], snapshots: Sequence[AggregatorSnapshot]
 ) -> dict[str, Any]:
-    """JSON-ready current occupancy and counts per camera, zone and line.
+    """JSON-ready current occupancy and counts per camera, zone and line: each zone's
+    figures summed over its classes and ``by_class``; per line, ``lines`` by direction
+    and ``lines_by_class``.
 
     Args:
         states: each running camera's state.
@@ -141,7 +166,7 @@ def live_view(
     for cid, state in states.items():
         snap = live.get(cid)
         cameras[cid] = {"state": state, "pts_s": None, "active_tracks": 0,
-                        "zones": {}, "lines": {}}
+                        "zones": {}, "lines": {}, "lines_by_class": {}}
         if snap is None:  # no frame has reached the analytics yet
             continue
         cameras[cid].update({
@@ -150,17 +175,16 @@ def live_view(
             "zones": {
                 z.zone_id: {
                     "occupancy": z.occupancy, "visits_total": z.visits_total,
-                    "exits_total": z.exits_total,
-                    "queue": None if z.queue is None else {
-                        "length": z.queue.length, "est_wait_s": z.queue.est_wait_s,
-                        "arrivals_per_min": finite_or_none(z.queue.arrivals_per_min),
-                        "departures_per_min": finite_or_none(z.queue.departures_per_min),
-                        "method": z.queue.method,
-                    },
+                    "exits_total": z.exits_total, "queue": _queue_view(z.queue),
+                    "by_class": {c.class_name: {
+                        "occupancy": c.occupancy, "visits_total": c.visits_total,
+                        "exits_total": c.exits_total, "queue": _queue_view(c.queue),
+                    } for c in z.by_class},
                 }
                 for z in snap.zones
             },
             "lines": line_counts(snap),
+            "lines_by_class": line_counts_by_class(snap),
         })
     return json_safe({"cameras": cameras, **totals(snapshots)})
 
@@ -195,7 +219,7 @@ def run_summary(
 
 
 # -- history --------------------------------------------------------------------------
-ROW_ID_FIELDS = ("element_kind", "element_id", "is_queue", "suppressed")
+ROW_ID_FIELDS = ("element_kind", "element_id", "class_name", "is_queue", "suppressed")
 """Fields of a metric row that are always present in the history view."""
 WINDOW_FIELDS = frozenset({"camera_id", "window_start_s", "window_end_s", "window_start_at",
                            "complete", "frames", "coverage", "geometry_version"})

@@ -29,7 +29,8 @@ its presentation time ``pts_s`` and returns :class:`~pipeline.types.Tracks`:
    start tentative tracks.
 
 Output rows are the *detections* matched to confirmed tracks (boxes as detected, not
-smoothed), in input order, with their track ids.
+smoothed), in input order, with their track ids and their track's class: a track keeps
+the class of its first detection for its whole life, so analytics can count it per class.
 
 Per-track state lives in a few parallel arrays (structure of arrays), so prediction,
 IoU and correction are vectorised over tracks and deleting tracks frees their memory:
@@ -368,7 +369,10 @@ class ByteTracker:
             return Tracks.empty()
         out_dets = det_of_track[out_rows]
         order = np.argsort(out_dets, kind="stable")
-        return dets.filter(out_dets[order]).with_track_ids(self._ids[out_rows[order]])
+        out, rows = dets.filter(out_dets[order]), out_rows[order]
+        # A track never switches class: it keeps its first detection's (with class_aware,
+        # the default, it is only ever matched to detections of that class anyway).
+        return Tracks(out.boxes, out.scores, self._class[rows], self._ids[rows])
 
     # ------------------------------------------------------------------ steps
 

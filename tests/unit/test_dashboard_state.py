@@ -111,7 +111,7 @@ def test_history_shows_what_was_published_suppressed_rows_stay_nulled() -> None:
     for w in view["cameras"]["cam1"]:
         for row in w["rows"]:
             if row["suppressed"]:
-                assert set(row) == {"element_kind", "element_id", "is_queue", "suppressed",
+                assert set(row) == {"element_kind", "element_id", "class_name", "is_queue", "suppressed",
                                     "late_events"}, row
 
 
@@ -127,7 +127,7 @@ def test_history_view_gives_window_fields_once_and_drops_nulls() -> None:
     assert w["rows"] == [{"element_kind": "zone", "element_id": "z", "is_queue": True,
                           "late_events": 0, "suppressed": False, "distinct_tracks": 7,
                           "occupancy_mean": 1.5, "occupancy_max": 3, "visits": 7,
-                          "exits": 6, "queue_length_mean": 1.5}]
+                          "exits": 6, "queue_length_mean": 1.5, "class_name": "person"}]
 
 
 # -- stills ---------------------------------------------------------------------------------

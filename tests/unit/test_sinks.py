@@ -144,7 +144,8 @@ def test_writes_are_atomic_and_leave_no_temporary_files(
         (events_to_table([event()]).drop_columns(["dwell_s"]), "missing dwell_s (double)"),
         (
             events_to_table([event()]).cast(
-                EVENTS_SCHEMA.set(4, pa.field("track_id", pa.int32(), False))
+                EVENTS_SCHEMA.set(EVENTS_SCHEMA.get_field_index("track_id"),
+                              pa.field("track_id", pa.int32(), False))
             ),
             "track_id: expected int64 not null, got int32 not null",
         ),

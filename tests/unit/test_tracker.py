@@ -286,6 +286,20 @@ def test_class_aware_matching():
     assert ids_of(agnostic.update(dets([person(0)], classes=[1]), 0.04)) == [1]
 
 
+def test_a_track_never_switches_class():
+    # Even matched across classes (class_aware off), a track keeps its first class, and
+    # with class_aware each class's detections stay on their own tracks.
+    for class_aware in (False, True):
+        tracker = ByteTracker(TrackerConfig(min_hits=1, class_aware=class_aware))
+        classes: dict[int, set[int]] = {}
+        for k in range(6):
+            out = tracker.update(dets([person(0)], classes=[k % 2]), k / FPS)
+            for tid, c in zip(out.track_ids.tolist(), out.class_ids.tolist()):
+                classes.setdefault(tid, set()).add(c)
+        assert all(len(c) == 1 for c in classes.values()), classes
+        assert len(classes) == (2 if class_aware else 1)
+
+
 def test_two_people_crossing_keep_their_ids():
     # A walks right, B walks left and passes in front of A; while A is mostly hidden
     # the detector misses it, and A's track coasts on its motion model.

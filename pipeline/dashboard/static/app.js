@@ -305,14 +305,27 @@
     for (const slot of [tile.still, tile.heatmap]) if (slot.url) URL.revokeObjectURL(slot.url);
   }
 
+  // Classes an element counts (each counted separately); person unless configured.
+  function classesOf(element) {
+    return element.classes && element.classes.length ? element.classes : ["person"];
+  }
+
+  // " (red 2 · blue 1)" for an element that counts several classes, else "".
+  function byClass(element, value) {
+    if (classesOf(element).length < 2) return "";
+    return ` (${classesOf(element).map((c) => `${c} ${fmt.int(value(c))}`).join(" · ")})`;
+  }
+
   function countsTable(tile, cam, live) {
     const cfg = cam.config || {};
     const rows = [];
     for (const zone of cfg.zones || []) {
       const z = live && live.zones ? live.zones[zone.id] : null;
+      const part = (c) => (z && z.by_class && z.by_class[c] ? z.by_class[c].occupancy : null);
       rows.push(el("tr", { "data-zone": zone.id },
         el("th", { text: zone.id }),
-        el("td", { text: `occupancy ${z ? z.occupancy : "–"}` }),
+        el("td", { class: "occupancy",
+                   text: `occupancy ${z ? z.occupancy : "–"}${z ? byClass(zone, part) : ""}` }),
         el("td", { text: `visits ${z ? fmt.int(z.visits_total) : "–"}` }),
         el("td", { text: zone.queue && z && z.queue
           ? `queue ${z.queue.length} · est. wait ${fmt.secs(z.queue.est_wait_s)}`
@@ -320,10 +333,13 @@
     }
     for (const line of cfg.lines || []) {
       const c = live && live.lines ? live.lines[line.id] : null;
+      const per = live && live.lines_by_class ? live.lines_by_class[line.id] || {} : {};
+      const dir = (name) => `${name} ${c ? fmt.int(c[name]) : "–"}`
+        + (c ? byClass(line, (k) => (per[k] ? per[k][name] : null)) : "");
       rows.push(el("tr", { "data-line": line.id },
         el("th", { text: line.id }),
-        el("td", { class: "lr", text: `${line.left_to_right} ${c ? fmt.int(c[line.left_to_right]) : "–"}` }),
-        el("td", { class: "rl", text: `${line.right_to_left} ${c ? fmt.int(c[line.right_to_left]) : "–"}` }),
+        el("td", { class: "lr", text: dir(line.left_to_right) }),
+        el("td", { class: "rl", text: dir(line.right_to_left) }),
         el("td", {})));
     }
     tile.refs.counts.replaceChildren(...rows);
@@ -389,20 +405,28 @@
   // -- charts of closed windows ---------------------------------------------------------
   function seriesOf(windows, cfg) {
     const out = [];
+    // one series per element and class: "door" or, counting several, "door · cart"
+    const named = (e, c) => (classesOf(e).length > 1 ? `${e.id} · ${c}` : e.id);
     for (const zone of cfg.zones || []) {
-      out.push({ kind: "zone", id: zone.id, queue: zone.queue, points: [],
-                 names: [zone.queue ? "mean queue" : "mean occupancy", "max"] });
+      for (const c of classesOf(zone)) {
+        out.push({ kind: "zone", id: named(zone, c), key: `zone:${zone.id}:${c}`,
+                   queue: zone.queue, points: [],
+                   names: [zone.queue ? "mean queue" : "mean occupancy", "max"] });
+      }
     }
     for (const line of cfg.lines || []) {
-      out.push({ kind: "line", id: line.id, points: [],
-                 names: [line.left_to_right, line.right_to_left] });
+      for (const c of classesOf(line)) {
+        out.push({ kind: "line", id: named(line, c), key: `line:${line.id}:${c}`, points: [],
+                   names: [line.left_to_right, line.right_to_left] });
+      }
     }
-    const index = new Map(out.map((s) => [`${s.kind}:${s.id}`, s]));
+    const index = new Map(out.map((s) => [s.key, s]));
     for (const w of windows) {
       const t0 = w.start_at != null ? w.start_at : w.start_s;
       const t1 = t0 + (w.end_s - w.start_s);
       for (const row of w.rows) {
-        const s = index.get(`${row.element_kind}:${row.element_id}`);
+        const s = index.get(
+          `${row.element_kind}:${row.element_id}:${row.class_name || "person"}`);
         if (!s) continue;
         const values = row.element_kind === "zone"
           ? [row.occupancy_mean, row.occupancy_max]
