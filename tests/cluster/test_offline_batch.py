@@ -35,7 +35,7 @@ def _site(num_cpus: float, limit: int | None = None) -> SiteConfig:
     return SiteConfig.model_validate({
         "cameras": cameras, "analytics": {"window_s": 2, "min_distinct_tracks": 1},
         # without the batch, the cameras that do not fit fail after this
-        "ray": {"max_concurrent_offline": limit, "camera_start_timeout_s": 30},
+        "ray": {"max_concurrent_offline": limit, "camera_start_timeout_s": 60},
         "run": {"status_interval_s": 0.5}})
 
 
