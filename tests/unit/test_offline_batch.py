@@ -85,3 +85,15 @@ def test_progress_has_no_eta_before_a_file_ends_and_none_without_a_batch():
     assert batch_progress([_row("a", "streaming", 10, batch=False)], 2.0) is None
     done = batch_progress([_row("a", "ended", 10), _row("b", "failed", 0)], 4000.0)
     assert done.left == 0 and done.eta_s == 0.0
+
+
+def test_the_plain_status_shows_the_batch_line_and_only_running_files(capsys):
+    from pipeline.app.status_table import StatusDisplay, render
+
+    rows = [_row("a", "ended", 100), _row("b", "streaming", 50), _row("c", "idle", 0)]
+    with StatusDisplay(plain_every_s=0.0) as display:  # not a terminal under pytest
+        display.update(rows)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("[batch] files 1 done, 2 left (1 running)")
+    assert [line.split("]")[0] for line in out[1:]] == ["[b"]
+    assert render(rows, "files 1 done").title == "panoray · files 1 done"
