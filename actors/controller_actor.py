@@ -30,6 +30,7 @@ from typing import Any
 import ray
 from pydantic import ValidationError
 
+from actors.batch import OfflineBatch, all_fit, charge, free_per_node, summary_of
 from actors.graph import CALL_TIMEOUT_S, ActorGraph, awaitable, call
 from actors.supervisor import Supervisor
 from pipeline.config import validation_message
@@ -83,6 +84,7 @@ class PipelineController:
         self._graph = ActorGraph(config, detector, offline, export_dir, run_id, alert_env)
         self._supervisor = Supervisor(self._graph)
         self._starting: asyncio.Task[int] | None = None
+        self._batch: OfflineBatch | None = None  # offline cameras that do not all fit
 
     # -- start and changes -------------------------------------------------------------
     async def start(self) -> int:
@@ -101,22 +103,33 @@ class PipelineController:
     async def _start(self) -> int:
         graph, cfg = self._graph, self._graph.config
         await graph.start_hosts()
-        wanted = sum(c.placement.num_cpus for c in cfg.cameras)
-        free = ray.available_resources().get("CPU", 0.0)
-        if wanted > free:
+        cameras = list(cfg.cameras)
+        offline = [c for c in cameras if graph.is_offline(c)]
+        await asyncio.gather(*(t.cameras.remote() for t in graph.trackers))  # placed
+        free = free_per_node()
+        charge(free, [c for c in cameras if not graph.is_offline(c)])
+        if offline and not all_fit([dict(n) for n in free], offline,
+                                   cfg.ray.max_concurrent_offline):
+            # More files than fit: they run as a batch, a few at a time (actors/batch.py).
+            self._batch = OfflineBatch(graph, offline, free)
+            cameras = [c for c in cameras if not graph.is_offline(c)]
+            log.info("offline batch: %d cameras, started as slots free up", len(offline))
+        wanted = sum(c.placement.num_cpus for c in cameras)
+        free_cpu = ray.available_resources().get("CPU", 0.0)
+        if wanted > free_cpu:
             log.warning(
                 "the cameras ask for %.2f logical CPUs and %.2f are free now: the cameras "
                 "that do not fit wait up to ray.camera_start_timeout_s for the cluster to "
                 "grow; lower cameras[].placement.num_cpus (a camera actor mostly waits) or add "
                 "nodes",
-                wanted, free)
+                wanted, free_cpu)
         async with graph.lock:
             # A few cameras start at a time, each listed as soon as it runs; spread
             # placement sees only actors already placed, so those start one by one.
             gate = asyncio.Semaphore(
                 1 if cfg.ray.camera_placement == "spread" else CAMERA_START_CONCURRENCY)
             records: list[CameraRecord] = []
-            for cam in cfg.cameras:  # hosts chosen in config order
+            for cam in cameras:  # hosts chosen in config order
                 records.append(graph.new_record(cam, "config", records))
 
             async def launch(record: CameraRecord) -> None:
@@ -131,6 +144,8 @@ class PipelineController:
             failed = [o for o in outcomes if isinstance(o, BaseException)]
             if failed:
                 raise failed[0]
+        if self._batch is not None:
+            self._batch.start()
         self._supervisor.start()
         log.info("pipeline started: %d cameras, run %s, output in %s", len(graph.records),
                  graph.run_id, cfg.output_dir)
@@ -230,10 +245,13 @@ class PipelineController:
         if self._starting is not None:  # stopped during start-up: cameras being placed
             self._starting.cancel()
         await self._supervisor.stop()
+        if self._batch is not None:
+            await self._batch.stop()
         async with graph.lock:
             final, snapshots = await graph.shutdown(graph.config.run.shutdown_timeout_s,
                                                     self._supervisor.hosts.check)
         summary = run_summary(final, snapshots)
+        summary.update(summary_of(self._batch, summary["cameras"]))
         summary["hosts_restarted"] = dict(self._supervisor.hosts.replaced)
         return summary
 
@@ -286,7 +304,7 @@ class PipelineController:
             why = paused.get(records[row.camera_id].aggregator)
             if why:
                 row.reason = f"{row.reason}; output paused ({why})".lstrip("; ")
-        return rows
+        return rows if self._batch is None else self._batch.rows(rows)
 
     # -- dashboard reads (each camera's from the aggregator hosting it) ------------------
     async def still(self, camera_id: str, if_none_match: str | None = None) -> EncodedImage | None:

@@ -263,6 +263,13 @@ class RayConfig(StrictModel):
         None, ge=0,
         description="Times one camera's actor is re-created after it died; unset: always.",
     )
+    max_concurrent_offline: int | None = Field(
+        None, ge=1, le=100_000,
+        description="Offline cameras (files) processed at once when they do not all fit: "
+        "the others wait in a queue and start, in config order, as running ones end. "
+        "Unset: as many as the cluster's free resources host when the run starts (each "
+        "camera reserving its placement.num_cpus and resources).",
+    )
 
 
 class RunConfig(StrictModel):

@@ -1,7 +1,9 @@
 """The live per-camera status table of ``panoray run``.
 
 On a terminal it redraws in place (rich); otherwise (logs, CI) it prints a compact line
-per camera every ``plain_every_s`` seconds.
+per camera every ``plain_every_s`` seconds. An offline batch (more files than run at
+once) adds its progress: files done and left, frames/s and an ETA, as the table's title
+and a ``[batch]`` line.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from pipeline.control.batch import batch_progress
 from pipeline.control.views import CameraRow
+
+QUIET = frozenset({"idle", "ended", "failed", "stopped"})
+"""States of a batch's files left out of the plain lines (the ``[batch]`` line counts them)."""
 
 
 def _counts(row: CameraRow) -> str:
@@ -35,9 +41,9 @@ def _occupancy(row: CameraRow) -> str:
     return " ".join(parts)
 
 
-def render(rows: list[CameraRow]) -> Table:
-    """The status table for ``rows``."""
-    table = Table(title="panoray", expand=False)
+def render(rows: list[CameraRow], progress: str = "") -> Table:
+    """The status table for ``rows``, titled with the batch's ``progress`` line if any."""
+    table = Table(title=f"panoray · {progress}" if progress else "panoray", expand=False)
     for name in ("camera", "state", "fps", "frames", "drops", "occupancy", "crossings"):
         table.add_column(name, no_wrap=name in ("camera", "state"))
     for r in rows:
@@ -55,6 +61,7 @@ class StatusDisplay:
         self._live: Live | None = None
         self._plain_every_s = plain_every_s
         self._last_plain = 0.0
+        self._since = time.monotonic()
 
     def __enter__(self) -> StatusDisplay:
         if self._tty:
@@ -64,13 +71,18 @@ class StatusDisplay:
 
     def update(self, rows: list[CameraRow]) -> None:
         """Shows the latest rows."""
+        progress = batch_progress(rows, time.monotonic() - self._since)
+        line = progress.line() if progress is not None else ""
         if self._live is not None:
-            self._live.update(render(rows))
+            self._live.update(render(rows, line))
             return
         now = time.monotonic()
         if now - self._last_plain < self._plain_every_s:
             return
         self._last_plain = now
+        if line:
+            print(f"[batch] {line}", flush=True)
+            rows = [r for r in rows if not r.batch or r.state not in QUIET]  # running files
         for r in rows:
             print(f"[{r.camera_id}] {r.state} fps={r.fps:.1f} frames={r.delivered} "
                   f"drops={r.dropped} {_occupancy(r)} {_counts(r)}".rstrip(), flush=True)

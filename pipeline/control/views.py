@@ -83,6 +83,7 @@ class CameraRow:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
     restarts: int = 0
+    batch: bool = False  # an offline camera of a batch (it may wait its turn, state idle)
 
 
 def live_cameras(snapshots: Sequence[AggregatorSnapshot]) -> dict[str, CameraSnapshot]:

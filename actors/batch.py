@@ -1,0 +1,215 @@
+"""Offline cameras as a batch job: as many run as fit, the next starts when one ends.
+Runs inside the controller actor.
+
+    queue (config order) ──slot free──▶ launch ──file ends──▶ remove (tracks exported,
+         ▲                                                     windows written)
+         └──────────────────────────── slot given back ◀───────┘
+
+Each camera is added to its tracker and aggregator, run, and removed through the same
+:class:`~actors.graph.ActorGraph` steps as a camera added and removed through the API,
+so its output does not depend on how many run beside it. What fits is counted by
+:class:`~pipeline.control.batch.Slots` from the resources the nodes had free when the
+batch began; a camera only starts when Ray can place it at once. A camera that fails
+to start is reported failed and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import ray
+
+from actors.graph import CALL_TIMEOUT_S, ActorGraph, call
+from pipeline.control.batch import QUEUED_REASON, Slots, demand_of
+from pipeline.control.records import CameraRecord, lost_stats
+from pipeline.control.views import CameraRow, status_rows
+from pipeline.ingest.config import CameraConfig
+from pipeline.ingest.health import CameraState, CameraStats
+
+log = logging.getLogger(__name__)
+
+WAIT_S = 5.0
+"""Longest one wait on a camera actor for its file's end; the batch then looks again
+whether the run is closing or the actor was replaced."""
+
+
+def free_per_node() -> list[dict[str, float]]:
+    """The logical resources free now on each live node (one entry for the whole cluster
+    when Ray does not say per node)."""
+    try:
+        from ray._private.state import available_resources_per_node
+
+        nodes = list(available_resources_per_node().values())
+        if nodes:
+            return [dict(n) for n in nodes]
+    except Exception as exc:  # noqa: BLE001 - private API: fall back to the total
+        log.debug("free resources per node unknown: %s", type(exc).__name__)
+    return [dict(ray.available_resources())]
+
+
+def charge(free: list[dict[str, float]], cameras: Iterable[CameraConfig]) -> None:
+    """Takes the demand of ``cameras`` (started outside the batch) off ``free``, from the
+    node with most free CPU, so that the batch only counts what is left."""
+    for cam in cameras:
+        node = max(free, key=lambda n: n.get("CPU", 0.0))
+        for k, v in demand_of(cam).items():
+            node[k] = node.get(k, 0.0) - v
+
+
+def all_fit(free: list[dict[str, float]], cameras: list[CameraConfig],
+            limit: int | None) -> bool:
+    """True when every camera of ``cameras`` fits at once (no batch needed)."""
+    slots = Slots(free, limit)
+    return all(slots.take(c.id, demand_of(c)) for c in cameras)
+
+
+class OfflineBatch:
+    """Runs offline cameras a few at a time until every one has ended.
+
+    Args:
+        graph: the run's actor graph.
+        cameras: the batch's cameras, in the order they start.
+        free: per node, the resources free for the batch now.
+    """
+
+    def __init__(self, graph: ActorGraph, cameras: list[CameraConfig],
+                 free: list[dict[str, float]]) -> None:
+        self.graph = graph
+        self.order = [c.id for c in cameras]
+        self.queue: deque[CameraConfig] = deque(cameras)
+        self.slots = Slots(free, graph.config.ray.max_concurrent_offline)
+        self.peak = 0  # most cameras of the batch that ran at once
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Starts the batch in the background."""
+        self._task = asyncio.create_task(self._dispatch())
+
+    async def stop(self) -> None:
+        """Stops starting cameras and waiting for them (the run is closing): the cameras
+        still running are stopped by the graph's shutdown; a removal under way ends."""
+        tasks = [t for t in (self._task, *self._running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def not_started(self) -> list[str]:
+        """Ids of the cameras still queued."""
+        return [c.id for c in self.queue]
+
+    def rows(self, rows: list[CameraRow]) -> list[CameraRow]:
+        """``rows`` (the running cameras') with the batch's queued and finished cameras
+        added, each marked ``batch``, in the batch's order after the other cameras."""
+        mine = set(self.order)
+        by_id = {r.camera_id: r for r in rows if r.camera_id in mine}
+        queued = {c.id for c in self.queue}
+        done = {cid: self.graph.removed[cid] for cid in self.order
+                if cid not in by_id and cid not in queued and cid in self.graph.removed}
+        by_id.update({r.camera_id: r for r in status_rows(
+            {cid: rec for cid, (rec, _) in done.items()},
+            {cid: stats for cid, (_, stats) in done.items()}, [])})
+        for cid in queued:
+            by_id[cid] = CameraRow(cid, CameraState.IDLE.value, QUEUED_REASON, 0.0, 0, 0, 0,
+                                   0, 0)
+        for cid in self._running:  # out of the queue, not yet listed: being placed
+            by_id.setdefault(cid, CameraRow(cid, CameraState.CONNECTING.value,
+                                            "starting its actor", 0.0, 0, 0, 0, 0, 0))
+        out = [r for r in rows if r.camera_id not in mine]
+        for cid in self.order:
+            row = by_id.get(cid)
+            if row is not None:
+                row.batch = True
+                out.append(row)
+        return out
+
+    async def _dispatch(self) -> None:
+        graph = self.graph
+        while not graph.closing and (self.queue or self._running):
+            while self.queue and self.slots.take(self.queue[0].id, demand_of(self.queue[0])):
+                cam = self.queue.popleft()
+                self._running[cam.id] = asyncio.create_task(self._process(cam))
+            self.peak = max(self.peak, len(self._running))
+            if not self._running:  # nothing fits and nothing runs: cannot happen (Slots)
+                log.error("offline batch: %d camera(s) cannot start", len(self.queue))
+                return
+            await asyncio.wait(list(self._running.values()),
+                               return_when=asyncio.FIRST_COMPLETED)
+        if not graph.closing:
+            log.info("offline batch: all %d cameras done (at most %d at once)",
+                     len(self.order), self.peak)
+
+    async def _process(self, cam: CameraConfig) -> None:
+        try:
+            record = await self._launch(cam)
+            if record is not None:
+                await self._until_ended(record)
+                await asyncio.shield(self._finish(record))
+        finally:
+            self.slots.release(cam.id)
+            self._running.pop(cam.id, None)
+
+    async def _launch(self, cam: CameraConfig) -> CameraRecord | None:
+        graph = self.graph
+        async with graph.lock:
+            if graph.closing:
+                return None
+            record = graph.new_record(cam, "config", tuple(graph.starting.values()))
+            graph.starting[cam.id] = record
+        try:
+            await graph.launch(record)
+        except Exception as exc:  # noqa: BLE001 - one camera never stops the batch
+            record.lost = f"did not start: {exc}"
+            log.error("offline batch: camera %s %s", cam.id, record.lost)
+            graph.removed[cam.id] = (record, lost_stats(record, record.lost))
+            return None
+        finally:
+            graph.starting.pop(cam.id, None)
+        async with graph.lock:
+            graph.records[cam.id] = record  # the shutdown stops it if the run is closing
+        log.info("offline batch: camera %s started (%d running, %d queued)", cam.id,
+                 len(self._running), len(self.queue))
+        return record
+
+    async def _until_ended(self, record: CameraRecord) -> None:
+        """Returns when the camera's file has ended (or it failed, or was removed)."""
+        graph, cid = self.graph, record.camera_id
+        while not graph.closing and graph.records.get(cid) is record and not record.lost:
+            actor = graph.actors.get(cid)
+            if actor is None:  # being re-created by the supervisor
+                await asyncio.sleep(graph.config.ray.camera_check_interval_s)
+                continue
+            try:
+                stats: CameraStats = await call(actor.wait.remote(WAIT_S), WAIT_S + CALL_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - died: the supervisor re-creates it
+                await asyncio.sleep(graph.config.ray.camera_check_interval_s)
+                continue
+            if CameraState(stats.state).terminal and graph.actors.get(cid) is actor:
+                record.last = record.total(stats)
+                return
+
+    async def _finish(self, record: CameraRecord) -> None:
+        """Removes an ended camera: its tracks are exported, its windows written."""
+        graph, cid = self.graph, record.camera_id
+        async with graph.lock:
+            if graph.closing or graph.records.get(cid) is not record:
+                return  # the shutdown (or the API) takes it from here
+            final = await graph.remove(record)
+        log.info("offline batch: camera %s %s (%d frames); %d queued", cid, final.state,
+                 final.frames_delivered, len(self.queue))
+
+
+def summary_of(batch: OfflineBatch | None, cameras: Mapping[str, Any]) -> dict[str, Any]:
+    """The batch's part of the run summary: how many files, how many at most ran at once,
+    and the ids never started (the run ended first)."""
+    if batch is None:
+        return {}
+    return {"batch": {"files": len(batch.order), "peak_concurrency": batch.peak,
+                      "ended": sum(1 for cid in batch.order
+                                   if cameras.get(cid, {}).get("state") == "ended"),
+                      "not_started": batch.not_started}}

@@ -1,0 +1,93 @@
+"""More offline files than the cluster hosts at once: they run as a batch, a few at a
+time, every one is exported, and each file's output does not depend on how many ran
+beside it (real Ray, Serve detector, trackers, aggregators and sinks)."""
+
+from __future__ import annotations
+
+import pathlib
+import threading
+
+import pandas as pd
+import pytest
+import ray
+
+from actors.aggregator_actor import AGGREGATOR_NUM_CPUS
+from actors.controller_actor import CONTROLLER_NUM_CPUS
+from actors.tracker_actor import TRACKER_NUM_CPUS
+from pipeline.app.runner import PipelineRunner, RunOptions
+from pipeline.control.batch import batch_progress
+from pipeline.mot import read_mot
+from pipeline.site_config import SiteConfig
+
+pytestmark = pytest.mark.cluster
+
+CLIP = pathlib.Path(__file__).resolve().parents[2] / "pipeline" / "demo" / "vtest.mp4"
+FILES = 5
+FIT = 2  # cameras' num_cpus is set so that this many fit at once
+
+
+def _site(num_cpus: float, limit: int | None = None) -> SiteConfig:
+    cameras = [{"id": f"file-{i}", "url": str(CLIP), "source": {"max_frames": 24 + 4 * i},
+                "placement": {"num_cpus": num_cpus},
+                "zones": [{"id": "path-west",
+                           "points": [[0.0, 0.28], [0.5, 0.28], [0.5, 0.62], [0.0, 0.62]]}]}
+               for i in range(FILES)]
+    return SiteConfig.model_validate({
+        "cameras": cameras, "analytics": {"window_s": 2, "min_distinct_tracks": 1},
+        # without the batch, the cameras that do not fit fail after this
+        "ray": {"max_concurrent_offline": limit, "camera_start_timeout_s": 60},
+        "run": {"status_interval_s": 0.5}})
+
+
+def _run(serve_app, tmp: pathlib.Path, site: SiteConfig) -> tuple[dict, list]:
+    runner = PipelineRunner(site, RunOptions(output_dir=tmp / "out", offline=True,
+                                             export_tracks=tmp / "tracks"),
+                            detector=serve_app["handle"])
+    seen: list = []
+    try:
+        runner.start()
+        why = runner.wait(threading.Event(), seen.append)
+    finally:
+        summary = runner.shutdown()
+    assert why == "ended", summary
+    return summary, seen
+
+
+@pytest.fixture(scope="module")
+def num_cpus(serve_app) -> float:
+    """A camera demand such that exactly ``FIT`` cameras fit beside the run's own actors."""
+    hosts = CONTROLLER_NUM_CPUS + TRACKER_NUM_CPUS + AGGREGATOR_NUM_CPUS
+    free = ray.available_resources()["CPU"] - hosts
+    return round(free / (FIT + 0.5), 3)
+
+
+def test_more_files_than_fit_all_finish_and_match_one_at_a_time(serve_app, num_cpus,
+                                                                tmp_path):
+    wide, seen = _run(serve_app, tmp_path / "wide", _site(num_cpus))
+    assert wide["batch"]["peak_concurrency"] == FIT
+    assert wide["batch"]["ended"] == FILES and wide["batch"]["not_started"] == []
+    for i in range(FILES):
+        cam = wide["cameras"][f"file-{i}"]
+        assert cam["state"] == "ended", cam
+        assert cam["frames_delivered"] == cam["frames_decoded"] == 24 + 4 * i
+        assert len(read_mot(tmp_path / "wide" / "tracks" / f"file-{i}.txt")) > 0
+    # while it ran, files waited their turn and the progress counted them
+    progress = [batch_progress(rows, 1.0) for rows in seen]
+    assert max(p.left - p.running for p in progress) >= FILES - FIT
+    assert progress[-1].done == FILES and progress[-1].left == 0
+
+    narrow, _ = _run(serve_app, tmp_path / "narrow", _site(num_cpus, limit=1))
+    assert narrow["batch"]["peak_concurrency"] == 1
+    for i in range(FILES):
+        name = f"file-{i}.txt"
+        assert (tmp_path / "wide" / "tracks" / name).read_text() == \
+            (tmp_path / "narrow" / "tracks" / name).read_text(), name
+
+    def events(root: pathlib.Path) -> pd.DataFrame:
+        df = pd.read_parquet(root / "out" / "events")
+        cols = ["camera_id", "kind", "element_id", "track_id", "pts_s", "dwell_s"]
+        return df[cols].sort_values(cols[:5]).reset_index(drop=True)
+
+    wide_events = events(tmp_path / "wide")
+    assert set(wide_events.camera_id) == {f"file-{i}" for i in range(FILES)}
+    pd.testing.assert_frame_equal(wide_events, events(tmp_path / "narrow"))
