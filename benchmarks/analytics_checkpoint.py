@@ -3,7 +3,7 @@
 Two aggregator actors' classes, run in this process without Ray (the same code as on Ray,
 less the call overhead, so the checkpoint's share is measured at its largest), each host
 the same cameras and write Parquet to their own temporary folder; one also checkpoints
-(``run.checkpoint_s`` default, 2 media seconds, and before every write). Every batch of
+(``run.checkpoint_s`` default, 5 media seconds, and before every write). Every batch of
 frames goes to both, in alternating order, and each call is timed; the ratio of their
 throughputs is the cost. Each save is timed and its bytes counted.
 """

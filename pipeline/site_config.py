@@ -283,7 +283,7 @@ class RunConfig(StrictModel):
         1.0, gt=0, le=60, description="How often the live status table refreshes (s)."
     )
     checkpoint_s: float = Field(
-        2.0, gt=0, le=600, description="Media seconds between checkpoints of each "
+        5.0, gt=0, le=600, description="Media seconds between checkpoints of each "
         "aggregator's state: an aggregator that dies loses at most this much of a camera's "
         "events before its replacement restores it (trackers replay what came after).",
     )
