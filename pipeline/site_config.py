@@ -358,7 +358,8 @@ class SiteConfig(StrictModel):
             except ValidationError as exc:
                 msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
                 raise ValueError(f"cameras[{i}] ({cam.id}): {msg}") from None
-        zones = {c.id: {z.id for z in c.zones} for c in self.cameras}
+        zones = {c.id: {z.id: z.classes for z in c.zones} for c in self.cameras}
+        groups = {g.name: g.classes for g in self.groups}
         check_group_targets(self.groups, zones)
         if self.flows.occupancy is not None:
             check_entrance_lines(self.flows.occupancy, {
@@ -367,10 +368,9 @@ class SiteConfig(StrictModel):
         if self.alerts is not None:
             check_rule_targets(
                 self.alerts.rules, zones, {c.id: {ln.id for ln in c.lines} for c in self.cameras},
-                {c.id: {z.id for z in c.zones if z.queue} for c in self.cameras},
-                {g.name for g in self.groups})
+                {c.id: {z.id for z in c.zones if z.queue} for c in self.cameras}, set(groups))
             check_rule_classes(self.alerts.rules, {c.id: {e.id: e.classes for e in (
-                *c.zones, *c.lines)} for c in self.cameras})
+                *c.zones, *c.lines)} for c in self.cameras}, groups)
         return self
 
     @field_validator("model")

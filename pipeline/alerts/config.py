@@ -45,7 +45,7 @@ Example (YAML, the ``alerts:`` section of a site config)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -84,7 +84,7 @@ class RuleBase(StrictModel):
         description="Object classes the rule is about (its zone or line must count them): "
         "occupancy and presence sum the zone's occupancy of these classes, queue_wait "
         "takes the longest of their waits, line_flow counts their crossings; carried on "
-        "every alert. A group rule reads its zones' occupancy over every class they count.",
+        "every alert. A group rule's classes are its group's (groups[].classes).",
     )
     clear_for_s: float = Field(
         10.0, ge=0.0, le=86400.0,
@@ -372,7 +372,7 @@ class AlertsConfig(StrictModel):
 
 def check_rule_targets(
     rules: tuple[Any, ...],
-    zones: dict[str, set[str]],
+    zones: Mapping[str, Collection[str]],
     lines: dict[str, set[str]],
     queue_zones: dict[str, set[str]],
     groups: set[str],
@@ -381,7 +381,7 @@ def check_rule_targets(
 
     Args:
         rules: the rules (``AlertsConfig.rules``).
-        zones: camera id -> its zone ids.
+        zones: camera id -> its zone ids (a mapping from them is fine).
         lines: camera id -> its line ids.
         queue_zones: camera id -> ids of its zones with ``queue: true``.
         groups: names of the configured zone groups.
@@ -410,18 +410,29 @@ def check_rule_targets(
             raise ValueError(f"rule {rule.id!r}: camera {camera!r} has no line {rule.line_id!r}")
 
 
-def check_rule_classes(rules: tuple[Any, ...], counted: dict[str, dict[str, tuple[str, ...]]]
-                       ) -> None:
-    """Checks that a camera rule's classes are counted by its zone or line.
+def check_rule_classes(rules: tuple[Any, ...], counted: dict[str, dict[str, tuple[str, ...]]],
+                       group_classes: dict[str, tuple[str, ...]] | None = None) -> None:
+    """Checks that a camera rule's classes are counted by its zone or line, and that a
+    group rule's classes are those its group sums.
 
     Args:
         rules: the rules (``AlertsConfig.rules``), their targets already checked.
         counted: camera id -> zone or line id (unique per camera) -> the classes it counts.
+        group_classes: group name -> the classes it sums.
 
     Raises:
-        ValueError: naming the first rule about a class its zone or line does not count.
+        ValueError: naming the first rule about a class its zone, line or group does not
+            count.
     """
     for rule in rules:
+        group = getattr(rule, "group", None)
+        if group is not None and group_classes is not None:
+            if set(rule.classes) != set(group_classes[group]):
+                raise ValueError(
+                    f"rule {rule.id!r}: classes {list(rule.classes)} differ from those zone "
+                    f"group {group!r} sums ({list(group_classes[group])}); set the group's "
+                    "classes (groups[].classes) and the rule's to the same")
+            continue
         element = getattr(rule, "zone_id", None) or getattr(rule, "line_id", None)
         if element is None or getattr(rule, "camera_id", None) is None:
             continue

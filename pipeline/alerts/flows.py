@@ -103,7 +103,8 @@ class SiteFlows:
     def observe(self, obs: CameraObservation) -> list[GroupObservation]:
         """Adds a camera's sample; returns the new sums of the groups it belongs to."""
         out = [GroupObservation(g, n, pts, obs.at)
-               for g, n, pts in self.groups.update(obs.camera_id, obs.zone_occupancy, obs.pts_s)]
+               for g, n, pts in self.groups.update(obs.camera_id, obs.zone_occupancy, obs.pts_s,
+                                                    obs.class_occupancy)]
         for g in out:
             self._max[g.group] = max(self._max.get(g.group, 0), g.occupancy)
         if self.occupancy is not None and obs.crossings:

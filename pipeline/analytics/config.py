@@ -68,7 +68,7 @@ def class_names_field(what: str) -> object:
     )
 
 
-def _unique_classes(classes: tuple[str, ...]) -> tuple[str, ...]:
+def unique_classes(classes: tuple[str, ...]) -> tuple[str, ...]:
     for name in classes:
         if not name or len(name) > 64:
             raise ValueError(f"class names must have 1 to 64 characters, got {name!r}")
@@ -137,7 +137,7 @@ class ZoneConfig(StrictModel):
         "rate of the live wait estimate (Little's law).",
     )
 
-    _classes = field_validator("classes")(_unique_classes)
+    _classes = field_validator("classes")(unique_classes)
 
     @field_validator("points")
     @classmethod
@@ -227,7 +227,7 @@ class LineConfig(StrictModel):
         "before a track ends.",
     )
 
-    _classes = field_validator("classes")(_unique_classes)
+    _classes = field_validator("classes")(unique_classes)
 
     @model_validator(mode="after")
     def _check(self) -> LineConfig:

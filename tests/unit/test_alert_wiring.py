@@ -3,6 +3,8 @@ aggregator's sampled feed, and the run's runtime (engine, groups, Parquet table)
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -14,7 +16,7 @@ from pipeline.analytics.aggregator import Aggregator
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.groups import GroupSums, ZoneGroupConfig
 from pipeline.config import load_config
-from pipeline.errors import ConfigFileError
+from pipeline.errors import ConfigError, ConfigFileError
 from pipeline.site_config import SiteConfig
 from pipeline.types import FrameMeta, TrackedFrame
 from tests.unit.analytics_helpers import tracks_at
@@ -218,3 +220,42 @@ def test_the_readme_alerts_example_validates_in_a_site() -> None:
 """
     cfg = load_config(cameras + example, SiteConfig)
     assert len(cfg.alerts.rules) == 6 and cfg.groups[0].name == "ground-floor"
+
+
+CLASSY_SITE = """\
+model: {classes: []}
+cameras:
+  - id: a
+    url: rtsp://cam-a/live
+    zones: [{id: aisle, points: [[0, 0], [1, 0], [1, 1], [0, 1]], classes: [person, cart]}]
+  - id: b
+    url: rtsp://cam-b/live
+    zones: [{id: aisle, points: [[0, 0], [1, 0], [1, 1], [0, 1]], classes: %s}]
+groups:
+  - {name: carts, zones: [{camera_id: a, zone_id: aisle}, {camera_id: b, zone_id: aisle}],
+     classes: [cart]}
+"""
+
+
+def test_a_group_sums_only_its_classes() -> None:
+    cfg = load_config(CLASSY_SITE % "[cart]", SiteConfig)
+    sums = GroupSums(cfg.groups)
+    # camera a counts people and carts (split by class); camera b counts carts only
+    assert sums.update("a", {"aisle": 5}, 1.0, {"aisle": {"person": 4, "cart": 1}}) == [
+        ("carts", 1, 1.0)]
+    assert sums.update("b", {"aisle": 2}, 1.5) == [("carts", 3, 1.5)]
+
+
+@pytest.mark.parametrize(("zone_b", "rule", "message"), [
+    ("[person]", "",
+     "group 'carts': zone 'aisle' of camera 'b' does not count classes ['cart'] "
+     "(it counts ['person'])"),
+    ("[cart]", "alerts: {rules: [{id: full, kind: occupancy, group: carts, threshold: 3}]}",
+     "rule 'full': classes ['person'] differ from those zone group 'carts' sums (['cart'])"),
+])
+def test_group_classes_must_be_counted_and_match_their_rules(zone_b, rule, message) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(CLASSY_SITE % zone_b + rule + "\n", SiteConfig)
+    if rule:  # the same rule about the group's classes is fine
+        fixed = rule.replace("threshold: 3", "threshold: 3, classes: [cart]")
+        assert load_config(CLASSY_SITE % zone_b + fixed + "\n", SiteConfig).alerts
