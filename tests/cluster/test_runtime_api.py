@@ -47,8 +47,11 @@ class Run:
         self.out = tmp / "out"
         self.log_path = tmp / "run.log"
         config = {
+            # the steady cameras take little CPU, so that cameras added later still fit
+            # beside them on 2 cores (each asks for the default 0.25)
             "cameras": [{"id": cid, "url": str(CLIP), "mode": "live", "target_fps": 5,
-                         "zones": [ZONE], "lines": [LINE], "source": {"loop": True}}
+                         "zones": [ZONE], "lines": [LINE], "source": {"loop": True},
+                         "placement": {"num_cpus": 0.1}}
                         for cid in STEADY],
             "analytics": {"window_s": 5, "window_grace_s": 2, "min_distinct_tracks": 1},
             "http": {"port": self.port, "token_env": "PANORAY_API_TOKEN",
