@@ -42,7 +42,7 @@ import numpy.typing as npt
 from pipeline.analytics.classes import ClassColumns
 from pipeline.analytics.coverage import Coverage, empty_window
 from pipeline.analytics.config import AnalyticsConfig
-from pipeline.analytics.continuity import TrackEnds, border_distance
+from pipeline.analytics.continuity import TrackEnds, border_distance, zone_edges
 from pipeline.analytics.events import (
     CameraSnapshot,
     ClosedWindow,
@@ -88,6 +88,7 @@ class CameraAnalytics:
         self.config = config
         self.width, self.height = int(width), int(height)
         self.geometry = resolve_camera_geometry(config, self.width, self.height, camera_id)
+        self._zone_edges = zone_edges(self.geometry.zone_vertices)
         self.zone_columns = ClassColumns.build(
             [z.classes for z in config.zones], labels,
             [f"camera {camera_id!r}: zone {z.id!r}" for z in config.zones])
@@ -185,9 +186,12 @@ class CameraAnalytics:
         if zoned:
             deep = None
             if self._ends.enabled:
-                edge = border_distance(self.geometry.zone_vertices, x, y)
-                deep = self.zone_columns.columns_of(edge >= self._ends.zone_edge * h[:, None],
-                                                    classes)
+                deep = np.zeros(inside.shape, np.bool_)  # only tracks inside a zone matter
+                rows = np.flatnonzero(inside.any(axis=1))
+                if len(rows):
+                    edge = border_distance(self._zone_edges, x[rows], y[rows])
+                    deep[rows] = edge >= self._ends.zone_edge * h[rows, None]
+                deep = self.zone_columns.columns_of(deep, classes)
             # one column per (zone, class): inside and of that class
             changes = self._zones.update(slots, self.zone_columns.columns_of(inside, classes),
                                          pts, deep)
