@@ -137,7 +137,7 @@ class AlertsActor:
         self._closed = True
         self._stop.set()
         self._thread.join(10.0)
-        self._runtime.close()
+        self._runtime.close(time.time())
         self._export()
 
     def _loop(self) -> None:

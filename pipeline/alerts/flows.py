@@ -118,9 +118,11 @@ class SiteFlows:
         return [GroupObservation(g, n, pts, at)
                 for g, n, pts in self.groups.forget_camera(camera_id)]
 
-    def due(self, at: float) -> list[SiteRow]:
-        """The rows to record at wall time ``at`` (none before the interval has passed)."""
-        if at < self._next_record:
+    def due(self, at: float, final: bool = False) -> list[SiteRow]:
+        """The rows to record at wall time ``at``: none before the interval has passed,
+        unless ``final`` (the run ends: its last figures, taken after the cameras' last
+        samples, are recorded whenever the previous row was)."""
+        if at < self._next_record and not final:
             return []
         self._next_record = at + self.config.record_interval_s
         sums = self.groups.sums()

@@ -175,13 +175,17 @@ class AlertRuntime:
 
     # ------------------------------------------------------------------ life cycle
 
-    def close(self) -> None:
+    def close(self, at: float | None = None) -> None:
         """Writes the table, gives the sinks ``stop_drain_s`` to deliver what is pending,
-        then stops them; what is left waits in the outbox for the next start."""
+        then stops them; what is left waits in the outbox for the next start. With ``at``
+        (wall time), records the site figures one last time first: an offline run's last
+        samples come after the last periodic row."""
         with self._lock:
             if self.table is not None:
                 self.table.flush()
             if self.site_table is not None:
+                if at is not None:
+                    self.site_table.add(self.flows.due(at, final=True))
                 self.site_table.flush()
         if self.worker is None:
             return

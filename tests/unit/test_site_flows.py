@@ -87,6 +87,22 @@ def test_the_runtime_writes_the_site_table(tmp_path) -> None:
     assert view["groups"] == {"floor": 2} and view["site_occupancy"]["value"] == 1
 
 
+def test_closing_records_the_figures_sampled_after_the_last_row(tmp_path) -> None:
+    g = ZoneGroupConfig(name="floor", zones=[{"camera_id": "north", "zone_id": "z"}])
+    rt = AlertRuntime(AlertsConfig(), [g], tmp_path, "run-9",
+                      SiteFlowsConfig(occupancy=doors(), record_interval_s=60))
+    t = paris(15, 9)
+    rt.tick(t)
+    # an offline run's last samples arrive after the last periodic row, then it closes
+    rt.observe([CameraObservation("north", 1.0, t + 1, {"z": 3},
+                                  crossings=(LineCrossing("door", "in", 1.0),) * 2)])
+    rt.close(t + 2)
+    table = pd.read_parquet(tmp_path / "site").sort_values(["at", "kind"])
+    last = table[table["at"] == t + 2].set_index("kind")
+    assert last.loc["group", "occupancy"] == 3
+    assert (last.loc["site_occupancy", "occupancy"], last.loc["site_occupancy", "entered"]) == (2, 2)
+
+
 SITE = """\
 cameras:
   - id: north
