@@ -227,6 +227,8 @@ class ActorGraph:
             self._next_track_ids[cid] = self._next_track_ids.get(cid, 1) + TRACK_ID_MARGIN
             log.error("camera %s: its tracker did not remove it: %s", cid, type(exc).__name__)
         try:
+            last = await call(record.aggregator.snapshot.remote())
+            record.analytics = next((c for c in last.cameras if c.camera_id == cid), None)
             await call(record.aggregator.remove_camera.remote(cid))
             if self.alerts is not None:
                 await call(self.alerts.forget_camera.remote(cid))

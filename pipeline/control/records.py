@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.analytics.events import CameraSnapshot
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import COUNTERS, CameraState, CameraStats
 
@@ -38,6 +39,8 @@ class CameraRecord:
         lost: why its actor is gone and not re-created (empty while it runs).
         geometry_version: its zones and lines: 0 as configured, +1 per edit through the API
             (``camera`` holds the current ones).
+        analytics: its analytics' last live state, kept when it is removed (its aggregator
+            then forgets it), for the run summary; None while it runs.
     """
 
     camera: CameraConfig
@@ -50,6 +53,7 @@ class CameraRecord:
     node_id: str | None = None
     lost: str = ""
     geometry_version: int = 0
+    analytics: CameraSnapshot | None = None
 
     @property
     def camera_id(self) -> str:

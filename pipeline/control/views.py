@@ -204,7 +204,7 @@ def run_summary(
     analytics_errors = {k: v for snap in snapshots for k, v in snap.errors.items()}
     cameras = {}
     for cid, (rec, s) in final.items():
-        snap = live.get(cid)
+        snap = live.get(cid) or rec.analytics  # removed cameras: kept at their removal
         cameras[cid] = {
             "state": s.state, "reason": redact_text(s.reason, rec.camera.url),
             "frames_decoded": s.frames_decoded, "frames_delivered": s.frames_delivered,

@@ -30,7 +30,8 @@ def _site(num_cpus: float, limit: int | None = None) -> SiteConfig:
     cameras = [{"id": f"file-{i}", "url": str(CLIP), "source": {"max_frames": 24 + 4 * i},
                 "placement": {"num_cpus": num_cpus},
                 "zones": [{"id": "path-west",
-                           "points": [[0.0, 0.28], [0.5, 0.28], [0.5, 0.62], [0.0, 0.62]]}]}
+                           "points": [[0.0, 0.28], [0.5, 0.28], [0.5, 0.62], [0.0, 0.62]]}],
+                "lines": [{"id": "lamp-post", "start": [0.56, 0.2], "end": [0.56, 0.66]}]}
                for i in range(FILES)]
     return SiteConfig.model_validate({
         "cameras": cameras, "analytics": {"window_s": 2, "min_distinct_tracks": 1},
@@ -91,3 +92,14 @@ def test_more_files_than_fit_all_finish_and_match_one_at_a_time(serve_app, num_c
     wide_events = events(tmp_path / "wide")
     assert set(wide_events.camera_id) == {f"file-{i}" for i in range(FILES)}
     pd.testing.assert_frame_equal(wide_events, events(tmp_path / "narrow"))
+
+    # each finished file's summary holds its analytics, as a run without a batch does
+    raw = pd.read_parquet(tmp_path / "wide" / "out" / "events")
+    for i in range(FILES):
+        mine = raw[raw.camera_id == f"file-{i}"]
+        crossed = mine[mine.kind == "line_cross"].direction.value_counts()
+        cam = wide["cameras"][f"file-{i}"]
+        assert cam["visits"] == {"path-west": int((mine.kind == "zone_enter").sum())}, cam
+        assert cam["crossings"] == {"lamp-post": {d: int(crossed.get(d, 0)) for d in
+                                                  ("in", "out")}}, cam
+    assert sum(c["visits"]["path-west"] for c in wide["cameras"].values()) > 0
