@@ -146,6 +146,7 @@ class AggregatorActor:
 
     def remove_camera(self, camera_id: str) -> int:
         """Stops a camera, closing and writing its open windows; returns how many."""
+        self._send_final_samples({camera_id})  # its crossings since its last sample
         windows = self._analytics.remove_camera(camera_id)
         if self._feed is not None:
             self._feed.remove_camera(camera_id)
@@ -230,13 +231,14 @@ class AggregatorActor:
         if self._checkpoint is not None:
             drop_checkpoint(self._checkpoint)
 
-    def _send_final_samples(self) -> None:
-        """Sends the alerts actor each camera's last sample and waits until it has taken
-        every sample sent (an actor runs one caller's calls in order), so that the run's
-        shutdown closes the alerts actor only after them."""
+    def _send_final_samples(self, cameras: set[str] | None = None) -> None:
+        """Sends the alerts actor each camera's (of ``cameras``, default all) last sample
+        and waits until it has taken every sample sent (an actor runs one caller's calls
+        in order), so that the run's shutdown closes the alerts actor, or the removal of
+        a camera makes its group zones empty, only after them."""
         if self._feed is None:
             return
-        final = self._feed.final(self._analytics.camera_snapshot)
+        final = self._feed.final(self._analytics.camera_snapshot, cameras)
         if final:
             self._alert_sent = self._alerts.observe.remote(final)
         if self._alert_sent is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from pipeline.alerts.config import AlertsConfig
 from pipeline.alerts.inputs import CameraObservation, CameraSampler
@@ -111,13 +111,16 @@ class AlertFeed:
             out.append(sampler.observation(snap, at=frame.meta.captured_at))
         return out
 
-    def final(self, snapshot: Callable[[str], CameraSnapshot | None]
-              ) -> list[CameraObservation]:
-        """The last observation of every camera with frames since its last sample (taken
-        at shutdown, before the analytics close): the crossings kept since then and the
-        state at its last frame, which no later sample would deliver."""
+    def final(self, snapshot: Callable[[str], CameraSnapshot | None],
+              cameras: Collection[str] | None = None) -> list[CameraObservation]:
+        """The last observation of every camera (of ``cameras``, default all) with frames
+        since its last sample (taken at shutdown or when the camera is removed, before its
+        analytics close): the crossings kept since then and the state at its last frame,
+        which no later sample would deliver."""
         out: list[CameraObservation] = []
         for cid, sampler in self._samplers.items():
+            if cameras is not None and cid not in cameras:
+                continue
             snap = snapshot(cid)
             if (cid not in self._last_at or snap is None or not math.isfinite(snap.pts_s)
                     or not sampler.pending(snap.pts_s)):

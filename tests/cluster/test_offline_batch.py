@@ -4,6 +4,7 @@ beside it (real Ray, Serve detector, trackers, aggregators and sinks)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import pathlib
 import threading
 
@@ -37,7 +38,18 @@ def _site(num_cpus: float, limit: int | None = None) -> SiteConfig:
         "cameras": cameras, "analytics": {"window_s": 2, "min_distinct_tracks": 1},
         # without the batch, the cameras that do not fit fail after this
         "ray": {"max_concurrent_offline": limit, "camera_start_timeout_s": 60},
-        "run": {"status_interval_s": 0.5}})
+        "run": {"status_interval_s": 0.5},
+        # files shorter than a sample interval: only a file's last sample, sent when the
+        # batch removes it, carries its crossings to the site occupancy
+        "alerts": {"sample_interval_s": 10},
+        "flows": {"occupancy": {"lines": [{"camera_id": c["id"], "line_id": "lamp-post",
+                                           "in": "in"} for c in cameras],
+                                "reset_at": _far_from_now(), "timezone": "UTC"}}})
+
+
+def _far_from_now() -> str:
+    """A daily reset time half a day away, so that it never falls inside the run."""
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)).strftime("%H:%M")
 
 
 def _run(serve_app, tmp: pathlib.Path, site: SiteConfig) -> tuple[dict, list]:
@@ -103,3 +115,9 @@ def test_more_files_than_fit_all_finish_and_match_one_at_a_time(serve_app, num_c
         assert cam["crossings"] == {"lamp-post": {d: int(crossed.get(d, 0)) for d in
                                                   ("in", "out")}}, cam
     assert sum(c["visits"]["path-west"] for c in wide["cameras"].values()) > 0
+    # and the site occupancy got every file's crossings, the last ones included
+    site = pd.read_parquet(tmp_path / "wide" / "out" / "site").sort_values("at")
+    last = site[site.kind == "site_occupancy"].iloc[-1]
+    crossed = raw[raw.kind == "line_cross"].direction.value_counts()
+    assert (last.entered, last.left) == (crossed.get("in", 0), crossed.get("out", 0)), crossed
+    assert last.entered + last.left > 0
