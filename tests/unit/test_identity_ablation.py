@@ -5,6 +5,7 @@ part from each side. No Ray, no model, no ../shared data."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from benchmarks.detsim_views import Clip
 from benchmarks.identity_ablation import FIXED_SCORE, HYBRIDS, Split, hybrids, split_frame
@@ -69,3 +70,41 @@ def test_hybrids_take_each_part_from_the_named_side():
     assert np.allclose(r[0].scores, [0.8])
     r, s = h["found only, true boxes, score 0.9"]
     assert np.allclose(r[1].scores, FIXED_SCORE) and np.allclose(s[0].scores, FIXED_SCORE)
+
+
+# --------------------------------------------------------------------------- static goals
+
+
+def test_line_counts_are_judged_against_at_least_ten_crossings():
+    from benchmarks.scene_analytics import count_error
+
+    assert count_error(2, 1) == pytest.approx(0.1)  # one off with one true crossing
+    assert count_error(0, 3) == pytest.approx(0.3)
+    assert count_error(18, 20) == pytest.approx(0.1)  # relative from ten up
+    assert count_error(5, 0) == pytest.approx(0.5)
+
+
+def _report(seq: str, ids: float, visits_err: float, line_count: float, line_raw: float):
+    tracker = {"ids": ids,
+               "analytics_error_mean": {"zone.visits": visits_err, "zone.mean_dwell_s": 0.1,
+                                        "head_on.in": line_raw, "along.out": 0.0},
+               "line_count_error_mean": {"head_on.in": line_count, "along.out": 0.0}}
+    return {"sequence": seq, "truth_ids": 10,
+            "variants": {"own": {"trackers": {"panoray_offline": tracker}}}}
+
+
+def test_static_goals_give_worst_mean_and_the_raw_line_error():
+    from benchmarks.identity_report import analytics_goals
+
+    g = analytics_goals([_report("ADL-Rundle-6", 12, 0.1, 0.1, 1.0),
+                         _report("Venice-2", 20, 0.3, 0.05, 0.5),
+                         _report("ETH-Bahnhof", 99, 0.9, 0.9, 0.9)])  # not static: ignored
+    assert g["static.ids_ratio"]["value"] == pytest.approx(2.0)
+    assert g["static.ids_ratio"]["worst"] == "Venice-2/own"
+    assert g["static.ids_ratio"]["mean"] == pytest.approx(1.6)
+    assert g["static.zone_visits"]["value"] == pytest.approx(0.3)
+    line = g["static.line_direction"]
+    assert line["value"] == pytest.approx(0.1) and line["met"]
+    assert line["raw_worst"] == pytest.approx(1.0)
+    assert line["raw_worst_where"] == "ADL-Rundle-6/own:head_on.in"
+    assert "static.line_direction_raw" not in g
