@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        else DEFAULT_SEEDS)
     if seeds < 1:
         parser.error(f"--seeds must be at least 1, got {seeds}")
+    if args.ablate and not args.calibration_only:
+        parser.error("--ablate needs --calibration-only")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("models").setLevel(logging.WARNING)

@@ -108,3 +108,11 @@ def test_static_goals_give_worst_mean_and_the_raw_line_error():
     assert line["raw_worst"] == pytest.approx(1.0)
     assert line["raw_worst_where"] == "ADL-Rundle-6/own:head_on.in"
     assert "static.line_direction_raw" not in g
+
+
+def test_ablate_needs_calibration_only(capsys):
+    from benchmarks import identity
+
+    with pytest.raises(SystemExit):
+        identity.main(["--ablate"])
+    assert "--ablate needs --calibration-only" in capsys.readouterr().err
