@@ -37,7 +37,11 @@ stdout line) one JSON object with a ``goals`` map {name: {"value", "target", "me
 margins in points (HOTA x 100). Nothing is cached on disk.
 
 Usage:
-    python benchmarks/identity.py [--quick] [--calibration-only] [--seeds N] [--data ../shared/data]
+    python benchmarks/identity.py [--quick] [--calibration-only [--ablate]] [--seeds N]
+                                  [--data ../shared/data]
+
+``--ablate`` (with ``--calibration-only``): which simulated error type the calibration gap
+comes from, per TUD clip (:mod:`benchmarks.identity_ablation`).
 """
 
 from __future__ import annotations

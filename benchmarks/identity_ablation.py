@@ -172,7 +172,8 @@ def ablate(run: TudDetections, model: NoiseModel, contenders: dict[str, Runner],
         for name, (r, s) in hybrids(clip, real, sim).items():
             key = name if name.startswith("found only") else "as is"
             if key not in real_hota:
-                real_hota[key] = {n: 100 * v["HOTA"] for n, v in run_all(contenders, r, clip).items()}
+                real_hota[key] = {n: 100 * v["HOTA"]
+                                  for n, v in run_all(contenders, r, clip).items()}
             sim_hota[name].append({n: 100 * v["HOTA"]
                                    for n, v in run_all(contenders, s, clip).items()})
     out: dict[str, Any] = {}
