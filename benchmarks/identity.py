@@ -37,7 +37,11 @@ stdout line) one JSON object with a ``goals`` map {name: {"value", "target", "me
 margins in points (HOTA x 100). Nothing is cached on disk.
 
 Usage:
-    python benchmarks/identity.py [--quick] [--calibration-only] [--seeds N] [--data ../shared/data]
+    python benchmarks/identity.py [--quick] [--calibration-only [--ablate]] [--seeds N]
+                                  [--data ../shared/data]
+
+``--ablate`` (with ``--calibration-only``): which simulated error type the calibration gap
+comes from, per TUD clip (:mod:`benchmarks.identity_ablation`).
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ from benchmarks.detsim import clip_visibility, prepare, simulate  # noqa: E402
 from benchmarks.detsim_model import NoiseModel  # noqa: E402
 from benchmarks.detsim_tud import LAYOUTS, QUICK_LAYOUTS, TILED_LAYOUTS  # noqa: E402
 from benchmarks.detsim_views import Clip  # noqa: E402
+from benchmarks.identity_ablation import ablate, print_ablation  # noqa: E402
 from benchmarks.identity_calibration import (  # noqa: E402
     CALIBRATION_SEEDS,
     TUD,
@@ -211,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
                         "--quick: the frames and three mosaics, full frame and tiled, "
                         "leave-one-out and each sequence's own fit included), not the "
                         "long sequences")
+    parser.add_argument("--ablate", action="store_true",
+                        help="with --calibration-only: also say which simulated error "
+                        "type the calibration gap comes from, per TUD clip (full frame), "
+                        "by swapping one part of the detections at a time "
+                        "(benchmarks/identity_ablation.py)")
     parser.add_argument("--seeds", type=int, default=None,
                         help=f"seeds per sequence and variant (default {DEFAULT_SEEDS}; "
                         f"--quick: {QUICK_SEEDS})")
@@ -222,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        else DEFAULT_SEEDS)
     if seeds < 1:
         parser.error(f"--seeds must be at least 1, got {seeds}")
+    if args.ablate and not args.calibration_only:
+        parser.error("--ablate needs --calibration-only")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("models").setLevel(logging.WARNING)
@@ -299,6 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     cal_s = time.perf_counter() - t_cal
     if args.calibration_only:
         print_tables(calib, {"default": [], "tiled": []})
+        if args.ablate:
+            ablation = {seq: ablate(tud.full[(seq, "1x1")], models["full_frame"], contenders,
+                                    CALIBRATION_SEEDS["quick"]) for seq in TUD}
+            print_ablation(ablation)
+            print(json.dumps({"calibration_ablation": ablation}), flush=True)
         elapsed = time.perf_counter() - t0
         summary_out.update({"calibration_only": True, "elapsed_s": round(elapsed, 1),
                             "goals": goals([], calib, elapsed, False)})

@@ -26,13 +26,15 @@ import numpy as np
 
 from benchmarks.contenders import Runner, Timeline, as_mot
 from benchmarks.detsim_views import Clip
-from benchmarks.scene_analytics import rel_error, run_analytics
+from benchmarks.scene_analytics import count_error, rel_error, run_analytics
 from pipeline.boxes import iou_matrix
 from pipeline.evaluation import evaluate
 from pipeline.mot import MotSequence, read_mot, read_seqinfo
 from pipeline.tracking.association import assign
 from pipeline.types import Detections, TrackedFrame
 
+LINE_IDS = ("head_on", "along")
+"""The lines of :func:`benchmarks.scene_analytics.place_scene`'s scenes."""
 IGNORE_IOU = 0.5
 """A tracker box matched at this IoU to a person labelled conf 0 ("ignore") is dropped
 before scoring (MOTChallenge's rule for distractors)."""
@@ -90,6 +92,9 @@ def run_all(contenders: dict[str, Runner], dets: list[Detections], clip: Clip,
             row["analytics"] = got
             row["analytics_error"] = {f"{el}.{k}": round(rel_error(v, truth[el][k]), 3)
                                       for el, vals in got.items() for k, v in vals.items()}
+            row["line_count_error"] = {f"{el}.{k}": round(count_error(v, truth[el][k]), 3)
+                                       for el, vals in got.items() if el in LINE_IDS
+                                       for k, v in vals.items()}
         out[name] = row
     return out
 
@@ -113,5 +118,8 @@ def aggregate(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, 
             agg["analytics_error_mean"] = {
                 k: round(float(np.mean([r["analytics_error"][k] for r in rows])), 3)
                 for k in rows[0]["analytics_error"]}
+            agg["line_count_error_mean"] = {
+                k: round(float(np.mean([r["line_count_error"][k] for r in rows])), 3)
+                for k in rows[0]["line_count_error"]}
         out[name] = agg
     return out
