@@ -139,13 +139,13 @@ def test_killed_driver_leaves_whole_files_and_the_next_run_recovers_its_checkpoi
         stop_s = time.monotonic() - sent
     finally:
         second.close()
+    # the detector's deploy (seconds of model loading) was cut short, not waited out
+    text = second.text()
+    assert "serving on" not in text, "the deploy was waited out"
+    assert "stopped while the detector was being deployed" in text, text[-3000:]
     summary = second.summary()
     assert summary["run_id"] and not summary.get("error")
     assert summary["stopped"] == "during start-up", summary
-    # the detector's deploy (seconds of model loading) was cut short, not waited out
-    text = second.text()
-    assert "stopped while the detector was being deployed" in text, text[-3000:]
-    assert "serving on" not in text, "the deploy was waited out"
     # the second run wrote what the first one's checkpoints held, beside its files
     assert sorted(summary["recovered_runs"]) == sorted(set(orphans)), summary
     assert not list(out.glob(f".checkpoints/{orphans[0]}/*.pkl"))
