@@ -36,7 +36,7 @@ from pipeline.dashboard.stills import EncodedImage, Stills
 from pipeline.errors import InputError
 from pipeline.sinks import SinkConfig, Sinks
 from pipeline.sinks.checkpoint import drop_checkpoint, load_checkpoint, save_checkpoint
-from pipeline.sinks.incidents import FailureBook, write_incidents
+from pipeline.sinks.incidents import FailureBook
 from pipeline.types import TrackedFrame
 
 logger = logging.getLogger(__name__)
@@ -167,8 +167,10 @@ class AggregatorActor:
 
     def record_failure(self, camera_id: str, kind: str) -> None:
         """Something upstream of the camera's analytics died (``kind`` says what): the
-        windows that span the gap, up to its next frame, are written incomplete."""
+        windows that span the gap, up to its next frame, are written incomplete (saved at
+        once: the gap is recorded even if this aggregator dies next)."""
         self._failures.record(camera_id, kind, self._last_pts.get(camera_id), time.time())
+        self._save()
 
     def update(self, frames: list[TrackedFrame]) -> list[Event]:
         """Feeds frames in order; returns their events (also sent to the sinks).
@@ -184,7 +186,7 @@ class AggregatorActor:
             if cid in known:
                 closed += self._failures.seen(cid, frame.meta.pts_s)
                 self._last_pts[cid] = frame.meta.pts_s
-        self._write_incidents(closed)
+        self._seal_incidents(closed)  # in every checkpoint from now on; written below
         out = self._analytics.update(frames)
         self._publish(out.events, out.windows)
         if self._feed is not None:  # sampled, then checked by the run's alerts actor
@@ -192,8 +194,9 @@ class AggregatorActor:
                                               self._analytics.camera_snapshot)
             if observations:
                 self._alert_sent = self._alerts.observe.remote(observations)
-        if self._checkpoint_due():
+        if closed or self._checkpoint_due():  # closed gaps: their file is named first
             self._save()
+        self._write_incidents()
         self._metrics.export(self._sinks.health())
         if out.errors:
             raise InputError(f"{len(out.errors)} of {len(frames)} frames failed; first: "
@@ -226,7 +229,9 @@ class AggregatorActor:
         self._send_final_samples()
         self._publish([], self._analytics.close())
         self._sinks.close()
-        self._write_incidents(self._failures.open_gaps())
+        self._seal_incidents(self._failures.open_gaps())
+        self._save()
+        self._write_incidents()
         self._closed = True
         if self._checkpoint is not None:
             drop_checkpoint(self._checkpoint)
@@ -311,15 +316,21 @@ class AggregatorActor:
         self._last_pts = state["last_pts"]
         self._saved_pts = dict(self._last_pts)
         self._restored = {cid: self._last_pts.get(cid) for cid in self._analytics.camera_ids}
+        self._write_incidents()  # those the dead one sealed: written again, same names
         for cid in self._restored:
             self.record_failure(cid, "aggregator restarted")
         logger.warning("aggregator restored from its checkpoint: cameras %s",
                        sorted(self._restored))
 
-    def _write_incidents(self, failures: list) -> None:
-        if not failures or self._incident_root is None:
-            return
+    def _seal_incidents(self, failures: list) -> None:
+        """Fixes the name and rows of the incidents file of ``failures`` (gaps that
+        closed, or that stay open at the end); :meth:`_write_incidents` writes it once a
+        checkpoint names it (see :mod:`pipeline.sinks.incidents`)."""
+        if failures and self._incident_root is not None:
+            self._failures.seal(failures, self._incident_root, self._run_id)
+
+    def _write_incidents(self) -> None:
         try:
-            write_incidents(self._incident_root, self._run_id, failures)
-        except OSError as exc:
-            logger.error("could not record %d failure(s): %s", len(failures), exc)
+            self._failures.write_sealed()
+        except OSError as exc:  # stays sealed: written again with the next ones
+            logger.error("could not record failures: %s", exc)

@@ -169,9 +169,23 @@ class ActorGraph:
                             least_loaded(records, self.aggregators, "aggregator"))
 
     # -- cameras -----------------------------------------------------------------------
-    async def launch(self, record: CameraRecord, resume: bool = False) -> None:
-        """Creates and starts the camera's actor; its tracker and aggregator are told
-        first (on a resume, the tracker splices the new actor onto the camera's timeline).
+    async def launch(self, record: CameraRecord) -> None:
+        """Places and starts a new camera's actor (:meth:`place`) and lists it in
+        :attr:`actors`.
+
+        Raises:
+            PanorayError: the actor did not start within ``ray.camera_start_timeout_s``.
+        """
+        actor = await self.place(record)
+        self.actors[record.camera.id] = actor
+        record.node_id = await asyncio.to_thread(_actor_node, actor)
+
+    async def place(self, record: CameraRecord, resume: bool = False) -> Any:
+        """Creates and starts the camera's actor and returns it, not yet listed in
+        :attr:`actors`; its tracker and aggregator are told first (on a resume, the
+        tracker splices the new actor onto the camera's timeline). May take up to
+        ``ray.camera_start_timeout_s`` (the cluster may have to grow): never call it
+        under :attr:`lock`. Cancelled or failed, it kills the actor it created.
 
         Raises:
             PanorayError: the actor did not start within ``ray.camera_start_timeout_s``.
@@ -204,7 +218,18 @@ class ActorGraph:
                     f"{' and ' + str(cam.placement.resources) if cam.placement.resources else ''}?)"
                 ) from None
             raise
-        self.actors[cam.id] = actor
+        return actor
+
+    async def adopt(self, record: CameraRecord, actor: Any, hosts: tuple[Any, Any]) -> None:
+        """Lists a re-created camera actor that :meth:`place` started with ``hosts``
+        (tracker, aggregator); a host re-created meanwhile is handed to it. Call under
+        :attr:`lock`."""
+        self.actors[record.camera.id] = actor
+        tracker, aggregator = hosts
+        moved = (record.tracker if record.tracker is not tracker else None,
+                 record.aggregator if record.aggregator is not aggregator else None)
+        if moved != (None, None):
+            await call(actor.set_downstream.remote(*moved))
         record.node_id = await asyncio.to_thread(_actor_node, actor)
 
     async def remove(self, record: CameraRecord) -> CameraStats:
@@ -239,7 +264,7 @@ class ActorGraph:
             if self.actors.get(cid) is actor:
                 self.actors.pop(cid, None)
             if actor is not None:
-                _kill(actor)
+                kill_actor(actor)
             self.records.pop(cid, None)
             self.removed[cid] = (record, final)
             while len(self.removed) > MAX_REMOVED_KEPT:
@@ -296,9 +321,9 @@ class ActorGraph:
         await _bounded([a.close.remote() for a in self.aggregators], left(), "aggregator close")
         if self.alerts is not None:  # after the aggregators' last samples
             await _step("closing alerts", call(self.alerts.close.remote(), left()), left())
-            _kill(self.alerts)
+            kill_actor(self.alerts)
         for actor in [*self.actors.values(), *self.trackers, *self.aggregators]:
-            _kill(actor)
+            kill_actor(actor)
         self.actors.clear()
         for cid, pair in self.removed.items():
             final.setdefault(cid, pair)
@@ -334,7 +359,8 @@ async def _step(what: str, coro: Awaitable[Any], timeout_s: float) -> None:
         log.error("%s failed: %s", what, type(exc).__name__)
 
 
-def _kill(actor: Any) -> None:
+def kill_actor(actor: Any) -> None:
+    """Kills an actor; one already gone is fine."""
     try:
         ray.kill(actor)
     except Exception:  # noqa: BLE001 - already gone

@@ -19,7 +19,7 @@ from typing import Any
 
 from ray.exceptions import ActorDiedError
 
-from actors.graph import ActorGraph, quietly, awaitable
+from actors.graph import ActorGraph, awaitable, kill_actor, quietly
 from actors.host_supervisor import HostSupervisor
 from pipeline.control.records import lost_stats
 from pipeline.ingest.health import CameraStats
@@ -111,6 +111,10 @@ class Supervisor:
         graph.report_states(states)
 
     async def _restart(self, camera_id: str, dead: Any) -> None:
+        """Re-creates a camera whose actor died. The lock is held to mark the camera as
+        being re-created and again to list its new actor, never across placement (up to
+        ``ray.camera_start_timeout_s``), so adds, removes and reads go on meanwhile; a
+        camera removed, or a run shut down, meanwhile gets no new actor."""
         graph = self.graph
         async with graph.lock:
             record = graph.records.get(camera_id)
@@ -126,16 +130,31 @@ class Supervisor:
                 return
             old_node = record.node_id
             record.carry_over()
-            del graph.actors[camera_id]
-            try:
-                await graph.launch(record, resume=True)
-            except Exception as exc:  # noqa: BLE001 - retried at the next check
-                graph.actors[camera_id] = dead
-                log.error("camera %s: re-creating its actor failed (will retry): %s",
-                          camera_id, exc)
-                return
-            record.restarts += 1
-            await quietly(record.aggregator.record_failure.remote(camera_id,
-                                                                   "camera actor restarted"))
+            del graph.actors[camera_id]  # shown as being re-created
+            hosts = (record.tracker, record.aggregator)
+        try:
+            actor = await graph.place(record, resume=True)
+        except Exception as exc:  # noqa: BLE001 - retried at the next check
+            async with graph.lock:
+                if graph.records.get(camera_id) is record and camera_id not in graph.actors:
+                    graph.actors[camera_id] = dead
+            log.error("camera %s: re-creating its actor failed (will retry): %s",
+                      camera_id, exc)
+            return
+        adopted = False
+        try:
+            async with graph.lock:
+                if graph.closing or graph.records.get(camera_id) is not record:
+                    log.info("camera %s: removed while its actor was re-created; the new "
+                             "actor is stopped", camera_id)
+                    return
+                await graph.adopt(record, actor, hosts)
+                adopted = True
+                record.restarts += 1
+                await quietly(record.aggregator.record_failure.remote(
+                    camera_id, "camera actor restarted"))
+        finally:
+            if not adopted:
+                kill_actor(actor)
         log.warning("camera %s: its actor died (node %s); re-created on node %s "
                     "(restart %d)", camera_id, old_node, record.node_id, record.restarts)

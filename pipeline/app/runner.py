@@ -91,12 +91,14 @@ class PipelineRunner:
         self.run_id = uuid.uuid4().hex
         self.recovered_runs: dict[str, dict[str, int]] = {}
         self._locks: list[RunLock] = []
+        self.stopped_early = False  # stopped during start-up, before the controller existed
 
     # -- start -------------------------------------------------------------------------
     def start(self, stop: threading.Event | None = None) -> None:
         """Joins or starts Ray, deploys the detector and HTTP API, starts the controller
         and through it every actor. When ``stop`` is set meanwhile (a signal), returns as
-        soon as the controller exists; :meth:`shutdown` then ends its start-up cleanly.
+        soon as the detector's deploy sees it (within a fraction of a second) or the
+        controller exists; :meth:`shutdown` then ends the start-up cleanly.
 
         Raises:
             ConfigError: the HTTP API would be reachable from other machines without a
@@ -114,7 +116,11 @@ class PipelineRunner:
             )
         if self.detector is None:
             self.detector = start_serving(cfg.model, cfg.serving, cfg.http, access_logs=False,
-                                          namespace=cfg.ray.namespace)
+                                          namespace=cfg.ray.namespace, stop=stop)
+        if stop is not None and stop.is_set():  # before the controller: nothing to stop
+            self.stopped_early = True
+            log.warning("stopped during start-up")
+            return
         options: dict[str, Any] = {"name": CONTROLLER_NAME, "namespace": cfg.ray.namespace,
                                    "num_cpus": CONTROLLER_NUM_CPUS}
         if cfg.ray.state_on_driver_node:
@@ -214,9 +220,10 @@ class PipelineRunner:
         under ``error``."""
         budget = self.config.run.shutdown_timeout_s + SHUTDOWN_MARGIN_S
         error = ""
-        if self.controller is None:  # it never started (start-up failed and said why)
-            return self._release_output({"cameras": {}, "error": "the pipeline did not start",
-                                         "run_id": self.run_id,
+        if self.controller is None:  # stopped, or failed and said why, before it existed
+            outcome = ({"stopped": "during start-up"} if self.stopped_early
+                       else {"error": "the pipeline did not start"})
+            return self._release_output({"cameras": {}, **outcome, "run_id": self.run_id,
                                          "output_dir": str(self.output_dir)})
         try:
             summary = ray.get(self.controller.shutdown.remote(), timeout=budget)

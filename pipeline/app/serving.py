@@ -5,16 +5,20 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
+import time
 
 import ray
 from ray import serve
 from ray.serve.handle import DeploymentHandle
+from ray.serve.schema import ApplicationStatus
 
 from models.config import ModelConfig, ServingConfig
 from models.deployment import Detector, detector_options, replica_model
 from pipeline.app.http_api import HttpApi
 from pipeline.app.ray_env import SYSTEM_CONFIG, apply_ray_env
 from pipeline.app.signals import shielded_from_sigterm
+from pipeline.errors import PanorayError
 from pipeline.site_config import HttpConfig
 
 log = logging.getLogger(__name__)
@@ -24,6 +28,8 @@ DETECTOR_DEPLOYMENT = "Detector"
 _started_local = False  # init_ray started a local Ray instance in this process
 RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 """Ray's logger that warns, at every local start, that token auth is on."""
+DEPLOY_POLL_S = 0.2
+"""How often the wait for the deployed application looks whether it was asked to stop."""
 
 
 def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: object) -> None:
@@ -78,7 +84,8 @@ def start_serving(
     http: HttpConfig,
     access_logs: bool = True,
     namespace: str = "panoray",
-) -> DeploymentHandle:
+    stop: threading.Event | None = None,
+) -> DeploymentHandle | None:
     """Deploys the detector and HTTP API on the connected Ray cluster.
 
     Args:
@@ -89,12 +96,16 @@ def start_serving(
         access_logs: log every request (``panoray serve``); off for ``panoray run``.
         namespace: Ray namespace in which the runtime API looks for the pipeline
             controller (``ray.namespace`` of the run).
+        stop: an event that, set meanwhile (a signal), ends the wait for the replicas
+            (loading the model takes seconds) within :data:`DEPLOY_POLL_S`.
 
     Raises:
         ConfigError: ``http.token_env`` names a variable that is not set.
+        PanorayError: the application failed to deploy (Serve's message).
 
     Returns:
-        A handle to the Detector deployment (``handle.detect.remote(DetectRequest)``).
+        A handle to the Detector deployment (``handle.detect.remote(DetectRequest)``), or
+        None when ``stop`` was set first (what was deployed is left for the caller's stop).
     """
     api_http = http.with_resolved_token()  # fails before anything starts
     serve.start(
@@ -108,6 +119,29 @@ def start_serving(
              options.get("num_replicas", "autoscaled"), model.intra_op_threads or "all")
     detector = Detector.options(**options).bind(model, serving)
     app = HttpApi.bind(detector, api_http, namespace)
-    serve.run(app, name=APP_NAME, route_prefix="/", logging_config={"enable_access_log": access_logs})
+    serve.run_many([serve.RunTarget(app, name=APP_NAME, route_prefix="/",
+                                    logging_config={"enable_access_log": access_logs})],
+                   wait_for_applications_running=False)  # waited for below, stop allowed
+    if not _wait_running(APP_NAME, stop):
+        log.warning("stopped while the detector was being deployed")
+        return None
     log.info("serving on http://%s:%d", http.host, http.port)
     return serve.get_deployment_handle(DETECTOR_DEPLOYMENT, app_name=APP_NAME)
+
+
+def _wait_running(name: str, stop: threading.Event | None) -> bool:
+    """Waits until Serve application ``name`` runs (True) or ``stop`` is set (False).
+
+    Raises:
+        PanorayError: the application failed to deploy.
+    """
+    while True:
+        app = serve.status().applications.get(name)
+        if app is not None and app.status == ApplicationStatus.RUNNING:
+            return True
+        if app is not None and app.status == ApplicationStatus.DEPLOY_FAILED:
+            raise PanorayError(f"the detector could not be deployed: {app.message}")
+        if stop is not None and stop.wait(DEPLOY_POLL_S):
+            return False
+        if stop is None:
+            time.sleep(DEPLOY_POLL_S)

@@ -91,9 +91,9 @@ class SourceConfig(StrictModel):
     diagnose: bool = Field(
         True,
         description="When a network stream does not open, make one TCP connection to its "
-        "host and port to say why (refused, unreachable, accepts connections). Cameras "
-        "added through the runtime API never do: their reason would make the API a port "
-        "scanner.",
+        "host and port and log why (refused, unreachable, accepts connections). The "
+        "camera's reason (status, API) never says: it would make reads a port oracle. "
+        "Cameras added through the runtime API never probe.",
     )
     confine_to: tuple[str, ...] = Field(
         (), max_length=64,

@@ -1,8 +1,9 @@
 """Why a network camera did not open: one TCP connection to its host and port.
 
-Only cameras from the operator's config file are diagnosed (``source.diagnose``); a
-camera added through the runtime API gets :data:`UNDIAGNOSED`, so the API cannot be used
-to learn which ports of which hosts accept connections.
+A camera that does not open gets :data:`UNDIAGNOSED` as its reason (shown by the status
+table and the runtime API), whoever added it: no read can be used to learn which ports of
+which hosts accept connections. Only cameras from the operator's config file are
+diagnosed (``source.diagnose``), and the diagnosis goes to the camera's log.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 UNDIAGNOSED = ("FFmpeg could not open the stream (host unreachable, nothing listening, wrong "
                "path or credentials, or an unsupported codec)")
-"""The reason given for a camera that may not probe its host."""
+"""The reason given for a network camera that did not open."""
 
 
 def diagnose_network(url: str, timeout_s: float) -> str:

@@ -285,12 +285,15 @@ class CvCaptureSource:
                 SourceOpenError, "the video device could not be opened (busy or not a camera)",
                 retryable=True,
             )
-        if not cfg.source.diagnose:  # added through the API: no port oracle
-            return self._error(SourceOpenError, UNDIAGNOSED, retryable=True)
-        reason = diagnose_network(str(cfg.url), min(cfg.source.open_timeout_s, 5.0))
-        if elapsed >= cfg.source.open_timeout_s * 0.95:
-            reason = f"no stream within the {cfg.source.open_timeout_s:g} s open timeout; {reason}"
-        return self._error(SourceOpenError, reason, retryable=True)
+        # The reason (status, API) is the same whatever the network answered, and
+        # however fast: no port oracle. A config-file camera's log says why.
+        if cfg.source.diagnose:
+            found = diagnose_network(str(cfg.url), min(cfg.source.open_timeout_s, 5.0))
+            if elapsed >= cfg.source.open_timeout_s * 0.95:
+                found = f"no stream within the {cfg.source.open_timeout_s:g} s open timeout; {found}"
+            log.warning("camera %s (%s) did not open: %s", cfg.id, cfg.redacted_url,
+                        redact_text(found, self._url))
+        return self._error(SourceOpenError, UNDIAGNOSED, retryable=True)
 
     def grab(self) -> bool:
         started = time.monotonic()

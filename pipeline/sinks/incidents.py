@@ -6,6 +6,13 @@ to the first after. Every window that spans a gap is written ``complete = false`
 the gap itself as one row of ``incidents/part-<run_id>-<...>.parquet``
 (:data:`INCIDENTS_SCHEMA`). No Ray.
 
+Incident files are sealed before they are written, as the sinks' files are
+(:mod:`pipeline.sinks.pending`): :meth:`FailureBook.seal` fixes a file's name and rows in
+the book, the aggregator saves its checkpoint (which holds the book), and only then
+:meth:`FailureBook.write_sealed` writes it. A book restored from a checkpoint writes its
+sealed files again under their names, replacing one already written, so a gap is one row
+however the writer died.
+
 Example:
     >>> book = FailureBook()
     >>> book.record("cam1", "tracker restarted", last_pts=12.0, at=1.8e9)
@@ -17,16 +24,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeline.analytics.events import ClosedWindow
+from pipeline.sinks.files import write_atomically
+from pipeline.sinks.pending import PendingFile
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +61,7 @@ class Failure:
     from_pts_s: float | None
     to_pts_s: float | None
     recorded_at: float
+    sealed: bool = False  # its row is in a sealed incidents file
 
     def spans(self, window: ClosedWindow) -> bool:
         """True when the window overlaps the gap."""
@@ -66,6 +75,11 @@ class FailureBook:
 
     def __init__(self) -> None:
         self._open: dict[str, list[Failure]] = {}
+        self._sealed: list[PendingFile] = []  # incidents files named, maybe not written
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_sealed", [])  # a checkpoint of an older version
 
     def record(self, camera_id: str, kind: str, last_pts: float | None, at: float) -> None:
         """A gap begins after media time ``last_pts`` (None: before any frame)."""
@@ -77,14 +91,15 @@ class FailureBook:
         """A frame of the camera arrived: closes its open gaps; returns those closed."""
         closed = []
         for f in self._open.get(camera_id, ()):
-            if f.to_pts_s is None:
+            if f.to_pts_s is None and not f.sealed:
                 f.to_pts_s = pts_s
                 closed.append(f)
         return closed
 
     def open_gaps(self) -> list[Failure]:
-        """Gaps no frame has closed yet."""
-        return [f for fs in self._open.values() for f in fs if f.to_pts_s is None]
+        """Gaps no frame has closed yet (and not sealed as open)."""
+        return [f for fs in self._open.values() for f in fs
+                if f.to_pts_s is None and not f.sealed]
 
     def mark(self, windows: Sequence[ClosedWindow]) -> list[ClosedWindow]:
         """``windows`` with those that span a gap marked incomplete (metrics rows
@@ -103,23 +118,37 @@ class FailureBook:
     def drop_camera(self, camera_id: str) -> None:
         self._open.pop(camera_id, None)
 
+    def seal(self, failures: Sequence[Failure], root: Path, run_id: str) -> None:
+        """Fixes ``failures`` as one incidents file under ``root``/incidents, its name
+        drawn now; :meth:`write_sealed` writes it (save the book in between)."""
+        if not failures:
+            return
+        for f in failures:
+            f.sealed = True
+        table = pa.Table.from_pylist(
+            [{**{k: getattr(f, k) for k in INCIDENTS_SCHEMA.names if k != "run_id"},
+              "run_id": run_id} for f in failures], INCIDENTS_SCHEMA)
+        path = Path(root) / "incidents" / f"part-{run_id}-{uuid.uuid4().hex[:12]}.parquet"
+        self._sealed.append(PendingFile(path, "incidents", len(failures), table))
 
-def write_incidents(root: Path, run_id: str, failures: Sequence[Failure]) -> Path | None:
-    """Writes ``failures`` as one Parquet file under ``root``/incidents (atomically);
-    returns its path, or None when there is nothing to write.
+    @property
+    def sealed(self) -> bool:
+        """True while a sealed incidents file waits to be written."""
+        return bool(self._sealed)
 
-    Raises:
-        OSError: the write failed.
-    """
-    if not failures:
-        return None
-    table = pa.Table.from_pylist(
-        [{**dataclasses.asdict(f), "run_id": run_id} for f in failures], INCIDENTS_SCHEMA)
-    folder = Path(root) / "incidents"
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"part-{run_id}-{uuid.uuid4().hex[:12]}.parquet"
-    tmp = folder / f".{final.name}.tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, final)
-    log.warning("recorded %d failure(s) in %s", len(failures), final)
-    return final
+    def write_sealed(self, write_file: Callable[[Path, Callable[[Path], Any], str], None]
+                     = write_atomically) -> list[Path]:
+        """Writes the sealed incidents files in order (atomically, through ``write_file``,
+        the sink's file layer), each forgotten once written; returns their paths.
+
+        Raises:
+            OSError: a write failed (that file and those after it stay sealed).
+        """
+        written = []
+        while self._sealed:
+            f = self._sealed[0]
+            write_file(f.path, f.write_to, uuid.uuid4().hex[:12])
+            self._sealed.pop(0)
+            written.append(f.path)
+            log.warning("recorded %d failure(s) in %s", f.rows, f.path)
+        return written

@@ -33,8 +33,8 @@ class PendingFile:
 
     Attributes:
         path: where it goes (final name).
-        dataset: ``events``, ``metrics`` or ``heatmaps``.
-        rows: its event or metric rows (0 for heatmaps).
+        dataset: ``events``, ``metrics``, ``heatmaps`` or ``incidents``.
+        rows: its event, metric or incident rows (0 for heatmaps).
         payload: a Parquet table, a heatmap's (rows, columns) counts (.npy) or PNG bytes.
     """
 

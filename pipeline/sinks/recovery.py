@@ -9,7 +9,9 @@ same output left when their driver was killed (a run whose driver still holds it
 before it died are written again under their names (:mod:`pipeline.sinks.pending`), its
 buffered events are written, its open windows closed early and written
 ``complete = false``, the gap recorded (:mod:`pipeline.sinks.incidents`), and the
-checkpoint deleted. What the lost actors received after their last checkpoint, at most
+checkpoint deleted. Every file is named in the checkpoint (saved again as recovery goes)
+before it is written, so a recovery cut short (the driver killed again) is done again by
+the next run without writing a row twice. What the lost actors received after their last checkpoint, at most
 ``run.checkpoint_s`` of media time per camera plus what the trackers held, is lost.
 
 Example:
@@ -25,8 +27,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.sinks.checkpoint import CHECKPOINT_DIR, drop_checkpoint, load_checkpoint, run_alive
-from pipeline.sinks.incidents import write_incidents
+from pipeline.sinks.checkpoint import (
+    CHECKPOINT_DIR,
+    drop_checkpoint,
+    load_checkpoint,
+    run_alive,
+    save_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +45,17 @@ def recover_checkpoint(path: Path, root: Path, run_id: str, why: str) -> tuple[i
     if state is None:
         return 0, 0
     failures, sinks = state["failures"], state["sinks"]
-    for cid in state["analytics"].camera_ids:
+    failures.write_sealed()  # sealed by the aggregator (or a recovery cut short)
+    for cid in state["analytics"].camera_ids:  # none when recovered before
         failures.record(cid, why, state["last_pts"].get(cid), time.time())
     windows = failures.mark(state["analytics"].close())
+    failures.seal(failures.open_gaps(), root, run_id)
+    sinks.on_seal(lambda: save_checkpoint(path, state))  # before each of their writes
     before = sinks.rows_written()
     sinks.write([], windows, {})
     sinks.close()
-    write_incidents(root, run_id, failures.open_gaps())
+    save_checkpoint(path, state)
+    failures.write_sealed()
     drop_checkpoint(path)
     return len(windows), sinks.rows_written() - before
 

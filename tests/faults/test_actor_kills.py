@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from pipeline.ingest.config import OFFLINE_MAX_IN_FLIGHT
+from pipeline.tracking.config import SmoothingConfig
 from tests.faults.harness import (
     CAMERAS,
     FPS,
@@ -18,6 +19,12 @@ from tests.faults.harness import (
     run_pipeline,
     window_starts,
 )
+
+
+TRACKER_BOUND_S = SmoothingConfig().lookahead_s + OFFLINE_MAX_IN_FLIGHT / FPS
+"""The README's bound for a tracker's death: the frames it held, at most the smoother's
+``lookahead_s`` plus one batch per camera (at most the frames an offline camera has in
+flight)."""
 
 
 def check(result: RunResult, baseline: RunResult, faulted: set[str], bound_s: float) -> dict:
@@ -55,7 +62,7 @@ def test_tracker_killed(serve_app: dict, baseline: RunResult, tmp_path) -> None:
 
     result = run_pipeline(tmp_path / "out", serve_app["handle"], fault)
     assert result.summary["hosts_restarted"]["tracker"] == 1
-    report = check(result, baseline, killed["cams"], bound_s=6.0)
+    report = check(result, baseline, killed["cams"], bound_s=TRACKER_BOUND_S)
     incidents = result.tables["incidents"]
     assert set(incidents.camera_id) == killed["cams"]
     assert (incidents.kind == "tracker restarted").all()

@@ -131,7 +131,7 @@ def test_killed_driver_leaves_whole_files_and_the_next_run_recovers_its_checkpoi
     assert orphans, "the killed run left no checkpoint"
 
     second = Run(tmp_path, live_site(out), out, "second")
-    try:  # SIGTERM while Ray and the cameras are still starting
+    try:  # SIGTERM while Ray is still starting, before the detector's deploy
         second.wait_until("Ray to start", lambda: list(second.ray_dir.glob("ray/session_2*")))
         second.group(signal.SIGTERM)
         sent = time.monotonic()
@@ -139,8 +139,13 @@ def test_killed_driver_leaves_whole_files_and_the_next_run_recovers_its_checkpoi
         stop_s = time.monotonic() - sent
     finally:
         second.close()
+    # the detector's deploy (seconds of model loading) was cut short, not waited out
+    text = second.text()
+    assert "serving on" not in text, "the deploy was waited out"
+    assert "stopped while the detector was being deployed" in text, text[-3000:]
     summary = second.summary()
     assert summary["run_id"] and not summary.get("error")
+    assert summary["stopped"] == "during start-up", summary
     # the second run wrote what the first one's checkpoints held, beside its files
     assert sorted(summary["recovered_runs"]) == sorted(set(orphans)), summary
     assert not list(out.glob(f".checkpoints/{orphans[0]}/*.pkl"))
@@ -152,3 +157,4 @@ def test_killed_driver_leaves_whole_files_and_the_next_run_recovers_its_checkpoi
     assert not tables["metrics"].loc[tables["metrics"].run_id == orphans[0], "complete"].all()
     print(f"driver SIGKILL: {len(before)} whole files kept, {summary['recovered_runs']} "
           f"recovered by the next run; SIGTERM at start-up: clean stop in {stop_s:.1f} s")
+

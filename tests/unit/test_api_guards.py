@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
+import socket
 
 import pytest
 from PIL import Image, PngImagePlugin
@@ -182,16 +184,27 @@ def test_a_confined_video_file_is_checked_when_opened(roots):
 
 
 # -- no port oracle ----------------------------------------------------------------------
-def test_an_api_camera_that_does_not_open_says_nothing_about_the_port():
-    url = f"rtsp://192.0.2.1:{free_port()}/x"
-    cam = check_api_source(CameraConfig(id="x", url=url, source={"open_timeout_s": 1}), ())
-    cam = cam.model_copy(update={"url": url.replace("192.0.2.1", "127.0.0.1")})  # refused fast
-    with pytest.raises(SourceOpenError) as err:
-        open_source(cam)
-    assert err.value.reason == UNDIAGNOSED
-    operator = CameraConfig(id="x", url=cam.url, source={"open_timeout_s": 1})
-    with pytest.raises(SourceOpenError, match="refused"):
-        open_source(operator)
+def test_a_camera_that_does_not_open_says_nothing_about_the_port(caplog):
+    listening = socket.create_server(("127.0.0.1", 0))  # accepts, never speaks RTSP
+    urls = {"open": f"rtsp://127.0.0.1:{listening.getsockname()[1]}/x",
+            "closed": f"rtsp://127.0.0.1:{free_port()}/x"}
+    reasons = {}
+    with listening, caplog.at_level(logging.WARNING, logger="pipeline.ingest.source"):
+        for port, url in urls.items():
+            api = check_api_source(CameraConfig(id="x", url=url.replace("127.0.0.1", "192.0.2.1"),
+                                                source={"open_timeout_s": 1}), ())
+            operator = CameraConfig(id="x", url=url, source={"open_timeout_s": 1})
+            for who, cam in (("api", api.model_copy(update={"url": url})),
+                             ("config", operator)):
+                with pytest.raises(SourceOpenError) as err:
+                    open_source(cam)
+                reasons[who, port] = err.value.reason
+    # the same reason for an open and a closed port, from the API or the config file
+    assert set(reasons.values()) == {UNDIAGNOSED}, reasons
+    # the operator's own cameras are diagnosed in their log; the API's are never probed
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2, said
+    assert "accepts connections" in said[0] and "refused" in said[1], said
 
 
 # -- pixel geometry against the frame, before frames flow --------------------------------
