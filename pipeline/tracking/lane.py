@@ -117,6 +117,8 @@ class CameraLane:
                 tracks = self._shown
             else:
                 tracks = self._shown = self.tracker.update(detections, meta.pts_s)
+                if self.smoother is not None and len(self.tracker.births):
+                    self.smoother.backfill(self.tracker.births)
         except InputError as exc:
             raise InputError(f"camera {cid!r}: {exc}", exc.field) from exc
         self._last_index = meta.frame_index

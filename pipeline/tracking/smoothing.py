@@ -18,6 +18,9 @@ afford, :class:`Smoother` repairs this:
   track that starts at the border (someone came in), a new track whose first box
   duplicates another track's box, and one shorter than ``min_successor_s`` (fragments are
   more often false than the lost person).
+- **Births**: the tracker confirms a track only on its ``min_hits``-th box, so the box
+  that started it left the tracker without an id; :meth:`Smoother.backfill` puts it back
+  in its held frame under the track's id (``backfill_births``).
 - **Interpolation**: the frames of a bridged gap (between two boxes of one track, or
   between a track and its stitched successor) get linearly interpolated boxes, so zone
   occupancy and dwell do not drop while the person is hidden.
@@ -66,6 +69,7 @@ import numpy.typing as npt
 from pipeline.boxes import iou_matrix
 from pipeline.errors import InputError
 from pipeline.tracking.config import SmoothingConfig
+from pipeline.tracking.tracker import Births
 from pipeline.tracking.stitching import Tracklet, choose_successor
 from pipeline.types import FrameMeta, TrackedFrame, Tracks
 
@@ -318,6 +322,32 @@ class Smoother:
         self._held.append(frame)
         self._table = None
         return self._release(pts - cfg.lookahead_s)
+
+    def backfill(self, births: Births) -> None:
+        """Puts the first boxes of newly confirmed tracks (seen while tentative, so in no
+        earlier output) back into their held frames, before the frame that confirmed
+        them is pushed; a box whose frame is already released is dropped."""
+        cfg = self.config
+        if not cfg.backfill_births:
+            return
+        for k, raw in enumerate(births.ids.tolist()):
+            if raw in self._out_of or raw in self._tracks:
+                continue
+            pts = float(births.pts_s[k])
+            frame = next((f for f in reversed(self._held)
+                          if abs(f.meta.pts_s - pts) <= TIME_TOLERANCE_S), None)
+            if frame is None:
+                continue
+            box = births.boxes[k].astype(np.float32)
+            score, cls = float(births.scores[k]), int(births.class_ids[k])
+            overlap = iou_matrix(box[None], frame.boxes)
+            frame.add_row(box, score, cls, raw)
+            self._table = None
+            self._out_of[raw] = raw
+            track = self._tracks[raw] = _Track(cls, pts, box, score, pts, box, score)
+            track.born_at_edge = self._at_edge(box, frame.meta)
+            track.born_on_other = bool(overlap.max(initial=0.0) >= cfg.duplicate_iou)
+            track.observe(pts, box, score, cfg.velocity_window_s)
 
     def flush(self) -> list[TrackedFrame]:
         """Releases every held frame (end of the stream); tracks are kept for later pushes."""

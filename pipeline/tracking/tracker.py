@@ -25,8 +25,9 @@ its presentation time ``pts_s`` and returns :class:`~pipeline.types.Tracks`:
    observation-centric re-update, ``reupdate``); tentative tracks that missed are
    dropped; tentative
    tracks with ``min_hits`` matches are confirmed and get the next id of this tracker
-   (1, 2, ...; never reused); unmatched detections scoring ``new_track_score`` or more
-   start tentative tracks.
+   (1, 2, ...; never reused), and their first boxes, output without an id while they
+   were tentative, are in :attr:`ByteTracker.births` (the offline smoother puts them
+   back); unmatched detections scoring ``new_track_score`` or more start tentative tracks.
 
 Output rows are the *detections* matched to confirmed tracks (boxes as detected, not
 smoothed), in input order, with their track ids and their track's class: a track keeps
@@ -85,6 +86,32 @@ rounding, and a gap of exactly ``lost_buffer_s`` must not depend on it."""
 
 _NO_IDS = np.zeros(0, np.int64)
 _NO_IDS.flags.writeable = False
+
+
+@dataclass(frozen=True)
+class Births:
+    """The boxes that started tracks confirmed later, one row per track.
+
+    Attributes:
+        ids: (k,) int64 the tracks' ids.
+        pts_s: (k,) float64 media time of each first box, seconds.
+        boxes: (k, 4) float32 xyxy pixels, as detected.
+        scores: (k,) float32 their detection scores.
+        class_ids: (k,) int16 the tracks' classes.
+    """
+
+    ids: npt.NDArray[np.int64]
+    pts_s: npt.NDArray[np.float64]
+    boxes: npt.NDArray[np.float32]
+    scores: npt.NDArray[np.float32]
+    class_ids: npt.NDArray[np.int16]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+_NO_BIRTHS = Births(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, 4), np.float32),
+                    np.zeros(0, np.float32), np.zeros(0, np.int16))
 
 
 @dataclass(frozen=True)
@@ -158,6 +185,9 @@ class ByteTracker:
         self._hits = np.zeros(0, np.int64)
         self._class = np.zeros(0, np.int16)
         self._last_seen_s = np.zeros(0, np.float64)
+        self._born_s = np.zeros(0, np.float64)
+        self._born_box = np.zeros((0, 4), np.float32)  # the box that started the track
+        self._born_score = np.zeros(0, np.float32)
         # Observation-centric state: the last matched box (xyxy pixels) and the filter
         # state right after it, to replay a coasting track's gap when it is matched again.
         self._obs = np.zeros((0, 4), np.float64)
@@ -166,6 +196,7 @@ class ByteTracker:
         self._obs_cov = np.zeros((0, 3, 4), np.float64)
         self._last_pts_s: float | None = None
         self._last_dt = 0.0
+        self._births = _NO_BIRTHS
 
     # ------------------------------------------------------------------ public API
 
@@ -176,6 +207,13 @@ class ByteTracker:
         Downstream analytics evict their per-track state for these ids.
         """
         return self._removed_ids
+
+    @property
+    def births(self) -> Births:
+        """The first boxes of the tracks confirmed by the last update, seen while they
+        were tentative (before they had an id, so not in any output); empty for tracks
+        confirmed on their first box. The offline smoother puts them back in their frames."""
+        return self._births
 
     @property
     def live_ids(self) -> npt.NDArray[np.int64]:
@@ -359,10 +397,16 @@ class ByteTracker:
             self._add_tracks(dets.filter(births), pts_s)
 
         newly = (self._ids == 0) & (self._hits >= cfg.min_hits)
+        self._births = _NO_BIRTHS
         if newly.any():
             count = int(np.count_nonzero(newly))
             self._ids[newly] = np.arange(self._next_id, self._next_id + count)
             self._next_id += count
+            early = newly & (self._born_s < pts_s - TIME_TOLERANCE_S)
+            if early.any():
+                self._births = Births(self._ids[early], self._born_s[early],
+                                      self._born_box[early], self._born_score[early],
+                                      self._class[early])
 
         out_rows = np.flatnonzero((det_of_track >= 0) & (self._ids > 0))
         if not len(out_rows):
@@ -500,6 +544,9 @@ class ByteTracker:
         self._hits = np.concatenate([self._hits, np.ones(n, np.int64)])
         self._class = np.concatenate([self._class, dets.class_ids])
         self._last_seen_s = np.concatenate([self._last_seen_s, np.full(n, pts_s)])
+        self._born_s = np.concatenate([self._born_s, np.full(n, pts_s)])
+        self._born_box = np.concatenate([self._born_box, dets.boxes.astype(np.float32)])
+        self._born_score = np.concatenate([self._born_score, dets.scores.astype(np.float32)])
         self._obs = np.concatenate([self._obs, dets.boxes.astype(np.float64)])
         self._obs_pos = np.concatenate([self._obs_pos, pos])
         self._obs_vel = np.concatenate([self._obs_vel, vel])
@@ -537,6 +584,9 @@ class ByteTracker:
         self._hits = self._hits[keep]
         self._class = self._class[keep]
         self._last_seen_s = self._last_seen_s[keep]
+        self._born_s = self._born_s[keep]
+        self._born_box = self._born_box[keep]
+        self._born_score = self._born_score[keep]
         self._obs = self._obs[keep]
         self._obs_pos = self._obs_pos[keep]
         self._obs_vel = self._obs_vel[keep]
