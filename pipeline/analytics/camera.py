@@ -42,7 +42,7 @@ import numpy.typing as npt
 from pipeline.analytics.classes import ClassColumns
 from pipeline.analytics.coverage import Coverage, empty_window
 from pipeline.analytics.config import AnalyticsConfig
-from pipeline.analytics.continuity import TrackEnds, border_distance, zone_edges
+from pipeline.analytics.continuity import TrackEnds
 from pipeline.analytics.events import (
     CameraSnapshot,
     ClosedWindow,
@@ -88,7 +88,6 @@ class CameraAnalytics:
         self.config = config
         self.width, self.height = int(width), int(height)
         self.geometry = resolve_camera_geometry(config, self.width, self.height, camera_id)
-        self._zone_edges = zone_edges(self.geometry.zone_vertices)
         self.zone_columns = ClassColumns.build(
             [z.classes for z in config.zones], labels,
             [f"camera {camera_id!r}: zone {z.id!r}" for z in config.zones])
@@ -112,6 +111,7 @@ class CameraAnalytics:
             INITIAL_SLOTS,
             np.maximum(grace, gap) if self._ends.enabled else None,
         )
+        self._deep_of = self._deep_at_last_sighting if self._ends.enabled else None
         self._lines = LineCrossings(self.geometry.segments, cfg.lines, INITIAL_SLOTS)
         self._queues: dict[int, QueueRates] = {
             i: QueueRates(z.queue_lookback_s) for i, z in enumerate(zones) if z.queue
@@ -184,17 +184,9 @@ class CameraAnalytics:
         crossings = self._lines.update(slots, x, y, h, pts)
         crossings = self.line_columns.split_crossings(crossings, slots, classes)
         if zoned:
-            deep = None
-            if self._ends.enabled:
-                deep = np.zeros(inside.shape, np.bool_)  # only tracks inside a zone matter
-                rows = np.flatnonzero(inside.any(axis=1))
-                if len(rows):
-                    edge = border_distance(self._zone_edges, x[rows], y[rows])
-                    deep[rows] = edge >= self._ends.zone_edge * h[rows, None]
-                deep = self.zone_columns.columns_of(deep, classes)
             # one column per (zone, class): inside and of that class
             changes = self._zones.update(slots, self.zone_columns.columns_of(inside, classes),
-                                         pts, deep)
+                                         pts, self._deep_of)
         else:
             changes = None
         self._slots.last_seen[slots] = pts
@@ -275,13 +267,23 @@ class CameraAnalytics:
             row = {s: i for i, s in enumerate(slots.tolist())}
             rows = [row[s] for s in succ.tolist()]
             self._zones.hand_over(pred, succ,
-                                  self.zone_columns.columns_of(inside[rows], classes[rows]))
+                                  self.zone_columns.columns_of(inside[rows], classes[rows]),
+                                  self._deep_of)
+
+    def _deep_at_last_sighting(self, slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """(k, C) bool: whether the last anchor of each of ``slots`` was at least
+        ``continuity.zone_edge`` box heights from each zone column's border (measured only
+        for the tracks whose visits may end or go on, not every frame)."""
+        e = self._ends
+        edge = self.geometry.polygons.border_distance(e.x[slots], e.y[slots])
+        deep = edge >= e.zone_edge * e.h[slots, None]
+        return deep if self.zone_columns.identity else deep[:, self.zone_columns.element]
 
     def _retire(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:
         """The tracker removed the tracks of ``slots``: ends their visits except those left
         deep inside, and keeps the slots for ``continuity.max_gap_s`` so that a new track
         may continue them (then they are dropped)."""
-        changes = self._zones.end_slots(slots, keep_deep=True)
+        changes = self._zones.end_slots(slots, keep_deep=True, deep_of=self._deep_of)
         self._slots.retire(slots)
         self._ends.retired[slots] = True
         return changes, self._slots.track_id.copy()

@@ -17,7 +17,8 @@ seen, and at the first frame of every new track looks for a track that:
 Each new track continues the nearest such track (relative to its allowed distance), one
 to one. No appearance is read: a different person who appears where someone vanished a
 moment before is joined too, which is why zones only continue visits that were left deep
-inside (:func:`border_distance`) and the gap is short.
+inside (:meth:`~pipeline.analytics.geometry.PolygonSet.border_distance`) and the
+gap is short.
 
 Example:
     >>> import numpy as np
@@ -34,9 +35,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
-
 import numpy as np
 import numpy.typing as npt
 
@@ -47,56 +45,6 @@ IntArray = npt.NDArray[np.int64]
 
 GAP_TOLERANCE_S = 1e-6
 """Slack on ``max_gap_s`` (seconds), so that a gap of exactly the maximum joins."""
-
-
-class ZoneEdges(NamedTuple):
-    """Every zone's edges in one table, for :func:`border_distance`.
-
-    Attributes:
-        start: (E, 2) float64 first vertex of each edge, pixels.
-        vec: (E, 2) float64 edge vector to the next vertex, pixels.
-        length2: (E,) float64 squared edge length (at least 1e-12).
-        first: (Z,) int64 index of each zone's first edge (edges are grouped by zone).
-    """
-
-    start: FloatArray
-    vec: FloatArray
-    length2: FloatArray
-    first: npt.NDArray[np.int64]
-
-
-def zone_edges(zone_vertices: Sequence[FloatArray]) -> ZoneEdges:
-    """Returns the edges of polygons given as (m, 2) float64 vertices each (m >= 1)."""
-    starts = [np.asarray(v, np.float64).reshape(-1, 2) for v in zone_vertices]
-    vecs = [np.concatenate((v[1:], v[:1])) - v for v in starts]
-    start = np.concatenate(starts) if starts else np.empty((0, 2))
-    vec = np.concatenate(vecs) if vecs else np.empty((0, 2))
-    first = np.cumsum([0] + [len(v) for v in starts[:-1]]).astype(np.int64)
-    return ZoneEdges(start, vec, np.maximum((vec * vec).sum(axis=1), 1e-12), first)
-
-
-def border_distance(zones: Sequence[FloatArray] | ZoneEdges, x: FloatArray, y: FloatArray
-                    ) -> FloatArray:
-    """Distance from each point to each polygon's border, pixels.
-
-    Args:
-        zones: per zone, (m, 2) float64 vertices in pixels, or their :func:`zone_edges`.
-        x: (n,) float64 anchor x, pixels.
-        y: (n,) float64 anchor y, pixels.
-
-    Returns:
-        (n, Z) float64 distance to the nearest edge (inside or outside alike).
-    """
-    e = zones if isinstance(zones, ZoneEdges) else zone_edges(zones)
-    if not len(e.first) or not len(x):
-        return np.empty((len(x), len(e.first)))
-    px = x[:, None] - e.start[:, 0]  # (n, E)
-    py = y[:, None] - e.start[:, 1]
-    t = (px * e.vec[:, 0] + py * e.vec[:, 1]) / e.length2
-    np.clip(t, 0.0, 1.0, out=t)
-    dx = px - t * e.vec[:, 0]
-    dy = py - t * e.vec[:, 1]
-    return np.sqrt(np.minimum.reduceat(dx * dx + dy * dy, e.first, axis=1))
 
 
 class TrackEnds:

@@ -7,8 +7,8 @@ import pytest
 
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
-from pipeline.analytics.continuity import border_distance
 from pipeline.analytics.events import Event, events_to_table
+from pipeline.analytics.geometry import PolygonSet
 from pipeline.analytics.slots import INITIAL_SLOTS
 from tests.unit.analytics_helpers import FPS, at, tracks_at
 
@@ -179,8 +179,8 @@ def test_joining_state_stays_bounded() -> None:
 
 
 def test_border_distance_inside_and_outside() -> None:
-    square = [np.array(SQUARE, np.float64)]
-    d = border_distance(square, np.array([200.0, 103.0, 50.0]), np.array([200.0, 200.0, 200.0]))
+    square = PolygonSet.from_polygons([np.array(SQUARE, np.float64)])
+    d = square.border_distance(np.array([200.0, 103.0, 50.0]), np.array([200.0, 200.0, 200.0]))
     assert d[:, 0].tolist() == [100.0, 3.0, 50.0]
 
 
