@@ -42,7 +42,7 @@ import numpy.typing as npt
 from pipeline.analytics.classes import ClassColumns
 from pipeline.analytics.coverage import Coverage, empty_window
 from pipeline.analytics.config import AnalyticsConfig
-from pipeline.analytics.continuity import TrackEnds
+from pipeline.analytics.continuity import TrackEnds, anchors
 from pipeline.analytics.events import (
     CameraSnapshot,
     ClosedWindow,
@@ -103,7 +103,7 @@ class CameraAnalytics:
         zones = [cfg.zones[e] for e in zc.element]  # per (zone, class) column
         self._slots = TrackSlots(INITIAL_SLOTS)
         gap = min(cfg.continuity.max_gap_s, cfg.window_grace_s, cfg.track_idle_timeout_s)
-        self._ends = TrackEnds(cfg.continuity, INITIAL_SLOTS, gap)
+        self._ends = TrackEnds(cfg.continuity, INITIAL_SLOTS, gap, self.width, self.height)
         grace = np.array([z.exit_grace_s for z in zones], np.float64)
         self._zones = ZoneVisits(
             np.array([z.min_visit_s for z in zones], np.float64),
@@ -172,15 +172,12 @@ class CameraAnalytics:
             self._lines.grow(self._slots.capacity)
             self._ends.grow(self._slots.capacity)
         b = boxes.astype(np.float64)
-        x = (b[:, 0] + b[:, 2]) * 0.5
-        y = b[:, 3]
-        h = b[:, 3] - b[:, 1]
+        x, y, h = anchors(b)
         zoned = self._zones.num_zones > 0
         inside = self.geometry.polygons.contains(x, y) if zoned else None
-        at_border = self._ends.at_frame_border(b, self.width, self.height)
 
         if self._ends.enabled:
-            self._continue_lost(slots, new, x, y, h, at_border, inside, classes, pts)
+            self._continue_lost(slots, new, b, inside, classes, pts)
         crossings = self._lines.update(slots, x, y, h, pts)
         crossings = self.line_columns.split_crossings(crossings, slots, classes)
         if zoned:
@@ -190,7 +187,8 @@ class CameraAnalytics:
         else:
             changes = None
         self._slots.last_seen[slots] = pts
-        self._ends.observe(slots, x, y, h, at_border)
+        if self._ends.enabled:
+            self._ends.observe(slots, b)
 
         ended: list[tuple[ZoneChanges, npt.NDArray[np.int64]]] = []
         if len(removed_ids):
@@ -203,7 +201,7 @@ class CameraAnalytics:
             if len(gone):
                 ended.append(self._drop(gone))
         idle = self._slots.last_seen < pts - self.config.track_idle_timeout_s
-        if self._ends.enabled:
+        if self._ends.enabled and self._ends.retired.any():
             idle[self._ends.expired(self._slots.last_seen, pts)] = True
             idle |= self._ends.retired & self._ends.linked
         if idle.any():
@@ -249,13 +247,12 @@ class CameraAnalytics:
 
     def _continue_lost(
         self, slots: npt.NDArray[np.int64], new: npt.NDArray[np.bool_],
-        x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], h: npt.NDArray[np.float64],
-        at_border: npt.NDArray[np.bool_], inside: npt.NDArray[np.bool_] | None,
+        boxes: npt.NDArray[np.float64], inside: npt.NDArray[np.bool_] | None,
         classes: npt.NDArray[np.int16], pts: float,
     ) -> None:
         """Lets the new tracks of this frame continue the lost tracks they follow on:
         their line sides, and the visits left deep inside a zone they start in."""
-        pred, succ = self._ends.link(slots, new, x, y, h, at_border, self._slots.last_seen, pts)
+        pred, succ = self._ends.link(slots, new, boxes, self._slots.last_seen, pts)
         if not len(pred):
             return
         self.joined_tracks_total += len(pred)
@@ -274,9 +271,8 @@ class CameraAnalytics:
         """(k, C) bool: whether the last anchor of each of ``slots`` was at least
         ``continuity.zone_edge`` box heights from each zone column's border (measured only
         for the tracks whose visits may end or go on, not every frame)."""
-        e = self._ends
-        edge = self.geometry.polygons.border_distance(e.x[slots], e.y[slots])
-        deep = edge >= e.zone_edge * e.h[slots, None]
+        x, y, h = self._ends.last_anchors(slots)
+        deep = self.geometry.polygons.border_distance(x, y) >= self._ends.zone_edge * h[:, None]
         return deep if self.zone_columns.identity else deep[:, self.zone_columns.element]
 
     def _retire(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:
