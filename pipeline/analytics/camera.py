@@ -166,7 +166,6 @@ class CameraAnalytics:
         self.invalid_boxes_total += dropped
         id_list = ids.tolist()
         slots = self._slots.lookup(id_list)
-        new = np.isnan(self._slots.last_seen[slots])
         if self._slots.capacity > self._zones.start.shape[0]:
             self._zones.grow(self._slots.capacity)
             self._lines.grow(self._slots.capacity)
@@ -176,7 +175,8 @@ class CameraAnalytics:
         zoned = self._zones.num_zones > 0
         inside = self.geometry.polygons.contains(x, y) if zoned else None
 
-        if self._ends.enabled:
+        if self._ends.enabled and self._slots.added:  # new tracks: do they continue lost ones?
+            new = np.isnan(self._slots.last_seen[slots])
             self._continue_lost(slots, new, b, inside, classes, pts)
         crossings = self._lines.update(slots, x, y, h, pts)
         crossings = self.line_columns.split_crossings(crossings, slots, classes)
@@ -202,8 +202,7 @@ class CameraAnalytics:
                 ended.append(self._drop(gone))
         idle = self._slots.last_seen < pts - self.config.track_idle_timeout_s
         if self._ends.enabled and self._ends.retired.any():
-            idle[self._ends.expired(self._slots.last_seen, pts)] = True
-            idle |= self._ends.retired & self._ends.linked
+            idle |= self._ends.done(self._slots.last_seen, pts)
         if idle.any():
             gone = np.flatnonzero(idle)
             logger.debug("camera %r: dropping %d idle or ended track(s)", self.camera_id,

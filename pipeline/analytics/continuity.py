@@ -114,10 +114,11 @@ class TrackEnds:
         self.retired[slots] = False
         self.linked[slots] = False
 
-    def expired(self, last_seen: FloatArray, pts_s: float) -> IntArray:
-        """Retired slots whose track was last seen more than ``max_gap_s`` ago."""
-        old = self.retired & ((pts_s - last_seen) > self.max_gap_s + GAP_TOLERANCE_S)
-        return np.flatnonzero(old)
+    def done(self, last_seen: FloatArray, pts_s: float) -> npt.NDArray[np.bool_]:
+        """(capacity,) bool: retired slots that a later track continues already, or whose
+        track was last seen more than ``max_gap_s`` ago (their state may go)."""
+        old = (pts_s - last_seen) > self.max_gap_s + GAP_TOLERANCE_S
+        return self.retired & (self.linked | old)
 
     def link(self, slots: IntArray, new: npt.NDArray[np.bool_], boxes: FloatArray,
              last_seen: FloatArray, pts_s: float) -> tuple[IntArray, IntArray]:

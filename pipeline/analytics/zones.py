@@ -178,9 +178,9 @@ class ZoneVisits:
             self.unsettled[slots] = True
         st = self.start[slots]
         fresh = inside & np.isnan(st)
-        st = np.where(fresh, pts_s, st)
-        self.start[slots] = st
         if fresh.any():
+            st = np.where(fresh, pts_s, st)
+            self.start[slots] = st
             self.tracklets[slots] = np.where(fresh, 1, self.tracklets[slots])
         last = np.where(inside, pts_s, self.last_in[slots])
         self.last_in[slots] = last
