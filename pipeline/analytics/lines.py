@@ -203,7 +203,7 @@ class LineCrossings:
             self.cand_since[slots] = since
             confirmed &= (pts_s - since) >= self.min_side
         side = self.side[slots]
-        changed = confirmed & (side != 0) & (sign != side)
+        changed = confirmed & ((sign + side) == 0)  # confirmed: sign is +-1; side -sign
         counted = changed & ok
         self.side[slots] = np.where(confirmed, sign, side)
         if changed.any():
