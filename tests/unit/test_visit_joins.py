@@ -227,7 +227,7 @@ def test_deep_flags_settle_from_the_last_sighting() -> None:
     pos = rng.integers(60, 340, size=(8, 2)).astype(np.float64)
     ids, hidden, next_id = list(range(8)), np.zeros(8, np.int64), 8
     last: dict[int, tuple[float, float]] = {}
-    outcomes = {True: 0, False: 0}
+    outcomes = {"settled": 0, "ended": 0}
     t = 0.0
     for _ in range(1500):
         pos = np.clip(pos + rng.integers(-4, 5, size=pos.shape), 40, 360)
@@ -243,10 +243,14 @@ def test_deep_flags_settle_from_the_last_sighting() -> None:
         last.update({tid: (x, y) for tid, x, y in rows})
         t += (1 + 15 * (rng.random() < 0.01)) / FPS  # now and then frames are skipped
         zv = cam._zones
-        for slot in np.flatnonzero(~zv.unsettled & ~np.isnan(zv.start[:, 0])):
+        for slot in np.flatnonzero(~np.isnan(zv.start[:, 0]) | cam._ends.retired):
             x, y = last[int(cam._slots.track_id[slot])]
-            deep = bool(not zv.seen_out[slot, 0]) and min(x - 100, 300 - x, y - 100,
-                                                         300 - y) >= 50
-            assert bool(zv.deep[slot, 0]) == deep
-            outcomes[deep] += 1
-    assert outcomes[True] > 50 and outcomes[False] > 50
+            inside = 100 < x < 300 and 100 < y < 300
+            deep = inside and min(x - 100, 300 - x, y - 100, 300 - y) >= 50
+            if not zv.unsettled[slot] and not np.isnan(zv.start[slot, 0]):
+                assert bool(zv.deep[slot, 0]) == (deep and not zv.seen_out[slot, 0])
+                outcomes["settled"] += 1
+            if cam._ends.retired[slot] and inside and not deep:  # removed near the border
+                assert np.isnan(zv.start[slot, 0])  # its visit ended at once
+                outcomes["ended"] += 1
+    assert outcomes["settled"] > 50 and outcomes["ended"] > 5
