@@ -58,7 +58,7 @@ from pipeline.analytics.lines import Crossings, LineCrossings
 from pipeline.analytics.queues import QueueRates
 from pipeline.analytics.slots import INITIAL_SLOTS, TrackSlots
 from pipeline.analytics.windows import WindowSet
-from pipeline.analytics.zones import ZoneChanges, ZoneVisits
+from pipeline.analytics.zones import DeepOf, ZoneChanges, ZoneVisits
 from pipeline.errors import InputError
 from pipeline.types import TrackedFrame
 
@@ -111,7 +111,6 @@ class CameraAnalytics:
             INITIAL_SLOTS,
             np.maximum(grace, gap) if self._ends.enabled else None,
         )
-        self._deep_of = self._deep_at_last_sighting if self._ends.enabled else None
         self._lines = LineCrossings(self.geometry.segments, cfg.lines, INITIAL_SLOTS)
         self._queues: dict[int, QueueRates] = {
             i: QueueRates(z.queue_lookback_s) for i, z in enumerate(zones) if z.queue
@@ -183,7 +182,7 @@ class CameraAnalytics:
         if zoned:
             # one column per (zone, class): inside and of that class
             changes = self._zones.update(slots, self.zone_columns.columns_of(inside, classes),
-                                         pts, self._deep_of)
+                                         pts, self._deep_of())
         else:
             changes = None
         self._slots.last_seen[slots] = pts
@@ -264,7 +263,11 @@ class CameraAnalytics:
             rows = [row[s] for s in succ.tolist()]
             self._zones.hand_over(pred, succ,
                                   self.zone_columns.columns_of(inside[rows], classes[rows]),
-                                  self._deep_of)
+                                  self._deep_of())
+
+    def _deep_of(self) -> DeepOf | None:
+        """How visits learn which tracks were deep inside (None with joining off)."""
+        return self._deep_at_last_sighting if self._ends.enabled else None
 
     def _deep_at_last_sighting(self, slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """(k, C) bool: whether the last anchor of each of ``slots`` was at least
@@ -278,7 +281,7 @@ class CameraAnalytics:
         """The tracker removed the tracks of ``slots``: ends their visits except those left
         deep inside, and keeps the slots for ``continuity.max_gap_s`` so that a new track
         may continue them (then they are dropped)."""
-        changes = self._zones.end_slots(slots, keep_deep=True, deep_of=self._deep_of)
+        changes = self._zones.end_slots(slots, keep_deep=True, deep_of=self._deep_of())
         self._slots.retire(slots)
         self._ends.retired[slots] = True
         return changes, self._slots.track_id.copy()
