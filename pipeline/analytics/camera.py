@@ -42,7 +42,7 @@ import numpy.typing as npt
 from pipeline.analytics.classes import ClassColumns
 from pipeline.analytics.coverage import Coverage, empty_window
 from pipeline.analytics.config import AnalyticsConfig
-from pipeline.analytics.continuity import TrackEnds, border_distance, zone_edges
+from pipeline.analytics.continuity import TrackEnds, anchors
 from pipeline.analytics.events import (
     CameraSnapshot,
     ClosedWindow,
@@ -58,7 +58,7 @@ from pipeline.analytics.lines import Crossings, LineCrossings
 from pipeline.analytics.queues import QueueRates
 from pipeline.analytics.slots import INITIAL_SLOTS, TrackSlots
 from pipeline.analytics.windows import WindowSet
-from pipeline.analytics.zones import ZoneChanges, ZoneVisits
+from pipeline.analytics.zones import DeepOf, ZoneChanges, ZoneVisits
 from pipeline.errors import InputError
 from pipeline.types import TrackedFrame
 
@@ -88,7 +88,6 @@ class CameraAnalytics:
         self.config = config
         self.width, self.height = int(width), int(height)
         self.geometry = resolve_camera_geometry(config, self.width, self.height, camera_id)
-        self._zone_edges = zone_edges(self.geometry.zone_vertices)
         self.zone_columns = ClassColumns.build(
             [z.classes for z in config.zones], labels,
             [f"camera {camera_id!r}: zone {z.id!r}" for z in config.zones])
@@ -104,7 +103,7 @@ class CameraAnalytics:
         zones = [cfg.zones[e] for e in zc.element]  # per (zone, class) column
         self._slots = TrackSlots(INITIAL_SLOTS)
         gap = min(cfg.continuity.max_gap_s, cfg.window_grace_s, cfg.track_idle_timeout_s)
-        self._ends = TrackEnds(cfg.continuity, INITIAL_SLOTS, gap)
+        self._ends = TrackEnds(cfg.continuity, INITIAL_SLOTS, gap, self.width, self.height)
         grace = np.array([z.exit_grace_s for z in zones], np.float64)
         self._zones = ZoneVisits(
             np.array([z.min_visit_s for z in zones], np.float64),
@@ -166,39 +165,29 @@ class CameraAnalytics:
         self.invalid_boxes_total += dropped
         id_list = ids.tolist()
         slots = self._slots.lookup(id_list)
-        new = np.isnan(self._slots.last_seen[slots])
         if self._slots.capacity > self._zones.start.shape[0]:
             self._zones.grow(self._slots.capacity)
             self._lines.grow(self._slots.capacity)
             self._ends.grow(self._slots.capacity)
         b = boxes.astype(np.float64)
-        x = (b[:, 0] + b[:, 2]) * 0.5
-        y = b[:, 3]
-        h = b[:, 3] - b[:, 1]
+        x, y, h = anchors(b)
         zoned = self._zones.num_zones > 0
         inside = self.geometry.polygons.contains(x, y) if zoned else None
-        at_border = self._ends.at_frame_border(b, self.width, self.height)
 
-        if self._ends.enabled:
-            self._continue_lost(slots, new, x, y, h, at_border, inside, classes, pts)
+        if self._ends.enabled and self._slots.added:  # new tracks: do they continue lost ones?
+            new = np.isnan(self._slots.last_seen[slots])
+            self._continue_lost(slots, new, b, inside, classes, pts)
         crossings = self._lines.update(slots, x, y, h, pts)
         crossings = self.line_columns.split_crossings(crossings, slots, classes)
         if zoned:
-            deep = None
-            if self._ends.enabled:
-                deep = np.zeros(inside.shape, np.bool_)  # only tracks inside a zone matter
-                rows = np.flatnonzero(inside.any(axis=1))
-                if len(rows):
-                    edge = border_distance(self._zone_edges, x[rows], y[rows])
-                    deep[rows] = edge >= self._ends.zone_edge * h[rows, None]
-                deep = self.zone_columns.columns_of(deep, classes)
             # one column per (zone, class): inside and of that class
             changes = self._zones.update(slots, self.zone_columns.columns_of(inside, classes),
-                                         pts, deep)
+                                         pts, self._deep_of())
         else:
             changes = None
         self._slots.last_seen[slots] = pts
-        self._ends.observe(slots, x, y, h, at_border)
+        if self._ends.enabled:
+            self._ends.observe(slots, b)
 
         ended: list[tuple[ZoneChanges, npt.NDArray[np.int64]]] = []
         if len(removed_ids):
@@ -211,9 +200,8 @@ class CameraAnalytics:
             if len(gone):
                 ended.append(self._drop(gone))
         idle = self._slots.last_seen < pts - self.config.track_idle_timeout_s
-        if self._ends.enabled:
-            idle[self._ends.expired(self._slots.last_seen, pts)] = True
-            idle |= self._ends.retired & self._ends.linked
+        if self._ends.enabled and self._ends.retired.any():
+            idle |= self._ends.done(self._slots.last_seen, pts)
         if idle.any():
             gone = np.flatnonzero(idle)
             logger.debug("camera %r: dropping %d idle or ended track(s)", self.camera_id,
@@ -257,13 +245,12 @@ class CameraAnalytics:
 
     def _continue_lost(
         self, slots: npt.NDArray[np.int64], new: npt.NDArray[np.bool_],
-        x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], h: npt.NDArray[np.float64],
-        at_border: npt.NDArray[np.bool_], inside: npt.NDArray[np.bool_] | None,
+        boxes: npt.NDArray[np.float64], inside: npt.NDArray[np.bool_] | None,
         classes: npt.NDArray[np.int16], pts: float,
     ) -> None:
         """Lets the new tracks of this frame continue the lost tracks they follow on:
         their line sides, and the visits left deep inside a zone they start in."""
-        pred, succ = self._ends.link(slots, new, x, y, h, at_border, self._slots.last_seen, pts)
+        pred, succ = self._ends.link(slots, new, boxes, self._slots.last_seen, pts)
         if not len(pred):
             return
         self.joined_tracks_total += len(pred)
@@ -275,13 +262,26 @@ class CameraAnalytics:
             row = {s: i for i, s in enumerate(slots.tolist())}
             rows = [row[s] for s in succ.tolist()]
             self._zones.hand_over(pred, succ,
-                                  self.zone_columns.columns_of(inside[rows], classes[rows]))
+                                  self.zone_columns.columns_of(inside[rows], classes[rows]),
+                                  self._deep_of())
+
+    def _deep_of(self) -> DeepOf | None:
+        """How visits learn which tracks were deep inside (None with joining off)."""
+        return self._deep_at_last_sighting if self._ends.enabled else None
+
+    def _deep_at_last_sighting(self, slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """(k, C) bool: whether the last anchor of each of ``slots`` was at least
+        ``continuity.zone_edge`` box heights from each zone column's border (measured only
+        for the tracks whose visits may end or go on, not every frame)."""
+        x, y, h = self._ends.last_anchors(slots)
+        deep = self.geometry.polygons.border_distance(x, y) >= self._ends.zone_edge * h[:, None]
+        return deep if self.zone_columns.identity else deep[:, self.zone_columns.element]
 
     def _retire(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:
         """The tracker removed the tracks of ``slots``: ends their visits except those left
         deep inside, and keeps the slots for ``continuity.max_gap_s`` so that a new track
         may continue them (then they are dropped)."""
-        changes = self._zones.end_slots(slots, keep_deep=True)
+        changes = self._zones.end_slots(slots, keep_deep=True, deep_of=self._deep_of())
         self._slots.retire(slots)
         self._ends.retired[slots] = True
         return changes, self._slots.track_id.copy()

@@ -17,25 +17,22 @@ seen, and at the first frame of every new track looks for a track that:
 Each new track continues the nearest such track (relative to its allowed distance), one
 to one. No appearance is read: a different person who appears where someone vanished a
 moment before is joined too, which is why zones only continue visits that were left deep
-inside (:func:`border_distance`) and the gap is short.
+inside (:meth:`~pipeline.analytics.geometry.PolygonSet.border_distance`) and the
+gap is short.
 
 Example:
     >>> import numpy as np
     >>> from pipeline.analytics.config import ContinuityConfig
-    >>> ends = TrackEnds(ContinuityConfig(max_gap_s=2.0), capacity=4)
-    >>> no = np.array([False])
-    >>> ends.observe(np.array([0]), np.array([100.0]), np.array([200.0]), np.array([80.0]), no)
+    >>> ends = TrackEnds(ContinuityConfig(max_gap_s=2.0), capacity=4, width=640, height=480)
+    >>> ends.observe(np.array([0]), np.array([[80.0, 120.0, 120.0, 200.0]]))
     >>> last_seen = np.array([1.0, np.nan, np.nan, np.nan])
-    >>> pred, succ = ends.link(np.array([1]), np.array([True]), np.array([120.0]),
-    ...                        np.array([200.0]), np.array([80.0]), no, last_seen, pts_s=2.0)
+    >>> pred, succ = ends.link(np.array([1]), np.array([True]),
+    ...                        np.array([[100.0, 120.0, 140.0, 200.0]]), last_seen, pts_s=2.0)
     >>> pred.tolist(), succ.tolist()
     ([0], [1])
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -49,54 +46,10 @@ GAP_TOLERANCE_S = 1e-6
 """Slack on ``max_gap_s`` (seconds), so that a gap of exactly the maximum joins."""
 
 
-class ZoneEdges(NamedTuple):
-    """Every zone's edges in one table, for :func:`border_distance`.
-
-    Attributes:
-        start: (E, 2) float64 first vertex of each edge, pixels.
-        vec: (E, 2) float64 edge vector to the next vertex, pixels.
-        length2: (E,) float64 squared edge length (at least 1e-12).
-        first: (Z,) int64 index of each zone's first edge (edges are grouped by zone).
-    """
-
-    start: FloatArray
-    vec: FloatArray
-    length2: FloatArray
-    first: npt.NDArray[np.int64]
-
-
-def zone_edges(zone_vertices: Sequence[FloatArray]) -> ZoneEdges:
-    """Returns the edges of polygons given as (m, 2) float64 vertices each (m >= 1)."""
-    starts = [np.asarray(v, np.float64).reshape(-1, 2) for v in zone_vertices]
-    vecs = [np.concatenate((v[1:], v[:1])) - v for v in starts]
-    start = np.concatenate(starts) if starts else np.empty((0, 2))
-    vec = np.concatenate(vecs) if vecs else np.empty((0, 2))
-    first = np.cumsum([0] + [len(v) for v in starts[:-1]]).astype(np.int64)
-    return ZoneEdges(start, vec, np.maximum((vec * vec).sum(axis=1), 1e-12), first)
-
-
-def border_distance(zones: Sequence[FloatArray] | ZoneEdges, x: FloatArray, y: FloatArray
-                    ) -> FloatArray:
-    """Distance from each point to each polygon's border, pixels.
-
-    Args:
-        zones: per zone, (m, 2) float64 vertices in pixels, or their :func:`zone_edges`.
-        x: (n,) float64 anchor x, pixels.
-        y: (n,) float64 anchor y, pixels.
-
-    Returns:
-        (n, Z) float64 distance to the nearest edge (inside or outside alike).
-    """
-    e = zones if isinstance(zones, ZoneEdges) else zone_edges(zones)
-    if not len(e.first) or not len(x):
-        return np.empty((len(x), len(e.first)))
-    px = x[:, None] - e.start[:, 0]  # (n, E)
-    py = y[:, None] - e.start[:, 1]
-    t = (px * e.vec[:, 0] + py * e.vec[:, 1]) / e.length2
-    np.clip(t, 0.0, 1.0, out=t)
-    dx = px - t * e.vec[:, 0]
-    dy = py - t * e.vec[:, 1]
-    return np.sqrt(np.minimum.reduceat(dx * dx + dy * dy, e.first, axis=1))
+def anchors(boxes: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Returns the anchors (bottom centres) x, y and the heights of (n, 4) float64 xyxy
+    pixel boxes, (n,) float64 pixels each."""
+    return (boxes[:, 0] + boxes[:, 2]) * 0.5, boxes[:, 3], boxes[:, 3] - boxes[:, 1]
 
 
 class TrackEnds:
@@ -106,81 +59,75 @@ class TrackEnds:
         config: the camera's continuity settings.
         capacity: initial number of track slots (grows with :meth:`grow`).
         max_gap_s: overrides ``config.max_gap_s`` (the camera caps it).
+        width, height: the frame's size, pixels (for ``frame_edge``).
 
     Attributes:
-        x, y: (capacity,) float64 last anchor (bottom centre) of each slot's track, pixels.
-        h: (capacity,) float64 last box height, pixels.
-        at_border: (capacity,) bool, the box was at the frame's border when last seen.
+        box: (capacity, 4) float64 last xyxy box of each slot's track, pixels (anchors,
+            heights and whether it was at the frame's border are derived when needed).
         retired: (capacity,) bool, the tracker removed the slot's track and its state is
             kept only so that a new track may continue it.
         linked: (capacity,) bool, a later track continues it already.
     """
 
     def __init__(self, config: ContinuityConfig, capacity: int,
-                 max_gap_s: float | None = None) -> None:
+                 max_gap_s: float | None = None, width: int = 0, height: int = 0) -> None:
         self.max_gap_s = config.max_gap_s if max_gap_s is None else max_gap_s
         self.enabled = self.max_gap_s > 0
         self.max_distance = config.max_distance
         self.speed = config.speed
         self.zone_edge = config.zone_edge
         self.frame_edge = config.frame_edge
-        self.x = np.full(capacity, np.nan)
-        self.y = np.full(capacity, np.nan)
-        self.h = np.full(capacity, np.nan)
-        self.at_border = np.zeros(capacity, np.bool_)
+        self.width, self.height = width, height
+        self.box = np.full((capacity, 4), np.nan)
         self.retired = np.zeros(capacity, np.bool_)
         self.linked = np.zeros(capacity, np.bool_)
 
     def grow(self, capacity: int) -> None:
         """Extends the slot arrays to ``capacity`` rows (new rows hold nothing)."""
-        extra = capacity - len(self.x)
+        extra = capacity - len(self.box)
         if extra <= 0:
             return
-        nan = np.full(extra, np.nan)
-        self.x, self.y, self.h = (np.concatenate([a, nan]) for a in (self.x, self.y, self.h))
+        self.box = np.concatenate([self.box, np.full((extra, 4), np.nan)])
         no = np.zeros(extra, np.bool_)
-        self.at_border = np.concatenate([self.at_border, no])
         self.retired = np.concatenate([self.retired, no])
         self.linked = np.concatenate([self.linked, no])
 
-    def at_frame_border(self, boxes: FloatArray, width: int, height: int) -> npt.NDArray[np.bool_]:
+    def at_frame_border(self, boxes: FloatArray) -> npt.NDArray[np.bool_]:
         """(n,) bool: which (n, 4) xyxy pixel boxes come within ``frame_edge`` box heights
-        of the border of a ``width`` x ``height`` frame."""
+        of the frame's border."""
         m = self.frame_edge * (boxes[:, 3] - boxes[:, 1])
-        return ((boxes[:, 0] <= m) | (boxes[:, 1] <= m) | (boxes[:, 2] >= width - m)
-                | (boxes[:, 3] >= height - m))
+        return ((boxes[:, 0] <= m) | (boxes[:, 1] <= m) | (boxes[:, 2] >= self.width - m)
+                | (boxes[:, 3] >= self.height - m))
 
-    def observe(self, slots: IntArray, x: FloatArray, y: FloatArray, h: FloatArray,
-                at_border: npt.NDArray[np.bool_]) -> None:
-        """Notes the anchors, box heights (pixels) and whether the boxes are at the frame's
-        border, of the tracks seen in a frame."""
-        self.x[slots], self.y[slots], self.h[slots] = x, y, h
-        self.at_border[slots] = at_border
+    def observe(self, slots: IntArray, boxes: FloatArray) -> None:
+        """Notes the (n, 4) float64 xyxy pixel boxes of the tracks seen in a frame."""
+        self.box[slots] = boxes
         self.linked[slots] = False
+
+    def last_anchors(self, slots: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Returns :func:`anchors` of the last boxes of ``slots``."""
+        return anchors(self.box[slots])
 
     def release(self, slots: IntArray) -> None:
         """Forgets ``slots`` (their state is dropped)."""
-        self.x[slots] = self.y[slots] = self.h[slots] = np.nan
-        self.at_border[slots] = False
+        self.box[slots] = np.nan
         self.retired[slots] = False
         self.linked[slots] = False
 
-    def expired(self, last_seen: FloatArray, pts_s: float) -> IntArray:
-        """Retired slots whose track was last seen more than ``max_gap_s`` ago."""
-        old = self.retired & ((pts_s - last_seen) > self.max_gap_s + GAP_TOLERANCE_S)
-        return np.flatnonzero(old)
+    def done(self, last_seen: FloatArray, pts_s: float) -> npt.NDArray[np.bool_]:
+        """(capacity,) bool: retired slots that a later track continues already, or whose
+        track was last seen more than ``max_gap_s`` ago (their state may go)."""
+        old = (pts_s - last_seen) > self.max_gap_s + GAP_TOLERANCE_S
+        return self.retired & (self.linked | old)
 
-    def link(self, slots: IntArray, new: npt.NDArray[np.bool_], x: FloatArray, y: FloatArray,
-             h: FloatArray, at_border: npt.NDArray[np.bool_], last_seen: FloatArray,
-             pts_s: float) -> tuple[IntArray, IntArray]:
+    def link(self, slots: IntArray, new: npt.NDArray[np.bool_], boxes: FloatArray,
+             last_seen: FloatArray, pts_s: float) -> tuple[IntArray, IntArray]:
         """Pairs each new track with the lost track it continues, if any.
 
         Args:
             slots: (n,) int64 slots of the tracks seen in this frame.
             new: (n,) bool, this is the track's first frame.
-            x, y: (n,) float64 anchors, pixels.
-            h: (n,) float64 box heights, pixels.
-            at_border: (n,) bool, the box is at the frame's border.
+            boxes: (n, 4) float64 xyxy boxes, pixels.
             last_seen: (capacity,) float64 media time each slot's track was last seen
                 before this frame (NaN: free slot).
             pts_s: this frame's media time, seconds.
@@ -194,14 +141,17 @@ class TrackEnds:
             return none, none
         age = pts_s - last_seen
         cand = (age > 0) & (age <= self.max_gap_s + GAP_TOLERANCE_S) & ~self.linked
-        cand &= ~self.at_border
         cand[slots] = False
         c = np.flatnonzero(cand)
-        m = np.flatnonzero(new & ~at_border)
+        c = c[~self.at_frame_border(self.box[c])]
+        m = np.flatnonzero(new)
+        m = m[~self.at_frame_border(boxes[m])]
         if not len(c) or not len(m):
             return none, none
-        dist = np.hypot(x[m, None] - self.x[c], y[m, None] - self.y[c])
-        body = 0.5 * (h[m, None] + self.h[c])
+        x, y, h = anchors(boxes[m])
+        cx, cy, ch = self.last_anchors(c)
+        dist = np.hypot(x[:, None] - cx, y[:, None] - cy)
+        body = 0.5 * (h[:, None] + ch)
         reach = (self.max_distance + self.speed * age[c]) * body
         ratio = np.where(dist <= reach, dist / np.maximum(reach, 1e-9), np.inf)
         pred, succ = [], []

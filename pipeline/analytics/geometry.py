@@ -10,6 +10,8 @@ Example:
     >>> polys = PolygonSet.from_polygons([np.array([[0, 0], [10, 0], [10, 10], [0, 10]], float)])
     >>> polys.contains(np.array([5.0, 15.0]), np.array([5.0, 5.0])).tolist()
     [[True], [False]]
+    >>> polys.border_distance(np.array([5.0, 15.0]), np.array([2.0, 5.0])).tolist()
+    [[2.0], [5.0]]
     >>> segs = SegmentSet.from_segments(np.array([[0, 0, 10, 0]], float))
     >>> d, t = segs.measure(np.array([5.0]), np.array([2.0]))
     >>> float(d[0, 0]), float(t[0, 0])   # 2 px on the right-hand side, half way along
@@ -69,12 +71,17 @@ def resolve_points(
 
 @dataclass(frozen=True)
 class PolygonSet:
-    """``Z`` polygons as padded edge arrays, for even-odd point-in-polygon tests.
+    """``Z`` polygons as padded edge arrays, for even-odd point-in-polygon tests and
+    distances to their borders.
 
     Attributes:
         x0, y0, x1, y1: (Z, E) float64 edge end points in pixels; polygons with fewer than
             E edges are padded with horizontal zero edges that never count.
         inv_slope: (Z, E) float64 dx/dy of each edge, 0 for horizontal edges.
+        dx, dy: (Z, E) float64 edge vectors ``(x1 - x0, y1 - y0)``, pixels.
+        length2: (Z, E) float64 squared edge lengths (at least 1e-12), pixels squared.
+        pad: (Z, E) float64 0 on a polygon's edges, +inf on padding (added to squared
+            distances so that padding is never the nearest edge).
     """
 
     x0: FloatArray
@@ -82,6 +89,10 @@ class PolygonSet:
     x1: FloatArray
     y1: FloatArray
     inv_slope: FloatArray
+    dx: FloatArray
+    dy: FloatArray
+    length2: FloatArray
+    pad: FloatArray
 
     @classmethod
     def from_polygons(cls, polygons: Sequence[npt.ArrayLike]) -> PolygonSet:
@@ -90,14 +101,17 @@ class PolygonSet:
         z = len(arrays)
         e = max((len(a) for a in arrays), default=1)
         x0, y0, x1, y1 = (np.zeros((z, e)) for _ in range(4))
+        pad = np.full((z, e), np.inf)
         for i, a in enumerate(arrays):
             b = np.roll(a, -1, axis=0)
             m = len(a)
             x0[i, :m], y0[i, :m], x1[i, :m], y1[i, :m] = a[:, 0], a[:, 1], b[:, 0], b[:, 1]
-        dy = y1 - y0
+            pad[i, :m] = 0.0
+        dx, dy = x1 - x0, y1 - y0
         with np.errstate(divide="ignore", invalid="ignore"):
-            inv = np.where(dy != 0, (x1 - x0) / np.where(dy != 0, dy, 1.0), 0.0)
-        return cls(*(_readonly(a) for a in (x0, y0, x1, y1, inv)))
+            inv = np.where(dy != 0, dx / np.where(dy != 0, dy, 1.0), 0.0)
+        length2 = np.maximum(dx * dx + dy * dy, 1e-12)
+        return cls(*(_readonly(a) for a in (x0, y0, x1, y1, inv, dx, dy, length2, pad)))
 
     def __len__(self) -> int:
         return self.x0.shape[0]
@@ -118,6 +132,22 @@ class PolygonSet:
         xint = self.x0 + (py - self.y0) * self.inv_slope
         hits = straddles & (px < xint)
         return np.logical_xor.reduce(hits, axis=2)
+
+    def border_distance(self, x: FloatArray, y: FloatArray) -> FloatArray:
+        """Returns (n, Z) float64: distance from each point to each polygon's border
+        (its nearest edge, inside or outside alike), pixels.
+
+        Args:
+            x: (n,) float64 anchor x in pixels.
+            y: (n,) float64 anchor y in pixels.
+        """
+        px = x[:, None, None] - self.x0  # (n, Z, E)
+        py = y[:, None, None] - self.y0
+        t = (px * self.dx + py * self.dy) / self.length2
+        np.clip(t, 0.0, 1.0, out=t)
+        ex = px - t * self.dx
+        ey = py - t * self.dy
+        return np.sqrt((ex * ex + ey * ey + self.pad).min(axis=2))
 
 
 @dataclass(frozen=True)

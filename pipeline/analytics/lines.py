@@ -95,6 +95,7 @@ class LineCrossings:
         self.h_px = np.array([ln.hysteresis_px for ln in lines], np.float64)
         self.h_frac = np.array([ln.hysteresis_box_fraction for ln in lines], np.float64)
         self._uses_frac = bool((self.h_frac > 0).any())
+        self._off_if_past = bool((self.h_px > 0).all())  # past the hysteresis: off the line
         n = len(segments)
         min_side = np.array([ln.min_side_s for ln in lines], np.float64).reshape(n)
         self.min_side = min_side - SIDE_TIME_TOLERANCE_S
@@ -184,11 +185,17 @@ class LineCrossings:
             ok = np.where(flipped, within, ok)
             self.seg_ok[slots] = ok
         off = d != 0.0
-        self.ref_d[slots] = np.where(off, d, rd)
-        self.ref_t[slots] = np.where(off, t, rt)
+        if off.all():
+            self.ref_d[slots] = d
+            self.ref_t[slots] = t
+        else:
+            self.ref_d[slots] = np.where(off, d, rd)
+            self.ref_t[slots] = np.where(off, t, rt)
         h = np.maximum(self.h_px, box_h[:, None] * self.h_frac) if self._uses_frac else self.h_px
         sign = np.sign(d).astype(np.int8)
-        confirmed = off & (np.abs(d) >= h)
+        confirmed = np.abs(d) >= h
+        if not self._off_if_past:
+            confirmed &= off
         if self._uses_time:
             cand = self.cand[slots]
             since = np.where(confirmed & (sign != cand), pts_s, self.cand_since[slots])
@@ -196,7 +203,7 @@ class LineCrossings:
             self.cand_since[slots] = since
             confirmed &= (pts_s - since) >= self.min_side
         side = self.side[slots]
-        changed = confirmed & (side != 0) & (sign != side)
+        changed = confirmed & ((sign + side) == 0)  # confirmed: sign is +-1; side -sign
         counted = changed & ok
         self.side[slots] = np.where(confirmed, sign, side)
         if changed.any():

@@ -31,6 +31,7 @@ class TrackSlots:
     Attributes:
         track_id: (capacity,) int64 track id per slot, -1 where free.
         last_seen: (capacity,) float64 media time a slot's track was last seen, NaN if free.
+        added: how many ids the last :meth:`lookup` gave a slot (0: all had one).
     """
 
     def __init__(self, capacity: int = INITIAL_SLOTS) -> None:
@@ -38,6 +39,7 @@ class TrackSlots:
         self._free: list[int] = list(range(capacity - 1, -1, -1))
         self.track_id = np.full(capacity, -1, np.int64)
         self.last_seen = np.full(capacity, np.nan)
+        self.added = 0
 
     @property
     def capacity(self) -> int:
@@ -50,6 +52,7 @@ class TrackSlots:
         """Returns the (n,) slots of ``ids``, giving new ids a free slot (growing if needed)."""
         get = self._slot_of.get
         slots = [get(t, -1) for t in ids]
+        self.added = 0
         if -1 in slots:
             for i, t in enumerate(ids):
                 if slots[i] == -1:
@@ -59,6 +62,7 @@ class TrackSlots:
                     self._slot_of[t] = s
                     self.track_id[s] = t
                     slots[i] = s
+                    self.added += 1
         return np.array(slots, np.int64)
 
     def find(self, ids: TrackIds) -> npt.NDArray[np.int64]:

@@ -9,7 +9,8 @@ one column per zone, in flat numpy arrays. A visit of a slot in a zone:
   ``zone_exit`` stamped with the last frame inside, dwell ``last inside - start``), or
   when the track's state is dropped. A visit that never counted ends silently;
 - with continuity (``deep_grace_s`` longer than ``exit_grace_s``): a visit whose track was
-  last seen deep inside (the caller says which anchors are) stays open that long, and
+  last seen deep inside (the caller says which anchors are, when asked: see
+  :data:`DeepOf`) stays open that long, and
   :meth:`ZoneVisits.hand_over` passes it on to a new track that continues the lost one
   (:mod:`pipeline.analytics.continuity`): one visit, its ``tracklets`` counting the tracks
   it joined.
@@ -31,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +41,12 @@ import numpy.typing as npt
 TIME_EPSILON_S = 1e-6
 """Slack in comparisons of media-time differences with min_visit_s and exit_grace_s, so
 that a visit of exactly the minimum counts despite rounding (0.24 - 0.04 < 0.2 in floats)."""
+
+
+DeepOf = Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]]
+"""Given (k,) slots, returns (k, Z) bool: whether each slot's track was deep inside each
+zone (far enough from its border) when last seen. Asked only for tracks last seen inside
+a zone whose visit may end or go on, so that the distances are not measured every frame."""
 
 
 def _empty_i() -> npt.NDArray[np.int64]:
@@ -111,6 +119,7 @@ class ZoneVisits:
         self.confirmed = np.zeros((capacity, z), np.bool_)
         self.seen_out = np.zeros((capacity, z), np.bool_)
         self.deep = np.zeros((capacity, z), np.bool_)
+        self.unsettled = np.zeros(capacity, np.bool_)
         self.tracklets = np.zeros((capacity, z), np.int64)
 
     @property
@@ -128,11 +137,12 @@ class ZoneVisits:
         self.confirmed = np.concatenate([self.confirmed, np.zeros((extra, z), np.bool_)])
         self.seen_out = np.concatenate([self.seen_out, np.zeros((extra, z), np.bool_)])
         self.deep = np.concatenate([self.deep, np.zeros((extra, z), np.bool_)])
+        self.unsettled = np.concatenate([self.unsettled, np.zeros(extra, np.bool_)])
         self.tracklets = np.concatenate([self.tracklets, np.zeros((extra, z), np.int64)])
 
     def update(
         self, slots: npt.NDArray[np.int64], inside: npt.NDArray[np.bool_], pts_s: float,
-        deep: npt.NDArray[np.bool_] | None = None,
+        deep_of: DeepOf | None = None,
     ) -> ZoneChanges:
         """Advances every visit to media time ``pts_s``.
 
@@ -140,8 +150,9 @@ class ZoneVisits:
             slots: (n,) int64 distinct slots of the tracks seen in this frame.
             inside: (n, Z) bool, whether each seen track's anchor is inside each zone.
             pts_s: the frame's media time in seconds (non-decreasing across calls).
-            deep: (n, Z) bool, whether each seen track's anchor is deep inside each zone
-                (its visit then ends only after ``deep_grace_s``); None: none is.
+            deep_of: which tracks were deep inside when last seen (a visit left there
+                ends only after ``deep_grace_s``), asked when it matters; None: every
+                track inside is.
 
         Returns:
             The visits that started counting or ended. Slots not seen in this frame are
@@ -150,9 +161,11 @@ class ZoneVisits:
         if self.num_zones == 0:
             return NO_CHANGES
         ended = NO_CHANGES
-        grace = np.where(self.deep, self._deep_grace_cmp, self._grace_cmp)
-        expired = (pts_s - self.last_in) > grace
+        since = pts_s - self.last_in
+        expired = since > self._grace_cmp  # the deep grace is at least as long
         if expired.any():
+            self._settle(np.flatnonzero(expired.any(axis=1)), deep_of)
+            expired &= since > np.where(self.deep, self._deep_grace_cmp, self._grace_cmp)
             if len(slots):
                 expired[slots] &= ~inside
             if expired.any():
@@ -160,12 +173,14 @@ class ZoneVisits:
         if not len(slots):
             return ended
         self.seen_out[slots] = ~inside
-        self.deep[slots] = inside if deep is None else inside & deep
+        self.deep[slots] = inside  # deep or not: settled when it matters
+        if deep_of is not None:
+            self.unsettled[slots] = True
         st = self.start[slots]
         fresh = inside & np.isnan(st)
-        st = np.where(fresh, pts_s, st)
-        self.start[slots] = st
         if fresh.any():
+            st = np.where(fresh, pts_s, st)
+            self.start[slots] = st
             self.tracklets[slots] = np.where(fresh, 1, self.tracklets[slots])
         last = np.where(inside, pts_s, self.last_in[slots])
         self.last_in[slots] = last
@@ -188,19 +203,22 @@ class ZoneVisits:
             exit_tracklets=ended.exit_tracklets,
         )
 
-    def end_slots(self, slots: npt.NDArray[np.int64], keep_deep: bool = False) -> ZoneChanges:
+    def end_slots(self, slots: npt.NDArray[np.int64], keep_deep: bool = False,
+                  deep_of: DeepOf | None = None) -> ZoneChanges:
         """Ends every visit of ``slots`` now (their tracks' state is being dropped), or
-        with ``keep_deep`` those whose track was not last seen deep inside."""
+        with ``keep_deep`` those whose track was not last seen deep inside (``deep_of``,
+        as for :meth:`update`)."""
         if self.num_zones == 0 or not len(slots):
             return NO_CHANGES
         mask = np.zeros(self.start.shape, np.bool_)
         mask[slots] = ~np.isnan(self.start[slots])
         if keep_deep:
+            self._settle(slots, deep_of)
             mask[slots] &= ~self.deep[slots]
         return self._end(mask) if mask.any() else NO_CHANGES
 
     def hand_over(self, pred: npt.NDArray[np.int64], succ: npt.NDArray[np.int64],
-                  inside: npt.NDArray[np.bool_]) -> None:
+                  inside: npt.NDArray[np.bool_], deep_of: DeepOf | None = None) -> None:
         """Passes visits on from lost tracks to the new tracks that continue them.
 
         A visit goes on where the lost track was last seen deep inside the zone and the
@@ -212,9 +230,11 @@ class ZoneVisits:
             pred: (k,) int64 slots of the lost tracks.
             succ: (k,) int64 slots of the new tracks, in their first frame (no visits).
             inside: (k, Z) bool, whether each new track's anchor is inside each zone.
+            deep_of: as for :meth:`update`.
         """
         if self.num_zones == 0 or not len(pred):
             return
+        self._settle(pred, deep_of)
         go_on = ~np.isnan(self.start[pred]) & self.deep[pred] & inside
         if not go_on.any():
             return
@@ -225,6 +245,19 @@ class ZoneVisits:
         mask = np.zeros(self.start.shape, np.bool_)
         mask[pred] = go_on
         self._clear(mask)
+
+    def _settle(self, slots: npt.NDArray[np.int64], deep_of: DeepOf | None) -> None:
+        """Narrows the ``deep`` flags of ``slots`` (inside, when last seen) to those deep
+        inside, where not done yet."""
+        if deep_of is None:
+            return
+        slots = slots[self.unsettled[slots]]
+        if not len(slots):
+            return
+        self.unsettled[slots] = False
+        slots = slots[self.deep[slots].any(axis=1)]
+        if len(slots):
+            self.deep[slots] &= deep_of(slots)
 
     def _clear(self, mask: npt.NDArray[np.bool_]) -> None:
         self.start[mask] = np.nan

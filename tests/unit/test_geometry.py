@@ -50,6 +50,18 @@ def test_polygon_test_is_vectorised_over_points() -> None:
     assert np.array_equal(got, expected)
 
 
+def test_border_distance_ignores_the_padding_of_polygons_with_fewer_edges() -> None:
+    # The triangle's edge arrays are padded to the L's 6 edges with zero edges at the
+    # origin: a point near the origin, far from the triangle, must not measure to them.
+    far = np.array(TRIANGLE, float) + 20.0  # (20, 20), (30, 20), (25, 30)
+    polys = PolygonSet.from_polygons([far, np.array(L_SHAPE, float)])
+    d = polys.border_distance(np.array([1.0, 25.0, 7.0]), np.array([1.0, 19.0, 2.0]))
+    assert d.shape == (3, 2)
+    np.testing.assert_allclose(d[0], [np.hypot(19.0, 19.0), 1.0])
+    np.testing.assert_allclose(d[1], [1.0, np.hypot(15.0, 9.0)])  # 1 px below its base
+    np.testing.assert_allclose(d[2], [np.hypot(13.0, 18.0), 2.0])  # 2 px below the notch
+
+
 def test_signed_distance_is_positive_on_the_right_as_seen_in_the_image() -> None:
     # A line drawn left to right: below it (larger y) is its right-hand side.
     # A line drawn top to bottom: left of it (smaller x) is its right-hand side.

@@ -7,8 +7,8 @@ import pytest
 
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
-from pipeline.analytics.continuity import border_distance
 from pipeline.analytics.events import Event, events_to_table
+from pipeline.analytics.geometry import PolygonSet
 from pipeline.analytics.slots import INITIAL_SLOTS
 from tests.unit.analytics_helpers import FPS, at, tracks_at
 
@@ -179,8 +179,8 @@ def test_joining_state_stays_bounded() -> None:
 
 
 def test_border_distance_inside_and_outside() -> None:
-    square = [np.array(SQUARE, np.float64)]
-    d = border_distance(square, np.array([200.0, 103.0, 50.0]), np.array([200.0, 200.0, 200.0]))
+    square = PolygonSet.from_polygons([np.array(SQUARE, np.float64)])
+    d = square.border_distance(np.array([200.0, 103.0, 50.0]), np.array([200.0, 200.0, 200.0]))
     assert d[:, 0].tolist() == [100.0, 3.0, 50.0]
 
 
@@ -215,3 +215,42 @@ def test_a_person_lost_deep_inside_counts_in_occupancy_while_the_visit_may_go_on
     assert cam.snapshot().zones[0].occupancy == 1  # 0.96 s after its last frame
     cam.update(at(tracks_at([]), 1.0 + 3.04))  # past max_gap_s: the visit ended
     assert cam.snapshot().zones[0].occupancy == 0
+
+
+def test_deep_flags_settle_from_the_last_sighting() -> None:
+    # Visits measure how deep their track was only when it matters (lost, removed or
+    # continued tracks). Whenever a visit's flag is settled it must say what the track's
+    # last sighting said: inside and at least zone_edge body heights (here 50 px) from
+    # the square's border, however the track was lost (hidden, removed, frames skipped).
+    cam = camera({"zone_edge": 1.0})
+    rng = np.random.default_rng(7)
+    pos = rng.integers(60, 340, size=(8, 2)).astype(np.float64)
+    ids, hidden, next_id = list(range(8)), np.zeros(8, np.int64), 8
+    last: dict[int, tuple[float, float]] = {}
+    outcomes = {"settled": 0, "ended": 0}
+    t = 0.0
+    for _ in range(1500):
+        pos = np.clip(pos + rng.integers(-4, 5, size=pos.shape), 40, 360)
+        removed = []
+        for i in np.flatnonzero((hidden == 0) & (rng.random(8) < 0.02)):
+            hidden[i] = rng.integers(5, 40)
+            if rng.random() < 0.5:
+                removed.append(ids[i])
+                ids[i], next_id = next_id, next_id + 1
+        rows = [(ids[i], *pos[i]) for i in np.flatnonzero(hidden == 0)]
+        hidden[hidden > 0] -= 1
+        cam.update(at(tracks_at(rows), t, removed))
+        last.update({tid: (x, y) for tid, x, y in rows})
+        t += (1 + 15 * (rng.random() < 0.01)) / FPS  # now and then frames are skipped
+        zv = cam._zones
+        for slot in np.flatnonzero(~np.isnan(zv.start[:, 0]) | cam._ends.retired):
+            x, y = last[int(cam._slots.track_id[slot])]
+            inside = 100 < x < 300 and 100 < y < 300
+            deep = inside and min(x - 100, 300 - x, y - 100, 300 - y) >= 50
+            if not zv.unsettled[slot] and not np.isnan(zv.start[slot, 0]):
+                assert bool(zv.deep[slot, 0]) == (deep and not zv.seen_out[slot, 0])
+                outcomes["settled"] += 1
+            if cam._ends.retired[slot] and inside and not deep:  # removed near the border
+                assert np.isnan(zv.start[slot, 0])  # its visit ended at once
+                outcomes["ended"] += 1
+    assert outcomes["settled"] > 50 and outcomes["ended"] > 5
