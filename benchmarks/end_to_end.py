@@ -38,6 +38,7 @@ apply_ray_env()  # this benchmark starts Ray: panoray's Ray and Serve settings f
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import cpu_split  # noqa: E402
 from benchmarks.common import emit, goal, machine, per_core_sessions_rate, rate  # noqa: E402
 from models.config import ModelConfig, ServingConfig  # noqa: E402
 from models.detector import OnnxDetector  # noqa: E402
@@ -50,7 +51,8 @@ log = logging.getLogger("benchmarks.end_to_end")
 DEMO_CLIP = ROOT / "pipeline" / "demo" / "vtest.mp4"
 MOT15 = ROOT.parent / "shared" / "data" / "mot15"
 GOALS = {"offline_8_vs_naive": 1.0, "offline_8_vs_bare": 0.85, "live_50_p95_ms": 150.0,
-         "soak_rss_growth": 0.05}
+         "soak_rss_growth": 0.05, "overhead_cpu_ms_per_frame": 5.0}
+IDLE_S = 4.0  # seconds the pipeline's processes are watched idle after an offline run
 LINE = {"id": "mid", "start": [0.5, 0.1], "end": [0.5, 0.9]}
 ZONE = {"id": "left", "points": [[0.0, 0.2], [0.5, 0.2], [0.5, 0.9], [0.0, 0.9]]}
 
@@ -166,16 +168,24 @@ def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int
     # Cameras start one after another; frames done before the last one started are not
     # timed, so that actor start-up does not count as throughput.
     already = sum(st.frames_delivered for st in runner.camera_stats().values())
+    cpu_before = cpu_split.snapshot()
     start = time.perf_counter()
     why = runner.wait(threading.Event())
     elapsed = time.perf_counter() - start
+    cpu_after = cpu_split.snapshot()
+    # the same processes with no frame flowing (every camera at its file's end): what
+    # they cost per second whatever the frame rate
+    time.sleep(IDLE_S)
+    idle = cpu_split.split(cpu_after, cpu_split.snapshot(), 1)
     summary = runner.shutdown()
     delivered = sum(c["frames_delivered"] for c in summary["cameras"].values())
     dropped = sum(c["frames_dropped"] for c in summary["cameras"].values())
     timed = delivered - already
     return {"cameras": n, "frames": delivered, "frames_timed": timed, "dropped": dropped,
             "ended": why, "seconds": round(elapsed, 2),
-            "frames_per_s": round(timed / elapsed, 2)}
+            "frames_per_s": round(timed / elapsed, 2),
+            "cpu_ms_per_frame": cpu_split.split(cpu_before, cpu_after, timed),
+            "idle_cpu_ms_per_s": {k: round(v / IDLE_S, 2) for k, v in idle.items()}}
 
 
 def run_live(handle: Any, total_fps: float, seconds: float, out: pathlib.Path, tag: str,
@@ -270,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
 
     naive_counts = counts if not args.quick else [max(counts)]
     before = baselines(files, naive_counts, naive_each, seconds)
+    model_ms, decode_ms = cpu_split.model_cpu_ms(files), cpu_split.decode_cpu_ms(files)
 
     import ray
     from ray import serve
@@ -297,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     top = str(max(counts))
     vs_naive = offline[top]["frames_per_s"] / naive.get(top, max(naive.values()))
     vs_bare = offline[top]["frames_per_s"] / bare["best"]
+    split = {n: cpu_split.overhead(r["cpu_ms_per_frame"], model_ms, decode_ms,
+                                   r["idle_cpu_ms_per_s"], r["frames_per_s"])
+             for n, r in offline.items()}
     emit({
         "benchmark": "end_to_end",
         "machine": machine(),
@@ -313,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             "vs_per_core_sessions": round(
                 offline[str(n)]["frames_per_s"] / bare["per_core_sessions_batch_8"], 3)}
             for n in counts},
+        "cpu_split": split,
         "capacity_frames_per_s": capacity,
         "live": live,
         "soak": {"seconds": soak_s, **soak_run, **soak},
@@ -323,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
                                    higher_is_better=False),
             "soak_rss_growth": goal(soak["growth"], GOALS["soak_rss_growth"],
                                     higher_is_better=False),
+            f"overhead_{top}_cpu_ms_per_frame": goal(
+                split[top]["overhead_cpu_ms"], GOALS["overhead_cpu_ms_per_frame"],
+                higher_is_better=False),
         },
     })
     return 0
