@@ -7,7 +7,10 @@ Measured side by side on the same machine and inputs:
   * panoray offline over the same N files (N = 1, 4, 8): frames/s and ratios to both;
   * panoray live at 50% and 90% of its measured capacity: p50/p95 latency from frame
     capture to tracks, and drops;
-  * memory: resident memory of the Ray processes over a soak at 50% load, and its slope.
+  * memory: resident memory of the Ray processes over a soak at 50% load, and its slope;
+  * where the CPU goes per analysed frame offline, by kind of process, and Ray's and the
+    stages' overhead once the model's and decoding's own costs are taken out
+    (benchmarks/cpu_split.py).
 The bare ceiling and the naive loop are measured before and after panoray's runs and
 averaged, so that load from elsewhere on a shared machine weighs on both sides alike.
 Inputs are real clips: the demo clip, and the MOT15 videos in ../shared when present.
