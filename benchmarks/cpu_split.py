@@ -139,6 +139,9 @@ def overhead(per_frame: dict[str, float], model_ms: float, decode_ms: float,
 
 
 if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
     from benchmarks.common import part_of
 
     part_of(__doc__, "end_to_end.py")
