@@ -74,29 +74,36 @@ def split(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, floa
     return per_frame
 
 
-def model_cpu_ms(files: list[pathlib.Path], batch: int = 8, seconds: float = 1.5) -> float:
-    """CPU-ms per image of one single-threaded session of the default model, batches of
-    ``batch`` real frames (thread CPU time, so other load on the machine does not count)."""
+def model_frames(det: Any, files: list[pathlib.Path], per_file: int = 16
+                 ) -> tuple[list[Any], list[tuple[int, int]]]:
+    """The first ``per_file`` frames of each clip, resized to ``det``'s input, with their
+    original (width, height)."""
     import cv2
 
-    from models.config import ModelConfig
-    from models.detector import OnnxDetector
     from models.preprocess import prepare_frame
 
-    det = OnnxDetector(ModelConfig(intra_op_threads=1))
     smalls, sizes = [], []
     for path in files:
         cap = cv2.VideoCapture(str(path))
-        while len(smalls) < batch * len(files):
+        for _ in range(per_file):
             ok, frame = cap.read()
             if not ok:
                 break
             small, tf = prepare_frame(frame, det.input_spec)
             smalls.append(small)
             sizes.append((tf.width, tf.height))
-            if len(smalls) % batch == 0:
-                break
         cap.release()
+    return smalls, sizes
+
+
+def model_cpu_ms(files: list[pathlib.Path], batch: int = 8, seconds: float = 1.5) -> float:
+    """CPU-ms per image of one single-threaded session of the default model, batches of
+    ``batch`` real frames (thread CPU time, so other load on the machine does not count)."""
+    from models.config import ModelConfig
+    from models.detector import OnnxDetector
+
+    det = OnnxDetector(ModelConfig(intra_op_threads=1))
+    smalls, sizes = model_frames(det, files)
     smalls, sizes = smalls[:batch], sizes[:batch]
     det.detect(smalls, sizes)  # warm-up
     done, cpu0, wall_end = 0, time.thread_time(), time.perf_counter() + seconds

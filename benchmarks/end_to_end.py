@@ -45,7 +45,6 @@ from benchmarks import cpu_split  # noqa: E402
 from benchmarks.common import emit, goal, machine, per_core_sessions_rate, rate  # noqa: E402
 from models.config import ModelConfig, ServingConfig  # noqa: E402
 from models.detector import OnnxDetector  # noqa: E402
-from models.preprocess import prepare_frame  # noqa: E402
 from pipeline.tracking.config import TrackerConfig  # noqa: E402
 from pipeline.tracking.tracker import ByteTracker  # noqa: E402
 
@@ -78,17 +77,7 @@ def clip_fps(path: pathlib.Path) -> float:
 # -- baselines -------------------------------------------------------------------------
 def bare_ceiling(det: OnnxDetector, files: list[pathlib.Path], seconds: float) -> dict[str, Any]:
     """ONNX Runtime alone on pre-decoded, pre-resized real frames; images/s per batch."""
-    smalls, sizes = [], []
-    for path in files:
-        cap = cv2.VideoCapture(str(path))
-        for _ in range(16):
-            ok, frame = cap.read()
-            if not ok:
-                break
-            small, tf = prepare_frame(frame, det.input_spec)
-            smalls.append(small)
-            sizes.append((tf.width, tf.height))
-        cap.release()
+    smalls, sizes = cpu_split.model_frames(det, files)
     out = {}
     for bs in (1, 4, 8):
         batch, bsizes = smalls[:bs], sizes[:bs]
