@@ -7,7 +7,10 @@ Measured side by side on the same machine and inputs:
   * panoray offline over the same N files (N = 1, 4, 8): frames/s and ratios to both;
   * panoray live at 50% and 90% of its measured capacity: p50/p95 latency from frame
     capture to tracks, and drops;
-  * memory: resident memory of the Ray processes over a soak at 50% load, and its slope.
+  * memory: resident memory of the Ray processes over a soak at 50% load, and its slope;
+  * where the CPU goes per analysed frame offline, by kind of process, and Ray's and the
+    stages' overhead once the model's and decoding's own costs are taken out
+    (benchmarks/cpu_split.py).
 The bare ceiling and the naive loop are measured before and after panoray's runs and
 averaged, so that load from elsewhere on a shared machine weighs on both sides alike.
 Inputs are real clips: the demo clip, and the MOT15 videos in ../shared when present.
@@ -38,10 +41,10 @@ apply_ray_env()  # this benchmark starts Ray: panoray's Ray and Serve settings f
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import cpu_split  # noqa: E402
 from benchmarks.common import emit, goal, machine, per_core_sessions_rate, rate  # noqa: E402
 from models.config import ModelConfig, ServingConfig  # noqa: E402
 from models.detector import OnnxDetector  # noqa: E402
-from models.preprocess import prepare_frame  # noqa: E402
 from pipeline.tracking.config import TrackerConfig  # noqa: E402
 from pipeline.tracking.tracker import ByteTracker  # noqa: E402
 
@@ -50,7 +53,8 @@ log = logging.getLogger("benchmarks.end_to_end")
 DEMO_CLIP = ROOT / "pipeline" / "demo" / "vtest.mp4"
 MOT15 = ROOT.parent / "shared" / "data" / "mot15"
 GOALS = {"offline_8_vs_naive": 1.0, "offline_8_vs_bare": 0.85, "live_50_p95_ms": 150.0,
-         "soak_rss_growth": 0.05}
+         "soak_rss_growth": 0.05, "overhead_cpu_ms_per_frame": 5.0}
+IDLE_S = 4.0  # seconds the pipeline's processes are watched idle after an offline run
 LINE = {"id": "mid", "start": [0.5, 0.1], "end": [0.5, 0.9]}
 ZONE = {"id": "left", "points": [[0.0, 0.2], [0.5, 0.2], [0.5, 0.9], [0.0, 0.9]]}
 
@@ -73,17 +77,7 @@ def clip_fps(path: pathlib.Path) -> float:
 # -- baselines -------------------------------------------------------------------------
 def bare_ceiling(det: OnnxDetector, files: list[pathlib.Path], seconds: float) -> dict[str, Any]:
     """ONNX Runtime alone on pre-decoded, pre-resized real frames; images/s per batch."""
-    smalls, sizes = [], []
-    for path in files:
-        cap = cv2.VideoCapture(str(path))
-        for _ in range(16):
-            ok, frame = cap.read()
-            if not ok:
-                break
-            small, tf = prepare_frame(frame, det.input_spec)
-            smalls.append(small)
-            sizes.append((tf.width, tf.height))
-        cap.release()
+    smalls, sizes = cpu_split.model_frames(det, files)
     out = {}
     for bs in (1, 4, 8):
         batch, bsizes = smalls[:bs], sizes[:bs]
@@ -166,16 +160,24 @@ def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int
     # Cameras start one after another; frames done before the last one started are not
     # timed, so that actor start-up does not count as throughput.
     already = sum(st.frames_delivered for st in runner.camera_stats().values())
+    cpu_before = cpu_split.snapshot()
     start = time.perf_counter()
     why = runner.wait(threading.Event())
     elapsed = time.perf_counter() - start
+    cpu_after = cpu_split.snapshot()
+    # the same processes with no frame flowing (every camera at its file's end): what
+    # they cost per second whatever the frame rate
+    time.sleep(IDLE_S)
+    idle = cpu_split.split(cpu_after, cpu_split.snapshot(), 1)
     summary = runner.shutdown()
     delivered = sum(c["frames_delivered"] for c in summary["cameras"].values())
     dropped = sum(c["frames_dropped"] for c in summary["cameras"].values())
     timed = delivered - already
     return {"cameras": n, "frames": delivered, "frames_timed": timed, "dropped": dropped,
             "ended": why, "seconds": round(elapsed, 2),
-            "frames_per_s": round(timed / elapsed, 2)}
+            "frames_per_s": round(timed / elapsed, 2),
+            "cpu_ms_per_frame": cpu_split.split(cpu_before, cpu_after, timed),
+            "idle_cpu_ms_per_s": {k: round(v / IDLE_S, 2) for k, v in idle.items()}}
 
 
 def run_live(handle: Any, total_fps: float, seconds: float, out: pathlib.Path, tag: str,
@@ -270,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
 
     naive_counts = counts if not args.quick else [max(counts)]
     before = baselines(files, naive_counts, naive_each, seconds)
+    model_ms, decode_ms = cpu_split.model_cpu_ms(files), cpu_split.decode_cpu_ms(files)
 
     import ray
     from ray import serve
@@ -297,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     top = str(max(counts))
     vs_naive = offline[top]["frames_per_s"] / naive.get(top, max(naive.values()))
     vs_bare = offline[top]["frames_per_s"] / bare["best"]
+    split = {n: cpu_split.overhead(r["cpu_ms_per_frame"], model_ms, decode_ms,
+                                   r["idle_cpu_ms_per_s"], r["frames_per_s"])
+             for n, r in offline.items()}
     emit({
         "benchmark": "end_to_end",
         "machine": machine(),
@@ -313,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             "vs_per_core_sessions": round(
                 offline[str(n)]["frames_per_s"] / bare["per_core_sessions_batch_8"], 3)}
             for n in counts},
+        "cpu_split": split,
         "capacity_frames_per_s": capacity,
         "live": live,
         "soak": {"seconds": soak_s, **soak_run, **soak},
@@ -323,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
                                    higher_is_better=False),
             "soak_rss_growth": goal(soak["growth"], GOALS["soak_rss_growth"],
                                     higher_is_better=False),
+            f"overhead_{top}_cpu_ms_per_frame": goal(
+                split[top]["overhead_cpu_ms"], GOALS["overhead_cpu_ms_per_frame"],
+                higher_is_better=False),
         },
     })
     return 0

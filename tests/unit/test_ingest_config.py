@@ -13,7 +13,7 @@ def test_defaults_are_a_live_tcp_camera():
     assert (c.mode, c.source.transport, c.source.kind, c.source.loop) == ("live", "tcp", "auto",
                                                                           False)
     assert (c.placement.num_cpus, c.stills.max_side, c.in_flight_limit) == (0.25, 640, 4)
-    assert CameraConfig(id="door", url=URL, mode="offline").in_flight_limit == 16
+    assert CameraConfig(id="door", url=URL, mode="offline").in_flight_limit == 64
 
 
 @pytest.mark.parametrize(
