@@ -16,6 +16,7 @@ import ray
 from actors.camera_actor import start_camera
 from models.preprocess import InputSpec
 from pipeline.ingest.config import CameraConfig
+from pipeline.ingest.diagnose import UNDIAGNOSED
 from tests.conftest import REQUIRE_SYSTEM_DEPS, free_port, merged, require_system
 from tests.images import astronaut_rgb, encode
 from tests.media import write_clip
@@ -176,7 +177,8 @@ def test_rtsp_camera_reconnects_after_the_server_is_killed_and_restarted(ray_ses
         time.sleep(1.5)  # several attempts, all refused
         during = ray.get(cam.health.remote())
         assert during.state == "reconnecting"
-        assert during.reason == f"connection to 127.0.0.1:{port} refused (nothing listening)"
+        # The reason says nothing about the port (no port oracle); the camera's log does.
+        assert during.reason == UNDIAGNOSED
 
         server = start_rtsp_server(port)
         after = wait_until(
@@ -186,7 +188,7 @@ def test_rtsp_camera_reconnects_after_the_server_is_killed_and_restarted(ray_ses
         )
         outage_s = time.monotonic() - outage_started
         assert after.reconnects >= 1
-        assert "refused" in after.last_error
+        assert UNDIAGNOSED in after.last_error
         assert after.frames_decoded > before.frames_decoded
 
         # Media time runs on across the outage: increasing, with a gap about its length.
@@ -230,7 +232,7 @@ def test_bad_inputs_fail_alone_while_a_healthy_camera_keeps_delivering(ray_sessi
                       "FFmpeg could not open the file: not a video, or truncated or corrupt"),
         "scheme": (f"foo://bob:{SECRET}@host/x", "failed", "unsupported URL scheme 'foo'"),
         "unreachable": (f"rtsp://bob:{SECRET}@127.0.0.1:{refused_port}/cam", "reconnecting",
-                        f"connection to 127.0.0.1:{refused_port} refused (nothing listening)"),
+                        UNDIAGNOSED),
         "stalled": (stalling.url, "reconnecting", "stream stalled: no frame for 1.5 s"),
     }
     healthy = start_camera(
