@@ -123,27 +123,37 @@ class PipelineController:
                 "grow; lower cameras[].placement.num_cpus (a camera actor mostly waits) or add "
                 "nodes",
                 wanted, free_cpu)
+        # Reserved under the lock, placed outside it (up to ray.camera_start_timeout_s
+        # each), listed under it as each one runs: reads, adds and removes answer
+        # meanwhile. A few cameras start at a time; spread placement sees only actors
+        # already placed, so those start one by one.
+        gate = asyncio.Semaphore(
+            1 if cfg.ray.camera_placement == "spread" else CAMERA_START_CONCURRENCY)
+        records: list[CameraRecord] = []
         async with graph.lock:
-            # A few cameras start at a time, each listed as soon as it runs; spread
-            # placement sees only actors already placed, so those start one by one.
-            gate = asyncio.Semaphore(
-                1 if cfg.ray.camera_placement == "spread" else CAMERA_START_CONCURRENCY)
-            records: list[CameraRecord] = []
             for cam in cameras:  # hosts chosen in config order
                 records.append(graph.new_record(cam, "config", records))
+                graph.starting[cam.id] = records[-1]
 
-            async def launch(record: CameraRecord) -> None:
+        async def launch(record: CameraRecord) -> None:
+            try:
                 async with gate:
                     await graph.launch(record)
+            finally:
+                async with graph.lock:
+                    graph.starting.pop(record.camera.id, None)
+                    if record.camera.id in graph.actors:  # running: listed
+                        graph.records[record.camera.id] = record
 
-            outcomes = await asyncio.gather(*(launch(r) for r in records),
-                                            return_exceptions=True)
-            for record, outcome in zip(records, outcomes, strict=True):
-                if not isinstance(outcome, BaseException):
-                    graph.records[record.camera.id] = record  # listed in config order
-            failed = [o for o in outcomes if isinstance(o, BaseException)]
-            if failed:
-                raise failed[0]
+        outcomes = await asyncio.gather(*(launch(r) for r in records), return_exceptions=True)
+        async with graph.lock:  # config cameras listed in config order, API ones after
+            rank = {r.camera.id: i for i, r in enumerate(records)}
+            listed = sorted(graph.records.items(), key=lambda kv: rank.get(kv[0], len(rank)))
+            graph.records.clear()
+            graph.records.update(listed)
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if failed:
+            raise failed[0]
         if self._batch is not None:
             self._batch.start()
         self._supervisor.start()

@@ -171,14 +171,15 @@ class ActorGraph:
     # -- cameras -----------------------------------------------------------------------
     async def launch(self, record: CameraRecord) -> None:
         """Places and starts a new camera's actor (:meth:`place`) and lists it in
-        :attr:`actors`.
+        :attr:`actors` (:meth:`adopt`: a tracker or aggregator re-created while it was
+        being placed is handed to it).
 
         Raises:
             PanorayError: the actor did not start within ``ray.camera_start_timeout_s``.
         """
+        hosts = (record.tracker, record.aggregator)
         actor = await self.place(record)
-        self.actors[record.camera.id] = actor
-        record.node_id = await asyncio.to_thread(_actor_node, actor)
+        await self.adopt(record, actor, hosts)  # a host re-created meanwhile is handed over
 
     async def place(self, record: CameraRecord, resume: bool = False) -> Any:
         """Creates and starts the camera's actor and returns it, not yet listed in

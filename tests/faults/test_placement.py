@@ -1,9 +1,12 @@
-"""A camera whose actor is being re-created does not block the controller: while its new
+"""A camera being placed does not block the controller. While a re-created camera's new
 actor waits for room on the cluster, cameras are listed and removed (that camera itself
-here), and a camera removed meanwhile gets no new actor once room comes."""
+here), and a camera removed meanwhile gets no new actor once room comes. At start-up, a
+config camera that cannot be placed holds up neither reads nor the removal of a camera
+that already runs."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import ray
@@ -14,6 +17,8 @@ from tests.faults.harness import graph_of, kill9, site
 CAMERA_CPUS = 0.25  # cameras[].placement.num_cpus by default
 START_TIMEOUT_S = 120.0  # ray.camera_start_timeout_s: the restart waits this long for room
 CALL_S = 20.0  # a controller call that does not wait for the placement answers well within
+STUCK_S = 25.0  # start-up: how long the camera that never fits waits before it fails
+READ_S = 5.0  # a read or remove during that wait answers well within
 
 
 @ray.remote(num_cpus=0)
@@ -80,3 +85,45 @@ def test_a_pending_restart_blocks_no_remove_and_a_removed_camera_gets_no_actor(
             ray.kill(hold)
         summary = runner.shutdown()
     assert not summary.get("error"), summary
+
+
+def test_a_config_camera_that_cannot_be_placed_blocks_no_read_or_remove_at_start_up(
+        serve_app: dict, tmp_path) -> None:
+    from pipeline.app.runner import PipelineRunner
+    from pipeline.errors import PanorayError
+
+    cfg = site(tmp_path / "out", frames=None, mode="live")
+    cfg["cameras"] = cfg["cameras"][:2]  # cam-a fits; cam-b asks for more CPUs than exist
+    cfg["cameras"][1]["placement"] = {"num_cpus": 64}
+    cfg["ray"]["camera_start_timeout_s"] = STUCK_S
+    runner = PipelineRunner(SiteConfig.model_validate(cfg), detector=serve_app["handle"])
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            runner.start()
+        except BaseException as exc:  # noqa: BLE001 - the test reads it
+            failures.append(exc)
+
+    starting = threading.Thread(target=start)
+    started = time.monotonic()
+    starting.start()
+    try:
+        wait_for("the controller", lambda: runner.controller is not None)
+
+        def listed() -> list[str]:
+            views = ray.get(runner.controller.cameras.remote(), timeout=READ_S)
+            return [v["id"] for v in views]
+
+        wait_for("cam-a listed while cam-b waits for room", lambda: listed() == ["cam-a"])
+        removed = ray.get(runner.controller.remove_camera.remote("cam-a"), timeout=READ_S)
+        assert removed["removed"]
+        assert time.monotonic() - started < STUCK_S, "answered only once cam-b gave up"
+        starting.join(STUCK_S + 30)
+        assert not starting.is_alive()
+        assert len(failures) == 1 and isinstance(failures[0], PanorayError), failures
+        assert "cam-b" in str(failures[0]) and "did not start" in str(failures[0])
+    finally:
+        starting.join(STUCK_S + 30)
+        summary = runner.shutdown() if runner.controller is not None else {}
+    assert "cam-b" not in summary.get("cameras", {}), summary
