@@ -325,3 +325,11 @@ def test_the_default_detection_mode_is_read_from_the_product():
     default = InferenceConfig.model_fields["tiling"].default
     assert identity.detection_tiling(1920, 1080) == default
     assert identity.detection_tiling(640, 480) == default
+
+
+@pytest.mark.parametrize("bad", ["a", "1,x", "60", "-1", ","])
+def test_a_bad_seed_list_is_refused_before_any_work(bad, capsys):
+    with pytest.raises(SystemExit) as exc:
+        identity.main(["--seed-list", bad, "--data", "/nonexistent"])
+    assert exc.value.code == 2
+    assert "--seed-list" in capsys.readouterr().err
