@@ -271,13 +271,17 @@ class SmoothingConfig(StrictModel):
         "so zone dwell and occupancy do not drop while a person is hidden.",
     )
     box_smoothing_s: float = Field(
-        0.1, ge=0.0, le=10.0,
+        0.4, ge=0.0, le=10.0,
         description="Each released box's anchor (bottom centre) is the mean of its track's "
         "anchors within this many media seconds either side (near a track's first or last "
         "box, within as many as that side has, so the window stays centred); 0 releases "
         "anchors as detected. Averages out the detector's frame-to-frame jitter of the "
         "anchor that lines and zones use; longer windows round off sharp turns. At most "
-        "lookahead_s.",
+        "lookahead_s (left at its default, it shortens to a shorter lookahead_s). "
+        "Measured on the identity benchmark (development seeds 1-3, chosen among 0.1, "
+        "0.2, 0.3, 0.4, 0.5, 0.8): 0.4 raises the offline margin over the best peer from "
+        "+1.0 to +2.2 HOTA points on the worst sequence and from +4.8 to +5.8 on the "
+        "mean (0.1 before; 0.8 rounds off too much).",
     )
     size_smoothing_s: float = Field(
         1.0, ge=0.0, le=10.0,
@@ -300,7 +304,7 @@ class SmoothingConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> SmoothingConfig:
-        if self.box_smoothing_s > self.lookahead_s:
+        if "box_smoothing_s" in self.model_fields_set and self.box_smoothing_s > self.lookahead_s:
             raise ValueError(
                 f"box_smoothing_s ({self.box_smoothing_s}) must not exceed lookahead_s "
                 f"({self.lookahead_s}): later boxes are averaged in only while held"
@@ -317,6 +321,12 @@ class SmoothingConfig(StrictModel):
                 f"({self.lookahead_s}): a gap is bridged only while its frames are held"
             )
         return self
+
+    @property
+    def anchor_window_s(self) -> float:
+        """The anchor-smoothing window in use: ``box_smoothing_s``, shortened to
+        ``lookahead_s`` when left at its default (later boxes exist only while held)."""
+        return min(self.box_smoothing_s, self.lookahead_s)
 
     @property
     def size_window_s(self) -> float:

@@ -455,7 +455,7 @@ class Smoother:
         a track, nor towards where they were at its end. All rows at once: one table of
         (row, media time, box) over the window, grouped sums (no loop over boxes).
         """
-        w = self.config.box_smoothing_s
+        w = self.config.anchor_window_s
         ws = self.config.size_window_s
         widest = max(w, ws)
         n = len(frame.ids)

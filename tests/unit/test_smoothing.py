@@ -221,6 +221,21 @@ def test_box_smoothing_averages_jitter_over_the_window():
     assert np.abs(np.array(jitter)).max() == 4
 
 
+def test_the_default_anchor_window_is_long_enough_to_average_out_jitter():
+    # Standing still while the detector's anchor jitters +-4 px, frame to frame: the
+    # default window (0.4 s either side, 21 frames at 25 fps) leaves at most 4/21 of it
+    # in mid-track (the old 0.1 s, 5 frames, left 4/5).
+    n = 60
+    frames = [(tracks((1, box(100.0 + 4 * (-1) ** k))), [1] if k == n - 1 else [])
+              for k in range(n)]
+    xs = np.array([(f.tracks.boxes[0, 0] + f.tracks.boxes[0, 2]) / 2
+                   for f in feed(Smoother(SmoothingConfig()), frames)])
+    assert SmoothingConfig().box_smoothing_s == pytest.approx(0.4)
+    assert np.abs(xs[10:-10] - 100.0).max() <= 4 / 21 + 1e-3
+    # Left at its default, the window shortens to a shorter lookahead instead of refusing.
+    assert SmoothingConfig(lookahead_s=0.2, max_gap_s=0.2).anchor_window_s == pytest.approx(0.2)
+
+
 def test_box_smoothing_window_stays_centred_at_a_tracks_ends():
     # A person walking at constant speed: a window cut off on one side would pull the
     # first boxes ahead (towards where the person goes) and the last ones behind, moving
