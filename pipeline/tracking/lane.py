@@ -11,7 +11,9 @@ A *static* frame (``inference.skip_static``: the detector skipped it, nothing mo
 held: the tracker advances its clock without a detection (:meth:`ByteTracker.hold`) and
 the frame shows the tracks of the last detected frame again, so occupancy and dwell go on.
 
-Live cameras get each frame back at once; with smoothing a step returns the frames that
+Live cameras get each frame back at once, with the tracks the detector just missed at
+their predicted boxes for up to ``TrackerConfig.coast_output_s``
+(:meth:`ByteTracker.coasting`); with smoothing a step returns the frames that
 left the lookahead (none, one or several). The tracker actor hosts one lane per camera.
 
 Example:
@@ -116,7 +118,13 @@ class CameraLane:
                 self.tracker.hold(meta.pts_s)
                 tracks = self._shown
             else:
-                tracks = self._shown = self.tracker.update(detections, meta.pts_s)
+                tracks = self.tracker.update(detections, meta.pts_s)
+                if self.smoother is None:
+                    coasting = self.tracker.coasting(meta.width, meta.height)
+                    if len(coasting):
+                        tracks = Tracks(*(np.concatenate([getattr(t, c) for t in (tracks, coasting)])
+                                          for c in Tracks.COLUMNS))
+                self._shown = tracks
                 if self.smoother is not None and len(self.tracker.births):
                     self.smoother.backfill(self.tracker.births)
         except InputError as exc:
