@@ -32,6 +32,9 @@ its presentation time ``pts_s`` and returns :class:`~pipeline.types.Tracks`:
 Output rows are the *detections* matched to confirmed tracks (boxes as detected, not
 smoothed), in input order, with their track ids and their track's class: a track keeps
 the class of its first detection for its whole life, so analytics can count it per class.
+:meth:`ByteTracker.coasting` gives the confirmed tracks missed by the last update (for up
+to ``coast_output_s``) at their predicted boxes; live mode outputs them too
+(:class:`~pipeline.tracking.lane.CameraLane`).
 
 Per-track state lives in a few parallel arrays (structure of arrays), so prediction,
 IoU and correction are vectorised over tracks and deleting tracks frees their memory:

@@ -82,3 +82,19 @@ def test_a_predicted_box_that_leaves_the_frame_is_not_output():
     assert len(tracker.coasting()) == 1  # no frame given: no check
     assert len(tracker.coasting(640, 480)) == 0  # predicted past the right edge
     assert len(tracker.coasting(1280, 480)) == 1
+
+
+def test_a_static_frame_shows_coasting_tracks_only_while_they_coast():
+    # Two people; the second is missed from frame 5 on, then nothing moves (static frames):
+    # the missed one is shown at its prediction for coast_output_s, never after.
+    lane = CameraLane("cam", TrackerConfig(min_hits=1, coast_output_s=0.3))
+    two = lambda k: Detections.merge([person(100 + 4 * k), person(400 + 4 * k)])  # noqa: E731
+    frames = []
+    for k in range(5):
+        frames += lane.step(meta(k), two(k))
+    frames += lane.step(meta(5), person(120))
+    for k in range(6, 30):
+        frames += lane.step(meta(k), person(120), static=True)
+    ids = [f.tracks.track_ids.tolist() for f in frames]
+    assert ids[5:9] == [[1, 2], [1, 2], [1, 2], [1]]
+    assert all(i == [1] for i in ids[9:])
