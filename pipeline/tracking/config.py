@@ -83,6 +83,17 @@ class TrackerConfig(StrictModel):
         description="Media seconds a confirmed track is kept, coasting on its motion model, "
         "after its last matched detection; a detection later than that starts a new id.",
     )
+    coast_output_s: float = Field(
+        0.5, ge=0.0, le=3600.0,
+        description="Live mode (no smoother): a confirmed track whose person the detector "
+        "missed in a frame is still output there, at the track's predicted box, for up to "
+        "this many media seconds after its last matched detection (never beyond "
+        "lost_buffer_s) and while that box is wholly inside the frame, so that a short "
+        "miss neither drops the person from occupancy and dwell nor breaks their track in "
+        "the output. 0: only detected boxes are output. Offline the smoother interpolates "
+        "gaps instead, and this is not used. 0.5 measured on the identity benchmark "
+        "(README, 'Identity, fourth round').",
+    )
     max_height_ratio: float | None = Field(
         1.4, ge=1.0, le=100.0,
         description="A detection whose box height differs from a track's predicted height "

@@ -11,7 +11,9 @@ A *static* frame (``inference.skip_static``: the detector skipped it, nothing mo
 held: the tracker advances its clock without a detection (:meth:`ByteTracker.hold`) and
 the frame shows the tracks of the last detected frame again, so occupancy and dwell go on.
 
-Live cameras get each frame back at once; with smoothing a step returns the frames that
+Live cameras get each frame back at once, with the tracks the detector just missed at
+their predicted boxes for up to ``TrackerConfig.coast_output_s``
+(:meth:`ByteTracker.coasting`); with smoothing a step returns the frames that
 left the lookahead (none, one or several). The tracker actor hosts one lane per camera.
 
 Example:
@@ -119,6 +121,8 @@ class CameraLane:
                 tracks = self._shown = self.tracker.update(detections, meta.pts_s)
                 if self.smoother is not None and len(self.tracker.births):
                     self.smoother.backfill(self.tracker.births)
+            if self.smoother is None:
+                tracks = self._with_coasting(tracks, meta)
         except InputError as exc:
             raise InputError(f"camera {cid!r}: {exc}", exc.field) from exc
         self._last_index = meta.frame_index
@@ -127,6 +131,17 @@ class CameraLane:
             removed, self._carried = np.union1d(removed, self._carried), _NONE
         frame = TrackedFrame(meta, tracks, removed)
         return self.smoother.push(frame) if self.smoother is not None else [frame]
+
+    def _with_coasting(self, tracks: Tracks, meta: FrameMeta) -> Tracks:
+        """``tracks`` and, after them, the tracks the detector just missed at their
+        predicted boxes (live mode; :meth:`ByteTracker.coasting`). A static frame gets the
+        held detections again and the coasting tracks as they stand now, so a track never
+        outlives its removal there."""
+        coasting = self.tracker.coasting(meta.width, meta.height)
+        if not len(coasting):
+            return tracks
+        return Tracks(*(np.concatenate([getattr(t, c) for t in (tracks, coasting)])
+                        for c in Tracks.COLUMNS))
 
     def flush(self) -> list[TrackedFrame]:
         """Releases the frames the smoother holds (the camera stops, or the run ends)."""

@@ -32,6 +32,9 @@ its presentation time ``pts_s`` and returns :class:`~pipeline.types.Tracks`:
 Output rows are the *detections* matched to confirmed tracks (boxes as detected, not
 smoothed), in input order, with their track ids and their track's class: a track keeps
 the class of its first detection for its whole life, so analytics can count it per class.
+:meth:`ByteTracker.coasting` gives the confirmed tracks missed by the last update (for up
+to ``coast_output_s``) at their predicted boxes; live mode outputs them too
+(:class:`~pipeline.tracking.lane.CameraLane`).
 
 Per-track state lives in a few parallel arrays (structure of arrays), so prediction,
 IoU and correction are vectorised over tracks and deleting tracks frees their memory:
@@ -188,6 +191,7 @@ class ByteTracker:
         self._born_s = np.zeros(0, np.float64)
         self._born_box = np.zeros((0, 4), np.float32)  # the box that started the track
         self._born_score = np.zeros(0, np.float32)
+        self._obs_score = np.zeros(0, np.float32)  # score of the last matched detection
         # Observation-centric state: the last matched box (xyxy pixels) and the filter
         # state right after it, to replay a coasting track's gap when it is matched again.
         self._obs = np.zeros((0, 4), np.float64)
@@ -221,6 +225,43 @@ class ByteTracker:
         ids = self._ids[self._ids > 0]
         ids.flags.writeable = False
         return ids
+
+    def coasting(self, width: float | None = None, height: float | None = None) -> Tracks:
+        """The confirmed tracks the last update did not match but that were matched at
+        most ``coast_output_s`` media seconds before it, at their predicted boxes.
+
+        Live mode outputs them beside the detected tracks, so that a short miss neither
+        drops a person from the output nor breaks their track there. Given the frame's
+        size, a predicted box not wholly inside the frame is left out: its person has
+        probably walked out (or the camera turned away), and a box there would be a false
+        one.
+
+        Args:
+            width: frame width in pixels, or None for no frame check.
+            height: frame height in pixels, or None.
+
+        Returns:
+            Their predicted boxes at the last update's time ((k, 4) float32 xyxy pixels),
+            the scores of their last matched detections, their classes and ids, by id;
+            empty when ``coast_output_s`` is 0 or before the first update.
+        """
+        limit = min(self.config.coast_output_s, self.config.lost_buffer_s)
+        if self._last_pts_s is None or limit <= 0.0 or not len(self._ids):
+            return Tracks.empty()
+        unseen = self._last_pts_s - self._last_seen_s
+        rows = np.flatnonzero((self._ids > 0) & (unseen > TIME_TOLERANCE_S)
+                              & (unseen <= limit + TIME_TOLERANCE_S))
+        if not len(rows):
+            return Tracks.empty()
+        boxes = boxes_xyxy(self._pos[rows])
+        if width is not None and height is not None:
+            inside = ((boxes[:, 0] >= 0.0) & (boxes[:, 1] >= 0.0)
+                      & (boxes[:, 2] <= width) & (boxes[:, 3] <= height))
+            rows, boxes = rows[inside], boxes[inside]
+        order = np.argsort(self._ids[rows], kind="stable")
+        rows = rows[order]
+        return Tracks(boxes[order].astype(np.float32), self._obs_score[rows],
+                      self._class[rows], self._ids[rows])
 
     def stats(self) -> TrackerStats:
         """Returns a snapshot of this tracker's counters."""
@@ -380,6 +421,7 @@ class ByteTracker:
             self._hits[matched_rows] += 1
             self._last_seen_s[matched_rows] = pts_s
             self._obs[matched_rows] = det_boxes[matched_dets]
+            self._obs_score[matched_rows] = scores[matched_dets]
             self._obs_pos[matched_rows] = self._pos[matched_rows]
             self._obs_vel[matched_rows] = self._vel[matched_rows]
             self._obs_cov[matched_rows] = self._cov[matched_rows]
@@ -547,6 +589,7 @@ class ByteTracker:
         self._born_s = np.concatenate([self._born_s, np.full(n, pts_s)])
         self._born_box = np.concatenate([self._born_box, dets.boxes.astype(np.float32)])
         self._born_score = np.concatenate([self._born_score, dets.scores.astype(np.float32)])
+        self._obs_score = np.concatenate([self._obs_score, dets.scores.astype(np.float32)])
         self._obs = np.concatenate([self._obs, dets.boxes.astype(np.float64)])
         self._obs_pos = np.concatenate([self._obs_pos, pos])
         self._obs_vel = np.concatenate([self._obs_vel, vel])
@@ -587,6 +630,7 @@ class ByteTracker:
         self._born_s = self._born_s[keep]
         self._born_box = self._born_box[keep]
         self._born_score = self._born_score[keep]
+        self._obs_score = self._obs_score[keep]
         self._obs = self._obs[keep]
         self._obs_pos = self._obs_pos[keep]
         self._obs_vel = self._obs_vel[keep]
