@@ -19,7 +19,9 @@ What the model draws, per person and frame (rows of the ground truth):
 
 - **Score and misses**: a latent normal ``z`` per person; the detector's score is
   ``sigmoid(mu + sigma z)`` with ``mu`` a quadratic in ``log h_model``, ``log squeeze``
-  and ``1 - visible`` (:class:`ScoreModel`); the person is detected when the score
+  and ``1 - visible``, plus a step for the largest IoU with another person and one for a
+  label that ends at the frame's side (a person cut by the edge by an amount the label
+  does not show, :func:`cut_at_side`) (:class:`ScoreModel`); the person is detected when the score
   reaches the detector threshold. ``mu`` is fitted as a probit of detection (so recall is
   what the fit matches first) and ``sigma`` to the scores of the detected, so recall and
   the score distribution come from one latent.
@@ -85,6 +87,7 @@ from benchmarks.detsim_views import (
     IntArray,
     View,
     clip_to_frame,
+    cut_at_side,
     visible_fraction,
 )
 from pipeline.boxes import intersection_matrix, iou_matrix
@@ -107,6 +110,7 @@ class ClipFeatures:
         crowd: (n,) 1 where another person's box overlaps this one.
         neighbour_iou: (n,) the largest IoU of this box with another person's (in front
             or behind).
+        cut: (n,) 1 where the label ends at the frame's side (:func:`cut_at_side`).
         pair_rows: (p, 2) row indices of overlapping people in the same frame.
         pair_group: (p,) index of each pair of people (same two people, same group).
         pair_iou: (p,) their IoU.
@@ -123,6 +127,7 @@ class ClipFeatures:
     visible: FloatArray
     crowd: FloatArray
     neighbour_iou: FloatArray
+    cut: FloatArray
     pair_rows: IntArray
     pair_group: IntArray
     pair_iou: FloatArray
@@ -176,8 +181,8 @@ def prepare(clip: Clip, view: View, visible: FloatArray | None = None) -> ClipFe
     key = group[pair_rows[:, 0]] * (group.max(initial=0) + 1) + group[pair_rows[:, 1]]
     _, pair_group = np.unique(key, return_inverse=True)
     return ClipFeatures(clip, frame, group, clip.times_s[frame], b, h_model, squeeze,
-                        visible[idx], crowd, neighbour, pair_rows, pair_group.astype(np.intp), piou,
-                        view.frame_scale())
+                        visible[idx], crowd, neighbour, cut_at_side(raw[idx], clip.width),
+                        pair_rows, pair_group.astype(np.intp), piou, view.frame_scale())
 
 
 def _paired_iou(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -280,7 +285,7 @@ def simulate(model: NoiseModel, scene: ClipFeatures, seed: int) -> list[Detectio
 
     # Scores and misses.
     mu = model.score.mean(scene.h_model, scene.squeeze, scene.visible, ranges,
-                          scene.neighbour_iou)
+                          scene.neighbour_iou, scene.cut)
     z = latent(scene.group, scene.time_s, model.score.timescales, rng)[:, 0]
     scores = expit(mu + model.score.sigma * z)
     hit = scores >= model.threshold

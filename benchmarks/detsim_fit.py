@@ -31,6 +31,7 @@ if __name__ == "__main__":  # run as a script: a part of another benchmark
 
     part_of(__doc__, "identity.py")
 
+import dataclasses
 import math
 import warnings
 from typing import Any
@@ -54,6 +55,7 @@ from benchmarks.detsim_model import (
     _logit,
     linear_design,
     quadratic_design,
+    step_design,
 )
 from benchmarks.detsim_obs import FUSED, MISSED, Observations
 from benchmarks.detsim_views import QUANTILE_POINTS, FloatArray, IntArray
@@ -271,7 +273,7 @@ def fit(obs: Observations, threshold: float, model_input: tuple[int, int, str],
     # the scale of the detected people's logit scores.
     use = (obs.state != FUSED) & ~((obs.state == MISSED) & (obs.near_box_iou > nms_iou))
     xs = quadratic_design(lh, lsq, occ)
-    xn = np.concatenate([xs, obs.neighbour_iou[:, None]], 1)
+    xn = np.concatenate([xs, step_design(obs.visible, obs.neighbour_iou, obs.cut)], 1)
     w = obs.weight
     eta_beta = _probit(xn[use], obs.hit[use], w[use])
     hit = obs.hit
@@ -279,12 +281,13 @@ def fit(obs: Observations, threshold: float, model_input: tuple[int, int, str],
     sigma = _score_sigma(xn[hit] @ eta_beta, _logit(obs.score[hit]), c, w[hit])
     beta = sigma * eta_beta
     beta[0] += c
-    score = ScoreModel(tuple(float(b) for b in beta[:-1]), sigma, (), float(beta[-1]))
+    score = ScoreModel(tuple(float(b) for b in beta[:-2]), sigma, (),
+                       *(float(b) for b in beta[-2:]))
     p_hit = score.recall(obs.h_model, obs.squeeze, obs.visible, ranges, threshold,
-                         obs.neighbour_iou)
+                         obs.neighbour_iou, obs.cut)
     timescales, rep = _fit_binary_latent(obs.group, obs.time_s, obs.frame, 1.0 - p_hit,
                                          ~obs.hit, use, parts=2)
-    score = ScoreModel(score.beta, sigma, timescales, score.neighbour)
+    score = dataclasses.replace(score, timescales=timescales)
     report["miss_latent"] = rep
 
     # Box errors of hits.
@@ -353,4 +356,4 @@ def fit(obs: Observations, threshold: float, model_input: tuple[int, int, str],
 def expected_recall(model: NoiseModel, obs: Observations) -> FloatArray:
     """(n,) the model's P(hit) of every person row of ``obs``."""
     return model.score.recall(obs.h_model, obs.squeeze, obs.visible, model.ranges,
-                              model.threshold, obs.neighbour_iou)
+                              model.threshold, obs.neighbour_iou, obs.cut)

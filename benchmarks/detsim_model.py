@@ -144,6 +144,19 @@ def quadratic_design(lh: FloatArray, lsq: FloatArray, occ: FloatArray) -> FloatA
                      lh * lsq, lsq * occ], axis=1)
 
 
+STEP_TERMS = ("neighbour_iou", "cut")
+
+
+def step_design(visible: FloatArray, neighbour_iou: FloatArray | None = None,
+                cut: FloatArray | None = None) -> FloatArray:
+    """(n, 2) the score mean's terms beyond the quadratic, :data:`STEP_TERMS`: the largest
+    IoU with another person, and the label cut at the frame's side (None: 0 for either)."""
+    n = len(np.asarray(visible).reshape(-1))
+    nb = np.zeros(n) if neighbour_iou is None else np.clip(neighbour_iou, 0.0, 1.0)
+    c = np.zeros(n) if cut is None else np.asarray(cut, np.float64)
+    return np.stack([nb, c], 1)
+
+
 LINEAR_TERMS = ("1", "lh", "lsq", "occ")
 
 
@@ -163,34 +176,40 @@ class ScoreModel:
         neighbour: coefficient of the largest IoU of the person's box with another
             person's, whoever is in front (:attr:`ClipFeatures.neighbour_iou`): a person
             standing against someone else is harder to find even when fully visible.
+        cut: coefficient of a label that ends at the frame's left or right edge
+            (:attr:`ClipFeatures.cut`): the person is cut by the edge by an amount the
+            label does not show, which ``visible`` cannot count.
     """
 
     beta: tuple[float, ...]
     sigma: float
     timescales: Timescales
     neighbour: float = 0.0
+    cut: float = 0.0
 
     def mean(self, h_model: FloatArray, squeeze: FloatArray, visible: FloatArray,
-             ranges: Ranges, neighbour_iou: FloatArray | None = None) -> FloatArray:
+             ranges: Ranges, neighbour_iou: FloatArray | None = None,
+             cut: FloatArray | None = None) -> FloatArray:
         """Mean logit score. Below the fitted height range it continues along the tangent
         in log height at the range's edge; above it, and outside the squeeze range, it
         stays at the edge value. ``neighbour_iou`` (n,) in [0, 1]; None: 0 (nobody
-        near)."""
+        near). ``cut`` (n,) 0 or 1; None: 0 (not at the frame's side)."""
         lh, lsq, lh_raw = clamped(h_model, squeeze, ranges)
         occ = 1.0 - np.clip(visible, 0.0, 1.0)
         b = np.asarray(self.beta)
         mu = quadratic_design(lh, lsq, occ) @ b
-        if neighbour_iou is not None:
-            mu = mu + self.neighbour * np.clip(neighbour_iou, 0.0, 1.0)
+        mu = mu + step_design(visible, neighbour_iou, cut) @ np.array(
+            [self.neighbour, self.cut])
         below = lh_raw < lh
         slope = b[1] + 2 * b[2] * lh + b[7] * occ + b[8] * lsq
         return mu + np.where(below, slope * (lh_raw - lh), 0.0)
 
     def recall(self, h_model: FloatArray, squeeze: FloatArray, visible: FloatArray,
                ranges: Ranges, threshold: float,
-               neighbour_iou: FloatArray | None = None) -> FloatArray:
+               neighbour_iou: FloatArray | None = None,
+               cut: FloatArray | None = None) -> FloatArray:
         """P(score >= threshold) of each box."""
-        mu = self.mean(h_model, squeeze, visible, ranges, neighbour_iou)
+        mu = self.mean(h_model, squeeze, visible, ranges, neighbour_iou, cut)
         return ndtr((mu - _logit(threshold)) / self.sigma)
 
 
@@ -317,6 +336,7 @@ class NoiseModel:
                           "squeeze": [round(v, 3) for v in self.ranges.squeeze]},
             "score": {"terms": QUADRATIC_TERMS, "beta": _r(self.score.beta),
                       "neighbour_iou_beta": round(self.score.neighbour, 3),
+                      "cut_at_frame_side_beta": round(self.score.cut, 3),
                       "sigma_logit": round(self.score.sigma, 3),
                       "latent_share_tau_s": _r(self.score.timescales)},
             "box_error": {

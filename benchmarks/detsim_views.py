@@ -251,6 +251,31 @@ def clip_to_frame(boxes: FloatArray, width: int, height: int) -> FloatArray:
     return out
 
 
+CUT_TOLERANCE_PX = 2.0
+"""A label's side within this many pixels of the frame's left or right edge ends at it
+(MOTChallenge's 1-based boxes put a box that ends at the edge a pixel off)."""
+CUT_OUTSIDE_SHARE = 0.03
+"""... or beyond it by at most this share of the box height: a label that reaches further
+out says how much of the person is outside, which :func:`visible_fraction` counts."""
+
+
+def cut_at_side(boxes: FloatArray, width: int) -> FloatArray:
+    """1 for each box (xyxy, unclipped) whose label ends at the frame's left or right edge:
+    a person cut by the edge by an amount the label does not show (annotators that clip
+    their boxes to the frame), else 0.
+
+    Example:
+        >>> cut_at_side(np.array([[0.0, 0, 20, 200], [-50, 0, 30, 200], [100, 0, 180, 200],
+        ...                       [600, 0, 641, 200]]), 640).tolist()
+        [1.0, 0.0, 0.0, 1.0]
+    """
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    out_px = CUT_OUTSIDE_SHARE * (b[:, 3] - b[:, 1])
+    left = (b[:, 0] <= CUT_TOLERANCE_PX) & (b[:, 0] >= -out_px)
+    right = (b[:, 2] >= width - CUT_TOLERANCE_PX) & (b[:, 2] <= width + out_px)
+    return (left | right).astype(np.float64)
+
+
 def visible_fraction(boxes: FloatArray, width: int, height: int) -> FloatArray:
     """Share of each box (one frame's people, xyxy, unclipped) that is inside the frame and
     not covered by a box in front of it (bottom edge lower: nearer the camera).
