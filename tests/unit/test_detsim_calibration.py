@@ -64,6 +64,47 @@ def test_fit_recovers_how_a_neighbour_lowers_recall():
     assert want[1] < want[0] - 0.15  # the effect is there to recover
 
 
+def edge_standers(frames: int) -> Clip:
+    """Three people, 80 x 200 px, apart: one whose label ends at the frame's left edge,
+    one whose label reaches 40 px beyond the right edge (its visible share says so), one
+    in the middle; 25 fps."""
+    f = np.repeat(np.arange(1, frames + 1), 3)
+    ids = np.tile(np.arange(1, 4), frames)
+    x = np.tile([0.0, 600.0, 280.0], frames)
+    tlwh = np.stack([x, np.full(len(f), 100.0), np.full(len(f), 80.0),
+                     np.full(len(f), 200.0)], 1)
+    return Clip("edge", MotSequence(f, ids, tlwh, np.ones(len(f)), frames),
+                np.arange(frames) / 25.0, 640, 480)
+
+
+def test_prepare_marks_labels_that_end_at_the_frame_side():
+    feats = prepare(edge_standers(4), VIEW)
+    # the label stopping at the edge is cut; one reaching beyond it is not (visible counts
+    # the part outside), nor one in the middle
+    assert feats.cut.reshape(4, 3).tolist() == [[1.0, 0.0, 0.0]] * 4
+    assert feats.visible.reshape(4, 3)[0] == pytest.approx([1.0, 0.5, 1.0])
+
+
+def test_fit_recovers_how_a_cut_label_lowers_recall():
+    """A person whose label ends at the frame's side is detected less than one in the
+    middle at the same size and visibility, by a known coefficient."""
+    truth = known_model(nms_iou=1.0, score=dataclasses.replace(known_model().score, cut=-3.0))
+    clip = edge_standers(200)
+    feats = prepare(clip, VIEW)
+    fitted = fit(concat([observe(clip, simulate(truth, feats, s), VIEW, THRESHOLD, scene=feats)
+                         for s in range(6)]), THRESHOLD, (300, 300, "plain"), "synthetic")
+    assert fitted.score.cut == pytest.approx(-3.0, abs=1.0)
+    args = (np.full(2, 125.0), np.full(2, 0.75), np.ones(2))
+    cut = np.array([0.0, 1.0])
+    want = truth.score.recall(*args, truth.ranges, THRESHOLD, None, cut)
+    got = fitted.score.recall(*args, fitted.ranges, THRESHOLD, None, cut)
+    assert got[0] - got[1] == pytest.approx(want[0] - want[1], abs=0.1), (got, want)
+    assert want[1] < want[0] - 0.3  # the effect is there to recover
+    hit = observe(clip, simulate(truth, feats, 99), VIEW, THRESHOLD,
+                  scene=feats).hit.reshape(-1, 3)
+    assert hit[:, 0].mean() < hit[:, 2].mean() - 0.2  # the simulator draws it
+
+
 def test_hold_per_episode_keeps_the_first_value_while_the_event_lasts():
     groups = np.array([0, 0, 0, 0, 0, 1, 1, 1])
     times = np.array([0.0, 0.04, 0.08, 0.12, 0.16, 0.0, 0.04, 0.08])
