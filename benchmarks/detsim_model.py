@@ -93,6 +93,35 @@ class LatentLayout:
         return out
 
 
+def motion_clock(groups: npt.ArrayLike, times_s: npt.ArrayLike, speed_hps: npt.ArrayLike,
+                 s_per_height: float) -> FloatArray:
+    """(n,) a latent's clock: media time plus ``s_per_height`` seconds per body height the
+    person has moved since their first row (speed integrated over their rows by the
+    trapezoid rule). With 0 it is media time; either way it does not depend on the frame
+    rate.
+
+    Example:
+        >>> motion_clock([0, 0, 0, 1], [0.0, 1.0, 2.0, 0.5], [1.0, 1.0, 3.0, 2.0], 0.5).tolist()
+        [0.0, 1.5, 3.5, 0.5]
+    """
+    g = np.asarray(groups, np.int64).reshape(-1)
+    t = np.asarray(times_s, np.float64).reshape(-1)
+    if not s_per_height or not len(t):
+        return t.copy()
+    v = np.asarray(speed_hps, np.float64).reshape(-1)
+    order = np.lexsort((t, g))
+    gs, ts, vs = g[order], t[order], v[order]
+    same = np.zeros(len(gs), np.bool_)
+    same[1:] = gs[1:] == gs[:-1]
+    step = np.zeros(len(gs))
+    step[1:] = np.where(same[1:], np.diff(ts) * (vs[1:] + vs[:-1]) / 2, 0.0)
+    cum = np.cumsum(step)
+    first = np.maximum.accumulate(np.where(same, 0, np.arange(len(gs))))
+    out = np.empty(len(gs))
+    out[order] = ts + s_per_height * (cum - cum[first])
+    return out
+
+
 Timescales = tuple[tuple[float, float], ...]
 """A latent's slow parts: ((share, tau_s), ...), shares summing to at most 1; the rest of
 its variance is white (independent from frame to frame)."""
@@ -179,6 +208,8 @@ class ScoreModel:
         cut: coefficient of a label that ends at the frame's left or right edge
             (:attr:`ClipFeatures.cut`): the person is cut by the edge by an amount the
             label does not show, which ``visible`` cannot count.
+        clock_s_per_height: seconds the residual latent's clock advances per body height
+            the person moves across the image, beyond media time (:func:`motion_clock`).
     """
 
     beta: tuple[float, ...]
@@ -186,6 +217,7 @@ class ScoreModel:
     timescales: Timescales
     neighbour: float = 0.0
     cut: float = 0.0
+    clock_s_per_height: float = 0.0
 
     def mean(self, h_model: FloatArray, squeeze: FloatArray, visible: FloatArray,
              ranges: Ranges, neighbour_iou: FloatArray | None = None,
@@ -337,6 +369,7 @@ class NoiseModel:
             "score": {"terms": QUADRATIC_TERMS, "beta": _r(self.score.beta),
                       "neighbour_iou_beta": round(self.score.neighbour, 3),
                       "cut_at_frame_side_beta": round(self.score.cut, 3),
+                      "latent_clock_s_per_body_height": self.score.clock_s_per_height,
                       "sigma_logit": round(self.score.sigma, 3),
                       "latent_share_tau_s": _r(self.score.timescales)},
             "box_error": {

@@ -276,6 +276,28 @@ def cut_at_side(boxes: FloatArray, width: int) -> FloatArray:
     return (left | right).astype(np.float64)
 
 
+def label_speed(groups: IntArray, times_s: FloatArray, boxes: FloatArray) -> FloatArray:
+    """(n,) how fast each labelled person moves across the image: the speed of their box
+    centre in their own box heights per second (central differences over the person's rows
+    in time order; 0 for a person seen once).
+
+    Args:
+        groups: (n,) person of each row.
+        times_s: (n,) media time of each row (unique within a person).
+        boxes: (n, 4) xyxy boxes.
+    """
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    out = np.zeros(len(b))
+    cx, cy, h = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, np.maximum(b[:, 3] - b[:, 1], 1.0)
+    for g in np.unique(groups):
+        r = np.flatnonzero(groups == g)
+        r = r[np.argsort(times_s[r])]
+        if len(r) > 1:
+            t = times_s[r]
+            out[r] = np.hypot(np.gradient(cx[r], t), np.gradient(cy[r], t)) / h[r]
+    return out
+
+
 def visible_fraction(boxes: FloatArray, width: int, height: int) -> FloatArray:
     """Share of each box (one frame's people, xyxy, unclipped) that is inside the frame and
     not covered by a box in front of it (bottom edge lower: nearer the camera).
