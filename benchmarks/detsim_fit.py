@@ -134,9 +134,12 @@ def _logistic(x: FloatArray, y: npt.NDArray[np.bool_], w: FloatArray,
 
 
 class _Lags:
-    """Row pairs of one group ``lag`` frames apart, for each lag in :data:`LAGS`."""
+    """Row pairs of one group ``lag`` frames apart, for each lag in :data:`LAGS`
+    (``pairs``), and per stratum of the earlier row (``cells``: (stratum, lag, a, b) in
+    stratum-major order; ``strata`` (n,) 0..s-1, None: one)."""
 
-    def __init__(self, group: IntArray, frame: IntArray, usable: npt.NDArray[np.bool_]) -> None:
+    def __init__(self, group: IntArray, frame: IntArray, usable: npt.NDArray[np.bool_],
+                 strata: IntArray | None = None) -> None:
         span = int(frame.max(initial=0)) + max(LAGS) + 2
         key = group.astype(np.int64) * span + frame
         order = np.argsort(key)
@@ -150,24 +153,23 @@ class _Lags:
             b = order[pos[a]]
             ok = usable[b]
             self.pairs[lag] = (a[ok], b[ok])
+        st = np.zeros(len(group), np.intp) if strata is None else strata
+        self.cells = [(s, lag, a[m], b[m]) for s in range(int(st.max(initial=0)) + 1)
+                      for lag in LAGS for a, b in [self.pairs[lag]]
+                      for m in [st[a] == s]]
 
 
-def _conditional_rates(event: npt.NDArray[np.bool_], lags: _Lags,
-                       strata: IntArray | None = None) -> FloatArray:
-    """(len(LAGS) x strata, 2): P(event at t + lag | event at t) and P(event at t + lag |
-    none), per stratum of the row at t (``strata`` (n,) 0..s-1; None: one)."""
-    s_all = np.zeros(len(event), np.intp) if strata is None else strata
-    count = int(s_all.max(initial=0)) + 1
-    out = np.full((len(LAGS) * count, 2), np.nan)
-    for s in range(count):
-        for k, lag in enumerate(LAGS):
-            a, b = lags.pairs[lag]
-            keep = s_all[a] == s
-            ea, eb = event[a[keep]], event[b[keep]]
-            if ea.any():
-                out[s * len(LAGS) + k, 0] = eb[ea].mean()
-            if (~ea).any():
-                out[s * len(LAGS) + k, 1] = eb[~ea].mean()
+def _conditional_rates(event: npt.NDArray[np.bool_], lags: _Lags) -> FloatArray:
+    """(len(lags.cells), 2): P(event at t + lag | event at t) and P(event at t + lag |
+    none), per stratum of the row at t and lag (:class:`_Lags`)."""
+    out = np.full((len(lags.cells), 2), np.nan)
+    for k, (_, _, a, b) in enumerate(lags.cells):
+        ea, eb = event[a], event[b]
+        n_event = int(ea.sum())
+        if n_event:
+            out[k, 0] = np.count_nonzero(eb & ea) / n_event
+        if n_event < len(ea):
+            out[k, 1] = np.count_nonzero(eb & ~ea) / (len(ea) - n_event)
     return out
 
 
@@ -195,11 +197,9 @@ def _fit_binary_latent(groups: IntArray, times: FloatArray, frames: IntArray,
     """
     if event[usable].sum() < 5 or (~event[usable]).sum() < 5:
         return (), {"note": "too few events to fit; independent frames assumed", "loss": 0.0}
-    lags = _Lags(groups, frames, usable)
-    target = _conditional_rates(event, lags, strata)
-    s_all = np.zeros(len(event), np.intp) if strata is None else strata
-    weights = np.array([[float((s_all[lags.pairs[lag][0]] == s).sum())]
-                        for s in range(len(target) // len(LAGS)) for lag in LAGS])
+    lags = _Lags(groups, frames, usable, strata)
+    target = _conditional_rates(event, lags)
+    weights = np.array([[float(len(a))] for _, _, a, _ in lags.cells])
     layout = LatentLayout(groups, times if clock is None else clock)
     rng = np.random.default_rng(FIT_SEED)
     taus = [GRID_TAU_S] if parts == 1 else [GRID_TAU_FAST_S, GRID_TAU_SLOW_S]
@@ -218,7 +218,7 @@ def _fit_binary_latent(groups: IntArray, times: FloatArray, frames: IntArray,
             for k, (a, tau) in enumerate(zip(shares, chosen, strict=True)):
                 if a:
                     z = z + math.sqrt(a) * paths[k][tau]
-            sims.append(_conditional_rates(z > cut, lags, strata))
+            sims.append(_conditional_rates(z > cut, lags))
         with warnings.catch_warnings():  # a lag without pairs stays NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmean(sims, axis=0)
