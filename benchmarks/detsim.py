@@ -17,25 +17,24 @@ nor outside the frame.
 
 What the model draws, per person and frame (rows of the ground truth):
 
-- **Score and misses**: a latent normal ``z`` per person; the detector's score is
-  ``sigmoid(mu + sigma z)`` with ``mu`` a quadratic in ``log h_model``, ``log squeeze``
-  and ``1 - visible`` (:class:`ScoreModel`); the person is detected when the score
-  reaches the detector threshold. ``mu`` is fitted as a probit of detection (so recall is
-  what the fit matches first) and ``sigma`` to the scores of the detected, so recall and
-  the score distribution come from one latent.
+- **Score and misses** (:class:`ScoreModel`): the score is ``sigmoid(mu + sigma z)``,
+  ``z`` a latent normal per person, ``mu`` a quadratic in ``log h_model``, ``log
+  squeeze`` and ``1 - visible`` plus steps for the largest IoU with another person and
+  for a label that ends at the frame's side (:func:`cut_at_side`); detected when the
+  score reaches the threshold. ``mu`` is fitted as a probit of detection, ``sigma`` to
+  the detected's scores: recall and scores come from one latent.
 - **Time**: every latent is a sum of Ornstein-Uhlenbeck processes with time constants
-  *in media seconds* (for the score a fast and a slow one: a person missed now tends to
-  be missed a moment later, and some people stay hard to see) and white noise. Misses
-  therefore come in runs whose length in seconds does not depend on the frame rate, and
-  subsampling a sequence to 7 fps keeps them right (:func:`latent`).
+  *in media seconds* and white noise, so miss runs keep their length in seconds at any
+  frame rate (:func:`latent`). The score latent's clock also runs with the person's
+  motion across the image (:func:`motion_clock`): someone standing still stays missed,
+  someone walking past changes their look against the background, missed in short runs.
 - **Box errors** of a detected person (:class:`BoxErrorModel`): centre offsets relative to
   width and height, log width and height ratios; each a location plus a scale (both
   linear in the features) times a standardised residual drawn from the fitted empirical
   distribution (heavy tails kept), correlated across the four and in time.
-- **Fused boxes** (:class:`EventModel`): two overlapping people returned as one box
-  around both (only pairs for which such a box differs from either person's,
-  :data:`FUSABLE_UNION_IOU`); probability logistic in their IoU and size; the individual
-  boxes mostly dropped.
+- **Fused boxes** (:class:`EventModel`): two overlapping people as one box around both
+  (pairs whose union differs from either box, :data:`FUSABLE_UNION_IOU`); probability
+  logistic in their IoU and size; the individual boxes mostly dropped.
 - **Extra boxes** next to a detected person (a loose, partial or second box that matches
   nobody), probability logistic in the features; shape relative to the person's box from
   the fitted pool.
@@ -75,6 +74,7 @@ from benchmarks.detsim_model import (
     clamped,
     latent,
     linear_design,
+    motion_clock,
     quadratic_design,
 )
 from benchmarks.detsim_views import (
@@ -85,6 +85,8 @@ from benchmarks.detsim_views import (
     IntArray,
     View,
     clip_to_frame,
+    cut_at_side,
+    label_speed,
     visible_fraction,
 )
 from pipeline.boxes import intersection_matrix, iou_matrix
@@ -107,6 +109,8 @@ class ClipFeatures:
         crowd: (n,) 1 where another person's box overlaps this one.
         neighbour_iou: (n,) the largest IoU of this box with another person's (in front
             or behind).
+        cut: (n,) 1 where the label ends at the frame's side (:func:`cut_at_side`).
+        speed: (n,) the label's speed in body heights per second (:func:`label_speed`).
         pair_rows: (p, 2) row indices of overlapping people in the same frame.
         pair_group: (p,) index of each pair of people (same two people, same group).
         pair_iou: (p,) their IoU.
@@ -123,6 +127,8 @@ class ClipFeatures:
     visible: FloatArray
     crowd: FloatArray
     neighbour_iou: FloatArray
+    cut: FloatArray
+    speed: FloatArray
     pair_rows: IntArray
     pair_group: IntArray
     pair_iou: FloatArray
@@ -176,8 +182,8 @@ def prepare(clip: Clip, view: View, visible: FloatArray | None = None) -> ClipFe
     key = group[pair_rows[:, 0]] * (group.max(initial=0) + 1) + group[pair_rows[:, 1]]
     _, pair_group = np.unique(key, return_inverse=True)
     return ClipFeatures(clip, frame, group, clip.times_s[frame], b, h_model, squeeze,
-                        visible[idx], crowd, neighbour, pair_rows, pair_group.astype(np.intp), piou,
-                        view.frame_scale())
+                        visible[idx], crowd, neighbour, cut_at_side(raw[idx], clip.width),
+                        label_speed(group, clip.times_s[frame], raw[idx]), pair_rows, pair_group.astype(np.intp), piou, view.frame_scale())
 
 
 def _paired_iou(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -280,8 +286,9 @@ def simulate(model: NoiseModel, scene: ClipFeatures, seed: int) -> list[Detectio
 
     # Scores and misses.
     mu = model.score.mean(scene.h_model, scene.squeeze, scene.visible, ranges,
-                          scene.neighbour_iou)
-    z = latent(scene.group, scene.time_s, model.score.timescales, rng)[:, 0]
+                          scene.neighbour_iou, scene.cut)
+    clock = motion_clock(scene.group, scene.time_s, scene.speed, model.score.clock_s_per_height)
+    z = latent(scene.group, clock, model.score.timescales, rng)[:, 0]
     scores = expit(mu + model.score.sigma * z)
     hit = scores >= model.threshold
 

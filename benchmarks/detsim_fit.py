@@ -31,6 +31,7 @@ if __name__ == "__main__":  # run as a script: a part of another benchmark
 
     part_of(__doc__, "identity.py")
 
+import dataclasses
 import math
 import warnings
 from typing import Any
@@ -52,8 +53,10 @@ from benchmarks.detsim_model import (
     Timescales,
     clamped,
     _logit,
+    motion_clock,
     linear_design,
     quadratic_design,
+    step_design,
 )
 from benchmarks.detsim_obs import FUSED, MISSED, Observations
 from benchmarks.detsim_views import QUANTILE_POINTS, FloatArray, IntArray
@@ -65,6 +68,11 @@ GRID_TAU_S = tuple(float(t) for t in np.round(np.geomspace(0.04, 20.0, 16), 3))
 GRID_TAU_FAST_S = (0.04, 0.08, 0.16, 0.32, 0.64)
 GRID_TAU_SLOW_S = (1.5, 4.0, 10.0, 30.0)
 """Time constants (s) tried for the fast and the slow part of the score latent."""
+GRID_CLOCK_S_PER_HEIGHT = (0.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+"""Seconds per body height moved tried for the score latent's motion clock."""
+MOTION_STRATA_HPS = 0.5
+"""The score latent is fitted to the miss rates of people moving slower and faster than
+this (body heights per second) apart: what tells how its clock runs with motion."""
 NMS_QUANTILE = 0.999
 """The detector's suppression threshold is estimated as this quantile of the IoU of boxes
 it returns in one frame (rounded up to 0.05): a few pairs lie above it where boxes were
@@ -126,9 +134,12 @@ def _logistic(x: FloatArray, y: npt.NDArray[np.bool_], w: FloatArray,
 
 
 class _Lags:
-    """Row pairs of one group ``lag`` frames apart, for each lag in :data:`LAGS`."""
+    """Row pairs of one group ``lag`` frames apart, for each lag in :data:`LAGS`
+    (``pairs``), and per stratum of the earlier row (``cells``: (stratum, lag, a, b) in
+    stratum-major order; ``strata`` (n,) 0..s-1, None: one)."""
 
-    def __init__(self, group: IntArray, frame: IntArray, usable: npt.NDArray[np.bool_]) -> None:
+    def __init__(self, group: IntArray, frame: IntArray, usable: npt.NDArray[np.bool_],
+                 strata: IntArray | None = None) -> None:
         span = int(frame.max(initial=0)) + max(LAGS) + 2
         key = group.astype(np.int64) * span + frame
         order = np.argsort(key)
@@ -142,18 +153,23 @@ class _Lags:
             b = order[pos[a]]
             ok = usable[b]
             self.pairs[lag] = (a[ok], b[ok])
+        st = np.zeros(len(group), np.intp) if strata is None else strata
+        self.cells = [(s, lag, a[m], b[m]) for s in range(int(st.max(initial=0)) + 1)
+                      for lag in LAGS for a, b in [self.pairs[lag]]
+                      for m in [st[a] == s]]
 
 
 def _conditional_rates(event: npt.NDArray[np.bool_], lags: _Lags) -> FloatArray:
-    """(len(LAGS), 2): P(event at t + lag | event at t) and P(event at t + lag | none)."""
-    out = np.full((len(LAGS), 2), np.nan)
-    for k, lag in enumerate(LAGS):
-        a, b = lags.pairs[lag]
+    """(len(lags.cells), 2): P(event at t + lag | event at t) and P(event at t + lag |
+    none), per stratum of the row at t and lag (:class:`_Lags`)."""
+    out = np.full((len(lags.cells), 2), np.nan)
+    for k, (_, _, a, b) in enumerate(lags.cells):
         ea, eb = event[a], event[b]
-        if ea.any():
-            out[k, 0] = eb[ea].mean()
-        if (~ea).any():
-            out[k, 1] = eb[~ea].mean()
+        n_event = int(ea.sum())
+        if n_event:
+            out[k, 0] = np.count_nonzero(eb & ea) / n_event
+        if n_event < len(ea):
+            out[k, 1] = np.count_nonzero(eb & ~ea) / (len(ea) - n_event)
     return out
 
 
@@ -167,20 +183,24 @@ def _share_grid(parts: int) -> list[tuple[float, ...]]:
 
 def _fit_binary_latent(groups: IntArray, times: FloatArray, frames: IntArray,
                        p_event: FloatArray, event: npt.NDArray[np.bool_],
-                       usable: npt.NDArray[np.bool_], parts: int = 1
+                       usable: npt.NDArray[np.bool_], parts: int = 1,
+                       clock: FloatArray | None = None, strata: IntArray | None = None
                        ) -> tuple[Timescales, dict[str, Any]]:
     """The latent timescales whose simulated conditional event rates match the observed.
 
     ``parts`` slow components (1: one time constant from :data:`GRID_TAU_S`; 2: a fast one
     from :data:`GRID_TAU_FAST_S` and a slow one from :data:`GRID_TAU_SLOW_S`), grid search
-    with common random numbers.
+    with common random numbers. ``clock``: the latent's clock per row (default ``times``,
+    see :func:`~benchmarks.detsim_model.motion_clock`); ``strata``: rows whose rates are
+    matched separately (:func:`_conditional_rates`). The report's ``loss`` is the weighted
+    squared distance of the best fit.
     """
     if event[usable].sum() < 5 or (~event[usable]).sum() < 5:
-        return (), {"note": "too few events to fit; independent frames assumed"}
-    lags = _Lags(groups, frames, usable)
+        return (), {"note": "too few events to fit; independent frames assumed", "loss": 0.0}
+    lags = _Lags(groups, frames, usable, strata)
     target = _conditional_rates(event, lags)
-    weights = np.array([[len(lags.pairs[lag][0])] for lag in LAGS], np.float64)
-    layout = LatentLayout(groups, times)
+    weights = np.array([[float(len(a))] for _, _, a, _ in lags.cells])
+    layout = LatentLayout(groups, times if clock is None else clock)
     rng = np.random.default_rng(FIT_SEED)
     taus = [GRID_TAU_S] if parts == 1 else [GRID_TAU_FAST_S, GRID_TAU_SLOW_S]
     reps = []
@@ -203,24 +223,45 @@ def _fit_binary_latent(groups: IntArray, times: FloatArray, frames: IntArray,
             warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmean(sims, axis=0)
 
-    best: tuple[float, Timescales] = (np.inf, ())
     combos = [(t,) for t in taus[0]] if parts == 1 else [
         (a, b) for a in taus[0] for b in taus[1]]
+    best: tuple[float, tuple[float, ...], tuple[float, ...]] = (
+        np.inf, (0.0,) * parts, combos[0])
     for shares in _share_grid(parts):
         for chosen in (combos if any(shares) else combos[:1]):
             loss = float(np.nansum(weights * (rates(shares, chosen) - target) ** 2))
             if loss < best[0]:
-                best = (loss, tuple((a, t) for a, t in zip(shares, chosen, strict=True) if a))
-    timescales = best[1]
-    fitted = rates(tuple(a for a, _ in timescales), tuple(t for _, t in timescales)) if (
-        timescales) else rates((0.0,) * parts, combos[0])
+                best = (loss, shares, chosen)
+    timescales = tuple((a, t) for a, t in zip(best[1], best[2], strict=True) if a)
+    fitted = rates(best[1], best[2])
     dt = float(np.median(np.diff(np.unique(times)))) if len(times) > 1 else 1.0
-    report = {"lags_s": [round(lag * dt, 3) for lag in LAGS],
+    report = {"lags_s": [round(lag * dt, 3) for lag in LAGS], "loss": round(best[0], 4),
               "observed_p_event_after_event": np.round(target[:, 0], 3).tolist(),
               "fitted_p_event_after_event": np.round(fitted[:, 0], 3).tolist(),
               "observed_p_event_after_none": np.round(target[:, 1], 3).tolist(),
               "fitted_p_event_after_none": np.round(fitted[:, 1], 3).tolist()}
     return timescales, report
+
+
+def _fit_miss_latent(score: ScoreModel, obs: Observations, p_miss: FloatArray,
+                     usable: npt.NDArray[np.bool_]) -> tuple[ScoreModel, dict[str, Any]]:
+    """The score latent's timescales and motion clock: of the clocks
+    :data:`GRID_CLOCK_S_PER_HEIGHT`, the one whose best timescales match the observed
+    conditional miss rates of slow and of fast people (:data:`MOTION_STRATA_HPS`) closest."""
+    strata = (obs.speed >= MOTION_STRATA_HPS).astype(np.intp)
+    best: tuple[float, Timescales, dict[str, Any]] | None = None
+    for k in GRID_CLOCK_S_PER_HEIGHT:
+        clock = motion_clock(obs.group, obs.time_s, obs.speed, k)
+        ts, rep = _fit_binary_latent(obs.group, obs.time_s, obs.frame, p_miss, ~obs.hit,
+                                     usable, parts=2, clock=clock, strata=strata)
+        if best is None or rep["loss"] < best[2]["loss"]:
+            best = (k, ts, rep)
+    assert best is not None
+    k, ts, rep = best
+    rep = rep | {"clock_s_per_body_height": k,
+                 "rows": f"lags of people slower than {MOTION_STRATA_HPS} body heights/s, "
+                         "then of faster ones"}
+    return dataclasses.replace(score, timescales=ts, clock_s_per_height=k), rep
 
 
 def _fit_correlation_decay(z: FloatArray, lags: _Lags, dt_s: float) -> Timescales:
@@ -271,7 +312,7 @@ def fit(obs: Observations, threshold: float, model_input: tuple[int, int, str],
     # the scale of the detected people's logit scores.
     use = (obs.state != FUSED) & ~((obs.state == MISSED) & (obs.near_box_iou > nms_iou))
     xs = quadratic_design(lh, lsq, occ)
-    xn = np.concatenate([xs, obs.neighbour_iou[:, None]], 1)
+    xn = np.concatenate([xs, step_design(obs.visible, obs.neighbour_iou, obs.cut)], 1)
     w = obs.weight
     eta_beta = _probit(xn[use], obs.hit[use], w[use])
     hit = obs.hit
@@ -279,13 +320,11 @@ def fit(obs: Observations, threshold: float, model_input: tuple[int, int, str],
     sigma = _score_sigma(xn[hit] @ eta_beta, _logit(obs.score[hit]), c, w[hit])
     beta = sigma * eta_beta
     beta[0] += c
-    score = ScoreModel(tuple(float(b) for b in beta[:-1]), sigma, (), float(beta[-1]))
+    score = ScoreModel(tuple(float(b) for b in beta[:-2]), sigma, (),
+                       *(float(b) for b in beta[-2:]))
     p_hit = score.recall(obs.h_model, obs.squeeze, obs.visible, ranges, threshold,
-                         obs.neighbour_iou)
-    timescales, rep = _fit_binary_latent(obs.group, obs.time_s, obs.frame, 1.0 - p_hit,
-                                         ~obs.hit, use, parts=2)
-    score = ScoreModel(score.beta, sigma, timescales, score.neighbour)
-    report["miss_latent"] = rep
+                         obs.neighbour_iou, obs.cut)
+    score, report["miss_latent"] = _fit_miss_latent(score, obs, 1.0 - p_hit, use)
 
     # Box errors of hits.
     x = xs[hit]
@@ -353,4 +392,4 @@ def fit(obs: Observations, threshold: float, model_input: tuple[int, int, str],
 def expected_recall(model: NoiseModel, obs: Observations) -> FloatArray:
     """(n,) the model's P(hit) of every person row of ``obs``."""
     return model.score.recall(obs.h_model, obs.squeeze, obs.visible, model.ranges,
-                              model.threshold, obs.neighbour_iou)
+                              model.threshold, obs.neighbour_iou, obs.cut)

@@ -93,6 +93,35 @@ class LatentLayout:
         return out
 
 
+def motion_clock(groups: npt.ArrayLike, times_s: npt.ArrayLike, speed_hps: npt.ArrayLike,
+                 s_per_height: float) -> FloatArray:
+    """(n,) a latent's clock: media time plus ``s_per_height`` seconds per body height the
+    person has moved since their first row (speed integrated over their rows by the
+    trapezoid rule). With 0 it is media time; either way it does not depend on the frame
+    rate.
+
+    Example:
+        >>> motion_clock([0, 0, 0, 1], [0.0, 1.0, 2.0, 0.5], [1.0, 1.0, 3.0, 2.0], 0.5).tolist()
+        [0.0, 1.5, 3.5, 0.5]
+    """
+    g = np.asarray(groups, np.int64).reshape(-1)
+    t = np.asarray(times_s, np.float64).reshape(-1)
+    if not s_per_height or not len(t):
+        return t.copy()
+    v = np.asarray(speed_hps, np.float64).reshape(-1)
+    order = np.lexsort((t, g))
+    gs, ts, vs = g[order], t[order], v[order]
+    same = np.zeros(len(gs), np.bool_)
+    same[1:] = gs[1:] == gs[:-1]
+    step = np.zeros(len(gs))
+    step[1:] = np.where(same[1:], np.diff(ts) * (vs[1:] + vs[:-1]) / 2, 0.0)
+    cum = np.cumsum(step)
+    first = np.maximum.accumulate(np.where(same, 0, np.arange(len(gs))))
+    out = np.empty(len(gs))
+    out[order] = ts + s_per_height * (cum - cum[first])
+    return out
+
+
 Timescales = tuple[tuple[float, float], ...]
 """A latent's slow parts: ((share, tau_s), ...), shares summing to at most 1; the rest of
 its variance is white (independent from frame to frame)."""
@@ -144,6 +173,19 @@ def quadratic_design(lh: FloatArray, lsq: FloatArray, occ: FloatArray) -> FloatA
                      lh * lsq, lsq * occ], axis=1)
 
 
+STEP_TERMS = ("neighbour_iou", "cut")
+
+
+def step_design(visible: FloatArray, neighbour_iou: FloatArray | None = None,
+                cut: FloatArray | None = None) -> FloatArray:
+    """(n, 2) the score mean's terms beyond the quadratic, :data:`STEP_TERMS`: the largest
+    IoU with another person, and the label cut at the frame's side (None: 0 for either)."""
+    n = len(np.asarray(visible).reshape(-1))
+    nb = np.zeros(n) if neighbour_iou is None else np.clip(neighbour_iou, 0.0, 1.0)
+    c = np.zeros(n) if cut is None else np.asarray(cut, np.float64)
+    return np.stack([nb, c], 1)
+
+
 LINEAR_TERMS = ("1", "lh", "lsq", "occ")
 
 
@@ -163,34 +205,43 @@ class ScoreModel:
         neighbour: coefficient of the largest IoU of the person's box with another
             person's, whoever is in front (:attr:`ClipFeatures.neighbour_iou`): a person
             standing against someone else is harder to find even when fully visible.
+        cut: coefficient of a label that ends at the frame's left or right edge
+            (:attr:`ClipFeatures.cut`): the person is cut by the edge by an amount the
+            label does not show, which ``visible`` cannot count.
+        clock_s_per_height: seconds the residual latent's clock advances per body height
+            the person moves across the image, beyond media time (:func:`motion_clock`).
     """
 
     beta: tuple[float, ...]
     sigma: float
     timescales: Timescales
     neighbour: float = 0.0
+    cut: float = 0.0
+    clock_s_per_height: float = 0.0
 
     def mean(self, h_model: FloatArray, squeeze: FloatArray, visible: FloatArray,
-             ranges: Ranges, neighbour_iou: FloatArray | None = None) -> FloatArray:
+             ranges: Ranges, neighbour_iou: FloatArray | None = None,
+             cut: FloatArray | None = None) -> FloatArray:
         """Mean logit score. Below the fitted height range it continues along the tangent
         in log height at the range's edge; above it, and outside the squeeze range, it
         stays at the edge value. ``neighbour_iou`` (n,) in [0, 1]; None: 0 (nobody
-        near)."""
+        near). ``cut`` (n,) 0 or 1; None: 0 (not at the frame's side)."""
         lh, lsq, lh_raw = clamped(h_model, squeeze, ranges)
         occ = 1.0 - np.clip(visible, 0.0, 1.0)
         b = np.asarray(self.beta)
         mu = quadratic_design(lh, lsq, occ) @ b
-        if neighbour_iou is not None:
-            mu = mu + self.neighbour * np.clip(neighbour_iou, 0.0, 1.0)
+        mu = mu + step_design(visible, neighbour_iou, cut) @ np.array(
+            [self.neighbour, self.cut])
         below = lh_raw < lh
         slope = b[1] + 2 * b[2] * lh + b[7] * occ + b[8] * lsq
         return mu + np.where(below, slope * (lh_raw - lh), 0.0)
 
     def recall(self, h_model: FloatArray, squeeze: FloatArray, visible: FloatArray,
                ranges: Ranges, threshold: float,
-               neighbour_iou: FloatArray | None = None) -> FloatArray:
+               neighbour_iou: FloatArray | None = None,
+               cut: FloatArray | None = None) -> FloatArray:
         """P(score >= threshold) of each box."""
-        mu = self.mean(h_model, squeeze, visible, ranges, neighbour_iou)
+        mu = self.mean(h_model, squeeze, visible, ranges, neighbour_iou, cut)
         return ndtr((mu - _logit(threshold)) / self.sigma)
 
 
@@ -317,6 +368,8 @@ class NoiseModel:
                           "squeeze": [round(v, 3) for v in self.ranges.squeeze]},
             "score": {"terms": QUADRATIC_TERMS, "beta": _r(self.score.beta),
                       "neighbour_iou_beta": round(self.score.neighbour, 3),
+                      "cut_at_frame_side_beta": round(self.score.cut, 3),
+                      "latent_clock_s_per_body_height": self.score.clock_s_per_height,
                       "sigma_logit": round(self.score.sigma, 3),
                       "latent_share_tau_s": _r(self.score.timescales)},
             "box_error": {

@@ -62,7 +62,7 @@ class Observations:
     """Matched real detections of one or more clips (see the module docstring).
 
     Person rows (one per usable true box): ``group`` (person), ``frame``, ``time_s``,
-    features ``h_model``, ``squeeze``, ``visible``, ``crowd``, ``neighbour_iou``; ``state``
+    features ``h_model``, ``squeeze``, ``visible``, ``crowd``, ``neighbour_iou``, ``cut``, ``speed``; ``state``
     :data:`MISSED`, :data:`DETECTED` or :data:`FUSED` (in a fused pair, without a box of
     their own); ``score`` of the detected (NaN otherwise); ``err`` (n, 4) box errors of
     the detected (NaN otherwise); ``extra`` whether an extra box lies next to them.
@@ -94,6 +94,8 @@ class Observations:
     visible: FloatArray
     crowd: FloatArray
     neighbour_iou: FloatArray
+    cut: FloatArray
+    speed: FloatArray
     state: npt.NDArray[np.int8]
     score: FloatArray
     err: FloatArray
@@ -243,7 +245,7 @@ def observe(clip: Clip, detections: list[Detections], view: View, threshold: flo
     return Observations(
         group=sc.group, frame=np.round(sc.time_s / dt).astype(np.intp), time_s=sc.time_s, h_model=sc.h_model,
         squeeze=sc.squeeze, visible=sc.visible, crowd=sc.crowd,
-        neighbour_iou=sc.neighbour_iou, state=state, score=score,
+        neighbour_iou=sc.neighbour_iou, cut=sc.cut, speed=sc.speed, state=state, score=score,
         err=err, extra=extra, pair_x=_pair_design(sc, x_lin), pair_group=sc.pair_group,
         pair_time=sc.time_s[sc.pair_rows[:, 0]] if len(sc.pair_rows) else np.zeros(0),
         pair_fused=pair_fused,

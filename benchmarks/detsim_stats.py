@@ -4,6 +4,8 @@ compares real beside simulated, sequence by sequence (the error modes a tracker 
 
 - ``recall_visible_by_neighbour_iou``: recall of people at least 75 % visible, by the
   largest IoU of their box with another person's (in front or behind);
+- ``recall_cut_at_frame_side``: recall of people whose label ends at the frame's side
+  (:func:`~benchmarks.detsim_views.cut_at_side`), and how many rows;
 - ``person_recall_sd``: spread of recall between people (seen in 10 frames or more);
 - ``p_miss_after_miss``: P(missed in the next frame | missed now), consecutive frames;
 - ``error_lag1_corr`` and ``error_step_median``: per box error component
@@ -49,6 +51,9 @@ def temporal_summary(obs: Observations) -> dict[str, Any]:
             label = "alone" if k == 0 else f"{lo:g}-{min(hi, 1.0):g}"
             table[label] = [round(float(hit[m].mean()), 3), int(m.sum())]
     out["recall_visible_by_neighbour_iou"] = table
+    cut = scored & (obs.cut > 0)
+    out["recall_cut_at_frame_side"] = ([round(float(hit[cut].mean()), 3), int(cut.sum())]
+                                       if cut.sum() >= MIN_ROWS else None)
     per_person = [hit[m].mean() for g in np.unique(obs.group)
                   if (m := scored & (obs.group == g)).sum() >= 10]
     out["person_recall_sd"] = round(float(np.std(per_person)), 3) if per_person else None

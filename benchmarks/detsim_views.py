@@ -251,6 +251,53 @@ def clip_to_frame(boxes: FloatArray, width: int, height: int) -> FloatArray:
     return out
 
 
+CUT_TOLERANCE_PX = 2.0
+"""A label's side within this many pixels of the frame's left or right edge ends at it
+(MOTChallenge's 1-based boxes put a box that ends at the edge a pixel off)."""
+CUT_OUTSIDE_SHARE = 0.03
+"""... or beyond it by at most this share of the box height: a label that reaches further
+out says how much of the person is outside, which :func:`visible_fraction` counts."""
+
+
+def cut_at_side(boxes: FloatArray, width: int) -> FloatArray:
+    """1 for each box (xyxy, unclipped) whose label ends at the frame's left or right edge:
+    a person cut by the edge by an amount the label does not show (annotators that clip
+    their boxes to the frame), else 0.
+
+    Example:
+        >>> cut_at_side(np.array([[0.0, 0, 20, 200], [-50, 0, 30, 200], [100, 0, 180, 200],
+        ...                       [600, 0, 641, 200]]), 640).tolist()
+        [1.0, 0.0, 0.0, 1.0]
+    """
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    out_px = CUT_OUTSIDE_SHARE * (b[:, 3] - b[:, 1])
+    left = (b[:, 0] <= CUT_TOLERANCE_PX) & (b[:, 0] >= -out_px)
+    right = (b[:, 2] >= width - CUT_TOLERANCE_PX) & (b[:, 2] <= width + out_px)
+    return (left | right).astype(np.float64)
+
+
+def label_speed(groups: IntArray, times_s: FloatArray, boxes: FloatArray) -> FloatArray:
+    """(n,) how fast each labelled person moves across the image: the speed of their box
+    centre in their own box heights per second (central differences over the person's rows
+    in time order; 0 for a person seen once).
+
+    Args:
+        groups: (n,) person of each row.
+        times_s: (n,) media time of each row (unique within a person).
+        boxes: (n, 4) xyxy boxes.
+    """
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    out = np.zeros(len(b))
+    cx, cy, h = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, np.maximum(b[:, 3] - b[:, 1], 1.0)
+    for g in np.unique(groups):
+        r = np.flatnonzero(groups == g)
+        r = r[np.argsort(times_s[r])]
+        if len(r) > 1:
+            t = times_s[r]
+            out[r] = np.hypot(np.gradient(cx[r], t), np.gradient(cy[r], t)) / h[r]
+    return out
+
+
 def visible_fraction(boxes: FloatArray, width: int, height: int) -> FloatArray:
     """Share of each box (one frame's people, xyxy, unclipped) that is inside the frame and
     not covered by a box in front of it (bottom edge lower: nearer the camera).

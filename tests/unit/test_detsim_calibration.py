@@ -10,9 +10,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from benchmarks.detsim import hold_per_episode, prepare, simulate
+from benchmarks.detsim import hold_per_episode, miss_runs_s, prepare, simulate
 from benchmarks.detsim_fit import fit
-from benchmarks.detsim_model import BackgroundModel, ScoreModel
+from benchmarks.detsim_model import BackgroundModel, ScoreModel, motion_clock
 from benchmarks.detsim_obs import _Chains, concat, observe
 from benchmarks.detsim_stats import next_frame_pairs, temporal_summary
 from benchmarks.detsim_views import Clip, FullFrameView
@@ -62,6 +62,92 @@ def test_fit_recovers_how_a_neighbour_lowers_recall():
     # latents)
     assert got[0] - got[1] == pytest.approx(want[0] - want[1], abs=0.08), (got, want)
     assert want[1] < want[0] - 0.15  # the effect is there to recover
+
+
+def edge_standers(frames: int) -> Clip:
+    """Three people, 80 x 200 px, apart: one whose label ends at the frame's left edge,
+    one whose label reaches 40 px beyond the right edge (its visible share says so), one
+    in the middle; 25 fps."""
+    f = np.repeat(np.arange(1, frames + 1), 3)
+    ids = np.tile(np.arange(1, 4), frames)
+    x = np.tile([0.0, 600.0, 280.0], frames)
+    tlwh = np.stack([x, np.full(len(f), 100.0), np.full(len(f), 80.0),
+                     np.full(len(f), 200.0)], 1)
+    return Clip("edge", MotSequence(f, ids, tlwh, np.ones(len(f)), frames),
+                np.arange(frames) / 25.0, 640, 480)
+
+
+def test_prepare_marks_labels_that_end_at_the_frame_side():
+    feats = prepare(edge_standers(4), VIEW)
+    # the label stopping at the edge is cut; one reaching beyond it is not (visible counts
+    # the part outside), nor one in the middle
+    assert feats.cut.reshape(4, 3).tolist() == [[1.0, 0.0, 0.0]] * 4
+    assert feats.visible.reshape(4, 3)[0] == pytest.approx([1.0, 0.5, 1.0])
+
+
+def test_fit_recovers_how_a_cut_label_lowers_recall():
+    """A person whose label ends at the frame's side is detected less than one in the
+    middle at the same size and visibility, by a known coefficient."""
+    truth = known_model(nms_iou=1.0, score=dataclasses.replace(known_model().score, cut=-3.0))
+    clip = edge_standers(200)
+    feats = prepare(clip, VIEW)
+    fitted = fit(concat([observe(clip, simulate(truth, feats, s), VIEW, THRESHOLD, scene=feats)
+                         for s in range(6)]), THRESHOLD, (300, 300, "plain"), "synthetic")
+    assert fitted.score.cut == pytest.approx(-3.0, abs=1.0)
+    args = (np.full(2, 125.0), np.full(2, 0.75), np.ones(2))
+    cut = np.array([0.0, 1.0])
+    want = truth.score.recall(*args, truth.ranges, THRESHOLD, None, cut)
+    got = fitted.score.recall(*args, fitted.ranges, THRESHOLD, None, cut)
+    assert got[0] - got[1] == pytest.approx(want[0] - want[1], abs=0.1), (got, want)
+    assert want[1] < want[0] - 0.3  # the effect is there to recover
+    hit = observe(clip, simulate(truth, feats, 99), VIEW, THRESHOLD,
+                  scene=feats).hit.reshape(-1, 3)
+    assert hit[:, 0].mean() < hit[:, 2].mean() - 0.2  # the simulator draws it
+
+
+def still_and_walking(frames: int, fps: float = 25.0) -> Clip:
+    """Two people 200 px tall, apart: one standing still, one walking right at one body
+    height per second; ``fps`` frames a second."""
+    f = np.repeat(np.arange(1, frames + 1), 2)
+    ids = np.tile([1, 2], frames)
+    t = np.repeat(np.arange(frames) / fps, 2)
+    x = np.where(ids == 1, 40.0, 300.0 + 200.0 * t)
+    tlwh = np.stack([x, np.full(len(f), 100.0), np.full(len(f), 80.0),
+                     np.full(len(f), 200.0)], 1)
+    return Clip("still", MotSequence(f, ids, tlwh, np.ones(len(f)), frames),
+                np.arange(frames) / fps, 1280, 480)
+
+
+def test_motion_clock_runs_with_body_heights_moved_at_any_frame_rate():
+    clip = still_and_walking(75)
+    feats = prepare(clip, VIEW)
+    assert feats.speed.reshape(-1, 2).mean(axis=0) == pytest.approx([0.0, 1.0])
+    clock = motion_clock(feats.group, feats.time_s, feats.speed, 4.0).reshape(-1, 2)
+    # still: media time; walking: 1 + 4 s per second
+    assert clock[-1] == pytest.approx([74 / 25, 5 * 74 / 25])
+    sub = prepare(clip.every(3), VIEW)
+    sub_clock = motion_clock(sub.group, sub.time_s, sub.speed, 4.0).reshape(-1, 2)
+    assert sub_clock == pytest.approx(clock[::3])
+
+
+def test_fit_tells_a_motion_clock_from_media_time():
+    """Misses of someone standing still last, of someone walking past they flicker, when
+    the latent's clock runs with motion; the fit finds that clock, and none where misses
+    last alike."""
+    clip = still_and_walking(200)
+    feats = prepare(clip, VIEW)
+    base = dataclasses.replace(known_model().score, timescales=((1.0, 1.0),))
+    got = {}
+    for k in (0.0, 8.0):
+        truth = known_model(nms_iou=1.0, score=dataclasses.replace(base, clock_s_per_height=k))
+        obs = concat([observe(clip, simulate(truth, feats, s), VIEW, THRESHOLD, scene=feats)
+                      for s in range(6)])
+        got[k] = fit(obs, THRESHOLD, (300, 300, "plain"), "synthetic").score.clock_s_per_height
+        if k:
+            runs = [miss_runs_s(obs.group[obs.group % 2 == g], obs.time_s[obs.group % 2 == g],
+                                obs.hit[obs.group % 2 == g]) for g in (0, 1)]
+            assert runs[0].mean() > 2 * runs[1].mean()  # the still one's misses last
+    assert got[0.0] <= 2.0 and 4.0 <= got[8.0] <= 16.0, got
 
 
 def test_hold_per_episode_keeps_the_first_value_while_the_event_lasts():
