@@ -82,11 +82,14 @@ def whole_output(out: pathlib.Path) -> dict[str, int]:
 
 
 def live_site(out: pathlib.Path) -> dict:
-    """The fault config, live and looping, sized to start all three cameras on 2 cores."""
+    """The fault config, live and looping, sized to start all three cameras on 2 cores,
+    with 2 s windows: the first closes 4 s of media after the start instead of 7."""
     cfg = site(out, frames=None, mode="live")
     for cam in cfg["cameras"]:
         cam["placement"] = {"num_cpus": 0.1}
-    return {**cfg, "serving": {"replicas": 1}, "run": {"shutdown_timeout_s": 30}}
+    analytics = {**cfg["analytics"], "window_s": 2}
+    return {**cfg, "analytics": analytics, "serving": {"replicas": 1},
+            "run": {"shutdown_timeout_s": 30}}
 
 
 def test_sigterm_to_the_driver_mid_run_and_to_the_process_group_during_shutdown(
