@@ -76,7 +76,7 @@ DEMO_S = 25.0
 piece of the next, where the campus clip already has crossings, zone entries and exits.
 The minute the demo plays by itself adds nothing the test checks but time; a file
 camera's end ending the run is checked offline (tests/cluster/test_api_run.py) and with
-its exit code (tests/cluster/test_run_geometry.py)."""
+its exit code (tests/cluster/test_ray_job.py)."""
 
 
 def test_the_embedded_demo_runs_live_and_stops_cleanly(tmp_path):
