@@ -88,13 +88,19 @@ def cluster(tmp_path_factory):
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
-def _site(path: pathlib.Path, camera: str, frames: int) -> pathlib.Path:
+BAD_LINE = {"id": "door", "start": [100, 100], "end": [100, 600], "units": "pixel"}
+"""A pixel line that leaves the clip's 768x576 frame: the camera fails when its source
+opens (the CLI's camera, beside the good one)."""
+
+
+def _site(path: pathlib.Path, camera: str, frames: int,
+          extra: tuple[dict, ...] = ()) -> pathlib.Path:
     path.write_text(json.dumps({
         "cameras": [{"id": camera, "url": str(CLIP), "mode": "offline",
                      "lines": [{"id": "lamp-post", "start": [0.56, 0.2], "end": [0.56, 0.66]}],
                      "zones": [{"id": "path-west", "points": [[0.0, 0.28], [0.5, 0.28],
                                                               [0.5, 0.62], [0.0, 0.62]]}],
-                     "source": {"max_frames": frames}}],
+                     "source": {"max_frames": frames}}, *extra],
         "analytics": {"window_s": 3, "window_grace_s": 2, "min_distinct_tracks": 1},
         "http": {"port": free_port()},
     }))
@@ -139,14 +145,17 @@ CLI_EXIT = "panoray run exited with "
 @pytest.fixture(scope="module")
 def job(cluster, tmp_path_factory):
     """One job that runs `panoray run` and then examples/run_job.py, each on its own site
-    and output (one submission, one upload: the two tests read its two halves).
+    and output (one submission, one upload: the tests read its two halves). The CLI's
+    site has a second camera, ``bad``, whose pixel line does not fit the frame.
 
     Returns:
         {"cli": (exit code, logs, output dir), "api": (logs, output dir)}
     """
     tmp = tmp_path_factory.mktemp("jobs")
     cli_out, api_out = tmp / "cli-out", tmp / "api-out"
-    cli_site = _site(tmp / "cli.yaml", "job-cam", FRAMES)
+    bad = {"id": "bad", "url": str(CLIP), "mode": "offline", "lines": [BAD_LINE],
+           "source": {"max_frames": FRAMES}}
+    cli_site = _site(tmp / "cli.yaml", "job-cam", FRAMES, (bad,))
     api_site = _site(tmp / "api.yaml", "api-cam", API_FRAMES)
     script = "; ".join([
         shlex.join(["python", "-m", "pipeline", "run", str(cli_site), "--output", str(cli_out)]),
@@ -162,7 +171,7 @@ def job(cluster, tmp_path_factory):
 
 def test_panoray_run_as_a_ray_job(cluster, job):
     code, logs, out = job["cli"]
-    assert code == 0, logs[-3000:]
+    assert code == 3, logs[-3000:]  # camera `bad` failed (test_pixel_geometry_...)
     # what the job ran from: the uploaded working dir, unpacked on the head
     packages = [p for p in pathlib.Path(cluster[2]).glob(
         "session_2*/runtime_resources/working_dir_files/_ray_pkg_*") if p.is_dir()]
@@ -181,6 +190,20 @@ def test_panoray_run_as_a_ray_job(cluster, job):
     metrics = pd.read_parquet(out / "metrics")
     assert set(metrics.camera_id) == {"job-cam"} and len(metrics) > 0
     assert set(events.camera_id) <= {"job-cam"}
+
+
+def test_pixel_geometry_outside_the_frame_fails_that_camera_and_the_run_exits_3(job):
+    """A camera whose pixel geometry does not fit its frame fails visibly when its source
+    opens, before any frame flows; the other runs on and the run exits 3."""
+    code, logs, _ = job["cli"]
+    assert code == 3, logs[-3000:]
+    summary = json.loads(logs[logs.index("{\n"):logs.rindex("}") + 1])
+    bad, good = summary["cameras"]["bad"], summary["cameras"]["job-cam"]
+    assert bad["state"] == "failed", bad
+    assert ("lines[0]: line 'door': point (100, 600) lies outside the 768x576 frame"
+            in bad["reason"]), bad
+    assert bad["frames_decoded"] == 0 and bad["frames_delivered"] == 0
+    assert good["state"] == "ended" and good["frames_delivered"] == FRAMES, good
 
 
 def test_the_python_api_as_a_ray_job(job):

@@ -17,7 +17,7 @@ from tests.faults.harness import graph_of, kill9, site
 CAMERA_CPUS = 0.25  # cameras[].placement.num_cpus by default
 START_TIMEOUT_S = 120.0  # ray.camera_start_timeout_s: the restart waits this long for room
 CALL_S = 20.0  # a controller call that does not wait for the placement answers well within
-STUCK_S = 25.0  # start-up: how long the camera that never fits waits before it fails
+STUCK_S = 15.0  # start-up: how long the camera that never fits waits before it fails
 READ_S = 5.0  # a read or remove during that wait answers well within
 
 
@@ -106,7 +106,6 @@ def test_a_config_camera_that_cannot_be_placed_blocks_no_read_or_remove_at_start
             failures.append(exc)
 
     starting = threading.Thread(target=start)
-    started = time.monotonic()
     starting.start()
     try:
         wait_for("the controller", lambda: runner.controller is not None)
@@ -118,7 +117,7 @@ def test_a_config_camera_that_cannot_be_placed_blocks_no_read_or_remove_at_start
         wait_for("cam-a listed while cam-b waits for room", lambda: listed() == ["cam-a"])
         removed = ray.get(runner.controller.remove_camera.remote("cam-a"), timeout=READ_S)
         assert removed["removed"]
-        assert time.monotonic() - started < STUCK_S, "answered only once cam-b gave up"
+        assert starting.is_alive() and not failures, "answered only once cam-b gave up"
         starting.join(STUCK_S + 30)
         assert not starting.is_alive()
         assert len(failures) == 1 and isinstance(failures[0], PanorayError), failures

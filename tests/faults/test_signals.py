@@ -82,36 +82,45 @@ def whole_output(out: pathlib.Path) -> dict[str, int]:
 
 
 def live_site(out: pathlib.Path) -> dict:
-    """The fault config, live and looping, sized to start all three cameras on 2 cores."""
+    """The fault config, live and looping, sized to start all three cameras on 2 cores,
+    with 2 s windows: the first closes 4 s of media after the start instead of 7."""
     cfg = site(out, frames=None, mode="live")
     for cam in cfg["cameras"]:
         cam["placement"] = {"num_cpus": 0.1}
-    return {**cfg, "serving": {"replicas": 1}, "run": {"shutdown_timeout_s": 30}}
+    analytics = {**cfg["analytics"], "window_s": 2}
+    return {**cfg, "analytics": analytics, "serving": {"replicas": 1},
+            "run": {"shutdown_timeout_s": 30}}
 
 
-def test_sigterm_to_the_process_group_mid_run_and_again_during_shutdown(tmp_path) -> None:
+def test_sigterm_to_the_driver_mid_run_and_to_the_process_group_during_shutdown(
+        tmp_path) -> None:
+    """``kill PID`` (as ``docker stop`` sends it) mid-run stops the run cleanly, and a
+    second SIGTERM, to the whole process group (as systemd sends it) while the shutdown
+    still needs Ray's processes, neither kills them nor cuts the shutdown short."""
     out = tmp_path / "out"
     run = Run(tmp_path, live_site(out), out, "live")
     try:
         run.wait_until("every camera started", lambda: "pipeline started: 3" in run.text())
         run.wait_until("a closed window", lambda: list(out.glob("metrics/*/*/*.parquet")))
-        run.group(signal.SIGTERM)
+        os.kill(run.proc.pid, signal.SIGTERM)  # the driver alone
         run.wait_until("the shutdown", lambda: "shutting down cleanly" in run.text(), 30)
         time.sleep(0.5)
-        run.group(signal.SIGTERM)  # again, while it shuts down
+        run.group(signal.SIGTERM)  # again, to every process, while it shuts down
         sent = time.monotonic()
         assert run.proc.wait(timeout=90) == EXIT_SIGTERM, run.text()[-3000:]
         stop_s = time.monotonic() - sent
     finally:
         run.close()
+    assert "panoray: stopped; shutting down cleanly" in run.text()
     summary = run.summary()
     assert set(summary["cameras"]) == set(CAMERAS) and not summary.get("error")
     tables = read_output(out)
+    assert set(tables["events"].camera_id) <= set(CAMERAS)
     assert set(tables["metrics"].camera_id) == set(CAMERAS)
     assert (~tables["metrics"].complete).any()  # the windows open at SIGTERM
     assert not [p for p in out.rglob(".*") if p.is_file()], "temporary files left"
     assert not list(out.rglob("*.pkl")), "checkpoints left after a clean stop"
-    print(f"group SIGTERM: clean stop in {stop_s:.1f} s, "
+    print(f"driver then group SIGTERM: clean stop in {stop_s:.1f} s, "
           f"{len(tables['events'])} events, {len(tables['metrics'])} metric rows")
 
 
