@@ -13,7 +13,8 @@ speed, bounded:
 - below by ``border_min_speed`` (body heights per second: someone who barely moved while
   seen is not taken to stand unseen for long);
 - by how long the camera watched without seeing them: not before its first frame, not
-  after the visit ended.
+  after the visit ended or the tracker removed the track (a recording that ends with
+  people inside adds nothing for them: the tracks end with it).
 
 Position and time only, as :mod:`pipeline.analytics.continuity`: nobody is recognised.
 
@@ -75,8 +76,8 @@ class BorderDwell:
                    None if columns.identity else columns.element)
 
     def __call__(self, v: EndedVisits, last_x: FloatArray, last_y: FloatArray,
-                 height: FloatArray, last_seen: FloatArray, first_pts: float, now: float
-                 ) -> FloatArray:
+                 height: FloatArray, last_seen: FloatArray, first_pts: float,
+                 now: FloatArray | float) -> FloatArray:
         """(x,) float64 seconds to add to the dwell of the visits ``v``.
 
         Args:
@@ -86,7 +87,9 @@ class BorderDwell:
                 track when last seen, pixels, and ``last_seen`` its media time, seconds
                 (the visit's mean speed is from its first anchor to there).
             first_pts: media time of the camera's first frame, seconds.
-            now: media time of the frame that ends the visits, seconds.
+            now: media time of the frame that ends the visits, seconds, or (x,) float64
+                earlier where the tracker removed a visit's track before (the person was
+                gone by then: :meth:`~pipeline.analytics.continuity.TrackEnds.watched_until`).
         """
         col = v.zone
         zone = col if self.element is None else self.element[col]

@@ -281,7 +281,7 @@ class CameraAnalytics:
     def _to_border(self, v: EndedVisits) -> npt.NDArray[np.float64]:
         """Dwell the ending visits ``v`` add for their unseen ends (:mod:`borders`)."""
         return self._border(v, *self._ends.last_anchors(v.slot), self._slots.last_seen[v.slot],
-                            self._first_pts, self._last_pts)
+                            self._first_pts, self._ends.watched_until(v.slot, self._last_pts))
 
     def _retire(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:
         """The tracker removed the tracks of ``slots``: ends their visits except those left
@@ -289,7 +289,7 @@ class CameraAnalytics:
         may continue them (then they are dropped)."""
         changes = self._zones.end_slots(slots, keep_deep=True, deep_of=self._deep_of())
         self._slots.retire(slots)
-        self._ends.retired[slots] = True
+        self._ends.retire(slots, self._last_pts)
         return changes, self._slots.track_id.copy()
 
     def _drop(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:

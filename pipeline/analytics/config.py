@@ -139,7 +139,8 @@ class ZoneConfig(StrictModel):
         "vanished) was longer than what was seen: its dwell adds, at each such end, the "
         "time to walk from there to the zone's border at the visit's mean speed (at least "
         "`border_min_speed`), at most this many media seconds, and never more than the "
-        "camera was watching unseen (from its first frame, until the visit ended). A "
+        "camera was watching unseen (from its first frame, until the visit ended or the "
+        "tracker removed the track). A "
         "queue's waits are dwells and include it; event times are not moved. 0: dwell is "
         "first to last frame inside.",
     )

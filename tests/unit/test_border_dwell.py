@@ -106,3 +106,17 @@ def test_the_truth_goes_without_it():
     truth = analytics_config(SCENES["TUD-Campus"], truth=True)
     assert [z.dwell_to_border_s for z in truth.zones] == [0.0]
     assert [z.dwell_to_border_s for z in analytics_config(SCENES["TUD-Campus"]).zones] == [1.0]
+
+
+def test_nothing_is_added_after_the_tracker_removed_the_track():
+    # Lost deep inside and removed by the tracker 0.2 s later (the recording ended): the
+    # visit waits for a successor, but the walk out can only have happened before that.
+    cam = camera(1.0, {"max_gap_s": 3.0})
+    events = []
+    for i in range(50):
+        events += cam.update(at(tracks_at([CLOCK, (1, 50.0 + STEP * i, 200.0)]), i / FPS))
+    events += cam.update(at(tracks_at([CLOCK]), 55 / FPS, removed_ids=[1]))
+    for i in range(56, 56 + int(4 * FPS)):
+        events += cam.update(at(tracks_at([CLOCK]), i / FPS))
+    (exit_,) = [e for e in events if e.kind == "zone_exit"]
+    assert exit_.dwell_s == pytest.approx((49 - 25) / FPS + 6 / FPS)
