@@ -95,7 +95,8 @@ class ZoneConfig(StrictModel):
     starts on the first frame inside; it counts (a ``zone_enter`` event, stamped with that
     first frame's time) once the track has been inside for ``min_visit_s``; it ends (a
     ``zone_exit`` event, stamped with the last frame seen inside) once the track has not
-    been seen inside for more than ``exit_grace_s``.
+    been seen inside for more than ``exit_grace_s``. Its dwell is first to last frame
+    inside, plus the walk to the border at an end nobody saw (``dwell_to_border_s``).
     """
 
     id: str = Field(pattern=_ID_PATTERN, description="Zone id, unique per camera.")
