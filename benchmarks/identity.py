@@ -38,13 +38,16 @@ margins in points (HOTA x 100). Nothing is cached on disk.
 
 Usage:
     python benchmarks/identity.py [--quick] [--calibration-only [--ablate]] [--seeds N]
-                                  [--seed-list 1,2,3] [--data ../shared/data]
+                                  [--seed-list 1,2,3] [--analytics-ladder]
+                                  [--data ../shared/data]
 
 ``--seed-list`` picks which seeds run (development seeds 1-3, held-out 0 and 4): tune on
 one set, confirm on the other.
 
 ``--ablate`` (with ``--calibration-only``): which simulated error type the calibration gap
-comes from, per TUD clip (:mod:`benchmarks.identity_ablation`).
+comes from, per TUD clip (:mod:`benchmarks.identity_ablation`). ``--analytics-ladder``:
+where panoray's analytics errors on the static sequences come from, and how right the
+visit joins are (:mod:`benchmarks.identity_visits`).
 """
 
 from __future__ import annotations
@@ -97,6 +100,7 @@ from benchmarks.identity_report import (  # noqa: E402
     print_tables,
 )
 from benchmarks.identity_scoring import IGNORE_IOU, aggregate, load_clip, run_all  # noqa: E402
+from benchmarks.identity_visits import aggregate_ladder, ladder, print_ladder  # noqa: E402
 from benchmarks.scene_analytics import place_scene, run_analytics, truth_frames  # noqa: E402
 from benchmarks.scenes import analytics_config  # noqa: E402
 from pipeline.mot import read_seqinfo  # noqa: E402
@@ -172,9 +176,13 @@ def variants(clip: Clip) -> list[tuple[str, Clip]]:
 
 
 def bench_sequence(clip: Clip, model: NoiseModel, tiling: Any, contenders: dict[str, Runner],
-                   seeds: Sequence[int], seed_base: int) -> dict[str, Any]:
+                   seeds: Sequence[int], seed_base: int,
+                   analytics_ladder: bool = False) -> dict[str, Any]:
     """Every variant of one sequence, every contender, every seed (the simulation seed
-    is ``seed_base`` plus each of ``seeds``); means and worst."""
+    is ``seed_base`` plus each of ``seeds``); means and worst. With ``analytics_ladder``
+    on a static sequence, also where panoray's analytics errors come from
+    (:mod:`benchmarks.identity_visits`)."""
+    ladder_on = analytics_ladder and clip.name in STATIC
     scene = place_scene(clip.truth, clip.times_s, clip.width, clip.height)
     config, truth_config = analytics_config(scene), analytics_config(scene, truth=True)
     report: dict[str, Any] = {"sequence": clip.name, "frames": clip.num_frames,
@@ -194,10 +202,17 @@ def bench_sequence(clip: Clip, model: NoiseModel, tiling: Any, contenders: dict[
                                                     | (feats.squeeze > hi_s + 1e-6)).mean()), 3)}
         per_seed = []
         recall = []
+        rungs: dict[str, list[dict[str, Any]]] = {who: [] for who in PANORAY}
         for k in seeds:
             dets = simulate(model, feats, seed_base + k)
             recall.append(sum(len(d) for d in dets) / max(len(c.truth), 1))
-            per_seed.append(run_all(contenders, dets, c, (config, truth)))
+            kept: dict[str, Any] = dict.fromkeys(PANORAY) if ladder_on else {}
+            per_seed.append(run_all(contenders, dets, c, (config, truth), kept))
+            for who, frames in kept.items():
+                rungs[who].append(ladder(c, frames, config, truth))
+        if ladder_on:
+            report.setdefault("analytics_ladder", {})[vname] = {
+                who: aggregate_ladder(r) for who, r in rungs.items()}
         report["variants"][vname] = {
             "fps": round(c.fps, 2), "frames": c.num_frames,
             "boxes_per_true_box": round(float(np.mean(recall)), 3),
@@ -226,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
                         "type the calibration gap comes from, per TUD clip (full frame), "
                         "by swapping one part of the detections at a time "
                         "(benchmarks/identity_ablation.py)")
+    parser.add_argument("--analytics-ladder", action="store_true",
+                        help="also say where panoray's analytics errors on the static "
+                        "sequences come from: false tracks, breaks, swaps, box errors or "
+                        "what was never tracked, and how right the visit joins are "
+                        "(benchmarks/identity_visits.py; about 1 min more with --quick)")
     parser.add_argument("--seeds", type=int, default=None,
                         help=f"seeds per sequence and variant (default {DEFAULT_SEEDS}; "
                         f"--quick: {QUICK_SEEDS})")
@@ -350,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         clip = load_clip(long_root / seq)
         mode_model = models["full_frame"] if default_tiling[seq] is None else models["tiled"]
         report = bench_sequence(clip, mode_model, default_tiling[seq], contenders, seed_list,
-                                100 * k)
+                                100 * k, args.analytics_ladder)
         report["mode"] = "full_frame" if default_tiling[seq] is None else "tiled"
         print(json.dumps(report), flush=True)
         bench["default"].append(report)
@@ -368,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print_tables(calib, bench)
     print_analytics(bench["default"])
+    print_ladder(bench["default"])
     elapsed = time.perf_counter() - t0
     summary_out.update({
         "config": {

@@ -78,13 +78,17 @@ def score(clip: Clip, frames: Sequence[TrackedFrame]) -> dict[str, Any]:
 
 
 def run_all(contenders: dict[str, Runner], dets: list[Detections], clip: Clip,
-            analytics: tuple[Any, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+            analytics: tuple[Any, dict[str, Any]] | None = None,
+            keep: dict[str, list[TrackedFrame]] | None = None) -> dict[str, dict[str, Any]]:
     """Every contender on the same detections: metrics, and (given ``(config, truth)``)
-    analytics and their errors against the truth's."""
+    analytics and their errors against the truth's. The output of the contenders named
+    in ``keep`` is stored there."""
     timeline = Timeline(clip.name, clip.times_s, clip.width, clip.height)
     out = {}
     for name, runner in contenders.items():
         frames = runner(dets, timeline)
+        if keep is not None and name in keep:
+            keep[name] = frames
         row = score(clip, frames)
         if analytics is not None:
             config, truth = analytics

@@ -31,7 +31,7 @@ if __name__ == "__main__":  # run as a script: a part of another benchmark
 
     part_of(__doc__, "identity.py")
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -131,9 +131,12 @@ def truth_frames(truth: MotSequence, times_s: npt.NDArray[np.float64]) -> list[T
 
 
 def run_analytics(frames: Sequence[TrackedFrame], config: AnalyticsConfig, width: int,
-                  height: int, fps: float) -> dict[str, Any]:
-    """Line counts by direction, and zone visits, mean dwell and mean occupancy."""
-    cam = CameraAnalytics("bench", config, width, height)
+                  height: int, fps: float,
+                  analytics: Callable[..., CameraAnalytics] = CameraAnalytics
+                  ) -> dict[str, Any]:
+    """Line counts by direction, and zone visits, mean dwell and mean occupancy
+    (``analytics``: a CameraAnalytics subclass that records what it does)."""
+    cam = analytics("bench", config, width, height)
     events = []
     seen: set[int] = set()
     last = FrameMeta("bench", -1, -1.0 / fps, 0.0, width, height)

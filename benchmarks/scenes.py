@@ -63,7 +63,9 @@ SCENES = {
 LINE_GUARDS = {"min_side_s": 0.1}
 ZONE_GUARDS = {"exit_grace_s": 2.0}
 TRUTH_LINE_GUARDS = {"min_side_s": 0.0}
-TRUTH_ZONE_GUARDS = {"exit_grace_s": 0.0}
+TRUTH_ZONE_GUARDS = {"exit_grace_s": 0.0, "dwell_to_border_s": 0.0}
+"""Labelled people are labelled for their whole stay: their dwell needs no estimate of
+unseen ends (``dwell_to_border_s``), which is what a tracker's broken tracks get."""
 TRUTH_CONTINUITY = {"max_gap_s": 0.0}
 """Joining broken tracks (``analytics.continuity``) repairs the tracker like the guards do,
 so the ground truth goes without it too (labelled people are one track each)."""

@@ -39,6 +39,7 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.analytics.borders import BorderDwell
 from pipeline.analytics.classes import ClassColumns
 from pipeline.analytics.coverage import Coverage, empty_window
 from pipeline.analytics.config import AnalyticsConfig
@@ -58,7 +59,7 @@ from pipeline.analytics.lines import Crossings, LineCrossings
 from pipeline.analytics.queues import QueueRates
 from pipeline.analytics.slots import INITIAL_SLOTS, TrackSlots
 from pipeline.analytics.windows import WindowSet
-from pipeline.analytics.zones import DeepOf, ZoneChanges, ZoneVisits
+from pipeline.analytics.zones import DeepOf, EndedVisits, ZoneChanges, ZoneVisits
 from pipeline.errors import InputError
 from pipeline.types import TrackedFrame
 
@@ -105,12 +106,12 @@ class CameraAnalytics:
         gap = min(cfg.continuity.max_gap_s, cfg.window_grace_s, cfg.track_idle_timeout_s)
         self._ends = TrackEnds(cfg.continuity, INITIAL_SLOTS, gap, self.width, self.height)
         grace = np.array([z.exit_grace_s for z in zones], np.float64)
+        self._border = BorderDwell.for_zones(zones, self.geometry.polygons, zc)
         self._zones = ZoneVisits(
-            np.array([z.min_visit_s for z in zones], np.float64),
-            grace,
-            INITIAL_SLOTS,
+            np.array([z.min_visit_s for z in zones], np.float64), grace, INITIAL_SLOTS,
             np.maximum(grace, gap) if self._ends.enabled else None,
-        )
+            self._to_border if self._border.enabled else None)
+        self._first_pts = math.inf
         self._lines = LineCrossings(self.geometry.segments, cfg.lines, INITIAL_SLOTS)
         self._queues: dict[int, QueueRates] = {
             i: QueueRates(z.queue_lookback_s) for i, z in enumerate(zones) if z.queue
@@ -158,7 +159,7 @@ class CameraAnalytics:
             raise InputError(f"camera {self.camera_id!r}: analytics are closed", "camera_id")
         tracks, removed_ids = frame.tracks, frame.removed_ids
         pts = checked_pts(self.camera_id, frame.meta.pts_s, self._last_pts)
-        self._last_pts = pts
+        self._last_pts, self._first_pts = pts, min(self._first_pts, pts)
         self._offset = float(frame.meta.captured_at) - pts
         boxes, ids, classes, dropped = finite_tracks(
             self.camera_id, pts, tracks.boxes, tracks.track_ids, tracks.class_ids)
@@ -174,19 +175,19 @@ class CameraAnalytics:
         zoned = self._zones.num_zones > 0
         inside = self.geometry.polygons.contains(x, y) if zoned else None
 
-        if self._ends.enabled and self._slots.added:  # new tracks: do they continue lost ones?
-            new = np.isnan(self._slots.last_seen[slots])
+        new = np.isnan(self._slots.last_seen[slots]) if self._slots.added else None
+        if self._ends.enabled and new is not None:  # new tracks: do they continue lost ones?
             self._continue_lost(slots, new, b, inside, classes, pts)
         crossings = self._lines.update(slots, x, y, h, pts)
         crossings = self.line_columns.split_crossings(crossings, slots, classes)
         if zoned:
             # one column per (zone, class): inside and of that class
             changes = self._zones.update(slots, self.zone_columns.columns_of(inside, classes),
-                                         pts, self._deep_of())
+                                         pts, self._deep_of(), x, y, new)
         else:
             changes = None
         self._slots.last_seen[slots] = pts
-        if self._ends.enabled:
+        if self._ends.enabled or self._border.enabled:
             self._ends.observe(slots, b)
 
         ended: list[tuple[ZoneChanges, npt.NDArray[np.int64]]] = []
@@ -277,13 +278,18 @@ class CameraAnalytics:
         deep = self.geometry.polygons.border_distance(x, y) >= self._ends.zone_edge * h[:, None]
         return deep if self.zone_columns.identity else deep[:, self.zone_columns.element]
 
+    def _to_border(self, v: EndedVisits) -> npt.NDArray[np.float64]:
+        """Dwell the ending visits ``v`` add for their unseen ends (:mod:`borders`)."""
+        return self._border(v, *self._ends.last_anchors(v.slot), self._slots.last_seen[v.slot],
+                            self._first_pts, self._ends.watched_until(v.slot, self._last_pts))
+
     def _retire(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:
         """The tracker removed the tracks of ``slots``: ends their visits except those left
         deep inside, and keeps the slots for ``continuity.max_gap_s`` so that a new track
         may continue them (then they are dropped)."""
         changes = self._zones.end_slots(slots, keep_deep=True, deep_of=self._deep_of())
         self._slots.retire(slots)
-        self._ends.retired[slots] = True
+        self._ends.retire(slots, self._last_pts)
         return changes, self._slots.track_id.copy()
 
     def _drop(self, slots: npt.NDArray[np.int64]) -> tuple[ZoneChanges, npt.NDArray[np.int64]]:

@@ -95,7 +95,8 @@ class ZoneConfig(StrictModel):
     starts on the first frame inside; it counts (a ``zone_enter`` event, stamped with that
     first frame's time) once the track has been inside for ``min_visit_s``; it ends (a
     ``zone_exit`` event, stamped with the last frame seen inside) once the track has not
-    been seen inside for more than ``exit_grace_s``.
+    been seen inside for more than ``exit_grace_s``. Its dwell is first to last frame
+    inside, plus the walk to the border at an end nobody saw (``dwell_to_border_s``).
     """
 
     id: str = Field(pattern=_ID_PATTERN, description="Zone id, unique per camera.")
@@ -127,7 +128,30 @@ class ZoneConfig(StrictModel):
         "do not split a visit. Longer joins more of a person's broken visits and also "
         "merges two people's visits when one track takes over another's id; it never "
         "inflates occupancy or dwell (a track seen outside stops counting, and dwell ends "
-        "at the last frame inside). With offline smoothing visits hardly depend on it.",
+        "at the last frame inside, or `dwell_to_border_s` past it). With offline smoothing "
+        "visits hardly depend on it.",
+    )
+    dwell_to_border_s: float = Field(
+        1.0,
+        ge=0.0,
+        le=60.0,
+        description="A visit whose track was first seen deep inside the zone (it started "
+        "there: the person was not seen crossing the border) or last seen there (it "
+        "vanished) was longer than what was seen: its dwell adds, at each such end, the "
+        "time to walk from there to the zone's border at the visit's mean speed (at least "
+        "`border_min_speed`), at most this many media seconds, and never more than the "
+        "camera was watching unseen (from its first frame, until the visit ended or the "
+        "tracker removed the track). A "
+        "queue's waits are dwells and include it; event times are not moved. 0: dwell is "
+        "first to last frame inside.",
+    )
+    border_min_speed: float = Field(
+        0.2,
+        gt=0.0,
+        le=10.0,
+        description="The slowest speed assumed for `dwell_to_border_s`, body heights per "
+        "second (a person who barely moved while seen is taken to walk this fast to the "
+        "border; a walk is about 0.8).",
     )
     queue_lookback_s: float = Field(
         300.0,

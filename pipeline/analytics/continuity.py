@@ -66,6 +66,7 @@ class TrackEnds:
             heights and whether it was at the frame's border are derived when needed).
         retired: (capacity,) bool, the tracker removed the slot's track and its state is
             kept only so that a new track may continue it.
+        retired_at: (capacity,) float64 media time the tracker removed it (NaN: not).
         linked: (capacity,) bool, a later track continues it already.
     """
 
@@ -80,6 +81,7 @@ class TrackEnds:
         self.width, self.height = width, height
         self.box = np.full((capacity, 4), np.nan)
         self.retired = np.zeros(capacity, np.bool_)
+        self.retired_at = np.full(capacity, np.nan)
         self.linked = np.zeros(capacity, np.bool_)
 
     def grow(self, capacity: int) -> None:
@@ -90,6 +92,7 @@ class TrackEnds:
         self.box = np.concatenate([self.box, np.full((extra, 4), np.nan)])
         no = np.zeros(extra, np.bool_)
         self.retired = np.concatenate([self.retired, no])
+        self.retired_at = np.concatenate([self.retired_at, np.full(extra, np.nan)])
         self.linked = np.concatenate([self.linked, no])
 
     def at_frame_border(self, boxes: FloatArray) -> npt.NDArray[np.bool_]:
@@ -112,7 +115,21 @@ class TrackEnds:
         """Forgets ``slots`` (their state is dropped)."""
         self.box[slots] = np.nan
         self.retired[slots] = False
+        self.retired_at[slots] = np.nan
         self.linked[slots] = False
+
+    def retire(self, slots: IntArray, pts_s: float) -> None:
+        """The tracker removed the tracks of ``slots`` at media time ``pts_s``: their state
+        is kept only so that a new track may continue them."""
+        self.retired[slots] = True
+        self.retired_at[slots] = pts_s
+
+    def watched_until(self, slots: IntArray, pts_s: float) -> FloatArray:
+        """(k,) float64: until when (media s) each of ``slots`` may have been in view unseen
+        at media time ``pts_s``: then, or when the tracker removed its track (the person
+        was gone by then)."""
+        at = self.retired_at[slots]
+        return np.where(np.isnan(at), pts_s, np.minimum(at, pts_s))
 
     def done(self, last_seen: FloatArray, pts_s: float) -> npt.NDArray[np.bool_]:
         """(capacity,) bool: retired slots that a later track continues already, or whose

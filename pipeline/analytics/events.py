@@ -42,7 +42,10 @@ class Event:
             first frame inside (enter), the last frame seen inside (exit).
         captured_at: wall time (s since the epoch) of ``pts_s``, from the camera's latest
             pts-to-wall offset; None when the caller gave no capture times.
-        dwell_s: visit length in media seconds (``zone_exit`` only, else None).
+        dwell_s: visit length in media seconds (``zone_exit`` only, else None): first to
+            last frame inside, plus the walk to the zone's border at an end of the visit
+            nobody saw (``ZoneConfig.dwell_to_border_s``, at most 1 s per end by default),
+            so it can exceed this exit's ``pts_s`` minus its enter's.
         geometry_version: the camera's zones and lines this event was counted with: 0 as
             configured, +1 per edit through the API (``PUT /v1/cameras/{id}/geometry``).
         tracklets: zone events only (else None): how many tracks the visit joined, 1

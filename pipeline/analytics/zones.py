@@ -48,6 +48,32 @@ DeepOf = Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]]
 zone (far enough from its border) when last seen. Asked only for tracks last seen inside
 a zone whose visit may end or go on, so that the distances are not measured every frame."""
 
+ToBorder = Callable[["EndedVisits"], npt.NDArray[np.float64]]
+"""Given visits that end, returns (x,) float64 media seconds to add to their dwell for
+the parts of the stay not seen: see :class:`EndedVisits`."""
+
+
+@dataclass(frozen=True)
+class EndedVisits:
+    """Counted visits that end now, for :data:`ToBorder`.
+
+    Attributes:
+        slot, zone: (x,) int64 slot (of the visit's last track) and zone index.
+        first_x, first_y: (x,) float64 anchor of the visit's first frame inside, pixels.
+        start, last: (x,) float64 media time of its first and last frame inside.
+        born: (x,) bool, its first track started inside the zone (not seen entering).
+        vanished: (x,) bool, its last track was last seen inside (not seen leaving).
+    """
+
+    slot: npt.NDArray[np.int64]
+    zone: npt.NDArray[np.int64]
+    first_x: npt.NDArray[np.float64]
+    first_y: npt.NDArray[np.float64]
+    start: npt.NDArray[np.float64]
+    last: npt.NDArray[np.float64]
+    born: npt.NDArray[np.bool_]
+    vanished: npt.NDArray[np.bool_]
+
 
 def _empty_i() -> npt.NDArray[np.int64]:
     return np.zeros(0, np.int64)
@@ -66,7 +92,8 @@ class ZoneChanges:
         enter_pts: (e,) float64 media time of each visit's first frame inside.
         exit_slot, exit_zone: (x,) int64 slot and zone index of counted visits that ended.
         exit_pts: (x,) float64 media time of the last frame inside.
-        exit_dwell: (x,) float64 seconds from the first to the last frame inside.
+        exit_dwell: (x,) float64 seconds from the first to the last frame inside (plus
+            the unseen ends, with ``to_border``).
         exit_start: (x,) float64 media time of the ended visits' first frame inside.
         enter_tracklets, exit_tracklets: (e,), (x,) int64 tracks the visit joined so far.
     """
@@ -98,6 +125,8 @@ class ZoneVisits:
         capacity: initial number of track slots (grows with :meth:`grow`).
         deep_grace_s: (Z,) float64 the same for a visit whose track was last seen deep
             inside (at least ``exit_grace_s``); None: ``exit_grace_s``.
+        to_border: what the dwell of each ending counted visit adds for its unseen
+            ends (:data:`ToBorder`); None: nothing (dwell is first to last frame inside).
     """
 
     def __init__(
@@ -106,6 +135,7 @@ class ZoneVisits:
         exit_grace_s: npt.NDArray[np.float64],
         capacity: int = 64,
         deep_grace_s: npt.NDArray[np.float64] | None = None,
+        to_border: ToBorder | None = None,
     ) -> None:
         self.min_visit = np.asarray(min_visit_s, np.float64)
         self.grace = np.asarray(exit_grace_s, np.float64)
@@ -121,6 +151,10 @@ class ZoneVisits:
         self.deep = np.zeros((capacity, z), np.bool_)
         self.unsettled = np.zeros(capacity, np.bool_)
         self.tracklets = np.zeros((capacity, z), np.int64)
+        self.to_border = to_border
+        self.first_x = np.full((capacity, z), np.nan)
+        self.first_y = np.full((capacity, z), np.nan)
+        self.born = np.zeros((capacity, z), np.bool_)
 
     @property
     def num_zones(self) -> int:
@@ -139,10 +173,15 @@ class ZoneVisits:
         self.deep = np.concatenate([self.deep, np.zeros((extra, z), np.bool_)])
         self.unsettled = np.concatenate([self.unsettled, np.zeros(extra, np.bool_)])
         self.tracklets = np.concatenate([self.tracklets, np.zeros((extra, z), np.int64)])
+        self.first_x = np.concatenate([self.first_x, np.full((extra, z), np.nan)])
+        self.first_y = np.concatenate([self.first_y, np.full((extra, z), np.nan)])
+        self.born = np.concatenate([self.born, np.zeros((extra, z), np.bool_)])
 
     def update(
         self, slots: npt.NDArray[np.int64], inside: npt.NDArray[np.bool_], pts_s: float,
-        deep_of: DeepOf | None = None,
+        deep_of: DeepOf | None = None, anchor_x: npt.NDArray[np.float64] | None = None,
+        anchor_y: npt.NDArray[np.float64] | None = None,
+        new: npt.NDArray[np.bool_] | None = None,
     ) -> ZoneChanges:
         """Advances every visit to media time ``pts_s``.
 
@@ -153,6 +192,9 @@ class ZoneVisits:
             deep_of: which tracks were deep inside when last seen (a visit left there
                 ends only after ``deep_grace_s``), asked when it matters; None: every
                 track inside is.
+            anchor_x, anchor_y: (n,) float64 the tracks' anchors, pixels, and ``new``:
+                (n,) bool, this is the track's first frame (with ``to_border``: where
+                and how each visit started).
 
         Returns:
             The visits that started counting or ended. Slots not seen in this frame are
@@ -182,6 +224,12 @@ class ZoneVisits:
             st = np.where(fresh, pts_s, st)
             self.start[slots] = st
             self.tracklets[slots] = np.where(fresh, 1, self.tracklets[slots])
+            if self.to_border is not None and anchor_x is not None:
+                r, z = np.nonzero(fresh)
+                rs = slots[r]
+                self.first_x[rs, z] = anchor_x[r]
+                self.first_y[rs, z] = anchor_y[r]
+                self.born[rs, z] = False if new is None else new[r]
         last = np.where(inside, pts_s, self.last_in[slots])
         self.last_in[slots] = last
         conf = self.confirmed[slots]
@@ -238,7 +286,8 @@ class ZoneVisits:
         go_on = ~np.isnan(self.start[pred]) & self.deep[pred] & inside
         if not go_on.any():
             return
-        for name in ("start", "last_in", "confirmed", "tracklets"):
+        for name in ("start", "last_in", "confirmed", "tracklets", "first_x", "first_y",
+                     "born"):
             a = getattr(self, name)
             a[succ] = np.where(go_on, a[pred], a[succ])
         self.tracklets[succ] += go_on
@@ -266,6 +315,9 @@ class ZoneVisits:
         self.seen_out[mask] = False
         self.deep[mask] = False
         self.tracklets[mask] = 0
+        self.first_x[mask] = np.nan
+        self.first_y[mask] = np.nan
+        self.born[mask] = False
 
     def _end(self, mask: npt.NDArray[np.bool_]) -> ZoneChanges:
         counted = mask & self.confirmed
@@ -273,12 +325,17 @@ class ZoneVisits:
         start = self.start[s, z]
         last = self.last_in[s, z]
         tracklets = self.tracklets[s, z]
+        dwell = last - start
+        if self.to_border is not None and len(s):
+            dwell = dwell + self.to_border(EndedVisits(
+                s.astype(np.int64), z.astype(np.int64), self.first_x[s, z],
+                self.first_y[s, z], start, last, self.born[s, z], ~self.seen_out[s, z]))
         self._clear(mask)
         return ZoneChanges(
             exit_slot=s.astype(np.int64),
             exit_zone=z.astype(np.int64),
             exit_pts=last,
-            exit_dwell=last - start,
+            exit_dwell=dwell,
             exit_start=start,
             exit_tracklets=tracklets,
         )

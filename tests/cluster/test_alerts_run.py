@@ -31,7 +31,10 @@ def alert_run(serve_app, tmp_path_factory):
     os.environ[SECRET_ENV] = SECRET  # the driver reads it and hands it to the alerts actor
     cfg = SiteConfig.model_validate({
         "cameras": [{"id": "cam-a", "url": str(CLIP), "source": {"max_frames": FRAMES},
-                     "zones": [{"id": "path-west", "points": ZONE}]}],
+                     # dwell first to last frame inside, so that an exit's pts_s - dwell_s
+                     # is its visit's first frame (the check below reads visits that way)
+                     "zones": [{"id": "path-west", "points": ZONE,
+                                "dwell_to_border_s": 0.0}]}],
         "analytics": {"window_s": 10, "min_distinct_tracks": 1},
         "alerts": {
             "site": "test-site",

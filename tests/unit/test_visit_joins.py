@@ -23,7 +23,7 @@ GAP_OFF = {"max_gap_s": 0.0}
 def camera(continuity: dict | None = None, queue: bool = False,
            lines: list | None = None) -> CameraAnalytics:
     zone = {"id": "shop", "points": SQUARE, "units": "pixel", "min_visit_s": 0.5,
-            "exit_grace_s": 0.5, "queue": queue}
+            "exit_grace_s": 0.5, "queue": queue, "dwell_to_border_s": 0.0}
     config = AnalyticsConfig(zones=[zone], lines=lines or [], min_distinct_tracks=1,
                              window_s=60.0, **({} if continuity is None
                                                else {"continuity": continuity}))

@@ -160,7 +160,8 @@ def test_heatmap_cells_with_few_tracks_are_suppressed() -> None:
 
 
 def test_queue_window_metrics_use_littles_law() -> None:
-    cam = zone_camera(window_s=60.0, queue=True, min_visit_s=0.0, exit_grace_s=0.0)
+    cam = zone_camera(window_s=60.0, queue=True, min_visit_s=0.0, exit_grace_s=0.0,
+                      dwell_to_border_s=0.0)  # people appear inside: no unseen ends added
     # Three people each wait 10 s, one after another: length 1 for 30 of 60 s.
     plan = {
         0.0: [(1, *OUT)],

@@ -29,6 +29,7 @@ def camera(min_visit_s: float = 0.2, exit_grace_s: float = 0.3, **cfg: object) -
         "units": "pixel",
         "min_visit_s": min_visit_s,
         "exit_grace_s": exit_grace_s,
+        "dwell_to_border_s": 0.0,  # first to last frame inside (test_border_dwell: more)
     }
     cfg.setdefault("continuity", {"max_gap_s": 0.0})  # exit_grace_s alone (see test_visit_joins)
     config = AnalyticsConfig(zones=[zone], min_distinct_tracks=1, **cfg)
@@ -244,6 +245,7 @@ def test_mot_zone_visits_match_plain_runs(
             "units": "pixel",
             "min_visit_s": min_visit_s,
             "exit_grace_s": exit_grace_s,
+            "dwell_to_border_s": 0.0,
             "points": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
         }
         for i, (x0, y0, x1, y1) in enumerate(rects)
