@@ -34,7 +34,8 @@ class PendingFile:
 
     Attributes:
         path: where it goes (final name).
-        dataset: ``events``, ``metrics``, ``heatmaps`` or ``incidents``.
+        dataset: ``events``, ``metrics``, ``heatmaps``, ``incidents``, or a plugin
+            table's partition (``plugins/<name>/<kind>/date=...``).
         rows: its event, metric or incident rows (0 for heatmaps).
         payload: a Parquet table, a heatmap's (rows, columns) counts (.npy) or PNG bytes.
     """
