@@ -103,7 +103,9 @@ def test_an_aggregator_dying_after_a_plugin_file_writes_no_plugin_row_twice(
 def test_a_recovery_cut_short_and_done_again_writes_no_plugin_row_twice(
         tmp_path, crash_after_plugin_files, crash_at) -> None:
     def lost_run(root: Path) -> None:  # its controller died at 10.9 s: never closed
-        feed(aggregator(root), 110)
+        agg = aggregator(root)
+        feed(agg, 110)
+        agg._writer.drain()  # died after its writer thread's last write (none half done)
 
     lost_run(tmp_path / "base")
     recover_run(tmp_path / "base", "run-1", "controller lost")
