@@ -284,11 +284,8 @@ class RunConfig(StrictModel):
     )
     checkpoint_s: float = Field(
         2.0, gt=0, le=600, description="Media seconds between checkpoints of each "
-        "aggregator's state (snapshots taken on the update path, written by a thread; "
-        "also saved before every write): an aggregator that dies loses at most this much "
-        "of a camera's events before its replacement restores it (trackers replay what "
-        "came after), and a lost controller or driver at most this much plus what the "
-        "trackers held.",
+        "aggregator's state (and before every write): a lost controller or driver loses at "
+        "most this much of a camera's events plus what the trackers held.",
     )
     shutdown_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="Longest a shutdown may take (cameras finish "
