@@ -31,11 +31,13 @@ from pipeline.alerts.feed import AlertFeed
 from pipeline.analytics.aggregator import Aggregator, AggregatorSnapshot
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import ClosedWindow, Event
+from pipeline.analytics.geometry import CameraGeometry
 from pipeline.dashboard.history import HISTORY_HORIZON_S, HISTORY_MAX_WINDOWS, WindowHistory
 from pipeline.dashboard.stills import EncodedImage, Stills
 from pipeline.errors import InputError
 from pipeline.sinks import SinkConfig, Sinks
-from pipeline.sinks.checkpoint import drop_checkpoint, load_checkpoint, save_checkpoint
+from pipeline.sinks.checkpoint import drop_checkpoint, load_checkpoint
+from pipeline.sinks.checkpoint_writer import CheckpointWriter
 from pipeline.sinks.incidents import FailureBook
 from pipeline.types import TrackedFrame
 
@@ -44,6 +46,9 @@ logger = logging.getLogger(__name__)
 AGGREGATOR_NUM_CPUS = 0.25
 """Logical CPUs reserved per aggregator actor: analytics are cheap (well over 20k track
 updates/s on one core), so several aggregators and trackers can share a core."""
+
+FROZEN_STATE = (AnalyticsConfig, CameraGeometry)
+"""Immutable types of the analytics state: checkpoints pickle each instance once."""
 
 FINAL_SAMPLES_TIMEOUT_S = 10.0
 """Longest a closing aggregator waits for the alerts actor to take its last samples."""
@@ -84,8 +89,10 @@ class AggregatorActor:
         checkpoint: where this aggregator keeps its checkpoint (see
             :mod:`pipeline.sinks.checkpoint`), or None for none. An existing checkpoint
             is restored: this aggregator replaces one that died.
-        checkpoint_s: media seconds of any camera between checkpoints; state is also
-            saved before every write, with the files' names fixed (see
+        checkpoint_s: media seconds of any camera between checkpoints (snapshots taken
+            on the update path, written by a writer thread: see
+            :mod:`pipeline.sinks.checkpoint_writer`); state is also saved, on the disk
+            before going on, before every write, with the files' names fixed (see
             :mod:`pipeline.sinks.pending`), so a replacement writes a file again under its
             name, never a row twice.
         labels: the model's class names by class id (zones and lines name classes); None
@@ -115,14 +122,15 @@ class AggregatorActor:
         self._failures = FailureBook()
         self._last_pts: dict[str, float] = {}  # per camera, media time of its last frame
         self._saved_pts: dict[str, float] = {}  # ... at the last checkpoint
-        self._checkpoint = Path(checkpoint) if checkpoint else None
+        self._writer = (CheckpointWriter(Path(checkpoint), FROZEN_STATE) if checkpoint
+                        else None)
         self._checkpoint_s = checkpoint_s
         self._incident_root = Path(sinks[0].root) if sinks else None
         self._restored: dict[str, float | None] = {}
         self._closed = False
         self._metrics = SinkMetrics()
-        if self._checkpoint is not None:
-            self._restore(load_checkpoint(self._checkpoint))
+        if self._writer is not None:
+            self._restore(load_checkpoint(self._writer.path))
             self._sinks.on_seal(self._save)
         # A graceful actor exit (ray.actor.exit_actor, __ray_terminate__) runs atexit.
         atexit.register(self.close)
@@ -195,7 +203,7 @@ class AggregatorActor:
             if observations:
                 self._alert_sent = self._alerts.observe.remote(observations)
         if closed or self._checkpoint_due():  # closed gaps: their file is named first
-            self._save()
+            self._save(wait=bool(closed))
         self._write_incidents()
         self._metrics.export(self._sinks.health())
         if out.errors:
@@ -233,8 +241,9 @@ class AggregatorActor:
         self._save()
         self._write_incidents()
         self._closed = True
-        if self._checkpoint is not None:
-            drop_checkpoint(self._checkpoint)
+        if self._writer is not None:
+            self._writer.close()
+            drop_checkpoint(self._writer.path)
 
     def _send_final_samples(self, cameras: set[str] | None = None) -> None:
         """Sends the alerts actor each camera's (of ``cameras``, default all) last sample
@@ -289,12 +298,15 @@ class AggregatorActor:
 
     # -- checkpoints ----------------------------------------------------------------------
     def _checkpoint_due(self) -> bool:
-        return self._checkpoint is not None and any(
+        return self._writer is not None and (self._writer.failed or any(
             pts - self._saved_pts.get(cid, float("-inf")) >= self._checkpoint_s
-            for cid, pts in self._last_pts.items())
+            for cid, pts in self._last_pts.items()))
 
-    def _save(self) -> None:
-        if self._checkpoint is None or self._closed:
+    def _save(self, wait: bool = True) -> None:
+        """Checkpoints the state now; ``wait``: on the disk before this returns (before
+        a sink writes the files it named, or after a failure is recorded), else written by
+        the writer thread (the periodic saves)."""
+        if self._writer is None or self._closed:
             return
         # What a replacement needs to go on: not the dashboard's history (an hour of
         # closed windows, large and already in the metrics files) nor the stills (cameras
@@ -302,7 +314,7 @@ class AggregatorActor:
         state = {"analytics": self._analytics, "sinks": self._sinks,
                  "failures": self._failures, "last_pts": self._last_pts}
         try:
-            save_checkpoint(self._checkpoint, state)
+            self._writer.save(state, wait)
         except OSError as exc:  # the previous checkpoint stays; tried again next time
             logger.error("checkpoint not saved: %s", exc)
             return

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,12 @@ TRACKER_NUM_CPUS = 0.1
 """Logical CPUs reserved per tracker actor: tracking takes well under a millisecond a
 frame, so trackers share a core with the aggregators."""
 
+
+REMOVED_CAMERAS_KEPT = 256
+"""Most ids of cameras removed from a tracker that it remembers: frames that still come
+for one (from its camera's discarded actor, e.g. one re-created while the camera was
+removed, not yet stopped) are dropped without an error, where a camera never added here
+is an error."""
 
 REPLAY_MAX_FRAMES = 20_000
 """Most frames per camera kept for replay to a re-created aggregator (bounds memory while
@@ -75,6 +81,8 @@ class TrackerActor:
         self._replay_s = replay_s
         self._max_pending = max_pending
         self._forward_errors = 0
+        self._removed: OrderedDict[str, None] = OrderedDict()  # see REMOVED_CAMERAS_KEPT
+        self._removed_frames = 0
         self._export = MotTrackWriter(export_dir) if export_dir else None
 
     def add_camera(
@@ -104,6 +112,7 @@ class TrackerActor:
         lane = CameraLane(camera_id, config, smoothing, first_track_id)
         replay = ReplayBuffer(self._replay_s, REPLAY_MAX_FRAMES)
         self._cameras[camera_id] = _Hosted(lane, aggregator, replay)
+        self._removed.pop(camera_id, None)
         log.info("tracking camera %s", camera_id)
 
     def remove_camera(self, camera_id: str) -> npt.NDArray[np.int64]:
@@ -115,6 +124,9 @@ class TrackerActor:
         if self._export is not None:
             self._export.flush()
         del self._cameras[camera_id]
+        self._removed[camera_id] = None
+        while len(self._removed) > REMOVED_CAMERAS_KEPT:
+            self._removed.popitem(last=False)
         log.info("stopped tracking camera %s", camera_id)
         return hosted.lane.live_ids
 
@@ -158,11 +170,17 @@ class TrackerActor:
         frames that become final go to their aggregators together, in one call each.
 
         A frame that fails does not stop the others. Returns, per frame, None or the
-        error message of that frame (it names the camera).
+        error message of that frame (it names the camera). Frames of a camera removed
+        from this tracker are dropped (counted in :meth:`stats`), not errors: they come
+        from an actor of it being discarded, whose warnings no one could act on.
         """
         errors: list[str | None] = []
         final: list[TrackedFrame] = []
         for frame in frames:
+            if frame.meta.camera_id in self._removed:
+                self._removed_frames += 1
+                errors.append(None)
+                continue
             try:
                 final += self._get(frame.meta.camera_id).lane.step(frame.meta, frame.detections,
                                                                    frame.static)
@@ -186,7 +204,8 @@ class TrackerActor:
         """JSON-ready counters per camera (see :meth:`CameraLane.stats`), plus forwarding
         health."""
         return {"cameras": {cid: h.lane.stats() for cid, h in sorted(self._cameras.items())},
-                "forward_errors": self._forward_errors, "forward_pending": len(self._pending)}
+                "forward_errors": self._forward_errors, "forward_pending": len(self._pending),
+                "removed_camera_frames": self._removed_frames}
 
     def _get(self, camera_id: str) -> _Hosted:
         hosted = self._cameras.get(camera_id)

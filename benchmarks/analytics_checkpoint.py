@@ -3,9 +3,12 @@
 Two aggregator actors' classes, run in this process without Ray (the same code as on Ray,
 less the call overhead, so the checkpoint's share is measured at its largest), each host
 the same cameras and write Parquet to their own temporary folder; one also checkpoints
-(``run.checkpoint_s`` default, 5 media seconds, and before every write). Every batch of
-frames goes to both, in alternating order, and each call is timed; the ratio of their
-throughputs is the cost. Each save is timed and its bytes counted.
+(every ``run.checkpoint_s`` of media time, the default, and before every write). Every
+batch of frames goes to both, in alternating order, and each call is timed; the ratio of
+their throughputs is the cost. Each save is timed on the update path (the snapshot, and the
+write when it waits for it) and its bytes counted; the writer thread's time is reported
+beside it (the process is pinned to one CPU, so that thread's time is spent on the same
+core, inside or between the timed calls).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pipeline.analytics.config import AnalyticsConfig
 from pipeline.site_config import RunConfig
 from pipeline.sinks import ParquetSinkConfig
 from pipeline.sinks.checkpoint import checkpoint_path
+from pipeline.sinks.checkpoint_writer import CheckpointWriter
 from pipeline.types import TrackedFrame
 
 BATCH_FRAMES = 3
@@ -38,26 +42,31 @@ BATCH_FRAMES = 3
 
 
 class SaveMeter:
-    """Wraps the actor module's ``save_checkpoint``: times each save, counts its bytes."""
+    """Wraps :meth:`CheckpointWriter.save`: times each save on the caller's side, counts
+    its bytes and whether it waited for the write."""
 
     def __init__(self) -> None:
         self.seconds: list[float] = []
         self.bytes: list[int] = []
-        self._save: Callable[..., int] = aggregator_module.save_checkpoint
+        self.waited = 0
+        self._save: Callable[..., int] = CheckpointWriter.save
 
     def __enter__(self) -> SaveMeter:
-        def timed(path: Path, state: Any) -> int:
+        save = self._save
+
+        def timed(writer: CheckpointWriter, state: Any, wait: bool = False) -> int:
             t0 = time.perf_counter()
-            n = self._save(path, state)
+            n = save(writer, state, wait)
             self.seconds.append(time.perf_counter() - t0)
             self.bytes.append(n)
+            self.waited += bool(wait)
             return n
 
-        aggregator_module.save_checkpoint = timed
+        CheckpointWriter.save = timed  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        aggregator_module.save_checkpoint = self._save
+        CheckpointWriter.save = self._save  # type: ignore[method-assign]
 
 
 def checkpoint_cost(frames: dict[str, list[TrackedFrame]], config: AnalyticsConfig) -> dict:
@@ -88,6 +97,7 @@ def checkpoint_cost(frames: dict[str, list[TrackedFrame]], config: AnalyticsConf
                         spent[name] += time.perf_counter() - t0
             plain.close()
             saved.close()
+            writer_s = saved._writer.write_s  # the thread stopped with the close
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     total = count * len(frames)
@@ -100,9 +110,11 @@ def checkpoint_cost(frames: dict[str, list[TrackedFrame]], config: AnalyticsConf
         "update_fps_with": round(fps["saved"], 1),
         "ms_per_batch_without": round(spent["plain"] / (total / BATCH_FRAMES) * 1e3, 3),
         "saves": saves,
+        "saves_waited": meter.waited,
         "save_ms_mean": round(sum(meter.seconds) / max(saves, 1) * 1e3, 2),
         "save_ms_max": round(max(meter.seconds, default=0.0) * 1e3, 2),
         "save_kb_mean": round(sum(meter.bytes) / max(saves, 1) / 1024, 1),
         "save_kb_max": round(max(meter.bytes, default=0) / 1024, 1),
+        "writer_thread_ms": round(writer_s * 1e3, 1),
         "throughput_ratio": round(fps["saved"] / fps["plain"], 3),
     }

@@ -283,9 +283,9 @@ class RunConfig(StrictModel):
         1.0, gt=0, le=60, description="How often the live status table refreshes (s)."
     )
     checkpoint_s: float = Field(
-        5.0, gt=0, le=600, description="Media seconds between checkpoints of each "
-        "aggregator's state: an aggregator that dies loses at most this much of a camera's "
-        "events before its replacement restores it (trackers replay what came after).",
+        2.0, gt=0, le=600, description="Media seconds between checkpoints of each "
+        "aggregator's state (and before every write): a lost controller or driver loses at "
+        "most this much of a camera's events plus what the trackers held.",
     )
     shutdown_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="Longest a shutdown may take (cameras finish "

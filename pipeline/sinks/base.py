@@ -108,7 +108,7 @@ class Sinks:
     def on_seal(self, hook: Callable[[], None]) -> None:
         """Has every sink that seals its files (:mod:`pipeline.sinks.pending`) call
         ``hook`` after sealing and before writing them."""
-        for sink in self._sinks:
+        for sink in [*self._sinks, *self._plugin_sinks]:
             if hasattr(sink, "on_seal"):
                 sink.on_seal = hook
 

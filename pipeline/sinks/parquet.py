@@ -67,7 +67,7 @@ from pipeline.errors import ConfigError, InputError, SinkError
 from pipeline.privacy import grey_background
 from pipeline.sinks.diskfull import DiskState
 from pipeline.sinks.files import write_atomically
-from pipeline.sinks.pending import FlushResult, PendingFile, combined
+from pipeline.sinks.pending import FlushResult, PackedTables, PendingFile, unpack
 from pipeline.sinks.retention import SECONDS_PER_DAY, apply_retention
 
 logger = logging.getLogger(__name__)
@@ -164,15 +164,17 @@ class ParquetSink:
         self.write_file: Callable[[Path, Callable[[Path], Any], str], None] = write_atomically
         self.on_seal: Callable[[], None] | None = None  # called between sealing and writing
         self.disk = DiskState(config.max_paused_rows)
+        self._packs = {"_events": PackedTables(), "_metrics": PackedTables()}
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled into aggregator checkpoints: buffers as one table each, no stills of
-        unsealed heatmaps (they are drawn on grey if restored), no clock, file layer or
-        hook."""
-        self._events, self._metrics = combined(self._events), combined(self._metrics)
+        """Pickled into aggregator checkpoints: buffers packed (see
+        :class:`~pipeline.sinks.pending.PackedTables`), no stills of unsealed heatmaps
+        (they are drawn on grey if restored), no clock, file layer or hook."""
         state = dict(self.__dict__)
-        for name in ("clock", "write_file", "on_seal"):
+        for name in ("clock", "write_file", "on_seal", "_packs"):
             state.pop(name, None)
+        for name, packs in self._packs.items():
+            state[name] = packs.pack(getattr(self, name))
         state["_heatmaps"] = [(grid, None) for grid, _ in self._heatmaps]
         return state
 
@@ -180,6 +182,8 @@ class ParquetSink:
         """A restored sink names its new files with a new token: names drawn after its
         checkpoint by the sink that died never clash with them."""
         self.__dict__.update(state)
+        self._events, self._metrics = unpack(self._events), unpack(self._metrics)
+        self._packs = {"_events": PackedTables(), "_metrics": PackedTables()}
         self._token = uuid.uuid4().hex[:12]
         self.clock = time.time
         self.write_file = write_atomically

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,8 @@ class PendingFile:
 
     Attributes:
         path: where it goes (final name).
-        dataset: ``events``, ``metrics``, ``heatmaps`` or ``incidents``.
+        dataset: ``events``, ``metrics``, ``heatmaps``, ``incidents``, or a plugin
+            table's partition (``plugins/<name>/<kind>/date=...``).
         rows: its event, metric or incident rows (0 for heatmaps).
         payload: a Parquet table, a heatmap's (rows, columns) counts (.npy) or PNG bytes.
     """
@@ -88,9 +90,51 @@ class FlushResult:
                    len({f.path.stem for f in written if f.dataset == "heatmaps"}))
 
 
-def combined(tables: list[pa.Table]) -> list[pa.Table]:
-    """``tables`` as at most one table of one chunk: what a checkpoint pickles (one
-    Arrow buffer per column, not thousands of tiny tables)."""
-    if len(tables) <= 1:
-        return tables
-    return [pa.concat_tables(tables).combine_chunks()]
+class PackedTables:
+    """A sink's buffer of Arrow tables as checkpoints pickle it: the tables added since the
+    last checkpoint folded into one (one Arrow buffer per column, not hundreds of tiny
+    tables) and each folded table pickled once, its bytes reused by every later checkpoint
+    while it stays buffered. A checkpoint then costs the new rows, not the whole buffer
+    (a window's events grow to hundreds of KB).
+
+    Example:
+        >>> buffer = [pa.table({"x": [1]}), pa.table({"x": [2]})]
+        >>> packs = PackedTables()
+        >>> blobs = packs.pack(buffer); len(buffer), packs.pack(buffer) == blobs
+        (1, True)
+        >>> unpack(blobs)[0].column("x").to_pylist()
+        [1, 2]
+    """
+
+    def __init__(self) -> None:
+        self._blobs: dict[int, tuple[pa.Table, bytes]] = {}  # by id: the table, its pickle
+
+    def pack(self, tables: list[pa.Table]) -> list[bytes]:
+        """Folds each run of tables not packed before into one, in place in ``tables``;
+        returns every table's pickle bytes, in order."""
+        folded: list[pa.Table] = []
+        run: list[pa.Table] = []
+        for t in [*tables, None]:
+            if t is not None and not self._known(t):
+                run.append(t)
+                continue
+            if run:
+                folded.append(run[0] if len(run) == 1 else
+                              pa.concat_tables(run).combine_chunks())
+                run = []
+            if t is not None:
+                folded.append(t)
+        tables[:] = folded
+        self._blobs = {id(t): (t, self._blobs[id(t)][1] if self._known(t) else
+                               pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL))
+                       for t in folded}
+        return [self._blobs[id(t)][1] for t in folded]
+
+    def _known(self, table: pa.Table) -> bool:
+        entry = self._blobs.get(id(table))
+        return entry is not None and entry[0] is table
+
+
+def unpack(blobs: list[bytes | pa.Table]) -> list[pa.Table]:
+    """The tables :meth:`PackedTables.pack` packed (tables pass unchanged)."""
+    return [pickle.loads(b) if isinstance(b, bytes) else b for b in blobs]  # noqa: S301

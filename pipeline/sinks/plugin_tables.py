@@ -8,8 +8,12 @@ Layout under the Parquet sink's root::
 Tables arrive already checked and suppressed (:mod:`pipeline.analytics.plugin_host`);
 this module buffers them, writes each (date, camera) partition atomically with the run's
 ``run_id`` column, and applies the sink's retention: events as events, rows as
-aggregates. A write that fails keeps the rows for the next flush (at most
-``max_buffer_rows`` per table; beyond it the oldest are dropped and counted).
+aggregates. Files are sealed as the built-in ones are (:mod:`pipeline.sinks.pending`):
+a flush fixes every file's name and rows, calls ``on_seal`` (the aggregator saves its
+checkpoint there), then writes them, so a sink restored from that checkpoint writes the
+same files again under the same names, never a row twice. A write that fails keeps the
+file sealed for the next flush (at most ``max_buffer_rows`` rows in all; beyond it the
+oldest files are dropped and their rows counted).
 
 Example:
     >>> import tempfile, pyarrow as pa
@@ -25,18 +29,18 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeline.analytics.events import RUN_ID_FIELD
 from pipeline.sinks.files import write_atomically
 from pipeline.sinks.parquet import ParquetSinkConfig, utc_dates
+from pipeline.sinks.pending import PendingFile
 from pipeline.sinks.retention import apply_retention
 
 logger = logging.getLogger(__name__)
@@ -70,9 +74,22 @@ class PluginTableSink:
         self._token = uuid.uuid4().hex[:12]
         self._seq = 0
         self._buffers: dict[tuple[str, str], list[pa.Table]] = {}
+        self._pending: list[PendingFile] = []  # sealed, not yet written, in order
         self.rows_written = 0
         self.dropped_rows = 0
         self._written_dates: dict[str, float] = {}  # "plugins/<n>/<kind>/date=...": clock
+        self.on_seal: Callable[[], None] | None = None  # called between sealing and writing
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled into aggregator checkpoints without its hook."""
+        return {k: v for k, v in self.__dict__.items() if k != "on_seal"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A restored sink names its new files with a new token (see
+        :class:`~pipeline.sinks.parquet.ParquetSink`)."""
+        self.__dict__.update(state)
+        self._token = uuid.uuid4().hex[:12]
+        self.on_seal = None
 
     def write(self, tables: Sequence[Any]) -> list[Path]:
         """Buffers tables (anything with ``name``, ``kind``, ``table``); rows (window
@@ -87,16 +104,29 @@ class PluginTableSink:
         return []
 
     def flush(self) -> list[Path]:
-        """Writes everything buffered; a table whose write fails stays buffered."""
+        """Seals everything buffered, calls ``on_seal``, writes the sealed files; a file
+        whose write fails stays sealed, with those after it."""
+        if self._buffers:
+            for key in list(self._buffers):
+                self._pending += self._seal(*key, pa.concat_tables(self._buffers.pop(key)))
+            if self.on_seal is not None:
+                self.on_seal()
         files: list[Path] = []
-        for key in list(self._buffers):
-            table = pa.concat_tables(self._buffers.pop(key))
+        compression = None if self.config.compression == "none" else self.config.compression
+        while self._pending:
+            f = self._pending[0]
             try:
-                files += self._write(*key, table)
+                write_atomically(f.path, lambda tmp, f=f: f.write_to(
+                    tmp, compression=compression), self._token)
             except OSError as exc:
-                logger.error("plugin table %s/%s not written (kept for the next flush): %s",
-                             *key, exc)
-                self._buffers[key] = [self._bounded(table)]
+                logger.error("plugin table %s not written (kept for the next flush): %s",
+                             f.dataset, exc)
+                self._bound()
+                break
+            self._pending.pop(0)
+            self.rows_written += f.rows
+            self._written_dates[f.dataset] = time.time()
+            files.append(f.path)
         if files:
             self._retention()
         return files
@@ -105,30 +135,26 @@ class PluginTableSink:
         """Writes everything buffered."""
         self.flush()
 
-    def _bounded(self, table: pa.Table) -> pa.Table:
-        extra = table.num_rows - self.config.max_buffer_rows
-        if extra > 0:
-            self.dropped_rows += extra
-            return table.slice(extra)
-        return table
+    def _bound(self) -> None:
+        """Drops the oldest sealed files while more than ``max_buffer_rows`` rows wait."""
+        while sum(f.rows for f in self._pending) > self.config.max_buffer_rows:
+            self.dropped_rows += self._pending.pop(0).rows
 
-    def _write(self, name: str, kind: str, table: pa.Table) -> list[Path]:
+    def _seal(self, name: str, kind: str, table: pa.Table) -> list[PendingFile]:
+        """One file per (date, camera) partition of a table, its name fixed; the dataset
+        names the partition (for retention)."""
         dates = utc_dates(table.column(TIME_COLUMN[kind]).to_numpy())
         cams = np.asarray(table.column("camera_id").to_pylist(), dtype=object)
         body = table.drop_columns(["camera_id"]).append_column(
             RUN_ID_FIELD, pa.array([self.run_id] * table.num_rows, pa.string()))
-        compression = None if self.config.compression == "none" else self.config.compression
         files = []
         for date, cam in sorted(set(zip(dates.tolist(), cams.tolist()))):
             part = body.filter(pa.array((dates == date) & (cams == cam)))
             self._seq += 1
             path = (self.root / "plugins" / name / kind / f"date={date}" / f"camera_id={cam}"
                     / f"part-{self.run_id}-{self._token}-{self._seq:08d}.parquet")
-            write_atomically(path, lambda tmp, part=part: pq.write_table(
-                part, tmp, compression=compression), self._token)
-            self._written_dates[f"plugins/{name}/{kind}/date={date}"] = time.time()
-            files.append(path)
-        self.rows_written += table.num_rows
+            files.append(PendingFile(path, f"plugins/{name}/{kind}/date={date}",
+                                     part.num_rows, part))
         return files
 
     def _retention(self) -> None:

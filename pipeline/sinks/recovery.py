@@ -53,6 +53,7 @@ def recover_checkpoint(path: Path, root: Path, run_id: str, why: str) -> tuple[i
     sinks.on_seal(lambda: save_checkpoint(path, state))  # before each of their writes
     before = sinks.rows_written()
     sinks.write([], windows, {})
+    sinks.write_plugin_tables(state["analytics"].pop_plugin_tables())  # the same windows'
     sinks.close()
     save_checkpoint(path, state)
     failures.write_sealed()
