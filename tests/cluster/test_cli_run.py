@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pandas as pd
@@ -116,8 +117,9 @@ def test_the_embedded_demo_runs_to_completion(tmp_path):
     out = tmp_path / "demo-out"
     started = time.monotonic()
     user_shell = {k: v for k, v in _env().items() if k != "RAY_AUTH_MODE"}  # as a user runs it
+    ray_dir = pathlib.Path(tempfile.mkdtemp(prefix="pr-ray-", dir="/tmp"))  # sockets: short
     result = _panoray("run", "--output", str(out), "--port", str(free_port()), timeout=240,
-                      env=user_shell)
+                      env={**user_shell, "RAY_TMPDIR": str(ray_dir)})
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     noise = [line for line in (result.stdout + result.stderr).splitlines() if NOISE.search(line)]
@@ -127,4 +129,9 @@ def test_the_embedded_demo_runs_to_completion(tmp_path):
     events = pd.read_parquet(out / "events")
     assert {"line_cross", "zone_enter", "zone_exit"} <= set(events.kind)
     assert len(list((out / "heatmaps").rglob("*.png"))) >= 3
+    # Ray's dashboard is off by default (ray.dashboard): its head process never started
+    logs = list(ray_dir.rglob("session_2*/logs/*"))
+    assert logs, f"no Ray session logs under {ray_dir}"
+    assert not [p.name for p in logs if p.name.startswith("dashboard.")], \
+        "Ray's dashboard ran"
     print(f"demo took {elapsed:.0f} s")
