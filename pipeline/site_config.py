@@ -230,7 +230,7 @@ class RayConfig(StrictModel):
     )
     namespace: str = Field("panoray", min_length=1, description="Ray namespace of the actors.")
     dashboard: bool = Field(False, description="Start Ray's dashboard (web UI, `ray list`) "
-                            "with a local Ray instance; off, its processes take no CPU.")
+                            "with a local Ray instance; off, its modules' processes do not run.")
     tracker_actors: int = Field(1, ge=1, le=1024,
                                 description="Tracker actors; cameras are spread over them.")
     aggregator_actors: int = Field(1, ge=1, le=1024,
