@@ -120,12 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one round (under 3 minutes)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 2)")
     parser.add_argument("--variants", default="before,after", help="comma-separated names")
-    parser.add_argument("--frames", type=int, default=260, help="frames per camera")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="frames per camera (default 260, as end_to_end.py; quick: 160)")
     parser.add_argument("--output", default="/tmp/panoray-overhead-ab")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dashboard", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     out = pathlib.Path(args.output)
+    args.frames = args.frames or (160 if args.quick else 260)
     if args.child:
         child(args.frames, out, args.dashboard)
         return 0
