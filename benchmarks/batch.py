@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.app.serving import init_ray, start_serving
     from pipeline.site_config import HttpConfig
 
-    init_ray(include_dashboard=False)  # as `panoray run`: one logical CPU per core
+    init_ray()  # as `panoray run`: one logical CPU per core, no dashboard
     handle = start_serving(ModelConfig(), ServingConfig(), HttpConfig(port=8766),
                            access_logs=False)
     round_walls: list[float] = []

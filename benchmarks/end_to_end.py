@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # panoray's own local Ray settings (no spilling, a bounded task-event store), so that
     # the soak measures what `panoray run` runs.
-    init_ray(num_cpus=max(4, max(counts) // 2 + 3), include_dashboard=False)
+    init_ray(num_cpus=max(4, max(counts) // 2 + 3))  # no dashboard, as `panoray run`
     handle = start_serving(ModelConfig(), ServingConfig(), HttpConfig(port=8765),
                            access_logs=False)
     try:

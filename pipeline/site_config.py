@@ -229,12 +229,12 @@ class RayConfig(StrictModel):
         "(or $RAY_ADDRESS, as set inside a Ray job).",
     )
     namespace: str = Field("panoray", min_length=1, description="Ray namespace of the actors.")
-    tracker_actors: int = Field(
-        1, ge=1, le=1024, description="Tracker actors; cameras are spread over them."
-    )
-    aggregator_actors: int = Field(
-        1, ge=1, le=1024, description="Aggregator actors; cameras are sharded over them."
-    )
+    dashboard: bool = Field(False, description="Start Ray's dashboard (web UI, `ray list`) "
+                            "with a local Ray instance; off, its modules' processes do not run.")
+    tracker_actors: int = Field(1, ge=1, le=1024,
+                                description="Tracker actors; cameras are spread over them.")
+    aggregator_actors: int = Field(1, ge=1, le=1024,
+                                   description="Aggregator actors; cameras are sharded over them.")
     camera_placement: Literal["spread", "default"] = Field(
         "spread",
         description="`spread`: camera actors are spread over the nodes that can host them "

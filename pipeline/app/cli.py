@@ -88,7 +88,8 @@ def _run(args: argparse.Namespace) -> int:
     what = "demo" if args.config is None else str(path)
     print(f"panoray: running {what}: {len(cfg.cameras)} cameras, "
           f"{'offline' if args.offline else 'as configured'}; output in {output}", flush=True)
-    init_ray(args.address or cfg.ray.address, namespace=cfg.ray.namespace)
+    init_ray(args.address or cfg.ray.address, namespace=cfg.ray.namespace,
+             dashboard=cfg.ray.dashboard)
     install_handlers()  # ray.init installs its own SIGTERM handler; ours must win
     restore_mask(shield)  # a SIGTERM held meanwhile stops the run cleanly now
     # a signal from here on stops the run cleanly (start-up included)

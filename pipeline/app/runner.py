@@ -108,7 +108,8 @@ class PipelineRunner:
         cfg = self.config
         cfg.http.check_exposure()
         self._claim_output()
-        init_ray(self.options.address or cfg.ray.address, namespace=cfg.ray.namespace)
+        init_ray(self.options.address or cfg.ray.address, namespace=cfg.ray.namespace,
+                 dashboard=cfg.ray.dashboard)
         if _named_actor(cfg.ray.namespace) is not None:
             raise PanorayError(
                 f"a pipeline already runs in Ray namespace {cfg.ray.namespace!r} (actor "

@@ -32,9 +32,11 @@ DEPLOY_POLL_S = 0.2
 """How often the wait for the deployed application looks whether it was asked to stop."""
 
 
-def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: object) -> None:
+def init_ray(address: str | None = None, namespace: str = "panoray", dashboard: bool = False,
+             **kwargs: object) -> None:
     """Joins the cluster at ``address`` (or ``$RAY_ADDRESS``, as set for Ray jobs), else
-    starts a new local Ray instance.
+    starts a new local Ray instance, with Ray's dashboard only when ``dashboard`` is set
+    (``ray.dashboard``): its processes cost CPU every second whatever the frame rate.
 
     A local instance never spills objects to disk: the frames sent to the detector are
     objects, and frames are not stored (a full object store makes the frame fail instead;
@@ -49,6 +51,7 @@ def init_ray(address: str | None = None, namespace: str = "panoray", **kwargs: o
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     if address == "local":
         kwargs.setdefault("_system_config", SYSTEM_CONFIG)
+        kwargs.setdefault("include_dashboard", dashboard)
         # Ray's default for a new local instance stays (token auth on, its token in
         # ~/.ray/auth_token; RAY_AUTH_MODE in the environment wins), without the warning
         # announcing it on every run: nothing there for a panoray user to act on.

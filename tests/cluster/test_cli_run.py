@@ -5,6 +5,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 import pandas as pd
@@ -83,8 +84,10 @@ def test_the_embedded_demo_runs_live_and_stops_cleanly(tmp_path):
     out = tmp_path / "demo-out"
     started = time.monotonic()
     user_shell = {k: v for k, v in _env().items() if k != "RAY_AUTH_MODE"}  # as a user runs it
+    ray_dir = pathlib.Path(tempfile.mkdtemp(prefix="pr-ray-", dir="/tmp"))  # sockets: short
     result = _panoray("run", "--output", str(out), "--port", str(free_port()),
-                      "--duration", str(DEMO_S), timeout=240, env=user_shell)
+                      "--duration", str(DEMO_S), timeout=240,
+                      env={**user_shell, "RAY_TMPDIR": str(ray_dir)})
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     noise = [line for line in (result.stdout + result.stderr).splitlines() if NOISE.search(line)]
@@ -96,4 +99,9 @@ def test_the_embedded_demo_runs_live_and_stops_cleanly(tmp_path):
     assert {"line_cross", "zone_enter", "zone_exit"} <= set(events.kind)
     assert set(events.camera_id) == {"campus-a", "campus-b", "campus-c"}
     assert len(list((out / "heatmaps").rglob("*.png"))) >= 3
+    # Ray's dashboard is off by default (ray.dashboard): none of its module processes
+    # (dashboard_NodeHead, dashboard_StateHead, ...) started; its minimal head runs
+    logs = [p.name for p in ray_dir.rglob("session_2*/logs/*")]
+    assert "dashboard.log" in logs, f"no Ray session logs under {ray_dir}: {logs}"
+    assert not [n for n in logs if re.fullmatch(r"dashboard_\w+Head\.log", n)], logs
     print(f"demo took {elapsed:.0f} s")
