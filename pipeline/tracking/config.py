@@ -91,8 +91,7 @@ class TrackerConfig(StrictModel):
         "lost_buffer_s) and while that box is wholly inside the frame, so that a short "
         "miss neither drops the person from occupancy and dwell nor breaks their track in "
         "the output. 0: only detected boxes are output. Offline the smoother interpolates "
-        "gaps instead, and this is not used. 0.5 measured on the identity benchmark "
-        "(README, 'Identity, fourth round').",
+        "gaps instead, and this is not used.",
     )
     max_height_ratio: float | None = Field(
         1.4, ge=1.0, le=100.0,
@@ -288,11 +287,7 @@ class SmoothingConfig(StrictModel):
         "box, within as many as that side has, so the window stays centred); 0 releases "
         "anchors as detected. Averages out the detector's frame-to-frame jitter of the "
         "anchor that lines and zones use; longer windows round off sharp turns. At most "
-        "lookahead_s (left at its default, it shortens to a shorter lookahead_s). "
-        "Measured on the identity benchmark (development seeds 1-3, chosen among 0.1, "
-        "0.2, 0.3, 0.4, 0.5, 0.8): 0.4 raises the offline margin over the best peer from "
-        "+1.0 to +2.2 HOTA points on the worst sequence and from +4.8 to +5.8 on the "
-        "mean (0.1 before; 0.8 rounds off too much).",
+        "lookahead_s (left at its default, it shortens to a shorter lookahead_s).",
     )
     size_smoothing_s: float = Field(
         1.0, ge=0.0, le=10.0,
