@@ -22,11 +22,12 @@ class Crash(BaseException):
     """The process dies here (nothing after it runs)."""
 
 
-def aggregator(root: Path) -> object:
+def aggregator(root: Path, config: object = ZONE) -> object:
+    """An aggregator on ``root`` restored from its checkpoint, or new with camera cam1."""
     agg = AGGREGATOR([ParquetSinkConfig(root=root, heatmap_png=False)], "run-1",
                      checkpoint=str(checkpoint_path(root, "run-1", 0)), checkpoint_s=2.0)
     if not agg.restored():
-        agg.add_camera("cam1", ZONE)
+        agg.add_camera("cam1", config)
     return agg
 
 

@@ -11,14 +11,11 @@ import pandas as pd
 import pytest
 
 import pipeline.sinks.files as files
-from actors.aggregator_actor import AggregatorActor
 from pipeline.analytics.config import AnalyticsConfig
-from pipeline.sinks import ParquetSinkConfig
-from pipeline.sinks.checkpoint import checkpoint_path
 from pipeline.sinks.recovery import recover_run
+from tests.unit.test_checkpoint_rewrite import aggregator as checkpointed_aggregator
 from tests.unit.test_fault_state import frames
 
-AGGREGATOR = AggregatorActor.__ray_actor_class__
 CONFIG = AnalyticsConfig(
     zones=[{"id": "all", "min_visit_s": 0, "units": "pixel",
             "points": [[0, 0], [1000, 0], [1000, 1000], [0, 1000]]}],
@@ -55,11 +52,7 @@ def crash_after_plugin_files(monkeypatch):
 
 
 def aggregator(root: Path) -> object:
-    agg = AGGREGATOR([ParquetSinkConfig(root=root, heatmap_png=False)], "run-1",
-                     checkpoint=str(checkpoint_path(root, "run-1", 0)), checkpoint_s=2.0)
-    if not agg.restored():
-        agg.add_camera("cam1", CONFIG)
-    return agg
+    return checkpointed_aggregator(root, CONFIG)
 
 
 def plugin_rows(root: Path) -> dict[str, pd.DataFrame]:
