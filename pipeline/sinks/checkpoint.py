@@ -129,10 +129,14 @@ def write_checkpoint(path: Path, data: bytes) -> int:
     Raises:
         OSError: the write failed (the previous checkpoint is left as it was).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        try:
+            f = open(tmp, "wb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:  # the first save: its folder is made once, not each time
+            path.parent.mkdir(parents=True, exist_ok=True)
+            f = open(tmp, "wb")  # noqa: SIM115
+        with f:
             f.write(data)
         os.replace(tmp, path)
     except OSError:
