@@ -31,7 +31,8 @@ from pipeline.alerts.feed import AlertFeed
 from pipeline.analytics.aggregator import Aggregator, AggregatorSnapshot
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import ClosedWindow, Event
-from pipeline.analytics.geometry import CameraGeometry
+from pipeline.analytics.classes import ClassColumns
+from pipeline.analytics.geometry import CameraGeometry, PolygonSet, SegmentSet
 from pipeline.dashboard.history import HISTORY_HORIZON_S, HISTORY_MAX_WINDOWS, WindowHistory
 from pipeline.dashboard.stills import EncodedImage, Stills
 from pipeline.errors import InputError
@@ -47,8 +48,10 @@ AGGREGATOR_NUM_CPUS = 0.25
 """Logical CPUs reserved per aggregator actor: analytics are cheap (well over 20k track
 updates/s on one core), so several aggregators and trackers can share a core."""
 
-FROZEN_STATE = (AnalyticsConfig, CameraGeometry)
-"""Immutable types of the analytics state: checkpoints pickle each instance once."""
+FROZEN_STATE = (AnalyticsConfig, CameraGeometry, PolygonSet, SegmentSet, ClassColumns)
+"""Immutable types of the analytics state (configs and what is resolved from them, frozen
+dataclasses): checkpoints pickle each instance once. The zones' and lines' own references
+to the geometry count here: 15 arrays a camera not pickled again every save."""
 
 FINAL_SAMPLES_TIMEOUT_S = 10.0
 """Longest a closing aggregator waits for the alerts actor to take its last samples."""

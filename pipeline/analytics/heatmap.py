@@ -105,10 +105,20 @@ class HeatmapAccumulator:
         int32, distinct pairs as uint32 steps from the first, where they fit."""
         self._compact()
         state = dict(self.__dict__)
+        state.pop("_packed", None)
         state["_counts"] = _narrow(self._counts, np.int32)
-        steps = np.diff(self._pairs, prepend=0)
-        state["_pairs"] = _narrow(steps, np.uint32) if len(steps) and steps.min() >= 0 else steps
+        state["_pairs"] = self._packed_pairs()
         return state
+
+    def _packed_pairs(self) -> npt.NDArray:
+        """The pairs as pickled, kept while the pairs stay the same array (``_compact``
+        replaces it, never changes it), so a window's later checkpoints reuse them."""
+        packed = self.__dict__.get("_packed")
+        if packed is None or packed[0] is not self._pairs:
+            steps = np.diff(self._pairs, prepend=0)
+            steps = _narrow(steps, np.uint32) if len(steps) and steps.min() >= 0 else steps
+            packed = self._packed = (self._pairs, steps)
+        return packed[1]
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
