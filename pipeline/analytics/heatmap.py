@@ -106,7 +106,8 @@ class HeatmapAccumulator:
         self._compact()
         state = dict(self.__dict__)
         state.pop("_packed", None)
-        state["_counts"] = _narrow(self._counts, np.int32)
+        counts = self._counts  # never negative
+        state["_counts"] = counts.astype(np.int32) if counts.max() <= _INT32_MAX else counts
         state["_pairs"] = self._packed_pairs()
         return state
 
@@ -115,8 +116,11 @@ class HeatmapAccumulator:
         replaces it, never changes it), so a window's later checkpoints reuse them."""
         packed = self.__dict__.get("_packed")
         if packed is None or packed[0] is not self._pairs:
-            steps = np.diff(self._pairs, prepend=0)
-            steps = _narrow(steps, np.uint32) if len(steps) and steps.min() >= 0 else steps
+            pairs = self._pairs  # sorted: every step but the first is >= 0
+            steps = pairs.copy()
+            np.subtract(pairs[1:], pairs[:-1], out=steps[1:])
+            if len(steps) and pairs[0] >= 0 and steps.max() <= _UINT32_MAX:
+                steps = steps.astype(np.uint32)
             packed = self._packed = (self._pairs, steps)
         return packed[1]
 
@@ -141,12 +145,8 @@ class HeatmapAccumulator:
         return out, int(hide.sum())
 
 
-def _narrow(values: npt.NDArray[np.int64], dtype: type) -> npt.NDArray:
-    """``values`` as ``dtype`` when every value fits, else unchanged."""
-    info = np.iinfo(dtype)
-    if not len(values) or (values.min() >= info.min and values.max() <= info.max):
-        return values.astype(dtype)
-    return values
+_INT32_MAX = int(np.iinfo(np.int32).max)
+_UINT32_MAX = int(np.iinfo(np.uint32).max)
 
 
 def render_heatmap(
