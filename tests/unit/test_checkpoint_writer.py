@@ -101,3 +101,18 @@ def test_a_failed_write_leaves_the_previous_checkpoint_and_is_reported(
     writer.save({"n": 4})
     writer.close()
     assert not writer.failed and load_checkpoint(writer.path) == {"n": 4}
+
+
+def test_buffered_tables_come_back_with_their_schema_and_old_pickles_still_read() -> None:
+    import pyarrow as pa
+
+    from pipeline.sinks.pending import PackedTables, unpack
+
+    schema = pa.schema([("x", pa.int64()), ("s", pa.string())], metadata={b"k": b"v"})
+    tables = [pa.table({"x": [i], "s": [f"r{i}"]}, schema=schema) for i in range(3)]
+    whole = pa.concat_tables(tables)
+    blobs = PackedTables().pack(tables)
+    (back,) = unpack(blobs)
+    assert back.equals(whole, check_metadata=True)
+    old = pickle.dumps(whole, protocol=pickle.HIGHEST_PROTOCOL)  # an earlier version's blob
+    assert unpack([old])[0].equals(whole, check_metadata=True)
