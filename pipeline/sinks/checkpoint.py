@@ -58,9 +58,23 @@ def _reduce_array(a: npt.NDArray[Any]) -> tuple[Any, ...]:
     """Pickles a plain numeric array as (bytes, dtype string, shape): a third of what
     numpy's own reduction costs for the many small arrays of the analytics state (no dtype
     object, no pickle buffer per array); any other array the usual way."""
-    if a.dtype.kind in _RAW_KINDS and a.dtype.fields is None:
-        return _raw_array, (a.tobytes(), a.dtype.str, a.shape)
+    dtype = a.dtype
+    code = _DTYPE_CODES.get(dtype)
+    if code is None:
+        code = dtype.str if dtype.kind in _RAW_KINDS and dtype.fields is None else ""
+        if len(_DTYPE_CODES) < _MAX_DTYPE_CODES:
+            _DTYPE_CODES[dtype] = code
+    if code:
+        return _raw_array, (a.tobytes(), code, a.shape)
     return a.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+
+
+_DTYPE_CODES: dict[np.dtype, str] = {}
+"""Per dtype seen, the string :func:`_reduce_array` saves it as ("" for the usual way):
+looked up, not worked out, for each of a save's hundreds of small arrays, and one string
+object per dtype (the pickler writes it once per save)."""
+_MAX_DTYPE_CODES = 256
+"""Dtypes :data:`_DTYPE_CODES` keeps at most (the state holds a handful)."""
 
 
 _DISPATCH = {**copyreg.dispatch_table, np.ndarray: _reduce_array}
