@@ -101,33 +101,34 @@ class HeatmapAccumulator:
             self._pairs = merged
 
     def __getstate__(self) -> dict:
-        """Pickled folded and packed (checkpoints save it every few seconds): counts as
-        int32, distinct pairs as uint32 steps from the first, where they fit."""
+        """Pickled folded and packed (checkpoints save it every few seconds): counts in the
+        narrowest of uint16 / int32 / int64 that holds them, distinct pairs as steps from
+        the first (``_pairs_first``) in the narrowest of uint16 / uint32 / int64."""
         self._compact()
         state = dict(self.__dict__)
         state.pop("_packed", None)
-        counts = self._counts  # never negative
-        state["_counts"] = counts.astype(np.int32) if counts.max() <= _INT32_MAX else counts
-        state["_pairs"] = self._packed_pairs()
+        state["_counts"] = _narrowest(self._counts, (np.uint16, np.int32))  # never < 0
+        state["_pairs_first"], state["_pairs"] = self._packed_pairs()
         return state
 
-    def _packed_pairs(self) -> npt.NDArray:
+    def _packed_pairs(self) -> tuple[int, npt.NDArray]:
         """The pairs as pickled, kept while the pairs stay the same array (``_compact``
         replaces it, never changes it), so a window's later checkpoints reuse them."""
         packed = self.__dict__.get("_packed")
         if packed is None or packed[0] is not self._pairs:
-            pairs = self._pairs  # sorted: every step but the first is >= 0
-            steps = pairs.copy()
+            pairs = self._pairs  # sorted: every step is >= 0
+            first = int(pairs[0]) if len(pairs) else 0
+            steps = pairs - first
             np.subtract(pairs[1:], pairs[:-1], out=steps[1:])
-            if len(steps) and pairs[0] >= 0 and steps.max() <= _UINT32_MAX:
-                steps = steps.astype(np.uint32)
-            packed = self._packed = (self._pairs, steps)
-        return packed[1]
+            packed = self._packed = (pairs, first, _narrowest(steps, (np.uint16, np.uint32)))
+        return packed[1], packed[2]
 
     def __setstate__(self, state: dict) -> None:
+        first = state.pop("_pairs_first", 0)  # absent: saved before steps were narrowed
         self.__dict__.update(state)
         self._counts = self._counts.astype(np.int64)
         self._pairs = np.cumsum(self._pairs, dtype=np.int64)
+        self._pairs += first
 
     def result(self, min_distinct_tracks: int) -> tuple[npt.NDArray[np.int64], int]:
         """Returns the (rows, columns) int64 counts and how many cells were suppressed.
@@ -145,8 +146,17 @@ class HeatmapAccumulator:
         return out, int(hide.sum())
 
 
-_INT32_MAX = int(np.iinfo(np.int32).max)
-_UINT32_MAX = int(np.iinfo(np.uint32).max)
+def _narrowest(values: npt.NDArray[np.int64], dtypes: tuple[type, ...]) -> npt.NDArray:
+    """Non-negative ``values`` as the first of ``dtypes`` that holds them all, else
+    unchanged."""
+    top = int(values.max()) if len(values) else 0
+    for dtype in dtypes:
+        if top <= _MAX[dtype]:
+            return values.astype(dtype)
+    return values
+
+
+_MAX = {t: int(np.iinfo(t).max) for t in (np.uint16, np.int32, np.uint32)}
 
 
 def render_heatmap(
