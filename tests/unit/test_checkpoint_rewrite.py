@@ -3,6 +3,7 @@ no row twice and loses none (the aggregator actor's class in this process, no Ra
 
 from __future__ import annotations
 
+import atexit
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,9 @@ def aggregator(root: Path, config: object = ZONE) -> object:
     """An aggregator on ``root`` restored from its checkpoint, or new with camera cam1."""
     agg = AGGREGATOR([ParquetSinkConfig(root=root, heatmap_png=False)], "run-1",
                      checkpoint=str(checkpoint_path(root, "run-1", 0)), checkpoint_s=2.0)
+    # The actor closes itself at process exit; one that "died" here must not come back to
+    # life when pytest exits and write into a finished test's folder.
+    atexit.unregister(agg.close)
     if not agg.restored():
         agg.add_camera("cam1", config)
     return agg
