@@ -29,7 +29,13 @@ from ray.util import metrics
 
 from pipeline.alerts.feed import AlertFeed
 from pipeline.analytics.aggregator import Aggregator, AggregatorSnapshot
-from pipeline.analytics.config import AnalyticsConfig
+from pipeline.analytics.config import (
+    AnalyticsConfig,
+    ContinuityConfig,
+    HeatmapConfig,
+    LineConfig,
+    ZoneConfig,
+)
 from pipeline.analytics.events import ClosedWindow, Event
 from pipeline.analytics.classes import ClassColumns
 from pipeline.analytics.geometry import CameraGeometry, PolygonSet, SegmentSet
@@ -48,10 +54,13 @@ AGGREGATOR_NUM_CPUS = 0.25
 """Logical CPUs reserved per aggregator actor: analytics are cheap (well over 20k track
 updates/s on one core), so several aggregators and trackers can share a core."""
 
-FROZEN_STATE = (AnalyticsConfig, CameraGeometry, PolygonSet, SegmentSet, ClassColumns)
+FROZEN_STATE = (AnalyticsConfig, ZoneConfig, LineConfig, HeatmapConfig, ContinuityConfig,
+                CameraGeometry, PolygonSet, SegmentSet, ClassColumns)
 """Immutable types of the analytics state (configs and what is resolved from them, frozen
-dataclasses): checkpoints pickle each instance once. The zones' and lines' own references
-to the geometry count here: 15 arrays a camera not pickled again every save."""
+models and dataclasses): checkpoints pickle each instance once. The zones' and lines' own
+references to the geometry count here (15 arrays a camera), and so do the windows' own
+references to the zones' and lines' configs (about 700 pickle opcodes a camera with 5
+zones and 5 lines), not pickled again every save."""
 
 FINAL_SAMPLES_TIMEOUT_S = 10.0
 """Longest a closing aggregator waits for the alerts actor to take its last samples."""
@@ -124,7 +133,8 @@ class AggregatorActor:
         self._alert_sent: Any = None  # the latest observe call to the alerts actor
         self._failures = FailureBook()
         self._last_pts: dict[str, float] = {}  # per camera, media time of its last frame
-        self._saved_pts: dict[str, float] = {}  # ... at the last checkpoint
+        self._saved_pts: dict[str, float] = {}  # ... at the last checkpoint (or its first)
+        self._unsaved = False  # the last waited save failed: save again at the next update
         self._writer = (CheckpointWriter(Path(checkpoint), FROZEN_STATE) if checkpoint
                         else None)
         self._checkpoint_s = checkpoint_s
@@ -167,6 +177,7 @@ class AggregatorActor:
         self._history.drop_camera(camera_id)
         self._failures.drop_camera(camera_id)
         self._last_pts.pop(camera_id, None)
+        self._saved_pts.pop(camera_id, None)
         self._save()
         return len(windows)
 
@@ -191,12 +202,16 @@ class AggregatorActor:
                 first failure (the others were processed).
         """
         closed = []
+        due = False
         known = set(self._analytics.camera_ids)
         for frame in frames:
             cid = frame.meta.camera_id
             if cid in known:
-                closed += self._failures.seen(cid, frame.meta.pts_s)
-                self._last_pts[cid] = frame.meta.pts_s
+                pts = frame.meta.pts_s
+                closed += self._failures.seen(cid, pts)
+                self._last_pts[cid] = pts
+                # a camera's first frame since the last save starts its period
+                due = due or pts - self._saved_pts.setdefault(cid, pts) >= self._checkpoint_s
         self._seal_incidents(closed)  # in every checkpoint from now on; written below
         out = self._analytics.update(frames)
         self._publish(out.events, out.windows)
@@ -205,7 +220,7 @@ class AggregatorActor:
                                               self._analytics.camera_snapshot)
             if observations:
                 self._alert_sent = self._alerts.observe.remote(observations)
-        if closed or self._checkpoint_due():  # closed gaps: their file is named first
+        if closed or due or self._save_again():  # closed gaps: their file is named first
             self._save(wait=bool(closed))
         self._write_incidents()
         self._metrics.export(self._sinks.health())
@@ -300,10 +315,11 @@ class AggregatorActor:
         return self._history.horizon_s
 
     # -- checkpoints ----------------------------------------------------------------------
-    def _checkpoint_due(self) -> bool:
-        return self._writer is not None and (self._writer.failed or any(
-            pts - self._saved_pts.get(cid, float("-inf")) >= self._checkpoint_s
-            for cid, pts in self._last_pts.items()))
+    def _save_again(self) -> bool:
+        """The last save failed (a waited one, or the writer thread's write): save at once.
+        Else a save is due only once a camera of the batch is ``checkpoint_s`` of media
+        past the last save (:meth:`update`): only a frame moves a camera on."""
+        return self._writer is not None and (self._unsaved or self._writer.failed)
 
     def _save(self, wait: bool = True) -> None:
         """Checkpoints the state now; ``wait``: on the disk before this returns (before
@@ -320,7 +336,9 @@ class AggregatorActor:
             self._writer.save(state, wait)
         except OSError as exc:  # the previous checkpoint stays; tried again next time
             logger.error("checkpoint not saved: %s", exc)
+            self._unsaved = True
             return
+        self._unsaved = False
         self._saved_pts = dict(self._last_pts)
 
     def _restore(self, state: dict | None) -> None:
