@@ -202,7 +202,6 @@ class AggregatorActor:
                 first failure (the others were processed).
         """
         closed = []
-        due = False
         known = set(self._analytics.camera_ids)
         for frame in frames:
             cid = frame.meta.camera_id
@@ -210,8 +209,7 @@ class AggregatorActor:
                 pts = frame.meta.pts_s
                 closed += self._failures.seen(cid, pts)
                 self._last_pts[cid] = pts
-                # a camera's first frame since the last save starts its period
-                due = due or pts - self._saved_pts.setdefault(cid, pts) >= self._checkpoint_s
+                self._saved_pts.setdefault(cid, pts)  # its first frame starts its period
         self._seal_incidents(closed)  # in every checkpoint from now on; written below
         out = self._analytics.update(frames)
         self._publish(out.events, out.windows)
@@ -220,7 +218,8 @@ class AggregatorActor:
                                               self._analytics.camera_snapshot)
             if observations:
                 self._alert_sent = self._alerts.observe.remote(observations)
-        if closed or due or self._save_again():  # closed gaps: their file is named first
+        # after the sinks' writes: a save waited for before one counts as this period's
+        if closed or self._save_due(frames):  # closed gaps: their file is named first
             self._save(wait=bool(closed))
         self._write_incidents()
         self._metrics.export(self._sinks.health())
@@ -315,11 +314,19 @@ class AggregatorActor:
         return self._history.horizon_s
 
     # -- checkpoints ----------------------------------------------------------------------
-    def _save_again(self) -> bool:
-        """The last save failed (a waited one, or the writer thread's write): save at once.
-        Else a save is due only once a camera of the batch is ``checkpoint_s`` of media
-        past the last save (:meth:`update`): only a frame moves a camera on."""
-        return self._writer is not None and (self._unsaved or self._writer.failed)
+    def _save_due(self, frames: list[TrackedFrame]) -> bool:
+        """Whether a periodic save is due after ``frames``: a camera of theirs is
+        ``checkpoint_s`` of media past the last save (only a frame moves a camera on, so
+        the others are not looked at), or the last save failed (a waited one, or the
+        writer thread's write)."""
+        if self._writer is None:
+            return False
+        if self._unsaved or self._writer.failed:
+            return True
+        last, saved = self._last_pts, self._saved_pts
+        return any(last[cid] - saved[cid] >= self._checkpoint_s
+                   for cid in {f.meta.camera_id for f in frames}
+                   if cid in last and cid in saved)
 
     def _save(self, wait: bool = True) -> None:
         """Checkpoints the state now; ``wait``: on the disk before this returns (before

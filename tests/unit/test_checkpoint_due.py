@@ -26,10 +26,19 @@ def frames(n: int, start_s: float, camera_id: str = "cam1") -> list[TrackedFrame
                          tracks_at([(1, 100.0 + i, 200.0)])) for i in range(n)]
 
 
-def aggregator(root: Path) -> object:
+def aggregator(root: Path, checkpoint_s: float = CHECKPOINT_S) -> object:
     return AGGREGATOR([ParquetSinkConfig(root=root, heatmap_png=False)], "run-1",
                       checkpoint=str(checkpoint_path(root, "run-1", 0)),
-                      checkpoint_s=CHECKPOINT_S)
+                      checkpoint_s=checkpoint_s)
+
+
+def counting_saves(agg: object) -> list[tuple[bool, float]]:
+    """Each save of ``agg`` from now on: (waited for, media time of cam1 it holds)."""
+    saves: list[tuple[bool, float]] = []
+    real = agg._writer.save
+    agg._writer.save = lambda state, wait=False: saves.append(
+        (wait, round(state["last_pts"]["cam1"], 3))) or real(state, wait)
+    return saves
 
 
 def on_disk(agg: object) -> dict:
@@ -42,10 +51,7 @@ def test_saves_come_every_checkpoint_s_of_each_cameras_media_from_its_first_fram
     agg = aggregator(tmp_path)
     agg.add_camera("cam1", ZONE)
     agg.add_camera("cam2", ZONE)
-    saves = []
-    real = agg._writer.save
-    agg._writer.save = lambda state, wait=False: saves.append(
-        (wait, round(state["last_pts"]["cam1"], 3))) or real(state, wait)
+    saves = counting_saves(agg)
     one, two = frames(100, 500.0, "cam1"), frames(60, 20.0, "cam2")
     for i in range(0, 100, 2):
         agg.update(one[i:i + 2] + two[i:i + 2])
@@ -90,3 +96,16 @@ def test_a_failed_save_is_made_at_the_next_update_and_restores_exactly(
     assert twin.snapshot().cameras == agg.snapshot().cameras
     agg.close()
     twin.close()
+
+
+def test_a_save_before_a_write_is_the_periods_save(tmp_path) -> None:
+    agg = aggregator(tmp_path, checkpoint_s=1.0)  # a save due at every 1-s batch
+    agg.add_camera("cam1", ZONE)
+    saves = counting_saves(agg)
+    seq = frames(100, 0.0)
+    for i in range(0, 100, 10):
+        agg.update(seq[i:i + 10])
+    # the window [0, 5) is written at 7 s: the save waited for before it is the only one
+    assert saves == [(False, 1.9), (False, 2.9), (False, 3.9), (False, 4.9), (False, 5.9),
+                     (False, 6.9), (True, 7.9), (False, 8.9), (False, 9.9)]
+    agg.close()
