@@ -66,3 +66,28 @@ def test_fit_follows_how_the_seen_latent_runs_in_time(truth):
         assert slow >= 0.7, ts
     else:
         assert slow <= 0.3, ts
+
+
+def test_temporal_summary_reads_how_scores_run_in_time():
+    """One person found in every frame, the score alternating 0.6 / 0.8: each step is
+    logit(0.8) - logit(0.6) and consecutive scores are perfectly anti-correlated."""
+    import dataclasses
+
+    from benchmarks.detsim import prepare, simulate
+    from benchmarks.detsim_model import BackgroundModel, ScoreModel
+    from benchmarks.detsim_obs import observe
+    from benchmarks.detsim_stats import temporal_summary
+    from tests.unit.test_detsim_calibration import VIEW, walkers
+    from tests.unit.test_identity_benchmark import THRESHOLD, known_model
+
+    clip = walkers(60, 300.0, people=1)
+    feats = prepare(clip, VIEW)
+    model = known_model(nms_iou=1.0, score=ScoreModel((8.0,) + (0.0,) * 9, 1.0, ()),
+                        extra=dataclasses.replace(known_model().extra, pool=np.zeros((0, 5))),
+                        background=BackgroundModel(0.0, 1.0, np.zeros((0, 2)), np.zeros(0)))
+    dets = [dataclasses.replace(d, scores=np.full(len(d.scores), 0.6 if f % 2 else 0.8,
+                                                  np.float32))
+            for f, d in enumerate(simulate(model, feats, 0))]
+    stats = temporal_summary(observe(clip, dets, VIEW, THRESHOLD, scene=feats))
+    assert stats["score_step_median"] == pytest.approx(np.log(4.0) - np.log(1.5), abs=1e-3)
+    assert stats["score_lag1_corr"] == pytest.approx(-1.0, abs=1e-3)
