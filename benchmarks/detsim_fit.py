@@ -11,7 +11,8 @@ matched to ground truth) into a :class:`~benchmarks.detsim_model.NoiseModel`:
   time constants on a grid whose simulated conditional event rates at lags of 1 to 32
   frames (0.04 to 1.3 s at 25 fps) come closest to the observed ones, with the fitted
   per-row probabilities, so that the slowly varying size and occlusion are not counted
-  twice;
+  twice; the score latent's also to how the detected people's scores correlate at those
+  lags (:mod:`benchmarks.detsim_latent_fit`);
 - box errors: least squares for location and log scale, the standardised residuals'
   empirical quantiles, the correlation of their normal scores, and per component the
   ``a exp(-lag / tau_s)`` closest to their autocorrelation;
@@ -144,8 +145,9 @@ def _fit_miss_latent(score: ScoreModel, obs: Observations, p_miss: FloatArray,
     for k in GRID_CLOCK_S_PER_HEIGHT:
         clock = motion_clock(obs.group, obs.time_s, obs.speed, k)
         ts, rep = fit_binary_latent(obs.group, obs.time_s, obs.frame, p_miss, ~obs.hit,
-                                     usable, parts=2, clock=clock, strata=strata,
-                                     values=values)
+                                    usable, parts=2, clock=clock, strata=strata,
+                                    values=values,
+                                    bound=np.inf if best is None else best[2]["loss"])
         if best is None or rep["loss"] < best[2]["loss"]:
             best = (k, ts, rep)
     assert best is not None

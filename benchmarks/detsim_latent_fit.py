@@ -38,6 +38,9 @@ GRID_TAU_S = tuple(float(t) for t in np.round(np.geomspace(0.04, 20.0, 16), 3))
 GRID_TAU_FAST_S = (0.04, 0.08, 0.16, 0.32, 0.64)
 GRID_TAU_SLOW_S = (1.5, 4.0, 10.0, 30.0)
 """Time constants (s) tried for the fast and the slow part of the score latent."""
+CORR_PAIRS_PER_CELL = 5000
+"""Pairs a lag cell's latent correlation is read on at most (a fixed sample: the fit
+evaluates it thousands of times; 5000 pairs read a correlation to about +-0.015)."""
 MIN_CORR_PAIRS = 20
 """Least pairs of seen rows a lag's latent correlation needs to enter the fit."""
 FIT_SEED = 12345
@@ -68,9 +71,19 @@ class Lags:
         self.cells = [(s, lag, a[m], b[m]) for s in range(int(st.max(initial=0)) + 1)
                       for lag in LAGS for a, b in [self.pairs[lag]]
                       for m in [st[a] == s]]
-        self.cell_a = np.concatenate([c[2] for c in self.cells]).astype(np.intp)
-        self.cell_b = np.concatenate([c[3] for c in self.cells]).astype(np.intp)
-        self.cell_id = np.repeat(np.arange(len(self.cells)), [len(c[2]) for c in self.cells])
+        # Correlations are read on at most CORR_PAIRS_PER_CELL pairs a cell (a fixed
+        # sample), each standing for ``corr_scale`` pairs of the cell.
+        rng = np.random.default_rng(FIT_SEED)
+        picks = [np.sort(rng.choice(len(c[2]), CORR_PAIRS_PER_CELL, replace=False))
+                 if len(c[2]) > CORR_PAIRS_PER_CELL else np.arange(len(c[2]))
+                 for c in self.cells]
+        self.corr_sizes = np.array([len(p) for p in picks])
+        self.corr_scale = np.array([len(c[2]) / max(len(p), 1)
+                                    for c, p in zip(self.cells, picks, strict=True)])
+        self.cell_a = np.concatenate([c[2][p] for c, p in zip(self.cells, picks, strict=True)]
+                                     ).astype(np.intp)
+        self.cell_b = np.concatenate([c[3][p] for c, p in zip(self.cells, picks, strict=True)]
+                                     ).astype(np.intp)
 
 
 def conditional_rates(event: npt.NDArray[np.bool_], lags: Lags) -> FloatArray:
@@ -98,28 +111,36 @@ def share_grid(parts: int) -> list[tuple[float, ...]]:
 def conditional_corr(values: FloatArray, seen: npt.NDArray[np.bool_], lags: Lags
                       ) -> tuple[FloatArray, FloatArray]:
     """(len(lags.cells),) correlation of ``values`` at t and t + lag over the pairs where
-    both rows are ``seen``, and the number of such pairs (NaN correlation under
-    :data:`MIN_CORR_PAIRS`)."""
-    m = len(lags.cells)
+    both rows are ``seen`` (of at most :data:`CORR_PAIRS_PER_CELL` pairs a cell), and
+    about how many such pairs the whole cell has (NaN correlation under
+    :data:`MIN_CORR_PAIRS` read)."""
+    sizes = lags.corr_sizes
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
     both = seen[lags.cell_a] & seen[lags.cell_b]
-    cid = lags.cell_id[both]
-    va, vb = values[lags.cell_a[both]], values[lags.cell_b[both]]
-    n = np.bincount(cid, minlength=m).astype(np.float64)
+    va = np.where(both, values[lags.cell_a], 0.0)
+    vb = np.where(both, values[lags.cell_b], 0.0)
+
+    def sums(x: FloatArray) -> FloatArray:  # per cell (contiguous runs), 0 for an empty one
+        if not len(x):
+            return np.zeros(len(sizes))
+        return np.where(sizes > 0, np.add.reduceat(x, np.minimum(starts, len(x) - 1)), 0.0)
+
+    n = sums(both.astype(np.float64))
     with np.errstate(invalid="ignore", divide="ignore"):
-        ma, mb = np.bincount(cid, va, m) / n, np.bincount(cid, vb, m) / n
-        cov = np.bincount(cid, va * vb, m) / n - ma * mb
-        var_a = np.bincount(cid, va * va, m) / n - ma * ma
-        var_b = np.bincount(cid, vb * vb, m) / n - mb * mb
+        ma, mb = sums(va) / n, sums(vb) / n
+        cov = sums(va * vb) / n - ma * mb
+        var_a = sums(va * va) / n - ma * ma
+        var_b = sums(vb * vb) / n - mb * mb
         corr = cov / np.sqrt(var_a * var_b)
     corr[(n < MIN_CORR_PAIRS) | ~(var_a > 1e-12) | ~(var_b > 1e-12)] = np.nan
-    return corr, n
+    return corr, n * lags.corr_scale
 
 
 def fit_binary_latent(groups: IntArray, times: FloatArray, frames: IntArray,
                        p_event: FloatArray, event: npt.NDArray[np.bool_],
                        usable: npt.NDArray[np.bool_], parts: int = 1,
                        clock: FloatArray | None = None, strata: IntArray | None = None,
-                       values: FloatArray | None = None
+                       values: FloatArray | None = None, bound: float = np.inf
                        ) -> tuple[Timescales, dict[str, Any]]:
     """The latent timescales whose simulated conditional event rates match the observed.
 
@@ -131,8 +152,10 @@ def fit_binary_latent(groups: IntArray, times: FloatArray, frames: IntArray,
     it is seen (rows without the event: for misses, the detected people's standardised
     scores; NaN elsewhere): its correlations at each lag (:func:`conditional_corr`) are
     matched as well, each weighted by its pairs as the rates are, so the timescales
-    follow how the scores run in time, not only when boxes are missed. The report's
-    ``loss`` is the weighted squared distance of the best fit.
+    follow how the scores run in time, not only when boxes are missed. ``bound``: a loss
+    already reached elsewhere (a candidate whose rates alone miss it is not read further;
+    the result is the same, found faster; infinite ``loss`` when nothing beats it). The
+    report's ``loss`` is the weighted squared distance of the best fit.
     """
     if event[usable].sum() < 5 or (~event[usable]).sum() < 5:
         return (), {"note": "too few events to fit; independent frames assumed", "loss": 0.0}
@@ -153,30 +176,35 @@ def fit_binary_latent(groups: IntArray, times: FloatArray, frames: IntArray,
         reps.append((white[:, 0], paths))
     cut = ndtri(1.0 - np.clip(p_event, 1e-9, 1 - 1e-9))
 
-    def simulate(shares: tuple[float, ...], chosen: tuple[float, ...]
-                 ) -> tuple[FloatArray, FloatArray | None]:
-        sims, corrs = [], []
+    def paths_of(shares: tuple[float, ...], chosen: tuple[float, ...]) -> list[FloatArray]:
+        out = []
         for white, paths in reps:
             z = math.sqrt(max(1.0 - sum(shares), 0.0)) * white
             for k, (a, tau) in enumerate(zip(shares, chosen, strict=True)):
                 if a:
                     z = z + math.sqrt(a) * paths[k][tau]
-            sims.append(conditional_rates(z > cut, lags))
-            if values is not None:
-                corrs.append(conditional_corr(z, (z <= cut) & usable, lags)[0])
+            out.append(z)
+        return out
+
+    def mean(parts_: list[FloatArray]) -> FloatArray:
         with warnings.catch_warnings():  # a lag without pairs stays NaN
             warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmean(sims, axis=0), (np.nanmean(corrs, axis=0) if corrs else None)
+            return np.nanmean(parts_, axis=0)
 
-    def loss_of(shares: tuple[float, ...], chosen: tuple[float, ...]) -> float:
-        fitted, corr = simulate(shares, chosen)
-        loss = float(np.nansum(weights * (fitted - target) ** 2))
-        if corr is not None:
-            loss += float(np.nansum(corr_w * (corr - corr_target) ** 2))
+    def rates_of(zs: list[FloatArray]) -> FloatArray:
+        return mean([conditional_rates(z > cut, lags) for z in zs])
+
+    def corr_of(zs: list[FloatArray]) -> FloatArray:
+        return mean([conditional_corr(z, (z <= cut) & usable, lags)[0] for z in zs])
+
+    def loss_of(shares: tuple[float, ...], chosen: tuple[float, ...], bound: float) -> float:
+        """The distance to the observed; the correlations' part is read only while the
+        rates' part alone stays under ``bound`` (it only adds)."""
+        zs = paths_of(shares, chosen)
+        loss = float(np.nansum(weights * (rates_of(zs) - target) ** 2))
+        if values is not None and loss < bound:
+            loss += float(np.nansum(corr_w * (corr_of(zs) - corr_target) ** 2))
         return loss
-
-    def rates(shares: tuple[float, ...], chosen: tuple[float, ...]) -> FloatArray:
-        return simulate(shares, chosen)[0]
 
     combos = [(t,) for t in taus[0]] if parts == 1 else [
         (a, b) for a in taus[0] for b in taus[1]]
@@ -184,19 +212,21 @@ def fit_binary_latent(groups: IntArray, times: FloatArray, frames: IntArray,
         np.inf, (0.0,) * parts, combos[0])
     for shares in share_grid(parts):
         for chosen in (combos if any(shares) else combos[:1]):
-            loss = loss_of(shares, chosen)
+            loss = loss_of(shares, chosen, min(best[0], bound))
             if loss < best[0]:
                 best = (loss, shares, chosen)
     timescales = tuple((a, t) for a, t in zip(best[1], best[2], strict=True) if a)
-    fitted = rates(best[1], best[2])
+    best_zs = paths_of(best[1], best[2])
+    fitted = rates_of(best_zs)
     dt = float(np.median(np.diff(np.unique(times)))) if len(times) > 1 else 1.0
-    report = {"lags_s": [round(lag * dt, 3) for lag in LAGS], "loss": round(best[0], 4),
+    # Nothing under the bound: what was kept may hold only the rates' part of its loss.
+    loss = round(best[0], 4) if best[0] < bound else np.inf
+    report = {"lags_s": [round(lag * dt, 3) for lag in LAGS], "loss": loss,
               "observed_p_event_after_event": np.round(target[:, 0], 3).tolist(),
               "fitted_p_event_after_event": np.round(fitted[:, 0], 3).tolist(),
               "observed_p_event_after_none": np.round(target[:, 1], 3).tolist(),
               "fitted_p_event_after_none": np.round(fitted[:, 1], 3).tolist()}
     if values is not None:
         report["observed_latent_corr_where_seen"] = np.round(corr_target, 3).tolist()
-        report["fitted_latent_corr_where_seen"] = np.round(
-            simulate(best[1], best[2])[1], 3).tolist()
+        report["fitted_latent_corr_where_seen"] = np.round(corr_of(best_zs), 3).tolist()
     return timescales, report

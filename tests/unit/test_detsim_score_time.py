@@ -91,3 +91,19 @@ def test_temporal_summary_reads_how_scores_run_in_time():
     stats = temporal_summary(observe(clip, dets, VIEW, THRESHOLD, scene=feats))
     assert stats["score_step_median"] == pytest.approx(np.log(4.0) - np.log(1.5), abs=1e-3)
     assert stats["score_lag1_corr"] == pytest.approx(-1.0, abs=1e-3)
+
+
+def test_a_bound_from_elsewhere_finds_the_same_timescales():
+    """Candidates whose miss rates alone already miss the bound are not read further: with
+    the best loss as the bound the fit returns the same timescales and loss; with a bound
+    nothing reaches, none is chosen (infinite loss)."""
+    g, f, t = people(20, 100)
+    z = latent(g, t, ((0.6, 2.0),), np.random.default_rng(2))[:, 0]
+    event = z > np.quantile(z, 0.8)
+    args = (g, t, f, np.full(len(g), 0.2), event, np.ones(len(g), np.bool_))
+    values = np.where(event, np.nan, z)
+    ts, rep = fit_binary_latent(*args, parts=2, values=values)
+    again, rep2 = fit_binary_latent(*args, parts=2, values=values, bound=rep["loss"] + 1e-6)
+    assert again == ts and rep2["loss"] == pytest.approx(rep["loss"], abs=1e-4)
+    _, none = fit_binary_latent(*args, parts=2, values=values, bound=0.0)
+    assert none["loss"] == np.inf
