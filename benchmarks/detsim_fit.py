@@ -11,7 +11,8 @@ matched to ground truth) into a :class:`~benchmarks.detsim_model.NoiseModel`:
   time constants on a grid whose simulated conditional event rates at lags of 1 to 32
   frames (0.04 to 1.3 s at 25 fps) come closest to the observed ones, with the fitted
   per-row probabilities, so that the slowly varying size and occlusion are not counted
-  twice;
+  twice; the score latent's also to how the detected people's scores correlate at those
+  lags (:mod:`benchmarks.detsim_latent_fit`);
 - box errors: least squares for location and log scale, the standardised residuals'
   empirical quantiles, the correlation of their normal scores, and per component the
   ``a exp(-lag / tau_s)`` closest to their autocorrelation;
@@ -33,7 +34,6 @@ if __name__ == "__main__":  # run as a script: a part of another benchmark
 
 import dataclasses
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -46,7 +46,6 @@ from benchmarks.detsim_model import (
     BackgroundModel,
     BoxErrorModel,
     EventModel,
-    LatentLayout,
     NoiseModel,
     Ranges,
     ScoreModel,
@@ -58,16 +57,10 @@ from benchmarks.detsim_model import (
     quadratic_design,
     step_design,
 )
+from benchmarks.detsim_latent_fit import GRID_TAU_S, LAGS, Lags, fit_binary_latent, share_grid
 from benchmarks.detsim_obs import FUSED, MISSED, Observations
-from benchmarks.detsim_views import QUANTILE_POINTS, FloatArray, IntArray
+from benchmarks.detsim_views import QUANTILE_POINTS, FloatArray
 
-LAGS = (1, 2, 4, 8, 16, 32)
-"""Lags (frames) of the conditional event rates the latent time constants are fitted to."""
-GRID_TAU_S = tuple(float(t) for t in np.round(np.geomspace(0.04, 20.0, 16), 3))
-"""Time constants (s) tried for a one-timescale latent."""
-GRID_TAU_FAST_S = (0.04, 0.08, 0.16, 0.32, 0.64)
-GRID_TAU_SLOW_S = (1.5, 4.0, 10.0, 30.0)
-"""Time constants (s) tried for the fast and the slow part of the score latent."""
 GRID_CLOCK_S_PER_HEIGHT = (0.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 """Seconds per body height moved tried for the score latent's motion clock."""
 MOTION_STRATA_HPS = 0.5
@@ -77,8 +70,9 @@ NMS_QUANTILE = 0.999
 """The detector's suppression threshold is estimated as this quantile of the IoU of boxes
 it returns in one frame (rounded up to 0.05): a few pairs lie above it where boxes were
 clipped to the frame or a mosaic cell."""
-FIT_SEED = 12345
-"""Seed of the fit's own simulations (common random numbers across the grid)."""
+SCORE_TIME_FIT = True
+"""Whether the score latent's timescales also match how the detected people's scores
+correlate in time (:func:`~benchmarks.detsim_latent_fit.fit_binary_latent`'s ``values``), not only the miss rates."""
 
 
 # --------------------------------------------------------------------------- fit
@@ -133,127 +127,27 @@ def _logistic(x: FloatArray, y: npt.NDArray[np.bool_], w: FloatArray,
     return minimize(nll, start, jac=True, method="L-BFGS-B").x
 
 
-class _Lags:
-    """Row pairs of one group ``lag`` frames apart, for each lag in :data:`LAGS`
-    (``pairs``), and per stratum of the earlier row (``cells``: (stratum, lag, a, b) in
-    stratum-major order; ``strata`` (n,) 0..s-1, None: one)."""
-
-    def __init__(self, group: IntArray, frame: IntArray, usable: npt.NDArray[np.bool_],
-                 strata: IntArray | None = None) -> None:
-        span = int(frame.max(initial=0)) + max(LAGS) + 2
-        key = group.astype(np.int64) * span + frame
-        order = np.argsort(key)
-        sk = key[order]
-        self.pairs = {}
-        for lag in LAGS:
-            pos = np.searchsorted(sk, key + lag)
-            pos = np.minimum(pos, len(sk) - 1)
-            found = (sk[pos] == key + lag) if len(sk) else np.zeros(0, np.bool_)
-            a = np.flatnonzero(found & usable)
-            b = order[pos[a]]
-            ok = usable[b]
-            self.pairs[lag] = (a[ok], b[ok])
-        st = np.zeros(len(group), np.intp) if strata is None else strata
-        self.cells = [(s, lag, a[m], b[m]) for s in range(int(st.max(initial=0)) + 1)
-                      for lag in LAGS for a, b in [self.pairs[lag]]
-                      for m in [st[a] == s]]
-
-
-def _conditional_rates(event: npt.NDArray[np.bool_], lags: _Lags) -> FloatArray:
-    """(len(lags.cells), 2): P(event at t + lag | event at t) and P(event at t + lag |
-    none), per stratum of the row at t and lag (:class:`_Lags`)."""
-    out = np.full((len(lags.cells), 2), np.nan)
-    for k, (_, _, a, b) in enumerate(lags.cells):
-        ea, eb = event[a], event[b]
-        n_event = int(ea.sum())
-        if n_event:
-            out[k, 0] = np.count_nonzero(eb & ea) / n_event
-        if n_event < len(ea):
-            out[k, 1] = np.count_nonzero(eb & ~ea) / (len(ea) - n_event)
-    return out
-
-
-def _share_grid(parts: int) -> list[tuple[float, ...]]:
-    """Shares of ``parts`` slow components on a 0.1 grid, summing to at most 1."""
-    steps = np.round(np.linspace(0.0, 1.0, 11), 2)
-    if parts == 1:
-        return [(float(a),) for a in steps]
-    return [(float(a), float(b)) for a in steps for b in steps if a + b <= 1.0 + 1e-9]
-
-
-def _fit_binary_latent(groups: IntArray, times: FloatArray, frames: IntArray,
-                       p_event: FloatArray, event: npt.NDArray[np.bool_],
-                       usable: npt.NDArray[np.bool_], parts: int = 1,
-                       clock: FloatArray | None = None, strata: IntArray | None = None
-                       ) -> tuple[Timescales, dict[str, Any]]:
-    """The latent timescales whose simulated conditional event rates match the observed.
-
-    ``parts`` slow components (1: one time constant from :data:`GRID_TAU_S`; 2: a fast one
-    from :data:`GRID_TAU_FAST_S` and a slow one from :data:`GRID_TAU_SLOW_S`), grid search
-    with common random numbers. ``clock``: the latent's clock per row (default ``times``,
-    see :func:`~benchmarks.detsim_model.motion_clock`); ``strata``: rows whose rates are
-    matched separately (:func:`_conditional_rates`). The report's ``loss`` is the weighted
-    squared distance of the best fit.
-    """
-    if event[usable].sum() < 5 or (~event[usable]).sum() < 5:
-        return (), {"note": "too few events to fit; independent frames assumed", "loss": 0.0}
-    lags = _Lags(groups, frames, usable, strata)
-    target = _conditional_rates(event, lags)
-    weights = np.array([[float(len(a))] for _, _, a, _ in lags.cells])
-    layout = LatentLayout(groups, times if clock is None else clock)
-    rng = np.random.default_rng(FIT_SEED)
-    taus = [GRID_TAU_S] if parts == 1 else [GRID_TAU_FAST_S, GRID_TAU_SLOW_S]
-    reps = []
-    for _ in range(3):
-        white = rng.standard_normal((layout.n, 1))
-        paths = [{tau: layout.ou(tau, rng.standard_normal((layout.n, 1)))[:, 0] for tau in ts}
-                 for ts in taus]
-        reps.append((white[:, 0], paths))
-    cut = ndtri(1.0 - np.clip(p_event, 1e-9, 1 - 1e-9))
-
-    def rates(shares: tuple[float, ...], chosen: tuple[float, ...]) -> FloatArray:
-        sims = []
-        for white, paths in reps:
-            z = math.sqrt(max(1.0 - sum(shares), 0.0)) * white
-            for k, (a, tau) in enumerate(zip(shares, chosen, strict=True)):
-                if a:
-                    z = z + math.sqrt(a) * paths[k][tau]
-            sims.append(_conditional_rates(z > cut, lags))
-        with warnings.catch_warnings():  # a lag without pairs stays NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmean(sims, axis=0)
-
-    combos = [(t,) for t in taus[0]] if parts == 1 else [
-        (a, b) for a in taus[0] for b in taus[1]]
-    best: tuple[float, tuple[float, ...], tuple[float, ...]] = (
-        np.inf, (0.0,) * parts, combos[0])
-    for shares in _share_grid(parts):
-        for chosen in (combos if any(shares) else combos[:1]):
-            loss = float(np.nansum(weights * (rates(shares, chosen) - target) ** 2))
-            if loss < best[0]:
-                best = (loss, shares, chosen)
-    timescales = tuple((a, t) for a, t in zip(best[1], best[2], strict=True) if a)
-    fitted = rates(best[1], best[2])
-    dt = float(np.median(np.diff(np.unique(times)))) if len(times) > 1 else 1.0
-    report = {"lags_s": [round(lag * dt, 3) for lag in LAGS], "loss": round(best[0], 4),
-              "observed_p_event_after_event": np.round(target[:, 0], 3).tolist(),
-              "fitted_p_event_after_event": np.round(fitted[:, 0], 3).tolist(),
-              "observed_p_event_after_none": np.round(target[:, 1], 3).tolist(),
-              "fitted_p_event_after_none": np.round(fitted[:, 1], 3).tolist()}
-    return timescales, report
-
-
 def _fit_miss_latent(score: ScoreModel, obs: Observations, p_miss: FloatArray,
-                     usable: npt.NDArray[np.bool_]) -> tuple[ScoreModel, dict[str, Any]]:
+                     usable: npt.NDArray[np.bool_], ranges: Ranges
+                     ) -> tuple[ScoreModel, dict[str, Any]]:
     """The score latent's timescales and motion clock: of the clocks
     :data:`GRID_CLOCK_S_PER_HEIGHT`, the one whose best timescales match the observed
-    conditional miss rates of slow and of fast people (:data:`MOTION_STRATA_HPS`) closest."""
+    conditional miss rates of slow and of fast people (:data:`MOTION_STRATA_HPS`), and
+    (:data:`SCORE_TIME_FIT`) the detected people's score correlations in time, closest."""
     strata = (obs.speed >= MOTION_STRATA_HPS).astype(np.intp)
+    values = None
+    if SCORE_TIME_FIT:
+        mu = score.mean(obs.h_model, obs.squeeze, obs.visible, ranges, obs.neighbour_iou,
+                        obs.cut)
+        values = np.where(obs.hit, (_logit(np.nan_to_num(obs.score, nan=0.5)) - mu)
+                          / score.sigma, np.nan)
     best: tuple[float, Timescales, dict[str, Any]] | None = None
     for k in GRID_CLOCK_S_PER_HEIGHT:
         clock = motion_clock(obs.group, obs.time_s, obs.speed, k)
-        ts, rep = _fit_binary_latent(obs.group, obs.time_s, obs.frame, p_miss, ~obs.hit,
-                                     usable, parts=2, clock=clock, strata=strata)
+        ts, rep = fit_binary_latent(obs.group, obs.time_s, obs.frame, p_miss, ~obs.hit,
+                                    usable, parts=2, clock=clock, strata=strata,
+                                    values=values,
+                                    bound=np.inf if best is None else best[2]["loss"])
         if best is None or rep["loss"] < best[2]["loss"]:
             best = (k, ts, rep)
     assert best is not None
@@ -264,7 +158,7 @@ def _fit_miss_latent(score: ScoreModel, obs: Observations, p_miss: FloatArray,
     return dataclasses.replace(score, timescales=ts, clock_s_per_height=k), rep
 
 
-def _fit_correlation_decay(z: FloatArray, lags: _Lags, dt_s: float) -> Timescales:
+def _fit_correlation_decay(z: FloatArray, lags: Lags, dt_s: float) -> Timescales:
     """The one-timescale latent whose a exp(-lag dt / tau_s) is closest to the lag
     correlations of ``z``."""
     corr, w = [], []
@@ -279,7 +173,7 @@ def _fit_correlation_decay(z: FloatArray, lags: _Lags, dt_s: float) -> Timescale
     corr_a, w_a = np.array(corr), np.array(w)
     lag_s = np.array(LAGS) * dt_s
     best = (np.inf, 0.0, 1.0)
-    for (a,) in _share_grid(1):
+    for (a,) in share_grid(1):
         for tau in GRID_TAU_S:
             loss = float(w_a @ (a * np.exp(-lag_s / tau) - corr_a) ** 2)
             if loss < best[0]:
@@ -324,7 +218,7 @@ def fit(obs: Observations, threshold: float, model_input: tuple[int, int, str],
                        *(float(b) for b in beta[-2:]))
     p_hit = score.recall(obs.h_model, obs.squeeze, obs.visible, ranges, threshold,
                          obs.neighbour_iou, obs.cut)
-    score, report["miss_latent"] = _fit_miss_latent(score, obs, 1.0 - p_hit, use)
+    score, report["miss_latent"] = _fit_miss_latent(score, obs, 1.0 - p_hit, use, ranges)
 
     # Box errors of hits.
     x = xs[hit]
@@ -343,7 +237,7 @@ def fit(obs: Observations, threshold: float, model_input: tuple[int, int, str],
                                   method="inverted_cdf"))
         zs.append(_normal_scores(std))
     zmat = np.stack(zs, 1)
-    lags = _Lags(obs.group[hit], obs.frame[hit], np.ones(int(hit.sum()), np.bool_))
+    lags = Lags(obs.group[hit], obs.frame[hit], np.ones(int(hit.sum()), np.bool_))
     decay = [_fit_correlation_decay(zmat[:, c], lags, obs.dt_s) for c in range(4)]
     box = BoxErrorModel(np.array(loc), np.array(log_scale), np.array(quants),
                         np.corrcoef(zmat.T), tuple(decay))
@@ -352,7 +246,7 @@ def fit(obs: Observations, threshold: float, model_input: tuple[int, int, str],
     xe = np.concatenate([linear_design(lh, lsq, occ), obs.crowd[:, None]], 1)
     be = _logistic(xe[hit], obs.extra[hit], w[hit])
     pe = expit(xe @ be)
-    te, rep = _fit_binary_latent(obs.group, obs.time_s, obs.frame, pe, obs.extra, hit)
+    te, rep = fit_binary_latent(obs.group, obs.time_s, obs.frame, pe, obs.extra, hit)
     report["extra_latent"] = rep
     extra = EventModel(EXTRA_TERMS, tuple(float(v) for v in be), te, obs.extra_pool)
 
@@ -365,7 +259,7 @@ def fit(obs: Observations, threshold: float, model_input: tuple[int, int, str],
         bf = _logistic(px, obs.pair_fused, obs.pair_weight, ridge=3.0)
         pf = expit(px @ bf)
         pair_frames = np.round(obs.pair_time / obs.dt_s).astype(np.intp)
-        tf, rep = _fit_binary_latent(obs.pair_group, obs.pair_time, pair_frames, pf,
+        tf, rep = fit_binary_latent(obs.pair_group, obs.pair_time, pair_frames, pf,
                                      obs.pair_fused, np.ones(len(pf), np.bool_))
         report["fused_latent"] = rep
         members = max(obs.fused_members, 1)

@@ -8,6 +8,9 @@ compares real beside simulated, sequence by sequence (the error modes a tracker 
   (:func:`~benchmarks.detsim_views.cut_at_side`), and how many rows;
 - ``person_recall_sd``: spread of recall between people (seen in 10 frames or more);
 - ``p_miss_after_miss``: P(missed in the next frame | missed now), consecutive frames;
+- ``score_lag1_corr`` and ``score_step_median``: the correlation of a detected person's
+  logit score with the next frame's, and the median absolute change (logit units): how
+  the scores run in time, which score-gated trackers feel;
 - ``error_lag1_corr`` and ``error_step_median``: per box error component
   (:data:`~benchmarks.detsim_views.ERROR_NAMES`), the correlation of a detected person's
   error with the next frame's, and the median absolute change from frame to frame.
@@ -63,6 +66,11 @@ def temporal_summary(obs: Observations) -> dict[str, Any]:
     out["p_miss_after_miss"] = (round(float((~hit[b][missed]).mean()), 3)
                                 if missed.sum() >= MIN_ROWS else None)
     both = hit[a] & hit[b]
+    if both.sum() >= MIN_ROWS:
+        la, lb = (np.log(s / (1.0 - s)) for s in (
+            np.clip(obs.score[x[both]], 1e-6, 1 - 1e-6) for x in (a, b)))
+        out["score_lag1_corr"] = round(float(np.corrcoef(la, lb)[0, 1]), 3)
+        out["score_step_median"] = round(float(np.median(np.abs(lb - la))), 3)
     ea, eb = obs.err[a[both]], obs.err[b[both]]
     if len(ea) >= MIN_ROWS:
         out["error_lag1_corr"] = {n: round(float(np.corrcoef(ea[:, k], eb[:, k])[0, 1]), 3)
