@@ -27,6 +27,7 @@ import ray
 from ray.util import metrics
 
 from actors.downstream import Downstream
+from actors.replicas import ReplicaCaller
 from models.batcher import ContinuousBatcher
 from models.preprocess import InputSpec
 from models.requests import DetectRequest
@@ -121,8 +122,9 @@ class CameraActor:
 
     Args:
         config: the camera.
-        detector: a DeploymentHandle to the Detector deployment, or None to deliver
-            frame metadata only (measuring ingest alone).
+        detector: the Detector deployment: a ``ReplicaCaller``, or its DeploymentHandle
+            (then called on its replicas directly), or None to deliver frame metadata
+            only (measuring ingest alone).
         tracker: the tracker actor that receives the results, or None.
         aggregator: the aggregator actor that receives the camera's private stills, or
             None for no stills.
@@ -144,7 +146,9 @@ class CameraActor:
         logging.basicConfig(level=logging.INFO)
         _quiet_opencv()
         self._config = config
-        self._detector = detector
+        if detector is not None and not isinstance(detector, ReplicaCaller):
+            detector = ReplicaCaller(detector)
+        self._detector: ReplicaCaller | None = detector
         self._downstream = Downstream(tracker, aggregator)
         deliver = still_sink = None
         if tracker is not None:
@@ -175,10 +179,10 @@ class CameraActor:
         request = DetectRequest(frame=frame, meta=meta)
         if self._grouper is not None:
             return await self._grouper.submit(request)
-        return await self._detector.detect.remote(request)
+        return await self._detector.call("detect", request)
 
     async def _detect_group(self, requests: list[DetectRequest]) -> list[Any]:
-        return await self._detector.detect_many.remote(requests)
+        return await self._detector.call("detect_many", requests)
 
     async def start(self) -> CameraHealth:
         """Starts the run loop in the background (no-op while running); returns health.
@@ -191,7 +195,7 @@ class CameraActor:
         if self._detector is not None and self._ingest.spec is None:
             try:
                 info = await asyncio.wait_for(
-                    self._detector.info.remote(), DETECTOR_INFO_TIMEOUT_S
+                    self._detector.call("info"), DETECTOR_INFO_TIMEOUT_S
                 )
             except Exception as exc:  # noqa: BLE001 - reported with context
                 raise PanorayError(

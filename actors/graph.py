@@ -27,6 +27,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from actors.aggregator_actor import AggregatorActor
 from actors.alerts_actor import AlertsActor
 from actors.camera_actor import start_camera
+from actors.replicas import ReplicaCaller
 from actors.tracker_actor import TrackerActor
 from pipeline.alerts.config import AlertsConfig
 from pipeline.alerts.feed import AlertFeed, observed_cameras
@@ -84,6 +85,9 @@ class ActorGraph:
         self._alert_feed: AlertFeed | None = None
         self.config = config
         self.detector = detector
+        serving = config.serving
+        self.detector_caller = None if detector is None else ReplicaCaller(
+            detector, direct=serving.direct_calls and not serving.autoscaling)
         self.offline = offline
         self.export_dir = export_dir
         # One per run: track ids restart in every run, and output file names carry it.
@@ -200,7 +204,7 @@ class ActorGraph:
                                                       record.geometry_version)
             await self.attach_tracker(record, self._next_track_ids.get(cam.id, 1))
         actor = start_camera(cam.model_copy(update={"mode": "offline"}) if offline else cam,
-                             self.detector, record.tracker, record.aggregator,
+                             self.detector_caller, record.tracker, record.aggregator,
                              blur_people=cfg.privacy.blur_people,
                              spread=cfg.ray.camera_placement == "spread")
         timeout = cfg.ray.camera_start_timeout_s

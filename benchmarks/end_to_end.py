@@ -139,21 +139,23 @@ def mean_baselines(before: dict[str, Any], after: dict[str, Any]
 
 
 # -- panoray ---------------------------------------------------------------------------
-def _site(files: list[pathlib.Path], n: int, **camera: Any) -> Any:
+def _site(files: list[pathlib.Path], n: int, site: dict[str, Any] | None = None,
+          **camera: Any) -> Any:
     from pipeline.site_config import SiteConfig
 
     cams = [{"id": f"cam-{i}", "url": str(files[i % len(files)]), "zones": [ZONE],
              "lines": [LINE], **camera} for i in range(n)]
-    return SiteConfig.model_validate({"cameras": cams,
+    return SiteConfig.model_validate({"cameras": cams, **(site or {}),
                                       "analytics": {"window_s": 10, "window_grace_s": 5}})
 
 
 def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int,
-                out: pathlib.Path) -> dict[str, Any]:
-    """panoray offline over ``n`` cameras; frames/s from camera start to the last frame."""
+                out: pathlib.Path, site: dict[str, Any] | None = None) -> dict[str, Any]:
+    """panoray offline over ``n`` cameras; frames/s from camera start to the last frame.
+    ``site``: top-level site settings over the defaults (e.g. ``{"serving": {...}}``)."""
     from pipeline.app.runner import PipelineRunner, RunOptions
 
-    cfg = _site(files, n, source={"max_frames": frames_each, "loop": True})
+    cfg = _site(files, n, site, source={"max_frames": frames_each, "loop": True})
     runner = PipelineRunner(cfg, RunOptions(output_dir=out / f"offline-{n}", offline=True),
                             detector=handle)
     runner.start()

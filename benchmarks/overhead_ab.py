@@ -43,18 +43,23 @@ CORE_QUIET = {  # more of Ray's periodic work, less often (measured, not kept)
 }
 VARIANTS: dict[str, dict[str, Any]] = {
     # `panoray run` before ray.dashboard existed: a local instance started Ray's dashboard
-    "before": {"env": {}, "dashboard": True},
+    "before": {"env": {}, "dashboard": True, "site": {"serving": {"direct_calls": False}}},
     "after": {"env": {}, "dashboard": False},  # panoray's defaults now
     "core_quiet": {"env": CORE_QUIET, "dashboard": False},
     "task_events_quiet": {"env": TASK_EVENTS_QUIET, "dashboard": False},
     "router_same_loop": {"env": {"RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0"},
-                         "dashboard": False},
+                         "dashboard": False, "site": {"serving": {"direct_calls": False}}},
+    # cameras' frames through Serve's router, as before actors/replicas.py
+    "serve_handle": {"env": {}, "dashboard": False,
+                     "site": {"serving": {"direct_calls": False}}},
 }
-"""Each variant: the environment variables it sets over panoray's (pipeline/app/ray_env.py)
-and whether the local Ray instance starts its dashboard (``ray.dashboard``)."""
+"""Each variant: the environment variables it sets over panoray's (pipeline/app/ray_env.py),
+whether the local Ray instance starts its dashboard (``ray.dashboard``) and site settings
+over the defaults (``site``)."""
 
 
-def child(frames_each: int, out: pathlib.Path, dashboard: bool) -> None:
+def child(frames_each: int, out: pathlib.Path, dashboard: bool,
+          site: dict[str, Any] | None = None) -> None:
     """One Ray session: Serve, 8 offline cameras; prints the run's JSON as its last line."""
     from pipeline.app.ray_env import apply_ray_env
 
@@ -71,7 +76,7 @@ def child(frames_each: int, out: pathlib.Path, dashboard: bool) -> None:
     handle = start_serving(ModelConfig(), ServingConfig(), HttpConfig(port=8765),
                            access_logs=False)
     try:
-        result = run_offline(handle, clips(), 8, frames_each, out)
+        result = run_offline(handle, clips(), 8, frames_each, out, site)
         result["processes"] = _census()
     finally:
         serve.shutdown()
@@ -107,6 +112,7 @@ def _census(seconds: float = 4.0) -> dict[str, float]:
 def run_variant(name: str, frames_each: int, out: pathlib.Path) -> dict[str, Any]:
     env = {**os.environ, **VARIANTS[name]["env"]}
     flags = ["--dashboard"] if VARIANTS[name]["dashboard"] else []
+    flags += ["--site", json.dumps(VARIANTS[name].get("site", {}))]
     proc = subprocess.run([sys.executable, __file__, "--child", "--frames", str(frames_each),
                            "--output", str(out / name), *flags], cwd=ROOT, env=env, text=True,
                           capture_output=True, timeout=600)
@@ -125,11 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default="/tmp/panoray-overhead-ab")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dashboard", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--site", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     out = pathlib.Path(args.output)
     args.frames = args.frames or (160 if args.quick else 260)
     if args.child:
-        child(args.frames, out, args.dashboard)
+        child(args.frames, out, args.dashboard, json.loads(args.site))
         return 0
     from benchmarks.end_to_end import clips
 

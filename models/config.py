@@ -98,6 +98,12 @@ class ServingConfig(StrictModel):
     autoscaling: bool = Field(
         False, description="Scale replicas between min_replicas and max_replicas by load."
     )
+    direct_calls: bool = Field(
+        True,
+        description="Camera actors send their frames straight to the replicas' actors "
+        "(actors/replicas.py) instead of through Serve's router; HTTP clients always go "
+        "through Serve. Off with autoscaling, whose scaling reads the load at the handles.",
+    )
     min_replicas: int = Field(1, ge=0, le=1024, description="Autoscaling lower bound.")
     max_replicas: int = Field(4, ge=1, le=1024, description="Autoscaling upper bound.")
     target_ongoing_requests: float = Field(
