@@ -11,10 +11,12 @@ What it reads: each confirmed track's rate of growth, d(log height)/dt (1/s), fr
 motion model. On a still camera people grow or shrink only as they walk towards or away
 from it, in every direction at once, so the median over the tracks is small; a camera
 moving forward makes the people ahead grow together, and the median moves away from 0.
-Per update with at least ``min_tracks`` such tracks, the judge keeps ``|median rate|``;
-the camera is judged still when the median of those values over the last ``window_s``
-media seconds is below ``max_scale_rate``, with at least ``min_samples`` of them. With
-too few tracks it is not judged still (the shorter, safer gaps apply).
+An update with at least ``min_tracks`` such tracks is *calm* when their median rate lies
+within ``max_scale_rate`` of 0. The camera is judged still while more than half of the
+informative updates of the last ``window_s`` media seconds were calm, with at least
+``min_samples`` of them (the median over the window below the threshold, kept as a
+running count: constant work per update). With too few tracks it is not judged still
+(the shorter, safer gaps apply).
 
 Measured on the identity benchmark's eight MOT15 sequences (simulated detections,
 development seeds 1-3, a 3 s window, threshold 0.10): frames judged still on the static
@@ -29,7 +31,7 @@ Example:
     >>> judge = StillCameraJudge(window_s=3.0, max_scale_rate=0.1, min_tracks=2,
     ...                          min_samples=3)
     >>> for t in (0.0, 0.1, 0.2):
-    ...     judge.observe(t, np.array([0.02, -0.05, 0.01]))
+    ...     _ = judge.observe(t, np.array([0.02, -0.05, 0.01]))
     >>> judge.still
     True
 """
@@ -62,8 +64,9 @@ class StillCameraJudge:
         self.max_scale_rate = float(max_scale_rate)
         self.min_tracks = max(int(min_tracks), 1)
         self.min_samples = max(int(min_samples), 1)
-        self._times: deque[float] = deque(maxlen=MAX_SAMPLES)
-        self._values: deque[float] = deque(maxlen=MAX_SAMPLES)
+        self._times: deque[float] = deque()
+        self._calm: deque[bool] = deque()
+        self._calm_count = 0
         self._still = False
 
     @property
@@ -74,7 +77,8 @@ class StillCameraJudge:
     def reset(self) -> None:
         """Forgets everything (a new stream): not still until judged again."""
         self._times.clear()
-        self._values.clear()
+        self._calm.clear()
+        self._calm_count = 0
         self._still = False
 
     def observe(self, pts_s: float, rates: npt.NDArray[np.float64]) -> bool:
@@ -84,13 +88,23 @@ class StillCameraJudge:
             pts_s: the update's media time, seconds (not decreasing).
             rates: (n,) d(log height)/dt of the confirmed tracks seen in this update, 1/s.
         """
-        if len(rates) >= self.min_tracks:
+        n = len(rates)
+        if n >= self.min_tracks:
+            ordered = np.sort(rates)  # a few values: quicker than np.median
+            mid = n // 2
+            median = ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+            calm = bool(abs(median) < self.max_scale_rate)
+            if len(self._times) >= MAX_SAMPLES:
+                self._drop_oldest()
             self._times.append(float(pts_s))
-            self._values.append(abs(float(np.median(rates))))
+            self._calm.append(calm)
+            self._calm_count += calm
         while self._times and self._times[0] < pts_s - self.window_s:
-            self._times.popleft()
-            self._values.popleft()
-        self._still = (len(self._values) >= self.min_samples
-                       and float(np.median(np.fromiter(self._values, np.float64)))
-                       < self.max_scale_rate)
+            self._drop_oldest()
+        kept = len(self._times)
+        self._still = kept >= self.min_samples and 2 * self._calm_count > kept
         return self._still
+
+    def _drop_oldest(self) -> None:
+        self._times.popleft()
+        self._calm_count -= self._calm.popleft()

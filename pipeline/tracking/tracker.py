@@ -468,12 +468,12 @@ class ByteTracker:
                                       self._born_box[early], self._born_score[early],
                                       self._class[early])
 
-        # The camera's judgement, for this tracker's lost buffer and the smoother's gaps.
-        seen = ((self._ids > 0) & (det_of_track >= 0)
-                & (self._born_s <= pts_s - cfg.still_min_track_age_s + TIME_TOLERANCE_S))
-        self._still.observe(pts_s, self._vel[seen, 3] / np.maximum(self._pos[seen, 3], 1.0))
-
         out_rows = np.flatnonzero((det_of_track >= 0) & (self._ids > 0))
+        # The camera's judgement (for this tracker's lost buffer and the smoother's gaps),
+        # from the growth rates of the confirmed tracks seen now and old enough.
+        seen = out_rows[self._born_s[out_rows]
+                        <= pts_s - cfg.still_min_track_age_s + TIME_TOLERANCE_S]
+        self._still.observe(pts_s, self._vel[seen, 3] / self._pos[seen, 3])
         if not len(out_rows):
             return Tracks.empty()
         out_dets = det_of_track[out_rows]

@@ -90,7 +90,7 @@ def test_too_few_tracks_say_nothing_and_old_updates_are_forgotten():
     for k in range(60, 100):  # the camera starts moving: judged so within the window
         j.observe(k / FPS, np.full(3, 0.3))
     assert not j.still
-    assert len(j._values) <= 3.0 * FPS + 1  # noqa: SLF001 - bounded by the window
+    assert len(j._times) <= 3.0 * FPS + 1  # noqa: SLF001 - bounded by the window
 
 
 def run_tracker(growth: float, hidden: tuple[float, float], config: TrackerConfig):
