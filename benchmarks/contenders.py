@@ -97,8 +97,9 @@ NO_IDS = np.zeros(0, np.int64)
 
 
 def _run_lane(frames: Sequence[Detections], timeline: Timeline,
-              smoothing: SmoothingConfig | None) -> list[TrackedFrame]:
-    lane = CameraLane(timeline.camera, TrackerConfig(), smoothing)
+              smoothing: SmoothingConfig | None,
+              tracker: TrackerConfig | None = None) -> list[TrackedFrame]:
+    lane = CameraLane(timeline.camera, tracker or TrackerConfig(), smoothing)
     out: list[TrackedFrame] = []
     for i, dets in enumerate(frames):
         out += lane.step(timeline.meta(i), dets)
@@ -116,6 +117,22 @@ def panoray_offline(frames: Sequence[Detections], timeline: Timeline) -> list[Tr
 
 
 PANORAY: dict[str, Runner] = {"panoray_offline": panoray_offline, "panoray_live": panoray_live}
+
+
+def panoray_variant(tracker: dict[str, Any], smoothing: dict[str, Any]) -> dict[str, Runner]:
+    """panoray offline and live with some settings changed from the defaults (what a
+    site would write in its config), for sweeps (``benchmarks/identity_sweep.py``); the
+    benchmarks' own tables use :data:`PANORAY`, the defaults."""
+    track_cfg = TrackerConfig(**tracker)
+    smooth_cfg = SmoothingConfig(**smoothing)
+
+    def offline(frames: Sequence[Detections], timeline: Timeline) -> list[TrackedFrame]:
+        return _run_lane(frames, timeline, smooth_cfg, track_cfg)
+
+    def live(frames: Sequence[Detections], timeline: Timeline) -> list[TrackedFrame]:
+        return _run_lane(frames, timeline, None, track_cfg)
+
+    return {"panoray_offline": offline, "panoray_live": live}
 PANORAY_SETTINGS = {"tracker": "TrackerConfig() defaults",
                     "smoothing": "SmoothingConfig() defaults"}
 

@@ -23,7 +23,7 @@ INPUT = 128  # the model's input side, pixels (the frame is scaled by 0.5, no pa
 LANES = 4  # horizontal lanes of SIDE / LANES pixels; at most one square per colour each
 HALF = 20  # half the side of a square, frame pixels
 FPS = 10.0
-FRAMES = 110  # the last 3 s still: the live view lags by the smoother's lookahead (2 s)
+FRAMES = 110  # the last 4 s still: the live view lags by the smoother's lookahead (3 s)
 LABELS = {0: "red", 1: "blue"}
 COLOURS_BGR = {"red": (30, 30, 230), "blue": (230, 40, 30)}
 

@@ -79,6 +79,7 @@ from pipeline.errors import InputError
 from pipeline.tracking.association import SimilarityFn, assign, direction_agreement
 from pipeline.tracking.config import TrackerConfig
 from pipeline.tracking.kalman import BoxKalman, boxes_xyxy
+from pipeline.tracking.still_camera import StillCameraJudge
 from pipeline.types import Detections, Tracks
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,8 @@ class ByteTracker:
         self._removed_total = 0
         self._births_refused = 0
         self._removed_ids: npt.NDArray[np.int64] = _NO_IDS
+        self._still = StillCameraJudge(c.still_window_s, c.still_max_scale_rate,
+                                       c.still_min_tracks, c.still_min_samples)
         self._clear_tracks()
 
     def _clear_tracks(self) -> None:
@@ -245,7 +248,7 @@ class ByteTracker:
             the scores of their last matched detections, their classes and ids, by id;
             empty when ``coast_output_s`` is 0 or before the first update.
         """
-        limit = min(self.config.coast_output_s, self.config.lost_buffer_s)
+        limit = min(self.config.coast_output_s, self.lost_buffer_s)
         if self._last_pts_s is None or limit <= 0.0 or not len(self._ids):
             return Tracks.empty()
         unseen = self._last_pts_s - self._last_seen_s
@@ -292,6 +295,21 @@ class ByteTracker:
         dropped = self._ids[self._ids > 0]
         self._set_removed(dropped)
         self._clear_tracks()
+        self._still.reset()
+
+    @property
+    def camera_still(self) -> bool:
+        """Whether the camera is judged still (:mod:`pipeline.tracking.still_camera`);
+        the longer gaps (``still_lost_buffer_s``, the smoother's ``still_max_gap_s``)
+        apply while it is."""
+        return self._still.still
+
+    @property
+    def lost_buffer_s(self) -> float:
+        """The lost buffer in force: ``still_lost_buffer_s`` while the camera is judged
+        still, else ``lost_buffer_s`` (media seconds)."""
+        base, longer = self.config.lost_buffer_s, self.config.still_lost_buffer_s
+        return max(base, longer) if longer is not None and self._still.still else base
 
     def hold(self, pts_s: float) -> None:
         """Advances to media time ``pts_s`` over a frame the detector did not see because
@@ -451,6 +469,11 @@ class ByteTracker:
                                       self._class[early])
 
         out_rows = np.flatnonzero((det_of_track >= 0) & (self._ids > 0))
+        # The camera's judgement (for this tracker's lost buffer and the smoother's gaps),
+        # from the growth rates of the confirmed tracks seen now and old enough.
+        seen = out_rows[self._born_s[out_rows]
+                        <= pts_s - cfg.still_min_track_age_s + TIME_TOLERANCE_S]
+        self._still.observe(pts_s, self._vel[seen, 3] / self._pos[seen, 3])
         if not len(out_rows):
             return Tracks.empty()
         out_dets = det_of_track[out_rows]
@@ -507,7 +530,7 @@ class ByteTracker:
             self._set_removed(_NO_IDS)
             return
         gap = pts_s - self._last_seen_s
-        expired = gap > self.config.lost_buffer_s + TIME_TOLERANCE_S
+        expired = gap > self.lost_buffer_s + TIME_TOLERANCE_S
         if not expired.any():
             self._set_removed(_NO_IDS)
             return

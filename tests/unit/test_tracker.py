@@ -198,7 +198,7 @@ def test_lost_buffer_in_media_seconds(gap_s, same_id, frames_in_gap):
 
 
 def test_state_stays_bounded_as_people_come_and_go():
-    tracker = ByteTracker(TrackerConfig(lost_buffer_s=0.5))
+    tracker = ByteTracker(TrackerConfig(lost_buffer_s=0.5, still_lost_buffer_s=None))
     removed = most_live = 0
     for k in range(2000):  # 80 s: person i enters at frame 10 i and walks for 2 s
         boxes = [person(4.0 * (k - 10 * i), y=120.0 * (i % 4))
