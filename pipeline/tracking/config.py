@@ -89,12 +89,7 @@ class TrackerConfig(StrictModel):
         "tracked people themselves (pipeline.tracking.still_camera: their median growth "
         "rate stays small); None: lost_buffer_s always. Longer coasting keeps people "
         "hidden for a few seconds on a still camera, but on a camera that moves forward "
-        "it hands their track to someone else. Identity benchmark, development seeds 1-3 "
-        "(smoother lookahead_s 3): margin over the best peer on the static cameras, worst "
-        "(mean), offline +4.1 (+8.22) -> +5.8 (+8.42), live +1.8 (+4.30) -> +3.2 (+4.58); "
-        "moving cameras unchanged (+0.9 offline, -1.5 live); held-out seeds 0 and 4: "
-        "static offline +5.6 -> +6.8, live +1.9 -> +3.4, moving offline +1.4 -> +1.3. 2 s "
-        "on every camera: moving worst +0.9 -> +0.0 offline, -1.5 -> -2.9 live.",
+        "it hands their track to someone else (docs/identity-history.md, sixth round).",
     )
     still_window_s: float = Field(
         3.0, gt=0.0, le=60.0,
@@ -104,8 +99,8 @@ class TrackerConfig(StrictModel):
         0.10, gt=0.0, le=10.0,
         description="The camera is judged still while, in more than half of the updates "
         "of the last still_window_s, the median growth rate of the confirmed tracks seen "
-        "(d log height / dt, 1/s) lies within this of 0. People ahead of a camera moving forward grow "
-        "together (ETH-Bahnhof 0.16, ETH-Sunnyday 0.12-0.14); on still cameras 0.05-0.10.",
+        "(d log height / dt, 1/s) lies within this of 0: people ahead of a camera that "
+        "moves forward grow together.",
     )
     still_min_tracks: int = Field(
         2, ge=1, le=1000,
@@ -242,9 +237,9 @@ class SmoothingConfig(StrictModel):
         3.0, gt=0.0, le=60.0,
         description="Media seconds a frame is held before it is released downstream. "
         "Longer joins tracks broken by longer occlusions and delays outputs by as much. "
-        "3 s (2 before): more than TrackerConfig.still_lost_buffer_s (2 s) plus a frame, "
-        "so that a track the tracker gives up after coasting 2 s on a still camera can "
-        "still be joined while its last frame is held.",
+        "More than TrackerConfig.still_lost_buffer_s plus a frame, so that a track the "
+        "tracker gives up after coasting that long on a still camera can still be joined "
+        "while its last frame is held.",
     )
     max_gap_s: float = Field(
         1.5, ge=0.0, le=60.0,
@@ -252,15 +247,6 @@ class SmoothingConfig(StrictModel):
         "first, or between two boxes of one track) that is joined and interpolated. At "
         "most lookahead_s. Longer gaps join more occluded people and risk joining two "
         "different people who pass the same place.",
-    )
-    still_max_gap_s: float | None = Field(
-        None, ge=0.0, le=60.0,
-        description="max_gap_s while the tracker judges the camera still "
-        "(TrackerConfig.still_lost_buffer_s); None (the default): max_gap_s always. At "
-        "most lookahead_s. Measured at 3 s with the tracker's 2 s on the identity benchmark "
-        "(development seeds 1-3): offline static-camera margin worst +5.8 -> +7.8 over the "
-        "tracker's longer buffer alone, but on TUD-Stadtmitte (accuracy.py) it joins two "
-        "people: zone visits 20 % off (exact without), HOTA 0.566 -> 0.563; so off.",
     )
     max_jump: float = Field(
         0.6, ge=0.0, le=20.0,
@@ -371,32 +357,12 @@ class SmoothingConfig(StrictModel):
                 f"size_smoothing_s ({self.size_smoothing_s}) must not exceed lookahead_s "
                 f"({self.lookahead_s}): later boxes are averaged in only while held"
             )
-        if ("still_max_gap_s" in self.model_fields_set and self.still_max_gap_s is not None
-                and self.still_max_gap_s > self.lookahead_s):
-            raise ValueError(
-                f"still_max_gap_s ({self.still_max_gap_s}) must not exceed lookahead_s "
-                f"({self.lookahead_s}): a gap is bridged only while its frames are held"
-            )
         if self.max_gap_s > self.lookahead_s:
             raise ValueError(
                 f"max_gap_s ({self.max_gap_s}) must not exceed lookahead_s "
                 f"({self.lookahead_s}): a gap is bridged only while its frames are held"
             )
         return self
-
-    @property
-    def still_gap_s(self) -> float:
-        """The gap joined while the camera is judged still: ``still_max_gap_s``, shortened
-        to ``lookahead_s`` when left at its default, never below ``max_gap_s`` (None:
-        ``max_gap_s``)."""
-        if self.still_max_gap_s is None:
-            return self.max_gap_s
-        return max(self.max_gap_s, min(self.still_max_gap_s, self.lookahead_s))
-
-    @property
-    def longest_gap_s(self) -> float:
-        """The longest gap joined, camera still or not (seconds)."""
-        return max(self.max_gap_s, self.still_gap_s)
 
     @property
     def anchor_window_s(self) -> float:

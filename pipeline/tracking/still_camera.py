@@ -3,9 +3,8 @@
 Longer gaps keep identity through long occlusions on a still camera, but on a camera that
 moves forward (carried by a walker, on a car) they join two different people: everyone's
 image moves, and a track coasting for seconds lands on whoever is there. The tracker
-coasts longer (``TrackerConfig.still_lost_buffer_s``, 2 s instead of 1; and the smoother
-joins longer gaps if ``SmoothingConfig.still_max_gap_s`` is set) only while this judge
-says the camera is still.
+coasts longer (``TrackerConfig.still_lost_buffer_s``, 2 s instead of 1) only while this
+judge says the camera is still.
 
 What it reads: each confirmed track's rate of growth, d(log height)/dt (1/s), from its
 motion model. On a still camera people grow or shrink only as they walk towards or away

@@ -300,8 +300,7 @@ class ByteTracker:
     @property
     def camera_still(self) -> bool:
         """Whether the camera is judged still (:mod:`pipeline.tracking.still_camera`);
-        the longer gaps (``still_lost_buffer_s``, the smoother's ``still_max_gap_s``)
-        apply while it is."""
+        ``still_lost_buffer_s`` applies while it is."""
         return self._still.still
 
     @property
@@ -469,7 +468,7 @@ class ByteTracker:
                                       self._class[early])
 
         out_rows = np.flatnonzero((det_of_track >= 0) & (self._ids > 0))
-        # The camera's judgement (for this tracker's lost buffer and the smoother's gaps),
+        # The camera's judgement (for this tracker's lost buffer),
         # from the growth rates of the confirmed tracks seen now and old enough.
         seen = out_rows[self._born_s[out_rows]
                         <= pts_s - cfg.still_min_track_age_s + TIME_TOLERANCE_S]

@@ -296,10 +296,10 @@ def test_state_stays_bounded_without_removals():
     for k in range(2000):
         tid = k // 20 + 1
         gf.push(TrackedFrame(meta(k), tracks((tid, box(50 + (tid * 97) % 500))), []))  # never removed
-    # Tracks unseen for lookahead + the longest gap (3 + 3 s) after the last released
-    # frame go: a new person every 0.8 s leaves at most (3 + 6) / 0.8 + 1 of them.
+    # Tracks unseen for lookahead + max gap (3 + 1.5 s) after the last released frame
+    # go: a new person every 0.8 s leaves at most (3 + 4.5) / 0.8 + 1 of them.
     cfg = SmoothingConfig()
-    bound = (2 * cfg.lookahead_s + cfg.longest_gap_s) / 0.8 + 1
+    bound = (2 * cfg.lookahead_s + cfg.max_gap_s) / 0.8 + 1
     assert bound < 13
     assert gf.stats().live_tracks <= bound and len(gf._out_of) <= bound  # noqa: SLF001
 

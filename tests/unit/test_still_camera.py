@@ -3,8 +3,7 @@
 Synthetic scenes at 10 fps, 1280 x 720: three people walking across a still camera
 (their heights do not change), and the same people seen from a camera moving forward
 (everything grows 20 % a second about the image centre). In both one person is hidden
-for a while; a still camera keeps them (the tracker's 2 s, and with ``still_max_gap_s`` the
-smoother's longer gap), a moving one does not.
+for a while; a still camera keeps them (the tracker coasts 2 s), a moving one does not.
 """
 
 from __future__ import annotations
@@ -137,8 +136,3 @@ def test_offline_the_default_lane_keeps_a_person_hidden_for_1_8_s_on_a_still_cam
     assert lane_ids(hidden, TrackerConfig(), SmoothingConfig()) == 1
     assert lane_ids(hidden, TrackerConfig(still_lost_buffer_s=None), SmoothingConfig()) == 2
 
-
-def test_offline_a_still_camera_joins_a_longer_gap_when_asked():
-    hidden = (3.0, 5.6)  # 2.6 s: beyond the tracker's 2 s and the smoother's 1.5 s
-    assert lane_ids(hidden, TrackerConfig(), SmoothingConfig()) == 2
-    assert lane_ids(hidden, TrackerConfig(), SmoothingConfig(still_max_gap_s=3.0)) == 1
