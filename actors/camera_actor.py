@@ -182,7 +182,7 @@ class CameraActor:
         return await self._detector.call("detect", request)
 
     async def _detect_group(self, requests: list[DetectRequest]) -> list[Any]:
-        return await self._detector.call("detect_many", requests)
+        return await self._detector.call("detect_many", requests, weight=len(requests))
 
     async def start(self) -> CameraHealth:
         """Starts the run loop in the background (no-op while running); returns health.

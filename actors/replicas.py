@@ -5,8 +5,11 @@ Camera actors send every group of frames to the Detector deployment. Through a
 queue-length probes, metrics, a gRPC channel): about 1.1-1.3 CPU-ms per call more than a
 plain Ray actor call with the same frames (8 callers, groups of 8 frames, 2 replicas;
 ``benchmarks/end_to_end.py`` measures the effect on the pipeline). ``ReplicaCaller`` calls
-the replicas' actors themselves, the way Serve's own router does once it has chosen one,
-and balances by its own calls in flight. HTTP clients still go through Serve's proxy
+the replicas' actors themselves, the way Serve's own router does once it has chosen one.
+It sends each call where it expects it to finish soonest, with no probes: a replica's
+seconds per frame, timed on this caller's own calls (a slower call counts at once, a
+faster one eases it down), times the frames it already has out there (peak-EWMA, as
+Finagle's and Linkerd's balancers). HTTP clients still go through Serve's proxy
 and handles.
 
 The replica actors are found by the names Serve gives them (``SERVE_REPLICA::<app>#<deployment>#<id>``),
@@ -38,6 +41,10 @@ REPLICA_NAME_PREFIX = "SERVE_REPLICA::"
 REFRESH_S = 10.0
 """Seconds between two listings of the replicas (new ones are used from the next)."""
 
+COST_DECAY = 0.3
+"""How far a replica's estimated seconds per unit of work move towards a call's that took
+less (a call that took more sets it at once: a replica falling behind is seen at once)."""
+
 
 def _request_metadata(method: str, app_name: str) -> bytes:
     """The pickled request header a replica's ``handle_request`` expects."""
@@ -63,7 +70,8 @@ class ReplicaCaller:
         self.refresh_s = refresh_s
         self._prefix = f"{REPLICA_NAME_PREFIX}{handle.app_name}#{handle.deployment_name}#"
         self._replicas: dict[str, Any] = {}  # replica actor name -> its actor handle
-        self._in_flight: dict[str, int] = {}  # replica actor name -> this caller's calls
+        self._in_flight: dict[str, int] = {}  # replica actor name -> this caller's work out
+        self._cost: dict[str, float] = {}  # replica actor name -> its seconds per unit
         self._listed_at = -float("inf")
         self._listing: asyncio.Task[None] | None = None
         self._fallbacks = 0
@@ -81,22 +89,30 @@ class ReplicaCaller:
         """Names of the replica actors this caller sends to now."""
         return sorted(self._replicas)
 
-    async def call(self, method: str, *args: Any) -> Any:
+    async def call(self, method: str, *args: Any, weight: int = 1) -> Any:
         """``await handle.<method>.remote(*args)``, on a replica actor when one is known.
+
+        Args:
+            method: the deployment's method.
+            args: its arguments.
+            weight: the call's units of work (a group's frames), for the choice of replica.
 
         Raises:
             whatever the call through the handle raises.
         """
         if self.direct:
             await self._refresh_if_due()
-        name = self._pick()
+        name = self._pick(weight)
         if name is None:
             return await getattr(self.handle, method).remote(*args)
         replica = self._replicas[name]
-        self._in_flight[name] += 1
+        self._in_flight[name] += weight
+        started = time.monotonic()
         try:
-            return await replica.handle_request.remote(
+            result = await replica.handle_request.remote(
                 _request_metadata(method, self.handle.app_name), *args)
+            self._observe(name, (time.monotonic() - started) / weight)
+            return result
         except Exception as exc:  # noqa: BLE001 - the handle's call decides the outcome
             self._fallbacks += 1
             if isinstance(exc, RayActorError):  # died, or not reachable now
@@ -105,26 +121,38 @@ class ReplicaCaller:
                 self.direct = False
                 self._replicas.clear()
                 self._in_flight.clear()
+                self._cost.clear()
                 log.warning("the detector's replicas take no direct calls (%s: %s); calling "
                             "through Serve's handle from now on", type(exc).__name__, exc)
             log.debug("direct call %s on %s failed (%s: %s); through Serve's handle instead",
                       method, name, type(exc).__name__, exc)
         finally:
             if name in self._in_flight:
-                self._in_flight[name] -= 1
+                self._in_flight[name] -= weight
         return await getattr(self.handle, method).remote(*args)
 
-    def _pick(self) -> str | None:
-        """A known replica with the fewest of this caller's calls in flight, drawn at
-        random among those (callers with one call out at a time spread evenly)."""
+    def _pick(self, weight: int) -> str | None:
+        """The known replica expected to finish ``weight`` more units soonest: its seconds
+        per unit times this caller's work out there plus ``weight`` (a replica not yet
+        timed first; ties drawn at random, so that callers spread evenly)."""
         if not self._in_flight:
             return None
-        fewest = min(self._in_flight.values())
-        return random.choice([n for n, k in self._in_flight.items() if k == fewest])
+        score = {n: self._cost.get(n, 0.0) * (k + weight) for n, k in self._in_flight.items()}
+        best = min(score.values())
+        return random.choice([n for n, v in score.items() if v == best])
+
+    def _observe(self, name: str, seconds_per_unit: float) -> None:
+        """Updates a replica's seconds per unit from a call that just returned."""
+        if name not in self._in_flight:
+            return
+        old = self._cost.get(name)
+        self._cost[name] = seconds_per_unit if old is None or seconds_per_unit > old else (
+            old + COST_DECAY * (seconds_per_unit - old))
 
     def _forget(self, name: str) -> None:
         self._replicas.pop(name, None)
         self._in_flight.pop(name, None)
+        self._cost.pop(name, None)
         self._listed_at = -float("inf")  # list again on the next call
 
     async def _refresh_if_due(self) -> None:
