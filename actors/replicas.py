@@ -31,7 +31,7 @@ import uuid
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import RayActorError, RayError
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class ReplicaCaller:
             self._fallbacks += 1
             if isinstance(exc, RayActorError):  # died, or not reachable now
                 self._forget(name)
-            elif not isinstance(exc, RayTaskError):  # replicas that take no direct calls
+            elif not isinstance(exc, RayError):  # not Ray's: replicas take no direct calls
                 self.direct = False
                 self._replicas.clear()
                 self._in_flight.clear()
