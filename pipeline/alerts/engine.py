@@ -276,6 +276,7 @@ class RuleEngine:
             if value < 1.0 and trig.alert_id is None:  # empty, nothing open: no news
                 trig.pending_since = None
                 return
+            value = 1.0 if value >= 1.0 else 0.0  # a presence alert's value: 1/0 present
             armed = ck.schedule is None or ck.schedule.contains(at)
             if trig.alert_id is not None and not armed:
                 out.append(self._make(ck.rule, ck.target, trig, "close", "schedule_ended",

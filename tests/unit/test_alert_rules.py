@@ -313,8 +313,9 @@ def test_presence_only_inside_the_schedule_and_closes_when_it_ends():
     tue_5h = utc(2026, 1, 13, 5, 0)
     for t in range(3 * 3600, 5 * 3600 + 1, 60):
         events += eng2.observe(CameraObservation("c1", float(t), tue_5h + t - 3 * 3600, {"z": 2}))
-    assert summary(events) == [("open", "triggered", 3 * 3600.0, 2.0),
-                               ("close", "schedule_ended", 4 * 3600.0, 2.0)]
+    # two people present: a presence alert's value is 1 (present), not the count
+    assert summary(events) == [("open", "triggered", 3 * 3600.0, 1.0),
+                               ("close", "schedule_ended", 4 * 3600.0, 1.0)]
 
 
 def test_presence_clears_after_the_zone_stays_empty():
