@@ -136,3 +136,94 @@ def test_offline_the_default_lane_keeps_a_person_hidden_for_1_8_s_on_a_still_cam
     assert lane_ids(hidden, TrackerConfig(), SmoothingConfig()) == 1
     assert lane_ids(hidden, TrackerConfig(still_lost_buffer_s=None), SmoothingConfig()) == 2
 
+
+
+# ---------------------------------------------------------------- divergence and confidence
+
+
+def test_the_divergence_cue_tells_a_camera_moving_forward_when_growth_does_not():
+    # People walking away from a camera that follows them: their heights hardly change,
+    # but everyone drifts away from the point the camera heads for (slope 0.2/s).
+    rng = np.random.default_rng(1)
+    plain, cued = judge(), StillCameraJudge(3.0, 0.1, 2, 3, max_divergence=0.15)
+    for k in range(30):
+        x = rng.uniform(0.0, W, 5)
+        vx = 0.2 * (x - W / 2) + rng.normal(0.0, 20.0, 5)
+        rates = rng.normal(0.0, 0.03, 5)
+        plain.observe(k / FPS, rates, x, vx)
+        cued.observe(k / FPS, rates, x, vx)
+    assert plain.still and not cued.still
+    assert 0.15 < cued.divergence < 0.25
+
+
+def test_the_divergence_cue_lets_walkers_on_a_still_camera_be():
+    rng = np.random.default_rng(2)
+    cued = StillCameraJudge(3.0, 0.1, 2, 3, max_divergence=0.15)
+    for k in range(30):
+        x = rng.uniform(0.0, W, 5)
+        vx = rng.choice([-60.0, 60.0], 5) + rng.normal(0.0, 20.0, 5)  # both ways
+        cued.observe(k / FPS, rng.normal(0.0, 0.03, 5), x, vx)
+    assert cued.still and abs(cued.divergence) < 0.1
+
+
+def test_confidence_needs_most_of_the_window_calm():
+    j = StillCameraJudge(3.0, 0.1, 2, 3, confident_fraction=0.8)
+    for k in range(30):  # 2 calm updates of 3: still, not confident
+        j.observe(k / FPS, np.full(3, 0.0 if k % 3 else 0.3))
+    assert j.still and not j.confident
+    for k in range(30, 70):
+        j.observe(k / FPS, np.zeros(3))
+    assert j.still and j.confident
+    j.reset()
+    assert not j.still and not j.confident
+    unset = StillCameraJudge(3.0, 0.1, 2, 3)
+    for k in range(30):
+        unset.observe(k / FPS, np.zeros(3))
+    assert unset.still and not unset.confident
+
+
+def test_the_tracker_reads_divergence_when_growth_is_blunted():
+    loose = TrackerConfig(still_max_scale_rate=0.5)  # growth 0.2/s counts as calm
+    _, still = run_tracker(0.2, (10.0, 10.0), loose)
+    assert still[-1]
+    _, still = run_tracker(0.2, (10.0, 10.0),
+                           loose.model_copy(update={"still_max_divergence": 0.1}))
+    assert not any(still)
+
+
+def test_a_confident_still_camera_coasts_longest():
+    hidden = (3.0, 5.5)  # 2.5 s: beyond still_lost_buffer_s (2 s)
+    cfg = TrackerConfig(still_confident_fraction=0.8, still_confident_lost_buffer_s=3.0)
+    out, _ = run_tracker(0.0, hidden, cfg)
+    assert len(middle_ids(out)) == 1
+    out, _ = run_tracker(0.0, hidden, TrackerConfig())
+    assert len(middle_ids(out)) == 2
+    # On a camera moving forward the judgement is never confident: the short buffer.
+    tracker = ByteTracker(cfg)
+    for meta, d in frames(0.2, (3.0, 6.0)):
+        tracker.update(d, meta.pts_s)
+        assert not tracker.camera_confident and tracker.lost_buffer_s == cfg.lost_buffer_s
+
+
+def test_offline_the_smoothers_longer_gap_applies_only_while_confident():
+    hidden = (3.0, 5.5)  # the tracker gives the person up after 2 s; the gap is 2.5 s
+    smooth = SmoothingConfig(still_max_gap_s=3.0)
+    confident = TrackerConfig(still_confident_fraction=0.8)
+    assert lane_ids(hidden, confident, smooth) == 1
+    assert lane_ids(hidden, TrackerConfig(), smooth) == 2  # never confident
+    assert lane_ids(hidden, confident, SmoothingConfig()) == 2  # max_gap_s 1.5
+
+
+def test_the_smoothers_still_gap_must_fit_the_lookahead():
+    import pytest
+    with pytest.raises(ValueError, match="still_max_gap_s"):
+        SmoothingConfig(lookahead_s=3.0, still_max_gap_s=4.0)
+    assert SmoothingConfig(still_max_gap_s=1.0).still_gap_s == 1.5  # never below max_gap_s
+
+
+def test_growth_only_counts_people_shrinking_together_as_calm():
+    plain, growth_only = judge(), StillCameraJudge(3.0, 0.1, 2, 3, growth_only=True)
+    for k in range(30):  # everyone walks away from the camera
+        plain.observe(k / FPS, np.full(3, -0.3))
+        growth_only.observe(k / FPS, np.full(3, -0.3))
+    assert growth_only.still and not plain.still
