@@ -112,33 +112,6 @@ class TrackerConfig(StrictModel):
         description="Tracks younger than this (media s) are left out of the judgement: "
         "their motion model's growth rate is not settled yet.",
     )
-    still_max_divergence: float | None = Field(
-        None, gt=0.0, le=10.0,
-        description="The camera is not judged still while the tracks of the last "
-        "still_window_s spread apart sideways at this rate or more (the pooled slope of "
-        "their horizontal image speed against their horizontal position, 1/s): people "
-        "ahead of a camera that moves forward drift away from the point it heads for. "
-        "None: the growth rate alone.",
-    )
-    still_growth_only: bool = Field(
-        False,
-        description="An update counts as calm while the median growth rate of its tracks "
-        "stays below still_max_scale_rate however far below 0: people shrinking together "
-        "walk away from a still camera, while a camera moving forward makes them grow. "
-        "False: calm only within still_max_scale_rate of 0 either way.",
-    )
-    still_confident_fraction: float | None = Field(
-        None, gt=0.5, le=1.0,
-        description="The still judgement is confident while at least this fraction of "
-        "the updates of the last still_window_s are calm (median growth rate within "
-        "still_max_scale_rate); still_confident_lost_buffer_s and the smoother's "
-        "still_max_gap_s apply only then. None: never confident.",
-    )
-    still_confident_lost_buffer_s: float | None = Field(
-        None, ge=0.0, le=3600.0,
-        description="lost_buffer_s (if longer than the others) while the camera is "
-        "confidently judged still (still_confident_fraction); None: still_lost_buffer_s.",
-    )
     still_min_samples: int = Field(
         3, ge=1, le=1000,
         description="Fewer informative updates than this in the window: not judged still.",
@@ -275,13 +248,6 @@ class SmoothingConfig(StrictModel):
         "most lookahead_s. Longer gaps join more occluded people and risk joining two "
         "different people who pass the same place.",
     )
-    still_max_gap_s: float | None = Field(
-        None, ge=0.0, le=60.0,
-        description="max_gap_s (if longer) while the tracker confidently judges the "
-        "camera still (TrackerConfig.still_confident_fraction); None: max_gap_s always. "
-        "At most lookahead_s. Longer gaps join people hidden for longer and risk joining "
-        "two people who pass the same place.",
-    )
     max_jump: float = Field(
         0.6, ge=0.0, le=20.0,
         description="Greatest distance between a successor's first box centre and where "
@@ -391,30 +357,12 @@ class SmoothingConfig(StrictModel):
                 f"size_smoothing_s ({self.size_smoothing_s}) must not exceed lookahead_s "
                 f"({self.lookahead_s}): later boxes are averaged in only while held"
             )
-        if (self.still_max_gap_s is not None and self.still_max_gap_s > self.lookahead_s):
-            raise ValueError(
-                f"still_max_gap_s ({self.still_max_gap_s}) must not exceed lookahead_s "
-                f"({self.lookahead_s}): a gap is bridged only while its frames are held"
-            )
         if self.max_gap_s > self.lookahead_s:
             raise ValueError(
                 f"max_gap_s ({self.max_gap_s}) must not exceed lookahead_s "
                 f"({self.lookahead_s}): a gap is bridged only while its frames are held"
             )
         return self
-
-    @property
-    def still_gap_s(self) -> float:
-        """The gap joined while the camera is confidently judged still:
-        ``still_max_gap_s``, never below ``max_gap_s`` (None: ``max_gap_s``)."""
-        if self.still_max_gap_s is None:
-            return self.max_gap_s
-        return max(self.max_gap_s, self.still_max_gap_s)
-
-    @property
-    def longest_gap_s(self) -> float:
-        """The longest gap joined, camera still or not (seconds)."""
-        return max(self.max_gap_s, self.still_gap_s)
 
     @property
     def anchor_window_s(self) -> float:

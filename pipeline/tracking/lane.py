@@ -130,8 +130,6 @@ class CameraLane:
         if len(self._carried):
             removed, self._carried = np.union1d(removed, self._carried), _NONE
         frame = TrackedFrame(meta, tracks, removed)
-        if self.smoother is not None:
-            self.smoother.camera_still = self.tracker.camera_confident
         return self.smoother.push(frame) if self.smoother is not None else [frame]
 
     def _with_coasting(self, tracks: Tracks, meta: FrameMeta) -> Tracks:

@@ -51,113 +51,59 @@ class StillCameraJudge:
 
     Args:
         window_s: media seconds of updates the judgement looks back over.
-        max_scale_rate: an update is calm while ``|median growth rate|`` is below this
-            (1/s); the camera is still while more than half of the window's updates are.
+        max_scale_rate: the camera is still while the windowed median of
+            ``|median growth rate|`` stays below this (1/s).
         min_tracks: updates with fewer tracks' rates say nothing.
         min_samples: fewer values in the window: not judged still.
-        max_divergence: None, or the camera is not judged still while the window's
-            pooled horizontal divergence (1/s, :meth:`observe`) reaches this.
-        confident_fraction: the judgement is *confident* (:attr:`confident`) while the
-            camera is judged still and at least this fraction of the window's updates are
-            calm; None: never confident.
-        growth_only: an update is calm while the median growth rate is below
-            ``max_scale_rate`` however far below 0 (people shrinking together walk away
-            from a still camera; a camera moving forward makes them grow).
     """
 
     def __init__(self, window_s: float, max_scale_rate: float, min_tracks: int,
-                 min_samples: int, max_divergence: float | None = None,
-                 confident_fraction: float | None = None, growth_only: bool = False) -> None:
+                 min_samples: int) -> None:
         self.window_s = float(window_s)
         self.max_scale_rate = float(max_scale_rate)
         self.min_tracks = max(int(min_tracks), 1)
         self.min_samples = max(int(min_samples), 1)
-        self.max_divergence = None if max_divergence is None else float(max_divergence)
-        self.confident_fraction = (None if confident_fraction is None
-                                   else float(confident_fraction))
-        self.growth_only = bool(growth_only)
         self._times: deque[float] = deque()
         self._calm: deque[bool] = deque()
-        self._spread: deque[tuple[float, float]] = deque()  # per update (sxv, sxx)
         self._calm_count = 0
-        self._sxv = 0.0
-        self._sxx = 0.0
         self._still = False
-        self._confident = False
 
     @property
     def still(self) -> bool:
         """The judgement after the last :meth:`observe`."""
         return self._still
 
-    @property
-    def confident(self) -> bool:
-        """Whether the camera is judged still with confidence: still, and at least
-        ``confident_fraction`` of the window's updates calm."""
-        return self._confident
-
-    @property
-    def divergence(self) -> float:
-        """The window's pooled horizontal divergence, 1/s (0 without spread)."""
-        return self._sxv / self._sxx if self._sxx > 0.0 else 0.0
-
     def reset(self) -> None:
         """Forgets everything (a new stream): not still until judged again."""
         self._times.clear()
         self._calm.clear()
-        self._spread.clear()
         self._calm_count = 0
-        self._sxv = self._sxx = 0.0
-        self._still = self._confident = False
+        self._still = False
 
-    def observe(self, pts_s: float, rates: npt.NDArray[np.float64],
-                x: npt.NDArray[np.float64] | None = None,
-                vx: npt.NDArray[np.float64] | None = None) -> bool:
+    def observe(self, pts_s: float, rates: npt.NDArray[np.float64]) -> bool:
         """Takes one update's growth rates and returns the new judgement.
 
         Args:
             pts_s: the update's media time, seconds (not decreasing).
             rates: (n,) d(log height)/dt of the confirmed tracks seen in this update, 1/s.
-            x: (n,) their box centres' x, pixels; with ``vx`` for the divergence cue.
-            vx: (n,) their horizontal velocities, pixels/s. A camera moving forward
-                spreads the people in front of it apart: their image velocity grows with
-                their distance from the point it heads for (slope dvx/dx = its growth
-                rate, 1/s); people walking past a still camera show no such slope. The
-                slope is pooled over the window's updates (sums of the centred products).
         """
         n = len(rates)
         if n >= self.min_tracks:
             ordered = np.sort(rates)  # a few values: quicker than np.median
             mid = n // 2
             median = ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
-            calm = bool((median if self.growth_only else abs(median)) < self.max_scale_rate)
+            calm = bool(abs(median) < self.max_scale_rate)
             if len(self._times) >= MAX_SAMPLES:
                 self._drop_oldest()
-            sxv = sxx = 0.0
-            if self.max_divergence is not None and x is not None and vx is not None:
-                dx = x - x.mean()
-                sxv, sxx = float(dx @ (vx - vx.mean())), float(dx @ dx)
             self._times.append(float(pts_s))
             self._calm.append(calm)
-            self._spread.append((sxv, sxx))
             self._calm_count += calm
-            self._sxv += sxv
-            self._sxx += sxx
         while self._times and self._times[0] < pts_s - self.window_s:
             self._drop_oldest()
         kept = len(self._times)
-        if not kept:
-            self._sxv = self._sxx = 0.0  # no rounding left over from dropped updates
         self._still = kept >= self.min_samples and 2 * self._calm_count > kept
-        if self._still and self.max_divergence is not None:
-            self._still = self.divergence < self.max_divergence
-        self._confident = (self._still and self.confident_fraction is not None
-                           and self._calm_count >= self.confident_fraction * kept)
         return self._still
 
     def _drop_oldest(self) -> None:
         self._times.popleft()
         self._calm_count -= self._calm.popleft()
-        sxv, sxx = self._spread.popleft()
-        self._sxv -= sxv
-        self._sxx -= sxx

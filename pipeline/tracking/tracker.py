@@ -180,9 +180,7 @@ class ByteTracker:
         self._births_refused = 0
         self._removed_ids: npt.NDArray[np.int64] = _NO_IDS
         self._still = StillCameraJudge(c.still_window_s, c.still_max_scale_rate,
-                                       c.still_min_tracks, c.still_min_samples,
-                                       c.still_max_divergence, c.still_confident_fraction,
-                                       c.still_growth_only)
+                                       c.still_min_tracks, c.still_min_samples)
         self._clear_tracks()
 
     def _clear_tracks(self) -> None:
@@ -306,24 +304,11 @@ class ByteTracker:
         return self._still.still
 
     @property
-    def camera_confident(self) -> bool:
-        """Whether the camera is judged still with confidence
-        (``still_confident_fraction``); the smoother's ``still_max_gap_s`` and
-        ``still_confident_lost_buffer_s`` apply while it is."""
-        return self._still.confident
-
-    @property
     def lost_buffer_s(self) -> float:
-        """The lost buffer in force: ``still_confident_lost_buffer_s`` while the camera
-        is confidently judged still, ``still_lost_buffer_s`` while it is judged still,
-        else ``lost_buffer_s`` (media seconds; the longest that applies)."""
-        c = self.config
-        out = c.lost_buffer_s
-        if c.still_lost_buffer_s is not None and self._still.still:
-            out = max(out, c.still_lost_buffer_s)
-        if c.still_confident_lost_buffer_s is not None and self._still.confident:
-            out = max(out, c.still_confident_lost_buffer_s)
-        return out
+        """The lost buffer in force: ``still_lost_buffer_s`` while the camera is judged
+        still, else ``lost_buffer_s`` (media seconds)."""
+        base, longer = self.config.lost_buffer_s, self.config.still_lost_buffer_s
+        return max(base, longer) if longer is not None and self._still.still else base
 
     def hold(self, pts_s: float) -> None:
         """Advances to media time ``pts_s`` over a frame the detector did not see because
@@ -487,11 +472,7 @@ class ByteTracker:
         # from the growth rates of the confirmed tracks seen now and old enough.
         seen = out_rows[self._born_s[out_rows]
                         <= pts_s - cfg.still_min_track_age_s + TIME_TOLERANCE_S]
-        if cfg.still_max_divergence is None:
-            self._still.observe(pts_s, self._vel[seen, 3] / self._pos[seen, 3])
-        else:
-            self._still.observe(pts_s, self._vel[seen, 3] / self._pos[seen, 3],
-                                self._pos[seen, 0], self._vel[seen, 0])
+        self._still.observe(pts_s, self._vel[seen, 3] / self._pos[seen, 3])
         if not len(out_rows):
             return Tracks.empty()
         out_dets = det_of_track[out_rows]
