@@ -30,7 +30,7 @@ from actors.camera_actor import start_camera
 from actors.replicas import ReplicaCaller
 from actors.tracker_actor import TrackerActor
 from pipeline.alerts.config import AlertsConfig
-from pipeline.alerts.feed import AlertFeed, observed_cameras
+from pipeline.alerts.feed import AlertFeed, observed_cameras, publishes_live_counts
 from pipeline.alerts.inputs import CameraStatus
 from pipeline.analytics.aggregator import AggregatorSnapshot
 from pipeline.control.records import CameraRecord, least_loaded, lost_stats
@@ -128,7 +128,8 @@ class ActorGraph:
                 cfg.flows, self._alert_env)
             await self.alerts.ready.remote()  # a missing sink secret stops the start here
             self._alert_feed = AlertFeed(alerts.sample_interval_s,
-                                         observed_cameras(alerts, cfg.groups, cfg.flows.occupancy))
+                                         observed_cameras(alerts, cfg.groups, cfg.flows.occupancy),
+                                         publishes_live_counts(alerts))
         if self.detector is not None:  # class names, which zones and lines count by
             self.labels = await self.detector.labels.remote()
         self.aggregators = [self.make_aggregator(i) for i in range(cfg.ray.aggregator_actors)]

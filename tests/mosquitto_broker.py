@@ -9,14 +9,18 @@ openssl for the TLS tests.
 from __future__ import annotations
 
 import getpass
+import json
 import pathlib
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import require_system
 
@@ -143,3 +147,50 @@ def make_certificates(folder: pathlib.Path) -> dict[str, pathlib.Path]:
     return {"ca": p["ca.pem"], "server_cert": p["server.pem"], "server_key": p["server.key"],
             "client_cert": p["client.pem"], "client_key": p["client.key"],
             "other_ca": p["other-ca.pem"]}
+
+
+class Subscriber:
+    """A real MQTT client that records what it receives.
+
+    Args:
+        port: the broker's port.
+        topic: the subscription (QoS 1).
+        client_id: set: a persistent session (kept by the broker while disconnected).
+    """
+
+    def __init__(self, port: int, topic: str, client_id: str | None = None) -> None:
+        self.messages: list[mqtt.MQTTMessage] = []
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id or "",
+            clean_session=client_id is None,
+        )
+        self.client.reconnect_delay_set(0.1, 0.5)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert self.subscribed.wait(10), "the subscription was not acknowledged"
+
+    def _on_message(self, client, userdata, message) -> None:
+        with self.lock:
+            self.messages.append(message)
+
+    def payloads(self) -> list[dict]:
+        with self.lock:
+            return [json.loads(m.payload) for m in self.messages if m.payload]
+
+    def wait_for(self, predicate, timeout_s: float = 15.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if predicate(list(self.messages)):
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

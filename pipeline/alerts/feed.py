@@ -27,6 +27,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 
 from pipeline.alerts.config import AlertsConfig
 from pipeline.alerts.inputs import CameraObservation, CameraSampler
+from pipeline.alerts.sink_config import MqttSinkConfig
 from pipeline.analytics.events import CameraSnapshot, Event
 from pipeline.analytics.groups import ZoneGroupConfig
 from pipeline.alerts.site_occupancy import SiteOccupancyConfig
@@ -47,23 +48,35 @@ def observed_cameras(config: AlertsConfig, groups: Iterable[ZoneGroupConfig],
     return frozenset(named)
 
 
+def publishes_live_counts(config: AlertsConfig) -> bool:
+    """True when a sink of ``config`` publishes live counts (an MQTT sink with
+    ``live_counts``): then every camera is sampled, with its whole snapshot."""
+    return any(isinstance(s, MqttSinkConfig) and s.live_counts for s in config.sinks)
+
+
 class AlertFeed:
     """Samples the observations of the cameras some rule reads.
 
     Args:
         interval_s: media seconds between a camera's samples (0: every batch).
         cameras: the cameras to observe (see :func:`observed_cameras`).
+        live_counts: sample every camera, and carry each sample's whole snapshot to the
+            sinks that publish live counts (see :func:`publishes_live_counts`); collect
+            then needs ``CameraAnalytics.snapshot()``, not the zones alone.
     """
 
-    def __init__(self, interval_s: float, cameras: frozenset[str] | set[str]) -> None:
+    def __init__(self, interval_s: float, cameras: frozenset[str] | set[str],
+                 live_counts: bool = False) -> None:
         self.interval_s = float(interval_s)
         self._wanted = frozenset(cameras)
+        self.live_counts = bool(live_counts)
         self._samplers: dict[str, CameraSampler] = {}
         self._last_at: dict[str, float] = {}  # per sampled camera, wall time of its last frame
 
     def add_camera(self, camera_id: str) -> None:
-        """Starts sampling a hosted camera (ignored when no rule reads it)."""
-        if camera_id in self._wanted:
+        """Starts sampling a hosted camera (ignored when no rule reads it and no sink
+        publishes live counts)."""
+        if self.live_counts or camera_id in self._wanted:
             self._samplers[camera_id] = CameraSampler(self.interval_s)
 
     def remove_camera(self, camera_id: str) -> None:
@@ -108,7 +121,7 @@ class AlertFeed:
             snap = snapshot(cid)
             if snap is None or not math.isfinite(snap.pts_s):
                 continue
-            out.append(sampler.observation(snap, at=frame.meta.captured_at))
+            out.append(sampler.observation(snap, frame.meta.captured_at, self.live_counts))
         return out
 
     def final(self, snapshot: Callable[[str], CameraSnapshot | None],
@@ -125,5 +138,5 @@ class AlertFeed:
             if (cid not in self._last_at or snap is None or not math.isfinite(snap.pts_s)
                     or not sampler.pending(snap.pts_s)):
                 continue
-            out.append(sampler.observation(snap, at=self._last_at[cid]))
+            out.append(sampler.observation(snap, self._last_at[cid], self.live_counts))
         return out

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipeline.analytics.classes import DEFAULT_CLASS
 from pipeline.analytics.events import CameraSnapshot, Event
@@ -67,6 +67,8 @@ class CameraObservation:
         class_occupancy: zone id -> class -> its occupancy now; rules about classes read
             this where the zone is in it, else ``zone_occupancy``.
         class_queue_wait_s: queue zone id -> class -> its estimated wait now (s) or None.
+        live: the camera's whole snapshot (zones and lines), for sinks that publish live
+            counts (MQTT); None where no sink does.
     """
 
     camera_id: str
@@ -77,6 +79,7 @@ class CameraObservation:
     crossings: tuple[LineCrossing, ...] = ()
     class_occupancy: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     class_queue_wait_s: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    live: CameraSnapshot | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +158,13 @@ class CameraSampler:
         """True when crossings are kept or frames up to ``pts_s`` came since the last sample."""
         return bool(self._events) or pts_s > self._last
 
-    def observation(self, snapshot: CameraSnapshot, at: float) -> CameraObservation:
-        """The observation at ``snapshot``'s frame, with the crossings kept since the last."""
+    def observation(self, snapshot: CameraSnapshot, at: float,
+                    live: bool = False) -> CameraObservation:
+        """The observation at ``snapshot``'s frame, with the crossings kept since the last
+        (and, with ``live``, the snapshot itself: :attr:`CameraObservation.live`)."""
         obs = observation_from_analytics(snapshot, self._events, at)
+        if live:
+            obs = replace(obs, live=snapshot)
         self._events = []
         self._last = snapshot.pts_s
         return obs

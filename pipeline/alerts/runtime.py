@@ -11,7 +11,9 @@ that drains it into the webhook and MQTT sinks, and the Parquet ``alerts`` table
 Why one per run, not one per aggregator: zone groups sum zones that different
 aggregators host, ``camera_offline`` rules read camera states only the controller knows,
 and the outbox's SQLite file wants one writer. Every event goes to the outbox (when
-sinks are configured) before any delivery is tried, and to the table.
+sinks are configured) before any delivery is tried, and to the table. Live counts (an
+MQTT sink's ``live_counts``: each sample's zone and line figures, the groups' sums) are
+state, not events: they go straight to those sinks, retained, only when they changed.
 
 Example:
     >>> rt = AlertRuntime(AlertsConfig.model_validate({"rules": [{"id": "crowd",
@@ -27,7 +29,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -36,7 +38,8 @@ from pipeline.alerts.delivery import DeliveryWorker, build_sinks
 from pipeline.alerts.engine import RuleEngine
 from pipeline.alerts.events import AlertEvent
 from pipeline.alerts.flows import SiteFlows, site_rows_to_table
-from pipeline.alerts.inputs import CameraObservation, CameraStatus
+from pipeline.alerts.inputs import CameraObservation, CameraStatus, GroupObservation
+from pipeline.alerts.mqtt import MqttSink
 from pipeline.alerts.outbox import Outbox
 from pipeline.alerts.table import AlertsTable, DatedTable
 from pipeline.analytics.groups import ZoneGroupConfig
@@ -78,6 +81,7 @@ class AlertRuntime:
                            if root is not None else None)
         self.outbox: Outbox | None = None
         self.worker: DeliveryWorker | None = None
+        self._live: list[MqttSink] = []  # sinks that publish live counts (their own pace)
         self._lock = threading.Lock()
         self._recent: list[dict[str, Any]] = []
         self.events_total = 0
@@ -87,14 +91,15 @@ class AlertRuntime:
             self.outbox = Outbox(config.outbox, [s.name for s in config.sinks])
             try:
                 # the driver's secrets first, then this process's environment
-                self.worker = DeliveryWorker(self.outbox,
-                                             build_sinks(config, {**os.environ, **(env or {})}))
+                sinks = build_sinks(config, {**os.environ, **(env or {})})
+                self.worker = DeliveryWorker(self.outbox, sinks)
             except BaseException:
                 self.outbox.close()
                 raise
             # Alerts open when the previous run stopped close under their own ids here.
             self._emit(self.engine.restore(self.outbox.open_alerts(), at=time.time()))
             self.worker.start()
+            self._live = [s for s in sinks if isinstance(s, MqttSink) and s.config.live_counts]
 
     # ------------------------------------------------------------------ inputs
 
@@ -106,12 +111,15 @@ class AlertRuntime:
             for obs in observations:
                 try:
                     out += self.engine.observe(obs)
-                    for group in self.flows.observe(obs):
+                    groups = self.flows.observe(obs)
+                    for group in groups:
                         out += self.engine.observe_group(group)
                 except InputError as exc:  # e.g. media time going back: skip the sample
                     self.dropped_observations += 1
                     logger.warning("alerts: sample of camera %s skipped: %s",
                                    obs.camera_id, exc)
+                    continue
+                self._publish_live(obs, groups)
             self._emit(out)
         return out
 
@@ -143,9 +151,13 @@ class AlertRuntime:
         zones count as empty."""
         with self._lock:
             out = self.engine.forget_camera(camera_id, at)
-            for group in self.flows.forget_camera(camera_id, at):
+            groups = self.flows.forget_camera(camera_id, at)
+            for group in groups:
                 out += self.engine.observe_group(group)
             self._emit(out)
+            for sink in self._live:  # its retained figures go, its groups' sums follow
+                self._publish(sink, sink.forget_camera, camera_id)
+            self._publish_live(None, groups)
         return out
 
     # ------------------------------------------------------------------ reads
@@ -197,6 +209,23 @@ class AlertRuntime:
         assert self.outbox is not None
         self.outbox.close()
         self.worker = None
+        self._live = []  # closed with the worker
+
+    def _publish_live(self, obs: CameraObservation | None,
+                      groups: Sequence[GroupObservation]) -> None:
+        """Hands a sample's live counts and its groups' new sums to the live sinks."""
+        for sink in self._live:
+            if obs is not None and obs.live is not None:
+                self._publish(sink, sink.publish_live, obs.live, obs.at)
+            for g in groups:
+                self._publish(sink, sink.publish_group, g.group, g.occupancy, g.pts_s, g.at)
+
+    @staticmethod
+    def _publish(sink: MqttSink, publish: Callable[..., Any], *args: Any) -> None:
+        try:  # live counts are state, sent again when they change: a failure is logged
+            publish(*args)
+        except Exception as exc:  # noqa: BLE001 - alerting must go on
+            logger.warning("alerts: live counts to sink %s failed: %s", sink.name, exc)
 
     def _emit(self, events: Sequence[AlertEvent]) -> None:
         """Stores events: outbox first (durable), then the table and the recent list."""

@@ -210,6 +210,12 @@ class Aggregator:
         cam = self._cameras.get(camera_id)
         return None if cam is None else cam.snapshot()
 
+    def camera_zones(self, camera_id: str) -> CameraSnapshot | None:
+        """:meth:`camera_snapshot` with the zones alone (no lines, no open windows): what
+        an alert sample reads, at about half the cost."""
+        cam = self._cameras.get(camera_id)
+        return None if cam is None else cam.snapshot(zones_only=True)
+
     def open_heatmap(self, camera_id: str) -> HeatmapGrid | None:
         """The heatmap of a camera's newest open window so far (see
         :meth:`CameraAnalytics.open_heatmap`); None when it is not hosted or not started."""

@@ -399,8 +399,8 @@ class CameraAnalytics:
             self._closed = True
         return self.pop_closed_windows()
 
-    def snapshot(self) -> CameraSnapshot:
-        """Returns the live state: occupancy now, totals so far, queue waits, open windows."""
+    def snapshot(self, zones_only: bool = False) -> CameraSnapshot:
+        """The live state: occupancy, totals, queue waits, open windows (or zones alone)."""
         occ = self._zones.occupancy()
         now = self._last_pts if math.isfinite(self._last_pts) else math.nan
         zc, lc = self.zone_columns, self.line_columns
@@ -415,17 +415,17 @@ class CameraAnalytics:
                 int(self._exits_total[z]), status, class_name=zc.names[z]))
         zones = [ZoneSnapshot.total(zid, tuple(per_zone[c] for c in zc.of_element(e)))
                  for e, zid in enumerate(self._zone_ids)]
-        lines = [LineSnapshot.total(tuple(
+        lines = () if zones_only else tuple(LineSnapshot.total(tuple(
             LineSnapshot(lid, lr, int(self._line_totals[c, 0]), rl, int(self._line_totals[c, 1]),
                          class_name=lc.names[c]) for c in lc.of_element(e)))
-            for e, (lid, (lr, rl)) in enumerate(zip(self._line_ids, self._dir_names, strict=True))]
+            for e, (lid, (lr, rl)) in enumerate(zip(self._line_ids, self._dir_names, strict=True)))
         return CameraSnapshot(
             camera_id=self.camera_id,
             pts_s=now,
             active_tracks=len(self._slots),
             zones=tuple(zones),
-            lines=tuple(lines),
-            open_windows=self._windows.spans(),
+            lines=lines,
+            open_windows=() if zones_only else self._windows.spans(),
             late_events_total=self._windows.late_events_total,
         )
 

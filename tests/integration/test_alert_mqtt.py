@@ -3,72 +3,27 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from pipeline.alerts.config import AlertsConfig
+from pipeline.alerts.feed import AlertFeed, observed_cameras, publishes_live_counts
+from pipeline.alerts.runtime import AlertRuntime
 from pipeline.alerts.events import AlertEvent
 from pipeline.alerts.mqtt import MqttSink
+from pipeline.analytics.aggregator import Aggregator
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
+from pipeline.analytics.groups import ZoneGroupConfig
 from pipeline.errors import ConfigError
+from pipeline.types import FrameMeta, TrackedFrame
 from tests.alert_site import CROWD_RULE, Site
 from tests.conftest import free_port
-from tests.mosquitto_broker import Broker, make_certificates, require_mosquitto
+from tests.mosquitto_broker import Broker, Subscriber, make_certificates, require_mosquitto
 from tests.unit.analytics_helpers import at, tracks_at
 
 OUTAGE_S = 2.0  # the issue's 60 s broker outage, scaled down
-
-
-class Subscriber:
-    """A real MQTT client that records what it receives.
-
-    Args:
-        port: the broker's port.
-        topic: the subscription (QoS 1).
-        client_id: set: a persistent session (kept by the broker while disconnected).
-    """
-
-    def __init__(self, port: int, topic: str, client_id: str | None = None) -> None:
-        self.messages: list[mqtt.MQTTMessage] = []
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id or "",
-            clean_session=client_id is None,
-        )
-        self.client.reconnect_delay_set(0.1, 0.5)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
-        self.client.on_subscribe = lambda *a: self.subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        assert self.subscribed.wait(10), "the subscription was not acknowledged"
-
-    def _on_message(self, client, userdata, message) -> None:
-        with self.lock:
-            self.messages.append(message)
-
-    def payloads(self) -> list[dict]:
-        with self.lock:
-            return [json.loads(m.payload) for m in self.messages if m.payload]
-
-    def wait_for(self, predicate, timeout_s: float = 15.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self.lock:
-                if predicate(list(self.messages)):
-                    return True
-            time.sleep(0.02)
-        return False
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 @pytest.fixture
@@ -173,6 +128,58 @@ def test_retained_live_counts_reach_a_late_subscriber(tmp_path, broker):
         later.close()
     finally:
         sink.close()
+
+
+def test_a_run_s_samples_publish_live_counts_and_group_sums(tmp_path, broker):
+    # as in a run: a camera's analytics in an aggregator, its sampled feed, the alerts
+    # runtime with an MQTT sink; no rule reads the camera, the sink's live counts do
+    alerts = AlertsConfig.model_validate({**mqtt_config(tmp_path, broker.port).model_dump(),
+                                          "rules": []})
+    floor = ZoneGroupConfig(name="floor", zones=[{"camera_id": "c1", "zone_id": "lobby"}])
+    agg = Aggregator()
+    agg.add_camera("c1", AnalyticsConfig(
+        zones=[{"id": "lobby", "points": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}],
+        lines=[{"id": "door", "start": [0.75, 0], "end": [0.75, 1]}], min_distinct_tracks=1))
+    feed = AlertFeed(0.5, observed_cameras(alerts, [floor]), publishes_live_counts(alerts))
+    feed.add_camera("c1")
+    runtime = AlertRuntime(alerts, [floor], root=None, run_id="r")
+    watch = Subscriber(broker.port, "panoray/hq/#")
+    topics = {"panoray/hq/live/c1/zones/lobby", "panoray/hq/live/c1/lines/door",
+              "panoray/hq/groups/floor"}
+    try:
+        # two people stand in the lobby, a third crosses the door once (at 1.5 s) and stays
+        for i in range(40):
+            frame = TrackedFrame(FrameMeta("c1", i, i / 10, 1e9 + i / 10, 200, 100), tracks_at(
+                [(1, 40, 80), (2, 60, 90), (3, min(120 + 2 * i, 190), 80)]))
+            runtime.observe(feed.collect([frame], agg.update([frame]).events,
+                                         agg.camera_snapshot))
+            time.sleep(0.02)  # a few samples a second, as a live camera gives
+
+        def latest(ms):
+            return {m.topic: json.loads(m.payload)["counts"] for m in ms if m.payload}
+
+        assert watch.wait_for(lambda ms: topics <= set(latest(ms)) and sum(
+            latest(ms)["panoray/hq/live/c1/lines/door"].values()) == 1), broker.log()
+        now = latest(watch.messages)
+        assert now["panoray/hq/live/c1/zones/lobby"]["occupancy"] == 2
+        assert set(now["panoray/hq/live/c1/lines/door"]) == {"in", "out"}
+        assert now["panoray/hq/groups/floor"] == {"occupancy": 2}
+        # state, not a stream: a topic is sent again only when its figures change
+        assert len([m for m in watch.messages if m.topic.endswith("/door")]) <= 2
+
+        runtime.forget_camera("c1", at=1e9 + 4)  # removed: its figures go, its group empties
+        assert watch.wait_for(lambda ms: latest(ms)["panoray/hq/groups/floor"] == {
+            "occupancy": 0})  # the broker has it: what a late subscriber gets is retained
+        late = Subscriber(broker.port, "panoray/hq/#")
+        assert late.wait_for(lambda ms: any(m.topic == "panoray/hq/groups/floor" and m.retain
+                                            and json.loads(m.payload)["counts"]["occupancy"] == 0
+                                            for m in ms))
+        time.sleep(0.3)
+        assert {m.topic for m in late.messages if m.payload} == {"panoray/hq/groups/floor"}
+        late.close()
+    finally:
+        watch.close()
+        runtime.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipeline.alerts.config import AlertsConfig
-from pipeline.alerts.feed import AlertFeed, observed_cameras
+from pipeline.alerts.feed import AlertFeed, observed_cameras, publishes_live_counts
 from pipeline.alerts.inputs import CameraObservation, CameraStatus
 from pipeline.alerts.runtime import AlertRuntime
 from pipeline.analytics.aggregator import Aggregator
@@ -115,6 +115,7 @@ def test_the_feed_samples_each_interval_and_keeps_every_crossing() -> None:
     assert len(crossings) == 1 and crossings[0].line_id == "door"
     assert crossings[0].pts_s not in (0.0, 1.0)  # crossed between two samples, still kept
     assert observations[-1].zone_occupancy == {"lobby": 1}
+    assert observations[-1].live is None  # no sink publishes live counts
 
 
 def test_the_feed_ignores_cameras_no_rule_reads() -> None:
@@ -123,6 +124,44 @@ def test_the_feed_ignores_cameras_no_rule_reads() -> None:
     feed.add_camera("a")
     frame = at(tracks_at([(1, 50, 50)]), 0.0, camera_id="a")
     assert feed.collect([frame], agg.update([frame]).events, agg.camera_snapshot) == []
+
+
+def test_a_feed_for_live_counts_samples_every_camera_with_its_whole_snapshot() -> None:
+    agg, _ = _door_site()
+    feed = AlertFeed(1.0, {"other"}, live_counts=True)  # no rule reads camera a
+    feed.add_camera("a")
+    observations = []
+    for i in range(50):
+        frame = at(tracks_at([(1, 60 + 2 * i, 100)]), i / 25, camera_id="a")
+        observations += feed.collect([frame], agg.update([frame]).events, agg.camera_snapshot)
+    assert [o.pts_s for o in observations] == [0.0, 1.0]
+    last = observations[-1].live  # the state at the sample (1.0 s): zones and lines
+    assert last is not None and last.pts_s == 1.0 and last.zones[0].occupancy == 1
+    assert [ln.line_id for ln in last.lines] == ["door"]
+    assert last.lines[0].lr_count + last.lines[0].rl_count == 1  # crossed at 0.8 s
+
+
+def test_the_zones_alone_are_the_snapshot_s_zones_without_lines_or_windows() -> None:
+    agg, feed = _door_site()
+    for i in range(30):
+        agg.update([at(tracks_at([(1, 60 + 2 * i, 100)]), i / 25, camera_id="a")])
+    full, zones = agg.camera_snapshot("a"), agg.camera_zones("a")
+    assert zones.zones == full.zones and zones.pts_s == full.pts_s
+    assert full.lines and full.open_windows and (zones.lines, zones.open_windows) == ((), ())
+    assert agg.camera_zones("missing") is None
+
+
+def test_live_counts_are_published_only_by_mqtt_sinks_that_ask_for_them(tmp_path) -> None:
+    def alerts(*sinks: dict) -> AlertsConfig:
+        return AlertsConfig.model_validate({"sinks": list(sinks), "outbox": {
+            "path": str(tmp_path / "o.sqlite")}} if sinks else {})
+
+    mqtt = {"type": "mqtt", "name": "m", "host": "127.0.0.1"}
+    hook = {"type": "webhook", "name": "w", "url": "https://example.org/hook",
+            "secret_env": "X"}
+    assert publishes_live_counts(alerts(mqtt))  # on by default
+    assert not publishes_live_counts(alerts({**mqtt, "live_counts": False}))
+    assert not publishes_live_counts(alerts(hook)) and not publishes_live_counts(alerts())
 
 
 def test_group_sums_are_the_latest_of_each_member_and_forget_removed_cameras() -> None:
