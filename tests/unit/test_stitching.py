@@ -110,3 +110,60 @@ def test_the_smoother_joins_a_lone_successor_and_leaves_an_ambiguous_pair():
     assert _ids_at_the_end(CFG, {2: 150.0, 3: 170.0}) == [2, 3]
     assert _ids_at_the_end(CFG.model_copy(update={"join_margin": 0.0}),
                            {2: 150.0, 3: 170.0}) in ([1, 3], [1, 2])
+
+
+# ------------------------------------------------------------ longer gaps on a still camera
+
+LONG = CFG.model_copy(update={"still_max_gap_s": 3.0})
+
+
+def test_a_gap_over_max_gap_s_is_joined_only_where_the_caller_allows_it():
+    later = start(100.0 + 50.0 * 2.5, t=3.5)  # walks on, hidden 2.5 s
+    assert math.isinf(join_cost(end(), later, LONG))
+    assert join_cost(end(), later, LONG, LONG.still_gap_s) == pytest.approx(0.0)
+    assert math.isinf(join_cost(end(), start(100.0 + 50.0 * 3.5, t=4.5), LONG, 3.0))
+
+
+def test_a_long_join_must_cost_at_most_long_gap_max_join_cost():
+    strict = LONG.model_copy(update={"long_gap_max_join_cost": 0.3})
+    long_miss = start(100.0 + 50.0 * 2.5 + 80.0, t=3.5)  # 80 px off after 2.5 s
+    cost = join_cost(end(), long_miss, LONG, 3.0)
+    assert 0.3 < cost < 1.0
+    assert math.isinf(join_cost(end(), long_miss, strict, 3.0))
+    assert choose_successor(end(), [long_miss], LONG, 3.0) == 0
+    assert choose_successor(end(), [long_miss], strict, 3.0) is None
+    # a confident long join passes, and short joins keep max_join_cost
+    assert join_cost(end(), start(100.0 + 50.0 * 2.5 + 20.0, t=3.5), strict, 3.0) < 0.3
+    short_miss = start(125.0 + 40.0)
+    assert 0.3 < join_cost(end(), short_miss, strict, 3.0) == join_cost(end(), short_miss, CFG)
+
+
+def test_the_longer_gap_applies_only_while_the_smoother_is_told_the_camera_is_still():
+    def ids(config: SmoothingConfig, still: bool, offset: float) -> list[int]:
+        # track 1 walks 2 px a frame over frames 0-19 and is removed at 70; track 2
+        # comes back at frame 80 (2.4 s hidden) where that walk puts it, plus offset
+        smoother, out = Smoother(config), []
+        smoother.camera_still = still
+        for k in range(151):
+            rows = [(1, 100.0 + 2 * k)] if k < 20 else []
+            rows += [(2, 100.0 + 2 * k + offset)] if k >= 80 else []
+            boxes = np.array([person(x) for _, x in rows], np.float32).reshape(-1, 4)
+            tracks = Tracks(boxes, np.full(len(rows), 0.9, np.float32),
+                            np.ones(len(rows), np.int16), np.array([t for t, _ in rows]))
+            out += smoother.push(TrackedFrame(FrameMeta("cam", k, k / FPS, 0.0, 640, 480),
+                                              tracks, np.array([1] if k == 70 else [])))
+        out += smoother.flush()
+        return out[-1].tracks.track_ids.tolist()
+
+    assert ids(CFG, True, 0.0) == [2]  # no still_max_gap_s: 2.4 s is too long
+    assert ids(LONG, False, 0.0) == [2]
+    assert ids(LONG, True, 0.0) == [1]
+    strict = LONG.model_copy(update={"long_gap_max_join_cost": 0.3})
+    assert ids(strict, True, 0.0) == [1]
+    assert ids(LONG, True, 80.0) == [1]
+    assert ids(strict, True, 80.0) == [2]  # costs about 0.39 over 2.4 s: not sure enough
+
+
+def test_still_max_gap_s_must_fit_the_lookahead():
+    with pytest.raises(ValueError, match="still_max_gap_s"):
+        SmoothingConfig(lookahead_s=2.0, still_max_gap_s=3.0)
