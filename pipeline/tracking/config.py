@@ -248,21 +248,6 @@ class SmoothingConfig(StrictModel):
         "most lookahead_s. Longer gaps join more occluded people and risk joining two "
         "different people who pass the same place.",
     )
-    still_max_gap_s: float | None = Field(
-        None, ge=0.0, le=60.0,
-        description="max_gap_s (if longer) while the tracker judges the camera still "
-        "(TrackerConfig.still_lost_buffer_s's judge); None: max_gap_s always. At most "
-        "lookahead_s. Joins across gaps longer than max_gap_s must also cost at most "
-        "long_gap_max_join_cost.",
-    )
-    long_gap_max_join_cost: float | None = Field(
-        None, gt=0.0, le=2.0,
-        description="Most a join across a gap longer than max_gap_s (possible only "
-        "while still_max_gap_s applies) may cost (join costs as in max_join_cost); a "
-        "dearer long join is not allowed at all. The longer a person is hidden, the "
-        "likelier another one passes where they went: only confident long joins are "
-        "made. None: max_join_cost.",
-    )
     max_jump: float = Field(
         0.6, ge=0.0, le=20.0,
         description="Greatest distance between a successor's first box centre and where "
@@ -372,25 +357,12 @@ class SmoothingConfig(StrictModel):
                 f"size_smoothing_s ({self.size_smoothing_s}) must not exceed lookahead_s "
                 f"({self.lookahead_s}): later boxes are averaged in only while held"
             )
-        if self.still_max_gap_s is not None and self.still_max_gap_s > self.lookahead_s:
-            raise ValueError(
-                f"still_max_gap_s ({self.still_max_gap_s}) must not exceed lookahead_s "
-                f"({self.lookahead_s}): a gap is bridged only while its frames are held"
-            )
         if self.max_gap_s > self.lookahead_s:
             raise ValueError(
                 f"max_gap_s ({self.max_gap_s}) must not exceed lookahead_s "
                 f"({self.lookahead_s}): a gap is bridged only while its frames are held"
             )
         return self
-
-    @property
-    def still_gap_s(self) -> float:
-        """The longest gap joined while the camera is judged still (seconds):
-        ``still_max_gap_s``, never below ``max_gap_s`` (None: ``max_gap_s``)."""
-        if self.still_max_gap_s is None:
-            return self.max_gap_s
-        return max(self.max_gap_s, self.still_max_gap_s)
 
     @property
     def anchor_window_s(self) -> float:

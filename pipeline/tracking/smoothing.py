@@ -41,11 +41,7 @@ State is bounded: the held frames (at most ``lookahead_s`` of media time and
 ``velocity_window_s`` and its released boxes of the last ``size_smoothing_s`` (or
 ``box_smoothing_s``, the longer); a track's state is dropped once the tracker has
 removed it and its last frame is released, or (for trackers that report no removals)
-once it has not been seen for ``lookahead_s`` plus the longest gap it joins.
-
-On a still camera (the tracker's judgement, set by the lane as :attr:`Smoother.camera_still`)
-gaps up to ``still_max_gap_s`` are joined and filled; a join across more than
-``max_gap_s`` must cost at most ``long_gap_max_join_cost``.
+once it has not been seen for ``lookahead_s + max_gap_s``.
 
 Example:
     >>> gf = Smoother(SmoothingConfig(lookahead_s=1.0, max_gap_s=1.0))
@@ -240,9 +236,6 @@ class Smoother:
 
     def __init__(self, config: SmoothingConfig | None = None) -> None:
         self.config = config if config is not None else SmoothingConfig()
-        # Set by the lane from the tracker's judgement (ByteTracker.camera_still):
-        # while True, gaps up to still_max_gap_s are joined and filled.
-        self.camera_still = False
         self._held: deque[_Held] = deque()
         self._table: _HeldTable | None = None  # the held frames' rows, built when needed
         self._tracks: dict[int, _Track] = {}
@@ -374,18 +367,12 @@ class Smoother:
 
     # ------------------------------------------------------------------ internals
 
-    @property
-    def _gap_s(self) -> float:
-        """The longest gap joined and filled now (seconds): ``still_max_gap_s`` while the
-        camera is judged still, else ``max_gap_s``."""
-        return self.config.still_gap_s if self.camera_still else self.config.max_gap_s
-
     def _fill(self, tid: int, track: _Track, box: npt.NDArray[np.float32], score: float,
               pts: float) -> None:
         """Interpolates ``tid`` over the held frames between its last box and ``box``."""
         if not self._held or track.last_pts >= self._held[-1].meta.pts_s - TIME_TOLERANCE_S:
             return  # seen in the previous frame: no gap
-        if pts - track.last_pts > self._gap_s + TIME_TOLERANCE_S:
+        if pts - track.last_pts > self.config.max_gap_s + TIME_TOLERANCE_S:
             return
         if self._released_pts > track.last_pts + TIME_TOLERANCE_S:
             return  # part of the gap is already released: leave it whole rather than half
@@ -446,9 +433,8 @@ class Smoother:
 
     def _forget_idle(self, released_pts: float) -> None:
         """Safety net for trackers that never report removals: forgets tracks unseen for
-        longer than lookahead_s plus the longest gap joined before the last released
-        frame."""
-        horizon = released_pts - self.config.lookahead_s - self.config.still_gap_s
+        longer than lookahead_s + max_gap_s before the last released frame."""
+        horizon = released_pts - self.config.lookahead_s - self.config.max_gap_s
         idle = [tid for tid, t in self._tracks.items() if t.last_pts < horizon]
         if idle:
             gone = set(idle)
@@ -566,8 +552,7 @@ class Smoother:
         starts = {cid: _start_of(c) for cid, c in self._tracks.items()
                   if cid != tid and self._can_succeed(c)}
         cand_ids = list(starts)
-        k = choose_successor(_end_of(track), [starts[c] for c in cand_ids], self.config,
-                             self._gap_s)
+        k = choose_successor(_end_of(track), [starts[c] for c in cand_ids], self.config)
         if k is None:
             return False
         best = cand_ids[k]

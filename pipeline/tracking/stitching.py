@@ -11,9 +11,7 @@ appearance (panoray does no re-identification) all it has is motion, size and ti
   tolerance that grows with the gap (``max_jump`` + ``jump_per_s`` x gap): people change
   speed and direction while hidden.
 - **Size**: the two boxes' heights within ``max_size_ratio`` of each other.
-- **Timing**: the later track starts after the ended one's last box, within ``max_gap_s``
-  (or a longer gap the caller allows, ``still_max_gap_s`` on a still camera; a join
-  across more than ``max_gap_s`` must then cost at most ``long_gap_max_join_cost``).
+- **Timing**: the later track starts after the ended one's last box, within ``max_gap_s``.
 
 :func:`join_cost` scores one pair (0 is a perfect continuation, 1 is the edge of the
 tolerance on motion plus the edge on size, inf is not allowed), and
@@ -78,18 +76,14 @@ def _height(box: npt.NDArray[np.floating]) -> float:
     return max(float(box[3] - box[1]), 1.0)
 
 
-def join_cost(end: Tracklet, start: Tracklet, config: SmoothingConfig,
-              max_gap_s: float | None = None) -> float:
+def join_cost(end: Tracklet, start: Tracklet, config: SmoothingConfig) -> float:
     """How well ``start`` (a later track's first box) continues ``end`` (an ended track's
     last box): motion miss over its tolerance plus height change over its tolerance, each
-    in 0..1; ``inf`` when the pair is not allowed (class, timing, size or motion gate, or
-    a gap over ``config.max_gap_s`` that costs more than ``long_gap_max_join_cost``).
-    ``max_gap_s``: the longest gap allowed now (seconds; None: ``config.max_gap_s``)."""
+    in 0..1; ``inf`` when the pair is not allowed (class, timing, size or motion gate)."""
     gap = start.pts_s - end.pts_s
     if start.cls != end.cls or gap <= TIME_TOLERANCE_S:
         return math.inf
-    longest = config.max_gap_s if max_gap_s is None else max(config.max_gap_s, max_gap_s)
-    if gap > longest + TIME_TOLERANCE_S:
+    if gap > config.max_gap_s + TIME_TOLERANCE_S:
         return math.inf
     h = _height(end.box)
     size = abs(math.log(_height(start.box) / h)) / math.log(config.max_size_ratio)
@@ -105,23 +99,17 @@ def join_cost(end: Tracklet, start: Tracklet, config: SmoothingConfig,
     motion = max(ahead, back) / max(allowed, 1e-9)
     if motion > 1.0 + 1e-9:
         return math.inf
-    cost = motion + size
-    long_limit = config.long_gap_max_join_cost
-    if (long_limit is not None and gap > config.max_gap_s + TIME_TOLERANCE_S
-            and cost > long_limit + 1e-9):
-        return math.inf
-    return cost
+    return motion + size
 
 
-def choose_successor(end: Tracklet, starts: Sequence[Tracklet], config: SmoothingConfig,
-                     max_gap_s: float | None = None) -> int | None:
+def choose_successor(end: Tracklet, starts: Sequence[Tracklet],
+                     config: SmoothingConfig) -> int | None:
     """Index of the start that continues ``end`` at least :func:`join_cost`, or None when
     no start is allowed, the least cost exceeds ``max_join_cost``, or the choice is
-    ambiguous: another start comes within ``join_margin`` of the least cost.
-    ``max_gap_s`` as in :func:`join_cost`."""
+    ambiguous: another start comes within ``join_margin`` of the least cost."""
     if not starts:
         return None
-    cost = np.array([join_cost(end, s, config, max_gap_s) for s in starts])
+    cost = np.array([join_cost(end, s, config) for s in starts])
     best = int(np.argmin(cost))
     least = float(cost[best])
     if not math.isfinite(least) or least > config.max_join_cost + 1e-9:
