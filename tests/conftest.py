@@ -6,6 +6,7 @@ Unit tests (tests/unit) never touch these; cluster tests (tests/cluster) share t
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import time
@@ -23,11 +24,38 @@ RAY_CPUS = 4  # logical CPUs; actors take fractions, so more logical than physic
 OBJECT_STORE_BYTES = 400 * 1024 * 1024
 
 
+PORTS_FROM = 20000
+"""Test servers' ports are drawn from here up to just below the kernel's ephemeral range
+(32768 on Linux), above the ports Ray's workers listen on (10002-19999 by default)."""
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """Returns a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """Returns a TCP port on 127.0.0.1 that nothing listens on right now, below the
+    kernel's ephemeral range: a port from that range (what binding port 0 gives) can be
+    taken by any outgoing connection, and Ray opens many, before the test's server binds
+    it ("Failed to bind to address"). Never the same port twice in a session."""
+    low = _ephemeral_low()
+    for _ in range(1000):
+        port = random.randrange(PORTS_FROM, max(low, PORTS_FROM + 1000))
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {PORTS_FROM}-{low - 1}")
 
 
 def merged(base: dict, overrides: dict) -> dict:
