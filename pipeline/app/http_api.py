@@ -218,9 +218,14 @@ class HttpApi:
         raise AssertionError("unreachable")
 
     async def _model_info(self) -> dict[str, Any]:
+        """The detector's info, with its labels loaded first: a caller that sees the info
+        set (a concurrent request, or the next one after /healthz's timeout cancelled this
+        call between the two answers) never reads the labels still empty."""
         if self._info is None:
-            self._info = await self._detector.info.remote()
-            self._labels = await self._detector.labels.remote()
+            info, labels = await asyncio.gather(self._detector.info.remote(),
+                                                self._detector.labels.remote())
+            self._labels = labels
+            self._info = info
         return self._info
 
     @app.post(
