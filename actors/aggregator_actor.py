@@ -18,7 +18,7 @@ from __future__ import annotations
 import atexit
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from pipeline.analytics.config import (
     LineConfig,
     ZoneConfig,
 )
-from pipeline.analytics.events import CameraSnapshot, ClosedWindow, Event
+from pipeline.analytics.events import ClosedWindow, Event
 from pipeline.analytics.classes import ClassColumns
 from pipeline.analytics.geometry import CameraGeometry, PolygonSet, SegmentSet
 from pipeline.dashboard.history import HISTORY_HORIZON_S, HISTORY_MAX_WINDOWS, WindowHistory
@@ -214,7 +214,8 @@ class AggregatorActor:
         out = self._analytics.update(frames)
         self._publish(out.events, out.windows)
         if self._feed is not None:  # sampled, then checked by the run's alerts actor
-            observations = self._feed.collect(frames, out.events, self._snapshot_fn())
+            observations = self._feed.collect(frames, out.events,
+                                              self._analytics.camera_snapshot)
             if observations:
                 self._alert_sent = self._alerts.observe.remote(observations)
         # after the sinks' writes: a save waited for before one counts as this period's
@@ -261,14 +262,6 @@ class AggregatorActor:
             self._writer.close()
             drop_checkpoint(self._writer.path)
 
-    def _snapshot_fn(self) -> Callable[[str], CameraSnapshot | None]:
-        """What an alert sample reads: the zones alone, or every figure when a sink
-        publishes live counts (the feed carries the snapshot to it)."""
-        assert self._feed is not None
-        if self._feed.live_counts:
-            return self._analytics.camera_snapshot
-        return self._analytics.camera_zones
-
     def _send_final_samples(self, cameras: set[str] | None = None) -> None:
         """Sends the alerts actor each camera's (of ``cameras``, default all) last sample
         and waits until it has taken every sample sent (an actor runs one caller's calls
@@ -276,7 +269,7 @@ class AggregatorActor:
         a camera makes its group zones empty, only after them."""
         if self._feed is None:
             return
-        final = self._feed.final(self._snapshot_fn(), cameras)
+        final = self._feed.final(self._analytics.camera_snapshot, cameras)
         if final:
             self._alert_sent = self._alerts.observe.remote(final)
         if self._alert_sent is not None:

@@ -97,7 +97,7 @@ def timed(data: dict, frames: int, interval_s: float | None) -> dict:
             batch = [data[c][f]]
             out = agg.update(batch)
             if feed is not None:
-                observations = feed.collect(batch, out.events, agg.camera_zones)
+                observations = feed.collect(batch, out.events, agg.camera_snapshot)
                 if observations:
                     samples += len(observations)
                     alerts += len(runtime.observe(observations))

@@ -12,7 +12,7 @@ Example:
     >>> feed = AlertFeed(0.5, cameras={"c1"})
     >>> feed.add_camera("c1")
     >>> from pipeline.analytics.events import CameraSnapshot
-    >>> snap = lambda cid: CameraSnapshot(cid, 0.0, 0, (), (), (), 0)
+    >>> snap = lambda cid, zones_only: CameraSnapshot(cid, 0.0, 0, (), (), (), 0)
     >>> from pipeline.types import FrameMeta, TrackedFrame, Tracks
     >>> frame = TrackedFrame(FrameMeta("c1", 0, 0.0, 1.8e9, 10, 10), Tracks.empty())
     >>> [o.camera_id for o in feed.collect([frame], [], snap)]
@@ -61,8 +61,8 @@ class AlertFeed:
         interval_s: media seconds between a camera's samples (0: every batch).
         cameras: the cameras to observe (see :func:`observed_cameras`).
         live_counts: sample every camera, and carry each sample's whole snapshot to the
-            sinks that publish live counts (see :func:`publishes_live_counts`); collect
-            then needs ``CameraAnalytics.snapshot()``, not the zones alone.
+            sinks that publish live counts (see :func:`publishes_live_counts`); without
+            it a sample reads the zones alone, all the rules need.
     """
 
     def __init__(self, interval_s: float, cameras: frozenset[str] | set[str],
@@ -88,14 +88,15 @@ class AlertFeed:
         self,
         frames: Sequence[TrackedFrame],
         events: Sequence[Event],
-        snapshot: Callable[[str], CameraSnapshot | None],
+        snapshot: Callable[..., CameraSnapshot | None],
     ) -> list[CameraObservation]:
         """The observations due after a batch of frames (already fed to the analytics).
 
         Args:
             frames: the batch, in order.
             events: the events the batch produced.
-            snapshot: camera id -> its analytics' live state (None when not started).
+            snapshot: ``(camera id, zones_only=...)`` -> its analytics' live state (None when
+                not started): ``Aggregator.camera_snapshot``.
 
         Returns:
             At most one observation per camera of the batch, at its last frame.
@@ -118,13 +119,13 @@ class AlertFeed:
             sampler = self._samplers[cid]
             if not sampler.add(by_camera[cid], frame.meta.pts_s):
                 continue
-            snap = snapshot(cid)
+            snap = snapshot(cid, zones_only=not self.live_counts)
             if snap is None or not math.isfinite(snap.pts_s):
                 continue
             out.append(sampler.observation(snap, frame.meta.captured_at, self.live_counts))
         return out
 
-    def final(self, snapshot: Callable[[str], CameraSnapshot | None],
+    def final(self, snapshot: Callable[..., CameraSnapshot | None],
               cameras: Collection[str] | None = None) -> list[CameraObservation]:
         """The last observation of every camera (of ``cameras``, default all) with frames
         since its last sample (taken at shutdown or when the camera is removed, before its
@@ -134,7 +135,7 @@ class AlertFeed:
         for cid, sampler in self._samplers.items():
             if cameras is not None and cid not in cameras:
                 continue
-            snap = snapshot(cid)
+            snap = snapshot(cid, zones_only=not self.live_counts)
             if (cid not in self._last_at or snap is None or not math.isfinite(snap.pts_s)
                     or not sampler.pending(snap.pts_s)):
                 continue

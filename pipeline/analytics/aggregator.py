@@ -205,16 +205,12 @@ class Aggregator:
             self.events_total, self.windows_total, dict(self._errors),
             {c: dict(h.errors) for c, h in self._plugins.items() if h.errors})
 
-    def camera_snapshot(self, camera_id: str) -> CameraSnapshot | None:
-        """One camera's live state, or None when it is not hosted or not started."""
+    def camera_snapshot(self, camera_id: str, zones_only: bool = False
+                        ) -> CameraSnapshot | None:
+        """One camera's live state, or None when it is not hosted or not started
+        (``zones_only``: see :meth:`CameraAnalytics.snapshot`)."""
         cam = self._cameras.get(camera_id)
-        return None if cam is None else cam.snapshot()
-
-    def camera_zones(self, camera_id: str) -> CameraSnapshot | None:
-        """:meth:`camera_snapshot` with the zones alone (no lines, no open windows): what
-        an alert sample reads, at about half the cost."""
-        cam = self._cameras.get(camera_id)
-        return None if cam is None else cam.snapshot(zones_only=True)
+        return None if cam is None else cam.snapshot(zones_only)
 
     def open_heatmap(self, camera_id: str) -> HeatmapGrid | None:
         """The heatmap of a camera's newest open window so far (see

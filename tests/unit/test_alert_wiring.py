@@ -145,10 +145,24 @@ def test_the_zones_alone_are_the_snapshot_s_zones_without_lines_or_windows() -> 
     agg, feed = _door_site()
     for i in range(30):
         agg.update([at(tracks_at([(1, 60 + 2 * i, 100)]), i / 25, camera_id="a")])
-    full, zones = agg.camera_snapshot("a"), agg.camera_zones("a")
+    full, zones = agg.camera_snapshot("a"), agg.camera_snapshot("a", zones_only=True)
     assert zones.zones == full.zones and zones.pts_s == full.pts_s
     assert full.lines and full.open_windows and (zones.lines, zones.open_windows) == ((), ())
-    assert agg.camera_zones("missing") is None
+    assert agg.camera_snapshot("missing", zones_only=True) is None
+    # a feed without live counts asks for the zones alone; with them, for everything
+    asked = []
+
+    def spy(cid, zones_only):
+        asked.append(zones_only)
+        return agg.camera_snapshot(cid, zones_only)
+
+    frame = at(tracks_at([(1, 150, 100)]), 5.0, camera_id="a")
+    out = agg.update([frame])
+    feed.collect([frame], out.events, spy)
+    live = AlertFeed(1.0, set(), live_counts=True)
+    live.add_camera("a")
+    live.collect([frame], out.events, spy)
+    assert asked == [True, False]
 
 
 def test_live_counts_are_published_only_by_mqtt_sinks_that_ask_for_them(tmp_path) -> None:
