@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import ray
@@ -160,6 +161,7 @@ class CameraActor:
         self._ingest = CameraIngest(
             config, spec=input_spec, infer=self._detect if detector else None,
             deliver=deliver, still_sink=still_sink, blur_people=blur_people,
+            infer_many=self._detect_tiles if detector else None,
         )
         self._metrics = CameraMetrics(config.id)
         group = config.inference.group_requests
@@ -180,6 +182,13 @@ class CameraActor:
         if self._grouper is not None:
             return await self._grouper.submit(request)
         return await self._detector.call("detect", request)
+
+    async def _detect_tiles(self, frames: list[Any], metas: list[FrameMeta]) -> Sequence[Any]:
+        """A tiled frame's tiles: one detector call (or their places in the next group)."""
+        requests = [DetectRequest(frame=f, meta=m) for f, m in zip(frames, metas, strict=True)]
+        if self._grouper is not None:
+            return await asyncio.gather(*(self._grouper.submit(r) for r in requests))
+        return await self._detect_group(requests)
 
     async def _detect_group(self, requests: list[DetectRequest]) -> list[Any]:
         return await self._detector.call("detect_many", requests, weight=len(requests))

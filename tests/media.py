@@ -18,12 +18,13 @@ from tests.images import astronaut_rgb
 
 def panning_frames(n: int, width: int = 480, height: int = 270) -> list[np.ndarray]:
     """``n`` (height, width, 3) uint8 RGB frames: the astronaut moving left to right."""
-    person = cv2.resize(astronaut_rgb(), (height, height), interpolation=cv2.INTER_AREA)
+    side = min(width, height)
+    person = cv2.resize(astronaut_rgb(), (side, side), interpolation=cv2.INTER_AREA)
     frames = []
     for i in range(n):
         canvas = np.full((height, width, 3), 96, np.uint8)
-        x = int((width - height) * i / max(1, n - 1))
-        canvas[:, x : x + height] = person
+        x = int((width - side) * i / max(1, n - 1))
+        canvas[:side, x : x + side] = person
         frames.append(canvas)
     return frames
 

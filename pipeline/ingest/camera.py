@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.preprocess import InputSpec
-from models.tiling import merge
+from models.tiling import InferMany, detect_tiles
 from pipeline.errors import InputError
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.decoder import END, Decoded, Decoder, Opener
@@ -73,6 +73,8 @@ class CameraIngest:
         spec: the model's declared input; each frame is resized to it before ``infer``.
             None skips resizing (only without a detector). May be set before :meth:`run`.
         infer: async detector call, or None to deliver metadata only.
+        infer_many: async detector call for a tiled frame's tiles at once, or None (one
+            ``infer`` call per tile, all at the same time).
         deliver: async downstream call with the results ready together, awaited in frame
             order, or None (results stay in the poll buffer).
         still_sink: async call receiving a private still every ``config.stills.interval_s``
@@ -93,11 +95,13 @@ class CameraIngest:
         opener: Opener = open_source,
         rng: random.Random | None = None,
         blur_people: bool = True,
+        infer_many: InferMany | None = None,
     ) -> None:
         self.config = config
         self.blur_people = blur_people
         self.spec = spec
         self._infer = infer
+        self._infer_many = infer_many or (None if infer is None else _one_call_each(infer))
         self._deliver_to = deliver
         self._still_sink = still_sink
         self._rng = rng or random.Random()
@@ -342,24 +346,12 @@ class CameraIngest:
                 return None
 
     async def _infer_frame(self, item: Decoded) -> DetectedFrame:
-        """One frame through the detector: the frame, or all its tiles at once, merged.
-
-        Each tile's request carries the tile's own width and height in its FrameMeta, so
-        the detector maps boxes to tile pixels; :func:`models.tiling.merge` offsets them
-        into the frame and fuses the duplicates. Times and batch size of a tiled frame are
-        the largest of its tiles' (they are sent at once and usually share a batch).
-        """
-        assert self._infer is not None
+        """One frame through the detector: the frame, or all its tiles at once, merged."""
         if item.tiles is None or item.rects is None:
-            return await self._infer(item.small, item.meta)  # type: ignore[arg-type]
-        outs = await asyncio.gather(*(
-            self._infer(tile, dataclasses.replace(item.meta, width=r.width, height=r.height))
-            for tile, r in zip(item.tiles, item.rects, strict=True)
-        ))
-        assert self.config.inference.tiling is not None
-        merged = merge([o.detections for o in outs], item.rects, self.config.inference.tiling)
-        return DetectedFrame(item.meta, merged, max(o.inference_ms for o in outs),
-                             max(o.queue_ms for o in outs), max(o.batch_size for o in outs))
+            return await self._infer(item.small, item.meta)  # type: ignore[arg-type,misc]
+        tiling = self.config.inference.tiling_for(item.meta.width, item.meta.height)
+        assert tiling is not None and self._infer_many is not None
+        return await detect_tiles(self._infer_many, item.tiles, item.rects, item.meta, tiling)
 
     async def _deliver(self, done: list[tuple[Decoded, DetectedFrame]]) -> None:
         """Forwards consecutive results in frame order in one call, then sends their
@@ -446,3 +438,11 @@ class CameraIngest:
         if self._stop_requested or outcome is None:
             return CameraState.STOPPED, "stop requested"
         return outcome
+
+
+def _one_call_each(infer: Infer) -> InferMany:
+    """An :data:`InferMany` that sends each image in its own ``infer`` call, all at once."""
+    async def many(frames: list[npt.NDArray[np.uint8]], metas: list[FrameMeta]
+                   ) -> list[DetectedFrame]:
+        return list(await asyncio.gather(*(infer(f, m) for f, m in zip(frames, metas, strict=True))))
+    return many

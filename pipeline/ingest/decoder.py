@@ -238,8 +238,9 @@ class Decoder:
         self.health.width, self.health.height = width, height
         tiles = rects = None
         small = None
-        if self.spec is not None and cfg.inference.tiling is not None and self.tiled:
-            rects = plan_tiles(width, height, cfg.inference.tiling)
+        tiling = cfg.inference.tiling_for(width, height) if self.tiled else None
+        if self.spec is not None and tiling is not None:
+            rects = plan_tiles(width, height, tiling)
             tiles = prepare_tiles(frame, self.spec, rects)
         elif self.spec is not None:
             small = prepare_frame(frame, self.spec)[0]

@@ -133,7 +133,8 @@ def indexes(results):
 def test_offline_file_delivers_every_frame_in_order_through_an_out_of_order_detector(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=40, fps=12)
     det = FakeDetector()
-    config = CameraConfig(id="cam", url=str(clip), mode="offline", inference={"max_in_flight": 4})
+    config = CameraConfig(id="cam", url=str(clip), mode="offline",
+                          inference={"max_in_flight": 4, "tiling": None})
     ingest = CameraIngest(config, SPEC, infer=det)
     stats = run(ingest)
     results = ingest.poll_results(1000)
@@ -248,7 +249,8 @@ def test_malformed_frames_fail_alone(tmp_path):
 def test_offline_retries_transient_detector_errors(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=5, fps=10)
     det = FakeDetector(transient_failures=2)
-    config = CameraConfig(id="cam", url=str(clip), mode="offline", inference={"max_in_flight": 1},
+    config = CameraConfig(id="cam", url=str(clip), mode="offline",
+                          inference={"max_in_flight": 1, "tiling": None},
                           reconnect={"initial_s": 0.01, "max_s": 0.01})
     ingest = CameraIngest(config, SPEC, infer=det)
     stats = run(ingest)

@@ -73,5 +73,51 @@ def test_a_failing_tile_fails_only_its_frame(tmp_path):
 
 
 def test_tiling_config_rejects_unknown_keys_under_the_camera():
-    with pytest.raises(ValueError, match="tiling.tiles\n  Extra inputs are not permitted"):
+    with pytest.raises(ValueError, match="tiling.grid.tiles\n  Extra inputs are not permitted"):
         CameraConfig(id="cam", url="a.mp4", inference={"tiling": {"tiles": 4}})
+
+
+@pytest.mark.parametrize("size, grid", [((480, 270), (2, 1)), ((270, 480), (1, 2))])
+def test_by_default_the_longer_side_is_cut_in_two_and_the_full_frame_kept(tmp_path, size, grid):
+    clip = write_clip(tmp_path / "clip.mp4", n=3, fps=12, width=size[0], height=size[1])
+    det = TileDetector()
+    config = CameraConfig(id="cam", url=str(clip), mode="offline")
+    assert config.inference.tiling == "auto"
+    run(CameraIngest(config, SPEC, infer=det))
+    tiles = {(w, h) for _, w, h, _ in det.requests}
+    tiled = TilingConfig(columns=grid[0], rows=grid[1], overlap=0.25, include_full_frame=True)
+    assert tiles == {(r.width, r.height) for r in plan_tiles(*size, tiled)}
+    assert size in tiles and len(det.requests) == 3 * 3
+
+
+def test_tiling_null_sends_each_whole_frame_once(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", n=3, fps=12)
+    det = TileDetector()
+    config = CameraConfig(id="cam", url=str(clip), mode="offline", inference={"tiling": None})
+    run(CameraIngest(config, SPEC, infer=det))
+    assert [(i, w, h) for i, w, h, _ in det.requests] == [(0, 480, 270), (1, 480, 270),
+                                                           (2, 480, 270)]
+
+
+def test_an_unknown_tiling_mode_is_refused_by_name():
+    with pytest.raises(ValueError, match="inference.tiling") as exc:
+        CameraConfig(id="cam", url="a.mp4", inference={"tiling": "on"})
+    assert "'on' is not a tiling: use 'auto', null" in str(exc.value)
+
+
+def test_with_infer_many_each_tiled_frame_is_one_detector_call(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", n=4, fps=12)
+    det, calls = TileDetector(), []
+
+    async def many(frames, metas):
+        calls.append([(m.frame_index, m.width) for m in metas])
+        return [await det(f, m) for f, m in zip(frames, metas)]
+
+    config = CameraConfig(id="cam", url=str(clip), mode="live", inference={"tiling": TILING})
+    ingest = CameraIngest(config, SPEC, infer=det, infer_many=many)
+    stats = run(ingest)
+    widths = [r.width for r in plan_tiles(480, 270, TILING)]
+    assert stats.frames_delivered == len(calls) == 4
+    assert calls == [[(i, w) for w in widths] for i in range(4)]
+    assert [r.detections.boxes.tolist() for r in ingest.poll_results(10)] == [
+        [[0.0, 0.0, 480.0, 270.0]]] * 4

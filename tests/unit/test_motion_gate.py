@@ -160,7 +160,7 @@ def gated_run(tmp_path, skip_static=True, fail=()):
     det = CountingDetector(fail)
     cfg = CameraConfig(id="cam", url=str(clip), mode="offline",
                        inference={"skip_static": skip_static, "retries": 0,
-                                  "result_buffer": 1000})
+                                  "result_buffer": 1000, "tiling": None})
     ingest = CameraIngest(cfg, InputSpec(64, 48), infer=det)
     stats = asyncio.run(asyncio.wait_for(ingest.run(), 60))
     return det, stats, ingest.poll_results(1000)
