@@ -367,9 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "config": {
             "detector_threshold": accuracy.DETECTOR_THRESHOLD,
-            "tiling": accuracy.TILING.model_dump(),
-            "sources": {"tiled": "bundled detector, tiled as in benchmarks/accuracy.py",
-                        "full_frame": "bundled detector, whole frame (tiling unset)",
+            "tiling": "auto (the product default; models.tiling.auto_tiling)",
+            "sources": {"tiled": "bundled detector, tiled as a camera is by default (tiling: auto)",
+                        "full_frame": "bundled detector, whole frame (tiling: null)",
                         "tracked": "tiled + tracker + offline smoother",
                         "rescaled_tiled": "tiled, on n x n mosaics of the audited frames "
                                           f"(people at 1/n height), n in {RESCALE_GRIDS}",

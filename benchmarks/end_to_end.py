@@ -11,6 +11,9 @@ Measured side by side on the same machine and inputs:
   * where the CPU goes per analysed frame offline, by kind of process, and Ray's and the
     stages' overhead once the model's and decoding's own costs are taken out
     (benchmarks/cpu_split.py).
+panoray's cameras detect on the whole frame (``inference.tiling: null``; the default
+cuts each frame into 2 tiles plus the whole frame, 3 model runs): the bare model and the
+naive loop run the model once per frame, and the overhead is per model run.
 The bare ceiling and the naive loop are measured before and after panoray's runs and
 averaged, so that load from elsewhere on a shared machine weighs on both sides alike.
 Inputs are real clips: the demo clip, and the MOT15 videos in ../shared when present.
@@ -54,6 +57,8 @@ DEMO_CLIP = ROOT / "pipeline" / "demo" / "vtest.mp4"
 MOT15 = ROOT.parent / "shared" / "data" / "mot15"
 GOALS = {"offline_8_vs_naive": 1.0, "offline_8_vs_bare": 0.85, "live_50_p95_ms": 150.0,
          "soak_rss_growth": 0.05, "overhead_cpu_ms_per_frame": 5.0}
+WHOLE_FRAME = {"tiling": None}
+"""One model run per frame, as the bare model and the naive loop do (module docstring)."""
 IDLE_S = 4.0  # seconds the pipeline's processes are watched idle after an offline run
 LINE = {"id": "mid", "start": [0.5, 0.1], "end": [0.5, 0.9]}
 ZONE = {"id": "left", "points": [[0.0, 0.2], [0.5, 0.2], [0.5, 0.9], [0.0, 0.9]]}
@@ -143,6 +148,7 @@ def _site(files: list[pathlib.Path], n: int, site: dict[str, Any] | None = None,
           **camera: Any) -> Any:
     from pipeline.site_config import SiteConfig
 
+    camera = {"inference": WHOLE_FRAME} | camera
     cams = [{"id": f"cam-{i}", "url": str(files[i % len(files)]), "zones": [ZONE],
              "lines": [LINE], **camera} for i in range(n)]
     return SiteConfig.model_validate({"cameras": cams, **(site or {}),
@@ -150,12 +156,15 @@ def _site(files: list[pathlib.Path], n: int, site: dict[str, Any] | None = None,
 
 
 def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int,
-                out: pathlib.Path, site: dict[str, Any] | None = None) -> dict[str, Any]:
+                out: pathlib.Path, site: dict[str, Any] | None = None,
+                inference: dict[str, Any] | None = None) -> dict[str, Any]:
     """panoray offline over ``n`` cameras; frames/s from camera start to the last frame.
-    ``site``: top-level site settings over the defaults (e.g. ``{"serving": {...}}``)."""
+    ``site``: top-level site settings over the defaults (e.g. ``{"serving": {...}}``);
+    ``inference``: the cameras' (default :data:`WHOLE_FRAME`)."""
     from pipeline.app.runner import PipelineRunner, RunOptions
 
-    cfg = _site(files, n, site, source={"max_frames": frames_each, "loop": True})
+    cfg = _site(files, n, site, source={"max_frames": frames_each, "loop": True},
+                inference=WHOLE_FRAME if inference is None else inference)
     runner = PipelineRunner(cfg, RunOptions(output_dir=out / f"offline-{n}", offline=True),
                             detector=handle)
     runner.start()

@@ -9,7 +9,7 @@ video) that panoray was never tuned on, in-process and without Ray:
    and TUD-Stadtmitte (``<data>/mot15``: video and ground truth) at the product's default
    threshold, on the frames and on mosaics of them (:mod:`benchmarks.detsim_tud`: people
    at 1/2 to 1/4 of their size and squeezed as in 16:9 and KITTI frames), full frame and
-   (without ``--quick``) tiled; a noise model is fitted to its errors: recall by
+   tiled (the default; without it, tiled only without ``--quick``); a noise model is fitted to its errors: recall by
    model-input height, squeeze and visibility, score distribution, miss runs in seconds,
    box errors, fused boxes, extra boxes, background false positives. The fitted
    parameters are printed, with the real and the simulated statistics side by side.
@@ -21,13 +21,15 @@ video) that panoray was never tuned on, in-process and without Ray:
 3. **Benchmark**: each long sequence at its own frame rate and subsampled to 7-10 fps
    (every 4th frame at 30 fps, every 2nd at 14; KITTI at 10 fps is already in range),
    detections simulated with the product's default detection mode for that frame size
-   (:func:`detection_tiling`; today the full frame), over several seeds; panoray offline
+   (:func:`detection_tiling`; today ``tiling: auto``, 2 x 1 tiles plus the full frame),
+   over several seeds; panoray offline
    (tracker and smoother) and live (tracker alone), both with default configs, and every
    peer of :mod:`benchmarks.contenders` on the same detections. HOTA, DetA, AssA, IDF1,
    IDSW, Frag and ids from trackeval; rows of people labelled "ignore" (conf 0) are kept
    in the scene (they hide others and get detected), and tracker boxes on them are
-   dropped before scoring, as MOTChallenge does. Without ``--quick`` also the tiled mode
-   (2 x 1 tiles plus the full frame) as a secondary table.
+   dropped before scoring, as MOTChallenge does. Where the default is the whole frame,
+   without ``--quick`` also the tiled mode (2 x 1 tiles plus the full frame) as a
+   secondary table.
 4. **Analytics**: per sequence one head-on line, one walk-along line and one zone placed by
    :func:`benchmarks.scene_analytics.place_scene`; ground truth and every tracker through
    the same :class:`CameraAnalytics`: ids, visits, mean dwell, line counts per direction.
@@ -123,22 +125,19 @@ def detection_tiling(width: int, height: int) -> Any:
     a camera config gets when it sets none (None: the whole frame in one model run).
 
     Read from :class:`~pipeline.ingest.config.InferenceConfig` (a camera's
-    ``inference.tiling``) so that the benchmark follows the product when the default
-    changes (today it is None for every size).
+    ``inference.tiling``) so that the benchmark follows the product's default.
     """
     from pipeline.ingest.config import InferenceConfig
 
-    chooser = getattr(InferenceConfig, "default_tiling", None)  # a size-dependent rule, if any
-    if callable(chooser):
-        return chooser(width, height)
-    return InferenceConfig.model_fields["tiling"].default
+    return InferenceConfig().tiling_for(width, height)
 
 
 def secondary_tiling() -> Any:
-    """The tiled mode reported beside the default: what the accuracy benchmark recommends."""
-    from benchmarks.accuracy import TILING
+    """The tiled mode reported beside a whole-frame default (every sequence here is
+    landscape: 2 x 1 tiles plus the full frame)."""
+    from models.tiling import auto_tiling
 
-    return TILING
+    return auto_tiling(16, 9)
 
 
 # --------------------------------------------------------------------------- data

@@ -322,9 +322,9 @@ def test_help_runs_from_a_fresh_shell(tmp_path):
 def test_the_default_detection_mode_is_read_from_the_product():
     from pipeline.ingest.config import InferenceConfig
 
-    default = InferenceConfig.model_fields["tiling"].default
-    assert identity.detection_tiling(1920, 1080) == default
-    assert identity.detection_tiling(640, 480) == default
+    for size in ((1920, 1080), (640, 480), (480, 640)):
+        assert identity.detection_tiling(*size) == InferenceConfig().tiling_for(*size)
+    assert identity.detection_tiling(1920, 1080).tiles_per_frame == 3
 
 
 @pytest.mark.parametrize("bad", ["a", "1,x", "60", "-1", ","])
