@@ -44,6 +44,7 @@ def alert_run(serve_app, tmp_path_factory):
     os.environ[SECRET_ENV] = SECRET  # the driver reads it and hands it to the alerts actor
     cfg = SiteConfig.model_validate({
         "cameras": [{"id": "cam-a", "url": str(CLIP), "source": {"max_frames": FRAMES},
+                     "inference": {"tiling": None},  # one model run a frame: a shorter run
                      # dwell first to last frame inside, so that an exit's pts_s - dwell_s
                      # is its visit's first frame (the check below reads visits that way)
                      "zones": [{"id": "path-west", "points": ZONE,
