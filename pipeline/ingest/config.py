@@ -258,8 +258,8 @@ class InferenceConfig(StrictModel):
         "frame), sent to the detector together and merged, so that small or distant people "
         "get more of the model's input pixels; each frame then costs one model run per "
         "tile. 'auto': the frame's longer side in two halves plus the whole frame (3 runs; "
-        "models.tiling.auto_tiling). null: the whole frame, one run (about 0.4x the "
-        "detector time, fewer people found).",
+        "models.tiling.auto_tiling). null: the whole frame, one run (a third of the "
+        "detector's CPU; fewer small, distant or partly hidden people found).",
     )
 
     @field_validator("tiling", mode="before")
