@@ -7,8 +7,9 @@ Ray):
 
 1. Detection: the bundled SSDLite person model on every frame, once tiled as a camera is
    by default (``inference.tiling: auto``, :func:`models.tiling.auto_tiling`: 2 x 1 tiles
-   plus the full frame here) and once on the whole frame (``tiling: null``); recall and precision at IoU 0.5
-   against the ground truth, and the model runs and milliseconds per frame of each.
+   plus the full frame here) and once on the whole frame (``tiling: null``); recall and
+   precision at IoU 0.5 against the ground truth, and the model runs and milliseconds per
+   frame of each.
 2. Tracking, on the same tiled (default) detections:
    - ``panoray``: ``benchmarks.contenders.panoray_offline``: the tracker then the
      :class:`Smoother` (offline smoothing);

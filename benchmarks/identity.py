@@ -9,10 +9,11 @@ video) that panoray was never tuned on, in-process and without Ray:
    and TUD-Stadtmitte (``<data>/mot15``: video and ground truth) at the product's default
    threshold, on the frames and on mosaics of them (:mod:`benchmarks.detsim_tud`: people
    at 1/2 to 1/4 of their size and squeezed as in 16:9 and KITTI frames), full frame and
-   tiled (the default; without it, tiled only without ``--quick``); a noise model is fitted to its errors: recall by
-   model-input height, squeeze and visibility, score distribution, miss runs in seconds,
-   box errors, fused boxes, extra boxes, background false positives. The fitted
-   parameters are printed, with the real and the simulated statistics side by side.
+   tiled (with ``--quick`` tiled only where the default tiles, as it does today); a noise
+   model is fitted to its errors: recall by model-input height, squeeze and visibility,
+   score distribution, miss runs in seconds, box errors, fused boxes, extra boxes,
+   background false positives. The fitted parameters are printed, with the real and the
+   simulated statistics side by side.
 2. **Calibration**: every tracker on TUD's real detections and on simulated detections of
    TUD's ground truth (mean over seeds), HOTA side by side; at 25 fps and every 3rd frame,
    and without ``--quick`` also on the mosaics, tiled, and leave-one-out (fitted on one TUD

@@ -3,9 +3,9 @@
 The same bundled detector on the TUD videos as they are and shrunk to half size (people
 half as tall), each at its own frame rate and at every 3rd frame (8.3 fps); panoray
 offline (tracker and smoother, defaults) on the tiled detections a camera makes by default
-(``inference.tiling: auto``) and on whole-frame ones (``tiling: null``). HOTA per cell, against the ground
-truth scaled and subsampled the same way. Part of ``benchmarks/accuracy.py`` (not with
-``--quick``).
+(``inference.tiling: auto``) and on whole-frame ones (``tiling: null``). HOTA per cell,
+against the ground truth scaled and subsampled the same way. Part of
+``benchmarks/accuracy.py`` (not with ``--quick``).
 
 Example:
     >>> cell_name("TUD-Campus", 3, 0.5, "tiled")

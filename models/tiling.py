@@ -190,10 +190,11 @@ def auto_tiling(width: int, height: int) -> TilingConfig:
     Measured on the TUD videos with the bundled 300x300 detector (README, Accuracy):
     recall 0.68 -> 0.76 and 0.71 -> 0.79, HOTA 0.56 -> 0.72 and 0.47 -> 0.57, and every
     cell of the 1st/3rd-frame, full/half-size matrix at least 0.566 (whole frame: 0.457),
-    for 3 model runs per frame (2.4-2.8x fewer frames/s on a CPU-only node). Two halves keep each tile's shape near the model's
-    square input (a 16:9 frame squeezed into it makes people 0.56 as wide as they are; a
-    half, 0.98) and the tiles taller than nearly everyone in them (cutting the shorter side
-    too cut most TUD people in half); the full frame finds whoever a seam still cuts.
+    for 3 model runs per frame (2.4-2.8x fewer frames/s on a CPU-only node). Two halves
+    keep each tile's shape near the model's square input (a 16:9 frame squeezed into it
+    makes people 0.56 as wide as they are; a half, 0.98) and the tiles taller than nearly
+    everyone in them (cutting the shorter side too cut most TUD people in half); the full
+    frame finds whoever a seam still cuts.
 
     Example:
         >>> (auto_tiling(1920, 1080).columns, auto_tiling(1920, 1080).rows)

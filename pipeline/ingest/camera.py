@@ -444,5 +444,6 @@ def _one_call_each(infer: Infer) -> InferMany:
     """An :data:`InferMany` that sends each image in its own ``infer`` call, all at once."""
     async def many(frames: list[npt.NDArray[np.uint8]], metas: list[FrameMeta]
                    ) -> list[DetectedFrame]:
-        return list(await asyncio.gather(*(infer(f, m) for f, m in zip(frames, metas, strict=True))))
+        return list(await asyncio.gather(
+            *(infer(f, m) for f, m in zip(frames, metas, strict=True))))
     return many

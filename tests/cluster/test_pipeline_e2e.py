@@ -116,8 +116,8 @@ def test_offline_runs_are_deterministic_with_other_cameras_beside(serve_app, sin
     tmp_alone, _ = single_run
     # the others detect on whole frames (cheaper), so that cam-x's tiles share batches
     # with frames of another kind too
-    others = [{**_camera(f"other-{i}", frames=FRAMES // 2 + 37 * i), "inference": {"tiling": None}}
-              for i in range(4)]
+    others = [{**_camera(f"other-{i}", frames=FRAMES // 2 + 37 * i),
+               "inference": {"tiling": None}} for i in range(4)]
     _run(serve_app, tmp_path, [*others[:2], _camera("cam-x"), *others[2:]])
     assert (tmp_alone / "tracks" / "cam-x.txt").read_text() == (tmp_path / "tracks" / "cam-x.txt").read_text()
 
