@@ -101,8 +101,8 @@ def test_tiling_null_sends_each_whole_frame_once(tmp_path):
 
 def test_an_unknown_tiling_mode_is_refused_by_name():
     with pytest.raises(ValueError, match="inference.tiling") as exc:
-        CameraConfig(id="cam", url="a.mp4", inference={"tiling": "on"})
-    assert "'on' is not a tiling: use 'auto', null" in str(exc.value)
+        CameraConfig(id="cam", url="a.mp4", inference={"tiling": "2x1"})
+    assert "'2x1' is not a tiling: use 'auto', null" in str(exc.value)
 
 
 def test_with_infer_many_each_tiled_frame_is_one_detector_call(tmp_path):
@@ -121,3 +121,12 @@ def test_with_infer_many_each_tiled_frame_is_one_detector_call(tmp_path):
     assert calls == [[(i, w) for w in widths] for i in range(4)]
     assert [r.detections.boxes.tolist() for r in ingest.poll_results(10)] == [
         [[0.0, 0.0, 480.0, 270.0]]] * 4
+
+
+@pytest.mark.parametrize("text, mode", [("off", None), ("false", None), ("null", None),
+                                        ("on", "auto"), ("auto", "auto")])
+def test_yaml_switches_turn_tiling_off_and_on(text, mode):
+    import yaml
+
+    inference = yaml.safe_load(f"tiling: {text}")
+    assert CameraConfig(id="cam", url="a.mp4", inference=inference).inference.tiling == mode
