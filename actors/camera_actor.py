@@ -188,7 +188,7 @@ class CameraActor:
         requests = [DetectRequest(frame=f, meta=m) for f, m in zip(frames, metas, strict=True)]
         if self._grouper is not None:
             return await asyncio.gather(*(self._grouper.submit(r) for r in requests))
-        return await self._detect_group(requests)
+        return await self._detect_group(requests)  # a tile's error in its place
 
     async def _detect_group(self, requests: list[DetectRequest]) -> list[Any]:
         return await self._detector.call("detect_many", requests, weight=len(requests))

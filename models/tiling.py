@@ -174,9 +174,10 @@ def _spans(length: int, count: int, overlap: float) -> list[tuple[int, int]]:
 
 
 InferMany = Callable[[list[npt.NDArray[np.uint8]], list[FrameMeta]],
-                     Awaitable[Sequence[DetectedFrame]]]
+                     Awaitable[Sequence[DetectedFrame | BaseException]]]
 """Sends several model-sized RGB images (a frame's tiles) with their FrameMeta to the
-detector at once; results in the same order."""
+detector at once; results in the same order, an image's error in its place (as the
+detector's ``detect_many`` returns them)."""
 
 AUTO = "auto"
 """A camera's ``inference.tiling`` that leaves the grid to :func:`auto_tiling`."""
@@ -257,9 +258,15 @@ async def detect_tiles(infer_many: InferMany, tiles: list[npt.NDArray[np.uint8]]
     detector maps boxes to tile pixels; :func:`merge` offsets them into the frame and fuses
     the duplicates. Times and batch size are the largest of the tiles' (sent at once, they
     usually share a batch).
+
+    Raises:
+        Exception: the first tile's error that came back in place of its result.
     """
     metas = [dataclasses.replace(meta, width=r.width, height=r.height) for r in rects]
     outs = list(await infer_many(tiles, metas))
+    for out in outs:
+        if isinstance(out, BaseException):
+            raise out
     merged = merge([o.detections for o in outs], rects, config)
     return DetectedFrame(meta, merged, max(o.inference_ms for o in outs),
                          max(o.queue_ms for o in outs), max(o.batch_size for o in outs))

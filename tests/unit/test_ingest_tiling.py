@@ -130,3 +130,22 @@ def test_yaml_switches_turn_tiling_off_and_on(text, mode):
 
     inference = yaml.safe_load(f"tiling: {text}")
     assert CameraConfig(id="cam", url="a.mp4", inference=inference).inference.tiling == mode
+
+
+def test_a_tile_error_returned_in_place_fails_only_its_frame(tmp_path):
+    """detect_many answers a bad request with its error in place of the result."""
+    clip = write_clip(tmp_path / "clip.mp4", n=4, fps=12)
+    det = TileDetector()
+
+    async def many(frames, metas):
+        out = [await det(f, m) for f, m in zip(frames, metas)]
+        if metas[0].frame_index == 1:
+            out[2] = InputError("tile 2 is malformed", "frame")
+        return out
+
+    config = CameraConfig(id="cam", url=str(clip), mode="offline", inference={"tiling": TILING})
+    ingest = CameraIngest(config, SPEC, infer=det, infer_many=many)
+    stats = run(ingest)
+    assert [r.meta.frame_index for r in ingest.poll_results(10)] == [0, 2, 3]
+    assert stats.frames_failed == 1
+    assert "inference failed for frame 1: InputError: tile 2 is malformed" in stats.last_error
