@@ -36,8 +36,9 @@ request must name this machine in its Host header (:func:`~pipeline.app.access.
 host_header_refusal`). Every body is refused as soon as it passes its limit. Camera URLs
 are redacted in every response.
 
-Images are decoded and resized here; only the model-sized frame goes to the detector,
-where it is batched with camera frames.
+Images are decoded and resized here; only the model-sized image (by default its tiles, as
+a camera's frames: ``?tiling=off`` for the whole image once) goes to the detector, where it
+is batched with camera frames.
 """
 
 # No `from __future__ import annotations` here: FastAPI on Serve must resolve annotations.
@@ -46,7 +47,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import ray
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -59,6 +60,7 @@ from ray.serve.handle import DeploymentHandle
 from actors.controller_actor import CONTROLLER_NAME
 from models.preprocess import InputSpec, prepare_frame
 from models.registry import BUNDLED
+from models.tiling import AUTO, TileRect, auto_tiling, detect_tiles, plan_tiles, prepare_tiles
 from models.requests import DetectRequest
 from pipeline.app.geometry_api import router as geometry_router
 from pipeline.app.responses import dashboard_file, error_response, image_response
@@ -239,6 +241,9 @@ class HttpApi:
         request: Request,
         threshold: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
         classes: Annotated[str | None, Query(description="comma-separated labels")] = None,
+        tiling: Annotated[Literal["auto", "off"], Query(
+            description="auto: detected as a camera's frames are by default (the longer side "
+            "in two halves plus the whole image, merged); off: the whole image once")] = "auto",
     ) -> Any:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in RAW_IMAGE_TYPES + (MULTIPART,):
@@ -252,13 +257,19 @@ class HttpApi:
         else:
             data = await read_body(request, self._http.max_body_bytes)
         info = await self._model_info()
-        frame, meta = await asyncio.to_thread(self._prepare, data, InputSpec(**info["input"]))
+        images, rects, meta = await asyncio.to_thread(
+            self._prepare, data, InputSpec(**info["input"]), tiling == AUTO)
         wanted = tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None
+
+        def infer_many(frames: list[Any], metas: list[FrameMeta]) -> Any:
+            return self._detector.detect_many.remote(
+                [DetectRequest(f, m, threshold, wanted) for f, m in zip(frames, metas)])
+
+        call = (self._detector.detect.remote(DetectRequest(images[0], meta, threshold, wanted))
+                if rects is None else detect_tiles(infer_many, images, rects, meta,
+                                                   auto_tiling(meta.width, meta.height)))
         try:
-            result: DetectedFrame = await asyncio.wait_for(
-                self._detector.detect.remote(DetectRequest(frame, meta, threshold, wanted)),
-                timeout=self._http.request_timeout_s,
-            )
+            result: DetectedFrame = await asyncio.wait_for(call, self._http.request_timeout_s)
         except TimeoutError:
             return error_response(504, f"detector did not answer within {self._http.request_timeout_s} s")
         except InputError:
@@ -280,11 +291,17 @@ class HttpApi:
             height=meta.height,
         )
 
-    def _prepare(self, data: bytes, spec: InputSpec) -> tuple[Any, FrameMeta]:
+    def _prepare(self, data: bytes, spec: InputSpec, tiled: bool
+                 ) -> tuple[list[Any], list[TileRect] | None, FrameMeta]:
+        """The image decoded and resized to the model's input: whole, or as its tiles
+        (an image under 2 pixels on a side is always whole)."""
         rgb = decode_image(data, self._http.max_image_side)
-        frame, tf = prepare_frame(rgb, spec, color="RGB")
-        meta = FrameMeta(HTTP_CAMERA_ID, 0, 0.0, time.time(), tf.width, tf.height)
-        return frame, meta
+        height, width = rgb.shape[:2]
+        meta = FrameMeta(HTTP_CAMERA_ID, 0, 0.0, time.time(), width, height)
+        if not tiled or min(width, height) < 2:
+            return [prepare_frame(rgb, spec, color="RGB")[0]], None, meta
+        rects = plan_tiles(width, height, auto_tiling(width, height))
+        return prepare_tiles(rgb, spec, rects, color="RGB"), rects, meta
 
     @app.get("/healthz", response_model=Health, responses={503: {}})
     async def healthz(self) -> Any:

@@ -42,6 +42,12 @@ def test_multipart_png_with_query(serve_app):
     _check_astronaut(r.json())
 
 
+def test_the_whole_image_finds_the_same_person_as_the_tiles(serve_app):
+    r = _post(serve_app["url"], JPEG, params={"tiling": "off"})
+    assert r.status_code == 200, r.text
+    _check_astronaut(r.json())
+
+
 def test_threshold_filters(serve_app):
     r = _post(f"{serve_app['url']}", JPEG, params={"threshold": 0.999})
     assert r.status_code == 200 and r.json()["detections"] == []
@@ -83,6 +89,8 @@ def test_unknown_class_and_bad_threshold(serve_app):
     assert r.status_code == 400 and "unknown classes ['unicorn']" in r.json()["error"]
     r = _post(serve_app["url"], JPEG, params={"threshold": 3})
     assert r.status_code == 422 and "threshold" in r.text
+    r = _post(serve_app["url"], JPEG, params={"tiling": "2x2"})
+    assert r.status_code == 422 and "tiling" in r.text
 
 
 def test_health_models_docs(serve_app):
@@ -101,8 +109,11 @@ def test_detector_stats_count_what_was_served(serve_app):
     url = serve_app["url"]
     before = requests.get(f"{url}/v1/detector/stats", timeout=10).json()
     for _ in range(3):
-        assert _post(url, JPEG).status_code == 200
+        assert _post(url, JPEG, params={"tiling": "off"}).status_code == 200
+    whole = requests.get(f"{url}/v1/detector/stats", timeout=10).json()
+    assert whole["requests"] - before["requests"] == 3
+    assert _post(url, JPEG).status_code == 200  # by default: two halves and the whole image
     after = requests.get(f"{url}/v1/detector/stats", timeout=10).json()
-    assert after["requests"] - before["requests"] == 3
+    assert after["requests"] - whole["requests"] == 3
     assert list(after["replicas"]) == [after["replica"]]  # the fixture runs one replica
     assert after["replicas"][after["replica"]]["requests"] == after["requests"]
