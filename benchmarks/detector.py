@@ -3,7 +3,8 @@
 Measured side by side in one run on the same machine:
   * bare ONNX Runtime on pre-resized frames at batch 1, 4 and 8 (images/s);
   * the Detector deployment through a DeploymentHandle at concurrency 1 and 8;
-  * the HTTP endpoint (JPEG upload) at concurrency 1 and 8;
+  * the HTTP endpoint (JPEG upload, ``?tiling=off``: one model run per image, as the
+    others; the endpoint's default tiles, three runs) at concurrency 1 and 8;
 and the ratio handle(concurrency 8) / best bare. Bare and handle measurements alternate over
 several rounds (the machine may be shared); the reported ratio is the median of the rounds'
 ratios and the tables are those of the median round. Prints one JSON object as its last
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                               "ratio": handle_results["8"]["images_per_s"]
                               / max(bare_rates.values())})
         stats = handle.stats.remote().result()
-        url = f"http://127.0.0.1:{port}/v1/detect"
+        url = f"http://127.0.0.1:{port}/v1/detect?tiling=off"
         http_results = {str(c): _http_load(url, jpegs, c, seconds) for c in (1, 8)}
     finally:
         serve.shutdown()
