@@ -60,8 +60,8 @@ from ray.serve.handle import DeploymentHandle
 from actors.controller_actor import CONTROLLER_NAME
 from models.preprocess import InputSpec, prepare_frame
 from models.registry import BUNDLED
-from models.tiling import AUTO, TileRect, auto_tiling, detect_tiles, plan_tiles, prepare_tiles
 from models.requests import DetectRequest
+from models.tiling import AUTO, TileRect, auto_tiling, detect_tiles, plan_tiles, prepare_tiles
 from pipeline.app.geometry_api import router as geometry_router
 from pipeline.app.responses import dashboard_file, error_response, image_response
 from pipeline.app.access import CHANGE, READ, check_api_source, host_header_refusal
@@ -263,7 +263,8 @@ class HttpApi:
 
         def infer_many(frames: list[Any], metas: list[FrameMeta]) -> Any:
             return self._detector.detect_many.remote(
-                [DetectRequest(f, m, threshold, wanted) for f, m in zip(frames, metas)])
+                [DetectRequest(f, m, threshold, wanted)
+                 for f, m in zip(frames, metas, strict=True)])
 
         call = (self._detector.detect.remote(DetectRequest(images[0], meta, threshold, wanted))
                 if rects is None else detect_tiles(infer_many, images, rects, meta,

@@ -257,9 +257,10 @@ class InferenceConfig(StrictModel):
         description="Detect on overlapping tiles of each frame (and optionally the whole "
         "frame), sent to the detector together and merged, so that small or distant people "
         "get more of the model's input pixels; each frame then costs one model run per "
-        "tile. 'auto' (or true): the frame's longer side in two halves plus the whole frame "
-        "(3 runs; models.tiling.auto_tiling). null (or false): the whole frame, one run (a third of the "
-        "detector's CPU; fewer small, distant or partly hidden people found).",
+        "tile. 'auto' (or true): the frame's longer side in two halves plus the whole "
+        "frame (3 runs; models.tiling.auto_tiling). null (or false): the whole frame, one "
+        "run (a third of the detector's CPU; fewer small, distant or partly hidden people "
+        "found).",
     )
 
     @field_validator("tiling", mode="before")
