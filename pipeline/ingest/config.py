@@ -258,9 +258,9 @@ class InferenceConfig(StrictModel):
         "frame), sent to the detector together and merged, so that small or distant people "
         "get more of the model's input pixels; each frame then costs one model run per "
         "tile. 'auto' (or true): the frame's longer side in two halves plus the whole "
-        "frame (3 runs; models.tiling.auto_tiling). null (or false): the whole frame, one "
-        "run (a third of the detector's CPU; fewer small, distant or partly hidden people "
-        "found).",
+        "frame (3 runs; models.tiling.auto_tiling). 'off' (or null, false): the whole "
+        "frame, one run (a third of the detector's CPU; fewer small, distant or partly "
+        "hidden people found).",
     )
 
     @field_validator("tiling", mode="before")
@@ -268,9 +268,11 @@ class InferenceConfig(StrictModel):
     def _tiling_mode(cls, value: object) -> object:
         if isinstance(value, bool):  # YAML's on/off, yes/no, true/false
             return AUTO if value else None
+        if value == "off":  # as JSON writes it (and /v1/detect's ?tiling=off)
+            return None
         if isinstance(value, str) and value != AUTO:
-            raise ValueError(f"{value!r} is not a tiling: use {AUTO!r}, null (the whole "
-                             "frame) or a grid such as {columns: 2, rows: 1}")
+            raise ValueError(f"{value!r} is not a tiling: use {AUTO!r}, 'off' or null (the "
+                             "whole frame) or a grid such as {columns: 2, rows: 1}")
         return value
 
     def tiling_for(self, width: int, height: int) -> TilingConfig | None:

@@ -102,7 +102,7 @@ def test_tiling_null_sends_each_whole_frame_once(tmp_path):
 def test_an_unknown_tiling_mode_is_refused_by_name():
     with pytest.raises(ValueError, match="inference.tiling") as exc:
         CameraConfig(id="cam", url="a.mp4", inference={"tiling": "2x1"})
-    assert "'2x1' is not a tiling: use 'auto', null" in str(exc.value)
+    assert "'2x1' is not a tiling: use 'auto', 'off' or null" in str(exc.value)
 
 
 def test_with_infer_many_each_tiled_frame_is_one_detector_call(tmp_path):
@@ -130,6 +130,12 @@ def test_yaml_switches_turn_tiling_off_and_on(text, mode):
 
     inference = yaml.safe_load(f"tiling: {text}")
     assert CameraConfig(id="cam", url="a.mp4", inference=inference).inference.tiling == mode
+
+
+def test_json_off_is_the_whole_frame():
+    cam = CameraConfig.model_validate_json(
+        '{"id": "c", "url": "a.mp4", "inference": {"tiling": "off"}}')
+    assert cam.inference.tiling is None and cam.inference.tiling_for(640, 480) is None
 
 
 def test_a_tile_error_returned_in_place_fails_only_its_frame(tmp_path):
