@@ -126,6 +126,7 @@ def detect(detector: Any, images: list[np.ndarray]) -> dict[str, Any]:
         full.append(detector.detect_image(image))
         t1 = time.perf_counter()
         tiling = auto_tiling(image.shape[1], image.shape[0])
+        assert tiling is not None  # every video frame is wide enough to cut
         rects = plan_tiles(image.shape[1], image.shape[0], tiling)
         tiles = prepare_tiles(image, detector.input_spec, rects)
         per_tile = detector.detect(tiles, [(r.width, r.height) for r in rects])

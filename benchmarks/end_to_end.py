@@ -164,7 +164,7 @@ def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int
     from pipeline.app.runner import PipelineRunner, RunOptions
 
     cfg = _site(files, n, site, source={"max_frames": frames_each, "loop": True},
-                inference=WHOLE_FRAME if inference is None else inference)
+                **({} if inference is None else {"inference": inference}))
     runner = PipelineRunner(cfg, RunOptions(output_dir=out / f"offline-{n}", offline=True),
                             detector=handle)
     runner.start()

@@ -61,7 +61,15 @@ from actors.controller_actor import CONTROLLER_NAME
 from models.preprocess import InputSpec, prepare_frame
 from models.registry import BUNDLED
 from models.requests import DetectRequest
-from models.tiling import AUTO, TileRect, auto_tiling, detect_tiles, plan_tiles, prepare_tiles
+from models.tiling import (
+    AUTO,
+    TileRect,
+    TilingConfig,
+    auto_tiling,
+    detect_tiles,
+    plan_tiles,
+    prepare_tiles,
+)
 from pipeline.app.geometry_api import router as geometry_router
 from pipeline.app.responses import dashboard_file, error_response, image_response
 from pipeline.app.access import CHANGE, READ, check_api_source, host_header_refusal
@@ -257,7 +265,7 @@ class HttpApi:
         else:
             data = await read_body(request, self._http.max_body_bytes)
         info = await self._model_info()
-        images, rects, meta = await asyncio.to_thread(
+        images, tiles, meta = await asyncio.to_thread(
             self._prepare, data, InputSpec(**info["input"]), tiling == AUTO)
         wanted = tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None
 
@@ -266,9 +274,11 @@ class HttpApi:
                 [DetectRequest(f, m, threshold, wanted)
                  for f, m in zip(frames, metas, strict=True)])
 
-        call = (self._detector.detect.remote(DetectRequest(images[0], meta, threshold, wanted))
-                if rects is None else detect_tiles(infer_many, images, rects, meta,
-                                                   auto_tiling(meta.width, meta.height)))
+        if tiles is None:
+            call = self._detector.detect.remote(DetectRequest(images[0], meta, threshold, wanted))
+        else:
+            rects, grid = tiles
+            call = detect_tiles(infer_many, images, rects, meta, grid)
         try:
             result: DetectedFrame = await asyncio.wait_for(call, self._http.request_timeout_s)
         except TimeoutError:
@@ -293,16 +303,17 @@ class HttpApi:
         )
 
     def _prepare(self, data: bytes, spec: InputSpec, tiled: bool
-                 ) -> tuple[list[Any], list[TileRect] | None, FrameMeta]:
-        """The image decoded and resized to the model's input: whole, or as its tiles
-        (an image under 2 pixels on a side is always whole)."""
+                 ) -> tuple[list[Any], tuple[list[TileRect], TilingConfig] | None, FrameMeta]:
+        """The image decoded and resized to the model's input: whole (None), or as the
+        tiles a camera's frame of its size is cut into (with their places and tiling)."""
         rgb = decode_image(data, self._http.max_image_side)
         height, width = rgb.shape[:2]
         meta = FrameMeta(HTTP_CAMERA_ID, 0, 0.0, time.time(), width, height)
-        if not tiled or min(width, height) < 2:
+        tiling = auto_tiling(width, height) if tiled else None
+        if tiling is None:
             return [prepare_frame(rgb, spec, color="RGB")[0]], None, meta
-        rects = plan_tiles(width, height, auto_tiling(width, height))
-        return prepare_tiles(rgb, spec, rects, color="RGB"), rects, meta
+        rects = plan_tiles(width, height, tiling)
+        return prepare_tiles(rgb, spec, rects, color="RGB"), (rects, tiling), meta
 
     @app.get("/healthz", response_model=Health, responses={503: {}})
     async def healthz(self) -> Any:

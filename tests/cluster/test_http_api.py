@@ -48,6 +48,14 @@ def test_the_whole_image_finds_the_same_person_as_the_tiles(serve_app):
     _check_astronaut(r.json())
 
 
+def test_a_one_pixel_image_is_detected_whole(serve_app):
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1), (90, 90, 90)).save(buf, "PNG")
+    r = _post(serve_app["url"], buf.getvalue(), "image/png")
+    assert r.status_code == 200, r.text
+    assert (r.json()["width"], r.json()["height"], r.json()["detections"]) == (1, 1, [])
+
+
 def test_threshold_filters(serve_app):
     r = _post(f"{serve_app['url']}", JPEG, params={"threshold": 0.999})
     assert r.status_code == 200 and r.json()["detections"] == []
