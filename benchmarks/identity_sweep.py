@@ -5,9 +5,11 @@ several variants of panoray's configuration (tracker, smoother and the analytics
 joining) on the *same* simulated detections, beside the peers (run once), and prints per
 variant the HOTA margins over the best peer and the static sequences' analytics goals,
 for the static-camera sequences (:data:`benchmarks.identity_report.STATIC`) and the
-moving-camera ones apart. The noise model is fitted as ``identity.py --quick`` fits it;
-``--cache`` keeps the fitted model and the simulated detections on disk for the next run
-(same seeds, same code: delete the file after changing the simulator).
+moving-camera ones apart. The noise models are fitted as ``identity.py --quick`` fits
+them, and each sequence is simulated in the product's default detection mode for its
+frame size (today tiled), as ``identity.py`` does; ``--cache`` keeps the fitted models and
+the simulated detections on disk for the next run (same seeds, same code: delete the file
+after changing the simulator).
 
 Usage:
     python benchmarks/identity_sweep.py --seed-list 1,2,3 \\
@@ -40,11 +42,17 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.contenders import available_peers, panoray_variant  # noqa: E402
 from benchmarks.detsim import clip_visibility, prepare, simulate  # noqa: E402
-from benchmarks.identity import LONG, QUICK_MOSAIC_EVERY, variants  # noqa: E402
+from benchmarks.identity import (  # noqa: E402
+    LONG,
+    QUICK_MOSAIC_EVERY,
+    detection_tiling,
+    secondary_tiling,
+    variants,
+)
 from benchmarks.identity_calibration import collect_tud, fit_model  # noqa: E402
 from benchmarks.identity_report import STATIC, analytics_goals, margins  # noqa: E402
 from benchmarks.identity_scoring import aggregate, load_clip, run_all  # noqa: E402
-from benchmarks.detsim_tud import QUICK_LAYOUTS  # noqa: E402
+from benchmarks.detsim_tud import QUICK_LAYOUTS, TILED_LAYOUTS  # noqa: E402
 from benchmarks.scene_analytics import place_scene, run_analytics, truth_frames  # noqa: E402
 from benchmarks.scenes import analytics_config  # noqa: E402
 
@@ -64,16 +72,22 @@ def parse_variant(text: str) -> tuple[str, dict[str, dict[str, Any]]]:
     return name, parts
 
 
-def fitted_model(data: Path) -> Any:
-    """The full-frame noise model, fitted as ``identity.py --quick`` fits it."""
+def fitted_models(data: Path) -> dict[str, Any]:
+    """The noise models of both detection modes, fitted as ``identity.py --quick`` fits
+    them: "full_frame" and "tiled" (the product's default tiling, 2 x 1 plus the full
+    frame)."""
     from models.config import ModelConfig
     from models.detector import OnnxDetector
 
     detector = OnnxDetector(ModelConfig())
     spec = detector.input_spec
-    tud = collect_tud(detector, data / "mot15", QUICK_LAYOUTS, [], None, QUICK_MOSAIC_EVERY)
-    return fit_model(tud.full, detector.config.threshold, (spec.width, spec.height,
-                                                          spec.resize), "sweep: quick fit")
+    tiling = detection_tiling(1920, 1080) or secondary_tiling()
+    tud = collect_tud(detector, data / "mot15", QUICK_LAYOUTS, TILED_LAYOUTS, tiling,
+                      QUICK_MOSAIC_EVERY)
+    model_input = (spec.width, spec.height, spec.resize)
+    return {mode: fit_model(runs, detector.config.threshold, model_input,
+                            f"sweep: quick fit, {mode}")
+            for mode, runs in (("full_frame", tud.full), ("tiled", tud.tiled))}
 
 
 def summarise(reports: list[dict[str, Any]]) -> dict[str, Any]:
@@ -146,9 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     cache: dict[Any, Any] = {}
     if args.cache is not None and args.cache.is_file():
         cache = pickle.loads(args.cache.read_bytes())
-    if "model" not in cache:
-        cache["model"] = fitted_model(args.data)
-    model = cache["model"]
+    if "models" not in cache:
+        cache["models"] = fitted_models(args.data)
     peers = available_peers()
     runners = {name: panoray_variant(v["tracker"], v["smoothing"])
                for name, v in chosen.items()}
@@ -158,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         clip = load_clip(args.data / "mot15-gt" / seq)
         scene = place_scene(clip.truth, clip.times_s, clip.width, clip.height)
         base_cfg, truth_cfg = analytics_config(scene), analytics_config(scene, truth=True)
-        view = model.view(clip.width, clip.height, None)
+        # The product's default detection mode for this frame size, as identity.py does.
+        tiling = detection_tiling(clip.width, clip.height)
+        mode = "full_frame" if tiling is None else "tiled"
+        model = cache["models"][mode]
+        view = model.view(clip.width, clip.height, tiling)
         reps = {name: {"sequence": seq, "truth_ids": int(len(np.unique(clip.truth.ids))),
                        "variants": {}} for name in chosen}
         for vname, c in variants(clip):
@@ -167,12 +184,12 @@ def main(argv: list[str] | None = None) -> int:
             feats = None
             per_seed: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
             for s in seeds:
-                key = ("dets", seq, vname, s)
+                key = ("dets", seq, vname, s, mode)
                 if key not in cache:
                     feats = feats if feats is not None else prepare(c, view, clip_visibility(c))
                     cache[key] = simulate(model, feats, 100 * k + s)
                 dets = cache[key]
-                pkey = ("peers", seq, vname, s)
+                pkey = ("peers", seq, vname, s, mode)
                 if pkey not in cache:
                     cache[pkey] = run_all(peers, dets, c, (base_cfg, truth))
                 for name, v in chosen.items():
