@@ -248,14 +248,6 @@ class SmoothingConfig(StrictModel):
         "most lookahead_s. Longer gaps join more occluded people and risk joining two "
         "different people who pass the same place.",
     )
-    still_max_gap_s: float | None = Field(
-        3.0, ge=0.0, le=60.0,
-        description="max_gap_s (if longer) while the tracker judges the camera still "
-        "(TrackerConfig.still_lost_buffer_s has the same test): on a still camera a hidden "
-        "person comes back where they were lost; on a moving one the scene shifts under "
-        "them. At most lookahead_s (left at its default, it shortens to a shorter "
-        "lookahead_s). None: max_gap_s always.",
-    )
     max_jump: float = Field(
         0.6, ge=0.0, le=20.0,
         description="Greatest distance between a successor's first box centre and where "
@@ -298,8 +290,7 @@ class SmoothingConfig(StrictModel):
         0.2, ge=0.0, le=10.0,
         description="A later track continues an ended one only if it lasts at least this "
         "many media seconds (first to last box, as far as the lookahead shows): short "
-        "fragments are more often duplicates or false detections than the lost person. An "
-        "ended track as short is continued within max_gap_s only, not still_max_gap_s.",
+        "fragments are more often duplicates or false detections than the lost person.",
     )
     duplicate_iou: float = Field(
         0.5, gt=0.0, le=1.0,
@@ -355,25 +346,23 @@ class SmoothingConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> SmoothingConfig:
-        held = "later boxes are averaged in only while held"
-        bridged = "a gap is bridged only while its frames are held"
-        for name, why in (("box_smoothing_s", held), ("size_smoothing_s", held),
-                          ("max_gap_s", bridged), ("still_max_gap_s", bridged)):
-            value = getattr(self, name)
-            # Left at their defaults, all but max_gap_s shorten to a shorter lookahead_s.
-            explicit = name == "max_gap_s" or name in self.model_fields_set
-            if explicit and value is not None and value > self.lookahead_s:
-                raise ValueError(f"{name} ({value}) must not exceed lookahead_s "
-                                 f"({self.lookahead_s}): {why}")
+        if "box_smoothing_s" in self.model_fields_set and self.box_smoothing_s > self.lookahead_s:
+            raise ValueError(
+                f"box_smoothing_s ({self.box_smoothing_s}) must not exceed lookahead_s "
+                f"({self.lookahead_s}): later boxes are averaged in only while held"
+            )
+        explicit = "size_smoothing_s" in self.model_fields_set
+        if explicit and self.size_smoothing_s > self.lookahead_s:
+            raise ValueError(
+                f"size_smoothing_s ({self.size_smoothing_s}) must not exceed lookahead_s "
+                f"({self.lookahead_s}): later boxes are averaged in only while held"
+            )
+        if self.max_gap_s > self.lookahead_s:
+            raise ValueError(
+                f"max_gap_s ({self.max_gap_s}) must not exceed lookahead_s "
+                f"({self.lookahead_s}): a gap is bridged only while its frames are held"
+            )
         return self
-
-    @property
-    def still_gap_s(self) -> float | None:
-        """The longest gap joined while the camera is still: ``still_max_gap_s``, shortened
-        to ``lookahead_s`` when left at its default; None when not set."""
-        if self.still_max_gap_s is None:
-            return None
-        return min(self.still_max_gap_s, self.lookahead_s)
 
     @property
     def anchor_window_s(self) -> float:

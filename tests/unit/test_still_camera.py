@@ -134,18 +134,5 @@ def lane_ids(hidden: tuple[float, float], tracker: TrackerConfig,
 def test_offline_the_default_lane_keeps_a_person_hidden_for_1_8_s_on_a_still_camera():
     hidden = (3.0, 4.8)
     assert lane_ids(hidden, TrackerConfig(), SmoothingConfig()) == 1
-    # Either still-camera rule alone keeps them: the tracker coasting, or the smoother
-    # joining the longer gap.
-    assert lane_ids(hidden, TrackerConfig(still_lost_buffer_s=None), SmoothingConfig()) == 1
-    assert lane_ids(hidden, TrackerConfig(), SmoothingConfig(still_max_gap_s=None)) == 1
-    assert lane_ids(hidden, TrackerConfig(still_lost_buffer_s=None),
-                    SmoothingConfig(still_max_gap_s=None)) == 2
-
-
-def test_offline_the_default_lane_joins_a_person_hidden_for_2_5_s_on_a_still_camera():
-    # Beyond the tracker's 2 s of coasting: the smoother joins the two tracks, with the
-    # camera judged still by the tracker that feeds it.
-    hidden = (3.0, 5.5)
-    assert lane_ids(hidden, TrackerConfig(), SmoothingConfig()) == 1
-    assert lane_ids(hidden, TrackerConfig(), SmoothingConfig(still_max_gap_s=None)) == 2
+    assert lane_ids(hidden, TrackerConfig(still_lost_buffer_s=None), SmoothingConfig()) == 2
 
