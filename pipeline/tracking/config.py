@@ -42,7 +42,7 @@ class TrackerConfig(StrictModel):
         "uses 0.1.",
     )
     new_track_score: float = Field(
-        0.5, ge=0.0, le=1.0,
+        0.6, ge=0.0, le=1.0,
         description="Least score of an unmatched detection that starts a new (tentative) "
         "track (0..1); at least high_score. ByteTrack uses track_thresh + 0.1, which "
         "starts the tracks of partly hidden people later.",
@@ -79,7 +79,7 @@ class TrackerConfig(StrictModel):
         "tracks).",
     )
     lost_buffer_s: float = Field(
-        1.0, ge=0.0, le=3600.0,
+        0.7, ge=0.0, le=3600.0,
         description="Media seconds a confirmed track is kept, coasting on its motion model, "
         "after its last matched detection; a detection later than that starts a new id.",
     )
@@ -273,7 +273,7 @@ class SmoothingConfig(StrictModel):
         "border has just come in and does not continue an earlier one.",
     )
     max_join_cost: float = Field(
-        1.0, gt=0.0, le=2.0,
+        0.8, gt=0.0, le=2.0,
         description="Most a join may cost (pipeline.tracking.stitching.join_cost: the "
         "motion miss over its tolerance, 0..1, plus the height change over "
         "max_size_ratio, 0..1). 1 refuses a successor that is at the edge of both "

@@ -3,7 +3,7 @@
 Longer gaps keep identity through long occlusions on a still camera, but on a camera that
 moves forward (carried by a walker, on a car) they join two different people: everyone's
 image moves, and a track coasting for seconds lands on whoever is there. The tracker
-coasts longer (``TrackerConfig.still_lost_buffer_s``, 2 s instead of 1) only while this
+coasts longer (``TrackerConfig.still_lost_buffer_s``, 2 s instead of 0.7) only while this
 judge says the camera is still.
 
 What it reads: each confirmed track's rate of growth, d(log height)/dt (1/s), from its
