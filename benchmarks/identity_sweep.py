@@ -81,6 +81,8 @@ def fitted_models(data: Path) -> dict[str, Any]:
 
     detector = OnnxDetector(ModelConfig())
     spec = detector.input_spec
+    # Every long sequence is landscape: the default tiling of a landscape frame (or, if
+    # the default were the whole frame, the tiling identity.py reports beside it).
     tiling = detection_tiling(1920, 1080) or secondary_tiling()
     tud = collect_tud(detector, data / "mot15", QUICK_LAYOUTS, TILED_LAYOUTS, tiling,
                       QUICK_MOSAIC_EVERY)
