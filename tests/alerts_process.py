@@ -36,6 +36,13 @@ def config(outbox: str, url: str) -> AlertsConfig:
     })
 
 
+def say(line: str) -> None:
+    """Writes one whole line in one write: unbuffered (PYTHONUNBUFFERED), print() writes its
+    parts apart, and the delivery worker's log lines on the same pipe can land between."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def main(outbox_path: str, url: str, phase: str) -> int:
     cfg = config(outbox_path, url)
     engine = RuleEngine(cfg.rules, cfg.site)
@@ -50,10 +57,10 @@ def main(outbox_path: str, url: str, phase: str) -> int:
         outbox.add(events)  # on disk before any delivery is tried
         worker.notify()
         for e in events:
-            print("OPENED" if e.phase == "open" else "CLOSED", e.alert_id, flush=True)
+            say(f"{'OPENED' if e.phase == 'open' else 'CLOSED'} {e.alert_id}")
     while outbox.pending_count("ops"):
         time.sleep(0.02)
-    print("DELIVERED" if phase == "open" else "DONE", flush=True)
+    say("DELIVERED" if phase == "open" else "DONE")
     if phase == "open":
         time.sleep(600)  # the test kills the process here, between the alert's open and close
     worker.stop()

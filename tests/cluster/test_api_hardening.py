@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import select
 import socket
 import time
@@ -73,7 +74,7 @@ def _stream(url: str, path: str, content_type: str, chunks) -> tuple[int, int, b
         pass
     answer = b""
     try:
-        while b"\r\n\r\n" not in answer:
+        while not _complete(answer):  # the body may come in a later segment than the head
             piece = sock.recv(65536)
             if not piece:
                 break
@@ -81,6 +82,15 @@ def _stream(url: str, path: str, content_type: str, chunks) -> tuple[int, int, b
     finally:
         sock.close()
     return int(answer.split(b" ", 2)[1]), sent, answer
+
+
+def _complete(answer: bytes) -> bool:
+    """Whether ``answer`` holds a whole response: its head and content-length bytes."""
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    return length is None or len(body) >= int(length[1])
 
 
 def _chunks(head: bytes = b"", size: int = 16 * 1024):
