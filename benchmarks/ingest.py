@@ -14,10 +14,12 @@ Input: /work/shared/data/mot15/TUD-Campus/TUD-Campus.mp4 when present (read in p
 else an H.264 clip generated with PyAV. Prints one JSON object as its last stdout line.
 
 What limits it (2-core box): decoding is C work in both; the plain loop is one Python
-thread plus FFmpeg's frame threads, while N actors decode in N processes and fill both
-cores, so at 4-8 cameras the actors can beat the loop. At one camera the actor pays for
-the hand-off from its decode thread to its event loop and for delivery through Ray
-(about 10-20 %). With the detector, CPU inference of the model bounds everything.
+thread plus FFmpeg's frame threads (one per core), while N actors decode in N processes
+with one FFmpeg thread each (a camera decodes with as many threads as the CPUs it
+reserves, 0.25 here) and fill both cores, so at 4-8 cameras the actors can beat the loop.
+At one camera the actor decodes on one core against the loop's two, and pays for the
+hand-off from its decode thread to its event loop and for delivery through Ray (about
+30 %). With the detector, CPU inference of the model bounds everything.
 
     python benchmarks/ingest.py [--quick] [--frames-per-camera N]
 """

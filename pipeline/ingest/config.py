@@ -80,7 +80,10 @@ class SourceConfig(StrictModel):
         "reconnected (s).",
     )
     decode_threads: int = Field(
-        0, ge=0, le=64, description="FFmpeg decoding threads per camera; 0 lets OpenCV choose."
+        0, ge=0, le=64,
+        description="FFmpeg decoding threads per camera; 0: as many as the CPUs the camera "
+        "reserves (`placement.num_cpus`, at least 1). Cameras that share cores decode "
+        "fastest with one thread each; raise it for a single stream above 1080p.",
     )
     max_frames: int | None = Field(
         None, ge=1,

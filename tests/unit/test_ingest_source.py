@@ -17,7 +17,7 @@ from pipeline.errors import (
 )
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.diagnose import UNDIAGNOSED
-from pipeline.ingest.source import diagnose_network, open_source, resolve_kind
+from pipeline.ingest.source import decode_threads, diagnose_network, open_source, resolve_kind
 from pipeline.mot import read_seqinfo
 from tests.conftest import free_port
 from tests.images import astronaut_rgb, encode
@@ -85,6 +85,28 @@ def test_decodes_real_clips_with_timestamps_in_order(tmp_path, ext, codec):
     assert all(shape == (270, 480, 3) for _, shape in frames)
     # mkv stores milliseconds, so allow 1 ms of rounding
     np.testing.assert_allclose([p for p, _ in frames], np.arange(24) / 12, atol=0.001)
+
+
+@pytest.mark.parametrize(("num_cpus", "configured", "threads"),
+                         [(0.25, 0, 1), (0, 0, 1), (2, 0, 2), (0.25, 3, 3)])
+def test_decode_threads_follow_the_reserved_cpus_unless_set(num_cpus, configured, threads):
+    config = CameraConfig(id="cam", url="/x.mp4", source={"decode_threads": configured},
+                          placement={"num_cpus": num_cpus})
+    assert decode_threads(config) == threads
+
+
+def test_one_or_several_decoding_threads_give_the_same_frames(tmp_path):
+    path = write_clip(tmp_path / "clip.mp4", n=12, fps=12)
+    decoded = []
+    for threads in (1, 3):
+        src = open_source(cam(str(path), decode_threads=threads))
+        frames = []
+        while src.grab():
+            frames.append(src.retrieve())
+        src.close()
+        decoded.append(np.stack(frames))
+    assert decoded[0].shape == (12, 270, 480, 3)
+    np.testing.assert_array_equal(decoded[0], decoded[1])
 
 
 def test_image_directory_with_seqinfo(tmp_path):
@@ -236,5 +258,6 @@ def test_rtsp_transport_is_set_for_the_open_and_restored(monkeypatch, transport,
         open_source(cam(url, transport=transport))
     assert seen["env"] == expected and seen["backend"] == cv2.CAP_FFMPEG
     assert seen["params"] == {cv2.CAP_PROP_OPEN_TIMEOUT_MSEC: 2000,
-                              cv2.CAP_PROP_READ_TIMEOUT_MSEC: 1000}
+                              cv2.CAP_PROP_READ_TIMEOUT_MSEC: 1000,
+                              cv2.CAP_PROP_N_THREADS: 1}
     assert os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] == "user;value"
