@@ -117,7 +117,7 @@ class TrackerConfig(StrictModel):
         description="Fewer informative updates than this in the window: not judged still.",
     )
     coast_output_s: float = Field(
-        0.5, ge=0.0, le=3600.0,
+        0.2, ge=0.0, le=3600.0,
         description="Live mode (no smoother): a confirmed track whose person the detector "
         "missed in a frame is still output there, at the track's predicted box, for up to "
         "this many media seconds after its last matched detection (never beyond "
@@ -125,6 +125,12 @@ class TrackerConfig(StrictModel):
         "miss neither drops the person from occupancy and dwell nor breaks their track in "
         "the output. 0: only detected boxes are output. Offline the smoother interpolates "
         "gaps instead, and this is not used.",
+    )
+    still_coast_output_s: float | None = Field(
+        0.5, ge=0.0, le=3600.0,
+        description="coast_output_s while the camera is judged still (as "
+        "still_lost_buffer_s); None: coast_output_s always. A moving camera shifts everyone "
+        "in the image, so a predicted box goes wrong sooner than on a still one.",
     )
     max_height_ratio: float | None = Field(
         1.4, ge=1.0, le=100.0,

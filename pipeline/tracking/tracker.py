@@ -33,8 +33,8 @@ Output rows are the *detections* matched to confirmed tracks (boxes as detected,
 smoothed), in input order, with their track ids and their track's class: a track keeps
 the class of its first detection for its whole life, so analytics can count it per class.
 :meth:`ByteTracker.coasting` gives the confirmed tracks missed by the last update (for up
-to ``coast_output_s``) at their predicted boxes; live mode outputs them too
-(:class:`~pipeline.tracking.lane.CameraLane`).
+to ``coast_output_s``, ``still_coast_output_s`` on a still camera) at their predicted
+boxes; live mode outputs them too (:class:`~pipeline.tracking.lane.CameraLane`).
 
 Per-track state lives in a few parallel arrays (structure of arrays), so prediction,
 IoU and correction are vectorised over tracks and deleting tracks frees their memory:
@@ -231,7 +231,7 @@ class ByteTracker:
 
     def coasting(self, width: float | None = None, height: float | None = None) -> Tracks:
         """The confirmed tracks the last update did not match but that were matched at
-        most ``coast_output_s`` media seconds before it, at their predicted boxes.
+        most :attr:`coast_output_s` media seconds before it, at their predicted boxes.
 
         Live mode outputs them beside the detected tracks, so that a short miss neither
         drops a person from the output nor breaks their track there. Given the frame's
@@ -246,9 +246,9 @@ class ByteTracker:
         Returns:
             Their predicted boxes at the last update's time ((k, 4) float32 xyxy pixels),
             the scores of their last matched detections, their classes and ids, by id;
-            empty when ``coast_output_s`` is 0 or before the first update.
+            empty when the coasting output in force is 0 or before the first update.
         """
-        limit = min(self.config.coast_output_s, self.lost_buffer_s)
+        limit = min(self.coast_output_s, self.lost_buffer_s)
         if self._last_pts_s is None or limit <= 0.0 or not len(self._ids):
             return Tracks.empty()
         unseen = self._last_pts_s - self._last_seen_s
@@ -309,6 +309,13 @@ class ByteTracker:
         still, else ``lost_buffer_s`` (media seconds)."""
         base, longer = self.config.lost_buffer_s, self.config.still_lost_buffer_s
         return max(base, longer) if longer is not None and self._still.still else base
+
+    @property
+    def coast_output_s(self) -> float:
+        """The coasting output in force: ``still_coast_output_s`` while the camera is
+        judged still (when set), else ``coast_output_s`` (media seconds)."""
+        still = self.config.still_coast_output_s
+        return still if still is not None and self._still.still else self.config.coast_output_s
 
     def hold(self, pts_s: float) -> None:
         """Advances to media time ``pts_s`` over a frame the detector did not see because

@@ -136,3 +136,20 @@ def test_offline_the_default_lane_keeps_a_person_hidden_for_1_8_s_on_a_still_cam
     assert lane_ids(hidden, TrackerConfig(), SmoothingConfig()) == 1
     assert lane_ids(hidden, TrackerConfig(still_lost_buffer_s=None), SmoothingConfig()) == 2
 
+
+
+def coasting_for_s(growth: float) -> float:
+    """Media seconds the middle walker, missed from 3 s on, is output at its predicted box
+    after its last detection (2.9 s)."""
+    tracker = ByteTracker(TrackerConfig(coast_output_s=0.2, still_coast_output_s=0.5))
+    last_shown = 2.9
+    for meta, d in frames(growth, (3.0, 7.0)):
+        tracker.update(d, meta.pts_s)
+        if meta.pts_s >= 3.0 and len(tracker.coasting(W, H)):
+            last_shown = meta.pts_s
+    return round(last_shown - 2.9, 3)
+
+
+def test_live_output_coasts_longer_on_a_still_camera():
+    assert coasting_for_s(0.0) == 0.5
+    assert coasting_for_s(0.2) == 0.2
