@@ -14,7 +14,8 @@ the frame shows the tracks of the last detected frame again, so occupancy and dw
 Live cameras get each frame back at once, with the tracks the detector just missed at
 their predicted boxes for up to ``TrackerConfig.coast_output_s`` (longer on a still
 camera: ``still_coast_output_s``; :meth:`ByteTracker.coasting`); with smoothing a step
-returns the frames that left the lookahead (none, one or several). The tracker actor hosts one lane per camera.
+returns the frames that left the lookahead (none, one or several). The tracker actor
+hosts one lane per camera.
 
 Example:
     >>> lane = CameraLane("door", TrackerConfig(min_hits=1))
