@@ -248,11 +248,20 @@ class SmoothingConfig(StrictModel):
         "while its last frame is held.",
     )
     max_gap_s: float = Field(
-        1.5, ge=0.0, le=60.0,
+        0.7, ge=0.0, le=60.0,
         description="Longest gap (media seconds from a track's last box to its successor's "
-        "first, or between two boxes of one track) that is joined and interpolated. At "
-        "most lookahead_s. Longer gaps join more occluded people and risk joining two "
+        "first, or between two boxes of one track) that is joined and interpolated, "
+        "unless the camera is judged still (still_max_gap_s). At most lookahead_s. "
+        "Longer gaps join more occluded people and risk joining two "
         "different people who pass the same place.",
+    )
+    still_max_gap_s: float | None = Field(
+        1.5, ge=0.0, le=60.0,
+        description="max_gap_s (if longer) while the tracker judges the camera still "
+        "(TrackerConfig.still_lost_buffer_s has the same test): on a still camera a hidden "
+        "person comes back where they were lost; on a moving one the scene shifts under "
+        "them. At most lookahead_s (left at its default, it shortens to a shorter "
+        "lookahead_s). None: max_gap_s always.",
     )
     max_jump: float = Field(
         0.6, ge=0.0, le=20.0,
@@ -352,23 +361,25 @@ class SmoothingConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> SmoothingConfig:
-        if "box_smoothing_s" in self.model_fields_set and self.box_smoothing_s > self.lookahead_s:
-            raise ValueError(
-                f"box_smoothing_s ({self.box_smoothing_s}) must not exceed lookahead_s "
-                f"({self.lookahead_s}): later boxes are averaged in only while held"
-            )
-        explicit = "size_smoothing_s" in self.model_fields_set
-        if explicit and self.size_smoothing_s > self.lookahead_s:
-            raise ValueError(
-                f"size_smoothing_s ({self.size_smoothing_s}) must not exceed lookahead_s "
-                f"({self.lookahead_s}): later boxes are averaged in only while held"
-            )
-        if self.max_gap_s > self.lookahead_s:
-            raise ValueError(
-                f"max_gap_s ({self.max_gap_s}) must not exceed lookahead_s "
-                f"({self.lookahead_s}): a gap is bridged only while its frames are held"
-            )
+        held = "later boxes are averaged in only while held"
+        bridged = "a gap is bridged only while its frames are held"
+        for name, why in (("box_smoothing_s", held), ("size_smoothing_s", held),
+                          ("max_gap_s", bridged), ("still_max_gap_s", bridged)):
+            value = getattr(self, name)
+            # Left at their defaults, all but max_gap_s shorten to a shorter lookahead_s.
+            explicit = name == "max_gap_s" or name in self.model_fields_set
+            if explicit and value is not None and value > self.lookahead_s:
+                raise ValueError(f"{name} ({value}) must not exceed lookahead_s "
+                                 f"({self.lookahead_s}): {why}")
         return self
+
+    @property
+    def still_gap_s(self) -> float | None:
+        """The longest gap joined while the camera is still: ``still_max_gap_s``, shortened
+        to ``lookahead_s`` when left at its default; None when not set."""
+        if self.still_max_gap_s is None:
+            return None
+        return min(self.still_max_gap_s, self.lookahead_s)
 
     @property
     def anchor_window_s(self) -> float:

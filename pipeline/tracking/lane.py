@@ -131,7 +131,10 @@ class CameraLane:
         if len(self._carried):
             removed, self._carried = np.union1d(removed, self._carried), _NONE
         frame = TrackedFrame(meta, tracks, removed)
-        return self.smoother.push(frame) if self.smoother is not None else [frame]
+        if self.smoother is None:
+            return [frame]
+        self.smoother.camera_still = self.tracker.camera_still
+        return self.smoother.push(frame)
 
     def _with_coasting(self, tracks: Tracks, meta: FrameMeta) -> Tracks:
         """``tracks`` and, after them, the tracks the detector just missed at their

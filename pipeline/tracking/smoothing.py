@@ -8,16 +8,18 @@ instead of one long one. With a few seconds of lookahead, which offline processi
 afford, :class:`Smoother` repairs this:
 
 - **Stitching**: when a track ends (the tracker removed it) and a new track of the same
-  class starts within ``max_gap_s`` after its last box, where the ended track's motion
-  puts it and where the new track's first motion, run backwards, comes from (both within
-  ``max_jump`` + ``jump_per_s`` x gap, in box heights), with a similar box height, the
-  new track takes the old id (:mod:`pipeline.tracking.stitching`): the cheapest
-  candidate by motion miss and size change, if it costs at most ``max_join_cost`` and no
-  other candidate comes within ``join_margin`` of it (in a crowd, a guess breaks two
-  ids). Never joined: a track that ended at the frame border (the person left), a new
-  track that starts at the border (someone came in), a new track whose first box
-  duplicates another track's box, and one shorter than ``min_successor_s`` (fragments are
-  more often false than the lost person).
+  class starts within ``max_gap_s`` after its last box (``still_max_gap_s`` while the
+  tracker judges the camera still: there people come back where they were hidden),
+  where the ended track's motion puts it and where the new track's first motion, run
+  backwards, comes from (both within ``max_jump`` + ``jump_per_s`` x gap, in box
+  heights), with a similar box height, the new track takes the old id
+  (:mod:`pipeline.tracking.stitching`): the cheapest candidate by motion miss and size
+  change, if it costs at most ``max_join_cost`` and no other candidate comes within
+  ``join_margin`` of it (in a crowd, a guess breaks two ids). Never joined: a track
+  that ended at the frame border (the person left), a new track that starts at the
+  border (someone came in), a new track whose first box duplicates another track's box,
+  and a new track shorter than ``min_successor_s`` (fragments are more often false than
+  the lost person).
 - **Births**: the tracker confirms a track only on its ``min_hits``-th box, so the box
   that started it left the tracker without an id; :meth:`Smoother.backfill` puts it back
   in its held frame under the track's id (``backfill_births``).
@@ -41,7 +43,7 @@ State is bounded: the held frames (at most ``lookahead_s`` of media time and
 ``velocity_window_s`` and its released boxes of the last ``size_smoothing_s`` (or
 ``box_smoothing_s``, the longer); a track's state is dropped once the tracker has
 removed it and its last frame is released, or (for trackers that report no removals)
-once it has not been seen for ``lookahead_s + max_gap_s``.
+once it has not been seen for ``lookahead_s`` plus the longest gap.
 
 Example:
     >>> gf = Smoother(SmoothingConfig(lookahead_s=1.0, max_gap_s=1.0))
@@ -236,6 +238,7 @@ class Smoother:
 
     def __init__(self, config: SmoothingConfig | None = None) -> None:
         self.config = config if config is not None else SmoothingConfig()
+        self.camera_still = False  # set by the lane from its tracker's judgement
         self._held: deque[_Held] = deque()
         self._table: _HeldTable | None = None  # the held frames' rows, built when needed
         self._tracks: dict[int, _Track] = {}
@@ -365,6 +368,13 @@ class Smoother:
             live_tracks=len(self._tracks),
         )
 
+    @property
+    def max_gap_s(self) -> float:
+        """The longest gap joined and interpolated now (media seconds): ``still_max_gap_s``
+        while :attr:`camera_still`, if longer, else ``max_gap_s``."""
+        base, longer = self.config.max_gap_s, self.config.still_gap_s
+        return max(base, longer) if longer is not None and self.camera_still else base
+
     # ------------------------------------------------------------------ internals
 
     def _fill(self, tid: int, track: _Track, box: npt.NDArray[np.float32], score: float,
@@ -372,7 +382,7 @@ class Smoother:
         """Interpolates ``tid`` over the held frames between its last box and ``box``."""
         if not self._held or track.last_pts >= self._held[-1].meta.pts_s - TIME_TOLERANCE_S:
             return  # seen in the previous frame: no gap
-        if pts - track.last_pts > self.config.max_gap_s + TIME_TOLERANCE_S:
+        if pts - track.last_pts > self.max_gap_s + TIME_TOLERANCE_S:
             return
         if self._released_pts > track.last_pts + TIME_TOLERANCE_S:
             return  # part of the gap is already released: leave it whole rather than half
@@ -433,8 +443,10 @@ class Smoother:
 
     def _forget_idle(self, released_pts: float) -> None:
         """Safety net for trackers that never report removals: forgets tracks unseen for
-        longer than lookahead_s + max_gap_s before the last released frame."""
-        horizon = released_pts - self.config.lookahead_s - self.config.max_gap_s
+        longer than lookahead_s + the longest gap (still or not) before the last released
+        frame."""
+        longest = max(self.config.max_gap_s, self.config.still_gap_s or 0.0)
+        horizon = released_pts - self.config.lookahead_s - longest
         idle = [tid for tid, t in self._tracks.items() if t.last_pts < horizon]
         if idle:
             gone = set(idle)
@@ -552,7 +564,8 @@ class Smoother:
         starts = {cid: _start_of(c) for cid, c in self._tracks.items()
                   if cid != tid and self._can_succeed(c)}
         cand_ids = list(starts)
-        k = choose_successor(_end_of(track), [starts[c] for c in cand_ids], self.config)
+        k = choose_successor(_end_of(track), [starts[c] for c in cand_ids], self.config,
+                             self.max_gap_s)
         if k is None:
             return False
         best = cand_ids[k]

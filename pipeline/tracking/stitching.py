@@ -76,14 +76,16 @@ def _height(box: npt.NDArray[np.floating]) -> float:
     return max(float(box[3] - box[1]), 1.0)
 
 
-def join_cost(end: Tracklet, start: Tracklet, config: SmoothingConfig) -> float:
+def join_cost(end: Tracklet, start: Tracklet, config: SmoothingConfig,
+              max_gap_s: float | None = None) -> float:
     """How well ``start`` (a later track's first box) continues ``end`` (an ended track's
     last box): motion miss over its tolerance plus height change over its tolerance, each
-    in 0..1; ``inf`` when the pair is not allowed (class, timing, size or motion gate)."""
+    in 0..1; ``inf`` when the pair is not allowed (class, timing, size or motion gate).
+    ``max_gap_s`` (seconds) overrides ``config.max_gap_s`` (the smoother's gap in force)."""
     gap = start.pts_s - end.pts_s
     if start.cls != end.cls or gap <= TIME_TOLERANCE_S:
         return math.inf
-    if gap > config.max_gap_s + TIME_TOLERANCE_S:
+    if gap > (config.max_gap_s if max_gap_s is None else max_gap_s) + TIME_TOLERANCE_S:
         return math.inf
     h = _height(end.box)
     size = abs(math.log(_height(start.box) / h)) / math.log(config.max_size_ratio)
@@ -103,13 +105,13 @@ def join_cost(end: Tracklet, start: Tracklet, config: SmoothingConfig) -> float:
 
 
 def choose_successor(end: Tracklet, starts: Sequence[Tracklet],
-                     config: SmoothingConfig) -> int | None:
+                     config: SmoothingConfig, max_gap_s: float | None = None) -> int | None:
     """Index of the start that continues ``end`` at least :func:`join_cost`, or None when
     no start is allowed, the least cost exceeds ``max_join_cost``, or the choice is
     ambiguous: another start comes within ``join_margin`` of the least cost."""
     if not starts:
         return None
-    cost = np.array([join_cost(end, s, config) for s in starts])
+    cost = np.array([join_cost(end, s, config, max_gap_s) for s in starts])
     best = int(np.argmin(cost))
     least = float(cost[best])
     if not math.isfinite(least) or least > config.max_join_cost + 1e-9:

@@ -137,6 +137,13 @@ def test_offline_the_default_lane_keeps_a_person_hidden_for_1_8_s_on_a_still_cam
     assert lane_ids(hidden, TrackerConfig(still_lost_buffer_s=None), SmoothingConfig()) == 2
 
 
+def test_offline_the_smoother_joins_a_1_2_s_gap_only_on_a_still_camera():
+    # The tracker gives up after 0.7 s (its still-camera coasting off); the smoother,
+    # told by the lane that the camera is still, joins the two tracks over 1.2 s.
+    hidden, coast = (3.0, 4.2), TrackerConfig(still_lost_buffer_s=None)
+    assert lane_ids(hidden, coast, SmoothingConfig()) == 1
+    assert lane_ids(hidden, coast, SmoothingConfig(still_max_gap_s=None)) == 2
+
 
 def coasting_for_s(growth: float) -> float:
     """Media seconds the middle walker, missed from 3 s on, is output at its predicted box

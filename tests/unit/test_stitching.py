@@ -36,8 +36,8 @@ def test_a_person_who_walks_on_continues_at_no_cost():
 
 
 def test_someone_walking_the_other_way_does_not_continue():
-    assert math.isinf(join_cost(end(vx=80.0), start(180.0, t=2.0, vx=-80.0), CFG))
-    assert join_cost(end(vx=80.0), start(180.0, t=2.0, vx=80.0), CFG) == pytest.approx(0.0)
+    assert math.isinf(join_cost(end(vx=120.0), start(172.0, t=1.6, vx=-120.0), CFG))
+    assert join_cost(end(vx=120.0), start(172.0, t=1.6, vx=120.0), CFG) == pytest.approx(0.0)
 
 
 @pytest.mark.parametrize(("later", "why"), [
