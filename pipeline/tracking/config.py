@@ -128,7 +128,7 @@ class TrackerConfig(StrictModel):
     )
     still_coast_output_s: float | None = Field(
         0.5, ge=0.0, le=3600.0,
-        description="coast_output_s while the camera is judged still (as "
+        description="coast_output_s (if longer) while the camera is judged still (as "
         "still_lost_buffer_s); None: coast_output_s always. A moving camera shifts everyone "
         "in the image, so a predicted box goes wrong sooner than on a still one.",
     )

@@ -72,6 +72,7 @@ from pipeline.boxes import iou_matrix
 from pipeline.errors import InputError
 from pipeline.tracking.config import SmoothingConfig
 from pipeline.tracking.tracker import Births
+from pipeline.tracking.still_camera import in_force
 from pipeline.tracking.stitching import Tracklet, choose_successor
 from pipeline.types import FrameMeta, TrackedFrame, Tracks
 
@@ -372,8 +373,7 @@ class Smoother:
     def max_gap_s(self) -> float:
         """The longest gap joined and interpolated now (media seconds): ``still_max_gap_s``
         while :attr:`camera_still`, if longer, else ``max_gap_s``."""
-        base, longer = self.config.max_gap_s, self.config.still_gap_s
-        return max(base, longer) if longer is not None and self.camera_still else base
+        return in_force(self.config.max_gap_s, self.config.still_gap_s, self.camera_still)
 
     # ------------------------------------------------------------------ internals
 

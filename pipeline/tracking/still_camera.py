@@ -2,9 +2,11 @@
 
 Longer gaps keep identity through long occlusions on a still camera, but on a camera that
 moves forward (carried by a walker, on a car) they join two different people: everyone's
-image moves, and a track coasting for seconds lands on whoever is there. The tracker
-coasts longer (``TrackerConfig.still_lost_buffer_s``, 2 s instead of 0.7) only while this
-judge says the camera is still.
+image moves, and a track coasting for seconds lands on whoever is there. Three settings
+take their longer ``still_*`` value only while this judge says the camera is still
+(:func:`in_force`): the tracker's lost buffer (``still_lost_buffer_s``, 2 s instead of
+0.7), live mode's coasting output (``still_coast_output_s``, 0.5 s instead of 0.2) and
+the smoother's longest gap (``still_max_gap_s``, 1.5 s instead of 0.7).
 
 What it reads: each confirmed track's rate of growth, d(log height)/dt (1/s), from its
 motion model. On a still camera people grow or shrink only as they walk towards or away
@@ -44,6 +46,12 @@ import numpy.typing as npt
 
 MAX_SAMPLES = 4096
 """Most values kept however high the frame rate (bounds memory)."""
+
+
+def in_force(base: float, still_value: float | None, still: bool) -> float:
+    """The value a ``still_*`` setting gives now: ``still_value`` while the camera is
+    judged ``still``, if set and longer, else ``base`` (media seconds)."""
+    return max(base, still_value) if still_value is not None and still else base
 
 
 class StillCameraJudge:

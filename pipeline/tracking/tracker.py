@@ -79,7 +79,7 @@ from pipeline.errors import InputError
 from pipeline.tracking.association import SimilarityFn, assign, direction_agreement
 from pipeline.tracking.config import TrackerConfig
 from pipeline.tracking.kalman import BoxKalman, boxes_xyxy
-from pipeline.tracking.still_camera import StillCameraJudge
+from pipeline.tracking.still_camera import StillCameraJudge, in_force
 from pipeline.types import Detections, Tracks
 
 log = logging.getLogger(__name__)
@@ -307,15 +307,15 @@ class ByteTracker:
     def lost_buffer_s(self) -> float:
         """The lost buffer in force: ``still_lost_buffer_s`` while the camera is judged
         still, else ``lost_buffer_s`` (media seconds)."""
-        base, longer = self.config.lost_buffer_s, self.config.still_lost_buffer_s
-        return max(base, longer) if longer is not None and self._still.still else base
+        return in_force(self.config.lost_buffer_s, self.config.still_lost_buffer_s,
+                        self._still.still)
 
     @property
     def coast_output_s(self) -> float:
         """The coasting output in force: ``still_coast_output_s`` while the camera is
-        judged still (when set), else ``coast_output_s`` (media seconds)."""
-        still = self.config.still_coast_output_s
-        return still if still is not None and self._still.still else self.config.coast_output_s
+        judged still, if longer, else ``coast_output_s`` (media seconds)."""
+        return in_force(self.config.coast_output_s, self.config.still_coast_output_s,
+                        self._still.still)
 
     def hold(self, pts_s: float) -> None:
         """Advances to media time ``pts_s`` over a frame the detector did not see because

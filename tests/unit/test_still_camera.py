@@ -9,9 +9,10 @@ for a while; a still camera keeps them (the tracker coasts 2 s), a moving one do
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pipeline.tracking import ByteTracker, CameraLane, SmoothingConfig, TrackerConfig
-from pipeline.tracking.still_camera import StillCameraJudge
+from pipeline.tracking.still_camera import StillCameraJudge, in_force
 from pipeline.types import Detections, FrameMeta
 
 FPS = 10.0
@@ -160,3 +161,11 @@ def coasting_for_s(growth: float) -> float:
 def test_live_output_coasts_longer_on_a_still_camera():
     assert coasting_for_s(0.0) == 0.5
     assert coasting_for_s(0.2) == 0.2
+
+
+@pytest.mark.parametrize(("still_value", "still", "value"),
+                         [(2.0, True, 2.0), (2.0, False, 0.7), (0.5, True, 0.7),
+                          (None, True, 0.7)])
+def test_a_still_setting_applies_only_while_still_and_only_if_longer(still_value, still,
+                                                                    value):
+    assert in_force(0.7, still_value, still) == value
