@@ -263,6 +263,21 @@ class SmoothingConfig(StrictModel):
         "them. At most lookahead_s (left at its default, it shortens to a shorter "
         "lookahead_s). None: max_gap_s always.",
     )
+    min_track_s: float = Field(
+        0.5, ge=0.0, le=60.0,
+        description="A track that ends (the tracker gave it up, and no later track "
+        "continues it) having lasted less than this many media seconds, first box to "
+        "last, is left out of the output: short tracks are more often false or doubled "
+        "detections than people, and each would count as one more person. A track there "
+        "from the stream's start is kept (it may have begun before). Unless the camera is "
+        "judged still (still_min_track_s). At most lookahead_s; 0 keeps every track.",
+    )
+    still_min_track_s: float | None = Field(
+        1.0, ge=0.0, le=60.0,
+        description="min_track_s (if longer) while the tracker judges the camera still: "
+        "there a person stays in view for seconds, while in front of a moving camera "
+        "people pass in a moment. At most lookahead_s. None: min_track_s always.",
+    )
     max_jump: float = Field(
         0.6, ge=0.0, le=20.0,
         description="Greatest distance between a successor's first box centre and where "
@@ -363,8 +378,10 @@ class SmoothingConfig(StrictModel):
     def _check(self) -> SmoothingConfig:
         held = "later boxes are averaged in only while held"
         bridged = "a gap is bridged only while its frames are held"
+        judged = "a track's length is judged while its first frame is held"
         for name, why in (("box_smoothing_s", held), ("size_smoothing_s", held),
-                          ("max_gap_s", bridged), ("still_max_gap_s", bridged)):
+                          ("max_gap_s", bridged), ("still_max_gap_s", bridged),
+                          ("min_track_s", judged), ("still_min_track_s", judged)):
             value = getattr(self, name)
             # Left at their defaults, all but max_gap_s shorten to a shorter lookahead_s.
             explicit = name == "max_gap_s" or name in self.model_fields_set

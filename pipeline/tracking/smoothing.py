@@ -20,6 +20,12 @@ afford, :class:`Smoother` repairs this:
   border (someone came in), a new track whose first box duplicates another track's box,
   and a new track shorter than ``min_successor_s`` (fragments are more often false than
   the lost person).
+- **Short tracks**: a track that ended (removed by the tracker, continued by no later
+  track) having lasted less than ``min_track_s`` (``still_min_track_s`` while the
+  camera is still) is left out: such tracks are more often false or doubled detections
+  than people, and each would count as one more person. Judged when its first frame is
+  released, when the lookahead already shows every track that could continue it; a
+  track there from the stream's first frame is kept.
 - **Births**: the tracker confirms a track only on its ``min_hits``-th box, so the box
   that started it left the tracker without an id; :meth:`Smoother.backfill` puts it back
   in its held frame under the track's id (``backfill_births``).
@@ -177,6 +183,7 @@ class _Track:
     removed: bool = False
     born_at_edge: bool = False
     born_on_other: bool = False  # first box duplicated another track's box
+    kept: bool = False  # lasted min_track_s: its boxes are released from now on
 
     def observe(self, pts: float, box: npt.NDArray[np.float32], score: float,
                 window_s: float) -> None:
@@ -245,6 +252,7 @@ class Smoother:
         self._tracks: dict[int, _Track] = {}
         self._out_of: dict[int, int] = {}  # tracker id -> output id
         self._released_pts = -math.inf
+        self._first_pts = math.nan  # the stream's first frame
         self._last_pts = -math.inf
         self._last_index: int | None = None
         self._frames_in = 0
@@ -290,6 +298,8 @@ class Smoother:
                 f"the previous frame {self._last_index}",
                 "frame_index",
             )
+        if math.isnan(self._first_pts):
+            self._first_pts = pts
         self._last_pts, self._last_index = max(pts, self._last_pts), meta.frame_index
         self._frames_in += 1
         cfg = self.config
@@ -429,17 +439,48 @@ class Smoother:
                     if (self._at_edge(track.last_box, frame.meta)
                             or not self._stitch(tid, track)):
                         ended.append(tid)
+            keep = self._long_enough(frame)
             boxes = self._smoothed(frame)
+            tracks = Tracks(boxes, frame.scores, frame.classes, frame.ids)
             for tid in ended:
                 del self._tracks[tid]
             self._forget_idle(frame.meta.pts_s)
             out.append(TrackedFrame(
                 frame.meta,
-                Tracks(boxes, frame.scores, frame.classes, frame.ids),
+                tracks if keep.all() else tracks.filter(keep),
                 np.array(sorted(frame.removed), np.int64),
             ))
             self._frames_out += 1
         return out
+
+    def _long_enough(self, frame: _Held) -> npt.NDArray[np.bool_]:
+        """(n,) whether each row of ``frame`` (about to be released) is released: its
+        track has lasted the ``min_track_s`` in force (``still_min_track_s`` while the
+        camera is still), or has not ended yet (it may still last). A short track that
+        has ended is first offered a successor (:meth:`_stitch`), now rather than when
+        its last frame is released: the lookahead already shows every later track that
+        could continue it, and joined, it may be long enough."""
+        cfg = self.config
+        shortest = min(in_force(cfg.min_track_s, cfg.still_min_track_s, self.camera_still),
+                       cfg.lookahead_s) - TIME_TOLERANCE_S
+        keep = np.ones(len(frame.ids), np.bool_)
+        if shortest <= 0.0:
+            return keep
+        for row, tid in enumerate(frame.ids.tolist()):
+            track = self._tracks.get(tid)
+            if track is None or track.kept:
+                continue
+            if track.first_pts - self._first_pts < shortest:
+                track.kept = True  # there from the stream's start: it may have lasted
+                continue
+            if (track.removed and track.last_pts - track.first_pts < shortest
+                    and not self._at_edge(track.last_box, frame.meta)):
+                self._stitch(tid, track)
+            if track.last_pts - track.first_pts >= shortest:
+                track.kept = True
+            elif track.removed:
+                keep[row] = False
+        return keep
 
     def _forget_idle(self, released_pts: float) -> None:
         """Safety net for trackers that never report removals: forgets tracks unseen for

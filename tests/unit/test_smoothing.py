@@ -77,6 +77,9 @@ def script(n: int, *walks: dict, removed: dict[int, list[int]] | None = None):
          "box_smoothing_s (3.0) must not exceed lookahead_s (2.0)"),
         ({"size_smoothing_s": 3.0, "lookahead_s": 2.0},
          "size_smoothing_s (3.0) must not exceed lookahead_s (2.0)"),
+        ({"min_track_s": 2.5, "lookahead_s": 2.0},
+         "min_track_s (2.5) must not exceed lookahead_s (2.0)"),
+        ({"still_min_track_s": 3.5}, "still_min_track_s (3.5) must not exceed lookahead_s"),
         ({"lookahead_s": 0.0}, "greater than 0"),
         ({"max_size_ratio": 0.5}, "greater than or equal to 1"),
         ({"max_gap_frames": 5}, "Extra inputs are not permitted"),
@@ -220,12 +223,67 @@ def test_still_max_gap_s_joins_a_longer_gap_only_while_the_camera_is_still(still
     # camera's 1.5 s.
     frames = script(80, walk(1, range(0, 10), 100, 0), walk(2, range(41, 80), 100, 0),
                     removed={20: [1]})
-    gf = Smoother(SmoothingConfig(**NO_SMOOTHING))
+    # Every track kept, however short: this is about the gap.
+    gf = Smoother(SmoothingConfig(min_track_s=0.0, still_min_track_s=None, **NO_SMOOTHING))
     gf.camera_still = still
     out = feed(gf, frames)
     assert gf.max_gap_s == (1.5 if still else 0.7)
     assert gf.stats().stitched == int(still)
     assert {t for f in out for t in f.tracks.track_ids.tolist()} == ({1} if still else {1, 2})
+
+
+# ----------------------------------------------------------------------------- short tracks
+
+
+def output_ids(out: list[TrackedFrame]) -> set[int]:
+    return {t for f in out for t in f.tracks.track_ids.tolist()}
+
+
+@pytest.mark.parametrize(("frames_seen", "kept"), [(10, False), (13, True)])
+def test_a_track_that_ended_shorter_than_min_track_s_is_left_out(frames_seen, kept):
+    # 10 frames at 25 fps last 0.36 s, 13 frames 0.48 s (first box to last), from 1.2 s
+    # into the stream; a person standing at x=400 stays throughout.
+    frames = script(130, walk(1, range(30, 30 + frames_seen), 100, 5),
+                    walk(3, range(130), 400, 0), removed={60: [1]})
+    gf = Smoother(SmoothingConfig(min_track_s=0.45, **NO_SMOOTHING))
+    assert output_ids(feed(gf, frames)) == ({1, 3} if kept else {3})
+
+
+@pytest.mark.parametrize("still", [True, False])
+def test_still_min_track_s_applies_only_while_the_camera_is_still(still):
+    frames = script(130, walk(1, range(30, 50), 100, 5), walk(3, range(130), 400, 0),
+                    removed={70: [1]})  # track 1 lasts 0.76 s, from 1.2 s in
+    gf = Smoother(SmoothingConfig(min_track_s=0.5, still_min_track_s=1.0, **NO_SMOOTHING))
+    gf.camera_still = still
+    assert output_ids(feed(gf, frames)) == ({3} if still else {1, 3})
+
+
+def test_a_short_track_that_a_later_one_continues_keeps_its_boxes():
+    # Track 1 (0.36 s, from 1.2 s in) is lost and comes back as track 2: joined, the
+    # person's track is long enough, and its first boxes are not dropped.
+    frames = script(90, walk(1, range(30, 40), 100, 5), walk(2, range(43, 90), 100, 5),
+                    removed={44: [1]})
+    gf = Smoother(SmoothingConfig(min_track_s=1.0, **NO_SMOOTHING))
+    out = feed(gf, frames)
+    assert ids_by_frame(out) == [[]] * 30 + [[1]] * 60
+    assert gf.stats().stitched == 1
+
+
+def test_a_short_track_there_from_the_streams_start_is_kept():
+    # Track 1 is in the first frame and leaves 0.36 s later: it may have been in view
+    # for long before the stream (or the clip) began, so its length says nothing.
+    frames = script(100, walk(3, range(100), 400, 0), walk(1, range(0, 10), 100, 5),
+                    removed={30: [1]})
+    out = feed(Smoother(SmoothingConfig(min_track_s=1.0, **NO_SMOOTHING)), frames)
+    assert output_ids(out) == {1, 3}
+
+
+def test_a_short_track_not_yet_ended_is_kept():
+    # The tracker has not given track 1 up when its first frame is released (no removal
+    # before the stream ends): it might still last, so it is kept.
+    frames = script(100, walk(1, range(30, 35), 100, 5), walk(3, range(100), 400, 0))
+    out = feed(Smoother(SmoothingConfig(min_track_s=1.0, **NO_SMOOTHING)), frames)
+    assert output_ids(out) == {1, 3}
 
 
 def test_box_smoothing_averages_jitter_over_the_window():
