@@ -268,9 +268,10 @@ class SmoothingConfig(StrictModel):
         description="A track that ends (the tracker gave it up, and no later track "
         "continues it) having lasted less than this many media seconds, first box to "
         "last, is left out of the output: short tracks are more often false or doubled "
-        "detections than people, and each would count as one more person. A track there "
-        "from the stream's start is kept (it may have begun before). Unless the camera is "
-        "judged still (still_min_track_s). At most lookahead_s; 0 keeps every track.",
+        "detections than people, and each would count as one more person. A track that "
+        "began within this time of the stream's start is kept (it may have begun before). "
+        "Unless the camera is judged still (still_min_track_s). At most lookahead_s; 0 "
+        "keeps every track.",
     )
     still_min_track_s: float | None = Field(
         1.0, ge=0.0, le=60.0,

@@ -25,7 +25,8 @@ afford, :class:`Smoother` repairs this:
   camera is still) is left out: such tracks are more often false or doubled detections
   than people, and each would count as one more person. Judged when its first frame is
   released, when the lookahead already shows every track that could continue it; a
-  track there from the stream's first frame is kept.
+  track that began within that length of the stream's start is kept (it may have begun
+  before).
 - **Births**: the tracker confirms a track only on its ``min_hits``-th box, so the box
   that started it left the tracker without an id; :meth:`Smoother.backfill` puts it back
   in its held frame under the track's id (``backfill_births``).
@@ -471,7 +472,7 @@ class Smoother:
             if track is None or track.kept:
                 continue
             if track.first_pts - self._first_pts < shortest:
-                track.kept = True  # there from the stream's start: it may have lasted
+                track.kept = True  # began with the stream: it may have begun before
                 continue
             if (track.removed and track.last_pts - track.first_pts < shortest
                     and not self._at_edge(track.last_box, frame.meta)):
