@@ -17,9 +17,22 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, model_validator
 
 from pipeline.config import StrictModel
+
+
+def _still_field(default: float, base: str, le: float, why: str) -> Any:
+    """A ``still_*`` setting: ``base``'s value (media seconds) while the tracker judges the
+    camera still (:func:`pipeline.tracking.still_camera.in_force`)."""
+    return Field(
+        default, ge=0.0, le=le,
+        description=f"{base} (if longer) while the tracker judges the camera still from the "
+        "tracked people themselves (pipeline.tracking.still_camera: their median growth "
+        f"rate stays small); None: {base} always. {why}",
+    )
 
 
 class TrackerConfig(StrictModel):
@@ -83,13 +96,10 @@ class TrackerConfig(StrictModel):
         description="Media seconds a confirmed track is kept, coasting on its motion model, "
         "after its last matched detection; a detection later than that starts a new id.",
     )
-    still_lost_buffer_s: float | None = Field(
-        2.0, ge=0.0, le=3600.0,
-        description="lost_buffer_s (if longer) while the camera is judged still from the "
-        "tracked people themselves (pipeline.tracking.still_camera: their median growth "
-        "rate stays small); None: lost_buffer_s always. Longer coasting keeps people "
-        "hidden for a few seconds on a still camera, but on a camera that moves forward "
-        "it hands their track to someone else (docs/identity-history.md, sixth round).",
+    still_lost_buffer_s: float | None = _still_field(
+        2.0, "lost_buffer_s", 3600.0, "Longer coasting keeps people hidden for a few "
+        "seconds on a still camera, but on a camera that moves forward it hands their "
+        "track to someone else (docs/identity-history.md, sixth round).",
     )
     still_window_s: float = Field(
         3.0, gt=0.0, le=60.0,
@@ -126,11 +136,9 @@ class TrackerConfig(StrictModel):
         "the output. 0: only detected boxes are output. Offline the smoother interpolates "
         "gaps instead, and this is not used.",
     )
-    still_coast_output_s: float | None = Field(
-        0.5, ge=0.0, le=3600.0,
-        description="coast_output_s (if longer) while the camera is judged still (as "
-        "still_lost_buffer_s); None: coast_output_s always. A moving camera shifts everyone "
-        "in the image, so a predicted box goes wrong sooner than on a still one.",
+    still_coast_output_s: float | None = _still_field(
+        0.5, "coast_output_s", 3600.0, "A moving camera shifts everyone in the image, so "
+        "a predicted box goes wrong sooner than on a still one.",
     )
     max_height_ratio: float | None = Field(
         1.4, ge=1.0, le=100.0,
@@ -255,13 +263,10 @@ class SmoothingConfig(StrictModel):
         "Longer gaps join more occluded people and risk joining two "
         "different people who pass the same place.",
     )
-    still_max_gap_s: float | None = Field(
-        1.5, ge=0.0, le=60.0,
-        description="max_gap_s (if longer) while the tracker judges the camera still "
-        "(TrackerConfig.still_lost_buffer_s has the same test): on a still camera a hidden "
-        "person comes back where they were lost; on a moving one the scene shifts under "
-        "them. At most lookahead_s (left at its default, it shortens to a shorter "
-        "lookahead_s). None: max_gap_s always.",
+    still_max_gap_s: float | None = _still_field(
+        1.5, "max_gap_s", 60.0, "On a still camera a hidden person comes back where they "
+        "were lost; on a moving one the scene shifts under them. At most lookahead_s (left "
+        "at its default, it shortens to a shorter lookahead_s).",
     )
     min_track_s: float = Field(
         0.5, ge=0.0, le=60.0,
@@ -273,11 +278,10 @@ class SmoothingConfig(StrictModel):
         "Unless the camera is judged still (still_min_track_s). At most lookahead_s; 0 "
         "keeps every track.",
     )
-    still_min_track_s: float | None = Field(
-        1.0, ge=0.0, le=60.0,
-        description="min_track_s (if longer) while the tracker judges the camera still: "
-        "there a person stays in view for seconds, while in front of a moving camera "
-        "people pass in a moment. At most lookahead_s. None: min_track_s always.",
+    still_min_track_s: float | None = _still_field(
+        1.0, "min_track_s", 60.0, "On a still camera a person stays in view for seconds; in "
+        "front of a moving one people pass in a moment. At most lookahead_s (left at its "
+        "default, it shortens to a shorter lookahead_s).",
     )
     max_jump: float = Field(
         0.6, ge=0.0, le=20.0,

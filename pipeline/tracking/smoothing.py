@@ -386,6 +386,14 @@ class Smoother:
         while :attr:`camera_still`, if longer, else ``max_gap_s``."""
         return in_force(self.config.max_gap_s, self.config.still_gap_s, self.camera_still)
 
+    @property
+    def min_track_s(self) -> float:
+        """The shortest ended track kept now (media seconds): ``still_min_track_s`` while
+        :attr:`camera_still`, if longer, else ``min_track_s``; at most ``lookahead_s``."""
+        cfg = self.config
+        return min(in_force(cfg.min_track_s, cfg.still_min_track_s, self.camera_still),
+                   cfg.lookahead_s)
+
     # ------------------------------------------------------------------ internals
 
     def _fill(self, tid: int, track: _Track, box: npt.NDArray[np.float32], score: float,
@@ -461,9 +469,7 @@ class Smoother:
         has ended is first offered a successor (:meth:`_stitch`), now rather than when
         its last frame is released: the lookahead already shows every later track that
         could continue it, and joined, it may be long enough."""
-        cfg = self.config
-        shortest = min(in_force(cfg.min_track_s, cfg.still_min_track_s, self.camera_still),
-                       cfg.lookahead_s) - TIME_TOLERANCE_S
+        shortest = self.min_track_s - TIME_TOLERANCE_S
         keep = np.ones(len(frame.ids), np.bool_)
         if shortest <= 0.0:
             return keep

@@ -255,6 +255,7 @@ def test_still_min_track_s_applies_only_while_the_camera_is_still(still):
                     removed={70: [1]})  # track 1 lasts 0.76 s, from 1.2 s in
     gf = Smoother(SmoothingConfig(min_track_s=0.5, still_min_track_s=1.0, **NO_SMOOTHING))
     gf.camera_still = still
+    assert gf.min_track_s == (1.0 if still else 0.5)
     assert output_ids(feed(gf, frames)) == ({3} if still else {1, 3})
 
 
