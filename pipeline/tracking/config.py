@@ -5,9 +5,10 @@ the same config behaves the same at 10, 25 or 30 fps and when frames are dropped
 Motion noise is given per second and relative to box size, so it does not depend on
 the frame rate or on how far the camera is from the people.
 
-The defaults were chosen with ``benchmarks/tracking.py`` (perturbed ground truth and
-real video of TUD-Campus and TUD-Stadtmitte, bundled person detector at threshold 0.1);
-where they differ from ByteTrack's, the field says why.
+The defaults were chosen on the development seeds of the long-sequence identity benchmark
+(``benchmarks/identity_sweep.py``), then checked on its held-out seeds and on the real
+TUD videos (``benchmarks/accuracy.py``); docs/identity-history.md gives each choice with
+its figures. Where a default differs from ByteTrack's, the field says why.
 
 Example:
     >>> cfg = TrackerConfig(lost_buffer_s=2.0)
@@ -173,9 +174,8 @@ class TrackerConfig(StrictModel):
         "gains up to +/- weight/2, times the detection's score, as the detection lies ahead "
         "of the track along its direction of motion (+), across it (0) or behind it (-). "
         "It keeps people who meet or pass each other from trading ids. 0 turns it off. "
-        "0.7 (tuned on TUD) let direction outweigh a large IoU difference and traded ids "
-        "on the long sequences of the identity benchmark (live ETH-Sunnyday 10.7 id "
-        "switches for the best peer, 20 with 0.7, 14 with 0.35); OC-SORT uses 0.2.",
+        "Too large, direction outweighs a large IoU difference and ids are traded the "
+        "other way; OC-SORT uses 0.2.",
     )
     direction_window_s: float = Field(
         0.16, gt=0.0, le=10.0,
@@ -207,9 +207,8 @@ class TrackerConfig(StrictModel):
     velocity_noise: float = Field(
         0.2, ge=0.0, le=100.0,
         description="Process noise of the velocities, in box widths/heights per second per "
-        "square root of a second: how quickly people change speed or direction. 0.2 "
-        "(from 0.3, with direction_weight 0.35): a steadier velocity for the momentum "
-        "term; measured on the identity benchmark and TUD in the README.",
+        "square root of a second: how quickly people change speed or direction. Lower "
+        "gives a steadier velocity, which the momentum term (direction_weight) reads.",
     )
     initial_velocity_std: float = Field(
         1.0, gt=0.0, le=100.0,
@@ -342,9 +341,8 @@ class SmoothingConfig(StrictModel):
         True,
         description="Put back the first box of each track, which the tracker saw while "
         "the track was still tentative (before min_hits) and so released without an id, "
-        "into its held frame under the track's id. Measured on the identity benchmark "
-        "(development seeds): +0.7 HOTA point of mean margin over the best peer, worst "
-        "+1.1; on TUD (accuracy.py) +1.4 (Campus) and +0.6 (Stadtmitte).",
+        "into its held frame under the track's id, so that each person's track starts "
+        "where they were first detected.",
     )
     interpolate: bool = Field(
         True,
@@ -369,9 +367,8 @@ class SmoothingConfig(StrictModel):
         "jitters from frame to frame. It does not move the anchor, so counts, visits and "
         "dwell do not depend on it; it makes boxes fit people better. At most "
         "lookahead_s (left at its default, it shortens to a shorter lookahead_s). "
-        "Measured: 0.3 s gains 0.1 HOTA point of mean margin on the identity benchmark "
-        "(0.5 on its worst sequence, where the camera moves) and loses 0.5-0.7 on TUD "
-        "(accuracy.py); 0 loses on both.",
+        "Shorter windows follow fast size changes (people close to a moving camera); 0 "
+        "releases sizes as detected.",
     )
     max_held_frames: int = Field(
         4096, ge=1, le=1_000_000,
