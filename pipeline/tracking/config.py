@@ -359,16 +359,21 @@ class SmoothingConfig(StrictModel):
         "lookahead_s (left at its default, it shortens to a shorter lookahead_s).",
     )
     size_smoothing_s: float = Field(
-        1.0, ge=0.0, le=10.0,
+        0.5, ge=0.0, le=10.0,
         description="Each released box's width and height are the means of its track's "
-        "within this many media seconds either side (centred like box_smoothing_s). A "
-        "person's size changes slowly, and steadily while they walk towards or away from "
-        "the camera (a centred mean keeps a steady change), while the detector's box size "
-        "jitters from frame to frame. It does not move the anchor, so counts, visits and "
-        "dwell do not depend on it; it makes boxes fit people better. At most "
-        "lookahead_s (left at its default, it shortens to a shorter lookahead_s). "
-        "Shorter windows follow fast size changes (people close to a moving camera); 0 "
-        "releases sizes as detected.",
+        "within this many media seconds either side (centred like box_smoothing_s), "
+        "unless the camera is judged still (still_size_smoothing_s). The detector's box "
+        "size jitters from frame to frame while a person's size changes steadily (a "
+        "centred mean keeps a steady change); shorter windows follow faster changes. It "
+        "does not move the anchor, so counts, visits and dwell do not depend on it; it "
+        "makes boxes fit people better. At most lookahead_s (left at its default, it "
+        "shortens to a shorter lookahead_s); 0 releases sizes as detected.",
+    )
+    still_size_smoothing_s: float | None = _still_field(
+        1.0, "size_smoothing_s", 10.0, "A moving camera passes people close by, and their "
+        "size in the image changes quickly and unevenly; on a still one it changes slowly "
+        "and a longer mean fits it better. At most lookahead_s (left at its default, it "
+        "shortens to a shorter lookahead_s).",
     )
     max_held_frames: int = Field(
         4096, ge=1, le=1_000_000,
@@ -382,6 +387,7 @@ class SmoothingConfig(StrictModel):
         bridged = "a gap is bridged only while its frames are held"
         judged = "a track's length is judged while its first frame is held"
         for name, why in (("box_smoothing_s", held), ("size_smoothing_s", held),
+                          ("still_size_smoothing_s", held),
                           ("max_gap_s", bridged), ("still_max_gap_s", bridged),
                           ("min_track_s", judged), ("still_min_track_s", judged)):
             value = getattr(self, name)
@@ -408,6 +414,14 @@ class SmoothingConfig(StrictModel):
 
     @property
     def size_window_s(self) -> float:
-        """The size-smoothing window in use: ``size_smoothing_s``, shortened to
+        """The size-smoothing window on a moving camera: ``size_smoothing_s``, shortened to
         ``lookahead_s`` when left at its default (later boxes exist only while held)."""
         return min(self.size_smoothing_s, self.lookahead_s)
+
+    @property
+    def still_size_window_s(self) -> float | None:
+        """The size-smoothing window while the camera is still: ``still_size_smoothing_s``,
+        shortened like :attr:`size_window_s`; None when not set."""
+        if self.still_size_smoothing_s is None:
+            return None
+        return min(self.still_size_smoothing_s, self.lookahead_s)

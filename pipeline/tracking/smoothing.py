@@ -36,7 +36,8 @@ afford, :class:`Smoother` repairs this:
 - **Box smoothing**: each released box takes its anchor (bottom centre, the point lines
   and zones use) from the mean of its track's anchors within ``box_smoothing_s`` either
   side, and its width and height from the means within the longer ``size_smoothing_s``
-  (centred windows, shrunk symmetrically near the track's ends). This takes out the
+  (``still_size_smoothing_s``, longer still, while the camera is still; centred windows,
+  shrunk symmetrically near the track's ends). This takes out the
   detector's frame-to-frame jitter: of the anchor over a short window, so that turns
   stay sharp, and of the size, which changes slowly, over a long one.
 
@@ -47,8 +48,8 @@ accordingly (an id is reported removed only when the joined track ends).
 
 State is bounded: the held frames (at most ``lookahead_s`` of media time and
 ``max_held_frames``), and per track a few boxes of its first and last
-``velocity_window_s`` and its released boxes of the last ``size_smoothing_s`` (or
-``box_smoothing_s``, the longer); a track's state is dropped once the tracker has
+``velocity_window_s`` and its released boxes of the last size or anchor window, the
+longer; a track's state is dropped once the tracker has
 removed it and its last frame is released, or (for trackers that report no removals)
 once it has not been seen for ``lookahead_s`` plus the longest gap.
 
@@ -394,6 +395,13 @@ class Smoother:
         return min(in_force(cfg.min_track_s, cfg.still_min_track_s, self.camera_still),
                    cfg.lookahead_s)
 
+    @property
+    def size_window_s(self) -> float:
+        """The size-smoothing window now (media seconds either side): the still one while
+        :attr:`camera_still`, if longer, else the moving one (at most ``lookahead_s``)."""
+        cfg = self.config
+        return in_force(cfg.size_window_s, cfg.still_size_window_s, self.camera_still)
+
     # ------------------------------------------------------------------ internals
 
     def _fill(self, tid: int, track: _Track, box: npt.NDArray[np.float32], score: float,
@@ -516,7 +524,7 @@ class Smoother:
         (row, media time, box) over the window, grouped sums (no loop over boxes).
         """
         w = self.config.anchor_window_s
-        ws = self.config.size_window_s
+        ws = self.size_window_s
         widest = max(w, ws)
         n = len(frame.ids)
         if not n or widest <= 0:

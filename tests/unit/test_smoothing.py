@@ -80,6 +80,8 @@ def script(n: int, *walks: dict, removed: dict[int, list[int]] | None = None):
         ({"min_track_s": 2.5, "lookahead_s": 2.0},
          "min_track_s (2.5) must not exceed lookahead_s (2.0)"),
         ({"still_min_track_s": 3.5}, "still_min_track_s (3.5) must not exceed lookahead_s"),
+        ({"still_size_smoothing_s": 3.5},
+         "still_size_smoothing_s (3.5) must not exceed lookahead_s"),
         ({"lookahead_s": 0.0}, "greater than 0"),
         ({"max_size_ratio": 0.5}, "greater than or equal to 1"),
         ({"max_gap_frames": 5}, "Extra inputs are not permitted"),
@@ -90,11 +92,12 @@ def test_config_rejects_bad_values(kwargs, message):
         SmoothingConfig(**kwargs)
 
 
-def test_the_default_size_window_shortens_to_a_short_lookahead():
-    short = SmoothingConfig(lookahead_s=0.5, max_gap_s=0.5)  # accepted
-    assert (short.size_smoothing_s, short.size_window_s) == (1.0, 0.5)
+def test_the_default_size_windows_shorten_to_a_short_lookahead():
+    short = SmoothingConfig(lookahead_s=0.3, max_gap_s=0.3)  # accepted
+    assert (short.size_smoothing_s, short.size_window_s) == (0.5, 0.3)
+    assert (short.still_size_smoothing_s, short.still_size_window_s) == (1.0, 0.3)
     frames = script(40, walk(1, range(40), 100.0, 2.0), removed={39: [1]})
-    out = feed(Smoother(SmoothingConfig(lookahead_s=0.5, max_gap_s=0.5)), frames)
+    out = feed(Smoother(SmoothingConfig(lookahead_s=0.3, max_gap_s=0.3)), frames)
     assert len(out) == 40
 
 
@@ -341,6 +344,22 @@ def test_size_is_smoothed_over_its_own_longer_window_and_the_anchor_is_not_moved
     short = feed(Smoother(SmoothingConfig(box_smoothing_s=0.04, size_smoothing_s=0.04)), frames)
     hs = np.array([f.tracks.boxes[0, 3] - f.tracks.boxes[0, 1] for f in short])
     assert np.abs(hs[middle] - 100).max() >= 10 / 3 - 1e-3
+
+
+@pytest.mark.parametrize("still", [True, False])
+def test_still_size_smoothing_s_applies_only_while_the_camera_is_still(still):
+    # The box height jitters +-10 px around 100 frame to frame (25 fps): a 1 s window
+    # (51 frames) leaves 1/51 of it, a 0.5 s one (25 frames) 1/25.
+    n = 90
+    frames = [(tracks((1, box(100.0 + 3.0 * k, h=100 + 10 * (-1) ** k))),
+               [1] if k == n - 1 else []) for k in range(n)]
+    gf = Smoother(SmoothingConfig(size_smoothing_s=0.5, still_size_smoothing_s=1.0))
+    gf.camera_still = still
+    assert gf.size_window_s == (1.0 if still else 0.5)
+    out = feed(gf, frames)
+    left = np.abs(np.array([f.tracks.boxes[0, 3] - f.tracks.boxes[0, 1] for f in out])
+                  [25:n - 25] - 100).max()
+    assert left == pytest.approx(10 / 51 if still else 10 / 25, abs=1e-3)
 
 
 def test_a_steady_change_of_size_is_kept():
