@@ -37,9 +37,9 @@ afford, :class:`Smoother` repairs this:
   and zones use) from the mean of its track's anchors within ``box_smoothing_s`` either
   side, and its width and height from the means within the longer ``size_smoothing_s``
   (``still_size_smoothing_s``, longer still, while the camera is still; centred windows,
-  shrunk symmetrically near the track's ends). This takes out the
-  detector's frame-to-frame jitter: of the anchor over a short window, so that turns
-  stay sharp, and of the size, which changes slowly, over a long one.
+  shrunk symmetrically near the track's ends). This takes out the detector's
+  frame-to-frame jitter: of the anchor over a short window, so that turns stay sharp,
+  and of the size, which changes slowly, over a longer one.
 
 Frames are held for ``lookahead_s`` of media time and released in order, each as a
 :class:`~pipeline.types.TrackedFrame`. Ids in the output are the tracker's ids (a stitched track keeps
@@ -49,9 +49,9 @@ accordingly (an id is reported removed only when the joined track ends).
 State is bounded: the held frames (at most ``lookahead_s`` of media time and
 ``max_held_frames``), and per track a few boxes of its first and last
 ``velocity_window_s`` and its released boxes of the last size or anchor window, the
-longer; a track's state is dropped once the tracker has
-removed it and its last frame is released, or (for trackers that report no removals)
-once it has not been seen for ``lookahead_s`` plus the longest gap.
+longer; a track's state is dropped once the tracker has removed it and its last frame
+is released, or (for trackers that report no removals) once it has not been seen for
+``lookahead_s`` plus the longest gap.
 
 Example:
     >>> gf = Smoother(SmoothingConfig(lookahead_s=1.0, max_gap_s=1.0))
