@@ -25,14 +25,19 @@ from pydantic import Field, model_validator
 from pipeline.config import StrictModel
 
 
-def _still_field(default: float, base: str, le: float, why: str) -> Any:
+_HELD = " At most lookahead_s (left at its default, it shortens to a shorter lookahead_s)."
+"""Said of every smoother window that only frames still held can fill."""
+
+
+def _still_field(default: float, base: str, le: float, why: str, held: bool = False) -> Any:
     """A ``still_*`` setting: ``base``'s value (media seconds) while the tracker judges the
-    camera still (:func:`pipeline.tracking.still_camera.in_force`)."""
+    camera still (:func:`pipeline.tracking.still_camera.in_force`); ``held``: a smoother
+    window, bounded by the lookahead (:data:`_HELD`)."""
     return Field(
         default, ge=0.0, le=le,
         description=f"{base} (if longer) while the tracker judges the camera still from the "
         "tracked people themselves (pipeline.tracking.still_camera: their median growth "
-        f"rate stays small); None: {base} always. {why}",
+        f"rate stays small); None: {base} always. {why}" + (_HELD if held else ""),
     )
 
 
@@ -264,8 +269,7 @@ class SmoothingConfig(StrictModel):
     )
     still_max_gap_s: float | None = _still_field(
         1.5, "max_gap_s", 60.0, "On a still camera a hidden person comes back where they "
-        "were lost; on a moving one the scene shifts under them. At most lookahead_s (left "
-        "at its default, it shortens to a shorter lookahead_s).",
+        "were lost; on a moving one the scene shifts under them.", held=True,
     )
     min_track_s: float = Field(
         0.5, ge=0.0, le=60.0,
@@ -279,8 +283,7 @@ class SmoothingConfig(StrictModel):
     )
     still_min_track_s: float | None = _still_field(
         1.0, "min_track_s", 60.0, "On a still camera a person stays in view for seconds; in "
-        "front of a moving one people pass in a moment. At most lookahead_s (left at its "
-        "default, it shortens to a shorter lookahead_s).",
+        "front of a moving one people pass in a moment.", held=True,
     )
     max_jump: float = Field(
         0.6, ge=0.0, le=20.0,
@@ -372,8 +375,7 @@ class SmoothingConfig(StrictModel):
     still_size_smoothing_s: float | None = _still_field(
         1.0, "size_smoothing_s", 10.0, "A moving camera passes people close by, and their "
         "size in the image changes quickly and unevenly; on a still one it changes slowly "
-        "and a longer mean fits it better. At most lookahead_s (left at its default, it "
-        "shortens to a shorter lookahead_s).",
+        "and a longer mean fits it better.", held=True,
     )
     max_held_frames: int = Field(
         4096, ge=1, le=1_000_000,
@@ -398,30 +400,31 @@ class SmoothingConfig(StrictModel):
                                  f"({self.lookahead_s}): {why}")
         return self
 
+    def held(self, value: float | None) -> float | None:
+        """``value`` (media seconds) shortened to ``lookahead_s``: what a smoother window
+        left at its default becomes under a shorter lookahead (only frames still held can
+        fill it; the validator refuses a longer one set explicitly). None stays None."""
+        return None if value is None else min(value, self.lookahead_s)
+
     @property
     def still_gap_s(self) -> float | None:
-        """The longest gap joined while the camera is still: ``still_max_gap_s``, shortened
-        to ``lookahead_s`` when left at its default; None when not set."""
-        if self.still_max_gap_s is None:
-            return None
-        return min(self.still_max_gap_s, self.lookahead_s)
+        """The longest gap joined while the camera is still: ``still_max_gap_s`` held to
+        the lookahead (:meth:`held`); None when not set."""
+        return self.held(self.still_max_gap_s)
 
     @property
     def anchor_window_s(self) -> float:
-        """The anchor-smoothing window in use: ``box_smoothing_s``, shortened to
-        ``lookahead_s`` when left at its default (later boxes exist only while held)."""
+        """The anchor-smoothing window in use: ``box_smoothing_s`` held to the lookahead."""
         return min(self.box_smoothing_s, self.lookahead_s)
 
     @property
     def size_window_s(self) -> float:
-        """The size-smoothing window on a moving camera: ``size_smoothing_s``, shortened to
-        ``lookahead_s`` when left at its default (later boxes exist only while held)."""
+        """The size-smoothing window on a moving camera: ``size_smoothing_s`` held to the
+        lookahead."""
         return min(self.size_smoothing_s, self.lookahead_s)
 
     @property
     def still_size_window_s(self) -> float | None:
-        """The size-smoothing window while the camera is still: ``still_size_smoothing_s``,
-        shortened like :attr:`size_window_s`; None when not set."""
-        if self.still_size_smoothing_s is None:
-            return None
-        return min(self.still_size_smoothing_s, self.lookahead_s)
+        """The size-smoothing window while the camera is still: ``still_size_smoothing_s``
+        held to the lookahead; None when not set."""
+        return self.held(self.still_size_smoothing_s)
