@@ -215,6 +215,24 @@ class TrackerConfig(StrictModel):
         "square root of a second: how quickly people change speed or direction. Lower "
         "gives a steadier velocity, which the momentum term (direction_weight) reads.",
     )
+    velocity_adapt_nis: float | None = Field(
+        2.5, gt=0.0, le=1000.0,
+        description="While the median, over the confirmed tracks matched in two updates "
+        "in a row, of their centre's squared prediction error in units of its predicted "
+        "variance (about 1 where velocity_noise fits) stays above this, the centre's "
+        "velocity noise rises, and falls back to velocity_noise below it: a camera that "
+        "turns or swings moves everyone in ways a steady velocity does not foresee "
+        "(pipeline.tracking.motion_noise). None: velocity_noise always.",
+    )
+    velocity_adapt_s: float = Field(
+        1.0, gt=0.0, le=600.0,
+        description="Media seconds over which the velocity variance is multiplied by the "
+        "ratio of that median to velocity_adapt_nis (the adaptation's time constant).",
+    )
+    velocity_max_gain: float = Field(
+        16.0, ge=1.0, le=1e6,
+        description="Most the adaptation multiplies the centre's velocity variance by.",
+    )
     initial_velocity_std: float = Field(
         1.0, gt=0.0, le=100.0,
         description="Uncertainty of a new track's velocity, in box widths/heights per "

@@ -7,7 +7,9 @@ dropped frame is just a longer step, not a broken motion model.
 
 Noise is relative to box size (x and w scale with the width, y and h with the height) and
 given per second: process noise is a random walk whose variance grows linearly with
-``dt``. The measurement is the box itself (``H = [I 0]``).
+``dt``. The measurement is the box itself (``H = [I 0]``). The velocities' process
+variance is multiplied per coordinate by :attr:`BoxKalman.velocity_gain` (1 unless the
+tracker raises it, :mod:`pipeline.tracking.motion_noise`).
 
 Because the transition, the measurement and every noise term act on each coordinate
 separately, the 8-state filter factorises exactly into four independent 2-state filters
@@ -70,6 +72,10 @@ class BoxKalman:
         velocity_noise: process noise of the velocities in box sizes per second per
             sqrt(second).
         initial_velocity_std: velocity uncertainty of a new track, box sizes per second.
+
+    Attributes:
+        velocity_gain: (4,) float64 multiplier of the velocities' process variance for
+            cx, cy, w, h; ones at first. The caller may set it between steps.
     """
 
     def __init__(
@@ -83,6 +89,7 @@ class BoxKalman:
         self.position_var_rate = float(position_noise) ** 2
         self.velocity_var_rate = float(velocity_noise) ** 2
         self.initial_velocity_var = float(initial_velocity_std) ** 2
+        self.velocity_gain = np.ones(4)
 
     def initiate(self, boxes: npt.NDArray[np.floating]) -> tuple[Array, Array, Array]:
         """Starts tracks at measured boxes, at rest.
@@ -121,7 +128,7 @@ class BoxKalman:
         out = np.empty_like(cov)
         out[:, 0] = pp + dt * (2.0 * pv + dt * vv) + self.position_var_rate * s2dt
         out[:, 1] = pv + dt * vv
-        out[:, 2] = vv + self.velocity_var_rate * s2dt
+        out[:, 2] = vv + self.velocity_var_rate * self.velocity_gain * s2dt
         return pos, out
 
     def update(
@@ -141,7 +148,7 @@ class BoxKalman:
         if len(pos) == 0:
             return pos, vel, cov
         pp, pv, vv = cov[:, 0], cov[:, 1], cov[:, 2]
-        innovation_var = pp + self.measurement_var * _scales(pos) ** 2
+        innovation_var = self._innovation_var(pos, cov)
         gain_p = pp / innovation_var
         gain_v = pv / innovation_var
         residual = xyxy_to_cxcywh(boxes) - pos
@@ -150,3 +157,23 @@ class BoxKalman:
         out[:, 1] = pv * (1.0 - gain_p)
         out[:, 2] = vv - gain_v * pv
         return pos + gain_p * residual, vel + gain_v * residual, out
+
+    def normalised_innovation(self, pos: Array, cov: Array,
+                              boxes: npt.NDArray[np.floating]) -> Array:
+        """Squared difference between measured and predicted boxes, in units of its
+        predicted variance, per coordinate: about 1 on average where the filter's noise
+        matches the motion, more where the motion is less predictable than it assumes.
+
+        Args:
+            pos: (k, 4) predicted cx, cy, w, h pixels.
+            cov: (k, 3, 4) predicted covariance blocks.
+            boxes: (k, 4) measured xyxy pixels, row i for state i.
+
+        Returns:
+            (k, 4) float64, dimensionless.
+        """
+        return (xyxy_to_cxcywh(boxes) - pos) ** 2 / self._innovation_var(pos, cov)
+
+    def _innovation_var(self, pos: Array, cov: Array) -> Array:
+        """(k, 4) predicted variance of the measured box: the state's plus the detector's."""
+        return cov[:, 0] + self.measurement_var * _scales(pos) ** 2

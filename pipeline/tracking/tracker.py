@@ -8,7 +8,10 @@ its presentation time ``pts_s`` and returns :class:`~pipeline.types.Tracks`:
 2. Confirmed tracks unseen for more than ``lost_buffer_s`` media seconds are deleted; their
    ids are in :attr:`ByteTracker.removed_ids` until the next update.
 3. Every track's Kalman state is predicted by the elapsed media time, so dropped frames
-   are just a longer step.
+   are just a longer step. The noise of the box centre's velocity rises while the
+   tracked people's centres land further from their predictions than the filter expects
+   (a camera that turns or swings; ``velocity_adapt_nis``,
+   :mod:`pipeline.tracking.motion_noise`) and falls back when they fit again.
 4. Association, each stage a Hungarian assignment on IoU (ByteTrack), optionally
    restricted to equal class ids, and never between a track and a box whose height
    differs from the track's by more than ``max_height_ratio`` (another person, or two
@@ -79,6 +82,7 @@ from pipeline.errors import InputError
 from pipeline.tracking.association import SimilarityFn, assign, direction_agreement
 from pipeline.tracking.config import TrackerConfig
 from pipeline.tracking.kalman import BoxKalman, boxes_xyxy
+from pipeline.tracking.motion_noise import VelocityNoiseAdapter
 from pipeline.tracking.still_camera import StillCameraJudge, in_force
 from pipeline.types import Detections, Tracks
 
@@ -181,6 +185,8 @@ class ByteTracker:
         self._removed_ids: npt.NDArray[np.int64] = _NO_IDS
         self._still = StillCameraJudge(c.still_window_s, c.still_max_scale_rate,
                                        c.still_min_tracks, c.still_min_samples)
+        self._noise = None if c.velocity_adapt_nis is None else VelocityNoiseAdapter(
+            c.velocity_adapt_nis, c.velocity_adapt_s, c.velocity_max_gain)
         self._clear_tracks()
 
     def _clear_tracks(self) -> None:
@@ -296,12 +302,21 @@ class ByteTracker:
         self._set_removed(dropped)
         self._clear_tracks()
         self._still.reset()
+        if self._noise is not None:
+            self._noise.reset()
+            self._kf.velocity_gain[:2] = self._noise.gain
 
     @property
     def camera_still(self) -> bool:
         """Whether the camera is judged still (:mod:`pipeline.tracking.still_camera`);
         ``still_lost_buffer_s`` applies while it is."""
         return self._still.still
+
+    @property
+    def centre_velocity_gain(self) -> npt.NDArray[np.float64]:
+        """(2,) float64 the multipliers of the cx and cy velocity noise variance in force
+        (:mod:`pipeline.tracking.motion_noise`; ones when ``velocity_adapt_nis`` is None)."""
+        return self._kf.velocity_gain[:2].copy()
 
     @property
     def lost_buffer_s(self) -> float:
@@ -438,6 +453,8 @@ class ByteTracker:
                 self._ids[matched_rows] > 0)
             plain = ~coasted if cfg.reupdate else np.ones(len(matched_rows), np.bool_)
             rows, boxes = matched_rows[plain], det_boxes[matched_dets[plain]]
+            if self._noise is not None:
+                self._observe_motion(rows, boxes, pts_s, dt)
             self._pos[rows], self._vel[rows], self._cov[rows] = self._kf.update(
                 self._pos[rows], self._vel[rows], self._cov[rows], boxes)
             if cfg.reupdate and coasted.any():
@@ -584,6 +601,18 @@ class ByteTracker:
         agree = direction_agreement(self._pos[rows], self._vel[rows], boxes,
                                     cfg.direction_window_s, cfg.direction_min_speed)
         return cfg.direction_weight * agree * scores[None, :]
+
+    def _observe_motion(self, rows: npt.NDArray[np.intp], boxes: npt.NDArray[np.float32],
+                        pts_s: float, dt: float) -> None:
+        """Feeds the velocity-noise adapter the centres' normalised innovations of the
+        confirmed tracks ``rows`` matched (to ``boxes``) in the previous update too, before
+        their correction, and sets the filter's centre gain from it."""
+        assert self._noise is not None
+        steady = (self._ids[rows] > 0) & (self._last_seen_s[rows]
+                                          >= pts_s - dt - TIME_TOLERANCE_S)
+        rows = rows[steady]
+        nis = self._kf.normalised_innovation(self._pos[rows], self._cov[rows], boxes[steady])
+        self._kf.velocity_gain[:2] = self._noise.observe(nis[:, :2], dt)
 
     def _limit_births(
         self, births: npt.NDArray[np.intp], scores: npt.NDArray[np.float32]
