@@ -145,10 +145,25 @@ class BoxKalman:
         Returns:
             Corrected pos (k, 4), vel (k, 4) and cov (k, 3, 4).
         """
+        pos, vel, cov, _ = self.update_measured(pos, vel, cov, boxes)
+        return pos, vel, cov
+
+    def update_measured(
+        self, pos: Array, vel: Array, cov: Array, boxes: npt.NDArray[np.floating]
+    ) -> tuple[Array, Array, Array, Array]:
+        """:meth:`update`, which also returns how far each box was from its prediction.
+
+        Returns:
+            Corrected pos, vel and cov as :meth:`update`, and the (k, 4) normalised
+            innovation: the squared difference between measured and predicted box per
+            coordinate, in units of its predicted variance (dimensionless; about 1 on
+            average where the filter's noise fits the motion, more where the motion is
+            less predictable than it assumes).
+        """
         if len(pos) == 0:
-            return pos, vel, cov
+            return pos, vel, cov, np.zeros((0, 4))
         pp, pv, vv = cov[:, 0], cov[:, 1], cov[:, 2]
-        innovation_var = self._innovation_var(pos, cov)
+        innovation_var = pp + self.measurement_var * _scales(pos) ** 2
         gain_p = pp / innovation_var
         gain_v = pv / innovation_var
         residual = xyxy_to_cxcywh(boxes) - pos
@@ -156,24 +171,5 @@ class BoxKalman:
         out[:, 0] = pp * (1.0 - gain_p)
         out[:, 1] = pv * (1.0 - gain_p)
         out[:, 2] = vv - gain_v * pv
-        return pos + gain_p * residual, vel + gain_v * residual, out
-
-    def normalised_innovation(self, pos: Array, cov: Array,
-                              boxes: npt.NDArray[np.floating]) -> Array:
-        """Squared difference between measured and predicted boxes, in units of its
-        predicted variance, per coordinate: about 1 on average where the filter's noise
-        matches the motion, more where the motion is less predictable than it assumes.
-
-        Args:
-            pos: (k, 4) predicted cx, cy, w, h pixels.
-            cov: (k, 3, 4) predicted covariance blocks.
-            boxes: (k, 4) measured xyxy pixels, row i for state i.
-
-        Returns:
-            (k, 4) float64, dimensionless.
-        """
-        return (xyxy_to_cxcywh(boxes) - pos) ** 2 / self._innovation_var(pos, cov)
-
-    def _innovation_var(self, pos: Array, cov: Array) -> Array:
-        """(k, 4) predicted variance of the measured box: the state's plus the detector's."""
-        return cov[:, 0] + self.measurement_var * _scales(pos) ** 2
+        return (pos + gain_p * residual, vel + gain_v * residual, out,
+                residual * residual / innovation_var)

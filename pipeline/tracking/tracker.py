@@ -453,10 +453,10 @@ class ByteTracker:
                 self._ids[matched_rows] > 0)
             plain = ~coasted if cfg.reupdate else np.ones(len(matched_rows), np.bool_)
             rows, boxes = matched_rows[plain], det_boxes[matched_dets[plain]]
-            if self._noise is not None:
-                self._observe_motion(rows, boxes, pts_s, dt)
-            self._pos[rows], self._vel[rows], self._cov[rows] = self._kf.update(
+            self._pos[rows], self._vel[rows], self._cov[rows], nis = self._kf.update_measured(
                 self._pos[rows], self._vel[rows], self._cov[rows], boxes)
+            if self._noise is not None:
+                self._observe_motion(rows, nis, pts_s, dt)
             if cfg.reupdate and coasted.any():
                 self._reupdate(matched_rows[coasted], det_boxes[matched_dets[coasted]], pts_s)
             self._hits[matched_rows] += 1
@@ -602,17 +602,15 @@ class ByteTracker:
                                     cfg.direction_window_s, cfg.direction_min_speed)
         return cfg.direction_weight * agree * scores[None, :]
 
-    def _observe_motion(self, rows: npt.NDArray[np.intp], boxes: npt.NDArray[np.float32],
+    def _observe_motion(self, rows: npt.NDArray[np.intp], nis: npt.NDArray[np.float64],
                         pts_s: float, dt: float) -> None:
-        """Feeds the velocity-noise adapter the centres' normalised innovations of the
-        confirmed tracks ``rows`` matched (to ``boxes``) in the previous update too, before
-        their correction, and sets the filter's centre gain from it."""
+        """Feeds the velocity-noise adapter the centres' normalised innovations ``nis``
+        ((k, 4), from the correction of tracks ``rows``) of the confirmed tracks matched in
+        the previous update too, and sets the filter's centre gain from it."""
         assert self._noise is not None
         steady = (self._ids[rows] > 0) & (self._last_seen_s[rows]
                                           >= pts_s - dt - TIME_TOLERANCE_S)
-        rows = rows[steady]
-        nis = self._kf.normalised_innovation(self._pos[rows], self._cov[rows], boxes[steady])
-        self._kf.velocity_gain[:2] = self._noise.observe(nis[:, :2], dt)
+        self._kf.velocity_gain[:2] = self._noise.observe(nis[steady, :2], dt)
 
     def _limit_births(
         self, births: npt.NDArray[np.intp], scores: npt.NDArray[np.float32]
