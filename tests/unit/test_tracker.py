@@ -339,8 +339,9 @@ def test_iou_matrix_values():
 # ----------------------------------------------------------------------------- kalman
 
 
-def _reference_kalman(kf: BoxKalman, box0, steps):
-    """The plain 8x8 textbook filter with the same model, for comparison."""
+def _reference_kalman(kf: BoxKalman, box0, steps, innovations=None):
+    """The plain 8x8 textbook filter with the same model, for comparison; appends each
+    step's normalised innovation (y_i^2 / S_ii) to ``innovations`` if given."""
     z0 = xyxy_to_cxcywh(np.array([box0]))[0]
     x = np.concatenate([z0, np.zeros(4)])
     s = np.array([z0[2], z0[3], z0[2], z0[3]])
@@ -352,11 +353,15 @@ def _reference_kalman(kf: BoxKalman, box0, steps):
         x = f @ x
         s = np.array([x[2], x[3], x[2], x[3]])
         q = np.diag(np.concatenate([kf.position_var_rate * s**2 * dt,
-                                    kf.velocity_var_rate * s**2 * dt]))
+                                    kf.velocity_var_rate * kf.velocity_gain * s**2 * dt]))
         p = f @ p @ f.T + q
         r = np.diag(kf.measurement_var * s**2)
-        k = p @ h.T @ np.linalg.inv(h @ p @ h.T + r)
-        x = x + k @ (xyxy_to_cxcywh(np.array([box]))[0] - h @ x)
+        innovation_cov = h @ p @ h.T + r
+        k = p @ h.T @ np.linalg.inv(innovation_cov)
+        y = xyxy_to_cxcywh(np.array([box]))[0] - h @ x
+        if innovations is not None:
+            innovations.append(y**2 / np.diag(innovation_cov))
+        x = x + k @ y
         p = (np.eye(8) - k @ h) @ p
     return x, p
 
@@ -376,6 +381,23 @@ def test_kalman_equals_full_8x8_filter():
     np.testing.assert_allclose(cov[0], blocks, rtol=1e-9)
     off_diagonal = p[:4, :4] - np.diag(np.diag(p[:4, :4]))
     assert np.abs(off_diagonal).max() == 0.0  # coordinates really are independent
+
+
+def test_kalman_velocity_gain_and_innovations_equal_the_full_filter():
+    kf = BoxKalman(0.05, 0.3, 1.0, 1.0)
+    kf.velocity_gain = np.array([9.0, 1.0, 1.0, 4.0])  # raised for cx and h only
+    steps = [(0.1, person(8)), (0.1, person(30, w=41)), (0.3, person(45, y=104))]
+    pos, vel, cov = kf.initiate(np.array([person(0)], np.float32))
+    measured = []
+    for dt, box in steps:
+        pos, cov = kf.predict(pos, vel, cov, dt)
+        pos, vel, cov, nis = kf.update_measured(pos, vel, cov, np.array([box], np.float32))
+        measured.append(nis[0])
+    expected = []
+    x, p = _reference_kalman(kf, person(0), steps, expected)
+    np.testing.assert_allclose(np.concatenate([pos[0], vel[0]]), x, rtol=1e-9)
+    np.testing.assert_allclose(measured, expected, rtol=1e-9)
+    assert min(m[0] for m in measured) > 0  # the person moved right of every prediction
 
 
 def test_kalman_predicts_by_elapsed_time():
