@@ -145,8 +145,9 @@ class BoxKalman:
         Returns:
             Corrected pos (k, 4), vel (k, 4) and cov (k, 3, 4).
         """
-        pos, vel, cov, _ = self.update_measured(pos, vel, cov, boxes)
-        return pos, vel, cov
+        if len(pos) == 0:
+            return pos, vel, cov
+        return self._correct(pos, vel, cov, boxes)[:3]
 
     def update_measured(
         self, pos: Array, vel: Array, cov: Array, boxes: npt.NDArray[np.floating]
@@ -162,6 +163,13 @@ class BoxKalman:
         """
         if len(pos) == 0:
             return pos, vel, cov, np.zeros((0, 4))
+        pos, vel, cov, residual, innovation_var = self._correct(pos, vel, cov, boxes)
+        return pos, vel, cov, residual * residual / innovation_var
+
+    def _correct(self, pos: Array, vel: Array, cov: Array, boxes: npt.NDArray[np.floating]
+                 ) -> tuple[Array, Array, Array, Array, Array]:
+        """The correction of :meth:`update` (k >= 1 rows), with the (k, 4) residual and its
+        predicted variance."""
         pp, pv, vv = cov[:, 0], cov[:, 1], cov[:, 2]
         innovation_var = pp + self.measurement_var * _scales(pos) ** 2
         gain_p = pp / innovation_var
@@ -171,5 +179,5 @@ class BoxKalman:
         out[:, 0] = pp * (1.0 - gain_p)
         out[:, 1] = pv * (1.0 - gain_p)
         out[:, 2] = vv - gain_v * pv
-        return (pos + gain_p * residual, vel + gain_v * residual, out,
-                residual * residual / innovation_var)
+        return (pos + gain_p * residual, vel + gain_v * residual, out, residual,
+                innovation_var)

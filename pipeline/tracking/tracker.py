@@ -453,9 +453,13 @@ class ByteTracker:
                 self._ids[matched_rows] > 0)
             plain = ~coasted if cfg.reupdate else np.ones(len(matched_rows), np.bool_)
             rows, boxes = matched_rows[plain], det_boxes[matched_dets[plain]]
-            self._pos[rows], self._vel[rows], self._cov[rows], nis = self._kf.update_measured(
-                self._pos[rows], self._vel[rows], self._cov[rows], boxes)
-            if self._noise is not None:
+            if self._noise is None:
+                self._pos[rows], self._vel[rows], self._cov[rows] = self._kf.update(
+                    self._pos[rows], self._vel[rows], self._cov[rows], boxes)
+            else:
+                self._pos[rows], self._vel[rows], self._cov[rows], nis = (
+                    self._kf.update_measured(self._pos[rows], self._vel[rows],
+                                             self._cov[rows], boxes))
                 self._observe_motion(rows, nis, pts_s, dt)
             if cfg.reupdate and coasted.any():
                 self._reupdate(matched_rows[coasted], det_boxes[matched_dets[coasted]], pts_s)
