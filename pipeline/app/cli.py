@@ -9,10 +9,13 @@ import signal
 import sys
 import threading
 
+# Nothing imported here may start a thread (numpy, OpenCV and pyarrow do): `run` and
+# `serve` block SIGTERM before they import those, and a thread started earlier would take
+# a SIGTERM while Ray's exit-at-once handler is set (tests/unit/test_cli_imports.py).
 from models.config import ModelConfig, ServingConfig
 from pipeline.app.ray_env import apply_ray_env
+from pipeline.app.signals import block_sigterm, restore_mask
 from pipeline.errors import ConfigError, PanorayError
-from pipeline.site_config import HttpConfig
 
 log = logging.getLogger("panoray")
 
@@ -46,8 +49,6 @@ def _run(args: argparse.Namespace) -> int:
     """``panoray run``: the Python API's :func:`~pipeline.app.api.start` and its handle,
     with signal handling, the live table and the exit codes around them."""
     import pathlib
-
-    from pipeline.app.signals import block_sigterm, restore_mask
 
     # Ray's processes and threads start with SIGTERM blocked, so that a SIGTERM to the
     # whole process group reaches only this driver, once its own handler is in place.
@@ -124,7 +125,10 @@ def _replicas(value: str) -> int | str:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    shield = block_sigterm()  # until our handler is set after ray.init: see _run
+
     from pipeline.app.serving import init_ray, start_serving, stop_serving
+    from pipeline.site_config import HttpConfig
 
     model = ModelConfig(name=args.model, provider=args.provider)
     serving = ServingConfig(replicas=args.replicas, max_batch_size=args.max_batch_size)
@@ -133,6 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
     init_ray(args.address)
     for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which sets its own
         signal.signal(sig, lambda *_: stop.set())
+    restore_mask(shield)  # a SIGTERM held meanwhile stops the serving now
     try:
         start_serving(model, serving, http)
         print(f"panoray: serving {model.name} on http://{http.host}:{http.port} "
