@@ -36,6 +36,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.tracking.small_median import median_of_few
+
 MIN_TRACKS = 2
 """Fewer tracks in an update say nothing about the scene: the median of one track's error
 is that person's own step, not the camera's."""
@@ -80,12 +82,10 @@ class VelocityNoiseAdapter:
         """
         n = len(nis)
         if n >= MIN_TRACKS and dt > 0.0:
-            ordered = np.sort(nis, axis=0).tolist()  # a few rows: quicker than np.median
-            mid = n // 2
-            lo, hi = ordered[mid - 1 + n % 2], ordered[mid]
+            median_x, median_y = median_of_few(nis).tolist()
             power = dt / self.time_constant_s
-            self._gain = (self._step(self._gain[0], 0.5 * (lo[0] + hi[0]), power),
-                          self._step(self._gain[1], 0.5 * (lo[1] + hi[1]), power))
+            self._gain = (self._step(self._gain[0], median_x, power),
+                          self._step(self._gain[1], median_y, power))
         return self._gain
 
     def _step(self, gain: float, median: float, power: float) -> float:

@@ -44,6 +44,8 @@ from collections import deque
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.tracking.small_median import median_of_few
+
 MAX_SAMPLES = 4096
 """Most values kept however high the frame rate (bounds memory)."""
 
@@ -97,10 +99,7 @@ class StillCameraJudge:
         """
         n = len(rates)
         if n >= self.min_tracks:
-            ordered = np.sort(rates)  # a few values: quicker than np.median
-            mid = n // 2
-            median = ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
-            calm = bool(abs(median) < self.max_scale_rate)
+            calm = bool(abs(median_of_few(rates)) < self.max_scale_rate)
             if len(self._times) >= MAX_SAMPLES:
                 self._drop_oldest()
             self._times.append(float(pts_s))

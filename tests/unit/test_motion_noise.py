@@ -1,4 +1,5 @@
-"""The centre's velocity noise follows the scene (pipeline.tracking.motion_noise).
+"""The centre's velocity noise follows the scene (pipeline.tracking.motion_noise), and the
+median of a few rows both scene judges take (pipeline.tracking.small_median).
 
 Synthetic scenes at 10 fps: four people walking slowly to the right (0.2 body heights per
 second), boxes 40 x 100 px with 2 px of detector jitter, one of them missed for 0.4 s
@@ -13,6 +14,7 @@ import pytest
 
 from pipeline.tracking import ByteTracker, TrackerConfig
 from pipeline.tracking.motion_noise import VelocityNoiseAdapter
+from pipeline.tracking.small_median import median_of_few
 from pipeline.types import Detections
 
 FPS = 10.0
@@ -98,3 +100,10 @@ def test_reset_returns_to_the_configured_noise():
     walk(tracker, swing_px=40.0, seed=0)
     tracker.reset()
     assert tracker.centre_velocity_gain.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 8, 15])
+def test_the_median_of_a_few_rows_is_numpys(rows):
+    values = np.random.default_rng(rows).normal(size=(rows, 2))
+    np.testing.assert_array_equal(median_of_few(values), np.median(values, axis=0))
+    assert float(median_of_few(values[:, 0])) == np.median(values[:, 0])
