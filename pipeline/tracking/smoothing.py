@@ -42,14 +42,14 @@ afford, :class:`Smoother` repairs this:
   and of the size, which changes slowly, over a longer one.
 
 Frames are held for ``lookahead_s`` of media time and released in order, each as a
-:class:`~pipeline.types.TrackedFrame`. Ids in the output are the tracker's ids (a stitched track keeps
-the older one), so they stay unique and are never reused; ``removed_ids`` are rewritten
-accordingly (an id is reported removed only when the joined track ends).
+:class:`~pipeline.types.TrackedFrame`. Ids in the output are the tracker's ids (a stitched
+track keeps the older one), so they stay unique and are never reused; ``removed_ids`` are
+rewritten accordingly (an id is reported removed only when the joined track ends).
 
 State is bounded: the held frames (at most ``lookahead_s`` of media time and
-``max_held_frames``), and per track a few boxes of its first and last
-``velocity_window_s`` and its released boxes of the last size or anchor window, the
-longer; a track's state is dropped once the tracker has removed it and its last frame
+``max_held_frames``), the smoothed boxes released within the last size or anchor window
+(the longer), and per track a few boxes of its first and last ``velocity_window_s``; a
+track's state is dropped once the tracker has removed it and its last frame
 is released, or (for trackers that report no removals) once it has not been seen for
 ``lookahead_s`` plus the longest gap.
 
@@ -67,6 +67,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections import deque
@@ -147,7 +148,7 @@ class _Held:
 
 @dataclass(frozen=True)
 class _HeldTable:
-    """Every row of the held frames in one set of arrays, oldest frame first: media times
+    """Every row of some frames in one set of arrays, oldest frame first: media times
     (m,), ids (m,), boxes (m, 4), and whether the row is its id's first in its frame."""
 
     times: npt.NDArray[np.float64]
@@ -179,9 +180,6 @@ class _Track:
     last_score: float
     recent: deque[tuple[float, float, float]] = field(default_factory=deque)  # pts, cx, cy
     start: list[tuple[float, float, float]] = field(default_factory=list)  # first window
-    past_t: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # released
-    past_b: npt.NDArray[np.float32] = field(
-        default_factory=lambda: np.zeros((0, 4), np.float32))  # their boxes
     removed: bool = False
     born_at_edge: bool = False
     born_on_other: bool = False  # first box duplicated another track's box
@@ -250,7 +248,8 @@ class Smoother:
         self.config = config if config is not None else SmoothingConfig()
         self.camera_still = False  # set by the lane from its tracker's judgement
         self._held: deque[_Held] = deque()
-        self._table: _HeldTable | None = None  # the held frames' rows, built when needed
+        # The smoothed rows of the frames released within the widest smoothing window.
+        self._past: deque[_Held] = deque()
         self._tracks: dict[int, _Track] = {}
         self._out_of: dict[int, int] = {}  # tracker id -> output id
         self._released_pts = -math.inf
@@ -336,7 +335,6 @@ class Smoother:
                 if track.last_pts <= self._released_pts + TIME_TOLERANCE_S:
                     del self._tracks[out]  # its last frame is gone: nothing left to join
         self._held.append(frame)
-        self._table = None
         return self._release(pts - cfg.lookahead_s)
 
     def backfill(self, births: Births) -> None:
@@ -358,7 +356,6 @@ class Smoother:
             score, cls = float(births.scores[k]), int(births.class_ids[k])
             overlap = iou_matrix(box[None], frame.boxes)
             frame.add_row(box, score, cls, raw)
-            self._table = None
             self._out_of[raw] = raw
             track = self._tracks[raw] = _Track(cls, pts, box, score, pts, box, score)
             track.born_at_edge = self._at_edge(box, frame.meta)
@@ -426,7 +423,6 @@ class Smoother:
             if t0 + TIME_TOLERANCE_S < t < t1 - TIME_TOLERANCE_S and tid not in frame.ids:
                 a = (t - t0) / span
                 frame.add_row((1.0 - a) * box0 + a * box1, score, cls, tid)
-                self._table = None
                 self._interpolated += 1
 
     def _at_edge(self, box: npt.NDArray[np.float32], meta: FrameMeta) -> bool:
@@ -445,7 +441,6 @@ class Smoother:
             if self._held[0].meta.pts_s > due_pts + TIME_TOLERANCE_S:
                 self._forced += 1
             frame = self._held.popleft()
-            self._table = None
             self._released_pts = frame.meta.pts_s
             ended = []
             for tid in frame.ids.tolist():
@@ -515,7 +510,7 @@ class Smoother:
         """The frame's boxes, smoothed over their tracks' boxes either side (released ones
         from the track's past, later ones from held frames): the anchor (bottom centre)
         averaged within box_smoothing_s, width and height within size_smoothing_s.
-        Records the frame's own boxes in each track's past.
+        Records the frame's smoothed rows among the released ones.
 
         Each window is centred: near a track's first or last box it shrinks to the time
         available on the shorter side (at the ends themselves, the box as detected), so
@@ -537,38 +532,29 @@ class Smoother:
         smooth = np.array([first_row[tid] == row and tid in self._tracks
                            for row, tid in enumerate(ids)], np.bool_)
         times, rows, boxes = [np.full(n, t)], [np.arange(n)], [frame.boxes]
-        oldest = t - widest - TIME_TOLERANCE_S
-        for row in np.flatnonzero(smooth).tolist():
-            track = self._tracks[ids[row]]
-            k = int(np.searchsorted(track.past_t, oldest))
-            track.past_t, track.past_b = track.past_t[k:], track.past_b[k:]
-            if len(track.past_t):
-                times.append(track.past_t)
-                rows.append(np.full(len(track.past_t), row))
-                boxes.append(track.past_b)
-        if self._table is None:
-            self._table = _HeldTable.of(self._held)
-        tab = self._table
-        end = int(np.searchsorted(tab.times, t + widest + TIME_TOLERANCE_S, side="right"))
-        if end:
+        past = self._past
+        while past and past[0].meta.pts_s < t - widest - TIME_TOLERANCE_S:
+            past.popleft()
+        latest = t + widest + TIME_TOLERANCE_S
+        later = itertools.takewhile(lambda f: f.meta.pts_s <= latest, self._held)
+        tab = _HeldTable.of([*past, *later])
+        if len(tab.ids):
             order = np.argsort(frame.ids, kind="stable")  # first row of an id first
             sorted_ids = frame.ids[order]
-            lid = tab.ids[:end]
-            pos = np.minimum(np.searchsorted(sorted_ids, lid), n - 1)
-            keep = (sorted_ids[pos] == lid) & tab.first[:end]
+            pos = np.minimum(np.searchsorted(sorted_ids, tab.ids), n - 1)
+            keep = (sorted_ids[pos] == tab.ids) & tab.first
             row = order[pos[keep]]
             use = smooth[row]
-            times.append(tab.times[:end][keep][use])
+            times.append(tab.times[keep][use])
             rows.append(row[use])
-            boxes.append(tab.boxes[:end][keep][use])
+            boxes.append(tab.boxes[keep][use])
         t_all, r_all = np.concatenate(times), np.concatenate(rows)
         b_all = np.concatenate(boxes).astype(np.float64)
         out = self._window_means(t_all, r_all, b_all, t, n, w, ws)
         out[~smooth] = frame.boxes[~smooth]
-        for row in np.flatnonzero(smooth).tolist():
-            track = self._tracks[ids[row]]
-            track.past_t = np.append(track.past_t, t)
-            track.past_b = np.concatenate([track.past_b, frame.boxes[row : row + 1]])
+        if smooth.any():
+            past.append(_Held(frame.meta, frame.boxes[smooth], frame.scores[smooth],
+                              frame.classes[smooth], frame.ids[smooth], set()))
         return out
 
     @staticmethod
@@ -637,7 +623,6 @@ class Smoother:
             if best in frame.removed:
                 frame.removed.discard(best)
                 frame.removed.add(tid)
-        self._table = None
         for raw, out in self._out_of.items():
             if out == best:
                 self._out_of[raw] = tid
@@ -647,8 +632,6 @@ class Smoother:
         track.recent = succ.recent
         track.start = track.start or succ.start
         track.removed = succ.removed
-        track.past_t = np.concatenate([track.past_t, succ.past_t])
-        track.past_b = np.concatenate([track.past_b, succ.past_b])
         self._stitched += 1
         log.debug("stitched track %d onto %d after %.2f s", best, tid, gap)
         return True

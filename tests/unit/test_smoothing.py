@@ -381,8 +381,12 @@ def test_state_stays_bounded_as_people_come_and_go():
         removed = [tid - 1] if k % 20 == 0 and tid > 1 else []
         gf.push(TrackedFrame(meta(k), tracks((tid, box(x))), removed))
     s = gf.stats()
-    assert s.held <= SmoothingConfig().lookahead_s * FPS + 1
+    cfg = SmoothingConfig()
+    assert s.held <= cfg.lookahead_s * FPS + 1
     assert s.live_tracks <= 8
+    # Released boxes are kept only for the widest smoothing window.
+    widest = max(cfg.anchor_window_s, cfg.size_window_s, cfg.still_size_window_s or 0.0)
+    assert 0 < len(gf._past) <= widest * FPS + 1  # noqa: SLF001
 
 
 def test_state_stays_bounded_without_removals():
