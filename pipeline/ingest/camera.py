@@ -269,17 +269,18 @@ class CameraIngest:
             if future is None:
                 return
             group = [future]
-            # Results already finished behind this one go downstream with it.
-            while len(group) < self.config.in_flight_limit and not self._ordered.empty():
-                nxt = self._ordered.get_nowait()
-                if nxt is None:
-                    ended = True
-                    break
-                if not nxt.done():
-                    held = nxt
-                    break
-                group.append(nxt)
             try:
+                # The oldest first; those finished behind it by then go with it, in one call.
+                await asyncio.wait((future,))
+                while len(group) < self.config.in_flight_limit and not self._ordered.empty():
+                    nxt = self._ordered.get_nowait()
+                    if nxt is None:
+                        ended = True
+                        break
+                    if not nxt.done():
+                        held = nxt
+                        break
+                    group.append(nxt)
                 done = [d for d in [await f for f in group] if d is not None]
                 if done:
                     await self._deliver(done)
@@ -324,8 +325,8 @@ class CameraIngest:
         attempts = 0
         while True:
             try:
-                return item, await asyncio.wait_for(self._infer_frame(item),
-                                                    cfg.inference.timeout_s)
+                async with asyncio.timeout(cfg.inference.timeout_s):  # no task per frame
+                    return item, await self._infer_frame(item)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - counted per frame, never fatal

@@ -277,6 +277,41 @@ def test_a_failed_downstream_call_counts_an_error_for_each_of_its_frames(tmp_pat
     assert "forwarding frame 5 failed: RuntimeError: tracker is restarting" == stats.last_error
 
 
+class GroupedDetector:
+    """Answers requests in groups of ``size`` that complete together, as the results of one
+    grouped detector call do."""
+
+    def __init__(self, size):
+        self.size, self.waiting = size, []
+
+    async def __call__(self, frame, meta):
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((future, meta))
+        if len(self.waiting) == self.size:
+            group, self.waiting = self.waiting, []
+            for f, m in group:
+                box = np.array([[0, 0, m.width, m.height]], np.float32)
+                f.set_result(DetectedFrame(m, Detections(box, np.array([0.9], np.float32),
+                                                         np.zeros(1, np.int16)), 1.0, 0.5, 1))
+        return await future
+
+
+def test_results_that_finish_together_go_downstream_in_one_delivery():
+    calls = []
+
+    async def deliver(results):
+        calls.append(indexes(results))
+
+    config = CameraConfig(id="cam", url="/clips/a.mp4", mode="offline",
+                          inference={"max_in_flight": 8, "tiling": None})  # one call a frame
+    source = FakeSource(32, live=False)
+    ingest = CameraIngest(config, SPEC, infer=GroupedDetector(8), deliver=deliver,
+                          opener=Script(source))
+    stats = run(ingest)
+    assert stats.frames_delivered == 32
+    assert calls == [list(range(k, k + 8)) for k in range(0, 32, 8)]
+
+
 # ----------------------------------------------------------------------- live, faults
 
 
