@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
 
 _EMPTY = np.zeros(0, np.intp)
 
@@ -68,6 +67,11 @@ def assign(
     if adjust is not None:
         sub = np.maximum(adjust(sub, row_ok, col_ok), MIN_ALLOWED_SCORE)
     sub = np.where(sub_allowed, sub, 0.0)
+    # SciPy loads at the first contested assignment, not with this module: every process
+    # holding a tracker actor's handle imports the actor's module (Ray loads the class of
+    # each handle it unpickles), and a camera actor would pay 0.4 CPU-s and 32 MB for it.
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(sub, maximize=True)
     keep = sub_allowed[rows, cols]
     return row_ok[rows[keep]], col_ok[cols[keep]]

@@ -141,3 +141,20 @@ def test_importing_a_package_starts_nothing_and_changes_no_environment(package: 
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_scipy_loads_only_where_tracks_are_assigned() -> None:
+    """Every process holding a tracker actor's handle imports the actor's module (Ray loads
+    the class of each handle it unpickles); camera actors hold one, and SciPy would cost
+    each 0.4 CPU-s and about 32 MB."""
+    code = (
+        "import sys, numpy as np, actors.tracker_actor, actors.camera_actor; "
+        "assert 'scipy' not in sys.modules; "
+        "from pipeline.tracking.association import assign; "
+        "rows, cols = assign(np.array([[0.9, 0.8], [0.8, 0.3]]), 0.5); "
+        "assert (rows.tolist(), cols.tolist()) == ([0, 1], [1, 0]), (rows, cols); "
+        "assert 'scipy' in sys.modules"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
