@@ -2,7 +2,9 @@
 
 One ``CameraActor`` per camera. It is an async actor: decoding runs in its own thread, so
 ``health()``, ``stats()`` and ``poll_results()`` answer while frames flow. It takes a
-fraction of a CPU (``placement.num_cpus``) so many cameras share a machine.
+fraction of a CPU (``placement.num_cpus``) so many cameras share a machine. In an offline
+batch, an actor whose file has ended takes the next file's camera (``reload``) instead
+of a new process starting for it.
 
 Results go, in frame order and several at a time, to the camera's tracker actor
 (``tracker.update.remote([DetectedFrame, ...])``) and to a bounded buffer drained with
@@ -57,7 +59,6 @@ class CameraMetrics:
     """The camera's counters and gauges as Ray metrics, tagged by camera id (never URL)."""
 
     def __init__(self, camera_id: str) -> None:
-        tags = {"camera_id": camera_id}
         self.frames = metrics.Counter(
             "panoray_camera_frames_total",
             "Frames per outcome: decoded, skipped (target_fps), dropped (overload), sent, "
@@ -90,9 +91,14 @@ class CameraMetrics:
             "panoray_camera_state", "1 for the camera's current state, 0 for the others.",
             tag_keys=("camera_id", "state"),
         )
+        self.rename(camera_id)
+
+    def rename(self, camera_id: str) -> None:
+        """Tags what follows with ``camera_id`` (an actor taking the next camera of a
+        batch); counters start again from that camera's zero."""
         for m in (self.frames, self.reconnects, self.forward_errors, self.fps,
                   self.in_flight, self.pending, self.latency, self.state):
-            m.set_default_tags(tags)
+            m.set_default_tags({"camera_id": camera_id})
         self._last = dict.fromkeys(COUNTERS, 0)
 
     def export(self, stats: CameraStats) -> None:
@@ -146,24 +152,34 @@ class CameraActor:
     ) -> None:
         logging.basicConfig(level=logging.INFO)
         _quiet_opencv()
-        self._config = config
         if detector is not None and not isinstance(detector, ReplicaCaller):
             detector = ReplicaCaller(detector)
         self._detector: ReplicaCaller | None = detector
+        self._blur_people = blur_people
+        self._metrics = CameraMetrics(config.id)
+        self._exporter: asyncio.Task[None] | None = None
+        self._setup(config, tracker, aggregator, input_spec)
+
+    def _setup(self, config: CameraConfig, tracker: Any, aggregator: Any,
+               spec: InputSpec | None) -> None:
+        """Everything that belongs to one camera: its ingest loop, deliveries, groups."""
+        self._config = config
+        detector = self._detector
         self._downstream = Downstream(tracker, aggregator)
         deliver = still_sink = None
         if tracker is not None:
             deliver = self._downstream.deliver
         if aggregator is not None:
+            downstream, blur = self._downstream, self._blur_people
+
             async def still_sink(meta: FrameMeta, still: Any) -> None:
-                await self._downstream.send_still(meta.camera_id, still, blur_people)
+                await downstream.send_still(meta.camera_id, still, blur)
 
         self._ingest = CameraIngest(
-            config, spec=input_spec, infer=self._detect if detector else None,
-            deliver=deliver, still_sink=still_sink, blur_people=blur_people,
+            config, spec=spec, infer=self._detect if detector else None,
+            deliver=deliver, still_sink=still_sink, blur_people=self._blur_people,
             infer_many=self._detect_tiles if detector else None,
         )
-        self._metrics = CameraMetrics(config.id)
         group = config.inference.group_requests
         if group is None:
             group = config.mode == "offline"
@@ -175,7 +191,24 @@ class CameraActor:
                               max_concurrent_batches=config.inference.max_groups_in_flight)
             if detector is not None and group else None)
         self._task: asyncio.Task[CameraStats] | None = None
-        self._exporter: asyncio.Task[None] | None = None
+
+    async def reload(self, config: CameraConfig, tracker: Any, aggregator: Any) -> None:
+        """Takes another camera (the next file of an offline batch) once this one's run
+        loop has ended, as a new actor would, but without a new process (whose start
+        costs a second or more of CPU): nothing of the previous camera carries over but
+        the input spec (the detector's) and the timing of the detector's replicas. Call
+        :meth:`start` next.
+
+        Raises:
+            PanorayError: this camera's run loop has not ended.
+        """
+        if self._task is None or not self._task.done():
+            raise PanorayError(f"camera {self._config.id!r} is still running; it cannot "
+                               f"take camera {config.id!r}")
+        if self._grouper is not None:
+            self._grouper.close()
+        self._metrics.rename(config.id)
+        self._setup(config, tracker, aggregator, self._ingest.spec)
 
     async def _detect(self, frame: Any, meta: FrameMeta) -> DetectedFrame:
         request = DetectRequest(frame=frame, meta=meta)

@@ -174,7 +174,7 @@ class ActorGraph:
                             least_loaded(records, self.aggregators, "aggregator"))
 
     # -- cameras -----------------------------------------------------------------------
-    async def launch(self, record: CameraRecord) -> None:
+    async def launch(self, record: CameraRecord, reuse: Any = None) -> None:
         """Places and starts a new camera's actor (:meth:`place`) and lists it in
         :attr:`actors` (:meth:`adopt`: a tracker or aggregator re-created while it was
         being placed is handed to it).
@@ -183,15 +183,17 @@ class ActorGraph:
             PanorayError: the actor did not start within ``ray.camera_start_timeout_s``.
         """
         hosts = (record.tracker, record.aggregator)
-        actor = await self.place(record)
+        actor = await self.place(record, reuse=reuse)
         await self.adopt(record, actor, hosts)  # a host re-created meanwhile is handed over
 
-    async def place(self, record: CameraRecord, resume: bool = False) -> Any:
+    async def place(self, record: CameraRecord, resume: bool = False, reuse: Any = None) -> Any:
         """Creates and starts the camera's actor and returns it, not yet listed in
         :attr:`actors`; its tracker and aggregator are told first (on a resume, the
-        tracker splices the new actor onto the camera's timeline). May take up to
-        ``ray.camera_start_timeout_s`` (the cluster may have to grow): never call it
-        under :attr:`lock`. Cancelled or failed, it kills the actor it created.
+        tracker splices the new actor onto the camera's timeline). ``reuse``: the actor
+        of an ended camera with the same placement, which takes this one instead of a new
+        actor (``CameraActor.reload``). May take up to ``ray.camera_start_timeout_s``
+        (the cluster may have to grow): never call it under :attr:`lock`. Cancelled or
+        failed, it kills the actor it created or was given.
 
         Raises:
             PanorayError: the actor did not start within ``ray.camera_start_timeout_s``.
@@ -204,12 +206,14 @@ class ActorGraph:
             await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam),
                                                       record.geometry_version)
             await self.attach_tracker(record, self._next_track_ids.get(cam.id, 1))
-        actor = start_camera(cam.model_copy(update={"mode": "offline"}) if offline else cam,
-                             self.detector_caller, record.tracker, record.aggregator,
-                             blur_people=cfg.privacy.blur_people,
-                             spread=cfg.ray.camera_placement == "spread")
+        run_as = cam.model_copy(update={"mode": "offline"}) if offline else cam
+        actor = reuse if reuse is not None else start_camera(
+            run_as, self.detector_caller, record.tracker, record.aggregator,
+            blur_people=cfg.privacy.blur_people, spread=cfg.ray.camera_placement == "spread")
         timeout = cfg.ray.camera_start_timeout_s
         try:
+            if reuse is not None:
+                await call(reuse.reload.remote(run_as, record.tracker, record.aggregator))
             await asyncio.wait_for(awaitable(actor.start.remote()), timeout)
         except BaseException as exc:
             ray.kill(actor)
@@ -238,11 +242,12 @@ class ActorGraph:
             await call(actor.set_downstream.remote(*moved))
         record.node_id = await asyncio.to_thread(_actor_node, actor)
 
-    async def remove(self, record: CameraRecord) -> CameraStats:
+    async def remove(self, record: CameraRecord, keep_actor: bool = False) -> CameraStats:
         """Stops a camera (in-flight frames finish, its tracker confirms every frame, its
         open windows are written) and forgets it; returns its final stats. A step that
-        fails (a host died) is logged and the camera is forgotten all the same. Call
-        under :attr:`lock`."""
+        fails (a host died) is logged and the camera is forgotten all the same. Its actor
+        is killed, unless ``keep_actor`` (it takes the next file of a batch). Call under
+        :attr:`lock`."""
         cid = record.camera.id
         actor = self.actors.get(cid)
         final = lost_stats(record, "camera actor lost")
@@ -269,7 +274,7 @@ class ActorGraph:
         finally:
             if self.actors.get(cid) is actor:
                 self.actors.pop(cid, None)
-            if actor is not None:
+            if actor is not None and not keep_actor:
                 kill_actor(actor)
             self.records.pop(cid, None)
             self.removed[cid] = (record, final)

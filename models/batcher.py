@@ -86,6 +86,13 @@ class ContinuousBatcher(Generic[T, R]):
         """Items submitted and not yet in a batch."""
         return len(self._queue)
 
+    def close(self) -> None:
+        """Stops the task that forms batches (a batcher whose owner moves on); a later
+        ``submit`` starts it again."""
+        if self._worker is not None:
+            self._worker.cancel()
+            self._worker = None
+
     async def submit(self, item: T) -> R:
         """Queues ``item`` for the next batch and returns its result.
 

@@ -14,6 +14,8 @@ Example:
     [True, True, False]
     >>> slots.release("cam-0"); slots.take("cam-2", {"CPU": 0.25})
     True
+    >>> slots.hand_over("cam-2", "cam-3"); slots.running
+    2
 """
 
 from __future__ import annotations
@@ -84,6 +86,18 @@ class Slots:
             self._free[node][k] = self._free[node].get(k, 0.0) - v
         self._held[camera_id] = (node, dict(demand))
         return True
+
+    def hand_over(self, camera_id: str, to: str) -> None:
+        """Moves the slot ``camera_id`` holds, as it stands, to camera ``to`` (the next
+        file of a batch, of the same demand, in the same actor).
+
+        Raises:
+            KeyError: ``camera_id`` holds no slot.
+            ValueError: ``to`` already holds one.
+        """
+        if to in self._held:
+            raise ValueError(f"camera {to!r} already holds a slot")
+        self._held[to] = self._held.pop(camera_id)
 
     def release(self, camera_id: str) -> None:
         """Gives back the camera's slot (no-op when it holds none)."""

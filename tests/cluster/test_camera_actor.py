@@ -111,6 +111,30 @@ def test_offline_clip_through_the_detector_loses_nothing_and_feeds_downstream(
     ray.kill(cam)
 
 
+def test_an_ended_camera_s_actor_takes_the_next_file_as_a_new_one_would(serve_app, tmp_path):
+    """An offline batch hands a finished file's actor to the next file (actors/batch.py)."""
+    clip = write_clip(tmp_path / "clip.mp4", n=24, fps=12)
+    first, second = Collector.remote(), Collector.remote()
+    cam = start_camera(cam_config(id="file-a", url=str(clip)),  # live: paced, 2 s
+                       detector=serve_app["handle"], tracker=first, aggregator=first)
+    ray.get(cam.start.remote())
+    nxt = cam_config(id="file-b", url=str(clip), mode="offline", source={"max_frames": 10})
+    with pytest.raises(ray.exceptions.RayTaskError, match="is still running"):
+        ray.get(cam.reload.remote(nxt, second, second))
+    assert ray.get(cam.stop.remote()).state == "stopped"
+    before = len(ray.get(first.received.remote())[0])
+
+    ray.get(cam.reload.remote(nxt, second, second))
+    ray.get(cam.start.remote())
+    stats = ray.get(cam.wait.remote(90))
+    assert (stats.state, stats.frames_decoded, stats.frames_delivered) == ("ended", 10, 10)
+    received, _, stills = ray.get(second.received.remote())
+    assert [(c, i) for c, i, _, _ in received] == [("file-b", i) for i in range(10)]
+    assert {c for c, *_ in stills} == {"file-b"}
+    assert len(ray.get(first.received.remote())[0]) == before  # nothing more to the first
+    ray.kill(cam)
+
+
 def _gi_rtsp_available() -> None:
     require_system(SYSTEM_PYTHON, "the RTSP test server runs under Debian's python3")
     probe = subprocess.run(

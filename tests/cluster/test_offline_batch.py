@@ -80,6 +80,8 @@ def test_more_files_than_fit_all_finish_and_match_one_at_a_time(serve_app, num_c
     wide, seen = _run(serve_app, tmp_path / "wide", _site(num_cpus))
     assert wide["batch"]["peak_concurrency"] == FIT
     assert wide["batch"]["ended"] == FILES and wide["batch"]["not_started"] == []
+    # a file that ends hands its actor to the next: one process per slot, not per file
+    assert wide["batch"]["camera_actors_started"] == FIT
     for i in range(FILES):
         cam = wide["cameras"][f"file-{i}"]
         assert cam["state"] == "ended", cam
@@ -92,6 +94,7 @@ def test_more_files_than_fit_all_finish_and_match_one_at_a_time(serve_app, num_c
 
     narrow, _ = _run(serve_app, tmp_path / "narrow", _site(num_cpus, limit=1))
     assert narrow["batch"]["peak_concurrency"] == 1
+    assert narrow["batch"]["camera_actors_started"] == 1
     for i in range(FILES):
         name = f"file-{i}.txt"
         assert (tmp_path / "wide" / "tracks" / name).read_text() == \

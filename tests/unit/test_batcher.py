@@ -140,3 +140,18 @@ def test_call_slots_are_checked():
     with pytest.raises(ValueError, match="max_concurrent_batches must be at least 1, got 0"):
         ContinuousBatcher(noop, max_batch_size=4, batch_wait_timeout_s=0.0,
                           max_concurrent_batches=0)
+
+
+def test_a_closed_batcher_leaves_no_task_behind_and_starts_again_on_submit():
+    async def scenario():
+        batcher = ContinuousBatcher(Model(), max_batch_size=4, batch_wait_timeout_s=0.0)
+        assert await batcher.submit(1) == 10
+        mine = {t for t in asyncio.all_tasks() if t.get_name() == "continuous-batcher"}
+        batcher.close()
+        await asyncio.sleep(0)
+        left = {t for t in asyncio.all_tasks() if t.get_name() == "continuous-batcher"}
+        again = await batcher.submit(2)
+        return len(mine), left, again
+
+    started, left, again = run(scenario())
+    assert started == 1 and not left and again == 20
