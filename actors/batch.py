@@ -162,10 +162,12 @@ class OfflineBatch:
                 if record is None:
                     return
                 await self._until_ended(record)
+                keep = self._next_of_same_demand(cam) is not None
+                actor = await asyncio.shield(self._finish(record, keep=keep))
                 after = self._next_of_same_demand(cam)
-                actor = await asyncio.shield(self._finish(record, keep=after is not None))
                 if after is None:
                     return
+                self.queue.popleft()
                 self.slots.hand_over(cam.id, after.id)
                 del self._running[cam.id]
                 self._running[after.id] = task
@@ -177,10 +179,10 @@ class OfflineBatch:
             self._running.pop(cam.id, None)
 
     def _next_of_same_demand(self, cam: CameraConfig) -> CameraConfig | None:
-        """The queue's next camera, taken from it, when it asks for what ``cam`` has."""
+        """The queue's next camera (left in it) when it asks for what ``cam`` has."""
         if self.graph.closing or not self.queue or demand_of(self.queue[0]) != demand_of(cam):
             return None
-        return self.queue.popleft()
+        return self.queue[0]
 
     async def _launch(self, cam: CameraConfig, reuse: Any = None) -> CameraRecord | None:
         graph = self.graph
@@ -193,7 +195,8 @@ class OfflineBatch:
             graph.starting[cam.id] = record
         try:
             try:
-                self.new_actors += reuse is None
+                if reuse is None:
+                    self.new_actors += 1
                 await graph.launch(record, reuse=reuse)
             except Exception as exc:  # noqa: BLE001 - a new actor instead
                 if reuse is None:
