@@ -57,6 +57,21 @@ def test_slots_refuse_a_camera_twice():
         slots.take("a", CPU)
 
 
+def test_a_handed_over_slot_stays_on_its_node_until_the_next_file_releases_it():
+    slots = Slots([{"CPU": 0.3, "site-north": 1.0}, {"CPU": 0.5}])
+    north = {"CPU": 0.25, "site-north": 1.0}
+    assert slots.take("file-0", north) and not slots.take("other", north)
+    slots.hand_over("file-0", "file-1")  # the ended file's actor takes the next file
+    assert slots.running == 1 and not slots.take("other", north)  # still held, same node
+    with pytest.raises(KeyError):
+        slots.hand_over("file-0", "file-2")  # gave its slot away already
+    assert slots.take("x", CPU)
+    with pytest.raises(ValueError, match="'x' already holds a slot"):
+        slots.hand_over("file-1", "x")
+    slots.release("file-1")
+    assert slots.take("other", north)  # the north node's share came back
+
+
 def test_demand_counts_cpus_and_resources():
     cam = CameraConfig.model_validate({"id": "a", "url": "/x.mp4", "placement": {
         "num_cpus": 0.5, "resources": {"gpu-site": 0.1}}})
