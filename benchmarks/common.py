@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -68,12 +68,24 @@ def rate(fn: Callable[[], int], seconds: float, warmup: int = 2) -> float:
     return done / (time.perf_counter() - start)
 
 
-def per_core_sessions_rate(frames: list[Any], sizes: list[tuple[int, int]],
-                           seconds: float) -> float:
-    """Images/s of one single-threaded session of the default model per core, all running
-    ``frames`` (one batch, model-sized) side by side, one Python thread each (ONNX Runtime
-    releases the GIL while it runs): the most ONNX Runtime alone gets out of the machine,
-    a stricter ceiling than one session spread over the cores."""
+class SessionsRun(NamedTuple):
+    """What :func:`per_core_sessions` measured."""
+
+    images_per_s: float
+    """Images/s of all sessions together (wall time)."""
+    cpu_ms_per_image: float
+    """CPU-ms per image of one session (thread CPU time) while all run side by side."""
+
+
+def per_core_sessions(frames: list[Any], sizes: list[tuple[int, int]],
+                      seconds: float) -> SessionsRun:
+    """One single-threaded session of the default model per core, all running ``frames``
+    (one batch, model-sized) side by side, one Python thread each (ONNX Runtime releases
+    the GIL while it runs), as the detector replicas of ``replicas: auto`` do: the most
+    ONNX Runtime alone gets out of the machine, a stricter ceiling than one session spread
+    over the cores, and the model's own CPU cost per image under that load (cores busy
+    side by side cost each other CPU time: 6-17 % more per image than one session alone,
+    on the 2-core development machine)."""
     from models.config import ModelConfig
     from models.deployment import cpu_cores
     from models.detector import OnnxDetector
@@ -82,11 +94,14 @@ def per_core_sessions_rate(frames: list[Any], sizes: list[tuple[int, int]],
     for det in sessions:
         det.detect(frames, sizes)  # warm-up
     done = [0] * len(sessions)
+    cpu_s = [0.0] * len(sessions)
     stop_at = time.perf_counter() + seconds
 
     def loop(i: int) -> None:
+        cpu0 = time.thread_time()
         while time.perf_counter() < stop_at:
             done[i] += len(sessions[i].detect(frames, sizes))
+        cpu_s[i] = time.thread_time() - cpu0
 
     start = time.perf_counter()
     threads = [threading.Thread(target=loop, args=(i,)) for i in range(len(sessions))]
@@ -94,7 +109,8 @@ def per_core_sessions_rate(frames: list[Any], sizes: list[tuple[int, int]],
         t.start()
     for t in threads:
         t.join()
-    return sum(done) / (time.perf_counter() - start)
+    return SessionsRun(images_per_s=sum(done) / (time.perf_counter() - start),
+                       cpu_ms_per_image=1000 * sum(cpu_s) / max(1, sum(done)))
 
 
 def machine() -> dict[str, Any]:

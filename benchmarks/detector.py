@@ -36,7 +36,7 @@ from benchmarks.common import (  # noqa: E402
     emit,
     goal,
     machine,
-    per_core_sessions_rate,
+    per_core_sessions,
     percentiles_ms,
     rate,
 )
@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     provider = det.provider
 
     # the stricter ceiling: one single-threaded session per core, batch 8, side by side
-    per_core_rate = per_core_sessions_rate(
-        [smalls[i % len(smalls)] for i in range(8)], [(512, 512)] * 8, seconds)
+    per_core_rate = per_core_sessions(
+        [smalls[i % len(smalls)] for i in range(8)], [(512, 512)] * 8, seconds).images_per_s
 
     ray.init(num_cpus=4, include_dashboard=False, logging_level="ERROR")
     port = 8123

@@ -10,7 +10,8 @@ Measured side by side on the same machine and inputs:
   * memory: resident memory of the Ray processes over a soak at 50% load, and its slope;
   * where the CPU goes per analysed frame offline, by kind of process, and Ray's and the
     stages' overhead once the model's and decoding's own costs are taken out
-    (benchmarks/cpu_split.py).
+    (benchmarks/cpu_split.py; the model's cost is the bare per-core sessions' CPU per
+    image, measured with the bare ceiling).
 panoray's cameras detect on the whole frame (``inference.tiling: null``; the default
 cuts each frame into 2 tiles plus the whole frame, 3 model runs): the bare model and the
 naive loop run the model once per frame, and the overhead is per model run.
@@ -45,7 +46,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import cpu_split  # noqa: E402
-from benchmarks.common import emit, goal, machine, per_core_sessions_rate, rate  # noqa: E402
+from benchmarks.common import emit, goal, machine, per_core_sessions, rate  # noqa: E402
 from models.config import ModelConfig, ServingConfig  # noqa: E402
 from models.detector import OnnxDetector  # noqa: E402
 from pipeline.tracking.config import TrackerConfig  # noqa: E402
@@ -87,9 +88,10 @@ def bare_ceiling(det: OnnxDetector, files: list[pathlib.Path], seconds: float) -
     for bs in (1, 4, 8):
         batch, bsizes = smalls[:bs], sizes[:bs]
         out[str(bs)] = round(rate(lambda: len(det.detect(batch, bsizes)), seconds), 2)
-    per_core_rate = per_core_sessions_rate(smalls[:8], sizes[:8], seconds)
+    per_core = per_core_sessions(smalls[:8], sizes[:8], seconds)
     return {"images_per_s_by_batch": out, "best": max(out.values()),
-            "per_core_sessions_batch_8": round(per_core_rate, 2)}
+            "per_core_sessions_batch_8": round(per_core.images_per_s, 2),
+            "per_core_sessions_cpu_ms_per_image": round(per_core.cpu_ms_per_image, 2)}
 
 
 def naive_loop(det: OnnxDetector, files: list[pathlib.Path], frames_each: int) -> float:
@@ -137,10 +139,10 @@ def mean_baselines(before: dict[str, Any], after: dict[str, Any]
                 for k, v in before["bare"]["images_per_s_by_batch"].items()}
     naive = {k: round((v + after["naive_frames_per_s"][k]) / 2, 2)
              for k, v in before["naive_frames_per_s"].items()}
-    per_core = round((before["bare"]["per_core_sessions_batch_8"]
-                      + after["bare"]["per_core_sessions_batch_8"]) / 2, 2)
+    per_core = {k: round((before["bare"][k] + after["bare"][k]) / 2, 2)
+                for k in ("per_core_sessions_batch_8", "per_core_sessions_cpu_ms_per_image")}
     return {"images_per_s_by_batch": by_batch, "best": max(by_batch.values()),
-            "per_core_sessions_batch_8": per_core}, naive
+            **per_core}, naive
 
 
 # -- panoray ---------------------------------------------------------------------------
@@ -283,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 
     naive_counts = counts if not args.quick else [max(counts)]
     before = baselines(files, naive_counts, naive_each, seconds)
-    model_ms, decode_ms = cpu_split.model_cpu_ms(files), cpu_split.decode_cpu_ms(files)
+    decode_ms = cpu_split.decode_cpu_ms(files)
 
     import ray
     from ray import serve
@@ -307,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         ray.shutdown()
     after = baselines(files, naive_counts, naive_each, seconds)
     bare, naive = mean_baselines(before, after)
+    # the model's own cost: the bare sessions' CPU per image, one per core side by side as
+    # the replicas run, before and after panoray's runs
+    model_ms = bare["per_core_sessions_cpu_ms_per_image"]
     soak = soak_summary(soak_run.pop("rss_samples"), warmup_fraction=0.25)
     top = str(max(counts))
     vs_naive = offline[top]["frames_per_s"] / naive.get(top, max(naive.values()))
