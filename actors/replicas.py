@@ -6,11 +6,12 @@ queue-length probes, metrics, a gRPC channel): about 1.1-1.3 CPU-ms per call mor
 plain Ray actor call with the same frames (8 callers, groups of 8 frames, 2 replicas;
 ``benchmarks/end_to_end.py`` measures the effect on the pipeline). ``ReplicaCaller`` calls
 the replicas' actors themselves, the way Serve's own router does once it has chosen one.
-It sends each call where it expects it to finish soonest, with no probes: a replica's
+It sends each call where it expects it to finish soonest, without queue-length probes: a replica's
 seconds per frame, timed on this caller's own calls (a slower call counts at once, a
 faster one eases it down), times the frames it already has out there (peak-EWMA, as
-Finagle's and Linkerd's balancers). HTTP clients still go through Serve's proxy
-and handles.
+Finagle's and Linkerd's balancers). A replica this caller has left alone for
+:data:`STALE_S` gets its next call, so that one slow call cannot price it out for good.
+HTTP clients still go through Serve's proxy and handles.
 
 The replica actors are found by the names Serve gives them (``SERVE_REPLICA::<app>#<deployment>#<id>``),
 listed again every ``refresh_s`` and after a replica fails. Any call that fails on the
@@ -45,6 +46,13 @@ COST_DECAY = 0.3
 """How far a replica's estimated seconds per unit of work move towards a call's that took
 less (a call that took more sets it at once: a replica falling behind is seen at once)."""
 
+STALE_S = 1.0
+"""Seconds after which a replica's estimate, with none of this caller's work out there, no
+longer counts: the next call goes there, as to an untimed replica. Without it one slow call
+(queued behind other cameras' work) could price a replica out for good, since only calls to
+it update its estimate: a camera alone then sent every group to one replica and left the
+other core idle."""
+
 
 def _request_metadata(method: str, app_name: str) -> bytes:
     """The pickled request header a replica's ``handle_request`` expects."""
@@ -72,6 +80,7 @@ class ReplicaCaller:
         self._replicas: dict[str, Any] = {}  # replica actor name -> its actor handle
         self._in_flight: dict[str, int] = {}  # replica actor name -> this caller's work out
         self._cost: dict[str, float] = {}  # replica actor name -> its seconds per unit
+        self._timed_at: dict[str, float] = {}  # replica actor name -> when a call returned
         self._listed_at = -float("inf")
         self._listing: asyncio.Task[None] | None = None
         self._fallbacks = 0
@@ -122,6 +131,7 @@ class ReplicaCaller:
                 self._replicas.clear()
                 self._in_flight.clear()
                 self._cost.clear()
+                self._timed_at.clear()
                 log.warning("the detector's replicas take no direct calls (%s: %s); calling "
                             "through Serve's handle from now on", type(exc).__name__, exc)
             log.debug("direct call %s on %s failed (%s: %s); through Serve's handle instead",
@@ -131,13 +141,17 @@ class ReplicaCaller:
                 self._in_flight[name] -= weight
         return await getattr(self.handle, method).remote(*args)
 
-    def _pick(self, weight: int) -> str | None:
+    def _pick(self, weight: int, now: float | None = None) -> str | None:
         """The known replica expected to finish ``weight`` more units soonest: its seconds
         per unit times this caller's work out there plus ``weight`` (a replica not yet
-        timed first; ties drawn at random, so that callers spread evenly)."""
+        timed, or idle for this caller with an estimate older than :data:`STALE_S`, first;
+        ties drawn at random, so that callers spread evenly)."""
         if not self._in_flight:
             return None
-        score = {n: self._cost.get(n, 0.0) * (k + weight) for n, k in self._in_flight.items()}
+        now = time.monotonic() if now is None else now
+        score = {n: (0.0 if k == 0 and now - self._timed_at.get(n, now) > STALE_S
+                     else self._cost.get(n, 0.0)) * (k + weight)
+                 for n, k in self._in_flight.items()}
         best = min(score.values())
         return random.choice([n for n, v in score.items() if v == best])
 
@@ -148,11 +162,13 @@ class ReplicaCaller:
         old = self._cost.get(name)
         self._cost[name] = seconds_per_unit if old is None or seconds_per_unit > old else (
             old + COST_DECAY * (seconds_per_unit - old))
+        self._timed_at[name] = time.monotonic()
 
     def _forget(self, name: str) -> None:
         self._replicas.pop(name, None)
         self._in_flight.pop(name, None)
         self._cost.pop(name, None)
+        self._timed_at.pop(name, None)
         self._listed_at = -float("inf")  # list again on the next call
 
     async def _refresh_if_due(self) -> None:

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from actors.replicas import ReplicaCaller
+from actors.replicas import STALE_S, ReplicaCaller
 
 HANDLE = SimpleNamespace(app_name="panoray", deployment_name="Detector")
 
@@ -44,3 +44,19 @@ def test_a_forgotten_replica_is_no_longer_chosen():
     c = caller_with("a", "b")
     c._forget("a")  # noqa: SLF001
     assert {c._pick(1) for _ in range(20)} == {"b"} and c.replicas == ["b"]  # noqa: SLF001
+
+
+def test_a_replica_priced_out_by_one_slow_call_is_tried_again_once_its_estimate_is_stale():
+    """One slow call (a warm-up, a queue behind other cameras) must not price a replica out
+    for good: only calls to it update its estimate, so a camera alone would send every
+    group to the other replica and leave a core idle."""
+    c = caller_with("a", "b")
+    c._observe("a", 0.020)  # noqa: SLF001
+    c._observe("b", 0.190)  # noqa: SLF001 - one slow first call
+    t = c._timed_at["b"]  # noqa: SLF001
+    c._in_flight["a"] = 8  # noqa: SLF001 - a group out on a
+    assert c._pick(8, now=t + 0.5) == "a"  # noqa: SLF001 - b's estimate still counts
+    assert c._pick(8, now=t + STALE_S + 0.1) == "b"  # noqa: SLF001 - stale: tried again
+    c._in_flight["b"] = 8  # noqa: SLF001 - while work of ours is out there, it still counts
+    c._in_flight["a"] = 0  # noqa: SLF001
+    assert c._pick(8, now=t + STALE_S + 0.1) == "a"  # noqa: SLF001
