@@ -4,7 +4,9 @@ Measured side by side on the same machine and inputs:
   * bare ceiling: ONNX Runtime alone on frames already decoded and resized, best batch;
   * naive loop: one process round-robining over the same N files with OpenCV decode,
     resize, ONNX Runtime and the same tracker;
-  * panoray offline over the same N files (N = 1, 4, 8): frames/s and ratios to both;
+  * panoray offline over the same N files (N = 1, 4, 8): frames/s and ratios to both,
+    in steady state: while all N cameras read (they start, and so end, one after
+    another; ``to_end`` also times the run from the last start to its end, tail included);
   * panoray live at 50% and 90% of its measured capacity: p50/p95 latency from frame
     capture to tracks, and drops;
   * memory: resident memory of the Ray processes over a soak at 50% load, and its slope;
@@ -33,6 +35,7 @@ import pathlib
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -61,6 +64,14 @@ GOALS = {"offline_8_vs_naive": 1.0, "offline_8_vs_bare": 0.85, "live_50_p95_ms":
 WHOLE_FRAME = {"tiling": None}
 """One model run per frame, as the bare model and the naive loop do (module docstring)."""
 IDLE_S = 4.0  # seconds the pipeline's processes are watched idle after an offline run
+POLL_S = 1.0
+"""Seconds between two looks at the cameras' counters (and CPU times) in an offline run."""
+SETTLE_S = 2.0
+"""Seconds after the last camera started before the steady window opens."""
+MIN_STEADY_S = 8.0
+"""Shortest steady window that counts (shorter, the run is timed to its end instead):
+cameras deliver in groups of up to 32 frames, so a window's count is off by up to a group
+per camera at each end, about 3 % over 8 s of 8 cameras here."""
 LINE = {"id": "mid", "start": [0.5, 0.1], "end": [0.5, 0.9]}
 ZONE = {"id": "left", "points": [[0.0, 0.2], [0.5, 0.2], [0.5, 0.9], [0.0, 0.9]]}
 
@@ -157,10 +168,49 @@ def _site(files: list[pathlib.Path], n: int, site: dict[str, Any] | None = None,
                                       "analytics": {"window_s": 10, "window_grace_s": 5}})
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One look at an offline run: when (perf_counter s), frames delivered by all cameras,
+    whether every camera was still reading, and every process's CPU times."""
+
+    t: float
+    delivered: int
+    all_running: bool
+    cpu: dict[int, tuple[str, float]]
+
+
+def sample(runner: Any, frames_each: int) -> Sample:
+    """The cameras' counters and the processes' CPU times now."""
+    from pipeline.ingest.health import CameraState
+
+    before = time.perf_counter()
+    stats = runner.camera_stats()
+    t = (before + time.perf_counter()) / 2
+    running = all(st.frames_delivered < frames_each and not CameraState(st.state).terminal
+                  for st in stats.values())
+    return Sample(t, sum(st.frames_delivered for st in stats.values()), running,
+                  cpu_split.snapshot())
+
+
+def steady_window(samples: list[Sample], opens_at: float) -> tuple[Sample, Sample] | None:
+    """The window in which every camera reads: from the first sample at ``opens_at`` or
+    later to the last one before any camera reached its file's end; None when shorter
+    than :data:`MIN_STEADY_S`."""
+    inside = [s for s in samples if s.t >= opens_at]
+    last = next((i for i, s in enumerate(inside) if not s.all_running), len(inside)) - 1
+    if last < 1 or inside[last].t - inside[0].t < MIN_STEADY_S:
+        return None
+    return inside[0], inside[last]
+
+
 def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int,
                 out: pathlib.Path, site: dict[str, Any] | None = None,
                 inference: dict[str, Any] | None = None) -> dict[str, Any]:
-    """panoray offline over ``n`` cameras; frames/s from camera start to the last frame.
+    """panoray offline over ``n`` cameras of ``frames_each`` frames. Timed in steady state:
+    frames/s and CPU per frame while every camera reads, from :data:`SETTLE_S` after the
+    last one started until the first reaches its file's end (cameras start one after
+    another and end one after another, so the run's start and tail are not ``n``
+    cameras); ``to_end``: from the last camera's start to the run's end, tail included.
     ``site``: top-level site settings over the defaults (e.g. ``{"serving": {...}}``);
     ``inference``: the cameras' (default :data:`WHOLE_FRAME`)."""
     from pipeline.app.runner import PipelineRunner, RunOptions
@@ -170,26 +220,40 @@ def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int
     runner = PipelineRunner(cfg, RunOptions(output_dir=out / f"offline-{n}", offline=True),
                             detector=handle)
     runner.start()
-    # Cameras start one after another; frames done before the last one started are not
-    # timed, so that actor start-up does not count as throughput.
-    already = sum(st.frames_delivered for st in runner.camera_stats().values())
-    cpu_before = cpu_split.snapshot()
-    start = time.perf_counter()
+    samples = [sample(runner, frames_each)]
+    ended = threading.Event()
+
+    def watch() -> None:
+        while not ended.wait(POLL_S):
+            samples.append(sample(runner, frames_each))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     why = runner.wait(threading.Event())
-    elapsed = time.perf_counter() - start
-    cpu_after = cpu_split.snapshot()
+    ended.set()
+    watcher.join()
+    last = sample(runner, frames_each)
     # the same processes with no frame flowing (every camera at its file's end): what
     # they cost per second whatever the frame rate
     time.sleep(IDLE_S)
-    idle = cpu_split.split(cpu_after, cpu_split.snapshot(), 1)
+    idle = cpu_split.split(last.cpu, cpu_split.snapshot(), 1)
     summary = runner.shutdown()
     delivered = sum(c["frames_delivered"] for c in summary["cameras"].values())
     dropped = sum(c["frames_dropped"] for c in summary["cameras"].values())
-    timed = delivered - already
-    return {"cameras": n, "frames": delivered, "frames_timed": timed, "dropped": dropped,
-            "ended": why, "seconds": round(elapsed, 2),
-            "frames_per_s": round(timed / elapsed, 2),
-            "cpu_ms_per_frame": cpu_split.split(cpu_before, cpu_after, timed),
+    first = samples[0]
+    to_end = {"frames": delivered - first.delivered, "seconds": round(last.t - first.t, 2),
+              "frames_per_s": round((delivered - first.delivered) / (last.t - first.t), 2)}
+    window = steady_window(samples, first.t + SETTLE_S)
+    if window is None:
+        log.warning("offline %d cameras: no steady window of %.0f s (too few frames per "
+                    "camera); timed to the run's end", n, MIN_STEADY_S)
+    opened, closed = window or (first, last)
+    timed = closed.delivered - opened.delivered
+    return {"cameras": n, "frames": delivered, "dropped": dropped, "ended": why,
+            "timed": "steady" if window else "to_end", "frames_timed": timed,
+            "seconds": round(closed.t - opened.t, 2),
+            "frames_per_s": round(timed / (closed.t - opened.t), 2), "to_end": to_end,
+            "cpu_ms_per_frame": cpu_split.split(opened.cpu, closed.cpu, timed),
             "idle_cpu_ms_per_s": {k: round(v / IDLE_S, 2) for k, v in idle.items()}}
 
 
@@ -273,9 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     counts = [int(c) for c in (args.cameras or ("8" if args.quick else "1,4,8")).split(",")]
-    # offline runs time only the frames after the last camera started (start-up is not
-    # throughput), so they need more frames than the naive loop, whose rate settles at once
-    frames_each = 260 if args.quick else 400
+    # offline runs are timed while every camera reads (run_offline), so each camera needs
+    # more frames than the last one's start takes (8 cameras start over 10-17 s here),
+    # and the window must outlast the 32-frame groups' steps; the naive loop settles at once
+    frames_each = 600 if args.quick else 1000
     naive_each = 60 if args.quick else 200
     seconds = 1.5 if args.quick else 8.0
     live_s = args.live_s or (8.0 if args.quick else 60.0)

@@ -1,4 +1,5 @@
-"""The benchmarks' own measures, on the real model: what the overhead goal subtracts."""
+"""The benchmarks' own measures: what the overhead goal subtracts (on the real model), and
+the offline run's steady window."""
 
 from __future__ import annotations
 
@@ -16,3 +17,32 @@ def test_per_core_sessions_cpu_per_image_fits_the_wall_rate() -> None:
     run = per_core_sessions(frames, [(640, 480)] * 2, seconds=0.3)
     assert run.images_per_s > 0
     assert 0 < run.cpu_ms_per_image <= 1.05 * 1000 * cpu_cores() / run.images_per_s
+
+
+def _samples(points: list[tuple[float, int, bool]]) -> list:
+    from benchmarks.end_to_end import Sample
+
+    return [Sample(t, delivered, running, {}) for t, delivered, running in points]
+
+
+def test_steady_window_stops_before_the_first_camera_ends() -> None:
+    """The offline rate is timed while every camera reads: from the first look at or after
+    the opening to the last look before any camera reached its end, the tail left out."""
+    from benchmarks.end_to_end import steady_window
+
+    looks = _samples([(0.0, 100, True), (1.0, 200, True), (2.0, 300, True), (6.0, 700, True),
+                      (11.0, 1200, True), (11.5, 1240, False), (20.0, 1500, False)])
+    opened, closed = steady_window(looks, opens_at=1.5)
+    assert (opened.t, closed.t) == (2.0, 11.0)
+    assert (closed.delivered - opened.delivered) / (closed.t - opened.t) == 100.0
+
+
+def test_steady_window_too_short_is_none() -> None:
+    """A run whose first camera ends within MIN_STEADY_S of the opening has no steady
+    window (the caller then times it to its end)."""
+    from benchmarks.end_to_end import MIN_STEADY_S, steady_window
+
+    looks = _samples([(0.0, 0, True), (2.0, 50, True), (2.0 + MIN_STEADY_S - 0.5, 90, True),
+                      (12.0, 400, False)])
+    assert steady_window(looks, opens_at=2.0) is None
+    assert steady_window(_samples([(0.0, 0, False), (9.0, 10, False)]), 0.0) is None
