@@ -82,6 +82,16 @@ class ModelConfig(StrictModel):
     )
 
 
+AUTO_BATCH_CPU = 2
+"""Frames per model run of ``max_batch_size: auto`` on CPU. Single-threaded sessions, one
+per core side by side, on this project's 2-core machine: 9.0-11.2 CPU-ms a frame at
+batch 1-2 against 11.4-14.0 at batch 8 (benchmarks/CAPACITY.md, "Smaller batches on
+CPU")."""
+AUTO_BATCH_GPU = 8
+"""Frames per model run of ``max_batch_size: auto`` on a GPU, where a batch of 8 costs
+little more than one frame."""
+
+
 class ServingConfig(StrictModel):
     """How the detector deployment is run on Ray Serve."""
 
@@ -109,8 +119,12 @@ class ServingConfig(StrictModel):
     target_ongoing_requests: float = Field(
         16.0, gt=0, description="Autoscaling target of queued plus running requests per replica."
     )
-    max_batch_size: int = Field(
-        8, ge=1, le=1024, description="Most frames the detector runs in one batch."
+    max_batch_size: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] = Field(
+        "auto",
+        description="Most frames the detector runs in one batch. `auto`: "
+        f"{AUTO_BATCH_CPU} when ONNX Runtime runs on the CPU (one thread per replica runs "
+        "small batches cheaper per frame: they stay in the core's cache), "
+        f"{AUTO_BATCH_GPU} on a GPU.",
     )
     batch_wait_timeout_s: float = Field(
         0.0, ge=0.0, le=10.0,
@@ -149,10 +163,12 @@ class ServingConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> ServingConfig:
-        if self.max_ongoing_requests < self.max_batch_size:
+        if self.max_ongoing_requests < self.batch_size(on_gpu=True):
             raise ValueError(
                 f"max_ongoing_requests ({self.max_ongoing_requests}) must be at least "
-                f"max_batch_size ({self.max_batch_size}), or batches can never fill"
+                f"max_batch_size ({self.max_batch_size}"
+                f"{f': {AUTO_BATCH_GPU} on a GPU' if self.max_batch_size == 'auto' else ''}), "
+                "or batches can never fill"
             )
         if self.stats_forget_after_s <= self.stats_interval_s:
             raise ValueError(
@@ -164,3 +180,9 @@ class ServingConfig(StrictModel):
                 f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})"
             )
         return self
+
+    def batch_size(self, on_gpu: bool) -> int:
+        """``max_batch_size`` with ``auto`` resolved for the device the model runs on."""
+        if self.max_batch_size != "auto":
+            return self.max_batch_size
+        return AUTO_BATCH_GPU if on_gpu else AUTO_BATCH_CPU

@@ -66,8 +66,9 @@ class Detector:
             self._board_name = None
         self._board: Any = None
         self._publisher: asyncio.Task[None] | None = None
+        self._batch_size = serving.batch_size(on_gpu=self._core.provider != "cpu")
         self._batcher: ContinuousBatcher[tuple[DetectRequest, float], DetectedFrame] = (
-            ContinuousBatcher(self._run_batch, self._serving.max_batch_size,
+            ContinuousBatcher(self._run_batch, self._batch_size,
                               self._serving.batch_wait_timeout_s))
         tags = {"model": self._core.source.name, "provider": self._core.provider}
         keys = tuple(tags)
@@ -185,7 +186,7 @@ class Detector:
                 "threads": self._core.config.intra_op_threads or "all",
                 "provider": self._core.provider,
                 "model": self._core.source.name,
-                "max_batch_size": self._serving.max_batch_size,
+                "max_batch_size": self._batch_size,
                 "batch_wait_timeout_s": self._serving.batch_wait_timeout_s}
 
     def _board_handle(self) -> Any:

@@ -111,8 +111,8 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_CAMERA_FAILED if result.failed_cameras else EXIT_OK
 
 
-def _replicas(value: str) -> int | str:
-    """``--replicas``: a positive count or ``auto``."""
+def _count_or_auto(value: str) -> int | str:
+    """``--replicas`` and ``--max-batch-size``: a positive count or ``auto``."""
     if value == "auto":
         return value
     try:
@@ -186,9 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     s.add_argument("--model", default=ModelConfig().name, help="bundled model name or .onnx path")
     s.add_argument("--provider", default="auto", choices=["auto", "tensorrt", "cuda", "cpu"])
-    s.add_argument("--replicas", type=_replicas, default="auto",
+    s.add_argument("--replicas", type=_count_or_auto, default="auto",
                    help="detector replicas, or auto (one per CPU core, or 1 with GPUs)")
-    s.add_argument("--max-batch-size", type=int, default=ServingConfig().max_batch_size)
+    s.add_argument("--max-batch-size", type=_count_or_auto, default="auto",
+                   help="frames per model run, or auto (2 on CPU, 8 on a GPU)")
     s.add_argument("--address", default=None, help="Ray cluster address (default: local)")
     s.set_defaults(func=_serve)
 

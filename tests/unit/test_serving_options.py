@@ -48,3 +48,18 @@ def test_explicit_threads_and_autoscaling() -> None:
 def test_bad_replicas_name_the_field(bad) -> None:
     with pytest.raises(ValidationError, match="replicas"):
         ServingConfig(replicas=bad)
+
+
+def test_auto_batch_size_is_small_on_cpu_and_larger_on_a_gpu() -> None:
+    """``max_batch_size: auto`` runs small batches on CPU (cheaper per frame on one thread)
+    and larger ones on a GPU; a number is kept; ``auto`` still needs room for a GPU batch
+    among the requests a replica accepts."""
+    from models.config import AUTO_BATCH_CPU, AUTO_BATCH_GPU
+
+    auto = ServingConfig()
+    assert (auto.batch_size(on_gpu=False), auto.batch_size(on_gpu=True)) == (
+        AUTO_BATCH_CPU, AUTO_BATCH_GPU)
+    assert AUTO_BATCH_CPU < AUTO_BATCH_GPU
+    assert ServingConfig(max_batch_size=4).batch_size(on_gpu=True) == 4
+    with pytest.raises(ValidationError, match="max_batch_size"):
+        ServingConfig(max_ongoing_requests=AUTO_BATCH_GPU - 1)
