@@ -98,14 +98,16 @@ def model_frames(det: Any, files: list[pathlib.Path], per_file: int = 16
     return smalls, sizes
 
 
-def model_cpu_ms(files: list[pathlib.Path], batch: int = 8, seconds: float = 1.5) -> float:
+def model_cpu_ms(files: list[pathlib.Path], seconds: float = 1.5) -> float:
     """CPU-ms per image of single-threaded sessions of the default model, one per core side
-    by side, batches of ``batch`` real frames (thread CPU time, so other load on the machine
-    does not count; :func:`benchmarks.common.per_core_sessions`)."""
+    by side, at the replicas' batch size on CPU (``serving.max_batch_size: auto``), on real
+    frames (thread CPU time, so other load on the machine does not count;
+    :func:`benchmarks.common.per_core_sessions`)."""
     from benchmarks.common import per_core_sessions
-    from models.config import ModelConfig
+    from models.config import ModelConfig, ServingConfig
     from models.detector import OnnxDetector
 
+    batch = ServingConfig().batch_size(on_gpu=False)
     smalls, sizes = model_frames(OnnxDetector(ModelConfig(intra_op_threads=1)), files)
     return per_core_sessions(smalls[:batch], sizes[:batch], seconds).cpu_ms_per_image
 

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 2)")
     parser.add_argument("--variants", default="before,after", help="comma-separated names")
     parser.add_argument("--frames", type=int, default=None,
-                        help="frames per camera (default 600, as end_to_end.py --quick, "
+                        help="frames per camera (default 800, as end_to_end.py --quick, "
                              "timed in steady state; quick: 160, timed to the run's end)")
     parser.add_argument("--output", default="/tmp/panoray-overhead-ab")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     out = pathlib.Path(args.output)
-    args.frames = args.frames or (160 if args.quick else 600)
+    args.frames = args.frames or (160 if args.quick else 800)
     if args.child:
         child(args.frames, out, args.dashboard, json.loads(args.site))
         return 0
