@@ -83,10 +83,9 @@ class ModelConfig(StrictModel):
 
 
 AUTO_BATCH_CPU = 2
-"""Frames per model run of ``max_batch_size: auto`` on CPU. Single-threaded sessions, one
-per core side by side, on this project's 2-core machine: 9.0-11.2 CPU-ms a frame at
-batch 1-2 against 11.4-14.0 at batch 8 (benchmarks/CAPACITY.md, "Smaller batches on
-CPU")."""
+"""Frames per model run of ``max_batch_size: auto`` on CPU: a single-threaded replica runs
+small batches cheaper per frame than large ones, since they stay in the core's cache
+(measured in benchmarks/CAPACITY.md, "Smaller batches on CPU")."""
 AUTO_BATCH_GPU = 8
 """Frames per model run of ``max_batch_size: auto`` on a GPU, where a batch of 8 costs
 little more than one frame."""
