@@ -37,7 +37,7 @@ from pipeline.errors import PanorayError
 from pipeline.ingest.health import CameraState, CameraStats
 from pipeline.site_config import SiteConfig
 from pipeline.sinks.checkpoint import RunLock
-from pipeline.sinks.recovery import recover_orphans, recover_run
+from pipeline.sinks.recovery import record_unrecovered, recover_orphans, recover_run
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,10 @@ class PipelineRunner:
         self.recovered_runs: dict[str, dict[str, int]] = {}
         self._locks: list[RunLock] = []
         self.stopped_early = False  # stopped during start-up, before the controller existed
+        # Cameras whose output a lost controller may cut short (see :meth:`recover`): the
+        # configured ones not yet listed by a status, and those listed not finished.
+        self._unlisted = {c.id for c in self.config.cameras}
+        self._unfinished: set[str] = set()
 
     # -- start -------------------------------------------------------------------------
     def start(self, stop: threading.Event | None = None) -> None:
@@ -174,7 +178,10 @@ class PipelineRunner:
         Raises:
             PanorayError: the controller is gone (its node was lost).
         """
-        return self._ask(self.controller.status.remote())
+        rows = self._ask(self.controller.status.remote())
+        self._unlisted.difference_update(r.camera_id for r in rows)
+        self._unfinished = {r.camera_id for r in rows if not CameraState(r.state).terminal}
+        return rows
 
     def finished(self, rows: list[CameraRow]) -> bool:
         """True when there are cameras and every one is in a terminal state (files ended,
@@ -261,12 +268,23 @@ class PipelineRunner:
             summary["recovered_runs"] = self.recovered_runs
         return summary
 
-    def recover(self, why: str) -> dict[str, int]:
-        """Writes the run's aggregator checkpoints (see :mod:`pipeline.sinks.recovery`)."""
-        out = {"checkpoints": 0, "windows": 0, "rows": 0}
+    def recover(self, why: str) -> dict[str, Any]:
+        """Writes the run's aggregator checkpoints (see :mod:`pipeline.sinks.recovery`),
+        and a gap from the start for each camera of the run that no checkpoint held (one
+        still being placed or queued, as of the last status read, or configured and not yet
+        listed); returns the counts, the cameras recovered and those ``unrecovered``."""
+        out: dict[str, Any] = {"checkpoints": 0, "windows": 0, "rows": 0, "cameras": []}
         for sink in self.config.sinks:
-            for key, n in recover_run(sink.root, self.run_id, why).items():
-                out[key] += n
+            for key, value in recover_run(sink.root, self.run_id, why).items():
+                out[key] = sorted({*out[key], *value}) if key == "cameras" else out[key] + value
+        out["unrecovered"] = sorted((self._unlisted | self._unfinished) - set(out["cameras"]))
+        if out["unrecovered"] and self.config.sinks:
+            try:
+                record_unrecovered(self.config.sinks[0].root, self.run_id, out["unrecovered"],
+                                   why)
+            except OSError as exc:
+                log.error("the incidents of cameras %s could not be written: %s",
+                          out["unrecovered"], exc)
         return out
 
     def _kill_controller(self) -> None:

@@ -13,11 +13,14 @@ checkpoint deleted. Every file is named in the checkpoint (saved again as recove
 before it is written, so a recovery cut short (the driver killed again) is done again by
 the next run without writing a row twice. What the lost actors received after their last checkpoint, at most
 ``run.checkpoint_s`` of media time per camera plus what the trackers held, is lost.
+A camera of the run that no checkpoint holds (its actor was still being placed, or it
+waited in an offline batch's queue) gets a gap too, from its start
+(:func:`record_unrecovered`), so that the incidents name every camera the failure cost.
 
 Example:
     >>> import tempfile
     >>> recover_run(tempfile.mkdtemp(), "run-1", "controller lost")
-    {'checkpoints': 0, 'windows': 0, 'rows': 0}
+    {'checkpoints': 0, 'windows': 0, 'rows': 0, 'cameras': []}
 """
 
 from __future__ import annotations
@@ -34,19 +37,22 @@ from pipeline.sinks.checkpoint import (
     run_alive,
     save_checkpoint,
 )
+from pipeline.sinks.incidents import FailureBook
 
 log = logging.getLogger(__name__)
 
 
-def recover_checkpoint(path: Path, root: Path, run_id: str, why: str) -> tuple[int, int]:
+def recover_checkpoint(path: Path, root: Path, run_id: str,
+                       why: str) -> tuple[int, int, tuple[str, ...]]:
     """Writes one checkpoint's open windows and buffered rows, then deletes it; returns
-    (windows written, event rows written)."""
+    (windows written, event rows written, the cameras it held)."""
     state: dict[str, Any] | None = load_checkpoint(path)
     if state is None:
-        return 0, 0
+        return 0, 0, ()
     failures, sinks = state["failures"], state["sinks"]
     failures.write_sealed()  # sealed by the aggregator (or a recovery cut short)
-    for cid in state["analytics"].camera_ids:  # none when recovered before
+    cameras = state["analytics"].camera_ids  # none when recovered before
+    for cid in cameras:
         failures.record(cid, why, state["last_pts"].get(cid), time.time())
     windows = failures.mark(state["analytics"].close())
     failures.seal(failures.open_gaps(), root, run_id)
@@ -58,27 +64,46 @@ def recover_checkpoint(path: Path, root: Path, run_id: str, why: str) -> tuple[i
     save_checkpoint(path, state)
     failures.write_sealed()
     drop_checkpoint(path)
-    return len(windows), sinks.rows_written() - before
+    return len(windows), sinks.rows_written() - before, cameras
 
 
-def recover_run(root: str | Path, run_id: str, why: str) -> dict[str, int]:
+def recover_run(root: str | Path, run_id: str, why: str) -> dict[str, Any]:
     """Writes every checkpoint of run ``run_id`` under ``root`` (see the module
-    docstring); returns how many checkpoints, windows and rows (events and metrics)."""
+    docstring); returns how many checkpoints, windows and rows (events and metrics), and
+    which cameras they held (sorted)."""
     folder = Path(root) / CHECKPOINT_DIR / run_id
-    out = {"checkpoints": 0, "windows": 0, "rows": 0}
+    out: dict[str, Any] = {"checkpoints": 0, "windows": 0, "rows": 0, "cameras": []}
     for path in sorted(folder.glob("aggregator-*.pkl")):
         try:
-            windows, rows = recover_checkpoint(path, Path(root), run_id, why)
+            windows, rows, cameras = recover_checkpoint(path, Path(root), run_id, why)
         except Exception as exc:  # noqa: BLE001 - the other checkpoints are still written
             log.error("checkpoint %s could not be written: %s", path, exc)
             continue
         out["checkpoints"] += 1
         out["windows"] += windows
         out["rows"] += rows
+        out["cameras"] = sorted({*out["cameras"], *cameras})
     if out["checkpoints"]:
         log.warning("run %s: wrote %d window(s) from %d checkpoint(s) (%s)", run_id,
                     out["windows"], out["checkpoints"], why)
     return out
+
+
+def record_unrecovered(root: str | Path, run_id: str, camera_ids: list[str],
+                       why: str) -> list[Path]:
+    """Records a gap from the start (``from_pts_s`` null) for each of ``camera_ids``, the
+    run's cameras that no checkpoint held; returns the incidents file written (none when
+    ``camera_ids`` is empty).
+
+    Raises:
+        OSError: the file could not be written.
+    """
+    book = FailureBook()
+    now = time.time()
+    for cid in camera_ids:
+        book.record(cid, why, None, now)
+    book.seal(book.open_gaps(), Path(root), run_id)
+    return book.write_sealed()
 
 
 def recover_orphans(root: str | Path, own_run_id: str) -> dict[str, dict[str, int]]:

@@ -35,15 +35,16 @@ LINES = [{"id": f"x{k}", "start": [k / 4, 0.05], "end": [k / 4, 0.95]} for k in 
 
 
 def site(out: pathlib.Path, frames: int = FRAMES, mode: str = "offline",
-         **extra: Any) -> dict[str, Any]:
+         camera: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """The fault suite's site config: three cameras of the demo clip, two trackers and two
-    aggregators (so that one host's death spares a camera), 5 s windows."""
+    aggregators (so that one host's death spares a camera), 5 s windows; ``camera``: more
+    fields of every camera."""
     cams = [{"id": cid, "url": str(CLIP), "mode": mode,
              "source": {"max_frames": frames, **({"loop": True} if mode == "live" else {})},
              # what is lost under faults does not depend on how frames are detected: one
              # model run per frame keeps the suite's runs short
              "inference": {"tiling": None},
-             "zones": ZONES, "lines": LINES} for cid in CAMERAS]
+             "zones": ZONES, "lines": LINES, **(camera or {})} for cid in CAMERAS]
     return {"cameras": cams,
             "analytics": {"window_s": 5, "window_grace_s": 2, "min_distinct_tracks": 1},
             "ray": {"tracker_actors": 2, "aggregator_actors": 2,
@@ -139,9 +140,9 @@ def graph_of(runner: Any) -> dict[str, Any]:
 
 
 def run_pipeline(out: pathlib.Path, detector: Any, fault: Callable[[Any], None] | None = None,
-                 when_frames: int = FRAMES // 3, **extra: Any) -> RunResult:
+                 when_frames: int = FRAMES // 3, each: bool = False, **extra: Any) -> RunResult:
     """Runs the fault config offline to its end; ``fault(runner)`` is called once the
-    cameras have delivered ``when_frames`` frames in total."""
+    cameras have delivered ``when_frames`` frames in total (``each``: every camera has)."""
     from pipeline.app.runner import PipelineRunner, RunOptions
     from pipeline.site_config import SiteConfig
 
@@ -154,8 +155,9 @@ def run_pipeline(out: pathlib.Path, detector: Any, fault: Callable[[Any], None] 
         if fault is not None:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                stats = runner.camera_stats()
-                if sum(s.frames_delivered for s in stats.values()) >= when_frames:
+                delivered = [s.frames_delivered for s in runner.camera_stats().values()]
+                if (min(delivered, default=0) >= when_frames and len(delivered) == len(CAMERAS)
+                        if each else sum(delivered) >= when_frames):
                     break
                 time.sleep(0.2)
             fault(runner)

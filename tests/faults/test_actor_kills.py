@@ -9,6 +9,7 @@ from pipeline.tracking.config import SmoothingConfig
 from tests.faults.harness import (
     CAMERAS,
     FPS,
+    FRAMES,
     RunResult,
     events_by_camera,
     graph_of,
@@ -120,12 +121,15 @@ def test_controller_killed(serve_app: dict, baseline: RunResult, tmp_path) -> No
     def fault(runner) -> None:
         kill9(runner.controller)
 
-    result = run_pipeline(tmp_path / "out", serve_app["handle"], fault)
+    # every camera streams (each aggregator's checkpoint holds its cameras' frames)
+    result = run_pipeline(tmp_path / "out", serve_app["handle"], fault,
+                          when_frames=FRAMES // 2, each=True)
     # everything of the run dies with its controller; the driver writes the checkpoints
     assert "controller is gone" in result.summary["error"]
     assert result.summary["recovered"]["checkpoints"] == 2
+    assert result.summary["recovered"]["cameras"] == sorted(CAMERAS)
     incidents = result.tables["incidents"]
-    assert set(incidents.camera_id) == set(CAMERAS)
+    assert sorted(incidents.camera_id) == sorted(CAMERAS)  # one gap each
     base = baseline.tables["events"]
     report = {}
     for cam in CAMERAS:
@@ -140,3 +144,20 @@ def test_controller_killed(serve_app: dict, baseline: RunResult, tmp_path) -> No
     metrics = result.tables["metrics"]
     assert not metrics.groupby("camera_id").complete.min().any()  # the last ones incomplete
     print(f"controller kill: {report}, run {result.seconds:.1f} s")
+
+
+def test_controller_killed_while_cameras_wait_in_the_batch(serve_app: dict, tmp_path) -> None:
+    # one camera fits the test cluster at a time: killed as soon as the run has started,
+    # the queued cameras are in no aggregator's checkpoint, and the driver records them
+    result = run_pipeline(tmp_path / "out", serve_app["handle"],
+                          lambda runner: kill9(runner.controller), when_frames=0,
+                          camera={"placement": {"num_cpus": 2.5}})
+    recovered = result.summary["recovered"]
+    assert len(recovered["unrecovered"]) >= 2, recovered
+    assert not set(recovered["cameras"]) & set(recovered["unrecovered"]), recovered
+    assert sorted(recovered["cameras"] + recovered["unrecovered"]) == sorted(CAMERAS)
+    incidents = result.tables["incidents"]
+    assert sorted(incidents.camera_id) == sorted(CAMERAS), incidents  # one gap each
+    cut = incidents[incidents.camera_id.isin(recovered["unrecovered"])]
+    assert cut.from_pts_s.isna().all() and cut.kind.str.contains("controller is gone").all()
+    print(f"controller kill with cameras queued: {recovered}, run {result.seconds:.1f} s")

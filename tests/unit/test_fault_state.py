@@ -21,7 +21,7 @@ from pipeline.sinks.checkpoint import (
     save_checkpoint,
 )
 from pipeline.sinks.incidents import FailureBook
-from pipeline.sinks.recovery import recover_orphans, recover_run
+from pipeline.sinks.recovery import record_unrecovered, recover_orphans, recover_run
 from pipeline.types import FrameMeta, TrackedFrame
 from tests.unit.analytics_helpers import WALL0, tracks_at
 
@@ -74,7 +74,7 @@ def test_a_lost_runs_checkpoints_are_written_with_open_windows_incomplete(tmp_pa
     assert load_checkpoint(path)["last_pts"] == {"cam1": 7.1}
 
     got = recover_run(tmp_path, "run-1", "run lost: controller gone")
-    assert got["checkpoints"] == 1 and got["windows"] >= 1
+    assert got["checkpoints"] == 1 and got["windows"] >= 1 and got["cameras"] == ["cam1"]
     assert not path.exists()
     metrics = pd.read_parquet(tmp_path / "metrics")
     assert not metrics.loc[metrics.window_start_s == 5.0, "complete"].any()
@@ -82,7 +82,14 @@ def test_a_lost_runs_checkpoints_are_written_with_open_windows_incomplete(tmp_pa
     assert incidents[["camera_id", "kind", "from_pts_s"]].values.tolist() == [
         ["cam1", "run lost: controller gone", 7.1]]
     assert len(pd.read_parquet(tmp_path / "events")) == 1  # the zone entry, buffered
-    assert recover_run(tmp_path, "run-1", "again") == {"checkpoints": 0, "windows": 0, "rows": 0}
+    assert recover_run(tmp_path, "run-1", "again") == {"checkpoints": 0, "windows": 0, "rows": 0,
+                                                        "cameras": []}
+    # cameras no checkpoint held (still being placed): a gap each, from their start
+    record_unrecovered(tmp_path, "run-1", ["cam2", "cam3"], "run lost: controller gone")
+    incidents = pd.read_parquet(tmp_path / "incidents").sort_values("camera_id")
+    assert incidents.camera_id.tolist() == ["cam1", "cam2", "cam3"]
+    assert incidents.from_pts_s.isna().tolist() == [False, True, True]
+    assert record_unrecovered(tmp_path, "run-1", [], "nothing") == []
 
 
 def test_a_missing_or_broken_checkpoint_means_starting_empty(tmp_path: Path) -> None:
