@@ -2,10 +2,12 @@
 
 Runs end_to_end.py's offline part (8 cameras, its CPU split and idle watch) once per
 variant and round, each in a fresh Ray session started by a child process with that
-variant's environment, variants interleaved round by round so that load from elsewhere on a
-shared machine weighs on each alike. The model's and decoding's own costs are measured once
-here and taken out of every run (benchmarks/cpu_split.py). A variant names the environment
-variables it sets and whether Ray's dashboard runs; ``before`` is what panoray ran with
+variant's environment, variants interleaved round by round (their order reversed every
+other round, so that no variant always runs first) so that load from elsewhere on a shared
+machine weighs on each alike. The model's and decoding's own costs are measured once here
+and taken out of every run (benchmarks/cpu_split.py). A variant names the environment
+variables it sets, whether Ray's dashboard runs and site settings over the defaults
+(``serving`` ones reach the detector's replicas too); ``before`` is what panoray ran with
 before, so the comparison stays meaningful after the defaults change.
 
     python benchmarks/overhead_ab.py [--quick] [--rounds 2] [--variants before,after]
@@ -52,6 +54,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # cameras' frames through Serve's router, as before actors/replicas.py
     "serve_handle": {"env": {}, "dashboard": False,
                      "site": {"serving": {"direct_calls": False}}},
+    # other batch sizes on CPU (serving.max_batch_size: auto gives 2 there)
+    "batch1": {"env": {}, "dashboard": False, "site": {"serving": {"max_batch_size": 1}}},
+    "batch8": {"env": {}, "dashboard": False, "site": {"serving": {"max_batch_size": 8}}},
 }
 """Each variant: the environment variables it sets over panoray's (pipeline/app/ray_env.py),
 whether the local Ray instance starts its dashboard (``ray.dashboard``) and site settings
@@ -73,10 +78,13 @@ def child(frames_each: int, out: pathlib.Path, dashboard: bool,
     from pipeline.site_config import HttpConfig
 
     init_ray(num_cpus=7, dashboard=dashboard)
-    handle = start_serving(ModelConfig(), ServingConfig(), HttpConfig(port=8765),
-                           access_logs=False)
+    # the replicas are deployed here, not by the run: the variant's serving settings too
+    serving = ServingConfig.model_validate((site or {}).get("serving", {}))
+    handle = start_serving(ModelConfig(), serving, HttpConfig(port=8765), access_logs=False)
     try:
         result = run_offline(handle, clips(), 8, frames_each, out, site)
+        stats = handle.stats.remote().result()
+        result["detector"] = {k: stats[k] for k in ("max_batch_size", "mean_batch_size")}
         result["processes"] = _census()
     finally:
         serve.shutdown()
@@ -146,13 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     names = args.variants.split(",")
     rounds = args.rounds or (1 if args.quick else 2)
     runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-    for _ in range(rounds):
-        for name in names:
+    for i in range(rounds):
+        for name in names if i % 2 == 0 else names[::-1]:  # neither side always goes first
             r = run_variant(name, args.frames, out)
             r["cpu_split"] = cpu_split.overhead(r.pop("cpu_ms_per_frame"), model_ms, decode_ms,
                                                 r.pop("idle_cpu_ms_per_s"), r["frames_per_s"])
             runs[name].append(r)
             print(json.dumps({"variant": name, "frames_per_s": r["frames_per_s"],
+                              "detector": r["detector"],
                               **{k: r["cpu_split"][k] for k in (
                                   "overhead_cpu_ms", "of_which_idle_cpu_ms")},
                               "idle_ms_per_s": r["cpu_split"]["idle_cpu_ms_per_s"]}),
