@@ -37,7 +37,7 @@ from pipeline.errors import PanorayError
 from pipeline.ingest.health import CameraState, CameraStats
 from pipeline.site_config import SiteConfig
 from pipeline.sinks.checkpoint import RunLock
-from pipeline.sinks.recovery import record_unrecovered, recover_orphans, recover_run
+from pipeline.sinks.recovery import recover_orphans, recover_run
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +179,11 @@ class PipelineRunner:
             PanorayError: the controller is gone (its node was lost).
         """
         rows = self._ask(self.controller.status.remote())
+        before = self._open_cameras()
         self._unlisted.difference_update(r.camera_id for r in rows)
         self._unfinished = {r.camera_id for r in rows if not CameraState(r.state).terminal}
+        if self._open_cameras() != before:
+            self._note_cameras()
         return rows
 
     def finished(self, rows: list[CameraRow]) -> bool:
@@ -259,6 +262,7 @@ class PipelineRunner:
                 self.recovered_runs.update(recover_orphans(root, self.run_id))
             except OSError as exc:
                 log.warning("output %s: earlier runs' checkpoints not checked: %s", root, exc)
+        self._note_cameras()
 
     def _release_output(self, summary: dict[str, Any]) -> dict[str, Any]:
         for lock in self._locks:
@@ -273,19 +277,31 @@ class PipelineRunner:
         and a gap from the start for each camera of the run that no checkpoint held (one
         still being placed or queued, as of the last status read, or configured and not yet
         listed); returns the counts, the cameras recovered and those ``unrecovered``."""
-        out: dict[str, Any] = {"checkpoints": 0, "windows": 0, "rows": 0, "cameras": []}
-        for sink in self.config.sinks:
-            for key, value in recover_run(sink.root, self.run_id, why).items():
-                out[key] = sorted({*out[key], *value}) if key == "cameras" else out[key] + value
-        out["unrecovered"] = sorted((self._unlisted | self._unfinished) - set(out["cameras"]))
-        if out["unrecovered"] and self.config.sinks:
-            try:
-                record_unrecovered(self.config.sinks[0].root, self.run_id, out["unrecovered"],
-                                   why)
-            except OSError as exc:
-                log.error("the incidents of cameras %s could not be written: %s",
-                          out["unrecovered"], exc)
+        out: dict[str, Any] = {"checkpoints": 0, "windows": 0, "rows": 0, "cameras": [],
+                               "unrecovered": []}
+        for i, sink in enumerate(self.config.sinks):  # checkpoints are under the first
+            cameras = self._open_cameras() if i == 0 else ()
+            for key, value in recover_run(sink.root, self.run_id, why, cameras).items():
+                out[key] = sorted({*out[key], *value}) if isinstance(value, list) else (
+                    out[key] + value)
         return out
+
+    def _open_cameras(self) -> set[str]:
+        """The cameras whose output the run's loss would cut short (see :meth:`recover`)."""
+        return self._unlisted | self._unfinished
+
+    def _note_cameras(self) -> None:
+        """Keeps the open cameras in the run's lock on the first sink's output (where the
+        checkpoints are), for the run that recovers this one if the driver dies
+        (:func:`~pipeline.sinks.recovery.recover_orphans`)."""
+        first = self._locks[:1] if self.config.sinks else []
+        for lock in first:
+            if lock.path.parents[1] != pathlib.Path(self.config.sinks[0].root):
+                continue  # the first output's lock could not be taken
+            try:
+                lock.note_cameras(self._open_cameras())
+            except OSError as exc:
+                log.warning("output %s: the run's cameras not noted: %s", lock.path, exc)
 
     def _kill_controller(self) -> None:
         """Kills the controller and waits until its name is free for the next run."""

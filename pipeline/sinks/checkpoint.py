@@ -25,9 +25,11 @@ from __future__ import annotations
 import copyreg
 import fcntl
 import io
+import json
 import logging
 import os
 import pickle
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +177,8 @@ class RunLock:
     """Marks run ``run_id`` alive on its output: an exclusive ``flock`` on
     ``.checkpoints/<run_id>.lock``, held by the driver for the whole run. The kernel lets
     go of it when the driver dies however it dies, so a later run tells a dead run's
-    checkpoints from a live one's (:func:`run_alive`).
+    checkpoints from a live one's (:func:`run_alive`). The file holds the run's unfinished
+    cameras as the driver last noted them (:meth:`note_cameras`, :func:`run_cameras`).
 
     Raises:
         OSError: the lock file cannot be created.
@@ -186,6 +189,12 @@ class RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def note_cameras(self, camera_ids: Iterable[str]) -> None:
+        """Notes the cameras whose output the driver's death would cut short, for the run
+        that recovers this one (:func:`note_cameras`)."""
+        if self._fd is not None:
+            _write_note(self._fd, camera_ids)
 
     def release(self) -> None:
         """Deletes the lock file and lets go of it (the run ended). Safe to call twice."""
@@ -198,6 +207,38 @@ class RunLock:
             self.path.parent.rmdir()
         except OSError:
             pass
+
+
+def _write_note(fd: int, camera_ids: Iterable[str]) -> None:
+    data = json.dumps(sorted(camera_ids)).encode()
+    os.pwrite(fd, data, 0)  # then cut: a note cut short does not parse
+    os.ftruncate(fd, len(data))
+
+
+def note_cameras(root: str | Path, run_id: str, camera_ids: Iterable[str]) -> None:
+    """Writes ``camera_ids`` (JSON) into run ``run_id``'s lock file, if it still exists.
+
+    Raises:
+        OSError: the file could not be written.
+    """
+    try:
+        fd = os.open(Path(root) / CHECKPOINT_DIR / f"{run_id}.lock", os.O_WRONLY)
+    except FileNotFoundError:
+        return
+    try:
+        _write_note(fd, camera_ids)
+    finally:
+        os.close(fd)
+
+
+def run_cameras(root: str | Path, run_id: str) -> list[str] | None:
+    """The cameras run ``run_id``'s driver last noted in its lock file
+    (:meth:`RunLock.note_cameras`); None when there is no note (or it does not parse)."""
+    try:
+        ids = json.loads((Path(root) / CHECKPOINT_DIR / f"{run_id}.lock").read_bytes())
+    except (OSError, ValueError):
+        return None
+    return [str(i) for i in ids] if isinstance(ids, list) else None
 
 
 def run_alive(root: str | Path, run_id: str) -> bool:

@@ -118,9 +118,11 @@ class FailureBook:
     def drop_camera(self, camera_id: str) -> None:
         self._open.pop(camera_id, None)
 
-    def seal(self, failures: Sequence[Failure], root: Path, run_id: str) -> None:
+    def seal(self, failures: Sequence[Failure], root: Path, run_id: str,
+             name: str | None = None) -> None:
         """Fixes ``failures`` as one incidents file under ``root``/incidents, its name
-        drawn now; :meth:`write_sealed` writes it (save the book in between)."""
+        drawn now (``name``: that one instead, so that sealing the same failures again
+        replaces the file); :meth:`write_sealed` writes it (save the book in between)."""
         if not failures:
             return
         for f in failures:
@@ -128,7 +130,7 @@ class FailureBook:
         table = pa.Table.from_pylist(
             [{**{k: getattr(f, k) for k in INCIDENTS_SCHEMA.names if k != "run_id"},
               "run_id": run_id} for f in failures], INCIDENTS_SCHEMA)
-        path = Path(root) / "incidents" / f"part-{run_id}-{uuid.uuid4().hex[:12]}.parquet"
+        path = Path(root) / "incidents" / f"part-{run_id}-{name or uuid.uuid4().hex[:12]}.parquet"
         self._sealed.append(PendingFile(path, "incidents", len(failures), table))
 
     @property

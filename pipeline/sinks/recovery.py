@@ -11,22 +11,26 @@ buffered events are written, its open windows closed early and written
 ``complete = false``, the gap recorded (:mod:`pipeline.sinks.incidents`), and the
 checkpoint deleted. Every file is named in the checkpoint (saved again as recovery goes)
 before it is written, so a recovery cut short (the driver killed again) is done again by
-the next run without writing a row twice. What the lost actors received after their last checkpoint, at most
-``run.checkpoint_s`` of media time per camera plus what the trackers held, is lost.
+the next run without writing a row twice. What the lost actors received after their last
+checkpoint, at most ``run.checkpoint_s`` of media time per camera plus what the trackers
+held, is lost.
 A camera of the run that no checkpoint holds (its actor was still being placed, or it
 waited in an offline batch's queue) gets a gap too, from its start
-(:func:`record_unrecovered`), so that the incidents name every camera the failure cost.
+(:func:`record_unrecovered`), so that the incidents name every camera the failure cost:
+the driver knows its cameras, and the next run reads those the dead driver last noted in
+its lock file (:meth:`~pipeline.sinks.checkpoint.RunLock.note_cameras`).
 
 Example:
     >>> import tempfile
     >>> recover_run(tempfile.mkdtemp(), "run-1", "controller lost")
-    {'checkpoints': 0, 'windows': 0, 'rows': 0, 'cameras': []}
+    {'checkpoints': 0, 'windows': 0, 'rows': 0, 'cameras': [], 'unrecovered': []}
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +38,17 @@ from pipeline.sinks.checkpoint import (
     CHECKPOINT_DIR,
     drop_checkpoint,
     load_checkpoint,
+    note_cameras,
     run_alive,
+    run_cameras,
     save_checkpoint,
 )
 from pipeline.sinks.incidents import FailureBook
 
 log = logging.getLogger(__name__)
+
+UNRECOVERED_NAME = "unrecovered"
+"""The name (after the run id) of a run's incidents file for cameras no checkpoint held."""
 
 
 def recover_checkpoint(path: Path, root: Path, run_id: str,
@@ -67,13 +76,28 @@ def recover_checkpoint(path: Path, root: Path, run_id: str,
     return len(windows), sinks.rows_written() - before, cameras
 
 
-def recover_run(root: str | Path, run_id: str, why: str) -> dict[str, Any]:
+def recover_run(root: str | Path, run_id: str, why: str,
+                cameras: Iterable[str] = ()) -> dict[str, Any]:
     """Writes every checkpoint of run ``run_id`` under ``root`` (see the module
-    docstring); returns how many checkpoints, windows and rows (events and metrics), and
-    which cameras they held (sorted)."""
+    docstring); returns how many checkpoints, windows and rows (events and metrics), which
+    cameras they held (sorted), and those of ``cameras`` (the run's unfinished ones, as its
+    driver knew them) that none held, ``unrecovered``: these get a gap from their start
+    first, and the run's note of its cameras is narrowed to them, so that a recovery cut
+    short and done again records each camera once."""
     folder = Path(root) / CHECKPOINT_DIR / run_id
-    out: dict[str, Any] = {"checkpoints": 0, "windows": 0, "rows": 0, "cameras": []}
-    for path in sorted(folder.glob("aggregator-*.pkl")):
+    paths = sorted(folder.glob("aggregator-*.pkl"))
+    held = {cid for path in paths for cid in checkpoint_cameras(path)}
+    unrecovered = sorted(set(cameras) - held)
+    if cameras:
+        try:
+            note_cameras(root, run_id, unrecovered)
+            record_unrecovered(root, run_id, unrecovered, why)
+        except OSError as exc:  # the checkpoints are still written
+            log.error("run %s: the gaps of cameras %s could not be recorded: %s", run_id,
+                      unrecovered, exc)
+    out: dict[str, Any] = {"checkpoints": 0, "windows": 0, "rows": 0, "cameras": [],
+                           "unrecovered": unrecovered}
+    for path in paths:
         try:
             windows, rows, cameras = recover_checkpoint(path, Path(root), run_id, why)
         except Exception as exc:  # noqa: BLE001 - the other checkpoints are still written
@@ -89,33 +113,47 @@ def recover_run(root: str | Path, run_id: str, why: str) -> dict[str, Any]:
     return out
 
 
+def checkpoint_cameras(path: Path) -> tuple[str, ...]:
+    """The cameras a checkpoint holds (none when it cannot be read)."""
+    state = load_checkpoint(path)
+    return () if state is None else state["analytics"].camera_ids
+
+
 def record_unrecovered(root: str | Path, run_id: str, camera_ids: list[str],
                        why: str) -> list[Path]:
     """Records a gap from the start (``from_pts_s`` null) for each of ``camera_ids``, the
-    run's cameras that no checkpoint held; returns the incidents file written (none when
-    ``camera_ids`` is empty).
+    run's cameras that no checkpoint held, in one incidents file of a fixed name (written
+    again, it replaces itself); returns it (none when ``camera_ids`` is empty).
 
     Raises:
         OSError: the file could not be written.
     """
+    if not camera_ids:
+        return []
     book = FailureBook()
     now = time.time()
     for cid in camera_ids:
         book.record(cid, why, None, now)
-    book.seal(book.open_gaps(), Path(root), run_id)
+    book.seal(book.open_gaps(), Path(root), run_id, name=UNRECOVERED_NAME)
     return book.write_sealed()
 
 
-def recover_orphans(root: str | Path, own_run_id: str) -> dict[str, dict[str, int]]:
+def recover_orphans(root: str | Path, own_run_id: str) -> dict[str, dict[str, Any]]:
     """Writes the checkpoints of every other run under ``root`` whose driver is gone (see
-    the module docstring); returns, per such run id, what :func:`recover_run` wrote."""
+    the module docstring), and a gap from the start for each camera its driver last noted
+    unfinished that no checkpoint held; returns, per such run id, what :func:`recover_run`
+    wrote and the cameras ``unrecovered``."""
     folder = Path(root) / CHECKPOINT_DIR
-    out: dict[str, dict[str, int]] = {}
-    runs = sorted(p.name for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []
+    out: dict[str, dict[str, Any]] = {}
+    # a run's folder, or its lock file alone once its driver noted cameras (written after
+    # the lock was taken: an empty lock file may be a run that is starting)
+    runs = sorted({p.name for p in folder.glob("*") if p.is_dir()}
+                  | {p.stem for p in folder.glob("*.lock") if run_cameras(root, p.stem)}
+                  ) if folder.is_dir() else []
     for run_id in runs:
         if run_id == own_run_id or run_alive(root, run_id):
             continue
-        out[run_id] = recover_run(root, run_id, "driver lost")
+        out[run_id] = recover_run(root, run_id, "driver lost", run_cameras(root, run_id) or ())
         (folder / f"{run_id}.lock").unlink(missing_ok=True)
         log.warning("the output held checkpoints of run %s, whose driver died: wrote %d "
                     "window(s) (complete = false) and %d row(s)", run_id,

@@ -18,6 +18,7 @@ from pipeline.sinks.checkpoint import (
     checkpoint_path,
     load_checkpoint,
     run_alive,
+    run_cameras,
     save_checkpoint,
 )
 from pipeline.sinks.incidents import FailureBook
@@ -83,13 +84,48 @@ def test_a_lost_runs_checkpoints_are_written_with_open_windows_incomplete(tmp_pa
         ["cam1", "run lost: controller gone", 7.1]]
     assert len(pd.read_parquet(tmp_path / "events")) == 1  # the zone entry, buffered
     assert recover_run(tmp_path, "run-1", "again") == {"checkpoints": 0, "windows": 0, "rows": 0,
-                                                        "cameras": []}
-    # cameras no checkpoint held (still being placed): a gap each, from their start
-    record_unrecovered(tmp_path, "run-1", ["cam2", "cam3"], "run lost: controller gone")
+                                                        "cameras": [], "unrecovered": []}
+    assert record_unrecovered(tmp_path, "run-1", [], "nothing") == []
+
+
+def test_cameras_no_checkpoint_held_get_a_gap_from_their_start_once(tmp_path: Path) -> None:
+    agg = Aggregator()
+    agg.add_camera("cam1", ZONE)
+    agg.update(frames(20))
+    save_checkpoint(checkpoint_path(tmp_path, "run-1", 0), {
+        "analytics": agg, "sinks": Sinks([ParquetSinkConfig(root=tmp_path)], run_id="run-1"),
+        "failures": FailureBook(), "last_pts": {"cam1": 1.9}})
+    lock = RunLock(tmp_path, "run-1")
+    lock.note_cameras(["cam1", "cam2", "cam3"])  # cam2 being placed, cam3 queued
+    assert run_cameras(tmp_path, "run-1") == ["cam1", "cam2", "cam3"]
+
+    got = recover_run(tmp_path, "run-1", "run lost", run_cameras(tmp_path, "run-1"))
+    assert got["cameras"] == ["cam1"] and got["unrecovered"] == ["cam2", "cam3"]
+    # narrowed first: a recovery cut short and done again records each camera once
+    assert run_cameras(tmp_path, "run-1") == ["cam2", "cam3"]
+    again = recover_run(tmp_path, "run-1", "run lost", run_cameras(tmp_path, "run-1"))
+    assert again["checkpoints"] == 0 and again["unrecovered"] == ["cam2", "cam3"]
     incidents = pd.read_parquet(tmp_path / "incidents").sort_values("camera_id")
     assert incidents.camera_id.tolist() == ["cam1", "cam2", "cam3"]
     assert incidents.from_pts_s.isna().tolist() == [False, True, True]
-    assert record_unrecovered(tmp_path, "run-1", [], "nothing") == []
+    lock.release()
+
+
+def test_a_dead_driver_s_noted_cameras_are_recorded_by_the_next_run(tmp_path: Path) -> None:
+    dead = RunLock(tmp_path, "dead")  # killed before any checkpoint was written
+    dead.note_cameras(["cam1"])
+    dead._fd = os.close(dead._fd)
+    starting = RunLock(tmp_path, "starting")  # no note yet: left alone, whatever its lock
+    starting._fd = os.close(starting._fd)
+
+    got = recover_orphans(tmp_path, "me")
+    assert list(got) == ["dead"] and got["dead"]["unrecovered"] == ["cam1"]
+    assert not (tmp_path / ".checkpoints" / "dead.lock").exists()
+    assert (tmp_path / ".checkpoints" / "starting.lock").exists()
+    incidents = pd.read_parquet(tmp_path / "incidents")
+    assert incidents[["run_id", "camera_id", "kind"]].values.tolist() == [
+        ["dead", "cam1", "driver lost"]]
+    assert incidents.from_pts_s.isna().all()
 
 
 def test_a_missing_or_broken_checkpoint_means_starting_empty(tmp_path: Path) -> None:
