@@ -86,8 +86,9 @@ def recover_run(root: str | Path, run_id: str, why: str,
     short and done again records each camera once."""
     folder = Path(root) / CHECKPOINT_DIR / run_id
     paths = sorted(folder.glob("aggregator-*.pkl"))
-    held = {cid for path in paths for cid in checkpoint_cameras(path)}
-    unrecovered = sorted(set(cameras) - held)
+    cameras = set(cameras)
+    held = {cid for path in paths for cid in checkpoint_cameras(path)} if cameras else set()
+    unrecovered = sorted(cameras - held)
     if cameras:
         try:
             note_cameras(root, run_id, unrecovered)
@@ -145,10 +146,10 @@ def recover_orphans(root: str | Path, own_run_id: str) -> dict[str, dict[str, An
     wrote and the cameras ``unrecovered``."""
     folder = Path(root) / CHECKPOINT_DIR
     out: dict[str, dict[str, Any]] = {}
-    # a run's folder, or its lock file alone once its driver noted cameras (written after
-    # the lock was taken: an empty lock file may be a run that is starting)
+    # a run's folder, or its lock file alone once its driver noted its cameras (written
+    # after the lock was taken: an empty lock file may be a run that is starting)
     runs = sorted({p.name for p in folder.glob("*") if p.is_dir()}
-                  | {p.stem for p in folder.glob("*.lock") if run_cameras(root, p.stem)}
+                  | {p.stem for p in folder.glob("*.lock") if run_cameras(root, p.stem) is not None}
                   ) if folder.is_dir() else []
     for run_id in runs:
         if run_id == own_run_id or run_alive(root, run_id):

@@ -115,12 +115,17 @@ def test_a_dead_driver_s_noted_cameras_are_recorded_by_the_next_run(tmp_path: Pa
     dead = RunLock(tmp_path, "dead")  # killed before any checkpoint was written
     dead.note_cameras(["cam1"])
     dead._fd = os.close(dead._fd)
+    done = RunLock(tmp_path, "done")  # killed with every camera finished
+    done.note_cameras([])
+    done._fd = os.close(done._fd)
     starting = RunLock(tmp_path, "starting")  # no note yet: left alone, whatever its lock
     starting._fd = os.close(starting._fd)
 
     got = recover_orphans(tmp_path, "me")
-    assert list(got) == ["dead"] and got["dead"]["unrecovered"] == ["cam1"]
+    assert list(got) == ["dead", "done"] and got["dead"]["unrecovered"] == ["cam1"]
+    assert got["done"]["unrecovered"] == []
     assert not (tmp_path / ".checkpoints" / "dead.lock").exists()
+    assert not (tmp_path / ".checkpoints" / "done.lock").exists()
     assert (tmp_path / ".checkpoints" / "starting.lock").exists()
     incidents = pd.read_parquet(tmp_path / "incidents")
     assert incidents[["run_id", "camera_id", "kind"]].values.tolist() == [
