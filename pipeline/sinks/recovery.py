@@ -86,10 +86,10 @@ def recover_run(root: str | Path, run_id: str, why: str,
     short and done again records each camera once."""
     folder = Path(root) / CHECKPOINT_DIR / run_id
     paths = sorted(folder.glob("aggregator-*.pkl"))
-    cameras = set(cameras)
-    held = {cid for path in paths for cid in checkpoint_cameras(path)} if cameras else set()
-    unrecovered = sorted(cameras - held)
-    if cameras:
+    noted = set(cameras)
+    held = {cid for path in paths for cid in checkpoint_cameras(path)} if noted else set()
+    unrecovered = sorted(noted - held)
+    if noted:
         try:
             note_cameras(root, run_id, unrecovered)
             record_unrecovered(root, run_id, unrecovered, why)
@@ -100,14 +100,14 @@ def recover_run(root: str | Path, run_id: str, why: str,
                            "unrecovered": unrecovered}
     for path in paths:
         try:
-            windows, rows, cameras = recover_checkpoint(path, Path(root), run_id, why)
+            windows, rows, held_by_it = recover_checkpoint(path, Path(root), run_id, why)
         except Exception as exc:  # noqa: BLE001 - the other checkpoints are still written
             log.error("checkpoint %s could not be written: %s", path, exc)
             continue
         out["checkpoints"] += 1
         out["windows"] += windows
         out["rows"] += rows
-        out["cameras"] = sorted({*out["cameras"], *cameras})
+        out["cameras"] = sorted({*out["cameras"], *held_by_it})
     if out["checkpoints"]:
         log.warning("run %s: wrote %d window(s) from %d checkpoint(s) (%s)", run_id,
                     out["windows"], out["checkpoints"], why)
