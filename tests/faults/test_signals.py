@@ -138,6 +138,9 @@ def test_killed_driver_leaves_whole_files_and_the_next_run_recovers_its_checkpoi
     assert any(p.startswith("heatmaps/") for p in before)
     orphans = sorted(p.parent.name for p in out.glob(".checkpoints/*/aggregator-*.pkl"))
     assert orphans, "the killed run left no checkpoint"
+    # the driver kept its unfinished cameras noted in its lock, for the next run
+    assert json.loads((out / ".checkpoints" / f"{orphans[0]}.lock").read_text()) == sorted(
+        CAMERAS)
 
     second = Run(tmp_path, live_site(out), out, "second")
     try:  # SIGTERM while Ray is still starting, before the detector's deploy
@@ -157,6 +160,8 @@ def test_killed_driver_leaves_whole_files_and_the_next_run_recovers_its_checkpoi
     assert summary["stopped"] == "during start-up", summary
     # the second run wrote what the first one's checkpoints held, beside its files
     assert sorted(summary["recovered_runs"]) == sorted(set(orphans)), summary
+    recovered = summary["recovered_runs"][orphans[0]]
+    assert recovered["cameras"] == sorted(CAMERAS) and recovered["unrecovered"] == [], summary
     assert not list(out.glob(f".checkpoints/{orphans[0]}/*.pkl"))
     after = whole_output(out)
     assert {p: after.get(p) for p in before} == before, "the second run changed the first's"
