@@ -3,7 +3,7 @@
 Measured side by side on the same machine and inputs:
   * bare ceiling: ONNX Runtime alone on frames already decoded and resized, the best of
     one session at batch 1, 4 and 8 and of one single-threaded session per core at the
-    replicas' batch size (``serving.max_batch_size: auto``, 2 on CPU), as they run;
+    replicas' batch size (``serving.max_batch_size: auto``: ``AUTO_BATCH_CPU`` on CPU), as they run;
   * naive loop: one process round-robining over the same N files with OpenCV decode,
     resize, ONNX Runtime and the same tracker;
   * panoray offline over the same N files (N = 1, 4, 8): frames/s and ratios to both,

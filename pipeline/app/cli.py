@@ -12,7 +12,7 @@ import threading
 # Nothing imported here may start a thread (numpy, OpenCV and pyarrow do): `run` and
 # `serve` block SIGTERM before they import those, and a thread started earlier would take
 # a SIGTERM while Ray's exit-at-once handler is set (tests/unit/test_cli_imports.py).
-from models.config import ModelConfig, ServingConfig
+from models.config import AUTO_BATCH_CPU, AUTO_BATCH_GPU, ModelConfig, ServingConfig
 from pipeline.app.ray_env import apply_ray_env
 from pipeline.app.signals import block_sigterm, restore_mask
 from pipeline.errors import ConfigError, PanorayError
@@ -189,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--replicas", type=_count_or_auto, default="auto",
                    help="detector replicas, or auto (one per CPU core, or 1 with GPUs)")
     s.add_argument("--max-batch-size", type=_count_or_auto, default="auto",
-                   help="frames per model run, or auto (2 on CPU, 8 on a GPU)")
+                   help=f"frames per model run, or auto ({AUTO_BATCH_CPU} on CPU, "
+                   f"{AUTO_BATCH_GPU} on a GPU)")
     s.add_argument("--address", default=None, help="Ray cluster address (default: local)")
     s.set_defaults(func=_serve)
 

@@ -91,6 +91,7 @@ class PipelineRunner:
         self.run_id = uuid.uuid4().hex
         self.recovered_runs: dict[str, dict[str, int]] = {}
         self._locks: list[RunLock] = []
+        self._checkpoint_lock: RunLock | None = None  # on the first sink's output
         self.stopped_early = False  # stopped during start-up, before the controller existed
         # Cameras whose output a lost controller may cut short (see :meth:`recover`): the
         # configured ones not yet listed by a status, and those listed not finished.
@@ -259,6 +260,8 @@ class PipelineRunner:
         for root in dict.fromkeys(s.root for s in self.config.sinks):
             try:
                 self._locks.append(RunLock(root, self.run_id))
+                if root == self.config.sinks[0].root:  # where the checkpoints are
+                    self._checkpoint_lock = self._locks[-1]
                 self.recovered_runs.update(recover_orphans(root, self.run_id))
             except OSError as exc:
                 log.warning("output %s: earlier runs' checkpoints not checked: %s", root, exc)
@@ -268,6 +271,7 @@ class PipelineRunner:
         for lock in self._locks:
             lock.release()
         self._locks.clear()
+        self._checkpoint_lock = None
         if self.recovered_runs:
             summary["recovered_runs"] = self.recovered_runs
         return summary
@@ -294,14 +298,13 @@ class PipelineRunner:
         """Keeps the open cameras in the run's lock on the first sink's output (where the
         checkpoints are), for the run that recovers this one if the driver dies
         (:func:`~pipeline.sinks.recovery.recover_orphans`)."""
-        first = self._locks[:1] if self.config.sinks else []
-        for lock in first:
-            if lock.path.parents[1] != pathlib.Path(self.config.sinks[0].root):
-                continue  # the first output's lock could not be taken
-            try:
-                lock.note_cameras(self._open_cameras())
-            except OSError as exc:
-                log.warning("output %s: the run's cameras not noted: %s", lock.path, exc)
+        if self._checkpoint_lock is None:  # no sink, or its lock could not be taken
+            return
+        try:
+            self._checkpoint_lock.note_cameras(self._open_cameras())
+        except OSError as exc:
+            log.warning("output %s: the run's cameras not noted: %s",
+                        self._checkpoint_lock.path, exc)
 
     def _kill_controller(self) -> None:
         """Kills the controller and waits until its name is free for the next run."""

@@ -51,11 +51,11 @@ UNRECOVERED_NAME = "unrecovered"
 """The name (after the run id) of a run's incidents file for cameras no checkpoint held."""
 
 
-def recover_checkpoint(path: Path, root: Path, run_id: str,
+def recover_checkpoint(path: Path, state: dict[str, Any] | None, root: Path, run_id: str,
                        why: str) -> tuple[int, int, tuple[str, ...]]:
-    """Writes one checkpoint's open windows and buffered rows, then deletes it; returns
-    (windows written, event rows written, the cameras it held)."""
-    state: dict[str, Any] | None = load_checkpoint(path)
+    """Writes one checkpoint's open windows and buffered rows (``state``, loaded from
+    ``path``; None when it could not be read), then deletes it; returns (windows written,
+    event rows written, the cameras it held)."""
     if state is None:
         return 0, 0, ()
     failures, sinks = state["failures"], state["sinks"]
@@ -85,9 +85,11 @@ def recover_run(root: str | Path, run_id: str, why: str,
     first, and the run's note of its cameras is narrowed to them, so that a recovery cut
     short and done again records each camera once."""
     folder = Path(root) / CHECKPOINT_DIR / run_id
-    paths = sorted(folder.glob("aggregator-*.pkl"))
+    states: list[tuple[Path, dict[str, Any] | None]] = [
+        (path, load_checkpoint(path)) for path in sorted(folder.glob("aggregator-*.pkl"))]
     noted = set(cameras)
-    held = {cid for path in paths for cid in checkpoint_cameras(path)} if noted else set()
+    held = {cid for _, state in states if state is not None
+            for cid in state["analytics"].camera_ids}
     unrecovered = sorted(noted - held)
     if noted:
         try:
@@ -98,9 +100,9 @@ def recover_run(root: str | Path, run_id: str, why: str,
                       unrecovered, exc)
     out: dict[str, Any] = {"checkpoints": 0, "windows": 0, "rows": 0, "cameras": [],
                            "unrecovered": unrecovered}
-    for path in paths:
+    for path, state in states:
         try:
-            windows, rows, held_by_it = recover_checkpoint(path, Path(root), run_id, why)
+            windows, rows, held_by_it = recover_checkpoint(path, state, Path(root), run_id, why)
         except Exception as exc:  # noqa: BLE001 - the other checkpoints are still written
             log.error("checkpoint %s could not be written: %s", path, exc)
             continue
@@ -112,12 +114,6 @@ def recover_run(root: str | Path, run_id: str, why: str,
         log.warning("run %s: wrote %d window(s) from %d checkpoint(s) (%s)", run_id,
                     out["windows"], out["checkpoints"], why)
     return out
-
-
-def checkpoint_cameras(path: Path) -> tuple[str, ...]:
-    """The cameras a checkpoint holds (none when it cannot be read)."""
-    state = load_checkpoint(path)
-    return () if state is None else state["analytics"].camera_ids
 
 
 def record_unrecovered(root: str | Path, run_id: str, camera_ids: list[str],
