@@ -71,8 +71,10 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.common import goal, machine, read_video, spread  # noqa: E402
 from benchmarks.contenders import Timeline, as_mot, panoray_live, panoray_offline  # noqa: E402
+from benchmarks.evaluation import MotSequence, evaluate, read_mot  # noqa: E402
 from benchmarks.peer import sv_line_counts, track_peer  # noqa: E402
 from benchmarks.perturb import jitter_detections  # noqa: E402
+from benchmarks.scene_analytics import rel_error, run_analytics, truth_frames  # noqa: E402
 from benchmarks.scenes import (  # noqa: E402
     LINE_GUARDS,
     SCENES,
@@ -82,13 +84,11 @@ from benchmarks.scenes import (  # noqa: E402
     ZONE_GUARDS,
     analytics_config,
 )
-from benchmarks.scene_analytics import rel_error, run_analytics, truth_frames  # noqa: E402
 from benchmarks.tud_matrix import matrix_goals, tud_matrix, worst_cells  # noqa: E402
 from models.tiling import auto_tiling, merge, plan_tiles, prepare_tiles  # noqa: E402
 from pipeline.analytics.config import AnalyticsConfig  # noqa: E402
 from pipeline.boxes import iou_matrix  # noqa: E402
-from pipeline.evaluation import evaluate  # noqa: E402
-from pipeline.mot import MotSequence, read_mot, read_seqinfo  # noqa: E402
+from pipeline.mot import read_seqinfo  # noqa: E402
 from pipeline.tracking import SmoothingConfig, TrackerConfig  # noqa: E402
 from pipeline.types import Detections, TrackedFrame  # noqa: E402
 

@@ -69,8 +69,9 @@ from benchmarks.audit_tally import (  # noqa: E402
     Banding,
 )
 from benchmarks.common import goal, machine, read_video  # noqa: E402
+from benchmarks.evaluation import read_mot  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
-from pipeline.mot import read_mot, read_seqinfo  # noqa: E402
+from pipeline.mot import read_seqinfo  # noqa: E402
 
 log = logging.getLogger("benchmarks.audit")
 

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.mot import MotSequence
+from benchmarks.evaluation import MotSequence
 from pipeline.tracking import CameraLane, SmoothingConfig, TrackerConfig
 from pipeline.types import Detections, FrameMeta, TrackedFrame, Tracks
 

@@ -31,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.audit_measures import covered_fraction
+from benchmarks.evaluation import MotSequence
 from pipeline.boxes import intersection_matrix
-from pipeline.mot import MotSequence
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]

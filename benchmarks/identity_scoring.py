@@ -26,10 +26,10 @@ import numpy as np
 
 from benchmarks.contenders import Runner, Timeline, as_mot
 from benchmarks.detsim_views import Clip
+from benchmarks.evaluation import MotSequence, evaluate, read_mot
 from benchmarks.scene_analytics import count_error, rel_error, run_analytics
 from pipeline.boxes import iou_matrix
-from pipeline.evaluation import evaluate
-from pipeline.mot import MotSequence, read_mot, read_seqinfo
+from pipeline.mot import read_seqinfo
 from pipeline.tracking.association import assign
 from pipeline.types import Detections, TrackedFrame
 

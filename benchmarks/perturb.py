@@ -4,7 +4,7 @@
   jitter, false positives, occlusion-dependent scores).
 - :func:`jitter_detections`: a reproducible variant of real detections.
 - :func:`track_frames`: runs any ``update(detections, pts_s) -> Tracks`` callable over
-  per-frame detections and collects a :class:`~pipeline.mot.MotSequence`.
+  per-frame detections and collects a :class:`~benchmarks.evaluation.MotSequence`.
 
 Example:
     >>> frames = perturb(read_mot("TUD-Campus/gt/gt.txt"), seed=0)      # doctest: +SKIP
@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.evaluation import MotSequence
 from pipeline.boxes import intersection_matrix
 from pipeline.errors import InputError
-from pipeline.mot import MotSequence
 from pipeline.types import Detections, Tracks
 
 

@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.evaluation import MotSequence
 from benchmarks.scenes import Scene
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
-from pipeline.mot import MotSequence
 from pipeline.types import FrameMeta, TrackedFrame, Tracks
 
 PERSON = 1  # class id of "person" in the bundled model's label map

@@ -8,7 +8,7 @@ Peers, given exactly the same detections:
 
 Parts:
 1. Perturbed ground truth of TUD-Campus and TUD-Stadtmitte (the copies shipped in the
-   ``motmetrics`` package): :func:`pipeline.evaluation.perturb` with 10% boxes dropped,
+   ``motmetrics`` package): :func:`benchmarks.perturb.perturb` with 10% boxes dropped,
    5% centre jitter, 5% false positives, over several seeds; mean HOTA, MOTA, IDF1, IDSW.
 2. Real video (``../shared/data/mot15/<seq>/<seq>.mp4``, skipped with a message when
    absent): the bundled detector at threshold 0.1, then each tracker on the same cached
@@ -47,9 +47,9 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.common import goal, read_video, spread  # noqa: E402
 from benchmarks.contenders import from_sv, to_sv  # noqa: E402
+from benchmarks.evaluation import MotSequence, evaluate, read_mot  # noqa: E402
 from benchmarks.perturb import jitter_detections, perturb, track_frames  # noqa: E402
-from pipeline.evaluation import evaluate  # noqa: E402
-from pipeline.mot import MotSequence, read_mot, read_seqinfo  # noqa: E402
+from pipeline.mot import read_seqinfo  # noqa: E402
 from pipeline.tracking import (  # noqa: E402
     ByteTracker,
     CameraLane,
@@ -199,7 +199,7 @@ def jittered_hota(factories: dict[str, Any], gt: MotSequence, frames: list[Detec
 
     On a sequence this short one identity swap moves HOTA by several points, so the
     margin on the detections as they are can rest on luck; this is the steadier figure.
-    Variants: :func:`pipeline.evaluation.jitter_detections` with its defaults (5 % of
+    Variants: :func:`benchmarks.perturb.jitter_detections` with its defaults (5 % of
     boxes dropped, corners moved by 2 % of box size), one per seed, the same for all.
     """
     hota: dict[str, list[float]] = {name: [] for name in factories}

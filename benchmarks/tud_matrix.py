@@ -33,8 +33,9 @@ import numpy as np
 from benchmarks.common import goal, read_video
 from benchmarks.contenders import Timeline, panoray_offline
 from benchmarks.detsim_views import Clip
+from benchmarks.evaluation import MotSequence, read_mot
 from benchmarks.identity_scoring import score
-from pipeline.mot import MotSequence, read_mot, read_seqinfo
+from pipeline.mot import read_seqinfo
 from pipeline.types import Detections
 
 log = logging.getLogger(__name__)

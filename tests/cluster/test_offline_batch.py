@@ -15,9 +15,9 @@ import ray
 from actors.aggregator_actor import AGGREGATOR_NUM_CPUS
 from actors.controller_actor import CONTROLLER_NUM_CPUS
 from actors.tracker_actor import TRACKER_NUM_CPUS
+from benchmarks.evaluation import read_mot
 from pipeline.app.runner import PipelineRunner, RunOptions
 from pipeline.control.batch import batch_progress
-from pipeline.mot import read_mot
 from pipeline.site_config import SiteConfig
 
 pytestmark = pytest.mark.cluster

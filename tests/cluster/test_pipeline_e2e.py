@@ -7,9 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.evaluation import evaluate, read_mot
 from pipeline.app.runner import PipelineRunner, RunOptions
-from pipeline.evaluation import evaluate
-from pipeline.mot import read_mot
 from pipeline.site_config import SiteConfig
 
 pytestmark = pytest.mark.cluster

@@ -11,9 +11,9 @@ import ray
 
 from actors.aggregator_actor import AggregatorActor
 from actors.tracker_actor import TrackerActor
+from benchmarks.evaluation import read_mot
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.errors import ConfigError
-from pipeline.mot import read_mot
 from pipeline.tracking import SmoothingConfig, TrackerConfig
 from pipeline.types import DetectedFrame, Detections, FrameMeta
 

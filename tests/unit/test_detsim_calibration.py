@@ -16,7 +16,7 @@ from benchmarks.detsim_model import BackgroundModel, ScoreModel, motion_clock
 from benchmarks.detsim_obs import _Chains, concat, observe
 from benchmarks.detsim_stats import next_frame_pairs, temporal_summary
 from benchmarks.detsim_views import Clip, FullFrameView
-from pipeline.mot import MotSequence
+from benchmarks.evaluation import MotSequence
 from tests.unit.test_identity_benchmark import THRESHOLD, known_model
 
 VIEW = FullFrameView(300 / 640, 300 / 480)

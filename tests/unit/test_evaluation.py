@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.evaluation import MotSequence, evaluate, read_mot, trackeval_data
 from benchmarks.perturb import jitter_detections, perturb, track_frames
 from pipeline.boxes import iou_matrix
 from pipeline.errors import InputError
-from pipeline.evaluation import evaluate, trackeval_data
-from pipeline.mot import MotSequence, format_mot_rows, read_mot, read_seqinfo
+from pipeline.mot import format_mot_rows, read_seqinfo
 from pipeline.types import Detections, Tracks
 
 GT_DIR = Path(__import__("motmetrics").__file__).parent / "data"

@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 from benchmarks.detsim_views import Clip
-from benchmarks.identity_ablation import FIXED_SCORE, HYBRIDS, Split, hybrids, split_frame
-from pipeline.mot import MotSequence
+from benchmarks.evaluation import MotSequence
+from benchmarks.identity_ablation import (
+    FIXED_SCORE,
+    HYBRIDS,
+    Split,
+    hybrids,
+    split_frame,
+)
 from pipeline.types import Detections
 
 # Two labelled people in each of two frames.

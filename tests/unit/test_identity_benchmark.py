@@ -28,9 +28,9 @@ from benchmarks.detsim_model import (
 )
 from benchmarks.detsim_obs import FUSED, concat, observe
 from benchmarks.detsim_views import QUANTILE_POINTS, CellView, Clip, FullFrameView
+from benchmarks.evaluation import MotSequence, read_mot
 from benchmarks.identity_scoring import drop_ignored
 from benchmarks.scene_analytics import place_scene
-from pipeline.mot import MotSequence, read_mot
 
 ROOT = Path(__file__).resolve().parents[2]
 THRESHOLD = 0.4

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.detsim_views import Clip
+from benchmarks.evaluation import MotSequence
 from benchmarks.identity_visits import (
     SPARE_ID,
     join_outcomes,
@@ -16,7 +17,6 @@ from benchmarks.identity_visits import (
 )
 from benchmarks.scene_analytics import run_analytics
 from pipeline.analytics.config import AnalyticsConfig
-from pipeline.mot import MotSequence
 from pipeline.types import FrameMeta, TrackedFrame, Tracks
 
 N = 6

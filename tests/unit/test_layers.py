@@ -2,9 +2,9 @@
 imported), and importing panoray's packages changes nothing.
 
 Layers, lowest first (ARCHITECTURE.md draws them): a module may import modules of its own
-unit, and any unit of a lower layer. Units of one layer are independent of each other
-(but for the few edges in :data:`SIDEWAYS`), except in the open layers at the bottom and
-the top, whose small modules use each other freely.
+unit, and any unit of a lower layer. Units of one layer are independent of each other,
+except in the open layers at the bottom and the top, whose small modules use each other
+freely.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("types", ("pipeline.errors", "pipeline.types", "pipeline.boxes", "pipeline.config",
                "pipeline.backoff",
                "pipeline.privacy", "pipeline.redact")),
-    ("cores", ("models", "pipeline.tracking", "pipeline.analytics", "pipeline.mot",
-               "pipeline.evaluation")),
+    ("cores", ("models", "pipeline.tracking", "pipeline.analytics", "pipeline.mot")),
     ("stages and outputs", ("pipeline.ingest", "pipeline.sinks", "pipeline.dashboard",
                             "pipeline.alerts")),
     ("site", ("pipeline.site_config", "pipeline.control")),
@@ -36,11 +35,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 unit that names it or a package above it (``pipeline`` itself is the package's front)."""
 
 OPEN_LAYERS = {"types", "entry points"}
-
-SIDEWAYS = {
-    ("pipeline.evaluation", "pipeline.mot"),  # metrics read MOTChallenge sequences
-}
-"""Imports allowed between units of one layer (importer, imported)."""
 
 MAX_LINES = 450
 LONGER_ALLOWED = {"pipeline/tracking/tracker.py", "pipeline/tracking/smoothing.py"}
@@ -105,8 +99,7 @@ def test_no_import_points_up_or_sideways() -> None:
             if target is None or target[1] == own[1]:
                 continue
             upward = target[0] > own[0]
-            sideways = (target[0] == own[0] and LAYERS[own[0]][0] not in OPEN_LAYERS
-                        and (own[1], target[1]) not in SIDEWAYS)
+            sideways = target[0] == own[0] and LAYERS[own[0]][0] not in OPEN_LAYERS
             if upward or sideways:
                 wrong.append(f"{path.relative_to(ROOT)}:{line} ({LAYERS[own[0]][0]}) imports "
                              f"{name} ({LAYERS[target[0]][0]})")

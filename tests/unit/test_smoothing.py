@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.evaluation import MotSequence, evaluate, read_mot
 from benchmarks.perturb import perturb
 from pipeline.boxes import iou_matrix
 from pipeline.errors import InputError
-from pipeline.evaluation import evaluate
-from pipeline.mot import MotSequence, read_mot
 from pipeline.tracking import ByteTracker
 from pipeline.tracking.config import SmoothingConfig, TrackerConfig
 from pipeline.tracking.smoothing import Smoother

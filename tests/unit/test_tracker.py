@@ -2,7 +2,7 @@
 
 No Ray. Scenarios are synthetic (exact expectations) plus a regression on real ground
 truth: TUD-Campus and TUD-Stadtmitte as shipped in the ``motmetrics`` package, perturbed
-with :func:`pipeline.evaluation.perturb`.
+with :func:`benchmarks.perturb.perturb`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.evaluation import evaluate, read_mot
 from benchmarks.perturb import perturb, track_frames
 from pipeline.boxes import iou_matrix
 from pipeline.errors import ConfigError, InputError
-from pipeline.evaluation import evaluate
-from pipeline.mot import read_mot
 from pipeline.tracking import ByteTracker, CameraLane, SmoothingConfig, TrackerConfig
 from pipeline.tracking.association import assign
 from pipeline.tracking.kalman import BoxKalman, boxes_xyxy, xyxy_to_cxcywh
