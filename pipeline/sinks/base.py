@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.analytics.events import ClosedWindow, Event
+from pipeline.analytics.plugin_host import PluginTable
 from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig
 from pipeline.sinks.plugin_tables import PluginTableSink
 
@@ -70,9 +71,8 @@ class Sinks:
         self._sinks: list[Sink] = [SINK_TYPES[c.type](c, run_id) for c in configs]
         self._plugin_sinks = [PluginTableSink(c, run_id) for c in configs if c.type == "parquet"]
 
-    def write_plugin_tables(self, tables: Sequence[Any]) -> None:
-        """Hands analytics plugins' tables (:class:`~pipeline.analytics.plugin_host.
-        PluginTable`) to every Parquet sink's plugin writer."""
+    def write_plugin_tables(self, tables: Sequence[PluginTable]) -> None:
+        """Hands analytics plugins' tables to every Parquet sink's plugin writer."""
         if tables:
             for sink in self._plugin_sinks:
                 sink.write(tables)

@@ -14,12 +14,13 @@ that track ids, counters that start again in every run, are never confused betwe
 that wrote to one partition. Rows are buffered in memory as Arrow tables and written
 when windows close, when a buffer reaches ``max_buffer_rows``, on :meth:`ParquetSink.flush`
 and on :meth:`ParquetSink.close`; date partitions older than the retention periods are
-deleted as windows are written, measured against the newest capture time written. Every file is written to a
-dot-named temporary file in its partition directory, synced and renamed into place with
-``os.replace``, so readers never see a partial file. A flush first seals what is
-buffered into files with fixed names (:mod:`pipeline.sinks.pending`), calls ``on_seal``
-(the aggregator saves its checkpoint there), then writes them: a sink restored from that
-checkpoint writes the same files again under the same names instead of duplicating rows.
+deleted as windows are written, measured against the newest capture time written. Every
+file is written to a dot-named temporary file in its partition directory, synced and
+renamed into place with ``os.replace``, so readers never see a partial file. A flush first
+seals what is buffered into files with fixed names (:mod:`pipeline.sinks.pending`), calls
+``on_seal`` (the aggregator saves its checkpoint there), then writes them: a sink restored
+from that checkpoint writes the same files again under the same names instead of
+duplicating rows.
 
 Example:
     >>> import tempfile
@@ -37,7 +38,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 import uuid

@@ -17,10 +17,11 @@ oldest files are dropped and their rows counted).
 
 Example:
     >>> import tempfile, pyarrow as pa
+    >>> from pipeline.analytics.plugin_host import PluginTable
     >>> from pipeline.sinks.parquet import ParquetSinkConfig
     >>> sink = PluginTableSink(ParquetSinkConfig(root=tempfile.mkdtemp()), "run-1")
     >>> t = pa.table({"camera_id": ["cam1"], "window_start_at": [1.8e9], "n": [3]})
-    >>> [p.relative_to(sink.root).parts[:4] for p in sink.write([PluginTableOut("flow", "rows", t)])]
+    >>> [p.relative_to(sink.root).parts[:4] for p in sink.write([PluginTable("flow", "rows", t)])]
     [('plugins', 'flow', 'rows', 'date=2027-01-15')]
 """
 
@@ -30,7 +31,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.analytics.events import RUN_ID_FIELD
+from pipeline.analytics.plugin_host import PluginTable
 from pipeline.sinks.files import write_atomically
 from pipeline.sinks.parquet import ParquetSinkConfig, utc_dates
 from pipeline.sinks.pending import PendingFile
@@ -47,16 +48,6 @@ logger = logging.getLogger(__name__)
 
 TIME_COLUMN = {"rows": "window_start_at", "events": "captured_at"}
 """The wall-time column that picks each kind's date partition."""
-
-
-@dataclass(frozen=True)
-class PluginTableOut:
-    """One table to write: plugin ``name``, ``kind`` (``rows`` or ``events``), ``table``
-    (with ``camera_id`` and the kind's time column)."""
-
-    name: str
-    kind: str
-    table: pa.Table
 
 
 class PluginTableSink:
@@ -91,8 +82,8 @@ class PluginTableSink:
         self._token = uuid.uuid4().hex[:12]
         self.on_seal = None
 
-    def write(self, tables: Sequence[Any]) -> list[Path]:
-        """Buffers tables (anything with ``name``, ``kind``, ``table``); rows (window
+    def write(self, tables: Sequence[PluginTable]) -> list[Path]:
+        """Buffers plugins' tables; rows (window
         closes) are written at once with everything buffered, events when they pass the
         buffer bound or at :meth:`flush`. Returns the files written."""
         for t in tables:
