@@ -18,7 +18,8 @@ Example:
     ...     site_config, detector_handle)                                 # doctest: +SKIP
     >>> ray.get(ctl.start.remote())                                          # doctest: +SKIP
     3
-    >>> ray.get(ctl.add_camera.remote(CameraConfig(id="door", url="rtsp://cam/live")))  # doctest: +SKIP
+    >>> ray.get(ctl.add_camera.remote(
+    ...     CameraConfig(id="door", url="rtsp://cam/live")))              # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The actor graph of one run: creating and placing its actors, adding and removing
 cameras, and re-creating a camera's actor. Runs inside the controller actor.
 
-    camera actors ──frames──▶ Detector (Serve) ──▶ camera ──▶ tracker actor ──▶ aggregator actor
-    (one per camera,              batched                     (the camera's)    (the camera's) ──▶ sinks
-     spread over nodes)                          └──── private stills ─────────────────▲
+    camera actors ──frames──▶ Detector (Serve) ──▶ camera ──▶ tracker actor ──▶ aggregator actor ─┐
+    (one per camera,              batched                     (the camera's)    (the camera's)    ▼
+     spread over nodes)                          └──── private stills ─────────────────▲       sinks
 
 Each camera gets the least loaded tracker and aggregator when it is added, and keeps
 them (its record holds both handles) for its life, across restarts of its own actor.
@@ -303,11 +303,11 @@ class ActorGraph:
                                   list[AggregatorSnapshot]]:
         """Stops cleanly, in order, in at most about ``timeout_s``: ``repair`` re-creates
         hosts that died (an aggregator from its checkpoint); cameras finish their
-        in-flight frames; ``repair`` again; trackers confirm every frame; every aggregator writes its open
-        windows and flushes its sinks; then every actor is killed. A step that fails or
-        runs out of time is logged and the next one runs. Returns each camera's record
-        and final stats (removed cameras included) and the aggregators' last snapshots.
-        Call under :attr:`lock`."""
+        in-flight frames; ``repair`` again; trackers confirm every frame; every
+        aggregator writes its open windows and flushes its sinks; then every actor is
+        killed. A step that fails or runs out of time is logged and the next one runs.
+        Returns each camera's record and final stats (removed cameras included) and the
+        aggregators' last snapshots. Call under :attr:`lock`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
 

@@ -13,12 +13,13 @@ Finagle's and Linkerd's balancers). A replica this caller has left alone for
 :data:`STALE_S` gets its next call, so that one slow call cannot price it out for good.
 HTTP clients still go through Serve's proxy and handles.
 
-The replica actors are found by the names Serve gives them (``SERVE_REPLICA::<app>#<deployment>#<id>``),
-listed again every ``refresh_s`` and after a replica fails. Any call that fails on the
-direct path (a replica that died or is not ready, a Ray version whose replicas take
-requests differently) is made again through the handle, so that the outcome is the
-handle's; with no replica found, or with ``direct=False`` (an autoscaled deployment,
-whose scaling reads the load at the handles), every call takes the handle.
+The replica actors are found by the names Serve gives them
+(``SERVE_REPLICA::<app>#<deployment>#<id>``), listed again every ``refresh_s`` and
+after a replica fails. Any call that fails on the direct path (a replica that died or
+is not ready, a Ray version whose replicas take requests differently) is made again
+through the handle, so that the outcome is the handle's; with no replica found, or
+with ``direct=False`` (an autoscaled deployment, whose scaling reads the load at the
+handles), every call takes the handle.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ also written as MOTChallenge text.
 
 Example:
     >>> tracker = TrackerActor.remote()                                   # doctest: +SKIP
-    >>> ray.get(tracker.add_camera.remote("door", TrackerConfig(), None, aggregator))
+    >>> ray.get(tracker.add_camera.remote("door", TrackerConfig(), None, agg))  # doctest: +SKIP
     >>> ray.get(tracker.update.remote([detected_frame]))                   # doctest: +SKIP
     [None]
 """

@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     images = real_frames()
     det = OnnxDetector(ModelConfig())
     smalls = [prepare_frame(im, det.input_spec, "RGB")[0] for im in images]
-    jpegs = [cv2.imencode(".jpg", cv2.cvtColor(im, cv2.COLOR_RGB2BGR))[1].tobytes() for im in images]
+    jpegs = [cv2.imencode(".jpg", cv2.cvtColor(im, cv2.COLOR_RGB2BGR))[1].tobytes()
+             for im in images]
     provider = det.provider
 
     # the stricter ceiling: one single-threaded session per core, batch 8, side by side

@@ -183,7 +183,8 @@ def prepare(clip: Clip, view: View, visible: FloatArray | None = None) -> ClipFe
     _, pair_group = np.unique(key, return_inverse=True)
     return ClipFeatures(clip, frame, group, clip.times_s[frame], b, h_model, squeeze,
                         visible[idx], crowd, neighbour, cut_at_side(raw[idx], clip.width),
-                        label_speed(group, clip.times_s[frame], raw[idx]), pair_rows, pair_group.astype(np.intp), piou, view.frame_scale())
+                        label_speed(group, clip.times_s[frame], raw[idx]), pair_rows,
+                        pair_group.astype(np.intp), piou, view.frame_scale())
 
 
 def _paired_iou(a: FloatArray, b: FloatArray) -> FloatArray:

@@ -72,7 +72,8 @@ it returns in one frame (rounded up to 0.05): a few pairs lie above it where box
 clipped to the frame or a mosaic cell."""
 SCORE_TIME_FIT = True
 """Whether the score latent's timescales also match how the detected people's scores
-correlate in time (:func:`~benchmarks.detsim_latent_fit.fit_binary_latent`'s ``values``), not only the miss rates."""
+correlate in time (:func:`~benchmarks.detsim_latent_fit.fit_binary_latent`'s ``values``),
+not only the miss rates."""
 
 
 # --------------------------------------------------------------------------- fit

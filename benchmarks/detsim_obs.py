@@ -62,10 +62,11 @@ class Observations:
     """Matched real detections of one or more clips (see the module docstring).
 
     Person rows (one per usable true box): ``group`` (person), ``frame``, ``time_s``,
-    features ``h_model``, ``squeeze``, ``visible``, ``crowd``, ``neighbour_iou``, ``cut``, ``speed``; ``state``
-    :data:`MISSED`, :data:`DETECTED` or :data:`FUSED` (in a fused pair, without a box of
-    their own); ``score`` of the detected (NaN otherwise); ``err`` (n, 4) box errors of
-    the detected (NaN otherwise); ``extra`` whether an extra box lies next to them.
+    features ``h_model``, ``squeeze``, ``visible``, ``crowd``, ``neighbour_iou``,
+    ``cut``, ``speed``; ``state`` :data:`MISSED`, :data:`DETECTED` or :data:`FUSED` (in
+    a fused pair, without a box of their own); ``score`` of the detected (NaN
+    otherwise); ``err`` (n, 4) box errors of the detected (NaN otherwise); ``extra``
+    whether an extra box lies next to them.
 
     Pair rows (overlapping people in one frame): ``pair_x`` design rows (FUSED_TERMS),
     ``pair_group``, ``pair_time``, ``pair_fused``. Frames are numbered in ``dt_s`` steps.
@@ -243,7 +244,8 @@ def observe(clip: Clip, detections: list[Detections], view: View, threshold: flo
                                     Ranges((1e-3, 1e9), (1e-3, 1e9)))[:2], 1.0 - sc.visible)
     dt = frame_dt or (float(np.median(np.diff(clip.times_s))) if clip.num_frames > 1 else 1.0)
     return Observations(
-        group=sc.group, frame=np.round(sc.time_s / dt).astype(np.intp), time_s=sc.time_s, h_model=sc.h_model,
+        group=sc.group, frame=np.round(sc.time_s / dt).astype(np.intp), time_s=sc.time_s,
+        h_model=sc.h_model,
         squeeze=sc.squeeze, visible=sc.visible, crowd=sc.crowd,
         neighbour_iou=sc.neighbour_iou, cut=sc.cut, speed=sc.speed, state=state, score=score,
         err=err, extra=extra, pair_x=_pair_design(sc, x_lin), pair_group=sc.pair_group,
@@ -251,7 +253,8 @@ def observe(clip: Clip, detections: list[Detections], view: View, threshold: flo
         pair_fused=pair_fused,
         extra_pool=np.array(extra_pool, np.float64).reshape(-1, 5),
         fused_pool=np.array(fused_pool, np.float64).reshape(-1, 5),
-        fused_members=int(members.sum()), fused_members_hit=int((members & (state == DETECTED)).sum()),
+        fused_members=int(members.sum()),
+        fused_members_hit=int((members & (state == DETECTED)).sum()),
         bg_sizes=np.array(bg_sizes, np.float64).reshape(-1, 2),
         bg_scores=np.array(bg_scores, np.float64),
         bg_frames=clip.num_frames if background else 0, bg_prev=bg_prev, bg_stayed=bg_stayed,

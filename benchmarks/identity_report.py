@@ -140,7 +140,8 @@ def print_tables(calib: list[dict[str, Any]], bench: dict[str, list[dict[str, An
               file=err)
         print(f"  {'condition':<48}" + "".join(f"{n[:13]:>14}" for n in names), file=err)
         for c in calib:
-            cells = "".join(f"{v['real']:>6.1f}/{v['sim']:<5.1f}{'*' if abs(v['diff']) > 3 else ' '} "
+            cells = "".join(f"{v['real']:>6.1f}/{v['sim']:<5.1f}"
+                            f"{'*' if abs(v['diff']) > 3 else ' '} "
                             for v in c["hota"].values())
             print(f"  {c['condition']:<48}{cells}", file=err)
         print("  (* off by more than 3 points)", file=err)

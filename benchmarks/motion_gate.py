@@ -5,9 +5,9 @@ Footage, built at run time (nothing is written to the repo): each real clip (the
 ``vtest.mp4``; TUD-Campus and TUD-Stadtmitte from ``../shared/data/mot15`` when present,
 read in place) is cut in two and joined by 30-60 s of its own empty background (the
 per-pixel median of the clip; TUD-Stadtmitte's keeps a shopper who stands at a window
-through the whole clip, a person standing still), with sensor noise (Gaussian, sigma 4 grey levels, new each
-frame) and slow light change (gain +/- 12 % and offset +/- 8 grey levels over a 40 s
-cycle), then encoded as H.264: [part 1][idle][part 2][idle].
+through the whole clip, a person standing still), with sensor noise (Gaussian, sigma
+4 grey levels, new each frame) and slow light change (gain +/- 12 % and offset +/- 8
+grey levels over a 40 s cycle), then encoded as H.264: [part 1][idle][part 2][idle].
 
 Each file runs twice, side by side in one process, as an offline camera (nothing
 dropped): gated (``inference: {skip_static: true}``, defaults) and ungated. The code path
@@ -286,7 +286,8 @@ def main() -> None:
                     abs(g["mean_dwell_s"] - u["mean_dwell_s"]) / u["mean_dwell_s"], 4)
                 dwell_pairs.append(row["mean_dwell_rel_diff"])
             per_clip[clip.name] = row
-    ratio = (totals["gated"][0] / totals["gated"][1]) / (totals["ungated"][0] / totals["ungated"][1])
+    ratio = ((totals["gated"][0] / totals["gated"][1])
+             / (totals["ungated"][0] / totals["ungated"][1]))
     worst_clip_ratio = min(r["fps_per_core_ratio"] for r in per_clip.values())
     worst_dwell = max(dwell_pairs) if dwell_pairs else 0.0
     emit({

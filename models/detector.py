@@ -1,10 +1,12 @@
 """The inference core: one ONNX Runtime session plus its family's decoding. No Ray.
 
 Example:
+    >>> bgr_frame = np.zeros((480, 640, 3), np.uint8)          # an empty scene
     >>> det = OnnxDetector(ModelConfig())                       # the bundled person model
     >>> small, _ = prepare_frame(bgr_frame, det.input_spec)      # done by the camera actor
     >>> [d] = det.detect([small], [(bgr_frame.shape[1], bgr_frame.shape[0])])
-    >>> d.boxes  # (n, 4) float32 xyxy in bgr_frame's pixels
+    >>> d.boxes.shape  # (n, 4) float32 xyxy in bgr_frame's pixels
+    (0, 4)
 """
 
 from __future__ import annotations
@@ -125,11 +127,16 @@ class OnnxDetector:
         return self.family.decode(outputs, transforms, list(params))
 
     def detect_image(
-        self, image: npt.NDArray[np.uint8], color: str = "BGR", params: PostprocessParams | None = None
+        self,
+        image: npt.NDArray[np.uint8],
+        color: str = "BGR",
+        params: PostprocessParams | None = None,
     ) -> Detections:
         """Preprocesses and detects one full-resolution (H, W, 3) uint8 image."""
         small, tf = prepare_frame(image, self.input_spec, color)  # type: ignore[arg-type]
-        return self.detect([small], [(tf.width, tf.height)], None if params is None else [params])[0]
+        return self.detect(
+            [small], [(tf.width, tf.height)], None if params is None else [params]
+        )[0]
 
     def info(self) -> dict[str, Any]:
         """What runs: model name, family, provider and input spec (JSON-ready)."""

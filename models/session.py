@@ -70,10 +70,12 @@ def create_session(
             raise ProviderUnavailableError(provider, built_in, "not built into this onnxruntime")
         wanted = list(dict.fromkeys([PROVIDER_NAMES[provider], PROVIDER_NAMES["cpu"]]))
     else:
-        raise ModelError(f"unknown provider {provider!r}; expected auto, {', '.join(PROVIDER_NAMES)}")
+        raise ModelError(f"unknown provider {provider!r}; expected auto, "
+                         f"{', '.join(PROVIDER_NAMES)}")
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning",
+                                     "1" if allow_spinning else "0")
     if provider == "auto":
         # Absent GPU libraries are expected in auto mode; we log the outcome ourselves.
         options.log_severity_level = _ORT_LOG_FATAL_ONLY

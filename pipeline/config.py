@@ -144,7 +144,8 @@ def load_config(text: str, model: type[M], source: str = "<config>") -> M:
         data = {}
     if not isinstance(data, dict):
         raise ConfigFileError(
-            source, [ConfigIssue("", 1, f"expected a mapping at the top, got {type(data).__name__}")]
+            source,
+            [ConfigIssue("", 1, f"expected a mapping at the top, got {type(data).__name__}")],
         )
     try:
         return model.model_validate(data)
@@ -162,7 +163,9 @@ def load_config_file(path: str | pathlib.Path, model: type[M]) -> M:
     try:
         text = p.read_text()
     except OSError as exc:
-        raise ConfigFileError(str(p), [ConfigIssue("", None, f"cannot read: {exc.strerror}")]) from None
+        raise ConfigFileError(
+            str(p), [ConfigIssue("", None, f"cannot read: {exc.strerror}")]
+        ) from None
     return load_config(text, model, str(p))
 
 

@@ -116,8 +116,8 @@ class HttpConfig(StrictModel):
                 try:
                     ipaddress.ip_network(host, strict=False)
                 except ValueError:
-                    raise ValueError(f"allowed_hosts[{i}]: {host!r} is neither an IP network "
-                                     "nor a host name pattern (`cam.site`, `*.site`, `*`)") from None
+                    raise ValueError(f"allowed_hosts[{i}]: {host!r} is neither an IP network nor "
+                                     "a host name pattern (`cam.site`, `*.site`, `*`)") from None
         return hosts
 
     @model_validator(mode="after")
@@ -354,7 +354,8 @@ class SiteConfig(StrictModel):
                 raise ValueError(f"camera id {cam.id!r} is used by more than one camera")
             seen.add(cam.id)
             try:  # cross-field checks name the zone
-                check_model_keeps(self.model.classes, self.analytics_for(cam), f"cameras[{i}] ({cam.id})")
+                check_model_keeps(self.model.classes, self.analytics_for(cam),
+                                  f"cameras[{i}] ({cam.id})")
             except ValidationError as exc:
                 msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
                 raise ValueError(f"cameras[{i}] ({cam.id}): {msg}") from None
@@ -385,8 +386,7 @@ class SiteConfig(StrictModel):
         return model
 
     def analytics_for(self, camera: CameraConfig) -> AnalyticsConfig:
-        """The analytics of one camera: the site's settings with the camera's zones and
-        lines.
+        """The analytics of one camera: the site's settings with the camera's zones and lines.
 
         Raises:
             ValidationError: they do not fit together (a zone's timing longer than the

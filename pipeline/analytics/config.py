@@ -289,12 +289,13 @@ class ContinuityConfig(StrictModel):
     When a new track starts within ``max_gap_s`` of another track's last sighting (the
     earlier track not seen since, or removed by the tracker) and near where it was last
     seen (within ``max_distance`` plus ``speed`` x the gap, in body heights), and neither
-    was at the frame's border then (``frame_edge``), the new track continues it: a zone visit that the earlier track left deep inside the zone (at
-    least ``zone_edge`` body heights from the zone's border) goes on as one visit when the
-    new track starts inside the same zone (its dwell covers both and its events count the
-    ``tracklets`` it joined); the new track does not count its first change of side across
-    a line in the direction the lost one last crossed it (a person counts once when the
-    track breaks just after a line), and with ``lines`` the line sides go on too.
+    was at the frame's border then (``frame_edge``), the new track continues it: a zone
+    visit that the earlier track left deep inside the zone (at least ``zone_edge`` body
+    heights from the zone's border) goes on as one visit when the new track starts inside
+    the same zone (its dwell covers both and its events count the ``tracklets`` it
+    joined); the new track does not count its first change of side across a line in the
+    direction the lost one last crossed it (a person counts once when the track breaks
+    just after a line), and with ``lines`` the line sides go on too.
     ``max_gap_s: 0`` turns joining off.
     """
 

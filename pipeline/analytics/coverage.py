@@ -8,8 +8,9 @@ delivered no frame at all is still written, as rows with ``frames = 0``,
 ``coverage = 0`` and every figure null, so a chart shows a gap, not a dip to zero.
 
 Example:
+    >>> from pipeline.analytics.config import AnalyticsConfig
     >>> from pipeline.analytics.windows import WindowSet
-    >>> ws = WindowSet("c1", window_s=10.0, grace_s=0.0, zones=(), lines=(), k=1)
+    >>> ws = WindowSet("c1", AnalyticsConfig(window_s=10.0, window_grace_s=0.0), 640, 480)
     >>> cov = Coverage(10.0, max_gap_s=1.0, max_empty_windows=100)
     >>> for t in (0.0, 0.5, 1.0):
     ...     _ = ws.current(t)

@@ -43,10 +43,11 @@ Example:
     >>> check_plugin_class(Frames, "frames")
     >>> class Leaky(Frames):
     ...     ROWS = pa.schema([("track_id", pa.int64()), ("distinct_tracks", pa.int64())])
-    >>> check_plugin_class(Leaky, "leaky")
+    >>> check_plugin_class(Leaky, "leaky")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    pipeline.errors.ConfigError: type: plugin 'leaky': column 'track_id' looks like an identifier; plugins write aggregates, never ids
+    pipeline.errors.ConfigError: type: plugin 'leaky': column 'track_id' looks like an
+    identifier; plugins write aggregates, never ids
 """
 
 from __future__ import annotations

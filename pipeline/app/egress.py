@@ -9,8 +9,10 @@ must match a listed name or pattern and resolve, and every address it resolves t
 checked the same way.
 
 Example:
-    >>> print(host_refusal("169.254.169.254", ("*",), resolve=lambda h: []))
-    169.254.169.254 is a link-local address; list a link-local network in http.allowed_hosts to allow it
+    >>> print(host_refusal("169.254.169.254", ("*",),
+    ...                    resolve=lambda h: []))  # doctest: +NORMALIZE_WHITESPACE
+    169.254.169.254 is a link-local address; list a link-local network in http.allowed_hosts to
+    allow it
     >>> host_refusal("10.0.0.5", ("10.0.0.0/8",), resolve=lambda h: []) is None
     True
 """

@@ -282,7 +282,9 @@ class HttpApi:
         try:
             result: DetectedFrame = await asyncio.wait_for(call, self._http.request_timeout_s)
         except TimeoutError:
-            return error_response(504, f"detector did not answer within {self._http.request_timeout_s} s")
+            return error_response(
+                504, f"detector did not answer within {self._http.request_timeout_s} s",
+            )
         except InputError:
             raise  # this image's fault: 400
         except PanorayError as exc:
@@ -390,7 +392,9 @@ class HttpApi:
     async def alerts(self) -> Any:
         view = await self._ask(lambda c: c.alerts.remote())
         if view is None:
-            return error_response(404, "no alert rules are configured (the site config's `alerts:`)")
+            return error_response(
+                404, "no alert rules are configured (the site config's `alerts:`)",
+            )
         return view
 
     @app.get("/v1/live", dependencies=READ, responses={401: {}, 503: {}},
@@ -426,8 +430,8 @@ class HttpApi:
     async def camera_still(self, camera_id: str, request: Request) -> Any:
         image = await self._ask(lambda c: c.still.remote(
             camera_id, request.headers.get("if-none-match")))
-        return image_response(image, camera_id, "has no still yet (one comes every still_interval_s "
-                      "of media time once it streams)")
+        return image_response(image, camera_id, "has no still yet (one comes every "
+                      "still_interval_s of media time once it streams)")
 
     @app.get("/v1/cameras/{camera_id}/heatmap", dependencies=READ,
              responses={304: {}, 401: {}, 404: {}, 503: {}}, response_class=Response,

@@ -9,7 +9,9 @@ from pipeline.dashboard import STATIC_DIR, STATIC_FILES
 from pipeline.dashboard.stills import EncodedImage
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message}, headers=headers)
 
 

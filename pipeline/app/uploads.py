@@ -1,8 +1,9 @@
 """Reading untrusted request bodies and decoding untrusted images (JPEG and PNG).
 
 A body is refused as soon as it passes its limit (its declared length first, then as it
-streams in, multipart bodies included: they are parsed while they stream). An image's header is read first, so an oversized image is refused before its
-pixels are allocated; truncated files are refused instead of being decoded half-grey.
+streams in, multipart bodies included: they are parsed while they stream). An image's
+header is read first, so an oversized image is refused before its pixels are
+allocated; truncated files are refused instead of being decoded half-grey.
 """
 
 from __future__ import annotations

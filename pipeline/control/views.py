@@ -244,9 +244,9 @@ def history_row(row: WindowMetrics) -> dict[str, Any]:
 
 def history_window(window: ClosedWindow) -> dict[str, Any]:
     """One closed window as JSON: ``start_s``/``end_s`` (media s), ``start_at`` (wall s
-    since the epoch, or None), ``complete``, ``frames``, ``coverage`` (0 and null figures: no frame in the window),
-    ``geometry_version`` (the zones and lines it was counted with) and its ``rows`` (zones
-    first)."""
+    since the epoch, or None), ``complete``, ``frames``, ``coverage`` (0 and null figures:
+    no frame in the window), ``geometry_version`` (the zones and lines it was counted
+    with) and its ``rows`` (zones first)."""
     frames = window.metrics[0].frames if window.metrics else 0
     coverage = window.metrics[0].coverage if window.metrics else None
     return {

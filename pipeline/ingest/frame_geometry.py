@@ -10,11 +10,14 @@ check on files and image folders, whose size it can read
 
 Example:
     >>> cam = CameraConfig(id="door", url="/clips/door.mp4",
-    ...                    lines=[{"id": "l", "start": [10, 10], "end": [10, 600], "units": "pixel"}])
-    >>> check_frame_geometry(cam, "file", 768, 576)
+    ...                    lines=[{"id": "l", "start": [10, 10], "end": [10, 600],
+    ...                            "units": "pixel"}])
+    >>> check_frame_geometry(cam, "file", 768, 576)  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    pipeline.ingest.frame_geometry.FrameGeometryError: camera 'door' (file /clips/door.mp4): lines[0]: line 'l': point (10, 600) lies outside the 768x576 frame (pixel coordinates must be within it; use units: normalized to scale with the frame)
+    pipeline.ingest.frame_geometry.FrameGeometryError: camera 'door' (file /clips/door.mp4):
+    lines[0]: line 'l': point (10, 600) lies outside the 768x576 frame (pixel coordinates must
+    be within it; use units: normalized to scale with the frame)
 """
 
 from __future__ import annotations

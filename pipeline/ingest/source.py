@@ -299,7 +299,8 @@ class CvCaptureSource:
         if cfg.source.diagnose:
             found = diagnose_network(str(cfg.url), min(cfg.source.open_timeout_s, 5.0))
             if elapsed >= cfg.source.open_timeout_s * 0.95:
-                found = f"no stream within the {cfg.source.open_timeout_s:g} s open timeout; {found}"
+                found = (f"no stream within the {cfg.source.open_timeout_s:g} s open timeout; "
+                         f"{found}")
             log.warning("camera %s (%s) did not open: %s", cfg.id, cfg.redacted_url,
                         redact_text(found, self._url))
         return self._error(SourceOpenError, UNDIAGNOSED, retryable=True)

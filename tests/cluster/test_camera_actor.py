@@ -183,7 +183,9 @@ def test_rtsp_camera_reconnects_after_the_server_is_killed_and_restarted(ray_ses
     port = free_port()
     url = f"rtsp://bob:{SECRET}@127.0.0.1:{port}/cam"
     server = start_rtsp_server(port)
-    cam = start_camera(cam_config(id="gate", url=url, inference={"result_buffer": 2048}), input_spec=SPEC_300)
+    cam = start_camera(
+        cam_config(id="gate", url=url, inference={"result_buffer": 2048}), input_spec=SPEC_300,
+    )
     try:
         ray.get(cam.start.remote())
         before = wait_until(

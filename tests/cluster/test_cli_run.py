@@ -49,7 +49,8 @@ cameras:
         (BAD, "cameras[1].zones[0].points (line 8): a polygon needs at least 3 points, got 2"),
         ("cameras:\n  - {{id: a, url: {clip}}}\n  - {{id: a, url: {clip}}}\n",
          "camera id 'a' is used by more than one camera"),
-        ("cameras:\n  - id: a\n    url: {clip}\n    lines: [{{id: l, start: [0.1, 0.1], end: [0.1, 0.1]}}]\n",
+        ("cameras:\n  - id: a\n    url: {clip}\n"
+         "    lines: [{{id: l, start: [0.1, 0.1], end: [0.1, 0.1]}}]\n",
          "cameras[0].lines[0] (line 4): line 'l': start and end are the same point"),
         ("cameras:\n  - {{id: a, url: {clip}}}\nmodel: {{name: yolo-nonexistent}}\n",
          "model (line 3): unknown model 'yolo-nonexistent'"),

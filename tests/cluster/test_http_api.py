@@ -75,11 +75,14 @@ def _big_png() -> bytes:
         ("truncated", JPEG[: len(JPEG) // 3], "image/jpeg", 400, "truncated or corrupt"),
         ("wrong type", b"hello", "text/plain", 415, "unsupported content type 'text/plain'"),
         ("no type", b"hello", "", 415, "unsupported content type"),
-        ("too many pixels", _big_png(), "image/png", 413, "image is 8200x8 pixels; the limit is 8192"),
-        ("too many bytes", b"\xff" * (25 * 1024 * 1024 + 1), "image/jpeg", 413, "the limit is 26214400 bytes"),
+        ("too many pixels", _big_png(), "image/png", 413,
+         "image is 8200x8 pixels; the limit is 8192"),
+        ("too many bytes", b"\xff" * (25 * 1024 * 1024 + 1), "image/jpeg", 413,
+         "the limit is 26214400 bytes"),
     ],
 )
-def test_bad_input_is_refused_and_the_server_keeps_serving(serve_app, kind, data, ctype, status, message):
+def test_bad_input_is_refused_and_the_server_keeps_serving(serve_app, kind, data, ctype, status,
+                                                           message):
     r = _post(serve_app["url"], data, ctype)
     assert r.status_code == status, (kind, r.text)
     assert message in r.json()["error"], kind

@@ -76,7 +76,8 @@ def test_events_metrics_and_tracks_agree(single_run):
         "westward": by_direction.get("westward", 0), "eastward": by_direction.get("eastward", 0)}
 
     zone_rows = metrics[metrics.element_id == "path-west"]
-    assert len(enters) == zone_rows.visits.sum() == summary["cameras"]["cam-x"]["visits"]["path-west"]
+    assert (len(enters) == zone_rows.visits.sum()
+            == summary["cameras"]["cam-x"]["visits"]["path-west"])
     exits = events[events.kind == "zone_exit"]
     assert (exits.dwell_s > 0).all()
 
@@ -118,12 +119,14 @@ def test_offline_runs_are_deterministic_with_other_cameras_beside(serve_app, sin
     others = [{**_camera(f"other-{i}", frames=FRAMES // 2 + 37 * i),
                "inference": {"tiling": None}} for i in range(4)]
     _run(serve_app, tmp_path, [*others[:2], _camera("cam-x"), *others[2:]])
-    assert (tmp_alone / "tracks" / "cam-x.txt").read_text() == (tmp_path / "tracks" / "cam-x.txt").read_text()
+    assert ((tmp_alone / "tracks" / "cam-x.txt").read_text()
+            == (tmp_path / "tracks" / "cam-x.txt").read_text())
 
     def events(root: pathlib.Path) -> pd.DataFrame:
         df = pd.read_parquet(root / "out" / "events", filters=[("camera_id", "=", "cam-x")])
         cols = ["kind", "element_id", "direction", "track_id", "pts_s", "dwell_s"]
-        return df[cols].sort_values(["pts_s", "kind", "element_id", "track_id"]).reset_index(drop=True)
+        return (df[cols].sort_values(["pts_s", "kind", "element_id", "track_id"])
+                .reset_index(drop=True))
 
     pd.testing.assert_frame_equal(events(tmp_alone), events(tmp_path))
 

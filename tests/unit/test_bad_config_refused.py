@@ -30,9 +30,11 @@ def _issues(tmp_path: pathlib.Path, text: str) -> str:
     ("text", "message"),
     [
         # NaN and infinite coordinates (YAML .nan / .inf)
-        ("cameras:\n  - id: a\n    url: /x.mp4\n    zones: [{id: z, points: [[0, 0], [.nan, 0.5], [1, 1]]}]\n",
+        ("cameras:\n  - id: a\n    url: /x.mp4\n"
+         "    zones: [{id: z, points: [[0, 0], [.nan, 0.5], [1, 1]]}]\n",
          "cameras[0].zones[0].points[1][0] (line 4): Input should be a finite number"),
-        ("cameras:\n  - id: a\n    url: /x.mp4\n    lines: [{id: l, start: [0, 0], end: [.inf, 1], units: pixel}]\n",
+        ("cameras:\n  - id: a\n    url: /x.mp4\n"
+         "    lines: [{id: l, start: [0, 0], end: [.inf, 1], units: pixel}]\n",
          "cameras[0].lines[0].end[0] (line 4): Input should be a finite number"),
         # and in every other number of the config
         ("cameras:\n  - {id: a, url: /x.mp4}\nrun: {duration_s: .inf}\n",
@@ -40,8 +42,10 @@ def _issues(tmp_path: pathlib.Path, text: str) -> str:
         ("cameras:\n  - {id: a, url: /x.mp4, source: {fps: .nan}}\n",
          "cameras[0].source.fps (line 2): Input should be a finite number"),
         # a line too short to count anything
-        ("cameras:\n  - id: a\n    url: /x.mp4\n    lines: [{id: l, start: [0.5, 0.5], end: [0.5, 0.5000000000001]}]\n",
-         "cameras[0].lines[0] (line 4): line 'l': start and end are 1.00031e-13 apart; a line must be at least 0.001 long"),
+        ("cameras:\n  - id: a\n    url: /x.mp4\n"
+         "    lines: [{id: l, start: [0.5, 0.5], end: [0.5, 0.5000000000001]}]\n",
+         "cameras[0].lines[0] (line 4): line 'l': start and end are 1.00031e-13 apart; "
+         "a line must be at least 0.001 long"),
         # a key given twice: PyYAML would keep the second silently
         ("cameras:\n  - id: a\n    url: /x.mp4\n    url: /y.mp4\n",
          "(line 4): invalid YAML: key 'url' is given twice (first on line 3)"),

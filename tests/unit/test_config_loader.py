@@ -47,7 +47,8 @@ def test_good_config_loads():
     ("text", "expected"),
     [
         (
-            "cameras:\n  - id: a\n  - id: b\n  - id: c\n    zones:\n      entrance:\n        points: [[0, 0], [1, 1]]\n",
+            "cameras:\n  - id: a\n  - id: b\n  - id: c\n    zones:\n      entrance:\n"
+            "        points: [[0, 0], [1, 1]]\n",
             "cameras[2].zones.entrance.points (line 7): a polygon needs at least 3 points",
         ),
         ("threshold: 2\n", "threshold (line 1): Input should be less than or equal to 1"),

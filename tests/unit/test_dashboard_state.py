@@ -111,8 +111,8 @@ def test_history_shows_what_was_published_suppressed_rows_stay_nulled() -> None:
     for w in view["cameras"]["cam1"]:
         for row in w["rows"]:
             if row["suppressed"]:
-                assert set(row) == {"element_kind", "element_id", "class_name", "is_queue", "suppressed",
-                                    "late_events"}, row
+                assert set(row) == {"element_kind", "element_id", "class_name", "is_queue",
+                                    "suppressed", "late_events"}, row
 
 
 def test_history_view_gives_window_fields_once_and_drops_nulls() -> None:

@@ -105,7 +105,8 @@ def test_yolo_without_names_metadata_gets_generic_labels(tmp_path):
 @pytest.mark.parametrize(
     ("cfg", "error", "message"),
     [
-        ({"name": "no-such-model"}, ModelError, "unknown model 'no-such-model': not a bundled model"),
+        ({"name": "no-such-model"}, ModelError,
+         "unknown model 'no-such-model': not a bundled model"),
         ({"name": "ssdlite-mobilenetv2-person", "family": "yolo"}, ModelError,
          "is a tfod_ssd model, not yolo"),
         ({"classes": ("unicorn",)}, InputError, r"unknown classes \['unicorn'\]"),

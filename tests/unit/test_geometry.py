@@ -122,7 +122,11 @@ LINE = {"id": "l", "start": [0, 0], "end": [1, 1]}
             "polygon is self-intersecting: edge 0 crosses edge 2",
         ),
         (ZoneConfig, {**ZONE, "points": [[0, 0], [5, 5], [10, 10]]}, "polygon has zero area"),
-        (ZoneConfig, {**ZONE, "points": [[0, 0], [1, 1]]}, "a polygon needs at least 3 points, got 2"),
+        (
+            ZoneConfig,
+            {**ZONE, "points": [[0, 0], [1, 1]]},
+            "a polygon needs at least 3 points, got 2",
+        ),
         (
             ZoneConfig,
             {**ZONE, "units": "normalized"},

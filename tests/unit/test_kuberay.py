@@ -310,7 +310,8 @@ def test_every_camera_and_the_detector_fit_a_worker_not_the_head(cluster, site):
     head = types["headgroup"]["resources"]
     for camera in site.cameras:
         assert camera.placement.resources, f"camera {camera.id} would decode on the head"
-        assert any(all(w.get(k, 0) >= v for k, v in camera.placement.resources.items()) for w in workers)
+        assert any(all(w.get(k, 0) >= v for k, v in camera.placement.resources.items())
+                   for w in workers)
         assert not all(head.get(k, 0) >= v for k, v in camera.placement.resources.items())
     gpus = site.serving.num_gpus
     assert gpus and head.get("GPU", 0) < gpus <= max(w.get("GPU", 0) for w in workers)

@@ -220,7 +220,8 @@ def test_raw_frames_in_any_form_are_found_and_aggregates_are_not(tmp_path):
     clean = tmp_path / "clean"
     clean.mkdir()
     np.save(clean / "window-0.000.npy", np.arange(48, dtype=np.int64).reshape(6, 8))
-    pq.write_table(pa.table({"id": [b"ab"], "source": {"kind": ["zone_enter"]}}), clean / "part.parquet")
+    pq.write_table(pa.table({"id": [b"ab"], "source": {"kind": ["zone_enter"]}}),
+                   clean / "part.parquet")
     cv2.imwrite(str(clean / "window-0.000.png"), frame)  # images are judged by content
     (clean / "worker.log").write_text("x" * (w * h * 3))  # text of a frame's size
 

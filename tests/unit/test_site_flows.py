@@ -100,7 +100,8 @@ def test_closing_records_the_figures_sampled_after_the_last_row(tmp_path) -> Non
     table = pd.read_parquet(tmp_path / "site").sort_values(["at", "kind"])
     last = table[table["at"] == t + 2].set_index("kind")
     assert last.loc["group", "occupancy"] == 3
-    assert (last.loc["site_occupancy", "occupancy"], last.loc["site_occupancy", "entered"]) == (2, 2)
+    assert (last.loc["site_occupancy", "occupancy"],
+            last.loc["site_occupancy", "entered"]) == (2, 2)
 
 
 SITE = """\

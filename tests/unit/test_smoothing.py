@@ -112,7 +112,8 @@ def test_frames_are_released_in_order_after_the_lookahead():
     gf = Smoother(SmoothingConfig(lookahead_s=0.2, max_gap_s=0.2, box_smoothing_s=0.0))
     released = []
     for k in range(10):
-        released.append([f.meta.frame_index for f in gf.push(TrackedFrame(meta(k), Tracks.empty(), []))])
+        released.append([f.meta.frame_index
+                         for f in gf.push(TrackedFrame(meta(k), Tracks.empty(), []))])
     # Frame k is due once a frame 0.2 s (5 frames) later has arrived.
     assert released == [[], [], [], [], [], [0], [1], [2], [3], [4]]
     assert [f.meta.frame_index for f in gf.flush()] == [5, 6, 7, 8, 9]
@@ -121,7 +122,8 @@ def test_frames_are_released_in_order_after_the_lookahead():
 
 def test_max_held_frames_releases_early_and_counts_it():
     gf = Smoother(SmoothingConfig(max_held_frames=3))
-    out = [f.meta.frame_index for k in range(6) for f in gf.push(TrackedFrame(meta(k), Tracks.empty(), []))]
+    out = [f.meta.frame_index
+           for k in range(6) for f in gf.push(TrackedFrame(meta(k), Tracks.empty(), []))]
     assert out == [0, 1, 2] and gf.stats().forced_releases == 3
 
 
@@ -392,7 +394,8 @@ def test_state_stays_bounded_without_removals():
     gf = Smoother()
     for k in range(2000):
         tid = k // 20 + 1
-        gf.push(TrackedFrame(meta(k), tracks((tid, box(50 + (tid * 97) % 500))), []))  # never removed
+        gf.push(TrackedFrame(meta(k), tracks((tid, box(50 + (tid * 97) % 500))),  # never removed
+                             []))
     # Tracks unseen for lookahead + the longest gap (3 + 1.5 s, still camera) after the
     # last released frame go: a new person every 0.8 s leaves at most (3 + 4.5) / 0.8 + 1.
     cfg = SmoothingConfig()

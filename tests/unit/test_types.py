@@ -15,10 +15,14 @@ def _dets(n: int = 2) -> Detections:
 @pytest.mark.parametrize(
     ("boxes", "scores", "classes", "message"),
     [
-        (np.zeros((2, 3)), np.zeros(2), np.zeros(2), r"boxes must have shape \(_, 4\), but got shape \(2, 3\)"),
-        (np.zeros(4), np.zeros(1), np.zeros(1), r"boxes must have shape \(_, 4\), but got shape \(4,\)"),
-        (np.zeros((2, 4)), np.zeros(3), np.zeros(2), "scores must have 2 entries to match boxes, but got 3"),
-        (np.zeros((2, 4)), np.zeros(2), np.zeros(1), "class_ids must have 2 entries to match boxes, but got 1"),
+        (np.zeros((2, 3)), np.zeros(2), np.zeros(2),
+         r"boxes must have shape \(_, 4\), but got shape \(2, 3\)"),
+        (np.zeros(4), np.zeros(1), np.zeros(1),
+         r"boxes must have shape \(_, 4\), but got shape \(4,\)"),
+        (np.zeros((2, 4)), np.zeros(3), np.zeros(2),
+         "scores must have 2 entries to match boxes, but got 3"),
+        (np.zeros((2, 4)), np.zeros(2), np.zeros(1),
+         "class_ids must have 2 entries to match boxes, but got 1"),
         (np.zeros((1, 4)), np.zeros((1, 1)), np.zeros(1), r"scores must have shape \(_,\)"),
     ],
 )

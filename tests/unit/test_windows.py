@@ -152,7 +152,8 @@ def test_heatmap_cells_with_few_tracks_are_suppressed() -> None:
     cam = CameraAnalytics("cam1", cfg, 400, 400)
     # Cell (0, 0): tracks 1 and 2; cell (3, 3): track 3 only.
     for t in range(5):
-        cam.update(at(tracks_at([(1, 50, 50), (2, 60, 60), (3, 390, 390)]), t * 0.2, captured_at=1.8e9))
+        cam.update(at(tracks_at([(1, 50, 50), (2, 60, 60), (3, 390, 390)]), t * 0.2,
+                      captured_at=1.8e9))
     heat = cam.close()[0].heatmap
     assert heat.counts.shape == (4, 4)
     assert heat.counts[0, 0] == 10 and heat.counts[3, 3] == 0 and heat.counts.sum() == 10
