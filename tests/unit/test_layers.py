@@ -106,6 +106,15 @@ def test_no_import_points_up_or_sideways() -> None:
     assert not wrong, "\n".join(sorted(set(wrong)))
 
 
+def test_the_product_never_imports_benchmarks_or_tests() -> None:
+    """Scoring (trackeval) and the detection simulator live in benchmarks/ and are not
+    runtime dependencies: no product module imports benchmarks/ or tests/, lazily or not."""
+    wrong = [f"{path.relative_to(ROOT)}:{line} imports {name}"
+             for path in sources() for line, name in imports_of(path)
+             if name.split(".")[0] in ("benchmarks", "tests")]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_the_walk_finds_an_upward_import(tmp_path: pathlib.Path) -> None:
     """The check can fail: a core module importing an actor is reported."""
     fake = ROOT / "pipeline" / "tracking" / "_layer_probe.py"
