@@ -142,15 +142,15 @@ def recover_orphans(root: str | Path, own_run_id: str) -> dict[str, dict[str, An
     wrote and the cameras ``unrecovered``."""
     folder = Path(root) / CHECKPOINT_DIR
     out: dict[str, dict[str, Any]] = {}
-    # a run's folder, or its lock file alone once its driver noted its cameras (written
-    # after the lock was taken: an empty lock file may be a run that is starting)
     runs = sorted({p.name for p in folder.glob("*") if p.is_dir()}
-                  | {p.stem for p in folder.glob("*.lock") if run_cameras(root, p.stem) is not None}
-                  ) if folder.is_dir() else []
+                  | {p.stem for p in folder.glob("*.lock")}) if folder.is_dir() else []
     for run_id in runs:
         if run_id == own_run_id or run_alive(root, run_id):
             continue
-        out[run_id] = recover_run(root, run_id, "driver lost", run_cameras(root, run_id) or ())
+        noted = run_cameras(root, run_id)  # read once the driver is gone: its last note
+        if noted is None and not (folder / run_id).is_dir():
+            continue  # a lock file with no note and no checkpoint: nothing to recover
+        out[run_id] = recover_run(root, run_id, "driver lost", noted or ())
         (folder / f"{run_id}.lock").unlink(missing_ok=True)
         log.warning("the output held checkpoints of run %s, whose driver died: wrote %d "
                     "window(s) (complete = false) and %d row(s)", run_id,

@@ -18,8 +18,7 @@ MODULES = sorted(
     ".".join(p.relative_to(ROOT).with_suffix("").parts)
     for package in ("pipeline", "actors", "models")
     for p in (ROOT / package).rglob("*.py")
-    if p.name not in ("__init__.py", "__main__.py") and "demo" not in p.parts
-    and ">>>" in p.read_text(encoding="utf-8")
+    if p.name not in ("__init__.py", "__main__.py") and ">>>" in p.read_text(encoding="utf-8")
 )
 
 
