@@ -35,7 +35,7 @@ from actors.batch import OfflineBatch, all_fit, charge, free_per_node, summary_o
 from actors.graph import CALL_TIMEOUT_S, ActorGraph, awaitable, call
 from actors.supervisor import Supervisor
 from pipeline.config import validation_message
-from pipeline.control.geometry import GeometryConflictError, GeometryEdit, apply_geometry_edit
+from pipeline.control.geometry import GeometryEdit, apply_geometry_edit
 from pipeline.control.records import CameraRecord
 from pipeline.control.views import (
     CameraRow,
@@ -51,6 +51,7 @@ from pipeline.dashboard.stills import EncodedImage
 from pipeline.errors import (
     CameraExistsError,
     ConfigError,
+    GeometryConflictError,
     PipelineUnavailableError,
     UnknownCameraError,
 )

@@ -216,3 +216,54 @@ class SourceNotAllowedError(InputError):
 
 class PipelineUnavailableError(PanorayError):
     """No pipeline runs (none started, or it is shutting down), so it takes no calls."""
+
+
+class FrameGeometryError(SourceError):
+    """A camera's pixel zone or line lies outside its frame (not retryable)."""
+
+
+class GeometryConflictError(PanorayError):
+    """The camera's geometry changed since the editor read it.
+
+    Attributes:
+        camera_id: the camera.
+        expected: the version the edit was made from.
+        current: the camera's version now.
+    """
+
+    def __init__(self, camera_id: str, expected: int, current: int) -> None:
+        self.camera_id, self.expected, self.current = camera_id, expected, current
+        super().__init__(f"camera {camera_id!r}: the edit was made on geometry_version "
+                         f"{expected}, but the camera is at version {current} now; reload "
+                         "its geometry and edit again")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return type(self), (self.camera_id, self.expected, self.current)
+
+
+class DeliveryError(PanorayError):
+    """One delivery attempt failed; the event stays in the outbox and is retried.
+
+    Attributes:
+        sink: the sink's name.
+        reason: what went wrong, with credentials masked (safe to log and to show).
+        status: the HTTP status or MQTT reason code, when there was one.
+    """
+
+    def __init__(self, sink: str, reason: str, status: int | None = None) -> None:
+        self.sink = sink
+        self.reason = reason
+        self.status = status
+        super().__init__(f"alert sink {sink!r}: {reason}")
+
+
+class OutboxError(PanorayError):
+    """The outbox file cannot be opened or written.
+
+    Attributes:
+        path: the outbox file.
+    """
+
+    def __init__(self, message: str, path: str) -> None:
+        self.path = path
+        super().__init__(f"alert outbox {path}: {message}")

@@ -45,11 +45,11 @@ from dataclasses import dataclass
 from pipeline.alerts.config import AlertsConfig
 from pipeline.alerts.mqtt import MqttSink
 from pipeline.alerts.outbox import Outbox
-from pipeline.alerts.sink import AlertSink, DeliveryError
+from pipeline.alerts.sink import AlertSink
 from pipeline.alerts.sink_config import MqttSinkConfig, WebhookSinkConfig
 from pipeline.alerts.webhook import WebhookSink, secret_from_env
 from pipeline.backoff import Backoff
-from pipeline.errors import InputError
+from pipeline.errors import DeliveryError, InputError
 from pipeline.redact import redact_text
 
 logger = logging.getLogger(__name__)

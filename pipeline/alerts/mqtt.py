@@ -44,10 +44,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from pipeline.alerts.outbox import OutboxMessage
-from pipeline.alerts.sink import DeliveryError
 from pipeline.alerts.sink_config import MqttSinkConfig
 from pipeline.analytics.events import CameraSnapshot, finite_or_none
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, DeliveryError
 
 logger = logging.getLogger(__name__)
 

@@ -59,7 +59,7 @@ from dataclasses import dataclass
 
 from pipeline.alerts.events import AlertEvent
 from pipeline.alerts.sink_config import OutboxConfig
-from pipeline.errors import InputError, PanorayError
+from pipeline.errors import InputError, OutboxError
 
 logger = logging.getLogger(__name__)
 
@@ -88,18 +88,6 @@ CREATE TABLE IF NOT EXISTS open_alerts (
     payload BLOB NOT NULL
 );
 """
-
-
-class OutboxError(PanorayError):
-    """The outbox file cannot be opened or written.
-
-    Attributes:
-        path: the outbox file.
-    """
-
-    def __init__(self, message: str, path: str) -> None:
-        self.path = path
-        super().__init__(f"alert outbox {path}: {message}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,9 +49,8 @@ from collections.abc import Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
 from pipeline.alerts.outbox import OutboxMessage
-from pipeline.alerts.sink import DeliveryError
 from pipeline.alerts.sink_config import WebhookSinkConfig
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, DeliveryError
 from pipeline.redact import redact_text
 
 logger = logging.getLogger(__name__)

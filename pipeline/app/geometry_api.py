@@ -26,7 +26,8 @@ from fastapi.responses import Response
 from pipeline.app.access import CHANGE
 from pipeline.app.responses import error_response
 from pipeline.app.uploads import read_model
-from pipeline.control.geometry import GeometryConflictError, GeometryEdit
+from pipeline.control.geometry import GeometryEdit
+from pipeline.errors import GeometryConflictError
 
 GEOMETRY_BODY_LIMIT = 256 * 1024
 """Largest accepted geometry body (bytes): 256 zones of 64 points fit."""

@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError
 
 from pipeline.analytics.config import AnalyticsConfig, LineConfig, ZoneConfig
 from pipeline.config import StrictModel, validation_message
-from pipeline.errors import ConfigError, PanorayError
+from pipeline.errors import ConfigError
 from pipeline.ingest.config import CameraConfig
 
 
@@ -41,25 +41,6 @@ class GeometryEdit(StrictModel):
         None, ge=0,
         description="The camera's geometry_version this edit was made from; when given and "
         "the camera's is another (someone else saved meanwhile), the edit is refused (409).")
-
-
-class GeometryConflictError(PanorayError):
-    """The camera's geometry changed since the editor read it.
-
-    Attributes:
-        camera_id: the camera.
-        expected: the version the edit was made from.
-        current: the camera's version now.
-    """
-
-    def __init__(self, camera_id: str, expected: int, current: int) -> None:
-        self.camera_id, self.expected, self.current = camera_id, expected, current
-        super().__init__(f"camera {camera_id!r}: the edit was made on geometry_version "
-                         f"{expected}, but the camera is at version {current} now; reload "
-                         "its geometry and edit again")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return type(self), (self.camera_id, self.expected, self.current)
 
 
 def apply_geometry_edit(site: Any, camera: CameraConfig, edit: GeometryEdit

@@ -15,7 +15,7 @@ Example:
     >>> check_frame_geometry(cam, "file", 768, 576)  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    pipeline.ingest.frame_geometry.FrameGeometryError: camera 'door' (file /clips/door.mp4):
+    pipeline.errors.FrameGeometryError: camera 'door' (file /clips/door.mp4):
     lines[0]: line 'l': point (10, 600) lies outside the 768x576 frame (pixel coordinates must
     be within it; use units: normalized to scale with the frame)
 """
@@ -24,12 +24,8 @@ from __future__ import annotations
 
 from pipeline.analytics.config import LineConfig, ZoneConfig
 from pipeline.analytics.geometry import resolve_points
-from pipeline.errors import ConfigError, SourceError
+from pipeline.errors import ConfigError, FrameGeometryError
 from pipeline.ingest.config import CameraConfig
-
-
-class FrameGeometryError(SourceError):
-    """A camera's pixel zone or line lies outside its frame (not retryable)."""
 
 
 def geometry_problem(config: CameraConfig, width: int, height: int) -> str | None:

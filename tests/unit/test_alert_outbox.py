@@ -11,8 +11,8 @@ import pytest
 
 from pipeline.alerts.sink_config import OutboxConfig
 from pipeline.alerts.events import ALERTS_SCHEMA, AlertEvent, alerts_to_table
-from pipeline.alerts.outbox import Outbox, OutboxError
-from pipeline.errors import InputError
+from pipeline.alerts.outbox import Outbox
+from pipeline.errors import InputError, OutboxError
 
 
 def event(i: int, phase: str = "open", alert: str | None = None) -> AlertEvent:
