@@ -60,6 +60,7 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -112,18 +113,22 @@ TARGETS = {"hota": 0.55, "line_count": 0.10, "zone_visits": 0.15, "zone_dwell": 
 # --------------------------------------------------------------------------- detection
 
 
-def detect(detector: Any, images: list[np.ndarray]) -> dict[str, Any]:
-    """Whole-frame and tiled (the product default) detections of every frame, with their
-    cost.
+def detect(detector: Any, images: Iterable[np.ndarray], whole_frame: bool = True
+           ) -> dict[str, Any]:
+    """Whole-frame (unless ``whole_frame`` is False: then an empty list) and tiled (the
+    product default) detections of every frame, with their cost.
 
     The two are timed frame by frame in turn, so that load from other processes on a
-    shared machine weighs on both alike.
+    shared machine weighs on both alike. ``images`` may be a generator: no frame is kept.
     """
     full, tiled = [], []
     full_s = tiled_s = 0.0
+    n = 0
     for image in images:
+        n += 1
         t0 = time.perf_counter()
-        full.append(detector.detect_image(image))
+        if whole_frame:
+            full.append(detector.detect_image(image))
         t1 = time.perf_counter()
         tiling = auto_tiling(image.shape[1], image.shape[0])
         assert tiling is not None  # every video frame is wide enough to cut
@@ -134,13 +139,14 @@ def detect(detector: Any, images: list[np.ndarray]) -> dict[str, Any]:
         t2 = time.perf_counter()
         full_s += t1 - t0
         tiled_s += t2 - t1
-    n = max(len(images), 1)
+    runs_per_frame = len(rects) if n else 0
+    n = max(n, 1)
     return {
         "full": full,
         "tiled": tiled,
         "cost": {
             "full_frame": {"model_runs_per_frame": 1, "ms_per_frame": round(1000 * full_s / n, 1)},
-            "tiled": {"model_runs_per_frame": len(rects) if images else 0,
+            "tiled": {"model_runs_per_frame": runs_per_frame,
                       "ms_per_frame": round(1000 * tiled_s / n, 1),
                       "note": "tiles in one batched model run, preprocessing and merge included"},
         },

@@ -33,7 +33,7 @@ import logging
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import emit, goal, machine, read_video  # noqa: E402
+from benchmarks.common import emit, goal, machine  # noqa: E402
 from benchmarks.contenders import PANORAY, Runner, Timeline, available_peers  # noqa: E402
 from benchmarks.continuity_measures import (  # noqa: E402
     EDGE_MARGIN,
@@ -52,6 +52,7 @@ from benchmarks.continuity_measures import (  # noqa: E402
     SETTLE_S,
     continuity,
 )
+from pipeline.ingest.pacing import FrameSubsampler  # noqa: E402
 
 log = logging.getLogger("benchmarks.continuity")
 
@@ -61,21 +62,15 @@ DETECTOR_THRESHOLD = 0.4
 TARGET_RATIO = 1.0
 """Goal: panoray's breaks per tracked minute at most this times the best peer's."""
 MAX_FRAMES = 100_000
-"""Frames read from a clip at most (about an hour at 25 frames/s; held in memory)."""
+"""Frames read from a clip at most (about an hour at 25 frames/s); only their detections
+are kept."""
 
 
 def subsample(times_s: np.ndarray, fps: float | None) -> np.ndarray:
-    """Indices of the frames kept at ``fps`` frames/s by media time (None: all), as a
-    camera's ``target_fps`` keeps them: the first frame, then each frame at least one
-    interval after the last one kept (1 ms slack)."""
-    if fps is None:
-        return np.arange(len(times_s))
-    keep, due = [], -np.inf
-    for i, t in enumerate(times_s):
-        if t >= due - 1e-3:
-            keep.append(i)
-            due = (t if due == -np.inf else due) + 1.0 / fps
-    return np.asarray(keep, np.int64)
+    """Indices of the frames a camera with ``target_fps: fps`` keeps (None: all), by
+    media time (:class:`~pipeline.ingest.pacing.FrameSubsampler`)."""
+    keeper = FrameSubsampler(fps)
+    return np.asarray([i for i, t in enumerate(times_s) if keeper.keep(float(t))], np.int64)
 
 
 def clip_fps(video: Path) -> float:
@@ -90,18 +85,34 @@ def clip_fps(video: Path) -> float:
     return fps if 0.0 < fps < 1000.0 else 10.0
 
 
-def detect_clip(video: Path) -> tuple[dict[str, list[Any]], int, int]:
-    """Whole-frame and tiled detections of every frame of ``video``, and its size."""
+def detect_clip(video: Path, whole_frame: bool) -> tuple[dict[str, list[Any]], int, int]:
+    """Tiled (and with ``whole_frame``, whole-frame) detections of each frame of ``video``
+    (the first :data:`MAX_FRAMES`), and its size; frames are read one at a time."""
+    import cv2
+
     from benchmarks.accuracy import detect
     from models.config import ModelConfig
     from models.detector import OnnxDetector
 
-    images = read_video(video, MAX_FRAMES)
-    if not images:
+    size: list[int] = []
+
+    def frames() -> Iterator[np.ndarray]:
+        cap = cv2.VideoCapture(str(video))
+        try:
+            for _ in range(MAX_FRAMES):
+                ok, image = cap.read()
+                if not ok:
+                    return
+                size[:] = image.shape[1], image.shape[0]
+                yield image
+        finally:
+            cap.release()
+
+    out = detect(OnnxDetector(ModelConfig(threshold=DETECTOR_THRESHOLD)), frames(),
+                 whole_frame)
+    if not size:
         raise SystemExit(f"{video}: no frame could be decoded")
-    height, width = images[0].shape[:2]
-    out = detect(OnnxDetector(ModelConfig(threshold=DETECTOR_THRESHOLD)), images)
-    return {"tiled": out["tiled"], "full": out["full"]}, width, height
+    return {"tiled": out["tiled"], "full": out["full"]}, size[0], size[1]
 
 
 def run_contenders(contenders: dict[str, Runner], frames: Sequence[Any], times_s: np.ndarray,
@@ -236,10 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     rates = args.rates or ([None, 7.0] if args.quick else [None, 7.0, 5.0])
     modes = ["tiled"] if args.quick else ["tiled", "full"]
     fps = args.fps or clip_fps(args.video)
-    detections, width, height = detect_clip(args.video)
+    peers = available_peers()
+    if not peers:
+        raise SystemExit("no peer tracker could be imported: install the benchmarks' "
+                         "extra dependencies (bash scripts/setup.sh --bench)")
+    contenders = {**PANORAY, **peers}
+    detections, width, height = detect_clip(args.video, whole_frame="full" in modes)
     log.info("%s: %d frames, %dx%d at %.1f fps, detected in %.0f s", args.video.name,
              len(detections["tiled"]), width, height, fps, time.perf_counter() - t0)
-    contenders = {**PANORAY, **available_peers()}
     times = np.arange(len(detections["tiled"])) / fps
     runs, ratios = [], {name: [] for name in PANORAY}
     for mode in modes:
@@ -253,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                 ratios[name].append((ratio_to_best_peer(rows, name), label))
             runs.append({"detections": mode, "fps": round(fps if rate is None else rate, 2),
                          "frames": len(keep), "trackers": rows})
-    validation: dict[str, Any] = {"skipped": f"{args.data / 'mot15-gt'} is absent"}
+    validation: dict[str, Any] = {
+        "skipped": f"{args.data / 'mot15-gt'} or {args.data / 'mot15'} is absent"}
     if (args.data / "mot15-gt").is_dir() and (args.data / "mot15").is_dir():
         validation = validate(args.data, args.quick, contenders)
     goals = {}
