@@ -3,11 +3,13 @@
 The identity benchmark scores trackers on simulated detections, the accuracy benchmark on
 two short labelled clips. Neither is the footage a site has. This one runs on any video,
 without labels: the bundled detector finds people (the product's default tiling, and the
-whole frame unless ``--quick``), and panoray (offline: tracker and smoother; live: the
-tracker alone, defaults) and every motion-only peer track the same detections, at the
-clip's own frame rate and subsampled by media time (7 and 5 frames/s by default). For each
-it counts probable breaks, tracks that end inside the frame and that a new track nearby
-continues within 3 s (:mod:`benchmarks.continuity_measures`), per minute of tracks shown.
+whole frame unless ``--quick``), on the frames as they are and at half size (people half
+as tall, as from a camera twice as far; not with ``--quick``), and panoray (offline:
+tracker and smoother; live: the tracker alone, defaults) and every motion-only peer track
+the same detections, at the clip's own frame rate and subsampled by media time (7 and 5
+frames/s by default). For each it counts probable breaks, tracks that end inside the
+frame and that a new track nearby continues within 3 s
+(:mod:`benchmarks.continuity_measures`), per minute of tracks shown.
 
 The default clip is the demo's (OpenCV's ``vtest.avi``: a still camera over a campus, 10
 frames/s, 80 s, people 60-190 px tall who cross in groups and stand at a sign post),
@@ -21,9 +23,10 @@ tracker that shows nobody where detection is hard breaks less: read the figures 
 direction, not a score.
 
 Goals (last line): panoray's breaks per tracked minute, offline and live, at most the best
-peer's (the worst ratio over detection modes and frame rates).
+peer's (the worst ratio over sizes, detection modes and frame rates).
 
     python benchmarks/continuity.py [--quick] [--video PATH] [--rates native,7,5]
+                                    [--scales 1,0.5]
 """
 
 from __future__ import annotations
@@ -85,9 +88,11 @@ def clip_fps(video: Path) -> float:
     return fps if 0.0 < fps < 1000.0 else 10.0
 
 
-def detect_clip(video: Path, whole_frame: bool) -> tuple[dict[str, list[Any]], int, int]:
+def detect_clip(video: Path, whole_frame: bool, scale: float = 1.0
+                ) -> tuple[dict[str, list[Any]], int, int]:
     """Tiled (and with ``whole_frame``, whole-frame) detections of each frame of ``video``
-    (the first :data:`MAX_FRAMES`), and its size; frames are read one at a time."""
+    (the first :data:`MAX_FRAMES`), resized by ``scale`` (0.5: people half as tall, as
+    from a camera twice as far), and the frames' size; frames are read one at a time."""
     import cv2
 
     from benchmarks.accuracy import detect
@@ -103,6 +108,10 @@ def detect_clip(video: Path, whole_frame: bool) -> tuple[dict[str, list[Any]], i
                 ok, image = cap.read()
                 if not ok:
                     return
+                if scale != 1.0:
+                    image = cv2.resize(image, (round(image.shape[1] * scale),
+                                               round(image.shape[0] * scale)),
+                                       interpolation=cv2.INTER_AREA)
                 size[:] = image.shape[1], image.shape[0]
                 yield image
         finally:
@@ -218,6 +227,20 @@ def parse_rates(text: str) -> list[float | None]:
     return out
 
 
+def parse_scales(text: str) -> list[float]:
+    """``1,0.5`` -> [1.0, 0.5]."""
+    out = []
+    for part in text.split(","):
+        try:
+            scale = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--scales: {part.strip()!r} is not a number")
+        if not 0.05 <= scale <= 1.0:
+            raise argparse.ArgumentTypeError(f"--scales: {part.strip()} is not within [0.05, 1]")
+        out.append(scale)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -230,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", type=parse_rates, default=None,
                         help="frame rates to track at, 'native' for every frame "
                              "(default native,7,5; --quick native,7)")
+    parser.add_argument("--scales", type=parse_scales, default=None,
+                        help="frame sizes to detect at, as fractions (default 1,0.5: the "
+                             "clip as it is and at half size; --quick 1)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data",
                         help="folder with mot15/ and mot15-gt/ for the validation "
                              "(skipped when absent)")
@@ -246,28 +272,35 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rates = args.rates or ([None, 7.0] if args.quick else [None, 7.0, 5.0])
     modes = ["tiled"] if args.quick else ["tiled", "full"]
+    scales = args.scales or ([1.0] if args.quick else [1.0, 0.5])
     fps = args.fps or clip_fps(args.video)
     peers = available_peers()
     if not peers:
         raise SystemExit("no peer tracker could be imported: install the benchmarks' "
                          "extra dependencies (bash scripts/setup.sh --bench)")
     contenders = {**PANORAY, **peers}
-    detections, width, height = detect_clip(args.video, whole_frame="full" in modes)
-    log.info("%s: %d frames, %dx%d at %.1f fps, detected in %.0f s", args.video.name,
-             len(detections["tiled"]), width, height, fps, time.perf_counter() - t0)
-    times = np.arange(len(detections["tiled"])) / fps
     runs, ratios = [], {name: [] for name in PANORAY}
-    for mode in modes:
-        for rate in rates:
-            keep = subsample(times, rate if rate is None or rate < fps else None)
-            rows = run_contenders(contenders, [detections[mode][i] for i in keep],
-                                  times[keep], width, height)
-            label = f"{mode}, {'native' if rate is None else f'{rate:g} fps'}"
-            print_table(label, rows)
-            for name in PANORAY:
-                ratios[name].append((ratio_to_best_peer(rows, name), label))
-            runs.append({"detections": mode, "fps": round(fps if rate is None else rate, 2),
-                         "frames": len(keep), "trackers": rows})
+    total_frames = 0
+    for scale in scales:
+        t1 = time.perf_counter()
+        detections, width, height = detect_clip(args.video, "full" in modes, scale)
+        log.info("%s: %d frames, %dx%d at %.1f fps, detected in %.0f s", args.video.name,
+                 len(detections["tiled"]), width, height, fps, time.perf_counter() - t1)
+        total_frames = len(detections["tiled"])
+        times = np.arange(total_frames) / fps
+        for mode in modes:
+            for rate in rates:
+                keep = subsample(times, rate if rate is None or rate < fps else None)
+                rows = run_contenders(contenders, [detections[mode][i] for i in keep],
+                                      times[keep], width, height)
+                label = (f"{mode}, {'native' if rate is None else f'{rate:g} fps'}"
+                         + ("" if scale == 1.0 else f", {scale:g} size"))
+                print_table(label, rows)
+                for name in PANORAY:
+                    ratios[name].append((ratio_to_best_peer(rows, name), label))
+                runs.append({"detections": mode, "scale": scale, "size": [width, height],
+                             "fps": round(fps if rate is None else rate, 2),
+                             "frames": len(keep), "trackers": rows})
     validation: dict[str, Any] = {
         "skipped": f"{args.data / 'mot15-gt'} or {args.data / 'mot15'} is absent"}
     if (args.data / "mot15-gt").is_dir() and (args.data / "mot15").is_dir():
@@ -282,8 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "continuity",
         "quick": args.quick,
         "machine": machine(),
-        "clip": {"video": args.video.name, "frames": len(detections["tiled"]),
-                 "size": [width, height], "fps": round(fps, 2)},
+        "clip": {"video": args.video.name, "frames": total_frames, "fps": round(fps, 2)},
         "config": {"detector_threshold": DETECTOR_THRESHOLD, "tracker": "defaults",
                    "edge_margin": EDGE_MARGIN, "settle_s": SETTLE_S, "rejoin_s": REJOIN_S,
                    "rejoin_heights": REJOIN_HEIGHTS},

@@ -111,3 +111,13 @@ def test_ratio_to_the_best_peer() -> None:
     rows["bytetrack"] = row(0.0)
     assert ratio_to_best_peer(rows, "panoray_live") == 1.0
     assert ratio_to_best_peer(rows, "panoray_offline") == float("inf")
+
+
+def test_scales_are_parsed_and_bad_ones_named() -> None:
+    from benchmarks.continuity import parse_scales
+
+    assert parse_scales("1,0.5") == [1.0, 0.5]
+    with pytest.raises(argparse.ArgumentTypeError, match="'half'"):
+        parse_scales("1,half")
+    with pytest.raises(argparse.ArgumentTypeError, match="2"):
+        parse_scales("2")
