@@ -59,7 +59,6 @@ import json
 import logging
 import sys
 import time
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -70,7 +69,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import goal, machine, read_video, spread  # noqa: E402
+from benchmarks.common import goal, machine, read_video, script_logging, spread  # noqa: E402
 from benchmarks.contenders import Timeline, as_mot, panoray_live, panoray_offline  # noqa: E402
 from benchmarks.evaluation import MotSequence, evaluate, read_mot  # noqa: E402
 from benchmarks.peer import sv_line_counts, track_peer  # noqa: E402
@@ -345,10 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mot15",
                         help="MOT15 folder with <seq>/<seq>.mp4, gt/gt.txt, seqinfo.ini")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("models").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    script_logging()
     t0 = time.perf_counter()
     from models.config import ModelConfig
     from models.detector import OnnxDetector

@@ -45,7 +45,6 @@ import logging
 import re
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,7 +67,7 @@ from benchmarks.audit_tally import (  # noqa: E402
     AuditTally,
     Banding,
 )
-from benchmarks.common import goal, machine, read_video  # noqa: E402
+from benchmarks.common import goal, machine, read_video, script_logging  # noqa: E402
 from benchmarks.evaluation import read_mot  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
 from pipeline.mot import read_seqinfo  # noqa: E402
@@ -324,10 +323,7 @@ def main(argv: list[str] | None = None) -> int:
                          crowding_radius=args.crowding_radius)
     except InputError as exc:
         parser.error(str(exc))
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("models").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    script_logging()
     t0 = time.perf_counter()
 
     skipped: dict[str, str] = {}

@@ -119,6 +119,20 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
+def script_logging() -> None:
+    """A benchmark script's logging: progress at INFO to stderr with times, the model's
+    own messages from WARNING, and the libraries' deprecation chatter (numpy's, and the
+    peer trackers' UserWarnings) left out of the report."""
+    import sys
+    import warnings
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("models").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="trackers")
+
+
 def emit(report: dict[str, Any]) -> None:
     """Prints the report as the last line of stdout (the harness contract)."""
     print(json.dumps(report, default=float), flush=True)

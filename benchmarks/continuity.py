@@ -35,8 +35,7 @@ import argparse
 import logging
 import sys
 import time
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import emit, goal, machine  # noqa: E402
+from benchmarks.common import emit, goal, machine, script_logging  # noqa: E402
 from benchmarks.contenders import PANORAY, Runner, Timeline, available_peers  # noqa: E402
 from benchmarks.continuity_measures import (  # noqa: E402
     EDGE_MARGIN,
@@ -209,36 +208,36 @@ def validate(data: Path, quick: bool, contenders: dict[str, Runner]) -> dict[str
     }
 
 
-def parse_rates(text: str) -> list[float | None]:
-    """``native,7,5`` -> [None, 7.0, 5.0] (None: every frame)."""
-    out: list[float | None] = []
-    for part in text.split(","):
-        part = part.strip()
-        if part == "native":
-            out.append(None)
-            continue
-        try:
-            fps = float(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--rates: {part!r} is not 'native' or a number")
-        if not 0.0 < fps <= 120.0:
-            raise argparse.ArgumentTypeError(f"--rates: {part} is not within (0, 120] fps")
-        out.append(fps)
-    return out
+def number_list(flag: str, low: float, high: float, words: dict[str, Any] | None = None
+                ) -> Callable[[str], list[Any]]:
+    """An argparse type for ``--flag a,b,...``: each item a number within [low, high] or
+    one of ``words`` (mapped to its value)."""
+    words = words or {}
+
+    def parse(text: str) -> list[Any]:
+        out = []
+        for part in (p.strip() for p in text.split(",")):
+            if part in words:
+                out.append(words[part])
+                continue
+            try:
+                value = float(part)
+            except ValueError:
+                names = " or ".join([repr(w) for w in words] + ["a number"])
+                raise argparse.ArgumentTypeError(f"{flag}: {part!r} is not {names}")
+            if not low <= value <= high:
+                raise argparse.ArgumentTypeError(f"{flag}: {part} is not within [{low:g}, "
+                                                 f"{high:g}]")
+            out.append(value)
+        return out
+
+    return parse
 
 
-def parse_scales(text: str) -> list[float]:
-    """``1,0.5`` -> [1.0, 0.5]."""
-    out = []
-    for part in text.split(","):
-        try:
-            scale = float(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--scales: {part.strip()!r} is not a number")
-        if not 0.05 <= scale <= 1.0:
-            raise argparse.ArgumentTypeError(f"--scales: {part.strip()} is not within [0.05, 1]")
-        out.append(scale)
-    return out
+parse_rates = number_list("--rates", 0.1, 120.0, {"native": None})
+"""``native,7,5`` -> [None, 7.0, 5.0] (frames/s; None: every frame)."""
+parse_scales = number_list("--scales", 0.05, 1.0)
+"""``1,0.5`` -> [1.0, 0.5] (fractions of the frame size)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,11 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--video: {args.video} is not a file")
     if args.fps is not None and not 0.0 < args.fps <= 1000.0:
         parser.error(f"--fps: {args.fps} is not within (0, 1000]")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("models").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module="trackers")
+    script_logging()
     t0 = time.perf_counter()
     rates = args.rates or ([None, 7.0] if args.quick else [None, 7.0, 5.0])
     modes = ["tiled"] if args.quick else ["tiled", "full"]

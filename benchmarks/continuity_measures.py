@@ -69,15 +69,19 @@ class Span:
     Attributes:
         first: index of its first frame.
         first_box: (4,) xyxy pixels there.
+        first_anchor: (2,) its bottom centre, pixels.
         last: index of its last frame.
         last_box: (4,) xyxy pixels there.
+        last_anchor: (2,) its bottom centre, pixels.
         boxes: how many frames show it.
     """
 
     first: int
     first_box: npt.NDArray[np.float32]
+    first_anchor: npt.NDArray[np.float32]
     last: int
     last_box: npt.NDArray[np.float32]
+    last_anchor: npt.NDArray[np.float32]
     boxes: int
 
 
@@ -85,12 +89,12 @@ def track_spans(frames: Sequence[Tracks]) -> dict[int, Span]:
     """Each track id's span over ``frames`` (one :class:`Tracks` per frame, in order)."""
     spans: dict[int, Span] = {}
     for k, tracks in enumerate(frames):
-        for box, tid in zip(tracks.boxes, tracks.track_ids.tolist()):
+        for box, anchor, tid in zip(tracks.boxes, tracks.anchors(), tracks.track_ids.tolist()):
             span = spans.get(tid)
             if span is None:
-                spans[tid] = Span(k, box.copy(), k, box.copy(), 1)
+                spans[tid] = Span(k, box, anchor, k, box, anchor, 1)
             else:
-                span.last, span.last_box = k, box.copy()
+                span.last, span.last_box, span.last_anchor = k, box, anchor
                 span.boxes += 1
     return spans
 
@@ -98,10 +102,6 @@ def track_spans(frames: Sequence[Tracks]) -> dict[int, Span]:
 def _inside(box: npt.NDArray[np.float32], width: int, height: int) -> bool:
     mx, my = EDGE_MARGIN * width, EDGE_MARGIN * height
     return bool(box[0] > mx and box[1] > my and box[2] < width - mx and box[3] < height - my)
-
-
-def _anchor(box: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-    return np.array([(box[0] + box[2]) / 2.0, box[3]], np.float64)
 
 
 def probable_breaks(spans: dict[int, Span], times_s: npt.NDArray[np.float64], width: int,
@@ -121,7 +121,7 @@ def probable_breaks(spans: dict[int, Span], times_s: npt.NDArray[np.float64], wi
         for j, start in enumerate(starts):
             gap = times_s[start.first] - times_s[end.last]
             if 0.0 < gap <= REJOIN_S:
-                dist = float(np.linalg.norm(_anchor(start.first_box) - _anchor(end.last_box)))
+                dist = float(np.linalg.norm(start.first_anchor - end.last_anchor))
                 if dist <= reach:
                     pairs.append((dist, i, j))
     used_ends, used_starts = set(), set()

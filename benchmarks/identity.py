@@ -60,7 +60,6 @@ import json
 import logging
 import sys
 import time
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 from collections.abc import Sequence
@@ -72,7 +71,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine, script_logging  # noqa: E402
 from benchmarks.contenders import (  # noqa: E402
     PANORAY,
     PANORAY_SETTINGS,
@@ -273,11 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds = len(seed_list)
     if args.ablate and not args.calibration_only:
         parser.error("--ablate needs --calibration-only")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("models").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module="trackers")
+    script_logging()
     t0 = time.perf_counter()
 
     tud_root, long_root = args.data / "mot15", args.data / "mot15-gt"

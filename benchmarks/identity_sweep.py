@@ -30,7 +30,6 @@ import logging
 import pickle
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import script_logging  # noqa: E402
 from benchmarks.contenders import available_peers, panoray_variant  # noqa: E402
 from benchmarks.detsim import clip_visibility, prepare, simulate  # noqa: E402
 from benchmarks.identity import (  # noqa: E402
@@ -154,11 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = sorted({int(x) for x in args.seed_list.split(",") if x.strip()})
     chosen = dict([("base", {"tracker": {}, "smoothing": {}, "continuity": {}})]
                   + [parse_variant(v) for v in args.variant])
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("models").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module="trackers")
+    script_logging()
     cache: dict[Any, Any] = {}
     if args.cache is not None and args.cache.is_file():
         cache = pickle.loads(args.cache.read_bytes())

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import goal, read_video, spread  # noqa: E402
+from benchmarks.common import goal, read_video, script_logging, spread  # noqa: E402
 from benchmarks.contenders import from_sv, to_sv  # noqa: E402
 from benchmarks.evaluation import MotSequence, evaluate, read_mot  # noqa: E402
 from benchmarks.perturb import jitter_detections, perturb, track_frames  # noqa: E402
@@ -330,9 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mot15",
                         help="MOT15 folder with <seq>/<seq>.mp4, gt/gt.txt, seqinfo.ini")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("models").setLevel(logging.WARNING)
+    script_logging()
     t0 = time.perf_counter()
     factories = available_trackers()
     seeds = list(range(4 if args.quick else 8))
