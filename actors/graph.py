@@ -158,12 +158,16 @@ class ActorGraph:
     def is_offline(self, cam: CameraConfig) -> bool:
         return self.offline or cam.mode == "offline"
 
-    async def attach_tracker(self, record: CameraRecord, first_track_id: int) -> None:
-        """Adds the camera to its record's tracker, forwarding to its aggregator."""
+    async def attach_tracker(self, record: CameraRecord, first_track_id: int,
+                             restarted: bool = False) -> None:
+        """Adds the camera to its record's tracker, forwarding to its aggregator;
+        ``restarted``: the tracker replaces one that died (the track export resumes)."""
         cfg, cam = self.config, record.camera
+        export = ("resume" if restarted else
+                  "append" if cam.id in self._next_track_ids else "new")  # added again
         await call(record.tracker.add_camera.remote(
-            cam.id, cam.tracker or cfg.tracker,
-            cfg.smoothing if self.is_offline(cam) else None, record.aggregator, first_track_id))
+            cam.id, cam.tracker or cfg.tracker, cfg.smoothing if self.is_offline(cam) else None,
+            record.aggregator, first_track_id, export))
 
     def new_record(self, camera: CameraConfig, added_by: str,
                    pending: list[CameraRecord] | tuple[CameraRecord, ...] = ()) -> CameraRecord:

@@ -88,7 +88,8 @@ class HostSupervisor:
         for record in hosted:
             cid = record.camera.id
             record.tracker = new
-            await graph.attach_tracker(record, self.next_ids.get(cid, 1) + TRACK_ID_MARGIN)
+            await graph.attach_tracker(record, self.next_ids.get(cid, 1) + TRACK_ID_MARGIN,
+                                       restarted=True)
             await call(record.aggregator.record_failure.remote(cid, "tracker restarted"))
             await _tell(graph.actors.get(cid), tracker=new)
         self.replaced["tracker"] += 1

@@ -6,7 +6,7 @@ worker process. A camera's actor sends its frames here in order, several at a ti
 (:meth:`TrackerActor.update`); the :class:`~pipeline.types.TrackedFrame` s its lane
 releases go on, in order, to the camera's aggregator actor, at most ``max_pending``
 calls unconfirmed at once (backpressure). With ``export_dir`` every camera's tracks are
-also written as MOTChallenge text.
+also written as MOTChallenge text, as they are released.
 
 Example:
     >>> tracker = TrackerActor.remote()                                   # doctest: +SKIP
@@ -31,7 +31,7 @@ from ray.exceptions import RayActorError
 
 from actors.replay import ReplayBuffer
 from pipeline.errors import ConfigError, InputError, PanorayError
-from pipeline.mot import MotTrackWriter
+from pipeline.mot import ExportStart, MotTrackWriter
 from pipeline.tracking.config import SmoothingConfig, TrackerConfig
 from pipeline.tracking.lane import CameraLane
 from pipeline.types import DetectedFrame, TrackedFrame
@@ -92,6 +92,7 @@ class TrackerActor:
         smoothing: SmoothingConfig | None = None,
         aggregator: Any = None,
         first_track_id: int = 1,
+        export: ExportStart = "new",
     ) -> None:
         """Starts tracking a camera.
 
@@ -103,6 +104,8 @@ class TrackerActor:
             aggregator: the aggregator actor hosting its analytics, or None.
             first_track_id: what :meth:`next_track_id` said when a camera of this id was
                 last removed in this run, so that ids are never reused within a run.
+            export: how its track file begins (:data:`~pipeline.mot.ExportStart`): a
+                tracker re-created in a run resumes the file its predecessor wrote.
 
         Raises:
             ConfigError: the camera is already tracked here, or an argument is invalid.
@@ -113,6 +116,8 @@ class TrackerActor:
         replay = ReplayBuffer(self._replay_s, REPLAY_MAX_FRAMES)
         self._cameras[camera_id] = _Hosted(lane, aggregator, replay)
         self._removed.pop(camera_id, None)
+        if self._export is not None:
+            self._export.start(camera_id, export)
         log.info("tracking camera %s", camera_id)
 
     def remove_camera(self, camera_id: str) -> npt.NDArray[np.int64]:
@@ -122,7 +127,7 @@ class TrackerActor:
         self._release(hosted.lane.flush())
         self._settle_all()
         if self._export is not None:
-            self._export.flush()
+            self._export.stop(camera_id)
         del self._cameras[camera_id]
         self._removed[camera_id] = None
         while len(self._removed) > REMOVED_CAMERAS_KEPT:
@@ -191,13 +196,11 @@ class TrackerActor:
         return errors
 
     def flush(self) -> dict[str, Any]:
-        """Releases every held frame, waits until every forwarded frame is processed
-        downstream and writes the track export. Returns :meth:`stats`."""
+        """Releases every held frame and waits until every forwarded frame is processed
+        downstream. Returns :meth:`stats`."""
         for hosted in self._cameras.values():
             self._release(hosted.lane.flush())
         self._settle_all()
-        if self._export is not None:
-            self._export.flush()
         return self.stats()
 
     def stats(self) -> dict[str, Any]:
@@ -219,8 +222,7 @@ class TrackerActor:
         if not frames:
             return
         if self._export is not None:
-            for frame in frames:
-                self._export.write(frame.meta, frame.tracks)
+            self._export.write(frames)
         for camera_id, group in itertools.groupby(frames, lambda f: f.meta.camera_id):
             hosted = self._cameras[camera_id]
             if hosted.aggregator is not None:

@@ -5,7 +5,8 @@
 - :func:`read_seqinfo`: a sequence's ``seqinfo.ini`` (frame rate, length, size); image
   folders read as cameras take their frame rate from it.
 - :class:`MotTrackWriter`: streams a run's tracks, one file per camera
-  (``panoray run --export-tracks``), so any tracking evaluator can score a run.
+  (``panoray run --export-tracks``), so any tracking evaluator can score a run; a
+  re-created tracker continues a camera's file where it ends.
 
 Reading such files back and scoring them is the benchmarks' and the tests' business
 (:mod:`benchmarks.evaluation`).
@@ -19,14 +20,17 @@ from __future__ import annotations
 
 import configparser
 import io
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from pipeline.errors import InputError
-from pipeline.types import FrameMeta, Tracks
+from pipeline.types import TrackedFrame
 
 
 def xyxy_to_tlwh(boxes_xyxy: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
@@ -94,45 +98,73 @@ def format_mot_rows(
     return out.getvalue()
 
 
+ExportStart = Literal["new", "append", "resume"]
+"""How a camera's track file begins (:meth:`MotTrackWriter.start`): ``new`` replaces a
+file of an earlier run; ``append`` adds to this run's file (a camera added again under the
+same id); ``resume`` continues it after a tracker was re-created, without frames it holds
+already."""
+
+TAIL_BYTES = 4096
+"""Bytes read from a file's end to find its last frame (rows are well under 100 bytes)."""
+
+
 class MotTrackWriter:
-    """Appends tracks of many cameras to per-camera MOTChallenge files.
+    """Writes each camera's tracks to its MOTChallenge file, ``<directory>/<camera>.txt``,
+    as the tracker releases them.
+
+    Every :meth:`write` reaches the file before it returns, so a tracker process that
+    dies loses no row it released; the tracker re-created in its place :meth:`start` s the
+    camera with ``resume``.
 
     Args:
-        directory: created if missing; existing files of the same cameras are replaced.
-        flush_rows: buffered rows (all cameras) that trigger a write.
+        directory: created if missing.
     """
 
-    def __init__(self, directory: str | Path, flush_rows: int = 10_000) -> None:
+    def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._flush_rows = flush_rows
-        self._buffers: dict[str, list[str]] = {}
-        self._rows = 0
-        self._started: set[str] = set()
+        self._after: dict[str, int] = {}  # per started camera: frames written only past it
 
     def path(self, camera_id: str) -> Path:
         """The file of ``camera_id``."""
         return self.directory / f"{camera_id}.txt"
 
-    def write(self, meta: FrameMeta, tracks: Tracks) -> None:
-        """Buffers one frame's tracks of ``meta.camera_id``."""
-        if meta.camera_id not in self._started:
-            self.path(meta.camera_id).write_text("")  # a new run replaces an old file
-            self._started.add(meta.camera_id)
-        if not len(tracks):
-            return
-        frames = np.full(len(tracks), meta.frame_index + 1)
-        text = format_mot_rows(frames, tracks.track_ids, xyxy_to_tlwh(tracks.boxes), tracks.scores)
-        self._buffers.setdefault(meta.camera_id, []).append(text)
-        self._rows += len(tracks)
-        if self._rows >= self._flush_rows:
-            self.flush()
+    def start(self, camera_id: str, how: ExportStart = "new") -> None:
+        """Opens ``camera_id``'s file for this tracker (see :data:`ExportStart`)."""
+        path = self.path(camera_id)
+        if how == "new" or not path.exists():
+            path.write_text("")
+        self._after[camera_id] = last_frame(path) if how == "resume" else 0
 
-    def flush(self) -> None:
-        """Appends every buffered row to its camera's file."""
-        for camera_id, chunks in self._buffers.items():
-            if chunks:
+    def stop(self, camera_id: str) -> None:
+        """Forgets ``camera_id`` (its file stays as written)."""
+        self._after.pop(camera_id, None)
+
+    def write(self, frames: Sequence[TrackedFrame]) -> None:
+        """Appends the rows of ``frames`` (in order per camera, cameras started) to their
+        cameras' files; a resumed camera's frames up to its file's last are skipped."""
+        for camera_id, group in itertools.groupby(frames, lambda f: f.meta.camera_id):
+            after = self._after[camera_id]
+            text = "".join(
+                format_mot_rows(np.full(len(f.tracks), f.meta.frame_index + 1),
+                                f.tracks.track_ids, xyxy_to_tlwh(f.tracks.boxes),
+                                f.tracks.scores)
+                for f in group if len(f.tracks) and f.meta.frame_index + 1 > after)
+            if text:
                 with open(self.path(camera_id), "a", encoding="utf-8") as f:
-                    f.write("".join(chunks))
-        self._buffers.clear()
-        self._rows = 0
+                    f.write(text)
+
+
+def last_frame(path: Path) -> int:
+    """The frame number of the last whole row of a MOTChallenge file (0 if it has none);
+    a row cut short (its writer died mid-write) is removed first."""
+    with open(path, "r+b") as f:
+        size = f.seek(0, io.SEEK_END)
+        start = max(0, size - TAIL_BYTES)
+        f.seek(start)
+        tail = f.read()
+        whole = tail.rfind(b"\n") + 1
+        if start + whole < size:
+            f.truncate(start + whole)
+    rows = tail[:whole].splitlines()
+    return int(rows[-1].split(b",", 1)[0]) if rows else 0

@@ -97,13 +97,26 @@ def window_starts(metrics: pd.DataFrame, camera: str) -> set[float]:
     return set(metrics.loc[metrics.camera_id == camera, "window_start_s"].round(3))
 
 
+def read_tracks(folder: pathlib.Path) -> dict[str, pd.DataFrame]:
+    """Per camera, its exported MOTChallenge rows (frame, id, left, top, width, height)
+    in file order (none: no file, or an empty one)."""
+    cols = ["frame", "id", "left", "top", "width", "height"]
+    out = {}
+    for cam in CAMERAS:
+        path = folder / f"{cam}.txt"
+        out[cam] = (pd.read_csv(path, header=None, usecols=range(6), names=cols)
+                    if path.exists() and path.stat().st_size else pd.DataFrame(columns=cols))
+    return out
+
+
 @dataclass
 class RunResult:
-    """What a run left behind."""
+    """What a run left behind: its summary, Parquet tables and track export."""
 
     summary: dict[str, Any]
     tables: dict[str, pd.DataFrame]
     seconds: float
+    tracks: dict[str, pd.DataFrame]
 
 
 def pid_of(actor: Any) -> int:
@@ -147,7 +160,9 @@ def run_pipeline(out: pathlib.Path, detector: Any, fault: Callable[[Any], None] 
     from pipeline.site_config import SiteConfig
 
     config = SiteConfig.model_validate(site(out, **extra))
-    runner = PipelineRunner(config, RunOptions(offline=True), detector=detector)
+    tracks = out.parent / "tracks"
+    runner = PipelineRunner(config, RunOptions(offline=True, export_tracks=tracks),
+                            detector=detector)
     started = time.monotonic()
     runner.start()
     stop = threading.Event()
@@ -164,4 +179,4 @@ def run_pipeline(out: pathlib.Path, detector: Any, fault: Callable[[Any], None] 
         assert why in ("ended", "lost"), why
     finally:
         summary = runner.shutdown()
-    return RunResult(summary, read_output(out), time.monotonic() - started)
+    return RunResult(summary, read_output(out), time.monotonic() - started, read_tracks(tracks))

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 
+import pandas as pd
+
+from actors.graph import TRACK_ID_MARGIN
 from pipeline.ingest.config import OFFLINE_MAX_IN_FLIGHT
 from pipeline.tracking.config import SmoothingConfig
 from tests.faults.harness import (
     CAMERAS,
     FPS,
+    FRAMES,
     RunResult,
     events_by_camera,
     graph_of,
@@ -60,7 +64,9 @@ def test_tracker_killed(serve_app: dict, baseline: RunResult, tmp_path) -> None:
         killed["at"] = time.monotonic()
         kill9(g["trackers"][0])
 
-    result = run_pipeline(tmp_path / "out", serve_app["handle"], fault)
+    # half-way, when each camera's smoother has released frames (it holds lookahead_s)
+    result = run_pipeline(tmp_path / "out", serve_app["handle"], fault,
+                          when_frames=len(CAMERAS) * FRAMES // 2)
     assert result.summary["hosts_restarted"]["tracker"] == 1
     report = check(result, baseline, killed["cams"], bound_s=TRACKER_BOUND_S)
     incidents = result.tables["incidents"]
@@ -68,7 +74,27 @@ def test_tracker_killed(serve_app: dict, baseline: RunResult, tmp_path) -> None:
     assert (incidents.kind == "tracker restarted").all()
     metrics = result.tables["metrics"]
     assert not metrics[metrics.camera_id.isin(killed["cams"])].complete.all()
+    for cam in CAMERAS:
+        check_track_export(result.tracks[cam], baseline.tracks[cam], cam in killed["cams"])
     print(f"tracker kill: {report}, run {result.seconds:.1f} s")
+
+
+def check_track_export(got: pd.DataFrame, base: pd.DataFrame, faulted: bool) -> None:
+    """The export of a camera whose tracker died keeps every row released before the
+    death as the unfaulted run wrote it, writes no frame twice and misses at most the
+    frames of the tracker bound; another camera's export is the unfaulted one."""
+    if not faulted:
+        pd.testing.assert_frame_equal(got, base)
+        return
+    before = got[got.id < TRACK_ID_MARGIN]  # ids of the tracker that died
+    assert len(before), "the rows written before the tracker died are gone"
+    same = base[base.frame <= before.frame.max()].reset_index(drop=True)
+    pd.testing.assert_frame_equal(before.reset_index(drop=True), same)
+    assert (got[got.id >= TRACK_ID_MARGIN].frame > before.frame.max()).all()
+    assert not got.duplicated(["frame", "id"]).any()
+    assert got.frame.is_monotonic_increasing
+    missing = set(base.frame) - set(got.frame)
+    assert len(missing) <= TRACKER_BOUND_S * FPS, sorted(missing)
 
 
 def test_aggregator_killed(serve_app: dict, baseline: RunResult, tmp_path) -> None:
@@ -84,6 +110,8 @@ def test_aggregator_killed(serve_app: dict, baseline: RunResult, tmp_path) -> No
     report = check(result, baseline, killed["cams"], bound_s=2.0)
     incidents = result.tables["incidents"]
     assert set(incidents.camera_id) == killed["cams"]
+    for cam in CAMERAS:  # the trackers did not see it
+        pd.testing.assert_frame_equal(result.tracks[cam], baseline.tracks[cam])
     print(f"aggregator kill: {report}, run {result.seconds:.1f} s")
 
 
@@ -112,6 +140,8 @@ def test_detector_replica_killed(serve_app: dict, baseline: RunResult, tmp_path)
     assert all(n <= OFFLINE_MAX_IN_FLIGHT for n in failed.values()), failed
     report = check(result, baseline, {c for c, n in failed.items() if n},
                    bound_s=max(failed.values()) / FPS + 1.0)
+    for cam in (c for c, n in failed.items() if not n):
+        pd.testing.assert_frame_equal(result.tracks[cam], baseline.tracks[cam])
     print(f"detector replica kill: frames failed {failed}; {report}, "
           f"run {result.seconds:.1f} s")
 
