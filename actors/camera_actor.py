@@ -226,8 +226,11 @@ class CameraActor:
     async def _detect_group(self, requests: list[DetectRequest]) -> list[Any]:
         return await self._detector.call("detect_many", requests, weight=len(requests))
 
-    async def start(self) -> CameraHealth:
+    async def start(self, resume_after: int | None = None) -> CameraHealth:
         """Starts the run loop in the background (no-op while running); returns health.
+        ``resume_after``: the camera's previous actor died having delivered its source's
+        frames up to this index, and this one continues after it
+        (:meth:`CameraIngest.continue_after`).
 
         Raises:
             PanorayError: the detector did not report its input spec in time.
@@ -245,6 +248,8 @@ class CameraActor:
                     f"spec: {type(exc).__name__}: {exc}"
                 ) from None
             self._ingest.spec = InputSpec(**info["input"])
+        if resume_after is not None:
+            self._ingest.continue_after(resume_after)
         self._task = asyncio.create_task(self._run())
         if self._exporter is None:
             self._exporter = asyncio.create_task(self._export_loop())

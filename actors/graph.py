@@ -36,6 +36,7 @@ from pipeline.analytics.aggregator import AggregatorSnapshot
 from pipeline.control.records import CameraRecord, least_loaded, lost_stats
 from pipeline.errors import PanorayError
 from pipeline.ingest.config import CameraConfig
+from pipeline.ingest.decoder import replayable
 from pipeline.ingest.health import CameraStats
 from pipeline.site_config import SiteConfig
 from pipeline.sinks.checkpoint import checkpoint_path
@@ -158,6 +159,11 @@ class ActorGraph:
     def is_offline(self, cam: CameraConfig) -> bool:
         return self.offline or cam.mode == "offline"
 
+    def continues(self, cam: CameraConfig) -> bool:
+        """True if a re-created actor of ``cam`` continues exactly where the dead one
+        stopped: an offline file or image folder read again (:func:`replayable`)."""
+        return self.is_offline(cam) and replayable(cam)
+
     async def attach_tracker(self, record: CameraRecord, first_track_id: int,
                              restarted: bool = False) -> None:
         """Adds the camera to its record's tracker, forwarding to its aggregator;
@@ -192,8 +198,9 @@ class ActorGraph:
 
     async def place(self, record: CameraRecord, resume: bool = False, reuse: Any = None) -> Any:
         """Creates and starts the camera's actor and returns it, not yet listed in
-        :attr:`actors`; its tracker and aggregator are told first (on a resume, the
-        tracker splices the new actor onto the camera's timeline). ``reuse``: the actor
+        :attr:`actors`; its tracker and aggregator are told first (on a resume, an offline
+        file read again continues after the last frame its tracker got; another source is
+        spliced onto the camera's timeline by the tracker). ``reuse``: the actor
         of an ended camera with the same placement, which takes this one instead of a new
         actor (``CameraActor.reload``). May take up to ``ray.camera_start_timeout_s``
         (the cluster may have to grow): never call it under :attr:`lock`. Cancelled or
@@ -204,7 +211,10 @@ class ActorGraph:
         """
         cfg, cam = self.config, record.camera
         offline = self.is_offline(cam)
-        if resume:
+        resume_after = None  # a file read again continues after the frames delivered
+        if resume and self.continues(cam):
+            resume_after = await call(record.tracker.last_frame_index.remote(cam.id))
+        elif resume:
             await record.tracker.resume_camera.remote(cam.id)
         else:
             await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam),
@@ -218,7 +228,7 @@ class ActorGraph:
         try:
             if reuse is not None:
                 await call(reuse.reload.remote(run_as, record.tracker, record.aggregator))
-            await asyncio.wait_for(awaitable(actor.start.remote()), timeout)
+            await asyncio.wait_for(awaitable(actor.start.remote(resume_after)), timeout)
         except BaseException as exc:
             ray.kill(actor)
             if not resume:

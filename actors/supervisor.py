@@ -151,8 +151,9 @@ class Supervisor:
                 await graph.adopt(record, actor, hosts)
                 adopted = True
                 record.restarts += 1
-                await quietly(record.aggregator.record_failure.remote(
-                    camera_id, "camera actor restarted"))
+                if not graph.continues(record.camera):  # else no gap: nothing to record
+                    await quietly(record.aggregator.record_failure.remote(
+                        camera_id, "camera actor restarted"))
         finally:
             if not adopted:
                 kill_actor(actor)

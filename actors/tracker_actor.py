@@ -136,13 +136,22 @@ class TrackerActor:
         return hosted.lane.live_ids
 
     def resume_camera(self, camera_id: str) -> npt.NDArray[np.int64]:
-        """Prepares for a camera whose source actor was re-created (see
-        :meth:`CameraLane.resume`); returns the (k,) int64 ids dropped.
+        """Prepares for a camera whose source actor was re-created on a new timeline (a
+        live source; see :meth:`CameraLane.resume`); returns the (k,) int64 ids dropped.
 
         Raises:
             InputError: the camera is not tracked here.
         """
         return self._get(camera_id).lane.resume()
+
+    def last_frame_index(self, camera_id: str) -> int | None:
+        """The frame_index of the camera's last frame tracked here, or None: where a
+        re-created actor reading the same file continues from.
+
+        Raises:
+            InputError: the camera is not tracked here.
+        """
+        return self._get(camera_id).lane.last_frame_index
 
     def set_aggregator(self, camera_id: str, aggregator: Any,
                        after_pts: float | None = None) -> int:

@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
@@ -144,16 +145,17 @@ class CameraIngest:
         self._stop_requested = True
         self._decoder.stop.set()
         if self._running and self._loop is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop has nothing to wake
                 self._loop.call_soon_threadsafe(self._wake_all)
-            except RuntimeError:  # the loop already closed: nothing left to wake
-                pass
+
+    def continue_after(self, frame_index: int) -> None:
+        """Before :meth:`run`: the camera's previous actor died having delivered frames up to
+        ``frame_index``, which go no further (:func:`pipeline.ingest.decoder.replayable`)."""
+        self._decoder.resume_after = frame_index
 
     def poll_results(self, max_n: int) -> list[DetectedFrame]:
-        """Removes and returns up to ``max_n`` buffered results, oldest first.
-
-        Call from the event loop thread that runs :meth:`run`.
-        """
+        """Removes and returns up to ``max_n`` buffered results, oldest first (call from
+        the event loop thread that runs :meth:`run`)."""
         if self._results is None or max_n <= 0:
             return []
         out = self._results.pop_many(max_n)
@@ -419,8 +421,6 @@ class CameraIngest:
         try:
             await asyncio.wait_for(self._still_sink(meta, still),
                                    self.config.inference.forward_timeout_s)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # noqa: BLE001 - a lost still never stops the camera
             self.health.add("forward_errors")
             log.warning("camera %s: sending a still failed: %s", self.config.id,

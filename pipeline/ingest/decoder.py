@@ -45,6 +45,24 @@ END = object()
 Opener = Callable[[CameraConfig, str], FrameSource]
 
 
+def stream_timed(config: CameraConfig, kind: str) -> bool:
+    """True if frames of a ``kind`` source take their media time from the stream's own
+    timestamps (``source.pts``), not from the wall clock."""
+    return config.source.pts == "stream" or (
+        config.source.pts == "auto" and kind in ("file", "images", "rtsp"))
+
+
+def replayable(config: CameraConfig) -> bool:
+    """True if reading the camera's source again gives the same frames at the same media
+    times: a file or image folder timed by its own timestamps. A re-created actor of such
+    a camera continues after the last frame its tracker got (``Decoder.resume_after``)."""
+    try:
+        kind = resolve_kind(config)
+    except SourceError:
+        return False
+    return kind in ("file", "images") and stream_timed(config, kind)
+
+
 @dataclass
 class Decoded:
     """One kept frame, on its way from the decode thread to the detector.
@@ -82,7 +100,9 @@ class Decoder:
     Attributes set by the owner before :meth:`run`: ``spec`` (resize target, or None),
     ``tiled`` (cut frames into tiles), ``stills`` (keep stills), ``space`` (offline
     backpressure: one permit per frame the event loop can take), ``gate`` (the motion
-    test of ``skip_static``, or None).
+    test of ``skip_static``, or None), ``resume_after`` (a :func:`replayable` source read
+    again after its previous actor died: frames up to this index were delivered by it;
+    they are timed and subsampled as before, and go no further).
     """
 
     def __init__(self, config: CameraConfig, health: HealthTracker,
@@ -97,6 +117,7 @@ class Decoder:
         self.tiled = False
         self.stills = False
         self.space: threading.Semaphore | None = None
+        self.resume_after = -1
         self.stop = threading.Event()
         self.outcome: tuple[CameraState, str] | None = None
         # Media time and frame numbering continue across restarts of the same camera.
@@ -136,9 +157,7 @@ class Decoder:
             return
         self.health.kind = kind
         live_source = kind in LIVE_KINDS
-        use_stream = cfg.source.pts == "stream" or (
-            cfg.source.pts == "auto" and kind in ("file", "images", "rtsp")
-        )
+        use_stream = stream_timed(cfg, kind)
         backoff = cfg.reconnect.backoff(self._rng)
         subsampler = FrameSubsampler(cfg.target_fps)
         pacer = LivePacer(cfg.source.max_lag_s) if cfg.mode == "live" and not live_source else None
@@ -176,6 +195,10 @@ class Decoder:
                         first, recovering, failures = False, False, 0
                         backoff.reset()
                         self.change_state(CameraState.STREAMING)
+                    if self._frame_index <= self.resume_after:
+                        if self._pass_delivered(source, wall, subsampler, use_stream):
+                            return
+                        continue
                     self.health.decoded()
                     if self._handle_frame(source, wall, mono, subsampler, pacer, use_stream):
                         return
@@ -211,8 +234,7 @@ class Decoder:
             self.health.add("pts_fallbacks")
         index = self._frame_index
         self._frame_index += 1
-        decoded = self.health.counter("frames_decoded")
-        done = cfg.source.max_frames is not None and decoded >= cfg.source.max_frames
+        done = cfg.source.max_frames is not None and index + 1 >= cfg.source.max_frames
         if done:
             self.outcome = (CameraState.ENDED, f"max_frames ({cfg.source.max_frames}) reached")
         if not subsampler.keep(pts):
@@ -255,6 +277,20 @@ class Decoder:
                     return True
         self._post(item)
         return done
+
+    def _pass_delivered(self, source: FrameSource, wall: float, subsampler: FrameSubsampler,
+                        use_stream: bool) -> bool:
+        """Steps past a grabbed frame that the camera's previous actor delivered: its media
+        time goes through the clock and the subsampler, as it did then. Returns True when
+        it was the last of ``max_frames``."""
+        position = source.position_s() if use_stream else None
+        subsampler.keep(self._clock.stamp(position, wall)[0])
+        self._frame_index += 1
+        max_frames = self.config.source.max_frames
+        if max_frames is not None and self._frame_index >= max_frames:
+            self.outcome = (CameraState.ENDED, f"max_frames ({max_frames}) reached")
+            return True
+        return False
 
     def _take_still(self, frame: npt.NDArray[np.uint8], pts: float) -> npt.NDArray[np.uint8] | None:
         """A downscaled copy of ``frame`` when a still is due at media time ``pts``."""

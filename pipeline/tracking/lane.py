@@ -81,6 +81,11 @@ class CameraLane:
         return self.tracker.next_id
 
     @property
+    def last_frame_index(self) -> int | None:
+        """The frame_index of the last frame stepped (on the camera's timeline), or None."""
+        return self._last_index
+
+    @property
     def live_ids(self) -> npt.NDArray[np.int64]:
         """(k,) int64 ids of the confirmed tracks held now."""
         return self.tracker.live_ids
@@ -171,7 +176,7 @@ class CameraLane:
         """JSON-ready counters: the tracker's (see TrackerStats), the last frame index and
         the smoother's, if any."""
         out: dict[str, Any] = {**asdict(self.tracker.stats()),
-                               "last_frame_index": self._last_index}
+                               "last_frame_index": self.last_frame_index}
         if self.smoother is not None:
             out["smoothing"] = asdict(self.smoother.stats())
         return out

@@ -199,6 +199,35 @@ def test_target_fps_subsamples_by_media_time(tmp_path):
     assert (stats.frames_decoded, stats.frames_skipped, stats.frames_delivered) == (24, 16, 8)
 
 
+def test_a_file_read_again_continues_after_the_frames_delivered_before(tmp_path):
+    """A camera actor re-created mid-file: the new one reads the file again and delivers
+    only what comes after the last frame its tracker got, at the same media times and
+    with the same frames kept by target_fps, as if nothing had happened."""
+    clip = write_clip(tmp_path / "clip.mp4", n=30, fps=10)
+    config = CameraConfig(id="cam", url=str(clip), mode="offline", target_fps=7)
+    whole = CameraIngest(config, SPEC)
+    run(whole)
+    expected = [(r.meta.frame_index, round(r.meta.pts_s, 6)) for r in whole.poll_results(100)]
+    after = expected[9][0]  # frame 13, the tenth kept, was the last one delivered
+    again = CameraIngest(config, SPEC)
+    again.continue_after(after)
+    stats = run(again)
+    got = [(r.meta.frame_index, round(r.meta.pts_s, 6)) for r in again.poll_results(100)]
+    assert got == expected[10:]
+    assert (stats.state, stats.frames_decoded) == ("ended", 30 - after - 1)
+
+
+def test_a_file_read_again_past_its_max_frames_ends_without_a_frame(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", n=12, fps=10)
+    config = CameraConfig(id="cam", url=str(clip), mode="offline",
+                          source={"max_frames": 8})
+    ingest = CameraIngest(config, SPEC)
+    ingest.continue_after(7)
+    stats = run(ingest)
+    assert ingest.poll_results(100) == []
+    assert (stats.state, stats.reason) == ("ended", "max_frames (8) reached")
+
+
 def test_live_mode_plays_a_file_at_its_own_rate(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=12, fps=24)
     ingest = CameraIngest(CameraConfig(id="cam", url=str(clip), mode="live"), SPEC)
