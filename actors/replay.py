@@ -2,9 +2,12 @@
 
 An aggregator checkpoints its state every ``checkpoint_s`` of media time
 (:mod:`pipeline.sinks.checkpoint`); what it received after its last checkpoint dies with
-it. The tracker keeps each camera's last ``replay_s`` media seconds of forwarded frames
-and, while the camera's aggregator is down, every frame up to ``max_frames``; the new
-aggregator gets again every kept frame newer than its checkpoint. No Ray.
+it. The tracker keeps each camera's frames until the aggregator has processed frames
+``replay_s`` media seconds newer (:meth:`ReplayBuffer.confirm`), at most ``max_frames``;
+the new aggregator gets again every kept frame newer than its checkpoint. Trimming by
+what the aggregator confirmed, not by what was sent, matters offline: media runs far ahead
+of the wall clock, and many seconds of it can be sent to an aggregator that already died.
+No Ray.
 
 Example:
     >>> buf = ReplayBuffer(replay_s=5.0, max_frames=100)
@@ -26,7 +29,7 @@ class ReplayBuffer:
     """The recent forwarded frames of one camera, in order.
 
     Args:
-        replay_s: media seconds kept while the aggregator is up.
+        replay_s: media seconds kept behind the newest frame the aggregator confirmed.
         max_frames: most frames kept at all (the oldest go first, counted in ``dropped``).
     """
 
@@ -38,16 +41,17 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return len(self._frames)
 
-    def add(self, frames: list[TrackedFrame], hold: bool = False) -> None:
-        """Keeps ``frames``; unless ``hold`` (the aggregator is down), forgets frames more
-        than ``replay_s`` media seconds older than the newest."""
+    def add(self, frames: list[TrackedFrame]) -> None:
+        """Keeps ``frames`` (sent to the aggregator, or waiting for a new one)."""
         for frame in frames:
             if len(self._frames) == self._frames.maxlen:
                 self.dropped += 1
             self._frames.append(frame)
-        if hold or not self._frames:
-            return
-        horizon = self._frames[-1].meta.pts_s - self.replay_s
+
+    def confirm(self, pts_s: float) -> None:
+        """The aggregator processed every frame up to media time ``pts_s``: forgets frames
+        more than ``replay_s`` older (its checkpoint is newer than they are)."""
+        horizon = pts_s - self.replay_s
         while self._frames and self._frames[0].meta.pts_s < horizon:
             self._frames.popleft()
 

@@ -69,15 +69,16 @@ class TrackerActor:
     Args:
         export_dir: directory for per-camera MOTChallenge track files, or None.
         max_pending: most unconfirmed aggregator calls before the next one waits.
-        replay_s: media seconds of forwarded frames kept per camera, so that a re-created
-            aggregator gets again what came after its last checkpoint (see
+        replay_s: media seconds of forwarded frames kept per camera behind the newest one
+            its aggregator confirmed (with every frame not yet confirmed), so that a
+            re-created aggregator gets again what came after its last checkpoint (see
             :meth:`set_aggregator`); more than twice the aggregator's ``checkpoint_s``.
     """
 
     def __init__(self, export_dir: str | None = None, max_pending: int = 64,
                  replay_s: float = 10.0) -> None:
         self._cameras: dict[str, _Hosted] = {}
-        self._pending: deque[tuple[ray.ObjectRef, str, Any]] = deque()
+        self._pending: deque[tuple[ray.ObjectRef, str, Any, float]] = deque()
         self._replay_s = replay_s
         self._max_pending = max_pending
         self._forward_errors = 0
@@ -236,7 +237,7 @@ class TrackerActor:
             hosted = self._cameras[camera_id]
             if hosted.aggregator is not None:
                 batch = list(group)
-                hosted.replay.add(batch, hold=hosted.down)
+                hosted.replay.add(batch)
                 if not hosted.down:
                     self._forward(camera_id, hosted, batch)
         while len(self._pending) > self._max_pending:
@@ -244,11 +245,17 @@ class TrackerActor:
 
     def _forward(self, camera_id: str, hosted: _Hosted, frames: list[TrackedFrame]) -> None:
         aggregator = hosted.aggregator
-        self._pending.append((aggregator.update.remote(frames), camera_id, aggregator))
+        self._pending.append((aggregator.update.remote(frames), camera_id, aggregator,
+                              frames[-1].meta.pts_s))
 
-    def _settle(self, ref: ray.ObjectRef, camera_id: str, aggregator: Any) -> None:
+    def _settle(self, ref: ray.ObjectRef, camera_id: str, aggregator: Any,
+                last_pts: float) -> None:
+        """Waits for one aggregator call; a success confirms its frames for replay."""
         try:
             ray.get(ref)
+            hosted = self._cameras.get(camera_id)
+            if hosted is not None and hosted.aggregator is aggregator:
+                hosted.replay.confirm(last_pts)
         except RayActorError:  # kept for replay to its replacement
             hosted = self._cameras.get(camera_id)
             if hosted is not None and hosted.aggregator is aggregator and not hosted.down:

@@ -37,13 +37,17 @@ def frames(n: int, fps: float = 10.0, camera_id: str = "cam1") -> list[TrackedFr
                          tracks_at([(1, 100.0 + i, 200.0)])) for i in range(n)]
 
 
-def test_replay_keeps_recent_frames_and_all_while_the_aggregator_is_down() -> None:
+def test_replay_keeps_what_the_aggregator_did_not_confirm_and_replay_s_before_it() -> None:
     buf = ReplayBuffer(replay_s=2.0, max_frames=50)
-    buf.add(frames(40))  # 0.0 .. 3.9 s
+    buf.add(frames(40))  # 0.0 .. 3.9 s sent, none confirmed yet: all kept
+    assert len(buf) == 40
+    buf.confirm(2.5)  # the aggregator processed up to 2.5 s
+    assert [f.meta.pts_s for f in buf.after(None)][0] == 0.5
+    buf.confirm(3.9)
     assert [f.meta.pts_s for f in buf.after(None)][0] == 1.9
     assert len(buf.after(3.5)) == 4
     assert len(buf) == 21
-    buf.add(frames(100)[40:], hold=True)  # down: nothing trimmed by time, only by count
+    buf.add(frames(100)[40:])  # sent to an aggregator that died: kept, trimmed by count
     assert len(buf) == 50 and buf.dropped == 31
 
 
