@@ -198,9 +198,9 @@ class ActorGraph:
 
     async def place(self, record: CameraRecord, resume: bool = False, reuse: Any = None) -> Any:
         """Creates and starts the camera's actor and returns it, not yet listed in
-        :attr:`actors`; its tracker and aggregator are told first (on a resume, an offline
-        file read again continues after the last frame its tracker got; another source is
-        spliced onto the camera's timeline by the tracker). ``reuse``: the actor
+        :attr:`actors`; its tracker and aggregator are told first (on a resume, a file or
+        image folder read again goes on after the last frame its tracker got; a live
+        camera's new actor is spliced onto its timeline by the tracker). ``reuse``: the actor
         of an ended camera with the same placement, which takes this one instead of a new
         actor (``CameraActor.reload``). May take up to ``ray.camera_start_timeout_s``
         (the cluster may have to grow): never call it under :attr:`lock`. Cancelled or
@@ -211,12 +211,12 @@ class ActorGraph:
         """
         cfg, cam = self.config, record.camera
         offline = self.is_offline(cam)
-        resume_after = None  # a file read again continues after the frames delivered
-        if resume and self.continues(cam):
-            resume_after = await call(record.tracker.last_frame_index.remote(cam.id))
-        elif resume:
+        resume_after = None
+        if resume and replayable(cam):  # read again: goes on after the frames delivered
+            resume_after = await call(record.tracker.source_frame_index.remote(cam.id))
+        if resume and not self.continues(cam):  # live: a new session on its timeline
             await record.tracker.resume_camera.remote(cam.id)
-        else:
+        elif not resume:
             await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam),
                                                       record.geometry_version)
             await self.attach_tracker(record, self._next_track_ids.get(cam.id, 1))

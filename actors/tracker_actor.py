@@ -145,14 +145,14 @@ class TrackerActor:
         """
         return self._get(camera_id).lane.resume()
 
-    def last_frame_index(self, camera_id: str) -> int | None:
-        """The frame_index of the camera's last frame tracked here, or None: where a
-        re-created actor reading the same file continues from.
+    def source_frame_index(self, camera_id: str) -> int | None:
+        """The frame_index that the camera's actor gave the last frame tracked here, or
+        None: where a re-created actor reading the same file goes on from.
 
         Raises:
             InputError: the camera is not tracked here.
         """
-        return self._get(camera_id).lane.last_frame_index
+        return self._get(camera_id).lane.source_frame_index
 
     def set_aggregator(self, camera_id: str, aggregator: Any,
                        after_pts: float | None = None) -> int:

@@ -55,7 +55,8 @@ def stream_timed(config: CameraConfig, kind: str) -> bool:
 def replayable(config: CameraConfig) -> bool:
     """True if reading the camera's source again gives the same frames at the same media
     times: a file or image folder timed by its own timestamps. A re-created actor of such
-    a camera continues after the last frame its tracker got (``Decoder.resume_after``)."""
+    a camera goes on after the last frame its tracker got (``Decoder.resume_after``):
+    offline exactly where the dead one stopped, live after the outage."""
     try:
         kind = resolve_kind(config)
     except SourceError:

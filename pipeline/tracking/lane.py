@@ -72,6 +72,7 @@ class CameraLane:
         self.smoother = Smoother(smoothing) if smoothing is not None else None
         self._splice = MediaSplice()
         self._carried = _NONE  # ids dropped by a resume, reported with the next frame
+        self._source_index: int | None = None
         self._last_index: int | None = None
         self._shown = Tracks.empty()  # the last frame's tracks, shown again by a static one
 
@@ -81,9 +82,10 @@ class CameraLane:
         return self.tracker.next_id
 
     @property
-    def last_frame_index(self) -> int | None:
-        """The frame_index of the last frame stepped (on the camera's timeline), or None."""
-        return self._last_index
+    def source_frame_index(self) -> int | None:
+        """The frame_index that the camera's actor gave the last frame stepped (before its
+        splice onto the camera's timeline), or None: where a source read again goes on."""
+        return self._source_index
 
     @property
     def live_ids(self) -> npt.NDArray[np.int64]:
@@ -112,7 +114,7 @@ class CameraLane:
         if detections is None:
             raise InputError(f"camera {cid!r}: frame {meta.frame_index} has no detections",
                              "detections")
-        meta = self._splice.map(meta)
+        source_index, meta = meta.frame_index, self._splice.map(meta)
         if self._last_index is not None and meta.frame_index <= self._last_index:
             raise InputError(
                 f"camera {cid!r}: frame_index {meta.frame_index} is not after the previous "
@@ -131,7 +133,7 @@ class CameraLane:
                 tracks = self._with_coasting(tracks, meta)
         except InputError as exc:
             raise InputError(f"camera {cid!r}: {exc}", exc.field) from exc
-        self._last_index = meta.frame_index
+        self._last_index, self._source_index = meta.frame_index, source_index
         removed = self.tracker.removed_ids
         if len(self._carried):
             removed, self._carried = np.union1d(removed, self._carried), _NONE
@@ -176,7 +178,7 @@ class CameraLane:
         """JSON-ready counters: the tracker's (see TrackerStats), the last frame index and
         the smoother's, if any."""
         out: dict[str, Any] = {**asdict(self.tracker.stats()),
-                               "last_frame_index": self.last_frame_index}
+                               "last_frame_index": self._last_index}
         if self.smoother is not None:
             out["smoothing"] = asdict(self.smoother.stats())
         return out

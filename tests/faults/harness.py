@@ -159,9 +159,10 @@ def run_pipeline(out: pathlib.Path, detector: Any, fault: Callable[[Any], None] 
     from pipeline.app.runner import PipelineRunner, RunOptions
     from pipeline.site_config import SiteConfig
 
+    mode = extra.get("mode", "offline")
     config = SiteConfig.model_validate(site(out, **extra))
     tracks = out.parent / "tracks"
-    runner = PipelineRunner(config, RunOptions(offline=True, export_tracks=tracks),
+    runner = PipelineRunner(config, RunOptions(offline=mode == "offline", export_tracks=tracks),
                             detector=detector)
     started = time.monotonic()
     runner.start()

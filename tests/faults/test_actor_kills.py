@@ -7,7 +7,7 @@ import time
 import pandas as pd
 
 from actors.graph import TRACK_ID_MARGIN
-from pipeline.ingest.config import OFFLINE_MAX_IN_FLIGHT
+from pipeline.ingest.config import LIVE_MAX_IN_FLIGHT, OFFLINE_MAX_IN_FLIGHT
 from pipeline.tracking.config import SmoothingConfig
 from tests.faults.harness import (
     CAMERAS,
@@ -152,6 +152,27 @@ def test_camera_actor_killed(serve_app: dict, baseline: RunResult, tmp_path) -> 
     assert result.tables["incidents"].empty  # no gap
     assert_same_windows(result, baseline, ["complete", "frames", "visits"])
     print(f"camera kill: {report}, run {result.seconds:.1f} s")
+
+
+def test_camera_actor_of_a_file_played_live_killed(serve_app: dict, tmp_path) -> None:
+    """A file played as a live camera (the demo's cameras): the new actor goes on after
+    the last frame its tracker got, after the outage, instead of playing the file again
+    from its start (which counted its first part twice)."""
+    cam = "cam-b"
+
+    def fault(runner) -> None:
+        deadline = time.monotonic() + 120
+        while (runner.camera_stats()[cam].frames_delivered < FRAMES // 2
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        kill9(graph_of(runner)["actors"][cam])
+
+    result = run_pipeline(tmp_path / "out", serve_app["handle"], fault, mode="live")
+    stats = result.summary["cameras"][cam]
+    assert stats["restarts"] == 1 and stats["state"] == "ended", stats
+    # the file once, plus the few frames the dead actor had decoded and not delivered
+    assert FRAMES <= stats["frames_decoded"] <= FRAMES + 2 * LIVE_MAX_IN_FLIGHT, stats
+    assert set(result.tables["incidents"].camera_id) == {cam}  # the outage, a gap
 
 
 def test_detector_replica_killed(serve_app: dict, baseline: RunResult, tmp_path) -> None:

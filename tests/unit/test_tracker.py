@@ -505,6 +505,7 @@ def test_a_resumed_lane_continues_the_timeline_and_reports_the_dropped_ids():
     assert ids_of(frame.tracks) == [2] and frame.removed_ids.tolist() == [1]
     [later] = lane.step(meta("a", 1, pts_s=0.04, wall=1010.04), dets([person(0)]))
     assert later.removed_ids.tolist() == [] and later.meta.frame_index == 42
+    assert lane.source_frame_index == 1  # as the new actor numbered it: it goes on from it
 
 
 def test_a_camera_added_again_continues_its_ids():
