@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -102,6 +103,11 @@ def test_sigterm_to_the_driver_mid_run_and_to_the_process_group_during_shutdown(
     try:
         run.wait_until("every camera started", lambda: "pipeline started: 3" in run.text())
         run.wait_until("a closed window", lambda: list(out.glob("metrics/*/*/*.parquet")))
+        # every camera has delivered frames (on 2 busy cores one may start late), so each
+        # has an open window for the stop to write
+        run.wait_until("frames from every camera", lambda: all(
+            re.search(rf"\[{cam}\] streaming fps=\S+ frames=[1-9]", run.text())
+            for cam in CAMERAS))
         os.kill(run.proc.pid, signal.SIGTERM)  # the driver alone
         run.wait_until("the shutdown", lambda: "shutting down cleanly" in run.text(), 30)
         time.sleep(0.5)
