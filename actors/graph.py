@@ -212,9 +212,10 @@ class ActorGraph:
         cfg, cam = self.config, record.camera
         offline = self.is_offline(cam)
         resume_after = None
-        if resume and replayable(cam):  # read again: goes on after the frames delivered
+        replay = resume and replayable(cam)
+        if replay:  # the source read again goes on after the frames delivered
             resume_after = await call(record.tracker.source_frame_index.remote(cam.id))
-        if resume and not self.continues(cam):  # live: a new session on its timeline
+        if resume and not (replay and offline):  # live: a new session on its timeline
             await record.tracker.resume_camera.remote(cam.id)
         elif not resume:
             await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam),

@@ -17,12 +17,9 @@ Example:
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 
 from pipeline.types import TrackedFrame
-
-log = logging.getLogger(__name__)
 
 
 class ReplayBuffer:

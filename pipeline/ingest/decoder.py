@@ -234,10 +234,7 @@ class Decoder:
         if fell_back:
             self.health.add("pts_fallbacks")
         index = self._frame_index
-        self._frame_index += 1
-        done = cfg.source.max_frames is not None and index + 1 >= cfg.source.max_frames
-        if done:
-            self.outcome = (CameraState.ENDED, f"max_frames ({cfg.source.max_frames}) reached")
+        done = self._count_frame()
         if not subsampler.keep(pts):
             self.health.add("frames_skipped")
             return done
@@ -286,12 +283,17 @@ class Decoder:
         it was the last of ``max_frames``."""
         position = source.position_s() if use_stream else None
         subsampler.keep(self._clock.stamp(position, wall)[0])
+        return self._count_frame()
+
+    def _count_frame(self) -> bool:
+        """Numbers a grabbed frame; True (and the camera's outcome set) when it is the last
+        of ``source.max_frames``."""
         self._frame_index += 1
         max_frames = self.config.source.max_frames
-        if max_frames is not None and self._frame_index >= max_frames:
-            self.outcome = (CameraState.ENDED, f"max_frames ({max_frames}) reached")
-            return True
-        return False
+        if max_frames is None or self._frame_index < max_frames:
+            return False
+        self.outcome = (CameraState.ENDED, f"max_frames ({max_frames}) reached")
+        return True
 
     def _take_still(self, frame: npt.NDArray[np.uint8], pts: float) -> npt.NDArray[np.uint8] | None:
         """A downscaled copy of ``frame`` when a still is due at media time ``pts``."""
