@@ -133,6 +133,7 @@ class AggregatorActor:
         self._alert_sent: Any = None  # the latest observe call to the alerts actor
         self._failures = FailureBook()
         self._last_pts: dict[str, float] = {}  # per camera, media time of its last frame
+        self._last_index: dict[str, int] = {}  # ... and its frame_index
         self._saved_pts: dict[str, float] = {}  # ... at the last checkpoint (or its first)
         self._unsaved = False  # the last waited save failed: save again at the next update
         self._writer = (CheckpointWriter(Path(checkpoint), FROZEN_STATE) if checkpoint
@@ -177,6 +178,7 @@ class AggregatorActor:
         self._history.drop_camera(camera_id)
         self._failures.drop_camera(camera_id)
         self._last_pts.pop(camera_id, None)
+        self._last_index.pop(camera_id, None)
         self._saved_pts.pop(camera_id, None)
         self._save()
         return len(windows)
@@ -203,10 +205,12 @@ class AggregatorActor:
         """
         closed = []
         known = set(self._analytics.camera_ids)
+        frames = self._first_time(frames)
         for frame in frames:
             cid = frame.meta.camera_id
             if cid in known:
                 pts = frame.meta.pts_s
+                self._last_index[cid] = frame.meta.frame_index
                 closed += self._failures.seen(cid, pts)
                 self._last_pts[cid] = pts
                 self._saved_pts.setdefault(cid, pts)  # its first frame starts its period
@@ -227,6 +231,21 @@ class AggregatorActor:
             raise InputError(f"{len(out.errors)} of {len(frames)} frames failed; first: "
                              f"{out.errors[0]}", "frames")
         return out.events
+
+    def _first_time(self, frames: list[TrackedFrame]) -> list[TrackedFrame]:
+        """``frames`` without those of a camera at or before the last frame it had here:
+        a tracker re-created from a saved lane releases again frames that the dead one
+        had sent (the same frames, with the same tracks), and the first copy counts."""
+        last = dict(self._last_index)
+        kept = []
+        for frame in frames:
+            meta = frame.meta
+            if meta.frame_index > last.get(meta.camera_id, -1):
+                kept.append(frame)
+                last[meta.camera_id] = meta.frame_index
+        if len(kept) < len(frames):
+            logger.info("dropped %d frame(s) analysed before", len(frames) - len(kept))
+        return kept
 
     def set_still(self, camera_id: str, still: npt.NDArray[np.uint8], blurred: bool) -> None:
         """Keeps a camera's newest still (already private, see :mod:`pipeline.privacy`);
@@ -338,7 +357,8 @@ class AggregatorActor:
         # closed windows, large and already in the metrics files) nor the stills (cameras
         # send them again).
         state = {"analytics": self._analytics, "sinks": self._sinks,
-                 "failures": self._failures, "last_pts": self._last_pts}
+                 "failures": self._failures, "last_pts": self._last_pts,
+                 "last_index": self._last_index}
         try:
             self._writer.save(state, wait)
         except OSError as exc:  # the previous checkpoint stays; tried again next time
@@ -353,7 +373,7 @@ class AggregatorActor:
             return
         self._analytics, self._sinks = state["analytics"], state["sinks"]
         self._failures = state["failures"]
-        self._last_pts = state["last_pts"]
+        self._last_pts, self._last_index = state["last_pts"], state["last_index"]
         self._saved_pts = dict(self._last_pts)
         self._restored = {cid: self._last_pts.get(cid) for cid in self._analytics.camera_ids}
         self._write_incidents()  # those the dead one sealed: written again, same names

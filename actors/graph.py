@@ -164,16 +164,23 @@ class ActorGraph:
         stopped: an offline file or image folder read again (:func:`replayable`)."""
         return self.is_offline(cam) and replayable(cam)
 
+    def first_track_id(self, camera_id: str) -> int:
+        """The first track id of a camera added now (past the ids of a camera removed
+        under the same id in this run)."""
+        return self._next_track_ids.get(camera_id, 1)
+
     async def attach_tracker(self, record: CameraRecord, first_track_id: int,
-                             restarted: bool = False) -> None:
+                             restarted: bool = False, state: bytes | None = None) -> None:
         """Adds the camera to its record's tracker, forwarding to its aggregator;
-        ``restarted``: the tracker replaces one that died (the track export resumes)."""
+        ``restarted``: the tracker replaces one that died (the track export resumes);
+        ``state``: the dead one's saved lane of the camera, which tracking goes on from
+        (``TrackerActor.add_camera``)."""
         cfg, cam = self.config, record.camera
         export = ("resume" if restarted else
                   "append" if cam.id in self._next_track_ids else "new")  # added again
         await call(record.tracker.add_camera.remote(
             cam.id, cam.tracker or cfg.tracker, cfg.smoothing if self.is_offline(cam) else None,
-            record.aggregator, first_track_id, export))
+            record.aggregator, first_track_id, export, state))
 
     def new_record(self, camera: CameraConfig, added_by: str,
                    pending: list[CameraRecord] | tuple[CameraRecord, ...] = ()) -> CameraRecord:
@@ -220,7 +227,7 @@ class ActorGraph:
         elif not resume:
             await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam),
                                                       record.geometry_version)
-            await self.attach_tracker(record, self._next_track_ids.get(cam.id, 1))
+            await self.attach_tracker(record, self.first_track_id(cam.id))
         run_as = cam.model_copy(update={"mode": "offline"}) if offline else cam
         actor = reuse if reuse is not None else start_camera(
             run_as, self.detector_caller, record.tracker, record.aggregator,
@@ -256,6 +263,14 @@ class ActorGraph:
         if moved != (None, None):
             await call(actor.set_downstream.remote(*moved))
         record.node_id = await asyncio.to_thread(_actor_node, actor)
+
+    def unlist(self, record: CameraRecord) -> None:
+        """Marks a camera whose actor is gone as being re-created: its counters so far are
+        kept (:meth:`CameraRecord.carry_over`) and it reports no state until its new actor
+        does (a camera that had ended is not ended any more). Call under :attr:`lock`."""
+        record.carry_over()
+        record.last = None
+        self.actors.pop(record.camera.id, None)
 
     async def remove(self, record: CameraRecord, keep_actor: bool = False) -> CameraStats:
         """Stops a camera (in-flight frames finish, its tracker confirms every frame, its

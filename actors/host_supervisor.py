@@ -9,10 +9,16 @@ time is left alone) is replaced:
   unwritten output, at most ``run.checkpoint_s`` of media time old); cameras it did not
   know are added afresh; each camera's tracker re-sends the frames newer than the
   checkpoint and its camera actor sends its stills to the new one.
-- **tracker**: a new actor takes its cameras, each with track ids continuing past the last
-  it reported (plus a margin); the camera actors' waiting deliveries go to it. Frames the
-  dead one held (the offline smoother's lookahead) are lost, and each camera's
-  aggregator writes the windows that span the gap as incomplete.
+- **tracker**: a new actor takes its cameras. A camera that reads an offline file or
+  image folder (``ActorGraph.continues``) goes on from its lane as the dead tracker last
+  saved it (tracks, held frames, id counter; saved at every check), and its camera actor
+  is re-created to read the source again after that lane's last frame: the same frames
+  give the same tracks, frames sent twice are dropped downstream (the aggregator keeps
+  the first copy of a frame, the track export skips the frames it has), so nothing is
+  lost and no gap is recorded. Any other camera gets a new lane, with track ids
+  continuing past the last it reported (plus a margin); the camera actors' waiting
+  deliveries go to it. Frames the dead one held are lost, and each camera's aggregator
+  writes the windows that span the gap as incomplete.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 
 from ray.exceptions import ActorDiedError
 
-from actors.graph import TRACK_ID_MARGIN, ActorGraph, awaitable, call
+from actors.graph import TRACK_ID_MARGIN, ActorGraph, awaitable, call, kill_actor
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +47,36 @@ class HostSupervisor:
     def __init__(self, graph: ActorGraph) -> None:
         self.graph = graph
         self.next_ids: dict[str, int] = {}  # per camera, its next track id when last read
+        self.lanes: dict[str, bytes] = {}  # per continuing camera, its lane when last read
         self.replaced = {"tracker": 0, "aggregator": 0}
 
-    async def check(self) -> None:
-        """One round: replaces every dead aggregator, then every dead tracker."""
+    async def check(self) -> list[tuple[str, Any]]:
+        """One round: replaces every dead aggregator, then every dead tracker, and saves
+        the lanes of the cameras that continue. Returns (camera id, stopped actor) of
+        each camera whose actor was stopped to read its source again: the caller places
+        it again (``Supervisor``), outside :attr:`ActorGraph.lock`."""
         graph = self.graph
         for i, res in enumerate(await _ask([a.ready.remote() for a in graph.aggregators])):
             if isinstance(res, ActorDiedError):
                 await self.replace_aggregator(i)
-        for i, res in enumerate(await _ask([t.next_track_ids.remote() for t in graph.trackers])):
+        records = graph.all_records()
+        continuing = [[r.camera.id for r in records if r.tracker is t
+                       and graph.continues(r.camera)] for t in graph.trackers]
+        answers = await _ask([t.next_track_ids.remote() for t in graph.trackers]
+                             + [t.lane_states.remote(c) for t, c in zip(graph.trackers,
+                                                                        continuing)])
+        n = len(graph.trackers)
+        again = []
+        for i, (res, lanes) in enumerate(zip(answers[:n], answers[n:])):
+            if isinstance(lanes, dict):
+                self.lanes.update(lanes)
             if isinstance(res, dict):
                 self.next_ids.update(res)
             elif isinstance(res, ActorDiedError):
-                await self.replace_tracker(i)
+                again += await self.replace_tracker(i)
+        hosted = {r.camera.id for r in graph.all_records()}
+        self.lanes = {cid: lane for cid, lane in self.lanes.items() if cid in hosted}
+        return again
 
     async def replace_aggregator(self, index: int) -> None:
         """Re-creates aggregator ``index`` from its checkpoint and re-attaches its cameras."""
@@ -78,22 +101,35 @@ class HostSupervisor:
         log.warning("aggregator %d died; re-created from its checkpoint (%d camera(s) "
                     "restored, %d re-attached)", index, len(restored), len(hosted))
 
-    async def replace_tracker(self, index: int) -> None:
-        """Re-creates tracker ``index`` and moves its cameras to the new one."""
+    async def replace_tracker(self, index: int) -> list[tuple[str, Any]]:
+        """Re-creates tracker ``index`` and moves its cameras to the new one; returns
+        (camera id, stopped actor) of the cameras to place again (see :meth:`check`)."""
         graph = self.graph
         old = graph.trackers[index]
         new = graph.make_tracker()
         graph.trackers[index] = new
         hosted = [r for r in graph.all_records() if r.tracker is old]
+        again = []
         for record in hosted:
             cid = record.camera.id
             record.tracker = new
+            actor = graph.actors.get(cid)
+            if (actor is not None and not record.lost and not graph.closing
+                    and graph.continues(record.camera)):  # read again after the saved lane
+                await graph.attach_tracker(record, graph.first_track_id(cid), restarted=True,
+                                           state=self.lanes.get(cid))
+                kill_actor(actor)
+                graph.unlist(record)
+                again.append((cid, actor))
+                continue
             await graph.attach_tracker(record, self.next_ids.get(cid, 1) + TRACK_ID_MARGIN,
                                        restarted=True)
             await call(record.aggregator.record_failure.remote(cid, "tracker restarted"))
-            await _tell(graph.actors.get(cid), tracker=new)
+            await _tell(actor, tracker=new)
         self.replaced["tracker"] += 1
-        log.warning("tracker %d died; re-created with its %d camera(s)", index, len(hosted))
+        log.warning("tracker %d died; re-created with its %d camera(s), %d of them read "
+                    "again from its last saved state", index, len(hosted), len(again))
+        return again
 
 
 async def _ask(refs: list[Any]) -> list[Any]:

@@ -21,7 +21,7 @@ from ray.exceptions import ActorDiedError
 
 from actors.graph import ActorGraph, awaitable, kill_actor, quietly
 from actors.host_supervisor import HostSupervisor
-from pipeline.control.records import lost_stats
+from pipeline.control.records import CameraRecord, lost_stats
 from pipeline.ingest.health import CameraStats
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,15 @@ class Supervisor:
 
     async def _check(self) -> None:
         graph = self.graph
+        again: list[tuple[str, Any]] = []
         async with graph.lock:
             if not graph.closing:
-                await self.hosts.check()
+                again = await self.hosts.check()
+        for cid, stopped in again:  # their tracker died: read again from its saved lane
+            record = graph.records.get(cid)
+            if record is not None:
+                await self._place_again(record, stopped, (record.tracker, record.aggregator),
+                                        count=False)
         pairs = list(graph.actors.items())
         states: dict[str, CameraStats] = {}
         for (cid, actor), res in zip(pairs, await self._stats([a for _, a in pairs]),
@@ -128,10 +134,17 @@ class Supervisor:
                                "camera actor died after the camera had finished")
                 log.error("camera %s: %s", camera_id, record.lost)
                 return
-            old_node = record.node_id
             record.carry_over()
             del graph.actors[camera_id]  # shown as being re-created
             hosts = (record.tracker, record.aggregator)
+        await self._place_again(record, dead, hosts)
+
+    async def _place_again(self, record: CameraRecord, dead: Any, hosts: tuple[Any, Any],
+                           count: bool = True) -> None:
+        """Places a new actor for a camera marked as being re-created (``dead``: its old
+        actor; ``hosts``: its tracker and aggregator then); ``count``: a restart of the
+        camera's own (its actor died), else its tracker's (not counted)."""
+        graph, camera_id, old_node = self.graph, record.camera.id, record.node_id
         try:
             actor = await graph.place(record, resume=True)
         except Exception as exc:  # noqa: BLE001 - retried at the next check
@@ -150,12 +163,13 @@ class Supervisor:
                     return
                 await graph.adopt(record, actor, hosts)
                 adopted = True
-                record.restarts += 1
+                record.restarts += count
                 if not graph.continues(record.camera):  # else no gap: nothing to record
                     await quietly(record.aggregator.record_failure.remote(
                         camera_id, "camera actor restarted"))
         finally:
             if not adopted:
                 kill_actor(actor)
-        log.warning("camera %s: its actor died (node %s); re-created on node %s "
-                    "(restart %d)", camera_id, old_node, record.node_id, record.restarts)
+        log.warning("camera %s: its actor %s (node %s); re-created on node %s (restart %d)",
+                    camera_id, "died" if count else "was stopped with its tracker", old_node,
+                    record.node_id, record.restarts)

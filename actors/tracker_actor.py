@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import pickle
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +95,7 @@ class TrackerActor:
         aggregator: Any = None,
         first_track_id: int = 1,
         export: ExportStart = "new",
+        state: bytes | None = None,
     ) -> None:
         """Starts tracking a camera.
 
@@ -107,13 +109,22 @@ class TrackerActor:
                 last removed in this run, so that ids are never reused within a run.
             export: how its track file begins (:data:`~pipeline.mot.ExportStart`): a
                 tracker re-created in a run resumes the file its predecessor wrote.
+            state: the lane as a tracker that died last saved it (:meth:`lane_states`):
+                tracking goes on from there, as if the frames after it came again (its
+                camera's source is read again from :meth:`source_frame_index`); None: a
+                new lane from the other arguments.
 
         Raises:
-            ConfigError: the camera is already tracked here, or an argument is invalid.
+            ConfigError: the camera is already tracked here, an argument is invalid, or
+                ``state`` is another camera's.
         """
         if camera_id in self._cameras:
             raise ConfigError(f"camera {camera_id!r} already has a tracker", "camera_id")
-        lane = CameraLane(camera_id, config, smoothing, first_track_id)
+        lane = (CameraLane(camera_id, config, smoothing, first_track_id) if state is None
+                else pickle.loads(state))
+        if lane.camera_id != camera_id:
+            raise ConfigError(f"camera {camera_id!r}: the saved lane is camera "
+                              f"{lane.camera_id!r}'s", "state")
         replay = ReplayBuffer(self._replay_s, REPLAY_MAX_FRAMES)
         self._cameras[camera_id] = _Hosted(lane, aggregator, replay)
         self._removed.pop(camera_id, None)
@@ -167,6 +178,15 @@ class TrackerActor:
         log.info("camera %s: re-attached to a new aggregator, %d frame(s) replayed",
                  camera_id, len(frames))
         return len(frames)
+
+    def lane_states(self, camera_ids: list[str]) -> dict[str, bytes]:
+        """The lanes of those of ``camera_ids`` tracked here, pickled (a few tens of KB
+        each, ~1 ms): what a re-created tracker goes on from (``add_camera(state=...)``).
+        A lane holds its tracks, its smoother's held frames and its id counter, so a
+        source read again after the lane's :meth:`source_frame_index` gives the very
+        output the lane would have given."""
+        return {cid: pickle.dumps(self._cameras[cid].lane, protocol=pickle.HIGHEST_PROTOCOL)
+                for cid in camera_ids if cid in self._cameras}
 
     def next_track_ids(self) -> dict[str, int]:
         """Per camera, the id its next confirmed track would get."""

@@ -126,3 +126,23 @@ def test_closing_hands_the_alerts_actor_the_last_samples_before_it_closes(
     ray.get(alerts.close.remote())
     for actor in (agg, alerts):
         ray.kill(actor)
+
+
+def test_frames_sent_twice_count_once(ray_session: None) -> None:
+    """A tracker re-created from a saved lane sends again frames its dead predecessor had
+    sent: the first copy counts, the repeats (a whole call, or the start of one) are
+    dropped, and the camera's events and live counts are those of one pass."""
+    once, twice = (AggregatorActor.remote([], "run-1") for _ in range(2))
+    ray.get([a.add_camera.remote("cam1", CONFIG) for a in (once, twice)])
+    events_once = ray.get(once.update.remote([frame("cam1", i) for i in range(80)]))
+    events_twice = [e for ref in [twice.update.remote([frame("cam1", i) for i in range(50)]),
+                                  twice.update.remote([frame("cam1", i) for i in range(20, 40)]),
+                                  twice.update.remote([frame("cam1", i) for i in range(30, 80)])]
+                    for e in ray.get(ref)]
+    assert [(e.kind, e.element_id, e.pts_s) for e in events_twice] == [
+        (e.kind, e.element_id, e.pts_s) for e in events_once]
+    assert len(events_once) == 3
+    snaps = [ray.get(a.snapshot.remote()).cameras[0] for a in (once, twice)]
+    assert snaps[0] == snaps[1]
+    for actor in (once, twice):
+        ray.kill(actor)

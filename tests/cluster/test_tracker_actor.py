@@ -96,6 +96,23 @@ def test_offline_cameras_are_smoothed_before_they_are_forwarded(ray_session: Non
     ray.kill(aggregator)
 
 
+def test_a_new_tracker_goes_on_from_a_saved_lane(ray_session: None) -> None:
+    """What a tracker re-created for an offline file starts from: the dead one's lane,
+    with its tracks, id counter and last source frame."""
+    first, second = TrackerActor.remote(), TrackerActor.remote()
+    ray.get(first.add_camera.remote("cam", ONE_HIT))
+    ray.get(first.update.remote([frame("cam", i, [0.0, 200.0]) for i in range(10)]))
+    saved = ray.get(first.lane_states.remote(["cam", "not-here"]))
+    assert set(saved) == {"cam"}
+    ray.kill(first)
+    ray.get(second.add_camera.remote("cam", ONE_HIT, None, None, 1, "new", saved["cam"]))
+    assert ray.get(second.source_frame_index.remote("cam")) == 9  # the file goes on at 10
+    assert ray.get(second.next_track_id.remote("cam")) == 3  # ids 1 and 2 are taken
+    assert ray.get(second.update.remote([frame("cam", 10, [0.0, 200.0])])) == [None]
+    assert ray.get(second.next_track_id.remote("cam")) == 3  # the same two people
+    ray.kill(second)
+
+
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
@@ -105,8 +122,11 @@ def test_offline_cameras_are_smoothed_before_they_are_forwarded(ray_session: Non
          "camera 'cam2': first track id must be an integer >= 1"),
         (lambda a: a.resume_camera.remote("cam9"), Exception,
          r"unknown camera 'cam9'; tracked cameras: \['cam1'\]"),
+        (lambda a: a.add_camera.remote("cam2", None, None, None, 1, "new",
+                                       ray.get(a.lane_states.remote(["cam1"]))["cam1"]),
+         ConfigError, "camera 'cam2': the saved lane is camera 'cam1''s"),
     ],
-    ids=["duplicate", "first-id", "unknown-camera"],
+    ids=["duplicate", "first-id", "unknown-camera", "another-camera's-lane"],
 )
 def test_tracker_actor_errors_reach_the_caller(ray_session, call, error, message):
     actor = TrackerActor.remote()
