@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import ray
+from ray.exceptions import RayActorError
 
 from actors.graph import CALL_TIMEOUT_S, ActorGraph, call, kill_actor
 from pipeline.control.batch import QUEUED_REASON, Slots, demand_of
@@ -161,9 +162,11 @@ class OfflineBatch:
                 actor = None  # placed, or killed
                 if record is None:
                     return
-                await self._until_ended(record)
-                keep = self._next_of_same_demand(cam) is not None
-                actor = await asyncio.shield(self._finish(record, keep=keep))
+                removed = False
+                while not removed:  # again if its actor was re-created once it had ended
+                    ended = await self._until_ended(record)
+                    keep = self._next_of_same_demand(cam) is not None
+                    removed, actor = await asyncio.shield(self._finish(record, ended, keep))
                 after = self._next_of_same_demand(cam)
                 if after is None:
                     return
@@ -185,41 +188,50 @@ class OfflineBatch:
         return self.queue[0]
 
     async def _launch(self, cam: CameraConfig, reuse: Any = None) -> CameraRecord | None:
+        """Adds and starts ``cam``, in ``reuse`` (the ended file's actor) when given.
+        When the actor could not take it, or a host died (a tracker or aggregator, whose
+        replacement the supervisor makes at its next check), it is tried again with a new
+        actor and the hosts then current, for up to ``ray.camera_start_timeout_s``; a
+        camera that still does not start is reported failed and the batch goes on."""
         graph = self.graph
-        async with graph.lock:
-            if graph.closing:
-                if reuse is not None:
-                    kill_actor(reuse)
-                return None
-            record = graph.new_record(cam, "config", tuple(graph.starting.values()))
-            graph.starting[cam.id] = record
-        try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + graph.config.ray.camera_start_timeout_s
+        while True:
+            async with graph.lock:
+                if graph.closing:
+                    if reuse is not None:
+                        kill_actor(reuse)
+                    return None
+                record = graph.new_record(cam, "config", tuple(graph.starting.values()))
+                graph.starting[cam.id] = record
             try:
                 if reuse is None:
                     self.new_actors += 1
                 await graph.launch(record, reuse=reuse)
-            except Exception as exc:  # noqa: BLE001 - a new actor instead
-                if reuse is None:
-                    raise
-                log.warning("offline batch: camera %s: the ended file's actor could not "
-                            "take it (%s); starting a new one", cam.id, type(exc).__name__)
-                self.new_actors += 1
-                await graph.launch(record)
-        except Exception as exc:  # noqa: BLE001 - one camera never stops the batch
-            record.lost = f"did not start: {exc}"
-            log.error("offline batch: camera %s %s", cam.id, record.lost)
-            graph.removed[cam.id] = (record, lost_stats(record, record.lost))
-            return None
-        finally:
-            graph.starting.pop(cam.id, None)
+                break
+            except Exception as exc:  # noqa: BLE001 - one camera never stops the batch
+                host_died = isinstance(exc, RayActorError)
+                if not (host_died or reuse is not None) or loop.time() >= deadline:
+                    record.lost = f"did not start: {exc}"
+                    log.error("offline batch: camera %s %s", cam.id, record.lost)
+                    graph.removed[cam.id] = (record, lost_stats(record, record.lost))
+                    return None
+                log.warning("offline batch: camera %s did not start (%s); trying again with "
+                            "a new actor", cam.id, type(exc).__name__)
+                reuse = None  # killed by the failed launch
+            finally:
+                graph.starting.pop(cam.id, None)
+            if host_died:  # give the supervisor a check to replace it
+                await asyncio.sleep(graph.config.ray.camera_check_interval_s)
         async with graph.lock:
             graph.records[cam.id] = record  # the shutdown stops it if the run is closing
         log.info("offline batch: camera %s started (%d running, %d queued)", cam.id,
                  len(self._running), len(self.queue))
         return record
 
-    async def _until_ended(self, record: CameraRecord) -> None:
-        """Returns when the camera's file has ended (or it failed, or was removed)."""
+    async def _until_ended(self, record: CameraRecord) -> Any:
+        """Returns the camera's actor when its file has ended (None: it failed, or was
+        removed, or the run is closing)."""
         graph, cid = self.graph, record.camera_id
         while not graph.closing and graph.records.get(cid) is record and not record.lost:
             actor = graph.actors.get(cid)
@@ -233,26 +245,40 @@ class OfflineBatch:
                 continue
             if CameraState(stats.state).terminal and graph.actors.get(cid) is actor:
                 record.last = record.total(stats)
-                return
+                return actor
+        return None
 
-    async def _finish(self, record: CameraRecord, keep: bool = False) -> Any:
-        """Removes an ended camera: its tracks are exported, its windows written. Returns
-        its actor when ``keep`` and the file ended as it should (for the next file), else
-        None (the actor is gone)."""
+    async def _finish(self, record: CameraRecord, ended: Any,
+                      keep: bool = False) -> tuple[bool, Any]:
+        """Removes an ended camera (``ended``: the actor whose file ended): its tracks
+        are exported, its windows written. Returns (removed, its actor when ``keep`` and
+        the file ended as it should, for the next file, else None: the actor is gone).
+        Not removed: its actor was re-created since (its tracker died, and the file is
+        read again from the tracker's saved lane), or its tracker or aggregator is dead
+        and not yet replaced; wait for the new one to end, or the new host."""
         graph, cid = self.graph, record.camera_id
         async with graph.lock:
             if graph.closing or graph.records.get(cid) is not record:
-                return None  # the shutdown (or the API) takes it from here
+                return True, None  # the shutdown (or the API) takes it from here
             actor = graph.actors.get(cid)
-            final = await graph.remove(record, keep_actor=keep)
+            if ended is not None and actor is not ended:
+                return False, None
+            # a dead host would lose what its replacement gets again (an aggregator's
+            # frames after its checkpoint, a tracker's held ones): wait for it
+            alive = ended is None or await graph.hosts_alive(record)
+            if alive:
+                final = await graph.remove(record, keep_actor=keep)
+        if not alive:
+            await asyncio.sleep(graph.config.ray.camera_check_interval_s)
+            return False, None
         log.info("offline batch: camera %s %s (%d frames); %d queued", cid, final.state,
                  final.frames_delivered, len(self.queue))
         if not keep or actor is None:
-            return None
+            return True, None
         if final.state != CameraState.ENDED.value:
             kill_actor(actor)
-            return None
-        return actor
+            return True, None
+        return True, actor
 
 
 def summary_of(batch: OfflineBatch | None, cameras: Mapping[str, Any]) -> dict[str, Any]:

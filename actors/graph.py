@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import ray
+from ray.exceptions import RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.aggregator_actor import AggregatorActor
@@ -53,6 +54,8 @@ MIN_STEP_S = 1.0
 TRACK_ID_MARGIN = 100_000
 """Added to a camera's last known next track id when its tracker died (ids created since
 that reading are unknown), so that no id is reused within a run."""
+PING_TIMEOUT_S = 10.0
+"""Longest a host may take to answer whether it is alive (it is then taken as alive)."""
 MAX_REMOVED_KEPT = 1024
 """Final stats of removed cameras kept for the run summary (the oldest are dropped)."""
 
@@ -220,37 +223,52 @@ class ActorGraph:
         offline = self.is_offline(cam)
         resume_after = None
         replay = resume and replayable(cam)
-        if replay:  # the source read again goes on after the frames delivered
-            resume_after = await call(record.tracker.source_frame_index.remote(cam.id))
-        if resume and not (replay and offline):  # live: a new session on its timeline
-            await record.tracker.resume_camera.remote(cam.id)
-        elif not resume:
-            await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam),
-                                                      record.geometry_version)
-            await self.attach_tracker(record, self.first_track_id(cam.id))
-        run_as = cam.model_copy(update={"mode": "offline"}) if offline else cam
-        actor = reuse if reuse is not None else start_camera(
-            run_as, self.detector_caller, record.tracker, record.aggregator,
-            blur_people=cfg.privacy.blur_people, spread=cfg.ray.camera_placement == "spread")
         timeout = cfg.ray.camera_start_timeout_s
+        actor = reuse
         try:
-            if reuse is not None:
+            if replay:  # the source read again goes on after the frames delivered
+                resume_after = await call(record.tracker.source_frame_index.remote(cam.id))
+            if resume and not (replay and offline):  # live: a new session on its timeline
+                await record.tracker.resume_camera.remote(cam.id)
+            elif not resume:
+                await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam),
+                                                          record.geometry_version)
+                await self.attach_tracker(record, self.first_track_id(cam.id))
+            run_as = cam.model_copy(update={"mode": "offline"}) if offline else cam
+            if reuse is None:
+                actor = start_camera(run_as, self.detector_caller, record.tracker,
+                                     record.aggregator, blur_people=cfg.privacy.blur_people,
+                                     spread=cfg.ray.camera_placement == "spread")
+            else:
                 await call(reuse.reload.remote(run_as, record.tracker, record.aggregator))
-            await asyncio.wait_for(awaitable(actor.start.remote(resume_after)), timeout)
-        except BaseException as exc:
-            ray.kill(actor)
-            if not resume:
-                await quietly(record.tracker.remove_camera.remote(cam.id))
-                await quietly(record.aggregator.remove_camera.remote(cam.id))
-            if isinstance(exc, TimeoutError):
+            started = actor.start.remote(resume_after)
+            try:
+                await asyncio.wait_for(awaitable(started), timeout)
+            except TimeoutError:
                 raise PanorayError(
                     f"camera {cam.id!r}: its actor did not start within {timeout:.0f} s "
                     f"(ray.camera_start_timeout_s; is there a node with "
                     f"{cam.placement.num_cpus} free CPU"
                     f"{' and ' + str(cam.placement.resources) if cam.placement.resources else ''}?)"
                 ) from None
+        except BaseException:  # a host died, the actor did not start, or cancelled
+            if actor is not None:
+                kill_actor(actor)
+            if not resume:
+                await quietly(record.tracker.remove_camera.remote(cam.id))
+                await quietly(record.aggregator.remove_camera.remote(cam.id))
             raise
         return actor
+
+    async def hosts_alive(self, record: CameraRecord) -> bool:
+        """False when the camera's tracker or aggregator has died (the supervisor
+        re-creates it at its next check and re-attaches the camera); a host too busy to
+        answer within ``PING_TIMEOUT_S`` counts as alive."""
+        got = await asyncio.gather(
+            *(asyncio.wait_for(awaitable(ref), PING_TIMEOUT_S)
+              for ref in (record.tracker.cameras.remote(), record.aggregator.ready.remote())),
+            return_exceptions=True)
+        return not any(isinstance(g, RayActorError) for g in got)
 
     async def adopt(self, record: CameraRecord, actor: Any, hosts: tuple[Any, Any]) -> None:
         """Lists a re-created camera actor that :meth:`place` started with ``hosts``

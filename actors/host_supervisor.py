@@ -29,12 +29,16 @@ from typing import Any
 
 from ray.exceptions import ActorDiedError
 
-from actors.graph import TRACK_ID_MARGIN, ActorGraph, awaitable, call, kill_actor
+from actors.graph import (
+    PING_TIMEOUT_S,
+    TRACK_ID_MARGIN,
+    ActorGraph,
+    awaitable,
+    call,
+    kill_actor,
+)
 
 log = logging.getLogger(__name__)
-
-PING_TIMEOUT_S = 10.0
-"""Longest a host may take to answer before the check moves on (it is not replaced)."""
 
 
 class HostSupervisor:
@@ -88,13 +92,16 @@ class HostSupervisor:
         hosted = [r for r in graph.all_records() if r.aggregator is old]
         for record in hosted:
             cid = record.camera.id
-            if cid not in restored:
-                await call(new.add_camera.remote(cid, cfg.analytics_for(record.camera),
-                                                 record.geometry_version))
-                await call(new.record_failure.remote(cid, "aggregator restarted"))
             record.aggregator = new
-            await call(record.tracker.set_aggregator.remote(cid, new, restored.get(cid)))
-            await _tell(graph.actors.get(cid), aggregator=new)
+            try:
+                if cid not in restored:
+                    await call(new.add_camera.remote(cid, cfg.analytics_for(record.camera),
+                                                     record.geometry_version))
+                    await call(new.record_failure.remote(cid, "aggregator restarted"))
+                await call(record.tracker.set_aggregator.remote(cid, new, restored.get(cid)))
+                await _tell(graph.actors.get(cid), aggregator=new)
+            except Exception as exc:  # noqa: BLE001 - e.g. a camera still being placed
+                _not_moved(cid, "aggregator", exc)
         for cid in set(restored) - {r.camera.id for r in hosted}:  # removed meanwhile
             await call(new.remove_camera.remote(cid))
         self.replaced["aggregator"] += 1
@@ -114,22 +121,33 @@ class HostSupervisor:
             cid = record.camera.id
             record.tracker = new
             actor = graph.actors.get(cid)
-            if (actor is not None and not record.lost and not graph.closing
-                    and graph.continues(record.camera)):  # read again after the saved lane
-                await graph.attach_tracker(record, graph.first_track_id(cid), restarted=True,
-                                           state=self.lanes.get(cid))
-                kill_actor(actor)
-                graph.unlist(record)
-                again.append((cid, actor))
-                continue
-            await graph.attach_tracker(record, self.next_ids.get(cid, 1) + TRACK_ID_MARGIN,
-                                       restarted=True)
-            await call(record.aggregator.record_failure.remote(cid, "tracker restarted"))
-            await _tell(actor, tracker=new)
+            try:
+                if (actor is not None and not record.lost and not graph.closing
+                        and graph.continues(record.camera)):  # read again after its lane
+                    await graph.attach_tracker(record, graph.first_track_id(cid),
+                                               restarted=True, state=self.lanes.get(cid))
+                    kill_actor(actor)
+                    graph.unlist(record)
+                    again.append((cid, actor))
+                    continue
+                await graph.attach_tracker(record, self.next_ids.get(cid, 1) + TRACK_ID_MARGIN,
+                                           restarted=True)
+                await call(record.aggregator.record_failure.remote(cid, "tracker restarted"))
+                await _tell(actor, tracker=new)
+            except Exception as exc:  # noqa: BLE001 - e.g. a camera still being placed
+                _not_moved(cid, "tracker", exc)
         self.replaced["tracker"] += 1
         log.warning("tracker %d died; re-created with its %d camera(s), %d of them read "
                     "again from its last saved state", index, len(hosted), len(again))
         return again
+
+
+def _not_moved(camera_id: str, host: str, exc: Exception) -> None:
+    """Logs a camera that did not move to a re-created host. A camera still being placed
+    fails its start on the dead host, and a batch tries it again; the host's other
+    cameras move all the same."""
+    log.error("camera %s: not moved to the new %s: %s: %s", camera_id, host,
+              type(exc).__name__, exc)
 
 
 async def _ask(refs: list[Any]) -> list[Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import pathlib
 import threading
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
@@ -19,6 +20,7 @@ from benchmarks.evaluation import read_mot
 from pipeline.app.runner import PipelineRunner, RunOptions
 from pipeline.control.batch import batch_progress
 from pipeline.site_config import SiteConfig
+from tests.faults.harness import graph_of, kill9
 
 pytestmark = pytest.mark.cluster
 
@@ -53,14 +55,22 @@ def _far_from_now() -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)).strftime("%H:%M")
 
 
-def _run(serve_app, tmp: pathlib.Path, site: SiteConfig) -> tuple[dict, list]:
+def _run(serve_app, tmp: pathlib.Path, site: SiteConfig,
+         fault: Callable[[PipelineRunner, list], None] | None = None) -> tuple[dict, list]:
+    """Runs the batch to its end; ``fault(runner, rows)`` is called at every status."""
     runner = PipelineRunner(site, RunOptions(output_dir=tmp / "out", offline=True,
                                              export_tracks=tmp / "tracks"),
                             detector=serve_app["handle"])
     seen: list = []
+
+    def on_status(rows: list) -> None:
+        seen.append(rows)
+        if fault is not None:
+            fault(runner, rows)
+
     try:
         runner.start()
-        why = runner.wait(threading.Event(), seen.append)
+        why = runner.wait(threading.Event(), on_status)
     finally:
         summary = runner.shutdown()
     assert why == "ended", summary
@@ -75,9 +85,18 @@ def num_cpus(serve_app) -> float:
     return round(free / (FIT + 0.5), 3)
 
 
-def test_more_files_than_fit_all_finish_and_match_one_at_a_time(serve_app, num_cpus,
+@pytest.fixture(scope="module")
+def wide(serve_app, num_cpus, tmp_path_factory) -> tuple[pathlib.Path, dict, list]:
+    """The batch run without faults, as many files at once as fit: its output folder,
+    summary and status rows."""
+    root = tmp_path_factory.mktemp("wide")
+    summary, seen = _run(serve_app, root, _site(num_cpus))
+    return root, summary, seen
+
+
+def test_more_files_than_fit_all_finish_and_match_one_at_a_time(serve_app, num_cpus, wide,
                                                                 tmp_path):
-    wide, seen = _run(serve_app, tmp_path / "wide", _site(num_cpus))
+    wide_root, wide, seen = wide
     assert wide["batch"]["peak_concurrency"] == FIT
     assert wide["batch"]["ended"] == FILES and wide["batch"]["not_started"] == []
     # a file that ends hands its actor to the next: one process per slot, not per file
@@ -86,7 +105,7 @@ def test_more_files_than_fit_all_finish_and_match_one_at_a_time(serve_app, num_c
         cam = wide["cameras"][f"file-{i}"]
         assert cam["state"] == "ended", cam
         assert cam["frames_delivered"] == cam["frames_decoded"] == 24 + 4 * i
-        assert len(read_mot(tmp_path / "wide" / "tracks" / f"file-{i}.txt")) > 0
+        assert len(read_mot(wide_root / "tracks" / f"file-{i}.txt")) > 0
     # while it ran, files waited their turn and the progress counted them
     progress = [batch_progress(rows, 1.0) for rows in seen]
     assert max(p.left - p.running for p in progress) >= FILES - FIT
@@ -97,7 +116,7 @@ def test_more_files_than_fit_all_finish_and_match_one_at_a_time(serve_app, num_c
     assert narrow["batch"]["camera_actors_started"] == 1
     for i in range(FILES):
         name = f"file-{i}.txt"
-        assert (tmp_path / "wide" / "tracks" / name).read_text() == \
+        assert (wide_root / "tracks" / name).read_text() == \
             (tmp_path / "narrow" / "tracks" / name).read_text(), name
 
     def events(root: pathlib.Path) -> pd.DataFrame:
@@ -105,12 +124,12 @@ def test_more_files_than_fit_all_finish_and_match_one_at_a_time(serve_app, num_c
         cols = ["camera_id", "kind", "element_id", "track_id", "pts_s", "dwell_s"]
         return df[cols].sort_values(cols[:5]).reset_index(drop=True)
 
-    wide_events = events(tmp_path / "wide")
+    wide_events = events(wide_root)
     assert set(wide_events.camera_id) == {f"file-{i}" for i in range(FILES)}
     pd.testing.assert_frame_equal(wide_events, events(tmp_path / "narrow"))
 
     # each finished file's summary holds its analytics, as a run without a batch does
-    raw = pd.read_parquet(tmp_path / "wide" / "out" / "events")
+    raw = pd.read_parquet(wide_root / "out" / "events")
     for i in range(FILES):
         mine = raw[raw.camera_id == f"file-{i}"]
         crossed = mine[mine.kind == "line_cross"].direction.value_counts()
@@ -120,8 +139,37 @@ def test_more_files_than_fit_all_finish_and_match_one_at_a_time(serve_app, num_c
                                                   ("in", "out")}}, cam
     assert sum(c["visits"]["path-west"] for c in wide["cameras"].values()) > 0
     # and the site occupancy got every file's crossings, the last ones included
-    site = pd.read_parquet(tmp_path / "wide" / "out" / "site").sort_values("at")
+    site = pd.read_parquet(wide_root / "out" / "site").sort_values("at")
     last = site[site.kind == "site_occupancy"].iloc[-1]
     crossed = raw[raw.kind == "line_cross"].direction.value_counts()
     assert (last.entered, last.left) == (crossed.get("in", 0), crossed.get("out", 0)), crossed
     assert last.entered + last.left > 0
+
+
+@pytest.mark.parametrize("host", ["tracker", "aggregator"])
+def test_a_host_killed_mid_batch_changes_no_file(serve_app, num_cpus, wide, tmp_path, host):
+    """The tracker (or the aggregator) dies once a file has ended and others run or
+    wait. A new tracker goes on from the dead one's saved lanes and the running files are
+    read again after them; a new aggregator restores its checkpoint and the tracker
+    replays the frames after it. The queued files start on the new host, and every
+    file's tracks and events are those of the unfaulted batch."""
+    killed: list[int] = []
+
+    def fault(runner: PipelineRunner, rows: list) -> None:
+        if not killed and any(r.state == "ended" for r in rows):
+            killed.append(kill9(graph_of(runner)[f"{host}s"][0]))
+
+    clean = wide[0]
+    faulted, _ = _run(serve_app, tmp_path / "faulted", _site(num_cpus), fault)
+    assert killed and faulted["hosts_restarted"][host] == 1
+    assert faulted["batch"]["ended"] == FILES
+    for i in range(FILES):
+        name = f"file-{i}.txt"
+        assert (tmp_path / "faulted" / "tracks" / name).read_text() == \
+            (clean / "tracks" / name).read_text(), name
+    cols = ["camera_id", "kind", "element_id", "track_id", "pts_s", "dwell_s"]
+    pd.testing.assert_frame_equal(
+        *(pd.read_parquet(run / "out" / "events")[cols].sort_values(cols[:5])
+          .reset_index(drop=True) for run in (tmp_path / "faulted", clean)))
+    if host == "tracker":  # no gap (a restored aggregator records one: it cannot tell)
+        assert not (tmp_path / "faulted" / "out" / "incidents").exists()

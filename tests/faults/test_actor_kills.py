@@ -57,25 +57,30 @@ def test_unfaulted_run_writes_every_camera(baseline: RunResult) -> None:
     print(f"baseline: {len(events)} events in {baseline.seconds:.1f} s")
 
 
-def test_tracker_killed(serve_app: dict, baseline: RunResult, tmp_path) -> None:
-    """Offline files: the new tracker goes on from the lanes the dead one last saved and
-    the cameras read their files again after them, so the run writes what the unfaulted
-    run wrote (before, the frames the dead tracker held were lost, a gap was recorded and
-    ids moved on past a margin)."""
-    killed: dict = {}
+def kill_tracker_half_way(killed: dict):
+    """A fault that SIGKILLs tracker 0 once each of its cameras (kept in
+    ``killed["cams"]``) has delivered half its frames: their smoothers (holding
+    lookahead_s) have released frames to the track export and the aggregator."""
 
     def fault(runner) -> None:
         g = graph_of(runner)
         killed["cams"] = {c for c, (t, _) in g["hosts"].items() if t == 0}
-        # half-way through each of its cameras: their smoothers (holding lookahead_s)
-        # have released frames to the track export and the aggregator
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and min(
                 runner.camera_stats()[c].frames_delivered for c in killed["cams"]) < FRAMES // 2:
             time.sleep(0.05)
         kill9(g["trackers"][0])
 
-    result = run_pipeline(tmp_path / "out", serve_app["handle"], fault)
+    return fault
+
+
+def test_tracker_killed(serve_app: dict, baseline: RunResult, tmp_path) -> None:
+    """Offline files: the new tracker goes on from the lanes the dead one last saved and
+    the cameras read their files again after them, so the run writes what the unfaulted
+    run wrote (before, the frames the dead tracker held were lost, a gap was recorded and
+    ids moved on past a margin)."""
+    killed: dict = {}
+    result = run_pipeline(tmp_path / "out", serve_app["handle"], kill_tracker_half_way(killed))
     assert result.summary["hosts_restarted"]["tracker"] == 1
     report = check(result, baseline, killed["cams"], bound_s=0.0)
     assert events_by_camera(result.tables["events"]) == events_by_camera(
@@ -93,17 +98,8 @@ def test_tracker_of_files_played_live_killed(serve_app: dict, tmp_path) -> None:
     ids past a margin; a gap is recorded, and the track export goes on after the rows the
     dead tracker wrote (none lost, none twice)."""
     killed: dict = {}
-
-    def fault(runner) -> None:
-        g = graph_of(runner)
-        killed["cams"] = {c for c, (t, _) in g["hosts"].items() if t == 0}
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and min(
-                runner.camera_stats()[c].frames_delivered for c in killed["cams"]) < FRAMES // 2:
-            time.sleep(0.05)
-        kill9(g["trackers"][0])
-
-    result = run_pipeline(tmp_path / "out", serve_app["handle"], fault, mode="live")
+    result = run_pipeline(tmp_path / "out", serve_app["handle"], kill_tracker_half_way(killed),
+                          mode="live")
     assert result.summary["hosts_restarted"]["tracker"] == 1
     incidents = result.tables["incidents"]
     assert set(incidents.camera_id) == killed["cams"]
