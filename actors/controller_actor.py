@@ -30,6 +30,7 @@ from typing import Any
 
 import ray
 from pydantic import ValidationError
+from ray.exceptions import RayActorError
 
 from actors.batch import OfflineBatch, all_fit, charge, free_per_node, summary_of
 from actors.graph import CALL_TIMEOUT_S, ActorGraph, awaitable, call
@@ -177,7 +178,8 @@ class PipelineController:
             ConfigError: the camera's zones and lines do not fit the analytics settings,
                 or it asks for a placement resource no node has.
             CameraExistsError: the id is taken.
-            PipelineUnavailableError: the pipeline is shutting down.
+            PipelineUnavailableError: the pipeline is shutting down, or an actor it
+                needed died meanwhile.
         """
         graph = self._graph
         try:
@@ -193,6 +195,11 @@ class PipelineController:
             graph.starting[camera.id] = record
         try:
             await graph.launch(record)
+        except RayActorError:  # a host died: the supervisor re-creates it at its next check
+            raise PipelineUnavailableError(
+                f"camera {camera.id!r} was not added: an actor of the run died while it was "
+                "placed (a tracker or aggregator is re-created within "
+                "ray.camera_check_interval_s); try again in a few seconds") from None
         finally:
             graph.starting.pop(camera.id, None)
         async with graph.lock:

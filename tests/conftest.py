@@ -145,3 +145,10 @@ def serve_app(ray_session: None) -> Iterator[dict]:
     wait_healthy(url, timeout_s=60)
     yield {"handle": handle, "url": url}
     serve.shutdown()
+
+
+def assert_no_traceback(body: str) -> None:
+    """An error says what was wrong, not where in the server it was raised (the actor's
+    remote traceback names source files and lines)."""
+    for leak in ("Traceback", 'File "', ".py\", line", "ray::"):
+        assert leak not in body, body

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from pipeline.app.access import CHANGE
-from pipeline.app.responses import error_response
+from pipeline.app.responses import error_message, error_response
 from pipeline.app.uploads import read_model
 from pipeline.control.geometry import GeometryEdit
 from pipeline.errors import GeometryConflictError
@@ -47,4 +47,4 @@ async def put_geometry(camera_id: str, request: Request) -> Any:
     try:
         return await request.app.state.ask(lambda c: c.set_geometry.remote(camera_id, edit))
     except GeometryConflictError as exc:
-        return error_response(409, str(exc))
+        return error_response(409, error_message(exc))

@@ -71,7 +71,12 @@ from models.tiling import (
     prepare_tiles,
 )
 from pipeline.app.geometry_api import router as geometry_router
-from pipeline.app.responses import dashboard_file, error_response, image_response
+from pipeline.app.responses import (
+    dashboard_file,
+    error_message,
+    error_response,
+    image_response,
+)
 from pipeline.app.access import CHANGE, READ, check_api_source, host_header_refusal
 from pipeline.app.uploads import decode_image, read_body, read_model, read_multipart_file
 from pipeline.errors import (
@@ -153,23 +158,25 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
 @app.exception_handler(ray.exceptions.RayError)
 async def _pipeline_error(request: Request, exc: Exception) -> JSONResponse:
     """Maps an error of a call to the controller or the detector to a response; Ray raises
-    it as a subclass of the original type, so it is caught by that type. Camera URLs are
-    redacted from every message."""
+    it as a subclass of the original type, so it is caught by that type, and its message
+    is the original's (never the remote traceback, which names files and lines). Camera
+    URLs are redacted from every message."""
+    message = error_message(exc)
     if isinstance(exc, InputTooLargeError):
-        return error_response(413, str(exc))
+        return error_response(413, message)
     if isinstance(exc, UnknownCameraError):
-        return error_response(404, str(exc))
+        return error_response(404, message)
     if isinstance(exc, CameraExistsError):
-        return error_response(409, str(exc))
+        return error_response(409, message)
     if isinstance(exc, (InputError, ConfigError)):
-        return error_response(400, redact_text(str(exc)))
+        return error_response(400, redact_text(message))
     if isinstance(exc, PipelineUnavailableError):
-        return error_response(503, str(exc))
+        return error_response(503, message)
     if isinstance(exc, TimeoutError):
         return error_response(504, f"no answer within {CONTROLLER_TIMEOUT_S:.0f} s")
     if isinstance(exc, PanorayError):
-        log.warning("API call failed: %s", redact_text(str(exc)))
-        return error_response(500, redact_text(str(exc)))
+        log.warning("API call failed: %s", redact_text(message))
+        return error_response(500, redact_text(message))
     log.error("API call failed: %s", type(exc).__name__)
     return error_response(500, f"internal error: {type(exc).__name__}")
 
@@ -288,8 +295,8 @@ class HttpApi:
         except InputError:
             raise  # this image's fault: 400
         except PanorayError as exc:
-            log.warning("detect failed: %s", exc)
-            return error_response(503, str(exc))
+            log.warning("detect failed: %s", error_message(exc))
+            return error_response(503, error_message(exc))
         d = result.detections
         return DetectResponse(
             detections=[

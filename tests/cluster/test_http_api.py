@@ -6,6 +6,7 @@ import pytest
 import requests
 from PIL import Image
 
+from tests.conftest import assert_no_traceback
 from tests.images import ASTRONAUT_PERSON_BOX, astronaut_rgb, encode, iou
 
 pytestmark = pytest.mark.cluster
@@ -86,6 +87,7 @@ def test_bad_input_is_refused_and_the_server_keeps_serving(serve_app, kind, data
     r = _post(serve_app["url"], data, ctype)
     assert r.status_code == status, (kind, r.text)
     assert message in r.json()["error"], kind
+    assert_no_traceback(r.text)
     ok = _post(serve_app["url"], JPEG)
     assert ok.status_code == 200 and len(ok.json()["detections"]) == 1
 

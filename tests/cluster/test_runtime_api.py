@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import free_port
+from tests.conftest import assert_no_traceback, free_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLIP = ROOT / "pipeline" / "demo" / "vtest.mp4"
@@ -188,6 +188,7 @@ def test_bad_cameras_are_refused_with_the_reason(run, camera, status, message):
     r = run.request("POST", "/v1/cameras", json=camera, headers=AUTH)
     assert r.status_code == status, r.text
     assert message.format(**fill) in r.json()["error"], r.json()
+    assert_no_traceback(r.text)
     assert PASSWORD not in r.text
     if str(camera.get("url", "")).startswith(media):  # never the path it resolves to
         assert str(CLIP) not in r.text and fill["outside"] not in r.text
@@ -288,6 +289,7 @@ def test_bad_geometry_edits_are_refused_with_the_reason(run, path, body, headers
     r = run.request("PUT", f"/v1/cameras/{path}/geometry", headers=headers, **kw)
     assert r.status_code == status, r.text
     assert message in r.json()["error"], r.json()
+    assert_no_traceback(r.text)
     if path != "nope":
         assert run.camera(path)["geometry_version"] == 0
 
