@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -108,6 +109,12 @@ class Detections:
     def filter(self, keep: npt.NDArray[Any]) -> Self:
         """Returns the rows selected by a boolean mask or index array."""
         return type(self)(**{name: getattr(self, name)[keep] for name in self.COLUMNS})
+
+    def scaled(self, sx: float, sy: float) -> Self:
+        """Returns these rows with box x coordinates times ``sx`` and y times ``sy`` (the
+        same objects in a frame resized by those factors)."""
+        factors = np.array([sx, sy, sx, sy], np.float32)
+        return dataclasses.replace(self, boxes=self.boxes * factors)  # type: ignore[type-var]
 
     def anchors(self) -> npt.NDArray[np.float32]:
         """Returns (n, 2) float32 bottom-centre points (x, y) in pixels."""
@@ -197,3 +204,12 @@ class TrackedFrame:
     def __post_init__(self) -> None:
         object.__setattr__(self, "removed_ids",
                            _frozen(self.removed_ids, np.int64, "removed_ids", ()))
+
+    def at_size(self, width: int, height: int) -> TrackedFrame:
+        """This frame as if it were ``width`` x ``height`` pixels (boxes scaled)."""
+        meta = self.meta
+        if (meta.width, meta.height) == (width, height):
+            return self
+        tracks = self.tracks.scaled(width / meta.width, height / meta.height)
+        return TrackedFrame(dataclasses.replace(meta, width=width, height=height), tracks,
+                            self.removed_ids)

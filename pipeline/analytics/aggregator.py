@@ -180,6 +180,7 @@ class Aggregator:
                 cam = self._camera_for(frame)
                 if cam is None:
                     continue
+                frame = frame.at_size(cam.width, cam.height)  # its first frames' pixel grid
                 cid = frame.meta.camera_id
                 if self._pending and cid in self._pending:
                     cam = self._swap_due(cam, frame.meta.pts_s, out)
@@ -282,8 +283,10 @@ class Aggregator:
             )
 
     def _camera_for(self, frame: TrackedFrame) -> CameraAnalytics | None:
-        """The frame's camera, started with the frame's size at its first frame; None
-        when its analytics could not start (the error is kept for the snapshot)."""
+        """The frame's camera, started with the frame's size at its first frame (later
+        frames are scaled to it: a tracker lane keeps one grid per camera, but a lane
+        started afresh, after its tracker died, starts from the size then); None when its
+        analytics could not start (the error is kept for the snapshot)."""
         meta = frame.meta
         cam = self._cameras.get(meta.camera_id)
         if cam is None:
@@ -301,10 +304,4 @@ class Aggregator:
             cfg = self._configs[meta.camera_id]
             if cfg.plugins:
                 self._plugins[meta.camera_id] = self._start_plugins(cam, cfg)
-        elif meta.width != cam.width or meta.height != cam.height:
-            raise InputError(
-                f"camera {meta.camera_id!r}: frame size changed from {cam.width}x{cam.height} "
-                f"to {meta.width}x{meta.height}; remove the camera and add it again",
-                "meta.width",
-            )
         return cam

@@ -71,12 +71,7 @@ from models.tiling import (
     prepare_tiles,
 )
 from pipeline.app.geometry_api import router as geometry_router
-from pipeline.app.responses import (
-    dashboard_file,
-    error_message,
-    error_response,
-    image_response,
-)
+from pipeline.app.responses import dashboard_file, error_message, error_response, image_response
 from pipeline.app.access import CHANGE, READ, check_api_source, host_header_refusal
 from pipeline.app.uploads import decode_image, read_body, read_model, read_multipart_file
 from pipeline.errors import (
@@ -157,10 +152,9 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
 @app.exception_handler(TimeoutError)
 @app.exception_handler(ray.exceptions.RayError)
 async def _pipeline_error(request: Request, exc: Exception) -> JSONResponse:
-    """Maps an error of a call to the controller or the detector to a response; Ray raises
-    it as a subclass of the original type, so it is caught by that type, and its message
-    is the original's (never the remote traceback, which names files and lines). Camera
-    URLs are redacted from every message."""
+    """Maps an error of a call to the controller or the detector to a response (Ray raises
+    it as a subclass of the original type, so it is caught by that type; the message is
+    the original's: :func:`error_message`), camera URLs redacted."""
     message = error_message(exc)
     if isinstance(exc, InputTooLargeError):
         return error_response(413, message)
@@ -289,14 +283,13 @@ class HttpApi:
         try:
             result: DetectedFrame = await asyncio.wait_for(call, self._http.request_timeout_s)
         except TimeoutError:
-            return error_response(
-                504, f"detector did not answer within {self._http.request_timeout_s} s",
-            )
+            return error_response(504, "detector did not answer within "
+                                  f"{self._http.request_timeout_s} s")
         except InputError:
             raise  # this image's fault: 400
         except PanorayError as exc:
-            log.warning("detect failed: %s", error_message(exc))
-            return error_response(503, error_message(exc))
+            log.warning("detect failed: %s", message := error_message(exc))
+            return error_response(503, message)
         d = result.detections
         return DetectResponse(
             detections=[

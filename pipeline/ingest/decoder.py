@@ -125,7 +125,8 @@ class Decoder:
         self._clock = MediaClock()
         self._frame_index = 0
         self._next_still_pts: float | None = None
-        self._checked_size = (0, 0)  # frame size the pixel geometry was checked against
+        # frame size the pixel geometry was checked against; None after the first frame
+        self._checked_size: tuple[int, int] | None = (0, 0)
         self.gate: MotionGate | None = None
 
     def run(self) -> None:
@@ -177,8 +178,9 @@ class Decoder:
                 continue
             try:
                 info = source.info
-                check_frame_geometry(cfg, kind, info.width, info.height)  # before frames flow
-                self._checked_size = (info.width, info.height)
+                if self._checked_size is not None:  # before the camera's first frame
+                    check_frame_geometry(cfg, kind, info.width, info.height)
+                    self._checked_size = (info.width, info.height)
                 self.health.source_fps = info.fps
                 self._clock.start_session(info.fps, live_source, use_stream)
                 if self.gate is not None:
@@ -252,9 +254,11 @@ class Decoder:
             self.health.record_error(f"frame {index} could not be decoded")
             return done
         height, width = frame.shape[:2]
-        if (width, height) != self._checked_size:  # undeclared at open, or changed
+        if self._checked_size is not None and (width, height) != self._checked_size:
+            # undeclared at open: checked on the first frame (the grid its tracking lane
+            # keeps: a later size is scaled to it, see CameraLane)
             check_frame_geometry(cfg, self.health.kind or "", width, height)
-            self._checked_size = (width, height)
+        self._checked_size = None
         self.health.width, self.health.height = width, height
         tiles = rects = None
         small = None

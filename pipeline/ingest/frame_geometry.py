@@ -2,8 +2,9 @@
 
 Zones and lines in ``units: pixel`` only make sense inside the frame; one outside would
 switch the camera's analytics off at its first frame. The camera's decoder checks them
-when the source is opened (the size it declares) and whenever the decoded frame size
-changes, and fails the camera visibly (state ``failed``, the reason naming the zone or
+when the source is opened (the size it declares) and on its first frame when that has
+another size (later sizes are scaled to it: :class:`~pipeline.tracking.lane.CameraLane`),
+and fails the camera visibly (state ``failed``, the reason naming the zone or
 line, ``panoray run`` exit 3); other cameras go on. ``panoray validate`` runs the same
 check on files and image folders, whose size it can read
 (:func:`pipeline.ingest.probe.probe_geometry`).

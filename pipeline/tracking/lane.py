@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import asdict
 from typing import Any
@@ -75,6 +76,8 @@ class CameraLane:
         self._source_index: int | None = None
         self._last_index: int | None = None
         self._shown = Tracks.empty()  # the last frame's tracks, shown again by a static one
+        self._grid: tuple[int, int] | None = None  # the first frame's size: boxes' grid
+        self._seen: tuple[int, int] | None = None  # the last frame's size (logs changes)
 
     @property
     def next_id(self) -> int:
@@ -115,6 +118,7 @@ class CameraLane:
             raise InputError(f"camera {cid!r}: frame {meta.frame_index} has no detections",
                              "detections")
         source_index, meta = meta.frame_index, self._splice.map(meta)
+        meta, detections = self._on_first_grid(meta, detections)
         if self._last_index is not None and meta.frame_index <= self._last_index:
             raise InputError(
                 f"camera {cid!r}: frame_index {meta.frame_index} is not after the previous "
@@ -142,6 +146,26 @@ class CameraLane:
             return [frame]
         self.smoother.camera_still = self.tracker.camera_still
         return self.smoother.push(frame)
+
+    def _on_first_grid(self, meta: FrameMeta, detections: Detections
+                       ) -> tuple[FrameMeta, Detections]:
+        """The frame on the pixel grid of the camera's first frame: a source whose frame
+        size changes (a stream's resolution switched, a folder of mixed sizes) keeps one
+        grid for its tracks, smoother and analytics, its boxes scaled to it (the same view
+        at another resolution keeps its tracks and zones)."""
+        size = (meta.width, meta.height)
+        if self._grid is None:
+            self._grid = self._seen = size
+        if size == self._grid:
+            self._seen = size
+            return meta, detections
+        if size != self._seen:
+            self._seen = size
+            log.warning("camera %s: frame size changed to %dx%d; its boxes are scaled to "
+                        "its first frames' %dx%d", self.camera_id, *size, *self._grid)
+        width, height = self._grid
+        return (dataclasses.replace(meta, width=width, height=height),
+                detections.scaled(width / meta.width, height / meta.height))
 
     def _with_coasting(self, tracks: Tracks, meta: FrameMeta) -> Tracks:
         """``tracks`` and, after them, the tracks the detector just missed at their
