@@ -468,6 +468,24 @@ def test_undecodable_frames_are_counted_and_skipped():
     assert (stats.frames_failed, stats.last_error) == (1, "frame 1 could not be decoded")
 
 
+def test_a_smaller_frame_later_does_not_fail_pixel_geometry_checked_on_the_first():
+    """Pixel zones and lines are checked against the camera's first frames, the grid its
+    tracking lane keeps (later sizes are scaled to it): a stream that switches to a lower
+    resolution mid-run goes on instead of failing the camera."""
+    class Shrinks(FakeSource):
+        def retrieve(self):
+            return np.zeros((48, 64, 3) if self.i < 2 else (24, 32, 3), np.uint8)
+
+    line = {"id": "l", "start": [50, 2], "end": [50, 40], "units": "pixel"}  # x 50 > 32
+    config = CameraConfig(id="cam", url="/x.mp4", mode="offline", lines=[line])
+    ingest = CameraIngest(config, None, opener=Script(Shrinks(4, live=False, kind="file")))
+    stats = run(ingest)
+    results = ingest.poll_results(10)
+    assert indexes(results) == [0, 1, 2, 3], stats
+    assert [(r.meta.width, r.meta.height) for r in results] == [(64, 48)] * 2 + [(32, 24)] * 2
+    assert stats.state == CameraState.ENDED.value
+
+
 def test_restart_after_end_continues_media_time(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=3, fps=10)
     ingest = CameraIngest(CameraConfig(id="cam", url=str(clip), mode="offline"), None)
