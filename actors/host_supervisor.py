@@ -123,6 +123,7 @@ class HostSupervisor:
             actor = graph.actors.get(cid)
             try:
                 if (actor is not None and not record.lost and not graph.closing
+                        and graph.records.get(cid) is record  # placed, not still starting
                         and graph.continues(record.camera)):  # read again after its lane
                     await graph.attach_tracker(record, graph.first_track_id(cid),
                                                restarted=True, state=self.lanes.get(cid))

@@ -114,7 +114,7 @@ class Detections:
         """Returns these rows with box x coordinates times ``sx`` and y times ``sy`` (the
         same objects in a frame resized by those factors)."""
         factors = np.array([sx, sy, sx, sy], np.float32)
-        return dataclasses.replace(self, boxes=self.boxes * factors)  # type: ignore[type-var]
+        return dataclasses.replace(self, boxes=self.boxes * factors)
 
     def anchors(self) -> npt.NDArray[np.float32]:
         """Returns (n, 2) float32 bottom-centre points (x, y) in pixels."""
