@@ -5,7 +5,8 @@ A :class:`CameraLane` turns a camera's detected frames, in order, into the
 
     meta, detections ──▶ MediaSplice ──▶ ByteTracker ──▶ Smoother (offline) ──▶ TrackedFrame(s)
                         (one timeline     (ids, removed   (holds lookahead_s,
-                         across restarts)  ids)            joins, smooths)
+                         across restarts,  ids)            joins, smooths)
+                         one pixel grid)
 
 A *static* frame (``inference.skip_static``: the detector skipped it, nothing moved) is
 held: the tracker advances its clock without a detection (:meth:`ByteTracker.hold`) and
@@ -15,7 +16,10 @@ Live cameras get each frame back at once, with the tracks the detector just miss
 their predicted boxes for up to ``TrackerConfig.coast_output_s`` (longer on a still
 camera: ``still_coast_output_s``; :meth:`ByteTracker.coasting`); with smoothing a step
 returns the frames that left the lookahead (none, one or several). The tracker actor
-hosts one lane per camera.
+hosts one lane per camera, and saves it (a pickle) for a tracker that replaces it.
+
+A source whose frame size changes keeps its first frames' pixel grid: later detections
+are scaled to it, so tracks go on through a resolution switch.
 
 Example:
     >>> lane = CameraLane("door", TrackerConfig(min_hits=1))
