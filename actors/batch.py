@@ -263,12 +263,8 @@ class OfflineBatch:
             actor = graph.actors.get(cid)
             if ended is not None and actor is not ended:
                 return False, None
-            # a dead host would lose what its replacement gets again (an aggregator's
-            # frames after its checkpoint, a tracker's held ones): wait for it
-            alive = ended is None or await graph.hosts_alive(record)
-            if alive:
-                final = await graph.remove(record, keep_actor=keep)
-        if not alive:
+            final = await graph.remove(record, keep_actor=keep, until_written=True)
+        if final is None:  # a host died meanwhile: removed again once it is re-created
             await asyncio.sleep(graph.config.ray.camera_check_interval_s)
             return False, None
         log.info("offline batch: camera %s %s (%d frames); %d queued", cid, final.state,

@@ -54,8 +54,6 @@ MIN_STEP_S = 1.0
 TRACK_ID_MARGIN = 100_000
 """Added to a camera's last known next track id when its tracker died (ids created since
 that reading are unknown), so that no id is reused within a run."""
-PING_TIMEOUT_S = 10.0
-"""Longest a host may take to answer whether it is alive (it is then taken as alive)."""
 MAX_REMOVED_KEPT = 1024
 """Final stats of removed cameras kept for the run summary (the oldest are dropped)."""
 
@@ -260,16 +258,6 @@ class ActorGraph:
             raise
         return actor
 
-    async def hosts_alive(self, record: CameraRecord) -> bool:
-        """False when the camera's tracker or aggregator has died (the supervisor
-        re-creates it at its next check and re-attaches the camera); a host too busy to
-        answer within ``PING_TIMEOUT_S`` counts as alive."""
-        got = await asyncio.gather(
-            *(asyncio.wait_for(awaitable(ref), PING_TIMEOUT_S)
-              for ref in (record.tracker.cameras.remote(), record.aggregator.ready.remote())),
-            return_exceptions=True)
-        return not any(isinstance(g, RayActorError) for g in got)
-
     async def adopt(self, record: CameraRecord, actor: Any, hosts: tuple[Any, Any]) -> None:
         """Lists a re-created camera actor that :meth:`place` started with ``hosts``
         (tracker, aggregator); a host re-created meanwhile is handed to it. Call under
@@ -290,10 +278,15 @@ class ActorGraph:
         record.last = None
         self.actors.pop(record.camera.id, None)
 
-    async def remove(self, record: CameraRecord, keep_actor: bool = False) -> CameraStats:
-        """Stops a camera (in-flight frames finish, its tracker confirms every frame, its
-        open windows are written) and forgets it; returns its final stats. A step that
-        fails (a host died) is logged and the camera is forgotten all the same. Its actor
+    async def remove(self, record: CameraRecord, keep_actor: bool = False,
+                     until_written: bool = False) -> CameraStats | None:
+        """Stops a camera (in-flight frames finish, its tracker releases every frame and
+        its aggregator confirms them, its open windows are written) and forgets it;
+        returns its final stats. A step that fails (a host died) is logged and the camera
+        is forgotten all the same, unless ``until_written``: then a camera whose tracker
+        or aggregator died before its windows were written is kept, its frames with its
+        tracker for the host's replacement, and None is returned (remove it again once
+        the supervisor has replaced the host: an offline batch loses nothing). Its actor
         is killed, unless ``keep_actor`` (it takes the next file of a batch). Call under
         :attr:`lock`."""
         cid = record.camera.id
@@ -304,21 +297,34 @@ class ActorGraph:
                 final = record.total(await call(actor.stop.remote()))
         except Exception as exc:  # noqa: BLE001 - a lost actor still gets removed
             final = lost_stats(record, f"camera actor lost: {type(exc).__name__}")
+        host_died = written = False
+        try:  # the tracker's held frames first, then the windows they close
+            # False: its aggregator died, and the frames wait in the tracker for another
+            host_died = not await call(record.tracker.flush_camera.remote(cid))
+            if not host_died:
+                last = await call(record.aggregator.snapshot.remote())
+                record.analytics = next((c for c in last.cameras if c.camera_id == cid), None)
+                await call(record.aggregator.remove_camera.remote(cid))
+                written = True
+                if self.alerts is not None:
+                    await call(self.alerts.forget_camera.remote(cid))
+        except Exception as exc:  # noqa: BLE001 - its checkpoint's replacement writes it
+            host_died = isinstance(exc, RayActorError) and not written
+            if not host_died:
+                log.error("camera %s: removing it failed: %s", cid, type(exc).__name__)
+        if host_died and until_written:
+            log.warning("camera %s: a host died while it was removed; it is removed again "
+                        "once the host is re-created", cid)
+            return None
+        if host_died:
+            log.error("camera %s: a host died before its windows were written (an "
+                      "aggregator's replacement writes them from its checkpoint)", cid)
         try:
             self._next_track_ids[cid] = await call(record.tracker.next_track_id.remote(cid))
             await call(record.tracker.remove_camera.remote(cid))
         except Exception as exc:  # noqa: BLE001 - its tracker died: ids move on a lot
             self._next_track_ids[cid] = self._next_track_ids.get(cid, 1) + TRACK_ID_MARGIN
             log.error("camera %s: its tracker did not remove it: %s", cid, type(exc).__name__)
-        try:
-            last = await call(record.aggregator.snapshot.remote())
-            record.analytics = next((c for c in last.cameras if c.camera_id == cid), None)
-            await call(record.aggregator.remove_camera.remote(cid))
-            if self.alerts is not None:
-                await call(self.alerts.forget_camera.remote(cid))
-        except Exception as exc:  # noqa: BLE001 - its checkpoint's replacement writes it
-            log.error("camera %s: its aggregator did not write its windows: %s", cid,
-                      type(exc).__name__)
         finally:
             if self.actors.get(cid) is actor:
                 self.actors.pop(cid, None)

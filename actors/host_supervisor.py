@@ -29,16 +29,12 @@ from typing import Any
 
 from ray.exceptions import ActorDiedError
 
-from actors.graph import (
-    PING_TIMEOUT_S,
-    TRACK_ID_MARGIN,
-    ActorGraph,
-    awaitable,
-    call,
-    kill_actor,
-)
+from actors.graph import TRACK_ID_MARGIN, ActorGraph, awaitable, call, kill_actor
 
 log = logging.getLogger(__name__)
+
+PING_TIMEOUT_S = 10.0
+"""Longest a host may take to answer before the check moves on (it is not replaced)."""
 
 
 class HostSupervisor:

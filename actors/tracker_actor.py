@@ -132,6 +132,15 @@ class TrackerActor:
             self._export.start(camera_id, export)
         log.info("tracking camera %s", camera_id)
 
+    def flush_camera(self, camera_id: str) -> bool:
+        """Releases the frames the camera's lane holds and waits until every forwarded
+        frame is settled downstream; False when its aggregator died meanwhile (its frames
+        are kept for the replacement, see :meth:`set_aggregator`)."""
+        hosted = self._get(camera_id)
+        self._release(hosted.lane.flush())
+        self._settle_all()
+        return not hosted.down
+
     def remove_camera(self, camera_id: str) -> npt.NDArray[np.int64]:
         """Stops tracking a camera: its held frames are released and every forwarded frame
         is confirmed; returns the (k,) int64 ids that were still live."""
