@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,7 +44,13 @@ from pipeline.dashboard.history import HISTORY_HORIZON_S, HISTORY_MAX_WINDOWS, W
 from pipeline.dashboard.stills import EncodedImage, Stills
 from pipeline.errors import InputError
 from pipeline.sinks import SinkConfig, Sinks
-from pipeline.sinks.checkpoint import drop_checkpoint, load_checkpoint
+from pipeline.sinks.checkpoint import (
+    HOLDER_WAIT_S,
+    drop_checkpoint,
+    hold,
+    holder_path,
+    load_checkpoint,
+)
 from pipeline.sinks.checkpoint_writer import CheckpointWriter
 from pipeline.sinks.incidents import FailureBook
 from pipeline.types import TrackedFrame
@@ -109,6 +116,8 @@ class AggregatorActor:
             name, never a row twice.
         labels: the model's class names by class id (zones and lines name classes); None
             when every track is a person.
+        restored_why: the incident recorded for each camera restored from the checkpoint
+            (what was lost: this aggregator, or the whole run that is resumed).
     """
 
     def __init__(
@@ -122,6 +131,7 @@ class AggregatorActor:
         alerts: Any = None,
         alert_feed: AlertFeed | None = None,
         labels: dict[int, str] | None = None,
+        restored_why: str = "aggregator restarted",
     ) -> None:
         self._run_id = run_id or ""
         self._analytics = Aggregator(labels)
@@ -135,6 +145,9 @@ class AggregatorActor:
         self._last_pts: dict[str, float] = {}  # per camera, media time of its last frame
         self._last_index: dict[str, int] = {}  # ... and its frame_index
         self._saved_pts: dict[str, float] = {}  # ... at the last checkpoint (or its first)
+        # Cameras removed with their windows written, for a run that resumes this one
+        # (pipeline.sinks.resume): one id per camera the run removed.
+        self._done: set[str] = set()
         self._unsaved = False  # the last waited save failed: save again at the next update
         self._writer = (CheckpointWriter(Path(checkpoint), FROZEN_STATE) if checkpoint
                         else None)
@@ -143,11 +156,14 @@ class AggregatorActor:
         self._restored: dict[str, float | None] = {}
         self._closed = False
         self._metrics = SinkMetrics()
-        if self._writer is not None:
-            self._restore(load_checkpoint(self._writer.path))
+        self._holder: int | None = None
+        if self._writer is not None:  # the aggregator it replaces is dead, or waited for
+            self._holder = hold(holder_path(self._writer.path), HOLDER_WAIT_S)
+            self._restore(load_checkpoint(self._writer.path), restored_why)
             self._sinks.on_seal(self._save)
-        # A graceful actor exit (ray.actor.exit_actor, __ray_terminate__) runs atexit.
-        atexit.register(self.close)
+        # A graceful actor exit (ray.actor.exit_actor, __ray_terminate__, and the exit of
+        # every actor of a controller that died) runs atexit.
+        atexit.register(self._on_exit)
 
     def ready(self) -> bool:
         """Returns True once the actor is constructed (for ``ray.get`` on start-up)."""
@@ -170,6 +186,7 @@ class AggregatorActor:
         """Stops a camera, closing and writing its open windows; returns how many."""
         self._send_final_samples({camera_id})  # its crossings since its last sample
         windows = self._analytics.remove_camera(camera_id)
+        self._done.add(camera_id)  # in the checkpoint that names its windows' files
         if self._feed is not None:
             self._feed.remove_camera(camera_id)
         self._publish([], windows)
@@ -280,6 +297,20 @@ class AggregatorActor:
         if self._writer is not None:
             self._writer.close()
             drop_checkpoint(self._writer.path)
+        if self._holder is not None:
+            os.close(self._holder)
+            self._holder = None
+
+    def _on_exit(self) -> None:
+        """The process exits without :meth:`close`: without a checkpoint, closes (writes
+        every window); with one, saves it and leaves it, for the run that resumes or
+        recovers this one (an aggregator whose controller died must not close its windows
+        early and delete the state that goes on)."""
+        if self._writer is None:
+            self.close()
+        elif not self._closed:
+            self._save()
+            self._writer.close()
 
     def _send_final_samples(self, cameras: set[str] | None = None) -> None:
         """Sends the alerts actor each camera's (of ``cameras``, default all) last sample
@@ -358,7 +389,7 @@ class AggregatorActor:
         # send them again).
         state = {"analytics": self._analytics, "sinks": self._sinks,
                  "failures": self._failures, "last_pts": self._last_pts,
-                 "last_index": self._last_index}
+                 "last_index": self._last_index, "done": self._done}
         try:
             self._writer.save(state, wait)
         except OSError as exc:  # the previous checkpoint stays; tried again next time
@@ -368,17 +399,18 @@ class AggregatorActor:
         self._unsaved = False
         self._saved_pts = dict(self._last_pts)
 
-    def _restore(self, state: dict | None) -> None:
+    def _restore(self, state: dict | None, why: str) -> None:
         if state is None:
             return
         self._analytics, self._sinks = state["analytics"], state["sinks"]
         self._failures = state["failures"]
         self._last_pts, self._last_index = state["last_pts"], state["last_index"]
         self._saved_pts = dict(self._last_pts)
+        self._done = state.get("done", set())
         self._restored = {cid: self._last_pts.get(cid) for cid in self._analytics.camera_ids}
         self._write_incidents()  # those the dead one sealed: written again, same names
         for cid in self._restored:
-            self.record_failure(cid, "aggregator restarted")
+            self.record_failure(cid, why)
         logger.warning("aggregator restored from its checkpoint: cameras %s",
                        sorted(self._restored))
 

@@ -30,7 +30,8 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError
 
-from actors.graph import CALL_TIMEOUT_S, ActorGraph, call, kill_actor
+from actors.calls import CALL_TIMEOUT_S, call, kill_actor
+from actors.graph import ActorGraph
 from pipeline.control.batch import QUEUED_REASON, Slots, demand_of
 from pipeline.control.records import CameraRecord, lost_stats
 from pipeline.control.views import CameraRow, status_rows

@@ -33,7 +33,8 @@ from pydantic import ValidationError
 from ray.exceptions import RayActorError
 
 from actors.batch import OfflineBatch, all_fit, charge, free_per_node, summary_of
-from actors.graph import CALL_TIMEOUT_S, ActorGraph, awaitable, call
+from actors.calls import CALL_TIMEOUT_S, awaitable, call
+from actors.graph import ActorGraph
 from actors.supervisor import Supervisor
 from pipeline.config import validation_message
 from pipeline.control.geometry import GeometryEdit, apply_geometry_edit
@@ -59,6 +60,7 @@ from pipeline.errors import (
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import CameraStats
 from pipeline.site_config import SiteConfig
+from pipeline.sinks.resume import ResumePlan
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +83,11 @@ class PipelineController:
     def __init__(
         self, config: SiteConfig, detector: Any, offline: bool = False,
         export_dir: str | None = None, run_id: str | None = None,
-        alert_env: dict[str, str] | None = None,
+        alert_env: dict[str, str] | None = None, resume: ResumePlan | None = None,
     ) -> None:
         logging.basicConfig(level=logging.INFO)
-        self._graph = ActorGraph(config, detector, offline, export_dir, run_id, alert_env)
+        self._graph = ActorGraph(config, detector, offline, export_dir, run_id, alert_env,
+                                 resume)
         self._supervisor = Supervisor(self._graph)
         self._starting: asyncio.Task[int] | None = None
         self._batch: OfflineBatch | None = None  # offline cameras that do not all fit
@@ -107,6 +110,9 @@ class PipelineController:
         graph, cfg = self._graph, self._graph.config
         await graph.start_hosts()
         cameras = list(cfg.cameras)
+        if graph.resume is not None:  # cameras whose windows the dead run wrote are done
+            cameras = [c for c in cameras if c.id not in graph.resume.done]
+            await self._drop_unknown_restored({c.id for c in cameras})
         offline = [c for c in cameras if graph.is_offline(c)]
         await asyncio.gather(*(t.cameras.remote() for t in graph.trackers))  # placed
         free = free_per_node()
@@ -163,6 +169,15 @@ class PipelineController:
         log.info("pipeline started: %d cameras, run %s, output in %s", len(graph.records),
                  graph.run_id, cfg.output_dir)
         return len(graph.records)
+
+    async def _drop_unknown_restored(self, configured: set[str]) -> None:
+        """Removes from their aggregators the restored cameras of a resumed run that are
+        not configured (added through the API): their windows are written."""
+        graph = self._graph
+        for cid, index in sorted(graph.resuming.items()):
+            if cid not in configured:
+                await graph.aggregators[index].remove_camera.remote(cid)
+                del graph.resuming[cid]
 
     async def add_camera(self, camera: CameraConfig, added_by: str = "api") -> dict[str, Any]:
         """Adds and starts a camera without disturbing the others.

@@ -26,6 +26,16 @@ from ray.exceptions import RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.aggregator_actor import AggregatorActor
+from actors.calls import (
+    CALL_TIMEOUT_S,
+    actor_node,
+    awaitable,
+    bounded,
+    call,
+    kill_actor,
+    quietly,
+    step,
+)
 from actors.alerts_actor import AlertsActor
 from actors.camera_actor import start_camera
 from actors.replicas import ReplicaCaller
@@ -41,14 +51,12 @@ from pipeline.ingest.decoder import replayable
 from pipeline.ingest.health import CameraStats
 from pipeline.site_config import SiteConfig
 from pipeline.sinks.checkpoint import checkpoint_path
+from pipeline.sinks.resume import ResumePlan
 
 log = logging.getLogger(__name__)
 
 REPLAY_CHECKPOINTS = 3
 """Trackers keep this many aggregator checkpoint intervals of frames for replay."""
-CALL_TIMEOUT_S = 60.0
-"""Longest the graph waits for one call that changes it (stop a camera, flush a tracker);
-starting a camera has its own ``ray.camera_start_timeout_s``."""
 MIN_STEP_S = 1.0
 """Least time each shutdown step gets, even when the run's shutdown budget is spent."""
 TRACK_ID_MARGIN = 100_000
@@ -56,16 +64,6 @@ TRACK_ID_MARGIN = 100_000
 that reading are unknown), so that no id is reused within a run."""
 MAX_REMOVED_KEPT = 1024
 """Final stats of removed cameras kept for the run summary (the oldest are dropped)."""
-
-
-def awaitable(ref: ray.ObjectRef) -> asyncio.Future[Any]:
-    """An ObjectRef as an asyncio future (``asyncio.wait_for`` needs one)."""
-    return asyncio.wrap_future(ref.future())
-
-
-async def call(ref: ray.ObjectRef, timeout_s: float = CALL_TIMEOUT_S) -> Any:
-    """Awaits an actor call for at most ``timeout_s``."""
-    return await asyncio.wait_for(awaitable(ref), timeout_s)
 
 
 class ActorGraph:
@@ -78,11 +76,14 @@ class ActorGraph:
         export_dir: absolute directory of the MOTChallenge track export, or None.
         run_id: the run's id (None: a new uuid4 hex).
         alert_env: the alert sinks' secrets, read from the driver's environment.
+        resume: the plan of the dead run this one resumes (:mod:`pipeline.sinks.resume`;
+            ``run_id`` is its id), or None.
     """
 
     def __init__(self, config: SiteConfig, detector: Any, offline: bool = False,
                  export_dir: str | None = None, run_id: str | None = None,
-                 alert_env: dict[str, str] | None = None) -> None:
+                 alert_env: dict[str, str] | None = None,
+                 resume: ResumePlan | None = None) -> None:
         self._alert_env = alert_env
         self._alert_feed: AlertFeed | None = None
         self.config = config
@@ -94,6 +95,10 @@ class ActorGraph:
         self.export_dir = export_dir
         # One per run: track ids restart in every run, and output file names carry it.
         self.run_id = run_id or uuid.uuid4().hex
+        self.resume = resume
+        # Cameras of a resumed run that a checkpoint holds, not yet placed again: each
+        # goes back to that aggregator (index), whose restored state it continues.
+        self.resuming: dict[str, int] = dict(resume.hosts) if resume else {}
         self.records: dict[str, CameraRecord] = {}
         self.starting: dict[str, CameraRecord] = {}  # added through the API, being placed
         self.actors: dict[str, Any] = {}  # camera id -> its camera actor
@@ -134,7 +139,9 @@ class ActorGraph:
                                          publishes_live_counts(alerts))
         if self.detector is not None:  # class names, which zones and lines count by
             self.labels = await self.detector.labels.remote()
-        self.aggregators = [self.make_aggregator(i) for i in range(cfg.ray.aggregator_actors)]
+        why = self.resume.why if self.resume else None
+        self.aggregators = [self.make_aggregator(i, why)
+                            for i in range(cfg.ray.aggregator_actors)]
         self.trackers = [self.make_tracker() for _ in range(cfg.ray.tracker_actors)]
         await asyncio.gather(*(a.ready.remote() for a in self.aggregators))
 
@@ -143,14 +150,14 @@ class ActorGraph:
         roots = [s.root for s in self.config.sinks]
         return str(checkpoint_path(roots[0], self.run_id, index)) if roots else None
 
-    def make_aggregator(self, index: int) -> Any:
+    def make_aggregator(self, index: int, restored_why: str | None = None) -> Any:
         """Creates aggregator ``index``; it restores its checkpoint if one exists (it
-        replaces one that died)."""
+        replaces one that died, or the run resumes: ``restored_why`` says what was lost)."""
         cfg = self.config
         return AggregatorActor.options(**self.state_placement()).remote(
             cfg.sinks, self.run_id, checkpoint=self.checkpoint_of(index),
             checkpoint_s=cfg.run.checkpoint_s, alerts=self.alerts, alert_feed=self._alert_feed,
-            labels=self.labels)
+            labels=self.labels, restored_why=restored_why or "aggregator restarted")
 
     def make_tracker(self) -> Any:
         """Creates a tracker that keeps enough frames to replay to a new aggregator."""
@@ -188,8 +195,10 @@ class ActorGraph:
         """A record for a new camera, hosted by the least loaded tracker and aggregator
         (counting the cameras that run and ``pending``, those about to start)."""
         records = [*self.records.values(), *pending]
+        held = self.resuming.get(camera.id)
         return CameraRecord(camera, added_by, least_loaded(records, self.trackers, "tracker"),
-                            least_loaded(records, self.aggregators, "aggregator"))
+                            least_loaded(records, self.aggregators, "aggregator")
+                            if held is None else self.aggregators[held])
 
     # -- cameras -----------------------------------------------------------------------
     async def launch(self, record: CameraRecord, reuse: Any = None) -> None:
@@ -221,6 +230,9 @@ class ActorGraph:
         offline = self.is_offline(cam)
         resume_after = None
         replay = resume and replayable(cam)
+        # a camera of a resumed run that its aggregator restored: read again from its
+        # start with a new lane (its aggregator drops the frames it had), tracks appended
+        held = not resume and self.resuming.get(cam.id) is not None
         timeout = cfg.ray.camera_start_timeout_s
         actor = reuse
         try:
@@ -228,6 +240,8 @@ class ActorGraph:
                 resume_after = await call(record.tracker.source_frame_index.remote(cam.id))
             if resume and not (replay and offline):  # live: a new session on its timeline
                 await record.tracker.resume_camera.remote(cam.id)
+            elif held:
+                await self.attach_tracker(record, self.first_track_id(cam.id), restarted=True)
             elif not resume:
                 await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam),
                                                           record.geometry_version)
@@ -254,8 +268,11 @@ class ActorGraph:
                 kill_actor(actor)
             if not resume:
                 await quietly(record.tracker.remove_camera.remote(cam.id))
+            if not (resume or held):  # a restored one waits for the next try
                 await quietly(record.aggregator.remove_camera.remote(cam.id))
             raise
+        if held:
+            self.resuming.pop(cam.id, None)
         return actor
 
     async def adopt(self, record: CameraRecord, actor: Any, hosts: tuple[Any, Any]) -> None:
@@ -268,7 +285,7 @@ class ActorGraph:
                  record.aggregator if record.aggregator is not aggregator else None)
         if moved != (None, None):
             await call(actor.set_downstream.remote(*moved))
-        record.node_id = await asyncio.to_thread(_actor_node, actor)
+        record.node_id = await asyncio.to_thread(actor_node, actor)
 
     def unlist(self, record: CameraRecord) -> None:
         """Marks a camera whose actor is gone as being re-created: its counters so far are
@@ -368,9 +385,9 @@ class ActorGraph:
         def left(share: float = 1.0) -> float:
             return max(MIN_STEP_S, (deadline - loop.time()) * share)
 
-        await _step("re-creating dead hosts", repair(), left(0.2))
+        await step("re-creating dead hosts", repair(), left(0.2))
         ids = list(self.records)
-        stops = await _bounded([self.actors[cid].stop.remote(left(0.5)) if cid in self.actors
+        stops = await bounded([self.actors[cid].stop.remote(left(0.5)) if cid in self.actors
                                 else None for cid in ids], left(0.5) + 1.0)
         final: dict[str, tuple[CameraRecord, CameraStats]] = {}
         for cid, res in zip(ids, stops, strict=True):
@@ -380,12 +397,12 @@ class ActorGraph:
             else:
                 log.error("camera %s did not stop cleanly: %s", cid, type(res).__name__)
                 final[cid] = (record, lost_stats(record, "did not stop cleanly"))
-        await _step("re-creating dead hosts", repair(), left(0.3))
-        await _bounded([t.flush.remote() for t in self.trackers], left(0.5), "tracker flush")
+        await step("re-creating dead hosts", repair(), left(0.3))
+        await bounded([t.flush.remote() for t in self.trackers], left(0.5), "tracker flush")
         snapshots = await self.snapshots(left(0.2))
-        await _bounded([a.close.remote() for a in self.aggregators], left(), "aggregator close")
+        await bounded([a.close.remote() for a in self.aggregators], left(), "aggregator close")
         if self.alerts is not None:  # after the aggregators' last samples
-            await _step("closing alerts", call(self.alerts.close.remote(), left()), left())
+            await step("closing alerts", call(self.alerts.close.remote(), left()), left())
             kill_actor(self.alerts)
         for actor in [*self.actors.values(), *self.trackers, *self.aggregators]:
             kill_actor(actor)
@@ -393,58 +410,3 @@ class ActorGraph:
         for cid, pair in self.removed.items():
             final.setdefault(cid, pair)
         return final, snapshots
-
-
-async def _bounded(refs: list[Any], timeout_s: float, what: str = "") -> list[Any]:
-    """Results of actor calls (None entries stay None), exceptions in place; those not
-    done within ``timeout_s`` give TimeoutError."""
-    futures = [awaitable(r) if r is not None else None for r in refs]
-    live = [f for f in futures if f is not None]
-    if live:
-        await asyncio.wait(live, timeout=timeout_s)
-    out: list[Any] = []
-    for f in futures:
-        if f is None:
-            out.append(None)
-        elif not f.done():
-            f.cancel()
-            out.append(TimeoutError())
-        else:
-            out.append(f.exception() or f.result())
-    for res in out:
-        if what and isinstance(res, BaseException):
-            log.error("%s failed: %s", what, type(res).__name__)
-    return out
-
-
-async def _step(what: str, coro: Awaitable[Any], timeout_s: float) -> None:
-    try:
-        await asyncio.wait_for(coro, timeout_s)
-    except Exception as exc:  # noqa: BLE001 - shutdown goes on
-        log.error("%s failed: %s", what, type(exc).__name__)
-
-
-def kill_actor(actor: Any) -> None:
-    """Kills an actor; one already gone is fine."""
-    try:
-        ray.kill(actor)
-    except Exception:  # noqa: BLE001 - already gone
-        pass
-
-
-async def quietly(ref: ray.ObjectRef) -> None:
-    try:
-        await call(ref)
-    except Exception as exc:  # noqa: BLE001 - best-effort cleanup
-        log.debug("cleanup call failed: %s", type(exc).__name__)
-
-
-def _actor_node(actor: Any) -> str | None:
-    """The node an actor runs on, or None when Ray does not say (best effort)."""
-    try:
-        from ray._private.state import actors as actor_table
-
-        info = actor_table(actor_id=actor._actor_id.hex())
-        return (info.get("Address") or {}).get("NodeID") or None
-    except Exception:  # noqa: BLE001 - informational only
-        return None

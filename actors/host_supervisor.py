@@ -29,7 +29,8 @@ from typing import Any
 
 from ray.exceptions import ActorDiedError
 
-from actors.graph import TRACK_ID_MARGIN, ActorGraph, awaitable, call, kill_actor
+from actors.calls import awaitable, call, kill_actor
+from actors.graph import TRACK_ID_MARGIN, ActorGraph
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from ray.exceptions import ActorDiedError
 
-from actors.graph import ActorGraph, awaitable, kill_actor, quietly
+from actors.calls import awaitable, kill_actor, quietly
+from actors.graph import ActorGraph
 from actors.host_supervisor import HostSupervisor
 from pipeline.control.records import CameraRecord, lost_stats
 from pipeline.ingest.health import CameraStats

@@ -19,13 +19,10 @@ Load it with :func:`load_site_config`; errors name the key path and line.
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import pathlib
-import re
 from typing import Literal
 
-from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.config import ModelConfig, ServingConfig
 from pipeline.alerts.config import AlertsConfig, check_rule_classes, check_rule_targets
@@ -34,182 +31,11 @@ from pipeline.analytics.config import AnalyticsConfig
 from pipeline.alerts.site_occupancy import SiteFlowsConfig, check_entrance_lines
 from pipeline.analytics.groups import ZoneGroupConfig, check_group_targets
 from pipeline.config import ConfigIssue, StrictModel, load_config_file
-from pipeline.errors import ConfigError, ConfigFileError, ModelError
+from pipeline.errors import ConfigFileError, ModelError
+from pipeline.http_config import HttpConfig, check_media_root
 from pipeline.ingest.config import CameraConfig
 from pipeline.sinks import ParquetSinkConfig, SinkConfig
 from pipeline.tracking.config import SmoothingConfig, TrackerConfig
-
-MIN_TOKEN_CHARS = 16
-"""Shortest accepted API token (``secrets.token_urlsafe(32)`` makes a good one)."""
-
-
-class HttpConfig(StrictModel):
-    """The HTTP endpoint: inference, and under ``panoray run`` the runtime camera API."""
-
-    # Validation errors would otherwise echo the input, token included.
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-    host: str = Field("127.0.0.1", description="Address to bind; loopback unless told otherwise.")
-    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
-    max_body_bytes: int = Field(
-        25 * 1024 * 1024, ge=1024, description="Largest accepted request body (bytes)."
-    )
-    max_image_side: int = Field(
-        8192, ge=16, le=65536, description="Largest accepted image width or height (pixels)."
-    )
-    request_timeout_s: float = Field(
-        30.0, gt=0, description="Longest an inference request may wait for the detector (s)."
-    )
-    token: SecretStr | None = Field(
-        None,
-        description="Bearer token that endpoints which change state (adding and removing "
-        "cameras) require. Prefer `token_env`: a token written here is a secret in a file. "
-        f"At least {MIN_TOKEN_CHARS} characters.",
-    )
-    token_env: str | None = Field(
-        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
-        description="Name of an environment variable holding the token (for example "
-        "`PANORAY_API_TOKEN`), read where `panoray run` starts.",
-    )
-    protect_reads: bool = Field(
-        False,
-        description="Require the token for the read endpoints too (camera list, camera "
-        "health, live counts), not only for those that change state.",
-    )
-    media_roots: tuple[pathlib.Path, ...] = Field(
-        (), max_length=64,
-        description="Directories whose files cameras added through the API may read (after "
-        "resolving symlinks and `..`, checked on every file opened). Empty: API-added "
-        "cameras must use network URLs (rtsp, rtsps, http, https). Cameras in the config "
-        "file are not restricted. The file system root is refused.",
-    )
-    allowed_hosts: tuple[str, ...] = Field(
-        ("*",), max_length=256,
-        description="Hosts that cameras added through the API may connect to: IP networks "
-        "(`10.20.0.0/16`, `192.0.2.7`), host names (`cam1.site`) or name patterns "
-        "(`*.cams.site`); `*` is any host. Loopback and link-local addresses (this machine, "
-        "cloud metadata services) are refused unless a network listed here is itself "
-        "loopback or link-local (`127.0.0.1/32`). Host names must resolve when the camera "
-        "is added, and every address they resolve to must be allowed. Cameras in the "
-        "config file are not restricted.",
-    )
-    allowed_host_headers: tuple[str, ...] = Field(
-        (), max_length=64,
-        description="On a loopback address, requests must name this machine in their Host "
-        "header (`localhost`, a loopback IP, `host`), so that a web page cannot reach the "
-        "API by rebinding its own domain to 127.0.0.1; list here the other names it is "
-        "reached by (a local reverse proxy's).",
-    )
-
-    @field_validator("media_roots")
-    @classmethod
-    def _check_roots(cls, roots: tuple[pathlib.Path, ...]) -> tuple[pathlib.Path, ...]:
-        for i, root in enumerate(roots):
-            check_media_root(root, f"media_roots[{i}]")
-        return roots
-
-    @field_validator("allowed_hosts")
-    @classmethod
-    def _check_hosts(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
-        for i, host in enumerate(hosts):
-            if not _HOST_ENTRY.match(host):
-                try:
-                    ipaddress.ip_network(host, strict=False)
-                except ValueError:
-                    raise ValueError(f"allowed_hosts[{i}]: {host!r} is neither an IP network nor "
-                                     "a host name pattern (`cam.site`, `*.site`, `*`)") from None
-        return hosts
-
-    @model_validator(mode="after")
-    def _check_token(self) -> HttpConfig:
-        if self.token is not None and self.token_env is not None:
-            raise ValueError("set either token or token_env, not both")
-        if self.token is not None:
-            _check_token_strength(self.token.get_secret_value(), "token")
-        return self
-
-    @property
-    def loopback(self) -> bool:
-        """True when ``host`` is a loopback address (only this machine can connect)."""
-        return is_loopback(self.host)
-
-    def resolve_token(self) -> SecretStr | None:
-        """The configured token: ``token``, or the value of the variable ``token_env``.
-
-        Raises:
-            ConfigError: ``token_env`` names a variable that is unset or empty, or whose
-                value is too short.
-        """
-        if self.token is not None:
-            return self.token
-        if self.token_env is None:
-            return None
-        value = os.environ.get(self.token_env, "").strip()
-        if not value:
-            raise ConfigError(
-                f"environment variable {self.token_env} is not set or empty; it must hold "
-                "the API token", "http.token_env",
-            )
-        _check_token_strength(value, f"the token in ${self.token_env}", "http.token_env")
-        return SecretStr(value)
-
-    def with_resolved_token(self) -> HttpConfig:
-        """A copy holding the token itself (``token_env`` read here, then cleared), for
-        processes that do not share this one's environment (the Serve replica)."""
-        return self.model_copy(update={"token": self.resolve_token(), "token_env": None})
-
-    def check_exposure(self) -> None:
-        """Refuses to expose the state-changing runtime API beyond this machine without a
-        token (called by ``panoray run`` before anything starts).
-
-        Raises:
-            ConfigError: ``host`` is not a loopback address and no token is configured,
-                or ``token_env`` cannot be read.
-        """
-        if self.resolve_token() is None and not self.loopback:
-            raise ConfigError(
-                f"the runtime API would listen on {self.host!r}, which is not a loopback "
-                "address, without a token: anyone who can reach it could add and remove "
-                "cameras. Set http.token_env (or http.token), or bind 127.0.0.1",
-                "http.host",
-            )
-
-
-_HOST_ENTRY = re.compile(r"^(\*|(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$")
-
-
-def check_media_root(root: pathlib.Path, path: str) -> None:
-    """Refuses (ValueError) a media root that is the file system root."""
-    if root.is_absolute() and pathlib.Path(os.path.realpath(root)) == pathlib.Path(root.anchor):
-        raise ValueError(f"{path}: {str(root)!r} is the file system root: cameras added "
-                         "through the API could read every file the server can; name the "
-                         "folder that holds the media")
-
-
-def _check_token_strength(value: str, what: str, path: str = "") -> None:
-    message = ""
-    if len(value) < MIN_TOKEN_CHARS:
-        message = (
-            f"{what} is {len(value)} characters; use at least {MIN_TOKEN_CHARS} (for example "
-            "the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
-        )
-    elif not value.isprintable() or any(c.isspace() for c in value):
-        message = f"{what} holds white space or control characters; use printable characters only"
-    if message:
-        if path:
-            raise ConfigError(message, path)
-        raise ValueError(message)
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # another host name: it may resolve to anything
-
 
 class PrivacyConfig(StrictModel):
     """What may leave the pipeline."""
@@ -291,6 +117,12 @@ class RunConfig(StrictModel):
         30.0, gt=0, le=3600, description="Longest a shutdown may take (cameras finish "
         "in-flight frames, trackers and sinks flush), whatever died; what is left after "
         "it is abandoned and the run still ends (s).",
+    )
+    resume_attempts: int = Field(
+        3, ge=0, le=100, description="An offline run whose every camera reads a file or "
+        "image folder: how many times the driver resumes it from its checkpoints when the "
+        "pipeline controller dies, losing nothing (0: write the checkpoints out and stop, "
+        "as a live run does).",
     )
 
 

@@ -30,7 +30,7 @@ from pipeline.errors import SourceNotAllowedError
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.confine import within
 from pipeline.redact import redact_text, split_url
-from pipeline.site_config import HttpConfig, is_loopback
+from pipeline.http_config import HttpConfig, is_loopback
 
 AUTH_REALM = 'Bearer realm="panoray"'
 BEARER_MISSING = "this endpoint needs the API token: send 'Authorization: Bearer <token>'"

@@ -128,7 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
     shield = block_sigterm()  # until our handler is set after ray.init: see _run
 
     from pipeline.app.serving import init_ray, start_serving, stop_serving
-    from pipeline.site_config import HttpConfig
+    from pipeline.http_config import HttpConfig
 
     model = ModelConfig(name=args.model, provider=args.provider)
     serving = ServingConfig(replicas=args.replicas, max_batch_size=args.max_batch_size)

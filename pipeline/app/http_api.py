@@ -85,7 +85,7 @@ from pipeline.errors import (
 )
 from pipeline.ingest.config import CameraConfig
 from pipeline.redact import redact_text
-from pipeline.site_config import HttpConfig
+from pipeline.http_config import HttpConfig
 from pipeline.types import DetectedFrame, FrameMeta
 
 log = logging.getLogger(__name__)

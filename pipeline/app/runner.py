@@ -34,10 +34,12 @@ from actors.controller_actor import CONTROLLER_NAME, CONTROLLER_NUM_CPUS, Pipeli
 from pipeline.app.serving import init_ray, start_serving
 from pipeline.control.views import CameraRow
 from pipeline.errors import PanorayError
+from pipeline.ingest.decoder import replayable
 from pipeline.ingest.health import CameraState, CameraStats
 from pipeline.site_config import SiteConfig
 from pipeline.sinks.checkpoint import RunLock
 from pipeline.sinks.recovery import recover_orphans, recover_run
+from pipeline.sinks.resume import ResumePlan, find_resumable, fingerprint, plan_resume
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +97,17 @@ class PipelineRunner:
         self.stopped_early = False  # stopped during start-up, before the controller existed
         # Cameras whose output a lost controller may cut short (see :meth:`recover`): the
         # configured ones not yet listed by a status, and those listed not finished.
-        self._unlisted = {c.id for c in self.config.cameras}
+        self._configured = {c.id for c in self.config.cameras}
+        self._unlisted = set(self._configured)
         self._unfinished: set[str] = set()
+        # Resuming (pipeline.sinks.resume): the config's fingerprint when every camera can
+        # be read again (None: the run cannot be resumed), the plan of the dead run this
+        # one goes on from, the cameras it had finished, and one entry per resume.
+        self._fingerprint = resume_fingerprint(self.config, self.options)
+        self._plan: ResumePlan | None = None
+        self._done: set[str] = set()
+        self._resumes = 0  # resumes after a lost controller
+        self.resumed: list[dict[str, Any]] = []
 
     # -- start -------------------------------------------------------------------------
     def start(self, stop: threading.Event | None = None) -> None:
@@ -127,30 +138,72 @@ class PipelineRunner:
             self.stopped_early = True
             log.warning("stopped during start-up")
             return
+        self.started_at = time.monotonic()
+        if not self._start_controller(stop):
+            return
+        self.started_at = time.monotonic()
+        log.info("pipeline started: %d cameras, output in %s", len(cfg.cameras), self.output_dir)
+
+    def _start_controller(self, stop: threading.Event | None) -> bool:
+        """Creates the controller (resuming :attr:`_plan` when set) and starts through it
+        every actor; False when ``stop`` was set meanwhile.
+
+        Raises:
+            PanorayError: a camera did not start.
+        """
+        cfg = self.config
         options: dict[str, Any] = {"name": CONTROLLER_NAME, "namespace": cfg.ray.namespace,
                                    "num_cpus": CONTROLLER_NUM_CPUS}
         if cfg.ray.state_on_driver_node:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
                 ray.get_runtime_context().get_node_id(), soft=True)
         export = self.options.export_tracks
-        self.started_at = time.monotonic()
         self.controller = PipelineController.options(**options).remote(
             cfg, self.detector, self.options.offline, str(export.resolve()) if export else None,
             self.run_id,
             alert_env=cfg.alerts.secrets_from(os.environ) if cfg.alerts else None,
+            resume=self._plan,
         )
         started = self.controller.start.remote()
         try:
             while not ray.wait([started], timeout=START_POLL_S)[0]:
                 if stop is not None and stop.is_set():
                     log.warning("stopped during start-up")
-                    return
+                    return False
             ray.get(started)
         except BaseException:
             self._kill_controller()
             raise
-        self.started_at = time.monotonic()
-        log.info("pipeline started: %d cameras, output in %s", len(cfg.cameras), self.output_dir)
+        return True
+
+    def _resume_after_loss(self, stop: threading.Event) -> bool:
+        """The controller died: resumes the run from its checkpoints with a new one when
+        the run can be resumed (:mod:`pipeline.sinks.resume`) and ``run.resume_attempts``
+        allows; returns whether it did (else the checkpoints are written at shutdown)."""
+        if self._fingerprint is None or self._resumes >= self.config.run.resume_attempts:
+            return False
+        self._kill_controller()
+        plan = plan_resume(self.config.sinks[0].root, self.run_id, "controller lost")
+        if plan is None:
+            return False
+        self._resumes += 1
+        self._take_plan(plan)
+        try:
+            return self._start_controller(stop)
+        except (PanorayError, ray.exceptions.RayActorError) as exc:
+            log.error("the run could not be resumed: %s", exc)
+            return False
+
+    def _take_plan(self, plan: ResumePlan) -> None:
+        """Resumes ``plan``'s run: its id, and its cameras done (see :attr:`resumed`)."""
+        self._plan, self.run_id = plan, plan.run_id
+        self._done.update(plan.done)
+        self._unlisted -= plan.done
+        self.resumed.append({"run_id": plan.run_id, "why": plan.why, "done": len(plan.done),
+                             "continued": sorted(plan.hosts)})
+        log.warning("resuming run %s (%s) from its checkpoints: %d camera(s) continue, %d "
+                    "done, %d start afresh", plan.run_id, plan.why, len(plan.hosts),
+                    len(plan.done), len(self._configured - plan.done - set(plan.hosts)))
 
     # -- watch -------------------------------------------------------------------------
     def _ask(self, ref: ray.ObjectRef) -> Any:
@@ -189,8 +242,11 @@ class PipelineRunner:
 
     def finished(self, rows: list[CameraRow]) -> bool:
         """True when there are cameras and every one is in a terminal state (files ended,
-        sources failed). A run whose cameras were all removed through the API goes on."""
-        return bool(rows) and all(CameraState(r.state).terminal for r in rows)
+        sources failed). A run whose cameras were all removed through the API goes on; a
+        resumed run whose every camera was done goes no further."""
+        if not rows:
+            return bool(self._done) and self._done >= self._configured
+        return all(CameraState(r.state).terminal for r in rows)
 
     def wait(self, stop: threading.Event, on_status: Any = None) -> str:
         """Runs until the sources end, the duration passes or ``stop`` is set.
@@ -212,6 +268,8 @@ class PipelineRunner:
                 rows = self.status()
             except PanorayError as exc:
                 log.error("%s", exc)
+                if self._resume_after_loss(stop) or stop.is_set():
+                    continue  # resumed (or stopped while resuming: stops below)
                 return "lost"
             if on_status is not None:
                 on_status(rows)
@@ -255,12 +313,23 @@ class PipelineRunner:
         return self._release_output(summary)
 
     def _claim_output(self) -> None:
-        """Marks this run alive on each sink's output (:class:`RunLock`) and writes the
-        checkpoints that runs whose driver died left there (:func:`recover_orphans`)."""
-        for root in dict.fromkeys(s.root for s in self.config.sinks):
+        """Marks this run alive on each sink's output (:class:`RunLock`), first taking
+        over a dead run of the same config that it can resume
+        (:func:`~pipeline.sinks.resume.find_resumable`), and writes the checkpoints that
+        other runs whose driver died left there (:func:`recover_orphans`)."""
+        roots = list(dict.fromkeys(s.root for s in self.config.sinks))
+        if self._fingerprint is not None and roots:
+            try:
+                plan = find_resumable(roots[0], self.run_id, self._fingerprint)
+            except OSError as exc:
+                log.warning("output %s: earlier runs not checked: %s", roots[0], exc)
+                plan = None
+            if plan is not None:
+                self._take_plan(plan)
+        for root in roots:
             try:
                 self._locks.append(RunLock(root, self.run_id))
-                if root == self.config.sinks[0].root:  # where the checkpoints are
+                if root == roots[0]:  # where the checkpoints are
                     self._checkpoint_lock = self._locks[-1]
                 self.recovered_runs.update(recover_orphans(root, self.run_id))
             except OSError as exc:
@@ -274,6 +343,8 @@ class PipelineRunner:
         self._checkpoint_lock = None
         if self.recovered_runs:
             summary["recovered_runs"] = self.recovered_runs
+        if self.resumed:
+            summary["resumed"] = self.resumed
         return summary
 
     def recover(self, why: str) -> dict[str, Any]:
@@ -301,7 +372,7 @@ class PipelineRunner:
         if self._checkpoint_lock is None:  # no sink, or its lock could not be taken
             return
         try:
-            self._checkpoint_lock.note_cameras(self._open_cameras())
+            self._checkpoint_lock.note_cameras(self._open_cameras(), self._fingerprint)
         except OSError as exc:
             log.warning("output %s: the run's cameras not noted: %s",
                         self._checkpoint_lock.path, exc)
@@ -322,6 +393,20 @@ class PipelineRunner:
                             NAME_RELEASE_TIMEOUT_S)
                 return
             time.sleep(0.1)
+
+
+def resume_fingerprint(config: SiteConfig, options: RunOptions) -> str | None:
+    """The fingerprint a run resuming this one must match
+    (:func:`~pipeline.sinks.resume.fingerprint`: what decides the output, not the HTTP
+    API or the run's length), or None when the run cannot be resumed: it has no sink
+    (no checkpoints), or a camera is live or reads what cannot be read again."""
+    cameras = config.cameras
+    if not config.sinks or not all((options.offline or c.mode == "offline") and replayable(c)
+                                   for c in cameras):
+        return None
+    data = config.model_dump_json(exclude={"http": True, "run": True})
+    export = options.export_tracks
+    return fingerprint(data, options.offline, str(export.resolve()) if export else None)
 
 
 def _named_actor(namespace: str) -> Any:

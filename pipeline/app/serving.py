@@ -19,7 +19,7 @@ from pipeline.app.http_api import HttpApi
 from pipeline.app.ray_env import SYSTEM_CONFIG, apply_ray_env
 from pipeline.app.signals import shielded_from_sigterm
 from pipeline.errors import PanorayError
-from pipeline.site_config import HttpConfig
+from pipeline.http_config import HttpConfig
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import pickle
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -190,11 +191,13 @@ class RunLock:
         self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
-    def note_cameras(self, camera_ids: Iterable[str]) -> None:
+    def note_cameras(self, camera_ids: Iterable[str], fingerprint: str | None = None) -> None:
         """Notes the cameras whose output the driver's death would cut short, for the run
-        that recovers this one (:func:`note_cameras`)."""
+        that recovers this one (:func:`note_cameras`), and, for a run that can be resumed
+        (every camera an offline file or image folder), the fingerprint of its config that
+        a resuming run must match (:mod:`pipeline.sinks.resume`)."""
         if self._fd is not None:
-            _write_note(self._fd, camera_ids)
+            _write_note(self._fd, camera_ids, fingerprint)
 
     def release(self) -> None:
         """Deletes the lock file and lets go of it (the run ended). Safe to call twice."""
@@ -209,14 +212,15 @@ class RunLock:
             pass
 
 
-def _write_note(fd: int, camera_ids: Iterable[str]) -> None:
-    data = json.dumps(sorted(camera_ids)).encode()
+def _write_note(fd: int, camera_ids: Iterable[str], fingerprint: str | None = None) -> None:
+    data = json.dumps({"cameras": sorted(camera_ids), "fingerprint": fingerprint}).encode()
     os.pwrite(fd, data, 0)  # then cut: a note cut short does not parse
     os.ftruncate(fd, len(data))
 
 
 def note_cameras(root: str | Path, run_id: str, camera_ids: Iterable[str]) -> None:
-    """Writes ``camera_ids`` (JSON) into run ``run_id``'s lock file, if it still exists.
+    """Writes ``camera_ids`` into run ``run_id``'s lock file, if it still exists, without
+    a fingerprint: a run being recovered is not resumed any more.
 
     Raises:
         OSError: the file could not be written.
@@ -231,14 +235,26 @@ def note_cameras(root: str | Path, run_id: str, camera_ids: Iterable[str]) -> No
         os.close(fd)
 
 
+def run_note(root: str | Path, run_id: str) -> tuple[list[str], str | None] | None:
+    """Run ``run_id``'s lock-file note (:meth:`RunLock.note_cameras`): its unfinished
+    cameras as its driver last noted them and its resume fingerprint (None: not
+    resumable); None when there is no note (or it does not parse)."""
+    try:
+        note = json.loads((Path(root) / CHECKPOINT_DIR / f"{run_id}.lock").read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(note, dict) or not isinstance(note.get("cameras"), list):
+        return None
+    fingerprint = note.get("fingerprint")
+    return ([str(i) for i in note["cameras"]],
+            fingerprint if isinstance(fingerprint, str) else None)
+
+
 def run_cameras(root: str | Path, run_id: str) -> list[str] | None:
     """The cameras run ``run_id``'s driver last noted in its lock file
     (:meth:`RunLock.note_cameras`); None when there is no note (or it does not parse)."""
-    try:
-        ids = json.loads((Path(root) / CHECKPOINT_DIR / f"{run_id}.lock").read_bytes())
-    except (OSError, ValueError):
-        return None
-    return [str(i) for i in ids] if isinstance(ids, list) else None
+    note = run_note(root, run_id)
+    return None if note is None else note[0]
 
 
 def run_alive(root: str | Path, run_id: str) -> bool:
@@ -258,9 +274,63 @@ def run_alive(root: str | Path, run_id: str) -> bool:
     return False
 
 
+HOLDER_WAIT_S = 30.0
+"""Longest anyone waits for the process that saves a checkpoint to let go of it (a dead
+controller's aggregators exit within a second or two, saving their state as they go)."""
+
+
+def holder_path(path: Path) -> Path:
+    """The lock file beside checkpoint ``path`` that the process saving it holds."""
+    return path.with_suffix(".lock")
+
+
+def hold(path: Path, timeout_s: float, poll_s: float = 0.1) -> int:
+    """Takes an exclusive ``flock`` on ``path`` (created if missing) and returns its file
+    descriptor (close it to let go). A process that holds it, the aggregator a new one
+    replaces while the dead one's actors are still being killed, is waited for: the
+    kernel lets go of its lock when it dies.
+
+    Raises:
+        TimeoutError: still held after ``timeout_s``.
+        OSError: the lock file cannot be created.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _lock(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), path, timeout_s, poll_s)
+
+
+def _lock(fd: int, path: Path, timeout_s: float, poll_s: float = 0.1) -> int:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise TimeoutError(f"{path} is still held after {timeout_s:.0f} s") from None
+            time.sleep(poll_s)
+
+
+def wait_released(path: Path, timeout_s: float = HOLDER_WAIT_S) -> None:
+    """Returns once no process saves checkpoint ``path`` (its lock is free, or it has
+    none): what is read next is its last state.
+
+    Raises:
+        TimeoutError: still held after ``timeout_s``.
+    """
+    holder = holder_path(path)
+    try:
+        fd = os.open(holder, os.O_RDWR)
+    except FileNotFoundError:
+        return
+    os.close(_lock(fd, holder, timeout_s))
+
+
 def drop_checkpoint(path: Path) -> None:
-    """Deletes a checkpoint (after a clean close) and its run folder once empty."""
+    """Deletes a checkpoint (after a clean close), its lock file and its run folder once
+    empty."""
     path.unlink(missing_ok=True)
+    holder_path(path).unlink(missing_ok=True)
     try:
         path.parent.rmdir()
         path.parent.parent.rmdir()

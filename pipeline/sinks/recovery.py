@@ -42,6 +42,7 @@ from pipeline.sinks.checkpoint import (
     run_alive,
     run_cameras,
     save_checkpoint,
+    wait_released,
 )
 from pipeline.sinks.incidents import FailureBook
 
@@ -85,8 +86,11 @@ def recover_run(root: str | Path, run_id: str, why: str,
     first, and the run's note of its cameras is narrowed to them, so that a recovery cut
     short and done again records each camera once."""
     folder = Path(root) / CHECKPOINT_DIR / run_id
+    paths = sorted(folder.glob("aggregator-*.pkl"))
+    for path in paths:  # the lost run's aggregators save their last state as they exit
+        released(path)
     states: list[tuple[Path, dict[str, Any] | None]] = [
-        (path, load_checkpoint(path)) for path in sorted(folder.glob("aggregator-*.pkl"))]
+        (path, load_checkpoint(path)) for path in paths]
     noted = set(cameras)
     held = {cid for _, state in states if state is not None
             for cid in state["analytics"].camera_ids}
@@ -114,6 +118,15 @@ def recover_run(root: str | Path, run_id: str, why: str,
         log.warning("run %s: wrote %d window(s) from %d checkpoint(s) (%s)", run_id,
                     out["windows"], out["checkpoints"], why)
     return out
+
+
+def released(path: Path) -> None:
+    """Waits until no process saves checkpoint ``path`` (:func:`wait_released`); one still
+    held after the wait is read as it is, and an error logged."""
+    try:
+        wait_released(path)
+    except (TimeoutError, OSError) as exc:
+        log.error("checkpoint %s: %s; read as it is", path, exc)
 
 
 def record_unrecovered(root: str | Path, run_id: str, camera_ids: list[str],

@@ -152,32 +152,43 @@ def graph_of(runner: Any) -> dict[str, Any]:
     return ray.get(runner.controller.__ray_call__.remote(peek), timeout=30)
 
 
-def run_pipeline(out: pathlib.Path, detector: Any, fault: Callable[[Any], None] | None = None,
-                 when_frames: int = FRAMES // 3, **extra: Any) -> RunResult:
-    """Runs the fault config offline to its end; ``fault(runner)`` is called once the
-    cameras have delivered ``when_frames`` frames in total."""
+def make_runner(out: pathlib.Path, detector: Any, **extra: Any) -> Any:
+    """A :class:`PipelineRunner` of the fault config (``extra``: as :func:`site`), offline
+    unless ``mode`` says otherwise, its tracks exported beside ``out``."""
     from pipeline.app.runner import PipelineRunner, RunOptions
     from pipeline.site_config import SiteConfig
 
     mode = extra.get("mode", "offline")
     config = SiteConfig.model_validate(site(out, **extra))
-    tracks = out.parent / "tracks"
-    runner = PipelineRunner(config, RunOptions(offline=mode == "offline", export_tracks=tracks),
-                            detector=detector)
+    return PipelineRunner(config, RunOptions(offline=mode == "offline",
+                                             export_tracks=out.parent / "tracks"),
+                          detector=detector)
+
+
+def wait_for_frames(runner: Any, frames: int, timeout_s: float = 120.0) -> None:
+    """Returns once the run's cameras have delivered ``frames`` frames in total."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if sum(s.frames_delivered for s in runner.camera_stats().values()) >= frames:
+            return
+        time.sleep(0.2)
+
+
+def run_pipeline(out: pathlib.Path, detector: Any, fault: Callable[[Any], None] | None = None,
+                 when_frames: int = FRAMES // 3, **extra: Any) -> RunResult:
+    """Runs the fault config offline to its end; ``fault(runner)`` is called once the
+    cameras have delivered ``when_frames`` frames in total."""
+    runner = make_runner(out, detector, **extra)
     started = time.monotonic()
     runner.start()
     stop = threading.Event()
     try:
         if fault is not None:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                stats = runner.camera_stats()
-                if sum(s.frames_delivered for s in stats.values()) >= when_frames:
-                    break
-                time.sleep(0.2)
+            wait_for_frames(runner, when_frames)
             fault(runner)
         why = runner.wait(stop)
         assert why in ("ended", "lost"), why
     finally:
         summary = runner.shutdown()
-    return RunResult(summary, read_output(out), time.monotonic() - started, read_tracks(tracks))
+    return RunResult(summary, read_output(out), time.monotonic() - started,
+                     read_tracks(out.parent / "tracks"))

@@ -135,7 +135,9 @@ def test_killed_driver_leaves_whole_files_and_the_next_run_recovers_its_checkpoi
     out = tmp_path / "out"
     first = Run(tmp_path, live_site(out), out, "first")
     try:
-        first.wait_until("a closed window", lambda: list(out.glob("metrics/*/*/*.parquet")))
+        # every camera placed (each then in a checkpoint), and a window written
+        first.wait_until("a closed window", lambda: "pipeline started" in first.text()
+                         and list(out.glob("metrics/*/*/*.parquet")))
         os.kill(first.proc.pid, signal.SIGKILL)
         first.proc.wait(timeout=30)
     finally:
@@ -145,8 +147,9 @@ def test_killed_driver_leaves_whole_files_and_the_next_run_recovers_its_checkpoi
     orphans = sorted(p.parent.name for p in out.glob(".checkpoints/*/aggregator-*.pkl"))
     assert orphans, "the killed run left no checkpoint"
     # the driver kept its unfinished cameras noted in its lock, for the next run
-    assert json.loads((out / ".checkpoints" / f"{orphans[0]}.lock").read_text()) == sorted(
-        CAMERAS)
+    # (live cameras: the run cannot be resumed, so no fingerprint)
+    assert json.loads((out / ".checkpoints" / f"{orphans[0]}.lock").read_text()) == {
+        "cameras": sorted(CAMERAS), "fingerprint": None}
 
     second = Run(tmp_path, live_site(out), out, "second")
     try:  # SIGTERM while Ray is still starting, before the detector's deploy

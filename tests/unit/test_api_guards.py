@@ -23,7 +23,7 @@ from pipeline.ingest.camera import CameraIngest
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.diagnose import UNDIAGNOSED
 from pipeline.ingest.source import open_source
-from pipeline.site_config import HttpConfig
+from pipeline.http_config import HttpConfig
 from tests.conftest import free_port
 from tests.media import write_clip, write_image_sequence
 

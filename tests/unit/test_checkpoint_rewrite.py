@@ -4,6 +4,7 @@ no row twice and loses none (the aggregator actor's class in this process, no Ra
 from __future__ import annotations
 
 import atexit
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -29,10 +30,17 @@ def aggregator(root: Path, config: object = ZONE) -> object:
                      checkpoint=str(checkpoint_path(root, "run-1", 0)), checkpoint_s=2.0)
     # The actor closes itself at process exit; one that "died" here must not come back to
     # life when pytest exits and write into a finished test's folder.
-    atexit.unregister(agg.close)
+    atexit.unregister(agg._on_exit)
     if not agg.restored():
         agg.add_camera("cam1", config)
     return agg
+
+
+def died(agg: object) -> None:
+    """What the kernel does when an aggregator's process dies: lets go of its lock on the
+    checkpoint (a replacement waits for it)."""
+    os.close(agg._holder)
+    agg._holder = None
 
 
 def crash_after_files(agg: object, n: int) -> None:
@@ -66,6 +74,7 @@ def run(root: Path, crash_at: int | None) -> dict[str, pd.DataFrame]:
             agg.update(FRAMES[i:i + 2])
         agg.close()
     except Crash:
+        died(agg)
         agg = aggregator(root)  # the replacement, from the checkpoint on disk
         if "cam1" in agg.restored():  # not when it died closing
             after = agg.restored()["cam1"]

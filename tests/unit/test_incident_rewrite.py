@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from pipeline.sinks.recovery import recover_run
-from tests.unit.test_checkpoint_rewrite import FRAMES, Crash, aggregator
+from tests.unit.test_checkpoint_rewrite import FRAMES, Crash, aggregator, died
 
 BEFORE, AFTER = FRAMES[:60], FRAMES[90:]  # 0 .. 5.9 s, then 9 .. 15.9 s: a 3 s gap
 
@@ -53,6 +53,7 @@ def run_aggregator(root: Path) -> str:
         agg.close()  # the open gap's incidents file
         return ""
     except Crash:
+        died(agg)
         agg = aggregator(root)  # the replacement, from the checkpoint on disk
         if "cam1" in agg.restored():  # the tracker's replay; not when it died closing
             after = agg.restored()["cam1"]
@@ -89,6 +90,7 @@ def test_a_driver_killed_after_its_recovery_wrote_incidents_writes_none_twice(
     crash_after_incidents(monkeypatch, 1)
     with pytest.raises(Crash):  # the whole run dies right after the gap's file is written
         feed(agg, AFTER)
+    died(agg)
     monkeypatch.undo()
     crash_after_incidents(monkeypatch, crash_at)
     with pytest.raises(Crash):  # and the driver recovering its checkpoint too

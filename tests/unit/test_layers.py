@@ -22,7 +22,7 @@ PACKAGES = ("pipeline", "actors", "models")
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("types", ("pipeline.errors", "pipeline.types", "pipeline.boxes", "pipeline.config",
-               "pipeline.backoff",
+               "pipeline.backoff", "pipeline.http_config",
                "pipeline.privacy", "pipeline.redact")),
     ("cores", ("models", "pipeline.tracking", "pipeline.analytics", "pipeline.mot")),
     ("stages and outputs", ("pipeline.ingest", "pipeline.sinks", "pipeline.dashboard",

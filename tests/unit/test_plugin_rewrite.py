@@ -13,7 +13,7 @@ import pytest
 import pipeline.sinks.files as files
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.sinks.recovery import recover_run
-from tests.unit.test_checkpoint_rewrite import aggregator as checkpointed_aggregator
+from tests.unit.test_checkpoint_rewrite import aggregator as checkpointed_aggregator, died
 from tests.unit.test_fault_state import frames
 
 CONFIG = AnalyticsConfig(
@@ -80,6 +80,7 @@ def test_an_aggregator_dying_after_a_plugin_file_writes_no_plugin_row_twice(
         feed(agg, len(FRAMES))
         agg.close()
     except Crash:
+        died(agg)
         crash_after_plugin_files.disarm()
         agg = aggregator(tmp_path / "crashed")  # the replacement, from the checkpoint
         if "cam1" in agg.restored():
@@ -99,6 +100,7 @@ def test_a_recovery_cut_short_and_done_again_writes_no_plugin_row_twice(
         agg = aggregator(root)
         feed(agg, 110)
         agg._writer.drain()  # died after its writer thread's last write (none half done)
+        died(agg)
 
     lost_run(tmp_path / "base")
     recover_run(tmp_path / "base", "run-1", "controller lost")

@@ -22,7 +22,7 @@ from pipeline.control.views import json_safe
 from pipeline.errors import ConfigError, SourceNotAllowedError
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.health import CameraStats
-from pipeline.site_config import HttpConfig, is_loopback
+from pipeline.http_config import HttpConfig, is_loopback
 from pipeline.tracking.splice import MediaSplice
 from pipeline.types import FrameMeta
 

@@ -1,0 +1,119 @@
+"""Resuming an offline run whose controller or driver died, from its aggregators'
+checkpoints, so that its output is the output of a run that never failed. No Ray.
+
+An offline run whose every camera reads a file or image folder can be read again: the
+same frames give the same tracks (detection and tracking are deterministic), and an
+aggregator keeps the first copy of a frame (``AggregatorActor._first_time``). So a run
+cut short goes on where its checkpoints stopped:
+
+- a camera that a checkpoint holds goes back to that aggregator, which restores its
+  state; the camera's file is read again from its start, with a new tracker lane, and
+  the aggregator drops the frames it had; its track export goes on after its last row;
+- a camera whose windows were written (removed from its aggregator: an offline batch's
+  ended file) is done and does not run again (``done`` in the checkpoint);
+- any other camera (still queued, or not yet placed) starts as in a new run.
+
+The run keeps its id, so its files (named in the checkpoints) are written under their
+names, never twice. A resume needs the same input and settings: the driver notes a
+:func:`fingerprint` of the config in the run's lock file (:class:`~pipeline.sinks.
+checkpoint.RunLock`), and a run resumes only a dead run of the same fingerprint. The
+driver resumes its own run when its controller dies, and ``panoray run`` resumes a run
+on the same output whose driver died. Anything else (live cameras, another config, an
+unreadable checkpoint) is written out instead (:mod:`pipeline.sinks.recovery`).
+
+Example:
+    >>> import tempfile
+    >>> plan_resume(tempfile.mkdtemp(), "run-1", "driver lost")  # died before any checkpoint
+    ResumePlan(run_id='run-1', why='driver lost', hosts={}, done=frozenset())
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.sinks.checkpoint import (
+    CHECKPOINT_DIR,
+    load_checkpoint,
+    run_alive,
+    run_note,
+)
+from pipeline.sinks.recovery import released
+
+log = logging.getLogger(__name__)
+
+
+def fingerprint(config_json: str, offline: bool, export_dir: str | None) -> str:
+    """What a run must share with a dead run to resume it: its config (as JSON, output
+    included), offline mode and track export folder, hashed (credentials in camera URLs
+    are never written)."""
+    text = f"{config_json}\n{offline}\n{export_dir}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """How a run resumes a dead one (see the module docstring).
+
+    Attributes:
+        run_id: the dead run's id, which the resuming run takes.
+        why: what was lost (``driver lost``, ``controller lost``), recorded as each
+            restored camera's incident.
+        hosts: per camera a checkpoint holds, the index of that aggregator.
+        done: cameras whose windows were written: they do not run again.
+    """
+
+    run_id: str
+    why: str
+    hosts: dict[str, int] = field(default_factory=dict)
+    done: frozenset[str] = frozenset()
+
+
+def plan_resume(root: str | Path, run_id: str, why: str) -> ResumePlan | None:
+    """The plan to resume run ``run_id`` from its checkpoints under ``root`` (none: it
+    died before any camera reached an aggregator, and every camera starts afresh); None
+    when a checkpoint cannot be read (they are written out instead, as far as they can
+    be)."""
+    folder = Path(root) / CHECKPOINT_DIR / run_id
+    paths = sorted(folder.glob("aggregator-*.pkl"))
+    hosts: dict[str, int] = {}
+    done: set[str] = set()
+    for path in paths:
+        released(path)  # the lost run's aggregators save their last state as they exit
+        state = load_checkpoint(path)
+        if state is None:
+            log.error("run %s: checkpoint %s unreadable; the run is not resumed", run_id,
+                      path.name)
+            return None
+        index = int(path.stem.rsplit("-", 1)[1])
+        hosts.update((cid, index) for cid in state["analytics"].camera_ids)
+        done.update(state.get("done", ()))
+    return ResumePlan(run_id, why, hosts, frozenset(done - set(hosts)))
+
+
+def find_resumable(root: str | Path, own_run_id: str, print_: str,
+                   why: str = "driver lost") -> ResumePlan | None:
+    """The plan to resume the newest run under ``root`` whose driver died and whose
+    fingerprint is ``print_`` (:func:`fingerprint`); None when there is none."""
+    folder = Path(root) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return None
+    def age(lock: Path) -> float:
+        try:
+            return -lock.stat().st_mtime
+        except OSError:  # deleted meanwhile
+            return 0.0
+
+    for lock in sorted(folder.glob("*.lock"), key=age):
+        run_id = lock.stem
+        if run_id == own_run_id or run_alive(root, run_id):
+            continue
+        note = run_note(root, run_id)
+        if note is None or note[1] != print_:
+            continue
+        plan = plan_resume(root, run_id, why)
+        if plan is not None:
+            return plan
+    return None
