@@ -148,6 +148,7 @@ class AggregatorActor:
         # Cameras removed with their windows written, for a run that resumes this one
         # (pipeline.sinks.resume): one id per camera the run removed.
         self._done: set[str] = set()
+        self._lanes: dict[str, bytes] = {}  # per camera, its newest lane (see update)
         self._unsaved = False  # the last waited save failed: save again at the next update
         self._writer = (CheckpointWriter(Path(checkpoint), FROZEN_STATE) if checkpoint
                         else None)
@@ -197,6 +198,7 @@ class AggregatorActor:
         self._last_pts.pop(camera_id, None)
         self._last_index.pop(camera_id, None)
         self._saved_pts.pop(camera_id, None)
+        self._lanes.pop(camera_id, None)
         self._save()
         return len(windows)
 
@@ -213,8 +215,11 @@ class AggregatorActor:
         self._failures.record(camera_id, kind, self._last_pts.get(camera_id), time.time())
         self._save()
 
-    def update(self, frames: list[TrackedFrame]) -> list[Event]:
-        """Feeds frames in order; returns their events (also sent to the sinks).
+    def update(self, frames: list[TrackedFrame], lane: bytes | None = None) -> list[Event]:
+        """Feeds frames in order; returns their events (also sent to the sinks). ``lane``:
+        the frames are one camera's, and its tracker's lane (pickled) has released them
+        and nothing after: kept in the checkpoints, for a resumed run to go on from
+        (:mod:`pipeline.sinks.resume`).
 
         Raises:
             InputError: after the batch, when any frame failed; names how many and the
@@ -222,6 +227,8 @@ class AggregatorActor:
         """
         closed = []
         known = set(self._analytics.camera_ids)
+        if lane is not None and frames and frames[-1].meta.camera_id in known:
+            self._lanes[frames[-1].meta.camera_id] = lane
         frames = self._first_time(frames)
         for frame in frames:
             cid = frame.meta.camera_id
@@ -389,7 +396,7 @@ class AggregatorActor:
         # send them again).
         state = {"analytics": self._analytics, "sinks": self._sinks,
                  "failures": self._failures, "last_pts": self._last_pts,
-                 "last_index": self._last_index, "done": self._done}
+                 "last_index": self._last_index, "done": self._done, "lanes": self._lanes}
         try:
             self._writer.save(state, wait)
         except OSError as exc:  # the previous checkpoint stays; tried again next time
@@ -406,7 +413,7 @@ class AggregatorActor:
         self._failures = state["failures"]
         self._last_pts, self._last_index = state["last_pts"], state["last_index"]
         self._saved_pts = dict(self._last_pts)
-        self._done = state.get("done", set())
+        self._done, self._lanes = state.get("done", set()), state.get("lanes", {})
         self._restored = {cid: self._last_pts.get(cid) for cid in self._analytics.camera_ids}
         self._write_incidents()  # those the dead one sealed: written again, same names
         for cid in self._restored:

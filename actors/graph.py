@@ -161,8 +161,9 @@ class ActorGraph:
 
     def make_tracker(self) -> Any:
         """Creates a tracker that keeps enough frames to replay to a new aggregator."""
+        every = self.config.run.checkpoint_s
         return TrackerActor.options(**self.state_placement()).remote(
-            export_dir=self.export_dir, replay_s=REPLAY_CHECKPOINTS * self.config.run.checkpoint_s)
+            export_dir=self.export_dir, replay_s=REPLAY_CHECKPOINTS * every, lane_every_s=every)
 
     def is_offline(self, cam: CameraConfig) -> bool:
         return self.offline or cam.mode == "offline"
@@ -188,7 +189,7 @@ class ActorGraph:
                   "append" if cam.id in self._next_track_ids else "new")  # added again
         await call(record.tracker.add_camera.remote(
             cam.id, cam.tracker or cfg.tracker, cfg.smoothing if self.is_offline(cam) else None,
-            record.aggregator, first_track_id, export, state))
+            record.aggregator, first_track_id, export, state, self.continues(cam)))
 
     def new_record(self, camera: CameraConfig, added_by: str,
                    pending: list[CameraRecord] | tuple[CameraRecord, ...] = ()) -> CameraRecord:
@@ -230,8 +231,9 @@ class ActorGraph:
         offline = self.is_offline(cam)
         resume_after = None
         replay = resume and replayable(cam)
-        # a camera of a resumed run that its aggregator restored: read again from its
-        # start with a new lane (its aggregator drops the frames it had), tracks appended
+        # a camera of a resumed run that its aggregator restored: its lane goes on from
+        # the checkpoint's (else a new one from the file's start), its aggregator drops
+        # the frames it had, its tracks are appended
         held = not resume and self.resuming.get(cam.id) is not None
         timeout = cfg.ray.camera_start_timeout_s
         actor = reuse
@@ -241,7 +243,11 @@ class ActorGraph:
             if resume and not (replay and offline):  # live: a new session on its timeline
                 await record.tracker.resume_camera.remote(cam.id)
             elif held:
-                await self.attach_tracker(record, self.first_track_id(cam.id), restarted=True)
+                lane = self.resume.lanes.get(cam.id) if self.resume else None
+                await self.attach_tracker(record, self.first_track_id(cam.id), restarted=True,
+                                          state=lane)
+                if lane is not None:
+                    resume_after = await call(record.tracker.source_frame_index.remote(cam.id))
             elif not resume:
                 await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam),
                                                           record.geometry_version)

@@ -61,6 +61,8 @@ class _Hosted:
     aggregator: Any  # actor handle, or None: the camera's tracks go nowhere
     replay: ReplayBuffer
     down: bool = False  # its aggregator died; frames wait in `replay` for a new one
+    keep_lane: bool = False  # its lane goes to the aggregator's checkpoints
+    lane_sent_pts: float | None = None  # media time of the frames it last went with
 
 
 @ray.remote(num_cpus=TRACKER_NUM_CPUS)
@@ -74,10 +76,14 @@ class TrackerActor:
             its aggregator confirmed (with every frame not yet confirmed), so that a
             re-created aggregator gets again what came after its last checkpoint (see
             :meth:`set_aggregator`); more than twice the aggregator's ``checkpoint_s``.
+        lane_every_s: media seconds between the lanes sent with a camera's frames to its
+            aggregator (cameras added with ``keep_lane``), which keeps the newest in its
+            checkpoint: a resumed run goes on from it (:mod:`pipeline.sinks.resume`).
     """
 
     def __init__(self, export_dir: str | None = None, max_pending: int = 64,
-                 replay_s: float = 10.0) -> None:
+                 replay_s: float = 10.0, lane_every_s: float = 2.0) -> None:
+        self._lane_every_s = lane_every_s
         self._cameras: dict[str, _Hosted] = {}
         self._pending: deque[tuple[ray.ObjectRef, str, Any, float]] = deque()
         self._replay_s = replay_s
@@ -96,6 +102,7 @@ class TrackerActor:
         first_track_id: int = 1,
         export: ExportStart = "new",
         state: bytes | None = None,
+        keep_lane: bool = False,
     ) -> None:
         """Starts tracking a camera.
 
@@ -113,6 +120,8 @@ class TrackerActor:
                 tracking goes on from there, as if the frames after it came again (its
                 camera's source is read again from :meth:`source_frame_index`); None: a
                 new lane from the other arguments.
+            keep_lane: send the lane with the camera's frames every ``lane_every_s`` of
+                media, for its aggregator's checkpoints (a file that can be read again).
 
         Raises:
             ConfigError: the camera is already tracked here, an argument is invalid, or
@@ -126,7 +135,7 @@ class TrackerActor:
             raise ConfigError(f"camera {camera_id!r}: the saved lane is camera "
                               f"{lane.camera_id!r}'s", "state")
         replay = ReplayBuffer(self._replay_s, REPLAY_MAX_FRAMES)
-        self._cameras[camera_id] = _Hosted(lane, aggregator, replay)
+        self._cameras[camera_id] = _Hosted(lane, aggregator, replay, keep_lane=keep_lane)
         self._removed.pop(camera_id, None)
         if self._export is not None:
             self._export.start(camera_id, export)
@@ -262,20 +271,29 @@ class TrackerActor:
             return
         if self._export is not None:
             self._export.write(frames)
-        for camera_id, group in itertools.groupby(frames, lambda f: f.meta.camera_id):
+        runs = [(cid, list(g)) for cid, g in itertools.groupby(frames, lambda f: f.meta.camera_id)]
+        last = {cid: i for i, (cid, _) in enumerate(runs)}  # a camera's lane goes with its last
+        for i, (camera_id, batch) in enumerate(runs):
             hosted = self._cameras[camera_id]
             if hosted.aggregator is not None:
-                batch = list(group)
                 hosted.replay.add(batch)
                 if not hosted.down:
-                    self._forward(camera_id, hosted, batch)
+                    self._forward(camera_id, hosted, batch, with_lane=last[camera_id] == i)
         while len(self._pending) > self._max_pending:
             self._settle(*self._pending.popleft())
 
-    def _forward(self, camera_id: str, hosted: _Hosted, frames: list[TrackedFrame]) -> None:
-        aggregator = hosted.aggregator
-        self._pending.append((aggregator.update.remote(frames), camera_id, aggregator,
-                              frames[-1].meta.pts_s))
+    def _forward(self, camera_id: str, hosted: _Hosted, frames: list[TrackedFrame],
+                 with_lane: bool = False) -> None:
+        """Sends frames to the camera's aggregator; ``with_lane``: they are the last the
+        lane released, so the lane may go with them (see ``lane_every_s``)."""
+        aggregator, pts = hosted.aggregator, frames[-1].meta.pts_s
+        lane = None
+        if with_lane and hosted.keep_lane and (hosted.lane_sent_pts is None
+                                 or pts - hosted.lane_sent_pts >= self._lane_every_s):
+            lane = pickle.dumps(hosted.lane, protocol=pickle.HIGHEST_PROTOCOL)
+            hosted.lane_sent_pts = pts
+        self._pending.append((aggregator.update.remote(frames, lane), camera_id, aggregator,
+                              pts))
 
     def _settle(self, ref: ray.ObjectRef, camera_id: str, aggregator: Any,
                 last_pts: float) -> None:

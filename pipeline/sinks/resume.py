@@ -7,8 +7,11 @@ aggregator keeps the first copy of a frame (``AggregatorActor._first_time``). So
 cut short goes on where its checkpoints stopped:
 
 - a camera that a checkpoint holds goes back to that aggregator, which restores its
-  state; the camera's file is read again from its start, with a new tracker lane, and
-  the aggregator drops the frames it had; its track export goes on after its last row;
+  state, and its tracker goes on from the lane kept in that checkpoint (sent with the
+  camera's frames every ``run.checkpoint_s`` of media: its tracks, the smoother's held
+  frames, its id counter); the file is read again after the lane's last frame (from its
+  start, with a new lane, when the checkpoint has none yet), the aggregator drops the
+  frames it had, and the track export goes on after its last row;
 - a camera whose windows were written (removed from its aggregator: an offline batch's
   ended file) is done and does not run again (``done`` in the checkpoint);
 - any other camera (still queued, or not yet placed) starts as in a new run.
@@ -63,12 +66,15 @@ class ResumePlan:
             restored camera's incident.
         hosts: per camera a checkpoint holds, the index of that aggregator.
         done: cameras whose windows were written: they do not run again.
+        lanes: per camera held, its tracker lane as that checkpoint kept it (pickled), if
+            it has one.
     """
 
     run_id: str
     why: str
     hosts: dict[str, int] = field(default_factory=dict)
     done: frozenset[str] = frozenset()
+    lanes: dict[str, bytes] = field(default_factory=dict, repr=False)
 
 
 def plan_resume(root: str | Path, run_id: str, why: str) -> ResumePlan | None:
@@ -80,6 +86,7 @@ def plan_resume(root: str | Path, run_id: str, why: str) -> ResumePlan | None:
     paths = sorted(folder.glob("aggregator-*.pkl"))
     hosts: dict[str, int] = {}
     done: set[str] = set()
+    lanes: dict[str, bytes] = {}
     for path in paths:
         released(path)  # the lost run's aggregators save their last state as they exit
         state = load_checkpoint(path)
@@ -90,7 +97,9 @@ def plan_resume(root: str | Path, run_id: str, why: str) -> ResumePlan | None:
         index = int(path.stem.rsplit("-", 1)[1])
         hosts.update((cid, index) for cid in state["analytics"].camera_ids)
         done.update(state.get("done", ()))
-    return ResumePlan(run_id, why, hosts, frozenset(done - set(hosts)))
+        lanes.update(state.get("lanes", {}))
+    return ResumePlan(run_id, why, hosts, frozenset(done - set(hosts)),
+                      {cid: lane for cid, lane in lanes.items() if cid in hosts})
 
 
 def find_resumable(root: str | Path, own_run_id: str, print_: str,

@@ -38,9 +38,9 @@ def dead_run(root: Path, print_: str | None) -> RunLock:
     still queued."""
     first, second = aggregator(root, 0), aggregator(root, 1)
     for agg, cams in ((first, ("cam1", "cam2")), (second, ("cam3",))):
-        for cid in cams:
+        for cid in cams:  # each with its tracker's lane (pickled; opaque here)
             agg.add_camera(cid, ZONE)
-            agg.update(frames(30, camera_id=cid))
+            agg.update(frames(30, camera_id=cid), f"lane of {cid}".encode())
     first.remove_camera("cam2")
     lock = RunLock(root, "run-1")
     lock.note_cameras(["cam1", "cam3", "cam4"], print_)
@@ -57,6 +57,7 @@ def test_a_dead_runs_checkpoints_say_where_each_camera_goes_on(tmp_path: Path) -
     plan = plan_resume(tmp_path, "run-1", "driver lost")
     assert plan.hosts == {"cam1": 0, "cam3": 1}
     assert plan.done == {"cam2"}  # its windows were written: it does not run again
+    assert plan.lanes == {"cam1": b"lane of cam1", "cam3": b"lane of cam3"}
     # the aggregator that resumes it restores cam1 from where it stopped, and drops the
     # frames it had when the file is read again from its start
     agg = aggregator(tmp_path, 0)
