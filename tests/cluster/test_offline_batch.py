@@ -5,8 +5,10 @@ beside it (real Ray, Serve detector, trackers, aggregators and sinks)."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import pathlib
 import threading
+import time
 from collections.abc import Callable
 
 import pandas as pd
@@ -20,6 +22,7 @@ from benchmarks.evaluation import read_mot
 from pipeline.app.runner import PipelineRunner, RunOptions
 from pipeline.control.batch import batch_progress
 from pipeline.site_config import SiteConfig
+from pipeline.sinks.checkpoint import checkpoint_path, load_checkpoint
 from tests.faults.harness import graph_of, kill9
 
 pytestmark = pytest.mark.cluster
@@ -173,3 +176,44 @@ def test_a_host_killed_mid_batch_changes_no_file(serve_app, num_cpus, wide, tmp_
           .reset_index(drop=True) for run in (tmp_path / "faulted", clean)))
     if host == "tracker":  # no gap (a restored aggregator records one: it cannot tell)
         assert not (tmp_path / "faulted" / "out" / "incidents").exists()
+
+
+def test_the_driver_killed_mid_batch_and_the_same_batch_started_again(serve_app, num_cpus,
+                                                                      wide, tmp_path):
+    """The driver dies once the batch has finished a file (its windows written: done in
+    the checkpoint) while others run or wait; the same batch started again on the same
+    output resumes it: the finished file is not read again, the running ones go on from
+    their checkpoints' tracker lanes, the queued ones start, and every file's tracks and
+    events are those of the unfaulted batch."""
+    site = _site(num_cpus)
+    options = RunOptions(output_dir=tmp_path / "out", offline=True,
+                         export_tracks=tmp_path / "tracks")
+    first = PipelineRunner(site, options, detector=serve_app["handle"])
+    first.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not (load_checkpoint(checkpoint_path(tmp_path / "out", first.run_id, 0))
+                   or {}).get("done"):
+            assert time.monotonic() < deadline, "no file finished"
+            first.status()
+            time.sleep(0.2)
+    finally:  # the driver's process dies: its controller and actors with it, and the
+        first._kill_controller()  # kernel lets go of its locks
+        for lock in first._locks:
+            os.close(lock._fd)
+            lock._fd = None
+
+    resumed, _ = _run(serve_app, tmp_path, site)
+    [plan] = resumed["resumed"]
+    assert resumed["run_id"] == first.run_id and plan["why"] == "driver lost"
+    assert plan["done"] >= 1, plan
+    assert len(resumed["cameras"]) == FILES - plan["done"]  # the done ones not read again
+    clean = wide[0]
+    for i in range(FILES):
+        name = f"file-{i}.txt"
+        assert (tmp_path / "tracks" / name).read_text() == (clean / "tracks" / name).read_text()
+    cols = ["camera_id", "kind", "element_id", "track_id", "pts_s", "dwell_s"]
+    pd.testing.assert_frame_equal(
+        *(pd.read_parquet(run / "out" / "events")[cols].sort_values(cols[:5])
+          .reset_index(drop=True) for run in (tmp_path, clean)))
+    assert not list((tmp_path / "out").glob(".checkpoints/*"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import pandas as pd
@@ -20,10 +19,8 @@ from tests.faults.harness import (
     detector_replica,
     kill9,
     lost,
-    make_runner,
     most_events_in,
     run_pipeline,
-    wait_for_frames,
     window_starts,
 )
 
@@ -235,29 +232,6 @@ def test_controller_killed(serve_app: dict, baseline: RunResult, tmp_path) -> No
                           lambda runner: kill9(runner.controller))
     resumed = assert_as_unfaulted(result, baseline, "controller lost")
     print(f"controller kill: resumed {resumed}, run {result.seconds:.1f} s")
-
-
-def test_driver_killed_and_the_same_run_started_again(serve_app: dict, baseline: RunResult,
-                                                      tmp_path) -> None:
-    """The driver dies half-way (its controller and every actor with it; the kernel lets
-    go of its lock): the same run started again on the same output resumes it (before, it
-    wrote the dead run's checkpoints out and processed every file again beside them)."""
-    out = tmp_path / "out"
-    first = make_runner(out, serve_app["handle"])
-    first.start()
-    try:
-        wait_for_frames(first, 2 * FRAMES)
-    finally:
-        first._kill_controller()
-        for lock in first._locks:  # what the kernel does when the driver's process dies
-            os.close(lock._fd)
-            lock._fd = None
-    assert list(out.glob(f".checkpoints/{first.run_id}/aggregator-*.pkl"))
-    result = run_pipeline(out, serve_app["handle"])
-    assert result.summary["run_id"] == first.run_id
-    resumed = assert_as_unfaulted(result, baseline, "driver lost")
-    assert not list(out.glob(".checkpoints/*")), "the resumed run left checkpoints"
-    print(f"driver death: resumed {resumed}, run {result.seconds:.1f} s")
 
 
 def test_controller_killed_while_cameras_wait_in_the_batch(serve_app: dict, tmp_path) -> None:
