@@ -107,6 +107,7 @@ class PipelineRunner:
         self._plan: ResumePlan | None = None
         self._done: set[str] = set()
         self._resumes = 0  # resumes after a lost controller
+        self._lost = ""  # why, when the controller died and was not replaced
         self.resumed: list[dict[str, Any]] = []
 
     # -- start -------------------------------------------------------------------------
@@ -183,16 +184,19 @@ class PipelineRunner:
         if self._fingerprint is None or self._resumes >= self.config.run.resume_attempts:
             return False
         self._kill_controller()
+        self._lost = "the pipeline controller is gone and the run could not be resumed"
         plan = plan_resume(self.config.sinks[0].root, self.run_id, "controller lost")
         if plan is None:
             return False
         self._resumes += 1
         self._take_plan(plan)
         try:
-            return self._start_controller(stop)
+            started = self._start_controller(stop)
         except (PanorayError, ray.exceptions.RayActorError) as exc:
             log.error("the run could not be resumed: %s", exc)
             return False
+        self._lost = ""
+        return started
 
     def _take_plan(self, plan: ResumePlan) -> None:
         """Resumes ``plan``'s run: its id, and its cameras done (see :attr:`resumed`)."""
@@ -289,14 +293,15 @@ class PipelineRunner:
         time), the aggregators' checkpoints are written instead and the summary says so
         under ``error``."""
         budget = self.config.run.shutdown_timeout_s + SHUTDOWN_MARGIN_S
-        error = ""
-        if self.controller is None:  # stopped, or failed and said why, before it existed
+        error = self._lost  # the controller died and the run could not be resumed
+        if self.controller is None and not error:  # stopped, or failed, before it existed
             outcome = ({"stopped": "during start-up"} if self.stopped_early
                        else {"error": "the pipeline did not start"})
             return self._release_output({"cameras": {}, **outcome, "run_id": self.run_id,
                                          "output_dir": str(self.output_dir)})
         try:
-            summary = ray.get(self.controller.shutdown.remote(), timeout=budget)
+            if not error:
+                summary = ray.get(self.controller.shutdown.remote(), timeout=budget)
         except (PanorayError, ray.exceptions.RayActorError) as exc:
             error = f"the pipeline controller is gone ({type(exc).__name__})"
         except ray.exceptions.GetTimeoutError:

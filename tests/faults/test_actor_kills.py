@@ -234,6 +234,22 @@ def test_controller_killed(serve_app: dict, baseline: RunResult, tmp_path) -> No
     print(f"controller kill: resumed {resumed}, run {result.seconds:.1f} s")
 
 
+def test_controller_of_live_cameras_killed(serve_app: dict, tmp_path) -> None:
+    """Live cameras cannot be read again: the run is not resumed; the driver writes the
+    checkpoints (windows cut short marked incomplete), records one gap per camera, and
+    the run ends with an error."""
+    result = run_pipeline(tmp_path / "out", serve_app["handle"],
+                          lambda runner: kill9(runner.controller), mode="live")
+    assert "controller is gone" in result.summary["error"]
+    assert "resumed" not in result.summary
+    recovered = result.summary["recovered"]
+    assert recovered["checkpoints"] >= 1 and recovered["cameras"], recovered
+    assert sorted(recovered["cameras"] + recovered["unrecovered"]) == sorted(CAMERAS)
+    incidents = result.tables["incidents"]
+    assert sorted(incidents.camera_id) == sorted(CAMERAS)  # one gap each
+    assert not result.tables["metrics"].groupby("camera_id").complete.min().any()
+
+
 def test_controller_killed_while_cameras_wait_in_the_batch(serve_app: dict, tmp_path) -> None:
     # one camera fits the test cluster at a time: killed as soon as the run has started,
     # the queued cameras are in no aggregator's checkpoint; the resumed run starts them
