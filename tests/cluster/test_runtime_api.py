@@ -25,7 +25,7 @@ LINE = {"id": "lamp-post", "start": [0.56, 0.2], "end": [0.56, 0.66],
         "left_to_right": "westward", "right_to_left": "eastward"}
 STEADY = ("steady-a", "steady-b", "steady-c")
 MAX_GAP_S = 3.0  # longest a running camera may go without a new delivered frame
-LOAD_DROPS = 2  # frames a live camera may drop to machine load during a test step
+LOAD_DROPS = 2  # frames one live camera may drop to load beyond another in a test step
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -297,7 +297,7 @@ def test_bad_geometry_edits_are_refused_with_the_reason(run, path, body, headers
 
 def test_a_geometry_edit_while_three_cameras_stream_drops_no_frame_and_the_next_window_uses_it(
         run):
-    counters = ("frames_dropped", "frames_failed", "forward_errors", "results_evicted")
+    counters = ("frames_failed", "forward_errors", "results_evicted")  # drops: see below
     before = {cid: run.camera(cid) for cid in STEADY}
     assert all(c["state"] == "streaming" and c["geometry_version"] == 0 for c in before.values())
     seen: dict[str, list[tuple[float, int]]] = {cid: [] for cid in STEADY}
@@ -324,17 +324,19 @@ def test_a_geometry_edit_while_three_cameras_stream_drops_no_frame_and_the_next_
     after = {cid: run.camera(cid) for cid in STEADY}
     for cid in STEADY:  # no camera restarted, dropped or lost a frame
         assert after[cid]["state"] == "streaming" and after[cid]["restarts"] == 0
-        # a live camera on a busy shared 2-core machine may drop a frame whatever happens
-        # (CI saw one on an unedited camera); an edit that stalled the pipeline would
-        # drop several a second, and the gap check below catches a stall
-        assert after[cid]["frames_dropped"] - before[cid]["frames_dropped"] <= LOAD_DROPS, cid
-        assert {k: after[cid][k] for k in counters[1:]} == {
-            k: before[cid][k] for k in counters[1:]}, cid
+        assert {k: after[cid][k] for k in counters} == {k: before[cid][k] for k in counters}, cid
         last_change, last = seen[cid][0]
         for t, n in seen[cid][1:]:
             if n > last:
                 last_change, last = t, n
             assert t - last_change <= MAX_GAP_S, (cid, seen[cid])
+    # live cameras on a busy shared 2-core machine drop frames whatever happens (CI saw
+    # an unedited one drop 31 before the edit and 3 during it): the edited camera may
+    # drop no more than the unedited ones beside it, the control
+    dropped = {cid: after[cid]["frames_dropped"] - before[cid]["frames_dropped"]
+               for cid in STEADY}
+    assert dropped["steady-b"] <= max(dropped["steady-a"], dropped["steady-c"]) + LOAD_DROPS, (
+        dropped)
     listed = {c["id"]: c["geometry_version"] for c in run.request("GET", "/v1/cameras").json()[
         "cameras"] if c["id"] in STEADY}
     assert listed == {"steady-a": 0, "steady-b": 1, "steady-c": 0}
