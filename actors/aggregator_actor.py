@@ -175,6 +175,11 @@ class AggregatorActor:
         frame it holds (None: no frame yet); empty for a new aggregator."""
         return dict(self._restored)
 
+    def lane(self, camera_id: str) -> bytes | None:
+        """The camera's newest tracker lane (pickled; see :meth:`update`), or None: what a
+        tracker re-created for a file camera goes on from (``TrackerActor.add_camera``)."""
+        return self._lanes.get(camera_id)
+
     def add_camera(self, camera_id: str, config: AnalyticsConfig,
                    geometry_version: int = 0) -> None:
         """Adds a camera; its analytics start with its first frame."""

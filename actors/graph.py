@@ -60,8 +60,9 @@ REPLAY_CHECKPOINTS = 3
 MIN_STEP_S = 1.0
 """Least time each shutdown step gets, even when the run's shutdown budget is spent."""
 TRACK_ID_MARGIN = 100_000
-"""Added to a camera's last known next track id when its tracker died (ids created since
-that reading are unknown), so that no id is reused within a run."""
+"""Added to a camera's last known next track id when its tracker died, or when a live
+camera resumes from a saved lane (ids given since that reading are unknown), so that no
+id is reused within a run."""
 MAX_REMOVED_KEPT = 1024
 """Final stats of removed cameras kept for the run summary (the oldest are dropped)."""
 
@@ -189,7 +190,7 @@ class ActorGraph:
                   "append" if cam.id in self._next_track_ids else "new")  # added again
         await call(record.tracker.add_camera.remote(
             cam.id, cam.tracker or cfg.tracker, cfg.smoothing if self.is_offline(cam) else None,
-            record.aggregator, first_track_id, export, state, self.continues(cam)))
+            record.aggregator, first_track_id, export, state, bool(cfg.sinks)))
 
     def new_record(self, camera: CameraConfig, added_by: str,
                    pending: list[CameraRecord] | tuple[CameraRecord, ...] = ()) -> CameraRecord:
@@ -233,7 +234,8 @@ class ActorGraph:
         replay = resume and replayable(cam)
         # a camera of a resumed run that its aggregator restored: its lane goes on from
         # the checkpoint's (else a new one from the file's start), its aggregator drops
-        # the frames it had, its tracks are appended
+        # the frames it had, its tracks are appended; a source that cannot be read again
+        # starts a new session after the checkpoint's last frame (pipeline.sinks.resume)
         held = not resume and self.resuming.get(cam.id) is not None
         timeout = cfg.ray.camera_start_timeout_s
         actor = reuse
@@ -243,10 +245,15 @@ class ActorGraph:
             if resume and not (replay and offline):  # live: a new session on its timeline
                 await record.tracker.resume_camera.remote(cam.id)
             elif held:
-                lane = self.resume.lanes.get(cam.id) if self.resume else None
+                plan = self.resume
+                assert plan is not None  # the cameras held are its plan's
+                lane = plan.lanes.get(cam.id)
                 await self.attach_tracker(record, self.first_track_id(cam.id), restarted=True,
                                           state=lane)
-                if lane is not None:
+                if not self.continues(cam):  # a new session, after its checkpoint's last frame
+                    await call(record.tracker.resume_camera.remote(
+                        cam.id, plan.last.get(cam.id), TRACK_ID_MARGIN if lane else 0))
+                if lane is not None and replayable(cam):
                     resume_after = await call(record.tracker.source_frame_index.remote(cam.id))
             elif not resume:
                 await record.aggregator.add_camera.remote(cam.id, cfg.analytics_for(cam),

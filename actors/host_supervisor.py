@@ -10,9 +10,10 @@ time is left alone) is replaced:
   know are added afresh; each camera's tracker re-sends the frames newer than the
   checkpoint and its camera actor sends its stills to the new one.
 - **tracker**: a new actor takes its cameras. A camera that reads an offline file or
-  image folder (``ActorGraph.continues``) goes on from its lane as the dead tracker last
-  saved it (tracks, held frames, id counter; saved at every check), and its camera actor
-  is re-created to read the source again after that lane's last frame: the same frames
+  image folder (``ActorGraph.continues``) goes on from its newest lane in its aggregator
+  (tracks, held frames, id counter: trackers send it with the camera's frames every
+  ``run.checkpoint_s`` of media, as for a resumed run), and its camera actor is
+  re-created to read the source again after that lane's last frame: the same frames
   give the same tracks, frames sent twice are dropped downstream (the aggregator keeps
   the first copy of a frame, the track export skips the frames it has), so nothing is
   lost and no gap is recorded. Any other camera gets a new lane, with track ids
@@ -48,35 +49,26 @@ class HostSupervisor:
     def __init__(self, graph: ActorGraph) -> None:
         self.graph = graph
         self.next_ids: dict[str, int] = {}  # per camera, its next track id when last read
-        self.lanes: dict[str, bytes] = {}  # per continuing camera, its lane when last read
         self.replaced = {"tracker": 0, "aggregator": 0}
 
     async def check(self) -> list[tuple[str, Any]]:
-        """One round: replaces every dead aggregator, then every dead tracker, and saves
-        the lanes of the cameras that continue. Returns (camera id, stopped actor) of
-        each camera whose actor was stopped to read its source again: the caller places
-        it again (``Supervisor``), outside :attr:`ActorGraph.lock`."""
+        """One round: replaces every dead aggregator, then every dead tracker. Returns
+        (camera id, stopped actor) of each camera whose actor was stopped to read its
+        source again: the caller places it again (``Supervisor``), outside
+        :attr:`ActorGraph.lock`."""
         graph = self.graph
         for i, res in enumerate(await _ask([a.ready.remote() for a in graph.aggregators])):
             if isinstance(res, ActorDiedError):
                 await self.replace_aggregator(i)
-        records = graph.all_records()
-        continuing = [[r.camera.id for r in records if r.tracker is t
-                       and graph.continues(r.camera)] for t in graph.trackers]
-        answers = await _ask([t.next_track_ids.remote() for t in graph.trackers]
-                             + [t.lane_states.remote(c) for t, c in zip(graph.trackers,
-                                                                        continuing)])
-        n = len(graph.trackers)
         again = []
-        for i, (res, lanes) in enumerate(zip(answers[:n], answers[n:])):
-            if isinstance(lanes, dict):
-                self.lanes.update(lanes)
+        answers = await _ask([t.next_track_ids.remote() for t in graph.trackers])
+        for i, res in enumerate(answers):
             if isinstance(res, dict):
                 self.next_ids.update(res)
             elif isinstance(res, ActorDiedError):
                 again += await self.replace_tracker(i)
         hosted = {r.camera.id for r in graph.all_records()}
-        self.lanes = {cid: lane for cid, lane in self.lanes.items() if cid in hosted}
+        self.next_ids = {cid: n for cid, n in self.next_ids.items() if cid in hosted}
         return again
 
     async def replace_aggregator(self, index: int) -> None:
@@ -122,8 +114,9 @@ class HostSupervisor:
                 if (actor is not None and not record.lost and not graph.closing
                         and graph.records.get(cid) is record  # placed, not still starting
                         and graph.continues(record.camera)):  # read again after its lane
+                    lane = await call(record.aggregator.lane.remote(cid))
                     await graph.attach_tracker(record, graph.first_track_id(cid),
-                                               restarted=True, state=self.lanes.get(cid))
+                                               restarted=True, state=lane)
                     kill_actor(actor)
                     graph.unlist(record)
                     again.append((cid, actor))

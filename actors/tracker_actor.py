@@ -77,8 +77,9 @@ class TrackerActor:
             re-created aggregator gets again what came after its last checkpoint (see
             :meth:`set_aggregator`); more than twice the aggregator's ``checkpoint_s``.
         lane_every_s: media seconds between the lanes sent with a camera's frames to its
-            aggregator (cameras added with ``keep_lane``), which keeps the newest in its
-            checkpoint: a resumed run goes on from it (:mod:`pipeline.sinks.resume`).
+            aggregator (cameras added with ``keep_lane``), which keeps the newest, also in
+            its checkpoint: a tracker that replaces this one and a resumed run
+            (:mod:`pipeline.sinks.resume`) go on from it.
     """
 
     def __init__(self, export_dir: str | None = None, max_pending: int = 64,
@@ -116,12 +117,14 @@ class TrackerActor:
                 last removed in this run, so that ids are never reused within a run.
             export: how its track file begins (:data:`~pipeline.mot.ExportStart`): a
                 tracker re-created in a run resumes the file its predecessor wrote.
-            state: the lane as a tracker that died last saved it (:meth:`lane_states`):
-                tracking goes on from there, as if the frames after it came again (its
-                camera's source is read again from :meth:`source_frame_index`); None: a
-                new lane from the other arguments.
+            state: a saved lane of the camera (pickled; sent with its frames under
+                ``keep_lane``, kept by its aggregator and in its checkpoints): tracking
+                goes on from there, as if the frames after it came again (its camera's
+                source is read again from :meth:`source_frame_index`); None: a new lane
+                from the other arguments.
             keep_lane: send the lane with the camera's frames every ``lane_every_s`` of
-                media, for its aggregator's checkpoints (a file that can be read again).
+                media, for a tracker that replaces this one and for a resumed run (a
+                file that can be read again).
 
         Raises:
             ConfigError: the camera is already tracked here, an argument is invalid, or
@@ -165,14 +168,16 @@ class TrackerActor:
         log.info("stopped tracking camera %s", camera_id)
         return hosted.lane.live_ids
 
-    def resume_camera(self, camera_id: str) -> npt.NDArray[np.int64]:
+    def resume_camera(self, camera_id: str, after: tuple[int, float] | None = None,
+                      skip_ids: int = 0) -> npt.NDArray[np.int64]:
         """Prepares for a camera whose source actor was re-created on a new timeline (a
-        live source; see :meth:`CameraLane.resume`); returns the (k,) int64 ids dropped.
+        live source; see :meth:`CameraLane.resume`, which takes ``after`` and
+        ``skip_ids``); returns the (k,) int64 ids dropped.
 
         Raises:
             InputError: the camera is not tracked here.
         """
-        return self._get(camera_id).lane.resume()
+        return self._get(camera_id).lane.resume(after, skip_ids)
 
     def source_frame_index(self, camera_id: str) -> int | None:
         """The frame_index that the camera's actor gave the last frame tracked here, or
@@ -196,15 +201,6 @@ class TrackerActor:
         log.info("camera %s: re-attached to a new aggregator, %d frame(s) replayed",
                  camera_id, len(frames))
         return len(frames)
-
-    def lane_states(self, camera_ids: list[str]) -> dict[str, bytes]:
-        """The lanes of those of ``camera_ids`` tracked here, pickled (a few tens of KB
-        each, ~1 ms): what a re-created tracker goes on from (``add_camera(state=...)``).
-        A lane holds its tracks, its smoother's held frames and its id counter, so a
-        source read again after the lane's :meth:`source_frame_index` gives the very
-        output the lane would have given."""
-        return {cid: pickle.dumps(self._cameras[cid].lane, protocol=pickle.HIGHEST_PROTOCOL)
-                for cid in camera_ids if cid in self._cameras}
 
     def next_track_ids(self) -> dict[str, int]:
         """Per camera, the id its next confirmed track would get."""

@@ -119,10 +119,10 @@ class RunConfig(StrictModel):
         "it is abandoned and the run still ends (s).",
     )
     resume_attempts: int = Field(
-        3, ge=0, le=100, description="An offline run whose every camera reads a file or "
-        "image folder: how many times the driver resumes it from its checkpoints when the "
-        "pipeline controller dies, losing nothing (0: write the checkpoints out and stop, "
-        "as a live run does).",
+        3, ge=0, le=100, description="How many times in a run the driver resumes it from "
+        "its checkpoints when the pipeline controller dies (needs a sink): offline files "
+        "and image folders lose nothing, live cameras what came after each checkpoint and "
+        "the outage. 0: write the checkpoints out and stop (exit 1).",
     )
 
 

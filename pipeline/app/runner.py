@@ -179,9 +179,10 @@ class PipelineRunner:
 
     def _resume_after_loss(self, stop: threading.Event) -> bool:
         """The controller died: resumes the run from its checkpoints with a new one when
-        the run can be resumed (:mod:`pipeline.sinks.resume`) and ``run.resume_attempts``
-        allows; returns whether it did (else the checkpoints are written at shutdown)."""
-        if self._fingerprint is None or self._resumes >= self.config.run.resume_attempts:
+        it has some (a sink) and ``run.resume_attempts`` allows (live cameras too:
+        :mod:`pipeline.sinks.resume`); returns whether it did (else the checkpoints are
+        written at shutdown)."""
+        if not self.config.sinks or self._resumes >= self.config.run.resume_attempts:
             return False
         self._kill_controller()
         self._lost = "the pipeline controller is gone and the run could not be resumed"

@@ -1,5 +1,5 @@
-"""Resuming an offline run whose controller or driver died, from its aggregators'
-checkpoints, so that its output is the output of a run that never failed. No Ray.
+"""Resuming a run whose controller or driver died, from its aggregators' checkpoints: an
+offline run's output is then the output of a run that never failed. No Ray.
 
 An offline run whose every camera reads a file or image folder can be read again: the
 same frames give the same tracks (detection and tracking are deterministic), and an
@@ -16,13 +16,21 @@ cut short goes on where its checkpoints stopped:
   ended file) is done and does not run again (``done`` in the checkpoint);
 - any other camera (still queued, or not yet placed) starts as in a new run.
 
+A live camera cannot be read again. Its aggregator restores its state all the same, its
+tracker goes on from the lane in the checkpoint with its tracks dropped (their visits end
+or are joined by the tracks that follow; ids skip a margin, for those given after the
+lane was saved), and the new stream's frames come after the last frame the checkpoint
+holds, on the camera's timeline after the outage: one gap, and what came after the
+checkpoint is lost.
+
 The run keeps its id, so its files (named in the checkpoints) are written under their
-names, never twice. A resume needs the same input and settings: the driver notes a
-:func:`fingerprint` of the config in the run's lock file (:class:`~pipeline.sinks.
-checkpoint.RunLock`), and a run resumes only a dead run of the same fingerprint. The
-driver resumes its own run when its controller dies, and ``panoray run`` resumes a run
-on the same output whose driver died. Anything else (live cameras, another config, an
-unreadable checkpoint) is written out instead (:mod:`pipeline.sinks.recovery`).
+names, never twice. The driver resumes its own run when its controller dies, whatever its
+cameras. ``panoray run`` resumes a run on the same output whose driver died only if it had
+nothing but offline files and image folders, and the same input and settings: the driver
+notes a :func:`fingerprint` of the config in the run's lock file (:class:`~pipeline.
+sinks.checkpoint.RunLock`), and a run resumes only a dead run of the same fingerprint.
+Anything else (another config, an unreadable checkpoint) is written out instead
+(:mod:`pipeline.sinks.recovery`).
 
 Example:
     >>> import tempfile
@@ -68,6 +76,8 @@ class ResumePlan:
         done: cameras whose windows were written: they do not run again.
         lanes: per camera held, its tracker lane as that checkpoint kept it (pickled), if
             it has one.
+        last: per camera held that has had frames, (frame index, media time) of the last
+            frame that checkpoint holds: a live camera's new frames come after it.
     """
 
     run_id: str
@@ -75,6 +85,7 @@ class ResumePlan:
     hosts: dict[str, int] = field(default_factory=dict)
     done: frozenset[str] = frozenset()
     lanes: dict[str, bytes] = field(default_factory=dict, repr=False)
+    last: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)
 
 
 def plan_resume(root: str | Path, run_id: str, why: str) -> ResumePlan | None:
@@ -87,6 +98,7 @@ def plan_resume(root: str | Path, run_id: str, why: str) -> ResumePlan | None:
     hosts: dict[str, int] = {}
     done: set[str] = set()
     lanes: dict[str, bytes] = {}
+    last: dict[str, tuple[int, float]] = {}
     for path in paths:
         released(path)  # the lost run's aggregators save their last state as they exit
         state = load_checkpoint(path)
@@ -98,8 +110,11 @@ def plan_resume(root: str | Path, run_id: str, why: str) -> ResumePlan | None:
         hosts.update((cid, index) for cid in state["analytics"].camera_ids)
         done.update(state.get("done", ()))
         lanes.update(state.get("lanes", {}))
+        last.update((cid, (index, state["last_pts"][cid]))
+                    for cid, index in state.get("last_index", {}).items())
     return ResumePlan(run_id, why, hosts, frozenset(done - set(hosts)),
-                      {cid: lane for cid, lane in lanes.items() if cid in hosts})
+                      {cid: lane for cid, lane in lanes.items() if cid in hosts},
+                      {cid: at for cid, at in last.items() if cid in hosts})
 
 
 def find_resumable(root: str | Path, own_run_id: str, print_: str,

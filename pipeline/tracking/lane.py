@@ -186,15 +186,28 @@ class CameraLane:
         """Releases the frames the smoother holds (the camera stops, or the run ends)."""
         return self.smoother.flush() if self.smoother is not None else []
 
-    def resume(self) -> npt.NDArray[np.int64]:
+    def resume(self, after: tuple[int, float] | None = None,
+               skip_ids: int = 0) -> npt.NDArray[np.int64]:
         """Prepares for frames from a new source actor (its node was lost): its tracks are
         dropped (their ids go downstream as removed with the next frame; ids keep counting
         up), and its frames continue this camera's frame numbers and media time
         (:class:`~pipeline.tracking.splice.MediaSplice`). Returns the (k,) int64 ids
-        dropped."""
-        self.tracker.reset()
+        dropped.
+
+        Args:
+            after: (frame index, media time) of a later frame that went downstream than
+                this lane's last (the lane was saved before it): the new frames come after
+                it too, and a source read again goes on after it.
+            skip_ids: ids to skip (those a tracker may have given since the lane was
+                saved).
+        """
+        self.tracker.reset(skip_ids)
         dropped = self.tracker.removed_ids
-        self._splice.splice()
+        self._splice.splice(after)
+        if after is not None:  # the source frame it was: the splice's offset applies
+            source = after[0] - self._splice.index_offset
+            self._source_index = max(source, self._source_index if self._source_index
+                                     is not None else -1)
         self._carried = np.union1d(self._carried, dropped).astype(np.int64)
         self._last_index = None
         self._shown = Tracks.empty()

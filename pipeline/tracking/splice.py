@@ -39,10 +39,19 @@ class MediaSplice:
         self._index_offset = 0
         self._pts_offset = 0.0
         self._pending = False
+        self._floor: tuple[int, float] | None = None
 
-    def splice(self) -> None:
-        """Marks that the next frame comes from a new source actor."""
+    @property
+    def index_offset(self) -> int:
+        """What is added to the source actor's frame numbers now."""
+        return self._index_offset
+
+    def splice(self, after: tuple[int, float] | None = None) -> None:
+        """Marks that the next frame comes from a new source actor; ``after``: (frame
+        index, media time) of a frame on the camera's timeline that it must also come
+        after (one seen downstream since the last frame mapped here)."""
         self._pending = True
+        self._floor = after
 
     def map(self, meta: FrameMeta) -> FrameMeta:
         """``meta`` on the camera's timeline (unchanged until the first splice)."""
@@ -52,6 +61,11 @@ class MediaSplice:
                 gap = max(meta.captured_at - self._last.captured_at, self.min_step_s)
                 self._index_offset = self._last.frame_index + 1 - meta.frame_index
                 self._pts_offset = self._last.pts_s + gap - meta.pts_s
+            if self._floor is not None:
+                index, pts = self._floor
+                self._index_offset = max(self._index_offset, index + 1 - meta.frame_index)
+                self._pts_offset = max(self._pts_offset, pts + self.min_step_s - meta.pts_s)
+                self._floor = None
         if self._index_offset or self._pts_offset:
             meta = dataclasses.replace(meta, frame_index=meta.frame_index + self._index_offset,
                                        pts_s=meta.pts_s + self._pts_offset)

@@ -176,6 +176,7 @@ class ByteTracker:
         )
         self._first_id = first_id
         self._next_id = first_id
+        self._skipped = 0  # ids skipped by reset
         self._updates = 0
         self._detections = 0
         self._rejected = 0
@@ -279,7 +280,7 @@ class ByteTracker:
             detections=self._detections,
             rejected=self._rejected,
             low_score=self._low_score,
-            tracks_confirmed=self._next_id - self._first_id,
+            tracks_confirmed=self._next_id - self._first_id - self._skipped,
             tracks_removed=self._removed_total,
             births_refused=self._births_refused,
             live_tracks=len(self._ids),
@@ -292,12 +293,18 @@ class ByteTracker:
         """The id the next confirmed track will get."""
         return self._next_id
 
-    def reset(self) -> None:
+    def reset(self, skip_ids: int = 0) -> None:
         """Drops every track and the clock (for example after a seek or a new stream).
 
         The id counter is kept, so ids stay unique for the whole run; the dropped
-        confirmed ids are reported in :attr:`removed_ids`.
+        confirmed ids are reported in :attr:`removed_ids`. ``skip_ids``: ids to skip as
+        well (a tracker restored from a saved state skips those another one may have
+        given since; not counted as confirmed tracks).
         """
+        if skip_ids < 0:
+            raise ValueError(f"skip_ids must be >= 0, got {skip_ids}")
+        self._next_id += skip_ids
+        self._skipped += skip_ids
         dropped = self._ids[self._ids > 0]
         self._set_removed(dropped)
         self._clear_tracks()

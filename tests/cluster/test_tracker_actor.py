@@ -3,6 +3,7 @@ what it forwards to a real aggregator actor and writes to the track export."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from actors.tracker_actor import TrackerActor
 from benchmarks.evaluation import read_mot
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.errors import ConfigError
-from pipeline.tracking import SmoothingConfig, TrackerConfig
+from pipeline.tracking import CameraLane, SmoothingConfig, TrackerConfig
 from pipeline.types import DetectedFrame, Detections, FrameMeta
 
 pytestmark = pytest.mark.cluster
@@ -96,21 +97,26 @@ def test_offline_cameras_are_smoothed_before_they_are_forwarded(ray_session: Non
     ray.kill(aggregator)
 
 
-def test_a_new_tracker_goes_on_from_a_saved_lane(ray_session: None) -> None:
-    """What a tracker re-created for an offline file starts from: the dead one's lane,
-    with its tracks, id counter and last source frame."""
+def test_a_new_tracker_goes_on_from_the_lane_its_aggregator_kept(ray_session: None) -> None:
+    """What a tracker re-created for an offline file starts from: the lane the dead one
+    sent with its frames, kept by the aggregator, with its tracks, id counter and last
+    source frame."""
+    aggregator = AggregatorActor.remote()
+    ray.get(aggregator.add_camera.remote("cam", AnalyticsConfig()))
     first, second = TrackerActor.remote(), TrackerActor.remote()
-    ray.get(first.add_camera.remote("cam", ONE_HIT))
+    ray.get(first.add_camera.remote("cam", ONE_HIT, None, aggregator, keep_lane=True))
     ray.get(first.update.remote([frame("cam", i, [0.0, 200.0]) for i in range(10)]))
-    saved = ray.get(first.lane_states.remote(["cam", "not-here"]))
-    assert set(saved) == {"cam"}
+    ray.get(first.flush.remote())
+    saved = ray.get(aggregator.lane.remote("cam"))
+    assert saved is not None and ray.get(aggregator.lane.remote("not-here")) is None
     ray.kill(first)
-    ray.get(second.add_camera.remote("cam", ONE_HIT, None, None, 1, "new", saved["cam"]))
+    ray.get(second.add_camera.remote("cam", ONE_HIT, None, None, 1, "new", saved))
     assert ray.get(second.source_frame_index.remote("cam")) == 9  # the file goes on at 10
     assert ray.get(second.next_track_id.remote("cam")) == 3  # ids 1 and 2 are taken
     assert ray.get(second.update.remote([frame("cam", 10, [0.0, 200.0])])) == [None]
     assert ray.get(second.next_track_id.remote("cam")) == 3  # the same two people
     ray.kill(second)
+    ray.kill(aggregator)
 
 
 @pytest.mark.parametrize(
@@ -123,7 +129,7 @@ def test_a_new_tracker_goes_on_from_a_saved_lane(ray_session: None) -> None:
         (lambda a: a.resume_camera.remote("cam9"), Exception,
          r"unknown camera 'cam9'; tracked cameras: \['cam1'\]"),
         (lambda a: a.add_camera.remote("cam2", None, None, None, 1, "new",
-                                       ray.get(a.lane_states.remote(["cam1"]))["cam1"]),
+                                       pickle.dumps(CameraLane("cam1", ONE_HIT))),
          ConfigError, "camera 'cam2': the saved lane is camera 'cam1''s"),
     ],
     ids=["duplicate", "first-id", "unknown-camera", "another-camera's-lane"],

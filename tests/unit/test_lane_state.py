@@ -1,5 +1,6 @@
 """A tracking lane saved mid-run goes on exactly as the lane it was saved from: what a
-re-created tracker actor relies on (``TrackerActor.lane_states``, ``add_camera(state=)``).
+re-created tracker actor and a resumed run rely on (lanes sent with ``keep_lane``,
+``add_camera(state=)``).
 
 Detections: TUD-Stadtmitte's ground truth as shipped in ``motmetrics``, perturbed
 (missed, jittered and false boxes), at 25 fps with the offline smoother.
@@ -57,9 +58,32 @@ def test_a_saved_lane_goes_on_as_the_original(detections, smoothing) -> None:
     assert len({i for f in after for i in f.tracks.track_ids.tolist()}) > 1
 
 
+def test_a_saved_live_lane_resumes_a_new_session_after_what_went_downstream(
+        detections) -> None:
+    """A live camera whose controller died: the lane its checkpoint kept (saved at frame
+    49) goes on with a new stream after the last frame the checkpoint holds (frame 69):
+    its tracks end, no id is given twice, frames and media time keep increasing."""
+    lane = CameraLane("cam", TrackerConfig())
+    step(lane, detections, range(50))
+    saved = pickle.loads(pickle.dumps(lane))
+    later = step(lane, detections, range(50, 70))  # went downstream after the save
+    given = {i for f in later for i in f.tracks.track_ids.tolist()}
+    held, next_id = saved.live_ids, saved.next_id
+    dropped = saved.resume(after=(69, 69 / FPS), skip_ids=1000)
+    assert saved.next_id == next_id + 1000  # past any id given after the save
+    assert dropped.tolist() == held.tolist() and len(held) > 0
+    assert saved.source_frame_index == 69  # a file played live goes on after it
+    new = step(saved, detections, range(0, 30))  # the new session numbers from 0
+    assert new[0].meta.frame_index == 70 and new[0].meta.pts_s > 69 / FPS
+    assert set(new[0].removed_ids.tolist()) >= set(held.tolist())  # their visits end
+    ids = {i for f in new for i in f.tracks.track_ids.tolist()}
+    assert ids and min(ids) >= next_id + 1000 and not ids & given
+    assert saved.stats()["tracks_confirmed"] < 1000  # skipped ids are not tracks
+
+
 def test_a_saved_lane_stays_small(detections) -> None:
-    """Lanes are saved at every supervision check: their size must not grow with the
-    run (the smoother holds its lookahead, the tracker its live and lost tracks)."""
+    """Lanes go with a camera's frames every checkpoint_s: their size must not grow with
+    the run (the smoother holds its lookahead, the tracker its live and lost tracks)."""
     lane = CameraLane("cam", TrackerConfig(), SmoothingConfig())
     sizes = []
     for k in range(4):

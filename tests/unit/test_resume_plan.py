@@ -58,6 +58,8 @@ def test_a_dead_runs_checkpoints_say_where_each_camera_goes_on(tmp_path: Path) -
     assert plan.hosts == {"cam1": 0, "cam3": 1}
     assert plan.done == {"cam2"}  # its windows were written: it does not run again
     assert plan.lanes == {"cam1": b"lane of cam1", "cam3": b"lane of cam3"}
+    # a live camera's new session comes after the last frame its checkpoint holds
+    assert plan.last == {"cam1": (29, pytest.approx(2.9)), "cam3": (29, pytest.approx(2.9))}
     # the aggregator that resumes it restores cam1 from where it stopped, and drops the
     # frames it had when the file is read again from its start
     agg = aggregator(tmp_path, 0)

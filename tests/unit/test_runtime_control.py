@@ -327,6 +327,22 @@ def test_splice_before_any_frame_changes_nothing():
     assert splice.map(m) == m and dataclasses.is_dataclass(m)
 
 
+def test_a_splice_after_a_later_frame_goes_on_after_it():
+    """A lane saved at frame 4 resumes where downstream already has frame 20 (what came
+    between its save and its tracker's end): the new session comes after frame 20."""
+    splice = MediaSplice()
+    for i in range(5):
+        splice.map(_meta(i, i / 10, 1000 + i / 10))
+    splice.splice(after=(20, 2.0))  # 1.6 s of media after the lane, at wall 1002.0
+    m = splice.map(_meta(0, 0.0, 1001.0))  # wall time alone would say frame 5, 1.0 s
+    assert (m.frame_index, m.pts_s) == (21, pytest.approx(2.0 + splice.min_step_s))
+    m = splice.map(_meta(1, 0.1, 1001.1))
+    assert (m.frame_index, m.pts_s) == (22, pytest.approx(2.1 + splice.min_step_s))
+    splice.splice(after=(3, 0.3))  # an earlier frame: the wall-time rule decides
+    m = splice.map(_meta(0, 0.0, 1011.1))
+    assert m.frame_index == 23 and m.pts_s == pytest.approx(12.1 + splice.min_step_s)
+
+
 def test_camera_errors_keep_their_message_across_a_ray_call():
     """Ray pickles errors raised in actors: the message must not be wrapped twice."""
     import pickle
