@@ -17,18 +17,27 @@ It is an actor rather than part of the controller so that a slow sink or a busy 
 never delays camera supervision or the HTTP API's reads, and rather than part of the
 driver because the driver of a Ray job may run anywhere (it is placed on the driver's
 node like the aggregators, beside the outbox file).
+
+With a checkpoint path (a run with a sink), the rules' timers and open alerts, the zone
+groups' and the site's figures are saved there every ``alerts.check_interval_s`` and as
+the actor's process exits without :meth:`AlertsActor.close` (its controller died); the
+alerts actor of the resumed run (:mod:`pipeline.sinks.resume`) starts from them. A clean
+close deletes it.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import ray
+from pathlib import Path
+
 from ray.util import metrics
 
 from pipeline.alerts.config import AlertsConfig
@@ -36,6 +45,13 @@ from pipeline.alerts.inputs import CameraObservation, CameraStatus
 from pipeline.alerts.runtime import AlertRuntime
 from pipeline.analytics.groups import ZoneGroupConfig
 from pipeline.alerts.site_occupancy import SiteFlowsConfig
+from pipeline.sinks.checkpoint import (
+    HOLDER_WAIT_S,
+    drop_checkpoint,
+    hold,
+    holder_path,
+    write_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -96,19 +112,30 @@ class AlertMetrics:
 
 @ray.remote(num_cpus=ALERTS_NUM_CPUS, max_restarts=0)
 class AlertsActor:
-    """Hosts the run's alerting (arguments: those of :class:`AlertRuntime`)."""
+    """Hosts the run's alerting (arguments: those of :class:`AlertRuntime`, and
+    ``checkpoint``: where its state is saved, and read back when it exists: see the
+    module docstring)."""
 
     def __init__(self, config: AlertsConfig, groups: Sequence[ZoneGroupConfig],
                  root: str | None, run_id: str, flows: SiteFlowsConfig | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, checkpoint: str | None = None) -> None:
         logging.basicConfig(level=logging.INFO)
-        self._runtime = AlertRuntime(config, groups, root, run_id, flows, env)
+        self._checkpoint = Path(checkpoint) if checkpoint else None
+        self._holder: int | None = None
+        state = None
+        if self._checkpoint is not None:  # the actor it replaces is gone, or waited for
+            self._holder = hold(holder_path(self._checkpoint), HOLDER_WAIT_S)
+            if self._checkpoint.is_file():
+                state = self._checkpoint.read_bytes()
+                logger.warning("alerts: going on from the state of the run's lost controller")
+        self._runtime = AlertRuntime(config, groups, root, run_id, flows, env, state)
         self._metrics = AlertMetrics()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="alerts-tick", daemon=True)
         self._thread.start()
         self._closed = False
-        atexit.register(self.close)
+        # A graceful actor exit (every actor of a controller that died) runs atexit.
+        atexit.register(self._on_exit)
 
     def ready(self) -> bool:
         """True once constructed (sinks built, outbox open, open alerts restored)."""
@@ -130,8 +157,9 @@ class AlertsActor:
         """Open alerts, recent events, group sums and every sink's counters (JSON-ready)."""
         return self._runtime.view()
 
-    def close(self) -> None:
-        """Stops the tick, writes the table, drains the sinks for ``stop_drain_s``."""
+    def close(self, keep_state: bool = False) -> None:
+        """Stops the tick, writes the table, drains the sinks for ``stop_drain_s``;
+        deletes the saved state unless ``keep_state``."""
         if self._closed:
             return
         self._closed = True
@@ -139,12 +167,32 @@ class AlertsActor:
         self._thread.join(10.0)
         self._runtime.close(time.time())
         self._export()
+        if self._checkpoint is not None and not keep_state:
+            drop_checkpoint(self._checkpoint)
+        if self._holder is not None:
+            os.close(self._holder)
+            self._holder = None
+
+    def _on_exit(self) -> None:
+        """The process exits without :meth:`close`: the state is saved and kept for a
+        resumed run."""
+        if not self._closed:
+            self._save()
+            self.close(keep_state=True)
+
+    def _save(self) -> None:
+        if self._checkpoint is not None:
+            try:
+                write_checkpoint(self._checkpoint, self._runtime.state())
+            except OSError as exc:  # the previous one stays; saved again next tick
+                logger.error("alerts: state not saved: %s", exc)
 
     def _loop(self) -> None:
         while not self._stop.wait(self._runtime.config.check_interval_s):
             try:
                 self._runtime.tick(time.time())
                 self._export()
+                self._save()
             except Exception:  # noqa: BLE001 - alerting must go on
                 logger.exception("alerts: periodic check failed")
 

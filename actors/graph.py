@@ -50,7 +50,7 @@ from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.decoder import replayable
 from pipeline.ingest.health import CameraStats
 from pipeline.site_config import SiteConfig
-from pipeline.sinks.checkpoint import checkpoint_path
+from pipeline.sinks.checkpoint import alerts_state_path, checkpoint_path
 from pipeline.sinks.resume import ResumePlan
 
 log = logging.getLogger(__name__)
@@ -131,9 +131,11 @@ class ActorGraph:
         cfg = self.config
         if cfg.alerts is not None or cfg.groups or cfg.flows.occupancy is not None:
             output, alerts = cfg.output_dir, cfg.alerts or AlertsConfig()
+            roots = [s.root for s in cfg.sinks]
             self.alerts = AlertsActor.options(**self.state_placement()).remote(
                 alerts, cfg.groups, str(output) if output else None, self.run_id,
-                cfg.flows, self._alert_env)
+                cfg.flows, self._alert_env,
+                str(alerts_state_path(roots[0], self.run_id)) if roots else None)
             await self.alerts.ready.remote()  # a missing sink secret stops the start here
             self._alert_feed = AlertFeed(alerts.sample_interval_s,
                                          observed_cameras(alerts, cfg.groups, cfg.flows.occupancy),

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -63,6 +64,9 @@ class AlertRuntime:
         flows: the site occupancy and how often site figures are recorded.
         env: sink secrets read by the driver (variable name -> value); this process's
             environment fills in the others.
+        state: what :meth:`state` returned in the run this one resumes (its controller
+            died): the rules' timers and open alerts, the groups' and the site's figures
+            go on from there.
 
     Raises:
         ConfigError: a sink's secret or credentials are missing.
@@ -71,11 +75,17 @@ class AlertRuntime:
 
     def __init__(self, config: AlertsConfig, groups: Sequence[ZoneGroupConfig],
                  root: str | os.PathLike[str] | None, run_id: str,
-                 flows: SiteFlowsConfig | None = None, env: dict[str, str] | None = None
-                 ) -> None:
+                 flows: SiteFlowsConfig | None = None, env: dict[str, str] | None = None,
+                 state: bytes | None = None) -> None:
         self.config = config
         self.engine = RuleEngine(config.rules, config.site)
         self.flows = SiteFlows(groups, flows or SiteFlowsConfig())
+        if state is not None:
+            try:
+                self.engine, self.flows = pickle.loads(state)  # noqa: S301 - this run's own
+            except Exception as exc:  # noqa: BLE001 - alerting starts afresh instead
+                logger.error("alerts: saved state unreadable (%s); starting afresh",
+                             type(exc).__name__)
         self.table = AlertsTable(root, run_id) if root is not None else None
         self.site_table = (DatedTable(root, "site", run_id, site_rows_to_table)
                            if root is not None else None)
@@ -186,6 +196,12 @@ class AlertRuntime:
         return {name: asdict(s) for name, s in self.worker.stats().items()}
 
     # ------------------------------------------------------------------ life cycle
+
+    def state(self) -> bytes:
+        """The rules' and flows' state, pickled (a few KB): what a runtime resuming this
+        run starts from (``state=``)."""
+        with self._lock:
+            return pickle.dumps((self.engine, self.flows), protocol=pickle.HIGHEST_PROTOCOL)
 
     def close(self, at: float | None = None) -> None:
         """Writes the table, gives the sinks ``stop_drain_s`` to deliver what is pending,

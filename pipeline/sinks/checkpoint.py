@@ -47,6 +47,11 @@ def checkpoint_path(root: str | Path, run_id: str, index: int) -> Path:
     return Path(root) / CHECKPOINT_DIR / run_id / f"aggregator-{index}.pkl"
 
 
+def alerts_state_path(root: str | Path, run_id: str) -> Path:
+    """Where the alerts actor of run ``run_id`` keeps its rules' and flows' state."""
+    return Path(root) / CHECKPOINT_DIR / run_id / "alerts.pkl"
+
+
 _RAW_KINDS = frozenset("biufcmM")
 """numpy dtype kinds whose arrays :func:`encode_state` saves as raw bytes (bool, integers,
 floats, complex, datetimes): their ``dtype.str`` names them whole."""

@@ -36,6 +36,7 @@ from typing import Any
 
 from pipeline.sinks.checkpoint import (
     CHECKPOINT_DIR,
+    alerts_state_path,
     drop_checkpoint,
     load_checkpoint,
     note_cameras,
@@ -114,6 +115,9 @@ def recover_run(root: str | Path, run_id: str, why: str,
         out["windows"] += windows
         out["rows"] += rows
         out["cameras"] = sorted({*out["cameras"], *held_by_it})
+    alerts = alerts_state_path(root, run_id)  # nothing of it goes to the output
+    released(alerts)
+    drop_checkpoint(alerts)
     if out["checkpoints"]:
         log.warning("run %s: wrote %d window(s) from %d checkpoint(s) (%s)", run_id,
                     out["windows"], out["checkpoints"], why)

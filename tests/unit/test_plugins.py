@@ -119,7 +119,7 @@ def test_a_bad_plugin_stops_alone(installed, bad, why, caplog):
         agg, events, tables = run(plugins)
     assert len([e for e in events if e.kind == "line_cross"]) == 6  # the camera went on
     assert why in agg.snapshot().plugin_errors["cam1"]["bad"]
-    assert f"analytics plugin 'bad' stopped: " in caplog.text and why in caplog.text
+    assert "analytics plugin 'bad' stopped: " in caplog.text and why in caplog.text
     written = {(t.name, t.table.num_rows) for t in tables}
     assert ("good", 1) in written and ("till_to_door", 1) in written
     assert "bad" not in {t.name for t in tables}
