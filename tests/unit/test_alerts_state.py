@@ -8,9 +8,12 @@ from __future__ import annotations
 import atexit
 from pathlib import Path
 
+import pandas as pd
+
 from actors.alerts_actor import AlertsActor
 from pipeline.alerts.config import AlertsConfig
 from pipeline.alerts.inputs import CameraObservation, LineCrossing
+from pipeline.alerts.runtime import AlertRuntime
 from pipeline.alerts.site_occupancy import SiteFlowsConfig
 from pipeline.sinks.checkpoint import alerts_state_path
 from pipeline.sinks.recovery import recover_run
@@ -79,3 +82,16 @@ def test_an_unreadable_state_starts_afresh(tmp_path: Path) -> None:
     fresh = actor(path)
     assert fresh.view()["site_occupancy"]["value"] == 0
     fresh.close()
+
+
+def test_a_resumed_runs_alerts_tables_keep_the_lost_ones_rows(tmp_path: Path) -> None:
+    """The alerts actor of a resumed run writes the same run's tables: beside the files
+    of the one it replaces, never over them (their sequence numbers start again)."""
+    for inside in (3, 5):  # the lost actor, then its successor
+        rt = AlertRuntime(RULES, [], tmp_path, "run-1",
+                          FLOWS.model_copy(update={"record_interval_s": 1.0}))
+        rt.observe(sample(T0, inside, entered=1))
+        rt.close(T0 + 2)
+    rows = pd.read_parquet(tmp_path / "site")
+    assert sorted(rows[rows.kind == "site_occupancy"].occupancy.unique()) == [1]
+    assert len(list((tmp_path / "site").rglob("*.parquet"))) == 2 == rows.run_id.size
