@@ -33,11 +33,10 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import ray
-from pathlib import Path
-
 from ray.util import metrics
 
 from pipeline.alerts.config import AlertsConfig
@@ -159,12 +158,14 @@ class AlertsActor:
 
     def close(self, keep_state: bool = False) -> None:
         """Stops the tick, writes the table, drains the sinks for ``stop_drain_s``;
-        deletes the saved state unless ``keep_state``."""
+        deletes the saved state, or with ``keep_state`` saves it one last time."""
         if self._closed:
             return
         self._closed = True
         self._stop.set()
         self._thread.join(10.0)
+        if keep_state:
+            self._save()
         self._runtime.close(time.time())
         self._export()
         if self._checkpoint is not None and not keep_state:
@@ -176,9 +177,7 @@ class AlertsActor:
     def _on_exit(self) -> None:
         """The process exits without :meth:`close`: the state is saved and kept for a
         resumed run."""
-        if not self._closed:
-            self._save()
-            self.close(keep_state=True)
+        self.close(keep_state=True)
 
     def _save(self) -> None:
         if self._checkpoint is not None:

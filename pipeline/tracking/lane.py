@@ -195,9 +195,9 @@ class CameraLane:
         dropped.
 
         Args:
-            after: (frame index, media time) of a later frame that went downstream than
-                this lane's last (the lane was saved before it): the new frames come after
-                it too, and a source read again goes on after it.
+            after: (frame index, media time) of a frame that went downstream after this
+                lane's last (the lane was saved before it): the new frames come after it
+                too, and a source read again goes on after it.
             skip_ids: ids to skip (those a tracker may have given since the lane was
                 saved).
         """
