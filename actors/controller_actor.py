@@ -178,6 +178,8 @@ class PipelineController:
             if cid not in configured:
                 await graph.aggregators[index].remove_camera.remote(cid)
                 del graph.resuming[cid]
+                log.warning("camera %s was added through the API: not resumed (its windows "
+                            "are written); add it again", cid)
 
     async def add_camera(self, camera: CameraConfig, added_by: str = "api") -> dict[str, Any]:
         """Adds and starts a camera without disturbing the others.

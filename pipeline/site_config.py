@@ -124,6 +124,13 @@ class RunConfig(StrictModel):
         "and image folders lose nothing, live cameras what came after each checkpoint and "
         "the outage. 0: write the checkpoints out and stop (exit 1).",
     )
+    resume_within_s: float = Field(
+        600.0, ge=0, le=86_400, description="A run with live cameras whose driver died is "
+        "resumed by the next run of the same config on the same output only within this "
+        "many seconds of its last checkpoint (its windows between go out empty and "
+        "incomplete); after that its checkpoints are written out and the run starts "
+        "afresh. A run of nothing but files and image folders is resumed whenever (s).",
+    )
 
 
 class SiteConfig(StrictModel):

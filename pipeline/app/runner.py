@@ -18,6 +18,7 @@ export, aggregators close their windows and flush their sinks.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pathlib
@@ -36,6 +37,7 @@ from pipeline.control.views import CameraRow
 from pipeline.errors import PanorayError
 from pipeline.ingest.decoder import replayable
 from pipeline.ingest.health import CameraState, CameraStats
+from pipeline.redact import redact_url
 from pipeline.site_config import SiteConfig
 from pipeline.sinks.checkpoint import RunLock
 from pipeline.sinks.recovery import recover_orphans, recover_run
@@ -100,9 +102,9 @@ class PipelineRunner:
         self._configured = {c.id for c in self.config.cameras}
         self._unlisted = set(self._configured)
         self._unfinished: set[str] = set()
-        # Resuming (pipeline.sinks.resume): the config's fingerprint when every camera can
-        # be read again (None: the run cannot be resumed), the plan of the dead run this
-        # one goes on from, the cameras it had finished, and one entry per resume.
+        # Resuming (pipeline.sinks.resume): the config's fingerprint (None: no sink, so no
+        # checkpoints to resume from), the plan of the dead run this one goes on from, the
+        # cameras it had finished, and one entry per resume.
         self._fingerprint = resume_fingerprint(self.config, self.options)
         self._plan: ResumePlan | None = None
         self._done: set[str] = set()
@@ -325,8 +327,12 @@ class PipelineRunner:
         other runs whose driver died left there (:func:`recover_orphans`)."""
         roots = list(dict.fromkeys(s.root for s in self.config.sinks))
         if self._fingerprint is not None and roots:
+            cfg, opts = self.config, self.options
+            reads_again = all((opts.offline or c.mode == "offline") and replayable(c)
+                              for c in cfg.cameras)
             try:
-                plan = find_resumable(roots[0], self.run_id, self._fingerprint)
+                plan = find_resumable(roots[0], self.run_id, self._fingerprint,
+                                      max_age_s=None if reads_again else cfg.run.resume_within_s)
             except OSError as exc:
                 log.warning("output %s: earlier runs not checked: %s", roots[0], exc)
                 plan = None
@@ -404,13 +410,13 @@ class PipelineRunner:
 def resume_fingerprint(config: SiteConfig, options: RunOptions) -> str | None:
     """The fingerprint a run resuming this one must match
     (:func:`~pipeline.sinks.resume.fingerprint`: what decides the output, not the HTTP
-    API or the run's length), or None when the run cannot be resumed: it has no sink
-    (no checkpoints), or a camera is live or reads what cannot be read again."""
-    cameras = config.cameras
-    if not config.sinks or not all((options.offline or c.mode == "offline") and replayable(c)
-                                   for c in cameras):
+    API or the run's length, nor the passwords in URLs, which are masked before hashing:
+    a hash is no place for a secret), or None when the run cannot be resumed: it has no
+    sink (no checkpoints)."""
+    if not config.sinks:
         return None
-    data = config.model_dump_json(exclude={"http": True, "run": True})
+    data = json.dumps(_urls_redacted(config.model_dump(mode="json", exclude={
+        "http": True, "run": True})), sort_keys=True)
     export = options.export_tracks
     return fingerprint(data, options.offline, str(export.resolve()) if export else None)
 
@@ -421,3 +427,13 @@ def _named_actor(namespace: str) -> Any:
         return ray.get_actor(CONTROLLER_NAME, namespace=namespace)
     except ValueError:
         return None
+
+
+def _urls_redacted(data: Any) -> Any:
+    """``data`` (a config dumped to JSON types) with every ``url`` masked (redact_url)."""
+    if isinstance(data, dict):
+        return {k: redact_url(v) if k == "url" and isinstance(v, str) else _urls_redacted(v)
+                for k, v in data.items()}
+    if isinstance(data, list):
+        return [_urls_redacted(v) for v in data]
+    return data

@@ -24,13 +24,13 @@ holds, on the camera's timeline after the outage: one gap, and what came after t
 checkpoint is lost.
 
 The run keeps its id, so its files (named in the checkpoints) are written under their
-names, never twice. The driver resumes its own run when its controller dies, whatever its
-cameras. ``panoray run`` resumes a run on the same output whose driver died only if it had
-nothing but offline files and image folders, and the same input and settings: the driver
-notes a :func:`fingerprint` of the config in the run's lock file (:class:`~pipeline.
-sinks.checkpoint.RunLock`), and a run resumes only a dead run of the same fingerprint.
-Anything else (another config, an unreadable checkpoint) is written out instead
-(:mod:`pipeline.sinks.recovery`).
+names, never twice. The driver resumes its own run when its controller dies, and
+``panoray run`` resumes a run on the same output whose driver died if it had the same
+input and settings: the driver notes a :func:`fingerprint` of the config in the run's
+lock file (:class:`~pipeline.sinks.checkpoint.RunLock`), and a run resumes only a dead run
+of the same fingerprint; one with live cameras only within ``run.resume_within_s`` of its
+last checkpoint. Anything else (another config, a live run dead for longer, an unreadable
+checkpoint) is written out instead (:mod:`pipeline.sinks.recovery`).
 
 Example:
     >>> import tempfile
@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,26 +119,37 @@ def plan_resume(root: str | Path, run_id: str, why: str) -> ResumePlan | None:
 
 
 def find_resumable(root: str | Path, own_run_id: str, print_: str,
-                   why: str = "driver lost") -> ResumePlan | None:
+                   why: str = "driver lost", max_age_s: float | None = None
+                   ) -> ResumePlan | None:
     """The plan to resume the newest run under ``root`` whose driver died and whose
-    fingerprint is ``print_`` (:func:`fingerprint`); None when there is none."""
+    fingerprint is ``print_`` (:func:`fingerprint`), if its last checkpoint is at most
+    ``max_age_s`` old (None: however old); None when there is none."""
     folder = Path(root) / CHECKPOINT_DIR
     if not folder.is_dir():
         return None
-    def age(lock: Path) -> float:
-        try:
-            return -lock.stat().st_mtime
-        except OSError:  # deleted meanwhile
-            return 0.0
-
-    for lock in sorted(folder.glob("*.lock"), key=age):
+    for lock in sorted(folder.glob("*.lock"), key=lambda p: -_mtime(p)):
         run_id = lock.stem
         if run_id == own_run_id or run_alive(root, run_id):
             continue
         note = run_note(root, run_id)
         if note is None or note[1] != print_:
             continue
+        age = time.time() - max((_mtime(p) for p in (folder / run_id).glob("*.pkl")),
+                                default=_mtime(lock))
+        if max_age_s is not None and age > max_age_s:
+            log.warning("run %s died %.0f s ago, more than run.resume_within_s (%.0f s): "
+                        "not resumed (its checkpoints are written out)", run_id, age,
+                        max_age_s)
+            continue
         plan = plan_resume(root, run_id, why)
         if plan is not None:
             return plan
     return None
+
+
+def _mtime(path: Path) -> float:
+    """When ``path`` was last written (0 if it was deleted meanwhile)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pandas as pd
@@ -16,11 +17,13 @@ from tests.faults.harness import (
     RunResult,
     events_by_camera,
     graph_of,
+    make_runner,
     detector_replica,
     kill9,
     lost,
     most_events_in,
     run_pipeline,
+    wait_for_frames,
     window_starts,
 )
 
@@ -238,19 +241,18 @@ def test_controller_killed(serve_app: dict, baseline: RunResult, tmp_path) -> No
     print(f"controller kill: resumed {resumed}, run {result.seconds:.1f} s")
 
 
-def test_controller_of_live_cameras_killed(serve_app: dict, tmp_path) -> None:
-    """Live cameras cannot be read again, but their run goes on (before, the driver wrote
-    the checkpoints out and the run ended with an error): each aggregator restores its
-    state, each camera a new session after the last frame its checkpoint had, with one
-    gap; its old tracks end there and no id is given twice."""
-    result = run_pipeline(tmp_path / "out", serve_app["handle"],
-                          lambda runner: kill9(runner.controller), mode="live")
+def assert_live_resumed(result: RunResult, why: str) -> list[str]:
+    """A live run resumed once (``why``) and went on to its end: one gap per camera; for
+    each camera its checkpoint had frames of (returned), the windows spanning the gap are
+    incomplete, its old tracks end before the gap and its new ids start 100,000 past
+    them; each file played live ends within a few frames of its end, nothing read
+    twice."""
     assert not result.summary.get("error"), result.summary
     [resumed] = result.summary["resumed"]
-    assert resumed["why"] == "controller lost" and resumed["continued"], resumed
+    assert resumed["why"] == why and resumed["continued"], resumed
     incidents = result.tables["incidents"]
     assert sorted(incidents.camera_id) == resumed["continued"]  # one gap each
-    assert (incidents.kind == "controller lost").all()
+    assert (incidents.kind == why).all()
     metrics, went_on = result.tables["metrics"], []
     for cam in resumed["continued"]:
         tracks = result.tracks[cam]
@@ -258,17 +260,51 @@ def test_controller_of_live_cameras_killed(serve_app: dict, tmp_path) -> None:
         # the file played live went on after the last frame its checkpoint had (from its
         # start if it had none): a few frames lost, none read twice
         assert FRAMES - 2 * LIVE_MAX_IN_FLIGHT - 5 <= tracks.frame.max() <= FRAMES, cam
-        if incidents[incidents.camera_id == cam].from_pts_s.isna().all():
-            continue  # its checkpoint had no frame of it yet: it started afresh
+        [gap] = incidents[incidents.camera_id == cam].itertuples()
+        if gap.from_pts_s != gap.from_pts_s:  # NaN: its checkpoint had no frame of it yet,
+            continue  # it started afresh
         went_on.append(cam)
         windows = metrics[metrics.camera_id == cam]
-        assert not windows.complete.all() and windows.complete.any(), windows
+        spanning = windows[(windows.window_end_s > gap.from_pts_s)
+                           & (windows.window_start_s <= gap.to_pts_s)]
+        assert len(spanning) and not spanning.complete.any(), windows  # the gap's windows
         before, after = tracks[tracks.id < TRACK_ID_MARGIN], tracks[tracks.id >= TRACK_ID_MARGIN]
         assert len(before) and len(after), cam  # ids skip a margin after the resume
         assert before.frame.max() < after.frame.min()  # the old tracks ended at the gap
     assert went_on, resumed
-    print(f"live controller kill: resumed {resumed}, went on {went_on}, "
-          f"run {result.seconds:.1f} s")
+    return went_on
+
+
+def test_controller_of_live_cameras_killed(serve_app: dict, tmp_path) -> None:
+    """Live cameras cannot be read again, but their run goes on (before, the driver wrote
+    the checkpoints out and the run ended with an error): each aggregator restores its
+    state, each camera a new session after the last frame its checkpoint had, with one
+    gap; its old tracks end there and no id is given twice."""
+    result = run_pipeline(tmp_path / "out", serve_app["handle"],
+                          lambda runner: kill9(runner.controller), mode="live")
+    went_on = assert_live_resumed(result, "controller lost")
+    print(f"live controller kill: went on {went_on}, run {result.seconds:.1f} s")
+
+
+def test_driver_of_live_cameras_killed_and_started_again(serve_app: dict, tmp_path) -> None:
+    """A live run whose driver died, started again by a process manager with the same
+    config on the same output, is resumed as when its controller died (before, its
+    checkpoints were written out and the new run started from nothing: windows, visits
+    in progress, the alerts' state)."""
+    out = tmp_path / "out"
+    first = make_runner(out, serve_app["handle"], mode="live")
+    first.start()
+    try:
+        wait_for_frames(first, FRAMES // 3)
+    finally:  # the driver's process dies: its controller and actors with it, and the
+        first._kill_controller()  # kernel lets go of its locks
+        for lock in first._locks:
+            os.close(lock._fd)
+            lock._fd = None
+    result = run_pipeline(out, serve_app["handle"], mode="live")
+    assert result.summary["run_id"] == first.run_id
+    went_on = assert_live_resumed(result, "driver lost")
+    print(f"live driver kill: went on {went_on}, run {result.seconds:.1f} s")
 
 
 def test_controller_killed_while_cameras_wait_in_the_batch(serve_app: dict, tmp_path) -> None:
