@@ -146,12 +146,15 @@ def test_killed_driver_leaves_whole_files_and_the_next_run_recovers_its_checkpoi
     assert any(p.startswith("heatmaps/") for p in before)
     orphans = sorted(p.parent.name for p in out.glob(".checkpoints/*/aggregator-*.pkl"))
     assert orphans, "the killed run left no checkpoint"
-    # the driver kept its unfinished cameras noted in its lock, for the next run
-    # (live cameras: the run cannot be resumed, so no fingerprint)
-    assert json.loads((out / ".checkpoints" / f"{orphans[0]}.lock").read_text()) == {
-        "cameras": sorted(CAMERAS), "fingerprint": None}
+    # the driver kept its unfinished cameras noted in its lock, for the next run, and its
+    # config's fingerprint: the same config started again soon would resume the run
+    # (test_actor_kills); a next run of another config writes the checkpoints out
+    note = json.loads((out / ".checkpoints" / f"{orphans[0]}.lock").read_text())
+    assert note["cameras"] == sorted(CAMERAS) and len(note["fingerprint"]) == 32, note
+    other = live_site(out)
+    other["analytics"] = {**other["analytics"], "window_s": 3}
 
-    second = Run(tmp_path, live_site(out), out, "second")
+    second = Run(tmp_path, other, out, "second")
     try:  # SIGTERM while Ray is still starting, before the detector's deploy
         second.wait_until("Ray to start", lambda: list(second.ray_dir.glob("ray/session_2*")))
         second.group(signal.SIGTERM)
