@@ -121,6 +121,7 @@ class AlertsActor:
         logging.basicConfig(level=logging.INFO)
         self._checkpoint = Path(checkpoint) if checkpoint else None
         self._holder: int | None = None
+        self._saved = b""  # the state last written (an unchanged one is not written again)
         state = None
         if self._checkpoint is not None:  # the actor it replaces is gone, or waited for
             self._holder = hold(holder_path(self._checkpoint), HOLDER_WAIT_S)
@@ -180,11 +181,16 @@ class AlertsActor:
         self.close(keep_state=True)
 
     def _save(self) -> None:
-        if self._checkpoint is not None:
-            try:
-                write_checkpoint(self._checkpoint, self._runtime.state())
-            except OSError as exc:  # the previous one stays; saved again next tick
-                logger.error("alerts: state not saved: %s", exc)
+        if self._checkpoint is None:
+            return
+        state = self._runtime.state()
+        if state == self._saved:
+            return
+        try:
+            write_checkpoint(self._checkpoint, state)
+            self._saved = state
+        except OSError as exc:  # the previous one stays; saved again next tick
+            logger.error("alerts: state not saved: %s", exc)
 
     def _loop(self) -> None:
         while not self._stop.wait(self._runtime.config.check_interval_s):

@@ -131,11 +131,9 @@ class ActorGraph:
         cfg = self.config
         if cfg.alerts is not None or cfg.groups or cfg.flows.occupancy is not None:
             output, alerts = cfg.output_dir, cfg.alerts or AlertsConfig()
-            roots = [s.root for s in cfg.sinks]
             self.alerts = AlertsActor.options(**self.state_placement()).remote(
                 alerts, cfg.groups, str(output) if output else None, self.run_id,
-                cfg.flows, self._alert_env,
-                str(alerts_state_path(roots[0], self.run_id)) if roots else None)
+                cfg.flows, self._alert_env, self.checkpoint_of(None))
             await self.alerts.ready.remote()  # a missing sink secret stops the start here
             self._alert_feed = AlertFeed(alerts.sample_interval_s,
                                          observed_cameras(alerts, cfg.groups, cfg.flows.occupancy),
@@ -148,10 +146,14 @@ class ActorGraph:
         self.trackers = [self.make_tracker() for _ in range(cfg.ray.tracker_actors)]
         await asyncio.gather(*(a.ready.remote() for a in self.aggregators))
 
-    def checkpoint_of(self, index: int) -> str | None:
-        """Where aggregator ``index`` keeps its checkpoint (None: the run has no sink)."""
-        roots = [s.root for s in self.config.sinks]
-        return str(checkpoint_path(roots[0], self.run_id, index)) if roots else None
+    def checkpoint_of(self, index: int | None) -> str | None:
+        """Where aggregator ``index`` (None: the alerts actor) keeps its checkpoint, on the
+        first sink's output (None: the run has no sink)."""
+        if not self.config.sinks:
+            return None
+        root = self.config.sinks[0].root
+        return str(checkpoint_path(root, self.run_id, index) if index is not None
+                   else alerts_state_path(root, self.run_id))
 
     def make_aggregator(self, index: int, restored_why: str | None = None) -> Any:
         """Creates aggregator ``index``; it restores its checkpoint if one exists (it

@@ -4,7 +4,7 @@ Layout under the Parquet sink's root (hive style, readable as one dataset)::
 
     alerts/date=2026-11-26/part-<run_id>-<writer>-<seq>.parquet     (ALERTS_SCHEMA + run_id)
 
-(and ``site/`` alike; ``writer`` is drawn per table object, so that the alerts actor of a
+(and ``site/`` alike; ``writer`` is a token drawn per table object, so that the alerts actor of a
 resumed run never writes over its predecessor's files). A row's date is the UTC date of
 its ``at``. Rows are buffered and written on :meth:`AlertsTable.flush` (the alerts actor
 calls it every ``alerts.check_interval_s`` when there is something to write, and at the
@@ -67,7 +67,7 @@ class DatedTable:
         self.run_id = run_id
         self._to_table = to_table
         self._buffer: list[Any] = []
-        self._writer = uuid.uuid4().hex[:12]
+        self._token = uuid.uuid4().hex[:12]  # as the Parquet sink's writers
         self._seq = 0
         self.rows_written = 0
 
@@ -96,7 +96,7 @@ class DatedTable:
             folder = self.root / f"date={date}"
             folder.mkdir(parents=True, exist_ok=True)
             self._seq += 1
-            final = folder / f"part-{self.run_id}-{self._writer}-{self._seq:08d}.parquet"
+            final = folder / f"part-{self.run_id}-{self._token}-{self._seq:08d}.parquet"
             tmp = folder / f".{final.name}.tmp"
             pq.write_table(table, tmp)
             with open(tmp, "rb+") as fh:

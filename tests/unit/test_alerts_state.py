@@ -95,3 +95,17 @@ def test_a_resumed_runs_alerts_tables_keep_the_lost_ones_rows(tmp_path: Path) ->
     rows = pd.read_parquet(tmp_path / "site")
     assert sorted(rows[rows.kind == "site_occupancy"].occupancy.unique()) == [1]
     assert len(list((tmp_path / "site").rglob("*.parquet"))) == 2 == rows.run_id.size
+
+
+def test_the_state_is_written_again_only_when_it_changed(tmp_path: Path) -> None:
+    path = alerts_state_path(tmp_path, "run-1")
+    alerts = actor(path)
+    alerts._save()
+    first = path.stat().st_mtime_ns
+    path.unlink()  # were it written again, it would be back
+    alerts._save()
+    assert not path.exists()
+    alerts.observe(sample(T0, 3, entered=2))
+    alerts._save()
+    assert path.is_file() and path.stat().st_mtime_ns >= first
+    alerts.close()
