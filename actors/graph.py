@@ -127,7 +127,8 @@ class ActorGraph:
         return {"scheduling_strategy": NodeAffinitySchedulingStrategy(self.node_id, soft=True)}
 
     async def start_hosts(self) -> None:
-        """Creates the aggregators (with the run's sinks) and the trackers."""
+        """Creates the alerts actor (when the site has alerts, zone groups or site occupancy),
+        the aggregators (with the run's sinks) and the trackers."""
         cfg = self.config
         if cfg.alerts is not None or cfg.groups or cfg.flows.occupancy is not None:
             output, alerts = cfg.output_dir, cfg.alerts or AlertsConfig()

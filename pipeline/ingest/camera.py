@@ -15,7 +15,7 @@ deliver in frame order.
 Results that are ready together go downstream in one ``deliver`` call, in frame order.
 With ``inference.skip_static``, a frame where nothing moved since the last detected one
 (:mod:`pipeline.ingest.motion`) skips the detector and goes on ``static``, holding that
-frame's detections. A still (every ``still_interval_s`` of media time) is made private
+frame's detections. A still (every ``stills.interval_s`` of media time) is made private
 (:mod:`pipeline.privacy`) here, before it leaves the camera.
 
 Example:

@@ -198,9 +198,9 @@ class RunLock:
 
     def note_cameras(self, camera_ids: Iterable[str], fingerprint: str | None = None) -> None:
         """Notes the cameras whose output the driver's death would cut short, for the run
-        that recovers this one (:func:`note_cameras`), and, for a run that can be resumed
-        (every camera an offline file or image folder), the fingerprint of its config that
-        a resuming run must match (:mod:`pipeline.sinks.resume`)."""
+        that recovers this one (:func:`note_cameras`), and the fingerprint of its config that
+        a resuming run must match (:mod:`pipeline.sinks.resume`; a run with live cameras
+        is resumed only within ``run.resume_within_s``), or None."""
         if self._fd is not None:
             _write_note(self._fd, camera_ids, fingerprint)
 
