@@ -28,6 +28,7 @@ import numpy.typing as npt
 import ray
 from ray.util import metrics
 
+from actors.alert_link import AlertLink
 from pipeline.alerts.feed import AlertFeed
 from pipeline.analytics.aggregator import Aggregator, AggregatorSnapshot
 from pipeline.analytics.config import (
@@ -68,10 +69,6 @@ models and dataclasses): checkpoints pickle each instance once. The zones' and l
 references to the geometry count here (15 arrays a camera), and so do the windows' own
 references to the zones' and lines' configs (about 700 pickle opcodes a camera with 5
 zones and 5 lines), not pickled again every save."""
-
-FINAL_SAMPLES_TIMEOUT_S = 10.0
-"""Longest a closing aggregator waits for the alerts actor to take its last samples."""
-
 
 class SinkMetrics:
     """The sinks' state as Ray metrics: output paused by a full disk, rows dropped."""
@@ -138,9 +135,7 @@ class AggregatorActor:
         self._sinks = Sinks(sinks, run_id)
         self._stills = Stills()
         self._history = WindowHistory(history_s, history_max_windows)
-        self._alerts = alerts
-        self._feed = alert_feed if alerts is not None else None
-        self._alert_sent: Any = None  # the latest observe call to the alerts actor
+        self._alerts = AlertLink(alerts, alert_feed)
         self._failures = FailureBook()
         self._last_pts: dict[str, float] = {}  # per camera, media time of its last frame
         self._last_index: dict[str, int] = {}  # ... and its frame_index
@@ -184,17 +179,16 @@ class AggregatorActor:
                    geometry_version: int = 0) -> None:
         """Adds a camera; its analytics start with its first frame."""
         self._analytics.add_camera(camera_id, config, geometry_version)
-        if self._feed is not None:
-            self._feed.add_camera(camera_id)
+        self._alerts.add_camera(camera_id)
         self._save()
 
     def remove_camera(self, camera_id: str) -> int:
         """Stops a camera, closing and writing its open windows; returns how many."""
-        self._send_final_samples({camera_id})  # its crossings since its last sample
+        # its crossings since its last sample
+        self._alerts.send_final(self._analytics.camera_snapshot, {camera_id})
         windows = self._analytics.remove_camera(camera_id)
         self._done.add(camera_id)  # in the checkpoint that names its windows' files
-        if self._feed is not None:
-            self._feed.remove_camera(camera_id)
+        self._alerts.remove_camera(camera_id)
         self._publish([], windows)
         self._sinks.flush()
         self._stills.drop(camera_id)
@@ -206,6 +200,11 @@ class AggregatorActor:
         self._lanes.pop(camera_id, None)
         self._save()
         return len(windows)
+
+    def set_alerts(self, alerts: Any) -> int:
+        """The run's alerts actor was re-created: samples go to ``alerts``, the last
+        ones with crossings again first (see :mod:`actors.alert_link`); returns how many."""
+        return self._alerts.replace(alerts)
 
     def set_geometry(self, camera_id: str, config: AnalyticsConfig, version: int) -> None:
         """Replaces a camera's zones and lines from its next window boundary on (see
@@ -246,11 +245,8 @@ class AggregatorActor:
         self._seal_incidents(closed)  # in every checkpoint from now on; written below
         out = self._analytics.update(frames)
         self._publish(out.events, out.windows)
-        if self._feed is not None:  # sampled, then checked by the run's alerts actor
-            observations = self._feed.collect(frames, out.events,
-                                              self._analytics.camera_snapshot)
-            if observations:
-                self._alert_sent = self._alerts.observe.remote(observations)
+        # sampled, then checked by the run's alerts actor
+        self._alerts.send(frames, out.events, self._analytics.camera_snapshot)
         # after the sinks' writes: a save waited for before one counts as this period's
         if closed or self._save_due(frames):  # closed gaps: their file is named first
             self._save(wait=bool(closed))
@@ -299,7 +295,7 @@ class AggregatorActor:
         records the gaps no frame closed and deletes the checkpoint. Safe to call twice."""
         if self._closed:
             return
-        self._send_final_samples()
+        self._alerts.send_final(self._analytics.camera_snapshot)
         self._publish([], self._analytics.close())
         self._sinks.close()
         self._seal_incidents(self._failures.open_gaps())
@@ -323,23 +319,6 @@ class AggregatorActor:
         elif not self._closed:
             self._save()
             self._writer.close()
-
-    def _send_final_samples(self, cameras: set[str] | None = None) -> None:
-        """Sends the alerts actor each camera's (of ``cameras``, default all) last sample
-        and waits until it has taken every sample sent (an actor runs one caller's calls
-        in order), so that the run's shutdown closes the alerts actor, or the removal of
-        a camera makes its group zones empty, only after them."""
-        if self._feed is None:
-            return
-        final = self._feed.final(self._analytics.camera_snapshot, cameras)
-        if final:
-            self._alert_sent = self._alerts.observe.remote(final)
-        if self._alert_sent is not None:
-            try:
-                ray.get(self._alert_sent, timeout=FINAL_SAMPLES_TIMEOUT_S)
-            except Exception as exc:  # noqa: BLE001 - the alerts actor is gone: shut down
-                logger.error("alerts: the last samples were not taken: %s", type(exc).__name__)
-            self._alert_sent = None
 
     def _publish(self, events: list[Event], windows: list[ClosedWindow]) -> None:
         windows = self._failures.mark(windows)
@@ -401,7 +380,8 @@ class AggregatorActor:
         # send them again).
         state = {"analytics": self._analytics, "sinks": self._sinks,
                  "failures": self._failures, "last_pts": self._last_pts,
-                 "last_index": self._last_index, "done": self._done, "lanes": self._lanes}
+                 "last_index": self._last_index, "done": self._done, "lanes": self._lanes,
+                 "alerts": self._alerts.state()}
         try:
             self._writer.save(state, wait)
         except OSError as exc:  # the previous checkpoint stays; tried again next time
@@ -419,6 +399,7 @@ class AggregatorActor:
         self._last_pts, self._last_index = state["last_pts"], state["last_index"]
         self._saved_pts = dict(self._last_pts)
         self._done, self._lanes = state.get("done", set()), state.get("lanes", {})
+        self._alerts.restore(state.get("alerts"))
         self._restored = {cid: self._last_pts.get(cid) for cid in self._analytics.camera_ids}
         self._write_incidents()  # those the dead one sealed: written again, same names
         for cid in self._restored:

@@ -122,12 +122,13 @@ class AlertsActor:
         self._checkpoint = Path(checkpoint) if checkpoint else None
         self._holder: int | None = None
         self._saved = b""  # the state last written (an unchanged one is not written again)
+        self._save_lock = threading.Lock()  # the tick thread saves, and close
         state = None
         if self._checkpoint is not None:  # the actor it replaces is gone, or waited for
             self._holder = hold(holder_path(self._checkpoint), HOLDER_WAIT_S)
             if self._checkpoint.is_file():
                 state = self._checkpoint.read_bytes()
-                logger.warning("alerts: going on from the state of the run's lost controller")
+                logger.warning("alerts: going on from the saved state of a lost alerts actor")
         self._runtime = AlertRuntime(config, groups, root, run_id, flows, env, state)
         self._metrics = AlertMetrics()
         self._stop = threading.Event()
@@ -150,8 +151,12 @@ class AlertsActor:
         self._runtime.camera_states(statuses)
 
     def forget_camera(self, camera_id: str) -> None:
-        """A camera was removed: its open alerts close."""
+        """A camera was removed (its last samples taken): its open alerts close."""
         self._runtime.forget_camera(camera_id, time.time())
+
+    def camera_added(self, camera_id: str) -> None:
+        """A camera was added: its samples start a new timeline."""
+        self._runtime.camera_added(camera_id)
 
     def view(self) -> dict[str, Any]:
         """Open alerts, recent events, group sums and every sink's counters (JSON-ready)."""
@@ -183,14 +188,15 @@ class AlertsActor:
     def _save(self) -> None:
         if self._checkpoint is None:
             return
-        state = self._runtime.state()
-        if state == self._saved:
-            return
-        try:
-            write_checkpoint(self._checkpoint, state)
-            self._saved = state
-        except OSError as exc:  # the previous one stays; saved again next tick
-            logger.error("alerts: state not saved: %s", exc)
+        with self._save_lock:
+            state = self._runtime.state()
+            if state == self._saved:
+                return
+            try:
+                write_checkpoint(self._checkpoint, state)
+                self._saved = state
+            except OSError as exc:  # the previous one stays; saved again next tick
+                logger.error("alerts: state not saved: %s", exc)
 
     def _loop(self) -> None:
         while not self._stop.wait(self._runtime.config.check_interval_s):

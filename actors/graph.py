@@ -110,6 +110,7 @@ class ActorGraph:
         self.trackers: list[Any] = []
         self.aggregators: list[Any] = []
         self.alerts: Any = None  # the run's alerts actor, with alert rules
+        self.unforgotten: set[str] = set()  # removed while the alerts actor was dead
         self.labels: dict[int, str] | None = None  # the model's class names, by id
         self.lock = asyncio.Lock()
         self.closing = False
@@ -131,11 +132,8 @@ class ActorGraph:
         the aggregators (with the run's sinks) and the trackers."""
         cfg = self.config
         if cfg.alerts is not None or cfg.groups or cfg.flows.occupancy is not None:
-            output, alerts = cfg.output_dir, cfg.alerts or AlertsConfig()
-            self.alerts = AlertsActor.options(**self.state_placement()).remote(
-                alerts, cfg.groups, str(output) if output else None, self.run_id,
-                cfg.flows, self._alert_env, self.checkpoint_of(None))
-            await self.alerts.ready.remote()  # a missing sink secret stops the start here
+            alerts = cfg.alerts or AlertsConfig()
+            self.alerts = await self.make_alerts()  # a missing sink secret stops it here
             self._alert_feed = AlertFeed(alerts.sample_interval_s,
                                          observed_cameras(alerts, cfg.groups, cfg.flows.occupancy),
                                          publishes_live_counts(alerts))
@@ -155,6 +153,17 @@ class ActorGraph:
         root = self.config.sinks[0].root
         return str(checkpoint_path(root, self.run_id, index) if index is not None
                    else alerts_state_path(root, self.run_id))
+
+    async def make_alerts(self) -> Any:
+        """Creates the run's alerts actor, ready; it goes on from the state saved beside
+        the checkpoints, if any (it replaces one that died, or the run resumes)."""
+        cfg = self.config
+        actor = AlertsActor.options(**self.state_placement()).remote(
+            cfg.alerts or AlertsConfig(), cfg.groups,
+            str(cfg.output_dir) if cfg.output_dir else None, self.run_id, cfg.flows,
+            self._alert_env, self.checkpoint_of(None))
+        await actor.ready.remote()
+        return actor
 
     def make_aggregator(self, index: int, restored_why: str | None = None) -> Any:
         """Creates aggregator ``index``; it restores its checkpoint if one exists (it
@@ -342,7 +351,7 @@ class ActorGraph:
                 await call(record.aggregator.remove_camera.remote(cid))
                 written = True
                 if self.alerts is not None:
-                    await call(self.alerts.forget_camera.remote(cid))
+                    await self.forget_in_alerts(cid)
         except Exception as exc:  # noqa: BLE001 - its checkpoint's replacement writes it
             host_died = isinstance(exc, RayActorError) and not written
             if not host_died:
@@ -370,6 +379,14 @@ class ActorGraph:
             while len(self.removed) > MAX_REMOVED_KEPT:
                 self.removed.popitem(last=False)
         return final
+
+    async def forget_in_alerts(self, camera_id: str) -> None:
+        """Tells the alerts actor that a camera was removed; one that died first is told
+        by the supervisor once it is re-created (:attr:`unforgotten`)."""
+        try:
+            await call(self.alerts.forget_camera.remote(camera_id))
+        except RayActorError:
+            self.unforgotten.add(camera_id)
 
     def report_states(self, stats: dict[str, CameraStats]) -> None:
         """Sends cameras' states to the alerts actor (``camera_offline`` rules)."""

@@ -20,6 +20,12 @@ time is left alone) is replaced:
   continuing past the last it reported (plus a margin); the camera actors' waiting
   deliveries go to it. Frames the dead one held are lost, and each camera's aggregator
   writes the windows that span the gap as incomplete.
+- **alerts actor**: a new one goes on from the state the dead one saved last (with a
+  sink: rules' timers and open alerts, zone groups, the site's people inside; at most
+  ``alerts.check_interval_s`` old), each aggregator sends it again the samples with
+  crossings it sent lately (:mod:`actors.alert_link`; it skips those it has), and it is
+  told of the cameras removed while none was there. Its outbox, on disk, delivers what
+  was pending.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ class HostSupervisor:
     def __init__(self, graph: ActorGraph) -> None:
         self.graph = graph
         self.next_ids: dict[str, int] = {}  # per camera, its next track id when last read
-        self.replaced = {"tracker": 0, "aggregator": 0}
+        self.replaced = {"tracker": 0, "aggregator": 0, "alerts": 0}
 
     async def check(self) -> list[tuple[str, Any]]:
         """One round: replaces every dead aggregator, then every dead tracker. Returns
@@ -57,6 +63,10 @@ class HostSupervisor:
         source again: the caller places it again (``Supervisor``), outside
         :attr:`ActorGraph.lock`."""
         graph = self.graph
+        if graph.alerts is not None:
+            [res] = await _ask([graph.alerts.ready.remote()])
+            if isinstance(res, ActorDiedError):
+                await self.replace_alerts()
         for i, res in enumerate(await _ask([a.ready.remote() for a in graph.aggregators])):
             if isinstance(res, ActorDiedError):
                 await self.replace_aggregator(i)
@@ -70,6 +80,22 @@ class HostSupervisor:
         hosted = {r.camera.id for r in graph.all_records()}
         self.next_ids = {cid: n for cid, n in self.next_ids.items() if cid in hosted}
         return again
+
+    async def replace_alerts(self) -> None:
+        """Re-creates the run's alerts actor from its saved state and points the
+        aggregators at it (see the module docstring)."""
+        graph = self.graph
+        graph.alerts = await graph.make_alerts()
+        resent = await asyncio.gather(
+            *(call(a.set_alerts.remote(graph.alerts)) for a in graph.aggregators),
+            return_exceptions=True)  # a dead aggregator's replacement gets the new one
+        for cid in sorted(graph.unforgotten):  # after the samples sent again
+            await call(graph.alerts.forget_camera.remote(cid))
+        graph.unforgotten.clear()
+        self.replaced["alerts"] += 1
+        log.warning("the alerts actor died; re-created from its saved state, %d sample(s) "
+                    "with crossings sent to it again",
+                    sum(n for n in resent if isinstance(n, int)))
 
     async def replace_aggregator(self, index: int) -> None:
         """Re-creates aggregator ``index`` from its checkpoint and re-attaches its cameras."""

@@ -8,6 +8,11 @@ that drains it into the webhook and MQTT sinks, and the Parquet ``alerts`` table
     aggregators ─CameraObservation (sampled, media time)─▶ AlertRuntime ─▶ outbox ─▶ sinks
     supervisor ──CameraStatus (wall time)──────────────────▶   │ RuleEngine  └──▶ alerts/ Parquet
 
+Each sample counts once: a camera's samples are applied in media-time order, and one
+whose frame is not newer than the last applied, or a crossing not after it, was applied
+already (an aggregator restored from its checkpoint replays the frames after it, and
+sends again the samples a re-created alerts actor may have missed) and is skipped.
+
 Why one per run, not one per aggregator: zone groups sum zones that different
 aggregators host, ``camera_offline`` rules read camera states only the controller knows,
 and the outbox's SQLite file wants one writer. Every event goes to the outbox (when
@@ -26,12 +31,14 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pickle
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from pipeline.alerts.config import AlertsConfig
@@ -51,6 +58,9 @@ logger = logging.getLogger(__name__)
 
 MAX_RECENT = 100
 """Latest alert events kept for the API (bounded)."""
+
+MAX_GONE = 4096
+"""Removed cameras whose newest sample applied is kept, to skip their samples sent again."""
 
 
 class AlertRuntime:
@@ -80,9 +90,13 @@ class AlertRuntime:
         self.config = config
         self.engine = RuleEngine(config.rules, config.site)
         self.flows = SiteFlows(groups, flows or SiteFlowsConfig())
+        # per camera, media time of the newest sample applied (see _news); removed cameras'
+        # in _gone (the latest MAX_GONE), until one is added again
+        self._applied: dict[str, float] = {}
+        self._gone: OrderedDict[str, float] = OrderedDict()
         if state is not None:
-            try:
-                self.engine, self.flows = pickle.loads(state)  # noqa: S301 - this run's own
+            try:  # this run's own
+                self.engine, self.flows, self._applied, self._gone = pickle.loads(state)  # noqa: S301
             except Exception as exc:  # noqa: BLE001 - alerting starts afresh instead
                 logger.error("alerts: saved state unreadable (%s); starting afresh",
                              type(exc).__name__)
@@ -96,6 +110,7 @@ class AlertRuntime:
         self._recent: list[dict[str, Any]] = []
         self.events_total = 0
         self.dropped_observations = 0
+        self.repeated_observations = 0  # samples applied already, skipped
         if config.sinks:
             assert config.outbox is not None  # AlertsConfig checks it
             self.outbox = Outbox(config.outbox, [s.name for s in config.sinks])
@@ -118,7 +133,10 @@ class AlertRuntime:
         and the groups their zones belong to."""
         out: list[AlertEvent] = []
         with self._lock:
-            for obs in observations:
+            for sample in observations:
+                obs = self._news(sample)
+                if obs is None:
+                    continue
                 try:
                     out += self.engine.observe(obs)
                     groups = self.flows.observe(obs)
@@ -132,6 +150,30 @@ class AlertRuntime:
                 self._publish_live(obs, groups)
             self._emit(out)
         return out
+
+    def _news(self, obs: CameraObservation) -> CameraObservation | None:
+        """``obs`` without the crossings an earlier sample of its camera brought (those not
+        after its frame); None when its frame is not newer than the last applied: it was
+        sent again, and applied already."""
+        cam = obs.camera_id
+        last = self._applied.get(cam, self._gone.get(cam))  # a removed one's, sent again
+        if not math.isfinite(obs.pts_s):
+            return obs  # the engine says what is wrong with it
+        if last is not None:
+            if obs.pts_s <= last:
+                self.repeated_observations += 1
+                return None
+            if obs.crossings and obs.crossings[0].pts_s <= last:
+                obs = replace(obs, crossings=tuple(c for c in obs.crossings if c.pts_s > last))
+        self._applied[cam] = obs.pts_s
+        return obs
+
+    def camera_added(self, camera_id: str) -> None:
+        """A camera was added (again, maybe, under an id removed before): its samples
+        start a new timeline."""
+        with self._lock:
+            self._applied.pop(camera_id, None)
+            self._gone.pop(camera_id, None)
 
     def camera_states(self, statuses: Sequence[CameraStatus]) -> list[AlertEvent]:
         """Notes cameras' states (from the supervisor) for ``camera_offline`` rules."""
@@ -162,6 +204,11 @@ class AlertRuntime:
         with self._lock:
             out = self.engine.forget_camera(camera_id, at)
             groups = self.flows.forget_camera(camera_id, at)
+            if camera_id in self._applied:  # its samples may still come again
+                self._gone[camera_id] = self._applied.pop(camera_id)
+                self._gone.move_to_end(camera_id)
+                while len(self._gone) > MAX_GONE:
+                    self._gone.popitem(last=False)
             for group in groups:
                 out += self.engine.observe_group(group)
             self._emit(out)
@@ -198,10 +245,11 @@ class AlertRuntime:
     # ------------------------------------------------------------------ life cycle
 
     def state(self) -> bytes:
-        """The rules' and flows' state, pickled (a few KB): what a runtime resuming this
-        run starts from (``state=``)."""
+        """The rules' and flows' state and each camera's newest sample applied, pickled (a
+        few KB): what a runtime resuming this run starts from (``state=``)."""
         with self._lock:
-            return pickle.dumps((self.engine, self.flows), protocol=pickle.HIGHEST_PROTOCOL)
+            return pickle.dumps((self.engine, self.flows, self._applied, self._gone),
+                                protocol=pickle.HIGHEST_PROTOCOL)
 
     def close(self, at: float | None = None) -> None:
         """Writes the table, gives the sinks ``stop_drain_s`` to deliver what is pending,

@@ -146,3 +146,35 @@ def test_frames_sent_twice_count_once(ray_session: None) -> None:
     assert snaps[0] == snaps[1]
     for actor in (once, twice):
         ray.kill(actor)
+
+
+def test_a_re_created_alerts_actor_gets_the_crossings_its_predecessor_took(
+        ray_session: None, tmp_path: Path) -> None:
+    """An alerts actor that dies loses what it took since its last save (every
+    ``check_interval_s``; here none: 60 s). Its replacement goes on from the saved state
+    (none here), and the aggregator sends it again the samples with crossings it kept:
+    the crossing at 2.6 s counts once, and once only where a sample arrives twice."""
+    flows = SiteFlowsConfig(occupancy={"lines": [{"camera_id": "cam1", "line_id": "mid",
+                                                  "in": "out"}]})
+    config, state = AlertsConfig(check_interval_s=60), str(tmp_path / "alerts.pkl")
+    first = AlertsActor.remote(config, [], None, "run-1", flows, None, state)
+    agg = AggregatorActor.remote([], "run-1", alerts=first, alert_feed=AlertFeed(0.5, {"cam1"}))
+    ray.get(agg.add_camera.remote("cam1", CONFIG))
+    ray.get([agg.update.remote([frame("cam1", i)]) for i in range(40)])
+
+    def inside(alerts: object) -> int:
+        return ray.get(alerts.view.remote())["site_occupancy"]["entered"]
+
+    assert inside(first) == 1
+    assert ray.get(agg.set_alerts.remote(first)) == 1  # sent again where it was taken
+    assert inside(first) == 1
+    ray.kill(first)  # no exit hook, no save
+    second = AlertsActor.remote(config, [], None, "run-1", flows, None, state)
+    assert ray.get(agg.set_alerts.remote(second)) == 1
+    assert inside(second) == 1
+    ray.get([agg.update.remote([frame("cam1", i)]) for i in range(40, 50)])
+    assert inside(second) == 1
+    ray.get(agg.close.remote())
+    ray.get(second.close.remote())
+    for actor in (agg, second):
+        ray.kill(actor)

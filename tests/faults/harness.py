@@ -140,11 +140,12 @@ def detector_replica() -> Any:
 
 
 def graph_of(runner: Any) -> dict[str, Any]:
-    """The controller's live graph: camera actors, trackers, aggregators, records."""
+    """The controller's live graph: camera actors, trackers, aggregators, the alerts
+    actor (a list: none or one), records."""
     def peek(self: Any) -> dict[str, Any]:
         g = self._graph
         return {"actors": dict(g.actors), "trackers": list(g.trackers),
-                "aggregators": list(g.aggregators),
+                "aggregators": list(g.aggregators), "alerts": [g.alerts] if g.alerts else [],
                 "hosts": {cid: (g.trackers.index(r.tracker) if r.tracker in g.trackers else -1,
                                 g.aggregators.index(r.aggregator)
                                 if r.aggregator in g.aggregators else -1)

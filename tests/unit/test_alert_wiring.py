@@ -3,6 +3,7 @@ aggregator's sampled feed, and the run's runtime (engine, groups, Parquet table)
 
 from __future__ import annotations
 
+import math
 import re
 
 import pandas as pd
@@ -10,8 +11,9 @@ import pytest
 
 from pipeline.alerts.config import AlertsConfig
 from pipeline.alerts.feed import AlertFeed, observed_cameras, publishes_live_counts
-from pipeline.alerts.inputs import CameraObservation, CameraStatus
+from pipeline.alerts.inputs import CameraObservation, CameraStatus, LineCrossing
 from pipeline.alerts.runtime import AlertRuntime
+from pipeline.alerts.site_occupancy import SiteFlowsConfig
 from pipeline.analytics.aggregator import Aggregator
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.groups import GroupSums, ZoneGroupConfig
@@ -240,8 +242,44 @@ def test_a_sample_going_back_in_media_time_is_skipped_not_fatal(tmp_path) -> Non
                              "zone_id": "z", "min_interval_s": 0}])
     rt.observe([CameraObservation("a", 5.0, 1.8e9, {"z": 0})])
     assert rt.observe([CameraObservation("a", 4.0, 1.8e9, {"z": 1}),
+                       CameraObservation("a", math.nan, 1.8e9, {"z": 1}),
                        CameraObservation("a", 6.0, 1.8e9, {"z": 1})])[0].pts_s == 6.0
-    assert rt.dropped_observations == 1
+    assert (rt.repeated_observations, rt.dropped_observations) == (1, 1)
+
+
+def _entrance(tmp_path, state: bytes | None = None) -> AlertRuntime:
+    """A runtime with no rules counting people inside through camera a's door line."""
+    flows = SiteFlowsConfig.model_validate({"occupancy": {
+        "lines": [{"camera_id": "a", "line_id": "door", "in": "in"}]}})
+    return AlertRuntime(AlertsConfig(), (), tmp_path, "run-1", flows, state=state)
+
+
+def _crossing_sample(pts: float, *crossed: float) -> CameraObservation:
+    return CameraObservation("a", pts, 1.8e9 + pts, crossings=tuple(
+        LineCrossing("door", "in", t) for t in crossed))
+
+
+def test_samples_sent_again_count_each_crossing_once(tmp_path) -> None:
+    """An aggregator restored from its checkpoint sends samples of frames it replays (and
+    crossings it had kept since its last sample before the checkpoint) again: each
+    crossing counts once, in the state a resumed runtime goes on from too."""
+    rt = _entrance(tmp_path)
+    rt.observe([_crossing_sample(1.0, 0.5), _crossing_sample(2.0, 1.5, 2.0)])
+    # the restored aggregator: its sample at 1.0 again, then one with old and new crossings
+    rt.observe([_crossing_sample(1.0, 0.5), _crossing_sample(2.5, 1.5, 2.0, 2.2)])
+    assert rt.flows_view()["site_occupancy"]["value"] == 4
+    assert rt.repeated_observations == 1
+    resumed = _entrance(tmp_path, rt.state())
+    resumed.observe([_crossing_sample(2.5, 2.2), _crossing_sample(3.0, 2.2, 2.8)])
+    assert resumed.flows_view()["site_occupancy"]["value"] == 5
+    # a removed camera's samples sent again still count once; one added again under its
+    # id starts a new timeline
+    resumed.forget_camera("a", 1.8e9 + 4)
+    resumed.observe([_crossing_sample(3.0, 2.2, 2.8)])
+    assert resumed.flows_view()["site_occupancy"]["value"] == 5
+    resumed.camera_added("a")
+    resumed.observe([_crossing_sample(0.5, 0.4)])
+    assert resumed.flows_view()["site_occupancy"]["value"] == 6
 
 
 @pytest.mark.parametrize("name", ["retail.yaml", "warehouse-safety.yaml"])
