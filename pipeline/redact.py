@@ -16,6 +16,8 @@ Example:
     'rtsp://***@cam.local/live#***'
     >>> redact_text("could not open 'rtsp://admin:it's/me@cam/live'")
     "could not open 'rtsp://admin:***@cam/live'"
+    >>> redact_url("rtsp://bob:s3cret@ümlaut.example/x")
+    'rtsp://bob:***@ümlaut.example/x'
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ class UrlParts:
     fragment: str | None
 
 
-_HOST_AFTER_AT = re.compile(r"[A-Za-z0-9.\-_~%\[\]:]*(?=[/?#]|$)")
+# What may follow the @ that ends a user part: a host and port, in any script and with any
+# stray character (a non-ASCII name, a space), up to the path, query or fragment.
+_HOST_AFTER_AT = re.compile(r"[^/?#@]*(?=[/?#]|$)")
 
 
 def split_url(url: str) -> UrlParts | None:

@@ -6,8 +6,9 @@
   :data:`CHANGE` route dependencies). Tokens are compared in constant time.
 - Cameras in the config file are the operator's; a camera posted to ``POST /v1/cameras``
   comes from whoever holds the token, so its source is checked
-  (:func:`check_api_source`): network URLs pass, files only under ``http.media_roots``,
-  never devices or playlists.
+  (:func:`check_api_source`): network URLs to allowed hosts pass (held to that host: no
+  redirect, no playlist), files only under ``http.media_roots``, never devices or
+  playlists.
 
 Example:
     >>> cam = CameraConfig(id="door", url="rtsp://viewer:hunter2@10.0.0.5/live")
@@ -29,7 +30,7 @@ from pipeline.app.egress import host_refusal, resolve_host
 from pipeline.errors import SourceNotAllowedError
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.confine import within
-from pipeline.redact import redact_text, split_url
+from pipeline.redact import split_url
 from pipeline.http_config import HttpConfig, is_loopback
 
 AUTH_REALM = 'Bearer realm="panoray"'
@@ -116,8 +117,10 @@ def check_api_source(
     """Checks that a camera added through the API reads only what it may.
 
     Network URLs (``rtsp``, ``rtsps``, ``http``, ``https``) pass when their host is allowed
-    (:func:`~pipeline.app.egress.host_refusal`); the camera then never probes its host to
-    explain a failure (``source.diagnose`` off). A file or image folder passes when its
+    (:func:`~pipeline.app.egress.host_refusal`) and they hold no white space or control
+    character (two parsers could read two hosts); the camera then never probes its host
+    to explain a failure (``source.diagnose`` off), and an HTTP stream follows no redirect
+    and reads no playlist (``source.only_its_address``). A file or image folder passes when its
     real path (symlinks and ``..`` resolved) lies under one of ``media_roots``; the
     returned camera names that real path and is confined to the roots
     (``source.confine_to``), so every file it opens later is checked again. Devices, other
@@ -146,11 +149,16 @@ def check_api_source(
     if parts is not None:
         scheme = parts.head[:-3].lower()
         if scheme in NETWORK_SCHEMES:
+            if any(c.isspace() or not c.isprintable() for c in text):
+                raise SourceNotAllowedError(
+                    "camera URL refused: it holds white space or a control character "
+                    "(percent-encode it)")
             host = _host_of(parts.rest)
             why = host_refusal(host, allowed_hosts, resolve)
             if why is not None:
                 raise SourceNotAllowedError(f"camera URL refused: {why}")
-            source = camera.source.model_copy(update={"diagnose": False})
+            source = camera.source.model_copy(update={"diagnose": False,
+                                                      "only_its_address": True})
             return camera.model_copy(update={"source": source})
         if scheme != "file":
             raise SourceNotAllowedError(
@@ -159,10 +167,10 @@ def check_api_source(
             )
         text = text.split("://", 1)[1]
     path = pathlib.Path(text)
-    if not path.is_absolute():
+    if not path.is_absolute():  # not echoed: 'rtsp:/user:pass@host' is not a URL here
         raise SourceNotAllowedError(
-            f"a file path must be absolute, got {redact_text(text)!r}"
-        )
+            f"the camera source is neither a URL ({', '.join(NETWORK_SCHEMES)}, with "
+            "'://') nor an absolute file path")
     if not media_roots:
         raise SourceNotAllowedError(
             "files cannot be added through the API: http.media_roots is empty; use a "

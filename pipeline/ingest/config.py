@@ -102,6 +102,13 @@ class SourceConfig(StrictModel):
         "camera's reason (status, API) never says: it would make reads a port oracle. "
         "Cameras added through the runtime API never probe.",
     )
+    only_its_address: bool = Field(
+        False,
+        description="HTTP streams: connect to the URL's own host only: follow no redirect "
+        "and read no playlist or manifest (HLS, DASH, concat), which would make FFmpeg "
+        "connect wherever they point. Set by the runtime API on the cameras it adds, whose "
+        "host was checked against `http.allowed_hosts`.",
+    )
     confine_to: tuple[str, ...] = Field(
         (), max_length=64,
         description="Open only files whose real path (symlinks resolved, on every file "

@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from pipeline.errors import (
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.confine import check_confined
 from pipeline.ingest.diagnose import UNDIAGNOSED, diagnose_network
+from pipeline.ingest.ffmpeg_options import ffmpeg_env, ffmpeg_options
 from pipeline.mot import read_seqinfo
 from pipeline.redact import redact_text
 
@@ -67,10 +67,6 @@ DEFAULT_IMAGE_FPS = 25.0
 TRUNCATION_FRACTION = 0.9
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 _NUMBERED = re.compile(r"^(\d+)$")
-# OPENCV_FFMPEG_CAPTURE_OPTIONS is read from the process environment at open time, so
-# setting it and opening must not interleave between cameras sharing a process.
-_FFMPEG_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
-_ENV_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -250,18 +246,11 @@ class CvCaptureSource:
         cap.setExceptionMode(True)
         started = time.monotonic()
         detail = ""
-        with _ENV_LOCK:
-            previous = os.environ.pop(_FFMPEG_ENV, None)
-            if self.kind == "rtsp":
-                os.environ[_FFMPEG_ENV] = f"rtsp_transport;{cfg.source.transport}"
+        with ffmpeg_env(ffmpeg_options(cfg, self.kind)):
             try:
                 opened = cap.open(target, backend, params)
             except cv2.error as exc:
                 opened, detail = False, str(exc).strip()
-            finally:
-                os.environ.pop(_FFMPEG_ENV, None)
-                if previous is not None:
-                    os.environ[_FFMPEG_ENV] = previous
         cap.setExceptionMode(False)
         if opened and cap.isOpened():
             return cap

@@ -261,3 +261,62 @@ def test_rtsp_transport_is_set_for_the_open_and_restored(monkeypatch, transport,
                               cv2.CAP_PROP_READ_TIMEOUT_MSEC: 1000,
                               cv2.CAP_PROP_N_THREADS: 1}
     assert os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] == "user;value"
+
+
+def test_an_http_camera_held_to_its_address_follows_no_redirect_and_reads_no_playlist():
+    """A camera added through the API was checked for its host only: a redirect or an HLS
+    playlist must not make FFmpeg connect elsewhere (here: a loopback listener that
+    counts requests). Its MJPEG stream still plays; without the restriction FFmpeg does
+    go elsewhere, so the check can fail."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    elsewhere = f"http://127.0.0.1:{free_port()}/secret"
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            if self.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", elsewhere)
+                self.end_headers()
+                return
+            body = (f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n{elsewhere}.ts\n"
+                    "#EXT-X-ENDLIST\n").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.apple.mpegurl")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    class Counter(Handler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+    port = int(elsewhere.split(":")[2].split("/")[0])
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), Handler),
+               ThreadingHTTPServer(("127.0.0.1", port), Counter)]
+    for s in servers:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{servers[0].server_address[1]}"
+    try:
+        for path in ("/redirect", "/live/stream"):
+            with pytest.raises(SourceOpenError):
+                open_source(cam(base + path, only_its_address=True, diagnose=False))
+        assert hits == []
+        with MjpegServer([encode(astronaut_rgb())]).start() as server:
+            src = open_source(cam(server.url, only_its_address=True))
+            assert src.grab() and src.retrieve().shape == (512, 512, 3)
+            src.close()
+        with pytest.raises(SourceOpenError):
+            open_source(cam(base + "/redirect", diagnose=False))
+        assert hits == ["/secret"]
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()

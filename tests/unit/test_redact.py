@@ -26,6 +26,10 @@ from pipeline.redact import is_secret_param, redact_text, redact_url, secrets_of
         ("rtsp://u:pa?ss@host/x", "rtsp://u:***@host/x"),
         ("rtsp://u:pa#ss@host:554/x#f", "rtsp://u:***@host:554/x#***"),
         ("rtsp://u:pa ss@host/x", "rtsp://u:***@host/x"),
+        # whatever the host after the @ is written in: another script, a stray space
+        ("rtsp://bob:s3cretPW@ümlaut.invalid/x", "rtsp://bob:***@ümlaut.invalid/x"),
+        ("rtsp://10.0.0.9:s3cretPW@10.0.0.1 /x", "rtsp://10.0.0.9:***@10.0.0.1 /x"),
+        ("rtsp://bob:s3cretPW@host!name:554", "rtsp://bob:***@host!name:554"),
         # an @ in the query masks too much, never too little
         ("http://h/v?mail=a@b.c", "http://***@b.c"),
         # fragments are masked whole

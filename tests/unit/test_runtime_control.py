@@ -172,12 +172,16 @@ def _cam(url, **kw):
         ("{root}/../outside.mp4", {}, "'{root}/../outside.mp4' is outside http.media_roots"),
         ("{root}/escape.mp4", {}, "'{root}/escape.mp4' is outside http.media_roots"),
         ("file://{outside}", {}, "is outside http.media_roots"),
-        ("clip.mp4", {}, "a file path must be absolute, got 'clip.mp4'"),
+        ("clip.mp4", {}, "neither a URL (rtsp, rtsps, http, https, with '://') nor an "
+                         "absolute file path"),
+        # not a URL ('://' missing): refused without echoing its password
+        ("rtsp:/bob:s3cretPW@10.0.0.5/x", {}, "nor an absolute file path"),
+        ("rtsp://bob:s3cretPW@10.0.0.5 /x", {}, "holds white space or a control character"),
         (0, {}, "local capture devices cannot be added through the API"),
         ("/dev/video0", {"source": {"kind": "usb"}}, "local capture devices cannot be added"),
         ("ftp://host/clip.mp4", {},
          "URL scheme 'ftp' is not allowed; use rtsp, rtsps, http, https"),
-        ("concat:{root}/sub/clip.mp4|/etc/passwd", {}, "a file path must be absolute"),
+        ("concat:{root}/sub/clip.mp4|/etc/passwd", {}, "nor an absolute file path"),
         ("{root}/list.m3u8", {}, "is a playlist (.m3u8)"),
         ("{root}/nope.mp4", {}, "'{root}/nope.mp4' does not exist"),
     ],
@@ -188,6 +192,7 @@ def test_api_sources_refused(media, url, kw, message):
     with pytest.raises(SourceNotAllowedError) as err:
         check_api_source(_cam(url, **kw), [media])
     assert message.format(**fill) in str(err.value)
+    assert "s3cretPW" not in str(err.value)
     assert err.value.field == "url"
     if "escape" in str(url) or ".." in str(url):  # never the path it resolves to, nor the roots
         assert str(fill["outside"]) not in str(err.value) and "allowed" not in str(err.value)
@@ -215,8 +220,10 @@ def test_api_sources_accepted_and_resolved(media, url, expected):
     cam = check_api_source(_cam(url.format(root=media)), [media],
                            resolve=lambda host: ["192.0.2.10"])
     assert cam.url == expected.format(root=real)
-    if "://" in expected and not expected.startswith("file"):  # network: never probes
+    if "://" in expected and not expected.startswith("file"):  # network: never probes,
+        # and its own host only (no redirect, no playlist)
         assert cam.source.diagnose is False and cam.source.confine_to == ()
+        assert cam.source.only_its_address is True
     else:  # files: every file it opens is checked against the roots
         assert cam.source.confine_to == (real,) and cam.source.diagnose is True
 
