@@ -195,8 +195,9 @@ class PipelineController:
             ConfigError: the camera's zones and lines do not fit the analytics settings,
                 or it asks for a placement resource no node has.
             CameraExistsError: the id is taken.
-            PipelineUnavailableError: the pipeline is shutting down, or an actor it
-                needed died meanwhile.
+            PipelineUnavailableError: the pipeline is starting (its configured cameras
+                are being placed: one added now could take the room one of them waits
+                for) or shutting down, or an actor it needed died meanwhile.
         """
         graph = self._graph
         try:
@@ -206,6 +207,10 @@ class PipelineController:
         _check_resources(camera)
         async with graph.lock:  # held to reserve the id, never across placement
             self._check_open("no camera can be added")
+            if self._starting is not None:
+                raise PipelineUnavailableError(
+                    "the pipeline is starting: its configured cameras are being placed; "
+                    "add cameras once it runs (try again in a few seconds)")
             if camera.id in graph.records or camera.id in graph.starting:
                 raise CameraExistsError(camera.id)
             record = graph.new_record(camera, added_by, tuple(graph.starting.values()))

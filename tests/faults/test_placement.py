@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 import ray
 
 from pipeline.site_config import SiteConfig
@@ -90,7 +91,8 @@ def test_a_pending_restart_blocks_no_remove_and_a_removed_camera_gets_no_actor(
 def test_a_config_camera_that_cannot_be_placed_blocks_no_read_or_remove_at_start_up(
         serve_app: dict, tmp_path) -> None:
     from pipeline.app.runner import PipelineRunner
-    from pipeline.errors import PanorayError
+    from pipeline.errors import PanorayError, PipelineUnavailableError
+    from pipeline.ingest.config import CameraConfig
 
     cfg = site(tmp_path / "out", frames=None, mode="live")
     cfg["cameras"] = cfg["cameras"][:2]  # cam-a fits; cam-b asks for more CPUs than exist
@@ -117,6 +119,10 @@ def test_a_config_camera_that_cannot_be_placed_blocks_no_read_or_remove_at_start
         wait_for("cam-a listed while cam-b waits for room", lambda: listed() == ["cam-a"])
         removed = ray.get(runner.controller.remove_camera.remote("cam-a"), timeout=READ_S)
         assert removed["removed"]
+        # a camera added now would take room a configured one waits for: refused, try again
+        late = CameraConfig(id="late", url=cfg["cameras"][0]["url"])
+        with pytest.raises(PipelineUnavailableError, match="the pipeline is starting"):
+            ray.get(runner.controller.add_camera.remote(late), timeout=READ_S)
         assert starting.is_alive() and not failures, "answered only once cam-b gave up"
         starting.join(STUCK_S + 30)
         assert not starting.is_alive()
