@@ -3,13 +3,17 @@
 A body is refused as soon as it passes its limit (its declared length first, then as it
 streams in, multipart bodies included: they are parsed while they stream). An image's
 header is read first, so an oversized image is refused before its pixels are
-allocated; truncated files are refused instead of being decoded half-grey.
+allocated; truncated files are refused instead of being decoded half-grey. A photo is
+turned upright by its EXIF orientation (as browsers show it), a multi-picture JPEG (MPO:
+phones' HDR and depth photos) gives its first picture, and 16-bit grey keeps its
+brightness (its top 8 bits).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import warnings
 from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
@@ -20,7 +24,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.formparsers import MultiPartException, MultiPartParser
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.app.responses import error_response
 from pipeline.config import validation_message
@@ -28,7 +32,10 @@ from pipeline.errors import InputError, InputTooLargeError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-ACCEPTED_FORMATS = ("JPEG", "PNG")
+ACCEPTED_FORMATS = ("JPEG", "PNG", "MPO")
+"""Pillow's names of the accepted formats (MPO: a JPEG holding several pictures)."""
+
+_PIXELS = re.compile(r"\((\d+) pixels\)")
 
 
 def decode_image(data: bytes, max_side: int) -> npt.NDArray[np.uint8]:
@@ -48,7 +55,13 @@ def decode_image(data: bytes, max_side: int) -> npt.NDArray[np.uint8]:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        found = _PIXELS.search(str(exc))
+        pixels = int(found.group(1)) if found else 0
+        raise InputTooLargeError(
+            f"image has {pixels} pixels; the limit is {max_side} pixels a side",
+            pixels, max_side, "body") from None
+    except UnidentifiedImageError:
         raise InputError(
             f"the body ({len(data)} bytes) is not a decodable JPEG or PNG image", "body"
         ) from None
@@ -61,6 +74,7 @@ def decode_image(data: bytes, max_side: int) -> npt.NDArray[np.uint8]:
         raise InputError(
             f"unsupported image format {image.format}; send JPEG or PNG", "body"
         )
+    name = "JPEG" if image.format == "MPO" else image.format
     width, height = image.size
     if max(width, height) > max_side:
         raise InputTooLargeError(
@@ -71,8 +85,12 @@ def decode_image(data: bytes, max_side: int) -> npt.NDArray[np.uint8]:
         image.load()
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(
-            f"the {image.format} image is truncated or corrupt ({exc})", "body"
+            f"the {name} image is truncated or corrupt ({exc})", "body"
         ) from None
+    image = ImageOps.exif_transpose(image)
+    if image.mode.startswith("I"):  # 16-bit (or 32-bit integer) grey: keep the top 8 bits
+        grey = np.asarray(image).astype(np.uint32) >> 8
+        return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 

@@ -54,3 +54,53 @@ def test_grey_png_becomes_three_channels():
     buf = io.BytesIO()
     Image.new("L", (10, 6), 7).save(buf, "PNG")
     assert decode_image(buf.getvalue(), 8192).shape == (6, 10, 3)
+
+
+def _huge_png_header(side: int) -> bytes:
+    """A PNG whose header says side x side pixels, with no pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_an_image_far_over_the_limit_is_too_large_not_undecodable():
+    with pytest.raises(InputTooLargeError, match="image has 400000000 pixels; the limit is 8192"):
+        decode_image(_huge_png_header(20000), max_side=8192)
+
+
+def test_a_photo_is_turned_upright_by_its_exif_orientation():
+    """A phone stores a portrait photo sideways with orientation 6 (turn 90 degrees
+    clockwise to show): decoded as shown, its boxes fit the image a browser displays."""
+    upright = astronaut_rgb()[:, :384]  # 512 tall, 384 wide
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(upright)))  # as the sensor saw it
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", quality=95, exif=exif)
+    rgb = decode_image(buf.getvalue(), 8192)
+    assert rgb.shape == (512, 384, 3)
+    assert np.abs(rgb.astype(int) - upright).mean() < 8
+
+
+def test_sixteen_bit_grey_keeps_its_brightness():
+    grey = (astronaut_rgb().mean(axis=2) * 257).astype(np.uint16)  # 0..65535
+    buf = io.BytesIO()
+    Image.fromarray(grey).save(buf, "PNG")
+    rgb = decode_image(buf.getvalue(), 8192)
+    assert rgb.shape == (512, 512, 3) and rgb.dtype == np.uint8
+    assert np.abs(rgb[..., 0].astype(int) - (grey >> 8)).max() <= 1
+
+
+def test_a_multi_picture_jpeg_gives_its_first_picture():
+    first, second = Image.fromarray(astronaut_rgb()), Image.new("RGB", (512, 512))
+    buf = io.BytesIO()
+    first.save(buf, "MPO", save_all=True, append_images=[second], quality=95)
+    assert Image.open(io.BytesIO(buf.getvalue())).format == "MPO"
+    rgb = decode_image(buf.getvalue(), 8192)
+    assert np.abs(rgb.astype(int) - astronaut_rgb()).mean() < 5
