@@ -133,16 +133,15 @@ class AlertLink:
             self._sent = self._alerts.observe.remote(samples)
         return len(self._kept)
 
-    def _wait_taken(self) -> bool:
-        """Waits until the alerts actor has taken every sample sent; False if it did not."""
+    def _wait_taken(self) -> None:
+        """Waits until the alerts actor has taken every sample sent (a dead one is logged:
+        its replacement gets the kept samples)."""
         if self._sent is None:
-            return True
+            return
         try:
             ray.get(self._sent, timeout=FINAL_SAMPLES_TIMEOUT_S)
-            return True
         except Exception as exc:  # noqa: BLE001 - the alerts actor is gone
             logger.error("alerts: the last samples were not taken: %s", type(exc).__name__)
-            return False
         finally:
             self._sent = None
 
