@@ -54,6 +54,7 @@ from pipeline.errors import (
     CameraExistsError,
     ConfigError,
     GeometryConflictError,
+    PanorayError,
     PipelineUnavailableError,
     UnknownCameraError,
 )
@@ -197,7 +198,8 @@ class PipelineController:
             CameraExistsError: the id is taken.
             PipelineUnavailableError: the pipeline is starting (its configured cameras
                 are being placed: one added now could take the room one of them waits
-                for) or shutting down, or an actor it needed died meanwhile.
+                for) or shutting down, an actor it needed died meanwhile, or no node had
+                room for it within ``ray.camera_start_timeout_s``.
         """
         graph = self._graph
         try:
@@ -222,6 +224,8 @@ class PipelineController:
                 f"camera {camera.id!r} was not added: an actor of the run died while it was "
                 "placed (a tracker or aggregator is re-created within "
                 "ray.camera_check_interval_s); try again in a few seconds") from None
+        except PanorayError as exc:  # no room for it within ray.camera_start_timeout_s
+            raise PipelineUnavailableError(f"camera {camera.id!r} was not added: {exc}") from None
         finally:
             graph.starting.pop(camera.id, None)
         async with graph.lock:

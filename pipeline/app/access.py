@@ -21,6 +21,7 @@ Example:
 
 import hmac
 import os
+import re
 import pathlib
 from collections.abc import Callable, Sequence
 
@@ -154,12 +155,16 @@ def check_api_source(
                     "camera URL refused: it holds white space or a control character "
                     "(percent-encode it)")
             host = _host_of(parts.rest)
+            if host != _host_of(_authority_host(text)):
+                raise SourceNotAllowedError(
+                    "camera URL refused: its user part holds '/', '?' or '#', so FFmpeg "
+                    "would read another host than the one checked (percent-encode them)")
             why = host_refusal(host, allowed_hosts, resolve)
             if why is not None:
                 raise SourceNotAllowedError(f"camera URL refused: {why}")
             source = camera.source.model_copy(update={"diagnose": False,
                                                       "only_its_address": True})
-            return camera.model_copy(update={"source": source})
+            return camera.model_copy(update={"url": text, "source": source})
         if scheme != "file":
             raise SourceNotAllowedError(
                 f"URL scheme {scheme!r} is not allowed; use {', '.join(NETWORK_SCHEMES)}, "
@@ -189,6 +194,13 @@ def check_api_source(
         raise SourceNotAllowedError(f"{str(path)!r} does not exist")
     source = camera.source.model_copy(update={"confine_to": tuple(roots)})
     return camera.model_copy(update={"url": str(real), "source": source})
+
+
+def _authority_host(url: str) -> str:
+    """What follows the user part of ``url``'s authority as URL parsers (and FFmpeg) cut
+    it: the authority ends at the first '/', '?' or '#'."""
+    authority = re.split(r"[/?#]", url.split("://", 1)[1], maxsplit=1)[0]
+    return authority.rsplit("@", 1)[-1]
 
 
 def _host_of(authority_and_path: str) -> str:

@@ -87,7 +87,10 @@ def decode_image(data: bytes, max_side: int) -> npt.NDArray[np.uint8]:
         raise InputError(
             f"the {name} image is truncated or corrupt ({exc})", "body"
         ) from None
-    image = ImageOps.exif_transpose(image)
+    try:
+        image = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError):
+        pass  # unreadable EXIF: the image as stored
     if image.mode.startswith("I"):  # 16-bit (or 32-bit integer) grey: keep the top 8 bits
         grey = np.asarray(image).astype(np.uint32) >> 8
         return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)

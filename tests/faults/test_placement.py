@@ -132,3 +132,30 @@ def test_a_config_camera_that_cannot_be_placed_blocks_no_read_or_remove_at_start
         starting.join(STUCK_S + 30)
         summary = runner.shutdown() if runner.controller is not None else {}
     assert "cam-b" not in summary.get("cameras", {}), summary
+
+
+def test_a_camera_added_with_no_room_is_refused_after_the_wait_and_the_run_goes_on(
+        serve_app: dict, tmp_path) -> None:
+    """An API camera for which no node has room within ray.camera_start_timeout_s is a
+    503 naming what it asked for (it was a 500), and the running camera goes on."""
+    from pipeline.app.runner import PipelineRunner
+    from pipeline.errors import PipelineUnavailableError
+    from pipeline.ingest.config import CameraConfig
+
+    cfg = site(tmp_path / "out", frames=None, mode="live")
+    cfg["cameras"] = cfg["cameras"][:1]  # cam-a
+    cfg["ray"]["camera_start_timeout_s"] = 3.0
+    runner = PipelineRunner(SiteConfig.model_validate(cfg), detector=serve_app["handle"])
+    runner.start()
+    try:
+        big = CameraConfig(id="big", url=cfg["cameras"][0]["url"],
+                           placement={"num_cpus": round(free_cpus() + 1, 2)})
+        with pytest.raises(PipelineUnavailableError,
+                           match="camera 'big' was not added: .* did not start within 3 s"):
+            ray.get(runner.controller.add_camera.remote(big), timeout=CALL_S)
+        views = ray.get(runner.controller.cameras.remote(), timeout=CALL_S)
+        assert [v["id"] for v in views] == ["cam-a"], views
+        assert views[0]["state"] in ("connecting", "streaming"), views
+    finally:
+        summary = runner.shutdown()
+    assert not summary.get("error"), summary

@@ -177,6 +177,10 @@ def _cam(url, **kw):
         # not a URL ('://' missing): refused without echoing its password
         ("rtsp:/bob:s3cretPW@10.0.0.5/x", {}, "nor an absolute file path"),
         ("rtsp://bob:s3cretPW@10.0.0.5 /x", {}, "holds white space or a control character"),
+        # the host checked must be the one FFmpeg reads: the authority ends at the first '/'
+        ("http:///x@192.0.2.2:18080/cam.mjpg", {}, "would read another host than the one"),
+        ("rtsp:///bob:s3cretPW@10.0.0.5/x", {}, "would read another host than the one"),
+        ("rtsp://127.0.0.1/a@10.0.0.5/x", {}, "would read another host than the one"),
         (0, {}, "local capture devices cannot be added through the API"),
         ("/dev/video0", {"source": {"kind": "usb"}}, "local capture devices cannot be added"),
         ("ftp://host/clip.mp4", {},

@@ -104,3 +104,19 @@ def test_a_multi_picture_jpeg_gives_its_first_picture():
     assert Image.open(io.BytesIO(buf.getvalue())).format == "MPO"
     rgb = decode_image(buf.getvalue(), 8192)
     assert np.abs(rgb.astype(int) - astronaut_rgb()).mean() < 5
+
+
+def test_unreadable_exif_leaves_the_image_as_stored():
+    """A JPEG whose Exif segment is garbage decodes as stored (turning it upright raised
+    'not a TIFF file', a 500)."""
+    import struct
+
+    buf = io.BytesIO()
+    Image.fromarray(astronaut_rgb()).save(buf, "JPEG", quality=95, dpi=(300, 300))
+    jpeg = buf.getvalue()
+    app1 = b"Exif\x00\x00" + b"GARBAGE!" * 4
+    segment = b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1
+    after_jfif = 4 + struct.unpack(">H", jpeg[4:6])[0]
+    rgb = decode_image(jpeg[:after_jfif] + segment + jpeg[after_jfif:], 8192)
+    assert rgb.shape == (512, 512, 3)
+    assert np.abs(rgb.astype(int) - astronaut_rgb()).mean() < 5
