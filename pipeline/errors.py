@@ -267,3 +267,10 @@ class OutboxError(PanorayError):
     def __init__(self, message: str, path: str) -> None:
         self.path = path
         super().__init__(f"alert outbox {path}: {message}")
+
+
+def error_message(exc: BaseException) -> str:
+    """What went wrong, as a user or client reads it: for an error raised in another actor
+    (Ray re-raises it as a ``RayTaskError`` subclass of its type), the original's message,
+    never the remote traceback, which names the server's files and lines."""
+    return str(getattr(exc, "cause", None) or exc)

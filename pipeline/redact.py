@@ -88,15 +88,22 @@ def split_url(url: str) -> UrlParts | None:
         return None
     head, body = m.group(0), url[m.end():]
     user = secret = None
-    if head.lower() != "file://":
+    userinfo = None
+    if head.lower() == "file://":  # file:///a@b.mp4 has no user part, file://u:p@/a.mp4 has
+        authority = body.split("/", 1)[0]
+        if "@" in authority:
+            at = authority.rindex("@")
+            userinfo, body = body[:at], body[at + 1:]
+    else:
         for at in range(len(body) - 1, -1, -1):
             if body[at] == "@" and _HOST_AFTER_AT.match(body, at + 1):
                 userinfo, body = body[:at], body[at + 1:]
-                if ":" in userinfo:
-                    user, secret = userinfo.split(":", 1)
-                else:
-                    secret = userinfo
                 break
+    if userinfo is not None:
+        if ":" in userinfo:
+            user, secret = userinfo.split(":", 1)
+        else:
+            secret = userinfo
     fragment = None
     if "#" in body:
         body, fragment = body.split("#", 1)

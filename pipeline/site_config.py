@@ -81,9 +81,11 @@ class RayConfig(StrictModel):
     )
     camera_start_timeout_s: float = Field(
         120.0, gt=0, le=3600,
-        description="Longest a camera actor may take to be placed and started before the "
-        "camera is reported as not started (s). Raise it on autoscaling clusters, where a "
-        "node that can host the camera may take minutes to boot.",
+        description="Longest a camera actor may take to be placed and started (s). Then a "
+        "camera of the config placed at start-up stops the run's start (exit 1, naming "
+        "it), one added through the API is refused (503), and a file an offline batch "
+        "queued is reported failed while the others go on. Raise it on autoscaling clusters, where a node that can "
+        "host the camera may take minutes to boot.",
     )
     max_camera_restarts: int | None = Field(
         None, ge=0,
@@ -262,17 +264,17 @@ def load_site_config(path: str | pathlib.Path) -> SiteConfig:
     """Reads and validates a deployment YAML file (errors carry key path and line).
 
     Camera URLs that are relative file paths, and relative ``http.media_roots``, are
-    resolved against the file's folder, so a config and its clips can move together.
+    resolved against the file's folder (never the working directory, whether the file is
+    there or not), so a config and its clips can move together.
     """
     cfg = load_config_file(path, SiteConfig)
     base = pathlib.Path(path).resolve().parent
     cameras = []
     for cam in cfg.cameras:
         url = cam.url
-        if isinstance(url, str) and "://" not in url and not pathlib.Path(url).is_absolute():
-            candidate = base / url
-            if candidate.exists():
-                cam = cam.model_copy(update={"url": str(candidate)})
+        if (isinstance(url, str) and "://" not in url and not url.isdigit()
+                and cam.source.kind != "usb" and not pathlib.Path(url).is_absolute()):
+            cam = cam.model_copy(update={"url": str(base / url)})
         cameras.append(cam)
     roots = tuple(r if r.is_absolute() else (base / r) for r in cfg.http.media_roots)
     for i, root in enumerate(roots):

@@ -15,7 +15,7 @@ import threading
 from models.config import AUTO_BATCH_CPU, AUTO_BATCH_GPU, ModelConfig, ServingConfig
 from pipeline.app.ray_env import apply_ray_env
 from pipeline.app.signals import block_sigterm, restore_mask
-from pipeline.errors import ConfigError, PanorayError
+from pipeline.errors import ConfigError, PanorayError, error_message
 
 log = logging.getLogger("panoray")
 
@@ -230,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except PanorayError as exc:
-        print(f"panoray: error: {exc}", file=sys.stderr)
+    except PanorayError as exc:  # raised in an actor: its message, not Ray's traceback
+        print(f"panoray: error: {error_message(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except ValueError as exc:  # pydantic validation errors of CLI-built configs
         print(f"panoray: invalid setting: {exc}", file=sys.stderr)

@@ -24,10 +24,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from pipeline.app.access import CHANGE
-from pipeline.app.responses import error_message, error_response
+from pipeline.app.responses import error_response
 from pipeline.app.uploads import read_model
 from pipeline.control.geometry import GeometryEdit
-from pipeline.errors import GeometryConflictError
+from pipeline.errors import GeometryConflictError, error_message
 
 GEOMETRY_BODY_LIMIT = 256 * 1024
 """Largest accepted geometry body (bytes): 256 zones of 64 points fit."""

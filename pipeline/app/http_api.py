@@ -71,7 +71,7 @@ from models.tiling import (
     prepare_tiles,
 )
 from pipeline.app.geometry_api import router as geometry_router
-from pipeline.app.responses import dashboard_file, error_message, error_response, image_response
+from pipeline.app.responses import dashboard_file, error_response, image_response
 from pipeline.app.access import CHANGE, READ, check_api_source, host_header_refusal
 from pipeline.app.uploads import decode_image, read_body, read_model, read_multipart_file
 from pipeline.errors import (
@@ -82,6 +82,7 @@ from pipeline.errors import (
     PanorayError,
     PipelineUnavailableError,
     UnknownCameraError,
+    error_message,
 )
 from pipeline.ingest.config import CameraConfig
 from pipeline.redact import redact_text

@@ -9,13 +9,6 @@ from pipeline.dashboard import STATIC_DIR, STATIC_FILES
 from pipeline.dashboard.stills import EncodedImage
 
 
-def error_message(exc: BaseException) -> str:
-    """What went wrong, as a client reads it: for an error raised in another actor (Ray
-    re-raises it as a ``RayTaskError`` subclass of its type), the original's message,
-    never the remote traceback, which names the server's files and lines."""
-    return str(getattr(exc, "cause", None) or exc)
-
-
 def error_response(
     status: int, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:

@@ -38,6 +38,8 @@ from pipeline.redact import is_secret_param, redact_text, redact_url, secrets_of
         # no credentials: unchanged
         ("rtsp://host:554/x", "rtsp://host:554/x"),
         ("file:///data/a@b.mp4", "file:///data/a@b.mp4"),
+        ("file://admin:hunter2@/data/a.mp4", "file://admin:***@/data/a.mp4"),
+        ("file://admin:hunter2@/data/a@b.mp4", "file://admin:***@/data/a@b.mp4"),
         # secret query parameters, any case, other parameters kept
         ("http://h/v?password=a&fps=5", "http://h/v?password=***&fps=5"),
         ("http://h/v?user=bob&pass=a", "http://h/v?user=bob&pass=***"),

@@ -365,3 +365,28 @@ def test_camera_errors_keep_their_message_across_a_ray_call():
     assert (unknown.camera_id, unknown.known) == ("nope", ["a", "b"])
     exists = pickle.loads(pickle.dumps(CameraExistsError("door")))
     assert exists.camera_id == "door" and str(exists).count("door") == 1
+
+
+def test_an_error_raised_in_an_actor_reads_as_its_own_message(capsys, monkeypatch):
+    """The CLI and the API show an actor's error by its message, never Ray's remote
+    traceback with the server's file paths (`panoray run` printed one when a configured
+    camera found no room at start-up)."""
+    from ray.exceptions import RayTaskError
+
+    from pipeline.app import cli
+    from pipeline.errors import PanorayError, error_message
+
+    cause = PanorayError("camera 'good': its actor did not start within 25 s")
+    remote = RayTaskError("PipelineController.start", "Traceback (most recent call last):\n"
+                          '  File "/srv/panoray/actors/controller_actor.py", line 166\n',
+                          cause).as_instanceof_cause()
+    assert isinstance(remote, PanorayError)
+    assert error_message(remote) == str(cause)
+
+    def fail(args):
+        raise remote
+
+    monkeypatch.setattr(cli, "_validate", fail)
+    assert cli.main(["validate", "x.yaml"]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err == f"panoray: error: {cause}\n"

@@ -83,3 +83,19 @@ def test_errors_name_the_key_path_and_line(text: str, message: str) -> None:
     with pytest.raises(ConfigFileError) as err:
         load_config(text, SiteConfig)
     assert message in str(err.value)
+
+
+def test_relative_file_urls_are_the_config_folders_never_the_working_directorys(
+        tmp_path, monkeypatch) -> None:
+    """A clip named relatively is looked for beside the config only: one of that name in
+    the working directory is not picked up instead (it was, silently, when the config's
+    folder lacked it), and a missing one names the folder searched."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "decoy.mp4").write_bytes(b"x")
+    (tmp_path / "sub" / "site.yaml").write_text(
+        "cameras:\n  - {id: a, url: decoy.mp4}\n  - {id: b, url: '0'}\n"
+        "  - {id: c, url: rtsp://h/x}\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_site_config(tmp_path / "sub" / "site.yaml")
+    assert [str(c.url) for c in cfg.cameras] == [
+        str(tmp_path / "sub" / "decoy.mp4"), "0", "rtsp://h/x"]
