@@ -81,8 +81,7 @@ from pipeline.errors import (
     InputTooLargeError,
     PanorayError,
     PipelineUnavailableError,
-    UnknownCameraError,
-    error_message,
+    UnknownCameraError, error_message,
 )
 from pipeline.ingest.config import CameraConfig
 from pipeline.redact import redact_text
