@@ -58,9 +58,9 @@ class HostSupervisor:
         self.replaced = {"tracker": 0, "aggregator": 0, "alerts": 0}
 
     async def check(self) -> list[tuple[str, Any]]:
-        """One round: replaces every dead aggregator, then every dead tracker. Returns
-        (camera id, stopped actor) of each camera whose actor was stopped to read its
-        source again: the caller places it again (``Supervisor``), outside
+        """One round: replaces a dead alerts actor, every dead aggregator, then every dead
+        tracker. Returns (camera id, stopped actor) of each camera whose actor was stopped
+        to read its source again: the caller places it again (``Supervisor``), outside
         :attr:`ActorGraph.lock`."""
         graph = self.graph
         if graph.alerts is not None:
