@@ -110,13 +110,7 @@ def group_message(
                     {"group": group, "pts_s": pts_s, "at": at})
 
 
-def credential_from_env(name: str | None, sink: str, what: str,
-                        env: Mapping[str, str]) -> str | None:
-    """The MQTT sink credential ``what`` from the variable ``name`` (None without one).
-
-    Raises:
-        ConfigError: the variable is unset (the message names it, never a value).
-    """
+def _env(name: str | None, sink: str, what: str, env: Mapping[str, str]) -> str | None:
     if name is None:
         return None
     value = env.get(name)
@@ -176,10 +170,10 @@ class MqttSink:
             clean_session=True,
             protocol=mqtt.MQTTv311,
         )
-        user = credential_from_env(config.username_env, config.name, "username", env)
+        user = _env(config.username_env, config.name, "username", env)
         if user is not None:
             self._client.username_pw_set(
-                user, credential_from_env(config.password_env, config.name, "password", env)
+                user, _env(config.password_env, config.name, "password", env)
             )
         try:
             ctx = tls_context(config)

@@ -350,30 +350,3 @@ def test_group_classes_must_be_counted_and_match_their_rules(zone_b, rule, messa
     if rule:  # the same rule about the group's classes is fine
         fixed = rule.replace("threshold: 3", "threshold: 3, classes: [cart]")
         assert load_config(CLASSY_SITE % zone_b + fixed + "\n", SiteConfig).alerts
-
-
-@pytest.mark.parametrize(("value", "message"), [
-    (None, "environment variable PANORAY_TEST_HOOK_SECRET is not set"),
-    ("short", "holds a secret shorter than 16 characters"),
-])
-def test_a_missing_webhook_secret_stops_panoray_run_before_anything_starts(
-        tmp_path, monkeypatch, capsys, value, message):
-    """Found only once Ray, Serve and the detector had started, with a traceback and exit
-    1; now a config error, exit 2, before Ray starts."""
-    import ray
-
-    from pipeline.app import cli
-
-    monkeypatch.delenv("PANORAY_TEST_HOOK_SECRET", raising=False)
-    if value is not None:
-        monkeypatch.setenv("PANORAY_TEST_HOOK_SECRET", value)
-    path = tmp_path / "site.yaml"
-    path.write_text(
-        "cameras: [{id: a, url: rtsp://h/x}]\n"
-        "alerts:\n  sinks: [{name: hook, type: webhook, url: 'http://127.0.0.1:9/h',\n"
-        "                    secret_env: PANORAY_TEST_HOOK_SECRET}]\n"
-        f"  outbox: {{path: {tmp_path / 'outbox.db'}}}\n")
-    assert cli.main(["run", str(path)]) == cli.EXIT_CONFIG
-    err = capsys.readouterr().err
-    assert message in err and "alerts.sinks.hook.secret_env" in err and "Traceback" not in err
-    assert not ray.is_initialized()
