@@ -220,7 +220,9 @@ def test_tls_and_credentials(tmp_path, tls_broker, monkeypatch, case, host, tls,
         if failure is None:
             assert site.wait_delivered("broker"), broker.log()
         else:
-            assert site.wait("broker", lambda s: s.failed_total >= 2)
+            # The broker's answer can come after the first tries ("not connected").
+            assert site.wait("broker", lambda s: s.failed_total >= 2
+                             and failure in (s.last_error or "")), site.worker.stats()
             stats = site.worker.stats()["broker"]
             assert stats.pending == 2 and not site.sinks[0].connected
             assert failure in stats.last_error and password not in stats.last_error
