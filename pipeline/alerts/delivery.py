@@ -43,7 +43,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.alerts.config import AlertsConfig
-from pipeline.alerts.mqtt import MqttSink
+from pipeline.alerts.mqtt import MqttSink, credential_from_env
 from pipeline.alerts.outbox import Outbox
 from pipeline.alerts.sink import AlertSink
 from pipeline.alerts.sink_config import MqttSinkConfig, WebhookSinkConfig
@@ -269,6 +269,22 @@ class DeliveryWorker:
             lane.next_attempt = 0.0
             lane.delivered += 1
             lane.last_delivered_at = self._clock()
+
+
+def check_secrets(config: AlertsConfig, env: Mapping[str, str]) -> None:
+    """Checks that every sink's secret and credential variables are set in ``env`` (a
+    webhook secret long enough): what :func:`build_sinks` reads, checked before a run
+    starts anything.
+
+    Raises:
+        ConfigError: naming the first variable that is not (never a value).
+    """
+    for cfg in config.sinks:
+        if isinstance(cfg, WebhookSinkConfig):
+            secret_from_env(cfg, env)
+        elif isinstance(cfg, MqttSinkConfig):
+            for what in ("username", "password"):
+                credential_from_env(getattr(cfg, f"{what}_env"), cfg.name, what, env)
 
 
 def build_sinks(config: AlertsConfig, env: Mapping[str, str] | None = None) -> list[AlertSink]:

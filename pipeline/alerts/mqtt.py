@@ -110,7 +110,13 @@ def group_message(
                     {"group": group, "pts_s": pts_s, "at": at})
 
 
-def _env(name: str | None, sink: str, what: str, env: Mapping[str, str]) -> str | None:
+def credential_from_env(name: str | None, sink: str, what: str,
+                        env: Mapping[str, str]) -> str | None:
+    """The MQTT sink credential ``what`` from the variable ``name`` (None without one).
+
+    Raises:
+        ConfigError: the variable is unset (the message names it, never a value).
+    """
     if name is None:
         return None
     value = env.get(name)
@@ -170,10 +176,10 @@ class MqttSink:
             clean_session=True,
             protocol=mqtt.MQTTv311,
         )
-        user = _env(config.username_env, config.name, "username", env)
+        user = credential_from_env(config.username_env, config.name, "username", env)
         if user is not None:
             self._client.username_pw_set(
-                user, _env(config.password_env, config.name, "password", env)
+                user, credential_from_env(config.password_env, config.name, "password", env)
             )
         try:
             ctx = tls_context(config)

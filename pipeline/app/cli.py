@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -54,6 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     # whole process group reaches only this driver, once its own handler is in place.
     shield = block_sigterm()
 
+    from pipeline.alerts.delivery import check_secrets
     from pipeline.app.api import Site, start
     from pipeline.app.serving import init_ray
     from pipeline.app.status_table import StatusDisplay
@@ -68,8 +70,10 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if args.port is not None:
         cfg = cfg.model_copy(update={"http": cfg.http.model_copy(update={"port": args.port})})
-    try:
-        cfg.http.check_exposure()  # before anything starts
+    try:  # before anything starts
+        cfg.http.check_exposure()
+        if cfg.alerts is not None:
+            check_secrets(cfg.alerts, os.environ)
     except ConfigError as exc:
         print(f"panoray: invalid config {path}: {exc}", file=sys.stderr)
         return EXIT_CONFIG

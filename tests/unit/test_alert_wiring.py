@@ -4,7 +4,11 @@ aggregator's sampled feed, and the run's runtime (engine, groups, Parquet table)
 from __future__ import annotations
 
 import math
+import os
+import pathlib
 import re
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -22,6 +26,8 @@ from pipeline.errors import ConfigError, ConfigFileError
 from pipeline.site_config import SiteConfig
 from pipeline.types import FrameMeta, TrackedFrame
 from tests.unit.analytics_helpers import tracks_at
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 SITE = """\
 cameras:
@@ -350,3 +356,29 @@ def test_group_classes_must_be_counted_and_match_their_rules(zone_b, rule, messa
     if rule:  # the same rule about the group's classes is fine
         fixed = rule.replace("threshold: 3", "threshold: 3, classes: [cart]")
         assert load_config(CLASSY_SITE % zone_b + fixed + "\n", SiteConfig).alerts
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (None, "environment variable PANORAY_TEST_HOOK_SECRET is not set"),
+    ("short", "holds a secret shorter than 16 characters"),
+])
+def test_a_missing_webhook_secret_stops_panoray_run_before_anything_starts(
+        tmp_path, value, message):
+    """Found only once Ray, Serve and the detector had started, with a traceback and exit
+    1; now a config error, exit 2, before Ray starts (its own process: the suite's Ray)."""
+    env = {k: v for k, v in os.environ.items() if k != "PANORAY_TEST_HOOK_SECRET"}
+    if value is not None:
+        env["PANORAY_TEST_HOOK_SECRET"] = value
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        "cameras: [{id: a, url: rtsp://h/x}]\n"
+        "alerts:\n  sinks: [{name: hook, type: webhook, url: 'http://127.0.0.1:9/h',\n"
+        "                    secret_env: PANORAY_TEST_HOOK_SECRET}]\n"
+        f"  outbox: {{path: {tmp_path / 'outbox.db'}}}\n")
+    done = subprocess.run([sys.executable, "-m", "pipeline", "run", str(path), "--output",
+                           str(tmp_path / "out")], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "alerts.sinks.hook.secret_env" in done.stderr
+    assert "Traceback" not in done.stderr and "Ray" not in done.stderr
+    assert not (tmp_path / "outbox.db").exists()
