@@ -61,7 +61,8 @@ class WebhookSinkConfig(StrictModel):
         "characters); the secret itself is never in the config file or a log.",
     )
     timeout_s: float = Field(
-        10.0, gt=0.0, le=300.0, description="Connect and read timeout of one request (s)."
+        10.0, gt=0.0, le=300.0,
+        description="Time limit of one request, from connecting to the answer's last byte (s).",
     )
     ca_file: pathlib.Path | None = Field(
         None, description="PEM bundle of CAs trusted for an https URL; unset: the system's."

@@ -18,11 +18,11 @@ already processed (a retry after a lost acknowledgement). :func:`verify_signatur
 the first two for a Python receiver.
 
 Any 2xx answer acknowledges the event. Anything else (another status, a refused
-connection, a timeout) is a failed attempt: the event stays in the outbox and the
-delivery worker retries with exponential backoff and full jitter. Redirects are not
-followed. Credentials in the URL are used (``user:pass@`` as HTTP Basic auth) but
-masked in every error and log; the secret is read from the environment variable named in
-the config and never logged.
+connection, no full answer within ``timeout_s`` of the start) is a failed attempt: the
+event stays in the outbox and the delivery worker retries with exponential backoff and
+full jitter. Redirects are not followed. Credentials in the URL are used (``user:pass@``
+as HTTP Basic auth) but masked in every error and log; the secret is read from the
+environment variable named in the config and never logged.
 
 Example:
     >>> sig = sign_body(b"k" * 16, 1_800_000_000, b'{"a":1}')
@@ -43,7 +43,9 @@ import http.client
 import logging
 import math
 import os
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from urllib.parse import unquote, urlsplit
@@ -174,14 +176,27 @@ class WebhookSink:
             headers["Authorization"] = self._auth
         url = self.config.redacted_url
         conn = self._connect()
+        cut = None
         try:
+            started = time.monotonic()
+            conn.connect()
+            # timeout_s bounds the whole request, not each read: a receiver that drips a
+            # byte at a time cannot hold this sink's lane.
+            cut = threading.Timer(max(0.0, started + self.config.timeout_s - time.monotonic()),
+                                  _cut_off, (conn.sock,))
+            cut.start()
             conn.request("POST", self._target, body=message.payload, headers=headers)
             resp = conn.getresponse()
             resp.read(MAX_RESPONSE_BYTES)
         except (OSError, http.client.HTTPException) as exc:
-            detail = redact_text(str(exc) or type(exc).__name__, self.config.url)
+            if isinstance(exc, TimeoutError) or (cut is not None and cut.finished.is_set()):
+                detail = f"no full answer within timeout_s={self.config.timeout_s:g} s"
+            else:
+                detail = redact_text(str(exc) or type(exc).__name__, self.config.url)
             raise DeliveryError(self.name, f"POST {url} failed: {detail}") from None
         finally:
+            if cut is not None:
+                cut.cancel()
             conn.close()
         if not 200 <= resp.status < 300:
             raise DeliveryError(
@@ -198,3 +213,11 @@ class WebhookSink:
                 self._host, self._port, timeout=timeout, context=self._tls
             )
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+
+
+def _cut_off(sock: socket.socket) -> None:
+    """Shuts ``sock`` down, which wakes a read blocked on it in another thread."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the raw socket's, also under TLS
+    except OSError:
+        pass  # already closed

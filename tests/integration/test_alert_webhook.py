@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -153,4 +154,43 @@ def test_an_unreachable_port_times_out_and_is_retried(tmp_path, secret_env):
     finally:
         listener.close()
     stats = worker.stats()["ops"]
-    assert stats.failed_total == 1 and "timed out" in stats.last_error and stats.pending == 1
+    assert stats.failed_total == 1 and stats.pending == 1
+    assert "no full answer within timeout_s=0.3 s" in stats.last_error
+
+
+def test_a_receiver_that_drips_its_answer_is_cut_off_at_timeout_s(tmp_path, secret_env):
+    """timeout_s bounds the whole request: a receiver that sent a byte of its answer every
+    0.1 s held the sink (each read was within the timeout) until it stopped, 20 s later."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    dripping = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            dripping.set()
+            for byte in (b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200)[:200]:
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return  # the sender hung up
+                time.sleep(0.1)
+
+    server = threading.Thread(target=drip, daemon=True)
+    server.start()
+    cfg = alerts_config(f"http://127.0.0.1:{listener.getsockname()[1]}/x", tmp_path,
+                        timeout_s=0.5)
+    box = Outbox(OutboxConfig(path=tmp_path / "o3.sqlite"), ["ops"])
+    worker = DeliveryWorker(box, build_sinks(cfg))
+    box.add(RuleEngine(cfg.rules, "hq").observe(CameraObservation("c1", 0.0, T0, {"z": 9})))
+    started = time.monotonic()
+    try:
+        assert worker.deliver_pending("ops") == 0
+        held_s = time.monotonic() - started
+    finally:
+        listener.close()
+    stats = worker.stats()["ops"]
+    assert dripping.is_set() and held_s < 10.0  # not the drip's 20 s
+    assert "no full answer within timeout_s=0.5 s" in stats.last_error and stats.pending == 1
