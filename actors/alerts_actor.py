@@ -128,7 +128,7 @@ class AlertsActor:
             self._holder = hold(holder_path(self._checkpoint), HOLDER_WAIT_S)
             if self._checkpoint.is_file():
                 state = self._checkpoint.read_bytes()
-                logger.warning("alerts: going on from the saved state of a lost alerts actor")
+                logger.warning("alerts: going on from the state saved in %s", self._checkpoint)
         self._runtime = AlertRuntime(config, groups, root, run_id, flows, env, state)
         self._metrics = AlertMetrics()
         self._stop = threading.Event()
