@@ -204,6 +204,7 @@ class CvCaptureSource:
         self.kind = kind
         self._url = config.url
         self._grabbed = 0
+        self._unreadable = 0  # packets of a file FFmpeg could not decode, stepped over
         self._cap = self._open()
         cap = self._cap
         fps = cap.get(cv2.CAP_PROP_FPS)
@@ -308,6 +309,8 @@ class CvCaptureSource:
                 StreamError, f"stream dropped after {self._grabbed} frames (closed or read error)"
             )
         declared = self.info.frame_count
+        if self._grabbed and self._step_over_corruption(declared):
+            return True
         if self._grabbed == 0:
             raise self._error(SourceCorruptError, "file has no decodable video frames")
         if declared and self._grabbed < declared * TRUNCATION_FRACTION - 1:
@@ -316,6 +319,21 @@ class CvCaptureSource:
                 f"file ended after {self._grabbed} of the {declared} frames it declares: "
                 "truncated or corrupt",
             )
+        return False
+
+    def _step_over_corruption(self, declared: int) -> bool:
+        """After a failed grab short of the frames the container declares: grabs on, as
+        each failed grab drops one packet, so a corrupt stretch mid-file costs its own
+        frames only (they were the rest of the file). True once a frame came."""
+        skipped = 0  # the failed grab's packet, then each failed retry's
+        while declared and self._grabbed + self._unreadable < declared:
+            self._unreadable += 1
+            skipped += 1
+            if self._cap.grab():
+                log.warning("camera %s: %d corrupt packet(s) after frame %d stepped over",
+                            self.config.id, skipped, self._grabbed)
+                self._grabbed += 1
+                return True
         return False
 
     def retrieve(self) -> npt.NDArray[np.uint8] | None:

@@ -177,6 +177,22 @@ def test_bad_files_give_a_reason(bad_files, name, error, reason, when):
     assert info.value.camera_id == "cam"
 
 
+def test_a_corrupt_stretch_mid_file_costs_only_its_own_frames(tmp_path, caplog):
+    """OpenCV's first failed grab ended the file there (91 of 200 frames, the rest lost as
+    'truncated'); each failed grab drops one packet, so grabbing on steps over it."""
+    clip = bytearray(write_clip(tmp_path / "good.mp4", n=200, fps=12).read_bytes())
+    middle = len(clip) // 2
+    clip[middle:middle + 20_000] = b"\x55" * 20_000
+    (tmp_path / "bad.mp4").write_bytes(bytes(clip))
+    frames = read_all(open_source(cam(str(tmp_path / "bad.mp4"))))
+    times = [t for t, _ in frames]
+    assert 150 <= len(frames) < 200 and all(shape is not None for _, shape in frames)
+    assert times == sorted(times) and times[-1] == pytest.approx(199 / 12, abs=0.1)
+    gap = max(b - a for a, b in zip(times, times[1:]))
+    assert gap > 2 / 12  # the lost frames are a gap in media time, not renumbered
+    assert "corrupt packet(s) after frame" in caplog.text
+
+
 def test_unreachable_host_is_retryable_and_its_log_says_why(caplog):
     port = free_port()
     with pytest.raises(SourceOpenError) as info:
