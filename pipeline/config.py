@@ -83,6 +83,17 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return best
 
 
+def line_in(text: str | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of key path ``loc`` in the YAML ``text`` (its deepest part there);
+    None without text or when it does not parse."""
+    if text is None:
+        return None
+    try:
+        return _line_of(yaml.compose(text, Loader=yaml.SafeLoader), loc)
+    except yaml.YAMLError:
+        return None
+
+
 def _clean_message(err: dict[str, Any]) -> str:
     msg = str(err["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):

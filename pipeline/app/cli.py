@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import pathlib
 import signal
 import sys
 import threading
@@ -35,7 +36,8 @@ def _validate(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_site_config(args.config)
-        issues = probe_geometry(cfg.cameras)  # pixel geometry against the frame size
+        # pixel geometry against the frame size, with the lines of the file
+        issues = probe_geometry(cfg.cameras, pathlib.Path(args.config).read_text())
         if issues:
             raise ConfigFileError(str(args.config), issues)
     except ConfigFileError as exc:

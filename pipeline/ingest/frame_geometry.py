@@ -25,21 +25,24 @@ from __future__ import annotations
 
 from pipeline.analytics.config import LineConfig, ZoneConfig
 from pipeline.analytics.geometry import resolve_points
+from pipeline.config import format_path
 from pipeline.errors import ConfigError, FrameGeometryError
 from pipeline.ingest.config import CameraConfig
 
 
-def geometry_problem(config: CameraConfig, width: int, height: int) -> str | None:
-    """Why the camera's pixel zones and lines do not fit a ``width`` x ``height`` frame
-    (``zones[i].points: ...`` or ``lines[i]: ...``), or None when they fit or the size is
-    unknown (0)."""
+def geometry_problems(config: CameraConfig, width: int, height: int
+                      ) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each pixel zone or line of the camera that does not fit a ``width`` x ``height``
+    frame, as (key path under the camera, e.g. ``("lines", 0)``, why); none when the size
+    is unknown (0)."""
     if width <= 0 or height <= 0:
-        return None
-    items: list[tuple[str, ZoneConfig | LineConfig]] = [
-        *((f"zones[{i}].points", z) for i, z in enumerate(config.zones)),
-        *((f"lines[{i}]", line) for i, line in enumerate(config.lines)),
+        return []
+    items: list[tuple[tuple[str | int, ...], ZoneConfig | LineConfig]] = [
+        *((("zones", i, "points"), z) for i, z in enumerate(config.zones)),
+        *((("lines", i), line) for i, line in enumerate(config.lines)),
     ]
-    for path, item in items:
+    problems = []
+    for loc, item in items:
         if item.units != "pixel":
             continue
         points = item.points if isinstance(item, ZoneConfig) else (item.start, item.end)
@@ -47,8 +50,16 @@ def geometry_problem(config: CameraConfig, width: int, height: int) -> str | Non
         try:
             resolve_points(points, "pixel", width, height, f"{kind} {item.id!r}")
         except ConfigError as exc:
-            return f"{path}: {exc}"
-    return None
+            problems.append((loc, str(exc)))
+    return problems
+
+
+def geometry_problem(config: CameraConfig, width: int, height: int) -> str | None:
+    """Why the camera's pixel zones and lines do not fit a ``width`` x ``height`` frame
+    (``zones[i].points: ...; lines[j]: ...``, every one that does not), or None when they
+    fit or the size is unknown (0)."""
+    problems = geometry_problems(config, width, height)
+    return "; ".join(f"{format_path(loc)}: {why}" for loc, why in problems) or None
 
 
 def check_frame_geometry(config: CameraConfig, kind: str, width: int, height: int) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from pipeline.config import ConfigIssue
+from pipeline.config import ConfigIssue, format_path, line_in
 from pipeline.errors import SourceError
 from pipeline.ingest.config import CameraConfig
-from pipeline.ingest.frame_geometry import geometry_problem
+from pipeline.ingest.frame_geometry import geometry_problems
 from pipeline.ingest.source import open_source, resolve_kind
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,17 @@ def frame_size(config: CameraConfig) -> tuple[int, int] | None:
     return size if min(size) > 0 else None
 
 
-def probe_geometry(cameras: Sequence[CameraConfig]) -> list[ConfigIssue]:
-    """One issue per camera whose pixel zones or lines lie outside its (known) frame, at
-    key path ``cameras[i].zones[j].points`` or ``cameras[i].lines[j]``."""
+def probe_geometry(cameras: Sequence[CameraConfig], text: str | None = None
+                   ) -> list[ConfigIssue]:
+    """One issue per pixel zone or line that lies outside its camera's (known) frame, at
+    key path ``cameras[i].zones[j].points`` or ``cameras[i].lines[j]``, with its line in
+    the YAML ``text`` the cameras came from (when given)."""
     issues = []
     for i, cam in enumerate(cameras):
         if not any(g.units == "pixel" for g in (*cam.zones, *cam.lines)):
             continue
         size = frame_size(cam)
-        problem = geometry_problem(cam, *size) if size else None
-        if problem is not None:
-            path, _, message = problem.partition(": ")
-            issues.append(ConfigIssue(f"cameras[{i}].{path}", None, message))
+        for loc, why in geometry_problems(cam, *size) if size else []:
+            path = ("cameras", i, *loc)
+            issues.append(ConfigIssue(format_path(path), line_in(text, path), why))
     return issues

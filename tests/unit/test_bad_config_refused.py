@@ -83,13 +83,20 @@ def test_validate_refuses_pixel_geometry_outside_a_files_frame(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", n=4, width=320, height=240)
     line = {"id": "door", "start": [10, 10], "end": [10, 264], "units": "pixel"}  # 24 px below
     zone = {"id": "z", "points": [[0, 0], [320, 0], [320, 240]], "units": "pixel"}  # on the edge
+    wide = {"id": "w", "points": [[0, 0], [330, 0], [330, 240]], "units": "pixel"}  # 10 px out
     site = {"cameras": [{"id": "ok", "url": str(clip), "zones": [zone]},
-                        {"id": "bad", "url": str(clip), "zones": [zone], "lines": [line]}]}
-    (tmp_path / "site.yaml").write_text(json.dumps(site))
+                        {"id": "bad", "url": str(clip), "zones": [zone, wide], "lines": [line]}]}
+    text = json.dumps(site, indent=1)  # YAML too, a key per line
+    (tmp_path / "site.yaml").write_text(text)
     result = _validate(tmp_path / "site.yaml")
     assert result.returncode == 2, result.stdout + result.stderr
-    assert ("cameras[1].lines[0]: line 'door': point (10, 264) lies outside the 320x240 frame"
-            in result.stderr), result.stderr
+    lines = text.splitlines()
+    door = lines.index('   "lines": [') + 2  # the item's line, 1-based
+    assert (f"cameras[1].lines[0] (line {door}): line 'door': point (10, 264) lies outside the "
+            "320x240 frame" in result.stderr), result.stderr
+    wide_at = next(i for i, t in enumerate(lines) if '"w"' in t) + 2  # its points, 1-based
+    assert (f"cameras[1].zones[1].points (line {wide_at}): zone 'w': point (330, 0) lies "
+            "outside" in result.stderr), result.stderr  # every bad one, not the first only
     assert "cameras[0]" not in result.stderr
     site["cameras"].pop()
     (tmp_path / "site.yaml").write_text(json.dumps(site))
