@@ -84,8 +84,8 @@ class RayConfig(StrictModel):
         description="Longest a camera actor may take to be placed and started (s). Then a "
         "camera of the config placed at start-up stops the run's start (exit 1, naming "
         "it), one added through the API is refused (503), and a file an offline batch "
-        "queued is reported failed while the others go on. Raise it on autoscaling clusters, where a node that can "
-        "host the camera may take minutes to boot.",
+        "queued is reported failed while the others go on. Raise it on autoscaling "
+        "clusters, where a node that can host the camera may take minutes to boot.",
     )
     max_camera_restarts: int | None = Field(
         None, ge=0,
@@ -225,6 +225,14 @@ class SiteConfig(StrictModel):
         except ModelError as exc:
             raise ValueError(str(exc)) from None
         return model
+
+    def config_warnings(self) -> list[str]:
+        """What is allowed but likely a mistake: a plugin's ``cameras`` naming a camera
+        the config lacks (it runs there only if one of that id is added through the API)."""
+        ids = {c.id for c in self.cameras}
+        return [f"analytics.plugins[{i}] ({p.name}): camera {c!r} is not in the config; the "
+                "plugin runs there only if a camera of that id is added through the API"
+                for i, p in enumerate(self.analytics.plugins) for c in p.cameras if c not in ids]
 
     def analytics_for(self, camera: CameraConfig) -> AnalyticsConfig:
         """The analytics of one camera: the site's settings with the camera's zones and lines.

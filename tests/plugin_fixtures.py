@@ -5,6 +5,9 @@ see the driver's ``sys.path``, load them too."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
@@ -84,3 +87,33 @@ class Ticks(Frames):
         if frame.meta.frame_index % 10:
             return []
         return [{"kind": "tick", "pts_s": frame.meta.pts_s, "in_view": len(frame.tracks)}]
+
+
+class Slow(Frames):
+    """Sleeps ``fail_after`` hundredths of a second in every update."""
+
+    def update(self, frame) -> list:
+        time.sleep(self.config.fail_after / 100)
+        return super().update(frame)
+
+
+class Hoards(Frames):
+    """Keeps 1 MB more with every frame."""
+
+    def update(self, frame) -> list:
+        self.__dict__.setdefault("hoard", []).append(bytes(1_000_000))
+        return super().update(frame)
+
+
+class Unpicklable(Frames):
+    """Holds a lock: its state cannot go into a checkpoint."""
+
+    def __init__(self, config: CountConfig, camera) -> None:
+        super().__init__(config, camera)
+        self.lock = threading.Lock()
+
+
+class PlainConfig(Frames):
+    """Its Config is not a pydantic model."""
+
+    Config = dict

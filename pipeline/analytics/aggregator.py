@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +35,10 @@ from pipeline.analytics.plugin_host import PluginHost, PluginTable, make_plugins
 from pipeline.analytics.plugins import PluginCamera
 from pipeline.errors import ConfigError, InputError, PanorayError
 from pipeline.types import TrackedFrame
+
+MAX_ENDED_PLUGIN_ERRORS = 4096
+"""Removed cameras whose stopped plugins the snapshot still reports (an offline batch's
+ended files, for the run summary), newest kept."""
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +60,8 @@ class AggregatorSnapshot:
     windows_total: int
     errors: dict[str, str] = field(default_factory=dict)
     plugin_errors: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Per camera, each analytics plugin that was stopped and why."""
+    """Per camera, each analytics plugin that was stopped and why (removed cameras
+    included, up to :data:`MAX_ENDED_PLUGIN_ERRORS`)."""
 
 
 @dataclass
@@ -90,6 +96,7 @@ class Aggregator:
         self._pending: dict[str, PendingGeometry] = {}  # edits waiting for a window boundary
         self._plugins: dict[str, PluginHost] = {}
         self._plugin_tables: list[PluginTable] = []
+        self._ended_plugin_errors: OrderedDict[str, dict[str, str]] = OrderedDict()
         self.events_total = 0
         self.windows_total = 0
 
@@ -115,6 +122,7 @@ class Aggregator:
             raise ConfigError(f"camera {camera_id!r}: analytics config must be an "
                               f"AnalyticsConfig, got {type(config).__name__}")
         self._configs[camera_id] = config
+        self._ended_plugin_errors.pop(camera_id, None)
         if geometry_version:
             self._versions[camera_id] = int(geometry_version)
 
@@ -167,7 +175,11 @@ class Aggregator:
         cam = self._cameras.pop(camera_id, None)
         windows = stamp_windows(cam.close(), version) if cam is not None else []
         self._close_plugins(camera_id, windows)
-        self._plugins.pop(camera_id, None)
+        host = self._plugins.pop(camera_id, None)
+        if host is not None and host.errors:  # for the run summary
+            self._ended_plugin_errors[camera_id] = dict(host.errors)
+            while len(self._ended_plugin_errors) > MAX_ENDED_PLUGIN_ERRORS:
+                self._ended_plugin_errors.popitem(last=False)
         self.windows_total += len(windows)
         return windows
 
@@ -204,7 +216,8 @@ class Aggregator:
         return AggregatorSnapshot(
             tuple(self._cameras[c].snapshot() for c in sorted(self._cameras)),
             self.events_total, self.windows_total, dict(self._errors),
-            {c: dict(h.errors) for c, h in self._plugins.items() if h.errors})
+            {**self._ended_plugin_errors,
+             **{c: dict(h.errors) for c, h in self._plugins.items() if h.errors}})
 
     def camera_snapshot(self, camera_id: str, zones_only: bool = False
                         ) -> CameraSnapshot | None:
@@ -262,7 +275,8 @@ class Aggregator:
     def _start_plugins(self, cam: CameraAnalytics, cfg: AnalyticsConfig) -> PluginHost:
         camera = PluginCamera(cam.camera_id, cam.width, cam.height, cfg.window_s,
                               cam.geometry.zone_ids, cam.geometry.line_ids, cam.geometry)
-        return PluginHost(camera, cfg.min_distinct_tracks, *make_plugins(cfg.plugins, camera))
+        return PluginHost(camera, cfg.min_distinct_tracks, *make_plugins(cfg.plugins, camera),
+                          configs=cfg.plugins)
 
     def pop_plugin_tables(self) -> list[PluginTable]:
         """Returns and forgets the plugins' tables since the last call (for the sinks)."""

@@ -8,7 +8,10 @@ which the sinks write under ``plugins/<name>/``. Everything a plugin returns is 
 against its declared schema (see :mod:`pipeline.analytics.plugins`); rows covering 1..k-1
 distinct tracks are suppressed here, so a plugin cannot forget to. A plugin that raises
 or returns anything else is stopped alone: the error is logged once and kept for the
-camera's status; the camera and the other plugins go on.
+camera's status; the camera and the other plugins go on. So is one that takes more than its
+``max_busy_s`` of wall time over its last :data:`BUSY_CALLS` calls (it runs in the
+aggregator, which serves every camera there), and one whose state pickles to more than its
+``max_state_mb`` or not at all (checked as the aggregator's checkpoint pickles the host).
 
 Example:
     >>> import numpy as np, pyarrow as pa
@@ -37,6 +40,9 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
+import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +50,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.analytics.plugins import (
+    BUSY_CALLS,
     MAX_TEXT,
     PluginCamera,
     PluginConfig,
@@ -86,15 +93,44 @@ class PluginHost:
         k: the minimum-count rule's k (``min_distinct_tracks``).
         plugins: instances by table name (made by :func:`make_plugins`).
         errors: why each plugin that could not be made was not (by name).
+        configs: the plugins' configs, for their limits (``max_busy_s``,
+            ``max_state_mb``; a plugin without one gets the defaults).
     """
 
     def __init__(self, camera: PluginCamera, k: int, plugins: dict[str, Any],
-                 errors: dict[str, str] | None = None) -> None:
+                 errors: dict[str, str] | None = None,
+                 configs: Sequence[PluginConfig] = ()) -> None:
         self.camera = camera
         self.k = k
         self._plugins = dict(plugins)
         self.errors: dict[str, str] = dict(errors or {})  # name: why it was stopped
         self._offset: float | None = None  # captured_at - pts_s of the latest frame
+        by_name = {c.name: c for c in configs}
+        self._limits = {n: _limits(by_name.get(n)) for n in self._plugins}
+        self._busy = {n: deque(maxlen=BUSY_CALLS) for n in self._plugins}  # wall s a call
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles each plugin on its own: one that does not pickle, or pickles to more
+        than its ``max_state_mb``, is stopped (the checkpoint goes on without it)."""
+        kept = {}
+        for name, plugin in list(self._plugins.items()):
+            try:
+                blob = pickle.dumps(plugin, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # noqa: BLE001 - a plugin's failure stops only itself
+                self._stop(name, f"its state cannot be pickled for the checkpoint: "
+                           f"{type(exc).__name__}: {exc}")
+                continue
+            limit_mb = self._limits[name][1]
+            if len(blob) > limit_mb * 1e6:
+                self._stop(name, f"its state grew to {len(blob) / 1e6:.0f} MB, over its "
+                           f"max_state_mb ({limit_mb:g})")
+                continue
+            kept[name] = blob
+        return {**self.__dict__, "_plugins": kept}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._plugins = {n: pickle.loads(blob) for n, blob in state["_plugins"].items()}
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -133,10 +169,18 @@ class PluginHost:
 
     # -- checks -----------------------------------------------------------------------
     def _call(self, name: str, fn: Any) -> Any:
+        started = time.perf_counter()
         try:
             returned = fn()
         except Exception as exc:  # noqa: BLE001 - a plugin's failure stops only itself
             self._stop(name, f"raised {type(exc).__name__}: {exc}")
+            return None
+        busy = self._busy[name]
+        busy.append(time.perf_counter() - started)
+        limit_s = self._limits[name][0]
+        if sum(busy) > limit_s:
+            self._stop(name, f"too slow: its last {len(busy)} calls took {sum(busy):.1f} s, "
+                       f"over its max_busy_s ({limit_s:g})")
             return None
         if not isinstance(returned, (list, tuple)):
             self._stop(name, f"returned {type(returned).__name__}, not a list of rows")
@@ -145,6 +189,7 @@ class PluginHost:
 
     def _stop(self, name: str, why: str) -> None:
         self._plugins.pop(name, None)
+        self._busy.pop(name, None)
         self.errors[name] = why[:500]
         logger.error("camera %s: analytics plugin %r stopped: %s", self.camera.camera_id,
                      name, self.errors[name])
@@ -209,6 +254,14 @@ class PluginHost:
 
 
 _BAD = object()
+
+
+def _limits(config: PluginConfig | None) -> tuple[float, float]:
+    """``(max_busy_s, max_state_mb)`` of a plugin (the defaults without a config)."""
+    fields = PluginConfig.model_fields
+    if config is None:
+        return fields["max_busy_s"].default, fields["max_state_mb"].default
+    return config.max_busy_s, config.max_state_mb
 
 
 def _scalar(value: Any, kind: pa.DataType) -> Any:

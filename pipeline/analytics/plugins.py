@@ -27,19 +27,29 @@ and those covering 1..k-1 tracks are suppressed (every number nulled, as built-i
 metrics). A plugin that raises or returns anything else is stopped (its camera and the
 other plugins go on) and the error is logged and shown in the camera's status.
 
+Frames of a later window arrive before a window is closed (it closes ``window_grace_s``
+after its end), so a plugin files what it sees under the window of its media time.
+
 Example:
+    >>> import math
     >>> import pyarrow as pa
     >>> from pydantic import BaseModel
     >>> class Frames:
-    ...     Config = BaseModel
+    ...     class Config(BaseModel):
+    ...         pass
     ...     ROWS = pa.schema([("frames", pa.int64()), ("distinct_tracks", pa.int64())])
-    ...     def __init__(self, config, camera): self.n, self.ids = 0, set()
-    ...     def update(self, frame):
-    ...         self.n += 1; self.ids.update(frame.tracks.track_ids.tolist()); return []
+    ...     def __init__(self, config, camera):
+    ...         self.window_s, self.seen = camera.window_s, {}  # window index: its figures
+    ...     def update(self, frame):  # window i is [i * window_s, (i + 1) * window_s)
+    ...         i = math.floor(frame.meta.pts_s / self.window_s)
+    ...         seen = self.seen.setdefault(i, {"frames": 0, "ids": set()})
+    ...         seen["frames"] += 1
+    ...         seen["ids"].update(frame.tracks.track_ids.tolist())
+    ...         return []
     ...     def close_window(self, window):
-    ...         rows = [{"frames": self.n, "distinct_tracks": len(self.ids)}]
-    ...         self.n, self.ids = 0, set()
-    ...         return rows
+    ...         seen = self.seen.pop(round(window.start_s / self.window_s), None)
+    ...         n, ids = (seen["frames"], seen["ids"]) if seen else (0, ())
+    ...         return [{"frames": n, "distinct_tracks": len(ids)}]
     >>> check_plugin_class(Frames, "frames")
     >>> class Leaky(Frames):
     ...     ROWS = pa.schema([("track_id", pa.int64()), ("distinct_tracks", pa.int64())])
@@ -59,7 +69,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from pipeline.config import StrictModel
 from pipeline.errors import ConfigError
@@ -79,6 +89,8 @@ ID_LIKE = re.compile(r"(^|_)(ids?|uuid|tracks?|tracker|person|people|face|faces|
                      r"($|_)", re.IGNORECASE)
 """Column names refused as identifiers or image data."""
 _NAME = r"^[a-z][a-z0-9_]{0,62}$"
+BUSY_CALLS = 64
+"""Calls over which a plugin's wall time is held to its ``max_busy_s``."""
 
 
 class PluginConfig(StrictModel):
@@ -92,6 +104,13 @@ class PluginConfig(StrictModel):
                                      "empty: every camera.")
     config: dict[str, Any] = Field(default_factory=dict, description="The plugin's own "
                                    "settings, checked by its `Config` model.")
+    max_busy_s: float = Field(2.0, gt=0.0, le=600.0, description="Most wall time its last "
+                              f"{BUSY_CALLS} calls (update and close_window) may take "
+                              "together; more stops it: it runs in the aggregator, which "
+                              "serves every camera there (steady use: about 30 ms a call).")
+    max_state_mb: float = Field(64.0, gt=0.0, le=4096.0, description="Largest its pickled "
+                                "state may grow, checked as the aggregator writes its "
+                                "checkpoint (every run.checkpoint_s); larger stops it.")
 
     @model_validator(mode="after")
     def _check(self) -> PluginConfig:
@@ -118,8 +137,11 @@ def plugin_class(type_: str, name: str = "?") -> type:
                 group=ENTRY_POINT_GROUP))
             raise ConfigError(f"plugin {name!r}: no {ENTRY_POINT_GROUP!r} entry point named "
                               f"{type_!r} (installed: {names}) and not a dotted path", "type")
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"plugin {name!r}: cannot load {type_!r}: {exc}", "type") from None
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - its module's own error (syntax, at import)
+        raise ConfigError(f"plugin {name!r}: cannot load {type_!r}: {type(exc).__name__}: "
+                          f"{exc}", "type") from None
     check_plugin_class(cls, name)
     return cls
 
@@ -130,6 +152,10 @@ def check_plugin_class(cls: Any, name: str) -> None:
     if missing:
         raise ConfigError(f"plugin {name!r}: {getattr(cls, '__name__', cls)!r} lacks "
                           f"{', '.join(missing)}", "type")
+    if not (isinstance(cls.Config, type) and issubclass(cls.Config, BaseModel)
+            and cls.Config is not BaseModel):
+        raise ConfigError(f"plugin {name!r}: its Config must be a pydantic model class "
+                          f"(a subclass of BaseModel), got {cls.Config!r}", "type")
     schemas = {"ROWS": cls.ROWS, "EVENTS": getattr(cls, "EVENTS", None)}
     for what, schema in schemas.items():
         if schema is None and what == "EVENTS":
@@ -169,6 +195,9 @@ def settings(config: PluginConfig, cls: type) -> Any:
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"plugin {config.name!r}: config.{where}: {first['msg']}",
                           "config") from None
+    except Exception as exc:  # noqa: BLE001 - its own validators' errors
+        raise ConfigError(f"plugin {config.name!r}: its Config failed on config: "
+                          f"{type(exc).__name__}: {exc}", "config") from None
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ def _validate(args: argparse.Namespace) -> int:
     except ConfigFileError as exc:
         print(f"panoray: invalid config {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    for warning in cfg.config_warnings():
+        print(f"panoray: warning: {warning}", file=sys.stderr)
     print(f"{args.config}: ok ({len(cfg.cameras)} cameras: "
           f"{', '.join(c.id for c in cfg.cameras)})")
     return EXIT_OK
@@ -79,6 +81,8 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"panoray: invalid config {path}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    for warning in cfg.config_warnings():
+        print(f"panoray: warning: {warning}", file=sys.stderr)
     stop = threading.Event()
     received: list[int] = []
 

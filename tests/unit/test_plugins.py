@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import logging
 import pathlib
+import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -142,8 +145,20 @@ def test_a_plugin_that_cannot_start_on_a_camera_is_reported(installed):
     ({**FLOW, "config": {"from_zone": "a", "to_line": "b", "k": 1}},
      "config.k: Extra inputs are not permitted"),
     ({**FLOW, "name": "Bad Name"}, "String should match pattern"),
+    ({"type": "tests.plugin_fixtures:PlainConfig", "name": "x"},
+     "its Config must be a pydantic model class"),
+    ({"type": "broken_plugin:P", "name": "x"},
+     r"cannot load 'broken_plugin:P': SyntaxError: expected ':' \(broken_plugin.py, line 1\)"),
+    ({"type": "raising_plugin:P", "name": "x"},
+     "cannot load 'raising_plugin:P': RuntimeError: needs a licence server"),
 ])
-def test_bad_plugin_configs_are_refused_when_the_config_loads(installed, plugin, message):
+def test_bad_plugin_configs_are_refused_when_the_config_loads(installed, plugin, message,
+                                                              tmp_path, monkeypatch):
+    """A module that does not compile or raises as it is imported was a traceback, not a
+    config error naming the plugin."""
+    (tmp_path / "broken_plugin.py").write_text("class P\n    pass\n")
+    (tmp_path / "raising_plugin.py").write_text("raise RuntimeError('needs a licence server')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ValidationError, match=message):
         AnalyticsConfig(zones=[ZONE], lines=[LINE], plugins=[plugin])
 
@@ -169,3 +184,77 @@ def test_plugin_events_are_written_with_their_wall_time(installed, tmp_path):
     assert (events.captured_at - events.pts_s == 1.8e9).all()
     assert events[events.pts_s == 3.0].in_view.item() == 4  # people 1-4 had started
     assert set(events.kind) == {"tick"} and set(events.camera_id) == {"cam1"}
+
+
+def test_a_slow_plugin_is_stopped_before_it_holds_the_aggregator(installed, caplog):
+    """A plugin that slept 1 s a frame held the aggregator, which serves every camera
+    there, until the run's calls to it timed out and the run failed with nothing written.
+    Here 0.2 s a frame against max_busy_s 0.5: stopped at its third frame."""
+    slow = {"type": "tests.plugin_fixtures:Slow", "name": "slow", "max_busy_s": 0.5,
+            "config": {"fail_after": 20}}
+    with caplog.at_level(logging.ERROR):
+        agg, events, tables = run([slow, FLOW], until_s=9.9)
+    why = agg.snapshot().plugin_errors["cam1"]["slow"]
+    assert why.startswith("too slow: its last 3 calls took 0.6 s, over its max_busy_s (0.5)")
+    assert "slow" not in {t.name for t in tables} and "till_to_door" in {t.name for t in tables}
+    _, alone, _ = run([FLOW], until_s=9.9)
+    assert events == alone  # the camera went on
+
+
+def test_a_plugin_whose_state_grows_too_big_or_cannot_pickle_stops_at_the_checkpoint(
+        installed, caplog):
+    """A plugin keeping 10 MB a frame grew the aggregator to 4.8 GB and its checkpoint to
+    1.6 GB, unnoticed; one that holds a lock made every checkpoint of its aggregator fail."""
+    agg = Aggregator()
+    plugins = [{"type": "tests.plugin_fixtures:Hoards", "name": "hoards", "max_state_mb": 5},
+               {"type": "tests.plugin_fixtures:Unpicklable", "name": "locked"},
+               {"type": "tests.plugin_fixtures:Frames", "name": "good"}]
+    agg.add_camera("cam1", AnalyticsConfig(zones=[ZONE], lines=[LINE], window_s=20.0,
+                                           plugins=plugins))
+    frames = walkers(9.9)
+    for frame in frames[:4]:
+        agg.update([frame])
+    pickle.loads(pickle.dumps(agg))  # 4 MB: under its limit
+    assert agg.snapshot().plugin_errors["cam1"].keys() == {"locked"}
+    for frame in frames[4:8]:
+        agg.update([frame])
+    with caplog.at_level(logging.ERROR):
+        restored = pickle.loads(pickle.dumps(agg))
+    errors = agg.snapshot().plugin_errors["cam1"]
+    assert errors["hoards"] == "its state grew to 8 MB, over its max_state_mb (5)"
+    assert errors["locked"].startswith("its state cannot be pickled for the checkpoint: "
+                                       "TypeError: cannot pickle '_thread.lock' object")
+    assert "analytics plugin 'hoards' stopped" in caplog.text
+    for frame in frames[8:]:
+        restored.update([frame])
+    restored.close()
+    assert {t.name for t in restored.pop_plugin_tables()} == {"good"}
+    assert restored.snapshot().plugin_errors["cam1"].keys() == {"hoards", "locked"}
+
+
+def test_a_removed_camera_s_stopped_plugins_stay_in_the_snapshot(installed):
+    """An offline batch removes each file's camera as it ends: the run summary's
+    plugin_errors of those cameras came out empty."""
+    agg = Aggregator()
+    config = AnalyticsConfig(zones=[ZONE], lines=[LINE], plugins=[
+        {"type": "tests.plugin_fixtures:Raises", "name": "bad"}])
+    agg.add_camera("cam1", config)
+    for frame in walkers(1.0):
+        agg.update([frame])
+    agg.remove_camera("cam1")
+    assert agg.snapshot().plugin_errors == {"cam1": {"bad": "raised RuntimeError: plugin bug"}}
+    agg.add_camera("cam1", config)  # the same id again: a new camera
+    assert agg.snapshot().plugin_errors == {}
+
+
+def test_validate_warns_of_a_plugin_camera_the_config_lacks(tmp_path):
+    """A typo in a plugin's cameras passed validate, and the plugin ran nowhere."""
+    site = tmp_path / "site.yaml"
+    site.write_text("cameras: [{id: cam-a, url: /x.mp4}]\n"
+                    "analytics:\n  plugins: [{type: 'tests.plugin_fixtures:Frames', name: f,\n"
+                    "             cameras: [cam-a, cam-b]}]\n")
+    done = subprocess.run([sys.executable, "-m", "pipeline", "validate", str(site)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr  # allowed: cam-b may come through the API
+    assert ("panoray: warning: analytics.plugins[0] (f): camera 'cam-b' is not in the config"
+            in done.stderr) and "'cam-a'" not in done.stderr
