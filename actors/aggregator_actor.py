@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 import time
@@ -290,11 +291,14 @@ class AggregatorActor:
         """Writes everything the sinks have buffered."""
         self._sinks.flush()
 
-    def close(self) -> None:
+    def close(self) -> AggregatorSnapshot | None:
         """Clean shutdown: closes all windows early, writes them and closes the sinks,
-        records the gaps no frame closed and deletes the checkpoint. Safe to call twice."""
+        records the gaps no frame closed and deletes the checkpoint. Returns the last
+        snapshot: the cameras' figures as they were, the totals and plugin errors with the
+        windows just closed (None when already closed). Safe to call twice."""
         if self._closed:
-            return
+            return None
+        live = self._analytics.snapshot()
         self._alerts.send_final(self._analytics.camera_snapshot)
         self._publish([], self._analytics.close())
         self._sinks.close()
@@ -308,6 +312,7 @@ class AggregatorActor:
         if self._holder is not None:
             os.close(self._holder)
             self._holder = None
+        return dataclasses.replace(self._analytics.snapshot(), cameras=live.cameras)
 
     def _on_exit(self) -> None:
         """The process exits without :meth:`close`: without a checkpoint, closes (writes

@@ -26,16 +26,8 @@ from ray.exceptions import RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.aggregator_actor import AggregatorActor
-from actors.calls import (
-    CALL_TIMEOUT_S,
-    actor_node,
-    awaitable,
-    bounded,
-    call,
-    kill_actor,
-    quietly,
-    step,
-)
+from actors.calls import (CALL_TIMEOUT_S, actor_node, awaitable, bounded, call, kill_actor,
+                          quietly, step)
 from actors.alerts_actor import AlertsActor
 from actors.camera_actor import start_camera
 from actors.replicas import ReplicaCaller
@@ -398,11 +390,14 @@ class ActorGraph:
         """Open alerts, recent events, group sums and sink counters; None without rules."""
         return None if self.alerts is None else await call(self.alerts.view.remote())
 
-    async def snapshots(self, timeout_s: float = CALL_TIMEOUT_S) -> list[AggregatorSnapshot]:
-        """Live analytics of every aggregator that answers within ``timeout_s``."""
+    async def snapshots(self, timeout_s: float = CALL_TIMEOUT_S, aligned: bool = False
+                        ) -> list[AggregatorSnapshot | None]:
+        """Live analytics of every aggregator that answers within ``timeout_s``
+        (``aligned``: one per aggregator, in order, None where one did not)."""
         got = await asyncio.gather(*(asyncio.wait_for(awaitable(a.snapshot.remote()), timeout_s)
                                      for a in self.aggregators), return_exceptions=True)
-        return [s for s in got if isinstance(s, AggregatorSnapshot)]
+        return [s if isinstance(s, AggregatorSnapshot) else None for s in got
+                if aligned or isinstance(s, AggregatorSnapshot)]
 
     async def shutdown(self, timeout_s: float, repair: Callable[[], Awaitable[Any]]
                        ) -> tuple[dict[str, tuple[CameraRecord, CameraStats]],
@@ -434,8 +429,11 @@ class ActorGraph:
                 final[cid] = (record, lost_stats(record, "did not stop cleanly"))
         await step("re-creating dead hosts", repair(), left(0.3))
         await bounded([t.flush.remote() for t in self.trackers], left(0.5), "tracker flush")
-        snapshots = await self.snapshots(left(0.2))
-        await bounded([a.close.remote() for a in self.aggregators], left(), "aggregator close")
+        before = await self.snapshots(left(0.2), aligned=True)  # where a close fails
+        closed = await bounded([a.close.remote() for a in self.aggregators], left(),
+                               "aggregator close")
+        snapshots = [s for b, c in zip(before, closed, strict=True)
+                     if (s := c if isinstance(c, AggregatorSnapshot) else b) is not None]
         if self.alerts is not None:  # after the aggregators' last samples
             await step("closing alerts", call(self.alerts.close.remote(), left()), left())
             kill_actor(self.alerts)

@@ -89,7 +89,11 @@ def test_aggregator_actor_hosts_cameras_and_writes_parquet(
     assert ray.get(agg.still_image.remote("cam2")) is None
     assert ray.get(agg.heatmap_image.remote("cam2")) is None
     ray.get(agg.flush.remote())
-    ray.get(agg.close.remote())
+    before = ray.get(agg.snapshot.remote())
+    last = ray.get(agg.close.remote())  # the run summary's: it had missed these windows
+    assert last.windows_total == before.windows_total + 2  # cam1 and cam3's open ones
+    assert {c.camera_id for c in last.cameras} == {"cam1", "cam3"}  # as they were
+    assert ray.get(agg.close.remote()) is None  # already closed
     ray.kill(agg)
 
     ev = pd.read_parquet(tmp_path / "events")
