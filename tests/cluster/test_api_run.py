@@ -63,6 +63,10 @@ def test_the_demo_runs_offline_in_process(demo_result):
         n for c in cams.values() for line in c["crossings"].values() for n in line.values())
     assert metrics.num_rows > 0 and set(pc.unique(metrics.column("camera_id")).to_pylist()) \
         == set(cams)
+    windows = {(c, s) for c, s in zip(metrics.column("camera_id").to_pylist(),
+                                       metrics.column("window_start_s").to_pylist())}
+    assert result.summary["windows_total"] == len(windows)  # those written at the end too
+    assert result.summary["events_total"] == events.num_rows
 
 
 def test_plugins_write_their_tables_beside_the_builtins(demo_result):
