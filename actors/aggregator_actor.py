@@ -132,7 +132,7 @@ class AggregatorActor:
         restored_why: str = "aggregator restarted",
     ) -> None:
         self._run_id = run_id or ""
-        self._analytics = Aggregator(labels)
+        self._analytics = Aggregator(labels, clock=time.perf_counter)  # plugins' max_busy_s
         self._sinks = Sinks(sinks, run_id)
         self._stills = Stills()
         self._history = WindowHistory(history_s, history_max_windows)

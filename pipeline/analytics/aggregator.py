@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pipeline.analytics.camera import CameraAnalytics
@@ -85,10 +85,14 @@ class Aggregator:
     Args:
         labels: the model's class names by class id, which zones and lines name in their
             ``classes``; None when every track is a person.
+        clock: wall seconds (``time.perf_counter``), which holds analytics plugins to
+            their ``max_busy_s``; None: not held.
     """
 
-    def __init__(self, labels: Mapping[int, str] | None = None) -> None:
+    def __init__(self, labels: Mapping[int, str] | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.labels = None if labels is None else dict(labels)
+        self.clock = clock
         self._configs: dict[str, AnalyticsConfig] = {}
         self._cameras: dict[str, CameraAnalytics] = {}
         self._errors: dict[str, str] = {}
@@ -276,7 +280,7 @@ class Aggregator:
         camera = PluginCamera(cam.camera_id, cam.width, cam.height, cfg.window_s,
                               cam.geometry.zone_ids, cam.geometry.line_ids, cam.geometry)
         return PluginHost(camera, cfg.min_distinct_tracks, *make_plugins(cfg.plugins, camera),
-                          configs=cfg.plugins)
+                          configs=cfg.plugins, clock=self.clock)
 
     def pop_plugin_tables(self) -> list[PluginTable]:
         """Returns and forgets the plugins' tables since the last call (for the sinks)."""

@@ -41,9 +41,8 @@ from __future__ import annotations
 import logging
 import math
 import pickle
-import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,11 +94,14 @@ class PluginHost:
         errors: why each plugin that could not be made was not (by name).
         configs: the plugins' configs, for their limits (``max_busy_s``,
             ``max_state_mb``; a plugin without one gets the defaults).
+        clock: wall seconds (``time.perf_counter``), to hold plugins to ``max_busy_s``;
+            None: not held (the analytics themselves never read the wall clock).
     """
 
     def __init__(self, camera: PluginCamera, k: int, plugins: dict[str, Any],
                  errors: dict[str, str] | None = None,
-                 configs: Sequence[PluginConfig] = ()) -> None:
+                 configs: Sequence[PluginConfig] = (),
+                 clock: Callable[[], float] | None = None) -> None:
         self.camera = camera
         self.k = k
         self._plugins = dict(plugins)
@@ -107,6 +109,7 @@ class PluginHost:
         self._offset: float | None = None  # captured_at - pts_s of the latest frame
         by_name = {c.name: c for c in configs}
         self._limits = {n: _limits(by_name.get(n)) for n in self._plugins}
+        self._clock = clock
         self._busy = {n: deque(maxlen=BUSY_CALLS) for n in self._plugins}  # wall s a call
 
     def __getstate__(self) -> dict[str, Any]:
@@ -169,14 +172,14 @@ class PluginHost:
 
     # -- checks -----------------------------------------------------------------------
     def _call(self, name: str, fn: Any) -> Any:
-        started = time.perf_counter()
+        started = self._clock() if self._clock is not None else 0.0
         try:
             returned = fn()
         except Exception as exc:  # noqa: BLE001 - a plugin's failure stops only itself
             self._stop(name, f"raised {type(exc).__name__}: {exc}")
             return None
         busy = self._busy[name]
-        busy.append(time.perf_counter() - started)
+        busy.append(self._clock() - started if self._clock is not None else 0.0)
         limit_s = self._limits[name][0]
         if sum(busy) > limit_s:
             self._stop(name, f"too slow: its last {len(busy)} calls took {sum(busy):.1f} s, "

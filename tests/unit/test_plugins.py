@@ -9,6 +9,7 @@ import pathlib
 import pickle
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -67,9 +68,10 @@ def walkers(until_s: float, starts=STARTS) -> list[TrackedFrame]:
 
 
 def run(plugins: list[dict], k: int = 5, until_s: float = 35.0):
-    """Feeds the walkers through an aggregator; returns it, its events and the plugin
-    tables of every window (the last closed at shutdown)."""
-    agg = Aggregator()
+    """Feeds the walkers through an aggregator (on the wall clock, as the aggregator actor
+    runs it); returns it, its events and the plugin tables of every window (the last
+    closed at shutdown)."""
+    agg = Aggregator(clock=time.perf_counter)
     agg.add_camera("cam1", AnalyticsConfig(zones=[ZONE], lines=[LINE], window_s=20.0,
                                            min_distinct_tracks=k, plugins=plugins))
     events = []
