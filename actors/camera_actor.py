@@ -290,6 +290,10 @@ class CameraActor:
                 log.warning("camera %s: stop timed out; cancelling", self._config.id)
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
+        if self._exporter is not None:  # the run loop's end exported the last figures
+            self._exporter.cancel()  # (killed pending, it logged "Task was destroyed")
+            await asyncio.gather(self._exporter, return_exceptions=True)
+            self._exporter = None  # a next start (the batch's next file) makes another
         return self._ingest.stats()
 
     async def wait(self, timeout_s: float) -> CameraStats:
