@@ -84,8 +84,9 @@ class StatusDisplay:
             print(f"[batch] {line}", flush=True)
             rows = [r for r in rows if not r.batch or r.state not in QUIET]  # running files
         for r in rows:
+            why = f" ({r.reason})" if r.reason else ""  # why it reconnects, failed, ...
             print(f"[{r.camera_id}] {r.state} fps={r.fps:.1f} frames={r.delivered} "
-                  f"drops={r.dropped} {_occupancy(r)} {_counts(r)}".rstrip(), flush=True)
+                  f"drops={r.dropped} {_occupancy(r)} {_counts(r)}".rstrip() + why, flush=True)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -112,3 +112,18 @@ def test_the_plain_status_shows_the_batch_line_and_only_running_files(capsys):
     assert out[0].startswith("[batch] files 1 done, 2 left (1 running)")
     assert [line.split("]")[0] for line in out[1:]] == ["[b"]
     assert render(rows, "files 1 done").title == "panoray · files 1 done"
+
+
+def test_the_plain_status_says_why_a_camera_is_not_streaming(capsys):
+    """Without a terminal (systemd, docker logs) a reconnecting camera's line gave no
+    reason; the table on a terminal did."""
+    from pipeline.app.status_table import StatusDisplay
+
+    down = CameraRow("door", "reconnecting", "stream dropped after 172 frames", 0.0, 76, 76,
+                     10, 0, 3)
+    with StatusDisplay(plain_every_s=0.0) as display:
+        display.update([down, _row("hall", "streaming", 50, batch=False)])
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["[door] reconnecting fps=0.0 frames=76 drops=10 "
+                   "(stream dropped after 172 frames)",
+                   "[hall] streaming fps=0.0 frames=50 drops=0"]
