@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -383,8 +384,9 @@ class ActorGraph:
     def report_states(self, stats: dict[str, CameraStats]) -> None:
         """Sends cameras' states to the alerts actor (``camera_offline`` rules)."""
         if self.alerts is not None and stats:
+            now = time.time()  # read just now: known until then
             self.alerts.camera_states.remote(
-                [CameraStatus(cid, s.state, s.state_since) for cid, s in stats.items()])
+                [CameraStatus(cid, s.state, s.state_since, now) for cid, s in stats.items()])
 
     async def alerts_view(self) -> dict[str, Any] | None:
         """Open alerts, recent events, group sums and sink counters; None without rules."""

@@ -110,6 +110,7 @@ class RuleEngine:
         self._group_pts: dict[str, float] = {}
         self._status_at: dict[str, float] = {}
         self._camera_state: dict[str, str] = {}
+        self._seen_at: dict[str, float] = {}  # wall time each camera's state was last read
 
     # ------------------------------------------------------------------ inputs
 
@@ -175,13 +176,20 @@ class RuleEngine:
             return []
         at = self._wall(cam, status.at)
         self._camera_state[cam] = status.state
+        if status.seen_at is None:
+            self._seen_at.pop(cam, None)
+        else:
+            self._seen_at[cam] = float(status.seen_at)
         return self._check_offline(cam, at)
 
     def tick(self, at: float) -> list[AlertEvent]:
-        """Checks ``camera_offline`` rules at wall time ``at`` (call it every second or so)."""
+        """Checks ``camera_offline`` rules at wall time ``at`` (call it every second or so),
+        or at the time each camera's state was last read when that is earlier: a state
+        not yet reported (a camera back before ``for_s``) must not open an alert."""
         out: list[AlertEvent] = []
         for cam in list(self._camera_state):
-            out.extend(self._check_offline(cam, self._wall(cam, at)))
+            known = min(float(at), self._seen_at.get(cam, math.inf))
+            out.extend(self._check_offline(cam, self._wall(cam, known)))
         return out
 
     # ------------------------------------------------------------------ life cycle
@@ -234,6 +242,7 @@ class RuleEngine:
                 ck.times.clear()
         self._status_at.pop(camera_id, None)
         self._camera_state.pop(camera_id, None)
+        self._seen_at.pop(camera_id, None)
         return out
 
     def open_alerts(self) -> list[OpenAlert]:
@@ -260,6 +269,7 @@ class RuleEngine:
             + len(self._group_pts)
             + len(self._status_at)
             + len(self._camera_state)
+            + len(self._seen_at)
         )
 
     # ------------------------------------------------------------------ rule kinds

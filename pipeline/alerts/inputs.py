@@ -112,11 +112,14 @@ class CameraStatus:
         state: ``idle``, ``connecting``, ``streaming``, ``reconnecting``, ``ended``,
             ``failed`` or ``stopped``.
         at: wall time the camera entered the state (s since the epoch).
+        seen_at: wall time the state was read (the camera is known to be in it until
+            then); None: now.
     """
 
     camera_id: str
     state: str
     at: float
+    seen_at: float | None = None
 
 
 class CameraSampler:

@@ -416,6 +416,24 @@ def test_camera_offline_wall_clock_stepping_back_holds_still():
     assert [(e.phase, e.at) for e in out] == [("open", 110.0)]
 
 
+def test_camera_offline_opens_only_on_states_known_for_for_s():
+    """A tick ran on the state last reported: a camera back before for_s, whose report
+    came after the tick, had an alert opened and closed at once (duration 0)."""
+    eng = engine({"id": "down", "kind": "camera_offline", "for_s": 3, "min_interval_s": 0})
+    out = [
+        *eng.camera_status(CameraStatus("c1", "connecting", 100.0, seen_at=100.0)),
+        *eng.camera_status(CameraStatus("c1", "connecting", 100.0, seen_at=102.5)),
+        *eng.tick(103.2),  # the camera streams since 102.7: not reported yet
+        *eng.camera_status(CameraStatus("c1", "streaming", 102.7, seen_at=103.5)),
+        *eng.tick(104.0),
+        *eng.camera_status(CameraStatus("c1", "reconnecting", 110.0, seen_at=112.0)),
+        *eng.tick(114.0),  # known down from 110 to 112 only
+        *eng.camera_status(CameraStatus("c1", "reconnecting", 110.0, seen_at=113.5)),
+        *eng.tick(114.0),  # known down for 3.5 s
+    ]
+    assert [(e.phase, e.at, e.value) for e in out] == [("open", 113.5, 3.5)]
+
+
 # ------------------------------------------------------------------------ media time
 
 
