@@ -202,6 +202,16 @@ class AggregatorActor:
         self._save()
         return len(windows)
 
+    def idle(self, camera_ids: list[str], wall_s: float, final: bool = False) -> int:
+        """Live cameras here that are down (no frame by wall time ``wall_s``): writes the
+        windows their media time has passed (see :meth:`Aggregator.idle`; ``final``: they
+        are being stopped); returns how many."""
+        windows = [w for cid in camera_ids for w in self._analytics.idle(cid, wall_s, final)]
+        if windows:
+            self._publish([], windows)
+            self._save(wait=False)
+        return len(windows)
+
     def set_alerts(self, alerts: Any) -> int:
         """The run's alerts actor was re-created: samples go to ``alerts``, the last
         ones with crossings again first (see :mod:`actors.alert_link`); returns how many."""

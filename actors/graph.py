@@ -37,7 +37,7 @@ from pipeline.alerts.config import AlertsConfig
 from pipeline.alerts.feed import AlertFeed, observed_cameras, publishes_live_counts
 from pipeline.alerts.inputs import CameraStatus
 from pipeline.analytics.aggregator import AggregatorSnapshot
-from pipeline.control.records import CameraRecord, least_loaded, lost_stats
+from pipeline.control.records import CameraRecord, down_by_aggregator, least_loaded, lost_stats
 from pipeline.errors import PanorayError
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.decoder import replayable
@@ -338,7 +338,9 @@ class ActorGraph:
         try:  # the tracker's held frames first, then the windows they close
             # False: its aggregator died, and the frames wait in the tracker for another
             host_died = not await call(record.tracker.flush_camera.remote(cid))
-            if not host_died:
+            if not host_died:  # a stream's outage up to now: the windows it has passed
+                for agg, ids in down_by_aggregator([record]).items():
+                    await call(agg.idle.remote(ids, time.time(), True))
                 last = await call(record.aggregator.snapshot.remote())
                 record.analytics = next((c for c in last.cameras if c.camera_id == cid), None)
                 await call(record.aggregator.remove_camera.remote(cid))
@@ -431,6 +433,8 @@ class ActorGraph:
                 final[cid] = (record, lost_stats(record, "did not stop cleanly"))
         await step("re-creating dead hosts", repair(), left(0.3))
         await bounded([t.flush.remote() for t in self.trackers], left(0.5), "tracker flush")
+        await bounded([a.idle.remote(ids, time.time(), True) for a, ids in  # their outages
+                       down_by_aggregator(self.records.values()).items()], left(0.2))
         before = await self.snapshots(left(0.2), aligned=True)  # where a close fails
         closed = await bounded([a.close.remote() for a in self.aggregators], left(),
                                "aggregator close")
@@ -439,8 +443,7 @@ class ActorGraph:
         if self.alerts is not None:  # after the aggregators' last samples
             await step("closing alerts", call(self.alerts.close.remote(), left()), left())
             kill_actor(self.alerts)
-        for actor in [*self.actors.values(), *self.trackers, *self.aggregators]:
-            kill_actor(actor)
+        list(map(kill_actor, [*self.actors.values(), *self.trackers, *self.aggregators]))
         self.actors.clear()
         for cid, pair in self.removed.items():
             final.setdefault(cid, pair)

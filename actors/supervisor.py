@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from ray.exceptions import ActorDiedError
@@ -22,7 +23,7 @@ from ray.exceptions import ActorDiedError
 from actors.calls import awaitable, kill_actor, quietly
 from actors.graph import ActorGraph
 from actors.host_supervisor import HostSupervisor
-from pipeline.control.records import CameraRecord, lost_stats
+from pipeline.control.records import CameraRecord, down_by_aggregator, lost_stats
 from pipeline.ingest.health import CameraStats
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,10 @@ class Supervisor:
             elif isinstance(res, ActorDiedError):
                 await self._restart(cid, actor)
         graph.report_states(states)
+        now = time.time()  # the windows of a stream's outage are written while it lasts
+        down = down_by_aggregator(r for c in states if (r := graph.records.get(c)) is not None)
+        for aggregator, ids in down.items():
+            aggregator.idle.remote(ids, now)  # not waited for: the next check sends again
 
     async def _restart(self, camera_id: str, dead: Any) -> None:
         """Re-creates a camera whose actor died. The lock is held to mark the camera as

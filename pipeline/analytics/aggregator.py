@@ -215,6 +215,19 @@ class Aggregator:
         self.windows_total += len(out.windows)
         return out
 
+    def idle(self, camera_id: str, wall_s: float, final: bool = False) -> list[ClosedWindow]:
+        """A live camera delivered no frame up to wall time ``wall_s`` (it is down):
+        returns the windows that closes (see :meth:`CameraAnalytics.idle`); none for a
+        camera not hosted or without a frame yet."""
+        cam = self._cameras.get(camera_id)
+        if cam is None:
+            return []
+        cam.idle(wall_s, final)
+        windows = stamp_windows(cam.pop_closed_windows(), self._versions.get(camera_id, 0))
+        self._close_plugins(camera_id, windows)
+        self.windows_total += len(windows)
+        return windows
+
     def snapshot(self) -> AggregatorSnapshot:
         """The live state: occupancy now, counts so far, queue waits, open windows."""
         return AggregatorSnapshot(

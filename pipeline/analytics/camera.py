@@ -44,15 +44,8 @@ from pipeline.analytics.classes import ClassColumns
 from pipeline.analytics.coverage import Coverage, empty_window
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.continuity import TrackEnds, anchors
-from pipeline.analytics.events import (
-    CameraSnapshot,
-    ClosedWindow,
-    Event,
-    EventKind,
-    HeatmapGrid,
-    LineSnapshot,
-    ZoneSnapshot,
-)
+from pipeline.analytics.events import (CameraSnapshot, ClosedWindow, Event, EventKind,
+                                      HeatmapGrid, LineSnapshot, ZoneSnapshot)
 from pipeline.analytics.frame_checks import checked_pts, finite_tracks
 from pipeline.analytics.geometry import resolve_camera_geometry
 from pipeline.analytics.lines import Crossings, LineCrossings
@@ -236,13 +229,18 @@ class CameraAnalytics:
                 key=lambda e: (e.pts_s, order[e.element_id], _KIND_RANK[e.kind], e.track_id)
             )
 
+        self._close_due(pts, skipped)
+        return events
+
+    def _close_due(self, pts: float, skipped: list[int]) -> None:
+        """Closes the windows media time ``pts`` has passed, and writes ``skipped`` (windows
+        without any frame) as such, not as zeros."""
         for done in self._windows.pop_due(pts):
             self._pending.append(self._windows.finish(done, self._wall(done.start_s), True))
-        if skipped:  # windows without any frame: written as such, not as zeros
+        if skipped:
             self._pending += [empty_window(self._windows, i, self._wall(i * self._windows.window_s))
                               for i in skipped]
             self._pending.sort(key=lambda w: w.start_s)
-        return events
 
     def _continue_lost(
         self, slots: npt.NDArray[np.int64], new: npt.NDArray[np.bool_],
@@ -381,6 +379,16 @@ class CameraAnalytics:
             events.append(self._event("zone_exit", self._zone_name[z], self._zone_class[z],
                                       tid, t, dwell_s=dwell, tracklets=joined))
 
+    def idle(self, wall_s: float, final: bool = False) -> None:
+        """No frame came by wall time ``wall_s`` (a live camera that is down; the caller's
+        clock): windows close as if its media time went on, less a window grace for frames
+        in flight (``final``: none can come), the outage's empty; older frames are refused."""
+        grace = self.config.window_grace_s
+        pts = -math.inf if self._offset is None else wall_s - self._offset - grace * (not final)
+        if not self._closed and pts > self._last_pts:
+            self._last_pts, due = pts, pts + grace * final
+            self._close_due(due, self._coverage.idle(due, self._windows))
+
     # ------------------------------------------------------------------ outputs
 
     def pop_closed_windows(self) -> list[ClosedWindow]:
@@ -389,10 +397,8 @@ class CameraAnalytics:
         return out
 
     def close(self) -> list[ClosedWindow]:
-        """Closes every open window early (``complete=False``) and returns all pending windows.
-
-        Open visits are not ended: their exit is unknown. Further updates raise.
-        """
+        """Closes every open window early (``complete=False``) and returns all pending
+        windows. Open visits are not ended: their exit is unknown. Further updates raise."""
         if not self._closed:
             for acc in self._windows.pop_all():
                 self._pending.append(self._windows.finish(acc, self._wall(acc.start_s), False))
@@ -420,14 +426,10 @@ class CameraAnalytics:
                          class_name=lc.names[c]) for c in lc.of_element(e)))
             for e, (lid, (lr, rl)) in enumerate(zip(self._line_ids, self._dir_names, strict=True)))
         return CameraSnapshot(
-            camera_id=self.camera_id,
-            pts_s=now,
-            active_tracks=len(self._slots),
-            zones=tuple(zones),
-            lines=lines,
+            camera_id=self.camera_id, pts_s=now, active_tracks=len(self._slots),
+            zones=tuple(zones), lines=lines,
             open_windows=() if zones_only else self._windows.spans(),
-            late_events_total=self._windows.late_events_total,
-        )
+            late_events_total=self._windows.late_events_total)
 
     # ------------------------------------------------------------ dashboard (live heatmap)
 
@@ -441,10 +443,7 @@ class CameraAnalytics:
             The grid ((rows, columns) int64 counts over a ``width`` x ``height`` frame), or
             None when heatmaps are off or no window is open (no frame yet).
         """
-        newest = None
-        for acc in self._windows:
-            if newest is None or acc.index > newest.index:
-                newest = acc
+        newest = max(self._windows, key=lambda acc: acc.index, default=None)
         if newest is None:
             return None
         return newest.heatmap_grid(self.camera_id, self._windows.k, self._wall(newest.start_s))

@@ -5,7 +5,9 @@ Every metrics row carries ``coverage``: the fraction of its window's media time 
 between two consecutive frames no more than ``coverage_max_gap_s`` apart (a live camera
 that stalled for 30 s leaves those 30 s uncovered). A window in which the camera
 delivered no frame at all is still written, as rows with ``frames = 0``,
-``coverage = 0`` and every figure null, so a chart shows a gap, not a dip to zero.
+``coverage = 0`` and every figure null, so a chart shows a gap, not a dip to zero. A
+frame reports those of the gap before it; while a live camera is down no frame comes, so
+:meth:`Coverage.idle` reports them as its media time would have passed (each once).
 
 Example:
     >>> from pipeline.analytics.config import AnalyticsConfig
@@ -51,6 +53,8 @@ class Coverage:
         self.max_gap_s = float(max_gap_s)
         self.max_empty_windows = int(max_empty_windows)
         self._last = math.nan
+        self._empty_through = -(2**62)  # empty windows up to this index are reported
+        self._empty_in_gap = 0  # empty windows reported since the last frame
 
     def frame(self, pts_s: float, windows: WindowSet) -> list[int]:
         """Notes a frame (after its window is open).
@@ -68,14 +72,38 @@ class Coverage:
                 if overlap > 0:
                     acc.covered_s += overlap
             return []
-        first = math.floor(prev / self.window_s) + 1
         last = math.floor(pts_s / self.window_s) - 1
-        if last - first + 1 > self.max_empty_windows:
-            logger.warning("camera gap of %.0f s: writing only the last %d of %d empty windows",
-                           pts_s - prev, self.max_empty_windows, last - first + 1)
-            first = last - self.max_empty_windows + 1
+        skipped = self._empty(prev, last, windows)
+        self._empty_in_gap = 0
+        return skipped
+
+    def idle(self, pts_s: float, windows: WindowSet) -> list[int]:
+        """No frame came until ``pts_s`` (a live camera that is down): returns the windows
+        since the last frame that end at or before ``pts_s - grace`` and were not reported
+        yet (a frame that comes later does not report them again)."""
+        if not math.isfinite(self._last):
+            return []
+        last = math.floor((pts_s - windows.grace_s) / self.window_s) - 1
+        return self._empty(self._last, last, windows)
+
+    def _empty(self, prev: float, last: int, windows: WindowSet) -> list[int]:
+        """Indices of the frameless windows after the one of ``prev`` up to ``last`` not yet
+        reported, at most ``max_empty_windows`` a gap (the newest, or the first ones
+        while the camera is still down)."""
+        first = max(math.floor(prev / self.window_s) + 1, self._empty_through + 1)
+        room = self.max_empty_windows - self._empty_in_gap
+        if room <= 0:  # this gap wrote its share (warned then)
+            self._empty_through = max(self._empty_through, last)
+            return []
+        if last - first + 1 > room:
+            logger.warning("camera gap from %.0f s: writing only %d of %d more empty windows",
+                           prev, max(room, 0), last - first + 1)
+            first = last - room + 1
         opened = {acc.index for acc in windows}
-        return [i for i in range(first, last + 1) if i not in opened]
+        out = [i for i in range(first, last + 1) if i not in opened]
+        self._empty_through = max(self._empty_through, last)
+        self._empty_in_gap += len(out)
+        return out
 
 
 def empty_window(windows: WindowSet, index: int, start_at: float | None) -> ClosedWindow:

@@ -96,6 +96,17 @@ def lost_stats(record: CameraRecord, reason: str) -> CameraStats:
                                delivered_fps=0.0, in_flight=0, pending=0)
 
 
+def down_by_aggregator(records: Iterable[CameraRecord]) -> dict[Any, list[str]]:
+    """The live cameras last read reconnecting (a stream outage), by their aggregator:
+    the windows of their outage are written while it lasts (``AggregatorActor.idle``)."""
+    down: dict[Any, list[str]] = {}
+    for rec in records:
+        if (rec.last is not None and rec.last.state == CameraState.RECONNECTING
+                and rec.camera.mode == "live"):
+            down.setdefault(rec.aggregator, []).append(rec.camera_id)
+    return down
+
+
 def least_loaded(records: Iterable[CameraRecord], hosts: Sequence[Any], role: str) -> Any:
     """The host (tracker or aggregator actor, by ``role``) of ``hosts`` with the fewest
     cameras of ``records``; the first on ties."""

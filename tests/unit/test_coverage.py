@@ -11,19 +11,25 @@ from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.analytics.events import metrics_to_table
 from pipeline.control.views import history_window
-from tests.unit.analytics_helpers import at, tracks_at
+from pipeline.errors import InputError
+from tests.unit.analytics_helpers import WALL0, at, tracks_at
 
 FPS = 10.0
 
 
-def run(stop_s: float, resume_s: float, end_s: float, **settings) -> list:
-    """A camera with one person in its zone at 10 fps, except between stop and resume."""
+def camera(**settings) -> CameraAnalytics:
+    """A camera with a zone and a line, 10 s windows and a 1 s grace."""
     cfg = AnalyticsConfig(
         zones=[{"id": "z", "min_visit_s": 0, "exit_grace_s": 0, "units": "pixel",
                 "points": [[0, 0], [100, 0], [100, 100], [0, 100]]}],
         lines=[{"id": "l", "units": "pixel", "start": [200, 0], "end": [200, 100]}],
         window_s=10, window_grace_s=1, min_distinct_tracks=1, **settings)
-    cam = CameraAnalytics("c1", cfg, 640, 480)
+    return CameraAnalytics("c1", cfg, 640, 480)
+
+
+def run(stop_s: float, resume_s: float, end_s: float, **settings) -> list:
+    """A camera with one person in its zone at 10 fps, except between stop and resume."""
+    cam = camera(**settings)
     n = round(end_s * FPS)
     for i in range(n):
         t = i / FPS
@@ -82,3 +88,39 @@ def test_frames_further_apart_than_the_gap_leave_time_uncovered() -> None:
     rows = zone_rows(run(stop_s=math.inf, resume_s=math.inf, end_s=10.0,
                          coverage_max_gap_s=0.05))
     assert rows[0.0].coverage == 0.0 and rows[0.0].frames == 100
+
+
+def test_a_down_camera_s_windows_are_written_while_it_is_down_and_once() -> None:
+    """Only a frame moved a camera's windows on: a live camera reconnecting for hours
+    held back its last window and those of the outage until it streamed again, and one
+    removed or stopped meanwhile never wrote them."""
+    cam = camera()
+    person = tracks_at([(1, 50, 50)])
+    for i in range(150):  # streams 0-15 s, then the stream drops
+        cam.update(at(person, i / FPS))
+    written = cam.pop_closed_windows()
+    for wall_s in (20.0, 30.0, 40.0):  # the supervisor's checks while it reconnects
+        cam.idle(WALL0 + wall_s)
+        written += cam.pop_closed_windows()
+    # at 40 s, media time up to 39 s (a grace for frames in flight): [10, 20) ended 19 s
+    # ago, [20, 30) saw no frame; [30, 40) is not over
+    assert [(w.start_s, w.metrics[0].frames, w.complete) for w in written] == [
+        (0.0, 100, True), (10.0, 50, True), (20.0, 0, True)]
+    with pytest.raises(InputError, match="went backwards"):
+        cam.update(at(person, 38.5))  # older than what was written: refused
+    for i in range(450, 520):  # streams again from 45 s
+        cam.update(at(person, i / FPS))
+    rest = cam.pop_closed_windows() + cam.close()
+    assert [(w.start_s, w.metrics[0].frames) for w in rest] == [(30.0, 0), (40.0, 50),
+                                                               (50.0, 20)]  # 20 s: once
+
+
+def test_a_camera_stopped_while_down_writes_the_windows_of_its_outage() -> None:
+    cam = camera()
+    for i in range(150):
+        cam.update(at(tracks_at([(1, 50, 50)]), i / FPS))
+    cam.idle(WALL0 + 60.0, final=True)  # removed at 60 s: no frame can come
+    written = cam.pop_closed_windows() + cam.close()
+    assert [(w.start_s, w.metrics[0].frames, w.complete) for w in written] == [
+        (0.0, 100, True), (10.0, 50, True), (20.0, 0, True), (30.0, 0, True),
+        (40.0, 0, True), (50.0, 0, True)]
