@@ -176,20 +176,20 @@ class WebhookSink:
             headers["Authorization"] = self._auth
         url = self.config.redacted_url
         conn = self._connect()
-        cut = None
+        cut, fired = None, threading.Event()
         try:
             started = time.monotonic()
             conn.connect()
             # timeout_s bounds the whole request, not each read: a receiver that drips a
             # byte at a time cannot hold this sink's lane.
             cut = threading.Timer(max(0.0, started + self.config.timeout_s - time.monotonic()),
-                                  _cut_off, (conn.sock,))
+                                  _cut_off, (conn.sock, fired))
             cut.start()
             conn.request("POST", self._target, body=message.payload, headers=headers)
             resp = conn.getresponse()
             resp.read(MAX_RESPONSE_BYTES)
         except (OSError, http.client.HTTPException) as exc:
-            if isinstance(exc, TimeoutError) or (cut is not None and cut.finished.is_set()):
+            if isinstance(exc, TimeoutError) or fired.is_set():
                 detail = f"no full answer within timeout_s={self.config.timeout_s:g} s"
             else:
                 detail = redact_text(str(exc) or type(exc).__name__, self.config.url)
@@ -215,8 +215,10 @@ class WebhookSink:
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
 
 
-def _cut_off(sock: socket.socket) -> None:
-    """Shuts ``sock`` down, which wakes a read blocked on it in another thread."""
+def _cut_off(sock: socket.socket, fired: threading.Event) -> None:
+    """Shuts ``sock`` down, which wakes a read blocked on it in another thread; ``fired``
+    is set first (the reader's error is then the deadline's)."""
+    fired.set()
     try:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the raw socket's, also under TLS
     except OSError:
