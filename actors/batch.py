@@ -108,6 +108,12 @@ class OfflineBatch:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     @property
+    def done(self) -> bool:
+        """True once every file has been run and removed (its tracks exported, its
+        windows written), or the batch was stopped."""
+        return self._task is not None and self._task.done()
+
+    @property
     def not_started(self) -> list[str]:
         """Ids of the cameras still queued."""
         return [c.id for c in self.queue]

@@ -334,6 +334,11 @@ class PipelineController:
         return live_view({cid: s.state for cid, s in stats.items()},
                          await self._graph.snapshots())
 
+    async def batch_done(self) -> bool:
+        """True when no offline batch runs, or its every file has been removed; a file
+        whose actor has ended is still the batch's until its output is written."""
+        return self._batch is None or self._batch.done
+
     async def status(self) -> list[CameraRow]:
         """One row per camera for the live status table."""
         graph = self._graph

@@ -69,10 +69,10 @@ class Supervisor:
                 out[cid] = lost_stats(record, "camera actor is being re-created")
                 continue
             res = next(results)
-            if isinstance(res, CameraStats):
-                if graph.actors.get(cid) is actor:
-                    record.last = record.total(res)
-                out[cid] = record.total(res)
+            if graph.actors.get(cid) is not actor:  # replaced meanwhile: res is the old one's
+                out[cid] = lost_stats(record, "camera actor is being re-created")
+            elif isinstance(res, CameraStats):
+                record.last = out[cid] = record.total(res)
             elif isinstance(res, ActorDiedError):
                 why = record.lost or "camera actor died (node lost?); re-creating it"
                 out[cid] = lost_stats(record, why)

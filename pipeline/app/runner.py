@@ -249,11 +249,13 @@ class PipelineRunner:
 
     def finished(self, rows: list[CameraRow]) -> bool:
         """True when there are cameras and every one is in a terminal state (files ended,
-        sources failed). A run whose cameras were all removed through the API goes on; a
-        resumed run whose every camera was done goes no further."""
+        sources failed), and an offline batch has removed its every file. A run whose
+        cameras were all removed through the API goes on; a resumed run whose every
+        camera was done goes no further."""
         if not rows:
             return bool(self._done) and self._done >= self._configured
-        return all(CameraState(r.state).terminal for r in rows)
+        return (all(CameraState(r.state).terminal for r in rows)
+                and self.call("batch_done"))
 
     def wait(self, stop: threading.Event, on_status: Any = None) -> str:
         """Runs until the sources end, the duration passes or ``stop`` is set.
@@ -273,6 +275,7 @@ class PipelineRunner:
                 return "stopped"
             try:
                 rows = self.status()
+                ended = self.finished(rows)
             except PanorayError as exc:
                 log.error("%s", exc)
                 if self._resume_after_loss(stop) or stop.is_set():
@@ -282,7 +285,7 @@ class PipelineRunner:
                 on_status(rows)
             if stop.is_set():
                 return "stopped"
-            if self.finished(rows):
+            if ended:
                 return "ended"
             if duration is not None and time.monotonic() - self.started_at >= duration:
                 return "duration"
