@@ -12,7 +12,23 @@ from typing import Any
 
 
 class PanorayError(Exception):
-    """Root of all panoray errors."""
+    """Root of all panoray errors. One pickles as the call that made it (whatever its
+    ``__init__`` passes on as the message), so it survives a Ray call with its type, its
+    message and its fields (a subclass may define its own ``__reduce__``)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> PanorayError:
+        self = super().__new__(cls, *args)
+        self._made_with = (args, kwargs)
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        args, kwargs = getattr(self, "_made_with", (self.args, {}))
+        return _rebuild, (type(self), args, kwargs), self.__dict__
+
+
+def _rebuild(cls: type[PanorayError], args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> PanorayError:
+    return cls(*args, **kwargs)
 
 
 # -- configuration ---------------------------------------------------------------------
