@@ -50,7 +50,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import ray
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -71,20 +71,17 @@ from models.tiling import (
     prepare_tiles,
 )
 from pipeline.app.geometry_api import router as geometry_router
+from pipeline.app.api_errors import install_error_handlers
 from pipeline.app.responses import dashboard_file, error_response, image_response
 from pipeline.app.access import CHANGE, READ, check_api_source, host_header_refusal
 from pipeline.app.uploads import decode_image, read_body, read_model, read_multipart_file
 from pipeline.errors import (
-    CameraExistsError,
-    ConfigError,
     InputError,
-    InputTooLargeError,
     PanorayError,
     PipelineUnavailableError,
-    UnknownCameraError, error_message,
+    error_message,
 )
 from pipeline.ingest.config import CameraConfig
-from pipeline.redact import redact_text
 from pipeline.http_config import HttpConfig
 from pipeline.types import DetectedFrame, FrameMeta
 
@@ -143,36 +140,7 @@ async def _check_host(request: Request, call_next: Callable[[Request], Any]) -> 
     return await call_next(request)
 
 
-@app.exception_handler(HTTPException)
-async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    return error_response(exc.status_code, str(exc.detail), exc.headers)
-
-
-@app.exception_handler(PanorayError)
-@app.exception_handler(TimeoutError)
-@app.exception_handler(ray.exceptions.RayError)
-async def _pipeline_error(request: Request, exc: Exception) -> JSONResponse:
-    """Maps an error of a call to the controller or the detector to a response (Ray raises
-    it as a subclass of the original type, so it is caught by that type; the message is
-    the original's: :func:`error_message`), camera URLs redacted."""
-    message = error_message(exc)
-    if isinstance(exc, InputTooLargeError):
-        return error_response(413, message)
-    if isinstance(exc, UnknownCameraError):
-        return error_response(404, message)
-    if isinstance(exc, CameraExistsError):
-        return error_response(409, message)
-    if isinstance(exc, (InputError, ConfigError)):
-        return error_response(400, redact_text(message))
-    if isinstance(exc, PipelineUnavailableError):
-        return error_response(503, message)
-    if isinstance(exc, TimeoutError):
-        return error_response(504, f"no answer within {CONTROLLER_TIMEOUT_S:.0f} s")
-    if isinstance(exc, PanorayError):
-        log.warning("API call failed: %s", redact_text(message))
-        return error_response(500, redact_text(message))
-    log.error("API call failed: %s", type(exc).__name__)
-    return error_response(500, f"internal error: {type(exc).__name__}")
+install_error_handlers(app, CONTROLLER_TIMEOUT_S)
 
 
 @serve.deployment(name="HttpApi", num_replicas=1, ray_actor_options={"num_cpus": 0.1})

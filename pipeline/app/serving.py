@@ -18,7 +18,7 @@ from models.deployment import Detector, detector_options, replica_model
 from pipeline.app.http_api import HttpApi
 from pipeline.app.ray_env import SYSTEM_CONFIG, apply_ray_env
 from pipeline.app.signals import shielded_from_sigterm
-from pipeline.errors import PanorayError
+from pipeline.errors import PanorayError, error_message
 from pipeline.http_config import HttpConfig
 
 log = logging.getLogger(__name__)
@@ -61,13 +61,20 @@ def init_ray(address: str | None = None, namespace: str = "panoray", dashboard: 
     _started_local = address == "local"
 
 
-def stop_serving() -> None:
+def stop_serving(drain: bool = False) -> None:
     """Removes the Serve applications from a cluster this process joined; from a local
     instance :func:`init_ray` started, nothing: the instance, Serve with it, ends with
     this process (``serve.shutdown()`` there kills Serve's controller under its own pending
-    ``graceful_shutdown`` call, which Ray reports as a failed task: noise at every exit)."""
+    ``graceful_shutdown`` call, which Ray reports as a failed task: noise at every exit).
+    ``drain``: the requests in flight are answered first (Serve stops each replica once
+    its requests are done, within the deployment's ``graceful_shutdown_timeout_s``)."""
     if not ray.is_initialized():
         return
+    if drain:
+        try:
+            serve.delete(APP_NAME)
+        except Exception as exc:  # noqa: BLE001 - stopping goes on
+            log.warning("requests in flight were not drained: %s", type(exc).__name__)
     if _started_local:
         # ray.shutdown() puts back the default SIGTERM action: a SIGTERM during it would
         # kill this process before the summary. Held until the caller's handlers are back.
@@ -104,17 +111,24 @@ def start_serving(
 
     Raises:
         ConfigError: ``http.token_env`` names a variable that is not set.
-        PanorayError: the application failed to deploy (Serve's message).
+        PanorayError: the HTTP port could not be bound, or the application failed to
+            deploy (Serve's message).
 
     Returns:
         A handle to the Detector deployment (``handle.detect.remote(DetectRequest)``), or
         None when ``stop`` was set first (what was deployed is left for the caller's stop).
     """
     api_http = http.with_resolved_token()  # fails before anything starts
-    serve.start(
-        http_options={"host": http.host, "port": http.port},
-        logging_config={"enable_access_log": access_logs},
-    )
+    try:
+        serve.start(
+            http_options={"host": http.host, "port": http.port},
+            logging_config={"enable_access_log": access_logs},
+        )
+    except RuntimeError as exc:  # Serve's proxy could not listen there
+        first = error_message(exc).strip().splitlines()[-1:] or ["?"]
+        raise PanorayError(f"cannot serve HTTP on {http.host}:{http.port} (is the port in "
+                           f"use, or the host not an address of this machine?): "
+                           f"{first[0]}") from None
     gpus = ray.cluster_resources().get("GPU", 0.0)
     options = detector_options(serving, gpus)
     model = replica_model(model, serving, gpus)
