@@ -31,7 +31,7 @@ from pipeline.analytics.config import AnalyticsConfig
 from pipeline.alerts.site_occupancy import SiteFlowsConfig, check_entrance_lines
 from pipeline.analytics.groups import ZoneGroupConfig, check_group_targets
 from pipeline.config import ConfigIssue, StrictModel, load_config_file
-from pipeline.errors import ConfigFileError, ModelError
+from pipeline.errors import ConfigError, ConfigFileError, ModelError
 from pipeline.http_config import HttpConfig, check_media_root
 from pipeline.ingest.config import CameraConfig
 from pipeline.sinks import ParquetSinkConfig, SinkConfig
@@ -215,6 +215,21 @@ class SiteConfig(StrictModel):
                 *c.zones, *c.lines)} for c in self.cameras}, groups)
         return self
 
+    @field_validator("sinks")
+    @classmethod
+    def _distinct_roots(cls, sinks: tuple[SinkConfig, ...]) -> tuple[SinkConfig, ...]:
+        """Two Parquet sinks writing one folder would write every row twice."""
+        first: dict[pathlib.Path, int] = {}
+        for i, sink in enumerate(sinks):
+            if sink.type == "parquet":
+                root = sink.root.expanduser().resolve()
+                if root in first:
+                    raise ValueError(f"sinks[{i}] writes to {str(sink.root)!r}, as "
+                                     f"sinks[{first[root]}] does: every row would be "
+                                     "written twice; give each Parquet sink its own root")
+                first[root] = i
+        return sinks
+
     @field_validator("model")
     @classmethod
     def _known_model(cls, model: ModelConfig) -> ModelConfig:
@@ -245,6 +260,20 @@ class SiteConfig(StrictModel):
                     if name not in ("zones", "lines")}
         return AnalyticsConfig(zones=camera.zones, lines=camera.lines, **settings)
 
+    def check_outputs(self, export_tracks: pathlib.Path | None = None) -> None:
+        """Refuses (ConfigError naming the setting) an output folder this process cannot
+        write in: each Parquet sink's root, the track export's folder, the alert outbox's
+        folder. Creates the missing ones."""
+        from pipeline.sinks.files import check_writable_folder
+
+        for i, sink in enumerate(self.sinks):
+            if sink.type == "parquet":
+                check_writable_folder(sink.root, f"sinks[{i}].root")
+        if export_tracks is not None:
+            check_writable_folder(export_tracks, "--export-tracks")
+        if self.alerts is not None and self.alerts.outbox is not None:
+            check_writable_folder(self.alerts.outbox.path.parent, "alerts.outbox.path")
+
     @property
     def output_dir(self) -> pathlib.Path | None:
         """Where the (first) Parquet sink writes, or None without one."""
@@ -255,6 +284,10 @@ class SiteConfig(StrictModel):
         is added when there is none), every root made absolute: actors may run in
         another folder."""
         parquet = [s for s in self.sinks if s.type == "parquet"]
+        if root is not None and len(parquet) > 1:
+            raise ConfigError(f"--output {str(root)!r} would send the {len(parquet)} "
+                              "Parquet sinks of the config to one folder (every row twice); "
+                              "leave --output out, or keep one Parquet sink", "sinks")
         if root is not None:
             parquet = ([s.model_copy(update={"root": root}) for s in parquet]
                        or [ParquetSinkConfig(root=root)])

@@ -78,6 +78,8 @@ def _run(args: argparse.Namespace) -> int:
         cfg.http.check_exposure()
         if cfg.alerts is not None:
             check_secrets(cfg.alerts, os.environ)
+        outputs = cfg.with_output(pathlib.Path(args.output) if args.output else None)
+        outputs.check_outputs(pathlib.Path(args.export_tracks) if args.export_tracks else None)
     except ConfigError as exc:
         print(f"panoray: invalid config {path}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -95,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
             signal.signal(sig, on_signal)
 
     install_handlers()
-    output = cfg.with_output(pathlib.Path(args.output) if args.output else None).output_dir
+    output = outputs.output_dir
     what = "demo" if args.config is None else str(path)
     print(f"panoray: running {what}: {len(cfg.cameras)} cameras, "
           f"{'offline' if args.offline else 'as configured'}; output in {output}", flush=True)
@@ -137,25 +139,40 @@ def _count_or_auto(value: str) -> int | str:
 def _serve(args: argparse.Namespace) -> int:
     shield = block_sigterm()  # until our handler is set after ray.init: see _run
 
+    from models.registry import resolve_model
     from pipeline.app.serving import init_ray, start_serving, stop_serving
+    from pipeline.errors import ModelError
     from pipeline.http_config import HttpConfig
 
     model = ModelConfig(name=args.model, provider=args.provider)
+    if not (args.address or os.environ.get("RAY_ADDRESS")):  # a cluster may hold the path
+        try:
+            resolve_model(model.name, model.family)
+        except ModelError as exc:
+            print(f"panoray: invalid setting: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
     serving = ServingConfig(replicas=args.replicas, max_batch_size=args.max_batch_size)
     http = HttpConfig(host=args.host, port=args.port)
     stop = threading.Event()
+
+    def install_handlers() -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+
+    install_handlers()  # a Ctrl-C while Ray starts stops the serving once it has
     init_ray(args.address)
-    for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which sets its own
-        signal.signal(sig, lambda *_: stop.set())
+    install_handlers()  # ray.init installs its own SIGTERM handler; ours must win
     restore_mask(shield)  # a SIGTERM held meanwhile stops the serving now
+    served = False
     try:
-        start_serving(model, serving, http)
-        print(f"panoray: serving {model.name} on http://{http.host}:{http.port} "
-              f"(docs at /docs); Ctrl-C stops", flush=True)
-        stop.wait()
+        if start_serving(model, serving, http, stop=stop) is not None:
+            print(f"panoray: serving {model.name} on http://{http.host}:{http.port} "
+                  f"(docs at /docs); Ctrl-C stops", flush=True)
+            served = True
+            stop.wait()
         print("panoray: shutting down", flush=True)
     finally:
-        stop_serving()
+        stop_serving(drain=served)  # requests in flight are answered first
     return EXIT_OK
 
 

@@ -121,11 +121,13 @@ class PipelineRunner:
 
         Raises:
             ConfigError: the HTTP API would be reachable from other machines without a
-                token (checked before anything starts).
+                token, or an output folder cannot be written (checked before anything
+                starts).
             PanorayError: another pipeline runs in this namespace, or a camera did not start.
         """
         cfg = self.config
         cfg.http.check_exposure()
+        cfg.check_outputs(self.options.export_tracks)
         self._claim_output()
         init_ray(self.options.address or cfg.ray.address, namespace=cfg.ray.namespace,
                  dashboard=cfg.ray.dashboard)

@@ -51,3 +51,26 @@ def write_atomically(final: Path, write: Callable[[Path], Any], token: str) -> N
 def save_npy(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as f:
         np.save(f, array)
+
+
+def check_writable_folder(path: Path, what: str) -> None:
+    """Makes sure ``path`` is a folder this process can write files in (created when
+    missing), before a run starts anything: a bad output folder is refused by name, not
+    found by an actor minutes later.
+
+    Raises:
+        ConfigError: ``path`` is a file, cannot be created, or cannot be written in
+            (read-only file system, permissions); ``what`` names the setting.
+    """
+    import tempfile
+
+    from pipeline.errors import ConfigError
+
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path} is not a folder", what)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path, prefix=".panoray-write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write in {path}: {exc.strerror or exc}", what) from None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -61,6 +62,10 @@ def _issues(tmp_path: pathlib.Path, text: str) -> str:
          "http (line 3): token holds white space or control characters"),
         ("cameras:\n  - {id: a, url: /x.mp4}\nhttp: {allowed_hosts: ['not a host!']}\n",
          "allowed_hosts[0]: 'not a host!' is neither an IP network nor a host name pattern"),
+        # two Parquet sinks writing one folder: every row twice
+        ("cameras:\n  - {id: a, url: /x.mp4}\n"
+         "sinks: [{type: parquet, root: /tmp/out}, {type: parquet, root: /tmp/./out/}]\n",
+         "sinks[1] writes to '/tmp/out', as sinks[0] does: every row would be written twice"),
     ],
 )
 def test_bad_config_is_refused_naming_the_key(tmp_path, text, message):
@@ -102,3 +107,41 @@ def test_validate_refuses_pixel_geometry_outside_a_files_frame(tmp_path):
     (tmp_path / "site.yaml").write_text(json.dumps(site))
     result = _validate(tmp_path / "site.yaml")
     assert result.returncode == 0, result.stderr
+
+
+def test_serve_refuses_an_unknown_model_before_starting_ray():
+    """`panoray serve --model` with neither a bundled name nor an .onnx file: exit 2 and
+    the reason, before Ray starts (no replica retries, no tracebacks)."""
+    out = subprocess.run([sys.executable, "-m", "pipeline", "serve", "--model", "nosuchmodel"],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "RAY_ADDRESS": ""})
+    assert out.returncode == 2, out.stderr
+    assert "unknown model 'nosuchmodel': not a bundled model" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+@pytest.mark.parametrize("case", ["root is a file", "export is a file", "output twice"])
+def test_run_refuses_an_output_it_cannot_write_before_starting_anything(tmp_path, case):
+    """An output folder that is a file (or --output for two Parquet sinks) stops `panoray
+    run` at once, exit 2, naming the setting: not an actor's traceback once Ray and
+    Serve have started (found by an exploratory test of the output side)."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a folder")
+    sinks = [{"type": "parquet", "root": str(blocker if case == "root is a file" else
+                                             tmp_path / "out")}]
+    if case == "output twice":
+        sinks.append({"type": "parquet", "root": str(tmp_path / "out2")})
+    site = {"cameras": [{"id": "a", "url": str(tmp_path / "clip.mp4")}], "sinks": sinks}
+    (tmp_path / "site.yaml").write_text(json.dumps(site))
+    args = {"root is a file": [], "export is a file": ["--export-tracks", str(blocker)],
+            "output twice": ["--output", str(tmp_path / "one")]}[case]
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", str(tmp_path / "site.yaml"), *args],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, "RAY_ADDRESS": ""})
+    assert result.returncode == 2, result.stdout + result.stderr
+    expected = {"root is a file": f"sinks[0].root: {blocker} is not a folder",
+                "export is a file": f"--export-tracks: {blocker} is not a folder",
+                "output twice": "would send the 2 Parquet sinks of the config to one folder"}
+    assert expected[case] in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "running" not in result.stdout
