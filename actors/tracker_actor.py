@@ -249,10 +249,11 @@ class TrackerActor:
 
     def stats(self) -> dict[str, Any]:
         """JSON-ready counters per camera (see :meth:`CameraLane.stats`), plus forwarding
-        health."""
+        health and, per camera whose track export stopped, why (``export_failed``)."""
         return {"cameras": {cid: h.lane.stats() for cid, h in sorted(self._cameras.items())},
                 "forward_errors": self._forward_errors, "forward_pending": len(self._pending),
-                "removed_camera_frames": self._removed_frames}
+                "removed_camera_frames": self._removed_frames,
+                "export_failed": self._export.failed if self._export is not None else {}}
 
     def _get(self, camera_id: str) -> _Hosted:
         hosted = self._cameras.get(camera_id)

@@ -6,7 +6,9 @@
   folders read as cameras take their frame rate from it.
 - :class:`MotTrackWriter`: streams a run's tracks, one file per camera
   (``panoray run --export-tracks``), so any tracking evaluator can score a run; a
-  re-created tracker continues a camera's file where it ends.
+  re-created tracker continues a camera's file where it ends. The export is a side
+  output: a write that fails (a full disk) stops that camera's export, logged once and
+  kept in :attr:`MotTrackWriter.failed`, and never tracking or analytics.
 
 Reading such files back and scoring them is the benchmarks' and the tests' business
 (:mod:`benchmarks.evaluation`).
@@ -19,8 +21,10 @@ Example:
 from __future__ import annotations
 
 import configparser
+import contextlib
 import io
 import itertools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +35,8 @@ import numpy.typing as npt
 
 from pipeline.errors import InputError
 from pipeline.types import TrackedFrame
+
+log = logging.getLogger(__name__)
 
 
 def xyxy_to_tlwh(boxes_xyxy: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
@@ -114,7 +120,10 @@ class MotTrackWriter:
 
     Every :meth:`write` reaches the file before it returns, so a tracker process that
     dies loses no row it released; the tracker re-created in its place :meth:`start` s the
-    camera with ``resume``.
+    camera with ``resume``. A camera's file takes whole rows only: a write that fails
+    (``OSError``: a full disk, a file too large) is cut back off the file where it can be,
+    logged once, and ends that camera's export until it is started again; it raises
+    nothing (see :attr:`failed`).
 
     Args:
         directory: created if missing.
@@ -124,6 +133,13 @@ class MotTrackWriter:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._after: dict[str, int] = {}  # per started camera: frames written only past it
+        self._failed: dict[str, str] = {}  # per started camera whose export stopped: why
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Per started camera whose export stopped, the OS error that stopped it (a copy,
+        e.g. ``{"door": "[Errno 28] No space left on device"}``)."""
+        return dict(self._failed)
 
     def path(self, camera_id: str) -> Path:
         """The file of ``camera_id``."""
@@ -132,27 +148,59 @@ class MotTrackWriter:
     def start(self, camera_id: str, how: ExportStart = "new") -> None:
         """Opens ``camera_id``'s file for this tracker (see :data:`ExportStart`)."""
         path = self.path(camera_id)
-        if how == "new" or not path.exists():
-            path.write_text("")
-        self._after[camera_id] = last_frame(path) if how == "resume" else 0
+        self._failed.pop(camera_id, None)
+        self._after[camera_id] = 0
+        try:
+            if how == "new" or not path.exists():
+                path.write_text("")
+            self._after[camera_id] = last_frame(path) if how == "resume" else 0
+        except OSError as exc:
+            self._fail(camera_id, exc)
 
     def stop(self, camera_id: str) -> None:
         """Forgets ``camera_id`` (its file stays as written)."""
         self._after.pop(camera_id, None)
+        self._failed.pop(camera_id, None)
 
     def write(self, frames: Sequence[TrackedFrame]) -> None:
         """Appends the rows of ``frames`` (in order per camera, cameras started) to their
         cameras' files; a resumed camera's frames up to its file's last are skipped."""
         for camera_id, group in itertools.groupby(frames, lambda f: f.meta.camera_id):
             after = self._after[camera_id]
+            if camera_id in self._failed:
+                continue
             text = "".join(
                 format_mot_rows(np.full(len(f.tracks), f.meta.frame_index + 1),
                                 f.tracks.track_ids, xyxy_to_tlwh(f.tracks.boxes),
                                 f.tracks.scores)
                 for f in group if len(f.tracks) and f.meta.frame_index + 1 > after)
             if text:
-                with open(self.path(camera_id), "a", encoding="utf-8") as f:
-                    f.write(text)
+                try:
+                    append_whole(self.path(camera_id), text.encode("utf-8"))
+                except OSError as exc:
+                    self._fail(camera_id, exc)
+
+    def _fail(self, camera_id: str, exc: OSError) -> None:
+        """Ends ``camera_id``'s export for the OS error ``exc``; logs it."""
+        why = f"[Errno {exc.errno}] {exc.strerror}" if exc.strerror else str(exc)
+        self._failed[camera_id] = why
+        log.error("track export of camera %s to %s stopped: %s; analytics go on",
+                  camera_id, self.path(camera_id), why)
+
+
+def append_whole(path: Path, data: bytes) -> None:
+    """Appends ``data`` to ``path`` all or nothing: a write that fails part way is cut
+    back off the file (where it can be: not on a device), then its ``OSError`` raised."""
+    with open(path, "ab", buffering=0) as f:
+        start = f.seek(0, io.SEEK_END)
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[f.write(view):]  # a short write: the rest, or the error
+        except OSError:
+            with contextlib.suppress(OSError):
+                f.truncate(start)
+            raise
 
 
 def last_frame(path: Path) -> int:
