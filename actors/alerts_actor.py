@@ -42,6 +42,7 @@ from ray.util import metrics
 from pipeline.alerts.config import AlertsConfig
 from pipeline.alerts.inputs import CameraObservation, CameraStatus
 from pipeline.alerts.runtime import AlertRuntime
+from pipeline.alerts.table import TableRetention
 from pipeline.analytics.groups import ZoneGroupConfig
 from pipeline.alerts.site_occupancy import SiteFlowsConfig
 from pipeline.sinks.checkpoint import (
@@ -51,6 +52,8 @@ from pipeline.sinks.checkpoint import (
     holder_path,
     write_checkpoint,
 )
+from pipeline.sinks.parquet import ParquetSinkConfig
+from pipeline.sinks.retention import apply_retention
 
 logger = logging.getLogger(__name__)
 
@@ -109,15 +112,24 @@ class AlertMetrics:
             self._events = events_total
 
 
+def table_retention(sinks: Sequence[Any]) -> TableRetention | None:
+    """The retention of the first Parquet sink (the one whose root the tables share,
+    ``SiteConfig.output_dir``), or None without one."""
+    parquet = next((s for s in sinks if isinstance(s, ParquetSinkConfig)), None)
+    return None if parquet is None else TableRetention.of_sink(parquet, apply_retention)
+
+
 @ray.remote(num_cpus=ALERTS_NUM_CPUS, max_restarts=0)
 class AlertsActor:
     """Hosts the run's alerting (arguments: those of :class:`AlertRuntime`, and
     ``checkpoint``: where its state is saved, and read back when it exists: see the
-    module docstring)."""
+    module docstring; ``sinks``: the run's sinks, whose first Parquet sink's retention
+    the ``alerts`` and ``site`` tables keep)."""
 
     def __init__(self, config: AlertsConfig, groups: Sequence[ZoneGroupConfig],
                  root: str | None, run_id: str, flows: SiteFlowsConfig | None = None,
-                 env: dict[str, str] | None = None, checkpoint: str | None = None) -> None:
+                 env: dict[str, str] | None = None, checkpoint: str | None = None,
+                 sinks: Sequence[Any] = ()) -> None:
         logging.basicConfig(level=logging.INFO)
         self._checkpoint = Path(checkpoint) if checkpoint else None
         self._holder: int | None = None
@@ -129,7 +141,8 @@ class AlertsActor:
             if self._checkpoint.is_file():
                 state = self._checkpoint.read_bytes()
                 logger.warning("alerts: going on from the state saved in %s", self._checkpoint)
-        self._runtime = AlertRuntime(config, groups, root, run_id, flows, env, state)
+        self._runtime = AlertRuntime(config, groups, root, run_id, flows, env, state,
+                                     table_retention(sinks))
         self._metrics = AlertMetrics()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="alerts-tick", daemon=True)

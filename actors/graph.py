@@ -154,7 +154,7 @@ class ActorGraph:
         actor = AlertsActor.options(**self.state_placement()).remote(
             cfg.alerts or AlertsConfig(), cfg.groups,
             str(cfg.output_dir) if cfg.output_dir else None, self.run_id, cfg.flows,
-            self._alert_env, self.checkpoint_of(None))
+            self._alert_env, self.checkpoint_of(None), cfg.sinks)
         await actor.ready.remote()
         return actor
 

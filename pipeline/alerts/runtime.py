@@ -49,7 +49,7 @@ from pipeline.alerts.flows import SiteFlows, site_rows_to_table
 from pipeline.alerts.inputs import CameraObservation, CameraStatus, GroupObservation
 from pipeline.alerts.mqtt import MqttSink
 from pipeline.alerts.outbox import Outbox
-from pipeline.alerts.table import AlertsTable, DatedTable
+from pipeline.alerts.table import AlertsTable, DatedTable, TableRetention
 from pipeline.analytics.groups import ZoneGroupConfig
 from pipeline.alerts.site_occupancy import SiteFlowsConfig
 from pipeline.errors import InputError
@@ -77,6 +77,8 @@ class AlertRuntime:
         state: what :meth:`state` returned in the run this one resumes (its controller
             died): the rules' timers and open alerts, the groups' and the site's figures
             go on from there.
+        retention: the Parquet sink's retention for the ``alerts`` and ``site`` tables;
+            None keeps them forever.
 
     Raises:
         ConfigError: a sink's secret or credentials are missing.
@@ -86,7 +88,7 @@ class AlertRuntime:
     def __init__(self, config: AlertsConfig, groups: Sequence[ZoneGroupConfig],
                  root: str | os.PathLike[str] | None, run_id: str,
                  flows: SiteFlowsConfig | None = None, env: dict[str, str] | None = None,
-                 state: bytes | None = None) -> None:
+                 state: bytes | None = None, retention: TableRetention | None = None) -> None:
         self.config = config
         self.engine = RuleEngine(config.rules, config.site)
         self.flows = SiteFlows(groups, flows or SiteFlowsConfig())
@@ -100,8 +102,8 @@ class AlertRuntime:
             except Exception as exc:  # noqa: BLE001 - alerting starts afresh instead
                 logger.error("alerts: saved state unreadable (%s); starting afresh",
                              type(exc).__name__)
-        self.table = AlertsTable(root, run_id) if root is not None else None
-        self.site_table = (DatedTable(root, "site", run_id, site_rows_to_table)
+        self.table = AlertsTable(root, run_id, retention) if root is not None else None
+        self.site_table = (DatedTable(root, "site", run_id, site_rows_to_table, retention)
                            if root is not None else None)
         self.outbox: Outbox | None = None
         self.worker: DeliveryWorker | None = None

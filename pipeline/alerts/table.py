@@ -9,7 +9,13 @@ resumed run never writes over its predecessor's files). A row's date is the UTC 
 its ``at``. Rows are buffered and written on :meth:`AlertsTable.flush` (the alerts actor
 calls it every ``alerts.check_interval_s`` when there is something to write, and at the
 end), each file written to a dot-named temporary file, synced and renamed into place:
-readers never see a partial file.
+readers never see a partial file, and a failed write leaves none behind.
+
+Retention (:class:`TableRetention`) is the Parquet sink's: ``alerts`` rows (one per alert
+open or close) are events and keep ``events_retention_days``; ``site`` rows (figures
+recorded every ``record_interval_s``) are aggregates, as ``metrics/``, and keep
+``aggregates_retention_days``. It runs after each flush that wrote a file, as the sink's
+after its writes, and keeps a partition this table wrote to within the period.
 
 Example:
     >>> import tempfile, pandas as pd
@@ -26,13 +32,16 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
 import pathlib
+import time
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -43,6 +52,58 @@ logger = logging.getLogger(__name__)
 
 MAX_BUFFERED = 10_000
 """Events buffered before a write is forced (bounds memory between flushes)."""
+
+
+ApplyRetention = Callable[[pathlib.Path, Sequence[tuple[Sequence[str], float | None]], float,
+                           Mapping[str, float]], list[pathlib.Path]]
+"""The signature of :func:`pipeline.sinks.retention.apply_retention`: (the sink's root,
+(table names, days or None) pairs, now in s since the epoch, the run's clock at its last
+write per ``<name>/date=...``) -> partitions deleted. Handed in by the actors: alerting
+and the sinks are one layer and do not import each other."""
+
+
+TABLE_KINDS = {"alerts": "events", "site": "aggregates"}
+"""Which of the sink's retention periods each dated table keeps."""
+
+
+class RetentionPeriods(Protocol):
+    """The Parquet sink config's retention fields (days; None keeps forever)."""
+
+    events_retention_days: float | None
+    aggregates_retention_days: float | None
+
+
+@dataclass(frozen=True)
+class TableRetention:
+    """How long the ``alerts`` and ``site`` tables keep their ``date=`` partitions.
+
+    Attributes:
+        apply: the sinks' retention function (see :data:`ApplyRetention`).
+        events_days: days the ``alerts`` table keeps (the sink's
+            ``events_retention_days``); None keeps forever.
+        aggregates_days: days the ``site`` table keeps (the sink's
+            ``aggregates_retention_days``); None keeps forever.
+    """
+
+    apply: ApplyRetention
+    events_days: float | None
+    aggregates_days: float | None
+
+    @classmethod
+    def of_sink(cls, sink: RetentionPeriods, apply: ApplyRetention) -> TableRetention:
+        """The periods of the Parquet sink whose root the tables share."""
+        return cls(apply, sink.events_retention_days, sink.aggregates_retention_days)
+
+    def days_of(self, name: str) -> float | None:
+        """The period of table ``name`` (``alerts``: events, ``site``: aggregates).
+
+        Raises:
+            ValueError: another name.
+        """
+        if name not in TABLE_KINDS:
+            raise ValueError(f"retention: expected a table in {sorted(TABLE_KINDS)}, "
+                             f"got {name!r}")
+        return self.events_days if TABLE_KINDS[name] == "events" else self.aggregates_days
 
 
 def utc_date(epoch_s: float) -> str:
@@ -59,11 +120,22 @@ class DatedTable:
         name: the table's folder under it (``alerts``, ``site``).
         run_id: the run's id, written as the last column of every row.
         to_table: rows -> an Arrow table (their schema).
+        retention: the sink's retention periods; None keeps every partition.
+
+    Raises:
+        ValueError: a retention for a table ``name`` it has no period for.
     """
 
     def __init__(self, root: str | os.PathLike[str], name: str, run_id: str,
-                 to_table: Callable[[Sequence[Any]], pa.Table]) -> None:
+                 to_table: Callable[[Sequence[Any]], pa.Table],
+                 retention: TableRetention | None = None) -> None:
+        self.name = name
         self.root = pathlib.Path(root) / name
+        self.retention = retention
+        self._retention_days = None if retention is None else retention.days_of(name)
+        self.clock: Callable[[], float] = time.time  # the run's clock, for retention (s)
+        # per "<name>/date=..." written to, the run's clock at the last write (one per day)
+        self._written_dates: dict[str, float] = {}
         self.run_id = run_id
         self._to_table = to_table
         self._buffer: list[Any] = []
@@ -83,31 +155,60 @@ class DatedTable:
         return len(self._buffer)
 
     def flush(self) -> list[pathlib.Path]:
-        """Writes the buffered rows, one file per UTC date; returns the files."""
-        if not self._buffer:
-            return []
+        """Writes the buffered rows, one file per UTC date, oldest first; returns the files.
+        A date's rows leave the buffer as soon as its file is in place; then retention.
+
+        Raises:
+            OSError: a date's file could not be written (a full disk, ...): its temporary
+                file is removed, its rows and the later dates' stay buffered for the next
+                flush (the dates before it are written, once).
+        """
         by_date: dict[str, list[Any]] = {}
         for row in self._buffer:
             by_date.setdefault(utc_date(row.at), []).append(row)
+        dates = sorted(by_date)
         written = []
-        for date, rows in sorted(by_date.items()):
-            table = self._to_table(rows)
-            table = table.append_column("run_id", pa.array([self.run_id] * len(rows)))
-            folder = self.root / f"date={date}"
+        for i, date in enumerate(dates):
+            written.append(self._write(date, by_date[date]))
+            self._buffer = [row for later in dates[i + 1:] for row in by_date[later]]
+            self.rows_written += len(by_date[date])
+            self._written_dates[f"{self.name}/date={date}"] = self.clock()
+        if written:
+            self._apply_retention()
+        return written
+
+    def _write(self, date: str, rows: Sequence[Any]) -> pathlib.Path:
+        """Writes one date's rows aside, synced, renamed into place; returns the file. A
+        failure removes the temporary file and raises."""
+        table = self._to_table(rows)
+        table = table.append_column("run_id", pa.array([self.run_id] * len(rows)))
+        folder = self.root / f"date={date}"
+        self._seq += 1
+        final = folder / f"part-{self.run_id}-{self._token}-{self._seq:08d}.parquet"
+        tmp = folder / f".{final.name}.tmp"
+        try:
             folder.mkdir(parents=True, exist_ok=True)
-            self._seq += 1
-            final = folder / f"part-{self.run_id}-{self._token}-{self._seq:08d}.parquet"
-            tmp = folder / f".{final.name}.tmp"
             pq.write_table(table, tmp)
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, final)
-            written.append(final)
-        self.rows_written += len(self._buffer)
-        self._buffer = []
-        return written
+        except BaseException:
+            with contextlib.suppress(OSError):  # none, or its folder is not one
+                tmp.unlink(missing_ok=True)
+            raise
+        return final
+
+    def _apply_retention(self) -> None:
+        """Deletes this table's partitions past its period (never one it wrote within
+        it); a failure to delete is logged by the retention function, never raised."""
+        if self.retention is None or self._retention_days is None:
+            return
+        self.retention.apply(self.root.parent, [((self.name,), self._retention_days)],
+                             self.clock(), self._written_dates)
 
 
-def AlertsTable(root: str | os.PathLike[str], run_id: str) -> DatedTable:  # noqa: N802
-    """The ``alerts`` table (:data:`~pipeline.alerts.events.ALERTS_SCHEMA` + ``run_id``)."""
-    return DatedTable(root, "alerts", run_id, alerts_to_table)
+def AlertsTable(root: str | os.PathLike[str], run_id: str,  # noqa: N802
+                retention: TableRetention | None = None) -> DatedTable:
+    """The ``alerts`` table (:data:`~pipeline.alerts.events.ALERTS_SCHEMA` + ``run_id``),
+    kept for the sink's ``events_retention_days`` when ``retention`` is given."""
+    return DatedTable(root, "alerts", run_id, alerts_to_table, retention)
