@@ -322,7 +322,8 @@ class AggregatorActor:
         if self._holder is not None:
             os.close(self._holder)
             self._holder = None
-        return dataclasses.replace(self._analytics.snapshot(), cameras=live.cameras)
+        return dataclasses.replace(self._analytics.snapshot(), cameras=live.cameras,
+                                   output=self._sinks.health())
 
     def _on_exit(self) -> None:
         """The process exits without :meth:`close`: without a checkpoint, closes (writes

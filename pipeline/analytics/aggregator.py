@@ -25,6 +25,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipeline.analytics.camera import CameraAnalytics
 from pipeline.analytics.config import AnalyticsConfig
@@ -62,6 +63,9 @@ class AggregatorSnapshot:
     plugin_errors: dict[str, dict[str, str]] = field(default_factory=dict)
     """Per camera, each analytics plugin that was stopped and why (removed cameras
     included, up to :data:`MAX_ENDED_PLUGIN_ERRORS`)."""
+    output: dict[str, Any] = field(default_factory=dict)
+    """Set on the last snapshot, at the close: the sinks' state then (``dropped_rows``,
+    ``buffered_rows`` left unwritten, ``reason``; see ``Sinks.health``)."""
 
 
 @dataclass

@@ -118,8 +118,8 @@ def _run(args: argparse.Namespace) -> int:
     print(json.dumps(result.summary, indent=2), flush=True)
     if received:
         return SIGNAL_EXIT_BASE + received[0]
-    if result.summary.get("error"):
-        return EXIT_ERROR
+    if result.summary.get("error") or not result.summary.get("output", {}).get("complete", True):
+        return EXIT_ERROR  # the controller was lost, or rows were not written
     return EXIT_CAMERA_FAILED if result.failed_cameras else EXIT_OK
 
 

@@ -216,7 +216,20 @@ def run_summary(
             "visits": {z.zone_id: z.visits_total for z in snap.zones} if snap else {},
             "crossings": line_counts(snap) if snap else {},
         }
-    return {"cameras": cameras, **totals(snapshots)}
+    return {"cameras": cameras, **totals(snapshots), "output": output_state(snapshots)}
+
+
+def output_state(snapshots: Sequence[AggregatorSnapshot]) -> dict[str, Any]:
+    """Whether the sinks wrote every row by the close (``complete``), the rows dropped
+    while output was paused, the rows left unwritten at the close, and why; from the
+    aggregators' last snapshots (an aggregator that did not close counts as complete:
+    its checkpoint's recovery writes its rows)."""
+    outs = [s.output for s in snapshots if s is not None and s.output]
+    dropped = sum(o.get("dropped_rows", 0) for o in outs)
+    unwritten = sum(o.get("buffered_rows", 0) for o in outs if o.get("reason"))
+    return {"complete": not (dropped or unwritten), "dropped_rows": dropped,
+            "unwritten_rows": unwritten,
+            "reason": "; ".join(dict.fromkeys(o["reason"] for o in outs if o.get("reason")))}
 
 
 # -- history --------------------------------------------------------------------------

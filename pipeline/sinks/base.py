@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from pipeline.analytics.events import ClosedWindow, Event
 from pipeline.analytics.plugin_host import PluginTable
+from pipeline.errors import SinkError
 from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig
 from pipeline.sinks.plugin_tables import PluginTableSink
 
@@ -70,6 +71,7 @@ class Sinks:
     def __init__(self, configs: Sequence[SinkConfig], run_id: str | None = None) -> None:
         self._sinks: list[Sink] = [SINK_TYPES[c.type](c, run_id) for c in configs]
         self._plugin_sinks = [PluginTableSink(c, run_id) for c in configs if c.type == "parquet"]
+        self._close_errors: list[str] = []  # one per sink whose close could not write
 
     def write_plugin_tables(self, tables: Sequence[PluginTable]) -> None:
         """Hands analytics plugins' tables to every Parquet sink's plugin writer."""
@@ -99,8 +101,9 @@ class Sinks:
         """Whether output is paused by a full disk (see :mod:`pipeline.sinks.diskfull`),
         why, and rows buffered and dropped, over every sink."""
         states = [s.disk.health() for s in self._sinks if hasattr(s, "disk")]
+        reasons = [h["reason"] for h in states if h["reason"]] + self._close_errors
         return {"paused": any(h["paused"] for h in states),
-                "reason": "; ".join(h["reason"] for h in states if h["reason"]),
+                "reason": "; ".join(dict.fromkeys(reasons)),
                 "dropped_rows": sum(h["dropped_rows"] for h in states),
                 "buffered_rows": sum(s.buffered_rows() for s in self._sinks
                                      if hasattr(s, "buffered_rows"))}
@@ -123,6 +126,12 @@ class Sinks:
             sink.flush()
 
     def close(self) -> None:
-        """Flushes and closes every sink."""
+        """Flushes and closes every sink. A sink that cannot write its last rows (the disk
+        still full) keeps them counted as ``buffered_rows`` in :meth:`health`, its error
+        in ``reason``; the others close all the same."""
         for sink in [*self._sinks, *self._plugin_sinks]:
-            sink.close()
+            try:
+                sink.close()
+            except (SinkError, OSError) as exc:
+                log.error("output not fully written at the close: %s", exc)
+                self._close_errors.append(f"not written at the close: {exc}")

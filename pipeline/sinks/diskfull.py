@@ -1,6 +1,7 @@
 """A full disk: writes pause, analysis goes on, buffers stay bounded. No Ray.
 
-When a write fails because the disk (or the user's quota) is full, the sink keeps every
+When a write fails because the disk (or the user's quota) is full, or the output cannot
+be written in (a read-only mount, permissions changed under the run), the sink keeps every
 unwritten row and heatmap in memory and stops trying for :data:`RETRY_S` seconds; events
 and closed windows keep arriving and are buffered. Each later write tries again; the
 first that succeeds writes everything buffered, so nothing is lost once space returns.
@@ -53,12 +54,14 @@ class DiskState:
         return False
 
     def pause(self, exc: BaseException) -> None:
-        """A write failed on a full disk: pause writes for :data:`RETRY_S`."""
+        """A write failed (a full disk, or a folder that cannot be written in: read-only,
+        permissions): pause writes for :data:`RETRY_S`."""
+        why = "disk full" if self.full(exc) else "cannot write"
         if not self.paused:
             self.pauses += 1
-            log.error("output paused, the disk is full (%s); analysis goes on and rows "
-                      "wait in memory (at most %d)", exc, self.max_paused_rows)
-        self.paused, self.reason = True, f"disk full: {exc}"
+            log.error("output paused, %s (%s); analysis goes on and rows wait in memory "
+                      "(at most %d)", why, exc, self.max_paused_rows)
+        self.paused, self.reason = True, f"{why}: {exc}"
         self._next_try = time.monotonic() + RETRY_S
 
     def retry_due(self) -> bool:
@@ -67,7 +70,7 @@ class DiskState:
     def resume(self) -> None:
         """A write succeeded."""
         if self.paused:
-            log.warning("output resumed: the disk has space again (%d rows dropped while "
+            log.warning("output resumed: writes succeed again (%d rows dropped while "
                         "paused)", self.dropped_rows)
         self.paused, self.reason = False, ""
 

@@ -233,9 +233,7 @@ class ParquetSink:
                 self.flush()
             elif self._events_rows >= self.config.max_buffer_rows:
                 self._flush_events()
-        except SinkError as exc:
-            if not self.disk.full(exc):
-                raise
+        except SinkError as exc:  # a full disk, a read-only folder: retried, bounded
             self.disk.pause(exc)
             self.disk.bound(self)
             return
@@ -321,6 +319,7 @@ class ParquetSink:
         if self._closed:
             return FlushResult()
         result = self.flush()
+        self.disk.resume()  # everything is written: no longer paused
         self._closed = True
         return result
 

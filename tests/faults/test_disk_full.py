@@ -57,5 +57,22 @@ def test_disk_full_pauses_writes_and_loses_nothing(serve_app: dict, baseline: Ru
     base, got = (events_by_camera(r.tables["events"]) for r in (baseline, result))
     assert {cam: lost(base[cam], got[cam]) for cam in base} == dict.fromkeys(base, 0)
     assert len(result.tables["metrics"]) == len(baseline.tables["metrics"])
+    assert result.summary["output"] == {"complete": True, "dropped_rows": 0,
+                                        "unwritten_rows": 0, "reason": ""}
     print(f"disk full: status said {seen['reason'][:60]!r}; 0 events lost; "
           f"run {result.seconds:.1f} s")
+
+
+def test_a_disk_full_to_the_end_says_so_in_the_summary(serve_app: dict, tmp_path) -> None:
+    """The disk never frees up: the run ends all the same (no aggregator close fails),
+    and its summary says the output is incomplete, how many rows were never written, and
+    why (a run that exited 0 with a normal summary before)."""
+    def fault(runner) -> None:
+        for agg in graph_of(runner)["aggregators"]:
+            _fill(agg)
+
+    result = run_pipeline(tmp_path / "out", serve_app["handle"], fault)
+    output = result.summary["output"]
+    assert output["complete"] is False and output["unwritten_rows"] > 0, output
+    assert "disk full" in output["reason"] and "No space left" in output["reason"], output
+    assert "error" not in result.summary  # the run itself ended cleanly
