@@ -9,13 +9,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pandas as pd
 
 from pipeline.analytics.aggregator import AggregatorSnapshot
 from pipeline.control.views import output_state
 from pipeline.sinks.base import Sinks
 from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig
-from tests.unit.test_sinks import T0, closed_windows, event
+from tests.unit.test_sinks import T0, closed_windows, event, retry_writes_everything
 
 
 def _block(folder: Path) -> None:
@@ -35,12 +34,7 @@ def test_a_folder_that_cannot_be_written_pauses_output_until_it_can(tmp_path: Pa
     assert health["paused"] and health["reason"].startswith("cannot write: "), health
     assert sink.buffered_rows() == 30 + 4
     (tmp_path / "events").unlink()  # the operator fixes it
-    sink.disk._next_try = 0.0  # the retry is due
-    sink.write([event(track=99, at=T0 + 99)], [], {})
-    assert not sink.disk.paused and sink.buffered_rows() == 0
-    sink.close()
-    assert len(pd.read_parquet(tmp_path / "events")) == 31
-    assert len(pd.read_parquet(tmp_path / "metrics")) == 4
+    retry_writes_everything(sink, tmp_path, events=31, metrics=4)
 
 
 def test_rows_never_written_by_the_close_make_the_output_incomplete(tmp_path: Path) -> None:

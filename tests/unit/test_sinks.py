@@ -337,12 +337,18 @@ def test_a_full_disk_pauses_writes_and_loses_nothing_once_space_returns(tmp_path
     assert sink.disk.paused and sink.buffered_rows() == 50 + 4
     assert not list(tmp_path.rglob("*.parquet"))
     sink.write_file = real
+    retry_writes_everything(sink, tmp_path, events=51, metrics=4)
+
+
+def retry_writes_everything(sink: ParquetSink, root: Path, events: int, metrics: int) -> None:
+    """Once the output can be written again, the next write (its retry due) writes every
+    row kept while paused, and no more."""
     sink.disk._next_try = 0.0  # the retry is due
     sink.write([event(track=99, at=T0 + 99)], [], {})
     assert not sink.disk.paused and sink.buffered_rows() == 0
     sink.close()
-    assert len(pd.read_parquet(tmp_path / "events")) == 51
-    assert len(pd.read_parquet(tmp_path / "metrics")) == 4
+    assert len(pd.read_parquet(root / "events")) == events
+    assert len(pd.read_parquet(root / "metrics")) == metrics
 
 
 def test_a_full_disk_bounds_the_buffers(tmp_path: Path) -> None:
