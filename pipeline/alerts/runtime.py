@@ -195,9 +195,9 @@ class AlertRuntime:
             rows = self.flows.due(at)
             if self.site_table is not None:
                 self.site_table.add(rows)
-                self.site_table.flush()
+                self.site_table.try_flush()
             if self.table is not None:
-                self.table.flush()
+                self.table.try_flush()
         return out
 
     def forget_camera(self, camera_id: str, at: float) -> list[AlertEvent]:
@@ -260,11 +260,11 @@ class AlertRuntime:
         samples come after the last periodic row."""
         with self._lock:
             if self.table is not None:
-                self.table.flush()
+                self.table.try_flush()
             if self.site_table is not None:
                 if at is not None:
                     self.site_table.add(self.flows.due(at, final=True))
-                self.site_table.flush()
+                self.site_table.try_flush()
         if self.worker is None:
             return
         deadline = time.monotonic() + self.config.stop_drain_s

@@ -142,12 +142,37 @@ class DatedTable:
         self._token = uuid.uuid4().hex[:12]  # as the Parquet sink's writers
         self._seq = 0
         self.rows_written = 0
+        self.dropped_rows = 0  # the oldest, past MAX_BUFFERED while writes failed
+        self.failing = ""  # why the last flush failed; "" once one succeeds
 
     def add(self, rows: Sequence[Any]) -> None:
         """Buffers rows (a full buffer is written at once)."""
         self._buffer.extend(rows)
         if len(self._buffer) >= MAX_BUFFERED:
+            self.try_flush()
+
+    def try_flush(self) -> bool:
+        """:meth:`flush`, a failure (a full disk, a folder that cannot be written in)
+        logged once until a flush succeeds again and its rows kept for the next try, at
+        most :data:`MAX_BUFFERED` (the oldest beyond go, counted in ``dropped_rows``).
+        Returns True when every row is written."""
+        try:
             self.flush()
+        except (OSError, pa.ArrowException) as exc:
+            if not self.failing:
+                logger.error("%s table: not written (%s); rows wait, at most %d, and are "
+                             "written once it can be", self.root.name, exc, MAX_BUFFERED)
+            self.failing = str(exc)
+            over = len(self._buffer) - MAX_BUFFERED
+            if over > 0:
+                del self._buffer[:over]
+                self.dropped_rows += over
+            return False
+        if self.failing:
+            logger.warning("%s table: written again (%d rows dropped meanwhile)",
+                           self.root.name, self.dropped_rows)
+        self.failing = ""
+        return True
 
     @property
     def pending(self) -> int:

@@ -111,3 +111,25 @@ def test_a_failed_date_keeps_only_its_rows_and_no_temporary_file(
     rows = pd.read_parquet(tmp_path / "alerts")
     assert sorted(rows.event_id) == sorted(e.event_id for e in [first, *day1, *day2])
     assert table.rows_written == 1 + len(day1) + len(day2) and table.pending == 0
+
+
+def test_a_table_that_cannot_be_written_keeps_a_bounded_buffer_and_says_so_once(
+        tmp_path, caplog) -> None:
+    """Writes that keep failing (a disk full for hours) never raise into alerting, are
+    logged once, and hold at most MAX_BUFFERED rows (the oldest go, counted); once the
+    table can be written, what is held is written and that is logged."""
+    from pipeline.alerts.table import MAX_BUFFERED
+
+    table = AlertsTable(tmp_path, run_id="r1")
+    (tmp_path / "alerts").mkdir()
+    with date_folder_is_a_file(tmp_path, ""):
+        for chunk in range(3):  # ticks: rows arrive, each flush fails
+            table.add([alert(DAY2 + chunk * 1000 + i) for i in range(MAX_BUFFERED // 2 + 1)])
+            assert table.try_flush() is False
+    assert table.pending == MAX_BUFFERED and table.dropped_rows == 3 * (MAX_BUFFERED // 2 + 1) \
+        - MAX_BUFFERED
+    failures = [r for r in caplog.records if "alerts table: not written" in r.getMessage()]
+    assert len(failures) == 1, [r.getMessage() for r in caplog.records]
+    assert table.try_flush() is True and table.failing == ""
+    assert len(pd.read_parquet(tmp_path / "alerts")) == MAX_BUFFERED
+    assert any("written again" in r.getMessage() for r in caplog.records)
