@@ -397,12 +397,11 @@ class CameraAnalytics:
         return out
 
     def close(self) -> list[ClosedWindow]:
-        """Closes every open window (one still running early: ``complete=False``) and
-        returns all pending windows. Open visits stay open. Further updates raise."""
+        """Closes every open window early (``complete=False``) and returns all pending
+        windows. Open visits are not ended: their exit is unknown. Further updates raise."""
         if not self._closed:
-            for acc in self._windows.pop_all():  # complete: the last frame passed its end
-                self._pending.append(self._windows.finish(acc, self._wall(acc.start_s),
-                                                          acc.end_s <= self._last_pts))
+            for acc in self._windows.pop_all():
+                self._pending.append(self._windows.finish(acc, self._wall(acc.start_s), False))
             self._closed = True
         return self.pop_closed_windows()
 

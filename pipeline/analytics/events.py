@@ -149,7 +149,10 @@ class WindowMetrics:
         window_start_s: window start, media seconds (inclusive).
         window_end_s: window end, media seconds (exclusive).
         window_start_at: wall time (s since the epoch) of the window start, or None.
-        complete: False when the window was closed early (camera removed, shutdown).
+        complete: False when the window was closed before ``window_grace_s`` had passed
+            after its end (its file ended, the camera was removed or its geometry edited,
+            the run stopped): events known only later, such as an exit confirmed
+            ``exit_grace_s`` after it, are not in it, even where every frame was seen.
         element_kind: ``zone`` or ``line``.
         element_id: the zone's or line's id.
         class_name: the object class the row counts (one row per element and class).
@@ -304,7 +307,8 @@ class ClosedWindow:
         camera_id: the camera's id.
         start_s, end_s: the window, media seconds.
         start_at: wall time of ``start_s`` (s since the epoch), or None.
-        complete: False when closed early (camera removed, shutdown).
+        complete: False when closed before ``window_grace_s`` passed after its end
+            (see :class:`WindowMetrics`).
         metrics: one row per zone and line, in config order (zones first).
         heatmap: the window's heatmap, or None when heatmaps are off.
     """

@@ -88,8 +88,8 @@ def test_occupancy_visits_and_crossings_match_the_plain_camera(gated_run):
     gated, plain = summary["cameras"]["gated"], summary["cameras"]["plain"]
     assert gated["visits"] == plain["visits"] and gated["crossings"] == plain["crossings"]
     metrics = pd.read_parquet(tmp / "out" / "metrics")
-    # Windows wholly in the frozen view (the last ones close at the end of the run, the
-    # one the run ended in complete = false, with the occupancy of the frames it saw).
+    # Windows wholly in the frozen view (the last ones close at the end of the run,
+    # complete = false, with the occupancy of the frames they saw).
     zone = metrics[metrics.element_id == "everywhere"]
     frozen = zone[zone.window_start_s >= WALK / FPS]
     by_cam = {str(cid): rows.sort_values("window_start_s")

@@ -325,15 +325,3 @@ def test_analytics_never_read_the_wall_clock() -> None:
             else:
                 continue
             assert not names & {"time", "datetime"}, f"{source.name} imports {names}"
-
-
-def test_at_the_close_a_window_the_last_frame_passed_is_complete() -> None:
-    """A file's last windows, still within window_grace_s of its end, were seen to their
-    end: the close writes them ``complete``; only the window the file ended in is closed
-    early (found by an exploratory test of the output side: every window within the grace
-    was written complete=false)."""
-    cam = zone_camera(window_s=5.0)  # window_grace_s 5
-    run(cam, {0.0: [(1, *IN)]}, until=12.0)  # frames 0.0 .. 12.0 s
-    assert [(w.start_s, w.complete) for w in cam.pop_closed_windows()] == [(0.0, True)]
-    windows = cam.close()  # 5-10 s: within the grace at the end, yet seen whole
-    assert [(w.start_s, w.complete) for w in windows] == [(5.0, True), (10.0, False)]
