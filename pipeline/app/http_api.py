@@ -399,7 +399,8 @@ class HttpApi:
         image = await self._ask(lambda c: c.still.remote(
             camera_id, request.headers.get("if-none-match")))
         return image_response(image, camera_id, "has no still yet (one comes every "
-                      "still_interval_s of media time once it streams)")
+                              "stills.interval_s of media time once it streams; none "
+                              "when stills.interval_s is null)")
 
     @app.get("/v1/cameras/{camera_id}/heatmap", dependencies=READ,
              responses={304: {}, 401: {}, 404: {}, 503: {}}, response_class=Response,

@@ -30,6 +30,7 @@
   let askedForToken = false;
   let auth = null;
   let pollTimer = null;
+  let lastLive = "";  // when the figures shown were last received (local time)
   let tileSerial = 0;
 
   // -- image downloads, a few at a time ------------------------------------------------
@@ -567,6 +568,20 @@
     if (Date.now() - historyAt >= HISTORY_MS) fetchHistory(d.cameras);
   }
 
+  /** Greys the tiles out (their buttons off) while the figures are not live: the last
+   * ones received stay readable, marked with when they were; null: live again. */
+  function stale(why) {
+    const tilesEl = $("tiles");
+    tilesEl.classList.toggle("stale", why !== null);
+    tilesEl.inert = why !== null;
+    if (why !== null && tiles.size) {
+      const at = lastLive ? ` The tiles show the last figures received, at ${lastLive}.` : "";
+      notice(`${why}${at}`);
+    } else {
+      notice(why || "");
+    }
+  }
+
   async function poll() {
     clearTimeout(pollTimer);
     try {
@@ -574,16 +589,18 @@
       if (r.ok) {
         render(await r.json());
         setConn("live", "ok");
-        notice("");
+        lastLive = new Date().toLocaleTimeString();
+        stale(null);
       } else if (r.status === 401) {
         setConn("token needed", "warn");
         Panoray.askToken(await errorText(r));
       } else {
         setConn(r.status === 503 ? "no pipeline" : `error ${r.status}`, "bad");
-        notice(await errorText(r));
+        stale(await errorText(r));
       }
     } catch (e) {
       setConn("cannot reach the API", "bad");
+      stale("The API does not answer (the server stopped, or the network is down).");
     } finally {
       pollTimer = setTimeout(poll, POLL_MS);
     }

@@ -32,10 +32,14 @@
       r = await api(`/v1/detect${query}`, { method: "POST", body: file,
                                             headers: { "Content-Type": type } });
     } catch (e) {
+      $("result").hidden = true;
+      $("detections").hidden = true;
       status("cannot reach the API", "bad");
       return;
     }
-    if (!r.ok) {
+    if (!r.ok) {  // the previous image and its boxes go: they are not this answer's
+      $("result").hidden = true;
+      $("detections").hidden = true;
       status(`${r.status}: ${await errorText(r)}`, "bad");
       return;
     }
