@@ -2,7 +2,8 @@
 
 Each derives from :class:`PanorayError`, carries the fields a caller needs to react, and
 says what was expected and what arrived. Errors that cross a Ray call are rebuilt from
-their fields on the other side (``__reduce__``), so callers can catch them by type.
+the call that made them on the other side (``PanorayError.__reduce__``), so callers
+can catch them by type.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 class PanorayError(Exception):
     """Root of all panoray errors. One pickles as the call that made it (whatever its
     ``__init__`` passes on as the message), so it survives a Ray call with its type, its
-    message and its fields (a subclass may define its own ``__reduce__``)."""
+    message and its fields."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> PanorayError:
         self = super().__new__(cls, *args)
@@ -202,9 +203,6 @@ class CameraExistsError(ConfigError):
         self.camera_id = camera_id
         super().__init__(f"camera {camera_id!r} already exists; remove it first", "id")
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (self.camera_id,)
-
 
 class UnknownCameraError(PanorayError):
     """No camera with this id runs.
@@ -218,9 +216,6 @@ class UnknownCameraError(PanorayError):
         self.camera_id = camera_id
         self.known = sorted(known)
         super().__init__(f"no camera {camera_id!r}; cameras: {self.known}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (self.camera_id, self.known)
 
 
 class SourceNotAllowedError(InputError):
@@ -252,9 +247,6 @@ class GeometryConflictError(PanorayError):
         super().__init__(f"camera {camera_id!r}: the edit was made on geometry_version "
                          f"{expected}, but the camera is at version {current} now; reload "
                          "its geometry and edit again")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return type(self), (self.camera_id, self.expected, self.current)
 
 
 class DeliveryError(PanorayError):
