@@ -138,7 +138,8 @@ class PipelineRunner:
             )
         if self.detector is None:
             self.detector = start_serving(cfg.model, cfg.serving, cfg.http, access_logs=False,
-                                          namespace=cfg.ray.namespace, stop=stop)
+                                          namespace=cfg.ray.namespace, stop=stop,
+                                          api_optional=True)
         if stop is not None and stop.is_set():  # before the controller: nothing to stop
             self.stopped_early = True
             log.warning("stopped during start-up")

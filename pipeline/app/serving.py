@@ -10,6 +10,7 @@ import time
 
 import ray
 from ray import serve
+from ray.serve.exceptions import RayServeException
 from ray.serve.handle import DeploymentHandle
 from ray.serve.schema import ApplicationStatus
 
@@ -24,16 +25,30 @@ from pipeline.http_config import HttpConfig
 log = logging.getLogger(__name__)
 
 APP_NAME = "panoray"
+"""The Serve application of the default Ray namespace; another namespace's is
+``panoray-<namespace>`` (:func:`app_name`), so that runs in two namespaces of one cluster
+keep their own detector."""
+DEFAULT_NAMESPACE = "panoray"
 DETECTOR_DEPLOYMENT = "Detector"
 _started_local = False  # init_ray started a local Ray instance in this process
+_deployed_app: str | None = None  # the Serve application start_serving deployed
 RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 """Ray's logger that warns, at every local start, that token auth is on."""
+ROUTE_TAKEN = "is being used by application"
+"""Serve's words when another application serves the route prefix asked for."""
+SERVE_CONTROLLER_TAKEN = "SERVE_CONTROLLER_ACTOR' already exists"
+"""Ray's words when another process started Serve's controller at the same moment."""
 DEPLOY_POLL_S = 0.2
 """How often the wait for the deployed application looks whether it was asked to stop."""
 
 
-def init_ray(address: str | None = None, namespace: str = "panoray", dashboard: bool = False,
-             **kwargs: object) -> None:
+def app_name(namespace: str) -> str:
+    """The Serve application of the run in Ray namespace ``namespace``."""
+    return APP_NAME if namespace == DEFAULT_NAMESPACE else f"{APP_NAME}-{namespace}"
+
+
+def init_ray(address: str | None = None, namespace: str = DEFAULT_NAMESPACE,
+             dashboard: bool = False, **kwargs: object) -> None:
     """Joins the cluster at ``address`` (or ``$RAY_ADDRESS``, as set for Ray jobs), else
     starts a new local Ray instance, with Ray's dashboard only when ``dashboard`` is set
     (``ray.dashboard``): its processes cost CPU every second whatever the frame rate.
@@ -62,19 +77,22 @@ def init_ray(address: str | None = None, namespace: str = "panoray", dashboard: 
 
 
 def stop_serving(drain: bool = False) -> None:
-    """Removes the Serve applications from a cluster this process joined; from a local
-    instance :func:`init_ray` started, nothing: the instance, Serve with it, ends with
-    this process (``serve.shutdown()`` there kills Serve's controller under its own pending
-    ``graceful_shutdown`` call, which Ray reports as a failed task: noise at every exit).
-    ``drain``: the requests in flight are answered first (Serve stops each replica once
-    its requests are done, within the deployment's ``graceful_shutdown_timeout_s``)."""
+    """Removes the Serve application :func:`start_serving` deployed from a cluster this
+    process joined (other applications stay; Serve itself stops once none is left); from
+    a local instance :func:`init_ray` started, nothing: the instance, Serve with it, ends
+    with this process (``serve.shutdown()`` there kills Serve's controller under its own
+    pending ``graceful_shutdown`` call, which Ray reports as a failed task: noise at every
+    exit). ``drain``: the requests in flight are answered first (Serve stops each replica
+    once its requests are done, within the deployment's ``graceful_shutdown_timeout_s``)."""
+    global _deployed_app
     if not ray.is_initialized():
         return
-    if drain:
+    app, _deployed_app = _deployed_app, None
+    if app is not None and (drain or not _started_local):
         try:
-            serve.delete(APP_NAME)
+            serve.delete(app)
         except Exception as exc:  # noqa: BLE001 - stopping goes on
-            log.warning("requests in flight were not drained: %s", type(exc).__name__)
+            log.warning("Serve application %s was not removed: %s", app, type(exc).__name__)
     if _started_local:
         # ray.shutdown() puts back the default SIGTERM action: a SIGTERM during it would
         # kill this process before the summary. Held until the caller's handlers are back.
@@ -84,8 +102,8 @@ def stop_serving(drain: bool = False) -> None:
             for sig, handler in handlers.items():
                 if handler is not None:
                     signal.signal(sig, handler)
-    else:
-        serve.shutdown()
+    elif app is not None and not serve.status().applications:
+        serve.shutdown()  # the last application of the cluster: Serve's proxies go too
 
 
 def start_serving(
@@ -93,10 +111,16 @@ def start_serving(
     serving: ServingConfig,
     http: HttpConfig,
     access_logs: bool = True,
-    namespace: str = "panoray",
+    namespace: str = DEFAULT_NAMESPACE,
     stop: threading.Event | None = None,
+    api_optional: bool = False,
 ) -> DeploymentHandle | None:
-    """Deploys the detector and HTTP API on the connected Ray cluster.
+    """Deploys the detector and HTTP API on the connected Ray cluster, as Serve
+    application :func:`app_name` of ``namespace``.
+
+    A Ray cluster has one Serve HTTP endpoint: where another application (another
+    namespace's run) already serves its root, a run (``api_optional``) deploys the
+    detector alone and says that its HTTP API is not served; ``panoray serve`` fails.
 
     Args:
         model: the detector.
@@ -108,22 +132,22 @@ def start_serving(
             controller (``ray.namespace`` of the run).
         stop: an event that, set meanwhile (a signal), ends the wait for the replicas
             (loading the model takes seconds) within :data:`DEPLOY_POLL_S`.
+        api_optional: the detector is deployed even where the HTTP API cannot be served.
 
     Raises:
         ConfigError: ``http.token_env`` names a variable that is not set.
-        PanorayError: the HTTP port could not be bound, or the application failed to
+        PanorayError: the HTTP port could not be bound, the cluster's HTTP endpoint serves
+            another application (unless ``api_optional``), or the application failed to
             deploy (Serve's message).
 
     Returns:
         A handle to the Detector deployment (``handle.detect.remote(DetectRequest)``), or
         None when ``stop`` was set first (what was deployed is left for the caller's stop).
     """
+    global _deployed_app
     api_http = http.with_resolved_token()  # fails before anything starts
     try:
-        serve.start(
-            http_options={"host": http.host, "port": http.port},
-            logging_config={"enable_access_log": access_logs},
-        )
+        _start_serve(http, access_logs)
     except RuntimeError as exc:  # Serve's proxy could not listen there
         first = error_message(exc).strip().splitlines()[-1:] or ["?"]
         raise PanorayError(f"cannot serve HTTP on {http.host}:{http.port} (is the port in "
@@ -135,15 +159,44 @@ def start_serving(
     log.info("detector: %s replicas, %s ONNX Runtime threads each",
              options.get("num_replicas", "autoscaled"), model.intra_op_threads or "all")
     detector = Detector.options(**options).bind(model, serving)
-    app = HttpApi.bind(detector, api_http, namespace)
-    serve.run_many([serve.RunTarget(app, name=APP_NAME, route_prefix="/",
-                                    logging_config={"enable_access_log": access_logs})],
-                   wait_for_applications_running=False)  # waited for below, stop allowed
-    if not _wait_running(APP_NAME, stop):
+    name = app_name(namespace)
+    logs = {"enable_access_log": access_logs}
+    _deployed_app = name  # removed by stop_serving, even if the deploy fails half-way
+    try:
+        serve.run_many([serve.RunTarget(HttpApi.bind(detector, api_http, namespace), name=name,
+                                        route_prefix="/", logging_config=logs)],
+                       wait_for_applications_running=False)  # waited for below, stop allowed
+        served = True
+    except RayServeException as exc:
+        if not (api_optional and ROUTE_TAKEN in str(exc)):
+            raise PanorayError(f"cannot serve on this Ray cluster: {exc}") from None
+        log.warning("this run's HTTP API and dashboard are not served: %s (a Ray cluster "
+                    "has one Serve HTTP endpoint); the detector and pipeline run", exc)
+        serve.run_many([serve.RunTarget(detector, name=name, route_prefix=None,
+                                        logging_config=logs)],
+                       wait_for_applications_running=False)
+        served = False
+    if not _wait_running(name, stop):
         log.warning("stopped while the detector was being deployed")
         return None
-    log.info("serving on http://%s:%d", http.host, http.port)
-    return serve.get_deployment_handle(DETECTOR_DEPLOYMENT, app_name=APP_NAME)
+    if served:
+        log.info("serving on http://%s:%d", http.host, http.port)
+    return serve.get_deployment_handle(DETECTOR_DEPLOYMENT, app_name=name)
+
+
+def _start_serve(http: HttpConfig, access_logs: bool) -> None:
+    """Starts Serve on the cluster, or joins the Serve another process started (then its
+    HTTP options stay: a cluster has one endpoint). Two processes starting it at once
+    race for its controller's name: the loser joins the winner's."""
+    options = {"http_options": {"host": http.host, "port": http.port},
+               "logging_config": {"enable_access_log": access_logs}}
+    try:
+        serve.start(**options)
+    except ValueError as exc:
+        if SERVE_CONTROLLER_TAKEN not in str(exc):
+            raise
+        time.sleep(DEPLOY_POLL_S)
+        serve.start(**options)
 
 
 def _wait_running(name: str, stop: threading.Event | None) -> bool:

@@ -27,7 +27,7 @@ CLIP = ROOT / "pipeline" / "demo" / "vtest.mp4"
 VENV_BIN = pathlib.Path(sys.executable).parent
 RAY = str(VENV_BIN / "ray")
 FRAMES = 100
-API_FRAMES = 60
+API_FRAMES = 30
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
@@ -94,7 +94,7 @@ opens (the CLI's camera, beside the good one)."""
 
 
 def _site(path: pathlib.Path, camera: str, frames: int,
-          extra: tuple[dict, ...] = ()) -> pathlib.Path:
+          extra: tuple[dict, ...] = (), namespace: str = "panoray") -> pathlib.Path:
     path.write_text(json.dumps({
         "cameras": [{"id": camera, "url": str(CLIP), "mode": "offline",
                      "lines": [{"id": "lamp-post", "start": [0.56, 0.2], "end": [0.56, 0.66]}],
@@ -103,6 +103,7 @@ def _site(path: pathlib.Path, camera: str, frames: int,
                      "source": {"max_frames": frames}}, *extra],
         "analytics": {"window_s": 3, "window_grace_s": 2, "min_distinct_tracks": 1},
         "http": {"port": free_port()},
+        "ray": {"namespace": namespace},
     }))
     return path
 
@@ -138,35 +139,68 @@ def _submit_and_wait(cluster, *command: str, limit_s: float = 150) -> str:
     return logs
 
 
-CLI_EXIT = "panoray run exited with "
-"""What the shared job prints between its two commands (then the first one's exit code)."""
+SERVE_APPS = """import ray
+from ray import serve
+from ray.serve.exceptions import RayServeException
+
+ray.init()
+try:
+    apps = sorted(serve.status().applications)
+except RayServeException:  # Serve is not running
+    apps = []
+print("apps:", apps)
+"""
+"""Prints the Serve applications left on the job's cluster."""
 
 
 @pytest.fixture(scope="module")
 def job(cluster, tmp_path_factory):
-    """One job that runs `panoray run` and then examples/run_job.py, each on its own site
-    and output (one submission, one upload: the tests read its two halves). The CLI's
-    site has a second camera, ``bad``, whose pixel line does not fit the frame.
+    """One job that runs `panoray run` and examples/run_job.py at once, each on its own
+    site, output and Ray namespace (two runs sharing one cluster, as two sites may; one
+    submission, one upload). The CLI's site has a second camera, ``bad``, whose pixel
+    line does not fit the frame.
 
     Returns:
-        {"cli": (exit code, logs, output dir), "api": (logs, output dir)}
+        {"cli": (exit code, logs, output dir), "api": (logs, output dir),
+         "serve": the applications left on the cluster afterwards}
     """
     tmp = tmp_path_factory.mktemp("jobs")
     cli_out, api_out = tmp / "cli-out", tmp / "api-out"
+    cli_log, api_log, code_file = tmp / "cli.log", tmp / "api.log", tmp / "cli.code"
     bad = {"id": "bad", "url": str(CLIP), "mode": "offline", "lines": [BAD_LINE],
            "source": {"max_frames": FRAMES}}
-    cli_site = _site(tmp / "cli.yaml", "job-cam", FRAMES, (bad,))
-    api_site = _site(tmp / "api.yaml", "api-cam", API_FRAMES)
-    script = "; ".join([
-        shlex.join(["python", "-m", "pipeline", "run", str(cli_site), "--output", str(cli_out)]),
-        f'echo "{CLI_EXIT}$?"',
-        shlex.join(["python", "examples/run_job.py", str(api_site), "--output", str(api_out)]),
-    ])
+    cli_site = _site(tmp / "cli.yaml", "job-cam", FRAMES, (bad,), namespace="site-a")
+    api_site = _site(tmp / "api.yaml", "api-cam", API_FRAMES, namespace="site-b")
+    cli = shlex.join(["python", "-m", "pipeline", "run", str(cli_site), "--output",
+                      str(cli_out)])
+    api = shlex.join(["python", "examples/run_job.py", str(api_site), "--output",
+                      str(api_out)])
+    apps_script = tmp / "apps.py"  # tests/ is not uploaded
+    apps_script.write_text(SERVE_APPS)
+    script = (f"({cli} > {cli_log} 2>&1; echo $? > {code_file}) & "
+              f"{api} > {api_log} 2>&1; wait; python {apps_script}")
     logs = _submit_and_wait(cluster, "sh", "-c", script, limit_s=2 * 150)
-    cli_logs, _, rest = logs.rpartition(CLI_EXIT)  # the entrypoint line names it too
-    assert rest, f"the job's first command did not end\n{logs[-4000:]}"
-    code, _, api_logs = rest.partition("\n")
-    return {"cli": (int(code), cli_logs, cli_out), "api": (api_logs, api_out)}
+    apps = logs[logs.rindex("apps:"):].splitlines()[0] if "apps:" in logs else logs[-3000:]
+    assert code_file.exists(), f"the CLI run did not end\n{cli_log.read_text()[-4000:]}"
+    return {"cli": (int(code_file.read_text()), cli_log.read_text(), cli_out),
+            "api": (api_log.read_text(), api_out), "serve": apps}
+
+
+def test_two_runs_in_two_namespaces_share_one_cluster(job):
+    """Each run has its own Serve application: the second's detector does not replace
+    the first's, the one that finds the cluster's HTTP root taken runs without its API
+    (and says so), each stop removes only its own application, and every frame of both
+    is detected."""
+    code, cli_logs, _ = job["cli"]
+    api_logs, _ = job["api"]
+    cli_cam = json.loads(cli_logs[cli_logs.index("{\n"):cli_logs.rindex("}") + 1])
+    api_cam = json.loads(api_logs.strip().splitlines()[-1])["cameras"]["api-cam"]
+    for cam in (cli_cam["cameras"]["job-cam"], api_cam):
+        assert cam["frames_failed"] == 0 and cam["state"] == "ended", (cam, cli_logs[-3000:],
+                                                                      api_logs[-3000:])
+    assert ("HTTP API and dashboard are not served" in cli_logs + api_logs), (
+        cli_logs[-3000:], api_logs[-3000:])
+    assert job["serve"] == "apps: []", job["serve"]
 
 
 def test_panoray_run_as_a_ray_job(cluster, job):
