@@ -303,7 +303,9 @@ class AggregatorActor:
 
     def close(self) -> AggregatorSnapshot | None:
         """Clean shutdown: closes all windows early, writes them and closes the sinks,
-        records the gaps no frame closed and deletes the checkpoint. Returns the last
+        records the gaps no frame closed and deletes the checkpoint, unless it holds rows
+        the sinks could not write (``output["kept_rows"]``: the next run on the output
+        writes them, :mod:`pipeline.sinks.recovery`). Returns the last
         snapshot: the cameras' figures as they were, the totals and plugin errors with the
         windows just closed (None when already closed). Safe to call twice."""
         if self._closed:
@@ -313,17 +315,24 @@ class AggregatorActor:
         self._publish([], self._analytics.close())
         self._sinks.close()
         self._seal_incidents(self._failures.open_gaps())
-        self._save()
+        self._save(closed=True)
         self._write_incidents()
         self._closed = True
+        output = self._sinks.health()
         if self._writer is not None:
             self._writer.close()
-            drop_checkpoint(self._writer.path)
+            if output["buffered_rows"] and not self._unsaved:
+                output["kept_rows"] = output["buffered_rows"]
+                logger.error("%d output rows could not be written (%s); kept in %s: the next "
+                             "run on this output writes them", output["buffered_rows"],
+                             output["reason"], self._writer.path)
+            else:
+                drop_checkpoint(self._writer.path)
         if self._holder is not None:
             os.close(self._holder)
             self._holder = None
         return dataclasses.replace(self._analytics.snapshot(), cameras=live.cameras,
-                                   output=self._sinks.health())
+                                   output=output)
 
     def _on_exit(self) -> None:
         """The process exits without :meth:`close`: without a checkpoint, closes (writes
@@ -385,10 +394,11 @@ class AggregatorActor:
                    for cid in {f.meta.camera_id for f in frames}
                    if cid in last and cid in saved)
 
-    def _save(self, wait: bool = True) -> None:
+    def _save(self, wait: bool = True, closed: bool = False) -> None:
         """Checkpoints the state now; ``wait``: on the disk before this returns (before
         a sink writes the files it named, or after a failure is recorded), else written by
-        the writer thread (the periodic saves)."""
+        the writer thread (the periodic saves). ``closed``: the last save of a clean close,
+        whose windows are closed (kept only for rows the sinks could not write)."""
         if self._writer is None or self._closed:
             return
         # What a replacement needs to go on: not the dashboard's history (an hour of
@@ -397,7 +407,7 @@ class AggregatorActor:
         state = {"analytics": self._analytics, "sinks": self._sinks,
                  "failures": self._failures, "last_pts": self._last_pts,
                  "last_index": self._last_index, "done": self._done, "lanes": self._lanes,
-                 "alerts": self._alerts.state()}
+                 "alerts": self._alerts.state(), "closed": closed}
         try:
             self._writer.save(state, wait)
         except OSError as exc:  # the previous checkpoint stays; tried again next time

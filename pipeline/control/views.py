@@ -221,14 +221,15 @@ def run_summary(
 
 def output_state(snapshots: Sequence[AggregatorSnapshot]) -> dict[str, Any]:
     """Whether the sinks wrote every row by the close (``complete``), the rows dropped
-    while output was paused, the rows left unwritten at the close, and why; from the
-    aggregators' last snapshots (an aggregator that did not close counts as complete:
+    while output was paused, the rows left unwritten at the close, those of them kept in
+    a checkpoint for the next run on the output to write (``kept_rows``), and why; from
+    the aggregators' last snapshots (an aggregator that did not close counts as complete:
     its checkpoint's recovery writes its rows)."""
     outs = [s.output for s in snapshots if s is not None and s.output]
     dropped = sum(o.get("dropped_rows", 0) for o in outs)
     unwritten = sum(o.get("buffered_rows", 0) for o in outs if o.get("reason"))
     return {"complete": not (dropped or unwritten), "dropped_rows": dropped,
-            "unwritten_rows": unwritten,
+            "unwritten_rows": unwritten, "kept_rows": sum(o.get("kept_rows", 0) for o in outs),
             "reason": "; ".join(dict.fromkeys(o["reason"] for o in outs if o.get("reason")))}
 
 

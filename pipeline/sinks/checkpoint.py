@@ -11,7 +11,8 @@ what panoray itself wrote, compact (one Arrow table per buffer, folded heatmaps,
 arrays as their raw bytes: :func:`encode_state`), and is
 read back only by the aggregator that replaces the one that wrote it, by the driver when
 its controller died, or by the next run on the same output when the driver died
-(:mod:`pipeline.sinks.recovery`); a clean close deletes it.
+(:mod:`pipeline.sinks.recovery`); a clean close deletes it, unless it holds rows the sinks
+could not write (the next run on the output writes them).
 
 Example:
     >>> import tempfile

@@ -62,10 +62,12 @@ def recover_checkpoint(path: Path, state: dict[str, Any] | None, root: Path, run
         return 0, 0, ()
     failures, sinks = state["failures"], state["sinks"]
     failures.write_sealed()  # sealed by the aggregator (or a recovery cut short)
-    cameras = state["analytics"].camera_ids  # none when recovered before
+    # A clean close that kept rows it could not write: no gap, no window left open.
+    closed = state.get("closed", False)
+    cameras = () if closed else state["analytics"].camera_ids  # none when recovered before
     for cid in cameras:
         failures.record(cid, why, state["last_pts"].get(cid), time.time())
-    windows = failures.mark(state["analytics"].close())
+    windows = [] if closed else failures.mark(state["analytics"].close())
     failures.seal(failures.open_gaps(), root, run_id)
     sinks.on_seal(lambda: save_checkpoint(path, state))  # before each of their writes
     before = sinks.rows_written()
@@ -169,7 +171,8 @@ def recover_orphans(root: str | Path, own_run_id: str) -> dict[str, dict[str, An
             continue  # a lock file with no note and no checkpoint: nothing to recover
         out[run_id] = recover_run(root, run_id, "driver lost", noted or ())
         (folder / f"{run_id}.lock").unlink(missing_ok=True)
-        log.warning("the output held checkpoints of run %s, whose driver died: wrote %d "
-                    "window(s) (complete = false) and %d row(s)", run_id,
+        log.warning("the output held checkpoints of run %s (its driver died, or its close "
+                    "could not write every row): wrote %d window(s) (complete = false) and "
+                    "%d row(s)", run_id,
                     out[run_id]["windows"], out[run_id]["rows"])
     return out

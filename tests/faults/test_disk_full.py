@@ -7,7 +7,15 @@ import time
 
 import ray
 
-from tests.faults.harness import RunResult, events_by_camera, graph_of, lost, run_pipeline
+from pipeline.sinks.recovery import recover_orphans
+from tests.faults.harness import (
+    RunResult,
+    events_by_camera,
+    graph_of,
+    lost,
+    read_output,
+    run_pipeline,
+)
 
 
 def _fill(actor) -> None:
@@ -58,21 +66,38 @@ def test_disk_full_pauses_writes_and_loses_nothing(serve_app: dict, baseline: Ru
     assert {cam: lost(base[cam], got[cam]) for cam in base} == dict.fromkeys(base, 0)
     assert len(result.tables["metrics"]) == len(baseline.tables["metrics"])
     assert result.summary["output"] == {"complete": True, "dropped_rows": 0,
-                                        "unwritten_rows": 0, "reason": ""}
+                                        "unwritten_rows": 0, "kept_rows": 0, "reason": ""}
     print(f"disk full: status said {seen['reason'][:60]!r}; 0 events lost; "
           f"run {result.seconds:.1f} s")
 
 
-def test_a_disk_full_to_the_end_says_so_in_the_summary(serve_app: dict, tmp_path) -> None:
+def test_a_disk_full_to_the_end_says_so_and_the_next_run_writes_the_rows(
+        serve_app: dict, baseline: RunResult, tmp_path) -> None:
     """The disk never frees up: the run ends all the same (no aggregator close fails),
     and its summary says the output is incomplete, how many rows were never written, and
-    why (a run that exited 0 with a normal summary before)."""
+    why (a run that exited 0 with a normal summary before). The rows are kept in the
+    aggregators' checkpoints, and the next run on the output writes them, each once,
+    without recording a gap (the run had none)."""
     def fault(runner) -> None:
         for agg in graph_of(runner)["aggregators"]:
             _fill(agg)
 
-    result = run_pipeline(tmp_path / "out", serve_app["handle"], fault)
+    out = tmp_path / "out"
+    result = run_pipeline(out, serve_app["handle"], fault)
     output = result.summary["output"]
     assert output["complete"] is False and output["unwritten_rows"] > 0, output
+    assert output["kept_rows"] == output["unwritten_rows"] and not output["dropped_rows"]
     assert "disk full" in output["reason"] and "No space left" in output["reason"], output
     assert "error" not in result.summary  # the run itself ended cleanly
+
+    recovered = recover_orphans(out, "the-next-run")  # as the next run's start does
+    run = recovered[result.summary["run_id"]]
+    assert run["rows"] > 0 and run["cameras"] == [] and run["windows"] == 0, run
+    tables = read_output(out)
+    base, got = (events_by_camera(t["events"]) for t in (baseline.tables, tables))
+    assert {cam: lost(base[cam], got[cam]) for cam in base} == dict.fromkeys(base, 0)
+    assert len(tables["events"]) == len(baseline.tables["events"])  # each row once
+    assert len(tables["metrics"]) == len(baseline.tables["metrics"])
+    assert tables["incidents"].empty, tables["incidents"]  # the run had no gap
+    assert not list((out / ".checkpoints").glob("*/*.pkl"))
+    assert recover_orphans(out, "a-third-run") == {}  # nothing is written twice

@@ -52,4 +52,4 @@ def test_rows_never_written_by_the_close_make_the_output_incomplete(tmp_path: Pa
     clean.write([event(track=1, at=T0)], closed_windows(start_at=T0), {})
     clean.close()
     assert output_state([AggregatorSnapshot((), 1, 1, output=clean.health())]) == {
-        "complete": True, "dropped_rows": 0, "unwritten_rows": 0, "reason": ""}
+        "complete": True, "dropped_rows": 0, "unwritten_rows": 0, "kept_rows": 0, "reason": ""}
