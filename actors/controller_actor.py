@@ -45,6 +45,7 @@ from pipeline.control.views import (
     history_view,
     json_safe,
     live_view,
+    export_failures,
     run_summary,
     status_rows,
 )
@@ -293,9 +294,9 @@ class PipelineController:
         if self._batch is not None:
             await self._batch.stop()
         async with graph.lock:
-            final, snapshots = await graph.shutdown(graph.config.run.shutdown_timeout_s,
-                                                    self._supervisor.hosts.check)
-        summary = run_summary(final, snapshots)
+            final, snapshots, flushed = await graph.shutdown(
+                graph.config.run.shutdown_timeout_s, self._supervisor.hosts.check)
+        summary = run_summary(final, snapshots, export_failures(flushed))
         summary.update(summary_of(self._batch, summary["cameras"]))
         summary["hosts_restarted"] = dict(self._supervisor.hosts.replaced)
         return summary

@@ -5,11 +5,11 @@ cameras, and re-creating a camera's actor. Runs inside the controller actor.
     (one per camera,              batched                     (the camera's)    (the camera's)    ▼
      spread over nodes)                          └──── private stills ─────────────────▲       sinks
 
-Each camera gets the least loaded tracker and aggregator when it is added, and keeps
-them (its record holds both handles) for its life, across restarts of its own actor.
-Trackers and aggregators are placed on the driver's node (``ray.state_on_driver_node``),
-so a lost worker node takes no analytics state or output file with it. Changes are made
-one at a time under :attr:`ActorGraph.lock`; reads never take it.
+Each camera gets the least loaded tracker and aggregator when it is added, and keeps them (its
+record holds both handles) for its life, across restarts of its own actor. Trackers and
+aggregators are placed on the driver's node (``ray.state_on_driver_node``), so a lost worker
+node takes no analytics state or output file with it. Changes are made one at a time under
+:attr:`ActorGraph.lock`; reads never take it.
 """
 
 from __future__ import annotations
@@ -82,9 +82,8 @@ class ActorGraph:
         self._alert_feed: AlertFeed | None = None
         self.config = config
         self.detector = detector
-        serving = config.serving
-        self.detector_caller = None if detector is None else ReplicaCaller(
-            detector, direct=serving.direct_calls and not serving.autoscaling)
+        self.detector_caller = None if detector is None else ReplicaCaller(detector, direct=(
+            config.serving.direct_calls and not config.serving.autoscaling))
         self.offline = offline
         self.export_dir = export_dir
         # One per run: track ids restart in every run, and output file names carry it.
@@ -405,14 +404,14 @@ class ActorGraph:
 
     async def shutdown(self, timeout_s: float, repair: Callable[[], Awaitable[Any]]
                        ) -> tuple[dict[str, tuple[CameraRecord, CameraStats]],
-                                  list[AggregatorSnapshot]]:
+                                  list[AggregatorSnapshot], list[Any]]:
         """Stops cleanly, in order, in at most about ``timeout_s``: ``repair`` re-creates
         hosts that died (an aggregator from its checkpoint); cameras finish their
         in-flight frames; ``repair`` again; trackers confirm every frame; every
         aggregator writes its open windows and flushes its sinks; then every actor is
         killed. A step that fails or runs out of time is logged and the next one runs.
-        Returns each camera's record and final stats (removed cameras included) and the
-        aggregators' last snapshots. Call under :attr:`lock`."""
+        Returns each camera's record and final stats (removed cameras included), the
+        aggregators' last snapshots and the trackers' flush results. Call under :attr:`lock`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
 
@@ -432,7 +431,8 @@ class ActorGraph:
                 log.error("camera %s did not stop cleanly: %s", cid, type(res).__name__)
                 final[cid] = (record, lost_stats(record, "did not stop cleanly"))
         await step("re-creating dead hosts", repair(), left(0.3))
-        await bounded([t.flush.remote() for t in self.trackers], left(0.5), "tracker flush")
+        flushed = await bounded([t.flush.remote() for t in self.trackers], left(0.5),
+                                "tracker flush")
         await bounded([a.idle.remote(ids, time.time(), True) for a, ids in  # their outages
                        down_by_aggregator(self.records.values()).items()], left(0.2))
         before = await self.snapshots(left(0.2), aligned=True)  # where a close fails
@@ -447,4 +447,4 @@ class ActorGraph:
         self.actors.clear()
         for cid, pair in self.removed.items():
             final.setdefault(cid, pair)
-        return final, snapshots
+        return final, snapshots, flushed

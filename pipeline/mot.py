@@ -112,6 +112,9 @@ already."""
 
 TAIL_BYTES = 4096
 """Bytes read from a file's end to find its last frame (rows are well under 100 bytes)."""
+MAX_FAILED_KEPT = 1000
+"""Cameras whose stopped export :attr:`MotTrackWriter.failed` keeps after they stopped
+(an offline batch of many files on a full disk: the newest)."""
 
 
 class MotTrackWriter:
@@ -158,9 +161,9 @@ class MotTrackWriter:
             self._fail(camera_id, exc)
 
     def stop(self, camera_id: str) -> None:
-        """Forgets ``camera_id`` (its file stays as written)."""
+        """Forgets ``camera_id`` (its file stays as written; a stopped export stays in
+        :attr:`failed`, for the run's summary)."""
         self._after.pop(camera_id, None)
-        self._failed.pop(camera_id, None)
 
     def write(self, frames: Sequence[TrackedFrame]) -> None:
         """Appends the rows of ``frames`` (in order per camera, cameras started) to their
@@ -184,6 +187,8 @@ class MotTrackWriter:
         """Ends ``camera_id``'s export for the OS error ``exc``; logs it."""
         why = f"[Errno {exc.errno}] {exc.strerror}" if exc.strerror else str(exc)
         self._failed[camera_id] = why
+        if len(self._failed) > MAX_FAILED_KEPT:  # the oldest stopped camera's goes
+            del self._failed[next(iter(self._failed))]
         log.error("track export of camera %s to %s stopped: %s; analytics go on",
                   camera_id, self.path(camera_id), why)
 

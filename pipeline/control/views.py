@@ -193,12 +193,15 @@ def live_view(
 def run_summary(
     final: Mapping[str, tuple[CameraRecord, CameraStats]],
     snapshots: Sequence[AggregatorSnapshot],
+    export_failed: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The JSON summary ``panoray run`` prints at the end.
 
     Args:
         final: each camera's record and final stats (removed cameras included).
         snapshots: every aggregator's last snapshot.
+        export_failed: per camera whose track export stopped, why
+            (:func:`export_failures`).
     """
     live = live_cameras(snapshots)
     analytics_errors = {k: v for snap in snapshots for k, v in snap.errors.items()}
@@ -216,21 +219,33 @@ def run_summary(
             "visits": {z.zone_id: z.visits_total for z in snap.zones} if snap else {},
             "crossings": line_counts(snap) if snap else {},
         }
-    return {"cameras": cameras, **totals(snapshots), "output": output_state(snapshots)}
+    return {"cameras": cameras, **totals(snapshots),
+            "output": output_state(snapshots, export_failed or {})}
 
 
-def output_state(snapshots: Sequence[AggregatorSnapshot]) -> dict[str, Any]:
-    """Whether the sinks wrote every row by the close (``complete``), the rows dropped
-    while output was paused, the rows left unwritten at the close, those of them kept in
-    a checkpoint for the next run on the output to write (``kept_rows``), and why; from
-    the aggregators' last snapshots (an aggregator that did not close counts as complete:
+def export_failures(tracker_stats: Sequence[Any]) -> dict[str, str]:
+    """Per camera whose track export stopped, why, from the trackers' stats (entries that
+    are not stats, a tracker's call that failed, are skipped)."""
+    return {cid: why for stats in tracker_stats if isinstance(stats, dict)
+            for cid, why in stats.get("export_failed", {}).items()}
+
+
+def output_state(snapshots: Sequence[AggregatorSnapshot],
+                 export_failed: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Whether every row was written by the close (``complete``): the rows dropped while
+    output was paused, the rows left unwritten at the close, those of them kept in a
+    checkpoint for the next run on the output to write (``kept_rows``), why, and per
+    camera whose track export stopped, why (``track_export_failed``); from the
+    aggregators' last snapshots (an aggregator that did not close counts as complete:
     its checkpoint's recovery writes its rows)."""
     outs = [s.output for s in snapshots if s is not None and s.output]
     dropped = sum(o.get("dropped_rows", 0) for o in outs)
     unwritten = sum(o.get("buffered_rows", 0) for o in outs if o.get("reason"))
-    return {"complete": not (dropped or unwritten), "dropped_rows": dropped,
+    export_failed = dict(export_failed or {})
+    return {"complete": not (dropped or unwritten or export_failed), "dropped_rows": dropped,
             "unwritten_rows": unwritten, "kept_rows": sum(o.get("kept_rows", 0) for o in outs),
-            "reason": "; ".join(dict.fromkeys(o["reason"] for o in outs if o.get("reason")))}
+            "reason": "; ".join(dict.fromkeys(o["reason"] for o in outs if o.get("reason"))),
+            "track_export_failed": export_failed}
 
 
 # -- history --------------------------------------------------------------------------

@@ -230,3 +230,18 @@ def test_the_driver_killed_mid_batch_and_the_same_batch_started_again(serve_app,
           .reset_index(drop=True) for run in (tmp_path, clean)))
     assert _site_counts(tmp_path / "out") == _site_counts(clean / "out")
     assert not list((tmp_path / "out").glob(".checkpoints/*"))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_track_export_that_stopped_is_in_the_summary(serve_app, num_cpus, tmp_path):
+    """One file's track export meets a full disk: the batch goes on, and the summary,
+    written after the batch removed that file, names it (``panoray run`` exits 1)."""
+    (tmp_path / "tracks").mkdir()
+    (tmp_path / "tracks" / "file-1.txt").symlink_to("/dev/full")
+    summary, _ = _run(serve_app, tmp_path, _site(num_cpus))
+    output = summary["output"]
+    assert list(output["track_export_failed"]) == ["file-1"], output
+    assert "No space left on device" in output["track_export_failed"]["file-1"]
+    assert output["complete"] is False and not output["unwritten_rows"], output
+    assert all(cam["state"] == "ended" for cam in summary["cameras"].values()), summary
+    assert (tmp_path / "tracks" / "file-2.txt").stat().st_size > 0

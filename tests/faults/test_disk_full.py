@@ -66,7 +66,8 @@ def test_disk_full_pauses_writes_and_loses_nothing(serve_app: dict, baseline: Ru
     assert {cam: lost(base[cam], got[cam]) for cam in base} == dict.fromkeys(base, 0)
     assert len(result.tables["metrics"]) == len(baseline.tables["metrics"])
     assert result.summary["output"] == {"complete": True, "dropped_rows": 0,
-                                        "unwritten_rows": 0, "kept_rows": 0, "reason": ""}
+                                        "unwritten_rows": 0, "kept_rows": 0, "reason": "",
+                                        "track_export_failed": {}}
     print(f"disk full: status said {seen['reason'][:60]!r}; 0 events lost; "
           f"run {result.seconds:.1f} s")
 

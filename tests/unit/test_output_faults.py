@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 from pipeline.analytics.aggregator import AggregatorSnapshot
-from pipeline.control.views import output_state
+from pipeline.control.views import export_failures, output_state
 from pipeline.sinks.base import Sinks
 from pipeline.sinks.parquet import ParquetSink, ParquetSinkConfig
 from tests.unit.test_sinks import T0, closed_windows, event, retry_writes_everything
@@ -52,4 +52,17 @@ def test_rows_never_written_by_the_close_make_the_output_incomplete(tmp_path: Pa
     clean.write([event(track=1, at=T0)], closed_windows(start_at=T0), {})
     clean.close()
     assert output_state([AggregatorSnapshot((), 1, 1, output=clean.health())]) == {
-        "complete": True, "dropped_rows": 0, "unwritten_rows": 0, "kept_rows": 0, "reason": ""}
+        "complete": True, "dropped_rows": 0, "unwritten_rows": 0, "kept_rows": 0, "reason": "",
+        "track_export_failed": {}}
+
+
+def test_a_stopped_track_export_makes_the_output_incomplete() -> None:
+    """The trackers' stats at the shutdown name the cameras whose export stopped; the
+    summary's output says so (``panoray run`` then exits 1)."""
+    flushed = [{"export_failed": {"door": "[Errno 28] No space left on device"}},
+               TimeoutError(), {"export_failed": {}}]
+    failed = export_failures(flushed)
+    assert failed == {"door": "[Errno 28] No space left on device"}
+    state = output_state([], failed)
+    assert state["complete"] is False and state["track_export_failed"] == failed
+    assert output_state([], export_failures(flushed[1:]))["complete"] is True

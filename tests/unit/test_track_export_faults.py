@@ -98,8 +98,23 @@ def test_the_writer_reports_a_failure_once_and_stops_writing(
             writer.write([tracked("cam-a", i)])  # raises nothing
     assert writer.failed == {"cam-a": f"[Errno {errno.ENOSPC}] {os.strerror(errno.ENOSPC)}"}
     assert len(export_logs(caplog, "cam-a")) == 1
-    writer.stop("cam-a")
-    assert writer.failed == {}  # bounded: a removed camera is forgotten
+    writer.stop("cam-a")  # an offline batch's file that ended: the run's summary names it
+    assert list(writer.failed) == ["cam-a"]
+    writer.start("cam-a", "append")  # started again: a new export
+    assert writer.failed == {}
+
+
+@needs_dev_full
+def test_the_failures_kept_after_their_cameras_stopped_are_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pipeline.mot.MAX_FAILED_KEPT", 3)
+    writer = MotTrackWriter(tmp_path)
+    for i in range(5):
+        (tmp_path / f"cam-{i}.txt").symlink_to(FULL)
+        writer.start(f"cam-{i}", "append")
+        writer.write([tracked(f"cam-{i}", 0)])
+        writer.stop(f"cam-{i}")
+    assert list(writer.failed) == ["cam-2", "cam-3", "cam-4"]  # the newest
 
 
 def test_a_write_cut_short_leaves_no_partial_row(
