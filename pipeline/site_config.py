@@ -47,6 +47,22 @@ class PrivacyConfig(StrictModel):
     )
 
 
+def check_ray_address(address: str | None, source: str) -> None:
+    """Refuses an ``http(s)://`` address (``source`` names where it was set: ``--address``,
+    ``ray.address``, ``$RAY_ADDRESS``): that is the Ray dashboard's job API, which ``ray
+    job submit`` takes, not a cluster a driver can join.
+
+    Raises:
+        ConfigError: ``address`` is an HTTP URL.
+    """
+    if address and address.split("://", 1)[0].lower() in ("http", "https"):
+        raise ConfigError(
+            "an http(s):// address is the Ray dashboard's job API (for `ray job "
+            "submit --address`), not a cluster to join: give the cluster's address "
+            "(host:6379), `auto`, or `ray://host:10001`", source)
+
+
+
 class RayConfig(StrictModel):
     """Which Ray cluster runs the pipeline."""
 
@@ -55,6 +71,13 @@ class RayConfig(StrictModel):
         "(or $RAY_ADDRESS, as set inside a Ray job).",
     )
     namespace: str = Field("panoray", min_length=1, description="Ray namespace of the actors.")
+
+    @field_validator("address")
+    @classmethod
+    def _cluster_address(cls, value: str | None) -> str | None:
+        check_ray_address(value, "ray.address")
+        return value
+
     dashboard: bool = Field(False, description="Start Ray's dashboard (web UI, `ray list`) "
                             "with a local Ray instance; off, its modules' processes do not run.")
     tracker_actors: int = Field(1, ge=1, le=1024,

@@ -25,6 +25,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
 EXIT_CAMERA_FAILED = 3  # the run completed, but at least one camera ended in `failed`
+PASS_THROUGH = {"bench": "bench_args", "ray-start": "ray_args"}
+"""Subcommands whose arguments go on to another program, and where they are kept."""
 SIGNAL_EXIT_BASE = 128  # stopped by signal N (clean shutdown): exit 128 + N
 
 
@@ -193,6 +195,25 @@ def _bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ray_start(args: argparse.Namespace) -> int:
+    from pipeline.app.ray_env import ray_start_command
+
+    command = ray_start_command(args.ray_args)
+    os.execv(command[0], command)  # the environment carries panoray's variables (main)
+    return EXIT_ERROR  # not reached
+
+
+def _ray_address(value: str) -> str:
+    """``--address``: refused when it is the dashboard's http(s):// address."""
+    from pipeline.site_config import check_ray_address
+
+    try:
+        check_ray_address(value, "--address")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def _models(args: argparse.Namespace) -> int:
     from models.registry import BUNDLED
 
@@ -218,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-batch-size", type=_count_or_auto, default="auto",
                    help=f"frames per model run, or auto ({AUTO_BATCH_CPU} on CPU, "
                    f"{AUTO_BATCH_GPU} on a GPU)")
-    s.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+    s.add_argument("--address", type=_ray_address, default=None,
+                   help="Ray cluster address (default: local)")
     s.set_defaults(func=_serve)
 
     r = sub.add_parser("run", help="run a deployment (no CONFIG: the embedded demo)")
@@ -228,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="process files as fast as possible, dropping nothing")
     r.add_argument("--export-tracks", default=None, metavar="DIR",
                    help="write each camera's tracks as MOTChallenge text DIR/<camera>.txt")
-    r.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+    r.add_argument("--address", type=_ray_address, default=None,
+                   help="Ray cluster address (default: local)")
     r.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     r.add_argument("--port", type=int, default=None, help="HTTP API port (overrides http.port)")
     r.set_defaults(func=_run)
@@ -243,6 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("bench_args", nargs=argparse.REMAINDER, help="--quick, --cameras 1,4,8, ...")
     b.set_defaults(func=_bench)
 
+    rs = sub.add_parser(
+        "ray-start", help="`ray start` with panoray's Ray and Serve settings",
+        description="Runs `ray start` with ARGS (e.g. --head --dashboard-host=127.0.0.1), "
+        "with the settings panoray's own local Ray gets (pipeline/app/ray_env.py): objects, "
+        "frames among them, never spill to disk; bounded task events; Serve's variables.")
+    rs.add_argument("ray_args", nargs=argparse.REMAINDER, metavar="ARGS",
+                    help="arguments of `ray start`")
+    rs.set_defaults(func=_ray_start)
+
     m = sub.add_parser("models", help="list bundled models")
     m.set_defaults(func=_models)
     return parser
@@ -250,7 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     apply_ray_env()  # before anything imports ray.serve or starts Ray
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    passed = PASS_THROUGH.get(args.command)
+    if extra and passed is None:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if passed is not None:  # argparse leaves leading options out of a REMAINDER
+        setattr(args, passed, [*extra, *getattr(args, passed)])
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

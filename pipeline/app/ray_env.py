@@ -14,7 +14,11 @@ with both settings (bare ONNX Runtime: 98).
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+from collections.abc import Sequence
+
 
 SERVE_ENV = {
     # Handle calls travel over gRPC instead of Ray actor calls: less overhead per request.
@@ -55,3 +59,20 @@ def apply_ray_env() -> None:
     2.60 clusters started with ``ray start`` use token auth)."""
     for name, value in {**SERVE_ENV, "RAY_USAGE_STATS_ENABLED": "0"}.items():
         os.environ.setdefault(name, value)
+
+
+def ray_start_command(args: Sequence[str]) -> list[str]:
+    """``ray start`` with ``args``, run by this Python, with panoray's settings: the
+    caller's environment carries :data:`SERVE_ENV` (:func:`apply_ray_env`), and a head
+    (``--head``) gets :data:`SYSTEM_CONFIG` unless ``args`` give ``--system-config``.
+
+    Example:
+        >>> ray_start_command(["--head"])[-2:]
+        ['--head', '--system-config={"automatic_object_spilling_enabled": false, \
+"task_events_max_num_task_in_gcs": 10000}']
+    """
+    command = [sys.executable, "-m", "ray.scripts.scripts", "start", *args]
+    given = any(a == "--system-config" or a.startswith("--system-config=") for a in args)
+    if "--head" in args and not given:
+        command.append(f"--system-config={json.dumps(SYSTEM_CONFIG)}")
+    return command

@@ -21,6 +21,7 @@ from pipeline.app.ray_env import SYSTEM_CONFIG, apply_ray_env
 from pipeline.app.signals import shielded_from_sigterm
 from pipeline.errors import PanorayError, error_message
 from pipeline.http_config import HttpConfig
+from pipeline.site_config import check_ray_address
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ def init_ray(address: str | None = None, namespace: str = DEFAULT_NAMESPACE,
     apply_ray_env()
     if ray.is_initialized():
         return
+    check_ray_address(address, "address")
+    check_ray_address(os.environ.get("RAY_ADDRESS"), "$RAY_ADDRESS")
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     if address == "local":
         kwargs.setdefault("_system_config", SYSTEM_CONFIG)

@@ -58,7 +58,8 @@ def _job_status(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A head node of our own: (environment with its token, dashboard URL, temp dir)."""
+    """A head node of our own, started as README says (`panoray ray-start`): (environment
+    with its token, dashboard URL, temp dir)."""
     tmp = tmp_path_factory.mktemp("ray-job")
     token = secrets.token_hex(32)
     env = _env(token)
@@ -67,13 +68,14 @@ def cluster(tmp_path_factory):
     # Ray's socket paths must stay under 107 bytes: a short folder of our own under /tmp
     ray_tmp = tempfile.mkdtemp(prefix="prj-", dir="/tmp")
     head = subprocess.Popen(
-        [RAY, "start", "--head", "--block", f"--port={free_port()}",
+        [sys.executable, "-m", "pipeline", "ray-start", "--head", "--block",
+         f"--port={free_port()}",
          f"--dashboard-port={dashboard.rsplit(':', 1)[1]}", "--dashboard-host=127.0.0.1",
          "--include-dashboard=true", "--num-cpus=4", "--object-store-memory=200000000",
          f"--ray-client-server-port={free_port()}",
          f"--dashboard-agent-listen-port={free_port()}",
          f"--temp-dir={ray_tmp}", "--disable-usage-stats"],
-        stdout=head_log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        stdout=head_log, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=ROOT,
     )
     try:
         yield env, dashboard, ray_tmp, head, tmp / "head.log"
@@ -139,6 +141,17 @@ def _submit_and_wait(cluster, *command: str, limit_s: float = 150) -> str:
     return logs
 
 
+def _cli_summary(logs: str) -> dict:
+    """The summary `panoray run` printed (indented JSON; Ray's forwarded log lines of
+    the other run's actors may follow it)."""
+    return json.JSONDecoder().raw_decode(logs, logs.index("{\n"))[0]
+
+
+def _api_result(logs: str) -> dict:
+    """The result line examples/run_job.py printed (its last own line)."""
+    return json.loads([line for line in logs.splitlines() if line.startswith('{"why"')][-1])
+
+
 SERVE_APPS = """import ray
 from ray import serve
 from ray.serve.exceptions import RayServeException
@@ -193,8 +206,8 @@ def test_two_runs_in_two_namespaces_share_one_cluster(job):
     is detected."""
     code, cli_logs, _ = job["cli"]
     api_logs, _ = job["api"]
-    cli_cam = json.loads(cli_logs[cli_logs.index("{\n"):cli_logs.rindex("}") + 1])
-    api_cam = json.loads(api_logs.strip().splitlines()[-1])["cameras"]["api-cam"]
+    cli_cam = _cli_summary(cli_logs)
+    api_cam = _api_result(api_logs)["cameras"]["api-cam"]
     for cam in (cli_cam["cameras"]["job-cam"], api_cam):
         assert cam["frames_failed"] == 0 and cam["state"] == "ended", (cam, cli_logs[-3000:],
                                                                       api_logs[-3000:])
@@ -217,7 +230,7 @@ def test_panoray_run_as_a_ray_job(cluster, job):
     assert not top & {".venv", ".git", "tests", "benchmarks", ".pytest_cache"}, sorted(top)
 
     assert "panoray: ended; shutting down cleanly" in logs, logs[-3000:]
-    summary = json.loads(logs[logs.index("{\n"):logs.rindex("}") + 1])
+    summary = _cli_summary(logs)
     cam = summary["cameras"]["job-cam"]
     assert cam["state"] == "ended" and cam["frames_delivered"] == FRAMES
     events = pd.read_parquet(out / "events")
@@ -231,7 +244,7 @@ def test_pixel_geometry_outside_the_frame_fails_that_camera_and_the_run_exits_3(
     opens, before any frame flows; the other runs on and the run exits 3."""
     code, logs, _ = job["cli"]
     assert code == 3, logs[-3000:]
-    summary = json.loads(logs[logs.index("{\n"):logs.rindex("}") + 1])
+    summary = _cli_summary(logs)
     bad, good = summary["cameras"]["bad"], summary["cameras"]["job-cam"]
     assert bad["state"] == "failed", bad
     assert ("lines[0]: line 'door': point (100, 600) lies outside the 768x576 frame"
@@ -244,7 +257,7 @@ def test_the_python_api_as_a_ray_job(job):
     """examples/run_job.py: `run(Site.from_yaml(...))` inside the job, the result read
     back as Arrow tables there."""
     logs, out = job["api"]
-    result = json.loads(logs.strip().splitlines()[-1])
+    result = _api_result(logs)
     assert result["why"] == "ended" and result["output_dir"] == str(out)
     cam = result["cameras"]["api-cam"]
     assert cam["state"] == "ended" and cam["frames_delivered"] == API_FRAMES
