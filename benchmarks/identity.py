@@ -62,7 +62,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -103,6 +103,7 @@ from benchmarks.identity_report import (  # noqa: E402
 )
 from benchmarks.identity_scoring import IGNORE_IOU, aggregate, load_clip, run_all  # noqa: E402
 from benchmarks.identity_visits import aggregate_ladder, ladder, print_ladder  # noqa: E402
+from benchmarks.parallel import run_tasks  # noqa: E402
 from benchmarks.scene_analytics import place_scene, run_analytics, truth_frames  # noqa: E402
 from benchmarks.scenes import analytics_config  # noqa: E402
 from pipeline.mot import read_seqinfo  # noqa: E402
@@ -315,13 +316,14 @@ def main(argv: list[str] | None = None) -> int:
                       else TILED_LAYOUTS, tiled,
                       QUICK_MOSAIC_EVERY if args.quick else 1)
     t_fit = time.perf_counter()
-    models = {"full_frame": fit_model(tud.full, threshold, model_input,
-                                      "TUD-Campus + TUD-Stadtmitte, full frame, mosaics "
-                                      + ", ".join(sorted({n for _, n in tud.full})))}
+    fits = {"full_frame": lambda: fit_model(
+        tud.full, threshold, model_input, "TUD-Campus + TUD-Stadtmitte, full frame, mosaics "
+        + ", ".join(sorted({n for _, n in tud.full})))}
     if tud.tiled:
-        models["tiled"] = fit_model(tud.tiled, threshold, model_input,
-                                    "TUD-Campus + TUD-Stadtmitte, tiled 2x1 + full frame, "
-                                    "mosaics " + ", ".join(sorted({n for _, n in tud.tiled})))
+        fits["tiled"] = lambda: fit_model(
+            tud.tiled, threshold, model_input, "TUD-Campus + TUD-Stadtmitte, tiled 2x1 + "
+            "full frame, mosaics " + ", ".join(sorted({n for _, n in tud.tiled})))
+    models = dict(zip(fits, run_tasks(list(fits.values())), strict=True))  # side by side
     loo = {} if args.quick and not args.calibration_only else {
         test: fit_model(tud.full, threshold, model_input, f"leave-one-out: all but {test}",
                         [s for s in TUD if s != test]) for test in TUD}
@@ -332,8 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, model in models.items():
         print(json.dumps({"noise_model": name, "parameters": model.describe(),
                           "fit_report": model.fit_report}), flush=True)
-    checks = {name: fit_check(model, tud.full if name == "full_frame" else tud.tiled,
-                              2 if args.quick else 4) for name, model in models.items()}
+    checks = dict(zip(models, run_tasks([
+        lambda name=name, model=model: fit_check(
+            model, tud.full if name == "full_frame" else tud.tiled, 2 if args.quick else 4)
+        for name, model in models.items()]), strict=True))
     print(json.dumps({"fit_check": checks}), flush=True)
     log.info("fitted in %.1f s (detector %.1f s)", fit_s, tud.seconds)
 
@@ -359,26 +363,32 @@ def main(argv: list[str] | None = None) -> int:
 
     bench: dict[str, list[dict[str, Any]]] = {"default": [], "tiled": []}
     t_bench = time.perf_counter()
-    for k, seq in enumerate(LONG):
-        if seq in skipped:
-            continue
-        clip = load_clip(long_root / seq)
-        mode_model = models["full_frame"] if default_tiling[seq] is None else models["tiled"]
-        report = bench_sequence(clip, mode_model, default_tiling[seq], contenders, seed_list,
-                                100 * k, args.analytics_ladder)
-        report["mode"] = "full_frame" if default_tiling[seq] is None else "tiled"
-        print(json.dumps(report), flush=True)
-        bench["default"].append(report)
+    def default_task(k: int, seq: str) -> Callable[[], dict[str, Any]]:
+        def task() -> dict[str, Any]:
+            tiling = default_tiling[seq]
+            report = bench_sequence(load_clip(long_root / seq), models[
+                "full_frame" if tiling is None else "tiled"], tiling, contenders, seed_list,
+                100 * k, args.analytics_ladder)
+            return report | {"mode": "full_frame" if tiling is None else "tiled"}
+        return task
+
+    def tiled_task(k: int, seq: str) -> Callable[[], dict[str, Any]]:
+        def task() -> dict[str, Any]:
+            report = bench_sequence(load_clip(long_root / seq), models["tiled"], tiled,
+                                    contenders, seed_list[:max(1, seeds // 2)], 100 * k + 50)
+            return report | {"mode": "tiled"}
+        return task
+
+    # Sequences run side by side, one per core (each is independent and seeded).
+    tasks = {"default": [default_task(k, seq) for k, seq in enumerate(LONG)
+                         if seq not in skipped]}
     if "tiled" in models and not args.quick:
-        for k, seq in enumerate(LONG):
-            if seq in skipped or default_tiling[seq] is not None:
-                continue
-            clip = load_clip(long_root / seq)
-            report = bench_sequence(clip, models["tiled"], tiled, contenders,
-                                    seed_list[:max(1, seeds // 2)], 100 * k + 50)
-            report["mode"] = "tiled"
+        tasks["tiled"] = [tiled_task(k, seq) for k, seq in enumerate(LONG)
+                          if seq not in skipped and default_tiling[seq] is None]
+    for mode, mode_tasks in tasks.items():
+        for report in run_tasks(mode_tasks):
             print(json.dumps(report), flush=True)
-            bench["tiled"].append(report)
+            bench[mode].append(report)
     bench_s = time.perf_counter() - t_bench
 
     print_tables(calib, bench)

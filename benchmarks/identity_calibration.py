@@ -37,6 +37,7 @@ from benchmarks.detsim_stats import temporal_summary
 from benchmarks.detsim_tud import LAYOUTS, TudDetections, detect_layout
 from benchmarks.detsim_views import Clip
 from benchmarks.identity_scoring import load_clip, run_all
+from benchmarks.parallel import run_tasks
 from pipeline.types import Detections
 
 log = logging.getLogger("benchmarks.identity")
@@ -172,40 +173,43 @@ def _condition(name: str, run: TudDetections, model: NoiseModel, step: int) -> C
 
 def calibrate(conds: list[Condition], contenders: dict[str, Runner], seeds: int
               ) -> list[dict[str, Any]]:
-    """HOTA of every contender on the real and on simulated detections, per condition."""
-    rows = []
-    for c in conds:
-        t0 = time.perf_counter()
-        real = [run_all(contenders, dets, c.clip) for dets in c.real]
-        views = list(c.run.views.values())
-        feats = [prepare(c.clip, v) for v in views]
-        sims = [run_all(contenders, simulate(c.model, feats[k % len(feats)], 1000 + k), c.clip)
-                for k in range(seeds)]
-        row: dict[str, Any] = {"condition": c.name, "fps": round(c.clip.fps, 2),
-                               "real_copies": len(real), "seeds": seeds, "hota": {}}
-        for name in contenders:
-            r = [x[name]["HOTA"] for x in real]
-            s = [x[name]["HOTA"] for x in sims]
-            row["hota"][name] = {"real": round(100 * float(np.mean(r)), 1),
-                                 "sim": round(100 * float(np.mean(s)), 1),
-                                 "sim_sd": round(100 * float(np.std(s)), 1),
-                                 "diff": round(100 * (float(np.mean(s)) - float(np.mean(r))), 1)}
-        for who in PANORAY:
-            if who not in row["hota"]:
-                continue
-            peers = {n: v for n, v in row["hota"].items() if n not in PANORAY}
-            if peers:
-                real_best = max(peers, key=lambda n: peers[n]["real"])
-                sim_best = max(peers, key=lambda n: peers[n]["sim"])
-                row[f"margin_{who}"] = {
-                    "real": round(row["hota"][who]["real"] - peers[real_best]["real"], 1),
-                    "real_best_peer": real_best,
-                    "sim": round(row["hota"][who]["sim"] - peers[sim_best]["sim"], 1),
-                    "sim_best_peer": sim_best}
-        rows.append(row)
-        log.info("calibration %s (%.0f s): %s", c.name, time.perf_counter() - t0,
-                 {n: (v["real"], v["sim"]) for n, v in row["hota"].items()})
-    return rows
+    """HOTA of every contender on the real and on simulated detections, per condition
+    (conditions side by side, one per core)."""
+    return run_tasks([lambda c=c: _calibrate_one(c, contenders, seeds) for c in conds])
+
+
+def _calibrate_one(c: Condition, contenders: dict[str, Runner], seeds: int) -> dict[str, Any]:
+    """:func:`calibrate`'s row of one condition."""
+    t0 = time.perf_counter()
+    real = [run_all(contenders, dets, c.clip) for dets in c.real]
+    views = list(c.run.views.values())
+    feats = [prepare(c.clip, v) for v in views]
+    sims = [run_all(contenders, simulate(c.model, feats[k % len(feats)], 1000 + k), c.clip)
+            for k in range(seeds)]
+    row: dict[str, Any] = {"condition": c.name, "fps": round(c.clip.fps, 2),
+                           "real_copies": len(real), "seeds": seeds, "hota": {}}
+    for name in contenders:
+        r = [x[name]["HOTA"] for x in real]
+        s = [x[name]["HOTA"] for x in sims]
+        row["hota"][name] = {"real": round(100 * float(np.mean(r)), 1),
+                             "sim": round(100 * float(np.mean(s)), 1),
+                             "sim_sd": round(100 * float(np.std(s)), 1),
+                             "diff": round(100 * (float(np.mean(s)) - float(np.mean(r))), 1)}
+    for who in PANORAY:
+        if who not in row["hota"]:
+            continue
+        peers = {n: v for n, v in row["hota"].items() if n not in PANORAY}
+        if peers:
+            real_best = max(peers, key=lambda n: peers[n]["real"])
+            sim_best = max(peers, key=lambda n: peers[n]["sim"])
+            row[f"margin_{who}"] = {
+                "real": round(row["hota"][who]["real"] - peers[real_best]["real"], 1),
+                "real_best_peer": real_best,
+                "sim": round(row["hota"][who]["sim"] - peers[sim_best]["sim"], 1),
+                "sim_best_peer": sim_best}
+    log.info("calibration %s (%.0f s): %s", c.name, time.perf_counter() - t0,
+             {n: (v["real"], v["sim"]) for n, v in row["hota"].items()})
+    return row
 
 
 def residuals(rows: list[dict[str, Any]]) -> dict[str, Any]:
