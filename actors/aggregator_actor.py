@@ -30,6 +30,7 @@ import ray
 from ray.util import metrics
 
 from actors.alert_link import AlertLink
+from actors.plugin_deadline import interrupt_after
 from pipeline.alerts.feed import AlertFeed
 from pipeline.analytics.aggregator import Aggregator, AggregatorSnapshot
 from pipeline.analytics.config import (
@@ -132,7 +133,8 @@ class AggregatorActor:
         restored_why: str = "aggregator restarted",
     ) -> None:
         self._run_id = run_id or ""
-        self._analytics = Aggregator(labels, clock=time.perf_counter)  # plugins' max_busy_s
+        self._analytics = Aggregator(labels, clock=time.perf_counter,  # plugins' max_busy_s
+                                     deadline=interrupt_after)
         self._sinks = Sinks(sinks, run_id)
         self._stills = Stills()
         self._history = WindowHistory(history_s, history_max_windows)

@@ -97,6 +97,19 @@ class Slow(Frames):
         return super().update(frame)
 
 
+class Hangs(Frames):
+    """Never returns from its update of frame ``fail_after``, and swallows every
+    ``Exception`` meanwhile (as careless plugin code does)."""
+
+    def update(self, frame) -> list:
+        while frame.meta.frame_index >= self.config.fail_after:
+            try:
+                time.sleep(3600)
+            except Exception:  # noqa: BLE001, S110 - the point of this fixture
+                pass
+        return super().update(frame)
+
+
 class Hoards(Frames):
     """Keeps 1 MB more with every frame."""
 

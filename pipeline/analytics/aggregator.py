@@ -33,7 +33,7 @@ from pipeline.analytics.events import CameraSnapshot, ClosedWindow, Event, Heatm
 from pipeline.analytics.geometry import resolve_camera_geometry
 from pipeline.analytics.geometry_edit import PendingGeometry, stamp_events, stamp_windows
 from pipeline.analytics.plugin_host import PluginHost, PluginTable, make_plugins
-from pipeline.analytics.plugins import PluginCamera
+from pipeline.analytics.plugins import Deadline, PluginCamera
 from pipeline.errors import ConfigError, InputError, PanorayError
 from pipeline.types import TrackedFrame
 
@@ -91,12 +91,16 @@ class Aggregator:
             ``classes``; None when every track is a person.
         clock: wall seconds (``time.perf_counter``), which holds analytics plugins to
             their ``max_busy_s``; None: not held.
+        deadline: interrupts a plugin call past that budget
+            (:data:`~pipeline.analytics.plugins.Deadline`); None: not interrupted.
     """
 
     def __init__(self, labels: Mapping[int, str] | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 deadline: Deadline | None = None) -> None:
         self.labels = None if labels is None else dict(labels)
         self.clock = clock
+        self.deadline = deadline
         self._configs: dict[str, AnalyticsConfig] = {}
         self._cameras: dict[str, CameraAnalytics] = {}
         self._errors: dict[str, str] = {}
@@ -297,7 +301,7 @@ class Aggregator:
         camera = PluginCamera(cam.camera_id, cam.width, cam.height, cfg.window_s,
                               cam.geometry.zone_ids, cam.geometry.line_ids, cam.geometry)
         return PluginHost(camera, cfg.min_distinct_tracks, *make_plugins(cfg.plugins, camera),
-                          configs=cfg.plugins, clock=self.clock)
+                          configs=cfg.plugins, clock=self.clock, deadline=self.deadline)
 
     def pop_plugin_tables(self) -> list[PluginTable]:
         """Returns and forgets the plugins' tables since the last call (for the sinks)."""

@@ -51,9 +51,11 @@ import pyarrow as pa
 from pipeline.analytics.plugins import (
     BUSY_CALLS,
     MAX_TEXT,
+    Deadline,
     PluginCamera,
     PluginConfig,
     PluginFrame,
+    PluginTimeout,
     WindowSpan,
     plugin_class,
     settings,
@@ -61,6 +63,9 @@ from pipeline.analytics.plugins import (
 from pipeline.types import TrackedFrame
 
 logger = logging.getLogger(__name__)
+
+MIN_DEADLINE_S = 0.01
+"""Shortest deadline a plugin call gets, when its recent calls spent nearly its budget."""
 
 ROW_HOST_FIELDS = [pa.field("camera_id", pa.string(), nullable=False),
                    pa.field("window_start_s", pa.float64(), nullable=False),
@@ -96,12 +101,16 @@ class PluginHost:
             ``max_state_mb``; a plugin without one gets the defaults).
         clock: wall seconds (``time.perf_counter``), to hold plugins to ``max_busy_s``;
             None: not held (the analytics themselves never read the wall clock).
+        deadline: interrupts a call that would take a plugin past its ``max_busy_s``
+            (:data:`~pipeline.analytics.plugins.Deadline`): a call that never returns
+            stops that plugin, not the aggregator; None: calls are not interrupted.
     """
 
     def __init__(self, camera: PluginCamera, k: int, plugins: dict[str, Any],
                  errors: dict[str, str] | None = None,
                  configs: Sequence[PluginConfig] = (),
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 deadline: Deadline | None = None) -> None:
         self.camera = camera
         self.k = k
         self._plugins = dict(plugins)
@@ -110,6 +119,7 @@ class PluginHost:
         by_name = {c.name: c for c in configs}
         self._limits = {n: _limits(by_name.get(n)) for n in self._plugins}
         self._clock = clock
+        self._deadline = deadline
         self._busy = {n: deque(maxlen=BUSY_CALLS) for n in self._plugins}  # wall s a call
 
     def __getstate__(self) -> dict[str, Any]:
@@ -173,14 +183,22 @@ class PluginHost:
     # -- checks -----------------------------------------------------------------------
     def _call(self, name: str, fn: Any) -> Any:
         started = self._clock() if self._clock is not None else 0.0
+        busy, limit_s = self._busy[name], self._limits[name][0]
         try:
-            returned = fn()
+            if self._deadline is None:
+                returned = fn()
+            else:  # what is left of its budget over its last calls (the oldest drops)
+                spent = sum(busy) - (busy[0] if len(busy) == busy.maxlen else 0.0)
+                with self._deadline(max(MIN_DEADLINE_S, limit_s - spent)):
+                    returned = fn()
+        except PluginTimeout:
+            self._stop(name, f"interrupted: this call took its calls past its max_busy_s "
+                       f"({limit_s:g} s over its last {BUSY_CALLS} calls)")
+            return None
         except Exception as exc:  # noqa: BLE001 - a plugin's failure stops only itself
             self._stop(name, f"raised {type(exc).__name__}: {exc}")
             return None
-        busy = self._busy[name]
         busy.append(self._clock() - started if self._clock is not None else 0.0)
-        limit_s = self._limits[name][0]
         if sum(busy) > limit_s:
             self._stop(name, f"too slow: its last {len(busy)} calls took {sum(busy):.1f} s, "
                        f"over its max_busy_s ({limit_s:g})")

@@ -65,6 +65,8 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +93,14 @@ ID_LIKE = re.compile(r"(^|_)(ids?|uuid|tracks?|tracker|person|people|face|faces|
 _NAME = r"^[a-z][a-z0-9_]{0,62}$"
 BUSY_CALLS = 64
 """Calls over which a plugin's wall time is held to its ``max_busy_s``."""
+Deadline = Callable[[float], AbstractContextManager[None]]
+"""``deadline(seconds)``: a context in which a plugin call that runs past ``seconds`` of
+wall time is interrupted with :class:`PluginTimeout` (given by the aggregator actor)."""
+
+
+class PluginTimeout(BaseException):
+    """A plugin call ran past its deadline. A ``BaseException``, so that a plugin's own
+    ``except Exception`` does not swallow it."""
 
 
 class PluginConfig(StrictModel):

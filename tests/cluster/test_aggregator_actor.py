@@ -182,3 +182,21 @@ def test_a_re_created_alerts_actor_gets_the_crossings_its_predecessor_took(
     ray.get(second.close.remote())
     for actor in (agg, second):
         ray.kill(actor)
+
+
+def test_a_plugin_call_that_never_returns_stops_the_plugin_not_the_actor(
+    ray_session: None, tmp_path: Path
+) -> None:
+    """The actor's methods run on its main thread, where the deadline interrupts a plugin
+    stuck in its update: the camera's frames go on through the actor."""
+    hangs = {"type": "tests.plugin_fixtures:Hangs", "name": "hangs", "max_busy_s": 0.5,
+             "config": {"fail_after": 5}}
+    config = type(CONFIG).model_validate({**CONFIG.model_dump(), "plugins": [hangs]})
+    agg = AggregatorActor.remote([ParquetSinkConfig(root=tmp_path)], "run-1")
+    ray.get(agg.add_camera.remote("cam1", config), timeout=60)
+    events = [e for i in range(100)
+              for e in ray.get(agg.update.remote([frame("cam1", i)]), timeout=30)]
+    assert [e.kind for e in events] == ["zone_enter", "line_cross", "zone_exit"]
+    snap = ray.get(agg.snapshot.remote(), timeout=30)
+    assert snap.plugin_errors["cam1"]["hangs"].startswith("interrupted: "), snap.plugin_errors
+    ray.kill(agg)

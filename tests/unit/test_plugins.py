@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from actors.plugin_deadline import interrupt_after
 from pipeline.analytics.aggregator import Aggregator
 from pipeline.analytics.config import AnalyticsConfig
 from pipeline.sinks import ParquetSinkConfig, Sinks
@@ -68,10 +69,10 @@ def walkers(until_s: float, starts=STARTS) -> list[TrackedFrame]:
 
 
 def run(plugins: list[dict], k: int = 5, until_s: float = 35.0):
-    """Feeds the walkers through an aggregator (on the wall clock, as the aggregator actor
-    runs it); returns it, its events and the plugin tables of every window (the last
-    closed at shutdown)."""
-    agg = Aggregator(clock=time.perf_counter)
+    """Feeds the walkers through an aggregator (on the wall clock, with the deadline on
+    plugin calls, as the aggregator actor runs it); returns it, its events and the plugin
+    tables of every window (the last closed at shutdown)."""
+    agg = Aggregator(clock=time.perf_counter, deadline=interrupt_after)
     agg.add_camera("cam1", AnalyticsConfig(zones=[ZONE], lines=[LINE], window_s=20.0,
                                            min_distinct_tracks=k, plugins=plugins))
     events = []
@@ -191,16 +192,34 @@ def test_plugin_events_are_written_with_their_wall_time(installed, tmp_path):
 def test_a_slow_plugin_is_stopped_before_it_holds_the_aggregator(installed, caplog):
     """A plugin that slept 1 s a frame held the aggregator, which serves every camera
     there, until the run's calls to it timed out and the run failed with nothing written.
-    Here 0.2 s a frame against max_busy_s 0.5: stopped at its third frame."""
+    Here 0.2 s a frame against max_busy_s 0.5: its third frame's call is interrupted
+    once the budget is spent, and the plugin stopped."""
     slow = {"type": "tests.plugin_fixtures:Slow", "name": "slow", "max_busy_s": 0.5,
             "config": {"fail_after": 20}}
     with caplog.at_level(logging.ERROR):
         agg, events, tables = run([slow, FLOW], until_s=9.9)
     why = agg.snapshot().plugin_errors["cam1"]["slow"]
-    assert why.startswith("too slow: its last 3 calls took 0.6 s, over its max_busy_s (0.5)")
+    assert why.startswith("interrupted: this call took its calls past its max_busy_s"), why
     assert "slow" not in {t.name for t in tables} and "till_to_door" in {t.name for t in tables}
     _, alone, _ = run([FLOW], until_s=9.9)
     assert events == alone  # the camera went on
+
+
+def test_a_plugin_call_that_never_returns_is_interrupted_and_stops_that_plugin(installed):
+    """A plugin stuck in its update (sleeping forever, swallowing exceptions) held the
+    aggregator, and every camera on it, for good: its call is now interrupted once it
+    has spent its max_busy_s, and the camera and the other plugins go on."""
+    hangs = {"type": "tests.plugin_fixtures:Hangs", "name": "hangs", "max_busy_s": 0.5,
+             "config": {"fail_after": 5}}
+    started = time.perf_counter()
+    agg, events, tables = run([hangs, FLOW], until_s=9.9)
+    assert time.perf_counter() - started < 10
+    why = agg.snapshot().plugin_errors["cam1"]["hangs"]
+    assert why.startswith("interrupted: this call took its calls past its max_busy_s "
+                          "(0.5 s over its last 64 calls)"), why
+    assert "hangs" not in {t.name for t in tables} and "till_to_door" in {t.name for t in tables}
+    _, alone, _ = run([FLOW], until_s=9.9)
+    assert events == alone
 
 
 def test_a_plugin_whose_state_grows_too_big_or_cannot_pickle_stops_at_the_checkpoint(
