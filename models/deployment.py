@@ -10,7 +10,9 @@ Runtime call, forming each batch when the previous one has finished (Serve's
 ``@serve.batch`` forms batches while one still runs, so under load they stay at one or two
 frames; see models/batcher.py). Each item is
 checked on its own: a malformed frame fails only its own request, with an
-:class:`~pipeline.errors.InputError`, never the rest of the batch.
+:class:`~pipeline.errors.InputError`, never the rest of the batch. Such a refusal is the
+caller's fault, not the replica's: it is logged as one WARNING line (Serve's own log of a
+failed request is an ERROR with the traceback), and counted once per image.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,14 +33,60 @@ from models.config import ModelConfig, ServingConfig
 from models.detector import OnnxDetector
 from models.requests import DetectRequest
 from models.stats_board import DetectorStats, StatsBoard, merge_replicas
-from pipeline.errors import InputError, PanorayError
-from pipeline.types import DetectedFrame
+from pipeline.errors import InputError, PanorayError, error_message
+from pipeline.types import DetectedFrame, FrameMeta
 
 log = logging.getLogger(__name__)
 
 
 _BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128]
 _MS_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
+SERVE_LOGGER = "ray.serve"
+"""The logger that a Serve replica writes ``Request failed.`` to, at ERROR with the
+traceback, for every exception a deployment's method raises."""
+MAX_LOGGED_REFUSAL = 300
+"""Longest refusal message logged (characters)."""
+
+
+class RefusalAsWarning(logging.Filter):
+    """Turns a log record of an :class:`InputError` (Serve's ``Request failed.``, at
+    ERROR with the traceback) into one WARNING line naming what was wrong: a caller's
+    malformed frame or settings is not a fault of this replica."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, InputError):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = "request refused (%s): %s"
+            record.args = (exc.field or "request",
+                           " ".join(error_message(exc).split())[:MAX_LOGGED_REFUSAL])
+            record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+
+def rejected_images(requests: Sequence[Any], results: Sequence[Any]) -> int:
+    """How many images ``requests`` stand for among those refused (an InputError in
+    ``results``, in the same order): an image's tiles, whose FrameMeta differ only in
+    width and height, count once; any other request on its own."""
+    images: set[Hashable] = set()
+    for index, (request, result) in enumerate(zip(requests, results)):
+        if isinstance(result, InputError):
+            images.add(_image_of(request, index))
+    return len(images)
+
+
+def _image_of(request: Any, index: int) -> Hashable:
+    """The camera, frame and times of a request's image (shared by its tiles), or
+    ``index`` for a request without a FrameMeta (or with unhashable fields)."""
+    meta = getattr(request, "meta", None)
+    if not isinstance(request, DetectRequest) or not isinstance(meta, FrameMeta):
+        return index
+    key = (meta.camera_id, meta.frame_index, meta.pts_s, meta.captured_at)
+    try:
+        hash(key)
+    except TypeError:
+        return index
+    return key
 
 
 @serve.deployment(name="Detector")
@@ -51,6 +100,9 @@ class Detector:
 
     def __init__(self, model: ModelConfig, serving: ServingConfig) -> None:
         logging.basicConfig(level=logging.INFO)
+        serve_log = logging.getLogger(SERVE_LOGGER)
+        if not any(isinstance(f, RefusalAsWarning) for f in serve_log.filters):
+            serve_log.addFilter(RefusalAsWarning())
         self._serving = serving
         self._core = OnnxDetector(model)  # warms up before serving
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
@@ -90,7 +142,11 @@ class Detector:
         Raises:
             InputError: this request's frame, threshold or classes are malformed.
         """
-        return await self._batcher.submit((request, time.perf_counter()))
+        try:
+            return await self._batcher.submit((request, time.perf_counter()))
+        except InputError:
+            self._count_rejected(1)
+            raise
 
     async def detect_many(
         self, requests: list[DetectRequest]
@@ -98,7 +154,8 @@ class Detector:
         """Several frames in one call (a camera's waiting frames or a frame's tiles).
 
         One Ray call instead of one per frame; each frame joins the model batches like a
-        :meth:`detect` call. Errors come back per frame, in place of its result.
+        :meth:`detect` call. Errors come back per frame, in place of its result; the
+        refused tiles of one image count as one error (:func:`rejected_images`).
 
         Raises:
             InputError: ``requests`` is not a list.
@@ -109,6 +166,7 @@ class Detector:
         now = time.perf_counter()
         results = await asyncio.gather(
             *(self._batcher.submit((r, now)) for r in requests), return_exceptions=True)
+        self._count_rejected(rejected_images(requests, results))
         return [r if isinstance(r, (DetectedFrame, PanorayError)) else InputError(
             f"{type(r).__name__}: {r}", "request") for r in results]
 
@@ -156,9 +214,13 @@ class Detector:
             self._m_infer.observe(1000 * inference_s)
         for _, arrived in items:
             self._m_queue.observe(1000 * (started - arrived))
-        if len(items) > len(good):
-            self._m_errors.inc(len(items) - len(good))
         return results  # type: ignore[return-value]
+
+    def _count_rejected(self, images: int) -> None:
+        """Counts ``images`` requests refused as malformed (stats and metric)."""
+        if images:
+            self._stats.record_rejected(images)
+            self._m_errors.inc(images)
 
     def info(self) -> dict[str, Any]:
         """Model, family, provider and input spec of this replica."""

@@ -28,6 +28,18 @@ from pipeline.types import Detections
 
 log = logging.getLogger(__name__)
 
+MAX_NAMED_CLASSES = 20
+"""Most class labels an error message names (a model may have hundreds)."""
+
+
+def _named(labels: Sequence[str], lead: str) -> str:
+    """``lead ['a', 'b']``, or with more than :data:`MAX_NAMED_CLASSES` labels
+    ``lead 80 classes: [the first ones] and 60 more``."""
+    if len(labels) <= MAX_NAMED_CLASSES:
+        return f"{lead} {list(labels)}"
+    return (f"{lead} {len(labels)} classes: {list(labels[:MAX_NAMED_CLASSES])} and "
+            f"{len(labels) - MAX_NAMED_CLASSES} more")
+
 
 class OnnxDetector:
     """Runs a detection model on batches of model-sized frames.
@@ -62,8 +74,12 @@ class OnnxDetector:
     ) -> PostprocessParams:
         """Decoding settings: the config's, with optional per-request overrides.
 
+        ``classes`` narrows the config's classes (``model.classes``, what :meth:`info`
+        reports); it may name any of the model's classes only when those are empty.
+
         Raises:
-            InputError: threshold outside 0..1, or a class the model does not have.
+            InputError: threshold outside 0..1, or a class the model does not have (in
+                the config), or that this detector does not detect (in ``classes``).
         """
         if threshold is None:
             threshold = self.config.threshold
@@ -73,17 +89,23 @@ class OnnxDetector:
         class_ids = None
         if names:
             by_name = {v: k for k, v in self.labels.items()}
-            unknown = [n for n in names if n not in by_name]
+            known = sorted(by_name) if classes is None else self.detected_classes()
+            unknown = [n for n in names if n not in by_name or n not in known]
             if unknown:
                 raise InputError(
                     f"unknown classes {unknown} for model {self.source.name}; "
-                    f"it has {len(by_name)} classes such as {sorted(by_name)[:5]}",
+                    f"{_named(known, 'it has' if classes is None else 'it detects')}",
                     "classes",
                 )
             class_ids = frozenset(by_name[n] for n in names)
         return PostprocessParams(
             threshold, class_ids, self.config.nms_iou, self.config.max_detections
         )
+
+    def detected_classes(self) -> list[str]:
+        """The labels this detector reports: the config's classes (what :meth:`info`
+        lists), or every class of the model, sorted, when those are empty."""
+        return list(self.config.classes) or sorted(self.labels.values())
 
     def check_frame(self, frame: Any) -> None:
         """Raises InputError unless ``frame`` is a (height, width, 3) uint8 model-sized frame."""

@@ -35,8 +35,8 @@ class DetectorStats:
     """Counters a detector replica keeps about itself (bounded: one entry per batch size).
 
     Attributes:
-        requests: frames received (including rejected ones).
-        errors: frames rejected as malformed.
+        requests: frames received (including rejected ones; each tile of an image).
+        errors: requests rejected as malformed, one per image (its tiles count once).
         batches: model runs.
         items: frames that went through the model (sum of batch sizes).
         queue_s: summed wait of every frame before its batch ran (seconds).
@@ -53,15 +53,19 @@ class DetectorStats:
     batch_sizes: Counter[int] = field(default_factory=Counter)
 
     def record_batch(self, size: int, ok: int, queue_s: float, inference_s: float) -> None:
-        """Adds one batch of ``size`` requests, ``ok`` of which ran, to the counters."""
+        """Adds one batch of ``size`` requests, ``ok`` of which ran, to the counters (the
+        rejected ones count as errors by :meth:`record_rejected`, per image)."""
         self.requests += size
-        self.errors += size - ok
         if ok:
             self.batches += 1
             self.items += ok
             self.batch_sizes[ok] += 1
             self.inference_s += inference_s
         self.queue_s += queue_s
+
+    def record_rejected(self, images: int) -> None:
+        """Adds ``images`` requests rejected as malformed (an image's tiles: one)."""
+        self.errors += images
 
     def raw(self) -> dict[str, Any]:
         """The counters as plain values (what a replica posts to the board)."""

@@ -3,10 +3,10 @@
 A body is refused as soon as it passes its limit (its declared length first, then as it
 streams in, multipart bodies included: they are parsed while they stream). An image's
 header is read first, so an oversized image is refused before its pixels are
-allocated; truncated files are refused instead of being decoded half-grey. A photo is
-turned upright by its EXIF orientation (as browsers show it), a multi-picture JPEG (MPO:
-phones' HDR and depth photos) gives its first picture, and 16-bit grey keeps its
-brightness (its top 8 bits).
+allocated; truncated files (a JPEG cut and then padded too) are refused instead of being
+decoded half-grey. A photo is turned upright by its EXIF orientation (as browsers show
+it), a multi-picture JPEG (MPO: phones' HDR and depth photos) gives its first picture,
+and 16-bit grey keeps its brightness (its top 8 bits).
 """
 
 from __future__ import annotations
@@ -36,6 +36,14 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "MPO")
 """Pillow's names of the accepted formats (MPO: a JPEG holding several pictures)."""
 
 _PIXELS = re.compile(r"\((\d+) pixels\)")
+
+JPEG_SOI, JPEG_EOI, JPEG_SOS = 0xD8, 0xD9, 0xDA
+"""JPEG markers (each after a 0xFF byte): start of image, end of image, start of scan."""
+_JPEG_NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}
+"""JPEG markers without a length field after them: RST0-RST7 and TEM."""
+_JPEG_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+"""The marker that ends a scan's entropy-coded data (inside it, 0xFF 0x00 is a stuffed
+0xFF byte and 0xFFD0-0xFFD7 are restart markers)."""
 
 
 def decode_image(data: bytes, max_side: int) -> npt.NDArray[np.uint8]:
@@ -81,6 +89,11 @@ def decode_image(data: bytes, max_side: int) -> npt.NDArray[np.uint8]:
             f"image is {width}x{height} pixels; the limit is {max_side} pixels a side",
             max(width, height), max_side, "body",
         )
+    if name == "JPEG" and not jpeg_reaches_its_end(data):
+        raise InputError(
+            "the JPEG image is truncated or corrupt: its data ends before the end-of-image "
+            "marker (FFD9)", "body",
+        )
     try:
         image.load()
     except (OSError, SyntaxError, ValueError) as exc:
@@ -95,6 +108,47 @@ def decode_image(data: bytes, max_side: int) -> npt.NDArray[np.uint8]:
         grey = np.asarray(image).astype(np.uint32) >> 8
         return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def jpeg_reaches_its_end(data: bytes) -> bool:
+    """Whether the JPEG stream in ``data`` runs from its start-of-image marker to its
+    end-of-image marker (FFD9), read segment by segment and scan by scan.
+
+    libjpeg (under Pillow and OpenCV alike) decodes a stream cut mid-scan and then padded
+    (with zeros, as some cameras fill a fixed-size buffer) without an error, the missing
+    part grey or garbage: the padding is read as scan data, and no end-of-image marker
+    follows. Bytes after the marker (padding, phones' trailers, an MPO's further
+    pictures) are not read. A stream cut and then given an end-of-image marker still
+    passes: only decoding can tell that one.
+    """
+    size = len(data)
+    if size < 2 or data[0] != 0xFF or data[1] != JPEG_SOI:
+        return False
+    pos = 2
+    while pos < size:
+        if data[pos] != 0xFF:  # junk between segments: libjpeg skips to the next marker
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                return False
+        while pos < size and data[pos] == 0xFF:  # fill bytes before a marker
+            pos += 1
+        if pos >= size:
+            return False
+        marker = data[pos]
+        pos += 1
+        if marker == JPEG_EOI:
+            return True
+        if marker in _JPEG_NO_LENGTH:
+            continue
+        if pos + 2 > size:
+            return False
+        pos += int.from_bytes(data[pos:pos + 2], "big")  # the length counts its own 2 bytes
+        if marker == JPEG_SOS:  # the scan's entropy-coded data runs to the next marker
+            end = _JPEG_SCAN_END.search(data, pos)
+            if end is None:
+                return False
+            pos = end.start()
+    return False
 
 
 def check_declared_length(request: Request, limit: int) -> None:

@@ -61,6 +61,27 @@ def test_frames_not_at_the_model_size_are_refused(detector, frame, message):
         detector.detect([frame], [(512, 512)])
 
 
+@pytest.mark.parametrize("asked", [("dog",), ("unicorn",), ("person", "dog")])
+def test_a_request_for_a_class_not_detected_names_the_classes_that_are(detector, asked):
+    """The model knows 80 COCO labels, but the detector keeps only ``person`` (what
+    info() and GET /v1/models report): asking for a dog is refused, naming that."""
+    assert detector.info()["classes"] == ["person"]
+    with pytest.raises(InputError, match=r"unknown classes \[.*'(dog|unicorn)'\]") as err:
+        detector.params(classes=asked)
+    assert str(err.value).endswith("it detects ['person']")
+    assert "airplane" not in str(err.value) and err.value.field == "classes"
+    assert detector.params(classes=("person",)).class_ids == frozenset({1})
+
+
+def test_with_no_classes_configured_every_label_of_the_model_may_be_asked_for():
+    every = OnnxDetector(ModelConfig(classes=(), warmup_runs=0))
+    dog = next(i for i, label in every.labels.items() if label == "dog")
+    assert every.params(classes=("dog",)).class_ids == frozenset({dog})
+    with pytest.raises(InputError, match=r"it detects 80 classes: \['airplane', .*\] and 60 "
+                                         "more$"):
+        every.params(classes=("unicorn",))
+
+
 def test_info_reports_the_provider_that_really_runs(detector):
     info = detector.info()
     assert info["provider"] == short_provider_name(detector.session.get_providers()[0])

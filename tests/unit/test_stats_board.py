@@ -11,6 +11,7 @@ def _stats(*batches: tuple[int, int, float, float]) -> DetectorStats:
     s = DetectorStats()
     for b in batches:
         s.record_batch(*b)
+        s.record_rejected(b[0] - b[1])  # each refused request its own image
     return s
 
 

@@ -2,6 +2,7 @@
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -119,4 +120,43 @@ def test_unreadable_exif_leaves_the_image_as_stored():
     after_jfif = 4 + struct.unpack(">H", jpeg[4:6])[0]
     rgb = decode_image(jpeg[:after_jfif] + segment + jpeg[after_jfif:], 8192)
     assert rgb.shape == (512, 512, 3)
+    assert np.abs(rgb.astype(int) - astronaut_rgb()).mean() < 5
+
+
+@pytest.mark.parametrize(
+    ("kept", "padding"),
+    [
+        (0.99, b"\x00" * 4096),  # a camera filling its fixed-size buffer after a cut
+        (0.5, b"\x00" * 65536),
+        (0.9, b"\xff" * 64),
+        (0.3, b""),
+    ],
+    ids=["zeros-4k", "zeros-64k", "ff", "none"],
+)
+def test_a_jpeg_cut_short_and_padded_is_refused_as_truncated(kept, padding):
+    """libjpeg decodes the padding as scan data (no error, the rest of the picture
+    garbage): the stream never reaches its end-of-image marker."""
+    with pytest.raises(InputError, match="the JPEG image is truncated or corrupt.*FFD9"):
+        decode_image(JPEG[: int(len(JPEG) * kept)] + padding, 8192)
+
+
+def _cv2_jpeg(*params: int) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(astronaut_rgb(), cv2.COLOR_RGB2BGR), params)
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        JPEG + b"\x00" * 1000,  # padding after the end-of-image marker
+        JPEG + b"\xff" * 7,
+        JPEG + b"SEFH: a trailer some phones append",
+        _cv2_jpeg(cv2.IMWRITE_JPEG_PROGRESSIVE, 1),  # ten scans
+        _cv2_jpeg(cv2.IMWRITE_JPEG_RST_INTERVAL, 4),  # restart markers inside the scan
+    ],
+    ids=["zeros", "ff", "trailer", "progressive", "restarts"],
+)
+def test_a_whole_jpeg_decodes_whatever_follows_its_end(data):
+    rgb = decode_image(data, 8192)
     assert np.abs(rgb.astype(int) - astronaut_rgb()).mean() < 5
