@@ -98,7 +98,9 @@ class SourceConfig(StrictModel):
     diagnose: bool = Field(
         True,
         description="When a network stream does not open, make one TCP connection to its "
-        "host and port and log why (refused, unreachable, accepts connections). The "
+        "host and port and log why (refused, unreachable, accepts connections; for RTSP, "
+        "the answer to one DESCRIBE, with the URL's credentials if asked: 401 wrong or "
+        "missing credentials, 404 no such path). The "
         "camera's reason (status, API) never says: it would make reads a port oracle. "
         "Cameras added through the runtime API never probe.",
     )

@@ -1,4 +1,6 @@
-"""Why a network camera did not open: one TCP connection to its host and port.
+"""Why a network camera did not open: one TCP connection to its host and port, and for
+RTSP one ``DESCRIBE`` (:mod:`pipeline.ingest.rtsp_probe`: a wrong path, 404, from wrong
+or missing credentials, 401).
 
 A camera that does not open gets :data:`UNDIAGNOSED` as its reason (shown by the status
 table and the runtime API), whoever added it: no read can be used to learn which ports of
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import socket
 from urllib.parse import urlsplit
+
+from pipeline.ingest.rtsp_probe import RtspAnswer, describe
 
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 UNDIAGNOSED = ("FFmpeg could not open the stream (host unreachable, nothing listening, wrong "
@@ -42,7 +46,25 @@ def diagnose_network(url: str, timeout_s: float) -> str:
         return f"no answer from {where} within {timeout_s:g} s (host down or firewalled)"
     except OSError as exc:
         return f"cannot reach {where} ({exc.strerror or exc})"
+    if parts.scheme.lower() == "rtsp":
+        answer = describe(url, timeout_s)
+        if answer is not None:
+            return rtsp_reason(where, parts.path or "/", answer)
     return (f"{where} accepts connections but FFmpeg could not open the stream "
             "(wrong path or credentials, or an unsupported codec)")
+
+
+def rtsp_reason(where: str, path: str, answer: RtspAnswer) -> str:
+    """What the RTSP server's answer to ``DESCRIBE`` says of a stream that did not open."""
+    said = f"RTSP {answer.status} {answer.reason}".strip()
+    if answer.status == 401:
+        return (f"{where} refused the URL's credentials ({said})" if answer.with_credentials
+                else f"{where} asks for credentials and the URL has none ({said})")
+    if answer.status == 404:
+        return f"{where} has no stream at path {path!r} ({said})"
+    if answer.status == 200:
+        return (f"{where} describes the stream ({said}) but FFmpeg could not open it "
+                "(an unsupported codec, or its media port is blocked)")
+    return f"{where} answered {said}"
 
 

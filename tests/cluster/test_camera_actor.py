@@ -4,8 +4,6 @@ healthy camera keeps delivering."""
 
 from __future__ import annotations
 
-import select
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,14 +15,12 @@ from actors.camera_actor import start_camera
 from models.preprocess import InputSpec
 from pipeline.ingest.config import CameraConfig
 from pipeline.ingest.diagnose import UNDIAGNOSED
-from tests.conftest import REQUIRE_SYSTEM_DEPS, free_port, merged, require_system
+from tests.conftest import free_port, merged
 from tests.images import astronaut_rgb, encode
 from tests.media import write_clip
 from tests.mjpeg_server import MjpegServer
+from tests.rtsp_helpers import SECRET, require_rtsp_server, start_rtsp_server, stop_process
 
-RTSP_SERVER = Path(__file__).resolve().parents[1] / "rtsp_server.py"
-SYSTEM_PYTHON = "/usr/bin/python3"
-SECRET = "s3cret-Pw"
 SPEC_300 = InputSpec(300, 300)
 
 
@@ -135,51 +131,8 @@ def test_an_ended_camera_s_actor_takes_the_next_file_as_a_new_one_would(serve_ap
     ray.kill(cam)
 
 
-def _gi_rtsp_available() -> None:
-    require_system(SYSTEM_PYTHON, "the RTSP test server runs under Debian's python3")
-    probe = subprocess.run(
-        [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
-         "from gi.repository import GstRtspServer"],
-        capture_output=True, text=True, timeout=60,
-    )
-    if probe.returncode != 0:
-        message = (
-            "GStreamer's RTSP server is not importable from /usr/bin/python3 (apt packages "
-            "python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good "
-            "gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly); .ci/run installs them: "
-            + probe.stderr.strip().splitlines()[-1]
-        )
-        if REQUIRE_SYSTEM_DEPS:
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-def start_rtsp_server(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [SYSTEM_PYTHON, str(RTSP_SERVER), "--port", str(port), "--fps", "15",
-         "--user", "bob", "--password", SECRET],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    ready, _, _ = select.select([proc.stdout], [], [], 30)
-    line = proc.stdout.readline() if ready else ""
-    if not line.startswith("READY"):
-        proc.kill()
-        raise AssertionError(f"RTSP server did not start: {line!r}")
-    return proc
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def test_rtsp_camera_reconnects_after_the_server_is_killed_and_restarted(ray_session):
-    _gi_rtsp_available()
+    require_rtsp_server()
     port = free_port()
     url = f"rtsp://bob:{SECRET}@127.0.0.1:{port}/cam"
     server = start_rtsp_server(port)
