@@ -47,6 +47,7 @@ from pipeline.control.views import (
     live_view,
     export_failures,
     run_summary,
+    starting_view,
     status_rows,
 )
 from pipeline.dashboard.history import HISTORY_HORIZON_S
@@ -400,8 +401,11 @@ class PipelineController:
     async def dashboard(self) -> dict[str, Any]:
         """Everything the dashboard's poll shows, in one call: every camera's view
         (state, fps, counters, config with zones and lines; credentials redacted), its
-        live analytics and its still's ETag and size."""
+        live analytics and its still's ETag and size; ``starting``: the cameras being
+        placed (start-up, an add), not listed yet."""
         graph = self._graph
+        starting = [starting_view(r) for cid, r in graph.starting.items()
+                    if cid not in graph.records]  # read with the stats' list: no await between
         stats = await self.camera_stats()
         snapshots, *infos = await asyncio.wait_for(asyncio.gather(
             graph.snapshots(), *(a.still_infos.remote() for a in graph.aggregators)),
@@ -412,6 +416,7 @@ class PipelineController:
             "site": None if alerts is None else {  # zone groups, people inside, open alerts
                 k: alerts[k] for k in ("groups", "site_occupancy", "open") if k in alerts},
             "cameras": [camera_view(graph.records[cid], s) for cid, s in stats.items()],
+            "starting": starting,
             "live": live["cameras"],
             "events_total": live["events_total"],
             "windows_total": live["windows_total"],

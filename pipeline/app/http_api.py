@@ -22,6 +22,7 @@ The live dashboard (plain HTML, CSS and JavaScript from :mod:`pipeline.dashboard
     GET    /                   the dashboard page: a tile per camera, polled live
     GET    /inference          a page that sends an image to /v1/detect and draws the boxes
     GET    /static/{name}      the pages' scripts and style sheet
+                               (these three answer HEAD too: GET's headers, no body)
     GET    /v1/dashboard       in one call: every camera's view, live analytics, still ETag
     GET    /v1/cameras/{id}/still    the camera's latest still, people blurred (JPEG, ETag;
                                404 until it has one)
@@ -371,15 +372,16 @@ class HttpApi:
         return await self._ask(lambda c: c.live.remote())
 
     # -- dashboard ---------------------------------------------------------------------
-    @app.get("/", include_in_schema=False)
+    # HEAD as GET without the body (the server drops it): curl -I, uptime monitors
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def dashboard_page(self) -> Any:
         return dashboard_file("index.html")
 
-    @app.get("/inference", include_in_schema=False)
+    @app.api_route("/inference", methods=["GET", "HEAD"], include_in_schema=False)
     async def inference_page(self) -> Any:
         return dashboard_file("inference.html")
 
-    @app.get("/static/{name}", include_in_schema=False)
+    @app.api_route("/static/{name}", methods=["GET", "HEAD"], include_in_schema=False)
     async def static_file(self, name: str) -> Any:
         return dashboard_file(name)
 

@@ -54,6 +54,26 @@ def camera_view(record: CameraRecord, stats: CameraStats) -> dict[str, Any]:
     })
 
 
+STARTING = "starting"
+"""The dashboard's state of a camera being placed: no actor yet, so no stats (not one of
+:class:`~pipeline.ingest.health.CameraState`, which its actor reports once it runs)."""
+
+
+def starting_view(record: CameraRecord) -> dict[str, Any]:
+    """JSON-ready view of a camera reserved and being placed (start-up, an add): its id,
+    state ``starting``, why, and config (credentials redacted); no counters yet."""
+    return json_safe({
+        "id": record.camera_id,
+        "state": STARTING,
+        "reason": "being placed on the cluster: it waits up to ray.camera_start_timeout_s "
+                  "for a node with room for it",
+        "url": record.camera.redacted_url,
+        "added_by": record.added_by,
+        "geometry_version": record.geometry_version,
+        "config": record.camera.public_dict(),
+    })
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with NaN and infinite floats as None and tuples as lists (strict JSON)."""
     if isinstance(value, float):

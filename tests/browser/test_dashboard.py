@@ -23,6 +23,7 @@ import time
 import pytest
 import requests
 
+from pipeline.ingest.health import CameraState
 from tests.conftest import free_port, wait_healthy
 from tests.images import astronaut_rgb, encode
 
@@ -248,6 +249,17 @@ def test_a_zone_point_dragged_on_the_still_and_saved_counts_from_the_next_window
     assert not windows[first - 1]["complete"] and windows[first - 1]["geometry_version"] == 0
 
 
+def test_head_of_the_pages_answers_like_their_get_without_a_body(run):
+    for path in ("/", "/inference", "/static/app.js", "/static/style.css", "/static/nope.js"):
+        got = requests.get(f"{run.url}{path}", timeout=30)
+        head = requests.head(f"{run.url}{path}", timeout=30)
+        assert head.status_code == got.status_code, (path, head.status_code)
+        assert head.content == b"", path
+        for name in ("content-type", "content-length", "content-security-policy"):
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
+    assert requests.head(f"{run.url}/", timeout=30).status_code == 200
+
+
 def test_the_dashboard_routes_answer_as_documented(run):
     page = requests.get(f"{run.url}/", timeout=30)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -304,6 +316,103 @@ def test_tiles_follow_cameras_added_and_removed_through_the_api(run, page):
     assert run.request("GET", "/v1/cameras/locked").status_code == 404
     assert [c["id"] for c in run.request("GET", "/v1/cameras").json()["cameras"]] == ["steady-a"]
     assert page.locator("article.tile").count() == 1
+
+
+# Close zones and lines on a camera that never connects (nothing listens): their labels
+# would fall on each other, and those of a line on the image's edge outside it.
+CROWDED = {"id": "crowded", "url": SECRET_URL, "reconnect": {"max_s": 1.0}, "zones": [
+    {"id": "queue-left", "queue": True,
+     "points": [[0.30, 0.40], [0.48, 0.40], [0.48, 0.60], [0.30, 0.60]]},
+    {"id": "queue-right", "queue": True,
+     "points": [[0.40, 0.42], [0.58, 0.42], [0.58, 0.62], [0.40, 0.62]]}], "lines": [
+    {"id": "door-a", "start": [0.45, 0.30], "end": [0.45, 0.70]},
+    {"id": "door-b", "start": [0.47, 0.30], "end": [0.47, 0.70]},
+    {"id": "edge", "start": [0.0, 0.02], "end": [0.0, 0.5]}]}
+
+
+@pytest.fixture(scope="module")
+def crowded(run, page):
+    """The CROWDED camera's tile (added once, removed after the module)."""
+    r = run.request("POST", "/v1/cameras", json=CROWDED)
+    assert r.status_code == 201, r.text
+    tile = page.locator(_tile("crowded"))
+    tile.wait_for()
+    yield tile
+    run.request("DELETE", "/v1/cameras/crowded")
+
+
+def test_every_camera_state_has_its_own_legible_badge(page):
+    states = [s.value for s in CameraState] + ["starting"]  # and a camera being placed
+    looks = page.evaluate("""states => states.map((s) => {
+        const badge = document.createElement("span");
+        badge.className = `state s-${s}`;
+        badge.textContent = s;
+        document.querySelector("main").append(badge);
+        const style = getComputedStyle(badge);
+        const look = [style.color, style.backgroundColor];
+        badge.remove();
+        return look;
+    })""", states)
+
+    def luminance(css: str) -> float:
+        rgb = [int(v) / 255 for v in css[css.index("(") + 1:css.index(")")].split(",")[:3]]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    assert len({tuple(look) for look in looks}) == len(states), dict(zip(states, looks))
+    for state, (text, background) in zip(states, looks, strict=True):
+        high, low = sorted([luminance(text), luminance(background)], reverse=True)
+        assert (high + 0.05) / (low + 0.05) >= 4.5, (state, text, background)  # WCAG AA
+
+
+def test_a_camera_that_never_connected_says_it_has_no_data_yet_and_why(run, page, crowded):
+    note = crowded.locator(".charts .no-data")
+    note.wait_for()
+    page.wait_for_function(
+        "sel => /connecting/.test(document.querySelector(sel).textContent)",
+        arg=f"{_tile('crowded')} .charts .no-data")
+    text = note.inner_text()
+    assert text.startswith("No data yet: the camera has not delivered a frame ("), text
+    assert PASSWORD not in page.content()
+
+
+def test_overlay_labels_do_not_overlap_and_stay_inside_the_image(run, page, crowded):
+    sel = f"{_tile('crowded')} svg.overlay"
+    page.wait_for_function(  # every label has its text (its counts), so its size
+        "sel => [...document.querySelectorAll(sel + ' text.label')].every((t) => t.textContent)",
+        arg=sel)
+    view, labels = page.eval_on_selector(sel, """o => [
+        [o.viewBox.baseVal.width, o.viewBox.baseVal.height],
+        [...o.querySelectorAll("text.label")].map((t) => {
+            const b = t.getBBox();
+            return [t.textContent, b.x, b.y, b.width, b.height];
+        })]""")
+    assert len(labels) == 2 + 3 * 3  # a label per zone; a name and two counts per line
+    width, height = view
+    for text, x, y, w, h in labels:
+        assert x >= -0.5 and y >= -0.5 and x + w <= width + 0.5 and y + h <= height + 0.5, (
+            text, x, y, w, h)
+    for i, (ta, xa, ya, wa, ha) in enumerate(labels):
+        for tb, xb, yb, wb, hb in labels[i + 1:]:
+            apart = xa + wa <= xb or xb + wb <= xa or ya + ha <= yb or yb + hb <= ya
+            assert apart, (ta, tb, labels)
+    run.shot(page, "dashboard-crowded-labels.png")
+
+
+def test_a_long_queue_cell_stays_inside_its_table_and_tile(page, crowded):
+    crowded.locator("tr[data-zone='queue-left']").wait_for()
+    # set and measured in one task: the next poll redraws the table
+    sizes = page.eval_on_selector(_tile("crowded"), """tile => {
+        const cell = tile.querySelector("tr[data-zone='queue-left'] td:last-child");
+        cell.textContent = "queue 12 · est. wait " + "9".repeat(80) + ".5 min";
+        const pad = parseFloat(getComputedStyle(tile).paddingRight);
+        return {tile: tile.getBoundingClientRect().right - pad,
+                table: tile.querySelector("table.counts").getBoundingClientRect().right,
+                cell: cell.getBoundingClientRect().right,
+                overflow: cell.scrollWidth - cell.clientWidth};
+    }""")
+    assert sizes["table"] <= sizes["tile"] + 0.5 and sizes["cell"] <= sizes["tile"] + 0.5, sizes
+    assert sizes["overflow"] <= 0, sizes
 
 
 def test_inference_page_draws_the_boxes_of_a_photo(run, page):

@@ -15,7 +15,8 @@ import pytest
 from pipeline.analytics.aggregator import Aggregator
 from pipeline.analytics.config import HeatmapConfig
 from pipeline.analytics.events import ClosedWindow, WindowMetrics
-from pipeline.control.views import history_view
+from pipeline.control.records import CameraRecord
+from pipeline.control.views import STARTING, history_view, starting_view
 from pipeline.dashboard import STATIC_DIR, STATIC_FILES
 from pipeline.dashboard.history import WindowHistory
 from pipeline.dashboard.stills import (
@@ -26,6 +27,8 @@ from pipeline.dashboard.stills import (
     not_modified,
 )
 from pipeline.errors import ConfigError, InputError
+from pipeline.ingest.config import CameraConfig
+from pipeline.ingest.health import CameraState
 from pipeline.privacy import grey_background, private_still
 from pipeline.types import FrameMeta, TrackedFrame
 from tests.unit.analytics_helpers import AGG_CONFIG as CONFIG
@@ -263,3 +266,26 @@ def test_pages_load_nothing_from_elsewhere() -> None:
         assert "innerHTML" not in text and "eval(" not in text, name
         for ref in re.findall(r"(?:src|href)=\"(/static/[^\"]+)\"", text):
             assert ref.removeprefix("/static/") in STATIC_FILES, (name, ref)
+
+
+def test_every_camera_state_has_a_badge_of_its_own() -> None:
+    css = (STATIC_DIR / "style.css").read_text()
+    rules = dict(re.findall(r"^\.state\.s-([a-z]+) \{([^}]*)\}", css, re.MULTILINE))
+    states = [s.value for s in CameraState] + [STARTING]
+    assert set(states) <= set(rules), sorted(set(states) - set(rules))
+    looks = [" ".join(rules[s].split()) for s in states]
+    assert len(set(looks)) == len(states), dict(zip(states, looks, strict=True))
+
+
+# -- cameras being placed -------------------------------------------------------------------
+def test_a_camera_being_placed_is_shown_starting_with_its_secrets_redacted() -> None:
+    camera = CameraConfig(id="door", url="rtsp://viewer:s3cr3t@10.0.0.5/live?token=t0k3n",
+                          zones=[{"id": "till", "points": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]],
+                                  "queue": True}])
+    view = starting_view(CameraRecord(camera, "config"))
+    assert view["id"] == "door" and view["state"] == STARTING == "starting"
+    assert "placed" in view["reason"] and "camera_start_timeout_s" in view["reason"]
+    assert view["config"]["zones"][0]["id"] == "till" and view["geometry_version"] == 0
+    text = json.dumps(view)
+    assert "s3cr3t" not in text and "t0k3n" not in text
+    assert view["url"] == view["config"]["url"] == camera.redacted_url

@@ -7,6 +7,8 @@
 //   GET /v1/cameras/{id}/heatmap every HEATMAP_MS while its heatmap is shown, with
 //       If-None-Match (304 when unchanged);
 //   GET /v1/history every HISTORY_MS for the charts (closed windows, last hour).
+// Cameras being placed (start-up, an add) come in the poll's `starting`: their tiles say
+// so until they run.
 // "Edit zones" on a tile hands its overlay to the geometry editor (editor.js), which
 // saves with PUT /v1/cameras/{id}/geometry.
 // Images are downloaded with fetch (so the token can be sent) and shown as blob URLs,
@@ -23,10 +25,13 @@
   const VIEW_W = 1000;            // overlay width in SVG units; height follows the aspect
   const CHART_W = 300;
   const CHART_H = 64;
+  const LABEL_GAP = 4;            // least space between two overlay labels (SVG units)
+  const LABEL_NUDGES = 12;        // places tried above and below a label's own
 
   const { api, errorText, el, svg, $ } = Panoray;
   const tiles = new Map();        // camera id -> tile
   let historyAt = 0;
+  let historyPending = false;     // a GET /v1/history in flight
   let askedForToken = false;
   let auth = null;
   let pollTimer = null;
@@ -142,7 +147,8 @@
                                 "data-zone": zone.id }));
       const cx = view.reduce((s, p) => s + p[0], 0) / view.length;
       const cy = view.reduce((s, p) => s + p[1], 0) / view.length;
-      const label = svg("text", { class: `label ${cls}`, x: cx, y: cy, "text-anchor": "middle" });
+      const label = svg("text", { class: `label ${cls}`, x: cx, y: cy, "text-anchor": "middle",
+                                  "data-x": cx, "data-y": cy });
       o.append(label);
       tile.labels.set(`zone:${zone.id}`, label);
     }
@@ -153,8 +159,9 @@
       const [x1, y1] = toView(a);
       const [x2, y2] = toView(b);
       o.append(svg("line", { class: "line", x1, y1, x2, y2, "data-line": line.id }));
-      o.append(svg("text", { class: "label line name", x: x1, y: Math.max(26, y1 - 10),
-                             "text-anchor": "middle", text: line.id }));
+      const ny1 = Math.max(26, y1 - 10);
+      o.append(svg("text", { class: "label line name", x: x1, y: ny1, "data-x": x1,
+                             "data-y": ny1, "text-anchor": "middle", text: line.id }));
       // left_to_right walks towards the segment's right-hand side: normal (-dy, dx) in
       // image coordinates (y down); an arrow and a count on each side.
       const len = Math.hypot(x2 - x1, y2 - y1) || 1;
@@ -169,8 +176,10 @@
                                "marker-end": `url(#${tile.markerId})` }));
         const anchor = ux > 0.3 ? "start" : (ux < -0.3 ? "end" : "middle");
         const dy = uy > 0.3 ? 24 : (uy < -0.3 ? -6 : 9);
-        const label = svg("text", { class: "label line", "text-anchor": anchor,
-                                    x: mx + ux * (arrow + 8), y: my + uy * (arrow + 8) + dy });
+        const lx = mx + ux * (arrow + 8);
+        const ly = my + uy * (arrow + 8) + dy;
+        const label = svg("text", { class: "label line", "text-anchor": anchor, x: lx, y: ly,
+                                    "data-x": lx, "data-y": ly });
         o.append(label);
         tile.labels.set(`line:${line.id}:${key}`, label);
       }
@@ -197,6 +206,42 @@
         const label = tile.labels.get(`line:${line.id}:${key}`);
         if (label) label.textContent = `${name} ${fmt.int(counts ? counts[name] : null)}`;
       }
+    }
+    layoutLabels(tile);
+  }
+
+  function clamp(v, lo, hi) { return Math.min(hi, Math.max(lo, v)); }
+
+  function overlaps(a, b) {
+    return a.x < b.x + b.w + LABEL_GAP && b.x < a.x + a.w + LABEL_GAP &&
+           a.y < b.y + b.h + LABEL_GAP && b.y < a.y + a.h + LABEL_GAP;
+  }
+
+  /** Greedy label placement, in drawing order (zones, then lines): each label goes to
+   * its own place moved inside the image, else to the nearest place above or below it
+   * that no label placed before it covers (else it stays at its own). */
+  function layoutLabels(tile) {
+    const placed = [];
+    for (const label of tile.refs.overlay.querySelectorAll("text.label")) {
+      const hx = Number(label.dataset.x);
+      const hy = Number(label.dataset.y);
+      label.setAttribute("x", hx);
+      label.setAttribute("y", hy);
+      const b = label.getBBox();  // SVG units, at its own place
+      if (!b.width) continue;  // no text, or not rendered
+      const x = clamp(b.x, 0, VIEW_W - b.width);
+      const y = clamp(b.y, 0, tile.vh - b.height);
+      const step = b.height / 2;
+      let at = { x, y, w: b.width, h: b.height };
+      for (let k = 0; k <= 2 * LABEL_NUDGES; k++) {
+        const dy = (k % 2 ? 1 : -1) * Math.ceil(k / 2) * step;  // 0, +1, -1, +2, ... steps
+        const c = { ...at, y: y + dy };
+        if (c.y < 0 || c.y + c.h > tile.vh) continue;
+        if (!placed.some((p) => overlaps(c, p))) { at = c; break; }
+      }
+      label.setAttribute("x", hx + at.x - b.x);
+      label.setAttribute("y", hy + at.y - b.y);
+      placed.push(at);
     }
   }
 
@@ -244,7 +289,7 @@
       charts);
     const tile = {
       id, root, labels: new Map(), geometryKey: "", showHeat: false, cam: null, vh: 0,
-      editor: null,
+      editor: null, windows: null,  // closed windows in the last history (null: not read)
       markerId: `arrow-${++tileSerial}`,
       still: { etag: null, url: null, at: 0, pending: false, note: "", blurred: true },
       heatmap: { etag: null, url: null, at: 0, pending: false, note: "", blurred: true },
@@ -358,7 +403,8 @@
     const why = cam.reason || (cam.state !== "streaming" ? cam.last_error : "");
     r.reason.textContent = why || "";
     r.reason.hidden = !why;
-    r.remove.disabled = auth ? !auth.changes_allowed : false;
+    const starting = cam.state === "starting";  // being placed: nothing to remove or edit yet
+    r.remove.disabled = starting || (auth ? !auth.changes_allowed : false);
     r.edit.disabled = r.remove.disabled;
     tile.root.dataset.geometryVersion = String(cam.geometry_version || 0);
 
@@ -378,6 +424,7 @@
       updateLabels(tile, cam, live);
     }
     countsTable(tile, cam, live);
+    if (starting || tile.windows === 0) showNoData(tile);
 
     const now = Date.now();
     if (still && still.etag !== tile.still.etag && now - tile.still.at >= STILL_MIN_MS) {
@@ -501,14 +548,32 @@
     return box;
   }
 
+  /** In place of the charts of a camera without a closed window: says so, and why. */
+  function showNoData(tile) {
+    const cam = tile.cam;
+    const why = cam.reason || cam.last_error;
+    const state = `${cam.state}${why ? `: ${why}` : ""}`;
+    const text = cam.frames_delivered > 0
+      ? "No data yet: no window has closed (its charts start with the first closed window)."
+      : `No data yet: the camera has not delivered a frame (${state}).`;
+    tile.refs.charts.replaceChildren(el("p", { class: "no-data", text }));
+  }
+
   function drawCharts(tile, cam, windows, horizonS) {
-    const all = seriesOf(windows, cam.config || {});
+    tile.windows = windows.length;
     tile.root.dataset.windows = String(windows.length);
+    if (!windows.length) {
+      showNoData(tile);
+      return;
+    }
+    const all = seriesOf(windows, cam.config || {});
     tile.refs.charts.replaceChildren(...all.slice(0, MAX_CHARTS).map((s) => chart(s, horizonS)));
   }
 
   async function fetchHistory(cameras) {
+    if (historyPending) return;
     historyAt = Date.now();
+    historyPending = true;
     try {
       const r = await api("/v1/history");
       if (!r.ok) return;
@@ -517,7 +582,9 @@
         const tile = tiles.get(cam.id);
         if (tile) drawCharts(tile, cam, h.cameras[cam.id] || [], h.horizon_s);
       }
-    } catch (e) { /* the next poll retries */ }
+    } catch (e) { /* the next poll retries */ } finally {
+      historyPending = false;
+    }
   }
 
   // -- site-wide figures: people inside, zone groups, open alerts ---------------------------
@@ -555,17 +622,22 @@
         ? "This pipeline needs its API token to be read."
         : "This pipeline has an API token: enter it to remove cameras from this page.");
     }
+    const starting = d.starting || [];  // reserved, being placed: no actor, no figures yet
     const seen = new Set();
-    for (const cam of d.cameras) {
+    for (const cam of [...d.cameras, ...starting]) {
+      if (seen.has(cam.id)) continue;
       seen.add(cam.id);
       const tile = tiles.get(cam.id) || createTile(cam.id);
       updateTile(tile, cam, d.live[cam.id], d.stills[cam.id]);
     }
     for (const id of [...tiles.keys()]) if (!seen.has(id)) dropTile(id);
-    $("empty").hidden = d.cameras.length > 0;
+    $("empty").hidden = seen.size > 0;
     $("summary").textContent = `${d.cameras.length} camera${d.cameras.length === 1 ? "" : "s"}` +
+      (starting.length ? ` · ${starting.length} starting` : "") +
       ` · ${fmt.int(d.events_total)} events · ${fmt.int(d.windows_total)} windows`;
-    if (Date.now() - historyAt >= HISTORY_MS) fetchHistory(d.cameras);
+    // a camera whose windows were never read (new, or it was starting) is read at once
+    if (Date.now() - historyAt >= HISTORY_MS ||
+        d.cameras.some((c) => tiles.get(c.id).windows === null)) fetchHistory(d.cameras);
   }
 
   /** Greys the tiles out (their buttons off) while the figures are not live: the last
