@@ -12,6 +12,15 @@ Example:
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # run as a script: a part of other benchmarks
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.common import part_of
+
+    part_of(__doc__, "identity.py")
+
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
