@@ -5,7 +5,7 @@ Routes:
     GET    /healthz            ready, model, provider (never an error's text)
     GET    /v1/models          bundled models and the one loaded
     GET    /v1/detector/stats  the detector's counters
-    GET    /docs, /openapi.json  OpenAPI docs (FastAPI)
+    GET    /docs, /openapi.json  OpenAPI docs (Swagger UI, its files from this server)
 
 The runtime API of a running pipeline (``panoray run``; 503 when none runs, as under
 ``panoray serve``):
@@ -73,7 +73,8 @@ from models.tiling import (
 )
 from pipeline.app.geometry_api import router as geometry_router
 from pipeline.app.api_errors import install_error_handlers
-from pipeline.app.responses import dashboard_file, error_response, image_response
+from pipeline.app.responses import (dashboard_file, error_response, image_response,
+                                     swagger_ui_file)
 from pipeline.app.access import CHANGE, READ, check_api_source, host_header_refusal
 from pipeline.app.uploads import decode_image, read_body, read_model, read_multipart_file
 from pipeline.errors import (
@@ -314,7 +315,15 @@ class HttpApi:
     @app.get("/docs", dependencies=READ, include_in_schema=False)
     async def docs(self, request: Request) -> Any:
         root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title="panoray API")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json", title="panoray API",
+            swagger_js_url=f"{root}/docs/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/favicon.png")
+
+    @app.api_route("/docs/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def docs_file(self, name: str) -> Any:
+        return swagger_ui_file(name)  # no data in them: served without the token
 
     @app.get("/v1/detector/stats", dependencies=READ, responses={401: {}})
     async def detector_stats(self) -> dict[str, Any]:

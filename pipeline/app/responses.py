@@ -1,7 +1,9 @@
 """Responses of the HTTP API that are not JSON models: errors, the dashboard's files, and
-stills or heatmaps with their ETags."""
+stills or heatmaps with their ETags, and the files of the API docs."""
 
 # No `from __future__ import annotations`: kept like http_api.py, which FastAPI reads.
+
+import importlib.resources
 
 from fastapi.responses import JSONResponse, Response
 
@@ -35,6 +37,22 @@ def dashboard_file(name: str) -> Response:
         return error_response(404, f"no dashboard file {name!r}")
     return Response((STATIC_DIR / name).read_bytes(), media_type=content_type,
                     headers=PAGE_HEADERS)
+
+
+SWAGGER_UI_FILES = {"swagger-ui-bundle.js": "text/javascript",
+                    "swagger-ui.css": "text/css", "favicon.png": "image/png"}
+"""The Swagger UI files /docs loads (shipped in the fastapi-offline package), by name."""
+
+
+def swagger_ui_file(name: str) -> Response:
+    """One of :data:`SWAGGER_UI_FILES`, else 404: /docs works without internet."""
+    content_type = SWAGGER_UI_FILES.get(name)
+    if content_type is None:
+        return error_response(404, f"no docs file {name!r}")
+    folder = importlib.resources.files("fastapi_offline") / "static"
+    return Response((folder / name).read_bytes(), media_type=content_type,
+                    headers={"Cache-Control": "public, max-age=86400",
+                             "X-Content-Type-Options": "nosniff"})
 
 
 def image_response(image: EncodedImage | None, camera_id: str, missing: str) -> Response:

@@ -428,6 +428,22 @@ def test_inference_page_draws_the_boxes_of_a_photo(run, page):
     run.shot(page, "inference.png")
 
 
+def test_the_api_docs_render_from_this_server_alone(run, chromium):
+    """/docs is Swagger UI with its files served by the API (FastAPI's page loads them
+    from a CDN: blank on a site without internet, as this test's browser is)."""
+    context = chromium.new_context(extra_http_headers={"Authorization": f"Bearer {TOKEN}"})
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    asked: list[str] = []
+    tab.on("request", lambda r: asked.append(r.url))
+    tab.goto(f"{run.url}/docs")
+    tab.wait_for_selector(".swagger-ui .info .title")
+    assert "OAS 3.1" in tab.locator(".swagger-ui .info .title").inner_text()  # read whole
+    assert tab.locator(".opblock-summary-path", has_text="/v1/detect").count() >= 1
+    assert all(u.startswith(run.url) for u in asked), asked
+    context.close()
+
+
 def test_the_camera_password_never_reaches_the_browser(run, page):
     page.goto(f"{run.url}/")
     page.wait_for_selector(_tile("steady-a"))
