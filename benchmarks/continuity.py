@@ -54,6 +54,7 @@ from benchmarks.continuity_measures import (  # noqa: E402
     SETTLE_S,
     continuity,
 )
+from benchmarks.parallel import run_tasks  # noqa: E402
 from pipeline.ingest.pacing import FrameSubsampler  # noqa: E402
 
 log = logging.getLogger("benchmarks.continuity")
@@ -150,43 +151,54 @@ def print_table(title: str, rows: dict[str, dict[str, Any]]) -> None:
                          f"{r['breaks_per_tracked_min']:>8}{r['tracked_s_per_break'] or '-':>8}\n")
 
 
-def validate(data: Path, quick: bool, contenders: dict[str, Runner]) -> dict[str, Any]:
-    """The proxy against HOTA on simulated detections of the labelled long sequences."""
+def _validate_sequence(data: Path, quick: bool, contenders: dict[str, Runner],
+                       models: dict[str, Any], k: int, seq: str) -> list[dict[str, Any]]:
+    """:func:`validate`'s rows of one sequence (its simulation seeded by ``k``)."""
     from scipy.stats import spearmanr
 
     from benchmarks.detsim import clip_visibility, prepare, simulate
-    from benchmarks.identity import LONG, detection_tiling, variants
+    from benchmarks.identity import detection_tiling, variants
     from benchmarks.identity_report import STATIC
     from benchmarks.identity_scoring import load_clip, score
-    from benchmarks.identity_sweep import fitted_models
 
-    models = fitted_models(data)
-    per_variant = []
-    for k, seq in enumerate(LONG):
-        clip = load_clip(data / "mot15-gt" / seq)
-        tiling = detection_tiling(clip.width, clip.height)
-        model = models["full_frame" if tiling is None else "tiled"]
-        view = model.view(clip.width, clip.height, tiling)
-        for vname, c in variants(clip)[:1] if quick else variants(clip):
-            dets = simulate(model, prepare(c, view, clip_visibility(c)), 100 * k)
-            timeline = Timeline(c.name, c.times_s, c.width, c.height)
-            proxy, hota = {}, {}
-            for name, run in contenders.items():
-                frames = run(dets, timeline)
-                hota[name] = score(c, frames)["HOTA"]
-                proxy[name] = continuity([f.tracks for f in frames], c.times_s, c.width,
-                                         c.height)["breaks_per_tracked_min"]
-            names = list(contenders)
-            rho = float(spearmanr([proxy[n] for n in names], [-hota[n] for n in names])[0])
-            peers = [n for n in names if n not in PANORAY]
-            agrees = {ours: (proxy[ours] <= min(proxy[p] for p in peers))
-                      == (hota[ours] >= max(hota[p] for p in peers)) for ours in PANORAY}
-            per_variant.append({"sequence": f"{seq}/{vname}",
-                                "camera": "still" if seq in STATIC else "moving",
-                                "spearman": round(rho, 2), "agrees": agrees,
-                                "hota": {n: round(v, 3) for n, v in hota.items()},
-                                "breaks_per_tracked_min": proxy})
-        log.info("validation: %s done", seq)
+    rows = []
+    clip = load_clip(data / "mot15-gt" / seq)
+    tiling = detection_tiling(clip.width, clip.height)
+    model = models["full_frame" if tiling is None else "tiled"]
+    view = model.view(clip.width, clip.height, tiling)
+    for vname, c in variants(clip)[:1] if quick else variants(clip):
+        dets = simulate(model, prepare(c, view, clip_visibility(c)), 100 * k)
+        timeline = Timeline(c.name, c.times_s, c.width, c.height)
+        proxy, hota = {}, {}
+        for name, run in contenders.items():
+            frames = run(dets, timeline)
+            hota[name] = score(c, frames)["HOTA"]
+            proxy[name] = continuity([f.tracks for f in frames], c.times_s, c.width,
+                                     c.height)["breaks_per_tracked_min"]
+        names = list(contenders)
+        rho = float(spearmanr([proxy[n] for n in names], [-hota[n] for n in names])[0])
+        peers = [n for n in names if n not in PANORAY]
+        agrees = {ours: (proxy[ours] <= min(proxy[p] for p in peers))
+                  == (hota[ours] >= max(hota[p] for p in peers)) for ours in PANORAY}
+        rows.append({"sequence": f"{seq}/{vname}",
+                     "camera": "still" if seq in STATIC else "moving",
+                     "spearman": round(rho, 2), "agrees": agrees,
+                     "hota": {n: round(v, 3) for n, v in hota.items()},
+                     "breaks_per_tracked_min": proxy})
+    log.info("validation: %s done", seq)
+    return rows
+
+
+def validate(data: Path, quick: bool, contenders: dict[str, Runner],
+             models: dict[str, Any]) -> dict[str, Any]:
+    """The proxy against HOTA on simulated detections of the labelled long sequences
+    (``models``: the noise models of ``identity_sweep.fitted_models``); the sequences
+    side by side, one per core."""
+    from benchmarks.identity import LONG
+
+    per_variant = [v for part in run_tasks([
+        lambda k=k, seq=seq: _validate_sequence(data, quick, contenders, models, k, seq)
+        for k, seq in enumerate(LONG)]) for v in part]
     summary = {}
     for camera in ("still", "moving"):
         mine = [v for v in per_variant if v["camera"] == camera]
@@ -276,11 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     contenders = {**PANORAY, **peers}
     runs, ratios = [], {name: [] for name in PANORAY}
     total_frames = 0
+    validating = (args.data / "mot15-gt").is_dir() and (args.data / "mot15").is_dir()
+    detected: dict[float, Any] = {}
+    models: dict[str, Any] = {}
+    t1 = time.perf_counter()
+    if validating:  # the clip's first detection and the noise models' fit, side by side
+        from benchmarks.identity_sweep import fitted_models
+
+        detected[scales[0]], models = run_tasks([
+            lambda: detect_clip(args.video, "full" in modes, scales[0]),
+            lambda: fitted_models(args.data)])
     for scale in scales:
-        t1 = time.perf_counter()
-        detections, width, height = detect_clip(args.video, "full" in modes, scale)
+        detections, width, height = (detected.pop(scale) if scale in detected
+                                     else detect_clip(args.video, "full" in modes, scale))
         log.info("%s: %d frames, %dx%d at %.1f fps, detected in %.0f s", args.video.name,
                  len(detections["tiled"]), width, height, fps, time.perf_counter() - t1)
+        t1 = time.perf_counter()
         total_frames = len(detections["tiled"])
         times = np.arange(total_frames) / fps
         for mode in modes:
@@ -298,8 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                              "frames": len(keep), "trackers": rows})
     validation: dict[str, Any] = {
         "skipped": f"{args.data / 'mot15-gt'} or {args.data / 'mot15'} is absent"}
-    if (args.data / "mot15-gt").is_dir() and (args.data / "mot15").is_dir():
-        validation = validate(args.data, args.quick, contenders)
+    if validating:
+        validation = validate(args.data, args.quick, contenders, models)
     goals = {}
     for name, values in ratios.items():
         worst, where = max(values)

@@ -52,6 +52,7 @@ from benchmarks.identity import (  # noqa: E402
 from benchmarks.identity_calibration import collect_tud, fit_model  # noqa: E402
 from benchmarks.identity_report import STATIC, analytics_goals, margins  # noqa: E402
 from benchmarks.identity_scoring import aggregate, load_clip, run_all  # noqa: E402
+from benchmarks.parallel import run_tasks  # noqa: E402
 from benchmarks.detsim_tud import QUICK_LAYOUTS, TILED_LAYOUTS  # noqa: E402
 from benchmarks.scene_analytics import place_scene, run_analytics, truth_frames  # noqa: E402
 from benchmarks.scenes import analytics_config  # noqa: E402
@@ -87,9 +88,11 @@ def fitted_models(data: Path) -> dict[str, Any]:
     tud = collect_tud(detector, data / "mot15", QUICK_LAYOUTS, TILED_LAYOUTS, tiling,
                       QUICK_MOSAIC_EVERY)
     model_input = (spec.width, spec.height, spec.resize)
-    return {mode: fit_model(runs, detector.config.threshold, model_input,
-                            f"sweep: quick fit, {mode}")
-            for mode, runs in (("full_frame", tud.full), ("tiled", tud.tiled))}
+    modes = (("full_frame", tud.full), ("tiled", tud.tiled))
+    fits = run_tasks([lambda runs=runs, mode=mode: fit_model(  # side by side
+        runs, detector.config.threshold, model_input, f"sweep: quick fit, {mode}")
+        for mode, runs in modes])
+    return {mode: fit for (mode, _), fit in zip(modes, fits, strict=True)}
 
 
 def summarise(reports: list[dict[str, Any]]) -> dict[str, Any]:

@@ -40,11 +40,12 @@ def run_tasks(tasks: Sequence[Callable[[], Any]], workers: int | None = None) ->
     (default: one per core)."""
     global _TASKS
     workers = min(len(tasks), workers or os.cpu_count() or 1)
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if (workers <= 1 or "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):  # a daemon cannot fork workers
         return [task() for task in tasks]
-    _TASKS = list(tasks)
+    previous, _TASKS = _TASKS, list(tasks)  # a task may run tasks of its own
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             return list(pool.map(_run, range(len(tasks))))
     finally:
-        _TASKS = []
+        _TASKS = previous
