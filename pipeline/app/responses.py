@@ -4,6 +4,7 @@ stills or heatmaps with their ETags, and the files of the API docs."""
 # No `from __future__ import annotations`: kept like http_api.py, which FastAPI reads.
 
 import importlib.resources
+from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 
@@ -30,13 +31,19 @@ IMAGE_CACHE_CONTROL = "private, no-cache"
 """Stills and heatmaps: a browser may keep them but must revalidate (ETag) before reuse."""
 
 
+def _listed_file(folder: Any, types: dict[str, str], name: str, what: str,
+                 headers: dict[str, str]) -> Response:
+    """File ``name`` of ``folder`` if ``types`` lists it (with its content type), else a
+    404 naming ``what``: only listed names are ever read."""
+    content_type = types.get(name)
+    if content_type is None:
+        return error_response(404, f"no {what} file {name!r}")
+    return Response((folder / name).read_bytes(), media_type=content_type, headers=headers)
+
+
 def dashboard_file(name: str) -> Response:
     """One of the dashboard's files (:data:`pipeline.dashboard.STATIC_FILES`), else 404."""
-    content_type = STATIC_FILES.get(name)
-    if content_type is None:
-        return error_response(404, f"no dashboard file {name!r}")
-    return Response((STATIC_DIR / name).read_bytes(), media_type=content_type,
-                    headers=PAGE_HEADERS)
+    return _listed_file(STATIC_DIR, STATIC_FILES, name, "dashboard", PAGE_HEADERS)
 
 
 SWAGGER_UI_FILES = {"swagger-ui-bundle.js": "text/javascript",
@@ -46,13 +53,10 @@ SWAGGER_UI_FILES = {"swagger-ui-bundle.js": "text/javascript",
 
 def swagger_ui_file(name: str) -> Response:
     """One of :data:`SWAGGER_UI_FILES`, else 404: /docs works without internet."""
-    content_type = SWAGGER_UI_FILES.get(name)
-    if content_type is None:
-        return error_response(404, f"no docs file {name!r}")
-    folder = importlib.resources.files("fastapi_offline") / "static"
-    return Response((folder / name).read_bytes(), media_type=content_type,
-                    headers={"Cache-Control": "public, max-age=86400",
-                             "X-Content-Type-Options": "nosniff"})
+    return _listed_file(importlib.resources.files("fastapi_offline") / "static",
+                        SWAGGER_UI_FILES, name, "docs",
+                        {"Cache-Control": "public, max-age=86400",
+                         "X-Content-Type-Options": "nosniff"})
 
 
 def image_response(image: EncodedImage | None, camera_id: str, missing: str) -> Response:

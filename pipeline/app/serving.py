@@ -105,8 +105,12 @@ def stop_serving(drain: bool = False) -> None:
             for sig, handler in handlers.items():
                 if handler is not None:
                     signal.signal(sig, handler)
-    elif app is not None and not serve.status().applications:
-        serve.shutdown()  # the last application of the cluster: Serve's proxies go too
+    elif app is not None:
+        try:
+            if not serve.status().applications:  # the cluster's last: Serve's proxies go
+                serve.shutdown()
+        except Exception as exc:  # noqa: BLE001 - stopping goes on
+            log.warning("Serve was not stopped: %s", type(exc).__name__)
 
 
 def start_serving(
