@@ -65,6 +65,8 @@ def rtsp_reason(where: str, path: str, answer: RtspAnswer) -> str:
     if answer.status == 200:
         return (f"{where} describes the stream ({said}) but FFmpeg could not open it "
                 "(an unsupported codec, or its media port is blocked)")
+    if answer.status == 503:
+        return f"{where} is busy ({said}): it may serve no more clients at once"
     return f"{where} answered {said}"
 
 

@@ -21,11 +21,15 @@ import hashlib
 import re
 import secrets
 import socket
+import time
 from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote, urlsplit
 
 MAX_RESPONSE_BYTES = 16_384
 """Most bytes of a response read for its status line and headers."""
+BUSY_RETRY_S = 0.5
+"""Pause before the one retry of a ``DESCRIBE`` answered 503 Service Unavailable (s): a
+server answers so while it tears down the media of a client that just left."""
 _STATUS = re.compile(rb"^RTSP/1\.\d (\d{3}) ?([^\r\n]*)")
 _PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
 
@@ -43,7 +47,16 @@ class RtspAnswer:
 def describe(url: str, timeout_s: float) -> RtspAnswer | None:
     """The answer of the RTSP server at ``url`` to ``DESCRIBE`` (credentials sent only
     when it asks for them), or None when nothing there answers RTSP within
-    ``timeout_s`` per exchange."""
+    ``timeout_s`` per exchange. A 503 (busy) answer is asked again once, after
+    :data:`BUSY_RETRY_S`."""
+    answer = _describe_once(url, timeout_s)
+    if answer is not None and answer.status == 503:
+        time.sleep(BUSY_RETRY_S)
+        answer = _describe_once(url, timeout_s)
+    return answer
+
+
+def _describe_once(url: str, timeout_s: float) -> RtspAnswer | None:
     parts = urlsplit(url)
     target = _without_credentials(parts)
     first = _exchange(parts, target, None, timeout_s)

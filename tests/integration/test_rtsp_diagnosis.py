@@ -39,6 +39,14 @@ def test_credentials_are_sent_only_when_asked_for(rtsp_port: int) -> None:
     assert answer is not None and (answer.status, answer.with_credentials) == (200, True)
 
 
+def test_back_to_back_asks_all_get_the_stream(rtsp_port: int) -> None:
+    """The server answers 503 while it tears down the last client's media (about one
+    ask in two, back to back): the probe asks again rather than report a busy camera."""
+    answers = [describe(f"rtsp://bob:{SECRET}@127.0.0.1:{rtsp_port}/cam", 5.0)
+               for _ in range(12)]
+    assert [a.status if a else None for a in answers] == [200] * 12
+
+
 def test_a_server_that_is_not_rtsp_gets_the_plain_reason() -> None:
     from tests.images import astronaut_rgb, encode
     from tests.mjpeg_server import MjpegServer

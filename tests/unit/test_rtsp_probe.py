@@ -30,3 +30,14 @@ def test_a_digest_challenge_gets_its_answer() -> None:
 def test_basic_and_unknown_schemes() -> None:
     assert _authorization('Basic realm="x"', "bob", "pw", "rtsp://h/x") == "Basic Ym9iOnB3"
     assert _authorization("Negotiate", "bob", "pw", "rtsp://h/x") is None
+
+
+def test_a_busy_camera_is_told_from_other_answers() -> None:
+    from pipeline.ingest.diagnose import rtsp_reason
+    from pipeline.ingest.rtsp_probe import RtspAnswer
+
+    busy = rtsp_reason("cam:554", "/s", RtspAnswer(503, "Service Unavailable", True))
+    other = rtsp_reason("cam:554", "/s", RtspAnswer(500, "Internal Server Error", True))
+    assert busy == ("cam:554 is busy (RTSP 503 Service Unavailable): it may serve no more "
+                    "clients at once")
+    assert other == "cam:554 answered RTSP 500 Internal Server Error"
