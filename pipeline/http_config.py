@@ -36,6 +36,13 @@ class HttpConfig(StrictModel):
     max_image_side: int = Field(
         8192, ge=16, le=65536, description="Largest accepted image width or height (pixels)."
     )
+    max_concurrent_decodes: int = Field(
+        2, ge=1, le=64,
+        description="Images an API replica decodes at once; more requests wait their turn. "
+        "A decoded image holds several bytes per pixel more than once while it is decoded "
+        "and resized (an 8192x8192 PNG about 0.7 GB), so this bounds the replica's memory; "
+        "decoding is CPU-bound, so more than the replica's cores gains nothing.",
+    )
     request_timeout_s: float = Field(
         30.0, gt=0, description="Longest an inference request may wait for the detector (s)."
     )

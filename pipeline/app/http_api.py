@@ -167,6 +167,7 @@ class HttpApi:
         self._labels: dict[int, str] = {}
         self._namespace = namespace
         self._controller: Any = None
+        self._decoding = asyncio.Semaphore(http.max_concurrent_decodes)
         if http.token is None and not http.loopback:
             log.warning("runtime API: adding and removing cameras is disabled: %s is not a "
                         "loopback address and no token is configured", http.host)
@@ -236,8 +237,9 @@ class HttpApi:
         else:
             data = await read_body(request, self._http.max_body_bytes)
         info = await self._model_info()
-        images, tiles, meta = await asyncio.to_thread(
-            self._prepare, data, InputSpec(**info["input"]), tiling == AUTO)
+        async with self._decoding:  # bounds the full-size images held at once
+            images, tiles, meta = await asyncio.to_thread(
+                self._prepare, data, InputSpec(**info["input"]), tiling == AUTO)
         wanted = tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None
 
         def infer_many(frames: list[Any], metas: list[FrameMeta]) -> Any:
