@@ -59,6 +59,11 @@ def free_per_node() -> list[dict[str, float]]:
     return [dict(ray.available_resources())]
 
 
+def live_nodes() -> int:
+    """How many nodes of the cluster are alive now (on one, spreading cameras is moot)."""
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
 def charge(free: list[dict[str, float]], cameras: Iterable[CameraConfig]) -> None:
     """Takes the demand of ``cameras`` (started outside the batch) off ``free``, from the
     node with most free CPU, so that the batch only counts what is left."""

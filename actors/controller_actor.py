@@ -32,7 +32,7 @@ import ray
 from pydantic import ValidationError
 from ray.exceptions import RayActorError
 
-from actors.batch import OfflineBatch, all_fit, charge, free_per_node, summary_of
+from actors.batch import OfflineBatch, all_fit, charge, free_per_node, live_nodes, summary_of
 from actors.calls import CALL_TIMEOUT_S, awaitable, call
 from actors.graph import ActorGraph
 from actors.supervisor import Supervisor
@@ -74,8 +74,8 @@ CONTROLLER_NUM_CPUS = 0.1
 CAMERA_START_CONCURRENCY = 4
 """Cameras of the config started at once: faster than one by one, and each camera's
 ``ray.camera_start_timeout_s`` still covers little more than its own start. With
-``ray.camera_placement: spread`` they start one by one, so that each placement sees the
-cameras already placed."""
+``ray.camera_placement: spread`` on a cluster of several nodes they start one by one, so
+that each placement sees the cameras already placed (:func:`actors.batch.live_nodes`)."""
 
 
 @ray.remote(num_cpus=CONTROLLER_NUM_CPUS, max_restarts=0)
@@ -137,10 +137,10 @@ class PipelineController:
                 wanted, free_cpu)
         # Reserved under the lock, placed outside it (up to ray.camera_start_timeout_s
         # each), listed under it as each one runs: reads, adds and removes answer
-        # meanwhile. A few cameras start at a time; spread placement sees only actors
-        # already placed, so those start one by one.
-        gate = asyncio.Semaphore(
-            1 if cfg.ray.camera_placement == "spread" else CAMERA_START_CONCURRENCY)
+        # meanwhile. A few cameras start at a time; spread placement over several nodes
+        # sees only actors already placed, so those start one by one.
+        spread = cfg.ray.camera_placement == "spread" and live_nodes() > 1
+        gate = asyncio.Semaphore(1 if spread else CAMERA_START_CONCURRENCY)
         records: list[CameraRecord] = []
         async with graph.lock:
             for cam in cameras:  # hosts chosen in config order
