@@ -133,16 +133,18 @@ def decode_cpu_ms(files: list[pathlib.Path], frames_each: int = 60) -> float:
 
 
 def overhead(per_frame: dict[str, float], model_ms: float, decode_ms: float,
-             idle_ms_per_s: dict[str, float], frames_per_s: float) -> dict[str, Any]:
+             idle_ms_per_s: dict[str, float] | None, frames_per_s: float) -> dict[str, Any]:
     """The split with the model's and decoding's own costs taken out: ``o`` in CPU-ms per
     frame, and the part of it that the processes cost per second while idle (Ray's and
-    Serve's background work, which a higher frame rate spreads thinner)."""
-    fixed = idle_ms_per_s["total"] / max(frames_per_s, 1e-9)
+    Serve's background work, which a higher frame rate spreads thinner; None when the
+    idle cost was not measured)."""
     o = per_frame["total"] - model_ms - decode_ms
+    fixed = None if idle_ms_per_s is None else idle_ms_per_s["total"] / max(frames_per_s, 1e-9)
     return {"by_process_kind": per_frame, "idle_cpu_ms_per_s": idle_ms_per_s,
             "model_cpu_ms": round(model_ms, 2), "decode_cpu_ms": round(decode_ms, 2),
-            "overhead_cpu_ms": round(o, 2), "of_which_idle_cpu_ms": round(fixed, 2),
-            "per_frame_overhead_cpu_ms": round(o - fixed, 2)}
+            "overhead_cpu_ms": round(o, 2),
+            "of_which_idle_cpu_ms": None if fixed is None else round(fixed, 2),
+            "per_frame_overhead_cpu_ms": None if fixed is None else round(o - fixed, 2)}
 
 
 if __name__ == "__main__":

@@ -8,14 +8,15 @@ Measured side by side on the same machine and inputs:
     resize, ONNX Runtime and the same tracker;
   * panoray offline over the same N files (N = 1, 4, 8): frames/s and ratios to both,
     in steady state: while all N cameras read (they start, and so end, one after
-    another; ``to_end`` also times the run from the last start to its end, tail included);
+    another; ``to_end`` also times the run from the last start to its end, tail included;
+    --quick stops the run after a 30 s steady window, without ``to_end``);
   * panoray live at 50% and 90% of its measured capacity: p50/p95 latency from frame
     capture to tracks, and drops;
   * memory: resident memory of the Ray processes over a soak at 50% load, and its slope;
   * where the CPU goes per analysed frame offline, by kind of process, and Ray's and the
     stages' overhead once the model's and decoding's own costs are taken out
     (benchmarks/cpu_split.py; the model's cost is the bare per-core sessions' CPU per
-    image, measured with the bare ceiling).
+    image, measured with the bare ceiling; --quick leaves the idle part out).
 panoray's cameras detect on the whole frame (``inference.tiling: null``; the default
 cuts each frame into 2 tiles plus the whole frame, 3 model runs): the bare model and the
 naive loop run the model once per frame, and the overhead is per model run.
@@ -74,6 +75,9 @@ MIN_STEADY_S = 8.0
 """Shortest steady window that counts (shorter, the run is timed to its end instead):
 cameras deliver in groups of up to 32 frames, so a window's count is off by up to a group
 per camera at each end, about 3 % over 8 s of 8 cameras here."""
+QUICK_STEADY_S = 30.0
+"""--quick: an offline run stops once its steady window is this long (its tail, cameras
+ending one after another, and its idle watch are left out)."""
 LINE = {"id": "mid", "start": [0.5, 0.1], "end": [0.5, 0.9]}
 ZONE = {"id": "left", "points": [[0.0, 0.2], [0.5, 0.2], [0.5, 0.9], [0.0, 0.9]]}
 
@@ -213,14 +217,17 @@ def steady_window(samples: list[Sample], opens_at: float) -> tuple[Sample, Sampl
 
 def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int,
                 out: pathlib.Path, site: dict[str, Any] | None = None,
-                inference: dict[str, Any] | None = None) -> dict[str, Any]:
+                inference: dict[str, Any] | None = None,
+                steady_s: float | None = None) -> dict[str, Any]:
     """panoray offline over ``n`` cameras of ``frames_each`` frames. Timed in steady state:
     frames/s and CPU per frame while every camera reads, from :data:`SETTLE_S` after the
     last one started until the first reaches its file's end (cameras start one after
     another and end one after another, so the run's start and tail are not ``n``
     cameras); ``to_end``: from the last camera's start to the run's end, tail included.
     ``site``: top-level site settings over the defaults (e.g. ``{"serving": {...}}``);
-    ``inference``: the cameras' (default :data:`WHOLE_FRAME`)."""
+    ``inference``: the cameras' (default :data:`WHOLE_FRAME`). ``steady_s``: stop the
+    run once the steady window is that long (--quick); ``to_end`` and the idle cost are
+    then not measured (None)."""
     from pipeline.app.runner import PipelineRunner, RunOptions
 
     cfg = _site(files, n, site, source={"max_frames": frames_each, "loop": True},
@@ -229,28 +236,34 @@ def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int
                             detector=handle)
     runner.start()
     samples = [sample(runner, frames_each)]
-    ended = threading.Event()
+    ended, stop = threading.Event(), threading.Event()
 
     def watch() -> None:
         while not ended.wait(POLL_S):
             samples.append(sample(runner, frames_each))
+            if steady_s is not None and samples[-1].all_running and (
+                    samples[-1].t - samples[0].t - SETTLE_S >= steady_s):
+                stop.set()
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    why = runner.wait(threading.Event())
+    why = runner.wait(stop)
     ended.set()
     watcher.join()
     last = sample(runner, frames_each)
-    # the same processes with no frame flowing (every camera at its file's end): what
-    # they cost per second whatever the frame rate
-    time.sleep(IDLE_S)
-    idle = cpu_split.split(last.cpu, cpu_split.snapshot(), 1)
+    first, idle, to_end = samples[0], None, None
+    if not stop.is_set():
+        # the same processes with no frame flowing (every camera at its file's end): what
+        # they cost per second whatever the frame rate
+        time.sleep(IDLE_S)
+        idle = cpu_split.split(last.cpu, cpu_split.snapshot(), 1)
     summary = runner.shutdown()
     delivered = sum(c["frames_delivered"] for c in summary["cameras"].values())
     dropped = sum(c["frames_dropped"] for c in summary["cameras"].values())
-    first = samples[0]
-    to_end = {"frames": delivered - first.delivered, "seconds": round(last.t - first.t, 2),
-              "frames_per_s": round((delivered - first.delivered) / (last.t - first.t), 2)}
+    if not stop.is_set():
+        to_end = {"frames": delivered - first.delivered, "seconds": round(last.t - first.t, 2),
+                  "frames_per_s": round((delivered - first.delivered) / (last.t - first.t),
+                                        2)}
     window = steady_window(samples, first.t + SETTLE_S)
     if window is None:
         log.warning("offline %d cameras: no steady window of %.0f s (too few frames per "
@@ -262,7 +275,8 @@ def run_offline(handle: Any, files: list[pathlib.Path], n: int, frames_each: int
             "seconds": round(closed.t - opened.t, 2),
             "frames_per_s": round(timed / (closed.t - opened.t), 2), "to_end": to_end,
             "cpu_ms_per_frame": cpu_split.split(opened.cpu, closed.cpu, timed),
-            "idle_cpu_ms_per_s": {k: round(v / IDLE_S, 2) for k, v in idle.items()}}
+            "idle_cpu_ms_per_s": None if idle is None else {
+                k: round(v / IDLE_S, 2) for k, v in idle.items()}}
 
 
 def run_live(handle: Any, total_fps: float, seconds: float, out: pathlib.Path, tag: str,
@@ -372,7 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     handle = start_serving(ModelConfig(), ServingConfig(), HttpConfig(port=8765),
                            access_logs=False)
     try:
-        offline = {str(n): run_offline(handle, files, n, frames_each, out) for n in counts}
+        # --quick stops each offline run once its steady window is QUICK_STEADY_S long
+        offline = {str(n): run_offline(handle, files, n, frames_each, out,
+                                       steady_s=QUICK_STEADY_S if args.quick else None)
+                   for n in counts}
         capacity = max(r["frames_per_s"] for r in offline.values())
         # --quick: the soak runs at 50 % load: its latency stands for the 50 % run
         live = {f"{int(load * 100)}%": run_live(handle, load * capacity, live_s, out, str(load))

@@ -3,11 +3,12 @@ analytics of both, on footage with idle stretches.
 
 Footage, built at run time (nothing is written to the repo): each real clip (the demo's
 ``vtest.mp4``; TUD-Campus and TUD-Stadtmitte from ``../shared/data/mot15`` when present,
-read in place) is cut in two and joined by 30-60 s of its own empty background (the
-per-pixel median of the clip; TUD-Stadtmitte's keeps a shopper who stands at a window
-through the whole clip, a person standing still), with sensor noise (Gaussian, sigma
-4 grey levels, new each frame) and slow light change (gain +/- 12 % and offset +/- 8
-grey levels over a 40 s cycle), then encoded as H.264: [part 1][idle][part 2][idle].
+read in place) is cut in two and joined by 30-60 s (--quick: 20 s) of its own empty
+background (the per-pixel median of the clip; TUD-Stadtmitte's keeps a shopper who
+stands at a window through the whole clip, a person standing still), with sensor noise
+(Gaussian, sigma 4 grey levels, new each frame) and slow light change (gain +/- 12 %
+and offset +/- 8 grey levels over a 40 s cycle), then encoded as H.264:
+[part 1][idle][part 2][idle].
 
 Each file runs twice, side by side in one process, as an offline camera (nothing
 dropped): gated (``inference: {skip_static: true}``, defaults) and ungated. The code path
@@ -70,6 +71,8 @@ DWELL_GOAL = 0.02
 NOISE_SIGMA = 4.0
 LIGHT_GAIN, LIGHT_OFFSET, LIGHT_PERIOD_S = 0.12, 8.0, 40.0
 MEDIAN_SAMPLES = 60
+QUICK_IDLE_S = (20.0, 20.0)
+"""--quick: the two idle stretches of each clip's footage (s)."""
 
 # Zones and lines drawn for each scene (normalised coordinates).
 VTEST_GEOMETRY = {
@@ -98,12 +101,12 @@ class Clip:
 def clips(quick: bool) -> list[Clip]:
     """The demo clip, and the TUD videos when the shared data is present."""
     out = [Clip("vtest", ROOT / "pipeline" / "demo" / "vtest.mp4", VTEST_GEOMETRY,
-                300 if quick else None, (30.0, 30.0) if quick else (45.0, 60.0))]
+                300 if quick else None, QUICK_IDLE_S if quick else (45.0, 60.0))]
     for name in ("TUD-Campus",) if quick else ("TUD-Campus", "TUD-Stadtmitte"):
         path = SHARED / name / f"{name}.mp4"
         if path.exists():
             out.append(Clip(name, path, TUD_GEOMETRY, None,
-                            (30.0, 30.0) if quick else (40.0, 40.0)))
+                            QUICK_IDLE_S if quick else (40.0, 40.0)))
         else:
             log.warning("%s not found; running without it", path)
     return out

@@ -46,3 +46,16 @@ def test_steady_window_too_short_is_none() -> None:
                       (12.0, 400, False)])
     assert steady_window(looks, opens_at=2.0) is None
     assert steady_window(_samples([(0.0, 0, False), (9.0, 10, False)]), 0.0) is None
+
+
+def test_overhead_without_the_idle_watch() -> None:
+    """--quick stops the offline run with frames flowing: no idle cost, the same overhead."""
+    from benchmarks.cpu_split import overhead
+
+    per_frame = {"total": 30.0}
+    watched = overhead(per_frame, 20.0, 2.0, {"total": 100.0}, 50.0)
+    unwatched = overhead(per_frame, 20.0, 2.0, None, 50.0)
+    assert (watched["overhead_cpu_ms"], watched["of_which_idle_cpu_ms"],
+            watched["per_frame_overhead_cpu_ms"]) == (8.0, 2.0, 6.0)
+    assert (unwatched["overhead_cpu_ms"], unwatched["of_which_idle_cpu_ms"],
+            unwatched["per_frame_overhead_cpu_ms"]) == (8.0, None, None)
