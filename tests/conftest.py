@@ -11,6 +11,7 @@ import shutil
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -93,6 +94,21 @@ def wait_healthy(url: str, timeout_s: float = 180, proc=None, log_path=None) -> 
             pass
         time.sleep(0.5)
     pytest.fail(f"{url}/healthz did not answer 200 within {timeout_s:.0f} s")
+
+
+def run_api_app(serve_app: dict, http: Any, name: str, prefix: str) -> str:
+    """Deploys app ``name`` of the HttpApi deployment (``http`` its HttpConfig; the
+    deployment named ``<Name>Api``) at ``prefix`` beside the session's one, with the
+    session's detector; returns its URL once healthy. The caller deletes the app."""
+    from ray import serve
+
+    from pipeline.app.http_api import HttpApi
+
+    serve.run(HttpApi.options(name=f"{name.capitalize()}Api").bind(serve_app["handle"], http),
+              name=name, route_prefix=prefix)
+    url = serve_app["url"] + prefix
+    wait_healthy(url, timeout_s=60)
+    return url
 
 
 def ensure_stopped(proc) -> None:

@@ -21,6 +21,8 @@ import pytest
 import requests
 from PIL import Image, PngImagePlugin
 
+from tests.conftest import run_api_app
+
 pytestmark = pytest.mark.cluster
 
 TOKEN = "hardening-token-" + "z" * 24
@@ -34,19 +36,11 @@ TOTAL = 50 * 2**20  # what the client would send if never stopped
 def api(serve_app):
     from ray import serve
 
-    from pipeline.app.http_api import HttpApi
     from pipeline.site_config import HttpConfig
 
     http = HttpConfig(port=urlsplit(serve_app["url"]).port, token=TOKEN, protect_reads=True,
                       max_body_bytes=LIMIT)
-    serve.run(HttpApi.options(name="HardenedApi").bind(serve_app["handle"], http),
-              name="hardened", route_prefix=PREFIX)
-    url = serve_app["url"] + PREFIX
-    deadline = time.monotonic() + 60
-    while requests.get(f"{url}/healthz", timeout=10).status_code != 200:
-        assert time.monotonic() < deadline, "the hardened app never became healthy"
-        time.sleep(0.5)
-    yield url
+    yield run_api_app(serve_app, http, "hardened", PREFIX)
     serve.delete("hardened")
 
 

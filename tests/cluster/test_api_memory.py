@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import os
 import pathlib
-import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -20,6 +19,8 @@ import numpy as np
 import pytest
 import requests
 from PIL import Image
+
+from tests.conftest import run_api_app
 
 pytestmark = pytest.mark.cluster
 
@@ -35,19 +36,12 @@ def bounded(serve_app):
     import ray
     from ray import serve
 
-    from pipeline.app.http_api import HttpApi
     from pipeline.site_config import HttpConfig
 
     if not pathlib.Path("/proc/self/clear_refs").exists():
         pytest.skip("needs Linux's /proc/PID/clear_refs to reset a process's peak memory")
     http = HttpConfig(port=urlsplit(serve_app["url"]).port, max_concurrent_decodes=1)
-    serve.run(HttpApi.options(name="BoundedApi").bind(serve_app["handle"], http),
-              name="bounded", route_prefix=PREFIX)
-    url = serve_app["url"] + PREFIX
-    deadline = time.monotonic() + 60
-    while requests.get(f"{url}/healthz", timeout=10).status_code != 200:
-        assert time.monotonic() < deadline, "the bounded app never became healthy"
-        time.sleep(0.5)
+    url = run_api_app(serve_app, http, "bounded", PREFIX)
     [name] = [a for a in ray.util.list_named_actors(all_namespaces=True)
               if "SERVE_REPLICA" in a["name"] and "BoundedApi" in a["name"]]
     replica = ray.get_actor(name["name"], namespace=name["namespace"])
