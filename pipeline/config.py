@@ -177,6 +177,10 @@ def load_config_file(path: str | pathlib.Path, model: type[M]) -> M:
         raise ConfigFileError(
             str(p), [ConfigIssue("", None, f"cannot read: {exc.strerror}")]
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(str(p), [ConfigIssue(
+            "", None, f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}): a deployment file is YAML")]) from None
     return load_config(text, model, str(p))
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import random
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
@@ -413,6 +414,16 @@ class CameraConfig(StrictModel):
             raise ValueError(f"camera {self.id}: url is empty")
         if isinstance(self.url, int) and self.url < 0:
             raise ValueError(f"camera {self.id}: a device index must be >= 0, got {self.url}")
+        if isinstance(self.url, str) and "://" in self.url and not self.url.lower().startswith(
+                "file://"):
+            try:  # .port raises on a port out of range or not a number
+                parts = urlsplit(self.url)  # (no authority at all: diagnosed as it opens)
+                usable = parts.port != 0 and (parts.hostname or not parts.netloc)
+            except ValueError:
+                usable = False
+            if not usable:
+                raise ValueError(f"camera {self.id}: url {self.redacted_url!r} needs a host "
+                                 "and, if it names a port, a number from 1 to 65535")
         return self
 
     @property
@@ -434,3 +445,4 @@ class CameraConfig(StrictModel):
     def public_dict(self) -> dict[str, Any]:
         """The config as JSON-ready data with the URL redacted (for APIs and logs)."""
         return {**self.model_dump(mode="json"), "url": self.redacted_url}
+

@@ -73,3 +73,14 @@ def test_every_problem_is_reported():
 
 def test_format_path():
     assert format_path(("cameras", 2, "zones", "a")) == "cameras[2].zones.a"
+
+
+def test_a_file_that_is_not_text_names_the_file_and_the_byte(tmp_path):
+    from pipeline.config import load_config_file
+
+    path = tmp_path / "site.yaml"
+    path.write_bytes(b"cameras: \xce\x00")
+    with pytest.raises(ConfigFileError) as info:
+        load_config_file(path, Root)
+    assert str(info.value).startswith(str(path))
+    assert "not UTF-8 text (byte 0xce at offset 9)" in str(info.value)

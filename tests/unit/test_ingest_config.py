@@ -41,6 +41,13 @@ def test_defaults_are_a_live_tcp_camera():
         ({"max_in_flight": 4}, "max_in_flight\n  Extra inputs are not permitted"),
         ({"url": "  "}, "camera door: url is empty"),
         ({"url": -1}, "camera door: a device index must be >= 0, got -1"),
+        ({"url": "rtsp://admin:hunter2@10.0.0.5:99999/s"},
+         r"camera door: url 'rtsp://admin:\*\*\*@10.0.0.5:99999/s' needs a host and, if it "
+         "names a port, a number from 1 to 65535"),
+        ({"url": "rtsp://admin:hunter2@:554/s"}, "camera door: url .* needs a host"),
+        ({"url": "http://admin:hunter2@[::1/s"}, "camera door: url .* needs a host"),
+        ({"url": "rtsp://admin:hunter2@cam:0/s"}, "camera door: url .* needs a host"),
+        ({"url": "rtsp://admin:hunter2@cam:port/s"}, "camera door: url .* needs a host"),
         ({"fps_typo": 3}, "fps_typo\n  Extra inputs are not permitted"),
     ],
 )
