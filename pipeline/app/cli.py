@@ -203,6 +203,24 @@ def _ray_start(args: argparse.Namespace) -> int:
     return EXIT_ERROR  # not reached
 
 
+def _port(value: str) -> int:
+    """``--port``: a TCP port, 1 to 65535."""
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port from 1 to 65535, got {value!r}")
+    return int(value)
+
+
+def _seconds(value: str) -> float:
+    """``--duration``: a positive number of seconds."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
 def _ray_address(value: str) -> str:
     """``--address``: refused when it is the dashboard's http(s):// address."""
     from pipeline.site_config import check_ray_address
@@ -231,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="serve the HTTP inference endpoint")
     s.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    s.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
     s.add_argument("--model", default=ModelConfig().name, help="bundled model name or .onnx path")
     s.add_argument("--provider", default="auto", choices=["auto", "tensorrt", "cuda", "cpu"])
     s.add_argument("--replicas", type=_count_or_auto, default="auto",
@@ -252,8 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write each camera's tracks as MOTChallenge text DIR/<camera>.txt")
     r.add_argument("--address", type=_ray_address, default=None,
                    help="Ray cluster address (default: local)")
-    r.add_argument("--duration", type=float, default=None, help="stop after S seconds")
-    r.add_argument("--port", type=int, default=None, help="HTTP API port (overrides http.port)")
+    r.add_argument("--duration", type=_seconds, default=None, help="stop after S seconds")
+    r.add_argument("--port", type=_port, default=None, help="HTTP API port (overrides http.port)")
     r.set_defaults(func=_run)
 
     v = sub.add_parser("validate", help="check a deployment YAML; exit 0 or 2")
