@@ -235,8 +235,10 @@ def test_controller_killed(serve_app: dict, baseline: RunResult, tmp_path) -> No
     """Offline files: everything of the run dies with its controller, and the driver
     resumes the run with a new one from the aggregators' checkpoints (before, it wrote
     them out, lost what came after them, and the run ended with an error)."""
+    # killed once the cameras (started side by side) are half through their files: the
+    # aggregators' checkpoints then hold their lanes (2 s of media, 3 s after the tracker)
     result = run_pipeline(tmp_path / "out", serve_app["handle"],
-                          lambda runner: kill9(runner.controller))
+                          lambda runner: kill9(runner.controller), when_frames=FRAMES * 3 // 2)
     resumed = assert_as_unfaulted(result, baseline, "controller lost")
     print(f"controller kill: resumed {resumed}, run {result.seconds:.1f} s")
 
@@ -280,8 +282,10 @@ def test_controller_of_live_cameras_killed(serve_app: dict, tmp_path) -> None:
     the checkpoints out and the run ended with an error): each aggregator restores its
     state, each camera a new session after the last frame its checkpoint had, with one
     gap; its old tracks end there and no id is given twice."""
+    # killed once each camera has played about 5 s: its checkpoint (every 2 s) has frames
     result = run_pipeline(tmp_path / "out", serve_app["handle"],
-                          lambda runner: kill9(runner.controller), mode="live")
+                          lambda runner: kill9(runner.controller), when_frames=FRAMES,
+                          mode="live")
     went_on = assert_live_resumed(result, "controller lost")
     print(f"live controller kill: went on {went_on}, run {result.seconds:.1f} s")
 
@@ -295,7 +299,7 @@ def test_driver_of_live_cameras_killed_and_started_again(serve_app: dict, tmp_pa
     first = make_runner(out, serve_app["handle"], mode="live")
     first.start()
     try:
-        wait_for_frames(first, FRAMES // 3)
+        wait_for_frames(first, FRAMES)  # about 5 s each: in their checkpoints
     finally:  # the driver's process dies: its controller and actors with it, and the
         first._kill_controller()  # kernel lets go of its locks
         for lock in first._locks:
