@@ -445,4 +445,3 @@ class CameraConfig(StrictModel):
     def public_dict(self) -> dict[str, Any]:
         """The config as JSON-ready data with the URL redacted (for APIs and logs)."""
         return {**self.model_dump(mode="json"), "url": self.redacted_url}
-
