@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     counts = [int(c) for c in (args.cameras or ("8" if args.quick else "1,4,8")).split(",")]
     # offline runs are timed while every camera reads (run_offline), so each camera needs
-    # more frames than the last one's start takes (8 cameras start over 10-17 s here),
+    # more frames than the last one's start takes (8 cameras, 4 at a time, over several s),
     # and the window must outlast the 32-frame groups' steps; the naive loop settles at once
     frames_each = 800 if args.quick else 1000
     naive_each = 60 if args.quick else 200
